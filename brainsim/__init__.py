@@ -1,0 +1,20 @@
+"""brainsim: a JAX-based differentiable brain simulator."""
+
+from . import analysis as analysis
+from . import conn as conn
+from . import initializers as initializers
+from . import integrators as integrators
+from . import models as models
+from . import neurons as neurons
+from . import ops as ops
+from . import plot as plot
+from . import spikes as spikes
+from . import synapses as synapses
+from .monitors import Record as Record
+from .network import Network as Network
+from .network import NetworkState as NetworkState
+from .network import Projection as Projection
+from .simulate import Recording as Recording
+from .simulate import simulate as simulate
+
+__version__ = "0.1.0"

@@ -1,0 +1,177 @@
+"""Connectivity builders: rules that produce a layout for given population sizes.
+
+``builder.build(key, n_pre, n_post, recurrent=False) -> (layout, weights or None)``.
+Building runs once, outside jit, with NumPy seeded from the JAX key, so the same key
+gives the same network on every backend. ``allow_self=False`` removes the ``i -> i``
+synapses of a recurrent projection (pre and post the same population).
+"""
+
+import abc
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._checks import check_count, check_prob
+from .layouts import CSR, ELL, Dense
+
+
+def numpy_rng(key) -> np.random.Generator:
+    """A NumPy generator seeded from a JAX key (deterministic)."""
+    return np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+
+
+def csr_from_edges(pre, post, n_pre, n_post, weights=None):
+    """A ``CSR`` layout (and weights reordered alike) from edge lists."""
+    pre, post = np.asarray(pre, np.int64), np.asarray(post, np.int64)
+    order = np.argsort(pre, kind="stable")
+    indptr = np.zeros(n_pre + 1, np.int64)
+    np.cumsum(np.bincount(pre, minlength=n_pre), out=indptr[1:])
+    layout = CSR(n_pre, n_post, indptr, post[order])
+    return layout, None if weights is None else np.asarray(weights)[order]
+
+
+def _skip_self(targets, rows):
+    """Map candidates drawn from ``n - 1`` non-self indices to ``[0, n)`` skipping ``rows``."""
+    return targets + (targets >= rows)
+
+
+def _distinct(rng, n_rows, k, m):
+    """``(n_rows, k)`` sorted distinct integers in ``[0, m)`` per row."""
+    if k > m // 2:
+        return np.sort(np.argsort(rng.random((n_rows, m)), axis=1)[:, :k], axis=1)
+    out = np.sort(rng.integers(0, m, (n_rows, k)), axis=1)
+    while True:
+        dup = np.zeros_like(out, bool)
+        dup[:, 1:] = out[:, 1:] == out[:, :-1]
+        if not dup.any():
+            return out
+        out[dup] = rng.integers(0, m, int(dup.sum()))
+        out.sort(axis=1)
+
+
+class AbstractBuilder(eqx.Module):
+    @abc.abstractmethod
+    def build(self, key, n_pre: int, n_post: int, recurrent: bool = False):
+        """``(layout, weights or None)``."""
+
+
+class _SelfOption(AbstractBuilder):
+    allow_self: bool = eqx.field(default=True, static=True, kw_only=True)
+
+    def _no_self(self, n_pre, n_post, recurrent):
+        if not self.allow_self and recurrent and n_pre != n_post:
+            raise ValueError(f"allow_self=False needs n_pre == n_post, got {n_pre}, {n_post}")
+        return not self.allow_self and recurrent
+
+
+class AllToAll(_SelfOption):
+    """Every pre connects to every post (a ``Dense`` layout)."""
+
+    def build(self, key, n_pre, n_post, recurrent=False):
+        mask = ~jnp.eye(n_pre, dtype=bool) if self._no_self(n_pre, n_post, recurrent) else None
+        return Dense(n_pre, n_post, mask), None
+
+
+class OneToOne(AbstractBuilder):
+    """Pre ``i`` connects to post ``i`` (needs equal sizes)."""
+
+    def build(self, key, n_pre, n_post, recurrent=False):
+        if n_pre != n_post:
+            raise ValueError(f"OneToOne needs n_pre == n_post, got {n_pre} and {n_post}")
+        return ELL(n_pre, n_post, jnp.arange(n_pre, dtype=jnp.int32)[:, None]), None
+
+
+class FixedProb(_SelfOption):
+    """Each (pre, post) pair is connected independently with probability ``p``, so
+    in- and out-degrees are Binomial. O(synapses) construction by geometric skipping."""
+
+    p: float
+
+    def __check_init__(self):
+        check_prob("FixedProb.p", self.p)
+
+    def build(self, key, n_pre, n_post, recurrent=False):
+        rng = numpy_rng(key)
+        no_self = self._no_self(n_pre, n_post, recurrent)
+        cols = n_post - 1 if no_self else n_post
+        total = n_pre * cols
+        positions = []
+        start = -1
+        while self.p > 0 and start < total - 1:
+            mean = (total - 1 - start) * self.p
+            draws = int(mean + 6 * np.sqrt(mean) + 16)
+            pos = start + np.cumsum(rng.geometric(self.p, draws))
+            positions.append(pos[pos < total])
+            start = int(pos[-1])
+        pos = np.concatenate(positions) if positions else np.zeros(0, np.int64)
+        pre, post = np.divmod(pos, cols)
+        if no_self:
+            post = _skip_self(post, pre)
+        return csr_from_edges(pre, post, n_pre, n_post)
+
+
+class FixedInDegree(_SelfOption):
+    """Each post receives exactly ``k`` synapses from distinct pres."""
+
+    k: int = eqx.field(static=True)
+
+    def build(self, key, n_pre, n_post, recurrent=False):
+        no_self = self._no_self(n_pre, n_post, recurrent)
+        m = n_pre - 1 if no_self else n_pre
+        check_count("FixedInDegree.k", self.k, m)
+        pre = _distinct(numpy_rng(key), n_post, self.k, m)
+        post = np.repeat(np.arange(n_post), self.k).reshape(n_post, self.k)
+        if no_self:
+            pre = _skip_self(pre, post)
+        return csr_from_edges(pre.ravel(), post.ravel(), n_pre, n_post)
+
+
+class FixedOutDegree(_SelfOption):
+    """Each pre sends exactly ``k`` synapses to distinct posts (an ``ELL`` layout)."""
+
+    k: int = eqx.field(static=True)
+
+    def build(self, key, n_pre, n_post, recurrent=False):
+        no_self = self._no_self(n_pre, n_post, recurrent)
+        m = n_post - 1 if no_self else n_post
+        check_count("FixedOutDegree.k", self.k, m)
+        post = _distinct(numpy_rng(key), n_pre, self.k, m)
+        if no_self:
+            post = _skip_self(post, np.arange(n_pre)[:, None])
+        return ELL(n_pre, n_post, jnp.asarray(post, jnp.int32)), None
+
+
+class FromDense(AbstractBuilder):
+    """The nonzero entries of a ``(n_pre, n_post)`` matrix become synapses (CSR) with
+    those weights."""
+
+    matrix: np.ndarray
+
+    def build(self, key, n_pre, n_post, recurrent=False):
+        w = np.asarray(self.matrix)
+        if w.shape != (n_pre, n_post):
+            raise ValueError(f"FromDense.matrix must have shape {(n_pre, n_post)}, got {w.shape}")
+        pre, post = np.nonzero(w)
+        return csr_from_edges(pre, post, n_pre, n_post, w[pre, post])
+
+
+class FromEdges(AbstractBuilder):
+    """Synapses ``pre[k] -> post[k]`` with optional ``weights[k]`` (CSR)."""
+
+    pre: np.ndarray
+    post: np.ndarray
+    weights: np.ndarray | None = None
+
+    def build(self, key, n_pre, n_post, recurrent=False):
+        pre, post = np.asarray(self.pre), np.asarray(self.post)
+        if pre.shape != post.shape or pre.ndim != 1:
+            raise ValueError(f"FromEdges: pre and post must be 1-D of equal length, got "
+                             f"{pre.shape} and {post.shape}")
+        for name, idx, n in (("pre", pre, n_pre), ("post", post, n_post)):
+            if idx.size and (idx.min() < 0 or idx.max() >= n):
+                raise ValueError(f"FromEdges.{name} must be in [0, {n - 1}]")
+        if self.weights is not None and np.shape(self.weights) != pre.shape:
+            raise ValueError(f"FromEdges.weights must have shape {pre.shape}")
+        return csr_from_edges(pre, post, n_pre, n_post, self.weights)

@@ -1,0 +1,93 @@
+"""Connectivity layouts: which presynaptic neuron connects to which postsynaptic one.
+
+Layouts hold structure only (integer index arrays, sizes); the weights belong to the
+projection and have the layout's ``weight_shape`` (or are a scalar, homogeneous weight).
+Only ``brainsim.ops`` knows how to propagate spikes through a layout.
+"""
+
+import abc
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+
+
+class AbstractLayout(eqx.Module):
+    n_pre: eqx.AbstractVar[int]
+    n_post: eqx.AbstractVar[int]
+
+    @property
+    @abc.abstractmethod
+    def weight_shape(self) -> tuple[int, ...]:
+        """Shape of a per-synapse weight array for this layout."""
+
+    @property
+    @abc.abstractmethod
+    def n_synapses(self) -> int:
+        """Number of synapses."""
+
+
+class Dense(AbstractLayout):
+    """All pairs, optionally masked: ``mask[i, j]`` says whether pre ``i`` connects to post
+    ``j`` (``None``: every pair). Cost per step is O(n_pre·n_post): for small or
+    densely active networks (training) and as the reference for the event layouts."""
+
+    n_pre: int = eqx.field(static=True)
+    n_post: int = eqx.field(static=True)
+    mask: jnp.ndarray | None = None  # (n_pre, n_post) bool
+
+    @property
+    def weight_shape(self):
+        return (self.n_pre, self.n_post)
+
+    @property
+    def n_synapses(self):
+        if self.mask is None:
+            return self.n_pre * self.n_post
+        return int(jnp.count_nonzero(self.mask))
+
+
+class CSR(AbstractLayout):
+    """Compressed sparse rows by presynaptic neuron: the targets of pre ``i`` are
+    ``indices[indptr[i]:indptr[i+1]]``. Any out-degree distribution; ``max_degree`` is
+    the largest out-degree (fixes the shape of event buffers)."""
+
+    n_pre: int = eqx.field(static=True)
+    n_post: int = eqx.field(static=True)
+    indptr: jnp.ndarray  # (n_pre + 1,) int32
+    indices: jnp.ndarray  # (nnz,) int32, postsynaptic targets
+    max_degree: int = eqx.field(static=True)
+
+    def __init__(self, n_pre, n_post, indptr, indices):
+        indptr = np.asarray(indptr)
+        if indptr.shape != (n_pre + 1,) or indptr[0] != 0 or np.any(np.diff(indptr) < 0):
+            raise ValueError(f"CSR.indptr must be non-decreasing, shape ({n_pre + 1},), from 0")
+        self.n_pre, self.n_post = n_pre, n_post
+        self.indptr = jnp.asarray(indptr, jnp.int32)
+        self.indices = jnp.asarray(indices, jnp.int32)
+        self.max_degree = int(np.diff(indptr).max(initial=0))
+
+    @property
+    def weight_shape(self):
+        return (self.indices.shape[0],)
+
+    @property
+    def n_synapses(self):
+        return self.indices.shape[0]
+
+
+class ELL(AbstractLayout):
+    """Fixed out-degree (ELLPACK): pre ``i`` connects to ``indices[i, :]``, exactly ``k``
+    targets each."""
+
+    n_pre: int = eqx.field(static=True)
+    n_post: int = eqx.field(static=True)
+    indices: jnp.ndarray  # (n_pre, k) int32
+
+    @property
+    def weight_shape(self):
+        return self.indices.shape
+
+    @property
+    def n_synapses(self):
+        return self.indices.size

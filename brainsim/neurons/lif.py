@@ -1,0 +1,75 @@
+import equinox as eqx
+import jax.numpy as jnp
+
+from .._checks import check_finite, check_nonnegative, check_positive, check_size
+from ..initializers import AbstractInitializer, initialize
+from ..integrators import AbstractIntegrator, ExpEuler
+from ..spikes import AbstractSpike, Heaviside
+from ._base import AbstractNeuron, Drive, refractory_update
+
+
+class LIFState(eqx.Module):
+    v: jnp.ndarray  # (..., n) membrane potential, mV
+    spike: jnp.ndarray  # (..., n) spikes emitted in the last step
+    refractory: jnp.ndarray  # (..., n) int32, refractory steps left
+
+
+class LIF(AbstractNeuron):
+    r"""Leaky integrate-and-fire neurons with a refractory period.
+
+    $$C_m \frac{dV}{dt} = -g_L (V - V_{rest}) + I_{ext} + I_{syn}(V), \qquad
+    g_L = C_m / \tau_m$$
+
+    When $V > V_{th}$ the neuron spikes, $V \leftarrow V_{reset}$, and $V$ is clamped at
+    $V_{reset}$ for ``t_ref`` ms. The spike is ``spike(V - v_th)``, so any spike function
+    (hard threshold with surrogate gradient, ...) can be used; the reset is
+    $V \leftarrow V + (V_{reset} - V)\,s$.
+
+    Units: ``tau_m``, ``t_ref`` ms; ``c_m`` pF; voltages mV; ``i_ext`` pA (a constant
+    bias current, a trainable parameter). Every parameter is a scalar or an array of
+    shape ``(size,)``.
+    """
+
+    size: int = eqx.field(static=True)
+    tau_m: float | jnp.ndarray = 20.0
+    c_m: float | jnp.ndarray = 200.0
+    v_rest: float | jnp.ndarray = -60.0
+    v_th: float | jnp.ndarray = -50.0
+    v_reset: float | jnp.ndarray = -60.0
+    t_ref: float | jnp.ndarray = 0.0
+    i_ext: float | jnp.ndarray = 0.0
+    v_init: float | AbstractInitializer | None = None
+    spike: AbstractSpike = Heaviside()
+    integrator: AbstractIntegrator = ExpEuler()
+
+    def __check_init__(self):
+        check_size("LIF.size", self.size)
+        check_positive("LIF.tau_m", self.tau_m, "ms")
+        check_positive("LIF.c_m", self.c_m, "pF")
+        check_nonnegative("LIF.t_ref", self.t_ref, "ms")
+        for name in ("v_rest", "v_th", "v_reset", "i_ext"):
+            check_finite(f"LIF.{name}", getattr(self, name))
+
+    def init(self, key, batch_shape=()):
+        shape = (*batch_shape, self.size)
+        v0 = self.v_rest if self.v_init is None else self.v_init
+        return LIFState(
+            v=initialize(v0, key, shape),
+            spike=jnp.zeros(shape),
+            refractory=jnp.zeros(shape, jnp.int32),
+        )
+
+    def derivative(self, t, v, drive: Drive):
+        """dV/dt (mV/ms)."""
+        g_l = self.c_m / self.tau_m
+        return (g_l * (self.v_rest - v) + self.i_ext + drive.membrane_current(v)) / self.c_m
+
+    def step(self, state: LIFState, drive: Drive | None, *, t, dt):
+        drive = Drive() if drive is None else drive
+        v = self.integrator.step(self.derivative, t, state.v, dt, drive) + drive.jump
+        free = state.refractory == 0
+        v = jnp.where(free, v, self.v_reset)
+        s = self.spike(v - self.v_th) * free
+        v = v + (self.v_reset - v) * s
+        refractory = refractory_update(state.refractory, s, self.t_ref, dt)
+        return LIFState(v=v, spike=s, refractory=refractory), s

@@ -1,0 +1,136 @@
+"""Native (C++, XLA FFI) CPU kernels for event-driven synaptic propagation.
+
+Public API::
+
+    available() -> bool
+    csr_event_matvec(indptr, indices, weights, spikes, n_post) -> out
+    csr_event_matvec_decay(indptr, indices, weights, spikes, g, decay) -> out
+
+The shared library is compiled on first use (see ``_build.py``) into a
+per-user cache; set ``BRAINSIM_NATIVE=0`` to disable it.  The kernels are
+registered for the ``"cpu"`` platform only: callers must not use them on
+arrays placed on an accelerator.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _build
+
+__all__ = ["available", "csr_event_matvec", "csr_event_matvec_decay"]
+
+_MATVEC = "brainsim_csr_event_matvec"
+_MATVEC_DECAY = "brainsim_csr_event_matvec_decay"
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def available() -> bool:
+    """True if the native library is built, loaded and registered for "cpu".
+
+    The first call may compile the library (a few seconds, once per machine
+    and jax version); later calls are free.
+    """
+    return _build.load()
+
+
+def _require() -> None:
+    if not _build.load():
+        raise RuntimeError(
+            "brainsim native kernels are unavailable: " + str(_build.error()))
+
+
+def _prepare(indptr, indices, weights, spikes):
+    indptr = jnp.asarray(indptr)
+    indices = jnp.asarray(indices)
+    weights = jnp.asarray(weights)
+    spikes = jnp.asarray(spikes)
+    if not (jnp.issubdtype(indptr.dtype, jnp.integer)
+            and jnp.issubdtype(indices.dtype, jnp.integer)):
+        raise TypeError("indptr and indices must be integer arrays")
+    indptr = indptr.astype(jnp.int32)
+    indices = indices.astype(jnp.int32)
+    dtype = np.dtype(spikes.dtype)
+    if dtype not in _FLOATS:
+        # bool/int spikes: compute in the weights' float dtype (or float32).
+        dtype = np.dtype(weights.dtype)
+        if dtype not in _FLOATS:
+            dtype = np.dtype(jnp.float32)
+        spikes = spikes.astype(dtype)
+    weights = weights.astype(dtype)
+    if indptr.ndim != 1 or indices.ndim != 1:
+        raise ValueError("indptr and indices must be 1-D")
+    if weights.ndim not in (0, 1) or (
+            weights.ndim == 1 and weights.shape != indices.shape):
+        raise ValueError(
+            "weights must be a scalar or have the shape of indices, got "
+            f"{weights.shape} vs {indices.shape}")
+    if spikes.ndim < 1 or spikes.shape[-1] != indptr.shape[0] - 1:
+        raise ValueError(
+            f"spikes.shape[-1] must be n_pre = len(indptr) - 1 = "
+            f"{indptr.shape[0] - 1}, got spikes.shape = {spikes.shape}")
+    return indptr, indices, weights, spikes, dtype
+
+
+def csr_event_matvec(indptr, indices, weights, spikes, n_post: int):
+    """Event-driven ``out[..., j] = sum_i spikes[..., i] * W[i, j]``.
+
+    Args:
+      indptr: int (n_pre + 1,) CSR row pointer, rows = presynaptic neurons.
+      indices: int (nnz,) postsynaptic target of each synapse.
+      weights: 0-d (one weight for all synapses) or (nnz,) float array.
+      spikes: float32/float64 array (..., n_pre).  Rows with spike value 0 are
+        skipped.  bool/int spikes are cast to the weights' float dtype.
+      n_post: number of postsynaptic neurons (static int).
+
+    Returns:
+      (..., n_post) array of the spikes' (float) dtype.
+
+    Works under jit, scan and vmap (vmap_method="expand_dims": the whole
+    batch is one FFI call; batched connectivity or weights are supported).
+    Out-of-range entries of ``indices`` are ignored; an ``indptr`` pointing
+    outside ``indices`` for an active row raises at run time.  Not
+    differentiable.
+    """
+    _require()
+    indptr, indices, weights, spikes, dtype = _prepare(
+        indptr, indices, weights, spikes)
+    out_type = jax.ShapeDtypeStruct(spikes.shape[:-1] + (int(n_post),), dtype)
+    call = jax.ffi.ffi_call(_MATVEC, out_type, vmap_method="expand_dims")
+    return call(indptr, indices, weights, spikes,
+                homogeneous=bool(weights.ndim == 0))
+
+
+def csr_event_matvec_decay(indptr, indices, weights, spikes, g, decay):
+    """Fused ``g * decay + csr_event_matvec(indptr, indices, weights, spikes)``.
+
+    ``g`` has shape ``spikes.shape[:-1] + (n_post,)`` (it is broadcast to it
+    if needed) and ``decay`` is a scalar (Python float or 0-d array, may be
+    traced).  The result reuses ``g``'s buffer when XLA allows it.
+    """
+    _require()
+    indptr, indices, weights, spikes, dtype = _prepare(
+        indptr, indices, weights, spikes)
+    g = jnp.asarray(g, dtype)
+    if g.ndim < 1:
+        raise ValueError("g must have at least 1 dimension (n_post)")
+    out_shape = spikes.shape[:-1] + (g.shape[-1],)
+    g = jnp.broadcast_to(g, out_shape)
+    decay = jnp.asarray(decay, dtype)
+    if decay.ndim != 0:
+        raise ValueError("decay must be a scalar")
+    return _decay_call(indptr, indices, weights, spikes, g, decay)
+
+
+import os
+_ALIAS = {4: 0} if os.environ.get("BS_ALIAS", "1") == "1" else None
+
+
+def _decay_call(indptr, indices, weights, spikes, g, decay):
+    out_type = jax.ShapeDtypeStruct(g.shape, g.dtype)
+    call = jax.ffi.ffi_call(_MATVEC_DECAY, out_type, vmap_method="expand_dims",
+                            input_output_aliases=_ALIAS)
+    return call(indptr, indices, weights, spikes, g, decay,
+                homogeneous=bool(weights.ndim == indices.ndim - 1))

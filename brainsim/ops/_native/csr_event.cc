@@ -1,0 +1,355 @@
+// brainsim native CPU kernels: event-driven CSR matrix-vector product.
+//
+//   out[..., j] = sum_i spikes[..., i] * w_ij        (BrainsimCsrEventMatvec)
+//   out[..., j] = g[..., j] * decay + sum_i ...      (BrainsimCsrEventMatvecDecay)
+//
+// The connectivity is CSR by presynaptic neuron (row i = presynaptic neuron,
+// indices[indptr[i]:indptr[i+1]] = its postsynaptic targets).  Rows whose
+// spike value is exactly zero are skipped, so the cost is
+// O(n_pre / SIMD width) for the spike scan + O(active rows * fan-out).
+//
+// Shapes (all arguments carry the same number V >= 0 of leading "vmap" dims,
+// which is how jax.ffi's vmap_method="expand_dims" presents batched calls;
+// every such dim is either 1 (broadcast) or equal to the output's):
+//   indptr  : int32 [v..., n_pre + 1]
+//   indices : int32 [v..., nnz]
+//   weights : T     [v...]            (homogeneous=true)
+//             T     [v..., nnz]       (homogeneous=false)
+//   spikes  : T     [v..., u..., n_pre]   (u... = user batch dims, U >= 0)
+//   g       : T     [v..., u..., n_post]  (decay variant only)
+//   decay   : T     [v...]                (decay variant only)
+//   out     : T     [v..., u..., n_post]
+// with T = float32 or float64.
+//
+// The handlers hold no global state and are safe to call concurrently.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <type_traits>
+
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace {
+
+constexpr int kMaxRank = 16;
+
+struct Operand {
+  const void* data = nullptr;
+  int64_t core_size = 0;         // elements per vmap slice
+  int64_t vstride[kMaxRank] = {};  // element stride per vmap dim (0 = bcast)
+};
+
+// Sets up the per-vmap-dim strides of one operand.  `core_rank` is the number
+// of trailing dims that belong to one call.
+static bool SetupOperand(Operand& op, const ffi::AnyBuffer& buf, int V,
+                         int core_rank, const int64_t* out_vdims,
+                         std::string* err, const char* name) {
+  auto dims = buf.dimensions();
+  if (static_cast<int>(dims.size()) != V + core_rank) {
+    *err = std::string("brainsim csr_event_matvec: operand '") + name +
+           "' has unexpected rank " + std::to_string(dims.size());
+    return false;
+  }
+  int64_t core = 1;
+  for (int d = V; d < V + core_rank; ++d) core *= dims[d];
+  op.core_size = core;
+  int64_t stride = core;
+  for (int d = V - 1; d >= 0; --d) {
+    if (dims[d] == 1) {
+      op.vstride[d] = 0;
+    } else if (dims[d] == out_vdims[d]) {
+      op.vstride[d] = stride;
+    } else {
+      *err = std::string("brainsim csr_event_matvec: operand '") + name +
+             "' has a batch dim that does not match the output";
+      return false;
+    }
+    stride *= dims[d];
+  }
+  op.data = buf.untyped_data();
+  return true;
+}
+
+// Unsigned integer of the same width as T (for bit tests on floats).
+template <typename T>
+using UInt = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+
+// Returns true iff any of x[0..n) is non-zero (+0.0 and -0.0 count as zero).
+// Integer OR-reduction of the bits without the sign bit: vectorises with the
+// baseline ISA (SSE2 / NEON) and needs no float compares.
+template <typename T, int64_t kN>
+static inline bool AnyNonZero(const T* x) {
+  UInt<T> acc = 0;
+  for (int64_t k = 0; k < kN; ++k) {
+    UInt<T> b;
+    std::memcpy(&b, x + k, sizeof(T));
+    acc |= b;
+  }
+  return (acc << 1) != 0;
+}
+
+static inline void Prefetch(const void* p) {
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(BRAINSIM_NO_PREFETCH)
+  __builtin_prefetch(p, 0, 3);
+#endif
+}
+
+// Core: one (spike vector, connectivity) pair.  `out` must already hold the
+// initial value (zero, or g * decay).  Returns false on malformed CSR.
+//
+// Phase 1 compacts the active rows (a block-wise vectorised scan of `s`) into
+// a small on-stack list; phase 2 walks that list, software-prefetching the
+// synapses of rows a few entries ahead, since the rows of a large network are
+// not in cache and each row is only a few cache lines long.
+template <typename T, bool kHomo>
+static bool EventRows(const int32_t* __restrict indptr,
+                      const int32_t* __restrict indices,
+                      const T* __restrict w, T w0,
+                      const T* __restrict s, int64_t n_pre,
+                      T* __restrict out, int64_t n_post, int64_t nnz) {
+  constexpr int64_t kBlock = 64;
+  constexpr int kMaxActive = 512;
+#ifndef BRAINSIM_AHEAD
+#define BRAINSIM_AHEAD 4
+#endif
+  constexpr int kAhead = BRAINSIM_AHEAD;
+  int32_t act[kMaxActive];
+  int na = 0;
+  const uint64_t n_post_u = static_cast<uint64_t>(n_post);
+
+  auto flush = [&]() -> bool {
+    for (int k = 0; k < na && k < kAhead; ++k) {
+      const int64_t b = indptr[act[k]];
+      Prefetch(indices + b);
+      if constexpr (!kHomo) Prefetch(w + b);
+    }
+    for (int k = 0; k < na; ++k) {
+      if (k + kAhead < na) {
+        const int64_t b = indptr[act[k + kAhead]];
+        if (b >= 0 && b < nnz) {
+          Prefetch(indices + b);
+          Prefetch(indices + b + 16);
+          if constexpr (!kHomo) {
+            Prefetch(w + b);
+            Prefetch(w + b + 64 / sizeof(T));
+          }
+        }
+      }
+      const int64_t i = act[k];
+      const int64_t beg = indptr[i], end = indptr[i + 1];
+      if (beg < 0 || end < beg || end > nnz) return false;
+      const int32_t* __restrict idx = indices + beg;
+      const int64_t len = end - beg;
+      const T si = s[i];
+      if constexpr (kHomo) {
+        const T v = si * w0;
+        for (int64_t q = 0; q < len; ++q) {
+          const uint32_t j = static_cast<uint32_t>(idx[q]);
+          if (j < n_post_u) out[j] += v;
+        }
+      } else {
+        const T* __restrict wr = w + beg;
+        for (int64_t q = 0; q < len; ++q) {
+          const uint32_t j = static_cast<uint32_t>(idx[q]);
+          if (j < n_post_u) out[j] += si * wr[q];
+        }
+      }
+    }
+    na = 0;
+    return true;
+  };
+
+  const int64_t n_full = n_pre - n_pre % kBlock;
+  for (int64_t b = 0; b < n_full; b += kBlock) {
+    if (!AnyNonZero<T, kBlock>(s + b)) continue;
+    if (na > kMaxActive - kBlock && !flush()) return false;
+    for (int64_t i = b; i < b + kBlock; ++i) {
+      act[na] = static_cast<int32_t>(i);
+      na += (s[i] != T(0));
+    }
+  }
+  for (int64_t i = n_full; i < n_pre; ++i) {
+    if (na == kMaxActive && !flush()) return false;
+    act[na] = static_cast<int32_t>(i);
+    na += (s[i] != T(0));
+  }
+  return flush();
+}
+
+template <typename T, bool kDecay>
+static ffi::Error Run(ffi::AnyBuffer indptr_b, ffi::AnyBuffer indices_b,
+                      ffi::AnyBuffer weights_b, ffi::AnyBuffer spikes_b,
+                      const ffi::AnyBuffer* g_b, const ffi::AnyBuffer* decay_b,
+                      ffi::Result<ffi::AnyBuffer> out_b, bool homogeneous) {
+  auto odims = out_b->dimensions();
+  auto idims = indptr_b.dimensions();
+  const int V = static_cast<int>(idims.size()) - 1;
+  const int out_rank = static_cast<int>(odims.size());
+  const int U = out_rank - V - 1;
+  if (V < 0 || U < 0 || V >= kMaxRank) {
+    return ffi::Error::InvalidArgument("brainsim csr_event_matvec: bad ranks");
+  }
+  const int64_t n_pre = idims[V] - 1;
+  const int64_t n_post = odims[out_rank - 1];
+  const int64_t nnz = indices_b.dimensions()[V];
+  int64_t out_vdims[kMaxRank];
+  int64_t n_v = 1;
+  for (int d = 0; d < V; ++d) {
+    out_vdims[d] = odims[d];
+    n_v *= odims[d];
+  }
+  int64_t n_u = 1;
+  for (int d = V; d < V + U; ++d) n_u *= odims[d];
+
+  std::string err;
+  Operand indptr, indices, weights, spikes, g, decay;
+  if (!SetupOperand(indptr, indptr_b, V, 1, out_vdims, &err, "indptr") ||
+      !SetupOperand(indices, indices_b, V, 1, out_vdims, &err, "indices") ||
+      !SetupOperand(weights, weights_b, V, homogeneous ? 0 : 1, out_vdims,
+                    &err, "weights") ||
+      !SetupOperand(spikes, spikes_b, V, U + 1, out_vdims, &err, "spikes")) {
+    return ffi::Error::InvalidArgument(err);
+  }
+  if constexpr (kDecay) {
+    if (!SetupOperand(g, *g_b, V, U + 1, out_vdims, &err, "g") ||
+        !SetupOperand(decay, *decay_b, V, 0, out_vdims, &err, "decay")) {
+      return ffi::Error::InvalidArgument(err);
+    }
+    if (g.core_size != n_u * n_post)
+      return ffi::Error::InvalidArgument(
+          "brainsim csr_event_matvec: g shape does not match output");
+  }
+  if (spikes.core_size != n_u * n_pre)
+    return ffi::Error::InvalidArgument(
+        "brainsim csr_event_matvec: spikes shape does not match indptr/out");
+  if (!homogeneous && weights.core_size != nnz)
+    return ffi::Error::InvalidArgument(
+        "brainsim csr_event_matvec: weights must have the shape of indices");
+
+  T* out = reinterpret_cast<T*>(out_b->untyped_data());
+  int64_t vidx[kMaxRank] = {};
+  for (int64_t v = 0; v < n_v; ++v) {
+    // Offsets of this vmap slice in each operand.
+    int64_t o_ip = 0, o_ix = 0, o_w = 0, o_s = 0, o_g = 0, o_d = 0;
+    for (int d = 0; d < V; ++d) {
+      o_ip += vidx[d] * indptr.vstride[d];
+      o_ix += vidx[d] * indices.vstride[d];
+      o_w += vidx[d] * weights.vstride[d];
+      o_s += vidx[d] * spikes.vstride[d];
+      if constexpr (kDecay) {
+        o_g += vidx[d] * g.vstride[d];
+        o_d += vidx[d] * decay.vstride[d];
+      }
+    }
+    const int32_t* ip = static_cast<const int32_t*>(indptr.data) + o_ip;
+    const int32_t* ix = static_cast<const int32_t*>(indices.data) + o_ix;
+    const T* w = static_cast<const T*>(weights.data) + o_w;
+    const T w0 = homogeneous ? w[0] : T(0);
+    for (int64_t u = 0; u < n_u; ++u) {
+      const T* s = static_cast<const T*>(spikes.data) + o_s + u * n_pre;
+      T* o = out + (v * n_u + u) * n_post;
+      if constexpr (kDecay) {
+        const T* gp = static_cast<const T*>(g.data) + o_g + u * n_post;
+        const T dc = static_cast<const T*>(decay.data)[o_d];
+        // gp may alias o (input_output_aliases); element-wise is safe.
+        for (int64_t j = 0; j < n_post; ++j) o[j] = gp[j] * dc;
+      } else {
+        std::memset(o, 0, sizeof(T) * n_post);
+      }
+      bool ok = homogeneous
+                    ? EventRows<T, true>(ip, ix, w, w0, s, n_pre, o, n_post, nnz)
+                    : EventRows<T, false>(ip, ix, w, w0, s, n_pre, o, n_post,
+                                          nnz);
+      if (!ok)
+        return ffi::Error::InvalidArgument(
+            "brainsim csr_event_matvec: malformed indptr (row out of range)");
+    }
+    // Advance the vmap multi-index.
+    for (int d = V - 1; d >= 0; --d) {
+      if (++vidx[d] < out_vdims[d]) break;
+      vidx[d] = 0;
+    }
+  }
+  return ffi::Error::Success();
+}
+
+template <bool kDecay>
+static ffi::Error Dispatch(ffi::AnyBuffer indptr, ffi::AnyBuffer indices,
+                           ffi::AnyBuffer weights, ffi::AnyBuffer spikes,
+                           const ffi::AnyBuffer* g, const ffi::AnyBuffer* decay,
+                           ffi::Result<ffi::AnyBuffer> out, bool homogeneous) {
+  if (indptr.element_type() != ffi::DataType::S32 ||
+      indices.element_type() != ffi::DataType::S32) {
+    return ffi::Error::InvalidArgument(
+        "brainsim csr_event_matvec: indptr/indices must be int32");
+  }
+  const ffi::DataType dt = spikes.element_type();
+  if (weights.element_type() != dt || out->element_type() != dt ||
+      (kDecay && (g->element_type() != dt || decay->element_type() != dt))) {
+    return ffi::Error::InvalidArgument(
+        "brainsim csr_event_matvec: weights/spikes/out dtypes differ");
+  }
+  switch (dt) {
+    case ffi::DataType::F32:
+      return Run<float, kDecay>(indptr, indices, weights, spikes, g, decay, out,
+                                homogeneous);
+    case ffi::DataType::F64:
+      return Run<double, kDecay>(indptr, indices, weights, spikes, g, decay,
+                                 out, homogeneous);
+    default:
+      return ffi::Error::InvalidArgument(
+          "brainsim csr_event_matvec: only float32/float64 are supported");
+  }
+}
+
+static ffi::Error MatvecImpl(ffi::AnyBuffer indptr, ffi::AnyBuffer indices,
+                             ffi::AnyBuffer weights, ffi::AnyBuffer spikes,
+                             ffi::Result<ffi::AnyBuffer> out,
+                             bool homogeneous) {
+  return Dispatch<false>(indptr, indices, weights, spikes, nullptr, nullptr,
+                         out, homogeneous);
+}
+
+static ffi::Error MatvecDecayImpl(ffi::AnyBuffer indptr, ffi::AnyBuffer indices,
+                                  ffi::AnyBuffer weights, ffi::AnyBuffer spikes,
+                                  ffi::AnyBuffer g, ffi::AnyBuffer decay,
+                                  ffi::Result<ffi::AnyBuffer> out,
+                                  bool homogeneous) {
+  return Dispatch<true>(indptr, indices, weights, spikes, &g, &decay, out,
+                        homogeneous);
+}
+
+}  // namespace
+
+// The library is built with -fvisibility=hidden; export only the handlers.
+#define BRAINSIM_EXPORT extern "C" __attribute__((visibility("default")))
+BRAINSIM_EXPORT XLA_FFI_Error* BrainsimCsrEventMatvec(XLA_FFI_CallFrame*);
+BRAINSIM_EXPORT XLA_FFI_Error* BrainsimCsrEventMatvecDecay(XLA_FFI_CallFrame*);
+BRAINSIM_EXPORT int brainsim_native_abi_version();
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimCsrEventMatvec, MatvecImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()  // indptr
+                                  .Arg<ffi::AnyBuffer>()  // indices
+                                  .Arg<ffi::AnyBuffer>()  // weights
+                                  .Arg<ffi::AnyBuffer>()  // spikes
+                                  .Ret<ffi::AnyBuffer>()  // out
+                                  .Attr<bool>("homogeneous"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimCsrEventMatvecDecay, MatvecDecayImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()  // indptr
+                                  .Arg<ffi::AnyBuffer>()  // indices
+                                  .Arg<ffi::AnyBuffer>()  // weights
+                                  .Arg<ffi::AnyBuffer>()  // spikes
+                                  .Arg<ffi::AnyBuffer>()  // g
+                                  .Arg<ffi::AnyBuffer>()  // decay
+                                  .Ret<ffi::AnyBuffer>()  // out
+                                  .Attr<bool>("homogeneous"));
+
+// ABI tag so the loader can check it loaded the library it expects.
+int brainsim_native_abi_version() { return 1; }

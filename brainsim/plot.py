@@ -1,0 +1,72 @@
+"""Raster, rate and trace plots (matplotlib, imported on first use). Each returns the
+``Figure``."""
+
+import numpy as np
+
+from . import analysis
+
+
+def _pyplot():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def raster(rec, populations=None, max_neurons: int = 500, ax=None, rate_window: float = 5.0):
+    """Spike raster of ``rec`` (a ``Recording`` with ``"spikes"``), one colour per
+    population, with the population rate below. At most ``max_neurons`` per population
+    are drawn."""
+    plt = _pyplot()
+    names = [p for p in (populations or list(rec)) if "spikes" in rec[p]]
+    if ax is None:
+        fig, (ax, ax_rate) = plt.subplots(2, 1, figsize=(9, 6), sharex=True,
+                                          gridspec_kw={"height_ratios": [3, 1]})
+    else:
+        fig, ax_rate = ax.figure, None
+    offset = 0
+    for name in names:
+        spikes = np.asarray(rec[name]["spikes"])[:, :max_neurons]
+        dt = rec[name]["t"][1] - rec[name]["t"][0] if len(rec[name]["t"]) > 1 else rec.dt
+        t, i = analysis.spike_times(spikes, dt, rec[name]["t"][0] - dt)
+        ax.scatter(t, i + offset, s=1, marker="|", label=name)
+        offset += spikes.shape[1]
+        if ax_rate is not None:
+            ax_rate.plot(rec[name]["t"], analysis.population_rate(spikes, dt, rate_window),
+                         lw=0.8, label=name)
+    ax.set_ylabel("neuron")
+    ax.legend(loc="upper right", markerscale=8)
+    if ax_rate is not None:
+        ax_rate.set_ylabel("rate (Hz)")
+        ax_rate.set_xlabel("time (ms)")
+    else:
+        ax.set_xlabel("time (ms)")
+    fig.tight_layout()
+    return fig
+
+
+def rate(rec, populations=None, window: float = 5.0, ax=None):
+    """Population firing rate (Hz) over time, smoothed over ``window`` ms."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 3)) if ax is None else (ax.figure, ax)
+    for name in populations or list(rec):
+        if "spikes" in rec[name]:
+            t = rec[name]["t"]
+            dt = t[1] - t[0] if len(t) > 1 else rec.dt
+            ax.plot(t, analysis.population_rate(rec[name]["spikes"], dt, window), label=name)
+    ax.set_xlabel("time (ms)")
+    ax.set_ylabel("rate (Hz)")
+    ax.legend()
+    return fig
+
+
+def traces(rec, population: str, variable: str = "v", neurons=(0, 1, 2), ax=None):
+    """Traces of ``variable`` for a few recorded ``neurons`` of one population."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 3)) if ax is None else (ax.figure, ax)
+    values = np.asarray(rec[population][variable])
+    for n in neurons:
+        ax.plot(rec[population]["t"], values[:, n], lw=0.8, label=f"{population}[{n}]")
+    ax.set_xlabel("time (ms)")
+    ax.set_ylabel(variable)
+    ax.legend()
+    return fig

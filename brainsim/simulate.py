@@ -1,0 +1,213 @@
+"""The scan runner: run a network for a duration, recording what was asked for.
+
+Roughly equivalent pure-Python semantics::
+
+    for i in range(round(duration / dt)):
+        t = t0 + i * dt
+        state, spikes = net.step(state, inputs(t), t=t, dt=dt)
+        every `every` steps: append the recorded variables to the recording
+
+The steps run inside one ``jax.lax.scan`` compiled once per shape, in chunks: after
+each chunk the recordings move to the host (so device memory stays bounded), the state
+is checked for NaNs (which raise), and a progress bar advances.
+"""
+
+import math
+import time
+from collections.abc import Callable, Mapping
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._checks import check_positive, check_size, steps
+from .monitors import as_records, check_variables, field_name, reduce_window
+from .network import Network, NetworkState
+
+_COMPILED: dict = {}
+_CHUNK_BYTES = 256 * 2**20
+
+
+class Recording(Mapping):
+    """``rec[pop][var]``: NumPy arrays ``(n_samples, n_recorded)``; ``rec[pop]["t"]``: the
+    sample times (ms, end of each window). ``compile_time`` and ``run_time`` (s) are
+    the wall-clock times of this call (compile is 0 when a compiled scan was reused)."""
+
+    def __init__(self, data, dt, compile_time, run_time, n_steps):
+        self._data = data
+        self.dt = dt
+        self.compile_time = compile_time
+        self.run_time = run_time
+        self.n_steps = n_steps
+
+    def __getitem__(self, key):
+        return self._data[key]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self):
+        return len(self._data)
+
+    def __repr__(self):
+        shapes = {p: {v: np.shape(a) for v, a in d.items()} for p, d in self._data.items()}
+        return f"Recording({shapes}, dt={self.dt}, run_time={self.run_time:.3g} s)"
+
+
+def _inputs_at(inputs, t):
+    if inputs is None:
+        return None
+    return inputs(t) if callable(inputs) else inputs
+
+
+def _chunk_fn(net, state, inputs, i0, *, n_blocks, block, dt, t0, records):
+    """Run ``n_blocks * block`` steps from step index ``i0``; record once per block slot."""
+
+    def one_step(state, i):
+        t = t0 + i * dt
+        state, _ = net.step(state, _inputs_at(inputs, t), t=t, dt=dt)
+        sample = {name: {v: rec.select(getattr(state.populations[name], field_name(v)))
+                         for v in rec.variables} for name, rec in records.items()}
+        return state, sample
+
+    records = dict(records)
+
+    def one_block(state, b):
+        idx = i0 + b * block + jnp.arange(block)
+        state, window = jax.lax.scan(one_step, state, idx)
+        out = {}
+        for name, rec in records.items():
+            k = rec.every
+            out[name] = {
+                v: jax.vmap(lambda w, v=v: reduce_window(v, w))(
+                    window[name][v].reshape(block // k, k, *window[name][v].shape[1:])
+                )
+                for v in rec.variables
+            }
+        return state, out
+
+    return jax.lax.scan(one_block, state, jnp.arange(n_blocks))
+
+
+def _compile(args, static):
+    """Compiled chunk function for these argument shapes, cached; and the compile time."""
+    dyn, stat = eqx.partition(args, eqx.is_array)
+    leaves = jax.tree.leaves(dyn)
+    key = (
+        jax.tree.structure(dyn),
+        tuple((x.shape, x.dtype) for x in leaves),
+        jax.tree.structure(stat),
+        tuple(jax.tree.leaves(stat)),
+        static,
+    )
+    try:
+        hit = _COMPILED.get(key)
+    except TypeError:  # unhashable static leaves: do not cache
+        key, hit = None, None
+    if hit is not None:
+        return hit, 0.0
+    kwargs = dict(static)
+
+    def run(dyn, i0):
+        net, state, inputs = eqx.combine(dyn, stat)
+        return _chunk_fn(net, state, inputs, i0, **kwargs)
+
+    start = time.perf_counter()
+    compiled = jax.jit(run).lower(dyn, jnp.int32(0)).compile()
+    elapsed = time.perf_counter() - start
+    fn = lambda args, i0: compiled(eqx.partition(args, eqx.is_array)[0], jnp.int32(i0))
+    if key is not None:
+        _COMPILED[key] = fn
+    return fn, elapsed
+
+
+def _check_finite(net: Network, state: NetworkState, t: float) -> None:
+    for name, pop_state in state.populations.items():
+        for field, value in vars(pop_state).items():
+            if eqx.is_inexact_array(value) and not bool(jnp.all(jnp.isfinite(value))):
+                raise FloatingPointError(
+                    f"simulate: non-finite values in population {name!r} variable {field!r} "
+                    f"by t = {t:g} ms (check parameters and dt)"
+                )
+
+
+def simulate(
+    net: Network,
+    state: NetworkState,
+    duration: float,
+    dt: float = 0.1,
+    *,
+    record=None,
+    inputs: Mapping | Callable | None = None,
+    t0: float = 0.0,
+    chunk_steps: int | None = None,
+    progress: bool | None = None,
+) -> tuple[NetworkState, Recording]:
+    """Run ``net`` from ``state`` for ``duration`` ms with steps of ``dt`` ms.
+
+    - ``record``: ``{population: ["spikes", "v", ...] or bs.Record(...)}``.
+    - ``inputs``: per-step external input, a dict ``{population: current (pA) or Drive}``
+      or a function ``t -> dict`` (traced; ``t`` in ms).
+    - ``chunk_steps``: steps per compiled chunk (default: up to 10 000, fewer if the
+      recordings of a chunk would exceed 256 MiB).
+    - ``progress``: tqdm bar per chunk (default: when there is more than one chunk).
+
+    Returns ``(final_state, recording)``.
+    """
+    check_positive("dt", dt, "ms")
+    n_steps = steps("duration", duration, dt)
+    net.check_state(state, dt)
+    records = as_records(record, net.populations)
+    check_variables(records, state)
+    block = math.lcm(1, *(r.every for r in records.values()))
+    if n_steps % block:
+        raise ValueError(f"duration must be a multiple of every*dt = {block * dt:g} ms "
+                         f"(lcm of the recording intervals), got {duration:g} ms")
+    per_step = sum(
+        np.prod(np.shape(rec.select(np.empty(np.shape(state.populations[n].spike)))))
+        * len(rec.variables) * 4 / rec.every
+        for n, rec in records.items()
+    )
+    if chunk_steps is None:
+        chunk_steps = min(n_steps, 10_000, max(block, int(_CHUNK_BYTES / max(per_step, 1))))
+    check_size("chunk_steps", chunk_steps)
+    chunk_steps = max(block, chunk_steps // block * block)
+    static = dict(dt=float(dt), t0=float(t0), records=tuple(records.items()), block=block)
+    pieces = {name: {v: [] for v in rec.variables} for name, rec in records.items()}
+    compile_time, run_time, done = 0.0, 0.0, 0
+    n_chunks = -(-n_steps // chunk_steps) if n_steps else 0
+    show = n_chunks > 1 if progress is None else progress
+    bar = _progress(n_chunks, show)
+    while done < n_steps:
+        this = min(chunk_steps, n_steps - done)
+        fn, elapsed = _compile((net, state, inputs), tuple(
+            sorted({**static, "n_blocks": this // block}.items())))
+        compile_time += elapsed
+        start = time.perf_counter()
+        state, out = fn((net, state, inputs), done)
+        out = jax.device_get(out)
+        run_time += time.perf_counter() - start
+        done += this
+        for name, rec in records.items():
+            for v in rec.variables:
+                pieces[name][v].append(np.asarray(out[name][v]).reshape(-1, *out[name][v].shape[2:]))
+        _check_finite(net, state, t0 + done * dt)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    data = {}
+    for name, rec in records.items():
+        data[name] = {v: np.concatenate(pieces[name][v]) if pieces[name][v] else np.zeros((0,))
+                      for v in rec.variables}
+        data[name]["t"] = t0 + dt * rec.every * np.arange(1, n_steps // rec.every + 1)
+    return state, Recording(data, dt, compile_time, run_time, n_steps)
+
+
+def _progress(total, show):
+    if not show:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="chunk", desc="simulate")

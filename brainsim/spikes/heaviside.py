@@ -1,0 +1,28 @@
+import jax
+import jax.numpy as jnp
+
+from ._base import AbstractSpike
+from .surrogates import AbstractSurrogate, FastSigmoid
+
+
+@jax.custom_jvp
+def _heaviside(surrogate, x):
+    return (x > 0).astype(x.dtype)
+
+
+@_heaviside.defjvp
+def _heaviside_jvp(primals, tangents):
+    surrogate, x = primals
+    _, x_dot = tangents
+    return _heaviside(surrogate, x), surrogate.grad(x) * x_dot
+
+
+class Heaviside(AbstractSpike):
+    """Hard threshold ``H(x) = 1 if x > 0 else 0`` in the forward pass; its derivative is
+    the ``surrogate``'s pseudo-derivative (the hyperparameters get no gradient)."""
+
+    surrogate: AbstractSurrogate = FastSigmoid()
+
+    def __call__(self, x):
+        x = jnp.asarray(x)
+        return _heaviside(self.surrogate, x)
