@@ -40,7 +40,7 @@ def _rows(layout, weight, idx):
     elif isinstance(layout, CSR):
         start = layout.indptr[idx]
         length = layout.indptr[idx + 1] - start
-        offset = jnp.arange(layout.max_degree)
+        offset = jnp.arange(layout.max_degree)[None, :]
         valid = offset < length[:, None]
         pos = jnp.where(valid, start[:, None] + offset, 0)
         targets = layout.indices[pos]
@@ -94,7 +94,7 @@ _event_matvec.defvjp(_fwd, _bwd)
 def _all_synapses(layout, weight, spikes):
     """The same product by one pass over every synapse, ``spikes (b, n_pre)``."""
     pre, post = _synapses(layout)
-    w = jnp.ravel(weight) if jnp.ndim(weight) else weight
+    w = jnp.ravel(weight)[None] if jnp.ndim(weight) else weight
     contrib = spikes[:, pre] * w.astype(spikes.dtype)
     return jax.vmap(lambda c: jax.ops.segment_sum(c, post, num_segments=layout.n_post))(contrib)
 

@@ -124,13 +124,25 @@ def csr_event_matvec_decay(indptr, indices, weights, spikes, g, decay):
     return _decay_call(indptr, indices, weights, spikes, g, decay)
 
 
-import os
-_ALIAS = {4: 0} if os.environ.get("BS_ALIAS", "1") == "1" else None
-
-
+@jax.custom_batching.custom_vmap
 def _decay_call(indptr, indices, weights, spikes, g, decay):
+    # All operands carry the same number of leading (vmap) dims here, so the
+    # homogeneous flag can be read off the ranks.  g is aliased to the output
+    # (in-place update when XLA can reuse g's buffer, e.g. a scan carry).
     out_type = jax.ShapeDtypeStruct(g.shape, g.dtype)
-    call = jax.ffi.ffi_call(_MATVEC_DECAY, out_type, vmap_method="expand_dims",
-                            input_output_aliases=_ALIAS)
+    call = jax.ffi.ffi_call(_MATVEC_DECAY, out_type,
+                            input_output_aliases={4: 0})
     return call(indptr, indices, weights, spikes, g, decay,
                 homogeneous=bool(weights.ndim == indices.ndim - 1))
+
+
+@_decay_call.def_vmap
+def _decay_call_vmap(axis_size, in_batched, *args):
+    # Same scheme as vmap_method="expand_dims", except that g (aliased to the
+    # output) must have the output's full shape: unbatched operands get a
+    # size-1 leading dim (the kernel broadcasts them), g is broadcast.
+    args = [a if b else a[None] for a, b in zip(args, in_batched)]
+    g = args[4]
+    if not in_batched[4]:
+        args[4] = jnp.broadcast_to(g, (axis_size,) + g.shape[1:])
+    return _decay_call(*args), True

@@ -25,6 +25,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <type_traits>
@@ -114,7 +115,7 @@ static bool EventRows(const int32_t* __restrict indptr,
   constexpr int64_t kBlock = 64;
   constexpr int kMaxActive = 512;
 #ifndef BRAINSIM_AHEAD
-#define BRAINSIM_AHEAD 4
+#define BRAINSIM_AHEAD 2
 #endif
   constexpr int kAhead = BRAINSIM_AHEAD;
   int32_t act[kMaxActive];
@@ -122,21 +123,18 @@ static bool EventRows(const int32_t* __restrict indptr,
   const uint64_t n_post_u = static_cast<uint64_t>(n_post);
 
   auto flush = [&]() -> bool {
-    for (int k = 0; k < na && k < kAhead; ++k) {
-      const int64_t b = indptr[act[k]];
-      Prefetch(indices + b);
-      if constexpr (!kHomo) Prefetch(w + b);
-    }
     for (int k = 0; k < na; ++k) {
       if (k + kAhead < na) {
-        const int64_t b = indptr[act[k + kAhead]];
-        if (b >= 0 && b < nnz) {
-          Prefetch(indices + b);
-          Prefetch(indices + b + 16);
-          if constexpr (!kHomo) {
-            Prefetch(w + b);
-            Prefetch(w + b + 64 / sizeof(T));
-          }
+        // Prefetch the whole row kAhead entries ahead (clamped to the arrays).
+        const int64_t r = act[k + kAhead];
+        const int64_t b = indptr[r];
+        const int64_t e = std::min<int64_t>(indptr[r + 1], nnz);
+        for (int64_t q = std::max<int64_t>(b, 0); q < e; q += 16)
+          Prefetch(indices + q);
+        if constexpr (!kHomo) {
+          for (int64_t q = std::max<int64_t>(b, 0); q < e;
+               q += 64 / sizeof(T))
+            Prefetch(w + q);
         }
       }
       const int64_t i = act[k];

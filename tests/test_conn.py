@@ -1,0 +1,82 @@
+import jax
+import numpy as np
+import pytest
+
+import brainsim as bs
+
+
+def _degrees(layout):
+    dense = np.asarray(bs.ops.to_dense(layout, 1.0))
+    return dense.sum(0), dense.sum(1), dense
+
+
+def test_fixed_prob_degrees_are_binomial():
+    """In-degrees of FixedProb(p) are Binomial(n_pre, p): mean n p, variance n p (1 - p).
+
+    2000 postsynaptic samples: the sample mean has sd sqrt(np(1-p)/2000) ≈ 0.06, so 5 sd
+    is 0.3; the sample variance has relative sd ≈ sqrt(2/2000) ≈ 3 %, so 15 % is 5 sd."""
+    n, p = 2000, 0.02
+    layout, _ = bs.conn.FixedProb(p).build(jax.random.key(0), n, n)
+    indeg, outdeg, _ = _degrees(layout)
+    mean, var = n * p, n * p * (1 - p)
+    assert abs(indeg.mean() - mean) < 0.3
+    assert abs(indeg.var() / var - 1) < 0.15
+    assert abs(outdeg.var() / var - 1) < 0.15
+
+
+def test_fixed_prob_pairs_are_independent():
+    """Each pair is present with probability p: check p on the diagonal band too (no
+    bias from the geometric skipping at row boundaries)."""
+    n, p = 300, 0.3
+    layout, _ = bs.conn.FixedProb(p).build(jax.random.key(1), n, n)
+    dense = np.asarray(bs.ops.to_dense(layout, 1.0))
+    assert dense.max() == 1.0  # no duplicate synapses
+    for block in (dense[:, :1], dense[:, -1:], np.diag(dense)):
+        assert abs(block.mean() - p) < 5 * np.sqrt(p * (1 - p) / block.size)
+
+
+def test_allow_self_false():
+    for builder in (bs.conn.FixedProb(0.5, allow_self=False),
+                    bs.conn.FixedInDegree(20, allow_self=False),
+                    bs.conn.FixedOutDegree(20, allow_self=False),
+                    bs.conn.AllToAll(allow_self=False)):
+        layout, _ = builder.build(jax.random.key(2), 50, 50, recurrent=True)
+        assert np.all(np.diag(np.asarray(bs.ops.to_dense(layout, 1.0))) == 0), builder
+
+
+def test_fixed_degrees_are_exact():
+    layout, _ = bs.conn.FixedInDegree(13, allow_self=False).build(jax.random.key(3), 40, 40, True)
+    indeg, _, dense = _degrees(layout)
+    assert np.all(indeg == 13) and dense.max() == 1
+    layout, _ = bs.conn.FixedOutDegree(17).build(jax.random.key(3), 40, 30)
+    _, outdeg, dense = _degrees(layout)
+    assert np.all(outdeg == 17) and dense.max() == 1
+    layout, _ = bs.conn.FixedInDegree(40).build(jax.random.key(4), 40, 10)  # k == n: all
+    assert np.all(_degrees(layout)[2] == 1)
+
+
+def test_builders_are_deterministic():
+    a, _ = bs.conn.FixedProb(0.1).build(jax.random.key(5), 100, 80)
+    b, _ = bs.conn.FixedProb(0.1).build(jax.random.key(5), 100, 80)
+    c, _ = bs.conn.FixedProb(0.1).build(jax.random.key(6), 100, 80)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    assert a.indices.shape != c.indices.shape or np.any(a.indices != c.indices)
+
+
+def test_one_to_one():
+    layout, _ = bs.conn.OneToOne().build(None, 5, 5)
+    np.testing.assert_array_equal(bs.ops.to_dense(layout, 2.0), 2 * np.eye(5))
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: bs.conn.FixedProb(1.5), "FixedProb.p"),
+    (lambda: bs.conn.FixedProb(-0.1), "FixedProb.p"),
+    (lambda: bs.conn.FixedInDegree(11).build(jax.random.key(0), 10, 5), "FixedInDegree.k"),
+    (lambda: bs.conn.FixedOutDegree(-1).build(jax.random.key(0), 10, 5), "FixedOutDegree.k"),
+    (lambda: bs.conn.OneToOne().build(None, 3, 4), "OneToOne"),
+    (lambda: bs.conn.FromDense(np.ones((2, 3))).build(None, 3, 2), "FromDense.matrix"),
+    (lambda: bs.conn.FromEdges([0, 5], [0, 1]).build(None, 3, 2), "FromEdges.pre"),
+])
+def test_bad_connectivity_raises(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
