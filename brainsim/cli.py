@@ -11,19 +11,34 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="brainsim", description="Simulate spiking networks.")
     sub = p.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run COBA (4000 neurons, 1 s) and write a raster plot")
-    demo.add_argument("--plot", default="coba_raster.png",
-                      help="raster plot file (PNG) to write (default: coba_raster.png)")
+    demo.add_argument(
+        "--plot",
+        default="coba_raster.png",
+        help="raster plot file (PNG) to write (default: coba_raster.png)",
+    )
     run = sub.add_parser("run", help="run a canonical network")
     run.add_argument("model", choices=MODELS, help="network: coba or cuba (Brette et al. 2007)")
-    run.add_argument("--n", type=int, default=4000,
-                     help="number of neurons, 80%% E / 20%% I, mean in-degree 80 (default 4000)")
-    run.add_argument("--duration", type=float, default=1000.0,
-                     help="simulated time in ms (default 1000)")
+    run.add_argument(
+        "--n",
+        type=int,
+        default=4000,
+        help="number of neurons, 80%% E / 20%% I, mean in-degree 80 (default 4000)",
+    )
+    run.add_argument(
+        "--duration", type=float, default=1000.0, help="simulated time in ms (default 1000)"
+    )
     run.add_argument("--dt", type=float, default=0.1, help="time step in ms (default 0.1)")
-    run.add_argument("--seed", type=int, default=0,
-                     help="seed of the connectivity and initial state (default 0)")
-    run.add_argument("--out", default=None,
-                     help="write spike times (ms) and indices and the rates (Hz) to this .npz")
+    run.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the connectivity and initial state (default 0)",
+    )
+    run.add_argument(
+        "--out",
+        default=None,
+        help="write spike times (ms) and indices and the rates (Hz) to this .npz",
+    )
     run.add_argument("--plot", default=None, help="write a raster plot (PNG) to this file")
     return p
 
@@ -41,12 +56,17 @@ def run_model(model: str, n: int, duration: float, dt: float, seed: int, out=Non
     build = time.perf_counter() - start
     state, rec = bs.simulate(net, state, duration, dt, record={"E": ["spikes"], "I": ["spikes"]})
     rates = {p: bs.analysis.firing_rate(rec[p]["spikes"], dt) for p in rec}
-    cv = np.nanmean(bs.analysis.isi_cv(rec["E"]["spikes"], dt))
+    cv = bs.analysis.isi_cv(rec["E"]["spikes"], dt)
+    cv = f"{cv[np.isfinite(cv)].mean():.2f}" if np.isfinite(cv).any() else "n/a (< 3 spikes)"
     print(f"{model.upper()}: {n} neurons, {duration:g} ms at dt = {dt:g} ms (seed {seed})")
-    print(f"  rates: E {rates['E'].mean():.2f} Hz, I {rates['I'].mean():.2f} Hz; "
-          f"mean ISI CV (E) {cv:.2f}")
-    print(f"  build {build:.2f} s, compile {rec.compile_time:.2f} s, run {rec.run_time:.3f} s "
-          f"({rec.run_time / (duration * 1e-3):.3f} s per simulated second)")
+    print(
+        f"  rates: E {rates['E'].mean():.2f} Hz, I {rates['I'].mean():.2f} Hz; "
+        f"mean ISI CV (E) {cv}"
+    )
+    print(
+        f"  build {build:.2f} s, compile {rec.compile_time:.2f} s, run {rec.run_time:.3f} s "
+        f"({rec.run_time / (duration * 1e-3):.3f} s per simulated second)"
+    )
     if out:
         arrays = {}
         for p in rec:

@@ -62,11 +62,14 @@ def check_variables(records: dict[str, Record], state) -> None:
         for var in rec.variables:
             if not hasattr(pop_state, field_name(var)):
                 fields = [f for f in vars(pop_state) if not f.startswith("_")]
-                raise ValueError(f"record: population {name!r} has no variable {var!r}; "
-                                 f"available: {fields}")
+                raise ValueError(
+                    f"record: population {name!r} has no variable {var!r}; available: {fields}"
+                )
         size = np.shape(pop_state.spike)[-1]
-        if isinstance(rec.indices, tuple) and rec.indices and (
-            min(rec.indices) < 0 or max(rec.indices) >= size
+        if (
+            isinstance(rec.indices, tuple)
+            and rec.indices
+            and (min(rec.indices) < 0 or max(rec.indices) >= size)
         ):
             raise ValueError(f"record: indices for {name!r} must be in [0, {size - 1}]")
 

@@ -59,20 +59,28 @@ def _build(proj: Projection, key, n_pre: int, n_post: int) -> Projection:
         if weight is None:
             weight = built_weight
     if weight is None:
-        raise ValueError(f"Projection {proj.name}: weight is None but {type(proj.conn).__name__}"
-                         " provides no weights")
+        raise ValueError(
+            f"Projection {proj.name}: weight is None but {type(proj.conn).__name__}"
+            " provides no weights"
+        )
     if (conn.n_pre, conn.n_post) != (n_pre, n_post):
-        raise ValueError(f"Projection {proj.name}: layout is {conn.n_pre}x{conn.n_post} but the "
-                         f"populations have sizes {n_pre} and {n_post}")
+        raise ValueError(
+            f"Projection {proj.name}: layout is {conn.n_pre}x{conn.n_post} but the "
+            f"populations have sizes {n_pre} and {n_post}"
+        )
     weight = jnp.asarray(weight, jnp.float32)
     if weight.ndim and weight.shape != conn.weight_shape:
-        raise ValueError(f"Projection {proj.name}: weight must be a scalar or have shape "
-                         f"{conn.weight_shape}, got {weight.shape}")
+        raise ValueError(
+            f"Projection {proj.name}: weight must be a scalar or have shape "
+            f"{conn.weight_shape}, got {weight.shape}"
+        )
     if not np.all(np.isfinite(np.asarray(weight))):
         raise ValueError(f"Projection {proj.name}: weight must be finite")
     if proj.capacity is not None:
         check_count(f"Projection {proj.name}: capacity", proj.capacity, n_pre)
-    return eqx.tree_at(lambda p: (p.conn, p.weight), proj, (conn, weight), is_leaf=lambda x: x is None)
+    return eqx.tree_at(
+        lambda p: (p.conn, p.weight), proj, (conn, weight), is_leaf=lambda x: x is None
+    )
 
 
 class Network(eqx.Module):
@@ -98,22 +106,24 @@ class Network(eqx.Module):
             for side in ("pre", "post"):
                 name = getattr(proj, side)
                 if name not in populations:
-                    raise ValueError(f"Projection {proj.name}: unknown {side} population "
-                                     f"{name!r}; known: {sorted(populations)}")
-            if isinstance(proj.conn, AbstractBuilder) and key is None:
-                raise ValueError(f"Projection {proj.name}: key is required to build its "
-                                 "connectivity: Network(..., key=jax.random.key(0))")
+                    raise ValueError(
+                        f"Projection {proj.name}: unknown {side} population "
+                        f"{name!r}; known: {sorted(populations)}"
+                    )
             sub = None if key is None else jax.random.fold_in(key, k)
-            built.append(_build(proj, sub, populations[proj.pre].size,
-                                populations[proj.post].size))
+            built.append(
+                _build(proj, sub, populations[proj.pre].size, populations[proj.post].size)
+            )
         self.populations = populations
         self.projections = tuple(built)
 
     def init(self, key, *, dt: float = 0.1, batch_shape: tuple[int, ...] = ()) -> NetworkState:
         """Initial state; ``dt`` (ms) sizes the delay buffers and must match ``step``'s."""
         keys = jax.random.split(key, len(self.populations))
-        pops = {name: pop.init(k, batch_shape)
-                for k, (name, pop) in zip(keys, self.populations.items(), strict=True)}
+        pops = {
+            name: pop.init(k, batch_shape)
+            for k, (name, pop) in zip(keys, self.populations.items(), strict=True)
+        }
         syn, delays = [], []
         for proj in self.projections:
             n_pre, n_post = self.populations[proj.pre].size, self.populations[proj.post].size
@@ -125,8 +135,10 @@ class Network(eqx.Module):
         """Raise ``ValueError`` if ``state`` was initialised for another ``dt``."""
         for proj, d in zip(self.projections, state.delays, strict=True):
             if d.buffer.shape[0] != delay_steps(proj.delay, dt) - 1:
-                raise ValueError(f"dt={dt:g} ms does not match the dt the state was initialised "
-                                 f"with (projection {proj.name}); call net.init(key, dt={dt:g})")
+                raise ValueError(
+                    f"dt={dt:g} ms does not match the dt the state was initialised "
+                    f"with (projection {proj.name}); call net.init(key, dt={dt:g})"
+                )
 
     def step(self, state: NetworkState, inputs=None, *, t, dt):
         """One step. ``inputs``: ``None`` or a dict from population name to an external

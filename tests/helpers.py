@@ -38,8 +38,9 @@ def check_event_vs_dense(layout, weight, spikes, capacity=None, rtol=1e-5):
     np.testing.assert_allclose(f(weight, spikes), expect, rtol=rtol, atol=1e-5)
     batch = jnp.stack([spikes, jnp.roll(spikes, 3), jnp.zeros_like(spikes)])
     expect_b = np.stack([dense_reference(layout, weight, s)[0] for s in batch])
-    np.testing.assert_allclose(jax.vmap(f, (None, 0))(weight, batch), expect_b, rtol=rtol,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        jax.vmap(f, (None, 0))(weight, batch), expect_b, rtol=rtol, atol=1e-5
+    )
     np.testing.assert_allclose(f(weight, batch), expect_b, rtol=rtol, atol=1e-5)
     # VJP against the dense product of the matrix built by to_dense.
     ct = jax.random.normal(jax.random.key(7), (layout.n_post,))

@@ -36,10 +36,12 @@ def test_fixed_prob_pairs_are_independent():
 
 
 def test_allow_self_false():
-    for builder in (bs.conn.FixedProb(0.5, allow_self=False),
-                    bs.conn.FixedInDegree(20, allow_self=False),
-                    bs.conn.FixedOutDegree(20, allow_self=False),
-                    bs.conn.AllToAll(allow_self=False)):
+    for builder in (
+        bs.conn.FixedProb(0.5, allow_self=False),
+        bs.conn.FixedInDegree(20, allow_self=False),
+        bs.conn.FixedOutDegree(20, allow_self=False),
+        bs.conn.AllToAll(allow_self=False),
+    ):
         layout, _ = builder.build(jax.random.key(2), 50, 50, recurrent=True)
         assert np.all(np.diag(np.asarray(bs.ops.to_dense(layout, 1.0))) == 0), builder
 
@@ -68,15 +70,18 @@ def test_one_to_one():
     np.testing.assert_array_equal(bs.ops.to_dense(layout, 2.0), 2 * np.eye(5))
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: bs.conn.FixedProb(1.5), "FixedProb.p"),
-    (lambda: bs.conn.FixedProb(-0.1), "FixedProb.p"),
-    (lambda: bs.conn.FixedInDegree(11).build(jax.random.key(0), 10, 5), "FixedInDegree.k"),
-    (lambda: bs.conn.FixedOutDegree(-1).build(jax.random.key(0), 10, 5), "FixedOutDegree.k"),
-    (lambda: bs.conn.OneToOne().build(None, 3, 4), "OneToOne"),
-    (lambda: bs.conn.FromDense(np.ones((2, 3))).build(None, 3, 2), "FromDense.matrix"),
-    (lambda: bs.conn.FromEdges([0, 5], [0, 1]).build(None, 3, 2), "FromEdges.pre"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: bs.conn.FixedProb(1.5), "FixedProb.p"),
+        (lambda: bs.conn.FixedProb(-0.1), "FixedProb.p"),
+        (lambda: bs.conn.FixedInDegree(11).build(jax.random.key(0), 10, 5), "FixedInDegree.k"),
+        (lambda: bs.conn.FixedOutDegree(-1).build(jax.random.key(0), 10, 5), "FixedOutDegree.k"),
+        (lambda: bs.conn.OneToOne().build(None, 3, 4), "OneToOne"),
+        (lambda: bs.conn.FromDense(np.ones((2, 3))).build(None, 3, 2), "FromDense.matrix"),
+        (lambda: bs.conn.FromEdges([0, 5], [0, 1]).build(None, 3, 2), "FromEdges.pre"),
+    ],
+)
 def test_bad_connectivity_raises(make, match):
     with pytest.raises(ValueError, match=match):
         make()

@@ -23,19 +23,29 @@ def _layouts():
 LAYOUTS = _layouts()
 
 
+@pytest.fixture(params=["native", "pure"])
+def path(request, monkeypatch):
+    """Run with the native CPU kernel (when it could be built) and with the portable
+    pure-JAX path that GPUs and TPUs use."""
+    if request.param == "pure":
+        monkeypatch.setattr(bs.ops._native, "available", lambda: False)
+    elif not bs.ops._native.available():
+        pytest.skip("native kernel unavailable (no C++ compiler?)")
+    return request.param
+
+
 @pytest.mark.parametrize("name", sorted(LAYOUTS))
 @pytest.mark.parametrize("homogeneous", [True, False])
-def test_event_matches_dense(name, homogeneous, getkey):
+def test_event_matches_dense(name, homogeneous, getkey, path):
     layout = LAYOUTS[name]
     spikes = (jax.random.uniform(getkey(), (layout.n_pre,)) < 0.1).astype(jnp.float32)
     spikes = spikes * jax.random.uniform(getkey(), (layout.n_pre,), minval=0.5, maxval=1.5)
-    weight = (jnp.float32(0.7) if homogeneous
-              else jax.random.normal(getkey(), layout.weight_shape))
+    weight = jnp.float32(0.7) if homogeneous else jax.random.normal(getkey(), layout.weight_shape)
     check_event_vs_dense(layout, weight, spikes, capacity=12)
 
 
 @pytest.mark.parametrize("name", ["csr", "ell"])
-def test_burst_beyond_capacity_is_exact(name, getkey):
+def test_burst_beyond_capacity_is_exact(name, getkey, path):
     """More active presynaptic neurons than event slots: the all-synapse pass is taken
     and nothing is lost (values and VJPs still equal the dense product)."""
     layout = LAYOUTS[name]
@@ -51,5 +61,6 @@ def test_from_dense_and_edges_roundtrip(getkey):
     np.testing.assert_array_equal(bs.ops.to_dense(layout, weight), w.astype(np.float32))
     pre, post = np.nonzero(w)
     layout2, weight2 = bs.conn.FromEdges(pre[::-1], post[::-1], w[pre, post][::-1]).build(
-        None, 8, 6)
+        None, 8, 6
+    )
     np.testing.assert_array_equal(bs.ops.to_dense(layout2, weight2), w.astype(np.float32))

@@ -19,6 +19,11 @@ from .layouts import CSR, ELL, Dense
 
 def numpy_rng(key) -> np.random.Generator:
     """A NumPy generator seeded from a JAX key (deterministic)."""
+    if key is None:
+        raise ValueError(
+            "key is required to build random connectivity: pass "
+            "Network(..., key=jax.random.key(seed))"
+        )
     return np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
 
 
@@ -167,8 +172,10 @@ class FromEdges(AbstractBuilder):
     def build(self, key, n_pre, n_post, recurrent=False):
         pre, post = np.asarray(self.pre), np.asarray(self.post)
         if pre.shape != post.shape or pre.ndim != 1:
-            raise ValueError(f"FromEdges: pre and post must be 1-D of equal length, got "
-                             f"{pre.shape} and {post.shape}")
+            raise ValueError(
+                f"FromEdges: pre and post must be 1-D of equal length, got "
+                f"{pre.shape} and {post.shape}"
+            )
         for name, idx, n in (("pre", pre, n_pre), ("post", post, n_post)):
             if idx.size and (idx.min() < 0 or idx.max() >= n):
                 raise ValueError(f"FromEdges.{name} must be in [0, {n - 1}]")

@@ -29,7 +29,7 @@ class ExpEuler(AbstractIntegrator):
         dy = g(*leaves)
         new = []
         for k, yk in enumerate(leaves):
-            unit = [jnp.ones_like(l) if i == k else jnp.zeros_like(l) for i, l in enumerate(leaves)]
+            unit = [(jnp.ones_like if i == k else jnp.zeros_like)(x) for i, x in enumerate(leaves)]
             _, tangent = jax.jvp(g, leaves, unit)
             new.append(yk + _phi1(tangent[k], dt) * dy[k])
         return jax.tree.unflatten(treedef, new)

@@ -19,8 +19,13 @@ def ei_network(n, *, key, neuron, exc, inh, in_degree, capacity=None) -> Network
     n_e = round(0.8 * n)
     p = in_degree / n
     projections = [
-        Projection(pre, post, FixedProb(p, allow_self=False), capacity=capacity,
-                   **(exc if pre == "E" else inh))
+        Projection(
+            pre,
+            post,
+            FixedProb(p, allow_self=False),
+            capacity=capacity,
+            **(exc if pre == "E" else inh),
+        )
         for pre in ("E", "I")
         for post in ("E", "I")
     ]

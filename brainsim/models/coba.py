@@ -1,12 +1,18 @@
 from ..initializers import Normal
-from ..neurons import LIF
 from ..network import Network
+from ..neurons import LIF
 from ..synapses import Conductance, Exponential
 from ._ei import ei_network
 
 
-def coba(n: int = 4000, *, key, in_degree: float = 80.0, drive: float = 200.0,
-         capacity: int | None = None) -> Network:
+def coba(
+    n: int = 4000,
+    *,
+    key,
+    in_degree: float = 80.0,
+    drive: float = 200.0,
+    capacity: int | None = None,
+) -> Network:
     """Brette et al. (2007) benchmark 1 (COBA, after Vogels & Abbott 2005), in the form of
     Brian2's and BrainPy's examples.
 
@@ -16,9 +22,19 @@ def coba(n: int = 4000, *, key, in_degree: float = 80.0, drive: float = 200.0,
     inhibitory 67 nS, τ = 10 ms, E = −80 mV. Random connectivity with mean in-degree
     ``in_degree`` (p = 0.02 at n = 4000). Populations "E" (80 %) and "I" (20 %).
     """
-    neuron = lambda size: LIF(size, tau_m=20.0, c_m=200.0, v_rest=-60.0, v_th=-50.0,
-                              v_reset=-60.0, t_ref=5.0, i_ext=drive, v_init=Normal(-55.0, 5.0))
+    neuron = lambda size: LIF(
+        size,
+        tau_m=20.0,
+        c_m=200.0,
+        v_rest=-60.0,
+        v_th=-50.0,
+        v_reset=-60.0,
+        t_ref=5.0,
+        i_ext=drive,
+        v_init=Normal(-55.0, 5.0),
+    )
     exc = dict(weight=6.0, synapse=Exponential(5.0), output=Conductance(0.0))
     inh = dict(weight=67.0, synapse=Exponential(10.0), output=Conductance(-80.0))
-    return ei_network(n, key=key, neuron=neuron, exc=exc, inh=inh, in_degree=in_degree,
-                      capacity=capacity)
+    return ei_network(
+        n, key=key, neuron=neuron, exc=exc, inh=inh, in_degree=in_degree, capacity=capacity
+    )

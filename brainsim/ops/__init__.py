@@ -26,4 +26,3 @@ def matvec(layout, weight, spikes, capacity: int | None = None):
         return dense_matvec(layout, weight, spikes)
     cap = default_capacity(layout.n_pre) if capacity is None else capacity
     return event_matvec(layout, weight, spikes, cap)
-

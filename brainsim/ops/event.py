@@ -115,7 +115,8 @@ def _bwd(capacity, res, ct):
     ct_syn = ct[:, post]
     w = weight[None] if weight.ndim else weight
     d_spikes = jax.vmap(lambda c: jax.ops.segment_sum(c, pre, num_segments=layout.n_pre))(
-        w * ct_syn)
+        w * ct_syn
+    )
     d_w = jnp.sum(spikes[:, pre] * ct_syn, axis=0)
     d_weight = d_w if weight.ndim else jnp.sum(d_w)
     no_grad = jax.tree.map(lambda _: None, layout)

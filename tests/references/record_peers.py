@@ -28,10 +28,11 @@ sys.path.insert(0, REPO)
 
 from benchmarks.peers import brian2_runner, nest_runner  # noqa: E402
 
-RUNNERS = {"brian2": (brian2_runner, {"target": "runtime"}),
-           "nest": (nest_runner, {"threads": 1})}
-TIMING = [("brian2", brian2_runner, {"target": "cpp_standalone"}),
-          ("nest", nest_runner, {"threads": 2})]
+RUNNERS = {"brian2": (brian2_runner, {"target": "runtime"}), "nest": (nest_runner, {"threads": 1})}
+TIMING = [
+    ("brian2", brian2_runner, {"target": "cpp_standalone"}),
+    ("nest", nest_runner, {"threads": 2}),
+]
 STATS = ("rate_E_hz", "rate_I_hz", "cv_isi_E")
 
 
@@ -56,9 +57,12 @@ def summarise(runs: list) -> dict:
 
 
 def log(r: dict) -> None:
-    print(f"{r['simulator']:>28} {r['model']} seed={r['seed']} "
-          f"E={r['rate_E_hz']:.2f} I={r['rate_I_hz']:.2f} CV={r['cv_isi_E']:.3f} "
-          f"build={r['build_s']:.2f}s run={r['run_s']:.2f}s", flush=True)
+    print(
+        f"{r['simulator']:>28} {r['model']} seed={r['seed']} "
+        f"E={r['rate_E_hz']:.2f} I={r['rate_I_hz']:.2f} CV={r['cv_isi_E']:.3f} "
+        f"build={r['build_s']:.2f}s run={r['run_s']:.2f}s",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -69,8 +73,9 @@ def main() -> None:
     ap.add_argument("--dt-ms", type=float, default=0.1)
     ap.add_argument("--simulators", nargs="+", default=list(RUNNERS), choices=list(RUNNERS))
     ap.add_argument("--no-timing", dest="timing", action="store_false")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__),
-                                                  "peers_coba_cuba.json"))
+    ap.add_argument(
+        "--out", default=os.path.join(os.path.dirname(__file__), "peers_coba_cuba.json")
+    )
     args = ap.parse_args()
 
     started = time.time()
@@ -92,25 +97,32 @@ def main() -> None:
         for name, runner, opts in TIMING:
             if name in args.simulators:
                 for model in ("coba", "cuba"):
-                    r = runner.run(model, args.n, args.duration_ms, args.dt_ms,
-                                   args.seeds[0], **opts)
+                    r = runner.run(
+                        model, args.n, args.duration_ms, args.dt_ms, args.seeds[0], **opts
+                    )
                     log(r)
                     timings.append(r)
 
     fixture = {
         "description": "Brette et al. 2007 COBA/CUBA networks simulated by peer "
-                       "simulators; spec in benchmarks/peers/__init__.py and "
-                       "tests/references/PROVENANCE.md. sd is the sample sd (ddof=1) "
-                       "over seeds; rates in Hz averaged over all neurons of each "
-                       "population over the whole run; cv_isi_E is the mean ISI CV of "
-                       "E neurons with >= 3 spikes.",
-        "n": args.n, "duration_ms": args.duration_ms, "dt_ms": args.dt_ms,
+        "simulators; spec in benchmarks/peers/__init__.py and "
+        "tests/references/PROVENANCE.md. sd is the sample sd (ddof=1) "
+        "over seeds; rates in Hz averaged over all neurons of each "
+        "population over the whole run; cv_isi_E is the mean ISI CV of "
+        "E neurons with >= 3 spikes.",
+        "n": args.n,
+        "duration_ms": args.duration_ms,
+        "dt_ms": args.dt_ms,
         "seeds": args.seeds,
         "recorded": datetime.date.today().isoformat(),
-        "command": "python " + " ".join(
-            [os.path.relpath(os.path.abspath(__file__), REPO)] + sys.argv[1:]),
-        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
-                    "python": platform.python_version(), "platform": platform.platform()},
+        "command": "python "
+        + " ".join([os.path.relpath(os.path.abspath(__file__), REPO)] + sys.argv[1:]),
+        "machine": {
+            "cpu": cpu_name(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "results": results,
         "timings": timings,
         "total_wall_s": time.time() - started,
@@ -122,8 +134,10 @@ def main() -> None:
     for name, entry in results.items():
         for model in ("coba", "cuba"):
             m, s = entry[model]["mean"], entry[model]["sd"]
-            print(f"{name:>7} {entry['version']:>7} {model}: " + "  ".join(
-                f"{k}={m[k]:.2f}±{s[k]:.2f}" for k in STATS))
+            print(
+                f"{name:>7} {entry['version']:>7} {model}: "
+                + "  ".join(f"{k}={m[k]:.2f}±{s[k]:.2f}" for k in STATS)
+            )
 
 
 if __name__ == "__main__":

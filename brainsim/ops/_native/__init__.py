@@ -38,8 +38,7 @@ def available() -> bool:
 
 def _require() -> None:
     if not _build.load():
-        raise RuntimeError(
-            "brainsim native kernels are unavailable: " + str(_build.error()))
+        raise RuntimeError("brainsim native kernels are unavailable: " + str(_build.error()))
 
 
 def _prepare(indptr, indices, weights, spikes):
@@ -47,8 +46,9 @@ def _prepare(indptr, indices, weights, spikes):
     indices = jnp.asarray(indices)
     weights = jnp.asarray(weights)
     spikes = jnp.asarray(spikes)
-    if not (jnp.issubdtype(indptr.dtype, jnp.integer)
-            and jnp.issubdtype(indices.dtype, jnp.integer)):
+    if not (
+        jnp.issubdtype(indptr.dtype, jnp.integer) and jnp.issubdtype(indices.dtype, jnp.integer)
+    ):
         raise TypeError("indptr and indices must be integer arrays")
     indptr = indptr.astype(jnp.int32)
     indices = indices.astype(jnp.int32)
@@ -62,15 +62,16 @@ def _prepare(indptr, indices, weights, spikes):
     weights = weights.astype(dtype)
     if indptr.ndim != 1 or indices.ndim != 1:
         raise ValueError("indptr and indices must be 1-D")
-    if weights.ndim not in (0, 1) or (
-            weights.ndim == 1 and weights.shape != indices.shape):
+    if weights.ndim not in (0, 1) or (weights.ndim == 1 and weights.shape != indices.shape):
         raise ValueError(
             "weights must be a scalar or have the shape of indices, got "
-            f"{weights.shape} vs {indices.shape}")
+            f"{weights.shape} vs {indices.shape}"
+        )
     if spikes.ndim < 1 or spikes.shape[-1] != indptr.shape[0] - 1:
         raise ValueError(
             f"spikes.shape[-1] must be n_pre = len(indptr) - 1 = "
-            f"{indptr.shape[0] - 1}, got spikes.shape = {spikes.shape}")
+            f"{indptr.shape[0] - 1}, got spikes.shape = {spikes.shape}"
+        )
     return indptr, indices, weights, spikes, dtype
 
 
@@ -95,12 +96,10 @@ def csr_event_matvec(indptr, indices, weights, spikes, n_post: int):
     differentiable.
     """
     _require()
-    indptr, indices, weights, spikes, dtype = _prepare(
-        indptr, indices, weights, spikes)
+    indptr, indices, weights, spikes, dtype = _prepare(indptr, indices, weights, spikes)
     out_type = jax.ShapeDtypeStruct(spikes.shape[:-1] + (int(n_post),), dtype)
     call = jax.ffi.ffi_call(_MATVEC, out_type, vmap_method="expand_dims")
-    return call(indptr, indices, weights, spikes,
-                homogeneous=bool(weights.ndim == 0))
+    return call(indptr, indices, weights, spikes, homogeneous=bool(weights.ndim == 0))
 
 
 def csr_event_matvec_decay(indptr, indices, weights, spikes, g, decay):
@@ -111,8 +110,7 @@ def csr_event_matvec_decay(indptr, indices, weights, spikes, g, decay):
     traced).  The result reuses ``g``'s buffer when XLA allows it.
     """
     _require()
-    indptr, indices, weights, spikes, dtype = _prepare(
-        indptr, indices, weights, spikes)
+    indptr, indices, weights, spikes, dtype = _prepare(indptr, indices, weights, spikes)
     g = jnp.asarray(g, dtype)
     if g.ndim < 1:
         raise ValueError("g must have at least 1 dimension (n_post)")
@@ -130,10 +128,16 @@ def _decay_call(indptr, indices, weights, spikes, g, decay):
     # homogeneous flag can be read off the ranks.  g is aliased to the output
     # (in-place update when XLA can reuse g's buffer, e.g. a scan carry).
     out_type = jax.ShapeDtypeStruct(g.shape, g.dtype)
-    call = jax.ffi.ffi_call(_MATVEC_DECAY, out_type,
-                            input_output_aliases={4: 0})
-    return call(indptr, indices, weights, spikes, g, decay,
-                homogeneous=bool(weights.ndim == indices.ndim - 1))
+    call = jax.ffi.ffi_call(_MATVEC_DECAY, out_type, input_output_aliases={4: 0})
+    return call(
+        indptr,
+        indices,
+        weights,
+        spikes,
+        g,
+        decay,
+        homogeneous=bool(weights.ndim == indices.ndim - 1),
+    )
 
 
 @_decay_call.def_vmap
@@ -141,7 +145,7 @@ def _decay_call_vmap(axis_size, in_batched, *args):
     # Same scheme as vmap_method="expand_dims", except that g (aliased to the
     # output) must have the output's full shape: unbatched operands get a
     # size-1 leading dim (the kernel broadcasts them), g is broadcast.
-    args = [a if b else a[None] for a, b in zip(args, in_batched)]
+    args = [a if b else a[None] for a, b in zip(args, in_batched, strict=False)]
     g = args[4]
     if not in_batched[4]:
         args[4] = jnp.broadcast_to(g, (axis_size,) + g.shape[1:])

@@ -51,13 +51,11 @@ TARGETS = (
 )
 
 _lock = threading.Lock()
-_state: dict = {"done": False, "ok": False, "error": None, "lib": None,
-                "path": None}
+_state: dict = {"done": False, "ok": False, "error": None, "lib": None, "path": None}
 
 
 def disabled_by_env() -> bool:
-    return os.environ.get("BRAINSIM_NATIVE", "1").strip().lower() in (
-        "0", "false", "no", "off")
+    return os.environ.get("BRAINSIM_NATIVE", "1").strip().lower() in ("0", "false", "no", "off")
 
 
 def _find_compiler() -> str | None:
@@ -72,8 +70,7 @@ def _find_compiler() -> str | None:
 
 def _compiler_id(cxx: str) -> str:
     try:
-        r = subprocess.run([cxx, "--version"], capture_output=True, text=True,
-                           timeout=30)
+        r = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=30)
         return r.stdout.splitlines()[0] if r.stdout else cxx
     except Exception:  # noqa: BLE001
         return cxx
@@ -101,14 +98,19 @@ def _build_key(cxx: str) -> str:
         h.update(name.encode())
         h.update((_HERE / name).read_bytes())
     inc = Path(jax.ffi.include_dir())
-    for hdr in ("xla/ffi/api/ffi.h", "xla/ffi/api/api.h",
-                "xla/ffi/api/c_api.h"):
+    for hdr in ("xla/ffi/api/ffi.h", "xla/ffi/api/api.h", "xla/ffi/api/c_api.h"):
         p = inc / hdr
         if p.exists():
             h.update(p.read_bytes())
-    for part in (jax.__version__, jaxlib.__version__, _compiler_id(cxx),
-                 " ".join(CXXFLAGS), platform.machine(), sys.platform,
-                 str(ABI_VERSION)):
+    for part in (
+        jax.__version__,
+        jaxlib.__version__,
+        _compiler_id(cxx),
+        " ".join(CXXFLAGS),
+        platform.machine(),
+        sys.platform,
+        str(ABI_VERSION),
+    ):
         h.update(b"\0" + part.encode())
     return h.hexdigest()[:24]
 
@@ -134,13 +136,20 @@ def _compile(cxx: str, out: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".build-", suffix=".so", dir=out.parent)
     os.close(fd)
     try:
-        cmd = [cxx, *CXXFLAGS, "-I", jax.ffi.include_dir(),
-               *[str(_HERE / s) for s in SOURCES], "-o", tmp]
+        cmd = [
+            cxx,
+            *CXXFLAGS,
+            "-I",
+            jax.ffi.include_dir(),
+            *[str(_HERE / s) for s in SOURCES],
+            "-o",
+            tmp,
+        ]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         if r.returncode != 0:
             raise RuntimeError(
-                f"compiling brainsim native kernels failed:\n{' '.join(cmd)}\n"
-                f"{r.stderr[-4000:]}")
+                f"compiling brainsim native kernels failed:\n{' '.join(cmd)}\n{r.stderr[-4000:]}"
+            )
         os.chmod(tmp, 0o755)
         os.replace(tmp, out)  # atomic
     finally:
@@ -188,8 +197,8 @@ def load() -> bool:
                 raise RuntimeError(f"ABI mismatch in {path}")
             for name, sym in TARGETS:
                 jax.ffi.register_ffi_target(
-                    name, jax.ffi.pycapsule(getattr(lib, sym)),
-                    platform="cpu")
+                    name, jax.ffi.pycapsule(getattr(lib, sym)), platform="cpu"
+                )
             _state.update(ok=True, lib=lib, path=str(path))
         except Exception as e:  # noqa: BLE001 - any failure => unavailable
             _state.update(ok=False, error=f"{type(e).__name__}: {e}")

@@ -1,0 +1,122 @@
+"""NEST runner for the COBA / CUBA benchmarks (spec in ``benchmarks.peers``).
+
+COBA uses ``iaf_cond_exp`` (NEST integrates it with adaptive RKF45 from GSL)::
+
+    C_m dV/dt = g_L (E_L - V) + g_ex (E_ex - V) + g_in (E_in - V) + I_e   [mV, pF, nS, pA]
+    dg_ex/dt = -g_ex / tau_syn_ex,  dg_in/dt = -g_in / tau_syn_in          [nS]
+    weights: +6 nS from E, -67 nS from I (the sign selects the inhibitory channel)
+
+CUBA uses ``iaf_psc_exp`` (exact integration)::
+
+    C_m dV/dt = -(C_m / tau_m) (V - E_L) + I_ex + I_in                     [mV, pF, pA]
+    dI_x/dt = -I_x / tau_syn_x
+    weights: +16.2 pA from E, -90 pA from I
+
+Spike at V >= V_th, then V = V_reset clamped for t_ref = 5 ms. All delays are one
+time step (NEST's minimum). Connectivity: ``pairwise_bernoulli`` with p = 80/n and
+``allow_autapses=False``, E->all and I->all.
+
+Options: ``threads=k`` (``local_num_threads``; the drawn network depends on it).
+NEST's ``rng_seed`` must be positive, so seed s is passed as ``rng_seed = s + 1``.
+
+Timings: ``build_s`` covers ResetKernel, Create, Connect and ``nest.Prepare()``;
+``run_s`` is ``nest.Run(duration)`` only.
+"""
+
+import os
+import time
+
+from . import (
+    C_M,
+    COBA,
+    CUBA,
+    G_L,
+    T_REF,
+    TAU_EXC,
+    TAU_INH,
+    TAU_M,
+    V_RESET,
+    V_TH,
+    check_model,
+    conn_prob,
+    n_exc,
+    spike_stats,
+)
+
+
+def run(
+    model: str,
+    n: int,
+    duration_ms: float = 1000.0,
+    dt_ms: float = 0.1,
+    seed: int = 0,
+    *,
+    threads: int = 1,
+) -> dict:
+    os.environ.setdefault("PYNEST_QUIET", "1")
+    import nest
+
+    model = check_model(model)
+    t0 = time.perf_counter()
+    nest.ResetKernel()
+    nest.verbosity = nest.VerbosityLevel.ERROR
+    nest.SetKernelStatus(
+        {
+            "resolution": dt_ms,
+            "local_num_threads": int(threads),
+            "rng_seed": int(seed) + 1,
+            "print_time": False,
+        }
+    )
+    common = dict(
+        C_m=C_M, V_th=V_TH, V_reset=V_RESET, t_ref=T_REF, tau_syn_ex=TAU_EXC, tau_syn_in=TAU_INH
+    )
+    if model == "coba":
+        neurons = nest.Create(
+            "iaf_cond_exp",
+            n,
+            params=dict(
+                common,
+                g_L=G_L,
+                E_L=COBA["E_L"],
+                E_ex=COBA["E_exc"],
+                E_in=COBA["E_inh"],
+                I_e=COBA["I_ext"],
+                g_ex=0.0,
+                g_in=0.0,
+            ),
+        )
+        neurons.V_m = nest.random.normal(mean=-55.0, std=5.0)
+        w_exc, w_inh = COBA["dg_exc"], -COBA["dg_inh"]
+    else:
+        neurons = nest.Create(
+            "iaf_psc_exp", n, params=dict(common, tau_m=TAU_M, E_L=CUBA["E_L"], I_e=0.0)
+        )
+        neurons.V_m = nest.random.uniform(min=V_RESET, max=V_TH)
+        w_exc, w_inh = CUBA["w_exc"], CUBA["w_inh"]
+
+    ne = n_exc(n)
+    conn = {"rule": "pairwise_bernoulli", "p": conn_prob(n), "allow_autapses": False}
+    nest.Connect(neurons[:ne], neurons, conn, {"weight": w_exc, "delay": dt_ms})
+    nest.Connect(neurons[ne:], neurons, conn, {"weight": w_inh, "delay": dt_ms})
+    rec = nest.Create("spike_recorder")
+    nest.Connect(neurons, rec)
+    nest.Prepare()
+    t1 = time.perf_counter()
+    nest.Run(duration_ms)
+    t2 = time.perf_counter()
+    nest.Cleanup()
+
+    ev = rec.get("events")
+    first_id = neurons[0].global_id
+    out = {
+        "simulator": "nest" + (f"-{threads}threads" if threads != 1 else ""),
+        "version": nest.__version__,
+        "model": model,
+        "n": n,
+        "seed": seed,
+        "build_s": t1 - t0,
+        "run_s": t2 - t1,
+    }
+    out.update(spike_stats(ev["senders"] - first_id, ev["times"], n, duration_ms))
+    return out
