@@ -172,15 +172,13 @@ def simulate(
             f"duration must be a multiple of every*dt = {block * dt:g} ms "
             f"(lcm of the recording intervals), got {duration:g} ms"
         )
-    per_step = sum(
-        np.prod(np.shape(rec.select(np.empty(np.shape(state.populations[n].spike)))))
-        * len(rec.variables)
-        * 4
-        / rec.every
+    bytes_per_step = sum(
+        math.prod(np.shape(rec.select(np.empty(np.shape(state.populations[n].spike)))))
+        * len(rec.variables) * 4 / rec.every
         for n, rec in records.items()
     )
     if chunk_steps is None:
-        chunk_steps = min(n_steps, 10_000, max(block, int(_CHUNK_BYTES / max(per_step, 1))))
+        chunk_steps = _chunk_steps(n_steps, block, _CHUNK_BYTES / max(bytes_per_step, 1))
     check_size("chunk_steps", chunk_steps)
     chunk_steps = max(block, chunk_steps // block * block)
     static = dict(dt=float(dt), t0=float(t0), records=tuple(records.items()), block=block)
@@ -218,6 +216,15 @@ def simulate(
         }
         data[name]["t"] = t0 + dt * rec.every * np.arange(1, n_steps // rec.every + 1)
     return state, Recording(data, dt, compile_time, run_time, n_steps)
+
+
+def _chunk_steps(n_steps: int, block: int, max_steps: float) -> int:
+    """Steps per chunk: at most 10 000 and ``max_steps``, preferably a divisor of
+    ``n_steps`` (equal chunks compile once; a remainder chunk compiles a second time)."""
+    n_blocks = max(n_steps // block, 1)
+    limit = max(1, min(n_blocks, int(min(10_000, max_steps)) // block))
+    best = max(d for d in range(1, limit + 1) if n_blocks % d == 0)
+    return block * (best if best * 2 > limit else limit)
 
 
 def _progress(total, show):
