@@ -36,10 +36,20 @@ def brainsim_worker(model: str, n: int, seed: int) -> dict:
     rec = {p: bs.Record(["spikes"], every=10) for p in ("E", "I")}
     _, out = bs.simulate(net, state, DURATION, DT, record=rec)
     rates = {p: np.asarray(out[p]["spikes"]).sum(0).mean() / (DURATION * 1e-3) for p in out}
-    return dict(simulator="brainsim", version=bs.__version__, model=model, n=n, seed=seed,
-                build_s=build, compile_s=out.compile_time, run_s=out.run_time,
-                rate_E_hz=float(rates["E"]), rate_I_hz=float(rates["I"]),
-                native=bool(bs.ops._native.available()), peak_mib=peak_rss_mib())
+    return dict(
+        simulator="brainsim",
+        version=bs.__version__,
+        model=model,
+        n=n,
+        seed=seed,
+        build_s=build,
+        compile_s=out.compile_time,
+        run_s=out.run_time,
+        rate_E_hz=float(rates["E"]),
+        rate_I_hz=float(rates["I"]),
+        native=bool(bs.ops._native.available()),
+        peak_mib=peak_rss_mib(),
+    )
 
 
 def peer_worker(simulator: str, model: str, n: int, seed: int, opts: dict) -> dict:
@@ -63,8 +73,9 @@ def main() -> None:
     p.add_argument("--models", nargs="+", default=["coba", "cuba"])
     p.add_argument("--n", nargs="+", type=int, default=[4000, 16000, 64000])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--peer-python", default=None,
-                   help="Python interpreter with brian2 and/or nest installed")
+    p.add_argument(
+        "--peer-python", default=None, help="Python interpreter with brian2 and/or nest installed"
+    )
     p.add_argument("--peers", nargs="+", default=list(PEERS), choices=list(PEERS))
     args = p.parse_args()
 
@@ -81,8 +92,9 @@ def main() -> None:
                 if n > max_n:
                     print(f"skip {name} at N={n} (> {max_n}: too slow for this race)")
                     continue
-                r = run_worker(args.peer_python, __file__,
-                               [sim, model, str(n), str(args.seed), repr(opts)])
+                r = run_worker(
+                    args.peer_python, __file__, [sim, model, str(n), str(args.seed), repr(opts)]
+                )
                 rows.append({"model": model, "n": n, **r, "simulator": name})
                 print(rows[-1], flush=True)
     if not args.peer_python:
@@ -90,15 +102,41 @@ def main() -> None:
     for r in rows:
         if "run_s" in r:
             r["realtime_factor"] = r["run_s"] / (DURATION * 1e-3)
-    print(table(rows, [("model", "model", ""), ("n", "N", ""), ("simulator", "simulator", ""),
-                       ("build_s", "build s", ".2f"), ("compile_s", "compile s", ".2f"),
-                       ("run_s", "run s (1 s bio)", ".3f"), ("rate_E_hz", "E Hz", ".1f"),
-                       ("rate_I_hz", "I Hz", ".1f"), ("peak_mib", "peak MiB", ".0f"),
-                       ("error", "error", "")]))
-    machine = dict(platform=platform.platform(), processor=platform.processor(),
-                   python=platform.python_version())
-    print("wrote", save("coba", dict(machine=machine, duration_ms=DURATION, dt_ms=DT,
-                                     rows=rows, command=" ".join(sys.argv))))
+    print(
+        table(
+            rows,
+            [
+                ("model", "model", ""),
+                ("n", "N", ""),
+                ("simulator", "simulator", ""),
+                ("build_s", "build s", ".2f"),
+                ("compile_s", "compile s", ".2f"),
+                ("run_s", "run s (1 s bio)", ".3f"),
+                ("rate_E_hz", "E Hz", ".1f"),
+                ("rate_I_hz", "I Hz", ".1f"),
+                ("peak_mib", "peak MiB", ".0f"),
+                ("error", "error", ""),
+            ],
+        )
+    )
+    machine = dict(
+        platform=platform.platform(),
+        processor=platform.processor(),
+        python=platform.python_version(),
+    )
+    print(
+        "wrote",
+        save(
+            "coba",
+            dict(
+                machine=machine,
+                duration_ms=DURATION,
+                dt_ms=DT,
+                rows=rows,
+                command=" ".join(sys.argv),
+            ),
+        ),
+    )
 
 
 if __name__ == "__main__":

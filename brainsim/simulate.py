@@ -174,7 +174,9 @@ def simulate(
         )
     bytes_per_step = sum(
         math.prod(np.shape(rec.select(np.empty(np.shape(state.populations[n].spike)))))
-        * len(rec.variables) * 4 / rec.every
+        * len(rec.variables)
+        * 4
+        / rec.every
         for n, rec in records.items()
     )
     if chunk_steps is None:
