@@ -47,6 +47,8 @@ class Projection(eqx.Module):
 
 
 class NetworkState(eqx.Module):
+    """State of a ``Network``: one state per population, synapse and delay buffer."""
+
     populations: dict  # name -> neuron state
     synapses: tuple[SynapseState, ...]  # per projection
     delays: tuple[DelayState, ...]  # per projection

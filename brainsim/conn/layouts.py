@@ -13,6 +13,8 @@ import numpy as np
 
 
 class AbstractLayout(eqx.Module):
+    """Which presynaptic neuron connects to which postsynaptic one (no weights)."""
+
     n_pre: eqx.AbstractVar[int]
     n_post: eqx.AbstractVar[int]
 
