@@ -1,0 +1,320 @@
+"""The neuron zoo against independent references: NEST 3.10 traces (fixtures), published
+firing patterns (Izhikevich 2003; Naud et al. 2008), closed-form results."""
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.optimize import brentq
+
+import brainsim as bs
+
+N = bs.neurons
+NEST = np.load(Path(__file__).parent / "references" / "neurons_nest.npz")
+
+
+def _run(neuron, current, t_end, dt, state=None):
+    """Drive ``neuron`` with ``current(t)`` (pA, traced t in ms); returns V (steps, n) after
+    each step and the spike times of each neuron (end of the spiking step, ms)."""
+    state = neuron.init(jax.random.key(0)) if state is None else state
+
+    def body(s, k):
+        s, spk = neuron.step(s, N.Drive(current=current(k * dt)), t=k * dt, dt=dt)
+        return s, (s.v, spk)
+
+    _, (v, s) = jax.lax.scan(body, state, jnp.arange(round(t_end / dt)))
+    s = np.asarray(s)
+    return np.asarray(v), [(np.nonzero(s[:, j])[0] + 1) * dt for j in range(s.shape[1])]
+
+
+# ---- single-neuron traces against NEST 3.10 (tests/references/record_neurons.py) --------
+
+
+def _nest_params(model):
+    return json.loads(str(NEST[f"{model}/params"]))
+
+
+def _nest_run(model, neuron, dt):
+    cur = jnp.asarray(NEST[f"{model}/current"], jnp.float32)  # pA per 1-ms interval
+    v, spikes = _run(neuron, lambda t: cur[jnp.floor(t + 1e-6).astype(jnp.int32)], 300.0, dt)
+    idx = np.round(NEST[f"{model}/times"] / dt).astype(int) - 1  # NEST samples at step ends
+    return v[idx, 0], spikes[0], NEST[f"{model}/V_m"], NEST[f"{model}/spikes"]
+
+
+def _away_from_spikes(times, spikes, margin):
+    return np.all(np.abs(times[:, None] - np.concatenate([spikes])[None, :]) > margin, axis=1)
+
+
+def test_lif_matches_nest_iaf_psc_exp():
+    """Exact integration on both sides (NEST's propagator, our exponential Euler with the
+    current constant over each step): identical spike steps, and V equal to float32
+    rounding (measured 4e-5 mV; bound 1e-3 mV)."""
+    p = _nest_params("iaf_psc_exp")
+    lif = N.LIF(
+        1,
+        tau_m=p["tau_m"],
+        c_m=p["C_m"],
+        v_rest=p["E_L"],
+        v_th=p["V_th"],
+        v_reset=p["V_reset"],
+        t_ref=p["t_ref"],
+        v_init=p["V_m"],
+    )
+    v, spikes, v_nest, s_nest = _nest_run("iaf_psc_exp", lif, 0.1)
+    np.testing.assert_allclose(spikes, s_nest, atol=1e-6)
+    assert len(s_nest) >= 10
+    np.testing.assert_allclose(v, v_nest, atol=1e-3)
+
+
+def test_izhikevich_matches_nest():
+    """NEST's ``izhikevich`` (consistent_integration) is forward Euler, our default: same
+    spike steps, V within 0.05 mV (float32 vs float64 round-off, largest on the upstroke;
+    measured 0.01 mV)."""
+    p = _nest_params("izhikevich")
+    izh = N.Izhikevich(
+        1, a=p["a"], b=p["b"], c=p["c"], d=p["d"], v_peak=p["V_th"], v_init=p["V_m"]
+    )
+    assert np.isclose(p["U_m"], p["b"] * p["V_m"])  # NEST's initial u is our u = b v
+    v, spikes, v_nest, s_nest = _nest_run("izhikevich", izh, 0.1)
+    np.testing.assert_allclose(spikes, s_nest, atol=1e-6)
+    assert len(s_nest) >= 5
+    np.testing.assert_allclose(v, v_nest, atol=0.05)
+
+
+def _adex_from_nest(integrator):
+    p = _nest_params("aeif_psc_exp")
+    return N.AdEx(
+        1,
+        c_m=p["C_m"],
+        g_l=p["g_L"],
+        e_l=p["E_L"],
+        v_t=p["V_th"],
+        delta_t=p["Delta_T"],
+        v_peak=p["V_peak"],
+        v_reset=p["V_reset"],
+        a=p["a"],
+        b=p["b"],
+        tau_w=p["tau_w"],
+        t_ref=p["t_ref"],
+        v_init=p["V_m"],
+        integrator=integrator,
+    )
+
+
+@pytest.mark.parametrize(
+    "integrator, dt, spike_tol",
+    [
+        # dt = 0.01 ms: NEST (adaptive RKF45) reports a spike at the end of its 0.1-ms step,
+        # we at the end of a 0.01-ms step: |Δt| <= 0.1 ms (one NEST step) + 0.01 (measured
+        # <= 0.09 ms over 9 spikes).
+        (bs.integrators.RK4(), 0.01, 0.11),
+        (bs.integrators.ExpEuler(), 0.01, 0.11),
+        # dt = 0.1 ms with the default first-order scheme: the spike time error
+        # accumulates through the adaptation current to 0.5 ms by the 7th spike
+        # (measured); bound 0.6 ms (6 dt).
+        (bs.integrators.ExpEuler(), 0.1, 0.6),
+    ],
+)
+def test_adex_matches_nest_aeif_psc_exp(integrator, dt, spike_tol):
+    """AdEx against NEST's ``aeif_psc_exp`` (default parameters, piecewise-constant
+    current): same number of spikes, spike times within ``spike_tol``, and subthreshold V
+    (samples > 2 ms from any spike) within 0.1 mV at dt = 0.01 (measured median 0.015 mV)
+    or 1 mV at dt = 0.1."""
+    v, spikes, v_nest, s_nest = _nest_run("aeif_psc_exp", _adex_from_nest(integrator), dt)
+    assert len(s_nest) >= 8 and len(spikes) == len(s_nest), (spikes, s_nest)
+    assert np.max(np.abs(spikes - s_nest)) <= spike_tol, spikes - s_nest
+    t = NEST["aeif_psc_exp/times"]
+    keep = _away_from_spikes(t, np.concatenate([spikes, s_nest]), 2.0)
+    assert np.max(np.abs(v - v_nest)[keep]) < (0.1 if dt < 0.05 else 1.0)
+
+
+# ---- Izhikevich (2003) firing patterns ----------------------------------------------
+
+# Izhikevich 2003, IEEE Trans Neural Netw 14:1569, Fig. 2 (a, b, c, d).
+IZH = {
+    "RS": (0.02, 0.2, -65.0, 8.0),
+    "IB": (0.02, 0.2, -55.0, 4.0),
+    "CH": (0.02, 0.2, -50.0, 2.0),
+    "FS": (0.1, 0.2, -65.0, 2.0),
+    "LTS": (0.02, 0.25, -65.0, 2.0),
+    "RZ": (0.1, 0.26, -65.0, 2.0),
+}
+
+
+def _izh_rest(b, i=0.0):
+    """Stable fixed point: 0.04 v² + (5 - b) v + 140 + i = 0 (lower root), u = b v."""
+    v = (-(5 - b) - np.sqrt((5 - b) ** 2 - 4 * 0.04 * (140 + i))) / 0.08
+    return v, b * v
+
+
+@pytest.fixture(scope="module")
+def izh_step():
+    """Each cell from its resting state; step I = 10 (the paper's units) from 0 to 300 ms
+    at dt = 0.1 ms."""
+    p = np.array(list(IZH.values()))
+    nrn = N.Izhikevich(len(IZH), a=p[:, 0], b=p[:, 1], c=p[:, 2], d=p[:, 3])
+    v0, u0 = _izh_rest(p[:, 1])
+    state = nrn.init(jax.random.key(0))
+    state = N.IzhikevichState(
+        jnp.asarray(v0, jnp.float32),
+        jnp.asarray(u0, jnp.float32),
+        state.spike,
+        state.refractory,
+    )
+    _, spikes = _run(nrn, lambda t: 10.0, 300.0, 0.1, state)
+    return dict(zip(IZH, spikes, strict=True))
+
+
+def test_izhikevich_regular_spiking(izh_step):
+    """RS: tonic spiking with adaptation, no bursts (Fig. 2, "regular spiking"): every ISI
+    > 10 ms and the steady ISI > 1.5 × the first (measured 17.8 → 45 ms)."""
+    isi = np.diff(izh_step["RS"])
+    assert len(isi) >= 4 and isi.min() > 10.0
+    assert isi[-1] > 1.5 * isi[0]
+
+
+def test_izhikevich_intrinsically_bursting(izh_step):
+    """IB: an initial burst (>= 2 ISIs < 5 ms) then tonic spiking (ISIs > 20 ms)."""
+    isi = np.diff(izh_step["IB"])
+    assert np.all(isi[:2] < 5.0) and np.all(isi[2:] > 20.0) and len(isi) >= 6
+
+
+def test_izhikevich_chattering(izh_step):
+    """CH: repetitive bursts: ISIs are bimodal (< 8 ms within, > 30 ms between bursts),
+    at least 4 bursts of >= 3 spikes in 300 ms."""
+    isi = np.diff(izh_step["CH"])
+    assert np.all((isi < 8.0) | (isi > 30.0))
+    bursts = np.split(isi, np.nonzero(isi > 30.0)[0])
+    assert len(bursts) >= 4 and all(len(b) >= 3 for b in bursts[:-1])
+
+
+def test_izhikevich_fast_spiking(izh_step):
+    """FS: periodic high-frequency firing, practically no adaptation: rate > 3 × RS,
+    steady ISIs (after the first 3) with CV < 0.05."""
+    fs, rs = izh_step["FS"], izh_step["RS"]
+    assert len(fs) > 3 * len(rs)
+    isi = np.diff(fs)[3:]
+    assert isi.std() / isi.mean() < 0.05
+
+
+def test_izhikevich_low_threshold_spiking(izh_step):
+    """LTS: high-frequency train with pronounced adaptation: first ISI < 5 ms, steady ISI
+    > 2 × first, and more spikes than RS."""
+    isi = np.diff(izh_step["LTS"])
+    assert isi[0] < 5.0 and isi[-1] > 2 * isi[0] and len(isi) > len(np.diff(izh_step["RS"]))
+
+
+def test_izhikevich_resonator_subthreshold_oscillation(x64):
+    """RZ: damped subthreshold oscillations. After a small step (I = 0.02; the fixed point
+    vanishes at I = 0.47) the voltage
+    rings around the new fixed point with the half period π / Im λ of the Jacobian
+    [[0.08 v* + 5, -1], [a b, -a]] (≈ 20 ms). Measured from zero crossings in float64 at
+    dt = 0.01 ms: within 3 % (the step is small, so nonlinear terms are O(1 %))."""
+    a, b, c, d = IZH["RZ"]
+    nrn = N.Izhikevich(1, a=a, b=b, c=c, d=d)
+    v0, u0 = _izh_rest(b)
+    state = N.IzhikevichState(
+        jnp.full(1, v0), jnp.full(1, u0), jnp.zeros(1), jnp.zeros(1, jnp.int32)
+    )
+    v, spikes = _run(nrn, lambda t: 0.02, 150.0, 0.01, state)
+    assert len(spikes[0]) == 0
+    v1, _ = _izh_rest(b, 0.02)
+    lam = np.linalg.eigvals([[0.08 * v1 + 5, -1.0], [a * b, -a]])
+    x = v[:, 0] - v1
+    k = np.nonzero(np.sign(x[:-1]) != np.sign(x[1:]))[0]
+    half = np.diff(k[:4]).mean() * 0.01
+    assert abs(half / (np.pi / abs(lam[0].imag)) - 1) < 0.03, (half, lam)
+
+
+# ---- AdEx firing patterns (Naud et al. 2008) ----------------------------------------
+
+# Naud, Marcille, Clopath & Gerstner 2008, Biol Cybern 99:335, Table 1, in the version of
+# Brian2's example Naud_et_al_2008_adex_firing_patterns.py (parameters adjusted to match
+# the figures): C pF, g_L nS, E_L, V_T, Δ_T, a nS, τ_w ms, b pA, V_r mV, I pA; V_peak 0 mV.
+NAUD = {
+    "tonic": (200, 10, -70, -50, 2, 2, 30, 0, -58, 500),
+    "adapting": (200, 12, -70, -50, 2, 2, 300, 60, -58, 500),
+    "initial_burst": (130, 18, -58, -50, 2, 4, 150, 120, -50, 400),
+    "regular_bursting": (200, 10, -58, -50, 2, 2, 120, 100, -46, 210),
+    "delayed_accelerating": (200, 12, -70, -50, 2, -10, 300, 0, -58, 300),
+    "delayed_regular_bursting": (100, 10, -65, -50, 2, -10, 90, 30, -47, 110),
+    "transient": (100, 10, -65, -50, 2, 10, 90, 100, -47, 180),
+}
+
+
+@pytest.fixture(scope="module")
+def naud():
+    """600 ms step from rest at dt = 0.1 ms with the default integrator."""
+    q = np.array(list(NAUD.values()), float)
+    nrn = N.AdEx(
+        len(NAUD),
+        c_m=q[:, 0],
+        g_l=q[:, 1],
+        e_l=q[:, 2],
+        v_t=q[:, 3],
+        delta_t=q[:, 4],
+        a=q[:, 5],
+        tau_w=q[:, 6],
+        b=q[:, 7],
+        v_reset=q[:, 8],
+        v_init=jnp.asarray(q[:, 2], jnp.float32),
+    )
+    current = jnp.asarray(q[:, 9], jnp.float32)
+    _, spikes = _run(nrn, lambda t: current, 600.0, 0.1)
+    return {k: np.diff(s) for k, s in zip(NAUD, spikes, strict=True)} | {
+        f"{k}_t": s for k, s in zip(NAUD, spikes, strict=True)
+    }
+
+
+def test_adex_tonic(naud):
+    """Tonic: regular ISIs from the start (last/first < 1.15, CV < 0.05)."""
+    isi = naud["tonic"]
+    assert len(isi) > 20 and isi[-1] / isi[0] < 1.15 and isi.std() / isi.mean() < 0.05
+
+
+def test_adex_adapting(naud):
+    """Adapting: ISIs grow monotonically to > 3 × the first."""
+    isi = naud["adapting"]
+    assert np.all(np.diff(isi) > -0.2) and isi[-1] > 3 * isi[0]
+
+
+def test_adex_initial_burst(naud):
+    """Initial burst: >= 2 ISIs < 10 ms, then regular ISIs > 5 × longer."""
+    isi = naud["initial_burst"]
+    assert np.all(isi[:2] < 10.0) and np.all(isi[2:] > 5 * isi[:2].max()) and len(isi) > 5
+
+
+def _bursts(isi, gap):
+    return np.split(isi, np.nonzero(isi > gap)[0])
+
+
+def test_adex_regular_bursting(naud):
+    """Regular bursting: bimodal ISIs (< 10 ms within, > 50 ms between bursts), >= 3
+    bursts of >= 2 spikes."""
+    isi = naud["regular_bursting"]
+    assert np.all((isi < 10.0) | (isi > 50.0))
+    assert sum(len(b) >= 1 for b in _bursts(isi, 50.0)) >= 3 and np.sum(isi > 50.0) >= 3
+
+
+def test_adex_delayed_accelerating(naud):
+    """Delayed accelerating: first spike > 25 ms after onset, ISIs then shrink (last <
+    0.75 × first)."""
+    isi, t = naud["delayed_accelerating"], naud["delayed_accelerating_t"]
+    assert t[0] > 25.0 and isi[-1] < 0.75 * isi[0]
+
+
+def test_adex_delayed_regular_bursting(naud):
+    """Delayed regular bursting: first spike > 40 ms after onset, then bursts (bimodal
+    ISIs, < 10 ms and > 40 ms, >= 3 burst gaps)."""
+    isi, t = naud["delayed_regular_bursting"], naud["delayed_regular_bursting_t"]
+    assert t[0] > 40.0 and np.all((isi < 10.0) | (isi > 40.0)) and np.sum(isi > 40) >= 3
+
+
+def test_adex_transient(naud):
+    """Transient spiking: a response at onset, then silence for the rest of the step
+    (all spikes in the first 100 of 600 ms)."""
+    t = naud["transient_t"]
+    assert len(t) >= 1 and t[-1] < 100.0
