@@ -356,14 +356,14 @@ def test_gif_reduces_to_lif_and_currents_decay():
     form at the next spike, float32 rtol 1e-4)."""
     g = N.GIF(2, i_ext=300.0, a2=np.array([0.0, -50.0]))
     dt = 0.1
-    state = g.init(jax.random.key(0))
-    spikes, i2 = [[], []], []
-    for k in range(2000):
-        state, s = g.step(state, None, t=k * dt, dt=dt)
-        for j in range(2):
-            if s[j]:
-                spikes[j].append((k + 1) * dt)
-        i2.append(float(state.i2[1]))
+
+    def body(st, k):
+        st, spk = g.step(st, None, t=k * dt, dt=dt)
+        return st, (spk, st.i2[1])
+
+    _, (s, i2) = jax.lax.scan(body, g.init(jax.random.key(0)), jnp.arange(2000))
+    s, i2 = np.asarray(s), np.asarray(i2)
+    spikes = [(np.nonzero(s[:, j])[0] + 1) * dt for j in range(2)]
     tau, r = g.c_m / g.g_l, 1 / g.g_l
     isi = tau * np.log((r * 300 + g.e_l - g.v_reset) / (r * 300 + g.e_l - g.theta_inf))
     assert np.all(np.abs(np.diff(spikes[0]) - isi) <= dt + 1e-3)
@@ -443,7 +443,7 @@ ZOO = {
 
 
 def test_driven_by_conductance_synapses_in_a_network():
-    """Poisson input (40 sources at 20 Hz) through excitatory conductances onto every
+    """Poisson input (40 sources at 20 Hz, 100 ms, dt = 0.1 ms) through excitatory conductances onto every
     model in one network: neurons 0-1 get weight 0, neurons 2-3 get 10 nS. Every model
     stays finite and the driven neurons fire more (the Drive enters each membrane
     equation with the right sign)."""
