@@ -144,8 +144,10 @@ b = p[:, 1]
 v_rest = (-(5 - b) - np.sqrt((5 - b) ** 2 - 0.16 * 140)) / 0.08  # stable fixed point
 state = izh.init(jax.random.key(0))
 state = N.IzhikevichState(
-    jnp.asarray(v_rest, jnp.float32), jnp.asarray(b * v_rest, jnp.float32),
-    state.spike, state.refractory,
+    jnp.asarray(v_rest, jnp.float32),
+    jnp.asarray(b * v_rest, jnp.float32),
+    state.spike,
+    state.refractory,
 )
 t, v, s = run(izh, step_current(10.0), state=state)
 fig, axes = plt.subplots(3, 2, figsize=(10, 6), sharex=True)

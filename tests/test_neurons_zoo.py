@@ -443,10 +443,10 @@ ZOO = {
 
 
 def test_driven_by_conductance_synapses_in_a_network():
-    """Poisson input (40 sources at 20 Hz, 100 ms, dt = 0.1 ms) through excitatory conductances onto every
-    model in one network: neurons 0-1 get weight 0, neurons 2-3 get 10 nS. Every model
-    stays finite and the driven neurons fire more (the Drive enters each membrane
-    equation with the right sign)."""
+    """Poisson input (40 sources at 20 Hz, 100 ms, dt = 0.1 ms) through excitatory
+    conductances onto every model in one network: neurons 0-1 get weight 0, neurons 2-3
+    get 10 nS. Every model stays finite and the driven neurons fire more (the Drive
+    enters each membrane equation with the right sign)."""
     w = jnp.broadcast_to(jnp.array([0.0, 0.0, 10.0, 10.0]), (40, 4))
     pops = {"in": N.PoissonSource(40, rate=20.0)} | {k: m(4) for k, m in ZOO.items()}
     proj = [

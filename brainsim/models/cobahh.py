@@ -9,9 +9,7 @@ from ..synapses import Conductance, Exponential
 from ._ei import ei_network
 
 
-def cobahh(
-    n: int = 4000, *, key, in_degree: float = 80.0, capacity: int | None = None
-) -> Network:
+def cobahh(n: int = 4000, *, key, in_degree: float = 80.0, capacity: int | None = None) -> Network:
     """Brette et al. (2007) benchmark 3 (COBAHH), in the form of Brian2's ``COBAHH``
     example.
 
