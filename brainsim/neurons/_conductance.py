@@ -89,7 +89,7 @@ class AbstractHH(AbstractNeuron):
     def init(self, key, batch_shape=()):
         """``v`` from ``v_init``; every gate at its steady state for that ``v``."""
         shape = (*batch_shape, self.size)
-        v = initialize(self.v_init, key, shape)
+        v = initialize(self.v_init, key, shape, jnp.result_type(float))
         x = {k: gate_steady_state(a, b) for k, (a, b) in self.rates(v).items()}
         x.update(self.instantaneous(v))
         return HHState(v=v, m=x["m"], h=x["h"], n=x["n"], spike=jnp.zeros(shape))

@@ -62,7 +62,12 @@ class AdEx(AbstractNeuron):
         shape = (*batch_shape, self.size)
         v0 = self.e_l if self.v_init is None else self.v_init
         zeros = jnp.zeros(shape)
-        return AdExState(initialize(v0, key, shape), zeros, zeros, jnp.zeros(shape, jnp.int32))
+        return AdExState(
+            initialize(v0, key, shape, jnp.result_type(float)),
+            zeros,
+            zeros,
+            jnp.zeros(shape, jnp.int32),
+        )
 
     def derivative(self, t, y, drive: Drive):
         """``(dV/dt, dw/dt)`` in mV/ms and pA/ms for ``y = (V, w)``."""

@@ -57,7 +57,12 @@ class ALIF(AbstractNeuron):
         shape = (*batch_shape, self.size)
         v0 = self.v_rest if self.v_init is None else self.v_init
         zeros = jnp.zeros(shape)
-        return ALIFState(initialize(v0, key, shape), zeros, zeros, jnp.zeros(shape, jnp.int32))
+        return ALIFState(
+            initialize(v0, key, shape, jnp.result_type(float)),
+            zeros,
+            zeros,
+            jnp.zeros(shape, jnp.int32),
+        )
 
     def derivative(self, t, y, drive: Drive):
         """``(dV/dt, da/dt)`` in mV/ms and 1/ms for ``y = (V, a)``."""

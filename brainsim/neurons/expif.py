@@ -72,7 +72,9 @@ class ExpIF(AbstractNeuron):
         shape = (*batch_shape, self.size)
         v0 = self.e_l if self.v_init is None else self.v_init
         return ExpIFState(
-            initialize(v0, key, shape), jnp.zeros(shape), jnp.zeros(shape, jnp.int32)
+            initialize(v0, key, shape, jnp.result_type(float)),
+            jnp.zeros(shape),
+            jnp.zeros(shape, jnp.int32),
         )
 
     def derivative(self, t, v, drive: Drive):

@@ -83,7 +83,12 @@ class GIF(AbstractNeuron):
         zeros = jnp.zeros(shape)
         theta = jnp.broadcast_to(jnp.asarray(self.theta_inf, zeros.dtype), shape)
         return GIFState(
-            initialize(v0, key, shape), theta, zeros, zeros, zeros, jnp.zeros(shape, jnp.int32)
+            initialize(v0, key, shape, jnp.result_type(float)),
+            theta,
+            zeros,
+            zeros,
+            zeros,
+            jnp.zeros(shape, jnp.int32),
         )
 
     def derivative(self, t, y, drive: Drive):

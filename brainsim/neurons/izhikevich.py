@@ -61,7 +61,7 @@ class Izhikevich(AbstractNeuron):
         """``v`` from ``v_init`` (default ``c``), ``u = b v`` (the paper's initial state)."""
         shape = (*batch_shape, self.size)
         v0 = self.c if self.v_init is None else self.v_init
-        v = initialize(v0, key, shape)
+        v = initialize(v0, key, shape, jnp.result_type(float))
         zeros = jnp.zeros(shape)
         return IzhikevichState(v, self.b * v, zeros, jnp.zeros(shape, jnp.int32))
 

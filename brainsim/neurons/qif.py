@@ -55,7 +55,11 @@ class QIF(AbstractNeuron):
     def init(self, key, batch_shape=()):
         shape = (*batch_shape, self.size)
         v0 = self.v_rest if self.v_init is None else self.v_init
-        return QIFState(initialize(v0, key, shape), jnp.zeros(shape), jnp.zeros(shape, jnp.int32))
+        return QIFState(
+            initialize(v0, key, shape, jnp.result_type(float)),
+            jnp.zeros(shape),
+            jnp.zeros(shape, jnp.int32),
+        )
 
     def derivative(self, t, v, drive: Drive):
         """dV/dt (mV/ms)."""
