@@ -27,7 +27,13 @@ def test_rates_match_brian2(run, pop):
     """Self-sustained activity with the rate of Brian2's COBAHH over the same window.
     Brian2's seed-to-seed spread over the first 200 ms is large (E 35.1 ± 4.2 Hz, I
     34.6 ± 1.7 Hz, 5 seeds; the initial conductances set off a transient): one brainsim
-    run is one more seed, so it must lie within mean ± 3 sd. Measured: E 33.8, I 34.3 Hz."""
+    run is one more seed, so it must lie within mean ± 3 sd. Measured: E 33.8, I 34.3 Hz.
+
+    Known gap, not covered by this short test: over 1 s (3 seeds, measured once) brainsim
+    gives E 33.0 ± 1.6, I 34.9 ± 1.2 Hz against Brian2's 36.3 ± 0.8 / 36.0 ± 0.3 Hz, about
+    8 % lower for E. float64 gives the same (E 34.0 Hz, seed 0); Brian2's extra threshold
+    events on plateaus above −20 mV (its refractory-based detection) are 1 % of its spikes.
+    The cause is open."""
     rate = float(bs.analysis.firing_rate(run[pop]["spikes"], 0.1).mean())
     mean = REF["summary"]["mean"][f"rate_{pop}_hz_{T:g}"]
     sd = REF["summary"]["sd"][f"rate_{pop}_hz_{T:g}"]
