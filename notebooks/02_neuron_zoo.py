@@ -119,10 +119,11 @@ ax.set_ylabel("rate (Hz)")
 ax.legend(fontsize=8)
 
 # %% [markdown]
-# LIF and AdEx start firing at a non-zero rate (a saddle-node on the threshold line for
-# LIF, adaptation for AdEx), while QIF and ExpIF rise from zero like the square root of
-# the distance to rheobase (type I); Hodgkin–Huxley jumps to ~50 Hz at its Hopf
-# bifurcation (type II).
+# The integrate-and-fire models start firing from zero rate at their rheobase (class I
+# excitability: LIF with a logarithmic onset, QIF and ExpIF like the square root of the
+# distance to rheobase), whereas Hodgkin–Huxley jumps to a finite rate (~50 Hz at 6.3 °C)
+# at its Hopf bifurcation (class II). In short runs the curves are coarse: the rate is
+# counted over half of `DURATION`.
 #
 # ## Izhikevich's firing patterns (Izhikevich 2003, Fig. 2)
 #
