@@ -1,14 +1,21 @@
-"""Homogeneous axonal delays: a ring buffer of past spike vectors per projection.
+"""Axonal delays: ring buffers of past spike vectors per projection.
 
 A spike emitted in step ``t`` reaches the synapses in step ``t + d`` for a delay of
 ``d = delay / dt`` steps (``d >= 1``; as in NEST, the minimum delay is one step ``dt``).
-The buffer holds the last ``d - 1`` spike vectors, so ``d = 1`` costs nothing.
+
+- Homogeneous (``Projection(delay=...)``): the buffer holds the last ``d - 1`` spike
+  vectors, so ``d = 1`` costs nothing.
+- Per synapse (``Projection(delays=...)``, a ``bs.conn.Delayed`` layout): a history of
+  the last ``D`` spike vectors (``D`` the largest delay in steps, or ``max_delay``); in
+  each step ``bs.ops.delayed_matvec`` sends the spikes emitted ``d`` steps ago through
+  the synapses of delay ``d``, for every delay value ``d`` of the projection.
 """
 
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 
-from ._checks import steps
+from ._checks import check_nonnegative, check_positive, steps
 
 
 class DelayState(eqx.Module):
@@ -38,3 +45,70 @@ def delay_step(state: DelayState, spikes):
     arriving = state.buffer[state.cursor]
     buffer = state.buffer.at[state.cursor].set(spikes.astype(state.buffer.dtype))
     return DelayState(buffer, (state.cursor + 1) % length), arriving
+
+
+class HistoryState(eqx.Module):
+    history: jnp.ndarray  # (..., D, n_pre) spike vectors of the last D steps (ring)
+    cursor: jnp.ndarray  # () int32, slot holding the most recent vector
+
+
+def init_history(depth: int, spike_shape: tuple[int, ...]) -> HistoryState:
+    *batch, n = spike_shape
+    return HistoryState(jnp.zeros((*batch, depth, n)), jnp.zeros((), jnp.int32))
+
+
+def history_step(state: HistoryState, spikes) -> HistoryState:
+    """Record ``spikes`` (emitted in the previous step: they arrive through delay-1
+    synapses now) as the most recent entry, overwriting the oldest."""
+    depth = state.history.shape[-2]
+    cursor = (state.cursor + 1) % depth
+    hist = jnp.moveaxis(state.history, -2, 0)
+    hist = hist.at[cursor].set(spikes.astype(hist.dtype))
+    return HistoryState(jnp.moveaxis(hist, 0, -2), cursor)
+
+
+def history_slots(state: HistoryState, group_steps: tuple[int, ...]):
+    """``(..., len(group_steps), n_pre)``: for each delay ``d`` (steps) the spikes emitted
+    ``d`` steps before the current step."""
+    depth = state.history.shape[-2]
+    slots = (state.cursor - jnp.asarray(group_steps, jnp.int32) + 1) % depth
+    return jnp.take(state.history, slots, axis=-2)
+
+
+def group_steps(delays: tuple[float, ...], dt: float, max_delay: float | None = None):
+    """Delay values (ms) as whole steps, checked: multiples of ``dt``, ``>= dt`` and
+    ``<= max_delay``. Returns ``(steps per value, history depth)``."""
+    out = tuple(delay_steps(v, dt) for v in delays)
+    depth = max(out, default=1)
+    if max_delay is not None:
+        limit = delay_steps(max_delay, dt)
+        if depth > limit:
+            raise ValueError(
+                f"delays must be <= max_delay={max_delay:g} ms, got {max(delays):g} ms"
+            )
+        depth = limit
+    return out, depth
+
+
+class NormalDelay(eqx.Module):
+    """Per-synapse delays drawn from a normal distribution (ms), as NEST's microcircuit
+    does: draws below ``resolution / 2`` are redrawn, then each delay is rounded to the
+    nearest multiple of ``resolution`` (so the smallest delay is ``resolution``).
+    ``resolution`` is the simulation step the network is meant for."""
+
+    mean: float
+    std: float
+    resolution: float = 0.1
+
+    def __check_init__(self):
+        check_positive("NormalDelay.mean", self.mean, "ms")
+        check_nonnegative("NormalDelay.std", self.std, "ms")
+        check_positive("NormalDelay.resolution", self.resolution, "ms")
+
+    def sample(self, rng: np.random.Generator, shape) -> np.ndarray:
+        d = rng.normal(self.mean, self.std, shape)
+        low = d < self.resolution / 2
+        while low.any():
+            d[low] = rng.normal(self.mean, self.std, int(low.sum()))
+            low = d < self.resolution / 2
+        return np.round(d / self.resolution) * self.resolution
