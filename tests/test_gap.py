@@ -23,6 +23,9 @@ def test_gap_pair_equilibrates_to_analytic_steady_state(x64):
     gap = bs.GapJunction("A", "A", bs.conn.FromEdges(np.array([0, 1]), np.array([1, 0])), weight=g)
     net = bs.Network({"A": pop}, [gap], key=jax.random.key(0))
     state = net.init(jax.random.key(1), dt=DT)
+    state = jax.tree.map(
+        lambda x: x.astype(jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) else x, state
+    )
 
     def body(s, i):
         return net.step(s, None, t=i * DT, dt=DT)[0], None

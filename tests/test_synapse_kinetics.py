@@ -66,7 +66,7 @@ def _two_state_ivp(alpha, beta, t_max, t_pulse, onsets, t_end):
     """r(t) of the Destexhe two-state ODE with a boxcar transmitter, solve_ivp, float64,
     integrated piecewise so the pulse edges are honoured exactly."""
     edges = sorted({0.0, t_end, *onsets, *(o + t_pulse for o in onsets)})
-    r, ts, rs = 0.0, [], []
+    r, ts = 0.0, []
     for a, b in zip(edges[:-1], edges[1:], strict=True):
         on = any(o <= a < o + t_pulse - 1e-12 for o in onsets)
         T = t_max if on else 0.0
