@@ -27,6 +27,8 @@ def delay_steps(delay: float | None, dt: float) -> int:
     """Delay in whole steps (>= 1); ``None`` means the minimum, one step."""
     if delay is None:
         return 1
+    if delay < dt * (1 - 1e-9):
+        raise ValueError(f"delay must be >= dt={dt:g} ms (the minimum delay), got {delay:g} ms")
     d = steps("delay", delay, dt)
     if d < 1:
         raise ValueError(f"delay must be >= dt={dt:g} ms (the minimum delay), got {delay:g} ms")
