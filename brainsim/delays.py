@@ -12,6 +12,7 @@ A spike emitted in step ``t`` reaches the synapses in step ``t + d`` for a delay
 """
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -50,31 +51,40 @@ def delay_step(state: DelayState, spikes):
 
 
 class HistoryState(eqx.Module):
-    history: jnp.ndarray  # (..., D, n_pre) spike vectors of the last D steps (ring)
-    cursor: jnp.ndarray  # () int32, slot holding the most recent vector
+    history: jnp.ndarray  # (..., 2 D, n_pre) the last D spike vectors, stored twice
+    cursor: jnp.ndarray  # () int32 in [0, D): rows cursor .. cursor + D - 1 = delays 1..D
 
 
 def init_history(depth: int, spike_shape: tuple[int, ...]) -> HistoryState:
     *batch, n = spike_shape
-    return HistoryState(jnp.zeros((*batch, depth, n)), jnp.zeros((), jnp.int32))
+    return HistoryState(jnp.zeros((*batch, 2 * depth, n)), jnp.zeros((), jnp.int32))
 
 
 def history_step(state: HistoryState, spikes) -> HistoryState:
     """Record ``spikes`` (emitted in the previous step: they arrive through delay-1
-    synapses now) as the most recent entry, overwriting the oldest."""
-    depth = state.history.shape[-2]
-    cursor = (state.cursor + 1) % depth
+    synapses now) as the most recent entry, overwriting the oldest.
+
+    The ring is stored twice (rows ``c`` and ``c + D``) and filled backwards, so that the
+    ``D`` rows from the cursor are the spikes of delays 1..D in order: one contiguous
+    slice, no gather (``history_slots``)."""
+    depth = state.history.shape[-2] // 2
+    cursor = (state.cursor - 1) % depth
     hist = jnp.moveaxis(state.history, -2, 0)
-    hist = hist.at[cursor].set(spikes.astype(hist.dtype))
+    new = spikes.astype(hist.dtype)
+    hist = hist.at[cursor].set(new).at[cursor + depth].set(new)
     return HistoryState(jnp.moveaxis(hist, 0, -2), cursor)
 
 
 def history_slots(state: HistoryState, group_steps: tuple[int, ...]):
     """``(..., len(group_steps), n_pre)``: for each delay ``d`` (steps) the spikes emitted
-    ``d`` steps before the current step."""
-    depth = state.history.shape[-2]
-    slots = (state.cursor - jnp.asarray(group_steps, jnp.int32) + 1) % depth
-    return jnp.take(state.history, slots, axis=-2)
+    ``d`` steps before the current step. A contiguous slice when the delays are
+    ``1, 2, ..., G`` (the usual case for delays drawn on the dt grid), else a gather."""
+    depth = state.history.shape[-2] // 2
+    window = jax.lax.dynamic_slice_in_dim(state.history, state.cursor, depth, axis=-2)
+    g = len(group_steps)
+    if tuple(group_steps) == tuple(range(1, g + 1)):
+        return window[..., :g, :]
+    return jnp.take(window, jnp.asarray(group_steps, jnp.int32) - 1, axis=-2)
 
 
 def group_steps(delays: tuple[float, ...], dt: float, max_delay: float | None = None):
