@@ -191,7 +191,7 @@ class Network(eqx.Module):
                 continue
             if isinstance(proj.conn, Delayed):
                 depth = _group_steps(proj, dt)[1]
-                if d.history.shape[-2] == depth:
+                if d.history.shape[-2] == 2 * depth:
                     continue
             elif d.buffer.shape[0] == delay_steps(proj.delay, dt) - 1:
                 continue

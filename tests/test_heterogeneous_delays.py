@@ -198,3 +198,14 @@ def _net(delays, max_delay=None, delay=None):
 def test_bad_delays(build, match):
     with pytest.raises(ValueError, match=match):
         build()
+
+
+def test_simulate_checks_dt_of_history():
+    """``simulate`` accepts a state with per-synapse delay histories built for its dt and
+    rejects one built for another dt (the history depth depends on dt)."""
+    net = _net(np.array([[0.2], [0.4]]))
+    state = net.init(jax.random.key(0), dt=0.1)
+    net.check_state(state, 0.1)
+    with pytest.raises(ValueError, match="dt=0.05"):
+        net.check_state(state, 0.05)
+    bs.simulate(net, state, duration=1.0, dt=0.1, progress=False)
