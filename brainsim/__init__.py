@@ -2,6 +2,7 @@
 
 from . import analysis as analysis
 from . import conn as conn
+from . import delays as delays
 from . import initializers as initializers
 from . import integrators as integrators
 from . import models as models
@@ -10,6 +11,7 @@ from . import ops as ops
 from . import plot as plot
 from . import spikes as spikes
 from . import synapses as synapses
+from .gap_junction import GapJunction as GapJunction
 from .monitors import Record as Record
 from .network import Network as Network
 from .network import NetworkState as NetworkState

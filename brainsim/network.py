@@ -8,11 +8,22 @@ import numpy as np
 from . import ops
 from ._checks import check_count
 from ._protocol import AbstractDynamics
-from .conn.builders import AbstractBuilder
-from .conn.layouts import AbstractLayout
-from .delays import DelayState, delay_step, delay_steps, init_delay
+from .conn.builders import AbstractBuilder, numpy_rng, with_delays
+from .conn.layouts import AbstractLayout, Delayed
+from .delays import (
+    NormalDelay,
+    delay_step,
+    delay_steps,
+    group_steps,
+    history_slots,
+    history_step,
+    init_delay,
+    init_history,
+)
+from .gap_junction import GapJunction
 from .neurons import AbstractNeuron, Drive
-from .synapses import AbstractOutput, Current, Exponential, SynapseState
+from .ops import default_capacity
+from .synapses import AbstractOutput, Current, Exponential, TsodyksMarkram
 
 
 class Projection(eqx.Module):
@@ -27,9 +38,17 @@ class Projection(eqx.Module):
     - ``synapse``: kinetics of the synaptic variable (default ``Exponential(5.0)``).
     - ``output``: how it enters the membrane (default ``Current()``).
     - ``delay``: axonal delay in ms, a multiple of dt and >= dt; ``None`` is one step.
+    - ``delays``: per-synapse delays instead of ``delay``: an array (ms) of
+      ``layout.weight_shape`` or a distribution (``bs.delays.NormalDelay``) drawn when the
+      network is built; each must be a multiple of dt and >= dt (checked by ``init``).
+      The layout becomes a ``bs.conn.Delayed`` one and per-synapse weights are reordered
+      to it. ``max_delay`` (ms): optional upper bound, checked; it fixes the history depth.
+    - ``stp``: optional presynaptic short-term plasticity (``TsodyksMarkram``): the
+      spikes of ``pre`` are scaled by their efficacy ``u x`` before they enter the delay.
     - ``capacity``: event-buffer slots, the presynaptic spikes per step handled by the
       event path (default ``bs.ops.default_capacity``); steps with more take an exact
-      but O(synapses) pass (see ``bs.ops.matvec``).
+      but O(synapses) pass (see ``bs.ops.matvec``). With per-synapse delays it counts
+      active (neuron, delay value) pairs.
     """
 
     pre: str = eqx.field(static=True)
@@ -40,6 +59,9 @@ class Projection(eqx.Module):
     output: AbstractOutput = Current()
     delay: float | None = eqx.field(default=None, static=True)
     capacity: int | None = eqx.field(default=None, static=True)
+    delays: np.ndarray | NormalDelay | None = None
+    max_delay: float | None = eqx.field(default=None, static=True)
+    stp: TsodyksMarkram | None = None
 
     @property
     def name(self) -> str:
@@ -50,8 +72,9 @@ class NetworkState(eqx.Module):
     """State of a ``Network``: one state per population, synapse and delay buffer."""
 
     populations: dict  # name -> neuron state
-    synapses: tuple[SynapseState, ...]  # per projection
-    delays: tuple[DelayState, ...]  # per projection
+    synapses: tuple  # per projection: its kinetics' state (None for gap junctions)
+    delays: tuple  # per projection: DelayState, HistoryState or None
+    stp: tuple = ()  # per projection: STPState or None
 
 
 def _build(proj: Projection, key, n_pre: int, n_post: int) -> Projection:
@@ -80,9 +103,31 @@ def _build(proj: Projection, key, n_pre: int, n_post: int) -> Projection:
         raise ValueError(f"Projection {proj.name}: weight must be finite")
     if proj.capacity is not None:
         check_count(f"Projection {proj.name}: capacity", proj.capacity, n_pre)
+    if getattr(proj, "delays", None) is not None:
+        conn, weight = _per_synapse_delays(proj, key, conn, weight)
+        proj = eqx.tree_at(lambda p: p.delays, proj, None)
     return eqx.tree_at(
         lambda p: (p.conn, p.weight), proj, (conn, weight), is_leaf=lambda x: x is None
     )
+
+
+def _per_synapse_delays(proj, key, conn, weight):
+    if proj.delay is not None:
+        raise ValueError(f"Projection {proj.name}: give either delay or delays, not both")
+    delays = proj.delays
+    if isinstance(delays, NormalDelay):
+        rng = numpy_rng(None if key is None else jax.random.fold_in(key, 1))
+        delays = delays.sample(rng, conn.weight_shape)
+    delays = np.asarray(delays, np.float64)
+    if proj.max_delay is not None and delays.size and delays.max() > proj.max_delay + 1e-9:
+        raise ValueError(
+            f"Projection {proj.name}: delays must be <= max_delay={proj.max_delay:g} ms, "
+            f"got {delays.max():g} ms"
+        )
+    try:
+        return with_delays(conn, delays, weight)
+    except ValueError as e:
+        raise ValueError(f"Projection {proj.name}: {e}") from None
 
 
 class Network(eqx.Module):
@@ -121,31 +166,46 @@ class Network(eqx.Module):
 
     def init(self, key, *, dt: float = 0.1, batch_shape: tuple[int, ...] = ()) -> NetworkState:
         """Initial state; ``dt`` (ms) sizes the delay buffers and must match ``step``'s."""
-        delay_steps_all = [delay_steps(p.delay, dt) for p in self.projections]  # checks dt
-        # One compiled program instead of dozens of eagerly compiled small ops.
-        return _init(self, key, tuple(delay_steps_all), tuple(batch_shape))
+        # One compiled program instead of dozens of eagerly compiled small ops; bad delays
+        # raise while it is traced, before anything is compiled.
+        return _init(self, key, float(dt), tuple(batch_shape))
 
-    def _init(self, key, delays_in_steps, batch_shape) -> NetworkState:
+    def _init(self, key, dt, batch_shape) -> NetworkState:
         keys = jax.random.split(key, len(self.populations))
         pops = {
             name: pop.init(k, batch_shape)
             for k, (name, pop) in zip(keys, self.populations.items(), strict=True)
         }
-        syn, delays = [], []
+        syn, delays, stp = [], [], []
         for proj in self.projections:
             n_pre, n_post = self.populations[proj.pre].size, self.populations[proj.post].size
-            syn.append(proj.synapse.init(None, (*batch_shape, n_post)))
-            delays.append(init_delay(delays_in_steps[len(delays)], (*batch_shape, n_pre)))
-        return NetworkState(pops, tuple(syn), tuple(delays))
+            if isinstance(proj, GapJunction):
+                syn.append(None), delays.append(None), stp.append(None)
+                continue
+            syn.append(proj.synapse.init(None, (*batch_shape, n_post), dt=dt))
+            stp.append(None if proj.stp is None else proj.stp.init(None, (*batch_shape, n_pre)))
+            if isinstance(proj.conn, Delayed):
+                _, depth = _group_steps(proj, dt)
+                delays.append(init_history(depth, (*batch_shape, n_pre)))
+            else:
+                delays.append(init_delay(delay_steps(proj.delay, dt), (*batch_shape, n_pre)))
+        return NetworkState(pops, tuple(syn), tuple(delays), tuple(stp))
 
     def check_state(self, state: NetworkState, dt: float) -> None:
         """Raise ``ValueError`` if ``state`` was initialised for another ``dt``."""
         for proj, d in zip(self.projections, state.delays, strict=True):
-            if d.buffer.shape[0] != delay_steps(proj.delay, dt) - 1:
-                raise ValueError(
-                    f"dt={dt:g} ms does not match the dt the state was initialised "
-                    f"with (projection {proj.name}); call net.init(key, dt={dt:g})"
-                )
+            if isinstance(proj, GapJunction):
+                continue
+            if isinstance(proj.conn, Delayed):
+                depth = _group_steps(proj, dt)[1]
+                if d.history.shape[-2] == 2 * depth:
+                    continue
+            elif d.buffer.shape[0] == delay_steps(proj.delay, dt) - 1:
+                continue
+            raise ValueError(
+                f"dt={dt:g} ms does not match the dt the state was initialised "
+                f"with (projection {proj.name}); call net.init(key, dt={dt:g})"
+            )
 
     def step(self, state: NetworkState, inputs=None, *, t, dt):
         """One step. ``inputs``: ``None`` or a dict from population name to an external
@@ -153,23 +213,51 @@ class Network(eqx.Module):
         with ``spikes`` a dict of ``(..., n)`` arrays."""
         inputs = {} if inputs is None else inputs
         drives = {name: _as_drive(inputs.get(name)) for name in self.populations}
-        syn, delays = [], []
+        syn, delays, stp = [], [], []
         for k, proj in enumerate(self.projections):
-            d_state, arriving = delay_step(state.delays[k], state.populations[proj.pre].spike)
-            events = ops.matvec(proj.conn, proj.weight, arriving, proj.capacity)
+            if isinstance(proj, GapJunction):
+                drives[proj.post] = drives[proj.post] + proj.drive(state.populations[proj.pre].v)
+                syn.append(None), delays.append(None), stp.append(None)
+                continue
+            spikes = state.populations[proj.pre].spike
+            p_state = state.stp[k]
+            if proj.stp is not None:
+                p_state, spikes = proj.stp.step(p_state, spikes, t=t, dt=dt)
+            d_state, events = _propagate(proj, state.delays[k], spikes, dt)
             s_state, g = proj.synapse.step(state.synapses[k], events, t=t, dt=dt)
-            drives[proj.post] = drives[proj.post] + proj.output(g)
-            syn.append(s_state)
-            delays.append(d_state)
+            v_post = getattr(state.populations[proj.post], "v", None)
+            drives[proj.post] = drives[proj.post] + proj.output(g, v_post)
+            syn.append(s_state), delays.append(d_state), stp.append(p_state)
         pops, spikes = {}, {}
         for name, pop in self.populations.items():
             pops[name], spikes[name] = pop.step(state.populations[name], drives[name], t=t, dt=dt)
-        return NetworkState(pops, tuple(syn), tuple(delays)), spikes
+        return NetworkState(pops, tuple(syn), tuple(delays), tuple(stp)), spikes
+
+
+def _group_steps(proj: Projection, dt: float):
+    try:
+        return group_steps(proj.conn.delays, dt, proj.max_delay)
+    except ValueError as e:
+        raise ValueError(f"Projection {proj.name}: {e}") from None
+
+
+def _propagate(proj: Projection, d_state, spikes, dt):
+    """Delay ``spikes`` and propagate the arriving ones: ``(delay state, events)``."""
+    if isinstance(proj.conn, Delayed):
+        d_state = history_step(d_state, spikes)
+        steps, _ = _group_steps(proj, dt)
+        n_rows = proj.conn.rows.n_pre
+        cap = default_capacity(n_rows) if proj.capacity is None else proj.capacity
+        cap = min(n_rows, cap * len(steps))
+        slots = history_slots(d_state, steps)
+        return d_state, ops.delayed_matvec(proj.conn, proj.weight, slots, cap)
+    d_state, arriving = delay_step(d_state, spikes)
+    return d_state, ops.matvec(proj.conn, proj.weight, arriving, proj.capacity)
 
 
 @eqx.filter_jit
-def _init(net: Network, key, delays_in_steps, batch_shape) -> NetworkState:
-    return net._init(key, delays_in_steps, batch_shape)
+def _init(net: Network, key, dt: float, batch_shape) -> NetworkState:
+    return net._init(key, dt, batch_shape)
 
 
 def _as_drive(x) -> Drive:

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_count, check_prob
-from .layouts import CSR, ELL, Dense
+from .layouts import CSR, ELL, Delayed, Dense
 
 
 def numpy_rng(key) -> np.random.Generator:
@@ -184,3 +184,51 @@ class FromEdges(AbstractBuilder):
         if self.weights is not None and np.shape(self.weights) != pre.shape:
             raise ValueError(f"FromEdges.weights must have shape {pre.shape}")
         return csr_from_edges(pre, post, n_pre, n_post, self.weights)
+
+
+def _edges(layout):
+    """Flat ``(pre, post)`` synapse arrays of a CSR/ELL/Dense layout, in weight order."""
+    if isinstance(layout, CSR):
+        indptr = np.asarray(layout.indptr)
+        return np.repeat(np.arange(layout.n_pre), np.diff(indptr)), np.asarray(layout.indices)
+    if isinstance(layout, ELL):
+        idx = np.asarray(layout.indices)
+        return np.repeat(np.arange(layout.n_pre), idx.shape[1]), idx.ravel()
+    if isinstance(layout, Dense):
+        pre, post = np.indices((layout.n_pre, layout.n_post)).reshape(2, -1)
+        if layout.mask is not None:
+            raise ValueError("with_delays: a masked Dense layout is not supported; use CSR")
+        return pre, post
+    raise TypeError(f"with_delays: unsupported layout {type(layout).__name__}")
+
+
+def with_delays(layout, delays, weight=None):
+    """Group the synapses of ``layout`` by their delay: ``(Delayed layout, weight)``.
+
+    ``delays`` (ms) has ``layout.weight_shape`` (one delay per synapse, in weight order);
+    values equal to within 1e-9 ms share a group. A per-synapse ``weight`` array is
+    reordered alike; a scalar ``weight`` (or ``None``) is returned unchanged.
+    """
+    pre, post = _edges(layout)
+    d = np.asarray(delays, np.float64)
+    if d.shape != tuple(layout.weight_shape):
+        raise ValueError(
+            f"delays must have the layout's weight shape {tuple(layout.weight_shape)}, "
+            f"got {d.shape}"
+        )
+    d = d.ravel()
+    if d.size and not (np.all(np.isfinite(d)) and d.min() > 0):
+        raise ValueError(f"delays must be > 0 (ms), got min {d.min():g}")
+    values, group = np.unique(np.round(d, 9), return_inverse=True)
+    group = group.ravel()
+    rows = group * layout.n_pre + pre
+    order = np.lexsort((post, rows))
+    n_rows = len(values) * layout.n_pre
+    indptr = np.zeros(n_rows + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    csr = CSR(n_rows, layout.n_post, indptr, post[order])
+    out = Delayed(layout.n_pre, layout.n_post, csr, tuple(float(v) for v in values))
+    w = weight
+    if weight is not None and np.ndim(weight):
+        w = jnp.asarray(np.asarray(weight).ravel()[order])
+    return out, w

@@ -93,3 +93,26 @@ class ELL(AbstractLayout):
     @property
     def n_synapses(self):
         return self.indices.size
+
+
+class Delayed(AbstractLayout):
+    """Synapses with per-synapse delays, grouped by delay value.
+
+    ``delays`` holds the distinct delay values (ms, ascending); ``rows`` is a CSR layout
+    with ``len(delays) * n_pre`` rows in which row ``k * n_pre + i`` holds the synapses of
+    presynaptic neuron ``i`` whose delay is ``delays[k]``. Weights are in ``rows``'s
+    synapse order (``bs.conn.with_delays`` reorders them). Built by ``with_delays``.
+    """
+
+    n_pre: int = eqx.field(static=True)
+    n_post: int = eqx.field(static=True)
+    rows: CSR
+    delays: tuple[float, ...] = eqx.field(static=True)
+
+    @property
+    def weight_shape(self):
+        return self.rows.weight_shape
+
+    @property
+    def n_synapses(self):
+        return self.rows.n_synapses
