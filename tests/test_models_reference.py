@@ -16,7 +16,6 @@ from scipy.optimize import brentq
 from scipy.special import erfcx
 
 import brainsim as bs
-from brainsim.models._poisson import PoissonCounts
 from brainsim.models.brunel2000 import STATES
 from brainsim.models.potjans_diesmann import (
     FULL_MEAN_RATES,
@@ -118,7 +117,7 @@ def test_poisson_counts_moments():
     """The external drive's per-step counts are Poisson(rate·dt): 200 000 channels at
     λ = 2 (20 kHz, dt = 0.1 ms): mean and variance both 2; standard errors 0.003 and
     0.009, tolerance 5 standard errors. P(N = 0) = e^{-2} = 0.1353 (s.e. 0.0008)."""
-    src = PoissonCounts(200_000, 20_000.0)
+    src = bs.neurons.PoissonCounts(200_000, 20_000.0)
     _, s = src.step(src.init(jax.random.key(0)), None, t=0.0, dt=DT)
     s = np.asarray(s)
     assert abs(s.mean() - 2) < 0.016 and abs(s.var() - 2) < 0.045

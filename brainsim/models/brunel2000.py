@@ -9,9 +9,8 @@ from .._checks import check_positive, check_prob, check_size
 from ..conn import FixedInDegree, OneToOne
 from ..initializers import Uniform
 from ..network import Network, Projection
-from ..neurons import LIF
+from ..neurons import LIF, PoissonCounts
 from ..synapses import Delta, VoltageJump
-from ._poisson import PoissonCounts
 
 #: (g, eta = nu_ext / nu_thr) of the four states of Brunel (2000), Fig. 8 A–D.
 STATES = {

@@ -17,9 +17,8 @@ from ..conn.builders import numpy_rng
 from ..delays import NormalDelay
 from ..initializers import Normal
 from ..network import Network, Projection
-from ..neurons import LIF
+from ..neurons import LIF, PoissonCounts
 from ..synapses import Current, Exponential
-from ._poisson import PoissonCounts
 
 POPULATIONS = ("L23E", "L23I", "L4E", "L4I", "L5E", "L5I", "L6E", "L6I")
 #: Full-scale population sizes (77 169 neurons).

@@ -19,6 +19,7 @@ from .lif import LIF as LIF
 from .lif import LIFState as LIFState
 from .qif import QIF as QIF
 from .qif import QIFState as QIFState
+from .sources import PoissonCounts as PoissonCounts
 from .sources import PoissonSource as PoissonSource
 from .sources import SourceState as SourceState
 from .sources import SpikeTimes as SpikeTimes
