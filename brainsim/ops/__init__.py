@@ -5,10 +5,12 @@ The only layer that knows memory layouts and kernels. ``matvec`` computes
 layouts (cost ∝ active presynaptic neurons × fan-out), dense for ``Dense``.
 """
 
-from ..conn.layouts import Dense
+from ..conn.layouts import Dense, Procedural
 from .dense import matvec as dense_matvec
 from .dense import to_dense as to_dense
 from .event import event_matvec as event_matvec
+from .procedural import materialize as materialize
+from .procedural import procedural_matvec as procedural_matvec
 
 
 def default_capacity(n_pre: int) -> int:
@@ -25,4 +27,6 @@ def matvec(layout, weight, spikes, capacity: int | None = None):
     if isinstance(layout, Dense):
         return dense_matvec(layout, weight, spikes)
     cap = default_capacity(layout.n_pre) if capacity is None else capacity
+    if isinstance(layout, Procedural):
+        return procedural_matvec(layout, weight, spikes, cap)
     return event_matvec(layout, weight, spikes, cap)
