@@ -57,9 +57,7 @@ class UniformWeights(AbstractWeightRule):
         check_finite("UniformWeights.low", self.low)
         check_finite("UniformWeights.high", self.high)
         if not self.high >= self.low:
-            raise ValueError(
-                f"UniformWeights.high must be >= low={self.low:g}, got {self.high:g}"
-            )
+            raise ValueError(f"UniformWeights.high must be >= low={self.low:g}, got {self.high:g}")
 
     def quantile(self, u):
         return self.low + (self.high - self.low) * u

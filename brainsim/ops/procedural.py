@@ -119,7 +119,7 @@ def _gather_pure(layout, ct):
 
     def fn(acc, pre, t, r):
         g = ct[:, t]  # (b, block, k)
-        g = g if r is None else g * r.astype(ct.dtype)
+        g = g if r is None else g * r.astype(ct.dtype)[None]
         g = jnp.sum(g, axis=-1)
         ok = pre < layout.n_pre
         return acc.at[:, jnp.where(ok, pre, layout.n_pre)].set(g, mode="drop")
