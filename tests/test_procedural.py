@@ -67,15 +67,24 @@ def test_event_matches_dense_of_materialized(rule, allow_self, path):
     weight = 0.7
     spikes = _spikes(0, N_PRE)
     batch = jnp.stack([spikes, _spikes(1, N_PRE, 0.5), jnp.zeros(N_PRE)])
-    f = jax.jit(lambda w, s: bs.ops.matvec(layout, w, s, 4))
-    expect = np.asarray(batch, np.float64) @ (weight * w_dense)
-    np.testing.assert_allclose(f(weight, spikes), expect[0], rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(f(weight, batch), expect, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(jax.vmap(f, (None, 0))(weight, batch), expect, rtol=1e-5, atol=1e-5)
+    f = lambda w, s: bs.ops.matvec(layout, w, s, 4)
     ct = np.asarray(jax.random.normal(jax.random.key(7), (3, n_post)))
-    g_w, g_s = jax.jit(jax.grad(lambda w, s: jnp.vdot(f(w, s), ct), argnums=(0, 1)))(
-        jnp.float32(weight), batch
-    )
+    loss = lambda w, s: jnp.vdot(f(w, s), ct)
+
+    @jax.jit  # one compilation for every variant
+    def everything(w, batch):
+        return (
+            f(w, batch[0]),
+            f(w, batch),
+            jax.vmap(f, (None, 0))(w, batch),
+            jax.grad(loss, argnums=(0, 1))(w, batch),
+        )
+
+    single, batched, vmapped, (g_w, g_s) = everything(jnp.float32(weight), batch)
+    expect = np.asarray(batch, np.float64) @ (weight * w_dense)
+    np.testing.assert_allclose(single, expect[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(batched, expect, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(vmapped, expect, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(g_s, weight * ct @ w_dense.T, rtol=1e-5, atol=1e-5)
     expect_w = np.sum(ct * (np.asarray(batch, np.float64) @ w_dense))
     np.testing.assert_allclose(g_w, expect_w, rtol=1e-5, atol=1e-4)

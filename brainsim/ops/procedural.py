@@ -82,22 +82,37 @@ def _compacted(layout, spikes, capacity):
     at a time (one pass unless more than ``capacity`` neurons spike)."""
     n_pre, n_post = spikes.shape[0], layout.n_post
     active = spikes != 0
-    n_active = jnp.count_nonzero(active)
-    rank = jnp.cumsum(active) - 1
 
-    def body(carry):
-        out, start = carry
-        sel = active & (rank >= start)
-        idx = jnp.nonzero(sel, size=capacity, fill_value=n_pre)[0]
+    def add_rows(out, idx):
         live = idx < n_pre
         t, r = rows(layout, jnp.where(live, idx, 0))
         vals = spikes[jnp.where(live, idx, 0)][:, None]
         vals = jnp.broadcast_to(vals, t.shape) if r is None else vals * r.astype(spikes.dtype)
         t = jnp.where(live[:, None], t, n_post)
-        return out.at[t.ravel()].add(vals.ravel(), mode="drop"), start + capacity
+        return out.at[t.ravel()].add(vals.ravel(), mode="drop")
 
-    init = (jnp.zeros(n_post, spikes.dtype), jnp.zeros((), rank.dtype))
-    return jax.lax.while_loop(lambda c: c[1] < n_active, body, init)[0]
+    first = jnp.nonzero(active, size=capacity, fill_value=n_pre)[0]
+    out = add_rows(jnp.zeros(n_post, spikes.dtype), first)
+
+    def rest(out):  # a burst: the next `capacity` active rows per pass, in order
+        rank = jnp.cumsum(active) - 1
+
+        def body(carry):
+            out, start = carry
+            idx = jnp.nonzero(active & (rank >= start), size=capacity, fill_value=n_pre)[0]
+            return add_rows(out, idx), start + capacity
+
+        n_active = rank[-1] + 1
+        init = (out, jnp.asarray(capacity, rank.dtype))
+        return jax.lax.while_loop(lambda c: c[1] < n_active, body, init)[0]
+
+    return jax.lax.cond(jnp.count_nonzero(active) > capacity, rest, lambda o: o, out)
+
+
+def _pure_forward(layout, spikes, capacity):
+    if spikes.shape[0] == 1:  # no vmap: keeps the burst branch a real conditional
+        return _compacted(layout, spikes[0], capacity)[None]
+    return jax.vmap(lambda x: _compacted(layout, x, capacity))(spikes)
 
 
 def _row_blocks(layout, fn, init):
@@ -132,7 +147,7 @@ def _native_ok(dtype):
 
 
 def _forward(layout, spikes, capacity):
-    pure = lambda s: jax.vmap(lambda x: _compacted(layout, x, capacity))(s)
+    pure = lambda s: _pure_forward(layout, s, capacity)
     if _native_ok(spikes.dtype):
         return jax.lax.platform_dependent(
             spikes, cpu=lambda s: _native.procedural_event(layout, s), default=pure
