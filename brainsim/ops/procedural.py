@@ -77,10 +77,13 @@ def rows(layout: Procedural, pre):
     return t.astype(jnp.int32), r
 
 
-def _compacted(layout, spikes, capacity):
+def _compacted(layout, spikes, capacity, window=None):
     """Pure-JAX ``Σ_i spikes[i] r_i·`` for one spike vector: the active rows, ``capacity``
-    at a time (one pass unless more than ``capacity`` neurons spike)."""
-    n_pre, n_post = spikes.shape[0], layout.n_post
+    at a time (one pass unless more than ``capacity`` neurons spike). ``window = (j0,
+    n_out)``: only the targets ``j0 <= j < j0 + n_out``, as ``out[j - j0]`` (one shard's
+    postsynaptic block; ``j0`` may be traced)."""
+    n_pre = spikes.shape[0]
+    j0, n_out = (0, layout.n_post) if window is None else window
     active = spikes != 0
 
     def add_rows(out, idx):
@@ -88,11 +91,12 @@ def _compacted(layout, spikes, capacity):
         t, r = rows(layout, jnp.where(live, idx, 0))
         vals = spikes[jnp.where(live, idx, 0)][:, None]
         vals = jnp.broadcast_to(vals, t.shape) if r is None else vals * r.astype(spikes.dtype)
-        t = jnp.where(live[:, None], t, n_post)
-        return out.at[t.ravel()].add(vals.ravel(), mode="drop")
+        t = t - j0
+        keep = live[:, None] & (t >= 0) & (t < n_out)
+        return out.at[jnp.where(keep, t, n_out).ravel()].add(vals.ravel(), mode="drop")
 
     first = jnp.nonzero(active, size=capacity, fill_value=n_pre)[0]
-    out = add_rows(jnp.zeros(n_post, spikes.dtype), first)
+    out = add_rows(jnp.zeros(n_out, spikes.dtype), first)
 
     def rest(out):  # a burst: the next `capacity` active rows per pass, in order
         rank = jnp.cumsum(active) - 1
@@ -195,6 +199,15 @@ def procedural_matvec(layout: Procedural, weight, spikes, capacity: int):
     flat = spikes.reshape(-1, spikes.shape[-1])
     out = _matvec(layout, weight, flat, capacity)
     return out.reshape(*spikes.shape[:-1], layout.n_post)
+
+
+def procedural_matvec_window(layout: Procedural, weight, spikes, capacity: int, j0, n_out: int):
+    """Forward-only ``procedural_matvec`` restricted to the postsynaptic block
+    ``[j0, j0 + n_out)`` (one shard of a neuron-sharded run): every active row is
+    regenerated, only its targets in the block are added, in the same order as the
+    full product, so the block is bit-identical to the full product's slice.
+    ``spikes (n_pre,)``; returns ``(n_out,)``."""
+    return weight * _compacted(layout, spikes, capacity, (j0, n_out))
 
 
 def materialize(layout: Procedural) -> tuple[CSR, np.ndarray]:

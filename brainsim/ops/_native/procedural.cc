@@ -92,15 +92,21 @@ inline bool AnyNonZero64(const T* x) {
   return (acc << 1) != 0;
 }
 
+// Targets are generated a block at a time (a loop without memory dependences,
+// which the compiler can vectorise), then scattered.
 template <typename T>
 inline void EventRow(const Rule& rule, int64_t k, uint32_t i, T si, T* out) {
+  constexpr int64_t kB = 64;
+  uint32_t t[kB];
   const uint32_t rho = rule.Row(i);
-  if (rule.table == nullptr) {
-    for (int64_t c = 0; c < k; ++c) out[rule.Target(rho, c, i)] += si;
-  } else {
-    for (int64_t c = 0; c < k; ++c) {
-      const uint32_t t = rule.Target(rho, c, i);
-      out[t] += si * static_cast<T>(rule.Factor(rho, c));
+  for (int64_t c0 = 0; c0 < k; c0 += kB) {
+    const int64_t nb = k - c0 < kB ? k - c0 : kB;
+    for (int64_t c = 0; c < nb; ++c) t[c] = rule.Target(rho, c0 + c, i);
+    if (rule.table == nullptr) {
+      for (int64_t c = 0; c < nb; ++c) out[t[c]] += si;
+    } else {
+      for (int64_t c = 0; c < nb; ++c)
+        out[t[c]] += si * static_cast<T>(rule.Factor(rho, c0 + c));
     }
   }
 }
