@@ -46,7 +46,13 @@ struct Rule {
   uint32_t s0, s1, m;
   bool skip_self;
   const float* table;  // nullptr: r = 1
-  std::vector<uint32_t> ctr_t, ctr_w;
+  // mix(2c + q + golden) for c < k, q = 0, 1: on the stack for k <= kSmall (no
+  // allocation per call), on the heap beyond.
+  static constexpr int64_t kSmall = 256;
+  uint32_t small[2 * kSmall];
+  std::vector<uint32_t> big;
+  uint32_t* ctr_t;
+  uint32_t* ctr_w;
 
   Rule(int64_t k, int64_t seed0, int64_t seed1, int64_t n_post, bool skip,
        const float* tab)
@@ -54,15 +60,23 @@ struct Rule {
         s1(static_cast<uint32_t>(seed1)),
         m(static_cast<uint32_t>(skip ? n_post - 1 : n_post)),
         skip_self(skip),
-        table(tab),
-        ctr_t(k),
-        ctr_w(k) {
+        table(tab) {
+    uint32_t* base = small;
+    if (k > kSmall) {
+      big.resize(2 * k);
+      base = big.data();
+    }
+    ctr_t = base;
+    ctr_w = base + (k > kSmall ? k : kSmall);
     for (int64_t c = 0; c < k; ++c) {
       const uint32_t c2 = static_cast<uint32_t>(c) * 2U;
       ctr_t[c] = Mix(c2 + 0x9e3779b9U);
       ctr_w[c] = Mix(c2 + 1U + 0x9e3779b9U);
     }
   }
+
+  Rule(const Rule&) = delete;  // ctr_t/ctr_w may point into `small`
+  Rule& operator=(const Rule&) = delete;
 
   inline uint32_t Row(uint32_t i) const { return Mix(Mix(i ^ s0) + s1); }
 
