@@ -34,6 +34,24 @@ SCRIPT = textwrap.dedent(
         one = np.asarray(rec[p]["spikes"]) != 0
         out[p] = dict(n=int(one.sum()), equal=bool(np.array_equal(one, sharded[p])),
                       shape=list(sharded[p].shape))
+
+    # Synchronous bursts (every neuron starts above threshold): more active neurons per
+    # shard than list slots, so the exchange falls back to dense vectors; normal weights.
+    pop = bs.neurons.LIF(160, tau_m=20.0, c_m=200.0, v_rest=-60.0, v_th=-50.0,
+                         v_reset=-60.0, t_ref=5.0, i_ext=300.0,
+                         v_init=bs.initializers.Uniform(-50.0, -45.0),
+                         integrator=bs.integrators.Euler())
+    conn = bs.conn.ProceduralFixedOutDegree(
+        20, weights=bs.conn.NormalWeights(1.0, 0.3), allow_self=False)
+    net = bs.Network({"A": pop}, [bs.Projection(
+        "A", "A", conn, weight=3.0, synapse=bs.synapses.Exponential(5.0),
+        output=bs.synapses.Conductance(0.0))], key=jax.random.key(2))
+    state = net.init(jax.random.key(3))
+    _, rec = bs.simulate(net, state, 50.0, 0.1, record={"A": ["spikes"]})
+    _, sharded = bs.simulate_sharded(net, state, 50.0, 0.1)
+    one = np.asarray(rec["A"]["spikes"]) != 0
+    out["burst"] = dict(n=int(one.sum()), first=int(one[0].sum()),
+                        equal=bool(np.array_equal(one, sharded["A"])))
     print(json.dumps(out))
     """
 )
@@ -43,7 +61,8 @@ def test_eight_devices_reproduce_single_device_spikes():
     """COBA (800 neurons: 80 E and 20 I per device) for 100 ms on 8 forced host CPU
     devices gives the same spike trains as the single-device run, every spike at the same
     step. The network is chaotic: a one-ulp difference in any conductance would change
-    spike times within tens of ms, so equality is a bitwise check of the sharded sums."""
+    spike times within tens of ms, so equality is a bitwise check of the sharded sums.
+    A second, synchronously bursting network checks the dense fallback of the exchange."""
     env = {
         **os.environ,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
@@ -57,6 +76,9 @@ def test_eight_devices_reproduce_single_device_spikes():
     assert out["E"]["shape"] == [1000, 640] and out["I"]["shape"] == [1000, 160]
     assert out["E"]["n"] > 500 and out["I"]["n"] > 100  # an active network (≈ 10–20 Hz)
     assert out["E"]["equal"] and out["I"]["equal"], out
+    # 160 neurons start above threshold: 20 per device > 16 list slots -> dense fallback.
+    assert out["burst"]["first"] == 160 and out["burst"]["n"] > 1000
+    assert out["burst"]["equal"], out
 
 
 def test_windows_tile_the_full_product_bitwise():

@@ -77,6 +77,19 @@ def rows(layout: Procedural, pre):
     return t.astype(jnp.int32), r
 
 
+def _add_rows(layout, out, idx, vals, j0=0):
+    """``out[j - j0] += vals[s] r_{idx[s], c}`` for every slot ``s`` (in order) and ``c``
+    with ``t_{idx[s], c} - j0`` inside ``out``; slots with ``idx >= n_pre`` are empty."""
+    n_out = out.shape[0]
+    live = idx < layout.n_pre
+    t, r = rows(layout, jnp.where(live, idx, 0))
+    vals = vals[:, None].astype(out.dtype)
+    vals = jnp.broadcast_to(vals, t.shape) if r is None else vals * r.astype(out.dtype)
+    t = t - j0
+    keep = live[:, None] & (t >= 0) & (t < n_out)
+    return out.at[jnp.where(keep, t, n_out).ravel()].add(vals.ravel(), mode="drop")
+
+
 def _compacted(layout, spikes, capacity, window=None):
     """Pure-JAX ``Σ_i spikes[i] r_i·`` for one spike vector: the active rows, ``capacity``
     at a time (one pass unless more than ``capacity`` neurons spike). ``window = (j0,
@@ -87,13 +100,8 @@ def _compacted(layout, spikes, capacity, window=None):
     active = spikes != 0
 
     def add_rows(out, idx):
-        live = idx < n_pre
-        t, r = rows(layout, jnp.where(live, idx, 0))
-        vals = spikes[jnp.where(live, idx, 0)][:, None]
-        vals = jnp.broadcast_to(vals, t.shape) if r is None else vals * r.astype(spikes.dtype)
-        t = t - j0
-        keep = live[:, None] & (t >= 0) & (t < n_out)
-        return out.at[jnp.where(keep, t, n_out).ravel()].add(vals.ravel(), mode="drop")
+        vals = spikes[jnp.where(idx < n_pre, idx, 0)]
+        return _add_rows(layout, out, idx, vals, j0)
 
     first = jnp.nonzero(active, size=capacity, fill_value=n_pre)[0]
     out = add_rows(jnp.zeros(n_out, spikes.dtype), first)
@@ -208,6 +216,13 @@ def procedural_matvec_window(layout: Procedural, weight, spikes, capacity: int, 
     full product, so the block is bit-identical to the full product's slice.
     ``spikes (n_pre,)``; returns ``(n_out,)``."""
     return weight * _compacted(layout, spikes, capacity, (j0, n_out))
+
+
+def procedural_matvec_list(layout: Procedural, weight, idx, vals, j0, n_out: int):
+    """Forward-only block ``[j0, j0 + n_out)`` of the product for a list of active
+    presynaptic neurons ``idx (c,)`` (ascending; ``n_pre`` marks an empty slot) with spike
+    values ``vals (c,)``: the same sums, in the same order, as from the dense vector."""
+    return weight * _add_rows(layout, jnp.zeros(n_out, vals.dtype), idx, vals, j0)
 
 
 def materialize(layout: Procedural) -> tuple[CSR, np.ndarray]:
