@@ -230,11 +230,12 @@ def materialize(layout: Procedural) -> tuple[CSR, np.ndarray]:
     and its ``(n_pre·k,)`` float32 weight factors ``r`` (ones for constant weights), so
     that ``matvec(csr, weight * r, s)`` equals ``matvec(layout, weight, s)``."""
 
-    @jax.jit
-    def all_rows():
-        t, r = rows(layout, jnp.arange(layout.n_pre))
-        return t, jnp.ones_like(t, jnp.float32) if r is None else r
-
-    t, r = (np.asarray(x).ravel() for x in all_rows())
+    all_rows = lambda: rows(layout, jnp.arange(layout.n_pre))
+    t, r = jax.jit(all_rows)()
+    if isinstance(t, jax.core.Tracer):  # called under a trace (e.g. to_dense in a jit)
+        with jax.ensure_compile_time_eval():
+            t, r = all_rows()
+    r = np.ones(t.shape, np.float32) if r is None else np.asarray(r)
+    t, r = np.asarray(t).ravel(), r.ravel()
     indptr = np.arange(0, layout.n_pre * layout.k + 1, layout.k, dtype=np.int64)
     return CSR(layout.n_pre, layout.n_post, indptr, t), r
