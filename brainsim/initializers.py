@@ -14,12 +14,16 @@ from ._checks import check_nonnegative
 
 
 class AbstractInitializer(eqx.Module):
+    """A distribution of initial values, called as ``init(key, shape, dtype)``."""
+
     @abc.abstractmethod
     def __call__(self, key, shape, dtype=jnp.float32):
         """An array of ``shape``."""
 
 
 class Constant(AbstractInitializer):
+    """Every entry equal to ``value``."""
+
     value: float
 
     def __call__(self, key, shape, dtype=jnp.float32):

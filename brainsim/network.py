@@ -47,6 +47,8 @@ class Projection(eqx.Module):
 
 
 class NetworkState(eqx.Module):
+    """State of a ``Network``: one state per population, synapse and delay buffer."""
+
     populations: dict  # name -> neuron state
     synapses: tuple[SynapseState, ...]  # per projection
     delays: tuple[DelayState, ...]  # per projection
@@ -119,6 +121,11 @@ class Network(eqx.Module):
 
     def init(self, key, *, dt: float = 0.1, batch_shape: tuple[int, ...] = ()) -> NetworkState:
         """Initial state; ``dt`` (ms) sizes the delay buffers and must match ``step``'s."""
+        delay_steps_all = [delay_steps(p.delay, dt) for p in self.projections]  # checks dt
+        # One compiled program instead of dozens of eagerly compiled small ops.
+        return _init(self, key, tuple(delay_steps_all), tuple(batch_shape))
+
+    def _init(self, key, delays_in_steps, batch_shape) -> NetworkState:
         keys = jax.random.split(key, len(self.populations))
         pops = {
             name: pop.init(k, batch_shape)
@@ -128,7 +135,7 @@ class Network(eqx.Module):
         for proj in self.projections:
             n_pre, n_post = self.populations[proj.pre].size, self.populations[proj.post].size
             syn.append(proj.synapse.init(None, (*batch_shape, n_post)))
-            delays.append(init_delay(delay_steps(proj.delay, dt), (*batch_shape, n_pre)))
+            delays.append(init_delay(delays_in_steps[len(delays)], (*batch_shape, n_pre)))
         return NetworkState(pops, tuple(syn), tuple(delays))
 
     def check_state(self, state: NetworkState, dt: float) -> None:
@@ -158,6 +165,11 @@ class Network(eqx.Module):
         for name, pop in self.populations.items():
             pops[name], spikes[name] = pop.step(state.populations[name], drives[name], t=t, dt=dt)
         return NetworkState(pops, tuple(syn), tuple(delays)), spikes
+
+
+@eqx.filter_jit
+def _init(net: Network, key, delays_in_steps, batch_shape) -> NetworkState:
+    return net._init(key, delays_in_steps, batch_shape)
 
 
 def _as_drive(x) -> Drive:

@@ -158,3 +158,103 @@ def run(
     }
     out.update(spike_stats(senders, times, n, duration_ms))
     return out
+
+
+COBAHH_EQS = """
+dv/dt = (gl*(El - v) + ge*(Ee - v) + gi*(Ei - v)
+         - g_na*(m*m*m)*h*(v - ENa) - g_kd*(n*n*n*n)*(v - EK))/Cm : volt
+dm/dt = alpha_m*(1 - m) - beta_m*m : 1
+dn/dt = alpha_n*(1 - n) - beta_n*n : 1
+dh/dt = alpha_h*(1 - h) - beta_h*h : 1
+dge/dt = -ge/taue : siemens
+dgi/dt = -gi/taui : siemens
+alpha_m = 0.32*(mV**-1)*4*mV/exprel((13*mV - v + VT)/(4*mV))/ms : Hz
+beta_m = 0.28*(mV**-1)*5*mV/exprel((v - VT - 40*mV)/(5*mV))/ms : Hz
+alpha_h = 0.128*exp((17*mV - v + VT)/(18*mV))/ms : Hz
+beta_h = 4./(1 + exp((40*mV - v + VT)/(5*mV)))/ms : Hz
+alpha_n = 0.032*(mV**-1)*5*mV/exprel((15*mV - v + VT)/(5*mV))/ms : Hz
+beta_n = .5*exp((10*mV - v + VT)/(40*mV))/ms : Hz
+"""
+
+
+def run_cobahh(
+    n: int = 4000,
+    duration_ms: float = 1000.0,
+    dt_ms: float = 0.1,
+    seed: int = 0,
+    windows_ms: tuple[float, ...] = (),
+) -> dict:
+    """Brette et al. (2007) benchmark 3 (COBAHH) as in Brian2's ``examples/COBAHH.py``
+    (Traub–Miles HH, area 20 000 µm², V_T = −63 mV, exponential conductances 6 nS /
+    67 nS, τ 5 / 10 ms, E 0 / −80 mV, ``method='exponential_euler'``, threshold
+    ``v > -20 mV`` with 3 ms refractory, V(0) = E_L + (5 randn − 5) mV,
+    g_e(0) = (1.5 randn + 4) × 10 nS, g_i(0) = (12 randn + 20) × 10 nS; gating variables
+    start at 0 as in the example), with the COBA/CUBA connectivity of this package
+    (p = 80/n, no autapses) instead of the example's p = 0.02 with autapses.
+
+    Runtime target only. Besides the whole-run rates, ``windows_ms`` lists end times of
+    extra windows [0, T) whose rates are returned as ``rate_E_hz_<T>`` / ``rate_I_hz_<T>``.
+    """
+    import brian2 as b2
+    from brian2 import ms, mV, nS, siemens, ufarad, umetre
+
+    t0 = time.perf_counter()
+    b2.start_scope()
+    b2.defaultclock.dt = dt_ms * ms
+    b2.seed(seed)
+    area = 20000 * umetre**2
+    ns = dict(
+        Cm=1 * ufarad * b2.cm**-2 * area,
+        gl=5e-5 * siemens * b2.cm**-2 * area,
+        El=-60 * mV,
+        EK=-90 * mV,
+        ENa=50 * mV,
+        g_na=100 * b2.msiemens * b2.cm**-2 * area,
+        g_kd=30 * b2.msiemens * b2.cm**-2 * area,
+        VT=-63 * mV,
+        taue=5 * ms,
+        taui=10 * ms,
+        Ee=0 * mV,
+        Ei=-80 * mV,
+        we=6 * nS,
+        wi=67 * nS,
+    )
+    ne = n_exc(n)
+    P = b2.NeuronGroup(
+        n,
+        COBAHH_EQS,
+        threshold="v > -20*mV",
+        refractory=3 * ms,
+        method="exponential_euler",
+        namespace=ns,
+        name="neurons",
+    )
+    Se = b2.Synapses(P[:ne], P, on_pre="ge_post += we", namespace=ns, name="synapses_exc")
+    Se.connect(condition="i != j", p=conn_prob(n))
+    Si = b2.Synapses(P[ne:], P, on_pre="gi_post += wi", namespace=ns, name="synapses_inh")
+    Si.connect(condition=f"i + {ne} != j", p=conn_prob(n))
+    P.v = "El + (randn() * 5 - 5)*mV"
+    P.ge = "(randn() * 1.5 + 4) * 10.*nS"
+    P.gi = "(randn() * 12 + 20) * 10.*nS"
+    mon = b2.SpikeMonitor(P, name="spikes")
+    net = b2.Network(P, Se, Si, mon, name="network")
+    net.run(duration_ms * ms, namespace={})
+    total = time.perf_counter() - t0
+    run_s = float(b2.get_device()._last_run_time)
+    senders, times = mon.i[:], mon.t[:] / ms
+    out = {
+        "simulator": "brian2-runtime",
+        "version": b2.__version__,
+        "model": "cobahh",
+        "n": n,
+        "seed": seed,
+        "build_s": total - run_s,
+        "run_s": run_s,
+    }
+    out.update(spike_stats(senders, times, n, duration_ms))
+    for end in windows_ms:
+        keep = times < end
+        w = spike_stats(senders[keep], times[keep], n, end)
+        out[f"rate_E_hz_{end:g}"] = w["rate_E_hz"]
+        out[f"rate_I_hz_{end:g}"] = w["rate_I_hz"]
+    return out

@@ -58,6 +58,8 @@ def _distinct(rng, n_rows, k, m):
 
 
 class AbstractBuilder(eqx.Module):
+    """A connectivity rule; ``build`` turns it into a layout for given sizes."""
+
     @abc.abstractmethod
     def build(self, key, n_pre: int, n_post: int, recurrent: bool = False):
         """``(layout, weights or None)``."""

@@ -16,6 +16,8 @@ from .weight_rules import AbstractWeightRule, ConstantWeights
 
 
 class AbstractLayout(eqx.Module):
+    """Which presynaptic neuron connects to which postsynaptic one (no weights)."""
+
     n_pre: eqx.AbstractVar[int]
     n_post: eqx.AbstractVar[int]
 

@@ -9,6 +9,8 @@ from ._base import AbstractNeuron, Drive, refractory_update
 
 
 class LIFState(eqx.Module):
+    """State of a ``LIF`` population (arrays of shape ``(..., n)``)."""
+
     v: jnp.ndarray  # (..., n) membrane potential, mV
     spike: jnp.ndarray  # (..., n) spikes emitted in the last step
     refractory: jnp.ndarray  # (..., n) int32, refractory steps left

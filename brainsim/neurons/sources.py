@@ -8,6 +8,8 @@ from ._base import AbstractNeuron
 
 
 class SourceState(eqx.Module):
+    """State of a spike source: its last spikes and, if stochastic, its PRNG key."""
+
     spike: jnp.ndarray  # (..., n) spikes emitted in the last step
     key: jax.Array | None = None  # PRNG key for stochastic sources
 

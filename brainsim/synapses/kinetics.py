@@ -14,6 +14,8 @@ from .._protocol import AbstractDynamics
 
 
 class SynapseState(eqx.Module):
+    """State of a synaptic kinetics: the synaptic variable of each postsynaptic neuron."""
+
     g: jnp.ndarray  # (..., n_post) synaptic variable (nS, pA or mV depending on the output)
 
 

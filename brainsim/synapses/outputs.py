@@ -13,6 +13,8 @@ from ..neurons import Drive
 
 
 class AbstractOutput(eqx.Module):
+    """Maps the synaptic variable ``g`` to the ``Drive`` it exerts on the membrane."""
+
     @abc.abstractmethod
     def __call__(self, g) -> Drive:
         """The drive produced by synaptic variable ``g``."""

@@ -1,0 +1,49 @@
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from ..initializers import Normal
+from ..network import Network, NetworkState
+from ..neurons import TraubMiles
+from ..synapses import Conductance, Exponential
+from ._ei import ei_network
+
+
+def cobahh(n: int = 4000, *, key, in_degree: float = 80.0, capacity: int | None = None) -> Network:
+    """Brette et al. (2007) benchmark 3 (COBAHH), in the form of Brian2's ``COBAHH``
+    example.
+
+    Traub–Miles Hodgkin–Huxley neurons (``bs.neurons.TraubMiles`` defaults: area
+    20 000 µm², C = 200 pF, g_Na = 20 µS, g_K = 6 µS, g_L = 10 nS, E_Na = 50, E_K = −90,
+    E_L = −60, V_T = −63 mV; spikes are upward crossings of −20 mV; exponential Euler),
+    no external drive. Exponential conductances: excitatory 6 nS, τ = 5 ms, E = 0 mV;
+    inhibitory 67 nS, τ = 10 ms, E = −80 mV. Random connectivity with mean in-degree
+    ``in_degree`` (p = 0.02 at n = 4000, no autapses). Populations "E" (80 %), "I" (20 %).
+
+    The activity is self-sustained and depends on the initial state: start from
+    ``cobahh_state`` (Brian2's initial conditions), not from ``net.init``.
+    """
+    neuron = lambda size: TraubMiles(size, v_init=Normal(-65.0, 5.0))
+    exc = dict(weight=6.0, synapse=Exponential(5.0), output=Conductance(0.0))
+    inh = dict(weight=67.0, synapse=Exponential(10.0), output=Conductance(-80.0))
+    return ei_network(
+        n, key=key, neuron=neuron, exc=exc, inh=inh, in_degree=in_degree, capacity=capacity
+    )
+
+
+def cobahh_state(net: Network, key, *, dt: float = 0.1) -> NetworkState:
+    """The initial state of Brian2's COBAHH example: V ~ N(−65, 5) mV; gating variables
+    0; total excitatory conductance g_e ~ N(40, 15) nS and inhibitory g_i ~ N(200, 120) nS
+    per neuron (held by the E→post and I→post projections' synaptic states)."""
+    k_net, k_e, k_i = jax.random.split(key, 3)
+    state = net.init(k_net, dt=dt)
+    pops = {}
+    for name, s in state.populations.items():
+        zero = jnp.zeros_like(s.v)
+        pops[name] = eqx.tree_at(lambda x: (x.m, x.h, x.n), s, (zero, zero, zero))
+    syn = []
+    for k, (proj, s) in enumerate(zip(net.projections, state.synapses, strict=True)):
+        sub = jax.random.fold_in(k_e if proj.pre == "E" else k_i, k)
+        mean, sd = (40.0, 15.0) if proj.pre == "E" else (200.0, 120.0)
+        syn.append(eqx.tree_at(lambda x: x.g, s, mean + sd * jax.random.normal(sub, s.g.shape)))
+    return NetworkState(pops, tuple(syn), state.delays)
