@@ -5,18 +5,20 @@ factors are regenerated from a counter-based hash. All arithmetic is on uint32 w
 (wrapping), so the pure-JAX path (any backend, no x64 needed) and the C++ kernel
 (``_native/procedural.cc``) produce the same network bit for bit:
 
-.. math::
-
-    \mathrm{mix}(x) &= \text{lowbias32: } x \mathrel{\wedge}= x \gg 16;\ x \mathrel{*}= 
-        \mathtt{7feb352d};\ x \mathrel{\wedge}= x \gg 15;\ x \mathrel{*}= \mathtt{846ca68b};
-        \ x \mathrel{\wedge}= x \gg 16 \\
-    \rho_i &= \mathrm{mix}(\mathrm{mix}(i \oplus s_0) + s_1) \\
-    h_{i,c}^{(q)} &= \mathrm{mix}\big(\rho_i \oplus \mathrm{mix}(2c + q + \mathtt{9e3779b9})\big)
-        \qquad q = 0 \text{ (target)},\ 1 \text{ (weight)} \\
-    t_{ic} &= \lfloor h^{(0)}_{i,c} \cdot m / 2^{32} \rfloor \quad (m = n_{post}, \text{ or }
-        n_{post} - 1 \text{ and } t \mathrel{+}= [t \ge i] \text{ without self-synapses}) \\
-    r_{ic} &= \mathrm{table}[h^{(1)}_{i,c} \gg 16] \quad (\text{the rule's } 2^{16}
-        \text{ quantiles; } 1 \text{ for constant weights})
+$$
+\begin{aligned}
+\mathrm{mix}(x) &: x \mathrel{\wedge}= x \gg 16;\ x \mathrel{*}= \mathtt{7feb352d};\
+    x \mathrel{\wedge}= x \gg 15;\ x \mathrel{*}= \mathtt{846ca68b};\
+    x \mathrel{\wedge}= x \gg 16 \quad \text{(lowbias32)} \\
+\rho_i &= \mathrm{mix}(\mathrm{mix}(i \oplus s_0) + s_1) \\
+h^{(q)}_{ic} &= \mathrm{mix}\big(\rho_i \oplus \mathrm{mix}(2c + q + \mathtt{9e3779b9})\big),
+    \quad q = 0 \text{ (target)},\ 1 \text{ (weight)} \\
+t_{ic} &= \lfloor h^{(0)}_{ic}\, m / 2^{32} \rfloor \quad (m = n_{post}; \text{ without
+    self-synapses } m = n_{post} - 1,\ t \mathrel{+}= [t \ge i]) \\
+r_{ic} &= \mathrm{table}[h^{(1)}_{ic} \gg 16] \quad (2^{16} \text{ quantiles of the rule;
+    } 1 \text{ for constant weights})
+\end{aligned}
+$$
 
 ``mulhi`` (the high word of a 32×32-bit product) is an exact integer map of ``[0, 2³²)``
 onto ``[0, m)`` (bias < m/2³² per target, no rejection loop, no floating point).
