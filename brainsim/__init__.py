@@ -16,6 +16,7 @@ from .monitors import Record as Record
 from .network import Network as Network
 from .network import NetworkState as NetworkState
 from .network import Projection as Projection
+from .sharded import simulate_sharded as simulate_sharded
 from .simulate import Recording as Recording
 from .simulate import simulate as simulate
 

@@ -24,10 +24,13 @@ def _peer_range(model, stat):
     return min(lo), max(hi)
 
 
-@pytest.fixture(scope="module", params=["coba", "cuba"])
+@pytest.fixture(scope="module", params=["coba", "cuba", "coba-procedural"])
 def run(request):
-    model = getattr(bs.models, request.param)
-    net = model(4000, key=jax.random.key(0))
+    """``coba-procedural``: the same network with procedural fixed out-degree connectivity
+    (same mean in-degrees, Binomial in-degrees) must land in the same peer range."""
+    name, _, flavour = request.param.partition("-")
+    model = getattr(bs.models, name)
+    net = model(4000, key=jax.random.key(0), procedural=flavour == "procedural")
     _, rec = bs.simulate(
         net, net.init(jax.random.key(1)), 1000.0, 0.1, record={"E": ["spikes"], "I": ["spikes"]}
     )
@@ -36,6 +39,7 @@ def run(request):
 
 def test_rates_and_cv_match_peers(run):
     model, rec = run
+    model = model.split("-")[0]
     stats = {
         "rate_E_hz": bs.analysis.firing_rate(rec["E"]["spikes"], 0.1).mean(),
         "rate_I_hz": bs.analysis.firing_rate(rec["I"]["spikes"], 0.1).mean(),

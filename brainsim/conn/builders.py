@@ -14,7 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_count, check_prob
-from .layouts import CSR, ELL, Delayed, Dense
+from .layouts import CSR, ELL, Delayed, Dense, Procedural
+from .weight_rules import AbstractWeightRule, ConstantWeights
 
 
 def numpy_rng(key) -> np.random.Generator:
@@ -148,6 +149,32 @@ class FixedOutDegree(_SelfOption):
         if no_self:
             post = _skip_self(post, np.arange(n_pre)[:, None])
         return ELL(n_pre, n_post, jnp.asarray(post, jnp.int32)), None
+
+
+class ProceduralFixedOutDegree(_SelfOption):
+    """Each pre sends ``k`` synapses to independently, uniformly drawn posts, regenerated
+    from a seed inside the event kernel instead of stored (a ``Procedural`` layout).
+    Multapses are allowed (as NEST's ``fixed_outdegree`` default), so the out-degree is
+    exactly ``k`` and the in-degree Binomial(``n_pre·k``, 1/``n_post``), mean
+    ``k·n_pre/n_post``. ``weights``: the rule of each synapse's factor (constant,
+    ``UniformWeights``, ``NormalWeights``), multiplied by the projection's weight.
+
+    The seed (two uint32 words) is drawn from the build key once, so a network is the
+    same on every trace, backend and kernel path."""
+
+    k: int = eqx.field(static=True)
+    weights: AbstractWeightRule = eqx.field(default=ConstantWeights(), static=True)
+
+    def __check_init__(self):
+        check_count("ProceduralFixedOutDegree.k", self.k)
+
+    def build(self, key, n_pre, n_post, recurrent=False):
+        if key is None:
+            numpy_rng(key)  # raises the usual "key is required" error
+        seed = tuple(int(s) for s in np.asarray(jax.random.bits(key, (2,), jnp.uint32)))
+        no_self = self._no_self(n_pre, n_post, recurrent)
+        layout = Procedural(n_pre, n_post, self.k, seed, skip_self=no_self, weights=self.weights)
+        return layout, None
 
 
 class FromDense(AbstractBuilder):

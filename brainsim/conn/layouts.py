@@ -11,6 +11,9 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_count
+from .weight_rules import AbstractWeightRule, ConstantWeights
+
 
 class AbstractLayout(eqx.Module):
     """Which presynaptic neuron connects to which postsynaptic one (no weights)."""
@@ -116,3 +119,42 @@ class Delayed(AbstractLayout):
     @property
     def n_synapses(self):
         return self.rows.n_synapses
+
+
+class Procedural(AbstractLayout):
+    """Fixed out-degree connectivity that is never stored: the ``k`` targets and weight
+    factors of presynaptic neuron ``i`` are regenerated, whenever ``i`` spikes, from a
+    counter-based hash of ``(seed, i, c)``, ``c = 0 … k-1`` (``brainsim.ops.procedural``
+    gives the exact definition). Every target is drawn independently and uniformly, so
+    multapses occur (NEST's ``fixed_outdegree`` with its default
+    ``allow_multapses=True``); the in-degree is Binomial(``n_pre·k``, 1/``n_post``).
+    With ``skip_self`` target ``i`` is excluded (draws over the other ``n_post - 1``).
+
+    ``weights`` is the rule of the per-synapse factor ``r_ij``; the projection's weight
+    is a scalar gain: ``w_ij = weight · r_ij``. Memory: none per synapse."""
+
+    n_pre: int = eqx.field(static=True)
+    n_post: int = eqx.field(static=True)
+    k: int = eqx.field(static=True)
+    seed: tuple[int, int] = eqx.field(static=True)  # two uint32 words
+    skip_self: bool = eqx.field(default=False, static=True)
+    weights: AbstractWeightRule = eqx.field(default=ConstantWeights(), static=True)
+
+    def __check_init__(self):
+        check_count("Procedural.k", self.k)
+        if self.n_post >= 2**31 or self.n_pre >= 2**31:
+            raise ValueError(f"Procedural: sizes must be < 2**31, got {self.n_pre}, {self.n_post}")
+        if self.skip_self and (self.n_pre != self.n_post or self.n_post < 2):
+            raise ValueError(
+                f"Procedural.skip_self needs n_pre == n_post >= 2, got {self.n_pre}, {self.n_post}"
+            )
+        if len(self.seed) != 2 or not all(0 <= int(s) < 2**32 for s in self.seed):
+            raise ValueError(f"Procedural.seed must be two uint32 words, got {self.seed!r}")
+
+    @property
+    def weight_shape(self):
+        return ()  # only a scalar gain: the per-synapse factors are regenerated
+
+    @property
+    def n_synapses(self):
+        return self.n_pre * self.k

@@ -14,6 +14,7 @@ def coba(
     drive: float = 200.0,
     integrator: AbstractIntegrator | None = None,
     capacity: int | None = None,
+    procedural: bool = False,
 ) -> Network:
     """Brette et al. (2007) benchmark 1 (COBA, after Vogels & Abbott 2005), in the form of
     Brian2's and BrainPy's examples.
@@ -23,6 +24,9 @@ def coba(
     V ~ N(−55, 5) mV. Exponential conductances: excitatory 6 nS, τ = 5 ms, E = 0 mV;
     inhibitory 67 nS, τ = 10 ms, E = −80 mV. Random connectivity with mean in-degree
     ``in_degree`` (p = 0.02 at n = 4000). Populations "E" (80 %) and "I" (20 %).
+    ``procedural=True`` regenerates the synapses from a seed instead of storing them
+    (fixed out-degree, same mean in-degrees; see ``ei_network``): for networks whose
+    synapses would not fit in memory.
 
     The membrane is integrated with forward Euler by default (``integrator=None``), as
     Brian2's COBA benchmark does (``method='euler'``): with conductance input, exponential
@@ -45,5 +49,12 @@ def coba(
     exc = dict(weight=6.0, synapse=Exponential(5.0), output=Conductance(0.0))
     inh = dict(weight=67.0, synapse=Exponential(10.0), output=Conductance(-80.0))
     return ei_network(
-        n, key=key, neuron=neuron, exc=exc, inh=inh, in_degree=in_degree, capacity=capacity
+        n,
+        key=key,
+        neuron=neuron,
+        exc=exc,
+        inh=inh,
+        in_degree=in_degree,
+        capacity=capacity,
+        procedural=procedural,
     )

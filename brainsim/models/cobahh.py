@@ -9,7 +9,14 @@ from ..synapses import Conductance, Exponential
 from ._ei import ei_network
 
 
-def cobahh(n: int = 4000, *, key, in_degree: float = 80.0, capacity: int | None = None) -> Network:
+def cobahh(
+    n: int = 4000,
+    *,
+    key,
+    in_degree: float = 80.0,
+    capacity: int | None = None,
+    procedural: bool = False,
+) -> Network:
     """Brette et al. (2007) benchmark 3 (COBAHH), in the form of Brian2's ``COBAHH``
     example.
 
@@ -19,6 +26,7 @@ def cobahh(n: int = 4000, *, key, in_degree: float = 80.0, capacity: int | None 
     no external drive. Exponential conductances: excitatory 6 nS, τ = 5 ms, E = 0 mV;
     inhibitory 67 nS, τ = 10 ms, E = −80 mV. Random connectivity with mean in-degree
     ``in_degree`` (p = 0.02 at n = 4000, no autapses). Populations "E" (80 %), "I" (20 %).
+    ``procedural=True`` regenerates it from a seed instead of storing it (see ``coba``).
 
     The activity is self-sustained and depends on the initial state: start from
     ``cobahh_state`` (Brian2's initial conditions), not from ``net.init``.
@@ -27,7 +35,14 @@ def cobahh(n: int = 4000, *, key, in_degree: float = 80.0, capacity: int | None 
     exc = dict(weight=6.0, synapse=Exponential(5.0), output=Conductance(0.0))
     inh = dict(weight=67.0, synapse=Exponential(10.0), output=Conductance(-80.0))
     return ei_network(
-        n, key=key, neuron=neuron, exc=exc, inh=inh, in_degree=in_degree, capacity=capacity
+        n,
+        key=key,
+        neuron=neuron,
+        exc=exc,
+        inh=inh,
+        in_degree=in_degree,
+        capacity=capacity,
+        procedural=procedural,
     )
 
 

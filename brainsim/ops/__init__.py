@@ -5,12 +5,16 @@ The only layer that knows memory layouts and kernels. ``matvec`` computes
 layouts (cost ∝ active presynaptic neurons × fan-out), dense for ``Dense``.
 """
 
-from ..conn.layouts import Dense
+from ..conn.layouts import Dense, Procedural
 from .delayed import delayed_matvec as delayed_matvec
 from .delayed import delayed_matvec_dense as delayed_matvec_dense
 from .dense import matvec as dense_matvec
 from .dense import to_dense as to_dense
 from .event import event_matvec as event_matvec
+from .procedural import materialize as materialize
+from .procedural import procedural_matvec as procedural_matvec
+from .sharded import PostShard as PostShard
+from .sharded import sharded_matvec as sharded_matvec
 
 
 def default_capacity(n_pre: int) -> int:
@@ -26,5 +30,10 @@ def matvec(layout, weight, spikes, capacity: int | None = None):
     a step with more active presynaptic neurons takes an exact O(synapses) pass instead."""
     if isinstance(layout, Dense):
         return dense_matvec(layout, weight, spikes)
+    if isinstance(layout, PostShard):
+        cap = default_capacity(layout.layout.n_pre) if capacity is None else capacity
+        return sharded_matvec(layout, weight, spikes, cap)
     cap = default_capacity(layout.n_pre) if capacity is None else capacity
+    if isinstance(layout, Procedural):
+        return procedural_matvec(layout, weight, spikes, cap)
     return event_matvec(layout, weight, spikes, cap)

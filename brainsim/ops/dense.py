@@ -3,7 +3,7 @@ small or densely active networks."""
 
 import jax.numpy as jnp
 
-from ..conn.layouts import CSR, ELL, Dense
+from ..conn.layouts import CSR, ELL, Dense, Procedural
 
 
 def to_dense(layout, weight):
@@ -12,6 +12,11 @@ def to_dense(layout, weight):
     if isinstance(layout, Dense):
         w = jnp.broadcast_to(w, layout.weight_shape)
         return w if layout.mask is None else jnp.where(layout.mask, w, 0.0)
+    if isinstance(layout, Procedural):
+        from .procedural import materialize
+
+        layout, factors = materialize(layout)
+        w = w * jnp.asarray(factors)
     if isinstance(layout, CSR):
         degree = jnp.diff(layout.indptr)
         rows = jnp.repeat(jnp.arange(layout.n_pre), degree, total_repeat_length=layout.n_synapses)

@@ -5,6 +5,8 @@ Public API::
     available() -> bool
     csr_event_matvec(indptr, indices, weights, spikes, n_post) -> out
     csr_event_matvec_decay(indptr, indices, weights, spikes, g, decay) -> out
+    procedural_event(layout, spikes) -> out       (see brainsim.ops.procedural)
+    procedural_gather(layout, ct) -> out
 
 The shared library is compiled on first use (see ``_build.py``) into a
 per-user cache; set ``BRAINSIM_NATIVE=0`` to disable it.  The kernels are
@@ -20,7 +22,13 @@ import numpy as np
 
 from . import _build
 
-__all__ = ["available", "csr_event_matvec", "csr_event_matvec_decay"]
+__all__ = [
+    "available",
+    "csr_event_matvec",
+    "csr_event_matvec_decay",
+    "procedural_event",
+    "procedural_gather",
+]
 
 _MATVEC = "brainsim_csr_event_matvec"
 _MATVEC_DECAY = "brainsim_csr_event_matvec_decay"
@@ -150,3 +158,34 @@ def _decay_call_vmap(axis_size, in_batched, *args):
     if not in_batched[4]:
         args[4] = jnp.broadcast_to(g, (axis_size,) + g.shape[1:])
     return _decay_call(*args), True
+
+
+def _procedural_call(target, layout, x, n_out):
+    _require()
+    table = layout.weights.table()
+    weighted = table is not None
+    table = jnp.asarray(table if weighted else np.zeros(1, np.float32))
+    out_type = jax.ShapeDtypeStruct(x.shape[:-1] + (int(n_out),), x.dtype)
+    call = jax.ffi.ffi_call(target, out_type, vmap_method="expand_dims")
+    s0, s1 = layout.seed
+    return call(
+        x,
+        table,
+        k=np.int64(layout.k),
+        seed0=np.int64(s0),
+        seed1=np.int64(s1),
+        skip_self=bool(layout.skip_self),
+        weighted=weighted,
+    )
+
+
+def procedural_event(layout, spikes):
+    """``out[..., j] = sum_i spikes[..., i] sum_c r_ic [t_ic = j]`` for a
+    ``brainsim.conn.Procedural`` layout (float32/float64 spikes, not
+    differentiable: ``brainsim.ops.procedural`` wraps it)."""
+    return _procedural_call("brainsim_procedural_event", layout, spikes, layout.n_post)
+
+
+def procedural_gather(layout, ct):
+    """``out[..., i] = sum_c r_ic ct[..., t_ic]`` (the transpose), ``ct (..., n_post)``."""
+    return _procedural_call("brainsim_procedural_gather", layout, ct, layout.n_pre)

@@ -28,7 +28,7 @@ import threading
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
-SOURCES = ("csr_event.cc",)
+SOURCES = ("csr_event.cc", "procedural.cc")
 LIB_NAME = "libbrainsim_native.so"
 ABI_VERSION = 1
 
@@ -48,6 +48,8 @@ CXXFLAGS = (
 TARGETS = (
     ("brainsim_csr_event_matvec", "BrainsimCsrEventMatvec"),
     ("brainsim_csr_event_matvec_decay", "BrainsimCsrEventMatvecDecay"),
+    ("brainsim_procedural_event", "BrainsimProceduralEvent"),
+    ("brainsim_procedural_gather", "BrainsimProceduralGather"),
 )
 
 _lock = threading.Lock()
