@@ -2,6 +2,8 @@
 
 from . import analysis as analysis
 from . import conn as conn
+from . import datasets as datasets
+from . import encoders as encoders
 from . import initializers as initializers
 from . import integrators as integrators
 from . import models as models
@@ -10,6 +12,7 @@ from . import ops as ops
 from . import plot as plot
 from . import spikes as spikes
 from . import synapses as synapses
+from . import train as train
 from .monitors import Record as Record
 from .network import Network as Network
 from .network import NetworkState as NetworkState
