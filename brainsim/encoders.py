@@ -41,7 +41,7 @@ def latency(x, n_steps: int, threshold: float = 0.0) -> jax.Array:
     x = jnp.asarray(x, jnp.float32)
     t_spike = jnp.round((1.0 - x) * (n_steps - 1)).astype(jnp.int32)
     t = jnp.arange(n_steps).reshape((n_steps,) + (1,) * x.ndim)
-    return ((t == t_spike) & (x > threshold)).astype(jnp.float32)
+    return ((t == t_spike[None]) & (x > threshold)[None]).astype(jnp.float32)
 
 
 def delta(x, threshold: float) -> jax.Array:

@@ -125,10 +125,11 @@ class UltraLIF(AbstractDynamics):
         )
 
     def step(self, state: UltraLIFState, inputs, *, t=0.0, dt=1.0):
+        b = lambda p: jnp.broadcast_to(p, state.v.shape)
         log_tau0 = jnp.log1p(-dt / jnp.asarray(self.tau_m))
-        v_pre = self.spike.lse(state.v + log_tau0, inputs)
-        s = self.spike(v_pre - self.theta)
-        v = v_pre * (1.0 - s) + self.v_reset * s
+        v_pre = self.spike.lse(state.v + b(log_tau0), inputs)
+        s = self.spike(v_pre - b(self.theta))
+        v = v_pre * (1.0 - s) + b(self.v_reset) * s
         return UltraLIFState(v=v, spike=s), s
 
 
@@ -179,8 +180,10 @@ class UltraDLIF(AbstractDynamics):
         nb = jnp.asarray(nb)
         e = self.spike.temperature
         # mask after scaling, so no -inf enters a derivative (NaN-free gradients)
-        z = jnp.where(nb >= 0, state.v[..., jnp.maximum(nb, 0)] / e, -jnp.inf)
+        gathered = state.v[..., jnp.maximum(nb, 0)] / e
+        z = jnp.where(jnp.broadcast_to(nb >= 0, gathered.shape), gathered, -jnp.inf)
         v_pre = e * jax.nn.logsumexp(z, axis=-1) + inputs
-        s = self.spike(v_pre - self.theta)
-        v = v_pre * (1.0 - s) + self.v_reset * s
+        b = lambda p: jnp.broadcast_to(p, v_pre.shape)
+        s = self.spike(v_pre - b(self.theta))
+        v = v_pre * (1.0 - s) + b(self.v_reset) * s
         return UltraLIFState(v=v, spike=s), s

@@ -36,7 +36,7 @@ class DelayedDense(eqx.Module):
         """``(max_delay + 1, n_in, n_out)`` tap weights."""
         d = jnp.clip(self.delay, 0.0, float(self.max_delay))
         k = jnp.arange(self.max_delay + 1, dtype=d.dtype)[:, None, None]
-        return self.w * jnp.maximum(0.0, 1.0 - jnp.abs(k - d))
+        return self.w[None] * jnp.maximum(0.0, 1.0 - jnp.abs(k - d[None]))
 
     def __call__(self, x):
         t = x.shape[-2]

@@ -38,6 +38,11 @@ def _decay(tau, dt):
     return jnp.exp(-dt / jnp.maximum(tau, dt))
 
 
+def _like(p, x):
+    """Per-neuron parameter ``p`` (scalar or ``(n,)``) broadcast explicitly to ``x``."""
+    return jnp.broadcast_to(p, x.shape)
+
+
 def _time_major(x):
     return jnp.moveaxis(x, -2, 0)
 
@@ -94,12 +99,13 @@ class LIFLayer(eqx.Module):
     def step(self, state: LIFState, h, *, t=0.0, dt=None):
         """One step given the projected input ``h (..., n)``."""
         dt = self.dt if dt is None else dt
-        i = _decay(self.tau_syn, dt) * state.i + h
+        i = _like(_decay(self.tau_syn, dt), h) * state.i + h
         if self.w_rec is not None:
             i = i + ops.matvec(self.rec_layout, self.w_rec, state.s, self.capacity)
-        v = _decay(self.tau_mem, dt) * state.v + i
-        s = self.spike(v - self.threshold - self.beta_adapt * state.a)
-        a = _decay(self.tau_adapt, dt) * state.a + s
+        v = _like(_decay(self.tau_mem, dt), h) * state.v + i
+        theta = _like(self.threshold, h) + _like(self.beta_adapt, h) * state.a
+        s = self.spike(v - theta)
+        a = _like(_decay(self.tau_adapt, dt), h) * state.a + s
         v = v * (1.0 - jax.lax.stop_gradient(s))
         return LIFState(i, v, a, s), s
 
@@ -131,8 +137,8 @@ class Readout(eqx.Module):
 
     def step(self, state: ReadoutState, h, *, t=0.0, dt=None):
         dt = self.dt if dt is None else dt
-        i = _decay(self.tau_syn, dt) * state.i + h
-        v = _decay(self.tau_mem, dt) * state.v + i
+        i = _like(_decay(self.tau_syn, dt), h) * state.i + h
+        v = _like(_decay(self.tau_mem, dt), h) * state.v + i
         return ReadoutState(i, v), v
 
     def __call__(self, x, *, checkpoint_every=None, truncate_every=None):

@@ -11,6 +11,7 @@ batch (same result).
 """
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from ..datasets import check_dataset
 from .losses import accuracy
 
 
+@functools.lru_cache(maxsize=32)
 def _vmapped(loss_fn):
     def f(model, x, y):
         per = jax.vmap(lambda xi, yi: loss_fn(model, xi[None], yi[None]))
@@ -34,8 +36,10 @@ def _vmapped(loss_fn):
     return f
 
 
+@functools.lru_cache(maxsize=32)
 def make_step(loss_fn, optimizer, trainable=eqx.is_inexact_array):
-    """A jitted ``step(model, opt_state, x, y) -> (model, opt_state, loss, logits)``."""
+    """A jitted ``step(model, opt_state, x, y) -> (model, opt_state, loss, logits)``
+    (cached: repeated ``fit`` calls with the same loss and optimiser compile once)."""
 
     @eqx.filter_jit
     def step(model, opt_state, x, y):
@@ -88,7 +92,10 @@ def fit(
     truncated-BPTT windows (see ``bs.train.scan_time``); ``optimizer`` defaults to
     ``optax.adam(2e-3)``. The last partial batch of an epoch is dropped (fixed shapes).
     """
-    check_dataset("fit", x, y)
+    n_classes = model.readout.w.shape[1] if getattr(model, "readout", None) is not None else None
+    check_dataset("fit", x, y, n_classes)
+    if np.ndim(x) < 3:
+        raise ValueError(f"fit: x must be (N, T, n_in), got shape {np.shape(x)}")
     if batch_mode not in ("axis", "vmap"):
         raise ValueError(f"fit: batch_mode must be 'axis' or 'vmap', got {batch_mode!r}")
     if checkpoint_every is not None or truncate_every is not None:
