@@ -84,8 +84,9 @@ class UltraSpike(AbstractSpike):
         return soft + jax.lax.stop_gradient((x > 0).astype(x.dtype) - soft)
 
     def with_hard(self, hard: bool = True) -> "UltraSpike":
-        """The same spike with hard (inference) or soft forward pass."""
-        return UltraSpike(self.eps, self.eps_min, self.eps_max, hard)
+        """The same spike with hard (inference) or soft forward pass; ``eps`` is stored
+        clamped (a learnt value outside the range acts as the bound anyway)."""
+        return UltraSpike(self.temperature, self.eps_min, self.eps_max, hard)
 
 
 class UltraLIFState(eqx.Module):

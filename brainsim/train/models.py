@@ -103,7 +103,7 @@ def UltraSNN(
     w = jax.random.normal(k1, (n_in, n_hidden)) * (w_scale / jnp.sqrt(n_in))
     neuron = UltraLIF(
         n_hidden,
-        tau_mem=jnp.full((n_hidden,), tau_mem),
+        tau_m=jnp.full((n_hidden,), tau_mem),
         theta=jnp.full((n_hidden,), theta),
         spike=UltraSpike(eps),
     )
