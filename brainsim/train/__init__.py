@@ -9,6 +9,7 @@ from .layers import LIFLayer as LIFLayer
 from .layers import LIFState as LIFState
 from .layers import Readout as Readout
 from .layers import ReadoutState as ReadoutState
+from .layers import event_project as event_project
 from .layers import lif_layer as lif_layer
 from .layers import readout as readout
 from .loop import evaluate as evaluate

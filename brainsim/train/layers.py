@@ -51,6 +51,36 @@ def _batch_major(x):
     return jnp.moveaxis(x, 0, -2)
 
 
+def _all_to_all(n_in, n):
+    indptr = np.arange(n_in + 1) * n
+    return CSR(n_in, n, indptr, np.tile(np.arange(n), n_in))
+
+
+@jax.custom_vjp
+def event_project(x, w):
+    """``x @ w`` for sparse spike input ``x (..., n_in)``: the forward pass touches only
+    the rows of ``w`` of active inputs (``bs.ops.event_matvec``, cost ∝ active inputs ×
+    ``n``); the VJP is the exact dense one (``dw = xᵀ g``; ``dx = g wᵀ``, removed by XLA
+    when the input needs no gradient)."""
+    flat = x.reshape(-1, x.shape[-1])
+    layout = _all_to_all(*w.shape)
+    out = ops.event_matvec(layout, w.ravel(), flat, x.shape[-1])
+    return out.reshape(*x.shape[:-1], w.shape[1])
+
+
+def _event_project_fwd(x, w):
+    return event_project(x, w), (x, w)
+
+
+def _event_project_bwd(res, g):
+    x, w = res
+    xf, gf = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])
+    return g @ w.T, xf.T @ gf
+
+
+event_project.defvjp(_event_project_fwd, _event_project_bwd)
+
+
 class LIFState(eqx.Module):
     i: jax.Array  # (..., n) synaptic current
     v: jax.Array  # (..., n) membrane
@@ -64,7 +94,9 @@ class LIFLayer(eqx.Module):
     Fields: ``w (n_in, n)``; ``w_rec``: ``None`` (feed-forward), or weights of
     ``rec_layout`` (``Dense`` → ``(n, n)``, ``CSR``/``ELL`` → ``layout.weight_shape``);
     ``tau_mem``, ``tau_syn``, ``threshold``, ``tau_adapt`` ``(n,)``; ``beta_adapt`` (0:
-    no adaptation). ``dt`` ms (static). Call ``layer(x (..., T, n_in))`` → spikes
+    no adaptation). ``dt`` ms (static). ``event_input``: project sparse spike input
+    event-driven (``event_project``). ``capacity``: event slots of the sparse recurrence
+    (``bs.ops.matvec``). Call ``layer(x (..., T, n_in))`` → spikes
     ``(..., T, n)``.
     """
 
@@ -79,6 +111,7 @@ class LIFLayer(eqx.Module):
     spike: AbstractSpike = Heaviside(FastSigmoid(25.0))
     dt: float = eqx.field(static=True, default=1.0)
     capacity: int | None = eqx.field(static=True, default=None)
+    event_input: bool = eqx.field(static=True, default=False)
 
     def __check_init__(self):
         check_positive("LIFLayer.dt", self.dt, "ms")
@@ -96,23 +129,43 @@ class LIFLayer(eqx.Module):
         z = jnp.zeros((*batch_shape, self.size), self.w.dtype)
         return LIFState(z, z, z, z)
 
-    def step(self, state: LIFState, h, *, t=0.0, dt=None):
-        """One step given the projected input ``h (..., n)``."""
-        dt = self.dt if dt is None else dt
-        i = _like(_decay(self.tau_syn, dt), h) * state.i + h
+    @property
+    def adaptive(self) -> bool:
+        """False when ``beta_adapt`` is the plain float 0 (adaptation skipped)."""
+        return not (isinstance(self.beta_adapt, float | int) and self.beta_adapt == 0)
+
+    def _coefficients(self, dt):
+        return (
+            _decay(self.tau_syn, dt),
+            _decay(self.tau_mem, dt),
+            _decay(self.tau_adapt, dt),
+            self.threshold,
+        )
+
+    def _cell(self, coef, state: LIFState, h):
+        alpha, beta, rho, theta = (_like(c, h) for c in coef)
+        i = alpha * state.i + h
         if self.w_rec is not None:
             i = i + ops.matvec(self.rec_layout, self.w_rec, state.s, self.capacity)
-        v = _like(_decay(self.tau_mem, dt), h) * state.v + i
-        theta = _like(self.threshold, h) + _like(self.beta_adapt, h) * state.a
+        v = beta * state.v + i
+        a = state.a
+        if self.adaptive:
+            theta = theta + _like(self.beta_adapt, h) * a
         s = self.spike(v - theta)
-        a = _like(_decay(self.tau_adapt, dt), h) * state.a + s
+        if self.adaptive:
+            a = rho * a + s
         v = v * (1.0 - jax.lax.stop_gradient(s))
         return LIFState(i, v, a, s), s
 
+    def step(self, state: LIFState, h, *, t=0.0, dt=None):
+        """One step given the projected input ``h (..., n)``."""
+        return self._cell(self._coefficients(self.dt if dt is None else dt), state, h)
+
     def __call__(self, x, state=None, *, checkpoint_every=None, truncate_every=None):
-        h = _time_major(x @ self.w)
+        h = _time_major(event_project(x, self.w) if self.event_input else x @ self.w)
         state = self.init(batch_shape=h.shape[1:-1]) if state is None else state
-        step = lambda st, ht: self.step(st, ht)
+        coef = self._coefficients(self.dt)  # once, outside the scan
+        step = lambda st, ht: self._cell(coef, st, ht)
         _, s = scan_time(step, state, h, checkpoint_every, truncate_every)
         return _batch_major(s)
 
@@ -135,16 +188,21 @@ class Readout(eqx.Module):
         z = jnp.zeros((*batch_shape, self.w.shape[1]), self.w.dtype)
         return ReadoutState(z, z)
 
+    def _cell(self, coef, state: ReadoutState, h):
+        alpha, beta = (_like(c, h) for c in coef)
+        i = alpha * state.i + h
+        v = beta * state.v + i
+        return ReadoutState(i, v), v
+
     def step(self, state: ReadoutState, h, *, t=0.0, dt=None):
         dt = self.dt if dt is None else dt
-        i = _like(_decay(self.tau_syn, dt), h) * state.i + h
-        v = _like(_decay(self.tau_mem, dt), h) * state.v + i
-        return ReadoutState(i, v), v
+        return self._cell((_decay(self.tau_syn, dt), _decay(self.tau_mem, dt)), state, h)
 
     def __call__(self, x, *, checkpoint_every=None, truncate_every=None):
         h = _time_major(x @ self.w)
         state = self.init(batch_shape=h.shape[1:-1])
-        step = lambda st, ht: self.step(st, ht)
+        coef = (_decay(self.tau_syn, self.dt), _decay(self.tau_mem, self.dt))
+        step = lambda st, ht: self._cell(coef, st, ht)
         return _batch_major(scan_time(step, state, h, checkpoint_every, truncate_every)[1])
 
 
@@ -162,6 +220,7 @@ def lif_layer(
     rec_scale=0.02,
     spike: AbstractSpike | None = None,
     dt: float = 1.0,
+    event_input: bool = False,
 ) -> LIFLayer:
     """A ``LIFLayer`` with the default initialisation (module docstring).
 
@@ -192,6 +251,7 @@ def lif_layer(
         tau_adapt=full(200.0),
         spike=Heaviside(FastSigmoid(25.0)) if spike is None else spike,
         dt=dt,
+        event_input=event_input,
     )
 
 
