@@ -3,7 +3,7 @@ batch 64, fast-sigmoid surrogate (scale 25), Adam, CE on the max-over-time reado
 
 Same generated arrays (input spikes ~5 % dense) for every simulator; samples/s for one
 forward + backward + update step (median of the timed steps; compile/first step timed
-separately) and peak RSS. brainsim variants: ``dense`` (dense matmuls, input projected
+separately, then 3 untimed warm-up steps) and peak RSS. brainsim variants: ``dense`` (dense matmuls, input projected
 for all steps at once), ``event`` (event-driven input projection through bs.ops, dense
 recurrence) and ``event+sparse`` (also a 90 %-sparse recurrent CSR matrix through the
 event operators). Spyx and snnTorch run when importable by ``--peer-python`` (default:
@@ -37,6 +37,8 @@ def _timed(step, n_steps):
     t0 = time.perf_counter()
     step()
     compile_s = time.perf_counter() - t0
+    for _ in range(3):  # warm-up: Spyx's nnx.jit retraces during its first steps
+        step()
     times = []
     for _ in range(n_steps):
         t0 = time.perf_counter()
