@@ -1,13 +1,13 @@
-"""Training throughput: 700 inputs -> H recurrent LIF -> 20 leaky readout, T = 100,
-batch 64, fast-sigmoid surrogate (scale 25), Adam, CE on the max-over-time readout.
+"""Training throughput: 700 inputs -> H recurrent LIF -> 20 leaky readout, T = 100, batch
+64, fast-sigmoid surrogate (scale 25), Adam, CE on the max-over-time readout.
 
 Same generated arrays (input spikes ~5 % dense) for every simulator; samples/s for one
 forward + backward + update step (median of the timed steps; compile/first step timed
-separately, then 3 untimed warm-up steps) and peak RSS. brainsim variants: ``dense`` (dense matmuls, input projected
-for all steps at once), ``event`` (event-driven input projection through bs.ops, dense
-recurrence) and ``event+sparse`` (also a 90 %-sparse recurrent CSR matrix through the
-event operators). Spyx and snnTorch run when importable by ``--peer-python`` (default:
-this interpreter) and are skipped with a line otherwise.
+separately, then 3 untimed warm-up steps) and peak RSS. brainsim variants: ``dense``
+(dense matmuls, input projected for all steps at once), ``event`` (event-driven input
+projection through bs.ops, dense recurrence) and ``event+sparse`` (also a 90 %-sparse
+recurrent CSR matrix through the event operators). Spyx and snnTorch run when importable
+by ``--peer-python`` (default: this interpreter) and are skipped with a line otherwise.
 
     python benchmarks/train_throughput.py [--hidden 256 1024] [--steps 10]
         [--peer-python /path/to/venv/bin/python]
