@@ -18,20 +18,37 @@ for t in range(T):
     ref[t] = vm
 rows = []
 for eps in [10.0, 1.0, 0.3, 0.1, 0.03, 0.01, 0.001]:
-    model = bs.spikes.UltraLIF(N, tau_m=4.0, theta=1e6,
-                               spike=bs.spikes.UltraSpike(eps, eps_min=1e-4))
+    model = bs.spikes.UltraLIF(
+        N, tau_m=4.0, theta=1e6, spike=bs.spikes.UltraSpike(eps, eps_min=1e-4)
+    )
 
     def body(s, i):
         s, _ = model.step(s, i, t=0.0, dt=1.0)
         return s, s.v
 
-    v = jax.lax.scan(body, bs.spikes.UltraLIFState(jnp.asarray(v0), jnp.zeros(N)),
-                     jnp.asarray(inputs))[1]
+    v = jax.lax.scan(
+        body, bs.spikes.UltraLIFState(jnp.asarray(v0), jnp.zeros(N)), jnp.asarray(inputs)
+    )[1]
     err = np.abs(np.asarray(v) - ref).max(axis=1)
-    rows.append({"eps": eps, "err_t1": err[0], "err_t50": err[-1],
-                 "bound_t50": T * eps * np.log(2), "ratio": float(np.max(
-                     err / (np.arange(1, T + 1) * eps * np.log(2))))})
-print(table(rows, [("eps", "eps", "g"), ("err_t1", "max err t=1", ".2e"),
-                   ("err_t50", "max err t=50", ".2e"), ("bound_t50", "bound 50·eps·log2", ".2e"),
-                   ("ratio", "max_t err/bound", ".3f")]))
+    rows.append(
+        {
+            "eps": eps,
+            "err_t1": err[0],
+            "err_t50": err[-1],
+            "bound_t50": T * eps * np.log(2),
+            "ratio": float(np.max(err / (np.arange(1, T + 1) * eps * np.log(2)))),
+        }
+    )
+print(
+    table(
+        rows,
+        [
+            ("eps", "eps", "g"),
+            ("err_t1", "max err t=1", ".2e"),
+            ("err_t50", "max err t=50", ".2e"),
+            ("bound_t50", "bound 50·eps·log2", ".2e"),
+            ("ratio", "max_t err/bound", ".3f"),
+        ],
+    )
+)
 save("ultralif_convergence", {"rows": rows})

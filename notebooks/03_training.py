@@ -254,18 +254,27 @@ def rate_e(w_e):
 
 
 target = 60.0  # Hz
-vg = jax.jit(jax.value_and_grad(lambda w: ((rate_e(w) - target) / target) ** 2))
+
+
+def loss_fn(w):
+    r = rate_e(w)
+    return ((r - target) / target) ** 2, r
+
+
+vg = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
 opt = optax.adam(optax.cosine_decay_schedule(0.05, 60))
-w, ost, trace = jnp.float32(0.8), None, []
+w, trace = jnp.float32(0.8), []
 ost = opt.init(w)
 for _ in range(5 if SMALL else 60):
-    loss, g = vg(w)
+    (loss, rate), g = vg(w)
+    trace.append((float(w), float(rate)))
     upd, ost = opt.update(g, ost)
     w = optax.apply_updates(w, upd)
-    trace.append(float(w))
-print(f"w_E = {float(w):.2f} nS -> E rate {float(jax.jit(rate_e)(w)):.1f} Hz (target {target})")
-plt.figure(figsize=(4, 2.5))
-plt.plot(trace)
-plt.xlabel("gradient step")
-plt.ylabel("w_E (nS)")
+print(f"w_E = {trace[-1][0]:.2f} nS -> E rate {trace[-1][1]:.1f} Hz (target {target} Hz)")
+fig, axes = plt.subplots(1, 2, figsize=(8, 2.5))
+axes[0].plot([t[0] for t in trace])
+axes[0].set(xlabel="gradient step", ylabel="w_E (nS)")
+axes[1].plot([t[1] for t in trace])
+axes[1].axhline(target, ls="--", c="k")
+axes[1].set(xlabel="gradient step", ylabel="E rate (Hz)")
 plt.tight_layout()

@@ -239,3 +239,27 @@ def test_event_input_projection_equals_dense():
     g_ref = jax.grad(lambda x, w: jnp.sum((x @ w) * ct), (0, 1))(x, w)
     for a, b in zip(g, g_ref, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_adaptive_lif_layer_matches_equations():
+    """LSNN layer vs a NumPy loop of the documented recurrence (float32 vs float64 on
+    O(1) values: 1e-5); adaptation lowers the spike count of a constant drive."""
+    layer = bs.train.lif_layer(
+        jax.random.key(0), 1, 2, adaptive=True, tau_mem=10.0, tau_syn=5.0, threshold=1.0
+    )
+    layer = eqx.tree_at(lambda m: m.w, layer, jnp.array([[0.3, 0.3]]))
+    layer = eqx.tree_at(lambda m: m.beta_adapt, layer, jnp.array([0.0, 1.8]))
+    x = jnp.ones((60, 1))
+    s = np.asarray(layer(x))
+    al, be, rho = np.exp(-1 / 5), np.exp(-1 / 10), np.exp(-1 / 200)
+    i = v = a = np.zeros(2)
+    ref = []
+    for _ in range(60):
+        i = al * i + 0.3
+        v = be * v + i
+        sp = (v - 1.0 - np.array([0.0, 1.8]) * a > 0).astype(float)
+        a = rho * a + sp
+        v = v * (1 - sp)
+        ref.append(sp)
+    np.testing.assert_array_equal(s, np.array(ref))
+    assert s[:, 1].sum() < s[:, 0].sum()
