@@ -4,9 +4,9 @@ t <= 50 steps against the bound t·eps·log 2 (Miñoza 2026), float64, no spikes
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _harness import save, table
 
 import brainsim as bs
-from _harness import save, table
 
 jax.config.update("jax_enable_x64", True)
 T, N = 50, 64
