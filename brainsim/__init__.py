@@ -2,7 +2,9 @@
 
 from . import analysis as analysis
 from . import conn as conn
+from . import datasets as datasets
 from . import delays as delays
+from . import encoders as encoders
 from . import initializers as initializers
 from . import integrators as integrators
 from . import models as models
@@ -11,6 +13,7 @@ from . import ops as ops
 from . import plot as plot
 from . import spikes as spikes
 from . import synapses as synapses
+from . import train as train
 from .gap_junction import GapJunction as GapJunction
 from .monitors import Record as Record
 from .network import Network as Network

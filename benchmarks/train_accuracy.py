@@ -1,0 +1,197 @@
+"""Accuracy of the calibrated training setups (mean ± sd over seeds).
+
+Randman (10 classes, D = 2, 20 units, per-class scaling, T = 100; 128 LIF, feed-forward
+and recurrent), digits (latency and rate code, T = 30; and each surrogate), and UltraLIF
+vs surrogate LIF at T = 1 on digits (pixel as current, 64 hidden; soft and hard spikes
+at inference). Fast-sigmoid(25), Adam, CE on the max-over-time readout.
+
+    python benchmarks/train_accuracy.py [--only randman|digits|zoo|t1] [--seeds 3]
+        [--randman-epochs 40] [--randman-per-class 1000]
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import brainsim as bs
+from brainsim.train import losses
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _harness import save  # noqa: E402
+
+
+def _fit_eval(model, xtr, ytr, xte, yte, epochs, seed, lr=2e-3):
+    t0 = time.time()
+    model, _, _ = bs.train.fit(
+        model,
+        xtr,
+        ytr,
+        loss_fn=losses.ce_max_membrane,
+        optimizer=optax.adam(lr),
+        epochs=epochs,
+        key=jax.random.key(seed),
+        progress=False,
+    )
+    acc = bs.train.evaluate(model, losses.ce_max_membrane, xte, yte)[1]
+    hard = bs.train.evaluate(bs.train.hard_spikes(model), losses.ce_max_membrane, xte, yte)[1]
+    return model, acc, hard, time.time() - t0
+
+
+def randman(seeds, epochs, per_class):
+    out = {}
+    for rec in (False, True):
+        accs = []
+        for seed in range(seeds):
+            t, y = bs.datasets.randman(seed, n_classes=10, n_units=20, n_samples=per_class)
+            x = bs.datasets.spike_raster(t, 100)
+            n = int(0.8 * len(y))
+            ctor = bs.train.RecurrentSNN if rec else bs.train.FeedForwardSNN
+            model = ctor(20, 128, 10, key=jax.random.key(seed))
+            _, acc, _, sec = _fit_eval(model, x[:n], y[:n], x[n:], y[n:], epochs, seed)
+            accs.append(acc)
+            print(
+                f"randman {'rec' if rec else 'ff'} seed {seed}: {acc:.4f} ({sec:.0f} s)",
+                flush=True,
+            )
+        out["recurrent" if rec else "feedforward"] = accs
+    return out
+
+
+def _digits(seed):
+    return bs.datasets.digits(seed=seed)
+
+
+def _code(x, kind, seed):
+    if kind == "latency":
+        s = bs.encoders.latency(x, 30)
+    else:
+        s = bs.encoders.rate(jax.random.key(seed + 100), x, 30)
+    return np.asarray(jnp.moveaxis(s, 0, -2))
+
+
+def digits(seeds, epochs=20):
+    out = {}
+    for kind in ("latency", "rate"):
+        accs = []
+        for seed in range(seeds):
+            xtr, ytr, xte, yte = _digits(seed)
+            model = bs.train.FeedForwardSNN(64, 128, 10, key=jax.random.key(seed))
+            _, acc, _, sec = _fit_eval(
+                model, _code(xtr, kind, seed), ytr, _code(xte, kind, seed + 1), yte, epochs, seed
+            )
+            accs.append(acc)
+            print(f"digits {kind} seed {seed}: {acc:.4f} ({sec:.0f} s)", flush=True)
+        out[kind] = accs
+    return out
+
+
+ZOO = {
+    "FastSigmoid(25)": bs.spikes.FastSigmoid(25.0),
+    "Sigmoid(4)": bs.spikes.Sigmoid(4.0),
+    "ArcTan(2)": bs.spikes.ArcTan(2.0),
+    "Triangle(1)": bs.spikes.Triangle(1.0),
+    "Gaussian(0.5)": bs.spikes.Gaussian(0.5),
+    "MultiGaussian": bs.spikes.MultiGaussian(),
+    "StraightThrough": bs.spikes.StraightThrough(),
+    "Exponential(5)": bs.spikes.Exponential(5.0),
+    "Erf(2)": bs.spikes.Erf(2.0),
+    "SLAYER(1, 5)": bs.spikes.SLAYER(1.0, 5.0),
+}
+
+
+def zoo(seeds, epochs=20):
+    out = {}
+    for name, sur in ZOO.items():
+        accs = []
+        for seed in range(seeds):
+            xtr, ytr, xte, yte = _digits(seed)
+            model = bs.train.FeedForwardSNN(
+                64, 128, 10, key=jax.random.key(seed), spike=bs.spikes.Heaviside(sur)
+            )
+            _, acc, _, _ = _fit_eval(
+                model, _code(xtr, "latency", 0), ytr, _code(xte, "latency", 0), yte, epochs, seed
+            )
+            accs.append(acc)
+        out[name] = accs
+        print(f"digits latency {name}: {np.mean(accs):.4f} ± {np.std(accs):.4f}", flush=True)
+    return out
+
+
+def t1(seeds, epochs=20):
+    out = {"ultra_soft": [], "ultra_hard": [], "lif": [], "eps": []}
+    for seed in range(seeds):
+        xtr, ytr, xte, yte = _digits(seed)
+        k = jax.random.key(seed)
+        m, soft, hard, _ = _fit_eval(
+            bs.train.UltraSNN(64, 64, 10, key=k),
+            xtr[:, None],
+            ytr,
+            xte[:, None],
+            yte,
+            epochs,
+            seed,
+            lr=5e-3,
+        )
+        out["ultra_soft"].append(soft)
+        out["ultra_hard"].append(hard)
+        out["eps"].append(float(m.layers[0].neuron.spike.temperature))
+        _, lif, _, _ = _fit_eval(
+            bs.train.FeedForwardSNN(64, 64, 10, key=k),
+            xtr[:, None],
+            ytr,
+            xte[:, None],
+            yte,
+            epochs,
+            seed,
+            lr=5e-3,
+        )
+        out["lif"].append(lif)
+        print(
+            f"T=1 seed {seed}: ultra {soft:.4f}/{hard:.4f} (eps {out['eps'][-1]:.3f}), "
+            f"lif {lif:.4f}",
+            flush=True,
+        )
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--only", default=None)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--randman-epochs", type=int, default=40)
+    p.add_argument("--randman-per-class", type=int, default=1000)
+    a = p.parse_args()
+    runs = {
+        "digits": lambda: digits(a.seeds),
+        "t1": lambda: t1(max(a.seeds, 5)),
+        "zoo": lambda: zoo(a.seeds),
+        "randman": lambda: randman(a.seeds, a.randman_epochs, a.randman_per_class),
+    }
+    results = {}
+    for name, fn in runs.items():
+        if a.only in (None, name):
+            results[name] = fn()
+    summary = {
+        f"{k}/{kk}": f"{100 * np.mean(v):.1f} ± {100 * np.std(v):.1f} % (n={len(v)})"
+        for k, d in results.items()
+        for kk, v in d.items()
+        if kk != "eps"
+    }
+    print(json.dumps(summary, indent=1))
+    print(
+        save(
+            f"train_accuracy{'_' + a.only if a.only else ''}",
+            {"results": results, "summary": summary, "args": vars(a)},
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,265 @@
+r"""Trainable spiking layers acting on whole sequences ``x (..., T, n_in)``.
+
+Every layer first projects its input for **all** time steps at once (one matmul,
+``h = x @ W``), then scans only the cheap elementwise recurrence over time. The LIF
+recurrence, per step of ``dt`` ms (current-based synapse, Zenke & Vogels 2021):
+
+$$I_t = \alpha I_{t-1} + h_t + s_{t-1} W_{rec}, \quad
+\tilde V_t = \beta V_{t-1} + I_t, \quad s_t = \mathrm{spike}(\tilde V_t - \vartheta_t),
+\quad V_t = \tilde V_t (1 - \mathrm{sg}(s_t))$$
+
+with $\alpha = e^{-\Delta t/\tau_{syn}}$, $\beta = e^{-\Delta t/\tau_{mem}}$ (per neuron,
+learnable; clamped at $\tau \ge \Delta t$ in the dynamics), learnable threshold
+$\vartheta$, and, for adaptive LIF (LSNN, Bellec et al. 2018),
+$\vartheta_t = \vartheta + \beta_a a_{t-1}$, $a_t = \rho a_{t-1} + s_t$,
+$\rho = e^{-\Delta t/\tau_a}$. The reset is detached (sg = stop-gradient).
+
+Default initial weights (calibrated on Randman/digits): input $\mathcal N(0, 1/n_{in})$,
+recurrent $\mathcal N(0, (0.02)^2/H)$ (larger ones make training diverge), readout
+$\mathcal N(0, (0.1)^2/H)$ (a leaky readout amplifies its input ~100×, so the usual
+$1/\sqrt H$ stalls rate-coded training).
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import ops
+from .._checks import check_positive, check_size
+from ..conn.layouts import CSR, ELL, Dense
+from ..spikes import AbstractSpike, FastSigmoid, Heaviside
+from ._scan import scan_time
+
+Layout = Dense | CSR | ELL
+
+
+def _decay(tau, dt):
+    return jnp.exp(-dt / jnp.maximum(tau, dt))
+
+
+def _like(p, x):
+    """Per-neuron parameter ``p`` (scalar or ``(n,)``) broadcast explicitly to ``x``."""
+    return jnp.broadcast_to(p, x.shape)
+
+
+def _time_major(x):
+    return jnp.moveaxis(x, -2, 0)
+
+
+def _batch_major(x):
+    return jnp.moveaxis(x, 0, -2)
+
+
+def _all_to_all(n_in, n):
+    indptr = np.arange(n_in + 1) * n
+    return CSR(n_in, n, indptr, np.tile(np.arange(n), n_in))
+
+
+@jax.custom_vjp
+def event_project(x, w):
+    """``x @ w`` for sparse spike input ``x (..., n_in)``: the forward pass touches only
+    the rows of ``w`` of active inputs (``bs.ops.event_matvec``, cost ∝ active inputs ×
+    ``n``); the VJP is the exact dense one (``dw = xᵀ g``; ``dx = g wᵀ``, removed by XLA
+    when the input needs no gradient)."""
+    flat = x.reshape(-1, x.shape[-1])
+    layout = _all_to_all(*w.shape)
+    out = ops.event_matvec(layout, w.ravel(), flat, x.shape[-1])
+    return out.reshape(*x.shape[:-1], w.shape[1])
+
+
+def _event_project_fwd(x, w):
+    return event_project(x, w), (x, w)
+
+
+def _event_project_bwd(res, g):
+    x, w = res
+    xf, gf = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])
+    return g @ w.T, xf.T @ gf
+
+
+event_project.defvjp(_event_project_fwd, _event_project_bwd)
+
+
+class LIFState(eqx.Module):
+    i: jax.Array  # (..., n) synaptic current
+    v: jax.Array  # (..., n) membrane
+    a: jax.Array  # (..., n) adaptation
+    s: jax.Array  # (..., n) last spikes
+
+
+class LIFLayer(eqx.Module):
+    """Feed-forward, recurrent (dense or sparse via ``bs.ops.matvec``) and adaptive LIF.
+
+    Fields: ``w (n_in, n)``; ``w_rec``: ``None`` (feed-forward), or weights of
+    ``rec_layout`` (``Dense`` → ``(n, n)``, ``CSR``/``ELL`` → ``layout.weight_shape``);
+    ``tau_mem``, ``tau_syn``, ``threshold``, ``tau_adapt`` ``(n,)``; ``beta_adapt`` (0:
+    no adaptation). ``dt`` ms (static). ``event_input``: project sparse spike input
+    event-driven (``event_project``). ``capacity``: event slots of the sparse recurrence
+    (``bs.ops.matvec``). Call ``layer(x (..., T, n_in))`` → spikes
+    ``(..., T, n)``.
+    """
+
+    w: jax.Array
+    tau_mem: jax.Array
+    tau_syn: jax.Array
+    threshold: jax.Array
+    w_rec: jax.Array | None = None
+    rec_layout: Layout | None = None
+    beta_adapt: float | jax.Array = 0.0
+    tau_adapt: float | jax.Array = 200.0
+    spike: AbstractSpike = Heaviside(FastSigmoid(25.0))
+    dt: float = eqx.field(static=True, default=1.0)
+    capacity: int | None = eqx.field(static=True, default=None)
+    event_input: bool = eqx.field(static=True, default=False)
+
+    def __check_init__(self):
+        check_positive("LIFLayer.dt", self.dt, "ms")
+        check_positive("LIFLayer.tau_mem", self.tau_mem, "ms")
+        check_positive("LIFLayer.tau_syn", self.tau_syn, "ms")
+        check_positive("LIFLayer.tau_adapt", self.tau_adapt, "ms")
+        if (self.w_rec is None) != (self.rec_layout is None):
+            raise ValueError("LIFLayer: w_rec and rec_layout must be given together")
+
+    @property
+    def size(self) -> int:
+        return self.w.shape[1]
+
+    def init(self, key=None, batch_shape=()) -> LIFState:
+        z = jnp.zeros((*batch_shape, self.size), self.w.dtype)
+        return LIFState(z, z, z, z)
+
+    @property
+    def adaptive(self) -> bool:
+        """False when ``beta_adapt`` is the plain float 0 (adaptation skipped)."""
+        return not (isinstance(self.beta_adapt, float | int) and self.beta_adapt == 0)
+
+    def _coefficients(self, dt):
+        return (
+            _decay(self.tau_syn, dt),
+            _decay(self.tau_mem, dt),
+            _decay(self.tau_adapt, dt),
+            self.threshold,
+        )
+
+    def _cell(self, coef, state: LIFState, h):
+        alpha, beta, rho, theta = (_like(c, h) for c in coef)
+        i = alpha * state.i + h
+        if self.w_rec is not None:
+            i = i + ops.matvec(self.rec_layout, self.w_rec, state.s, self.capacity)
+        v = beta * state.v + i
+        a = state.a
+        if self.adaptive:
+            theta = theta + _like(self.beta_adapt, h) * a
+        s = self.spike(v - theta)
+        if self.adaptive:
+            a = rho * a + s
+        v = v * (1.0 - jax.lax.stop_gradient(s))
+        return LIFState(i, v, a, s), s
+
+    def step(self, state: LIFState, h, *, t=0.0, dt=None):
+        """One step given the projected input ``h (..., n)``."""
+        return self._cell(self._coefficients(self.dt if dt is None else dt), state, h)
+
+    def __call__(self, x, state=None, *, checkpoint_every=None, truncate_every=None):
+        h = _time_major(event_project(x, self.w) if self.event_input else x @ self.w)
+        state = self.init(batch_shape=h.shape[1:-1]) if state is None else state
+        coef = self._coefficients(self.dt)  # once, outside the scan
+        step = lambda st, ht: self._cell(coef, st, ht)
+        _, s = scan_time(step, state, h, checkpoint_every, truncate_every)
+        return _batch_major(s)
+
+
+class ReadoutState(eqx.Module):
+    i: jax.Array
+    v: jax.Array
+
+
+class Readout(eqx.Module):
+    r"""Leaky-integrator readout (no spikes): $I_t = \alpha I_{t-1} + h_t$,
+    $V_t = \beta V_{t-1} + I_t$; returns the membrane ``(..., T, n_out)``."""
+
+    w: jax.Array
+    tau_mem: jax.Array
+    tau_syn: jax.Array
+    dt: float = eqx.field(static=True, default=1.0)
+
+    def init(self, key=None, batch_shape=()) -> ReadoutState:
+        z = jnp.zeros((*batch_shape, self.w.shape[1]), self.w.dtype)
+        return ReadoutState(z, z)
+
+    def _cell(self, coef, state: ReadoutState, h):
+        alpha, beta = (_like(c, h) for c in coef)
+        i = alpha * state.i + h
+        v = beta * state.v + i
+        return ReadoutState(i, v), v
+
+    def step(self, state: ReadoutState, h, *, t=0.0, dt=None):
+        dt = self.dt if dt is None else dt
+        return self._cell((_decay(self.tau_syn, dt), _decay(self.tau_mem, dt)), state, h)
+
+    def __call__(self, x, *, checkpoint_every=None, truncate_every=None):
+        h = _time_major(x @ self.w)
+        state = self.init(batch_shape=h.shape[1:-1])
+        coef = (_decay(self.tau_syn, self.dt), _decay(self.tau_mem, self.dt))
+        step = lambda st, ht: self._cell(coef, st, ht)
+        return _batch_major(scan_time(step, state, h, checkpoint_every, truncate_every)[1])
+
+
+def lif_layer(
+    key,
+    n_in: int,
+    n: int,
+    *,
+    recurrent: bool | Layout = False,
+    adaptive: bool = False,
+    tau_mem=10.0,
+    tau_syn=5.0,
+    threshold=1.0,
+    w_scale=1.0,
+    rec_scale=0.02,
+    spike: AbstractSpike | None = None,
+    dt: float = 1.0,
+    event_input: bool = False,
+) -> LIFLayer:
+    """A ``LIFLayer`` with the default initialisation (module docstring).
+
+    ``recurrent``: ``False``, ``True`` (dense ``n×n``) or a layout (``CSR``/``ELL`` from
+    ``bs.conn`` builders: sparse recurrent weights propagated event-driven by
+    ``bs.ops.matvec``). ``adaptive``: LSNN threshold adaptation (``beta_adapt = 1.8``).
+    """
+    check_size("lif_layer.n_in", n_in)
+    check_size("lif_layer.n", n)
+    k_in, k_rec = jax.random.split(key)
+    w = jax.random.normal(k_in, (n_in, n)) * (w_scale / np.sqrt(n_in))
+    w_rec = layout = None
+    if recurrent is True:
+        layout = Dense(n, n)
+    elif recurrent is not False:
+        layout = recurrent
+    if layout is not None:
+        w_rec = jax.random.normal(k_rec, layout.weight_shape) * (rec_scale / np.sqrt(n))
+    full = lambda v: jnp.full((n,), v, jnp.float32)
+    return LIFLayer(
+        w=w,
+        tau_mem=full(tau_mem),
+        tau_syn=full(tau_syn),
+        threshold=full(threshold),
+        w_rec=w_rec,
+        rec_layout=layout,
+        beta_adapt=1.8 if adaptive else 0.0,
+        tau_adapt=full(200.0),
+        spike=Heaviside(FastSigmoid(25.0)) if spike is None else spike,
+        dt=dt,
+        event_input=event_input,
+    )
+
+
+def readout(
+    key, n_in: int, n_out: int, *, tau_mem=20.0, tau_syn=5.0, w_scale=0.1, dt: float = 1.0
+) -> Readout:
+    """A ``Readout`` with weights $\\mathcal N(0, w_{scale}^2/n_{in})$ (default 0.1: see
+    the module docstring)."""
+    w = jax.random.normal(key, (n_in, n_out)) * (w_scale / np.sqrt(n_in))
+    full = lambda v: jnp.full((n_out,), v, jnp.float32)
+    return Readout(w=w, tau_mem=full(tau_mem), tau_syn=full(tau_syn), dt=dt)

@@ -1,0 +1,117 @@
+"""Stacks of spiking layers with an optional leaky readout."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from ..spikes import AbstractSpike, UltraLIF, UltraSpike
+from ._scan import scan_time
+from .layers import LIFLayer, Readout, lif_layer, readout
+
+
+class UltraLIFLayer(eqx.Module):
+    r"""A dense projection into ``bs.spikes.UltraLIF`` neurons: $I_t = x_t W$ (all steps
+    at once), then the ultradiscretized recurrence. Spikes ``(..., T, n)``."""
+
+    w: jax.Array
+    neuron: UltraLIF
+
+    def __call__(self, x, *, checkpoint_every=None, truncate_every=None):
+        h = jnp.moveaxis(x @ self.w, -2, 0)
+        state = self.neuron.init(batch_shape=h.shape[1:-1])
+        step = lambda st, i: self.neuron.step(st, i, t=0.0, dt=1.0)
+        return jnp.moveaxis(scan_time(step, state, h, checkpoint_every, truncate_every)[1], 0, -2)
+
+
+class SNN(eqx.Module):
+    """``layers`` applied in order (each on the whole sequence), then ``readout``.
+
+    ``model(x (..., T, n_in))`` returns ``(out, spikes)``: ``out`` the readout membrane
+    ``(..., T, n_out)`` (or the last layer's spikes if ``readout`` is None) and
+    ``spikes`` the tuple of every layer's spikes. ``checkpoint_every``/``truncate_every``
+    (static): see ``scan_time``."""
+
+    layers: tuple
+    readout: Readout | None
+    checkpoint_every: int | None = eqx.field(static=True, default=None)
+    truncate_every: int | None = eqx.field(static=True, default=None)
+
+    def __call__(self, x):
+        kw = dict(checkpoint_every=self.checkpoint_every, truncate_every=self.truncate_every)
+        spikes = []
+        for layer in self.layers:
+            x = layer(x, **kw) if isinstance(layer, LIFLayer | UltraLIFLayer) else layer(x)
+            if isinstance(layer, LIFLayer | UltraLIFLayer):
+                spikes.append(x)
+        out = x if self.readout is None else self.readout(x, **kw)
+        return out, tuple(spikes)
+
+
+def FeedForwardSNN(
+    n_in: int,
+    n_hidden: int | tuple[int, ...],
+    n_out: int,
+    *,
+    key=None,
+    spike: AbstractSpike | None = None,
+    **layer_kw,
+) -> SNN:
+    """LIF layers of sizes ``n_hidden`` and a leaky readout (default inits)."""
+    return _stack(n_in, n_hidden, n_out, key, spike, recurrent=False, **layer_kw)
+
+
+def RecurrentSNN(
+    n_in: int,
+    n_hidden: int | tuple[int, ...],
+    n_out: int,
+    *,
+    key=None,
+    spike: AbstractSpike | None = None,
+    recurrent=True,
+    **layer_kw,
+) -> SNN:
+    """Recurrent LIF layers (dense, or a sparse layout) and a leaky readout."""
+    return _stack(n_in, n_hidden, n_out, key, spike, recurrent=recurrent, **layer_kw)
+
+
+def _stack(n_in, n_hidden, n_out, key, spike, **layer_kw):
+    key = jax.random.key(0) if key is None else key
+    sizes = (n_hidden,) if isinstance(n_hidden, int) else tuple(n_hidden)
+    keys = jax.random.split(key, len(sizes) + 1)
+    layers, prev = [], n_in
+    for k, n in zip(keys[:-1], sizes, strict=True):
+        layers.append(lif_layer(k, prev, n, spike=spike, **layer_kw))
+        prev = n
+    return SNN(tuple(layers), readout(keys[-1], prev, n_out, dt=layer_kw.get("dt", 1.0)))
+
+
+def UltraSNN(
+    n_in: int,
+    n_hidden: int,
+    n_out: int,
+    *,
+    key=None,
+    eps: float = 1.0,
+    tau_mem: float = 10.0,
+    theta: float = 1.0,
+    w_scale: float = 1.0,
+) -> SNN:
+    """One ``UltraLIF`` hidden layer (learnable ``eps``, init 1, range [0.1, 20]) and a
+    leaky readout."""
+    key = jax.random.key(0) if key is None else key
+    k1, k2 = jax.random.split(key)
+    w = jax.random.normal(k1, (n_in, n_hidden)) * (w_scale / jnp.sqrt(n_in))
+    neuron = UltraLIF(
+        n_hidden,
+        tau_m=jnp.full((n_hidden,), tau_mem),
+        theta=jnp.full((n_hidden,), theta),
+        spike=UltraSpike(eps),
+    )
+    return SNN((UltraLIFLayer(w, neuron),), readout(k2, n_hidden, n_out))
+
+
+def hard_spikes(model: SNN) -> SNN:
+    """The same model with every ``UltraSpike`` switched to hard (Heaviside) spikes for
+    inference."""
+    is_ultra = lambda x: isinstance(x, UltraSpike)
+    return jax.tree.map(lambda x: x.with_hard() if is_ultra(x) else x, model, is_leaf=is_ultra)

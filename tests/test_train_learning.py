@@ -1,0 +1,82 @@
+"""Learning works: Randman (Zenke & Vogels 2021) and scikit-learn digits, reduced sizes
+of the benchmark runs in benchmarks/train_accuracy.py (fixed seeds, deterministic)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import brainsim as bs
+from brainsim.train import losses
+
+
+def test_randman_feedforward_learns():
+    """10 classes, D = 2, 20 units, T = 100, per-class scaling (the demanding variant),
+    reduced to 500 samples/class (4000 train / 1000 test) and 8 epochs. Measured 92.2 %
+    (seed 0; the full 40-epoch/1000-per-class run reaches ~96 %, benchmark script); the
+    10-class chance level is 10 %. Threshold 90 % leaves ~2 points for backend
+    differences."""
+    times, y = bs.datasets.randman(0, n_classes=10, n_units=20, n_samples=500, dim=2)
+    x = bs.datasets.spike_raster(times, 100)
+    n_tr = 4000
+    key = jax.random.key(0)
+    model = bs.train.FeedForwardSNN(20, 128, 10, key=key)
+    model, _, hist = bs.train.fit(
+        model,
+        x[:n_tr],
+        y[:n_tr],
+        loss_fn=losses.ce_max_membrane,
+        optimizer=optax.adam(2e-3),
+        epochs=8,
+        key=key,
+        progress=False,
+    )
+    _, acc = bs.train.evaluate(model, losses.ce_max_membrane, x[n_tr:], y[n_tr:])
+    assert hist["loss"][-1] < hist["loss"][0]
+    assert acc >= 0.90, acc
+
+
+def test_digits_latency_learns():
+    """Latency code, T = 30, 128 LIF, 20 epochs: measured 97.1 % test (seed 0); the issue's
+    test threshold is 94 % (a non-spiking MLP gets ~98 %)."""
+    xtr, ytr, xte, yte = bs.datasets.digits(seed=0)
+    enc = lambda x: np.asarray(jnp.moveaxis(bs.encoders.latency(x, 30), 0, -2))
+    key = jax.random.key(0)
+    model = bs.train.FeedForwardSNN(64, 128, 10, key=key)
+    model, _, _ = bs.train.fit(
+        model,
+        enc(xtr),
+        ytr,
+        loss_fn=losses.ce_max_membrane,
+        optimizer=optax.adam(2e-3),
+        epochs=20,
+        key=key,
+        progress=False,
+    )
+    _, acc = bs.train.evaluate(model, losses.ce_max_membrane, enc(xte), yte)
+    assert acc >= 0.94, acc
+
+
+def test_ultralif_learns_digits_at_t1():
+    """UltraLIF, one step (pixel as input current), 64 hidden: the paper's setting
+    (Miñoza 2026). Measured 96.9 % soft / 97.1 % hard at 20 epochs (seed 0); here 10
+    epochs, threshold 90 %, evaluated with soft and with hard (Heaviside) spikes; eps is
+    learnt and stays inside its range [0.1, 20]."""
+    xtr, ytr, xte, yte = bs.datasets.digits(seed=0)
+    key = jax.random.key(0)
+    model = bs.train.UltraSNN(64, 64, 10, key=key)
+    model, _, _ = bs.train.fit(
+        model,
+        xtr[:, None],
+        ytr,
+        loss_fn=losses.ce_max_membrane,
+        optimizer=optax.adam(5e-3),
+        epochs=10,
+        key=key,
+        progress=False,
+    )
+    eps = float(model.layers[0].neuron.spike.temperature)
+    assert 0.1 <= eps <= 20.0 and eps != 1.0
+    for m in (model, bs.train.hard_spikes(model)):
+        _, acc = bs.train.evaluate(m, losses.ce_max_membrane, xte[:, None], yte)
+        assert acc >= 0.90, acc
