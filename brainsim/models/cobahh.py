@@ -61,4 +61,4 @@ def cobahh_state(net: Network, key, *, dt: float = 0.1) -> NetworkState:
         sub = jax.random.fold_in(k_e if proj.pre == "E" else k_i, k)
         mean, sd = (40.0, 15.0) if proj.pre == "E" else (200.0, 120.0)
         syn.append(eqx.tree_at(lambda x: x.g, s, mean + sd * jax.random.normal(sub, s.g.shape)))
-    return NetworkState(pops, tuple(syn), state.delays)
+    return eqx.tree_at(lambda s: (s.populations, s.synapses), state, (pops, tuple(syn)))

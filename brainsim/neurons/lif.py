@@ -1,5 +1,4 @@
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 
 from .._checks import check_finite, check_nonnegative, check_positive, check_size
@@ -10,8 +9,6 @@ from ._base import AbstractNeuron, Drive, refractory_update
 
 
 class LIFState(eqx.Module):
-    """State of a ``LIF`` population (arrays of shape ``(..., n)``)."""
-
     v: jnp.ndarray  # (..., n) membrane potential, mV
     spike: jnp.ndarray  # (..., n) spikes emitted in the last step
     refractory: jnp.ndarray  # (..., n) int32, refractory steps left
@@ -26,9 +23,7 @@ class LIF(AbstractNeuron):
     When $V > V_{th}$ the neuron spikes, $V \leftarrow V_{reset}$, and $V$ is clamped at
     $V_{reset}$ for ``t_ref`` ms. The spike is ``spike(V - v_th)``, so any spike function
     (hard threshold with surrogate gradient, ...) can be used; the reset is
-    $V \leftarrow V + (V_{reset} - V)\,s$, with no gradient through $s$ there when
-    ``detach_reset`` (the default: surrogate gradients through the reset compound over
-    time and can overflow; Zenke & Vogels 2021 detach it too).
+    $V \leftarrow V + (V_{reset} - V)\,s$.
 
     Units: ``tau_m``, ``t_ref`` ms; ``c_m`` pF; voltages mV; ``i_ext`` pA (a constant
     bias current, a trainable parameter). Every parameter is a scalar or an array of
@@ -46,7 +41,6 @@ class LIF(AbstractNeuron):
     v_init: float | AbstractInitializer | None = None
     spike: AbstractSpike = Heaviside()
     integrator: AbstractIntegrator = ExpEuler()
-    detach_reset: bool = eqx.field(default=True, static=True)
 
     def __check_init__(self):
         check_size("LIF.size", self.size)
@@ -76,7 +70,6 @@ class LIF(AbstractNeuron):
         free = state.refractory == 0
         v = jnp.where(free, v, self.v_reset)
         s = self.spike(v - self.v_th) * free
-        reset = jax.lax.stop_gradient(s) if self.detach_reset else s
-        v = v + (self.v_reset - v) * reset
+        v = v + (self.v_reset - v) * s
         refractory = refractory_update(state.refractory, s, self.t_ref, dt)
         return LIFState(v=v, spike=s, refractory=refractory), s
