@@ -204,8 +204,8 @@ command:
 Machine: {machine}. Each configuration runs in a fresh process. *run* excludes build and
 compilation (brainsim: median of three runs; peers: one run); *first result* is build +
 compile + first run; *peak MiB* is the process's maximum resident memory. Rates are
-printed so that a fast but wrong run is visible. The machine was shared with other jobs
-during the run, so timings carry noise of up to ±50 %.
+printed so that a fast but wrong run is visible. Timings on this virtual machine vary by
+about ±20 % between repeated runs (more when other jobs share its two cores).
 
 {table}
 
