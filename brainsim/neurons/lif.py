@@ -6,6 +6,7 @@ from ..initializers import AbstractInitializer, initialize
 from ..integrators import AbstractIntegrator, ExpEuler
 from ..spikes import AbstractSpike, Heaviside
 from ._base import AbstractNeuron, Drive, refractory_update
+from ._spiking import fire_and_reset
 
 
 class LIFState(eqx.Module):
@@ -67,9 +68,6 @@ class LIF(AbstractNeuron):
     def step(self, state: LIFState, drive: Drive | None, *, t, dt):
         drive = Drive() if drive is None else drive
         v = self.integrator.step(self.derivative, t, state.v, dt, drive) + drive.jump
-        free = state.refractory == 0
-        v = jnp.where(free, v, self.v_reset)
-        s = self.spike(v - self.v_th) * free
-        v = v + (self.v_reset - v) * s
+        v, s = fire_and_reset(self.spike, v, self.v_th, self.v_reset, state.refractory)
         refractory = refractory_update(state.refractory, s, self.t_ref, dt)
         return LIFState(v=v, spike=s, refractory=refractory), s
