@@ -30,7 +30,11 @@ def brainsim_worker(model: str, n: int, seed: int) -> dict:
 
     start = time.perf_counter()
     net = getattr(bs.models, model)(n, key=jax.random.key(seed))
-    state = jax.block_until_ready(net.init(jax.random.key(seed + 1), dt=DT))
+    if model == "cobahh":  # Brian2's example starts from random conductances
+        state = bs.models.cobahh_state(net, jax.random.key(seed + 1), dt=DT)
+    else:
+        state = net.init(jax.random.key(seed + 1), dt=DT)
+    state = jax.block_until_ready(state)
     build = time.perf_counter() - start
     # Spikes sampled per 1 ms window are exact counts: the 5 ms refractory period allows
     # at most one spike per window. Keeps the recording 10x smaller at large N.
@@ -61,7 +65,10 @@ def peer_worker(simulator: str, model: str, n: int, seed: int, opts: dict) -> di
     import importlib
 
     runner = importlib.import_module(f"peers.{simulator}_runner")
-    result = runner.run(model, n, duration_ms=DURATION, dt_ms=DT, seed=seed, **opts)
+    if model == "cobahh":  # only the Brian2 runner has it (runtime target)
+        result = runner.run_cobahh(n, duration_ms=DURATION, dt_ms=DT, seed=seed)
+    else:
+        result = runner.run(model, n, duration_ms=DURATION, dt_ms=DT, seed=seed, **opts)
     result["total_s"] = result["build_s"] + result["run_s"]  # build includes compilation
     result["peak_mib"] = peak_rss_mib()
     return result
@@ -77,7 +84,10 @@ PEERS = {  # name -> (runner, options, largest N to run: NEST's COBA takes minut
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", nargs="+", default=["coba", "cuba"])
+    p.add_argument(
+        "--models", nargs="+", default=["coba", "cuba"], choices=["coba", "cuba", "cobahh"]
+    )
+    p.add_argument("--out", default="coba", help="results file benchmarks/results/OUT.json")
     p.add_argument("--n", nargs="+", type=int, default=[4000, 16000, 64000])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -101,6 +111,9 @@ def main() -> None:
                 continue
             for name in args.peers:
                 sim, opts, max_n = PEERS[name]
+                if model == "cobahh" and name != "brian2-runtime":
+                    print(f"skip {name} for cobahh (no runner for it)")
+                    continue
                 if n > max_n:
                     print(f"skip {name} at N={n} (> {max_n}: too slow for this race)")
                     continue
@@ -138,7 +151,7 @@ def main() -> None:
         rows=rows,
         command="python benchmarks/coba.py " + " ".join(sys.argv[1:]),
     )
-    print("wrote", save("coba", payload))
+    print("wrote", save(args.out, payload))
     if args.docs:
         write_docs(payload, text)
 
