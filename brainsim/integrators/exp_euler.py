@@ -26,10 +26,11 @@ class ExpEuler(AbstractIntegrator):
     def step(self, f, t, y, dt, args):
         leaves, treedef = jax.tree.flatten(y)
         g = lambda *ls: jax.tree.leaves(f(t, jax.tree.unflatten(treedef, ls), args))
-        dy = g(*leaves)
-        new = []
-        for k, yk in enumerate(leaves):
+        # One JVP per leaf gives that leaf's diagonal rate; the primal f(t, y) comes with it.
+        rates, dy = [], None
+        for k in range(len(leaves)):
             unit = [(jnp.ones_like if i == k else jnp.zeros_like)(x) for i, x in enumerate(leaves)]
-            _, tangent = jax.jvp(g, leaves, unit)
-            new.append(yk + _phi1(tangent[k], dt) * dy[k])
+            dy, tangent = jax.jvp(g, leaves, unit)
+            rates.append(tangent[k])
+        new = [yk + _phi1(a, dt) * d for yk, a, d in zip(leaves, rates, dy, strict=True)]
         return jax.tree.unflatten(treedef, new)
