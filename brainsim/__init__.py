@@ -14,6 +14,7 @@ from . import plot as plot
 from . import spikes as spikes
 from . import synapses as synapses
 from . import train as train
+from .compilation_cache import enable_compilation_cache as enable_compilation_cache
 from .gap_junction import GapJunction as GapJunction
 from .monitors import Record as Record
 from .network import Network as Network

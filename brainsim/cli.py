@@ -40,6 +40,14 @@ def _parser() -> argparse.ArgumentParser:
         help="write spike times (ms) and indices and the rates (Hz) to this .npz",
     )
     run.add_argument("--plot", default=None, help="write a raster plot (PNG) to this file")
+    for sp in (demo, run):
+        sp.add_argument(
+            "--no-cache",
+            dest="cache",
+            action="store_false",
+            help="do not keep compiled programs on disk (default: kept in "
+            "$BRAINSIM_CACHE_DIR or ~/.cache/brainsim/xla, so a rerun skips compilation)",
+        )
     return p
 
 
@@ -83,6 +91,10 @@ def run_model(model: str, n: int, duration: float, dt: float, seed: int, out=Non
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    if args.cache:
+        from .compilation_cache import enable_compilation_cache
+
+        enable_compilation_cache()
     if args.command == "demo":
         run_model("coba", 4000, 1000.0, 0.1, 0, plot=args.plot)
     else:

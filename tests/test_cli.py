@@ -20,6 +20,7 @@ def test_run_writes_results_and_plot(tmp_path, capsys):
                 str(out),
                 "--plot",
                 str(png),
+                "--no-cache",  # the cache is process-wide: tested in test_compilation_cache
             ]
         )
         == 0

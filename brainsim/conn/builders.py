@@ -148,7 +148,7 @@ class FixedOutDegree(_SelfOption):
         post = _distinct(numpy_rng(key), n_pre, self.k, m)
         if no_self:
             post = _skip_self(post, np.arange(n_pre)[:, None])
-        return ELL(n_pre, n_post, jnp.asarray(post, jnp.int32)), None
+        return ELL(n_pre, n_post, jnp.asarray(np.asarray(post, np.int32))), None
 
 
 class ProceduralFixedOutDegree(_SelfOption):

@@ -68,8 +68,9 @@ class CSR(AbstractLayout):
         if indptr.shape != (n_pre + 1,) or indptr[0] != 0 or np.any(np.diff(indptr) < 0):
             raise ValueError(f"CSR.indptr must be non-decreasing, shape ({n_pre + 1},), from 0")
         self.n_pre, self.n_post = n_pre, n_post
-        self.indptr = jnp.asarray(indptr, jnp.int32)
-        self.indices = jnp.asarray(indices, jnp.int32)
+        # Cast in NumPy: jnp.asarray(int64, int32) would compile an XLA convert per shape.
+        self.indptr = jnp.asarray(indptr.astype(np.int32))
+        self.indices = jnp.asarray(np.asarray(indices, np.int32))
         self.max_degree = int(np.diff(indptr).max(initial=0))
 
     @property
