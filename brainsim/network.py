@@ -213,21 +213,36 @@ class Network(eqx.Module):
         with ``spikes`` a dict of ``(..., n)`` arrays."""
         inputs = {} if inputs is None else inputs
         drives = {name: _as_drive(inputs.get(name)) for name in self.populations}
-        syn, delays, stp = [], [], []
+        n = len(self.projections)
+        syn, delays, stp, events = [None] * n, [None] * n, [None] * n, [None] * n
+        arriving = {}  # projection index -> spikes reaching its synapses now
+        for k, proj in enumerate(self.projections):
+            if isinstance(proj, GapJunction):
+                continue
+            spikes = state.populations[proj.pre].spike
+            if proj.stp is not None:
+                stp[k], spikes = proj.stp.step(state.stp[k], spikes, t=t, dt=dt)
+            if isinstance(proj.conn, Delayed):
+                delays[k], events[k] = _propagate(proj, state.delays[k], spikes, dt)
+            else:
+                delays[k], arriving[k] = delay_step(state.delays[k], spikes)
+        # All projections at once: one fused event-driven call per step where possible.
+        ks = list(arriving)
+        got = ops.matvec_many(
+            [self.projections[k].conn for k in ks],
+            [self.projections[k].weight for k in ks],
+            [arriving[k] for k in ks],
+            [self.projections[k].capacity for k in ks],
+        )
+        for k, e in zip(ks, got, strict=True):
+            events[k] = e
         for k, proj in enumerate(self.projections):
             if isinstance(proj, GapJunction):
                 drives[proj.post] = drives[proj.post] + proj.drive(state.populations[proj.pre].v)
-                syn.append(None), delays.append(None), stp.append(None)
                 continue
-            spikes = state.populations[proj.pre].spike
-            p_state = state.stp[k]
-            if proj.stp is not None:
-                p_state, spikes = proj.stp.step(p_state, spikes, t=t, dt=dt)
-            d_state, events = _propagate(proj, state.delays[k], spikes, dt)
-            s_state, g = proj.synapse.step(state.synapses[k], events, t=t, dt=dt)
+            syn[k], g = proj.synapse.step(state.synapses[k], events[k], t=t, dt=dt)
             v_post = getattr(state.populations[proj.post], "v", None)
             drives[proj.post] = drives[proj.post] + proj.output(g, v_post)
-            syn.append(s_state), delays.append(d_state), stp.append(p_state)
         pops, spikes = {}, {}
         for name, pop in self.populations.items():
             pops[name], spikes[name] = pop.step(state.populations[name], drives[name], t=t, dt=dt)
@@ -242,17 +257,15 @@ def _group_steps(proj: Projection, dt: float):
 
 
 def _propagate(proj: Projection, d_state, spikes, dt):
-    """Delay ``spikes`` and propagate the arriving ones: ``(delay state, events)``."""
-    if isinstance(proj.conn, Delayed):
-        d_state = history_step(d_state, spikes)
-        steps, _ = _group_steps(proj, dt)
-        n_rows = proj.conn.rows.n_pre
-        cap = default_capacity(n_rows) if proj.capacity is None else proj.capacity
-        cap = min(n_rows, cap * len(steps))
-        slots = history_slots(d_state, steps)
-        return d_state, ops.delayed_matvec(proj.conn, proj.weight, slots, cap)
-    d_state, arriving = delay_step(d_state, spikes)
-    return d_state, ops.matvec(proj.conn, proj.weight, arriving, proj.capacity)
+    """Per-synapse delays: record ``spikes`` and propagate each delay value's arriving
+    spikes through its synapses: ``(history state, events)``."""
+    d_state = history_step(d_state, spikes)
+    steps, _ = _group_steps(proj, dt)
+    n_rows = proj.conn.rows.n_pre
+    cap = default_capacity(n_rows) if proj.capacity is None else proj.capacity
+    cap = min(n_rows, cap * len(steps))
+    slots = history_slots(d_state, steps)
+    return d_state, ops.delayed_matvec(proj.conn, proj.weight, slots, cap)
 
 
 @eqx.filter_jit

@@ -2,7 +2,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import check_event_vs_dense
+from helpers import check_event_vs_dense, dense_reference
 
 import brainsim as bs
 
@@ -64,3 +64,65 @@ def test_from_dense_and_edges_roundtrip(getkey):
         None, 8, 6
     )
     np.testing.assert_array_equal(bs.ops.to_dense(layout2, weight2), w.astype(np.float32))
+
+
+def _many_case(getkey):
+    """Three projections from two sources (the first source feeds two of them, as
+    E->E and E->I do), CSR and ELL, homogeneous and per-synapse weights."""
+    a, b = LAYOUTS["csr"], LAYOUTS["ell"]
+    c = bs.conn.FixedProb(0.2).build(jax.random.key(9), N_POST, N_PRE)[0]
+    s1 = (jax.random.uniform(getkey(), (N_PRE,)) < 0.2).astype(jnp.float32)
+    s2 = (jax.random.uniform(getkey(), (N_POST,)) < 0.2).astype(jnp.float32) * 1.5
+    weights = (jnp.float32(0.7), jax.random.normal(getkey(), b.weight_shape), jnp.float32(-2.0))
+    return (a, b, c), weights, (s1, s2)
+
+
+def _many(layouts, weights, s1, s2):
+    return bs.ops.matvec_many(layouts, weights, [s1, s1, s2], [12, 12, None])
+
+
+def test_matvec_many_matches_dense(getkey, path):
+    """The fused call: values, batched spikes (vmap) and VJPs (weights and both spike
+    sources, the shared one summing two projections' cotangents) against the dense
+    products assembled independently in NumPy."""
+    layouts, weights, (s1, s2) = _many_case(getkey)
+    srcs = (s1, s1, s2)
+    outs = jax.jit(lambda w, a, b: _many(layouts, w, a, b))(weights, s1, s2)
+    dense = [dense_reference(lay, w, s) for lay, w, s in zip(layouts, weights, srcs)]
+    for out, (expect, _) in zip(outs, dense, strict=True):
+        np.testing.assert_allclose(out, expect, rtol=1e-5, atol=1e-5)  # as check_event_vs_dense
+
+    batch1 = jnp.stack([s1, jnp.roll(s1, 5)])
+    outs_b = jax.vmap(lambda a: _many(layouts, weights, a, s2))(batch1)
+    for k, lay in enumerate(layouts):
+        for i in range(2):
+            src = (batch1[i], batch1[i], s2)[k]
+            expect = dense_reference(lay, weights[k], src)[0]
+            np.testing.assert_allclose(outs_b[k][i], expect, rtol=1e-5, atol=1e-5)
+
+    cts = [jax.random.normal(getkey(), o.shape) for o in outs]
+    loss = lambda w, a, b: sum(jnp.vdot(o, c) for o, c in zip(_many(layouts, w, a, b), cts))
+    d_w, d_s1, d_s2 = jax.grad(loss, argnums=(0, 1, 2))(weights, s1, s2)
+    ct = [np.asarray(c, np.float64) for c in cts]
+    expect_s1 = dense[0][1] @ ct[0] + dense[1][1] @ ct[1]
+    np.testing.assert_allclose(d_s1, expect_s1, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(d_s2, dense[2][1] @ ct[2], rtol=1e-5, atol=1e-5)
+    # scalar weight w: W = w A, so d loss / dw = s A ct; per synapse (i, j): s_i ct_j
+    np.testing.assert_allclose(d_w[0], np.asarray(s1) @ (dense[0][1] / 0.7) @ ct[0], rtol=1e-5)
+    b = layouts[1]
+    expect_wb = np.asarray(s1)[:, None] * ct[1][np.asarray(b.indices)]
+    np.testing.assert_allclose(d_w[1], expect_wb.reshape(b.weight_shape), rtol=1e-5, atol=1e-6)
+
+
+def test_matvec_many_batched_weights(getkey, path):
+    """vmap over the weights (an ensemble of networks): each member equals its own
+    dense product (the fused kernel's batching rule falls back to per-projection calls)."""
+    layouts, weights, (s1, s2) = _many_case(getkey)
+    w1 = jnp.stack([weights[1], -weights[1]])
+    outs = jax.vmap(lambda w: _many(layouts, (weights[0], w, weights[2]), s1, s2))(w1)
+    for i in range(2):
+        expect = dense_reference(layouts[1], w1[i], s1)[0]
+        np.testing.assert_allclose(outs[1][i], expect, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            outs[2][i], dense_reference(layouts[2], weights[2], s2)[0], rtol=1e-5, atol=1e-5
+        )

@@ -5,12 +5,13 @@ The only layer that knows memory layouts and kernels. ``matvec`` computes
 layouts (cost ∝ active presynaptic neurons × fan-out), dense for ``Dense``.
 """
 
-from ..conn.layouts import Dense, Procedural
+from ..conn.layouts import CSR, ELL, Dense, Procedural
 from .delayed import delayed_matvec as delayed_matvec
 from .delayed import delayed_matvec_dense as delayed_matvec_dense
 from .dense import matvec as dense_matvec
 from .dense import to_dense as to_dense
 from .event import event_matvec as event_matvec
+from .event import event_matvec_many as event_matvec_many
 from .procedural import materialize as materialize
 from .procedural import procedural_matvec as procedural_matvec
 from .sharded import PostShard as PostShard
@@ -37,3 +38,26 @@ def matvec(layout, weight, spikes, capacity: int | None = None):
     if isinstance(layout, Procedural):
         return procedural_matvec(layout, weight, spikes, cap)
     return event_matvec(layout, weight, spikes, cap)
+
+
+def matvec_many(layouts, weights, spikes, capacities) -> list:
+    """``[matvec(*args) for args in zip(layouts, weights, spikes, capacities)]``, with
+    every stored sparse layout (``CSR``, ``ELL``) of the list propagated by one fused
+    call (``event_matvec_many``): what ``Network.step`` uses for its projections."""
+    layouts, weights, spikes, capacities = map(list, (layouts, weights, spikes, capacities))
+    out = [None] * len(layouts)
+    fused = [k for k, layout in enumerate(layouts) if type(layout) in (CSR, ELL)]
+    if len(fused) > 1:
+        caps = [
+            default_capacity(layouts[k].n_pre) if capacities[k] is None else capacities[k]
+            for k in fused
+        ]
+        pick = lambda xs: [xs[k] for k in fused]
+        for k, o in zip(
+            fused, event_matvec_many(pick(layouts), pick(weights), pick(spikes), caps), strict=True
+        ):
+            out[k] = o
+    for k, layout in enumerate(layouts):
+        if out[k] is None:
+            out[k] = matvec(layout, weights[k], spikes[k], capacities[k])
+    return out

@@ -91,10 +91,9 @@ def _pure(layout, weight, spikes, capacity):
 
 def _forward(layout, weight, spikes, capacity):
     if spikes.dtype in (jnp.float32, jnp.float64) and _native.available():
-        indptr, indices = _csr_arrays(layout)
         return jax.lax.platform_dependent(
             spikes,
-            cpu=lambda s: _native.csr_event_matvec(indptr, indices, weight, s, layout.n_post),
+            cpu=lambda s: _native_one(layout, weight, s),
             default=lambda s: _pure(layout, weight, s, capacity),
         )
     return _pure(layout, weight, spikes, capacity)
@@ -135,3 +134,116 @@ def event_matvec(layout: CSR | ELL, weight, spikes, capacity: int):
     flat = spikes.reshape(-1, spikes.shape[-1])
     out = _event_matvec(layout, weight, flat, capacity)
     return out.reshape(*spikes.shape[:-1], layout.n_post)
+
+
+def _native_one(layout, weight, spikes):
+    return _native.csr_event_matvec(*_csr_arrays(layout), weight, spikes, layout.n_post)
+
+
+def _native_many(layouts, weights, sources, source_of):
+    projections = [
+        (s, *_csr_arrays(layout), w, layout.n_post)
+        for layout, w, s in zip(layouts, weights, source_of, strict=True)
+    ]
+    return tuple(_native.csr_event_multi(list(sources), projections))
+
+
+def _fused_native(layouts, weights, sources, source_of):
+    """``_native_many`` with a batching rule: batched spikes join the kernel's batch
+    axis; batched connectivity or weights take one call per projection instead."""
+
+    @jax.custom_batching.custom_vmap
+    def fused(layouts, weights, sources):
+        return _native_many(layouts, weights, sources, source_of)
+
+    @fused.def_vmap
+    def _rule(axis_size, in_batched, layouts, weights, sources):
+        b_layouts, b_weights, b_sources = in_batched
+        if any(jax.tree.leaves((b_layouts, b_weights))):
+            outs = tuple(
+                jax.vmap(
+                    _native_one,
+                    axis_size=axis_size,
+                    in_axes=(
+                        jax.tree.map(lambda b: 0 if b else None, b_layouts[k]),
+                        0 if b_weights[k] else None,
+                        0 if b_sources[s] else None,
+                    ),
+                )(layouts[k], weights[k], sources[s])
+                for k, s in enumerate(source_of)
+            )
+            return outs, (True,) * len(outs)
+        sources = tuple(
+            s if b else jnp.broadcast_to(s, (axis_size, *s.shape))
+            for s, b in zip(sources, b_sources, strict=True)
+        )
+        return fused(layouts, weights, sources), (True,) * len(layouts)
+
+    return fused(layouts, weights, sources)
+
+
+def _many_forward(layouts, weights, sources, source_of, capacities):
+    def portable(*srcs):
+        return tuple(
+            _pure(layout, w, srcs[s], c)
+            for layout, w, s, c in zip(layouts, weights, source_of, capacities, strict=True)
+        )
+
+    native = lambda *srcs: _fused_native(layouts, weights, srcs, source_of)
+    return jax.lax.platform_dependent(*sources, cpu=native, default=portable)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def _many(layouts, weights, sources, source_of, capacities):
+    return _many_forward(layouts, weights, sources, source_of, capacities)
+
+
+def _many_fwd(layouts, weights, sources, source_of, capacities):
+    out = _many_forward(layouts, weights, sources, source_of, capacities)
+    return out, (layouts, weights, sources)
+
+
+def _many_bwd(source_of, capacities, res, cts):
+    layouts, weights, sources = res
+    d_sources = [jnp.zeros_like(s) for s in sources]
+    d_weights = []
+    for layout, w, s, c, ct in zip(layouts, weights, source_of, capacities, cts, strict=True):
+        _, d_w, d_s = _bwd(c, (layout, w, sources[s]), ct)
+        d_weights.append(d_w)
+        d_sources[s] = d_sources[s] + d_s
+    no_grad = jax.tree.map(lambda _: None, layouts)
+    return no_grad, tuple(d_weights), tuple(d_sources)
+
+
+_many.defvjp(_many_fwd, _many_bwd)
+
+
+def event_matvec_many(layouts, weights, spikes, capacities):
+    """``[event_matvec(l, w, s, c) for ...]`` in one native call per step on CPU (one
+    FFI call instead of one per projection: the fixed cost of a call dominates small
+    networks); spike vectors shared by several projections (the same array object) are
+    passed and scanned once. Falls back to separate calls when the native kernels are
+    unavailable or the spikes differ in batch shape or dtype."""
+    spikes = list(spikes)
+    first = spikes[0]
+    same = all(s.shape[:-1] == first.shape[:-1] and s.dtype == first.dtype for s in spikes)
+    if not (same and first.dtype in (jnp.float32, jnp.float64) and _native.available()):
+        return [
+            event_matvec(*args) for args in zip(layouts, weights, spikes, capacities, strict=True)
+        ]
+    sources, source_of = [], []
+    for s in spikes:
+        k = next((i for i, t in enumerate(sources) if t is s), None)
+        if k is None:
+            k = len(sources)
+            sources.append(s)
+        source_of.append(k)
+    flat = tuple(s.reshape(-1, s.shape[-1]) for s in sources)
+    weights = tuple(
+        w.ravel() if w.ndim else w for w in (jnp.asarray(w, first.dtype) for w in weights)
+    )
+    outs = _many(tuple(layouts), weights, flat, tuple(source_of), tuple(capacities))
+    return [
+        o.reshape(*first.shape[:-1], layout.n_post)
+        for o, layout in zip(outs, layouts, strict=True)
+    ]

@@ -26,6 +26,7 @@ __all__ = [
     "available",
     "csr_event_matvec",
     "csr_event_matvec_decay",
+    "csr_event_multi",
     "procedural_event",
     "procedural_gather",
 ]
@@ -189,3 +190,31 @@ def procedural_event(layout, spikes):
 def procedural_gather(layout, ct):
     """``out[..., i] = sum_c r_ic ct[..., t_ic]`` (the transpose), ``ct (..., n_post)``."""
     return _procedural_call("brainsim_procedural_gather", layout, ct, layout.n_pre)
+
+
+def csr_event_multi(sources, projections):
+    """Several event-driven products in one call: for each projection ``(source, indptr,
+    indices, weights, n_post)``, ``out[..., j] = sum_i sources[source][..., i] W[i, j]``.
+
+    ``sources``: float32/float64 spike arrays ``(b..., n_pre_s)`` with one batch shape
+    and dtype; the connectivity and weights (scalar or ``(nnz,)``) are unbatched.
+    Returns one ``(b..., n_post)`` array per projection. Not differentiable."""
+    _require()
+    dtype = sources[0].dtype
+    batch = sources[0].shape[:-1]
+    operands, source, homogeneous, out_types = list(sources), [], [], []
+    for src, indptr, indices, weights, n_post in projections:
+        operands += [
+            jnp.asarray(indptr, jnp.int32),
+            jnp.asarray(indices, jnp.int32),
+            jnp.asarray(weights, dtype),
+        ]
+        source.append(src)
+        homogeneous.append(int(jnp.ndim(weights) == 0))
+        out_types.append(jax.ShapeDtypeStruct((*batch, int(n_post)), dtype))
+    call = jax.ffi.ffi_call("brainsim_csr_event_multi", out_types)
+    return call(
+        *operands,
+        source=np.asarray(source, np.int64),
+        homogeneous=np.asarray(homogeneous, np.int64),
+    )

@@ -321,12 +321,112 @@ static ffi::Error MatvecDecayImpl(ffi::AnyBuffer indptr, ffi::AnyBuffer indices,
                         homogeneous);
 }
 
+// Several projections in one call (BrainsimCsrEventMulti): one FFI call per
+// network step instead of one per projection.  Operands: S spike sources
+// [b..., n_pre_s] (all with the same leading batch shape b...), then for each
+// of the P projections indptr [n_pre + 1], indices [nnz] and weights
+// ([] or [nnz]); results: P outputs [b..., n_post_p].  Attributes: `source`
+// (P ints: which spike source feeds each projection) and `homogeneous` (P
+// ints, 1 = scalar weight).  The connectivity is never batched here: the
+// Python side falls back to per-projection calls when it is.
+template <typename T>
+static ffi::Error RunMulti(ffi::RemainingArgs args, ffi::RemainingRets rets,
+                           ffi::Span<const int64_t> source,
+                           ffi::Span<const int64_t> homogeneous) {
+  const int64_t P = static_cast<int64_t>(source.size());
+  const int64_t S = static_cast<int64_t>(args.size()) - 3 * P;
+  if (S < 1 || static_cast<int64_t>(homogeneous.size()) != P ||
+      static_cast<int64_t>(rets.size()) != P)
+    return ffi::Error::InvalidArgument("brainsim csr_event_multi: bad arity");
+  int64_t batch = -1;
+  for (int64_t p = 0; p < P; ++p) {
+    if (source[p] < 0 || source[p] >= S)
+      return ffi::Error::InvalidArgument("brainsim csr_event_multi: bad source");
+    auto s_b = args.get<ffi::AnyBuffer>(source[p]);
+    auto ip_b = args.get<ffi::AnyBuffer>(S + 3 * p);
+    auto ix_b = args.get<ffi::AnyBuffer>(S + 3 * p + 1);
+    auto w_b = args.get<ffi::AnyBuffer>(S + 3 * p + 2);
+    auto out_b = rets.get<ffi::AnyBuffer>(p);
+    if (!s_b || !ip_b || !ix_b || !w_b || !out_b)
+      return ffi::Error::InvalidArgument("brainsim csr_event_multi: bad operand");
+    if (ip_b->element_type() != ffi::DataType::S32 ||
+        ix_b->element_type() != ffi::DataType::S32)
+      return ffi::Error::InvalidArgument(
+          "brainsim csr_event_multi: indptr/indices must be int32");
+    const ffi::DataType dt =
+        sizeof(T) == 4 ? ffi::DataType::F32 : ffi::DataType::F64;
+    if (s_b->element_type() != dt || w_b->element_type() != dt ||
+        (*out_b)->element_type() != dt)
+      return ffi::Error::InvalidArgument(
+          "brainsim csr_event_multi: spikes/weights/out dtypes differ");
+    auto sd = s_b->dimensions();
+    auto od = (*out_b)->dimensions();
+    if (sd.size() < 1 || od.size() != sd.size())
+      return ffi::Error::InvalidArgument("brainsim csr_event_multi: bad ranks");
+    const int64_t n_pre = sd[sd.size() - 1];
+    const int64_t n_post = od[od.size() - 1];
+    const int64_t nnz = static_cast<int64_t>(ix_b->element_count());
+    int64_t b = 1;
+    for (size_t d = 0; d + 1 < sd.size(); ++d) {
+      if (sd[d] != od[d])
+        return ffi::Error::InvalidArgument(
+            "brainsim csr_event_multi: batch shapes of spikes and out differ");
+      b *= sd[d];
+    }
+    if (batch >= 0 && b != batch)
+      return ffi::Error::InvalidArgument(
+          "brainsim csr_event_multi: spike sources have different batch sizes");
+    batch = b;
+    if (static_cast<int64_t>(ip_b->element_count()) != n_pre + 1 ||
+        static_cast<int64_t>(w_b->element_count()) != (homogeneous[p] ? 1 : nnz))
+      return ffi::Error::InvalidArgument(
+          "brainsim csr_event_multi: connectivity does not match the spikes");
+    const int32_t* ip = static_cast<const int32_t*>(ip_b->untyped_data());
+    const int32_t* ix = static_cast<const int32_t*>(ix_b->untyped_data());
+    const T* w = static_cast<const T*>(w_b->untyped_data());
+    const T* s = static_cast<const T*>(s_b->untyped_data());
+    T* out = static_cast<T*>((*out_b)->untyped_data());
+    std::memset(out, 0, sizeof(T) * b * n_post);
+    for (int64_t u = 0; u < b; ++u) {
+      const bool ok =
+          homogeneous[p]
+              ? EventRows<T, true>(ip, ix, w, w[0], s + u * n_pre, n_pre,
+                                   out + u * n_post, n_post, nnz)
+              : EventRows<T, false>(ip, ix, w, T(0), s + u * n_pre, n_pre,
+                                    out + u * n_post, n_post, nnz);
+      if (!ok)
+        return ffi::Error::InvalidArgument(
+            "brainsim csr_event_multi: malformed indptr (row out of range)");
+    }
+  }
+  return ffi::Error::Success();
+}
+
+static ffi::Error MultiImpl(ffi::RemainingArgs args, ffi::RemainingRets rets,
+                            ffi::Span<const int64_t> source,
+                            ffi::Span<const int64_t> homogeneous) {
+  if (args.size() < 1)
+    return ffi::Error::InvalidArgument("brainsim csr_event_multi: no operands");
+  auto first = args.get<ffi::AnyBuffer>(0);
+  if (!first) return ffi::Error::InvalidArgument("brainsim csr_event_multi");
+  switch (first->element_type()) {
+    case ffi::DataType::F32:
+      return RunMulti<float>(args, rets, source, homogeneous);
+    case ffi::DataType::F64:
+      return RunMulti<double>(args, rets, source, homogeneous);
+    default:
+      return ffi::Error::InvalidArgument(
+          "brainsim csr_event_multi: only float32/float64 are supported");
+  }
+}
+
 }  // namespace
 
 // The library is built with -fvisibility=hidden; export only the handlers.
 #define BRAINSIM_EXPORT extern "C" __attribute__((visibility("default")))
 BRAINSIM_EXPORT XLA_FFI_Error* BrainsimCsrEventMatvec(XLA_FFI_CallFrame*);
 BRAINSIM_EXPORT XLA_FFI_Error* BrainsimCsrEventMatvecDecay(XLA_FFI_CallFrame*);
+BRAINSIM_EXPORT XLA_FFI_Error* BrainsimCsrEventMulti(XLA_FFI_CallFrame*);
 BRAINSIM_EXPORT int brainsim_native_abi_version();
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimCsrEventMatvec, MatvecImpl,
@@ -348,6 +448,13 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimCsrEventMatvecDecay, MatvecDecayImpl,
                                   .Arg<ffi::AnyBuffer>()  // decay
                                   .Ret<ffi::AnyBuffer>()  // out
                                   .Attr<bool>("homogeneous"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimCsrEventMulti, MultiImpl,
+                              ffi::Ffi::Bind()
+                                  .RemainingArgs()  // spike sources, then CSRs
+                                  .RemainingRets()  // one output per projection
+                                  .Attr<ffi::Span<const int64_t>>("source")
+                                  .Attr<ffi::Span<const int64_t>>("homogeneous"));
 
 // ABI tag so the loader can check it loaded the library it expects.
 int brainsim_native_abi_version() { return 1; }
