@@ -88,7 +88,7 @@ def test_matvec_many_matches_dense(getkey, path):
     layouts, weights, (s1, s2) = _many_case(getkey)
     srcs = (s1, s1, s2)
     outs = jax.jit(lambda w, a, b: _many(layouts, w, a, b))(weights, s1, s2)
-    dense = [dense_reference(lay, w, s) for lay, w, s in zip(layouts, weights, srcs)]
+    dense = [dense_reference(lay, w, s) for lay, w, s in zip(layouts, weights, srcs, strict=True)]
     for out, (expect, _) in zip(outs, dense, strict=True):
         np.testing.assert_allclose(out, expect, rtol=1e-5, atol=1e-5)  # as check_event_vs_dense
 
@@ -101,7 +101,10 @@ def test_matvec_many_matches_dense(getkey, path):
             np.testing.assert_allclose(outs_b[k][i], expect, rtol=1e-5, atol=1e-5)
 
     cts = [jax.random.normal(getkey(), o.shape) for o in outs]
-    loss = lambda w, a, b: sum(jnp.vdot(o, c) for o, c in zip(_many(layouts, w, a, b), cts))
+
+    def loss(w, a, b):
+        return sum(jnp.vdot(o, c) for o, c in zip(_many(layouts, w, a, b), cts, strict=True))
+
     d_w, d_s1, d_s2 = jax.grad(loss, argnums=(0, 1, 2))(weights, s1, s2)
     ct = [np.asarray(c, np.float64) for c in cts]
     expect_s1 = dense[0][1] @ ct[0] + dense[1][1] @ ct[1]
