@@ -91,7 +91,7 @@ def _pure(layout, weight, spikes, capacity):
 
 def _forward(layout, weight, spikes, capacity):
     if spikes.dtype in (jnp.float32, jnp.float64) and _native.available():
-        return jax.lax.platform_dependent(
+        return _native.dispatch(
             spikes,
             cpu=lambda s: _native_one(layout, weight, s),
             default=lambda s: _pure(layout, weight, s, capacity),
@@ -190,7 +190,7 @@ def _many_forward(layouts, weights, sources, source_of, capacities):
         )
 
     native = lambda *srcs: _fused_native(layouts, weights, srcs, source_of)
-    return jax.lax.platform_dependent(*sources, cpu=native, default=portable)
+    return _native.dispatch(*sources, cpu=native, default=portable)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))

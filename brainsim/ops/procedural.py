@@ -163,7 +163,7 @@ def _native_ok(dtype):
 def _forward(layout, spikes, capacity):
     pure = lambda s: _pure_forward(layout, s, capacity)
     if _native_ok(spikes.dtype):
-        return jax.lax.platform_dependent(
+        return _native.dispatch(
             spikes, cpu=lambda s: _native.procedural_event(layout, s), default=pure
         )
     return pure(spikes)
@@ -171,7 +171,7 @@ def _forward(layout, spikes, capacity):
 
 def _gather(layout, ct):
     if _native_ok(ct.dtype):
-        return jax.lax.platform_dependent(
+        return _native.dispatch(
             ct,
             cpu=lambda c: _native.procedural_gather(layout, c),
             default=lambda c: _gather_pure(layout, c),
