@@ -2,11 +2,15 @@
 
 - Brunel (2000) AI state (g = 5, ν_ext/ν_thr = 2, Fig. 8C) at the paper's size:
   the firing rate against the paper's mean-field self-consistency (eq. 21, the Siegert
-  formula, solved here with SciPy).
+  formula, solved here with SciPy); rate, ISI CV and population synchrony against NEST's
+  ``iaf_psc_delta`` network recorded once (tests/references/brunel_nest.json).
 - Potjans & Diesmann (2014) at scale 0.1 (neurons and in-degrees, DC-compensated as in
   NEST's example): per-population rates against the full-scale rates reported by NEST's
   microcircuit example (``full_mean_rates`` in network_params.py; cf. the paper's Fig. 6).
 """
+
+import json
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -43,30 +47,55 @@ def _brunel_mean_field(c_e, g, eta, j=0.1, tau=20.0, theta=20.0, v_r=10.0, t_rp=
     return 1e3 * brentq(lambda nu: phi(nu) - nu, 1e-6, 0.49)
 
 
+def _sync(spikes):
+    """std / mean of the population spike count in 1-ms bins (the size of the population
+    oscillation; ≈ 1/√(mean count) for independent Poisson neurons)."""
+    counts = spikes.reshape(-1, round(1.0 / DT), spikes.shape[1]).sum((1, 2))
+    return counts.std() / counts.mean()
+
+
 @pytest.mark.slow
-def test_brunel_ai_state_rate_and_irregularity():
-    """N_E = 10 000, N_I = 2 500, ε = 0.1, J = 0.1 mV, D = 1.5 ms, AI parameters
-    (g, η) = (5, 2). Rate over 100–400 ms: mean-field 37.95 Hz; the finite network's
-    rate matches it to 5 % (the spread of 12 500 neurons' rates over 0.3 s is ~1 %;
-    5 % leaves room for the finite-size and dt = 0.1 ms grid effects). Irregularity:
-    the mean ISI CV must be well above the regular SR state's (≈ 0.1) and at most
-    Poisson-like, 0.3 < CV < 1.0. (Measured: 0.40; the diffusion theory for
-    uncorrelated input gives 0.68, and a single LIF with the same Poisson shot-noise
-    input measures 0.66: the recurrent network's fast ~120 Hz population oscillation
-    near the AI/SI-fast boundary makes firing more regular — reported, not hidden.)"""
+def test_brunel_ai_state_against_nest_and_mean_field():
+    """N_E = 10 000, N_I = 2 500, C_E = 1 000, C_I = 250, J = 0.1 mV, D = 1.5 ms, AI
+    parameters (g, η) = (5, 2) (Fig. 8C), statistics over 100–600 ms of the E population.
+
+    - Rate against the paper's mean-field self-consistency (eq. 21): 37.95 Hz, within 5 %
+      (the spread over seeds is ~1 %; 5 % leaves room for finite-size and dt = 0.1 ms
+      grid effects).
+    - Rate, mean ISI CV and population synchrony against NEST 3.10's ``iaf_psc_delta``
+      network with the same parameters and distinct presynaptic neurons
+      (tests/references/brunel_nest.json, seeds 1 and 2: rate 38.07 / 37.39 Hz, CV
+      0.386 / 0.390, synchrony 0.521 / 0.534; PROVENANCE.md). Tolerances: 3 % on the
+      rate (seed-to-seed differences: NEST 1.8 %, brainsim 1.1 %), ±0.01 on the CV (seed
+      spread 0.004 in NEST, 0.001 in brainsim, i.e. ~3 sd; the estimate from ~18 ISIs
+      per neuron is biased low, the same way in both; NEST *with* multapses, ~5 % of
+      the inputs doubled, gives 0.408, which this tolerance tells apart), ±20 % on the
+      synchrony (std / mean of the 1-ms population count; seeds differ by up to 10 %).
+      Measured (brainsim seeds 0, 1): rate 38.03 / 37.62 Hz, CV 0.390 / 0.389,
+      synchrony 0.51 / 0.56.
+
+    The CV is ≈ 0.39 in both simulators, not the ≈ 0.7 of the diffusion approximation
+    for uncorrelated input: at this size the network shows a fast (~100–130 Hz)
+    population oscillation (synchrony ≈ 0.5, against 0.05 for independent neurons) that
+    regularises firing. That is the model's behaviour, not a brainsim artefact."""
     g, eta = STATES["AI"]
     net = bs.models.brunel2000(10000, key=jax.random.key(0), g=g, eta=eta)
     state = net.init(jax.random.key(1), dt=DT)
     _, rec = bs.simulate(
-        net, state, duration=400.0, dt=DT, record={"E": ["spikes"]}, progress=False
+        net, state, duration=600.0, dt=DT, record={"E": ["spikes"]}, progress=False
     )
-    spikes = rec["E"]["spikes"][1000:]
+    spikes = np.asarray(rec["E"]["spikes"][1000:])
     rate = spikes.mean() / (DT * 1e-3)
     expect = _brunel_mean_field(1000, g, eta)
     assert abs(expect - 37.95) < 0.1  # the theory as solved here
     assert abs(rate - expect) < 0.05 * expect, (rate, expect)
+    nest = json.loads((Path(__file__).parent / "references" / "brunel_nest.json").read_text())
+    ref = nest["mean"]
+    assert abs(rate - ref["rate_E_hz_600"]) < 0.03 * ref["rate_E_hz_600"], rate
     cv = np.nanmean(bs.analysis.isi_cv(spikes, DT))
-    assert 0.3 < cv < 1.0, cv
+    assert abs(cv - ref["cv_isi_E_600"]) < 0.01, (cv, ref["cv_isi_E_600"])
+    sync = _sync(spikes)
+    assert abs(sync - ref["sync_600"]) < 0.2 * ref["sync_600"], (sync, ref["sync_600"])
 
 
 @pytest.mark.slow

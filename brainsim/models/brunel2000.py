@@ -42,6 +42,14 @@ def brunel2000(
     weight J, with ν_thr = θ / (J C_E τ) (populations "ext_E", "ext_I" of Poisson counts,
     one channel per neuron). ``STATES`` gives (g, η) of the SR, SI-fast, AI and SI-slow
     states of the paper's Fig. 8 (with N_E = 10 000, ε = 0.1, J = 0.1 mV, D = 1.5 ms).
+    Input arriving during the refractory period is lost (V is clamped at V_r), as in
+    NEST's ``iaf_psc_delta``; a spike sent at step n arrives at step n + D/dt.
+
+    At the paper's size the AI state (g = 5, η = 2) fires at the mean-field rate (≈ 38 Hz)
+    with a mean ISI CV ≈ 0.39 and a visible fast population oscillation (~100–130 Hz), as
+    NEST's ``iaf_psc_delta`` network gives (tests/references/brunel_nest.json). The CV of
+    ≈ 0.7 of the diffusion approximation holds for a neuron with uncorrelated input of the
+    same mean and variance, not for this finite network with its collective oscillation.
     """
     check_size("n_e", n_e)
     check_prob("epsilon", epsilon)
