@@ -131,6 +131,7 @@ def main() -> None:
         help="Python interpreter with brian2, brainpy and/or nest installed",
     )
     p.add_argument("--peers", nargs="+", default=list(PEERS), choices=list(PEERS))
+    p.add_argument("--note", default="", help="a remark shown with this run in the docs")
     p.add_argument(
         "--all-sizes", action="store_true", help="run every peer at every N (no size caps)"
     )
@@ -195,6 +196,7 @@ def main() -> None:
         dt_ms=DT,
         rows=rows,
         command="python benchmarks/coba.py " + " ".join(sys.argv[1:]),
+        note=args.note,
     )
     print("wrote", save(args.out, payload))
     if args.docs:

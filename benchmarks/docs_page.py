@@ -10,7 +10,8 @@ all N and simulators, and a log-log plot of run time and time to first result vs
 (docs/benchmarks_<model>.png). Where a (model, N, simulator) appears in several files,
 the newest file's row is shown. Ratios to peers are taken within one file only (peers
 measured side by side in the same run). ``rate_linearity.json`` (``rate_linearity.py``)
-adds its own section.
+adds its own section. Text after the ``KEEP`` marker line in the existing page is
+hand-written and kept as it is.
 """
 
 import json
@@ -165,7 +166,7 @@ def model_section(model: str, races: list[tuple[str, dict]]) -> str | None:
         versions = sorted({f"{r['simulator']} {r['version']}" for r in rs if "version" in r})
         lines += [
             f"- `{name}` ({payload['date']}; {_machine_line(payload.get('machine', {}))}; "
-            f"{', '.join(versions)}):",
+            f"{', '.join(versions)}){'. ' + payload['note'] if payload.get('note') else ''}:",
             "",
             "  ```",
             f"  {payload.get('command', '?')}",
@@ -225,7 +226,7 @@ def rate_section() -> str | None:
         d["command"],
         "```",
         "",
-        f"Machine: {_machine_line(d['machine'])}; {d['date']}.",
+        f"Machine: {_machine_line(d['machine'])}; {d['date']}. {d.get('note', '')}",
         "",
         table(d["rows"], cols),
         "",
@@ -261,6 +262,8 @@ vary by about ±20 % between repeated runs (more when other jobs share its cores
 too slow at a size are skipped there (the command prints a line for each).
 """
 
+KEEP = "<!-- Hand-written sections below this line are kept by docs_page.py. -->"
+
 FOOTER = """## Running the race
 
 Peers run from their own Python (Brian2 2.11 needs Python >= 3.13, BrainPy 2.9 >= 3.12 and
@@ -285,6 +288,10 @@ def write() -> Path:
         parts.append(section)
     parts.append(FOOTER)
     path = DOCS / "benchmarks.md"
+    kept = ""
+    if path.exists() and KEEP in path.read_text():
+        kept = path.read_text().split(KEEP, 1)[1]
+    parts.append(KEEP + kept)
     path.write_text("\n".join(parts))
     return path
 

@@ -132,6 +132,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=16000)
     p.add_argument("--drives", nargs="+", type=float, default=None, help="pA")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--note", default="", help="a remark shown with this run in the docs")
     p.add_argument("--docs", action="store_true", help="also regenerate docs/benchmarks.md")
     args = p.parse_args()
 
@@ -179,6 +180,7 @@ def main() -> None:
         rows=rows,
         fit=f,
         command="python benchmarks/rate_linearity.py " + " ".join(sys.argv[1:]),
+        note=args.note,
     )
     print("wrote", save("rate_linearity", payload))
     if args.docs:
