@@ -82,7 +82,7 @@ CORES = os.cpu_count() or 1
 # name -> (runner module, options, largest N per model run by default: beyond it the peer
 # takes minutes per configuration here; --all-sizes lifts the caps).
 PEERS = {
-    "brainpy-eventcsr": ("brainpy", {}, {"coba": 256_000, "cuba": 256_000, "cobahh": 16_000}),
+    "brainpy-eventcsr": ("brainpy", {}, {"coba": 64_000, "cuba": 64_000, "cobahh": 16_000}),
     "brian2-runtime": (
         "brian2",
         {"target": "runtime"},

@@ -215,6 +215,7 @@ def rate_section() -> str | None:
         ("rate_I_hz", "I Hz", ".1f"),
         ("events", "synaptic events", ".3g"),
         ("run_s", "run s (1 s bio)", ".3f"),
+        ("median_s", "median s", ".3f"),
         ("predicted_s", "a + b·events", ".3f"),
     ]
     lines = [
