@@ -111,7 +111,10 @@ def missing_peers(python: str) -> set[str]:
     for runner, module in PEER_MODULES.items():
         code = f"import {module}"
         env = {**os.environ, "PYNEST_QUIET": "1"}
-        proc = subprocess.run([python, "-c", code], capture_output=True, text=True, env=env)
+        try:
+            proc = subprocess.run([python, "-c", code], capture_output=True, env=env)
+        except OSError:  # no such interpreter
+            return set(PEER_MODULES)
         if proc.returncode:
             missing.add(runner)
     return missing
