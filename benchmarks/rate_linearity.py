@@ -121,7 +121,9 @@ def plot(rows: list[dict], f: dict, f_cpu: dict, model: str, n: int) -> str:
         title=f"{model.upper()}, N = {n}: cost vs synaptic events",
     )
     axes[0].legend(fontsize=8)
-    axes[1].plot(rate, y, "o-")
+    axes[1].plot(rate, y, "o-", label="wall time")
+    axes[1].plot(rate, [r["cpu_s"] for r in rows], "o-", label="CPU time")
+    axes[1].legend(fontsize=8)
     axes[1].set(
         xlabel="mean firing rate (Hz)",
         ylabel="run time for 1 s bio (s)",
