@@ -44,9 +44,11 @@ NOTES = {
     "set conductances as initial state (they arrive as one input spike per neuron at "
     "t = 0.2 ms, negative draws clipped to 0) and delays spikes by one step; BrainPy's "
     "`Expon` decays each jump once before the neuron sees it (×0.98 / ×0.99). Brian2, "
-    "BrainPy and brainsim agree within a few per cent; NEST's rates come out higher (E "
-    "41 Hz vs Brian2's 37 Hz at N = 4 000, seed 0, in a check run), the one peer that does "
-    "not integrate with exponential Euler at 0.1 ms.",
+    "BrainPy and brainsim agree within a few per cent; NEST's come out ~10 % higher (E "
+    "41 Hz vs Brian2's 37 Hz at N = 4 000, seed 0, in a check run): that is the time step, "
+    "not the model: Brian2 itself at dt = 0.025 ms gives E 41.3 / I 39.8 Hz over 500 ms "
+    "(37.2 / 36.4 Hz at 0.1 ms), so exponential Euler at 0.1 ms lowers COBAHH's rates by "
+    "~10 % and NEST's adaptive solver does not.",
 }
 
 
