@@ -1,19 +1,25 @@
-"""COBA and CUBA (Brette et al. 2007), 1 s of biological time at dt = 0.1 ms, in-degree 80,
-on brainsim and (optionally) Brian2 and NEST, side by side on this machine.
+"""COBA, CUBA and COBAHH (Brette et al. 2007, benchmarks 1-3), 1 s of biological time at
+dt = 0.1 ms, in-degree 80, on brainsim and (optionally) BrainPy, Brian2 and NEST, side by
+side on this machine.
 
     python benchmarks/coba.py                          # brainsim, N = 4k, 16k, 64k
-    python benchmarks/coba.py --peer-python /path/to/venv/bin/python   # + Brian2, NEST
+    python benchmarks/coba.py --peer-python /path/to/venv/bin/python   # + peers
+    python benchmarks/coba.py --models cobahh --out cobahh --peer-python ... --docs
+    python benchmarks/coba.py --docs-only              # regenerate docs/benchmarks.md
 
 Each configuration runs in a fresh subprocess: build time (connectivity + state),
-compile time, run time (1 s simulated, excluding compile), E/I rates, peak memory (max
-RSS of the process). Peers run from a Python where ``brian2`` / ``nest`` import (Brian2
-2.11 needs Python >= 3.13; see tests/references/PROVENANCE.md); each missing one is
-skipped with a line saying so. Results: benchmarks/results/coba.json.
+compile time, run time (1 s simulated, excluding compile), time to first result, E/I
+rates, peak memory (max RSS of the process). Peers run from a Python where ``brainpy``,
+``brian2`` or ``nest`` import (Brian2 2.11 needs Python >= 3.13, BrainPy 2.9 >= 3.12 and
+numba; see tests/references/PROVENANCE.md); each missing one is skipped with a line
+saying so, and peers too slow at a size are skipped there with a line (``--all-sizes``
+runs them anyway). Results: benchmarks/results/OUT.json; ``--docs`` regenerates
+docs/benchmarks.md from every race results file (``docs_page.py``), so separate runs
+(e.g. ``--models cobahh --out cobahh``, ``--n 256000 --out coba_256k``) merge into one page.
 """
 
 import argparse
 import os
-import platform
 import sys
 import time
 
@@ -65,21 +71,53 @@ def peer_worker(simulator: str, model: str, n: int, seed: int, opts: dict) -> di
     import importlib
 
     runner = importlib.import_module(f"peers.{simulator}_runner")
-    if model == "cobahh":  # only the Brian2 runner has it (runtime target)
-        result = runner.run_cobahh(n, duration_ms=DURATION, dt_ms=DT, seed=seed)
-    else:
-        result = runner.run(model, n, duration_ms=DURATION, dt_ms=DT, seed=seed, **opts)
-    result["total_s"] = result["build_s"] + result["run_s"]  # build includes compilation
+    result = runner.run(model, n, duration_ms=DURATION, dt_ms=DT, seed=seed, **opts)
+    # Runners that time a separate first run report it; otherwise build includes compilation.
+    result.setdefault("total_s", result["build_s"] + result["run_s"])
     result["peak_mib"] = peak_rss_mib()
     return result
 
 
-PEERS = {  # name -> (runner, options, largest N to run: NEST's COBA takes minutes beyond)
-    "brainpy-eventcsr": ("brainpy", {}, 64_000),
-    "brian2-runtime": ("brian2", {"target": "runtime"}, 64_000),
-    "brian2-cpp_standalone": ("brian2", {"target": "cpp_standalone"}, 64_000),
-    "nest-2threads": ("nest", {"threads": 2}, 16_000),
+CORES = os.cpu_count() or 1
+# name -> (runner module, options, largest N per model run by default: beyond it the peer
+# takes minutes per configuration here; --all-sizes lifts the caps).
+PEERS = {
+    "brainpy-eventcsr": ("brainpy", {}, {"coba": 64_000, "cuba": 64_000, "cobahh": 16_000}),
+    "brian2-runtime": (
+        "brian2",
+        {"target": "runtime"},
+        {"coba": 256_000, "cuba": 256_000, "cobahh": 16_000},
+    ),
+    "brian2-cpp_standalone": (
+        "brian2",
+        {"target": "cpp_standalone"},
+        {"coba": 256_000, "cuba": 256_000, "cobahh": 64_000},
+    ),
+    "brian2-cpp_standalone-omp": (
+        "brian2",
+        {"target": "cpp_standalone", "threads": CORES},
+        {"coba": 256_000, "cuba": 256_000, "cobahh": 64_000},
+    ),
+    "nest": ("nest", {"threads": CORES}, {"coba": 16_000, "cuba": 64_000, "cobahh": 4_000}),
 }
+PEER_MODULES = {"brainpy": "brainpy", "brian2": "brian2", "nest": "nest"}
+
+
+def missing_peers(python: str) -> set[str]:
+    """Runner modules whose simulator does not import in ``python``."""
+    import subprocess
+
+    missing = set()
+    for runner, module in PEER_MODULES.items():
+        code = f"import {module}"
+        env = {**os.environ, "PYNEST_QUIET": "1"}
+        try:
+            proc = subprocess.run([python, "-c", code], capture_output=True, env=env)
+        except OSError:  # no such interpreter
+            return set(PEER_MODULES)
+        if proc.returncode:
+            missing.add(runner)
+    return missing
 
 
 def main() -> None:
@@ -91,16 +129,40 @@ def main() -> None:
     p.add_argument("--n", nargs="+", type=int, default=[4000, 16000, 64000])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
-        "--peer-python", default=None, help="Python interpreter with brian2 and/or nest installed"
+        "--peer-python",
+        default=None,
+        help="Python interpreter with brian2, brainpy and/or nest installed",
     )
     p.add_argument("--peers", nargs="+", default=list(PEERS), choices=list(PEERS))
+    p.add_argument("--note", default="", help="a remark shown with this run in the docs")
+    p.add_argument(
+        "--all-sizes", action="store_true", help="run every peer at every N (no size caps)"
+    )
     p.add_argument(
         "--docs",
         action="store_true",
-        help="also write docs/benchmarks.md and docs/benchmarks_coba.png",
+        help="also regenerate docs/benchmarks.md and its plots from all results files",
+    )
+    p.add_argument(
+        "--docs-only",
+        action="store_true",
+        help="only regenerate docs/benchmarks.md from the results files (no runs)",
     )
     args = p.parse_args()
+    if args.docs_only:
+        import docs_page
 
+        print("wrote", docs_page.write())
+        return
+
+    missing = set()
+    if args.peer_python:
+        missing = missing_peers(args.peer_python)
+        for runner in sorted(missing):
+            names = [k for k, v in PEERS.items() if v[0] == runner]
+            print(f"skip {', '.join(names)}: {runner} does not import in {args.peer_python}")
+    else:
+        print("skip all peers: pass --peer-python PATH (a Python with brian2 / brainpy / nest)")
     rows = []
     for model in args.models:
         for n in args.n:
@@ -111,49 +173,37 @@ def main() -> None:
                 continue
             for name in args.peers:
                 sim, opts, max_n = PEERS[name]
-                if model == "cobahh" and name != "brian2-runtime":
-                    print(f"skip {name} for cobahh (no runner for it)")
+                if sim in missing:
                     continue
-                if n > max_n:
-                    print(f"skip {name} at N={n} (> {max_n}: too slow for this race)")
+                if n > max_n[model] and not args.all_sizes:
+                    print(f"skip {name} for {model} at N={n} (> {max_n[model]}: too slow here)")
                     continue
                 r = run_worker(
                     args.peer_python, __file__, [sim, model, str(n), str(args.seed), repr(opts)]
                 )
-                rows.append({"model": model, "n": n, **r, "simulator": name})
+                # The runner's own label (e.g. nest-2threads) names the configuration.
+                rows.append({"model": model, "n": n, "simulator": name, **r})
                 print(rows[-1], flush=True)
-    if not args.peer_python:
-        print("peers skipped: pass --peer-python PATH (a Python with brian2 / nest)")
     for r in rows:
         if "run_s" in r:
             r["realtime_factor"] = r["run_s"] / (DURATION * 1e-3)
-    fastest = {}
-    for r in rows:
-        if "run_s" in r and r["simulator"] != "brainsim":
-            key = (r["model"], r["n"])
-            fastest[key] = min(fastest.get(key, float("inf")), r["run_s"])
-    for r in rows:
-        key = (r["model"], r["n"])
-        if r["simulator"] == "brainsim" and key in fastest and "run_s" in r:
-            r["ratio_to_fastest_peer"] = r["run_s"] / fastest[key]
-    text = table(rows, COLUMNS)
-    print(text)
-    machine = dict(
-        platform=platform.platform(),
-        processor=platform.processor(),
-        cores=os.cpu_count(),
-        python=platform.python_version(),
-    )
+    import docs_page
+
+    docs_page.add_ratios(rows)
+    print(table(rows, COLUMNS))
     payload = dict(
-        machine=machine,
+        kind="race",
+        date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        machine=docs_page.machine_info(),
         duration_ms=DURATION,
         dt_ms=DT,
         rows=rows,
         command="python benchmarks/coba.py " + " ".join(sys.argv[1:]),
+        note=args.note,
     )
     print("wrote", save(args.out, payload))
     if args.docs:
-        write_docs(payload, text)
+        print("wrote", docs_page.write())
 
 
 COLUMNS = [
@@ -166,69 +216,12 @@ COLUMNS = [
     ("run_s", "run s (1 s bio)", ".3f"),
     ("ratio_to_fastest_peer", "÷ fastest peer", ".2f"),
     ("total_s", "first result s", ".2f"),
+    ("first_ratio_to_fastest_peer", "first ÷ fastest peer's first", ".2f"),
     ("rate_E_hz", "E Hz", ".1f"),
     ("rate_I_hz", "I Hz", ".1f"),
     ("peak_mib", "peak MiB", ".0f"),
     ("error", "error", ""),
 ]
-
-
-def write_docs(payload: dict, text: str) -> None:
-    """Write docs/benchmarks.md and a log-log plot of run time vs N."""
-    from pathlib import Path
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    docs = Path(__file__).parents[1] / "docs"
-    rows = [r for r in payload["rows"] if "run_s" in r]
-    models = sorted({r["model"] for r in rows})
-    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 4), squeeze=False)
-    for ax, model in zip(axes[0], models, strict=True):
-        for sim in sorted({r["simulator"] for r in rows if r["model"] == model}):
-            pts = sorted(
-                (r["n"], r["run_s"]) for r in rows if r["model"] == model and r["simulator"] == sim
-            )
-            ax.loglog(*zip(*pts, strict=True), "o-", label=sim)
-        ax.set(title=model.upper(), xlabel="neurons N", ylabel="run time for 1 s bio (s)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(docs / "benchmarks_coba.png", dpi=110)
-    m = payload["machine"]
-    machine = f"{m['processor'] or m['platform']}, {m['cores']} cores, Python {m['python']}"
-    (docs / "benchmarks.md").write_text(
-        BENCH_MD.format(command=payload["command"], machine=machine, table=text)
-    )
-
-
-BENCH_MD = """# Benchmarks
-
-COBA and CUBA (Brette et al. 2007), 1 s of biological time at dt = 0.1 ms, mean
-in-degree 80, on brainsim and its peers, run side by side on the same machine by one
-command:
-
-```
-{command}
-```
-
-Machine: {machine}. Each configuration runs in a fresh process. *run* excludes build and
-compilation (brainsim: median of three runs; peers: one run); *first result* is build +
-compile + first run; *peak MiB* is the process's maximum resident memory. Rates are
-printed so that a fast but wrong run is visible. Timings on this virtual machine vary by
-about ±20 % between repeated runs (more when other jobs share its two cores).
-
-{table}
-
-![run time vs N](benchmarks_coba.png)
-
-Peers run from their own Python (Brian2 2.11 needs Python >= 3.13, BrainPy 2.9 >= 3.12 and
-numba): `python3.13 -m venv peers && peers/bin/pip install brian2 nest-simulator brainpy
-numba`, then pass `--peer-python peers/bin/python`. NEST's COBA (`iaf_cond_exp`, adaptive
-solver) takes minutes beyond N = 16 000 and is skipped there.
-"""
 
 
 if __name__ == "__main__":

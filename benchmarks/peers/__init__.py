@@ -1,6 +1,6 @@
-"""Peer-simulator runners for the Brette et al. (2007) COBA and CUBA benchmarks.
+"""Peer-simulator runners for the Brette et al. (2007) COBA, CUBA and COBAHH benchmarks.
 
-Each runner module (``brian2_runner``, ``nest_runner``) exposes::
+Each runner module (``brian2_runner``, ``brainpy_runner``, ``nest_runner``) exposes::
 
     run(model, n, duration_ms=1000.0, dt_ms=0.1, seed=0, **opts) -> dict
 
@@ -23,11 +23,22 @@ Network specification shared by all runners (and by brainsim's own version):
   tau_inh = 10 ms, jumps 16.2 pA / -90 pA (= 1.62 mV / -9 mV times g_L);
   V(0) ~ Uniform(V_reset, V_th).
 * Synaptic variables start at 0.
+* COBAHH (benchmark 3, in the form of Brian2's ``COBAHH`` example): Traub–Miles
+  Hodgkin–Huxley neurons (``COBAHH`` below: area 20 000 µm², so C_m = 200 pF,
+  g_Na = 20 µS, g_K = 6 µS, g_L = 10 nS, E_Na = 50, E_K = -90, E_L = -60, V_T = -63 mV),
+  no external drive; a spike is V crossing -20 mV, with 3 ms refractoriness (of the
+  spike detection only: there is no reset). Exponential conductances as COBA
+  (6 nS / 67 nS, 5 / 10 ms, 0 / -80 mV). V(0) ~ Normal(-65 mV, 5 mV), gating variables
+  m = h = n = 0, g_exc(0) ~ Normal(40, 15) nS, g_inh(0) ~ Normal(200, 120) nS.
+  With u = V - V_T (mV), rates in 1/ms:
+  alpha_m = 0.32 (13 - u) / (exp((13 - u)/4) - 1), beta_m = 0.28 (u - 40) / (exp((u - 40)/5) - 1),
+  alpha_h = 0.128 exp((17 - u)/18), beta_h = 4 / (1 + exp((40 - u)/5)),
+  alpha_n = 0.032 (15 - u) / (exp((15 - u)/5) - 1), beta_n = 0.5 exp((10 - u)/40).
 """
 
 import numpy as np
 
-MODELS = ("coba", "cuba")
+MODELS = ("coba", "cuba", "cobahh")
 
 RESULT_KEYS = (
     "simulator",
@@ -54,6 +65,25 @@ TAU_EXC = 5.0
 TAU_INH = 10.0
 COBA = dict(E_L=-60.0, E_exc=0.0, E_inh=-80.0, dg_exc=6.0, dg_inh=67.0, I_ext=200.0)
 CUBA = dict(E_L=-49.0, w_exc=16.2, w_inh=-90.0)  # pA; /G_L gives 1.62 mV, -9 mV
+COBAHH = dict(
+    C_m=200.0,
+    g_Na=20000.0,
+    g_K=6000.0,
+    g_L=10.0,
+    E_Na=50.0,
+    E_K=-90.0,
+    E_L=-60.0,
+    V_T=-63.0,
+    V_spike=-20.0,
+    t_ref=3.0,
+    E_exc=0.0,
+    E_inh=-80.0,
+    dg_exc=6.0,
+    dg_inh=67.0,
+    V0=(-65.0, 5.0),  # mean, sd (mV)
+    g_exc0=(40.0, 15.0),  # mean, sd (nS)
+    g_inh0=(200.0, 120.0),
+)
 
 
 def n_exc(n: int) -> int:

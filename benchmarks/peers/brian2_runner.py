@@ -1,4 +1,4 @@
-"""Brian2 runner for the COBA / CUBA benchmarks (spec in ``benchmarks.peers``).
+"""Brian2 runner for the COBA / CUBA / COBAHH benchmarks (spec in ``benchmarks.peers``).
 
 COBA (``method='euler'``, as in Brian2's own example)::
 
@@ -26,6 +26,7 @@ standalone the binary's start-up and result writing).
 
 import tempfile
 import time
+from contextlib import contextmanager
 
 from . import (
     C_M,
@@ -57,6 +58,39 @@ dgi/dt = -gi / taui : volt
 """
 
 
+@contextmanager
+def _device(target: str, threads: int, directory: str | None):
+    """Select Brian2's device for one run and restore the runtime device afterwards."""
+    import brian2 as b2
+    from brian2.devices.device import reset_device
+
+    b2.start_scope()
+    standalone = target == "cpp_standalone"
+    if standalone:
+        b2.prefs.devices.cpp_standalone.openmp_threads = int(threads)
+        b2.set_device(
+            "cpp_standalone",
+            build_on_run=True,
+            with_output=False,
+            directory=directory or tempfile.mkdtemp(prefix="brian2_"),
+        )
+    elif target != "runtime":
+        raise ValueError(f"unknown Brian2 target {target!r}")
+    try:
+        yield
+    finally:
+        if standalone:
+            b2.device.reinit()
+            b2.device.activate()
+            reset_device()
+
+
+def _label(target: str, threads: int) -> str:
+    return f"brian2-{target}" + (
+        f"-omp{threads}" if target == "cpp_standalone" and threads else ""
+    )
+
+
 def run(
     model: str,
     n: int,
@@ -70,22 +104,14 @@ def run(
 ) -> dict:
     import brian2 as b2
     from brian2 import ms, mV, nS, pA, pF
-    from brian2.devices.device import reset_device
 
     model = check_model(model)
-    t0 = time.perf_counter()
-    standalone = target == "cpp_standalone"
-    if standalone:
-        b2.prefs.devices.cpp_standalone.openmp_threads = int(threads)
-        b2.set_device(
-            "cpp_standalone",
-            build_on_run=True,
-            with_output=False,
-            directory=directory or tempfile.mkdtemp(prefix="brian2_"),
+    if model == "cobahh":
+        return run_cobahh(
+            n, duration_ms, dt_ms, seed, target=target, threads=threads, directory=directory
         )
-    elif target != "runtime":
-        raise ValueError(f"unknown Brian2 target {target!r}")
-    try:
+    t0 = time.perf_counter()
+    with _device(target, threads, directory):
         b2.defaultclock.dt = dt_ms * ms
         b2.seed(seed)
         ns = dict(
@@ -141,14 +167,9 @@ def run(
         total = time.perf_counter() - t0
         run_s = float(b2.get_device()._last_run_time)
         senders, times = mon.i[:], mon.t[:] / ms
-    finally:
-        if standalone:
-            b2.device.reinit()
-            b2.device.activate()
-            reset_device()
 
     out = {
-        "simulator": f"brian2-{target}" + (f"-omp{threads}" if standalone and threads else ""),
+        "simulator": _label(target, threads),
         "version": b2.__version__,
         "model": model,
         "n": n,
@@ -183,6 +204,10 @@ def run_cobahh(
     dt_ms: float = 0.1,
     seed: int = 0,
     windows_ms: tuple[float, ...] = (),
+    *,
+    target: str = "runtime",
+    threads: int = 0,
+    directory: str | None = None,
 ) -> dict:
     """Brette et al. (2007) benchmark 3 (COBAHH) as in Brian2's ``examples/COBAHH.py``
     (Traub–Miles HH, area 20 000 µm², V_T = −63 mV, exponential conductances 6 nS /
@@ -192,58 +217,59 @@ def run_cobahh(
     start at 0 as in the example), with the COBA/CUBA connectivity of this package
     (p = 80/n, no autapses) instead of the example's p = 0.02 with autapses.
 
-    Runtime target only. Besides the whole-run rates, ``windows_ms`` lists end times of
-    extra windows [0, T) whose rates are returned as ``rate_E_hz_<T>`` / ``rate_I_hz_<T>``.
+    ``target``, ``threads`` and ``directory`` as for ``run``. Besides the whole-run rates,
+    ``windows_ms`` lists end times of extra windows [0, T) whose rates are returned as
+    ``rate_E_hz_<T>`` / ``rate_I_hz_<T>``.
     """
     import brian2 as b2
     from brian2 import ms, mV, nS, siemens, ufarad, umetre
 
     t0 = time.perf_counter()
-    b2.start_scope()
-    b2.defaultclock.dt = dt_ms * ms
-    b2.seed(seed)
-    area = 20000 * umetre**2
-    ns = dict(
-        Cm=1 * ufarad * b2.cm**-2 * area,
-        gl=5e-5 * siemens * b2.cm**-2 * area,
-        El=-60 * mV,
-        EK=-90 * mV,
-        ENa=50 * mV,
-        g_na=100 * b2.msiemens * b2.cm**-2 * area,
-        g_kd=30 * b2.msiemens * b2.cm**-2 * area,
-        VT=-63 * mV,
-        taue=5 * ms,
-        taui=10 * ms,
-        Ee=0 * mV,
-        Ei=-80 * mV,
-        we=6 * nS,
-        wi=67 * nS,
-    )
-    ne = n_exc(n)
-    P = b2.NeuronGroup(
-        n,
-        COBAHH_EQS,
-        threshold="v > -20*mV",
-        refractory=3 * ms,
-        method="exponential_euler",
-        namespace=ns,
-        name="neurons",
-    )
-    Se = b2.Synapses(P[:ne], P, on_pre="ge_post += we", namespace=ns, name="synapses_exc")
-    Se.connect(condition="i != j", p=conn_prob(n))
-    Si = b2.Synapses(P[ne:], P, on_pre="gi_post += wi", namespace=ns, name="synapses_inh")
-    Si.connect(condition=f"i + {ne} != j", p=conn_prob(n))
-    P.v = "El + (randn() * 5 - 5)*mV"
-    P.ge = "(randn() * 1.5 + 4) * 10.*nS"
-    P.gi = "(randn() * 12 + 20) * 10.*nS"
-    mon = b2.SpikeMonitor(P, name="spikes")
-    net = b2.Network(P, Se, Si, mon, name="network")
-    net.run(duration_ms * ms, namespace={})
-    total = time.perf_counter() - t0
-    run_s = float(b2.get_device()._last_run_time)
-    senders, times = mon.i[:], mon.t[:] / ms
+    with _device(target, threads, directory):
+        b2.defaultclock.dt = dt_ms * ms
+        b2.seed(seed)
+        area = 20000 * umetre**2
+        ns = dict(
+            Cm=1 * ufarad * b2.cm**-2 * area,
+            gl=5e-5 * siemens * b2.cm**-2 * area,
+            El=-60 * mV,
+            EK=-90 * mV,
+            ENa=50 * mV,
+            g_na=100 * b2.msiemens * b2.cm**-2 * area,
+            g_kd=30 * b2.msiemens * b2.cm**-2 * area,
+            VT=-63 * mV,
+            taue=5 * ms,
+            taui=10 * ms,
+            Ee=0 * mV,
+            Ei=-80 * mV,
+            we=6 * nS,
+            wi=67 * nS,
+        )
+        ne = n_exc(n)
+        P = b2.NeuronGroup(
+            n,
+            COBAHH_EQS,
+            threshold="v > -20*mV",
+            refractory=3 * ms,
+            method="exponential_euler",
+            namespace=ns,
+            name="neurons",
+        )
+        Se = b2.Synapses(P[:ne], P, on_pre="ge_post += we", namespace=ns, name="synapses_exc")
+        Se.connect(condition="i != j", p=conn_prob(n))
+        Si = b2.Synapses(P[ne:], P, on_pre="gi_post += wi", namespace=ns, name="synapses_inh")
+        Si.connect(condition=f"i + {ne} != j", p=conn_prob(n))
+        P.v = "El + (randn() * 5 - 5)*mV"
+        P.ge = "(randn() * 1.5 + 4) * 10.*nS"
+        P.gi = "(randn() * 12 + 20) * 10.*nS"
+        mon = b2.SpikeMonitor(P, name="spikes")
+        net = b2.Network(P, Se, Si, mon, name="network")
+        net.run(duration_ms * ms, namespace={})
+        total = time.perf_counter() - t0
+        run_s = float(b2.get_device()._last_run_time)
+        senders, times = mon.i[:], mon.t[:] / ms
     out = {
-        "simulator": "brian2-runtime",
+        "simulator": _label(target, threads),
         "version": b2.__version__,
         "model": "cobahh",
         "n": n,

@@ -1,4 +1,4 @@
-"""NEST runner for the COBA / CUBA benchmarks (spec in ``benchmarks.peers``).
+"""NEST runner for the COBA / CUBA / COBAHH benchmarks (spec in ``benchmarks.peers``).
 
 COBA uses ``iaf_cond_exp`` (NEST integrates it with adaptive RKF45 from GSL)::
 
@@ -12,7 +12,17 @@ CUBA uses ``iaf_psc_exp`` (exact integration)::
     dI_x/dt = -I_x / tau_syn_x
     weights: +16.2 pA from E, -90 pA from I
 
-Spike at V >= V_th, then V = V_reset clamped for t_ref = 5 ms. All delays are one
+COBAHH uses ``hh_cond_exp_traub`` (adaptive RKF45 from GSL): the same equations, rate
+functions and parameters as Brian2's COBAHH example (checked against NEST's source),
+but (i) a spike is a local maximum of V above V_T + 30 = -33 mV (Brian2: V > -20 mV),
+so it is emitted at the peak, a fraction of a millisecond later; here NEST's
+``t_ref`` (spike-detection dead time, default 2 ms) is set to Brian2's 3 ms;
+(ii) its synaptic conductances cannot be set as state, so their random initial values
+(spec) arrive as one input spike per neuron from a ``spike_generator`` at
+t = 2 dt, with weights drawn per neuron (truncated at 0: a conductance weight's sign
+selects the channel, so the ~5 % of Brian2's g_inh(0) draws below zero become 0).
+
+Spike at V >= V_th, then V = V_reset clamped for t_ref = 5 ms (COBA, CUBA). All delays are one
 time step (NEST's minimum). Connectivity: ``pairwise_bernoulli`` with p = 80/n and
 ``allow_autapses=False``, E->all and I->all.
 
@@ -29,6 +39,7 @@ import time
 from . import (
     C_M,
     COBA,
+    COBAHH,
     CUBA,
     G_L,
     T_REF,
@@ -71,7 +82,31 @@ def run(
     common = dict(
         C_m=C_M, V_th=V_TH, V_reset=V_RESET, t_ref=T_REF, tau_syn_ex=TAU_EXC, tau_syn_in=TAU_INH
     )
-    if model == "coba":
+    if model == "cobahh":
+        p = COBAHH
+        neurons = nest.Create(
+            "hh_cond_exp_traub",
+            n,
+            params={k: p[k] for k in ("C_m", "g_Na", "g_K", "g_L", "E_Na", "E_K", "E_L", "V_T")}
+            | dict(
+                t_ref=p["t_ref"],
+                E_ex=p["E_exc"],
+                E_in=p["E_inh"],
+                tau_syn_ex=TAU_EXC,
+                tau_syn_in=TAU_INH,
+                I_e=0.0,
+                Act_m=0.0,
+                Inact_h=0.0,
+                Act_n=0.0,
+            ),
+        )
+        neurons.V_m = nest.random.normal(mean=p["V0"][0], std=p["V0"][1])
+        w_exc, w_inh = p["dg_exc"], -p["dg_inh"]
+        kick = nest.Create("spike_generator", params={"spike_times": [dt_ms]})
+        for sign, (mean, sd) in ((1.0, p["g_exc0"]), (-1.0, p["g_inh0"])):
+            w = nest.math.max(nest.random.normal(mean=mean, std=sd), 1e-9)
+            nest.Connect(kick, neurons, "all_to_all", {"weight": sign * w, "delay": dt_ms})
+    elif model == "coba":
         neurons = nest.Create(
             "iaf_cond_exp",
             n,

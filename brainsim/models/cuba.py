@@ -10,13 +10,15 @@ def cuba(
     *,
     key,
     in_degree: float = 80.0,
+    drive: float = 0.0,
     capacity: int | None = None,
     procedural: bool = False,
 ) -> Network:
     """Brette et al. (2007) benchmark 2 (CUBA), in the form of Brian2's example.
 
     LIF neurons: C_m = 200 pF, τ_m = 20 ms, V_rest = −49 mV (above threshold: no external
-    drive), V_th = −50 mV, V_reset = −60 mV, 5 ms refractory, initial V ~ U(−60, −50) mV.
+    drive), V_th = −50 mV, V_reset = −60 mV, 5 ms refractory, initial V ~ U(−60, −50) mV;
+    optional constant ``drive`` (pA, default 0 as in the benchmark).
     Exponential currents: excitatory 16.2 pA (1.62 mV × g_L), τ = 5 ms; inhibitory
     −90 pA (−9 mV × g_L), τ = 10 ms. Random connectivity, mean in-degree ``in_degree``;
     ``procedural=True`` regenerates it from a seed instead of storing it (see ``coba``).
@@ -29,6 +31,7 @@ def cuba(
         v_th=-50.0,
         v_reset=-60.0,
         t_ref=5.0,
+        i_ext=drive,
         v_init=Uniform(-60.0, -50.0),
     )
     exc = dict(weight=16.2, synapse=Exponential(5.0), output=Current())
