@@ -92,6 +92,8 @@ def add_ratios(rows: list[dict]) -> None:
         if r["simulator"] == "brainsim" and key in fastest and "run_s" in r:
             r["ratio_to_fastest_peer"] = r["run_s"] / fastest[key]
             r["first_ratio_to_fastest_peer"] = r["total_s"] / first[key]
+            if "total_warm_s" in r:
+                r["warm_ratio_to_fastest_peer"] = r["total_warm_s"] / first[key]
 
 
 def load_races() -> list[tuple[str, dict]]:
@@ -111,6 +113,7 @@ def load_races() -> list[tuple[str, dict]]:
         for r in payload["rows"]:
             r.pop("ratio_to_fastest_peer", None)
             r.pop("first_ratio_to_fastest_peer", None)
+            r.pop("warm_ratio_to_fastest_peer", None)
         add_ratios(payload["rows"])
         races.append((path.name, payload))
     races.sort(key=lambda x: x[1]["date"])
@@ -139,6 +142,8 @@ COLUMNS = [
     ("ratio_to_fastest_peer", "÷ fastest peer", ".2f"),
     ("total_s", "first result s", ".2f"),
     ("first_ratio_to_fastest_peer", "first result ÷ fastest peer's first result", ".2f"),
+    ("total_warm_s", "first result, warm cache s", ".2f"),
+    ("warm_ratio_to_fastest_peer", "warm first result ÷ fastest peer's first result", ".2f"),
     ("rate_E_hz", "E Hz", ".1f"),
     ("rate_I_hz", "I Hz", ".1f"),
     ("peak_mib", "peak MiB", ".0f"),
@@ -273,7 +278,11 @@ Each configuration runs in a fresh process. *run* excludes build and compilation
 compiles; Brian2 and NEST: their own timer of the simulation loop); *first result* is
 construction + compilation + the first 1 s run; *÷ fastest peer* is brainsim's run time
 over the fastest peer's at that N, *first result ÷ fastest peer's first result* the same
-for time to first result (the targets: ≤ 1.0, stretch 0.5, and ≤ 0.5). Ratios are taken
+for time to first result (the targets: ≤ 1.0, stretch 0.5, and ≤ 0.5). brainsim's
+first result is measured twice, in two processes sharing a new, empty compilation cache
+(`bs.enable_compilation_cache`, on in the `brainsim` CLI): *cold* compiles everything,
+*warm cache* loads the compiled programs as every later run of the same shapes does
+(Brian2 runtime's build time is likewise that of its warm Cython cache). Ratios are taken
 within one results file only. *peak MiB* is the process's maximum resident memory. Rates
 are shown so that a fast but wrong run is visible. Timings on a shared virtual machine
 vary by about ±20 % between repeated runs (more when other jobs share its cores). Peers
