@@ -1,6 +1,8 @@
 """Per-synapse heterogeneous delays: exact arrival of every synapse, the event operator
 against a dense product and a NumPy synapse loop (values and VJPs), validation."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,6 +12,9 @@ from scipy.stats import truncnorm
 import brainsim as bs
 
 DT = 0.1
+
+
+D = 8  # ring depth (steps): larger than the largest delay (6), as with max_delay
 
 
 @pytest.fixture(scope="module")
@@ -22,49 +27,98 @@ def delayed():
     steps = rng.integers(1, 7, layout.n_synapses)
     w = rng.normal(size=layout.n_synapses)
     d_layout, w_grouped = bs.conn.with_delays(layout, steps * DT, w)
-    return layout, steps, w, d_layout, w_grouped
+    table = tuple(round(v / DT) for v in d_layout.delays)
+    return layout, steps, w, d_layout, w_grouped, table
 
 
-def _numpy_reference(layout, steps, w, history):
-    """out[j] = sum over synapses (i -> j, delay d, weight w) of spikes emitted d steps
-    ago, history[d - 1, i] (a loop over synapses in float64)."""
+@pytest.fixture(params=["native", "pure"])
+def path(request, monkeypatch):
+    """The native CPU kernel (when it could be built) and the portable pure-JAX path."""
+    if request.param == "pure":
+        monkeypatch.setattr(bs.ops._native, "available", lambda: False)
+    elif not bs.ops._native.available():
+        pytest.skip("native kernel unavailable (no C++ compiler?)")
+    return request.param
+
+
+def _numpy_reference(layout, steps, w, spikes, ring, cursor):
+    """The ring after one step, by a float64 loop over the synapses of the original
+    (ungrouped) layout: synapse i -> j of delay d adds w s_i to slot (cursor + d - 1) % D."""
     indptr, post = np.asarray(layout.indptr), np.asarray(layout.indices)
-    out = np.zeros(layout.n_post)
+    out = np.array(ring, np.float64)
     for i in range(layout.n_pre):
         for k in range(indptr[i], indptr[i + 1]):
-            out[post[k]] += w[k] * history[steps[k] - 1, i]
+            out[(cursor + steps[k] - 1) % D, post[k]] += w[k] * spikes[i]
     return out
 
 
-def test_delayed_matvec_vs_numpy_and_dense(delayed):
-    """Values against the synapse loop, with the event buffer large and tiny (the
-    exact O(synapses) fallback); VJPs (weights and spikes) against the dense
-    reference. float32 sums of < 30 O(1) terms: 1e-5."""
-    layout, steps, w, d_layout, w_grouped = delayed
+def _spike_grad_reference(layout, steps, w, ct, cursor):
+    """d(ct . ring)/d spikes_i = sum over synapses i -> j of w ct[(cursor + d - 1) % D, j]."""
+    indptr, post = np.asarray(layout.indptr), np.asarray(layout.indices)
+    out = np.zeros(layout.n_pre)
+    for i in range(layout.n_pre):
+        for k in range(indptr[i], indptr[i + 1]):
+            out[i] += w[k] * ct[(cursor + steps[k] - 1) % D, post[k]]
+    return out
+
+
+def test_delayed_scatter_vs_numpy_and_dense(delayed, path):
+    """One step of the ring update against the float64 synapse loop, with the event
+    buffer large and tiny (the exact O(synapses) fallback of the pure path), cursor 0 and
+    5 (slots wrap around D = 8); VJPs in weights, spikes and ring against the dense
+    (D, n_pre, n_post) reference and the spike gradient against the NumPy loop.
+    float32 sums of < 40 O(1) terms: 1e-5."""
+    layout, steps, w, d_layout, w_grouped, table = delayed
     rng = np.random.default_rng(1)
-    history = (rng.random((6, 40)) < 0.2).astype(np.float32)  # history[k] = k+1 steps ago
-    group = np.asarray([round(v / DT) for v in d_layout.delays])
-    slots = jnp.asarray(history[group - 1])
-    expect = _numpy_reference(layout, steps, w, history)
-    for cap in (d_layout.rows.n_pre, 3):
-        f = jax.jit(lambda wg, s, cap=cap: bs.ops.delayed_matvec(d_layout, wg, s, cap))
-        np.testing.assert_allclose(f(w_grouped, slots), expect, rtol=1e-5, atol=1e-5)
-    dense = bs.ops.delayed_matvec_dense(d_layout, w_grouped, slots)
-    np.testing.assert_allclose(dense, expect, rtol=1e-5, atol=1e-5)
-    ct = jax.random.normal(jax.random.key(2), (30,))
-    loss = lambda wg, s: jnp.vdot(bs.ops.delayed_matvec(d_layout, wg, s, 64), ct)
-    loss_d = lambda wg, s: jnp.vdot(bs.ops.delayed_matvec_dense(d_layout, wg, s), ct)
-    for a, b in zip(
-        jax.grad(loss, (0, 1))(w_grouped, slots),
-        jax.grad(loss_d, (0, 1))(w_grouped, slots),
-        strict=True,
-    ):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-    # batched slots (vmap and leading axes) equal per-sample results
-    batch = jnp.stack([slots, jnp.roll(slots, 2, axis=-1)])
-    out_b = bs.ops.delayed_matvec(d_layout, w_grouped, batch, 64)
+    spikes = jnp.asarray((rng.random(40) < 0.2) * rng.uniform(0.5, 1.5, 40), jnp.float32)
+    ring = jnp.asarray(rng.normal(size=(D, 30)), jnp.float32)
+    ct = jax.random.normal(jax.random.key(2), (D, 30))
+
+    def op(wg, s, r, c, cap=8):
+        return bs.ops.delayed_scatter(d_layout, wg, s, r, c, steps=table, capacity=cap)
+
+    def op_d(wg, s, r, c):
+        return bs.ops.delayed_scatter_dense(d_layout, wg, s, r, c, steps=table)
+
+    grad = jax.jit(jax.grad(lambda *a: jnp.vdot(op(*a), ct), (0, 1, 2)))
+    grad_d = jax.jit(jax.grad(lambda *a: jnp.vdot(op_d(*a), ct), (0, 1, 2)))
+    big, tiny = jax.jit(functools.partial(op, cap=40)), jax.jit(functools.partial(op, cap=3))
+    for cursor in (0, 5):
+        expect = _numpy_reference(layout, steps, w, spikes, ring, cursor)
+        for f in (big, tiny, jax.jit(op_d)):
+            np.testing.assert_allclose(f(w_grouped, spikes, ring, cursor), expect, atol=1e-5)
+        g = grad(w_grouped, spikes, ring, cursor)
+        for a, b in zip(g, grad_d(w_grouped, spikes, ring, cursor), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+        s_ref = _spike_grad_reference(layout, steps, w, np.asarray(ct), cursor)
+        np.testing.assert_allclose(g[1], s_ref, atol=1e-5)
+        np.testing.assert_allclose(g[2], ct)  # the ring passes through
+
+
+def test_delayed_scatter_batches(delayed, path):
+    """Leading batch axes and jax.vmap (over spikes, ring and cursor; over the weights)
+    equal the per-sample results; a homogeneous (scalar) weight equals the per-synapse
+    array filled with it."""
+    _, _, _, d_layout, w_grouped, table = delayed
+    rng = np.random.default_rng(2)
+    spikes = jnp.asarray(rng.random((3, 40)) < 0.2, jnp.float32)
+    ring = jnp.asarray(rng.normal(size=(3, D, 30)), jnp.float32)
+    op = jax.jit(
+        lambda w, s, r, c: bs.ops.delayed_scatter(d_layout, w, s, r, c, steps=table, capacity=8)
+    )
+    one = np.stack([op(w_grouped, spikes[b], ring[b], b) for b in range(3)])
+    np.testing.assert_allclose(op(w_grouped, spikes, ring, 1)[1], one[1], rtol=1e-6, atol=1e-6)
+    vm = jax.jit(jax.vmap(op, (None, 0, 0, 0)))(w_grouped, spikes, ring, jnp.arange(3))
+    np.testing.assert_allclose(vm, one, rtol=1e-6, atol=1e-6)
+    scales = jnp.asarray([1.0, 2.0, -1.0])
+    vw = jax.jit(jax.vmap(op, (0, None, None, None)))(
+        scales[:, None] * w_grouped[None], spikes[0], ring[0], 0
+    )
+    np.testing.assert_allclose(vw[1] - ring[0], 2 * (one[0] - ring[0]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(vw[2] - ring[0], ring[0] - one[0], rtol=1e-5, atol=1e-5)
+    full = jnp.full(d_layout.weight_shape, 0.7, jnp.float32)
     np.testing.assert_allclose(
-        out_b[1], bs.ops.delayed_matvec(d_layout, w_grouped, batch[1], 64), rtol=1e-6
+        op(0.7, spikes, ring, 4), op(full, spikes, ring, 4), rtol=1e-6, atol=1e-6
     )
 
 
@@ -134,14 +188,13 @@ def test_network_event_path_equals_dense_reference(getkey):
 
     raster, g = jax.jit(lambda s: jax.lax.scan(body, s, jnp.arange(steps)))(state)[1]
     raster, g = np.asarray(raster), np.asarray(g)
-    rows = np.asarray(layout.rows.indptr)
-    post = np.asarray(layout.rows.indices)
+    indptr, post = np.asarray(layout.csr.indptr), np.asarray(layout.csr.indices)
+    group = np.asarray(layout.group)
     expect = np.zeros_like(g)
-    for r in range(layout.rows.n_pre):
-        k, i = divmod(r, n_pre)
-        d = round(layout.delays[k] / DT)
-        for j in post[rows[r] : rows[r + 1]]:
-            expect[d:, j] += 0.5 * raster[: steps - d, i]  # emitted at n, arrives at n + d
+    for i in range(n_pre):
+        for k in range(indptr[i], indptr[i + 1]):
+            d = round(layout.delays[group[k]] / DT)
+            expect[d:, post[k]] += 0.5 * raster[: steps - d, i]  # emitted n, arrives n + d
     assert raster.sum() > 50
     np.testing.assert_allclose(g, expect, rtol=1e-5, atol=1e-5)
 
