@@ -8,18 +8,17 @@ A spike emitted in step ``t`` reaches the synapses in step ``t + d`` for a delay
 - Per synapse (``Projection(delays=...)``, a ``bs.conn.Delayed`` layout): as in NEST, a
   postsynaptic ring of ``D`` input vectors (``D`` the largest delay in steps, or
   ``max_delay``). When a neuron spikes, each of its synapses adds its weight to the slot
-  of its own arrival step (``bs.ops.delayed_scatter``); each step reads and clears the
-  current slot. The cost is O(active presynaptic neurons x fan-out), independent of the
-  number of distinct delays.
+  of its own arrival step and each step reads and clears the current slot
+  (``bs.ops.delayed_propagate``). The cost is O(active presynaptic neurons x fan-out),
+  independent of the number of distinct delays.
 """
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ._checks import check_nonnegative, check_positive, steps
-from .ops.delayed import delayed_scatter
+from .ops.delayed import delayed_propagate
 
 
 class DelayState(eqx.Module):
@@ -64,14 +63,10 @@ def init_ring(depth: int, batch_shape: tuple[int, ...], n_post: int) -> RingStat
 
 def ring_step(state: RingState, layout, weight, spikes, *, steps, capacity: int):
     """Send ``spikes`` (emitted in the previous step) into the ring, each synapse to the
-    slot of its arrival step (``bs.ops.delayed_scatter``), then read and clear the
-    current slot. Returns ``(state, input arriving now (..., n_post))``."""
-    buffer = delayed_scatter(
+    slot of its arrival step, then read and clear the current slot
+    (``bs.ops.delayed_propagate``). Returns ``(state, input arriving now (..., n_post))``."""
+    buffer, arriving = delayed_propagate(
         layout, weight, spikes, state.buffer, state.cursor, steps=steps, capacity=capacity
-    )
-    arriving = jax.lax.dynamic_index_in_dim(buffer, state.cursor, axis=-2, keepdims=False)
-    buffer = jax.lax.dynamic_update_index_in_dim(
-        buffer, jnp.zeros_like(arriving), state.cursor, axis=-2
     )
     return RingState(buffer, (state.cursor + 1) % buffer.shape[-2]), arriving
 

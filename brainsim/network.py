@@ -48,7 +48,7 @@ class Projection(eqx.Module):
     - ``capacity``: event-buffer slots, the presynaptic spikes per step handled by the
       event path (default ``bs.ops.default_capacity``); steps with more take an exact
       but O(synapses) pass (see ``bs.ops.matvec``); the same holds with per-synapse
-      delays (``bs.ops.delayed_scatter``).
+      delays (``bs.ops.delayed_propagate``).
     """
 
     pre: str = eqx.field(static=True)

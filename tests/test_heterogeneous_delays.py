@@ -42,18 +42,22 @@ def path(request, monkeypatch):
 
 
 def _numpy_reference(layout, steps, w, spikes, ring, cursor):
-    """The ring after one step, by a float64 loop over the synapses of the original
-    (ungrouped) layout: synapse i -> j of delay d adds w s_i to slot (cursor + d - 1) % D."""
+    """``(ring, arriving)`` after one step, by a float64 loop over the synapses of the
+    original (ungrouped) layout: synapse i -> j of delay d adds w s_i to slot
+    (cursor + d - 1) % D; then slot cursor is read out and cleared."""
     indptr, post = np.asarray(layout.indptr), np.asarray(layout.indices)
     out = np.array(ring, np.float64)
     for i in range(layout.n_pre):
         for k in range(indptr[i], indptr[i + 1]):
             out[(cursor + steps[k] - 1) % D, post[k]] += w[k] * spikes[i]
-    return out
+    now = out[cursor].copy()
+    out[cursor] = 0.0
+    return out, now
 
 
 def _spike_grad_reference(layout, steps, w, ct, cursor):
-    """d(ct . ring)/d spikes_i = sum over synapses i -> j of w ct[(cursor + d - 1) % D, j]."""
+    """d(ct . ring before the read-out)/d spikes_i = sum over synapses i -> j of
+    w ct[(cursor + d - 1) % D, j]."""
     indptr, post = np.asarray(layout.indptr), np.asarray(layout.indices)
     out = np.zeros(layout.n_pre)
     for i in range(layout.n_pre):
@@ -62,40 +66,49 @@ def _spike_grad_reference(layout, steps, w, ct, cursor):
     return out
 
 
-def test_delayed_scatter_vs_numpy_and_dense(delayed, path):
-    """One step of the ring update against the float64 synapse loop, with the event
-    buffer large and tiny (the exact O(synapses) fallback of the pure path), cursor 0 and
-    5 (slots wrap around D = 8); VJPs in weights, spikes and ring against the dense
-    (D, n_pre, n_post) reference and the spike gradient against the NumPy loop.
-    float32 sums of < 40 O(1) terms: 1e-5."""
+def test_delayed_propagate_vs_numpy_and_dense(delayed, path):
+    """One ring step (scatter, read-out, clear) against the float64 synapse loop, with
+    the event buffer large and tiny (the exact O(synapses) fallback of the pure path),
+    cursor 0 and 5 (slots wrap around D = 8); VJPs in weights, spikes and ring (through
+    both outputs) against the dense (D, n_pre, n_post) reference, and the spike gradient
+    against the NumPy loop. float32 sums of < 40 O(1) terms: 1e-5."""
     layout, steps, w, d_layout, w_grouped, table = delayed
     rng = np.random.default_rng(1)
     spikes = jnp.asarray((rng.random(40) < 0.2) * rng.uniform(0.5, 1.5, 40), jnp.float32)
     ring = jnp.asarray(rng.normal(size=(D, 30)), jnp.float32)
-    ct = jax.random.normal(jax.random.key(2), (D, 30))
+    ct_ring = jax.random.normal(jax.random.key(2), (D, 30))
+    ct_now = jax.random.normal(jax.random.key(3), (30,))
 
     def op(wg, s, r, c, cap=8):
-        return bs.ops.delayed_scatter(d_layout, wg, s, r, c, steps=table, capacity=cap)
+        return bs.ops.delayed_propagate(d_layout, wg, s, r, c, steps=table, capacity=cap)
 
     def op_d(wg, s, r, c):
-        return bs.ops.delayed_scatter_dense(d_layout, wg, s, r, c, steps=table)
+        return bs.ops.delayed_propagate_dense(d_layout, wg, s, r, c, steps=table)
 
-    grad = jax.jit(jax.grad(lambda *a: jnp.vdot(op(*a), ct), (0, 1, 2)))
-    grad_d = jax.jit(jax.grad(lambda *a: jnp.vdot(op_d(*a), ct), (0, 1, 2)))
+    def loss(f):
+        def fn(*a):
+            r, now = f(*a)
+            return jnp.vdot(r, ct_ring) + jnp.vdot(now, ct_now)
+
+        return jax.jit(jax.grad(fn, (0, 1, 2)))
+
     big, tiny = jax.jit(functools.partial(op, cap=40)), jax.jit(functools.partial(op, cap=3))
     for cursor in (0, 5):
         expect = _numpy_reference(layout, steps, w, spikes, ring, cursor)
         for f in (big, tiny, jax.jit(op_d)):
-            np.testing.assert_allclose(f(w_grouped, spikes, ring, cursor), expect, atol=1e-5)
-        g = grad(w_grouped, spikes, ring, cursor)
-        for a, b in zip(g, grad_d(w_grouped, spikes, ring, cursor), strict=True):
+            for a, b in zip(f(w_grouped, spikes, ring, cursor), expect, strict=True):
+                np.testing.assert_allclose(a, b, atol=1e-5)
+        g = loss(op)(w_grouped, spikes, ring, cursor)
+        for a, b in zip(g, loss(op_d)(w_grouped, spikes, ring, cursor), strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-        s_ref = _spike_grad_reference(layout, steps, w, np.asarray(ct), cursor)
+        ct = np.array(ct_ring)
+        ct[cursor] = ct_now  # the read-out slot's cotangent is the arriving input's
+        s_ref = _spike_grad_reference(layout, steps, w, ct, cursor)
         np.testing.assert_allclose(g[1], s_ref, atol=1e-5)
         np.testing.assert_allclose(g[2], ct)  # the ring passes through
 
 
-def test_delayed_scatter_batches(delayed, path):
+def test_delayed_propagate_batches(delayed, path):
     """Leading batch axes and jax.vmap (over spikes, ring and cursor; over the weights)
     equal the per-sample results; a homogeneous (scalar) weight equals the per-synapse
     array filled with it."""
@@ -103,9 +116,12 @@ def test_delayed_scatter_batches(delayed, path):
     rng = np.random.default_rng(2)
     spikes = jnp.asarray(rng.random((3, 40)) < 0.2, jnp.float32)
     ring = jnp.asarray(rng.normal(size=(3, D, 30)), jnp.float32)
-    op = jax.jit(
-        lambda w, s, r, c: bs.ops.delayed_scatter(d_layout, w, s, r, c, steps=table, capacity=8)
-    )
+
+    @jax.jit
+    def op(w, s, r, c):
+        out, now = bs.ops.delayed_propagate(d_layout, w, s, r, c, steps=table, capacity=8)
+        return jnp.concatenate([out, now[..., None, :]], axis=-2)  # (..., D + 1, n_post)
+
     one = np.stack([op(w_grouped, spikes[b], ring[b], b) for b in range(3)])
     np.testing.assert_allclose(op(w_grouped, spikes, ring, 1)[1], one[1], rtol=1e-6, atol=1e-6)
     vm = jax.jit(jax.vmap(op, (None, 0, 0, 0)))(w_grouped, spikes, ring, jnp.arange(3))
@@ -114,8 +130,9 @@ def test_delayed_scatter_batches(delayed, path):
     vw = jax.jit(jax.vmap(op, (0, None, None, None)))(
         scales[:, None] * w_grouped[None], spikes[0], ring[0], 0
     )
-    np.testing.assert_allclose(vw[1] - ring[0], 2 * (one[0] - ring[0]), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(vw[2] - ring[0], ring[0] - one[0], rtol=1e-5, atol=1e-5)
+    base = op(0.0 * w_grouped, spikes[0], ring[0], 0)  # the ring alone, read out
+    np.testing.assert_allclose(vw[1] - base, 2 * (one[0] - base), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(vw[2] - base, base - one[0], rtol=1e-5, atol=1e-5)
     full = jnp.full(d_layout.weight_shape, 0.7, jnp.float32)
     np.testing.assert_allclose(
         op(0.7, spikes, ring, 4), op(full, spikes, ring, 4), rtol=1e-6, atol=1e-6

@@ -6,8 +6,8 @@ layouts (cost ∝ active presynaptic neurons × fan-out), dense for ``Dense``.
 """
 
 from ..conn.layouts import Dense, Procedural
-from .delayed import delayed_scatter as delayed_scatter
-from .delayed import delayed_scatter_dense as delayed_scatter_dense
+from .delayed import delayed_propagate as delayed_propagate
+from .delayed import delayed_propagate_dense as delayed_propagate_dense
 from .delayed import delayed_to_dense as delayed_to_dense
 from .dense import matvec as dense_matvec
 from .dense import to_dense as to_dense

@@ -4,26 +4,32 @@ As in NEST, each projection keeps the input still in flight on the postsynaptic 
 a ring ``R (..., D, n_post)`` whose slot ``(c + k) mod D`` holds what arrives ``k``
 steps after the current one (``c``, the cursor, is the slot read now). When
 presynaptic neuron ``i`` spikes, every synapse ``(i → j)`` of delay ``d`` steps
-(``1 <= d <= D``) adds its weight to the slot of step ``now + d - 1``::
+(``1 <= d <= D``) adds its weight to the slot of step ``now + d - 1``; then the current
+slot is read out and cleared::
 
     for i in nonzero(spikes):                      # spikes emitted one step ago
         for j, w, d in row(i):
             R[(c + d - 1) % D, j] += spikes[i] * w
+    arriving = R[c];  R[c] = 0
 
 i.e. $R_{(c + d_{ij} - 1) \\bmod D,\\, j} \\mathrel{+}= s_i\\, w_{ij}$. The cost is
-O(active presynaptic neurons × fan-out), whatever the number of distinct delays.
+O(active presynaptic neurons × fan-out + n_post), whatever the number of distinct
+delays; the rest of the ring is not touched.
 
 Two forward paths, as in ``bs.ops.event``:
 
-- **native** (CPU): a C++ loop behind ``jax.ffi`` (``ops/_native/delayed_event.cc``),
-  updating the ring in place; no buffer to overflow.
+- **native** (CPU): one C++ call behind ``jax.ffi`` (``ops/_native/delayed_event.cc``)
+  for the scatter, the read-out and the clear, updating the ring in place; no buffer
+  to overflow.
 - **pure JAX** (any backend, and the test oracle): the spiking neurons are compacted into
   ``capacity`` slots, each slot expands to its row, and the weights are scatter-added at
   ``slot row × n_post + target``. A step with more active neurons than ``capacity``
   takes an exact O(synapses) pass instead, so no spike is ever dropped.
 
-The VJP is O(synapses): ``d spikes_i = sum_j w_ij ct[slot_ij, j]``,
-``d w_ij = spikes_i ct[slot_ij, j]``, and the ring's cotangent passes through.
+The VJP is O(synapses). With ``ct`` the cotangent of the ring before the read-out (the
+new ring's, with row ``c`` replaced by the arriving input's),
+``d spikes_i = sum_j w_ij ct[slot_ij, j]``, ``d w_ij = spikes_i ct[slot_ij, j]`` and
+``d ring = ct``.
 """
 
 import functools
@@ -38,14 +44,9 @@ from .dense import to_dense
 from .event import _max_degree, _synapses, n_active
 
 
-def _targets(layout: Delayed, slot, syn, post, n_post):
-    """Flat ring positions ``slot[group] * n_post + post`` of the synapses ``syn``."""
-    return slot[layout.group[syn].astype(jnp.int32)] * n_post + post
-
-
 def _compacted(layout: Delayed, weight, spikes, ring, slot, capacity):
     """Pure-JAX event path for one spike vector ``(n_pre,)`` and ring ``(D, n_post)``."""
-    n_pre, (depth, n_post) = spikes.shape[0], ring.shape
+    n_pre, depth = spikes.shape[0], ring.shape[0]
     indptr, indices = layout.csr.indptr, layout.csr.indices
     idx = jnp.nonzero(spikes, size=capacity, fill_value=n_pre)[0]
     live = idx < n_pre
@@ -56,72 +57,91 @@ def _compacted(layout: Delayed, weight, spikes, ring, slot, capacity):
     pos = jnp.where(valid, start[:, None] + offset, 0)
     w = weight[pos] if weight.ndim else weight
     vals = spikes[idx][:, None] * w.astype(ring.dtype)
-    flat = jnp.where(valid, _targets(layout, slot, pos, indices[pos], n_post), depth * n_post)
-    return ring.ravel().at[flat].add(vals, mode="drop").reshape(ring.shape)
+    rows = jnp.where(valid, slot[layout.group[pos].astype(jnp.int32)], depth)  # depth: dropped
+    return ring.at[rows, indices[pos]].add(vals, mode="drop")
 
 
 def _all_synapses(layout: Delayed, weight, spikes, ring, slot):
-    """The same update by one pass over every synapse; ``spikes (b, n_pre)``,
-    ``ring (b, D, n_post)``."""
-    b, depth, n_post = ring.shape
+    """The same update by one pass over every synapse (``spikes (n_pre,)``)."""
     pre, post = _synapses(layout.csr)
-    flat = _targets(layout, slot, jnp.arange(post.shape[0]), post, n_post)
-    w = weight[None] if weight.ndim else weight
-    contrib = spikes[:, pre] * w.astype(ring.dtype)
-    add = jax.vmap(lambda c: jax.ops.segment_sum(c, flat, num_segments=depth * n_post))(contrib)
-    return ring + add.reshape(ring.shape)
+    w = weight if weight.ndim else weight[None]
+    rows = slot[layout.group.astype(jnp.int32)]
+    return ring.at[rows, post].add(spikes[pre] * w.astype(ring.dtype))
 
 
-def _pure(layout, weight, spikes, ring, slot, capacity):
-    return jax.lax.cond(
+def _read_clear(ring, cursor):
+    """``(ring with row cursor zeroed, ring[..., cursor, :])``, ``ring (..., D, n_post)``."""
+    now = jax.lax.dynamic_index_in_dim(ring, cursor, axis=-2, keepdims=False)
+    return jax.lax.dynamic_update_index_in_dim(ring, jnp.zeros_like(now), cursor, axis=-2), now
+
+
+def _pure(layout, weight, spikes, ring, slot, cursor, capacity):
+    """Pure-JAX step on ``spikes (..., n_pre)``, ``ring (..., D, n_post)``. One branch
+    for the whole batch: the event path if no sample has more than ``capacity`` active
+    neurons, else the all-synapse pass."""
+
+    def each(f, s, r):  # unbatched arrays are not reshaped (no copies in a scan)
+        if s.ndim == 1:
+            return f(s, r)
+        out = jax.vmap(f)(s.reshape(-1, s.shape[-1]), r.reshape(-1, *r.shape[-2:]))
+        return out.reshape(r.shape)
+
+    full = jax.lax.cond(
         n_active(spikes) <= capacity,
-        lambda s, r: jax.vmap(lambda x, q: _compacted(layout, weight, x, q, slot, capacity))(s, r),
-        lambda s, r: _all_synapses(layout, weight, s, r, slot),
+        lambda s, r: each(lambda x, q: _compacted(layout, weight, x, q, slot, capacity), s, r),
+        lambda s, r: each(lambda x, q: _all_synapses(layout, weight, x, q, slot), s, r),
         spikes,
         ring,
     )
+    return _read_clear(full, cursor)
 
 
-def _forward(layout, weight, spikes, ring, slot, capacity):
+def _forward(layout, weight, spikes, ring, slot, cursor, capacity):
     if ring.dtype in (jnp.float32, jnp.float64) and _native.available():
         csr = layout.csr
         return jax.lax.platform_dependent(
             spikes,
             ring,
-            cpu=lambda s, r: _native.delayed_event_add(
-                csr.indptr, csr.indices, layout.group, slot, weight, s, r
+            cpu=lambda s, r: _native.delayed_event_step(
+                csr.indptr, csr.indices, layout.group, slot, weight, s, r, cursor
             ),
-            default=lambda s, r: _pure(layout, weight, s, r, slot, capacity),
+            default=lambda s, r: _pure(layout, weight, s, r, slot, cursor, capacity),
         )
-    return _pure(layout, weight, spikes, ring, slot, capacity)
+    return _pure(layout, weight, spikes, ring, slot, cursor, capacity)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
-def _scatter(layout, weight, spikes, ring, slot, capacity):
-    return _forward(layout, weight, spikes, ring, slot, capacity)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(6,))
+def _step(layout, weight, spikes, ring, slot, cursor, capacity):
+    return _forward(layout, weight, spikes, ring, slot, cursor, capacity)
 
 
-def _fwd(layout, weight, spikes, ring, slot, capacity):
-    return _forward(layout, weight, spikes, ring, slot, capacity), (layout, weight, spikes, slot)
+def _fwd(layout, weight, spikes, ring, slot, cursor, capacity):
+    out = _forward(layout, weight, spikes, ring, slot, cursor, capacity)
+    return out, (layout, weight, spikes, slot, cursor)
 
 
-def _bwd(capacity, res, ct):
-    layout, weight, spikes, slot = res  # spikes (b, n_pre), ct (b, D, n_post)
-    b, depth, n_post = ct.shape
+def _bwd(capacity, res, cts):
+    layout, weight, spikes, slot, cursor = res  # spikes (..., n_pre)
+    ct_ring, ct_now = cts  # (..., D, n_post), (..., n_post)
+    depth, n_post = ct_ring.shape[-2:]
+    ct = jax.lax.dynamic_update_index_in_dim(
+        ct_ring.reshape(-1, depth, n_post), ct_now.reshape(-1, n_post), cursor, axis=1
+    )
     pre, post = _synapses(layout.csr)
-    flat = _targets(layout, slot, jnp.arange(post.shape[0]), post, n_post)
-    ct_syn = ct.reshape(b, depth * n_post)[:, flat]
+    ct_syn = ct[:, slot[layout.group.astype(jnp.int32)], post]  # (b, n_synapses)
+    s = spikes.reshape(-1, spikes.shape[-1])
     w = weight[None] if weight.ndim else weight
     d_spikes = jax.vmap(lambda c: jax.ops.segment_sum(c, pre, num_segments=layout.n_pre))(
         w * ct_syn
     )
-    d_w = jnp.sum(spikes[:, pre] * ct_syn, axis=0)
+    d_w = jnp.sum(s[:, pre] * ct_syn, axis=0)
     d_weight = d_w if weight.ndim else jnp.sum(d_w)
     no_grad = jax.tree.map(lambda _: None, layout)
-    return no_grad, d_weight.astype(weight.dtype), d_spikes.astype(spikes.dtype), ct, None
+    d_spikes = d_spikes.reshape(spikes.shape).astype(spikes.dtype)
+    return no_grad, d_weight.astype(weight.dtype), d_spikes, ct.reshape(ct_ring.shape), None, None
 
 
-_scatter.defvjp(_fwd, _bwd)
+_step.defvjp(_fwd, _bwd)
 
 
 def _slots(layout: Delayed, steps, cursor, depth: int):
@@ -139,30 +159,33 @@ def _slots(layout: Delayed, steps, cursor, depth: int):
             f"{min(steps)}..{max(steps)}"
         )
     table = jnp.asarray(np.asarray(steps, np.int32) - 1)
-    return (jnp.asarray(cursor, jnp.int32) + table) % depth
+    return (cursor + table) % depth
 
 
-def delayed_scatter(layout: Delayed, weight, spikes, ring, cursor, *, steps, capacity: int):
-    """Add the input of ``spikes (..., n_pre)`` to the ring ``(..., D, n_post)``: synapse
-    ``i → j`` of delay ``steps[group]`` (``d``, in steps) adds ``spikes[i] w_ij`` to slot
-    ``(cursor + d - 1) mod D``. Returns the new ring (same shape and dtype).
+def delayed_propagate(layout: Delayed, weight, spikes, ring, cursor, *, steps, capacity: int):
+    """One step of the postsynaptic delay ring ``(..., D, n_post)``: synapse ``i → j`` of
+    delay ``d = steps[group]`` (in steps) adds ``spikes[i] w_ij`` to slot
+    ``(cursor + d - 1) mod D``; then slot ``cursor`` (what arrives now) is read out and
+    cleared. Returns ``(ring, arriving (..., n_post))``.
 
-    ``weight``: scalar or ``layout.weight_shape``; ``cursor``: int scalar in ``[0, D)``,
-    the slot read in the current step; ``steps`` (static): one delay in steps
-    (``1 <= d <= D``) per value of ``layout.delays``; ``capacity``: event-buffer slots
-    of the pure-JAX path. Differentiable in ``weight``, ``spikes`` and ``ring``."""
+    ``spikes (..., n_pre)`` (emitted one step earlier), ``weight`` scalar or
+    ``layout.weight_shape``; ``cursor``: int scalar in ``[0, D)``; ``steps`` (static):
+    one delay in steps (``1 <= d <= D``) per value of ``layout.delays``; ``capacity``:
+    event-buffer slots of the pure-JAX path. Differentiable in ``weight``, ``spikes``
+    and ``ring``."""
     depth, n_post = ring.shape[-2:]
     if n_post != layout.n_post or spikes.shape[:-1] != ring.shape[:-2]:
         raise ValueError(
             f"ring must have shape (..., D, {layout.n_post}) with the batch shape of spikes "
             f"{spikes.shape[:-1]}, got {ring.shape}"
         )
+    cursor = jnp.asarray(cursor, jnp.int32)
     slot = _slots(layout, steps, cursor, depth)
     weight = jnp.asarray(weight, ring.dtype)
     weight = weight.ravel() if weight.ndim else weight
-    flat = spikes.reshape(-1, spikes.shape[-1]).astype(ring.dtype)
-    out = _scatter(layout, weight, flat, ring.reshape(-1, depth, n_post), slot, capacity)
-    return out.reshape(ring.shape)
+    # No reshapes around the native call: they would make XLA copy the whole ring in and
+    # out of the (aliased) call in every step of a scan.
+    return _step(layout, weight, spikes.astype(ring.dtype), ring, slot, cursor, capacity)
 
 
 def delayed_to_dense(layout: Delayed, weight, steps, depth: int):
@@ -173,9 +196,10 @@ def delayed_to_dense(layout: Delayed, weight, steps, depth: int):
     return jax.vmap(lambda x: to_dense(layout.csr, x))(per_delay)
 
 
-def delayed_scatter_dense(layout: Delayed, weight, spikes, ring, cursor, *, steps):
-    """The same update through the dense ``(D, n_pre, n_post)`` matrices, rolled by the
+def delayed_propagate_dense(layout: Delayed, weight, spikes, ring, cursor, *, steps):
+    """The same step through the dense ``(D, n_pre, n_post)`` matrices, rolled by the
     cursor (the reference for tests and a path for small networks)."""
     w = delayed_to_dense(layout, weight, steps, ring.shape[-2]).astype(ring.dtype)
     add = jnp.einsum("...i,kij->...kj", spikes.astype(ring.dtype), w)
-    return ring + jnp.roll(add, cursor, axis=-2)
+    full = ring + jnp.roll(add, cursor, axis=-2)
+    return full.at[..., cursor, :].set(0.0), full[..., cursor, :]

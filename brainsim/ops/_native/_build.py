@@ -50,7 +50,7 @@ TARGETS = (
     ("brainsim_csr_event_matvec_decay", "BrainsimCsrEventMatvecDecay"),
     ("brainsim_procedural_event", "BrainsimProceduralEvent"),
     ("brainsim_procedural_gather", "BrainsimProceduralGather"),
-    ("brainsim_delayed_event_add", "BrainsimDelayedEventAdd"),
+    ("brainsim_delayed_event_step", "BrainsimDelayedEventStep"),
 )
 
 _lock = threading.Lock()

@@ -1,16 +1,19 @@
 // brainsim native CPU kernel: event-driven propagation with per-synapse delays
-// into a postsynaptic ring buffer (NEST-style).
+// into a postsynaptic ring buffer (NEST-style), and the read-out of the slot
+// that arrives now (BrainsimDelayedEventStep):
 //
-//   out = ring;  for every active row i, synapse q of row i:
-//     out[slot[group[q]], indices[q]] += spikes[i] * w[q]
+//   R = ring;  for every active row i, synapse q of row i:
+//     R[slot[group[q]], indices[q]] += spikes[i] * w[q]
+//   arriving = R[cursor];  R[cursor] = 0;  out = R
 //
-// (BrainsimDelayedEventAdd; ring is aliased to out, so the update is in place
-// when XLA can reuse the ring's buffer, e.g. a scan carry.)  The connectivity
-// is CSR by presynaptic neuron; group[q] indexes the small table `slot` of
-// ring rows (one per distinct delay value, computed by the caller from the
-// cursor).  Rows whose spike value is exactly zero are skipped: the cost is
-// O(n_pre / SIMD width) for the spike scan + O(active rows * fan-out), whatever
-// the number of delay values.
+// ring is aliased to out, so the update is in place when XLA can reuse the
+// ring's buffer (a scan carry): a step touches the synapses of the active rows
+// and one slot, never the whole ring.  The connectivity is CSR by presynaptic
+// neuron; group[q] indexes the small table `slot` of ring rows (one per
+// distinct delay value, computed by the caller from the cursor).  Rows whose
+// spike value is exactly zero are skipped: the cost is O(n_pre / SIMD width)
+// for the spike scan + O(active rows * fan-out) + O(n_post), whatever the
+// number of delay values.
 //
 // Shapes (every operand carries the same number V >= 0 of leading "vmap" dims,
 // each either 1 (broadcast) or equal to the output's):
@@ -21,10 +24,12 @@
 //   weights : T              [v...] (homogeneous) or [v..., nnz]
 //   spikes  : T              [v..., u..., n_pre]
 //   ring    : T              [v..., u..., D, n_post]
+//   cursor  : int32          [v...]              slot that arrives now
 //   out     : T              [v..., u..., D, n_post]
+//   arriving: T              [v..., u..., n_post]
 // with T = float32 or float64.  Entries of indices outside [0, n_post) and of
-// group outside [0, n_groups) are skipped; a slot outside [0, D) or an indptr
-// outside indices is an error.  No global state: safe to call concurrently.
+// group outside [0, n_groups) are skipped; a slot or cursor outside [0, D) or
+// an indptr outside indices is an error.  No global state: safe to call concurrently.
 
 #include <algorithm>
 #include <cstddef>
@@ -54,7 +59,7 @@ static bool Setup(Operand& op, const ffi::AnyBuffer& buf, int V, int core_rank,
                   const char* name) {
   auto dims = buf.dimensions();
   if (static_cast<int>(dims.size()) != V + core_rank) {
-    *err = std::string("brainsim delayed_event_add: operand '") + name +
+    *err = std::string("brainsim delayed_event_step: operand '") + name +
            "' has unexpected rank " + std::to_string(dims.size());
     return false;
   }
@@ -64,7 +69,7 @@ static bool Setup(Operand& op, const ffi::AnyBuffer& buf, int V, int core_rank,
   int64_t stride = core;
   for (int d = V - 1; d >= 0; --d) {
     if (dims[d] != 1 && dims[d] != out_vdims[d]) {
-      *err = std::string("brainsim delayed_event_add: operand '") + name +
+      *err = std::string("brainsim delayed_event_step: operand '") + name +
              "' has a batch dim that does not match the output";
       return false;
     }
@@ -172,14 +177,15 @@ static ffi::Error Run(const ffi::AnyBuffer& indptr_b,
                       const ffi::AnyBuffer& slot_b,
                       const ffi::AnyBuffer& weights_b,
                       const ffi::AnyBuffer& spikes_b,
-                      const ffi::AnyBuffer& ring_b, ffi::AnyBuffer& out_b,
-                      bool homogeneous) {
+                      const ffi::AnyBuffer& ring_b,
+                      const ffi::AnyBuffer& cursor_b, ffi::AnyBuffer& out_b,
+                      ffi::AnyBuffer& arr_b, bool homogeneous) {
   auto odims = out_b.dimensions();
   const int V = static_cast<int>(indptr_b.dimensions().size()) - 1;
   const int out_rank = static_cast<int>(odims.size());
   const int U = out_rank - V - 2;
   if (V < 0 || U < 0 || V >= kMaxRank)
-    return ffi::Error::InvalidArgument("brainsim delayed_event_add: bad ranks");
+    return ffi::Error::InvalidArgument("brainsim delayed_event_step: bad ranks");
   const int64_t n_pre = indptr_b.dimensions()[V] - 1;
   const int64_t nnz = indices_b.dimensions()[V];
   const int64_t depth = odims[out_rank - 2], n_post = odims[out_rank - 1];
@@ -191,7 +197,7 @@ static ffi::Error Run(const ffi::AnyBuffer& indptr_b,
 
   std::string err;
   Ops o;
-  Operand ring;
+  Operand ring, cursor;
   if (!Setup(o.indptr, indptr_b, V, 1, vdims, &err, "indptr") ||
       !Setup(o.indices, indices_b, V, 1, vdims, &err, "indices") ||
       !Setup(o.group, group_b, V, 1, vdims, &err, "group") ||
@@ -199,16 +205,18 @@ static ffi::Error Run(const ffi::AnyBuffer& indptr_b,
       !Setup(o.weights, weights_b, V, homogeneous ? 0 : 1, vdims, &err,
              "weights") ||
       !Setup(o.spikes, spikes_b, V, U + 1, vdims, &err, "spikes") ||
-      !Setup(ring, ring_b, V, U + 2, vdims, &err, "ring"))
+      !Setup(ring, ring_b, V, U + 2, vdims, &err, "ring") ||
+      !Setup(cursor, cursor_b, V, 0, vdims, &err, "cursor"))
     return ffi::Error::InvalidArgument(err);
   if (o.group.core_size != nnz || o.spikes.core_size != n_u * n_pre ||
       ring.core_size != n_u * depth * n_post ||
       (!homogeneous && o.weights.core_size != nnz))
     return ffi::Error::InvalidArgument(
-        "brainsim delayed_event_add: operand shapes do not match");
+        "brainsim delayed_event_step: operand shapes do not match");
 
   const int64_t slab = depth * n_post;  // one ring
   T* out = reinterpret_cast<T*>(out_b.untyped_data());
+  T* arr = reinterpret_cast<T*>(arr_b.untyped_data());
   const T* in = static_cast<const T*>(ring.data);
   std::vector<int64_t> off(static_cast<size_t>(std::max<int64_t>(n_groups, 1)));
   int64_t vidx[kMaxRank] = {};
@@ -225,10 +233,14 @@ static ffi::Error Run(const ffi::AnyBuffer& indptr_b,
     const T* w = static_cast<const T*>(o.weights.data) + at(o.weights);
     const T* sp = static_cast<const T*>(o.spikes.data) + at(o.spikes);
     const T* rg = in + at(ring);
+    const int64_t c = static_cast<const int32_t*>(cursor.data)[at(cursor)];
+    if (c < 0 || c >= depth)
+      return ffi::Error::InvalidArgument(
+          "brainsim delayed_event_step: cursor outside [0, D)");
     for (int64_t g = 0; g < n_groups; ++g) {
       if (sl[g] < 0 || sl[g] >= depth)
         return ffi::Error::InvalidArgument(
-            "brainsim delayed_event_add: slot outside [0, D)");
+            "brainsim delayed_event_step: slot outside [0, D)");
       off[g] = static_cast<int64_t>(sl[g]) * n_post;
     }
     const T w0 = homogeneous ? w[0] : T(0);
@@ -245,7 +257,10 @@ static ffi::Error Run(const ffi::AnyBuffer& indptr_b,
                                   n_pre, dst, n_post, nnz);
       if (!ok)
         return ffi::Error::InvalidArgument(
-            "brainsim delayed_event_add: malformed indptr (row out of range)");
+            "brainsim delayed_event_step: malformed indptr (row out of range)");
+      T* now = dst + c * n_post;  // arrives in this step: read, then clear
+      std::memcpy(arr + (v * n_u + u) * n_post, now, sizeof(T) * n_post);
+      std::memset(now, 0, sizeof(T) * n_post);
     }
     for (int d = V - 1; d >= 0; --d) {
       if (++vidx[d] < vdims[d]) break;
@@ -262,58 +277,61 @@ static ffi::Error ByGroup(const ffi::AnyBuffer& indptr,
                           const ffi::AnyBuffer& slot,
                           const ffi::AnyBuffer& weights,
                           const ffi::AnyBuffer& spikes,
-                          const ffi::AnyBuffer& ring, ffi::AnyBuffer& out,
-                          bool homogeneous) {
+                          const ffi::AnyBuffer& ring,
+                          const ffi::AnyBuffer& cursor, ffi::AnyBuffer& out,
+                          ffi::AnyBuffer& arr, bool homogeneous) {
   switch (group.element_type()) {
     case ffi::DataType::U8:
       return Run<T, uint8_t>(indptr, indices, group, slot, weights, spikes,
-                             ring, out, homogeneous);
+                             ring, cursor, out, arr, homogeneous);
     case ffi::DataType::S16:
       return Run<T, int16_t>(indptr, indices, group, slot, weights, spikes,
-                             ring, out, homogeneous);
+                             ring, cursor, out, arr, homogeneous);
     case ffi::DataType::S32:
       return Run<T, int32_t>(indptr, indices, group, slot, weights, spikes,
-                             ring, out, homogeneous);
+                             ring, cursor, out, arr, homogeneous);
     default:
       return ffi::Error::InvalidArgument(
-          "brainsim delayed_event_add: group must be uint8, int16 or int32");
+          "brainsim delayed_event_step: group must be uint8, int16 or int32");
   }
 }
 
 static ffi::Error Impl(ffi::AnyBuffer indptr, ffi::AnyBuffer indices,
                        ffi::AnyBuffer group, ffi::AnyBuffer slot,
                        ffi::AnyBuffer weights, ffi::AnyBuffer spikes,
-                       ffi::AnyBuffer ring, ffi::Result<ffi::AnyBuffer> out,
-                       bool homogeneous) {
+                       ffi::AnyBuffer ring, ffi::AnyBuffer cursor,
+                       ffi::Result<ffi::AnyBuffer> out,
+                       ffi::Result<ffi::AnyBuffer> arr, bool homogeneous) {
   if (indptr.element_type() != ffi::DataType::S32 ||
       indices.element_type() != ffi::DataType::S32 ||
-      slot.element_type() != ffi::DataType::S32)
+      slot.element_type() != ffi::DataType::S32 ||
+      cursor.element_type() != ffi::DataType::S32)
     return ffi::Error::InvalidArgument(
-        "brainsim delayed_event_add: indptr/indices/slot must be int32");
+        "brainsim delayed_event_step: indptr/indices/slot/cursor must be int32");
   const ffi::DataType dt = ring.element_type();
   if (weights.element_type() != dt || spikes.element_type() != dt ||
-      out->element_type() != dt)
+      out->element_type() != dt || arr->element_type() != dt)
     return ffi::Error::InvalidArgument(
-        "brainsim delayed_event_add: weights/spikes/ring dtypes differ");
+        "brainsim delayed_event_step: weights/spikes/ring dtypes differ");
   switch (dt) {
     case ffi::DataType::F32:
       return ByGroup<float>(indptr, indices, group, slot, weights, spikes,
-                            ring, *out, homogeneous);
+                            ring, cursor, *out, *arr, homogeneous);
     case ffi::DataType::F64:
       return ByGroup<double>(indptr, indices, group, slot, weights, spikes,
-                             ring, *out, homogeneous);
+                             ring, cursor, *out, *arr, homogeneous);
     default:
       return ffi::Error::InvalidArgument(
-          "brainsim delayed_event_add: only float32/float64 are supported");
+          "brainsim delayed_event_step: only float32/float64 are supported");
   }
 }
 
 }  // namespace
 
 #define BRAINSIM_EXPORT extern "C" __attribute__((visibility("default")))
-BRAINSIM_EXPORT XLA_FFI_Error* BrainsimDelayedEventAdd(XLA_FFI_CallFrame*);
+BRAINSIM_EXPORT XLA_FFI_Error* BrainsimDelayedEventStep(XLA_FFI_CallFrame*);
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimDelayedEventAdd, Impl,
+XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimDelayedEventStep, Impl,
                               ffi::Ffi::Bind()
                                   .Arg<ffi::AnyBuffer>()  // indptr
                                   .Arg<ffi::AnyBuffer>()  // indices
@@ -322,5 +340,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimDelayedEventAdd, Impl,
                                   .Arg<ffi::AnyBuffer>()  // weights
                                   .Arg<ffi::AnyBuffer>()  // spikes
                                   .Arg<ffi::AnyBuffer>()  // ring
+                                  .Arg<ffi::AnyBuffer>()  // cursor
                                   .Ret<ffi::AnyBuffer>()  // out (aliases ring)
+                                  .Ret<ffi::AnyBuffer>()  // arriving
                                   .Attr<bool>("homogeneous"));
