@@ -72,7 +72,7 @@ def main() -> None:
     for scale in a.scales:
         base = bs.models.coba(4000 * scale, key=jax.random.key(0))
         nets = {mode: variant(base, mode, a) for mode in a.modes}
-        best = {}
+        best, compile_s = {}, {}
         for _ in range(a.repeat):  # modes interleaved, so they share the machine's load
             for mode, net in nets.items():
                 state = net.init(jax.random.key(1), dt=a.dt)
@@ -84,6 +84,7 @@ def main() -> None:
                     record={"E": ["spikes"], "I": ["spikes"]},
                     progress=False,
                 )
+                compile_s.setdefault(mode, rec.compile_time)  # the first run compiles
                 if mode not in best or rec.run_time < best[mode].run_time:
                     best[mode] = rec
         for mode, rec in best.items():
@@ -93,7 +94,7 @@ def main() -> None:
                 dict(
                     n=4000 * scale,
                     mode=mode,
-                    compile_s=rec.compile_time,
+                    compile_s=compile_s[mode],
                     run_s=rec.run_time,
                     per_sim_s=rec.run_time / (a.duration * 1e-3),
                     us_per_step=1e6 * rec.run_time / n_steps,
