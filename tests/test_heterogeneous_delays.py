@@ -1,5 +1,7 @@
-"""Per-synapse heterogeneous delays: exact arrival of every synapse, the event operator
-against a dense product and a NumPy synapse loop (values and VJPs), validation."""
+"""Per-synapse heterogeneous delays (postsynaptic ring buffer): exact arrival of every
+synapse, the ring operator (native and pure JAX) against a dense product and a NumPy
+synapse loop (values and VJPs), a network against the NumPy convolution of its raster,
+validation."""
 
 import functools
 
@@ -270,9 +272,24 @@ def test_bad_delays(build, match):
         build()
 
 
-def test_simulate_checks_dt_of_history():
-    """``simulate`` accepts a state with per-synapse delay histories built for its dt and
-    rejects one built for another dt (the history depth depends on dt)."""
+def test_propagate_checks_steps(delayed):
+    """The operator refuses delays longer than the ring or a table that does not give one
+    delay per value of the layout."""
+    _, _, _, d_layout, w_grouped, table = delayed
+    spikes = jnp.zeros(40)
+    with pytest.raises(ValueError, match="ring depth D=4"):
+        bs.ops.delayed_propagate(
+            d_layout, w_grouped, spikes, jnp.zeros((4, 30)), 0, steps=table, capacity=8
+        )
+    with pytest.raises(ValueError, match="one delay"):
+        bs.ops.delayed_propagate(
+            d_layout, w_grouped, spikes, jnp.zeros((D, 30)), 0, steps=table[:-1], capacity=8
+        )
+
+
+def test_simulate_checks_dt_of_ring():
+    """``simulate`` accepts a state with per-synapse delay rings built for its dt and
+    rejects one built for another dt (the ring depth depends on dt)."""
     net = _net(np.array([[0.2], [0.4]]))
     state = net.init(jax.random.key(0), dt=0.1)
     net.check_state(state, 0.1)
