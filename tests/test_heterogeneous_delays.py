@@ -179,10 +179,12 @@ def test_every_synapse_arrives_exactly_d_later():
         assert abs(g[hit[0], j] - w[k]) < 1e-6
 
 
-def test_network_event_path_equals_dense_reference(getkey):
+@pytest.mark.parametrize("batch_shape", [(), (2,)])
+def test_network_event_path_equals_dense_reference(getkey, batch_shape):
     """Random Poisson-like raster (recorded from a PoissonSource) through a FixedProb
-    projection with NormalDelay delays: the per-step input equals the NumPy
-    convolution sum_syn w S[n - d, i] over the recorded raster (float32, 1e-5)."""
+    projection with NormalDelay delays, unbatched and with a batch of 2 trials: the
+    per-step input equals the NumPy convolution sum_syn w S[n - d, i] over the recorded
+    raster (float32, 1e-5)."""
     n_pre, n_post, steps = 50, 40, 80
     src = bs.neurons.PoissonSource(n_pre, rate=300.0)
     target = bs.neurons.LIF(n_post, v_th=1e3)
@@ -199,7 +201,7 @@ def test_network_event_path_equals_dense_reference(getkey):
     net = bs.Network({"src": src, "post": target}, [proj], key=getkey())
     layout = net.projections[0].conn
     assert isinstance(layout, bs.conn.Delayed) and len(layout.delays) > 5
-    state = net.init(getkey(), dt=DT)
+    state = net.init(getkey(), dt=DT, batch_shape=batch_shape)
 
     def body(s, i):
         s, spikes = net.step(s, None, t=i * DT, dt=DT)
@@ -213,8 +215,10 @@ def test_network_event_path_equals_dense_reference(getkey):
     for i in range(n_pre):
         for k in range(indptr[i], indptr[i + 1]):
             d = round(layout.delays[group[k]] / DT)
-            expect[d:, post[k]] += 0.5 * raster[: steps - d, i]  # emitted n, arrives n + d
+            expect[d:, ..., post[k]] += 0.5 * raster[: steps - d, ..., i]  # n -> n + d
     assert raster.sum() > 50
+    if batch_shape:  # the trials differ, so each is checked on its own raster
+        assert not np.array_equal(raster[:, 0], raster[:, 1])
     np.testing.assert_allclose(g, expect, rtol=1e-5, atol=1e-5)
 
 
