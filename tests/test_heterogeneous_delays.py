@@ -5,6 +5,7 @@ validation."""
 
 import functools
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -139,6 +140,30 @@ def test_delayed_propagate_batches(delayed, path):
     np.testing.assert_allclose(
         op(0.7, spikes, ring, 4), op(full, spikes, ring, 4), rtol=1e-6, atol=1e-6
     )
+
+
+def test_group_dtypes(delayed, path):
+    """``with_delays`` stores the delay index in the smallest integer type (uint8 up to
+    256 values, int16 beyond), and the operator gives the same ring for uint8, int16 and
+    int32 indices (the native kernel dispatches on the type)."""
+    _, _, _, d_layout, w_grouped, table = delayed
+    assert d_layout.group.dtype == jnp.uint8
+    many, _ = bs.conn.with_delays(
+        bs.conn.OneToOne().build(None, 300, 300)[0], np.arange(1, 301)[:, None]
+    )
+    assert many.group.dtype == jnp.int16
+    spikes = jnp.asarray(np.random.default_rng(3).random(40) < 0.3, jnp.float32)
+    ring = jnp.zeros((D, 30))
+    outs = []
+    for dtype in (jnp.uint8, jnp.int16, jnp.int32):
+        layout = eqx.tree_at(lambda x: x.group, d_layout, d_layout.group.astype(dtype))
+        outs.append(
+            bs.ops.delayed_propagate(layout, w_grouped, spikes, ring, 3, steps=table, capacity=8)
+        )
+    for out in outs[1:]:
+        for a, b in zip(out, outs[0], strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert np.abs(np.asarray(outs[0][0])).sum() > 0
 
 
 def test_every_synapse_arrives_exactly_d_later():
