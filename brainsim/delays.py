@@ -73,7 +73,7 @@ def ring_step(state: RingState, layout, weight, spikes, *, steps, capacity: int)
 
 def group_steps(delays: tuple[float, ...], dt: float, max_delay: float | None = None):
     """Delay values (ms) as whole steps, checked: multiples of ``dt``, ``>= dt`` and
-    ``<= max_delay``. Returns ``(steps per value, history depth)``."""
+    ``<= max_delay``. Returns ``(steps per value, ring depth D)``."""
     out = tuple(delay_steps(v, dt) for v in delays)
     depth = max(out, default=1)
     if max_delay is not None:
