@@ -1,22 +1,24 @@
-"""Axonal delays: ring buffers of past spike vectors per projection.
+"""Axonal delays: per-projection ring buffers.
 
 A spike emitted in step ``t`` reaches the synapses in step ``t + d`` for a delay of
 ``d = delay / dt`` steps (``d >= 1``; as in NEST, the minimum delay is one step ``dt``).
 
-- Homogeneous (``Projection(delay=...)``): the buffer holds the last ``d - 1`` spike
-  vectors, so ``d = 1`` costs nothing.
-- Per synapse (``Projection(delays=...)``, a ``bs.conn.Delayed`` layout): a history of
-  the last ``D`` spike vectors (``D`` the largest delay in steps, or ``max_delay``); in
-  each step ``bs.ops.delayed_matvec`` sends the spikes emitted ``d`` steps ago through
-  the synapses of delay ``d``, for every delay value ``d`` of the projection.
+- Homogeneous (``Projection(delay=...)``): a presynaptic buffer of the last ``d - 1``
+  spike vectors, so ``d = 1`` costs nothing.
+- Per synapse (``Projection(delays=...)``, a ``bs.conn.Delayed`` layout): as in NEST, a
+  postsynaptic ring of ``D`` input vectors (``D`` the largest delay in steps, or
+  ``max_delay``). When a neuron spikes, each of its synapses adds its weight to the slot
+  of its own arrival step and each step reads and clears the current slot
+  (``bs.ops.delayed_propagate``). The cost is O(active presynaptic neurons x fan-out),
+  independent of the number of distinct delays.
 """
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ._checks import check_nonnegative, check_positive, steps
+from .ops.delayed import delayed_propagate
 
 
 class DelayState(eqx.Module):
@@ -50,46 +52,28 @@ def delay_step(state: DelayState, spikes):
     return DelayState(buffer, (state.cursor + 1) % length), arriving
 
 
-class HistoryState(eqx.Module):
-    history: jnp.ndarray  # (..., 2 D, n_pre) the last D spike vectors, stored twice
-    cursor: jnp.ndarray  # () int32 in [0, D): rows cursor .. cursor + D - 1 = delays 1..D
+class RingState(eqx.Module):
+    buffer: jnp.ndarray  # (..., D, n_post) in flight: slot (cursor + k) % D arrives in k steps
+    cursor: jnp.ndarray  # () int32, the slot that arrives in the current step
 
 
-def init_history(depth: int, spike_shape: tuple[int, ...]) -> HistoryState:
-    *batch, n = spike_shape
-    return HistoryState(jnp.zeros((*batch, 2 * depth, n)), jnp.zeros((), jnp.int32))
+def init_ring(depth: int, batch_shape: tuple[int, ...], n_post: int) -> RingState:
+    return RingState(jnp.zeros((*batch_shape, depth, n_post)), jnp.zeros((), jnp.int32))
 
 
-def history_step(state: HistoryState, spikes) -> HistoryState:
-    """Record ``spikes`` (emitted in the previous step: they arrive through delay-1
-    synapses now) as the most recent entry, overwriting the oldest.
-
-    The ring is stored twice (rows ``c`` and ``c + D``) and filled backwards, so that the
-    ``D`` rows from the cursor are the spikes of delays 1..D in order: one contiguous
-    slice, no gather (``history_slots``)."""
-    depth = state.history.shape[-2] // 2
-    cursor = (state.cursor - 1) % depth
-    hist = jnp.moveaxis(state.history, -2, 0)
-    new = spikes.astype(hist.dtype)
-    hist = hist.at[cursor].set(new).at[cursor + depth].set(new)
-    return HistoryState(jnp.moveaxis(hist, 0, -2), cursor)
-
-
-def history_slots(state: HistoryState, group_steps: tuple[int, ...]):
-    """``(..., len(group_steps), n_pre)``: for each delay ``d`` (steps) the spikes emitted
-    ``d`` steps before the current step. A contiguous slice when the delays are
-    ``1, 2, ..., G`` (the usual case for delays drawn on the dt grid), else a gather."""
-    depth = state.history.shape[-2] // 2
-    window = jax.lax.dynamic_slice_in_dim(state.history, state.cursor, depth, axis=-2)
-    g = len(group_steps)
-    if tuple(group_steps) == tuple(range(1, g + 1)):
-        return window[..., :g, :]
-    return jnp.take(window, jnp.asarray(group_steps, jnp.int32) - 1, axis=-2)
+def ring_step(state: RingState, layout, weight, spikes, *, steps, capacity: int):
+    """Send ``spikes`` (emitted in the previous step) into the ring, each synapse to the
+    slot of its arrival step, then read and clear the current slot
+    (``bs.ops.delayed_propagate``). Returns ``(state, input arriving now (..., n_post))``."""
+    buffer, arriving = delayed_propagate(
+        layout, weight, spikes, state.buffer, state.cursor, steps=steps, capacity=capacity
+    )
+    return RingState(buffer, (state.cursor + 1) % buffer.shape[-2]), arriving
 
 
 def group_steps(delays: tuple[float, ...], dt: float, max_delay: float | None = None):
     """Delay values (ms) as whole steps, checked: multiples of ``dt``, ``>= dt`` and
-    ``<= max_delay``. Returns ``(steps per value, history depth)``."""
+    ``<= max_delay``. Returns ``(steps per value, ring depth D)``."""
     out = tuple(delay_steps(v, dt) for v in delays)
     depth = max(out, default=1)
     if max_delay is not None:

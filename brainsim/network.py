@@ -15,10 +15,9 @@ from .delays import (
     delay_step,
     delay_steps,
     group_steps,
-    history_slots,
-    history_step,
     init_delay,
-    init_history,
+    init_ring,
+    ring_step,
 )
 from .gap_junction import GapJunction
 from .neurons import AbstractNeuron, Drive
@@ -42,13 +41,14 @@ class Projection(eqx.Module):
       ``layout.weight_shape`` or a distribution (``bs.delays.NormalDelay``) drawn when the
       network is built; each must be a multiple of dt and >= dt (checked by ``init``).
       The layout becomes a ``bs.conn.Delayed`` one and per-synapse weights are reordered
-      to it. ``max_delay`` (ms): optional upper bound, checked; it fixes the history depth.
+      to it. In flight, the input waits in a postsynaptic ring buffer of ``D`` steps
+      (``bs.delays``). ``max_delay`` (ms): optional upper bound, checked; it fixes ``D``.
     - ``stp``: optional presynaptic short-term plasticity (``TsodyksMarkram``): the
       spikes of ``pre`` are scaled by their efficacy ``u x`` before they enter the delay.
     - ``capacity``: event-buffer slots, the presynaptic spikes per step handled by the
       event path (default ``bs.ops.default_capacity``); steps with more take an exact
-      but O(synapses) pass (see ``bs.ops.matvec``). With per-synapse delays it counts
-      active (neuron, delay value) pairs.
+      but O(synapses) pass (see ``bs.ops.matvec``); the same holds with per-synapse
+      delays (``bs.ops.delayed_propagate``).
     """
 
     pre: str = eqx.field(static=True)
@@ -73,7 +73,7 @@ class NetworkState(eqx.Module):
 
     populations: dict  # name -> neuron state
     synapses: tuple  # per projection: its kinetics' state (None for gap junctions)
-    delays: tuple  # per projection: DelayState, HistoryState or None
+    delays: tuple  # per projection: DelayState, RingState or None
     stp: tuple = ()  # per projection: STPState or None
 
 
@@ -186,7 +186,7 @@ class Network(eqx.Module):
             stp.append(None if proj.stp is None else proj.stp.init(None, (*batch_shape, n_pre)))
             if isinstance(proj.conn, Delayed):
                 _, depth = _group_steps(proj, dt)
-                delays.append(init_history(depth, (*batch_shape, n_pre)))
+                delays.append(init_ring(depth, batch_shape, n_post))
             else:
                 delays.append(init_delay(delay_steps(proj.delay, dt), (*batch_shape, n_pre)))
         return NetworkState(pops, tuple(syn), tuple(delays), tuple(stp))
@@ -198,7 +198,7 @@ class Network(eqx.Module):
                 continue
             if isinstance(proj.conn, Delayed):
                 depth = _group_steps(proj, dt)[1]
-                if d.history.shape[-2] == 2 * depth:
+                if d.buffer.shape[-2] == depth:
                     continue
             elif d.buffer.shape[0] == delay_steps(proj.delay, dt) - 1:
                 continue
@@ -257,15 +257,11 @@ def _group_steps(proj: Projection, dt: float):
 
 
 def _propagate(proj: Projection, d_state, spikes, dt):
-    """Per-synapse delays: record ``spikes`` and propagate each delay value's arriving
-    spikes through its synapses: ``(history state, events)``."""
-    d_state = history_step(d_state, spikes)
+    """Per-synapse delays: scatter ``spikes`` into the postsynaptic ring and read the
+    input arriving now: ``(ring state, events)``."""
     steps, _ = _group_steps(proj, dt)
-    n_rows = proj.conn.rows.n_pre
-    cap = default_capacity(n_rows) if proj.capacity is None else proj.capacity
-    cap = min(n_rows, cap * len(steps))
-    slots = history_slots(d_state, steps)
-    return d_state, ops.delayed_matvec(proj.conn, proj.weight, slots, cap)
+    cap = default_capacity(proj.conn.n_pre) if proj.capacity is None else proj.capacity
+    return ring_step(d_state, proj.conn, proj.weight, spikes, steps=steps, capacity=cap)
 
 
 @eqx.filter_jit

@@ -229,12 +229,19 @@ def _edges(layout):
     raise TypeError(f"with_delays: unsupported layout {type(layout).__name__}")
 
 
+def _group_dtype(n_values: int):
+    if n_values <= 256:
+        return np.uint8
+    return np.int16 if n_values <= 2**15 else np.int32
+
+
 def with_delays(layout, delays, weight=None):
-    """Group the synapses of ``layout`` by their delay: ``(Delayed layout, weight)``.
+    """Attach one delay per synapse to ``layout``: ``(Delayed layout, weight)``.
 
     ``delays`` (ms) has ``layout.weight_shape`` (one delay per synapse, in weight order);
-    values equal to within 1e-9 ms share a group. A per-synapse ``weight`` array is
-    reordered alike; a scalar ``weight`` (or ``None``) is returned unchanged.
+    values equal to within 1e-9 ms share a group. The synapses are reordered by
+    (presynaptic neuron, delay, target); a per-synapse ``weight`` array is reordered
+    alike, a scalar ``weight`` (or ``None``) is returned unchanged.
     """
     pre, post = _edges(layout)
     d = np.asarray(delays, np.float64)
@@ -248,13 +255,12 @@ def with_delays(layout, delays, weight=None):
         raise ValueError(f"delays must be > 0 (ms), got min {d.min():g}")
     values, group = np.unique(np.round(d, 9), return_inverse=True)
     group = group.ravel()
-    rows = group * layout.n_pre + pre
-    order = np.lexsort((post, rows))
-    n_rows = len(values) * layout.n_pre
-    indptr = np.zeros(n_rows + 1, np.int64)
-    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
-    csr = CSR(n_rows, layout.n_post, indptr, post[order])
-    out = Delayed(layout.n_pre, layout.n_post, csr, tuple(float(v) for v in values))
+    order = np.lexsort((post, group, pre))
+    indptr = np.zeros(layout.n_pre + 1, np.int64)
+    np.cumsum(np.bincount(pre, minlength=layout.n_pre), out=indptr[1:])
+    csr = CSR(layout.n_pre, layout.n_post, indptr, post[order])
+    g = jnp.asarray(group[order].astype(_group_dtype(len(values))))
+    out = Delayed(layout.n_pre, layout.n_post, csr, g, tuple(float(v) for v in values))
     w = weight
     if weight is not None and np.ndim(weight):
         w = jnp.asarray(np.asarray(weight).ravel()[order])

@@ -100,26 +100,31 @@ class ELL(AbstractLayout):
 
 
 class Delayed(AbstractLayout):
-    """Synapses with per-synapse delays, grouped by delay value.
+    """Synapses with per-synapse delays: a CSR layout by presynaptic neuron plus the
+    delay of every synapse.
 
-    ``delays`` holds the distinct delay values (ms, ascending); ``rows`` is a CSR layout
-    with ``len(delays) * n_pre`` rows in which row ``k * n_pre + i`` holds the synapses of
-    presynaptic neuron ``i`` whose delay is ``delays[k]``. Weights are in ``rows``'s
-    synapse order (``bs.conn.with_delays`` reorders them). Built by ``with_delays``.
+    The targets of pre ``i`` are ``csr.indices[csr.indptr[i]:csr.indptr[i+1]]``; synapse
+    ``s`` has the delay ``delays[group[s]]`` (ms), ``delays`` being the distinct values in
+    ascending order (static, so they are checked against ``dt`` before anything is
+    compiled). Within a row the synapses are sorted by (delay, target). Weights are in
+    ``csr``'s synapse order (``bs.conn.with_delays`` reorders them). ``group`` is the
+    smallest unsigned/signed integer type that holds the number of values (uint8 for up
+    to 256 delay values): one byte per synapse next to the 4-byte target index.
     """
 
     n_pre: int = eqx.field(static=True)
     n_post: int = eqx.field(static=True)
-    rows: CSR
+    csr: CSR
+    group: jnp.ndarray  # (n_synapses,) uint8 / int16 / int32: index into ``delays``
     delays: tuple[float, ...] = eqx.field(static=True)
 
     @property
     def weight_shape(self):
-        return self.rows.weight_shape
+        return self.csr.weight_shape
 
     @property
     def n_synapses(self):
-        return self.rows.n_synapses
+        return self.csr.n_synapses
 
 
 class Procedural(AbstractLayout):

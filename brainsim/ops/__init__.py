@@ -6,8 +6,9 @@ layouts (cost ∝ active presynaptic neurons × fan-out), dense for ``Dense``.
 """
 
 from ..conn.layouts import CSR, ELL, Dense, Procedural
-from .delayed import delayed_matvec as delayed_matvec
-from .delayed import delayed_matvec_dense as delayed_matvec_dense
+from .delayed import delayed_propagate as delayed_propagate
+from .delayed import delayed_propagate_dense as delayed_propagate_dense
+from .delayed import delayed_to_dense as delayed_to_dense
 from .dense import matvec as dense_matvec
 from .dense import to_dense as to_dense
 from .event import event_matvec as event_matvec

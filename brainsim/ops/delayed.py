@@ -1,29 +1,205 @@
-"""Propagation with per-synapse delays through a ``Delayed`` layout.
+"""Event-driven propagation with per-synapse delays into a postsynaptic ring buffer.
 
-``out[..., j] = sum_k sum_i hist_k[..., i] W_k[i, j]`` where ``W_k`` holds the synapses of
-delay value ``k`` and ``hist_k`` the presynaptic spikes emitted ``steps[k]`` steps ago.
-The per-delay spike vectors are stacked into one vector over the layout's
-``(delay value, presynaptic neuron)`` rows and propagated by the event operator of
-``bs.ops.event`` (native kernel or pure JAX, with its custom VJP), so the cost is
-O(active (neuron, delay) pairs x their fan-out) plus reading ``len(steps)`` spike vectors.
+As in NEST, each projection keeps the input still in flight on the postsynaptic side:
+a ring ``R (..., D, n_post)`` whose slot ``(c + k) mod D`` holds what arrives ``k``
+steps after the current one (``c``, the cursor, is the slot read now). When
+presynaptic neuron ``i`` spikes, every synapse ``(i → j)`` of delay ``d`` steps
+(``1 <= d <= D``) adds its weight to the slot of step ``now + d - 1``; then the current
+slot is read out and cleared::
+
+    for i in nonzero(spikes):                      # spikes emitted one step ago
+        for j, w, d in row(i):
+            R[(c + d - 1) % D, j] += spikes[i] * w
+    arriving = R[c];  R[c] = 0
+
+i.e. $R_{(c + d_{ij} - 1) \\bmod D,\\, j} \\mathrel{+}= s_i\\, w_{ij}$. The cost is
+O(active presynaptic neurons × fan-out + n_post), whatever the number of distinct
+delays; the rest of the ring is not touched.
+
+Two forward paths, as in ``bs.ops.event``:
+
+- **native** (CPU): one C++ call behind ``jax.ffi`` (``ops/_native/delayed_event.cc``)
+  for the scatter, the read-out and the clear, updating the ring in place; no buffer
+  to overflow.
+- **pure JAX** (any backend, and the test oracle): the spiking neurons are compacted into
+  ``capacity`` slots, each slot expands to its row, and the weights are scatter-added at
+  ``slot row × n_post + target``. A step with more active neurons than ``capacity``
+  takes an exact O(synapses) pass instead, so no spike is ever dropped.
+
+The VJP is O(synapses). With ``ct`` the cotangent of the ring before the read-out (the
+new ring's, with row ``c`` replaced by the arriving input's),
+``d spikes_i = sum_j w_ij ct[slot_ij, j]``, ``d w_ij = spikes_i ct[slot_ij, j]`` and
+``d ring = ct``.
 """
 
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
 from ..conn.layouts import Delayed
+from . import _native
 from .dense import to_dense
-from .event import event_matvec
+from .event import _max_degree, _synapses, n_active
 
 
-def delayed_matvec(layout: Delayed, weight, slots, capacity: int):
-    """``slots (..., n_delays, n_pre)``: the spikes for each delay value of ``layout``
-    (``bs.delays.history_slots``); ``weight`` scalar or ``layout.weight_shape``.
-    Returns ``(..., n_post)``. ``capacity``: event slots of the pure-JAX path for the
-    ``n_delays * n_pre`` stacked rows."""
-    x = slots.reshape(*slots.shape[:-2], slots.shape[-2] * slots.shape[-1])
-    return event_matvec(layout.rows, weight, x, capacity)
+def _compacted(layout: Delayed, weight, spikes, ring, slot, capacity):
+    """Pure-JAX event path for one spike vector ``(n_pre,)`` and ring ``(D, n_post)``."""
+    n_pre, depth = spikes.shape[0], ring.shape[0]
+    indptr, indices = layout.csr.indptr, layout.csr.indices
+    idx = jnp.nonzero(spikes, size=capacity, fill_value=n_pre)[0]
+    live = idx < n_pre
+    idx = jnp.where(live, idx, 0)
+    start = indptr[idx]
+    offset = jnp.arange(_max_degree(layout.csr))[None, :]
+    valid = (offset < (indptr[idx + 1] - start)[:, None]) & live[:, None]
+    pos = jnp.where(valid, start[:, None] + offset, 0)
+    w = weight[pos] if weight.ndim else weight
+    vals = spikes[idx][:, None] * w.astype(ring.dtype)
+    rows = jnp.where(valid, slot[layout.group[pos].astype(jnp.int32)], depth)  # depth: dropped
+    return ring.at[rows, indices[pos]].add(vals, mode="drop")
 
 
-def delayed_matvec_dense(layout: Delayed, weight, slots):
-    """The same product through one dense ``(n_delays * n_pre, n_post)`` matrix (the
-    reference for tests and a path for small networks)."""
-    x = slots.reshape(*slots.shape[:-2], slots.shape[-2] * slots.shape[-1])
-    return x @ to_dense(layout.rows, weight).astype(x.dtype)
+def _all_synapses(layout: Delayed, weight, spikes, ring, slot):
+    """The same update by one pass over every synapse (``spikes (n_pre,)``)."""
+    pre, post = _synapses(layout.csr)
+    w = weight if weight.ndim else weight[None]
+    rows = slot[layout.group.astype(jnp.int32)]
+    return ring.at[rows, post].add(spikes[pre] * w.astype(ring.dtype))
+
+
+def _read_clear(ring, cursor):
+    """``(ring with row cursor zeroed, ring[..., cursor, :])``, ``ring (..., D, n_post)``."""
+    now = jax.lax.dynamic_index_in_dim(ring, cursor, axis=-2, keepdims=False)
+    return jax.lax.dynamic_update_index_in_dim(ring, jnp.zeros_like(now), cursor, axis=-2), now
+
+
+def _pure(layout, weight, spikes, ring, slot, cursor, capacity):
+    """Pure-JAX step on ``spikes (..., n_pre)``, ``ring (..., D, n_post)``. One branch
+    for the whole batch: the event path if no sample has more than ``capacity`` active
+    neurons, else the all-synapse pass."""
+
+    def each(f, s, r):  # unbatched arrays are not reshaped (no copies in a scan)
+        if s.ndim == 1:
+            return f(s, r)
+        out = jax.vmap(f)(s.reshape(-1, s.shape[-1]), r.reshape(-1, *r.shape[-2:]))
+        return out.reshape(r.shape)
+
+    full = jax.lax.cond(
+        n_active(spikes) <= capacity,
+        lambda s, r: each(lambda x, q: _compacted(layout, weight, x, q, slot, capacity), s, r),
+        lambda s, r: each(lambda x, q: _all_synapses(layout, weight, x, q, slot), s, r),
+        spikes,
+        ring,
+    )
+    return _read_clear(full, cursor)
+
+
+def _forward(layout, weight, spikes, ring, slot, cursor, capacity):
+    if ring.dtype in (jnp.float32, jnp.float64) and _native.available():
+        csr = layout.csr
+        return _native.dispatch(
+            spikes,
+            ring,
+            cpu=lambda s, r: _native.delayed_event_step(
+                csr.indptr, csr.indices, layout.group, slot, weight, s, r, cursor
+            ),
+            default=lambda s, r: _pure(layout, weight, s, r, slot, cursor, capacity),
+        )
+    return _pure(layout, weight, spikes, ring, slot, cursor, capacity)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(6,))
+def _step(layout, weight, spikes, ring, slot, cursor, capacity):
+    return _forward(layout, weight, spikes, ring, slot, cursor, capacity)
+
+
+def _fwd(layout, weight, spikes, ring, slot, cursor, capacity):
+    out = _forward(layout, weight, spikes, ring, slot, cursor, capacity)
+    return out, (layout, weight, spikes, slot, cursor)
+
+
+def _bwd(capacity, res, cts):
+    layout, weight, spikes, slot, cursor = res  # spikes (..., n_pre)
+    ct_ring, ct_now = cts  # (..., D, n_post), (..., n_post)
+    depth, n_post = ct_ring.shape[-2:]
+    ct = jax.lax.dynamic_update_index_in_dim(
+        ct_ring.reshape(-1, depth, n_post), ct_now.reshape(-1, n_post), cursor, axis=1
+    )
+    pre, post = _synapses(layout.csr)
+    ct_syn = ct[:, slot[layout.group.astype(jnp.int32)], post]  # (b, n_synapses)
+    s = spikes.reshape(-1, spikes.shape[-1])
+    w = weight[None] if weight.ndim else weight
+    d_spikes = jax.vmap(lambda c: jax.ops.segment_sum(c, pre, num_segments=layout.n_pre))(
+        w * ct_syn
+    )
+    d_w = jnp.sum(s[:, pre] * ct_syn, axis=0)
+    d_weight = d_w if weight.ndim else jnp.sum(d_w)
+    no_grad = jax.tree.map(lambda _: None, layout)
+    d_spikes = d_spikes.reshape(spikes.shape).astype(spikes.dtype)
+    return no_grad, d_weight.astype(weight.dtype), d_spikes, ct.reshape(ct_ring.shape), None, None
+
+
+_step.defvjp(_fwd, _bwd)
+
+
+def _slots(layout: Delayed, steps, cursor, depth: int):
+    """``(n_values,)`` int32: the ring slot each delay value writes to, ``(c + d - 1) % D``;
+    ``steps`` (static) are checked against ``layout`` and ``depth``."""
+    steps = tuple(int(s) for s in steps)
+    if len(steps) != len(layout.delays):
+        raise ValueError(
+            f"steps must give one delay (in steps) per delay value of the layout "
+            f"({len(layout.delays)}), got {len(steps)}"
+        )
+    if steps and not (min(steps) >= 1 and max(steps) <= depth):
+        raise ValueError(
+            f"delays must be between 1 and the ring depth D={depth} steps, got "
+            f"{min(steps)}..{max(steps)}"
+        )
+    table = jnp.asarray(np.asarray(steps, np.int32) - 1)
+    return (cursor + table) % depth
+
+
+def delayed_propagate(layout: Delayed, weight, spikes, ring, cursor, *, steps, capacity: int):
+    """One step of the postsynaptic delay ring ``(..., D, n_post)``: synapse ``i → j`` of
+    delay ``d = steps[group]`` (in steps) adds ``spikes[i] w_ij`` to slot
+    ``(cursor + d - 1) mod D``; then slot ``cursor`` (what arrives now) is read out and
+    cleared. Returns ``(ring, arriving (..., n_post))``.
+
+    ``spikes (..., n_pre)`` (emitted one step earlier), ``weight`` scalar or
+    ``layout.weight_shape``; ``cursor``: int scalar in ``[0, D)``; ``steps`` (static):
+    one delay in steps (``1 <= d <= D``) per value of ``layout.delays``; ``capacity``:
+    event-buffer slots of the pure-JAX path. Differentiable in ``weight``, ``spikes``
+    and ``ring``."""
+    depth, n_post = ring.shape[-2:]
+    if n_post != layout.n_post or spikes.shape[:-1] != ring.shape[:-2]:
+        raise ValueError(
+            f"ring must have shape (..., D, {layout.n_post}) with the batch shape of spikes "
+            f"{spikes.shape[:-1]}, got {ring.shape}"
+        )
+    cursor = jnp.asarray(cursor, jnp.int32)
+    slot = _slots(layout, steps, cursor, depth)
+    weight = jnp.asarray(weight, ring.dtype)
+    weight = weight.ravel() if weight.ndim else weight
+    # No reshapes around the native call: they would make XLA copy the whole ring in and
+    # out of the (aliased) call in every step of a scan.
+    return _step(layout, weight, spikes.astype(ring.dtype), ring, slot, cursor, capacity)
+
+
+def delayed_to_dense(layout: Delayed, weight, steps, depth: int):
+    """``(D, n_pre, n_post)``: ``W[k]`` holds the synapses of delay ``k + 1`` steps."""
+    w = jnp.broadcast_to(jnp.asarray(weight), layout.weight_shape)
+    d = jnp.asarray(np.asarray(steps, np.int32))[layout.group.astype(jnp.int32)]
+    per_delay = jnp.where(jnp.arange(1, depth + 1)[:, None] == d[None, :], w[None, :], 0.0)
+    return jax.vmap(lambda x: to_dense(layout.csr, x))(per_delay)
+
+
+def delayed_propagate_dense(layout: Delayed, weight, spikes, ring, cursor, *, steps):
+    """The same step through the dense ``(D, n_pre, n_post)`` matrices, rolled by the
+    cursor (the reference for tests and a path for small networks)."""
+    w = delayed_to_dense(layout, weight, steps, ring.shape[-2]).astype(ring.dtype)
+    add = jnp.einsum("...i,kij->...kj", spikes.astype(ring.dtype), w)
+    full = ring + jnp.roll(add, cursor, axis=-2)
+    return full.at[..., cursor, :].set(0.0), full[..., cursor, :]

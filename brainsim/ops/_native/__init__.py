@@ -5,6 +5,7 @@ Public API::
     available() -> bool
     csr_event_matvec(indptr, indices, weights, spikes, n_post) -> out
     csr_event_matvec_decay(indptr, indices, weights, spikes, g, decay) -> out
+    delayed_event_step(indptr, indices, group, slot, weights, spikes, ring, cursor)
     procedural_event(layout, spikes) -> out       (see brainsim.ops.procedural)
     procedural_gather(layout, ct) -> out
 
@@ -28,6 +29,7 @@ __all__ = [
     "csr_event_matvec_decay",
     "csr_event_multi",
     "dispatch",
+    "delayed_event_step",
     "procedural_event",
     "procedural_gather",
 ]
@@ -232,3 +234,50 @@ def dispatch(*args, cpu, default):
     if set(jax.extend.backend.backends()) == {"cpu"}:
         return cpu(*args)
     return jax.lax.platform_dependent(*args, cpu=cpu, default=default)
+
+
+def delayed_event_step(indptr, indices, group, slot, weights, spikes, ring, cursor):
+    """One step of a postsynaptic delay ring (see ``brainsim.ops.delayed``)::
+
+        R = ring;  R[..., slot[group[q]], indices[q]] += spikes[..., i] * weights[q]
+        arriving = R[..., cursor, :];  R[..., cursor, :] = 0
+
+    for every synapse ``q`` of every active row ``i``. Returns ``(R, arriving)``.
+
+    Args:
+      indptr, indices: int32 CSR by presynaptic neuron.
+      group: uint8/int16/int32 (nnz,) delay value of each synapse.
+      slot: int32 (n_groups,) ring row of each delay value, in ``[0, D)``.
+      weights: 0-d or (nnz,) array of the ring's float dtype.
+      spikes: (..., n_pre) array of the ring's float dtype.
+      ring: float32/float64 (..., D, n_post), updated in place where XLA allows.
+      cursor: int32 scalar in ``[0, D)``, the slot that arrives now.
+
+    Works under jit, scan and vmap; not differentiable.
+    """
+    _require()
+    return _delayed_call(indptr, indices, group, slot, weights, spikes, ring, cursor)
+
+
+@jax.custom_batching.custom_vmap
+def _delayed_call(indptr, indices, group, slot, weights, spikes, ring, cursor):
+    out_type = (
+        jax.ShapeDtypeStruct(ring.shape, ring.dtype),
+        jax.ShapeDtypeStruct(ring.shape[:-2] + ring.shape[-1:], ring.dtype),
+    )
+    call = jax.ffi.ffi_call("brainsim_delayed_event_step", out_type, input_output_aliases={6: 0})
+    homogeneous = bool(weights.ndim == indices.ndim - 1)
+    return call(
+        indptr, indices, group, slot, weights, spikes, ring, cursor, homogeneous=homogeneous
+    )
+
+
+@_delayed_call.def_vmap
+def _delayed_call_vmap(axis_size, in_batched, *args):
+    # As vmap_method="expand_dims", but the ring (aliased to the output) must have the
+    # output's full shape: unbatched operands get a size-1 leading dim, the ring is
+    # broadcast.
+    args = [a if b else a[None] for a, b in zip(args, in_batched, strict=True)]
+    if not in_batched[6]:
+        args[6] = jnp.broadcast_to(args[6], (axis_size,) + args[6].shape[1:])
+    return _delayed_call(*args), (True, True)

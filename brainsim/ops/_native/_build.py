@@ -28,7 +28,7 @@ import threading
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
-SOURCES = ("csr_event.cc", "procedural.cc")
+SOURCES = ("csr_event.cc", "procedural.cc", "delayed_event.cc")
 LIB_NAME = "libbrainsim_native.so"
 ABI_VERSION = 1
 
@@ -51,6 +51,7 @@ TARGETS = (
     ("brainsim_csr_event_multi", "BrainsimCsrEventMulti"),
     ("brainsim_procedural_event", "BrainsimProceduralEvent"),
     ("brainsim_procedural_gather", "BrainsimProceduralGather"),
+    ("brainsim_delayed_event_step", "BrainsimDelayedEventStep"),
 )
 
 _lock = threading.Lock()
