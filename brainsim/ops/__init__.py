@@ -13,6 +13,8 @@ from .dense import to_dense as to_dense
 from .event import event_matvec as event_matvec
 from .procedural import materialize as materialize
 from .procedural import procedural_matvec as procedural_matvec
+from .rows import rows_matmul as rows_matmul
+from .rows import rows_outer as rows_outer
 from .sharded import PostShard as PostShard
 from .sharded import sharded_matvec as sharded_matvec
 

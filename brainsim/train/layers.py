@@ -29,6 +29,7 @@ from .. import ops
 from .._checks import check_positive, check_size
 from ..conn.layouts import CSR, ELL, Dense
 from ..spikes import AbstractSpike, FastSigmoid, Heaviside
+from ._bptt import lif_scan
 from ._scan import scan_time
 
 Layout = Dense | CSR | ELL
@@ -56,29 +57,12 @@ def _all_to_all(n_in, n):
     return CSR(n_in, n, indptr, np.tile(np.arange(n), n_in))
 
 
-@jax.custom_vjp
 def event_project(x, w):
-    """``x @ w`` for sparse spike input ``x (..., n_in)``: the forward pass touches only
-    the rows of ``w`` of active inputs (``bs.ops.event_matvec``, cost ∝ active inputs ×
-    ``n``); the VJP is the exact dense one (``dw = xᵀ g``; ``dx = g wᵀ``, removed by XLA
-    when the input needs no gradient)."""
-    flat = x.reshape(-1, x.shape[-1])
-    layout = _all_to_all(*w.shape)
-    out = ops.event_matvec(layout, w.ravel(), flat, x.shape[-1])
-    return out.reshape(*x.shape[:-1], w.shape[1])
-
-
-def _event_project_fwd(x, w):
-    return event_project(x, w), (x, w)
-
-
-def _event_project_bwd(res, g):
-    x, w = res
-    xf, gf = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])
-    return g @ w.T, xf.T @ gf
-
-
-event_project.defvjp(_event_project_fwd, _event_project_bwd)
+    """``x @ w`` for sparse spike input ``x (..., n_in)`` through ``bs.ops.rows_matmul``:
+    the forward pass and the weight gradient ``dw = xᵀ g`` touch only the nonzero inputs
+    (cost ∝ active inputs × ``n``); ``dx = g wᵀ`` is dense (removed by XLA when the input
+    needs no gradient)."""
+    return ops.rows_matmul(x, w)
 
 
 class LIFState(eqx.Module):
@@ -161,13 +145,33 @@ class LIFLayer(eqx.Module):
         """One step given the projected input ``h (..., n)``."""
         return self._cell(self._coefficients(self.dt if dt is None else dt), state, h)
 
-    def __call__(self, x, state=None, *, checkpoint_every=None, truncate_every=None):
+    def _fast(self, checkpoint_every, truncate_every) -> bool:
+        """The hand-written BPTT (``train._bptt``) applies: Heaviside spikes, no
+        adaptation, no rematerialization/truncation window."""
+        plain = checkpoint_every is None and truncate_every is None
+        return plain and isinstance(self.spike, Heaviside) and not self.adaptive
+
+    def _project(self, x, state):
         h = _time_major(event_project(x, self.w) if self.event_input else x @ self.w)
         state = self.init(batch_shape=h.shape[1:-1]) if state is None else state
-        coef = self._coefficients(self.dt)  # once, outside the scan
-        step = lambda st, ht: self._cell(coef, st, ht)
-        _, s = scan_time(step, state, h, checkpoint_every, truncate_every)
+        return h, state, self._coefficients(self.dt)  # coefficients once, outside the scan
+
+    def __call__(self, x, state=None, *, checkpoint_every=None, truncate_every=None):
+        if not self._fast(checkpoint_every, truncate_every):
+            return self.reference(x, state, checkpoint_every, truncate_every)
+        h, state, (alpha, beta, _, theta) = self._project(x, state)
+        w_rec = None
+        if self.w_rec is not None:
+            w_rec = ops.to_dense(self.rec_layout, self.w_rec).astype(h.dtype)
+        s = lif_scan(self.spike.surrogate, w_rec, alpha, beta, theta, h, state.i, state.v, state.s)
         return _batch_major(s)
+
+    def reference(self, x, state=None, checkpoint_every=None, truncate_every=None):
+        """The same spikes by the plain scan of ``step`` (autodiff BPTT through
+        ``scan_time``): the general path, and the reference of the hand-written BPTT."""
+        h, state, coef = self._project(x, state)
+        step = lambda st, ht: self._cell(coef, st, ht)
+        return _batch_major(scan_time(step, state, h, checkpoint_every, truncate_every)[1])
 
 
 class ReadoutState(eqx.Module):

@@ -7,6 +7,8 @@ Public API::
     csr_event_matvec_decay(indptr, indices, weights, spikes, g, decay) -> out
     procedural_event(layout, spikes) -> out       (see brainsim.ops.procedural)
     procedural_gather(layout, ct) -> out
+    rows_matmul(x, w) -> out                       (see brainsim.ops.rows)
+    rows_outer(x, g) -> dw
 
 The shared library is compiled on first use (see ``_build.py``) into a
 per-user cache; set ``BRAINSIM_NATIVE=0`` to disable it.  The kernels are
@@ -28,6 +30,8 @@ __all__ = [
     "csr_event_matvec_decay",
     "procedural_event",
     "procedural_gather",
+    "rows_matmul",
+    "rows_outer",
 ]
 
 _MATVEC = "brainsim_csr_event_matvec"
@@ -189,3 +193,20 @@ def procedural_event(layout, spikes):
 def procedural_gather(layout, ct):
     """``out[..., i] = sum_c r_ic ct[..., t_ic]`` (the transpose), ``ct (..., n_post)``."""
     return _procedural_call("brainsim_procedural_gather", layout, ct, layout.n_pre)
+
+
+def rows_matmul(x, w):
+    """``out[..., :] = sum_i x[..., i] w[i, :]`` over the nonzero ``x[..., i]`` only;
+    ``x (..., K)``, ``w (K, N)`` of the same float32/float64 dtype (not differentiable,
+    not batched: ``brainsim.ops.rows`` wraps it)."""
+    _require()
+    out_type = jax.ShapeDtypeStruct(x.shape[:-1] + (w.shape[1],), x.dtype)
+    return jax.ffi.ffi_call("brainsim_rows_matmul", out_type)(x, w)
+
+
+def rows_outer(x, g):
+    """``dw[i, :] = sum_r x[r, i] g[r, :]`` over the nonzero ``x[r, i]`` only (the rows
+    ``r`` are all leading axes); ``x (..., K)``, ``g (..., N)``, same float dtype."""
+    _require()
+    out_type = jax.ShapeDtypeStruct((x.shape[-1], g.shape[-1]), x.dtype)
+    return jax.ffi.ffi_call("brainsim_rows_outer", out_type, vmap_method="sequential")(x, g)

@@ -28,7 +28,7 @@ import threading
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
-SOURCES = ("csr_event.cc", "procedural.cc")
+SOURCES = ("csr_event.cc", "procedural.cc", "event_rows.cc")
 LIB_NAME = "libbrainsim_native.so"
 ABI_VERSION = 1
 
@@ -50,6 +50,8 @@ TARGETS = (
     ("brainsim_csr_event_matvec_decay", "BrainsimCsrEventMatvecDecay"),
     ("brainsim_procedural_event", "BrainsimProceduralEvent"),
     ("brainsim_procedural_gather", "BrainsimProceduralGather"),
+    ("brainsim_rows_matmul", "BrainsimRowsMatmul"),
+    ("brainsim_rows_outer", "BrainsimRowsOuter"),
 )
 
 _lock = threading.Lock()
