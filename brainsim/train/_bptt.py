@@ -7,7 +7,7 @@ $$I_t = \alpha I_{t-1} + h_t + s_{t-1} W, \quad \tilde V_t = \beta V_{t-1} + I_t
 s_t = H(\tilde V_t - \vartheta), \quad V_t = \tilde V_t (1 - s_t)$$
 
 It stores only ``s_t``, the surrogate derivative $\sigma'_t = \sigma'(\tilde V_t -
-\vartheta)$ and ``I_t``, ``V_t`` (for the decay gradients). Backward, one reverse scan
+\vartheta)$ and $I_{t-1}$, $V_{t-1}$ (for the decay gradients). Backward, one reverse scan
 with adjoints $g^I_t = \partial L/\partial I_t$, $g^{\tilde V}_t$ (reset detached, as in
 ``LIFLayer``), $\bar s_t$ the spike cotangent:
 
@@ -34,22 +34,28 @@ def _rows(x):
     return x.reshape(-1, x.shape[-1])
 
 
+def _sum_to(a, like):
+    """``a (..., n)`` summed over its leading axes (and over ``n`` for a scalar ``like``)."""
+    r = jnp.sum(_rows(a), axis=0)
+    return r if jnp.shape(like) == r.shape else jnp.sum(r).reshape(jnp.shape(like))
+
+
 def _forward(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0):
     al, be, th = (jnp.broadcast_to(c, i0.shape) for c in (alpha, beta, theta))
 
     def step(carry, h_t):
-        i, v, s = carry
-        i = al * i + h_t
+        i_prev, v_prev, s = carry
+        i = al * i_prev + h_t
         if w_rec is not None:
             i = i + ops.rows_matmul(s, w_rec)
-        v = be * v + i
+        v = be * v_prev + i
         x = v - th
         s = (x > 0).astype(x.dtype)
         v = jnp.where(x > 0, jnp.zeros_like(v), v)
-        return (i, v, s), (s, surrogate.grad(x), i, v)
+        return (i, v, s), (s, surrogate.grad(x), i_prev, v_prev)
 
-    _, (s, sg, i, v) = jax.lax.scan(step, (i0, v0, s0), h)
-    return s, (sg, i, v)
+    _, (s, sg, i_prev, v_prev) = jax.lax.scan(step, (i0, v0, s0), h)
+    return s, (sg, i_prev, v_prev)
 
 
 @jax.custom_vjp
@@ -62,16 +68,14 @@ def lif_scan(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0):
 
 
 def _fwd(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0):
-    s, (sg, i, v) = _forward(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0)
-    return s, (surrogate, w_rec, alpha, beta, s, sg, i, v, i0, v0, s0)
+    s, (sg, i_prev, v_prev) = _forward(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0)
+    return s, (surrogate, w_rec, alpha, beta, theta, s, sg, i_prev, v_prev, s0)
 
 
 def _bwd(res, ct):
-    surrogate, w_rec, alpha, beta, s, sg, i, v, i0, v0, s0 = res
-    al, be = (jnp.broadcast_to(c, i0.shape) for c in (alpha, beta))
-    i_prev = jnp.concatenate([i0[None], i[:-1]])
-    v_prev = jnp.concatenate([v0[None], v[:-1]])
-    zero = jnp.zeros_like(i0)
+    surrogate, w_rec, alpha, beta, theta, s, sg, i_prev, v_prev, s0 = res
+    al, be = (jnp.broadcast_to(c, s0.shape) for c in (alpha, beta))
+    zero = jnp.zeros_like(s0)
 
     def step(carry, xs):
         g_i_next, g_v_next, acc_a, acc_b, acc_t = carry
@@ -87,7 +91,6 @@ def _bwd(res, ct):
     (g_i0, g_v0, acc_a, acc_b, acc_t), g_h = jax.lax.scan(
         step, init, (ct, s, sg, i_prev, v_prev), reverse=True
     )
-    red = lambda a: jnp.sum(_rows(a), axis=0).reshape(alpha.shape)
     if w_rec is None:
         d_w, d_s0 = None, jnp.zeros_like(s0)
     else:
@@ -98,9 +101,9 @@ def _bwd(res, ct):
     return (
         d_surrogate,
         d_w,
-        red(acc_a),
-        red(acc_b),
-        -red(acc_t),
+        _sum_to(acc_a, alpha),
+        _sum_to(acc_b, beta),
+        -_sum_to(acc_t, theta),
         g_h,
         al * g_i0,
         be * g_v0,

@@ -195,18 +195,23 @@ def procedural_gather(layout, ct):
     return _procedural_call("brainsim_procedural_gather", layout, ct, layout.n_pre)
 
 
-def rows_matmul(x, w):
+def rows_matmul(x, w, swap: bool = False):
     """``out[..., :] = sum_i x[..., i] w[i, :]`` over the nonzero ``x[..., i]`` only;
-    ``x (..., K)``, ``w (K, N)`` of the same float32/float64 dtype (not differentiable,
-    not batched: ``brainsim.ops.rows`` wraps it)."""
+    ``x (..., K)``, ``w (K, N)`` of the same float32/float64 dtype. ``swap``: ``x (A, B,
+    K)`` gives ``out (B, A, N)``. Not differentiable, not batched: ``brainsim.ops.rows``
+    wraps it."""
     _require()
-    out_type = jax.ShapeDtypeStruct(x.shape[:-1] + (w.shape[1],), x.dtype)
-    return jax.ffi.ffi_call("brainsim_rows_matmul", out_type)(x, w)
+    rows = (x.shape[1], x.shape[0]) if swap else x.shape[:-1]
+    out_type = jax.ShapeDtypeStruct(rows + (w.shape[1],), x.dtype)
+    call = jax.ffi.ffi_call("brainsim_rows_matmul", out_type, vmap_method="sequential")
+    return call(x, w, swap=bool(swap))
 
 
-def rows_outer(x, g):
+def rows_outer(x, g, swap: bool = False):
     """``dw[i, :] = sum_r x[r, i] g[r, :]`` over the nonzero ``x[r, i]`` only (the rows
-    ``r`` are all leading axes); ``x (..., K)``, ``g (..., N)``, same float dtype."""
+    ``r`` are all leading axes); ``x (..., K)``, ``g (..., N)``, same float dtype.
+    ``swap``: ``x (A, B, K)`` against ``g (B, A, N)``."""
     _require()
     out_type = jax.ShapeDtypeStruct((x.shape[-1], g.shape[-1]), x.dtype)
-    return jax.ffi.ffi_call("brainsim_rows_outer", out_type, vmap_method="sequential")(x, g)
+    call = jax.ffi.ffi_call("brainsim_rows_outer", out_type, vmap_method="sequential")
+    return call(x, g, swap=bool(swap))
