@@ -118,3 +118,53 @@ def test_fast_path_only_where_it_applies(layers):
     assert not alif._fast(None, None)
     x = _sparse_rows(jax.random.key(12), (2, 30, 20), p=0.2)
     np.testing.assert_array_equal(*eqx.filter_jit(lambda m: (m(x), m.reference(x)))(rec))
+
+
+def test_rows_swap_layout_matches_dense(path):
+    """``swap``: batch-major ``x (A, B, K)`` against a time-major result/cotangent
+    ``(B, A, N)``: equals the transposed dense products (float32: 1e-5)."""
+    x = _sparse_rows(jax.random.key(20), (5, 9, 70))
+    w = jax.random.normal(jax.random.key(21), (70, 300))
+    g = jax.random.normal(jax.random.key(22), (9, 5, 300))
+    xt = jnp.swapaxes(x, 0, 1)
+    out = bs.ops.rows_matmul(x, w, swap=True)
+    np.testing.assert_allclose(out, xt @ w, rtol=1e-5, atol=1e-5)
+    dw = bs.ops.rows_outer(x, g, swap=True)
+    np.testing.assert_allclose(dw, xt.reshape(-1, 70).T @ g.reshape(-1, 300), rtol=1e-5, atol=1e-4)
+    dx = jax.grad(lambda x: jnp.sum(bs.ops.rows_matmul(x, w, swap=True) * g))(x)
+    np.testing.assert_allclose(dx, jnp.swapaxes(g @ w.T, 0, 1), rtol=1e-5, atol=1e-5)
+
+
+def test_readout_impulse_response_matches_recurrence(x64):
+    """The readout as one matmul with its impulse-response matrix vs a NumPy loop of
+    $I_t = \\alpha I_{t-1} + h_t$, $V_t = \\beta V_{t-1} + I_t$ (float64: 1e-12), per-neuron
+    time constants (one with tau_syn = tau_mem, where the closed form is singular), and
+    its gradients vs autodiff of the step-by-step scan (1e-10)."""
+    r = bs.train.readout(jax.random.key(0), 6, 3)
+    r = eqx.tree_at(
+        lambda m: (m.w, m.tau_mem, m.tau_syn),
+        r,
+        (
+            jax.random.normal(jax.random.key(1), (6, 3), jnp.float64),
+            jnp.array([20.0, 10.0, 4.0]),
+            jnp.array([5.0, 10.0, 30.0]),
+        ),
+    )
+    x = jax.random.normal(jax.random.key(2), (2, 60, 6), jnp.float64)
+    h = np.asarray(x) @ np.asarray(r.w)
+    al, be = np.exp(-1 / np.array([5.0, 10.0, 30.0])), np.exp(-1 / np.array([20.0, 10.0, 4.0]))
+    i = v = np.zeros((2, 3))
+    ref = []
+    for t in range(60):
+        i = al * i + h[:, t]
+        v = be * v + i
+        ref.append(v)
+    np.testing.assert_allclose(r(x), np.stack(ref, 1), rtol=1e-12, atol=1e-12)
+    ct = jax.random.normal(jax.random.key(3), (2, 60, 3), jnp.float64)
+    grads = lambda f: eqx.filter_jit(eqx.filter_grad(lambda m: jnp.sum(f(m) * ct)))(r)
+    for a, b in zip(
+        jax.tree.leaves(grads(lambda m: m(x))),
+        jax.tree.leaves(grads(lambda m: m.reference(x))),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

@@ -12,9 +12,9 @@
 // multiply-adds, vectorised along N (AVX2/FMA clone on x86-64 when the CPU
 // has it, chosen at load time; the baseline ISA otherwise).
 //
-// RowsOuter first compacts x to CSR (column indices and values per row),
-// then walks column blocks of dw so that a block of dw stays in cache while
-// all rows of g stream through once.
+// Both first compact x to CSR (column indices and values per row), then
+// walk column blocks of w (resp. dw) so that a block stays in L2 while the
+// rows stream through.  Large calls are split over XLA's intra-op threads.
 //
 // The handlers hold no global state and are safe to call concurrently.
 
@@ -88,20 +88,24 @@ BRAINSIM_INLINE int64_t Swapped(int64_t r, int64_t A, int64_t B) {
   return B > 0 ? (r % B) * A + r / B : r;
 }
 
-// Rows [r0, r1) of out = x @ w (out row Swapped(r, A, B); B = 0: no swap).
+// Columns [c0, c1) of rows [r0, r1) of out = x @ w, x given as CSR (ptr,
+// idx, val) over those rows (ptr[0] = 0); out row Swapped(r, A, B).
 template <typename T>
-BRAINSIM_INLINE void MatmulRows(const T* x, const T* w, T* out, int64_t r0,
-                                int64_t r1, int64_t K, int64_t N, int64_t A,
-                                int64_t B, int32_t* idx, T* val) {
+BRAINSIM_INLINE void MatmulBlock(const int64_t* ptr, const int32_t* idx,
+                                 const T* val, const T* w, T* out, int64_t r0,
+                                 int64_t r1, int64_t N, int64_t A, int64_t B,
+                                 int64_t c0, int64_t c1) {
+  const int64_t nc = c1 - c0;
+  const T* wc = w + c0;
   for (int64_t r = r0; r < r1; ++r) {
-    T* o = out + Swapped(r, A, B) * N;
-    std::memset(o, 0, sizeof(T) * N);
-    const int64_t n = Compact(x + r * K, K, idx, val);
-    int64_t q = 0;
-    for (; q + 4 <= n; q += 4)
-      Axpy4(o, w + idx[q] * N, w + idx[q + 1] * N, w + idx[q + 2] * N,
-            w + idx[q + 3] * N, val + q, N);
-    for (; q < n; ++q) Axpy(o, w + idx[q] * N, val[q], N);
+    T* o = out + Swapped(r, A, B) * N + c0;
+    std::memset(o, 0, sizeof(T) * nc);
+    int64_t q = ptr[r - r0];
+    const int64_t e = ptr[r - r0 + 1];
+    for (; q + 4 <= e; q += 4)
+      Axpy4(o, wc + idx[q] * N, wc + idx[q + 1] * N, wc + idx[q + 2] * N,
+            wc + idx[q + 3] * N, val + q, nc);
+    for (; q < e; ++q) Axpy(o, wc + idx[q] * N, val[q], nc);
   }
 }
 
@@ -120,17 +124,18 @@ BRAINSIM_INLINE void OuterCols(const int64_t* ptr, const int32_t* idx,
 }
 
 // Entry points, compiled once per target (the template bodies inline).
-BRAINSIM_CLONES void MatmulRowsF(const float* x, const float* w, float* out,
-                                 int64_t r0, int64_t r1, int64_t K, int64_t N,
-                                 int64_t A, int64_t B, int32_t* idx,
-                                 float* val) {
-  MatmulRows(x, w, out, r0, r1, K, N, A, B, idx, val);
+BRAINSIM_CLONES void MatmulBlockF(const int64_t* ptr, const int32_t* idx,
+                                  const float* val, const float* w, float* out,
+                                  int64_t r0, int64_t r1, int64_t N, int64_t A,
+                                  int64_t B, int64_t c0, int64_t c1) {
+  MatmulBlock(ptr, idx, val, w, out, r0, r1, N, A, B, c0, c1);
 }
-BRAINSIM_CLONES void MatmulRowsF(const double* x, const double* w,
-                                 double* out, int64_t r0, int64_t r1,
-                                 int64_t K, int64_t N, int64_t A, int64_t B,
-                                 int32_t* idx, double* val) {
-  MatmulRows(x, w, out, r0, r1, K, N, A, B, idx, val);
+BRAINSIM_CLONES void MatmulBlockF(const int64_t* ptr, const int32_t* idx,
+                                  const double* val, const double* w,
+                                  double* out, int64_t r0, int64_t r1,
+                                  int64_t N, int64_t A, int64_t B, int64_t c0,
+                                  int64_t c1) {
+  MatmulBlock(ptr, idx, val, w, out, r0, r1, N, A, B, c0, c1);
 }
 BRAINSIM_CLONES int64_t CompactF(const float* x, int64_t k, int32_t* idx,
                                  float* val) {
@@ -191,37 +196,58 @@ static int64_t Parts(ffi::ThreadPool& pool, int64_t work, int64_t max_parts) {
   return std::max<int64_t>(1, std::min(nt, max_parts));
 }
 
+// CSR (ptr from 0, idx, val) of rows [r0, r1) of x (R x K).
+template <typename T>
+static void ToCsr(const T* x, int64_t r0, int64_t r1, int64_t K,
+                  std::vector<int64_t>& ptr, std::vector<int32_t>& idx,
+                  std::vector<T>& val) {
+  ptr.assign(r1 - r0 + 1, 0);
+  idx.resize(static_cast<size_t>(r1 - r0) * 4 + K);
+  val.resize(idx.size());
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t p = ptr[r - r0];
+    if (static_cast<int64_t>(idx.size()) < p + K) {
+      idx.resize(2 * idx.size() + K);
+      val.resize(idx.size());
+    }
+    ptr[r - r0 + 1] = p + CompactF(x + r * K, K, idx.data() + p, val.data() + p);
+  }
+}
+
+// Columns per block so that a K x block slice of w (or dw), ~256 KiB, stays
+// in L2 while the rows stream through.
+template <typename T>
+static int64_t BlockCols(int64_t K, int64_t N) {
+  const int64_t nb = (int64_t{1} << 18) / (sizeof(T) * std::max<int64_t>(K, 1));
+  return std::min<int64_t>(N, std::max<int64_t>(16, nb / 16 * 16));
+}
+
 template <typename T>
 static void RowsMatmul(ffi::ThreadPool& pool, const T* x, const T* w, T* out,
                        int64_t R, int64_t K, int64_t N, int64_t A, int64_t B) {
   const int64_t parts = Parts(pool, R * K / 8 + R * N, R);
+  const int64_t nb = BlockCols<T>(K, N);
   ParallelFor(pool, parts, [&](int64_t k) {
-    std::vector<int32_t> idx(K);
-    std::vector<T> val(K);
-    MatmulRowsF(x, w, out, R * k / parts, R * (k + 1) / parts, K, N, A, B,
-                idx.data(), val.data());
+    const int64_t r0 = R * k / parts, r1 = R * (k + 1) / parts;
+    std::vector<int64_t> ptr;
+    std::vector<int32_t> idx;
+    std::vector<T> val;
+    ToCsr(x, r0, r1, K, ptr, idx, val);
+    for (int64_t c0 = 0; c0 < N; c0 += nb)
+      MatmulBlockF(ptr.data(), idx.data(), val.data(), w, out, r0, r1, N, A, B,
+                   c0, std::min(N, c0 + nb));
   });
 }
 
 template <typename T>
 static void RowsOuter(ffi::ThreadPool& pool, const T* x, const T* g, T* dw,
                       int64_t R, int64_t K, int64_t N, int64_t A, int64_t B) {
-  std::vector<int64_t> ptr(R + 1, 0);
-  std::vector<int32_t> idx(static_cast<size_t>(R) * 4 + K);
-  std::vector<T> val(idx.size());
-  for (int64_t r = 0; r < R; ++r) {
-    if (static_cast<int64_t>(idx.size()) < ptr[r] + K) {
-      idx.resize(2 * idx.size() + K);
-      val.resize(idx.size());
-    }
-    ptr[r + 1] = ptr[r] + CompactF(x + r * K, K, idx.data() + ptr[r],
-                                   val.data() + ptr[r]);
-  }
+  std::vector<int64_t> ptr;
+  std::vector<int32_t> idx;
+  std::vector<T> val;
+  ToCsr(x, 0, R, K, ptr, idx, val);
   std::memset(dw, 0, sizeof(T) * K * N);
-  // Column blocks of dw of ~256 KiB (K x nb) stay in L2 while g streams.
-  const int64_t nb = std::min<int64_t>(
-      N, std::max<int64_t>(16, (int64_t{1} << 18) /
-                                   (sizeof(T) * std::max<int64_t>(K, 1)) / 16 * 16));
+  const int64_t nb = BlockCols<T>(K, N);
   const int64_t n_blocks = (N + nb - 1) / nb;
   const int64_t parts = Parts(pool, ptr[R] * N, n_blocks);
   ParallelFor(pool, parts, [&](int64_t k) {
