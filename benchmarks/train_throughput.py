@@ -3,17 +3,22 @@
 
 Same generated arrays (input spikes ~5 % dense) for every simulator; samples/s for one
 forward + backward + update step (median of the timed steps; compile/first step timed
-separately, then 3 untimed warm-up steps) and peak RSS. brainsim variants: ``dense``
-(dense matmuls, input projected for all steps at once), ``event`` (event-driven input
-projection through bs.ops, dense recurrence) and ``event+sparse`` (also a 90 %-sparse
-recurrent CSR matrix through the event operators). Spyx and snnTorch run when importable
-by ``--peer-python`` (default: this interpreter) and are skipped with a line otherwise.
+separately, then 3 untimed warm-up steps) and peak RSS. Every brainsim variant uses the
+hand-written BPTT of the LIF layer (``bs.train._bptt``) and the readout as one
+impulse-response matmul. ``dense``: every projection a dense matmul (``BRAINSIM_NATIVE=0``:
+the portable path GPUs run; input projected for all steps at once); ``event``: the
+spike-row products event-driven (``bs.ops.rows_matmul``/``rows_outer`` native kernels:
+input projection and its weight gradient, the recurrent forward and its weight gradient,
+the readout projection); ``event+sparse``: also a 90 %-sparse recurrent CSR matrix.
+Spyx and snnTorch run when importable by ``--peer-python`` (default: this interpreter)
+and are skipped with a line otherwise.
 
     python benchmarks/train_throughput.py [--hidden 256 1024] [--steps 10]
         [--peer-python /path/to/venv/bin/python]
 """
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -54,6 +59,8 @@ def _timed(step, n_steps):
 
 
 def worker_brainsim(data, hidden, variant, n_steps):
+    if variant == "dense":  # before brainsim loads its native kernels
+        os.environ["BRAINSIM_NATIVE"] = "0"
     import equinox as eqx
     import jax
     import optax

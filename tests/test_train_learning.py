@@ -33,7 +33,8 @@ def test_randman_feedforward_learns():
     )
     _, acc = bs.train.evaluate(model, losses.ce_max_membrane, x[n_tr:], y[n_tr:])
     assert hist["loss"][-1] < hist["loss"][0]
-    assert acc >= 0.90, acc
+    # >= 900 of the 1000 test samples (acc is a float32 mean: 900/1000 reads 0.8999999976)
+    assert round(acc * 1000) >= 900, acc
 
 
 def test_digits_latency_learns():

@@ -29,6 +29,7 @@ from .. import ops
 from .._checks import check_positive, check_size
 from ..conn.layouts import CSR, ELL, Dense
 from ..spikes import AbstractSpike, FastSigmoid, Heaviside
+from ._bptt import lif_scan
 from ._scan import scan_time
 
 Layout = Dense | CSR | ELL
@@ -51,34 +52,22 @@ def _batch_major(x):
     return jnp.moveaxis(x, 0, -2)
 
 
-def _all_to_all(n_in, n):
-    indptr = np.arange(n_in + 1) * n
-    return CSR(n_in, n, indptr, np.tile(np.arange(n), n_in))
+def _project_time_major(x, w, event: bool, batch_major: bool):
+    """``h (T, ..., n)`` for ``x (T, ..., n_in)``, or for ``x (..., T, n_in)`` when
+    ``batch_major`` (the time axis moved to the front inside the product)."""
+    if not batch_major:
+        return event_project(x, w) if event else x @ w
+    if event and x.ndim == 3:
+        return ops.rows_matmul(x, w, swap=True)
+    return _time_major(event_project(x, w) if event else x @ w)
 
 
-@jax.custom_vjp
 def event_project(x, w):
-    """``x @ w`` for sparse spike input ``x (..., n_in)``: the forward pass touches only
-    the rows of ``w`` of active inputs (``bs.ops.event_matvec``, cost ∝ active inputs ×
-    ``n``); the VJP is the exact dense one (``dw = xᵀ g``; ``dx = g wᵀ``, removed by XLA
-    when the input needs no gradient)."""
-    flat = x.reshape(-1, x.shape[-1])
-    layout = _all_to_all(*w.shape)
-    out = ops.event_matvec(layout, w.ravel(), flat, x.shape[-1])
-    return out.reshape(*x.shape[:-1], w.shape[1])
-
-
-def _event_project_fwd(x, w):
-    return event_project(x, w), (x, w)
-
-
-def _event_project_bwd(res, g):
-    x, w = res
-    xf, gf = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])
-    return g @ w.T, xf.T @ gf
-
-
-event_project.defvjp(_event_project_fwd, _event_project_bwd)
+    """``x @ w`` for sparse spike input ``x (..., n_in)`` through ``bs.ops.rows_matmul``:
+    the forward pass and the weight gradient ``dw = xᵀ g`` touch only the nonzero inputs
+    (cost ∝ active inputs × ``n``); ``dx = g wᵀ`` is dense (removed by XLA when the input
+    needs no gradient)."""
+    return ops.rows_matmul(x, w)
 
 
 class LIFState(eqx.Module):
@@ -161,13 +150,54 @@ class LIFLayer(eqx.Module):
         """One step given the projected input ``h (..., n)``."""
         return self._cell(self._coefficients(self.dt if dt is None else dt), state, h)
 
-    def __call__(self, x, state=None, *, checkpoint_every=None, truncate_every=None):
-        h = _time_major(event_project(x, self.w) if self.event_input else x @ self.w)
+    def _fast(self, checkpoint_every, truncate_every) -> bool:
+        """The hand-written BPTT (``train._bptt``) applies: Heaviside spikes, no
+        adaptation, no rematerialization/truncation window."""
+        plain = checkpoint_every is None and truncate_every is None
+        return plain and isinstance(self.spike, Heaviside) and not self.adaptive
+
+    def _project(self, x, state, batch_major):
+        h = _project_time_major(x, self.w, self.event_input, batch_major)
         state = self.init(batch_shape=h.shape[1:-1]) if state is None else state
-        coef = self._coefficients(self.dt)  # once, outside the scan
+        return h, state, self._coefficients(self.dt)  # coefficients once, outside the scan
+
+    def __call__(self, x, state=None, *, checkpoint_every=None, truncate_every=None):
+        kw = dict(checkpoint_every=checkpoint_every, truncate_every=truncate_every)
+        return _batch_major(self.time_major(x, state, batch_major_input=True, **kw))
+
+    def time_major(
+        self,
+        x,
+        state=None,
+        *,
+        checkpoint_every=None,
+        truncate_every=None,
+        batch_major_input: bool = False,
+    ):
+        """Spikes ``(T, ..., n)`` time-major, the layout the scan works in, for
+        ``x (T, ..., n_in)`` (or ``x (..., T, n_in)`` with ``batch_major_input``).
+        ``SNN`` chains layers this way, without transposes."""
+        kw = dict(checkpoint_every=checkpoint_every, truncate_every=truncate_every)
+        if not self._fast(**kw):
+            return self._reference(x, state, batch_major=batch_major_input, **kw)
+        h, state, (alpha, beta, _, theta) = self._project(x, state, batch_major_input)
+        w_rec = None
+        if self.w_rec is not None:
+            w_rec = ops.to_dense(self.rec_layout, self.w_rec).astype(h.dtype)
+        return lif_scan(
+            self.spike.surrogate, w_rec, alpha, beta, theta, h, state.i, state.v, state.s
+        )
+
+    def reference(self, x, state=None, checkpoint_every=None, truncate_every=None):
+        """The same spikes by the plain scan of ``step`` (autodiff BPTT through
+        ``scan_time``): the general path, and the reference of the hand-written BPTT."""
+        kw = dict(checkpoint_every=checkpoint_every, truncate_every=truncate_every)
+        return _batch_major(self._reference(x, state, batch_major=True, **kw))
+
+    def _reference(self, x, state, *, batch_major, checkpoint_every, truncate_every):
+        h, state, coef = self._project(x, state, batch_major)
         step = lambda st, ht: self._cell(coef, st, ht)
-        _, s = scan_time(step, state, h, checkpoint_every, truncate_every)
-        return _batch_major(s)
+        return scan_time(step, state, h, checkpoint_every, truncate_every)[1]
 
 
 class ReadoutState(eqx.Module):
@@ -175,14 +205,39 @@ class ReadoutState(eqx.Module):
     v: jax.Array
 
 
+def _filter_matrix(alpha, beta, n_steps: int):
+    r"""``M (T, T, n)`` with $V_t = \sum_k M_{tk} h_k$ for $I_t = \alpha I_{t-1} + h_t$,
+    $V_t = \beta V_{t-1} + I_t$ from rest: $M_{tk} = K_{t-k}$ (0 for $k > t$),
+    $K_d = \sum_{m=0}^{d} \alpha^m \beta^{d-m}$ (every power an exp of a non-positive
+    exponent: no overflow, smooth gradients)."""
+    d = jnp.arange(n_steps)[:, None, None]
+    m = jnp.arange(n_steps)[None, :, None]
+    la, lb = jnp.log(alpha)[None, None, :], jnp.log(beta)[None, None, :]
+    below = m <= d
+    expo = jnp.where(below, m * la + (d - m) * lb, 0.0)
+    kernel = jnp.sum(jnp.where(below, jnp.exp(expo), 0.0), axis=1)  # (T, n)
+    lag = d[:, :, 0] - m[:, :, 0]  # t - k
+    return jnp.where((lag >= 0)[..., None], kernel[jnp.maximum(lag, 0)], 0.0)
+
+
 class Readout(eqx.Module):
     r"""Leaky-integrator readout (no spikes): $I_t = \alpha I_{t-1} + h_t$,
-    $V_t = \beta V_{t-1} + I_t$; returns the membrane ``(..., T, n_out)``."""
+    $V_t = \beta V_{t-1} + I_t$; returns the membrane ``(..., T, n_out)``.
+
+    The filter is linear, so the whole sequence is one matmul with its ``(T, T)``
+    impulse-response matrix per output (``_filter_matrix``: $T^2 n$ work, no time scan);
+    ``reference`` is the step-by-step scan (also used with truncated BPTT).
+    ``event_input`` (default): the input is spikes, projected by ``event_project``.
+    """
 
     w: jax.Array
     tau_mem: jax.Array
     tau_syn: jax.Array
     dt: float = eqx.field(static=True, default=1.0)
+    event_input: bool = eqx.field(static=True, default=True)
+
+    def _project(self, x):
+        return event_project(x, self.w) if self.event_input else x @ self.w
 
     def init(self, key=None, batch_shape=()) -> ReadoutState:
         z = jnp.zeros((*batch_shape, self.w.shape[1]), self.w.dtype)
@@ -199,11 +254,31 @@ class Readout(eqx.Module):
         return self._cell((_decay(self.tau_syn, dt), _decay(self.tau_mem, dt)), state, h)
 
     def __call__(self, x, *, checkpoint_every=None, truncate_every=None):
-        h = _time_major(x @ self.w)
+        kw = dict(checkpoint_every=checkpoint_every, truncate_every=truncate_every)
+        return _batch_major(self.time_major(_time_major(x), **kw))
+
+    def time_major(self, x, *, checkpoint_every=None, truncate_every=None):
+        """``__call__`` on time-major ``x (T, ..., n_in)`` → ``(T, ..., n_out)``."""
+        if truncate_every is not None:
+            return self._reference(x, checkpoint_every, truncate_every)
+        h = self._project(x)
+        n = (self.w.shape[1],)
+        alpha, beta = (
+            jnp.broadcast_to(_decay(t, self.dt), n) for t in (self.tau_syn, self.tau_mem)
+        )
+        m = _filter_matrix(alpha, beta, h.shape[0]).astype(h.dtype)
+        return jnp.einsum("tkn,k...n->t...n", m, h)
+
+    def reference(self, x, checkpoint_every=None, truncate_every=None):
+        """The membrane by the step-by-step scan (autodiff BPTT through ``scan_time``)."""
+        return _batch_major(self._reference(_time_major(x), checkpoint_every, truncate_every))
+
+    def _reference(self, x, checkpoint_every, truncate_every):
+        h = self._project(x)
         state = self.init(batch_shape=h.shape[1:-1])
         coef = (_decay(self.tau_syn, self.dt), _decay(self.tau_mem, self.dt))
         step = lambda st, ht: self._cell(coef, st, ht)
-        return _batch_major(scan_time(step, state, h, checkpoint_every, truncate_every)[1])
+        return scan_time(step, state, h, checkpoint_every, truncate_every)[1]
 
 
 def lif_layer(

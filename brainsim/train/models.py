@@ -38,13 +38,24 @@ class SNN(eqx.Module):
 
     def __call__(self, x):
         kw = dict(checkpoint_every=self.checkpoint_every, truncate_every=self.truncate_every)
-        spikes = []
+        # LIF layers and the readout run time-major (the scan's layout): x is moved to
+        # time-major once (inside the first projection), spikes back only where returned.
+        batch_major, spikes = True, []
         for layer in self.layers:
-            x = layer(x, **kw) if isinstance(layer, LIFLayer | UltraLIFLayer) else layer(x)
-            if isinstance(layer, LIFLayer | UltraLIFLayer):
+            if isinstance(layer, LIFLayer):
+                x = layer.time_major(x, batch_major_input=batch_major, **kw)
+                batch_major = False
+                spikes.append(jnp.moveaxis(x, 0, -2))
+                continue
+            x = x if batch_major else jnp.moveaxis(x, 0, -2)
+            x = layer(x, **kw) if isinstance(layer, UltraLIFLayer) else layer(x)
+            batch_major = True
+            if isinstance(layer, UltraLIFLayer):
                 spikes.append(x)
-        out = x if self.readout is None else self.readout(x, **kw)
-        return out, tuple(spikes)
+        if self.readout is None:
+            return (x if batch_major else jnp.moveaxis(x, 0, -2)), tuple(spikes)
+        x = jnp.moveaxis(x, -2, 0) if batch_major else x
+        return jnp.moveaxis(self.readout.time_major(x, **kw), 0, -2), tuple(spikes)
 
 
 def FeedForwardSNN(

@@ -8,6 +8,8 @@ Public API::
     delayed_event_step(indptr, indices, group, slot, weights, spikes, ring, cursor)
     procedural_event(layout, spikes) -> out       (see brainsim.ops.procedural)
     procedural_gather(layout, ct) -> out
+    rows_matmul(x, w) -> out                       (see brainsim.ops.rows)
+    rows_outer(x, g) -> dw
 
 The shared library is compiled on first use (see ``_build.py``) into a
 per-user cache; set ``BRAINSIM_NATIVE=0`` to disable it.  The kernels are
@@ -32,6 +34,8 @@ __all__ = [
     "delayed_event_step",
     "procedural_event",
     "procedural_gather",
+    "rows_matmul",
+    "rows_outer",
 ]
 
 _MATVEC = "brainsim_csr_event_matvec"
@@ -281,3 +285,25 @@ def _delayed_call_vmap(axis_size, in_batched, *args):
     if not in_batched[6]:
         args[6] = jnp.broadcast_to(args[6], (axis_size,) + args[6].shape[1:])
     return _delayed_call(*args), (True, True)
+
+
+def rows_matmul(x, w, swap: bool = False):
+    """``out[..., :] = sum_i x[..., i] w[i, :]`` over the nonzero ``x[..., i]`` only;
+    ``x (..., K)``, ``w (K, N)`` of the same float32/float64 dtype. ``swap``: ``x (A, B,
+    K)`` gives ``out (B, A, N)``. Not differentiable, not batched: ``brainsim.ops.rows``
+    wraps it."""
+    _require()
+    rows = (x.shape[1], x.shape[0]) if swap else x.shape[:-1]
+    out_type = jax.ShapeDtypeStruct(rows + (w.shape[1],), x.dtype)
+    call = jax.ffi.ffi_call("brainsim_rows_matmul", out_type, vmap_method="sequential")
+    return call(x, w, swap=bool(swap))
+
+
+def rows_outer(x, g, swap: bool = False):
+    """``dw[i, :] = sum_r x[r, i] g[r, :]`` over the nonzero ``x[r, i]`` only (the rows
+    ``r`` are all leading axes); ``x (..., K)``, ``g (..., N)``, same float dtype.
+    ``swap``: ``x (A, B, K)`` against ``g (B, A, N)``."""
+    _require()
+    out_type = jax.ShapeDtypeStruct((x.shape[-1], g.shape[-1]), x.dtype)
+    call = jax.ffi.ffi_call("brainsim_rows_outer", out_type, vmap_method="sequential")
+    return call(x, g, swap=bool(swap))

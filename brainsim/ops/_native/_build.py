@@ -28,7 +28,7 @@ import threading
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
-SOURCES = ("csr_event.cc", "procedural.cc", "delayed_event.cc")
+SOURCES = ("csr_event.cc", "procedural.cc", "delayed_event.cc", "event_rows.cc")
 LIB_NAME = "libbrainsim_native.so"
 ABI_VERSION = 1
 
@@ -52,6 +52,8 @@ TARGETS = (
     ("brainsim_procedural_event", "BrainsimProceduralEvent"),
     ("brainsim_procedural_gather", "BrainsimProceduralGather"),
     ("brainsim_delayed_event_step", "BrainsimDelayedEventStep"),
+    ("brainsim_rows_matmul", "BrainsimRowsMatmul"),
+    ("brainsim_rows_outer", "BrainsimRowsOuter"),
 )
 
 _lock = threading.Lock()

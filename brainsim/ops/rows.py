@@ -1,0 +1,97 @@
+r"""Event-driven products of spike rows with a dense matrix (training's projections).
+
+``rows_matmul(x, w)``: $\mathrm{out}_{r,:} = \sum_{i:\,x_{ri} \ne 0} x_{ri} W_{i,:}$ for
+``x (..., K)`` (spikes: mostly zeros), ``w (K, N)``; cost ∝ nnz(x)·N instead of R·K·N.
+Its VJP: $\partial x = g W^\top$ (dense; dropped by XLA when the input needs no gradient)
+and $\partial W = $ ``rows_outer(x, g)`` $= \sum_{r:\,x_{ri} \ne 0} x_{ri}\, g_{r,:}$,
+again touching only the nonzero entries. ``swap=True`` takes ``x (A, B, K)`` to
+``out (B, A, N)`` (batch-major spikes to a time-major result) without a transpose copy.
+
+On CPU both run as native kernels (``ops/_native/event_rows.cc``); elsewhere, with
+``BRAINSIM_NATIVE=0``, or for other dtypes they are the dense ``x @ w`` and ``xᵀ g``
+(the portable path and the test oracle). Results agree up to float summation order.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from . import _native
+
+_FLOATS = (jnp.float32, jnp.float64)
+
+
+def _native_ok(*arrays) -> bool:
+    dt = arrays[0].dtype
+    return dt in _FLOATS and all(a.dtype == dt for a in arrays) and _native.available()
+
+
+def _swapped(x, swap):
+    return jnp.swapaxes(x, 0, 1) if swap else x
+
+
+@jax.custom_batching.custom_vmap
+def _native_matmul(x, w):
+    return _native.rows_matmul(x, w)
+
+
+@_native_matmul.def_vmap
+def _native_matmul_vmap(axis_size, in_batched, x, w):
+    if in_batched[1]:  # batched weights: one call per batch element
+        x = x if in_batched[0] else jnp.broadcast_to(x, (axis_size, *x.shape))
+        return jax.lax.map(lambda a: _native_matmul(*a), (x, w)), True
+    return _native_matmul(x, w), True  # the new axis is just more rows
+
+
+def _matmul(x, w, swap):
+    if not _native_ok(x, w):
+        return _swapped(x, swap) @ w
+    native = (lambda x, w: _native.rows_matmul(x, w, True)) if swap else _native_matmul
+    return _native.dispatch(x, w, cpu=native, default=lambda x, w: _swapped(x, swap) @ w)
+
+
+def rows_outer(x, g, swap: bool = False):
+    """``dw (K, N) = xᵀ g`` over all leading (row) axes of ``x (..., K)`` and
+    ``g (..., N)`` (``swap``: ``x (A, B, K)``, ``g (B, A, N)``), touching only the
+    nonzero entries of ``x``. Not differentiable."""
+    rows = (x.shape[1], x.shape[0]) if swap else x.shape[:-1]
+    if (swap and x.ndim != 3) or rows != g.shape[:-1]:
+        raise ValueError(f"rows_outer: x {x.shape} and g {g.shape} (swap={swap}) mismatch")
+    if not _native_ok(x, g):
+        xr = x.reshape(-1, x.shape[-1])
+        return xr.T @ _swapped(g, swap).reshape(xr.shape[0], g.shape[-1])
+    xr, gr = (x, g) if swap else (x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1]))
+    return _native.dispatch(
+        xr,
+        gr,
+        cpu=lambda x, g: _native.rows_outer(x, g, swap),
+        default=lambda x, g: (
+            x.reshape(-1, x.shape[-1]).T @ _swapped(g, swap).reshape(-1, g.shape[-1])
+        ),
+    )
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _rows_matmul(x, w, swap):
+    return _matmul(x, w, swap)
+
+
+def _fwd(x, w, swap):
+    return _matmul(x, w, swap), (x, w)
+
+
+def _bwd(swap, res, g):
+    x, w = res
+    return _swapped(g @ w.T, swap), rows_outer(x, g, swap)
+
+
+_rows_matmul.defvjp(_fwd, _bwd)
+
+
+def rows_matmul(x, w, swap: bool = False):
+    """``x (..., K) @ w (K, N)`` touching only the rows of ``w`` of nonzero ``x``
+    (module docstring); exact dense VJPs. ``swap``: ``x (A, B, K)`` → ``(B, A, N)``."""
+    if swap and x.ndim != 3:
+        raise ValueError(f"rows_matmul: swap needs x of rank 3, got shape {x.shape}")
+    return _rows_matmul(x, w, swap)

@@ -1,0 +1,114 @@
+r"""Hand-written BPTT for the (recurrent) LIF layer: one ``jax.custom_vjp`` around the
+whole time scan.
+
+Forward, per step (``h`` the projected input, ``W`` the recurrent weights or none):
+
+$$I_t = \alpha I_{t-1} + h_t + s_{t-1} W, \quad \tilde V_t = \beta V_{t-1} + I_t, \quad
+s_t = H(\tilde V_t - \vartheta), \quad V_t = \tilde V_t (1 - s_t)$$
+
+It stores only ``s_t``, the surrogate derivative $\sigma'_t = \sigma'(\tilde V_t -
+\vartheta)$ and $I_{t-1}$, $V_{t-1}$ (for the decay gradients). Backward, one reverse scan
+with adjoints $g^I_t = \partial L/\partial I_t$, $g^{\tilde V}_t$ (reset detached, as in
+``LIFLayer``), $\bar s_t$ the spike cotangent:
+
+$$\bar s_t = \partial L/\partial s_t + g^I_{t+1} W^\top, \quad
+g^{\tilde V}_t = \beta g^{\tilde V}_{t+1} (1 - s_t) + \bar s_t \sigma'_t, \quad
+g^I_t = g^{\tilde V}_t + \alpha g^I_{t+1}$$
+
+The only per-step matmul is the dense $g^I W^\top$. The parameter gradients are not
+accumulated per step: $\partial h_t = g^I_t$, $\partial W = \sum_t s_{t-1}^\top g^I_t$
+(one matmul over all ``T·B`` rows after the scan, event-driven over the active rows of
+the spikes), and the per-neuron reductions $\partial\alpha = \sum g^I_t I_{t-1}$,
+$\partial\beta = \sum g^{\tilde V}_t V_{t-1}$, $\partial\vartheta = -\sum \bar s_t
+\sigma'_t$ run in the scan carry. Equal to autodiff of ``LIFLayer``'s plain scan (the
+reference in the tests) up to float rounding.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from .. import ops
+
+
+def _rows(x):
+    return x.reshape(-1, x.shape[-1])
+
+
+def _sum_to(a, like):
+    """``a (..., n)`` summed over its leading axes (and over ``n`` for a scalar ``like``)."""
+    r = jnp.sum(_rows(a), axis=0)
+    return r if jnp.shape(like) == r.shape else jnp.sum(r).reshape(jnp.shape(like))
+
+
+def _forward(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0):
+    al, be, th = (jnp.broadcast_to(c, i0.shape) for c in (alpha, beta, theta))
+
+    def step(carry, h_t):
+        i_prev, v_prev, s = carry
+        i = al * i_prev + h_t
+        if w_rec is not None:
+            i = i + ops.rows_matmul(s, w_rec)
+        v = be * v_prev + i
+        x = v - th
+        s = (x > 0).astype(x.dtype)
+        v = jnp.where(x > 0, jnp.zeros_like(v), v)
+        return (i, v, s), (s, surrogate.grad(x), i_prev, v_prev)
+
+    _, (s, sg, i_prev, v_prev) = jax.lax.scan(step, (i0, v0, s0), h)
+    return s, (sg, i_prev, v_prev)
+
+
+@jax.custom_vjp
+def lif_scan(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0):
+    """Spikes ``(T, *batch, n)`` of the non-adaptive LIF recurrence (module docstring)
+    for ``h (T, *batch, n)``, initial ``i0, v0, s0 (*batch, n)``, per-neuron ``alpha``,
+    ``beta``, ``theta (n,)``, ``w_rec (n, n)`` or ``None``, and the Heaviside spike's
+    ``surrogate`` (which gets a zero gradient)."""
+    return _forward(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0)[0]
+
+
+def _fwd(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0):
+    s, (sg, i_prev, v_prev) = _forward(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0)
+    return s, (surrogate, w_rec, alpha, beta, theta, s, sg, i_prev, v_prev, s0)
+
+
+def _bwd(res, ct):
+    surrogate, w_rec, alpha, beta, theta, s, sg, i_prev, v_prev, s0 = res
+    al, be = (jnp.broadcast_to(c, s0.shape) for c in (alpha, beta))
+    zero = jnp.zeros_like(s0)
+
+    def step(carry, xs):
+        g_i_next, g_v_next, acc_a, acc_b, acc_t = carry
+        ct_t, s_t, sg_t, ip_t, vp_t = xs
+        s_bar = ct_t if w_rec is None else ct_t + g_i_next @ w_rec.T
+        s_bar_sg = s_bar * sg_t
+        g_v = be * g_v_next * (1 - s_t) + s_bar_sg
+        g_i = g_v + al * g_i_next
+        carry = (g_i, g_v, acc_a + g_i * ip_t, acc_b + g_v * vp_t, acc_t + s_bar_sg)
+        return carry, g_i
+
+    init = (zero, zero, zero, zero, zero)
+    (g_i0, g_v0, acc_a, acc_b, acc_t), g_h = jax.lax.scan(
+        step, init, (ct, s, sg, i_prev, v_prev), reverse=True
+    )
+    if w_rec is None:
+        d_w, d_s0 = None, jnp.zeros_like(s0)
+    else:
+        s_prev = jnp.concatenate([s0[None], s[:-1]])
+        d_w = ops.rows_outer(_rows(s_prev), _rows(g_h))
+        d_s0 = g_i0 @ w_rec.T
+    d_surrogate = jax.tree.map(jnp.zeros_like, surrogate)
+    return (
+        d_surrogate,
+        d_w,
+        _sum_to(acc_a, alpha),
+        _sum_to(acc_b, beta),
+        -_sum_to(acc_t, theta),
+        g_h,
+        al * g_i0,
+        be * g_v0,
+        d_s0,
+    )
+
+
+lif_scan.defvjp(_fwd, _bwd)

@@ -1,0 +1,170 @@
+"""Fast training paths: event-driven row products (``bs.ops.rows_matmul``/``rows_outer``)
+against the dense oracle, and the hand-written BPTT of the LIF layer against autodiff of
+the plain scan (``LIFLayer.reference``)."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import brainsim as bs
+
+
+@pytest.fixture(params=["native", "pure"])
+def path(request, monkeypatch):
+    """The native CPU kernels (when they could be built) and the portable dense path."""
+    if request.param == "pure":
+        monkeypatch.setattr(bs.ops._native, "available", lambda: False)
+    elif not bs.ops._native.available():
+        pytest.skip("native kernels unavailable (no C++ compiler?)")
+    return request.param
+
+
+def _sparse_rows(key, shape, p=0.1):
+    k1, k2 = jax.random.split(key)
+    on = jax.random.uniform(k1, shape) < p
+    return jnp.where(on, jax.random.uniform(k2, shape, minval=0.5, maxval=1.5), 0.0)
+
+
+def test_rows_matmul_and_outer_match_dense(path):
+    """Values and both VJPs equal ``x @ w`` (float32 sums of <= 41 terms of O(1): 1e-5),
+    also for a row count that is not a multiple of the kernel's blocks, -0.0 inputs and
+    an all-zero row; ``rows_outer`` equals ``xᵀ g``."""
+    x = _sparse_rows(jax.random.key(0), (3, 7, 41)).at[0, 0].set(0.0).at[1, 2, 5].set(-0.0)
+    w = jax.random.normal(jax.random.key(1), (41, 13))
+    ct = jax.random.normal(jax.random.key(2), (3, 7, 13))
+    np.testing.assert_allclose(bs.ops.rows_matmul(x, w), x @ w, rtol=1e-5, atol=1e-5)
+    f = lambda op: jax.grad(lambda x, w: jnp.sum(op(x, w) * ct), (0, 1))(x, w)
+    for a, b in zip(f(bs.ops.rows_matmul), f(jnp.matmul), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    xr, gr = x.reshape(21, 41), ct.reshape(21, 13)
+    np.testing.assert_allclose(bs.ops.rows_outer(x, ct), xr.T @ gr, rtol=1e-5, atol=1e-5)
+
+
+def test_rows_matmul_vmap_and_float64(path, x64):
+    """Under vmap (shared and batched weights) and in float64 (1e-12: same sums, other
+    order)."""
+    x = _sparse_rows(jax.random.key(3), (4, 5, 30)).astype(jnp.float64)
+    w = jax.random.normal(jax.random.key(4), (4, 30, 6), jnp.float64)
+    shared = jax.vmap(bs.ops.rows_matmul, (0, None))(x, w[0])
+    np.testing.assert_allclose(shared, x @ w[0], rtol=1e-12, atol=1e-12)
+    batched = jax.jit(jax.vmap(bs.ops.rows_matmul))(x, w)
+    np.testing.assert_allclose(batched, jnp.einsum("bri,bij->brj", x, w), rtol=1e-12, atol=1e-12)
+    g = jax.vmap(jax.grad(lambda w, x: jnp.sum(bs.ops.rows_matmul(x, w) ** 2)))(w, x)
+    g_ref = jax.vmap(jax.grad(lambda w, x: jnp.sum((x @ w) ** 2)))(w, x)
+    np.testing.assert_allclose(g, g_ref, rtol=1e-12, atol=1e-12)
+
+
+def _to64(tree):
+    return jax.tree.map(lambda a: a.astype(jnp.float64) if eqx.is_inexact_array(a) else a, tree)
+
+
+@pytest.fixture(scope="module")
+def layers():
+    """Feed-forward, dense-recurrent and CSR-recurrent layers strong enough to spike
+    often (so resets and the recurrence matter), event and dense input."""
+    key = jax.random.key(7)
+    layout, _ = bs.conn.FixedProb(0.2).build(key, 24, 24, recurrent=True)
+    kw = dict(w_scale=4.0, rec_scale=3.0, tau_mem=8.0, tau_syn=3.0)
+    ff = bs.train.lif_layer(key, 20, 24, event_input=True, **kw)
+    rec = bs.train.lif_layer(key, 20, 24, recurrent=True, **kw)
+    sparse = bs.train.lif_layer(key, 20, 24, recurrent=layout, event_input=True, **kw)
+    noise = lambda k: jax.random.uniform(jax.random.key(k), (24,), minval=0.7, maxval=1.3)
+    rec = eqx.tree_at(lambda m: (m.tau_mem, m.threshold), rec, (8 * noise(1), noise(2)))
+    return {"feedforward": ff, "recurrent": rec, "sparse": sparse}
+
+
+@pytest.mark.parametrize("name", ["feedforward", "recurrent", "sparse"])
+def test_bptt_equals_autodiff_of_plain_scan(layers, name, x64):
+    """Hand-written BPTT vs ``jax.grad`` of the plain scan in float64: identical spikes,
+    gradients of every parameter, of the input and of a given initial state equal to
+    1e-10 relative (the same sums in another order: ~1e-15 expected)."""
+    layer = _to64(layers[name])
+    k = jax.random.split(jax.random.key(11), 5)
+    x = _sparse_rows(k[0], (3, 30, 20), p=0.2).astype(jnp.float64)
+    ct = jax.random.normal(k[1], (3, 30, 24), jnp.float64)
+    state = bs.train.LIFState(
+        jax.random.normal(k[2], (3, 24), jnp.float64),
+        jax.random.normal(k[3], (3, 24), jnp.float64),
+        jnp.zeros((3, 24), jnp.float64),
+        (jax.random.uniform(k[4], (3, 24)) < 0.3).astype(jnp.float64),
+    )
+    s, s_ref = eqx.filter_jit(lambda m: (m(x, state), m.reference(x, state)))(layer)
+    assert 0.05 < float(s.mean()) < 0.6  # resets and recurrence are exercised
+    np.testing.assert_array_equal(s, s_ref)
+
+    def grads(call):
+        f = lambda m, x, st: jnp.sum(call(m, x, st) * ct)
+        g = eqx.filter_jit(lambda *a: (eqx.filter_grad(f)(*a), jax.grad(f, (1, 2))(*a)))
+        return g(layer, x, state)
+
+    got = grads(lambda m, x, st: m(x, st))
+    ref = grads(lambda m, x, st: m.reference(x, st))
+    leaves = jax.tree_util.tree_leaves_with_path(ref)
+    for (where, b), a in zip(leaves, jax.tree.leaves(got), strict=True):
+        scale = float(jnp.max(jnp.abs(b))) or 1.0
+        err = float(jnp.max(jnp.abs(a - b))) / scale
+        assert err < 1e-10, (jax.tree_util.keystr(where), err)
+
+
+def test_fast_path_only_where_it_applies(layers):
+    """Adaptation, rematerialization windows and non-Heaviside spikes take the plain
+    scan; the fast path gives the same float32 spikes as the reference."""
+    rec = layers["recurrent"]
+    assert rec._fast(None, None)
+    assert not rec._fast(5, None) and not rec._fast(None, 10)
+    alif = bs.train.lif_layer(jax.random.key(0), 4, 5, adaptive=True)
+    assert not alif._fast(None, None)
+    x = _sparse_rows(jax.random.key(12), (2, 30, 20), p=0.2)
+    np.testing.assert_array_equal(*eqx.filter_jit(lambda m: (m(x), m.reference(x)))(rec))
+
+
+def test_rows_swap_layout_matches_dense(path):
+    """``swap``: batch-major ``x (A, B, K)`` against a time-major result/cotangent
+    ``(B, A, N)``: equals the transposed dense products (float32: 1e-5)."""
+    x = _sparse_rows(jax.random.key(20), (5, 9, 70))
+    w = jax.random.normal(jax.random.key(21), (70, 300))
+    g = jax.random.normal(jax.random.key(22), (9, 5, 300))
+    xt = jnp.swapaxes(x, 0, 1)
+    out = bs.ops.rows_matmul(x, w, swap=True)
+    np.testing.assert_allclose(out, xt @ w, rtol=1e-5, atol=1e-5)
+    dw = bs.ops.rows_outer(x, g, swap=True)
+    np.testing.assert_allclose(dw, xt.reshape(-1, 70).T @ g.reshape(-1, 300), rtol=1e-5, atol=1e-4)
+    dx = jax.grad(lambda x: jnp.sum(bs.ops.rows_matmul(x, w, swap=True) * g))(x)
+    np.testing.assert_allclose(dx, jnp.swapaxes(g @ w.T, 0, 1), rtol=1e-5, atol=1e-5)
+
+
+def test_readout_impulse_response_matches_recurrence(x64):
+    """The readout as one matmul with its impulse-response matrix vs a NumPy loop of
+    $I_t = \\alpha I_{t-1} + h_t$, $V_t = \\beta V_{t-1} + I_t$ (float64: 1e-12), per-neuron
+    time constants (one with tau_syn = tau_mem, where the closed form is singular), and
+    its gradients vs autodiff of the step-by-step scan (1e-10)."""
+    r = bs.train.readout(jax.random.key(0), 6, 3)
+    r = eqx.tree_at(
+        lambda m: (m.w, m.tau_mem, m.tau_syn),
+        r,
+        (
+            jax.random.normal(jax.random.key(1), (6, 3), jnp.float64),
+            jnp.array([20.0, 10.0, 4.0]),
+            jnp.array([5.0, 10.0, 30.0]),
+        ),
+    )
+    x = jax.random.normal(jax.random.key(2), (2, 60, 6), jnp.float64)
+    h = np.asarray(x) @ np.asarray(r.w)
+    al, be = np.exp(-1 / np.array([5.0, 10.0, 30.0])), np.exp(-1 / np.array([20.0, 10.0, 4.0]))
+    i = v = np.zeros((2, 3))
+    ref = []
+    for t in range(60):
+        i = al * i + h[:, t]
+        v = be * v + i
+        ref.append(v)
+    np.testing.assert_allclose(r(x), np.stack(ref, 1), rtol=1e-12, atol=1e-12)
+    ct = jax.random.normal(jax.random.key(3), (2, 60, 3), jnp.float64)
+    grads = lambda f: eqx.filter_jit(eqx.filter_grad(lambda m: jnp.sum(f(m) * ct)))(r)
+    for a, b in zip(
+        jax.tree.leaves(grads(lambda m: m(x))),
+        jax.tree.leaves(grads(lambda m: m.reference(x))),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
