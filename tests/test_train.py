@@ -263,3 +263,34 @@ def test_adaptive_lif_layer_matches_equations():
         ref.append(sp)
     np.testing.assert_array_equal(s, np.array(ref))
     assert s[:, 1].sum() < s[:, 0].sum()
+
+
+@pytest.mark.parametrize("decay", [None, 300])
+def test_default_optimizer_schedule(decay):
+    """With a constant gradient, Adam's bias-corrected update is exactly ``-lr_k`` (m̂ = g,
+    v̂ = g², up to eps = 1e-8), so the updates read out the schedule; compared with the
+    warm-up/cosine formula written here (float32: rtol 1e-5)."""
+    lr, warm = 2e-3, 100
+    opt = bs.train.default_optimizer(lr, warmup_steps=warm, decay_steps=decay)
+    p = jnp.zeros(())
+    st = opt.init(p)
+    got = []
+    for _ in range(400):
+        u, st = opt.update(jnp.ones(()), st, p)
+        got.append(-float(u))
+    k = np.arange(400)
+    want = np.where(k < warm, lr * k / warm, lr)
+    if decay is not None:
+        c = np.clip((k - warm) / (decay - warm), 0.0, 1.0)
+        cos = lr / 20 + (lr - lr / 20) * 0.5 * (1 + np.cos(np.pi * c))
+        want = np.where(k < warm, want, cos)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-9)
+
+
+def test_default_optimizer_bad_arguments():
+    with pytest.raises(ValueError, match="default_optimizer.lr must be > 0"):
+        bs.train.default_optimizer(0.0)
+    with pytest.raises(ValueError, match="warmup_steps must be an integer >= 1"):
+        bs.train.default_optimizer(warmup_steps=0)
+    with pytest.raises(ValueError, match="decay_steps must exceed warmup_steps"):
+        bs.train.default_optimizer(warmup_steps=100, decay_steps=50)

@@ -58,6 +58,30 @@ def test_digits_latency_learns():
     assert acc >= 0.94, acc
 
 
+def test_digits_rate_code_learns_with_default_optimizer():
+    """Rate (Bernoulli) code, T = 30, 128 LIF, 20 epochs, the library's default optimiser
+    (warm-up + cosine). Seed 2 is the split on which constant-lr Adam 2e-3 let one class's
+    max-over-time readout die (85.7 % test, one class at ~5 %); with the warm-up it
+    measured 96.4 %. Threshold: the issue's 94 %."""
+    xtr, ytr, xte, yte = bs.datasets.digits(seed=2)
+    enc = lambda x, k: np.asarray(jnp.moveaxis(bs.encoders.rate(jax.random.key(k), x, 30), 0, -2))
+    key = jax.random.key(2)
+    model = bs.train.FeedForwardSNN(64, 128, 10, key=key)
+    epochs = 20
+    model, _, _ = bs.train.fit(
+        model,
+        enc(xtr, 102),
+        ytr,
+        loss_fn=losses.ce_max_membrane,
+        optimizer=bs.train.default_optimizer(2e-3, decay_steps=epochs * (len(ytr) // 64)),
+        epochs=epochs,
+        key=key,
+        progress=False,
+    )
+    _, acc = bs.train.evaluate(model, losses.ce_max_membrane, enc(xte, 103), yte)
+    assert acc >= 0.94, acc
+
+
 def test_ultralif_learns_digits_at_t1():
     """UltraLIF, one step (pixel as input current), 64 hidden: the paper's setting
     (Miñoza 2026). Measured 96.9 % soft / 97.1 % hard at 20 epochs (seed 0); here 10

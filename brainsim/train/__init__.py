@@ -12,6 +12,7 @@ from .layers import ReadoutState as ReadoutState
 from .layers import event_project as event_project
 from .layers import lif_layer as lif_layer
 from .layers import readout as readout
+from .loop import default_optimizer as default_optimizer
 from .loop import evaluate as evaluate
 from .loop import fit as fit
 from .loop import make_step as make_step

@@ -5,6 +5,13 @@ minibatch, and shows a tqdm bar with the running loss and accuracy. Which leaves
 trained is ``trainable`` (default every inexact array: weights, time constants,
 thresholds, ``eps``); the rest is held fixed.
 
+The default optimiser (``default_optimizer``) is Adam with a linear learning-rate
+warm-up. Without it, Adam's first full-size steps (each weight moves by ~lr, about a
+quarter of a readout weight's initial spread) can push every readout weight of one class
+negative: that class's membrane then never rises above its value at the first step, its
+max-over-time logit has no gradient, and the class stays dead (digits, rate code:
+86–94 % test instead of ~96 %, seeds 0–2; see benchmarks/train_accuracy.py).
+
 Batching: ``batch_mode="axis"`` runs the model on ``(B, T, n)`` directly (one matmul per
 layer for the whole batch and all steps); ``"vmap"`` maps the per-sample model over the
 batch (same result).
@@ -22,8 +29,39 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+from .._checks import check_positive, check_size
 from ..datasets import check_dataset
 from .losses import accuracy
+
+
+def default_optimizer(
+    lr: float = 2e-3,
+    warmup_steps: int = 100,
+    decay_steps: int | None = None,
+    clip_norm: float | None = 1.0,
+) -> optax.GradientTransformation:
+    """Adam whose learning rate rises linearly from 0 to ``lr`` over ``warmup_steps``
+    optimiser steps (module docstring: keeps max-over-time readouts from dying), then
+    stays at ``lr``, or, given the total number of steps ``decay_steps``, follows a
+    cosine decay to ``lr / 20`` at ``decay_steps``. Gradients are first clipped to a
+    global norm of ``clip_norm`` (None: no clipping) against the occasional exploding
+    BPTT gradient of recurrent layers (Randman recurrent, seed 2: 95.0 % with warm-up
+    alone, 98.7 % with clipping and the cosine decay)."""
+    check_positive("default_optimizer.lr", lr)
+    check_size("default_optimizer.warmup_steps", warmup_steps)
+    if clip_norm is not None:
+        check_positive("default_optimizer.clip_norm", clip_norm)
+    if decay_steps is None:
+        schedule = optax.linear_schedule(0.0, lr, warmup_steps)
+    elif decay_steps <= warmup_steps:
+        raise ValueError(
+            f"default_optimizer.decay_steps must exceed warmup_steps ({warmup_steps}), "
+            f"got {decay_steps}"
+        )
+    else:
+        schedule = optax.warmup_cosine_decay_schedule(0.0, lr, warmup_steps, decay_steps, lr / 20)
+    adam = optax.adam(schedule)
+    return adam if clip_norm is None else optax.chain(optax.clip_by_global_norm(clip_norm), adam)
 
 
 @functools.lru_cache(maxsize=32)
@@ -90,7 +128,8 @@ def fit(
 
     ``checkpoint_every``/``truncate_every`` set the model's rematerialization and
     truncated-BPTT windows (see ``bs.train.scan_time``); ``optimizer`` defaults to
-    ``optax.adam(2e-3)``. The last partial batch of an epoch is dropped (fixed shapes).
+    ``default_optimizer()`` (Adam 2e-3 after a 100-step warm-up, clipped). The last
+    partial batch of an epoch is dropped (fixed shapes).
     """
     n_classes = model.readout.w.shape[1] if getattr(model, "readout", None) is not None else None
     check_dataset("fit", x, y, n_classes)
@@ -102,7 +141,7 @@ def fit(
         model = dataclasses.replace(
             model, checkpoint_every=checkpoint_every, truncate_every=truncate_every
         )
-    optimizer = optax.adam(2e-3) if optimizer is None else optimizer
+    optimizer = default_optimizer() if optimizer is None else optimizer
     key = jax.random.key(0) if key is None else key
     if opt_state is None:
         opt_state = optimizer.init(eqx.filter(model, trainable))
