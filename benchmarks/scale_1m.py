@@ -28,6 +28,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--duration", type=float, default=1000.0)
+    ap.add_argument("--note", default="", help="e.g. whether other jobs shared the machine")
     args = ap.parse_args()
     n = args.n
     rss0 = peak_rss_mib()
@@ -58,7 +59,7 @@ def main():
         machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         jax=jax.__version__,
         python=sys.version.split()[0],
-        note="shared machine: other jobs were running; timings are noisy",
+        note=args.note,
     )
     for k, v in result.items():
         print(f"{k:>18}: {v:.4g}" if isinstance(v, float) else f"{k:>18}: {v}")
