@@ -202,7 +202,8 @@ def main() -> None:
     import docs_page
 
     docs_page.add_ratios(rows)
-    print(table(rows, COLUMNS))
+    columns = [("model", "model", ""), *(c for c in docs_page.COLUMNS if c[0] != "source")]
+    print(table(rows, columns))
     payload = dict(
         kind="race",
         date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -216,26 +217,6 @@ def main() -> None:
     print("wrote", save(args.out, payload))
     if args.docs:
         print("wrote", docs_page.write())
-
-
-COLUMNS = [
-    ("model", "model", ""),
-    ("n", "N", ""),
-    ("simulator", "simulator", ""),
-    ("version", "version", ""),
-    ("build_s", "build s", ".2f"),
-    ("compile_s", "compile s", ".2f"),
-    ("run_s", "run s (1 s bio)", ".3f"),
-    ("ratio_to_fastest_peer", "÷ fastest peer", ".2f"),
-    ("total_s", "first result s", ".2f"),
-    ("first_ratio_to_fastest_peer", "first ÷ fastest peer's first", ".2f"),
-    ("total_warm_s", "first result, warm cache s", ".2f"),
-    ("warm_ratio_to_fastest_peer", "warm first ÷ fastest peer's first", ".2f"),
-    ("rate_E_hz", "E Hz", ".1f"),
-    ("rate_I_hz", "I Hz", ".1f"),
-    ("peak_mib", "peak MiB", ".0f"),
-    ("error", "error", ""),
-]
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
 SOURCES = ("csr_event.cc", "procedural.cc", "delayed_event.cc", "event_rows.cc")
+HEADERS = ("event_common.h",)  # hashed into the build key with the sources
 LIB_NAME = "libbrainsim_native.so"
 ABI_VERSION = 1
 
@@ -100,7 +101,7 @@ def _build_key(cxx: str) -> str:
     import jaxlib
 
     h = hashlib.sha256()
-    for name in SOURCES:
+    for name in (*SOURCES, *HEADERS):
         h.update(name.encode())
         h.update((_HERE / name).read_bytes())
     inc = Path(jax.ffi.include_dir())

@@ -30,73 +30,23 @@
 #include <string>
 #include <type_traits>
 
+#include "event_common.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
 
 namespace {
 
-constexpr int kMaxRank = 16;
+using brainsim_native::AnyNonZero;
+using brainsim_native::kMaxRank;
+using brainsim_native::Operand;
+using brainsim_native::Prefetch;
 
-struct Operand {
-  const void* data = nullptr;
-  int64_t core_size = 0;         // elements per vmap slice
-  int64_t vstride[kMaxRank] = {};  // element stride per vmap dim (0 = bcast)
-};
-
-// Sets up the per-vmap-dim strides of one operand.  `core_rank` is the number
-// of trailing dims that belong to one call.
 static bool SetupOperand(Operand& op, const ffi::AnyBuffer& buf, int V,
                          int core_rank, const int64_t* out_vdims,
                          std::string* err, const char* name) {
-  auto dims = buf.dimensions();
-  if (static_cast<int>(dims.size()) != V + core_rank) {
-    *err = std::string("brainsim csr_event_matvec: operand '") + name +
-           "' has unexpected rank " + std::to_string(dims.size());
-    return false;
-  }
-  int64_t core = 1;
-  for (int d = V; d < V + core_rank; ++d) core *= dims[d];
-  op.core_size = core;
-  int64_t stride = core;
-  for (int d = V - 1; d >= 0; --d) {
-    if (dims[d] == 1) {
-      op.vstride[d] = 0;
-    } else if (dims[d] == out_vdims[d]) {
-      op.vstride[d] = stride;
-    } else {
-      *err = std::string("brainsim csr_event_matvec: operand '") + name +
-             "' has a batch dim that does not match the output";
-      return false;
-    }
-    stride *= dims[d];
-  }
-  op.data = buf.untyped_data();
-  return true;
-}
-
-// Unsigned integer of the same width as T (for bit tests on floats).
-template <typename T>
-using UInt = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
-
-// Returns true iff any of x[0..n) is non-zero (+0.0 and -0.0 count as zero).
-// Integer OR-reduction of the bits without the sign bit: vectorises with the
-// baseline ISA (SSE2 / NEON) and needs no float compares.
-template <typename T, int64_t kN>
-static inline bool AnyNonZero(const T* x) {
-  UInt<T> acc = 0;
-  for (int64_t k = 0; k < kN; ++k) {
-    UInt<T> b;
-    std::memcpy(&b, x + k, sizeof(T));
-    acc |= b;
-  }
-  return (acc << 1) != 0;
-}
-
-static inline void Prefetch(const void* p) {
-#if (defined(__GNUC__) || defined(__clang__)) && !defined(BRAINSIM_NO_PREFETCH)
-  __builtin_prefetch(p, 0, 3);
-#endif
+  return brainsim_native::SetupOperand(op, buf, V, core_rank, out_vdims, err,
+                                       "brainsim csr_event_matvec", name);
 }
 
 // Core: one (spike vector, connectivity) pair.  `out` must already hold the

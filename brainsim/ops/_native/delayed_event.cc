@@ -39,66 +39,23 @@
 #include <type_traits>
 #include <vector>
 
+#include "event_common.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
 
 namespace {
 
-constexpr int kMaxRank = 16;
-
-// One operand: its data and the element stride of each vmap dim (0 = bcast).
-struct Operand {
-  const void* data = nullptr;
-  int64_t core_size = 0;
-  int64_t vstride[kMaxRank] = {};
-};
+using brainsim_native::AnyNonZero;
+using brainsim_native::kMaxRank;
+using brainsim_native::Operand;
+using brainsim_native::Prefetch;
 
 static bool Setup(Operand& op, const ffi::AnyBuffer& buf, int V, int core_rank,
                   const int64_t* out_vdims, std::string* err,
                   const char* name) {
-  auto dims = buf.dimensions();
-  if (static_cast<int>(dims.size()) != V + core_rank) {
-    *err = std::string("brainsim delayed_event_step: operand '") + name +
-           "' has unexpected rank " + std::to_string(dims.size());
-    return false;
-  }
-  int64_t core = 1;
-  for (int d = V; d < V + core_rank; ++d) core *= dims[d];
-  op.core_size = core;
-  int64_t stride = core;
-  for (int d = V - 1; d >= 0; --d) {
-    if (dims[d] != 1 && dims[d] != out_vdims[d]) {
-      *err = std::string("brainsim delayed_event_step: operand '") + name +
-             "' has a batch dim that does not match the output";
-      return false;
-    }
-    op.vstride[d] = dims[d] == 1 ? 0 : stride;
-    stride *= dims[d];
-  }
-  op.data = buf.untyped_data();
-  return true;
-}
-
-template <typename T>
-using UInt = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
-
-// True iff any of x[0..kN) is non-zero (+0.0 and -0.0 count as zero).
-template <typename T, int64_t kN>
-static inline bool AnyNonZero(const T* x) {
-  UInt<T> acc = 0;
-  for (int64_t k = 0; k < kN; ++k) {
-    UInt<T> b;
-    std::memcpy(&b, x + k, sizeof(T));
-    acc |= b;
-  }
-  return (acc << 1) != 0;
-}
-
-static inline void Prefetch(const void* p) {
-#if defined(__GNUC__) || defined(__clang__)
-  __builtin_prefetch(p, 0, 3);
-#endif
+  return brainsim_native::SetupOperand(op, buf, V, core_rank, out_vdims, err,
+                                       "brainsim delayed_event_step", name);
 }
 
 // One (spike vector, ring) pair.  `off[g]` = ring offset of delay value g's

@@ -1,0 +1,81 @@
+// Helpers shared by brainsim's event-driven CPU kernels (csr_event.cc,
+// delayed_event.cc): per-operand vmap strides, a vectorisable "any spike in
+// this block?" test, and a portable prefetch.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <type_traits>
+
+#include "xla/ffi/api/ffi.h"
+
+namespace brainsim_native {
+
+namespace ffi = xla::ffi;
+
+constexpr int kMaxRank = 16;
+
+// One operand: its data, the elements of one call, and the element stride of
+// each leading vmap dim (0 = broadcast).
+struct Operand {
+  const void* data = nullptr;
+  int64_t core_size = 0;
+  int64_t vstride[kMaxRank] = {};
+};
+
+// Sets up `op` from `buf`, whose rank must be V + core_rank; each of its V
+// leading dims must be 1 (broadcast) or equal to the output's `out_vdims`.
+// On error writes "<kernel>: operand '<name>' ..." to `err` and returns false.
+inline bool SetupOperand(Operand& op, const ffi::AnyBuffer& buf, int V,
+                         int core_rank, const int64_t* out_vdims,
+                         std::string* err, const char* kernel,
+                         const char* name) {
+  auto dims = buf.dimensions();
+  if (static_cast<int>(dims.size()) != V + core_rank) {
+    *err = std::string(kernel) + ": operand '" + name +
+           "' has unexpected rank " + std::to_string(dims.size());
+    return false;
+  }
+  int64_t core = 1;
+  for (int d = V; d < V + core_rank; ++d) core *= dims[d];
+  op.core_size = core;
+  int64_t stride = core;
+  for (int d = V - 1; d >= 0; --d) {
+    if (dims[d] != 1 && dims[d] != out_vdims[d]) {
+      *err = std::string(kernel) + ": operand '" + name +
+             "' has a batch dim that does not match the output";
+      return false;
+    }
+    op.vstride[d] = dims[d] == 1 ? 0 : stride;
+    stride *= dims[d];
+  }
+  op.data = buf.untyped_data();
+  return true;
+}
+
+// Unsigned integer of the same width as T (for bit tests on floats).
+template <typename T>
+using UInt = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+
+// True iff any of x[0..kN) is non-zero (+0.0 and -0.0 count as zero).
+// Integer OR-reduction of the bits without the sign bit: vectorises with the
+// baseline ISA (SSE2 / NEON) and needs no float compares.
+template <typename T, int64_t kN>
+inline bool AnyNonZero(const T* x) {
+  UInt<T> acc = 0;
+  for (int64_t k = 0; k < kN; ++k) {
+    UInt<T> b;
+    std::memcpy(&b, x + k, sizeof(T));
+    acc |= b;
+  }
+  return (acc << 1) != 0;
+}
+
+inline void Prefetch(const void* p) {
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(BRAINSIM_NO_PREFETCH)
+  __builtin_prefetch(p, 0, 3);
+#endif
+}
+
+}  // namespace brainsim_native
