@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import ops
+from ._arrays import to_device
 from ._checks import check_count
 from ._protocol import AbstractDynamics
 from .conn.builders import AbstractBuilder, numpy_rng, with_delays
@@ -93,7 +94,7 @@ def _build(proj: Projection, key, n_pre: int, n_post: int) -> Projection:
             f"Projection {proj.name}: layout is {conn.n_pre}x{conn.n_post} but the "
             f"populations have sizes {n_pre} and {n_post}"
         )
-    weight = jnp.asarray(weight, jnp.float32)
+    weight = to_device(weight, np.float32)
     if weight.ndim and weight.shape != conn.weight_shape:
         raise ValueError(
             f"Projection {proj.name}: weight must be a scalar or have shape "

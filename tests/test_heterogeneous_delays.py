@@ -325,3 +325,25 @@ def test_simulate_checks_dt_of_ring():
     with pytest.raises(ValueError, match="dt=0.05"):
         net.check_state(state, 0.05)
     bs.simulate(net, state, duration=1.0, dt=0.1, progress=False)
+
+
+def test_with_delays_matches_numpy_unique_and_lexsort():
+    """At 3 M synapses (large enough that the distinct delays are first looked for in a
+    strided sample), ``with_delays`` finds exactly ``np.unique``'s values, including rare
+    ones the sample misses, and orders synapses exactly as ``np.lexsort`` by (pre, delay,
+    post); per-synapse weights follow the same permutation."""
+    rng = np.random.default_rng(7)
+    n, n_pre, n_post = 3_000_000, 500, 700
+    pre, post = rng.integers(0, n_pre, n), rng.integers(0, n_post, n)
+    layout, _ = bs.conn.FromEdges(pre, post).build(None, n_pre, n_post)
+    delays = rng.integers(1, 20, n) * 0.1
+    delays[[1, 3, 999_999, 2_999_999]] = [0.05, 7.3, 2.25, 0.1 + 1e-10]  # rare values
+    w = rng.normal(size=n).astype(np.float32)
+    out, w_out = bs.conn.with_delays(layout, delays, w)
+    values, group = np.unique(np.round(delays, 9), return_inverse=True)
+    np.testing.assert_array_equal(out.delays, values)
+    flat_pre = np.repeat(np.arange(n_pre), np.diff(np.asarray(layout.indptr)))
+    order = np.lexsort((np.asarray(layout.indices), group, flat_pre))
+    np.testing.assert_array_equal(out.csr.indices, np.asarray(layout.indices)[order])
+    np.testing.assert_array_equal(out.group, group[order])
+    np.testing.assert_array_equal(w_out, w[order])

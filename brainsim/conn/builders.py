@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._arrays import to_device
 from .._checks import check_count, check_prob
 from .layouts import CSR, ELL, Delayed, Dense, Procedural
 from .weight_rules import AbstractWeightRule, ConstantWeights
@@ -78,7 +79,11 @@ class AllToAll(_SelfOption):
     """Every pre connects to every post (a ``Dense`` layout)."""
 
     def build(self, key, n_pre, n_post, recurrent=False):
-        mask = ~jnp.eye(n_pre, dtype=bool) if self._no_self(n_pre, n_post, recurrent) else None
+        mask = (
+            to_device(~np.eye(n_pre, dtype=bool), bool)
+            if self._no_self(n_pre, n_post, recurrent)
+            else None
+        )
         return Dense(n_pre, n_post, mask), None
 
 
@@ -88,7 +93,7 @@ class OneToOne(AbstractBuilder):
     def build(self, key, n_pre, n_post, recurrent=False):
         if n_pre != n_post:
             raise ValueError(f"OneToOne needs n_pre == n_post, got {n_pre} and {n_post}")
-        return ELL(n_pre, n_post, jnp.arange(n_pre, dtype=jnp.int32)[:, None]), None
+        return ELL(n_pre, n_post, to_device(np.arange(n_pre)[:, None], np.int32)), None
 
 
 class FixedProb(_SelfOption):
@@ -148,7 +153,7 @@ class FixedOutDegree(_SelfOption):
         post = _distinct(numpy_rng(key), n_pre, self.k, m)
         if no_self:
             post = _skip_self(post, np.arange(n_pre)[:, None])
-        return ELL(n_pre, n_post, jnp.asarray(np.asarray(post, np.int32))), None
+        return ELL(n_pre, n_post, to_device(post, np.int32)), None
 
 
 class ProceduralFixedOutDegree(_SelfOption):
@@ -253,15 +258,39 @@ def with_delays(layout, delays, weight=None):
     d = d.ravel()
     if d.size and not (np.all(np.isfinite(d)) and d.min() > 0):
         raise ValueError(f"delays must be > 0 (ms), got min {d.min():g}")
-    values, group = np.unique(np.round(d, 9), return_inverse=True)
-    group = group.ravel()
-    order = np.lexsort((post, group, pre))
+    values, group = _delay_groups(d)
+    order = _row_delay_target_order(pre, group, post, len(values), layout.n_post)
     indptr = np.zeros(layout.n_pre + 1, np.int64)
     np.cumsum(np.bincount(pre, minlength=layout.n_pre), out=indptr[1:])
     csr = CSR(layout.n_pre, layout.n_post, indptr, post[order])
-    g = jnp.asarray(group[order].astype(_group_dtype(len(values))))
+    g = to_device(group[order], _group_dtype(len(values)))
     out = Delayed(layout.n_pre, layout.n_post, csr, g, tuple(float(v) for v in values))
     w = weight
     if weight is not None and np.ndim(weight):
-        w = jnp.asarray(np.asarray(weight).ravel()[order])
+        w = to_device(np.asarray(weight).ravel()[order], np.float32)
     return out, w
+
+
+def _delay_groups(d):
+    """``(values, group)``: the distinct delays (equal within 1e-9 ms), ascending, and each
+    synapse's index into them. Exact, like ``np.unique(..., return_inverse=True)``, but the
+    values are found in a sample and only the synapses they miss are sorted (~5x faster
+    at 15 M synapses)."""
+    r = np.round(d, 9)
+    values = np.unique(r[:: max(1, r.size >> 20)])
+    group = np.searchsorted(values, r)
+    missed = values[np.minimum(group, values.size - 1)] != r
+    if missed.any():
+        values = np.union1d(values, r[missed])
+        group = np.searchsorted(values, r)
+    return values, group
+
+
+def _row_delay_target_order(pre, group, post, n_groups, n_post):
+    """The permutation sorting synapses by (pre, delay group, post): one stable argsort of
+    a combined int64 key (10x faster than ``np.lexsort`` at 15 M synapses), or the
+    lexsort where the key would overflow."""
+    if (int(pre.max(initial=0)) + 1) * n_groups * n_post >= 2**63:
+        return np.lexsort((post, group, pre))
+    key = (pre.astype(np.int64) * n_groups + group) * n_post + post
+    return np.argsort(key, kind="stable")

@@ -11,6 +11,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
+from .._arrays import to_device
 from .._checks import check_count
 from .weight_rules import AbstractWeightRule, ConstantWeights
 
@@ -68,9 +69,8 @@ class CSR(AbstractLayout):
         if indptr.shape != (n_pre + 1,) or indptr[0] != 0 or np.any(np.diff(indptr) < 0):
             raise ValueError(f"CSR.indptr must be non-decreasing, shape ({n_pre + 1},), from 0")
         self.n_pre, self.n_post = n_pre, n_post
-        # Cast in NumPy: jnp.asarray(int64, int32) would compile an XLA convert per shape.
-        self.indptr = jnp.asarray(indptr.astype(np.int32))
-        self.indices = jnp.asarray(np.asarray(indices, np.int32))
+        self.indptr = to_device(indptr, np.int32)
+        self.indices = to_device(indices, np.int32)
         self.max_degree = int(np.diff(indptr).max(initial=0))
 
     @property
