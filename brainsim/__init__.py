@@ -17,6 +17,7 @@ from . import train as train
 from .compilation_cache import enable_compilation_cache as enable_compilation_cache
 from .gap_junction import GapJunction as GapJunction
 from .monitors import Record as Record
+from .monitors import SpikeEvents as SpikeEvents
 from .network import Network as Network
 from .network import NetworkState as NetworkState
 from .network import Projection as Projection

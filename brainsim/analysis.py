@@ -1,23 +1,31 @@
 """Spike-train statistics: pure array functions on spike rasters, no plotting.
 
-A raster is a boolean or 0/1 array ``(n_steps, n_neurons)`` sampled every ``dt`` ms.
+A raster is a boolean or 0/1 array ``(n_steps, n_neurons)`` sampled every ``dt`` ms, or
+the same spikes as ``bs.SpikeEvents`` (``bs.Record(..., events=True)``).
 """
 
 import numpy as np
 
+from .monitors import SpikeEvents, to_events
+
+
+def _events(spikes) -> SpikeEvents:
+    return spikes if isinstance(spikes, SpikeEvents) else to_events(np.asarray(spikes), 0)
+
 
 def firing_rate(spikes, dt: float):
     """Mean firing rate of each neuron (Hz): spike count / duration. ``(n,)``."""
-    spikes = np.asarray(spikes)
-    duration_s = spikes.shape[0] * dt * 1e-3
-    return spikes.sum(axis=0) / duration_s
+    ev = _events(spikes)
+    n_steps, n = ev.shape
+    return np.bincount(ev.neurons, minlength=n) / (n_steps * dt * 1e-3)
 
 
 def population_rate(spikes, dt: float, window: float | None = None):
     """Population rate over time (Hz per neuron), ``(n_steps,)``, optionally smoothed by
     a moving average of ``window`` ms."""
-    spikes = np.asarray(spikes, float)
-    rate = spikes.mean(axis=1) / (dt * 1e-3)
+    ev = _events(spikes)
+    n_steps, n = ev.shape
+    rate = np.bincount(ev.steps, minlength=n_steps) / max(n, 1) / (dt * 1e-3)
     if window:
         k = max(1, round(window / dt))
         rate = np.convolve(rate, np.ones(k) / k, mode="same")
@@ -27,19 +35,19 @@ def population_rate(spikes, dt: float, window: float | None = None):
 def isi_cv(spikes, dt: float, min_spikes: int = 3):
     """Coefficient of variation of the inter-spike intervals of each neuron, ``(n,)``;
     NaN for neurons with fewer than ``min_spikes`` spikes."""
-    spikes = np.asarray(spikes)
-    steps, neurons = np.nonzero(spikes)
-    order = np.lexsort((steps, neurons))
-    steps, neurons = steps[order], neurons[order]
-    cv = np.full(spikes.shape[1], np.nan)
+    ev = _events(spikes)
+    n = ev.shape[1]
+    order = np.lexsort((ev.steps, ev.neurons))
+    steps, neurons = ev.steps[order], ev.neurons[order]
+    cv = np.full(n, np.nan)
     if steps.size < 2:
         return cv
     same = neurons[1:] == neurons[:-1]
     isi = (np.diff(steps) * dt)[same]
     owner = neurons[1:][same]
-    count = np.bincount(owner, minlength=spikes.shape[1])
-    mean = np.bincount(owner, isi, spikes.shape[1]) / np.maximum(count, 1)
-    sq = np.bincount(owner, isi**2, spikes.shape[1]) / np.maximum(count, 1)
+    count = np.bincount(owner, minlength=n)
+    mean = np.bincount(owner, isi, n) / np.maximum(count, 1)
+    sq = np.bincount(owner, isi**2, n) / np.maximum(count, 1)
     std = np.sqrt(np.maximum(sq - mean**2, 0.0))
     ok = count >= min_spikes - 1
     cv[ok] = std[ok] / mean[ok]
@@ -47,6 +55,6 @@ def isi_cv(spikes, dt: float, min_spikes: int = 3):
 
 
 def spike_times(spikes, dt: float, t0: float = 0.0):
-    """``(times_ms, neuron_indices)`` of all spikes in a raster, sorted by time."""
-    steps, neurons = np.nonzero(np.asarray(spikes))
-    return t0 + (steps + 1) * dt, neurons
+    """``(times_ms, neuron_indices)`` of all spikes, sorted by time."""
+    ev = _events(spikes)
+    return t0 + (ev.steps + 1) * dt, ev.neurons

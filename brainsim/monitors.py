@@ -5,7 +5,12 @@
 A variable is a field of the population's state (``"v"``, ``"spike"``...; ``"spikes"`` is
 an alias of ``"spike"``). ``every`` records one sample per ``every`` steps: the last value
 of the window, except spikes, which record whether the neuron spiked in the window.
+With ``events=True`` spikes are kept as ``SpikeEvents`` (host memory ∝ number of spikes,
+like NEST's spike recorder) instead of a dense ``(n_samples, n)`` raster: each chunk's
+raster is converted on the host as soon as it arrives.
 """
+
+from typing import NamedTuple
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -16,21 +21,41 @@ from ._checks import check_size
 _ALIASES = {"spikes": "spike"}
 
 
+class SpikeEvents(NamedTuple):
+    """The spikes of the recorded neurons as events, sorted by time: spike ``k`` is
+    neuron ``neurons[k]`` (position among the recorded neurons) in sample ``steps[k]``
+    (0-based, so at time ``rec[pop]["t"][steps[k]]``). ``shape`` is the
+    ``(n_samples, n_neurons)`` of the equivalent dense raster."""
+
+    steps: np.ndarray  # (n_spikes,) int64
+    neurons: np.ndarray  # (n_spikes,) int64
+    shape: tuple[int, int]
+
+    def dense(self) -> np.ndarray:
+        """The boolean raster ``(n_samples, n_neurons)``."""
+        out = np.zeros(self.shape, bool)
+        out[self.steps, self.neurons] = True
+        return out
+
+
 class Record(eqx.Module):
     """Record ``variables`` of one population for neurons ``indices`` (``None``: all;
-    a slice or an integer array), one sample every ``every`` steps."""
+    a slice or an integer array), one sample every ``every`` steps. ``events=True``:
+    spikes are returned as ``SpikeEvents`` rather than a dense raster."""
 
     variables: tuple[str, ...] = eqx.field(static=True)
     indices: slice | tuple[int, ...] | None = eqx.field(default=None, static=True)
     every: int = eqx.field(default=1, static=True)
+    events: bool = eqx.field(default=False, static=True)
 
-    def __init__(self, variables, indices=None, every=1):
+    def __init__(self, variables, indices=None, every=1, events=False):
         self.variables = (variables,) if isinstance(variables, str) else tuple(variables)
         if indices is not None and not isinstance(indices, slice):
             indices = tuple(int(i) for i in np.asarray(indices).ravel())
         self.indices = indices
         check_size("Record.every", every)
         self.every = every
+        self.events = bool(events)
 
     def select(self, x):
         """The recorded neurons of ``x (..., n)``."""
@@ -65,6 +90,11 @@ def check_variables(records: dict[str, Record], state) -> None:
                 raise ValueError(
                     f"record: population {name!r} has no variable {var!r}; available: {fields}"
                 )
+        if rec.events and np.ndim(pop_state.spike) > 1:
+            raise ValueError(
+                f"record: events=True needs an unbatched population, but {name!r} has "
+                f"state shape {np.shape(pop_state.spike)}"
+            )
         size = np.shape(pop_state.spike)[-1]
         if (
             isinstance(rec.indices, tuple)
@@ -79,3 +109,32 @@ def reduce_window(variable: str, window):
     if field_name(variable) == "spike":
         return jnp.any(window != 0, axis=0)
     return window[-1]
+
+
+def is_spikes(variable: str) -> bool:
+    return field_name(variable) == "spike"
+
+
+def to_events(raster, offset: int) -> SpikeEvents:
+    """``SpikeEvents`` of a dense ``(n_samples, n)`` raster whose first sample is
+    ``offset``. The raster is scanned 8 entries at a time (as uint64 words), several
+    times faster than ``np.nonzero`` at the sparsity of spikes."""
+    flat = np.ascontiguousarray(raster, bool).reshape(-1)
+    m = flat.size // 8 * 8
+    words = np.flatnonzero(flat[:m].view(np.uint64))
+    candidates = (words[:, None] * 8 + np.arange(8)).ravel()
+    hits = np.concatenate([candidates[flat[candidates]], m + np.flatnonzero(flat[m:])])
+    steps, neurons = np.divmod(hits, max(raster.shape[1], 1))
+    return SpikeEvents(steps + offset, neurons, raster.shape)
+
+
+def join_events(pieces: list[SpikeEvents], n: int) -> SpikeEvents:
+    """One ``SpikeEvents`` from consecutive pieces (each ``to_events`` of one chunk)."""
+    n_samples = sum(p.shape[0] for p in pieces)
+    if not pieces:
+        return SpikeEvents(np.zeros(0, np.int64), np.zeros(0, np.int64), (0, n))
+    return SpikeEvents(
+        np.concatenate([p.steps for p in pieces]),
+        np.concatenate([p.neurons for p in pieces]),
+        (n_samples, n),
+    )

@@ -13,9 +13,9 @@ def _pyplot():
 
 
 def raster(rec, populations=None, max_neurons: int = 500, ax=None, rate_window: float = 5.0):
-    """Spike raster of ``rec`` (a ``Recording`` with ``"spikes"``), one colour per
-    population, with the population rate below. At most ``max_neurons`` per population
-    are drawn."""
+    """Spike raster of ``rec`` (a ``Recording`` with ``"spikes"``, dense or events), one
+    colour per population, with the population rate (of all recorded neurons) below. At
+    most ``max_neurons`` per population are drawn."""
     plt = _pyplot()
     names = [p for p in (populations or list(rec)) if "spikes" in rec[p]]
     if ax is None:
@@ -26,11 +26,12 @@ def raster(rec, populations=None, max_neurons: int = 500, ax=None, rate_window: 
         fig, ax_rate = ax.figure, None
     offset = 0
     for name in names:
-        spikes = np.asarray(rec[name]["spikes"])[:, :max_neurons]
+        spikes = rec[name]["spikes"]  # a raster or SpikeEvents
+        shown = min(max_neurons, spikes.shape[1])
         dt = rec[name]["t"][1] - rec[name]["t"][0] if len(rec[name]["t"]) > 1 else rec.dt
         t, i = analysis.spike_times(spikes, dt, rec[name]["t"][0] - dt)
-        ax.scatter(t, i + offset, s=1, marker="|", label=name)
-        offset += spikes.shape[1]
+        ax.scatter(t[i < shown], i[i < shown] + offset, s=1, marker="|", label=name)
+        offset += shown
         if ax_rate is not None:
             ax_rate.plot(
                 rec[name]["t"],

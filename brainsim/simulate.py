@@ -22,7 +22,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._checks import check_positive, check_size, steps
-from .monitors import as_records, check_variables, field_name, reduce_window
+from .monitors import (
+    as_records,
+    check_variables,
+    field_name,
+    is_spikes,
+    join_events,
+    reduce_window,
+    to_events,
+)
 from .network import Network, NetworkState
 
 _COMPILED: dict = {}
@@ -185,12 +193,12 @@ def simulate(
             f"duration must be a multiple of every*dt = {block * dt:g} ms "
             f"(lcm of the recording intervals), got {duration:g} ms"
         )
-    bytes_per_step = sum(
-        math.prod(np.shape(rec.select(np.empty(np.shape(state.populations[n].spike)))))
-        * len(rec.variables)
-        * 4
-        / rec.every
+    shapes = {
+        n: np.shape(rec.select(np.empty(np.shape(state.populations[n].spike))))
         for n, rec in records.items()
+    }
+    bytes_per_step = sum(
+        math.prod(shapes[n]) * len(rec.variables) * 4 / rec.every for n, rec in records.items()
     )
     if chunk_steps is None:
         chunk_steps = _chunk_steps(n_steps, block, _CHUNK_BYTES / max(bytes_per_step, 1))
@@ -211,13 +219,14 @@ def simulate(
         start = time.perf_counter()
         state, out, finite = jax.block_until_ready(fn((net, state, inputs), done))
         out, finite = jax.device_get((out, finite))
-        run_time += time.perf_counter() - start
-        done += this
         for name, rec in records.items():
             for v in rec.variables:
-                pieces[name][v].append(
-                    np.asarray(out[name][v]).reshape(-1, *out[name][v].shape[2:])
-                )
+                x = out[name][v].reshape(-1, *out[name][v].shape[2:])
+                if rec.events and is_spikes(v):
+                    x = to_events(x, done // rec.every)
+                pieces[name][v].append(x)
+        run_time += time.perf_counter() - start
+        done += this
         _check_finite(finite, t0 + done * dt)
         if bar is not None:
             bar.update(1)
@@ -225,12 +234,16 @@ def simulate(
         bar.close()
     data = {}
     for name, rec in records.items():
-        data[name] = {
-            v: np.concatenate(pieces[name][v]) if pieces[name][v] else np.zeros((0,))
-            for v in rec.variables
-        }
+        data[name] = {v: _join(rec, v, pieces[name][v], shapes[name][-1]) for v in rec.variables}
         data[name]["t"] = t0 + dt * rec.every * np.arange(1, n_steps // rec.every + 1)
     return state, Recording(data, dt, compile_time, run_time, n_steps)
+
+
+def _join(rec, variable, pieces, n):
+    """The recording of ``variable`` from its per-chunk pieces."""
+    if rec.events and is_spikes(variable):
+        return join_events(pieces, n)
+    return np.concatenate(pieces) if pieces else np.zeros((0,))
 
 
 def _chunk_steps(n_steps: int, block: int, max_steps: float) -> int:
