@@ -4,7 +4,6 @@ Public API::
 
     available() -> bool
     csr_event_matvec(indptr, indices, weights, spikes, n_post) -> out
-    csr_event_matvec_decay(indptr, indices, weights, spikes, g, decay) -> out
     delayed_event_step(indptr, indices, group, slot, weights, spikes, ring, cursor)
     procedural_event(layout, spikes) -> out       (see brainsim.ops.procedural)
     procedural_gather(layout, ct) -> out
@@ -28,7 +27,6 @@ from . import _build
 __all__ = [
     "available",
     "csr_event_matvec",
-    "csr_event_matvec_decay",
     "csr_event_multi",
     "dispatch",
     "delayed_event_step",
@@ -39,7 +37,6 @@ __all__ = [
 ]
 
 _MATVEC = "brainsim_csr_event_matvec"
-_MATVEC_DECAY = "brainsim_csr_event_matvec_decay"
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -116,56 +113,6 @@ def csr_event_matvec(indptr, indices, weights, spikes, n_post: int):
     out_type = jax.ShapeDtypeStruct(spikes.shape[:-1] + (int(n_post),), dtype)
     call = jax.ffi.ffi_call(_MATVEC, out_type, vmap_method="expand_dims")
     return call(indptr, indices, weights, spikes, homogeneous=bool(weights.ndim == 0))
-
-
-def csr_event_matvec_decay(indptr, indices, weights, spikes, g, decay):
-    """Fused ``g * decay + csr_event_matvec(indptr, indices, weights, spikes)``.
-
-    ``g`` has shape ``spikes.shape[:-1] + (n_post,)`` (it is broadcast to it
-    if needed) and ``decay`` is a scalar (Python float or 0-d array, may be
-    traced).  The result reuses ``g``'s buffer when XLA allows it.
-    """
-    _require()
-    indptr, indices, weights, spikes, dtype = _prepare(indptr, indices, weights, spikes)
-    g = jnp.asarray(g, dtype)
-    if g.ndim < 1:
-        raise ValueError("g must have at least 1 dimension (n_post)")
-    out_shape = spikes.shape[:-1] + (g.shape[-1],)
-    g = jnp.broadcast_to(g, out_shape)
-    decay = jnp.asarray(decay, dtype)
-    if decay.ndim != 0:
-        raise ValueError("decay must be a scalar")
-    return _decay_call(indptr, indices, weights, spikes, g, decay)
-
-
-@jax.custom_batching.custom_vmap
-def _decay_call(indptr, indices, weights, spikes, g, decay):
-    # All operands carry the same number of leading (vmap) dims here, so the
-    # homogeneous flag can be read off the ranks.  g is aliased to the output
-    # (in-place update when XLA can reuse g's buffer, e.g. a scan carry).
-    out_type = jax.ShapeDtypeStruct(g.shape, g.dtype)
-    call = jax.ffi.ffi_call(_MATVEC_DECAY, out_type, input_output_aliases={4: 0})
-    return call(
-        indptr,
-        indices,
-        weights,
-        spikes,
-        g,
-        decay,
-        homogeneous=bool(weights.ndim == indices.ndim - 1),
-    )
-
-
-@_decay_call.def_vmap
-def _decay_call_vmap(axis_size, in_batched, *args):
-    # Same scheme as vmap_method="expand_dims", except that g (aliased to the
-    # output) must have the output's full shape: unbatched operands get a
-    # size-1 leading dim (the kernel broadcasts them), g is broadcast.
-    args = [a if b else a[None] for a, b in zip(args, in_batched, strict=False)]
-    g = args[4]
-    if not in_batched[4]:
-        args[4] = jnp.broadcast_to(g, (axis_size,) + g.shape[1:])
-    return _decay_call(*args), True
 
 
 def _procedural_call(target, layout, x, n_out):

@@ -48,7 +48,6 @@ CXXFLAGS = (
 # (name in XLA's FFI registry, exported symbol in the library)
 TARGETS = (
     ("brainsim_csr_event_matvec", "BrainsimCsrEventMatvec"),
-    ("brainsim_csr_event_matvec_decay", "BrainsimCsrEventMatvecDecay"),
     ("brainsim_csr_event_multi", "BrainsimCsrEventMulti"),
     ("brainsim_procedural_event", "BrainsimProceduralEvent"),
     ("brainsim_procedural_gather", "BrainsimProceduralGather"),

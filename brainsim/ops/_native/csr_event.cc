@@ -1,7 +1,6 @@
 // brainsim native CPU kernels: event-driven CSR matrix-vector product.
 //
 //   out[..., j] = sum_i spikes[..., i] * w_ij        (BrainsimCsrEventMatvec)
-//   out[..., j] = g[..., j] * decay + sum_i ...      (BrainsimCsrEventMatvecDecay)
 //
 // The connectivity is CSR by presynaptic neuron (row i = presynaptic neuron,
 // indices[indptr[i]:indptr[i+1]] = its postsynaptic targets).  Rows whose
@@ -16,8 +15,6 @@
 //   weights : T     [v...]            (homogeneous=true)
 //             T     [v..., nnz]       (homogeneous=false)
 //   spikes  : T     [v..., u..., n_pre]   (u... = user batch dims, U >= 0)
-//   g       : T     [v..., u..., n_post]  (decay variant only)
-//   decay   : T     [v...]                (decay variant only)
 //   out     : T     [v..., u..., n_post]
 // with T = float32 or float64.
 //
@@ -49,8 +46,8 @@ static bool SetupOperand(Operand& op, const ffi::AnyBuffer& buf, int V,
                                        "brainsim csr_event_matvec", name);
 }
 
-// Core: one (spike vector, connectivity) pair.  `out` must already hold the
-// initial value (zero, or g * decay).  Returns false on malformed CSR.
+// Core: one (spike vector, connectivity) pair, added into `out` (zeroed by the
+// caller).  Returns false on malformed CSR.
 //
 // Phase 1 compacts the active rows (a block-wise vectorised scan of `s`) into
 // a small on-stack list; phase 2 walks that list, software-prefetching the
@@ -128,10 +125,9 @@ static bool EventRows(const int32_t* __restrict indptr,
   return flush();
 }
 
-template <typename T, bool kDecay>
+template <typename T>
 static ffi::Error Run(ffi::AnyBuffer indptr_b, ffi::AnyBuffer indices_b,
                       ffi::AnyBuffer weights_b, ffi::AnyBuffer spikes_b,
-                      const ffi::AnyBuffer* g_b, const ffi::AnyBuffer* decay_b,
                       ffi::Result<ffi::AnyBuffer> out_b, bool homogeneous) {
   auto odims = out_b->dimensions();
   auto idims = indptr_b.dimensions();
@@ -154,22 +150,13 @@ static ffi::Error Run(ffi::AnyBuffer indptr_b, ffi::AnyBuffer indices_b,
   for (int d = V; d < V + U; ++d) n_u *= odims[d];
 
   std::string err;
-  Operand indptr, indices, weights, spikes, g, decay;
+  Operand indptr, indices, weights, spikes;
   if (!SetupOperand(indptr, indptr_b, V, 1, out_vdims, &err, "indptr") ||
       !SetupOperand(indices, indices_b, V, 1, out_vdims, &err, "indices") ||
       !SetupOperand(weights, weights_b, V, homogeneous ? 0 : 1, out_vdims,
                     &err, "weights") ||
       !SetupOperand(spikes, spikes_b, V, U + 1, out_vdims, &err, "spikes")) {
     return ffi::Error::InvalidArgument(err);
-  }
-  if constexpr (kDecay) {
-    if (!SetupOperand(g, *g_b, V, U + 1, out_vdims, &err, "g") ||
-        !SetupOperand(decay, *decay_b, V, 0, out_vdims, &err, "decay")) {
-      return ffi::Error::InvalidArgument(err);
-    }
-    if (g.core_size != n_u * n_post)
-      return ffi::Error::InvalidArgument(
-          "brainsim csr_event_matvec: g shape does not match output");
   }
   if (spikes.core_size != n_u * n_pre)
     return ffi::Error::InvalidArgument(
@@ -182,16 +169,12 @@ static ffi::Error Run(ffi::AnyBuffer indptr_b, ffi::AnyBuffer indices_b,
   int64_t vidx[kMaxRank] = {};
   for (int64_t v = 0; v < n_v; ++v) {
     // Offsets of this vmap slice in each operand.
-    int64_t o_ip = 0, o_ix = 0, o_w = 0, o_s = 0, o_g = 0, o_d = 0;
+    int64_t o_ip = 0, o_ix = 0, o_w = 0, o_s = 0;
     for (int d = 0; d < V; ++d) {
       o_ip += vidx[d] * indptr.vstride[d];
       o_ix += vidx[d] * indices.vstride[d];
       o_w += vidx[d] * weights.vstride[d];
       o_s += vidx[d] * spikes.vstride[d];
-      if constexpr (kDecay) {
-        o_g += vidx[d] * g.vstride[d];
-        o_d += vidx[d] * decay.vstride[d];
-      }
     }
     const int32_t* ip = static_cast<const int32_t*>(indptr.data) + o_ip;
     const int32_t* ix = static_cast<const int32_t*>(indices.data) + o_ix;
@@ -200,14 +183,7 @@ static ffi::Error Run(ffi::AnyBuffer indptr_b, ffi::AnyBuffer indices_b,
     for (int64_t u = 0; u < n_u; ++u) {
       const T* s = static_cast<const T*>(spikes.data) + o_s + u * n_pre;
       T* o = out + (v * n_u + u) * n_post;
-      if constexpr (kDecay) {
-        const T* gp = static_cast<const T*>(g.data) + o_g + u * n_post;
-        const T dc = static_cast<const T*>(decay.data)[o_d];
-        // gp may alias o (input_output_aliases); element-wise is safe.
-        for (int64_t j = 0; j < n_post; ++j) o[j] = gp[j] * dc;
-      } else {
-        std::memset(o, 0, sizeof(T) * n_post);
-      }
+      std::memset(o, 0, sizeof(T) * n_post);
       bool ok = homogeneous
                     ? EventRows<T, true>(ip, ix, w, w0, s, n_pre, o, n_post, nnz)
                     : EventRows<T, false>(ip, ix, w, w0, s, n_pre, o, n_post,
@@ -225,50 +201,29 @@ static ffi::Error Run(ffi::AnyBuffer indptr_b, ffi::AnyBuffer indices_b,
   return ffi::Error::Success();
 }
 
-template <bool kDecay>
-static ffi::Error Dispatch(ffi::AnyBuffer indptr, ffi::AnyBuffer indices,
-                           ffi::AnyBuffer weights, ffi::AnyBuffer spikes,
-                           const ffi::AnyBuffer* g, const ffi::AnyBuffer* decay,
-                           ffi::Result<ffi::AnyBuffer> out, bool homogeneous) {
+static ffi::Error MatvecImpl(ffi::AnyBuffer indptr, ffi::AnyBuffer indices,
+                             ffi::AnyBuffer weights, ffi::AnyBuffer spikes,
+                             ffi::Result<ffi::AnyBuffer> out,
+                             bool homogeneous) {
   if (indptr.element_type() != ffi::DataType::S32 ||
       indices.element_type() != ffi::DataType::S32) {
     return ffi::Error::InvalidArgument(
         "brainsim csr_event_matvec: indptr/indices must be int32");
   }
   const ffi::DataType dt = spikes.element_type();
-  if (weights.element_type() != dt || out->element_type() != dt ||
-      (kDecay && (g->element_type() != dt || decay->element_type() != dt))) {
+  if (weights.element_type() != dt || out->element_type() != dt) {
     return ffi::Error::InvalidArgument(
         "brainsim csr_event_matvec: weights/spikes/out dtypes differ");
   }
   switch (dt) {
     case ffi::DataType::F32:
-      return Run<float, kDecay>(indptr, indices, weights, spikes, g, decay, out,
-                                homogeneous);
+      return Run<float>(indptr, indices, weights, spikes, out, homogeneous);
     case ffi::DataType::F64:
-      return Run<double, kDecay>(indptr, indices, weights, spikes, g, decay,
-                                 out, homogeneous);
+      return Run<double>(indptr, indices, weights, spikes, out, homogeneous);
     default:
       return ffi::Error::InvalidArgument(
           "brainsim csr_event_matvec: only float32/float64 are supported");
   }
-}
-
-static ffi::Error MatvecImpl(ffi::AnyBuffer indptr, ffi::AnyBuffer indices,
-                             ffi::AnyBuffer weights, ffi::AnyBuffer spikes,
-                             ffi::Result<ffi::AnyBuffer> out,
-                             bool homogeneous) {
-  return Dispatch<false>(indptr, indices, weights, spikes, nullptr, nullptr,
-                         out, homogeneous);
-}
-
-static ffi::Error MatvecDecayImpl(ffi::AnyBuffer indptr, ffi::AnyBuffer indices,
-                                  ffi::AnyBuffer weights, ffi::AnyBuffer spikes,
-                                  ffi::AnyBuffer g, ffi::AnyBuffer decay,
-                                  ffi::Result<ffi::AnyBuffer> out,
-                                  bool homogeneous) {
-  return Dispatch<true>(indptr, indices, weights, spikes, &g, &decay, out,
-                        homogeneous);
 }
 
 // Several projections in one call (BrainsimCsrEventMulti): one FFI call per
@@ -375,7 +330,6 @@ static ffi::Error MultiImpl(ffi::RemainingArgs args, ffi::RemainingRets rets,
 // The library is built with -fvisibility=hidden; export only the handlers.
 #define BRAINSIM_EXPORT extern "C" __attribute__((visibility("default")))
 BRAINSIM_EXPORT XLA_FFI_Error* BrainsimCsrEventMatvec(XLA_FFI_CallFrame*);
-BRAINSIM_EXPORT XLA_FFI_Error* BrainsimCsrEventMatvecDecay(XLA_FFI_CallFrame*);
 BRAINSIM_EXPORT XLA_FFI_Error* BrainsimCsrEventMulti(XLA_FFI_CallFrame*);
 BRAINSIM_EXPORT int brainsim_native_abi_version();
 
@@ -385,17 +339,6 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimCsrEventMatvec, MatvecImpl,
                                   .Arg<ffi::AnyBuffer>()  // indices
                                   .Arg<ffi::AnyBuffer>()  // weights
                                   .Arg<ffi::AnyBuffer>()  // spikes
-                                  .Ret<ffi::AnyBuffer>()  // out
-                                  .Attr<bool>("homogeneous"));
-
-XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimCsrEventMatvecDecay, MatvecDecayImpl,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::AnyBuffer>()  // indptr
-                                  .Arg<ffi::AnyBuffer>()  // indices
-                                  .Arg<ffi::AnyBuffer>()  // weights
-                                  .Arg<ffi::AnyBuffer>()  // spikes
-                                  .Arg<ffi::AnyBuffer>()  // g
-                                  .Arg<ffi::AnyBuffer>()  // decay
                                   .Ret<ffi::AnyBuffer>()  // out
                                   .Attr<bool>("homogeneous"));
 
