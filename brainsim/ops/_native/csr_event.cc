@@ -34,7 +34,7 @@ namespace ffi = xla::ffi;
 
 namespace {
 
-using brainsim_native::AnyNonZero;
+using brainsim_native::ForEachActiveRow;
 using brainsim_native::kMaxRank;
 using brainsim_native::Operand;
 using brainsim_native::Prefetch;
@@ -48,81 +48,43 @@ static bool SetupOperand(Operand& op, const ffi::AnyBuffer& buf, int V,
 
 // Core: one (spike vector, connectivity) pair, added into `out` (zeroed by the
 // caller).  Returns false on malformed CSR.
-//
-// Phase 1 compacts the active rows (a block-wise vectorised scan of `s`) into
-// a small on-stack list; phase 2 walks that list, software-prefetching the
-// synapses of rows a few entries ahead, since the rows of a large network are
-// not in cache and each row is only a few cache lines long.
 template <typename T, bool kHomo>
 static bool EventRows(const int32_t* __restrict indptr,
                       const int32_t* __restrict indices,
                       const T* __restrict w, T w0,
                       const T* __restrict s, int64_t n_pre,
                       T* __restrict out, int64_t n_post, int64_t nnz) {
-  constexpr int64_t kBlock = 64;
-  constexpr int kMaxActive = 512;
-#ifndef BRAINSIM_AHEAD
-#define BRAINSIM_AHEAD 2
-#endif
-  constexpr int kAhead = BRAINSIM_AHEAD;
-  int32_t act[kMaxActive];
-  int na = 0;
   const uint64_t n_post_u = static_cast<uint64_t>(n_post);
-
-  auto flush = [&]() -> bool {
-    for (int k = 0; k < na; ++k) {
-      if (k + kAhead < na) {
-        // Prefetch the whole row kAhead entries ahead (clamped to the arrays).
-        const int64_t r = act[k + kAhead];
-        const int64_t b = indptr[r];
-        const int64_t e = std::min<int64_t>(indptr[r + 1], nnz);
-        for (int64_t q = std::max<int64_t>(b, 0); q < e; q += 16)
-          Prefetch(indices + q);
-        if constexpr (!kHomo) {
-          for (int64_t q = std::max<int64_t>(b, 0); q < e;
-               q += 64 / sizeof(T))
-            Prefetch(w + q);
-        }
+  auto prefetch = [&](int64_t r) {
+    const int64_t b = std::max<int64_t>(indptr[r], 0);
+    const int64_t e = std::min<int64_t>(indptr[r + 1], nnz);
+    for (int64_t q = b; q < e; q += 16) Prefetch(indices + q);
+    if constexpr (!kHomo) {
+      for (int64_t q = b; q < e; q += 64 / sizeof(T)) Prefetch(w + q);
+    }
+  };
+  auto row = [&](int64_t i) -> bool {
+    const int64_t beg = indptr[i], end = indptr[i + 1];
+    if (beg < 0 || end < beg || end > nnz) return false;
+    const int32_t* __restrict idx = indices + beg;
+    const int64_t len = end - beg;
+    const T si = s[i];
+    if constexpr (kHomo) {
+      const T v = si * w0;
+      for (int64_t q = 0; q < len; ++q) {
+        const uint32_t j = static_cast<uint32_t>(idx[q]);
+        if (j < n_post_u) out[j] += v;
       }
-      const int64_t i = act[k];
-      const int64_t beg = indptr[i], end = indptr[i + 1];
-      if (beg < 0 || end < beg || end > nnz) return false;
-      const int32_t* __restrict idx = indices + beg;
-      const int64_t len = end - beg;
-      const T si = s[i];
-      if constexpr (kHomo) {
-        const T v = si * w0;
-        for (int64_t q = 0; q < len; ++q) {
-          const uint32_t j = static_cast<uint32_t>(idx[q]);
-          if (j < n_post_u) out[j] += v;
-        }
-      } else {
-        const T* __restrict wr = w + beg;
-        for (int64_t q = 0; q < len; ++q) {
-          const uint32_t j = static_cast<uint32_t>(idx[q]);
-          if (j < n_post_u) out[j] += si * wr[q];
-        }
+    } else {
+      const T* __restrict wr = w + beg;
+      for (int64_t q = 0; q < len; ++q) {
+        const uint32_t j = static_cast<uint32_t>(idx[q]);
+        if (j < n_post_u) out[j] += si * wr[q];
       }
     }
-    na = 0;
     return true;
   };
-
-  const int64_t n_full = n_pre - n_pre % kBlock;
-  for (int64_t b = 0; b < n_full; b += kBlock) {
-    if (!AnyNonZero<T, kBlock>(s + b)) continue;
-    if (na > kMaxActive - kBlock && !flush()) return false;
-    for (int64_t i = b; i < b + kBlock; ++i) {
-      act[na] = static_cast<int32_t>(i);
-      na += (s[i] != T(0));
-    }
-  }
-  for (int64_t i = n_full; i < n_pre; ++i) {
-    if (na == kMaxActive && !flush()) return false;
-    act[na] = static_cast<int32_t>(i);
-    na += (s[i] != T(0));
-  }
-  return flush();
+  return ForEachActiveRow(s, n_pre, prefetch, row);
 }
 
 template <typename T>

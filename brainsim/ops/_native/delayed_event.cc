@@ -46,7 +46,7 @@ namespace ffi = xla::ffi;
 
 namespace {
 
-using brainsim_native::AnyNonZero;
+using brainsim_native::ForEachActiveRow;
 using brainsim_native::kMaxRank;
 using brainsim_native::Operand;
 using brainsim_native::Prefetch;
@@ -67,60 +67,34 @@ static bool Rows(const int32_t* __restrict indptr,
                  const T* __restrict w, T w0, const T* __restrict s,
                  int64_t n_pre, T* __restrict ring, int64_t n_post,
                  int64_t nnz) {
-  constexpr int64_t kBlock = 64;
-  constexpr int kMaxActive = 512;
-  constexpr int kAhead = 2;
-  int32_t act[kMaxActive];
-  int na = 0;
   const uint64_t n_post_u = static_cast<uint64_t>(n_post);
-
-  auto flush = [&]() -> bool {
-    for (int k = 0; k < na; ++k) {
-      if (k + kAhead < na) {  // prefetch a row a few entries ahead
-        const int64_t r = act[k + kAhead];
-        const int64_t b = std::max<int64_t>(indptr[r], 0);
-        const int64_t e = std::min<int64_t>(indptr[r + 1], nnz);
-        for (int64_t q = b; q < e; q += 16) Prefetch(indices + q);
-        for (int64_t q = b; q < e; q += 64 / sizeof(G)) Prefetch(group + q);
-        if constexpr (!kHomo) {
-          for (int64_t q = b; q < e; q += 64 / sizeof(T)) Prefetch(w + q);
-        }
-      }
-      const int64_t i = act[k];
-      const int64_t beg = indptr[i], end = indptr[i + 1];
-      if (beg < 0 || end < beg || end > nnz) return false;
-      const T si = s[i];
-      for (int64_t q = beg; q < end; ++q) {
-        const uint32_t j = static_cast<uint32_t>(indices[q]);
-        const uint64_t g = static_cast<uint64_t>(
-            static_cast<std::make_unsigned_t<G>>(group[q]));
-        if (j >= n_post_u || g >= n_groups) continue;
-        if constexpr (kHomo) {
-          ring[off[g] + j] += si * w0;
-        } else {
-          ring[off[g] + j] += si * w[q];
-        }
+  auto prefetch = [&](int64_t r) {
+    const int64_t b = std::max<int64_t>(indptr[r], 0);
+    const int64_t e = std::min<int64_t>(indptr[r + 1], nnz);
+    for (int64_t q = b; q < e; q += 16) Prefetch(indices + q);
+    for (int64_t q = b; q < e; q += 64 / sizeof(G)) Prefetch(group + q);
+    if constexpr (!kHomo) {
+      for (int64_t q = b; q < e; q += 64 / sizeof(T)) Prefetch(w + q);
+    }
+  };
+  auto row = [&](int64_t i) -> bool {
+    const int64_t beg = indptr[i], end = indptr[i + 1];
+    if (beg < 0 || end < beg || end > nnz) return false;
+    const T si = s[i];
+    for (int64_t q = beg; q < end; ++q) {
+      const uint32_t j = static_cast<uint32_t>(indices[q]);
+      const uint64_t g = static_cast<uint64_t>(
+          static_cast<std::make_unsigned_t<G>>(group[q]));
+      if (j >= n_post_u || g >= n_groups) continue;
+      if constexpr (kHomo) {
+        ring[off[g] + j] += si * w0;
+      } else {
+        ring[off[g] + j] += si * w[q];
       }
     }
-    na = 0;
     return true;
   };
-
-  const int64_t n_full = n_pre - n_pre % kBlock;
-  for (int64_t b = 0; b < n_full; b += kBlock) {
-    if (!AnyNonZero<T, kBlock>(s + b)) continue;
-    if (na > kMaxActive - kBlock && !flush()) return false;
-    for (int64_t i = b; i < b + kBlock; ++i) {
-      act[na] = static_cast<int32_t>(i);
-      na += (s[i] != T(0));
-    }
-  }
-  for (int64_t i = n_full; i < n_pre; ++i) {
-    if (na == kMaxActive && !flush()) return false;
-    act[na] = static_cast<int32_t>(i);
-    na += (s[i] != T(0));
-  }
-  return flush();
+  return ForEachActiveRow(s, n_pre, prefetch, row);
 }
 
 struct Ops {

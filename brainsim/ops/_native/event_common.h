@@ -78,4 +78,43 @@ inline void Prefetch(const void* p) {
 #endif
 }
 
+// Visits the presynaptic rows i with s[i] != 0 in ascending order: row(i) for
+// each (stop and return false when it does), after prefetch(r) was called for
+// the row r two entries ahead.  Phase 1 compacts active rows, 64 spikes at a
+// time (AnyNonZero skips silent blocks), into a small on-stack list; phase 2
+// walks the list, so the synapses of the next rows (not in cache in a large
+// network, and only a few cache lines each) are loaded while one is added.
+template <typename T, typename PrefetchRow, typename VisitRow>
+inline bool ForEachActiveRow(const T* __restrict s, int64_t n_pre,
+                             PrefetchRow prefetch, VisitRow row) {
+  constexpr int64_t kBlock = 64;
+  constexpr int kMaxActive = 512;
+  constexpr int kAhead = 2;
+  int32_t act[kMaxActive];
+  int na = 0;
+  auto flush = [&]() -> bool {
+    for (int k = 0; k < na; ++k) {
+      if (k + kAhead < na) prefetch(static_cast<int64_t>(act[k + kAhead]));
+      if (!row(static_cast<int64_t>(act[k]))) return false;
+    }
+    na = 0;
+    return true;
+  };
+  const int64_t n_full = n_pre - n_pre % kBlock;
+  for (int64_t b = 0; b < n_full; b += kBlock) {
+    if (!AnyNonZero<T, kBlock>(s + b)) continue;
+    if (na > kMaxActive - kBlock && !flush()) return false;
+    for (int64_t i = b; i < b + kBlock; ++i) {
+      act[na] = static_cast<int32_t>(i);
+      na += (s[i] != T(0));
+    }
+  }
+  for (int64_t i = n_full; i < n_pre; ++i) {
+    if (na == kMaxActive && !flush()) return false;
+    act[na] = static_cast<int32_t>(i);
+    na += (s[i] != T(0));
+  }
+  return flush();
+}
+
 }  // namespace brainsim_native

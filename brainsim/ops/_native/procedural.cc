@@ -27,6 +27,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "event_common.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
@@ -92,20 +93,6 @@ struct Rule {
   }
 };
 
-template <typename T>
-using UInt = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
-
-template <typename T>
-inline bool AnyNonZero64(const T* x) {
-  UInt<T> acc = 0;
-  for (int k = 0; k < 64; ++k) {
-    UInt<T> b;
-    std::memcpy(&b, x + k, sizeof(T));
-    acc |= b;
-  }
-  return (acc << 1) != 0;
-}
-
 // Targets are generated a block at a time (a loop without memory dependences,
 // which the compiler can vectorise), then scattered.
 template <typename T>
@@ -129,14 +116,11 @@ template <typename T>
 void Event(const Rule& rule, int64_t k, const T* s, int64_t n_pre, T* out,
            int64_t n_post) {
   std::memset(out, 0, sizeof(T) * n_post);
-  const int64_t n_full = n_pre - n_pre % 64;
-  for (int64_t b = 0; b < n_full; b += 64) {
-    if (!AnyNonZero64<T>(s + b)) continue;
-    for (int64_t i = b; i < b + 64; ++i)
-      if (s[i] != T(0)) EventRow<T>(rule, k, static_cast<uint32_t>(i), s[i], out);
-  }
-  for (int64_t i = n_full; i < n_pre; ++i)
-    if (s[i] != T(0)) EventRow<T>(rule, k, static_cast<uint32_t>(i), s[i], out);
+  // Nothing to prefetch: the synapses of a row are generated, not loaded.
+  brainsim_native::ForEachActiveRow(s, n_pre, [](int64_t) {}, [&](int64_t i) {
+    EventRow<T>(rule, k, static_cast<uint32_t>(i), s[i], out);
+    return true;
+  });
 }
 
 template <typename T>
