@@ -1,12 +1,12 @@
 import equinox as eqx
 import jax.numpy as jnp
 
-from .._checks import check_finite, check_nonnegative, check_positive, check_size
+from .._checks import check_nonnegative, check_positive
 from ..initializers import AbstractInitializer, initialize
 from ..integrators import AbstractIntegrator, ExpEuler
 from ..spikes import AbstractSpike, Heaviside
 from ._base import AbstractNeuron, Drive, refractory_update
-from ._spiking import fire_and_reset
+from ._spiking import check_leaky, fire_and_reset, leaky_derivative
 
 
 class ALIFState(eqx.Module):
@@ -44,14 +44,9 @@ class ALIF(AbstractNeuron):
     integrator: AbstractIntegrator = ExpEuler()
 
     def __check_init__(self):
-        check_size("ALIF.size", self.size)
-        check_positive("ALIF.tau_m", self.tau_m, "ms")
-        check_positive("ALIF.c_m", self.c_m, "pF")
+        check_leaky("ALIF", self)
         check_positive("ALIF.tau_a", self.tau_a, "ms")
         check_nonnegative("ALIF.beta", self.beta, "mV")
-        check_nonnegative("ALIF.t_ref", self.t_ref, "ms")
-        for name in ("v_rest", "v_th", "v_reset", "i_ext"):
-            check_finite(f"ALIF.{name}", getattr(self, name))
 
     def init(self, key, batch_shape=()):
         shape = (*batch_shape, self.size)
@@ -67,8 +62,7 @@ class ALIF(AbstractNeuron):
     def derivative(self, t, y, drive: Drive):
         """``(dV/dt, da/dt)`` in mV/ms and 1/ms for ``y = (V, a)``."""
         v, a = y
-        dv = (self.c_m / self.tau_m * (self.v_rest - v) + self.i_ext) / self.c_m
-        return dv + drive.membrane_current(v) / self.c_m, -a / self.tau_a
+        return leaky_derivative(self, v, drive), -a / self.tau_a
 
     def step(self, state: ALIFState, drive: Drive | None, *, t, dt):
         drive = Drive() if drive is None else drive

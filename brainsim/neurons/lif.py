@@ -1,12 +1,11 @@
 import equinox as eqx
 import jax.numpy as jnp
 
-from .._checks import check_finite, check_nonnegative, check_positive, check_size
 from ..initializers import AbstractInitializer, initialize
 from ..integrators import AbstractIntegrator, ExpEuler
 from ..spikes import AbstractSpike, Heaviside
 from ._base import AbstractNeuron, Drive, refractory_update
-from ._spiking import fire_and_reset
+from ._spiking import check_leaky, fire_and_reset, leaky_derivative
 
 
 class LIFState(eqx.Module):
@@ -44,12 +43,7 @@ class LIF(AbstractNeuron):
     integrator: AbstractIntegrator = ExpEuler()
 
     def __check_init__(self):
-        check_size("LIF.size", self.size)
-        check_positive("LIF.tau_m", self.tau_m, "ms")
-        check_positive("LIF.c_m", self.c_m, "pF")
-        check_nonnegative("LIF.t_ref", self.t_ref, "ms")
-        for name in ("v_rest", "v_th", "v_reset", "i_ext"):
-            check_finite(f"LIF.{name}", getattr(self, name))
+        check_leaky("LIF", self)
 
     def init(self, key, batch_shape=()):
         shape = (*batch_shape, self.size)
@@ -62,8 +56,7 @@ class LIF(AbstractNeuron):
 
     def derivative(self, t, v, drive: Drive):
         """dV/dt (mV/ms)."""
-        g_l = self.c_m / self.tau_m
-        return (g_l * (self.v_rest - v) + self.i_ext + drive.membrane_current(v)) / self.c_m
+        return leaky_derivative(self, v, drive)
 
     def step(self, state: LIFState, drive: Drive | None, *, t, dt):
         drive = Drive() if drive is None else drive
