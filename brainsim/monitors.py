@@ -5,9 +5,10 @@
 A variable is a field of the population's state (``"v"``, ``"spike"``...; ``"spikes"`` is
 an alias of ``"spike"``). ``every`` records one sample per ``every`` steps: the last value
 of the window, except spikes, which record whether the neuron spiked in the window.
-With ``events=True`` spikes are kept as ``SpikeEvents`` (host memory ∝ number of spikes,
-like NEST's spike recorder) instead of a dense ``(n_samples, n)`` raster: each chunk's
-raster is converted on the host as soon as it arrives.
+With ``events=True`` spikes are kept as ``SpikeEvents`` (memory ∝ number of spikes, like
+NEST's spike recorder) instead of a dense ``(n_samples, n)`` raster: each sample is
+compacted on the device into ``capacity`` index slots (``bs.ops.compact``); a chunk with
+a sample of more spikes is run again with a larger capacity, so nothing is lost.
 """
 
 from typing import NamedTuple
@@ -16,6 +17,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
+from . import ops
 from ._checks import check_size
 
 _ALIASES = {"spikes": "spike"}
@@ -28,7 +30,7 @@ class SpikeEvents(NamedTuple):
     ``(n_samples, n_neurons)`` of the equivalent dense raster."""
 
     steps: np.ndarray  # (n_spikes,) int64
-    neurons: np.ndarray  # (n_spikes,) int64
+    neurons: np.ndarray  # (n_spikes,) int32
     shape: tuple[int, int]
 
     def dense(self) -> np.ndarray:
@@ -41,14 +43,17 @@ class SpikeEvents(NamedTuple):
 class Record(eqx.Module):
     """Record ``variables`` of one population for neurons ``indices`` (``None``: all;
     a slice or an integer array), one sample every ``every`` steps. ``events=True``:
-    spikes are returned as ``SpikeEvents`` rather than a dense raster."""
+    spikes are returned as ``SpikeEvents`` rather than a dense raster; ``capacity``:
+    the initial number of spikes per sample the device buffer holds (default: 1/32 of
+    the recorded neurons, at least 64; grown automatically when a sample has more)."""
 
     variables: tuple[str, ...] = eqx.field(static=True)
     indices: slice | tuple[int, ...] | None = eqx.field(default=None, static=True)
     every: int = eqx.field(default=1, static=True)
     events: bool = eqx.field(default=False, static=True)
+    capacity: int | None = eqx.field(default=None, static=True)
 
-    def __init__(self, variables, indices=None, every=1, events=False):
+    def __init__(self, variables, indices=None, every=1, events=False, capacity=None):
         self.variables = (variables,) if isinstance(variables, str) else tuple(variables)
         if indices is not None and not isinstance(indices, slice):
             indices = tuple(int(i) for i in np.asarray(indices).ravel())
@@ -56,6 +61,9 @@ class Record(eqx.Module):
         check_size("Record.every", every)
         self.every = every
         self.events = bool(events)
+        if capacity is not None:
+            check_size("Record.capacity", capacity)
+        self.capacity = capacity
 
     def select(self, x):
         """The recorded neurons of ``x (..., n)``."""
@@ -115,6 +123,31 @@ def is_spikes(variable: str) -> bool:
     return field_name(variable) == "spike"
 
 
+def with_capacity(rec: Record, n: int, at_least: int = 0) -> Record:
+    """``rec`` with an event capacity for ``n`` recorded neurons: its own (or the
+    default) raised to the next power of two >= ``at_least``, at most ``n``."""
+    cap = rec.capacity or max(64, n // 32)
+    while cap < at_least:
+        cap *= 2
+    return Record(rec.variables, rec.indices, rec.every, rec.events, max(1, min(cap, n)))
+
+
+def device_sample(rec: Record, variable: str, samples):
+    """What the device keeps of ``samples (n_samples, n)``: the samples, or for event
+    spikes their compacted ``(indices (n_samples, capacity), count (n_samples,))``."""
+    if rec.events and is_spikes(variable):
+        return ops.compact(samples, rec.capacity)
+    return samples
+
+
+def from_compacted(indices, count, offset: int, n: int) -> SpikeEvents:
+    """``SpikeEvents`` of compacted samples (``device_sample``) starting at sample
+    ``offset``; every ``count`` must be <= the capacity."""
+    kept = np.arange(indices.shape[-1]) < count[:, None]
+    steps = np.nonzero(kept)[0]
+    return SpikeEvents(steps + offset, indices[kept], (len(count), n))
+
+
 def to_events(raster, offset: int) -> SpikeEvents:
     """``SpikeEvents`` of a dense ``(n_samples, n)`` raster whose first sample is
     ``offset``. The raster is scanned 8 entries at a time (as uint64 words), several
@@ -125,14 +158,14 @@ def to_events(raster, offset: int) -> SpikeEvents:
     candidates = (words[:, None] * 8 + np.arange(8)).ravel()
     hits = np.concatenate([candidates[flat[candidates]], m + np.flatnonzero(flat[m:])])
     steps, neurons = np.divmod(hits, max(raster.shape[1], 1))
-    return SpikeEvents(steps + offset, neurons, raster.shape)
+    return SpikeEvents(steps + offset, neurons.astype(np.int32), raster.shape)
 
 
 def join_events(pieces: list[SpikeEvents], n: int) -> SpikeEvents:
     """One ``SpikeEvents`` from consecutive pieces (each ``to_events`` of one chunk)."""
     n_samples = sum(p.shape[0] for p in pieces)
     if not pieces:
-        return SpikeEvents(np.zeros(0, np.int64), np.zeros(0, np.int64), (0, n))
+        return SpikeEvents(np.zeros(0, np.int64), np.zeros(0, np.int32), (0, n))
     return SpikeEvents(
         np.concatenate([p.steps for p in pieces]),
         np.concatenate([p.neurons for p in pieces]),

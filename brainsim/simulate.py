@@ -25,11 +25,13 @@ from ._checks import check_positive, check_size, steps
 from .monitors import (
     as_records,
     check_variables,
+    device_sample,
     field_name,
+    from_compacted,
     is_spikes,
     join_events,
     reduce_window,
-    to_events,
+    with_capacity,
 )
 from .network import Network, NetworkState
 
@@ -93,8 +95,12 @@ def _chunk_fn(net, state, inputs, i0, *, n_blocks, block, dt, t0, records):
         for name, rec in records.items():
             k = rec.every
             out[name] = {
-                v: jax.vmap(lambda w, v=v: reduce_window(v, w))(
-                    window[name][v].reshape(block // k, k, *window[name][v].shape[1:])
+                v: device_sample(
+                    rec,
+                    v,
+                    jax.vmap(lambda w, v=v: reduce_window(v, w))(
+                        window[name][v].reshape(block // k, k, *window[name][v].shape[1:])
+                    ),
                 )
                 for v in rec.variables
             }
@@ -204,6 +210,9 @@ def simulate(
         chunk_steps = _chunk_steps(n_steps, block, _CHUNK_BYTES / max(bytes_per_step, 1))
     check_size("chunk_steps", chunk_steps)
     chunk_steps = max(block, chunk_steps // block * block)
+    records = {
+        n: with_capacity(rec, shapes[n][-1]) if rec.events else rec for n, rec in records.items()
+    }
     static = dict(dt=float(dt), t0=float(t0), records=tuple(records.items()), block=block)
     pieces = {name: {v: [] for v in rec.variables} for name, rec in records.items()}
     compile_time, run_time, done = 0.0, 0.0, 0
@@ -217,13 +226,20 @@ def simulate(
         )
         compile_time += elapsed
         start = time.perf_counter()
-        state, out, finite = jax.block_until_ready(fn((net, state, inputs), done))
+        new_state, out, finite = jax.block_until_ready(fn((net, state, inputs), done))
         out, finite = jax.device_get((out, finite))
+        grown = _grow_event_capacity(records, out, shapes)
+        if grown:  # a sample had more spikes than its buffer: run the chunk again
+            records.update(grown)
+            static["records"] = tuple(records.items())
+            run_time += time.perf_counter() - start
+            continue
+        state = new_state
         for name, rec in records.items():
             for v in rec.variables:
-                x = out[name][v].reshape(-1, *out[name][v].shape[2:])
+                x = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), out[name][v])
                 if rec.events and is_spikes(v):
-                    x = to_events(x, done // rec.every)
+                    x = from_compacted(*x, done // rec.every, shapes[name][-1])
                 pieces[name][v].append(x)
         run_time += time.perf_counter() - start
         done += this
@@ -237,6 +253,19 @@ def simulate(
         data[name] = {v: _join(rec, v, pieces[name][v], shapes[name][-1]) for v in rec.variables}
         data[name]["t"] = t0 + dt * rec.every * np.arange(1, n_steps // rec.every + 1)
     return state, Recording(data, dt, compile_time, run_time, n_steps)
+
+
+def _grow_event_capacity(records, out, shapes) -> dict:
+    """``{population: Record with a larger capacity}`` for every event record of this
+    chunk that had a sample with more spikes than its capacity."""
+    grown = {}
+    for name, rec in records.items():
+        for v in rec.variables:
+            if rec.events and is_spikes(v):
+                most = int(np.max(out[name][v][1], initial=0))
+                if most > rec.capacity:
+                    grown[name] = with_capacity(rec, shapes[name][-1], at_least=most)
+    return grown
 
 
 def _join(rec, variable, pieces, n):

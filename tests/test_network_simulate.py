@@ -43,8 +43,9 @@ def test_manual_stepping_equals_simulate(small_coba):
 
 
 def test_spike_events_equal_manual_stepping(small_coba):
-    """``Record(events=True)`` gives, across uneven chunks and for a neuron subset, exactly
-    the (step, neuron) pairs of a Python loop over ``net.step``; every-3 windows give the
+    """``Record(events=True)`` gives, across uneven chunks, for a neuron subset and from a
+    too small initial capacity, exactly the (step, neuron) pairs of a Python loop over
+    ``net.step``; every-3 windows give the
     events of the windowed raster; analysis functions give the same numbers on events as
     on the dense raster."""
     net, state = small_coba
@@ -55,12 +56,14 @@ def test_spike_events_equal_manual_stepping(small_coba):
         st, out = step(st, i * 0.1)
         manual.append(np.asarray(out["E"]) > 0)
     manual = np.stack(manual)
-    rec = {"E": bs.Record("spikes", indices=sel, events=True)}
+    # capacity 2: samples with more spikes make simulate grow the buffer and rerun
+    rec = {"E": bs.Record("spikes", indices=sel, events=True, capacity=2)}
     _, r = bs.simulate(net, state, n_steps * 0.1, 0.1, record=rec, chunk_steps=7)
     ev = r["E"]["spikes"]
     assert isinstance(ev, bs.SpikeEvents) and ev.shape == (n_steps, len(sel))
     steps, neurons = np.nonzero(manual[:, sel])
     assert steps.size > 10  # the check is not vacuous
+    assert np.bincount(steps).max() > 2  # and the capacity had to grow
     np.testing.assert_array_equal(ev.steps, steps)
     np.testing.assert_array_equal(ev.neurons, neurons)
     np.testing.assert_array_equal(ev.dense(), manual[:, sel])

@@ -129,3 +129,31 @@ def test_matvec_many_batched_weights(getkey, path):
         np.testing.assert_allclose(
             outs[2][i], dense_reference(layouts[2], weights[2], s2)[0], rtol=1e-5, atol=1e-5
         )
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_compact_against_numpy(native, monkeypatch):
+    """``ops.compact`` (native kernel and portable ``jnp.nonzero`` path) against
+    ``np.flatnonzero`` per row: ascending positions, -1 padding, the full count when a
+    row overflows the capacity (its first ``capacity`` positions kept), float and bool
+    input, leading batch axes and vmap."""
+    if not native:
+        monkeypatch.setattr(bs.ops._native, "available", lambda: False)
+    elif not bs.ops._native.available():
+        pytest.skip("native kernel unavailable")
+    rng = np.random.default_rng(5)
+    x = rng.random((3, 4, 203)) < rng.uniform(0.0, 0.15, (3, 4, 1))  # rows of 0-30 spikes
+    x[0, 0] = False
+    x[1, 2, :] = True  # overflows any capacity below 203
+    cap = 20
+    for arr in (x, x.astype(np.float32) * 0.5):
+        idx, count = bs.ops.compact(arr, cap)
+        for r in np.ndindex(x.shape[:-1]):
+            want = np.flatnonzero(x[r])
+            assert count[r] == want.size
+            kept = want[:cap]
+            np.testing.assert_array_equal(idx[r][: kept.size], kept)
+            np.testing.assert_array_equal(idx[r][kept.size :], -1)
+    idx_v, count_v = jax.vmap(lambda a: bs.ops.compact(a, cap))(jnp.asarray(x))
+    np.testing.assert_array_equal(idx_v, bs.ops.compact(x, cap)[0])
+    np.testing.assert_array_equal(count_v, bs.ops.compact(x, cap)[1])

@@ -6,6 +6,7 @@ layouts (cost ∝ active presynaptic neurons × fan-out), dense for ``Dense``.
 """
 
 from ..conn.layouts import CSR, ELL, Dense, Procedural
+from .compact import compact as compact
 from .delayed import delayed_propagate as delayed_propagate
 from .delayed import delayed_propagate_dense as delayed_propagate_dense
 from .delayed import delayed_to_dense as delayed_to_dense

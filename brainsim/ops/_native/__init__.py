@@ -9,6 +9,7 @@ Public API::
     procedural_gather(layout, ct) -> out
     rows_matmul(x, w) -> out                       (see brainsim.ops.rows)
     rows_outer(x, g) -> dw
+    spike_compact(active, capacity) -> (indices, count)   (see brainsim.ops.compact)
 
 The shared library is compiled on first use (see ``_build.py``) into a
 per-user cache; set ``BRAINSIM_NATIVE=0`` to disable it.  The kernels are
@@ -34,6 +35,7 @@ __all__ = [
     "procedural_gather",
     "rows_matmul",
     "rows_outer",
+    "spike_compact",
 ]
 
 _MATVEC = "brainsim_csr_event_matvec"
@@ -254,3 +256,16 @@ def rows_outer(x, g, swap: bool = False):
     out_type = jax.ShapeDtypeStruct((x.shape[-1], g.shape[-1]), x.dtype)
     call = jax.ffi.ffi_call("brainsim_rows_outer", out_type, vmap_method="sequential")
     return call(x, g, swap=bool(swap))
+
+
+def spike_compact(active, capacity: int):
+    """``(indices (..., capacity) int32, count (...) int32)`` of the ``True`` entries of
+    ``active (..., n)`` (bool) along the last axis; see ``brainsim.ops.compact``."""
+    _require()
+    lead = active.shape[:-1]
+    out_types = (
+        jax.ShapeDtypeStruct(lead + (int(capacity),), jnp.int32),
+        jax.ShapeDtypeStruct(lead, jnp.int32),
+    )
+    call = jax.ffi.ffi_call("brainsim_spike_compact", out_types, vmap_method="broadcast_all")
+    return call(active)
