@@ -18,10 +18,12 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from ._checks import check_positive, steps
+from ._checks import check_positive, check_size, steps
 from .conn.layouts import Procedural
+from .monitors import join_events, to_events
 from .network import Network, NetworkState
 from .ops.sharded import PostShard
+from .simulate import _CHUNK_BYTES, _chunk_steps
 
 
 def _local_network(net: Network, axis: str, n_shards: int) -> Network:
@@ -63,11 +65,16 @@ def simulate_sharded(
     mesh: Mesh | None = None,
     axis: str = "neurons",
     t0: float = 0.0,
-) -> tuple[NetworkState, dict[str, np.ndarray]]:
+    chunk_steps: int | None = None,
+    events: bool = False,
+) -> tuple[NetworkState, dict]:
     """Run ``net`` from ``state`` (made by ``net.init``, unbatched) for ``duration`` ms on
     the devices of ``mesh`` (default: all devices on one axis ``axis``), each holding
     ``1/n_devices`` of every population. Returns the final state (arrays sharded by
-    neuron) and every population's spike raster ``(n_steps, size)`` bool.
+    neuron) and every population's spikes: a raster ``(n_steps, size)`` bool, or
+    ``bs.SpikeEvents`` with ``events=True`` (host memory ∝ spikes). The steps run in
+    compiled chunks of ``chunk_steps`` (default: up to 10 000, fewer if a chunk's rasters
+    would exceed 256 MiB), so device memory stays bounded.
 
     Needs procedural projections and population sizes that are multiples of the number of
     devices; the spikes equal those of ``bs.simulate`` on one device."""
@@ -78,16 +85,40 @@ def simulate_sharded(
     local = _local_network(net, axis, mesh.shape[axis])
     specs = jax.tree.map(lambda x: _spec(x, axis), state)
     state = jax.device_put(state, jax.tree.map(lambda s: NamedSharding(mesh, s), specs))
+    if chunk_steps is None:
+        bytes_per_step = sum(pop.size for pop in net.populations.values())
+        chunk_steps = _chunk_steps(n_steps, 1, _CHUNK_BYTES / max(bytes_per_step, 1))
+    check_size("chunk_steps", chunk_steps)
 
-    def run(state):
+    def run(state, i0, length):
         def body(state, i):
             t = t0 + i * dt
             state, spikes = local.step(state, None, t=t, dt=dt)
             return state, {name: s != 0 for name, s in spikes.items()}
 
-        return jax.lax.scan(body, state, jnp.arange(n_steps))
+        return jax.lax.scan(body, state, i0 + jnp.arange(length))
 
     out_specs = (specs, {name: P(None, axis) for name in net.populations})
-    fn = jax.jit(jax.shard_map(run, mesh=mesh, in_specs=(specs,), out_specs=out_specs))
-    state, spikes = fn(state)
-    return state, {name: np.asarray(s) for name, s in spikes.items()}
+    compiled = {}
+    pieces = {name: [] for name in net.populations}
+    done = 0
+    while done < n_steps:
+        length = min(chunk_steps, n_steps - done)
+        if length not in compiled:
+            fn = jax.shard_map(
+                lambda s, i0, length=length: run(s, i0, length),
+                mesh=mesh,
+                in_specs=(specs, P()),
+                out_specs=out_specs,
+            )
+            compiled[length] = jax.jit(fn)
+        state, spikes = compiled[length](state, jnp.int32(done))
+        for name, s in jax.device_get(spikes).items():
+            pieces[name].append(to_events(s, done) if events else s)
+        done += length
+    if events:
+        return state, {n: join_events(p, net.populations[n].size) for n, p in pieces.items()}
+    return state, {
+        n: np.concatenate(p) if p else np.zeros((0, net.populations[n].size), bool)
+        for n, p in pieces.items()
+    }

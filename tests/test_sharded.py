@@ -29,11 +29,13 @@ SCRIPT = textwrap.dedent(
     state = net.init(jax.random.key(1))
     _, rec = bs.simulate(net, state, 100.0, 0.1, record={"E": ["spikes"], "I": ["spikes"]})
     _, sharded = bs.simulate_sharded(net, state, 100.0, 0.1)
+    _, chunked = bs.simulate_sharded(net, state, 100.0, 0.1, chunk_steps=300, events=True)
     out = {}
     for p in ("E", "I"):
         one = np.asarray(rec[p]["spikes"]) != 0
         out[p] = dict(n=int(one.sum()), equal=bool(np.array_equal(one, sharded[p])),
-                      shape=list(sharded[p].shape))
+                      shape=list(sharded[p].shape),
+                      events_equal=bool(np.array_equal(one, chunked[p].dense())))
 
     # Synchronous bursts (every neuron starts above threshold): more active neurons per
     # shard than list slots, so the exchange falls back to dense vectors; normal weights.
@@ -62,6 +64,7 @@ def test_eight_devices_reproduce_single_device_spikes():
     devices gives the same spike trains as the single-device run, every spike at the same
     step. The network is chaotic: a one-ulp difference in any conductance would change
     spike times within tens of ms, so equality is a bitwise check of the sharded sums.
+    The same run in uneven chunks, returned as events, gives the same spikes.
     A second, synchronously bursting network checks the dense fallback of the exchange."""
     env = {
         **os.environ,
@@ -76,6 +79,8 @@ def test_eight_devices_reproduce_single_device_spikes():
     assert out["E"]["shape"] == [1000, 640] and out["I"]["shape"] == [1000, 160]
     assert out["E"]["n"] > 500 and out["I"]["n"] > 100  # an active network (≈ 10–20 Hz)
     assert out["E"]["equal"] and out["I"]["equal"], out
+    # In chunks of 300 steps (the last one shorter), as events: the same spikes.
+    assert out["E"]["events_equal"] and out["I"]["events_equal"], out
     # 160 neurons start above threshold: 20 per device > 16 list slots -> dense fallback.
     assert out["burst"]["first"] == 160 and out["burst"]["n"] > 1000
     assert out["burst"]["equal"], out
