@@ -85,3 +85,14 @@ def test_one_to_one():
 def test_bad_connectivity_raises(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+@pytest.mark.parametrize("bound", [7, 20_000, 2**16, 70_000, 2**33])
+def test_csr_sort_equals_numpy_stable_argsort(bound):
+    """The radix argsort behind ``csr_from_edges`` (one 16-bit pass, two, or NumPy's own
+    above 2^32) gives exactly ``np.argsort(kind="stable")``'s permutation, so edge lists
+    with repeated presynaptic indices keep their order."""
+    from brainsim.conn.builders import _stable_argsort
+
+    keys = np.random.default_rng(bound % 1000).integers(0, bound, 100_000)
+    np.testing.assert_array_equal(_stable_argsort(keys, bound), np.argsort(keys, kind="stable"))

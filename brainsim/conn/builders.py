@@ -32,11 +32,23 @@ def numpy_rng(key) -> np.random.Generator:
 def csr_from_edges(pre, post, n_pre, n_post, weights=None):
     """A ``CSR`` layout (and weights reordered alike) from edge lists."""
     pre, post = np.asarray(pre, np.int64), np.asarray(post, np.int64)
-    order = np.argsort(pre, kind="stable")
+    order = _stable_argsort(pre, n_pre)
     indptr = np.zeros(n_pre + 1, np.int64)
     np.cumsum(np.bincount(pre, minlength=n_pre), out=indptr[1:])
     layout = CSR(n_pre, n_post, indptr, post[order])
     return layout, None if weights is None else np.asarray(weights)[order]
+
+
+def _stable_argsort(keys, bound: int):
+    """``np.argsort(keys, kind="stable")`` for integers in ``[0, bound)``: NumPy's radix
+    sort on 16-bit digits (one pass below 2^16, two up to 2^32), ~4x faster than its
+    timsort on random int64 keys."""
+    if bound <= 2**16:
+        return np.argsort(keys.astype(np.uint16), kind="stable")
+    if bound <= 2**32:
+        order = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+        return order[np.argsort((keys[order] >> 16).astype(np.uint16), kind="stable")]
+    return np.argsort(keys, kind="stable")
 
 
 def _skip_self(targets, rows):
