@@ -3,11 +3,14 @@
 Randman (10 classes, D = 2, 20 units, per-class scaling, T = 100; 128 LIF, feed-forward
 and recurrent), digits (latency and rate code, T = 30; and each surrogate), and UltraLIF
 vs surrogate LIF at T = 1 on digits (pixel as current, 64 hidden; soft and hard spikes
-at inference). Fast-sigmoid(25), CE on the max-over-time readout, Adam 2e-3 through
-the library's default optimiser (``bs.train.default_optimizer``: global-norm clipping
-at 1, 100-step linear warm-up, then cosine decay to lr/20 over the run). The UltraLIF
-T = 1 and surrogate-zoo runs keep plain constant-lr Adam (the recipe their stored
-results were measured with).
+at inference). Digits splits are ``bs.datasets.digits(seed)``: a seeded shuffle of the
+1797 images, 25 % (450) test, scikit-learn's ``train_test_split`` default fraction; a
+non-spiking MLP is trained on the same splits as the reference. Fast-sigmoid(25), CE on
+the max-over-time readout, Adam 2e-3 through the library's default optimiser
+(``bs.train.default_optimizer``: global-norm clipping at 1, 100-step linear warm-up,
+then cosine decay to lr/20 over the run); the digits latency code uses longer time
+constants (``DIGITS_LATENCY``). The UltraLIF T = 1 and surrogate-zoo runs keep plain
+constant-lr Adam (the recipe their stored results were measured with).
 
     python benchmarks/train_accuracy.py [--only randman|digits|zoo|t1] [--seeds 3]
         [--randman-epochs 40] [--randman-per-class 1000] [--randman-only recurrent]
@@ -79,6 +82,10 @@ def _digits(seed):
     return bs.datasets.digits(seed=seed)
 
 
+def _fit_mlp(seed):
+    return mlp_baseline(*_digits(seed), seed)
+
+
 def _code(x, kind, seed):
     if kind == "latency":
         s = bs.encoders.latency(x, 30)
@@ -87,13 +94,40 @@ def _code(x, kind, seed):
     return np.asarray(jnp.moveaxis(s, 0, -2))
 
 
+# Latency code: longer time constants than the library defaults (which suit Randman's
+# 100-step timing task), so that a hidden neuron integrates pixels spread over all 30
+# steps. Chosen on a validation split carved from each training set (the last quarter of
+# digits(seed).x_train, seeds 0-4; the test images were not used): mean validation
+# accuracy 96.6 % with the defaults, 97.4 % with these (a non-spiking MLP: 97.9 %);
+# alternatives tried there: tau_syn 10 or 20, tau_mem 20, threshold 0.5, input scale 0.5,
+# readout (30, 10) alone, (50, 20) or (10, 2), constant-lr Adam, batch 128 at 4e-3:
+# 95.1-97.3 %.
+DIGITS_LATENCY = dict(tau_mem=20.0, tau_syn=20.0, readout_kw=dict(tau_mem=30.0, tau_syn=10.0))
+
+
+def mlp_baseline(xtr, ytr, xte, yte, seed):
+    """Non-spiking reference on the same split: scikit-learn's MLPClassifier (128 ReLU
+    hidden units, Adam, L2 1e-4, up to 500 epochs) on the pixels."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m = MLPClassifier((128,), max_iter=500, random_state=seed).fit(xtr, ytr)
+    return float(m.score(xte, yte))
+
+
 def digits(seeds, epochs=20):
-    out = {}
+    out = {"mlp": [_fit_mlp(seed) for seed in range(seeds)]}
+    print(f"digits MLP: {out['mlp']}", flush=True)
     for kind in ("latency", "rate"):
         accs, secs = [], []
         for seed in range(seeds):
             xtr, ytr, xte, yte = _digits(seed)
-            model = bs.train.FeedForwardSNN(64, 128, 10, key=jax.random.key(seed))
+            kw = DIGITS_LATENCY if kind == "latency" else {}
+            model = bs.train.FeedForwardSNN(64, 128, 10, key=jax.random.key(seed), **kw)
             _, acc, _, sec = _fit_eval(
                 model, _code(xtr, kind, seed), ytr, _code(xte, kind, seed + 1), yte, epochs, seed
             )
