@@ -289,9 +289,13 @@ with jax.enable_x64(True):
         print(f"eps = {eps} mV: autodiff dr/dw = {ad:.6g} Hz/nS, finite difference {fd:.6g}")
 
 # %% [markdown]
-# Gradient descent on the relative squared error with the verified ($\varepsilon$ = 1 mV)
-# gradient, towards the rate the relaxed network has at $w_E$ = 1.2 nS (a target it can
-# reach), from $w_E$ = 0.8 nS.
+# Plain gradient descent on the relative squared error with the verified
+# ($\varepsilon$ = 1 mV) gradient, towards the rate the relaxed network has at
+# $w_E$ = 1.2 nS (a target it can reach), from $w_E$ = 0.8 nS. The rate is what is
+# fitted: over 200 ms $r(w)$ is not monotone, and the full-size run lands on another
+# weight with the same rate (1.0505 nS: rate error $4\cdot10^{-15}$ after 30 steps; over
+# 100 ms, where $r$ rises monotonically on [0.8, 1.2] nS, ``tests/test_train_biophysics``
+# recovers 1.2 nS to $10^{-14}$).
 
 # %%
 with jax.enable_x64(True):
@@ -299,10 +303,13 @@ with jax.enable_x64(True):
     target = float(smooth(jnp.float64(1.2)))
     vg = jax.jit(jax.value_and_grad(lambda w: ((smooth(w) - target) / target) ** 2))
     w, trace = jnp.float64(0.8), []
+    # step size: half the inverse of the loss curvature 2 (r'/r*)^2 at the start (the
+    # slope r' flattens with the horizon: ~50 Hz/nS over 100 ms, ~20 over 200 ms)
+    lr = 0.5 / (2 * (float(jax.grad(smooth)(w)) / target) ** 2)
     for _ in range(10 if SMALL else 30):
         loss, g = vg(w)
         trace.append((float(w), float(smooth(w)), float(loss)))
-        w = w - 0.5 * g
+        w = w - lr * g
     trace.append((float(w), float(smooth(w)), float(vg(w)[0])))
 print(
     f"w_E = {trace[-1][0]:.6f} nS -> E rate {trace[-1][1]:.4f} Hz "
