@@ -14,6 +14,7 @@ constant-lr Adam (the recipe their stored results were measured with).
 
     python benchmarks/train_accuracy.py [--only randman|digits|zoo|t1] [--seeds 3]
         [--randman-epochs 40] [--randman-per-class 1000] [--randman-only recurrent]
+        [--randman-tau 20 10]
 """
 
 import argparse
@@ -54,7 +55,9 @@ def _fit_eval(model, xtr, ytr, xte, yte, epochs, seed, lr=2e-3, schedule=True, b
     return model, acc, hard, time.time() - t0
 
 
-def randman(seeds, epochs, per_class, which=("feedforward", "recurrent")):
+def randman(seeds, epochs, per_class, which=("feedforward", "recurrent"), tau=None):
+    """``tau``: hidden ``(tau_mem, tau_syn)`` ms (None: the library defaults)."""
+    kw = {} if tau is None else dict(tau_mem=tau[0], tau_syn=tau[1])
     out = {}
     for rec in (False, True):
         if ("recurrent" if rec else "feedforward") not in which:
@@ -65,7 +68,7 @@ def randman(seeds, epochs, per_class, which=("feedforward", "recurrent")):
             x = bs.datasets.spike_raster(t, 100)
             n = int(0.8 * len(y))
             ctor = bs.train.RecurrentSNN if rec else bs.train.FeedForwardSNN
-            model = ctor(20, 128, 10, key=jax.random.key(seed))
+            model = ctor(20, 128, 10, key=jax.random.key(seed), **kw)
             _, acc, _, sec = _fit_eval(model, x[:n], y[:n], x[n:], y[n:], epochs, seed)
             accs.append(acc)
             secs.append(sec)
@@ -211,6 +214,9 @@ def main():
     p.add_argument("--randman-epochs", type=int, default=40)
     p.add_argument("--randman-per-class", type=int, default=1000)
     p.add_argument("--randman-only", default=None, help="feedforward or recurrent")
+    p.add_argument(
+        "--randman-tau", type=float, nargs=2, default=None, help="hidden tau_mem tau_syn (ms)"
+    )
     a = p.parse_args()
     runs = {
         "digits": lambda: digits(a.seeds),
@@ -221,6 +227,7 @@ def main():
             a.randman_epochs,
             a.randman_per_class,
             (a.randman_only,) if a.randman_only else ("feedforward", "recurrent"),
+            a.randman_tau,
         ),
     }
     results = {}
@@ -235,6 +242,7 @@ def main():
     }
     print(json.dumps(summary, indent=1))
     suffix = ("_" + a.only if a.only else "") + ("_" + a.randman_only if a.randman_only else "")
+    suffix += f"_tau{a.randman_tau[0]:g}_{a.randman_tau[1]:g}" if a.randman_tau else ""
     print(
         save(
             f"train_accuracy{suffix}",
