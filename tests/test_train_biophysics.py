@@ -97,7 +97,7 @@ def test_smooth_coba_gradient_matches_finite_differences(x64):
         r, g = rate_and_grad(w)
         fd = (rate(w + h) - rate(w - h)) / (2 * h)
         # Central differences err by h^2 |r'''|/6 + ~1e-16 |r| / h (~1e-9 Hz/nS): measured
-        # relative differences 1e-9 (w = 0.8, dr/dw = 50.7 Hz/nS) and 7e-8 (w = 1.5, where
+        # relative differences 1e-10 (w = 0.8, dr/dw = 50.7 Hz/nS) and 7e-8 (w = 1.5, where
         # the network turns to a high-rate state and dr/dw = 295 Hz/nS; h = 1e-4 gives
         # 7e-6 there: truncation). 1e-6 leaves >10x.
         assert r.dtype == jnp.float64 and 10.0 < float(r) < 200.0
