@@ -3,14 +3,18 @@
 Randman (10 classes, D = 2, 20 units, per-class scaling, T = 100; 128 LIF, feed-forward
 and recurrent), digits (latency and rate code, T = 30; and each surrogate), and UltraLIF
 vs surrogate LIF at T = 1 on digits (pixel as current, 64 hidden; soft and hard spikes
-at inference). Fast-sigmoid(25), CE on the max-over-time readout, Adam 2e-3 through
-the library's default optimiser (``bs.train.default_optimizer``: global-norm clipping
-at 1, 100-step linear warm-up, then cosine decay to lr/20 over the run). The UltraLIF
-T = 1 and surrogate-zoo runs keep plain constant-lr Adam (the recipe their stored
-results were measured with).
+at inference). Digits splits are ``bs.datasets.digits(seed)``: a seeded shuffle of the
+1797 images, 25 % (450) test, scikit-learn's ``train_test_split`` default fraction; a
+non-spiking MLP is trained on the same splits as the reference. Fast-sigmoid(25), CE on
+the max-over-time readout, Adam 2e-3 through the library's default optimiser
+(``bs.train.default_optimizer``: global-norm clipping at 1, 100-step linear warm-up,
+then cosine decay to lr/20 over the run); the digits latency code uses longer time
+constants (``DIGITS_LATENCY``). The UltraLIF T = 1 and surrogate-zoo runs keep plain
+constant-lr Adam (the recipe their stored results were measured with).
 
     python benchmarks/train_accuracy.py [--only randman|digits|zoo|t1] [--seeds 3]
         [--randman-epochs 40] [--randman-per-class 1000] [--randman-only recurrent]
+        [--randman-tau 20 10]
 """
 
 import argparse
@@ -51,7 +55,9 @@ def _fit_eval(model, xtr, ytr, xte, yte, epochs, seed, lr=2e-3, schedule=True, b
     return model, acc, hard, time.time() - t0
 
 
-def randman(seeds, epochs, per_class, which=("feedforward", "recurrent")):
+def randman(seeds, epochs, per_class, which=("feedforward", "recurrent"), tau=None):
+    """``tau``: hidden ``(tau_mem, tau_syn)`` ms (None: the library defaults)."""
+    kw = {} if tau is None else dict(tau_mem=tau[0], tau_syn=tau[1])
     out = {}
     for rec in (False, True):
         if ("recurrent" if rec else "feedforward") not in which:
@@ -62,7 +68,7 @@ def randman(seeds, epochs, per_class, which=("feedforward", "recurrent")):
             x = bs.datasets.spike_raster(t, 100)
             n = int(0.8 * len(y))
             ctor = bs.train.RecurrentSNN if rec else bs.train.FeedForwardSNN
-            model = ctor(20, 128, 10, key=jax.random.key(seed))
+            model = ctor(20, 128, 10, key=jax.random.key(seed), **kw)
             _, acc, _, sec = _fit_eval(model, x[:n], y[:n], x[n:], y[n:], epochs, seed)
             accs.append(acc)
             secs.append(sec)
@@ -79,6 +85,10 @@ def _digits(seed):
     return bs.datasets.digits(seed=seed)
 
 
+def _fit_mlp(seed):
+    return mlp_baseline(*_digits(seed), seed)
+
+
 def _code(x, kind, seed):
     if kind == "latency":
         s = bs.encoders.latency(x, 30)
@@ -87,13 +97,41 @@ def _code(x, kind, seed):
     return np.asarray(jnp.moveaxis(s, 0, -2))
 
 
+# Latency code: longer time constants than the library defaults (which suit Randman's
+# 100-step timing task), so that a hidden neuron integrates pixels spread over all 30
+# steps. Chosen on a validation split carved from each training set (the last quarter of
+# digits(seed).x_train, seeds 0-4; the test images were not used): mean validation
+# accuracy 96.6 % with the defaults, 97.4 % with these (a non-spiking MLP: 97.9 %);
+# alternatives tried there: tau_syn 10 or 20, tau_mem 20, threshold 0.5, input scale 0.5,
+# readout (30, 10) alone, (50, 20) or (10, 2), constant-lr Adam, batch 128 at 4e-3:
+# 95.1-97.3 %; on top of these constants, 30 epochs, hidden tau_mem 30 or lr 3e-3 gave
+# 97.4-97.7 % (within the split noise, sd ~0.6 %; not adopted).
+DIGITS_LATENCY = dict(tau_mem=20.0, tau_syn=20.0, readout_kw=dict(tau_mem=30.0, tau_syn=10.0))
+
+
+def mlp_baseline(xtr, ytr, xte, yte, seed):
+    """Non-spiking reference on the same split: scikit-learn's MLPClassifier (128 ReLU
+    hidden units, Adam, L2 1e-4, up to 500 epochs) on the pixels."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m = MLPClassifier((128,), max_iter=500, random_state=seed).fit(xtr, ytr)
+    return float(m.score(xte, yte))
+
+
 def digits(seeds, epochs=20):
-    out = {}
+    out = {"mlp": [_fit_mlp(seed) for seed in range(seeds)]}
+    print(f"digits MLP: {out['mlp']}", flush=True)
     for kind in ("latency", "rate"):
         accs, secs = [], []
         for seed in range(seeds):
             xtr, ytr, xte, yte = _digits(seed)
-            model = bs.train.FeedForwardSNN(64, 128, 10, key=jax.random.key(seed))
+            kw = DIGITS_LATENCY if kind == "latency" else {}
+            model = bs.train.FeedForwardSNN(64, 128, 10, key=jax.random.key(seed), **kw)
             _, acc, _, sec = _fit_eval(
                 model, _code(xtr, kind, seed), ytr, _code(xte, kind, seed + 1), yte, epochs, seed
             )
@@ -176,6 +214,9 @@ def main():
     p.add_argument("--randman-epochs", type=int, default=40)
     p.add_argument("--randman-per-class", type=int, default=1000)
     p.add_argument("--randman-only", default=None, help="feedforward or recurrent")
+    p.add_argument(
+        "--randman-tau", type=float, nargs=2, default=None, help="hidden tau_mem tau_syn (ms)"
+    )
     a = p.parse_args()
     runs = {
         "digits": lambda: digits(a.seeds),
@@ -186,6 +227,7 @@ def main():
             a.randman_epochs,
             a.randman_per_class,
             (a.randman_only,) if a.randman_only else ("feedforward", "recurrent"),
+            a.randman_tau,
         ),
     }
     results = {}
@@ -200,6 +242,7 @@ def main():
     }
     print(json.dumps(summary, indent=1))
     suffix = ("_" + a.only if a.only else "") + ("_" + a.randman_only if a.randman_only else "")
+    suffix += f"_tau{a.randman_tau[0]:g}_{a.randman_tau[1]:g}" if a.randman_tau else ""
     print(
         save(
             f"train_accuracy{suffix}",

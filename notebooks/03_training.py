@@ -160,7 +160,11 @@ def latency(images):
     return np.asarray(jnp.moveaxis(bs.encoders.latency(images, 30), 0, -2))
 
 
-model = bs.train.FeedForwardSNN(64, 128, 10, key=key)
+# Longer time constants than the defaults suit a 30-step latency code (chosen on a
+# validation split; benchmarks/train_accuracy.py): hidden 20/20 ms, readout 30/10 ms.
+model = bs.train.FeedForwardSNN(
+    64, 128, 10, key=key, tau_mem=20.0, tau_syn=20.0, readout_kw=dict(tau_mem=30.0, tau_syn=10.0)
+)
 model, _, hist_digits = bs.train.fit(
     model,
     latency(xd_tr),
@@ -199,82 +203,148 @@ for name, m in [("soft", ultra_d), ("hard", bs.train.hard_spikes(ultra_d))]:
 #
 # The same code path that simulates a conductance-based E/I network (`bs.Network.step`,
 # event-driven projections with custom VJPs) can be differentiated. We fit the
-# excitatory conductance $w_E$ (nS) so the E population fires at a target rate. The LIF
-# reset passes the surrogate gradient, so the surrogate must be gentle in mV units
-# (sigmoid of slope 0.03/mV).
+# excitatory conductance $w_E$ (nS) so the E population fires at a target rate.
+#
+# **Why not plain surrogate BPTT over a long run.** The E rate of one trial of a hard
+# spiking network is piecewise constant in $w_E$: its finite differences are 0 or jumps,
+# so a surrogate gradient cannot be checked against anything. Making the spikes smooth
+# does not help on its own: with nearly hard spikes every threshold crossing multiplies
+# the BPTT product by up to $1 + |V_{reset} - V_{th}|/(4\varepsilon)$ through the reset
+# $V \leftarrow V + (V_{reset} - V)\,s$, and over a chaotic network's many crossings the
+# gradient explodes ($\varepsilon$ = 0.1 mV, 100 neurons, 200 ms: $-7.6\cdot10^{103}$
+# Hz/nS against a finite difference of $-6\cdot10^{4}$).
+#
+# **A smooth relaxation that is honest.** Spikes are the logistic
+# $s = \sigma((V - V_{th})/\varepsilon)$ with $\varepsilon$ = 1 mV in the forward pass
+# too (`bs.spikes.UltraSpike`: any neuron takes any spike function), the reset is the
+# smooth one above, and there is no refractory period. The E rate
+# $r(w) = \frac{1}{T N_E}\sum_{t,i} s_{it}/\Delta t$ is then a smooth function whose
+# autodiff gradient matches central finite differences in float64 (to $10^{-8}$, also
+# over 1 s), so plain gradient descent (no Adam, no clipping) can be trusted.
 
 # %%
-DT, STEPS = 0.5, (100 if SMALL else 400)
-spike = bs.spikes.Heaviside(bs.spikes.Sigmoid(0.03))
-
-
-def neuron(n):
-    return bs.neurons.LIF(
-        n,
-        tau_m=20.0,
-        v_rest=-60.0,
-        v_th=-50.0,
-        v_reset=-60.0,
-        t_ref=2.0,
-        v_init=bs.initializers.Uniform(-60.0, -50.0),
-        spike=spike,
-    )
-
-
+DT = 0.5
+STEPS = 100 if SMALL else 400  # 50 ms / 200 ms
 N_E, N_I = 80, 20
-syn = lambda tau, e: dict(synapse=bs.synapses.Exponential(tau), output=bs.synapses.Conductance(e))
-net0 = bs.Network(
-    {"E": neuron(N_E), "I": neuron(N_I)},
-    [
-        bs.Projection(
-            pre,
-            post,
-            bs.conn.FixedProb(0.2, allow_self=False),
-            weight=1.0 if pre == "E" else 6.7,
-            **(syn(5.0, 0.0) if pre == "E" else syn(10.0, -80.0)),
+
+
+def coba_rate(spike, t_ref, steps=STEPS):
+    """E rate (Hz) of an 80 E / 20 I conductance-based LIF network vs w_E (nS)."""
+
+    def neuron(n):
+        return bs.neurons.LIF(
+            n,
+            tau_m=20.0,
+            v_rest=-60.0,
+            v_th=-50.0,
+            v_reset=-60.0,
+            t_ref=t_ref,
+            v_init=bs.initializers.Uniform(-60.0, -50.0),
+            spike=spike,
         )
-        for pre in ("E", "I")
-        for post in ("E", "I")
-    ],
-    key=jax.random.key(0),
-)
-state0 = net0.init(jax.random.key(1), dt=DT)
 
-
-def rate_e(w_e):
-    net = eqx.tree_at(
-        lambda n: [p.weight for p in n.projections if p.pre == "E"], net0, [w_e, w_e]
+    syn = lambda tau, e: dict(
+        synapse=bs.synapses.Exponential(tau), output=bs.synapses.Conductance(e)
     )
+    net0 = bs.Network(
+        {"E": neuron(N_E), "I": neuron(N_I)},
+        [
+            bs.Projection(
+                pre,
+                post,
+                bs.conn.FixedProb(0.2, allow_self=False),
+                weight=1.0 if pre == "E" else 6.7,
+                **(syn(5.0, 0.0) if pre == "E" else syn(10.0, -80.0)),
+            )
+            for pre in ("E", "I")
+            for post in ("E", "I")
+        ],
+        key=jax.random.key(0),
+    )
+    state0 = net0.init(jax.random.key(1), dt=DT)
 
-    def body(s, t):
-        s, spk = net.step(s, {"E": 220.0, "I": 220.0}, t=t, dt=DT)
-        return s, jnp.mean(spk["E"])
+    def rate_e(w_e):
+        net = eqx.tree_at(
+            lambda n: [p.weight for p in n.projections if p.pre == "E"], net0, [w_e, w_e]
+        )
+        floating = lambda a: jnp.issubdtype(a.dtype, jnp.floating)
+        state = jax.tree.map(lambda a: a.astype(w_e.dtype) if floating(a) else a, state0)
+        drive = jnp.asarray(220.0, w_e.dtype)
 
-    return jnp.mean(jax.lax.scan(body, state0, jnp.arange(STEPS) * DT)[1]) / (DT * 1e-3)
+        def body(s, t):
+            s, spk = net.step(s, {"E": drive, "I": drive}, t=t, dt=DT)
+            return s, jnp.mean(spk["E"])
+
+        return jnp.mean(jax.lax.scan(body, state, jnp.arange(steps) * DT)[1]) / (DT * 1e-3)
+
+    return jax.jit(rate_e)
 
 
-target = 60.0  # Hz
+with jax.enable_x64(True):
+    for eps in (1.0, 0.1):
+        smooth = coba_rate(bs.spikes.UltraSpike(eps), 0.0)
+        w0, h = jnp.float64(0.8), 1e-6
+        ad = float(jax.jit(jax.grad(smooth))(w0))
+        fd = float((smooth(w0 + h) - smooth(w0 - h)) / (2 * h))
+        print(f"eps = {eps} mV: autodiff dr/dw = {ad:.6g} Hz/nS, finite difference {fd:.6g}")
 
+# %% [markdown]
+# Plain gradient descent on the relative squared error with the verified
+# ($\varepsilon$ = 1 mV) gradient, towards the rate the relaxed network has at
+# $w_E$ = 1.2 nS (a target it can reach), from $w_E$ = 0.8 nS. The rate is what is
+# fitted: over 200 ms $r(w)$ is not monotone, and the full-size run lands on another
+# weight with the same rate (1.0505 nS: rate error $4\cdot10^{-15}$ after 30 steps; over
+# 100 ms, where $r$ rises monotonically on [0.8, 1.2] nS, ``tests/test_train_biophysics``
+# recovers 1.2 nS to $10^{-14}$).
 
-def loss_fn(w):
-    r = rate_e(w)
-    return ((r - target) / target) ** 2, r
-
-
-vg = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
-opt = optax.adam(optax.cosine_decay_schedule(0.05, 60))
-w, trace = jnp.float32(0.8), []
-ost = opt.init(w)
-for _ in range(5 if SMALL else 60):
-    (loss, rate), g = vg(w)
-    trace.append((float(w), float(rate)))
-    upd, ost = opt.update(g, ost)
-    w = optax.apply_updates(w, upd)
-print(f"w_E = {trace[-1][0]:.2f} nS -> E rate {trace[-1][1]:.1f} Hz (target {target} Hz)")
-fig, axes = plt.subplots(1, 2, figsize=(8, 2.5))
+# %%
+with jax.enable_x64(True):
+    smooth = coba_rate(bs.spikes.UltraSpike(1.0), 0.0)
+    target = float(smooth(jnp.float64(1.2)))
+    vg = jax.jit(jax.value_and_grad(lambda w: ((smooth(w) - target) / target) ** 2))
+    w, trace = jnp.float64(0.8), []
+    # step size: half the inverse of the loss curvature 2 (r'/r*)^2 at the start (the
+    # slope r' flattens with the horizon: ~50 Hz/nS over 100 ms, ~20 over 200 ms)
+    lr = 0.5 / (2 * (float(jax.grad(smooth)(w)) / target) ** 2)
+    for _ in range(10 if SMALL else 30):
+        loss, g = vg(w)
+        trace.append((float(w), float(smooth(w)), float(loss)))
+        w = w - lr * g
+    trace.append((float(w), float(smooth(w)), float(vg(w)[0])))
+print(
+    f"w_E = {trace[-1][0]:.6f} nS -> E rate {trace[-1][1]:.4f} Hz "
+    f"(target {target:.4f} Hz, loss {trace[0][2]:.3g} -> {trace[-1][2]:.3g})"
+)
+fig, axes = plt.subplots(1, 3, figsize=(11, 2.5))
 axes[0].plot([t[0] for t in trace])
 axes[0].set(xlabel="gradient step", ylabel="w_E (nS)")
 axes[1].plot([t[1] for t in trace])
 axes[1].axhline(target, ls="--", c="k")
 axes[1].set(xlabel="gradient step", ylabel="E rate (Hz)")
+axes[2].semilogy([max(t[2], 1e-30) for t in trace])
+axes[2].set(xlabel="gradient step", ylabel="loss")
 plt.tight_layout()
+
+# %% [markdown]
+# **The surrogate route** on the hard network (Heaviside spikes, 2-ms refractory period,
+# a gentle sigmoid surrogate of slope 0.03/mV): the gradient is not a derivative of the
+# piecewise-constant rate, but Adam, which only uses its sign and scale history, still
+# steers the hard network's E rate to a target (here within a few %; the weight itself is
+# not identifiable, the rate being flat over a range of $w_E$ for one trial).
+
+# %%
+hard_rate = coba_rate(bs.spikes.Heaviside(bs.spikes.Sigmoid(0.03)), 2.0)
+target_hard = 60.0  # Hz
+vg_hard = jax.jit(jax.value_and_grad(lambda w: ((hard_rate(w) - target_hard) / target_hard) ** 2))
+opt = optax.adam(optax.cosine_decay_schedule(0.05, 60))
+w, trace_hard = jnp.float32(0.8), []
+ost = opt.init(w)
+for _ in range(5 if SMALL else 60):
+    _, g = vg_hard(w)
+    trace_hard.append((float(w), float(hard_rate(w))))
+    upd, ost = opt.update(g, ost)
+    w = optax.apply_updates(w, upd)
+print(
+    f"hard network: w_E = {trace_hard[-1][0]:.2f} nS -> E rate {trace_hard[-1][1]:.1f} Hz "
+    f"(target {target_hard} Hz)"
+)

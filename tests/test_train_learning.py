@@ -12,30 +12,34 @@ from brainsim.train import losses
 
 def test_randman_feedforward_learns():
     """10 classes, D = 2, 20 units, T = 100, per-class scaling (the demanding variant),
-    reduced to 500 samples/class (4000 train / 1000 test) and 8 epochs. Measured 92.2 %
-    (seed 0; the full 40-epoch/1000-per-class run with ``default_optimizer`` reaches
-    97.2 ± 0.1 %, benchmark script; that schedule's warm-up and decay cost accuracy in
-    so short a run: 87.1 % here); the 10-class chance level is 10 %. Threshold 90 %
-    leaves ~2 points for backend differences."""
+    reduced to 500 samples/class (4000 train / 1000 test) and 8 epochs; the issue's test
+    threshold is 92 % (chance: 10 %). Two changes from the benchmark recipe make so short
+    a run learn: hidden time constants 20/10 ms (instead of the defaults 10/5 ms) and
+    ``default_optimizer(5e-3, warmup_steps=20)`` with cosine decay over the 8 epochs.
+    Measured (loaded 2-core machine, 20-30 s per run): 99.1 % here (seed 0), 95.9 and
+    97.5 % on seeds 1 and 2 (same recipe, not run here); the previous recipe (default
+    time constants, constant-lr Adam 2e-3) gave 90.0 / ~90 / ~90 %, i.e. the 92 % bound
+    now has >= 3 points of margin on every seed measured."""
     times, y = bs.datasets.randman(0, n_classes=10, n_units=20, n_samples=500, dim=2)
     x = bs.datasets.spike_raster(times, 100)
-    n_tr = 4000
+    n_tr, epochs = 4000, 8
     key = jax.random.key(0)
-    model = bs.train.FeedForwardSNN(20, 128, 10, key=key)
+    model = bs.train.FeedForwardSNN(20, 128, 10, key=key, tau_mem=20.0, tau_syn=10.0)
+    opt = bs.train.default_optimizer(5e-3, warmup_steps=20, decay_steps=epochs * (n_tr // 64))
     model, _, hist = bs.train.fit(
         model,
         x[:n_tr],
         y[:n_tr],
         loss_fn=losses.ce_max_membrane,
-        optimizer=optax.adam(2e-3),
-        epochs=8,
+        optimizer=opt,
+        epochs=epochs,
         key=key,
         progress=False,
     )
     _, acc = bs.train.evaluate(model, losses.ce_max_membrane, x[n_tr:], y[n_tr:])
     assert hist["loss"][-1] < hist["loss"][0]
-    # >= 900 of the 1000 test samples (acc is a float32 mean: 900/1000 reads 0.8999999976)
-    assert round(acc * 1000) >= 900, acc
+    # >= 920 of the 1000 test samples (acc is a float32 mean: 920/1000 may read 0.91999)
+    assert round(acc * 1000) >= 920, acc
 
 
 def test_digits_latency_learns():

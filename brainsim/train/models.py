@@ -65,10 +65,13 @@ def FeedForwardSNN(
     *,
     key=None,
     spike: AbstractSpike | None = None,
+    readout_kw: dict | None = None,
     **layer_kw,
 ) -> SNN:
-    """LIF layers of sizes ``n_hidden`` and a leaky readout (default inits)."""
-    return _stack(n_in, n_hidden, n_out, key, spike, recurrent=False, **layer_kw)
+    """LIF layers of sizes ``n_hidden`` and a leaky readout (default inits).
+    ``layer_kw`` go to every ``lif_layer`` (``tau_mem``, ``tau_syn``, ...),
+    ``readout_kw`` to ``readout`` (``tau_mem``, ``tau_syn``, ``w_scale``)."""
+    return _stack(n_in, n_hidden, n_out, key, spike, readout_kw, recurrent=False, **layer_kw)
 
 
 def RecurrentSNN(
@@ -79,13 +82,15 @@ def RecurrentSNN(
     key=None,
     spike: AbstractSpike | None = None,
     recurrent=True,
+    readout_kw: dict | None = None,
     **layer_kw,
 ) -> SNN:
-    """Recurrent LIF layers (dense, or a sparse layout) and a leaky readout."""
-    return _stack(n_in, n_hidden, n_out, key, spike, recurrent=recurrent, **layer_kw)
+    """Recurrent LIF layers (dense, or a sparse layout) and a leaky readout
+    (``readout_kw``: as in ``FeedForwardSNN``)."""
+    return _stack(n_in, n_hidden, n_out, key, spike, readout_kw, recurrent=recurrent, **layer_kw)
 
 
-def _stack(n_in, n_hidden, n_out, key, spike, **layer_kw):
+def _stack(n_in, n_hidden, n_out, key, spike, readout_kw, **layer_kw):
     key = jax.random.key(0) if key is None else key
     sizes = (n_hidden,) if isinstance(n_hidden, int) else tuple(n_hidden)
     keys = jax.random.split(key, len(sizes) + 1)
@@ -93,7 +98,8 @@ def _stack(n_in, n_hidden, n_out, key, spike, **layer_kw):
     for k, n in zip(keys[:-1], sizes, strict=True):
         layers.append(lif_layer(k, prev, n, spike=spike, **layer_kw))
         prev = n
-    return SNN(tuple(layers), readout(keys[-1], prev, n_out, dt=layer_kw.get("dt", 1.0)))
+    readout_kw = {"dt": layer_kw.get("dt", 1.0), **(readout_kw or {})}
+    return SNN(tuple(layers), readout(keys[-1], prev, n_out, **readout_kw))
 
 
 def UltraSNN(
