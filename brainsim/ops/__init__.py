@@ -14,6 +14,8 @@ from .dense import matvec as dense_matvec
 from .dense import to_dense as to_dense
 from .event import event_matvec as event_matvec
 from .event import event_matvec_many as event_matvec_many
+from .lif import lif_update as lif_update
+from .lif import lif_update_pure as lif_update_pure
 from .procedural import materialize as materialize
 from .procedural import procedural_matvec as procedural_matvec
 from .rows import rows_matmul as rows_matmul
