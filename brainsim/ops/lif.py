@@ -83,7 +83,7 @@ def _fused(flat, *, k, mode, conductance, spike_fn):
     def _(axis_size, in_batched, *f):
         if any(in_batched[n_state + 1 :]):  # a parameter differs across the batch
             axes = [0 if b else None for b in in_batched]
-            return jax.vmap(pure, in_axes=axes)(*f), [True] * (3 + k)
+            return jax.vmap(pure, in_axes=axes)(*f), (True,) * (3 + k)
         f = list(f)
         n, full = f[0].shape[-1], f[0].shape
         for j, b in enumerate(in_batched[: n_state + 1]):
@@ -93,7 +93,7 @@ def _fused(flat, *, k, mode, conductance, spike_fn):
             f[j] = x if b else jnp.broadcast_to(x, (axis_size, *x.shape))
             if f[j].shape != full:
                 f[j] = jnp.broadcast_to(f[j], full)
-        return native(*f), [True] * (3 + k)
+        return native(*f), (True,) * (3 + k)
 
     @jax.custom_jvp
     def fused(*f):

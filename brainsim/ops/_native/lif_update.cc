@@ -51,6 +51,14 @@ namespace ffi = xla::ffi;
 
 namespace {
 
+// The library is built for the baseline ISA; the neuron loops get an AVX2+FMA
+// clone as well, picked at load time (about twice as fast where available).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define BRAINSIM_LIF_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define BRAINSIM_LIF_CLONES
+#endif
+
 constexpr int kMaxTraces = 16;
 
 template <typename T>
@@ -75,7 +83,7 @@ struct Args {
 
 // Calls f(integral_constant<int, k>) for k = 0..K-1, unrolled at compile time.
 template <int K, typename F>
-static inline void Unrolled(F&& f) {
+static inline __attribute__((always_inline)) void Unrolled(F&& f) {
   if constexpr (K > 0) {
     Unrolled<K - 1>(f);
     f(std::integral_constant<int, K - 1>{});
@@ -88,7 +96,7 @@ struct Param {
   const T* __restrict p;
   T val;
   explicit Param(const T* q) : p(q), val(q[0]) {}
-  T operator()(int64_t i) const { return kPer ? p[i] : val; }
+  __attribute__((always_inline)) T operator()(int64_t i) const { return kPer ? p[i] : val; }
 };
 
 // The per-row view of Args: local restrict pointers and hoisted scalars.
@@ -110,7 +118,7 @@ struct RowView {
 // The membrane, spike and refractory part of neuron i of a row, given its
 // synaptic current `cur`, conductance `G` and reversal term `R`.
 template <typename T, bool kPer, int kMode>
-static inline void Membrane(const RowView<T, kPer>& W, int64_t i, T cur, T G, T R) {
+static inline __attribute__((always_inline)) void Membrane(const RowView<T, kPer>& W, int64_t i, T cur, T G, T R) {
   const T x0 = W.v[i];
   const int32_t r = W.ref[i];
   const T gl = W.gl(i), cm = W.cm(i);
@@ -141,7 +149,7 @@ static inline void Membrane(const RowView<T, kPer>& W, int64_t i, T cur, T G, T 
 // parameters (else scalars); kInVec: i_in is a vector over the row (else a
 // scalar); kMode: see top.
 template <typename T, bool kPer, bool kInVec, int kMode, int kK>
-static void Row(const Args<T>& A, int64_t off, int64_t in_off, int64_t n) {
+BRAINSIM_LIF_CLONES static void Row(const Args<T>& A, int64_t off, int64_t in_off, int64_t n) {
   const RowView<T, kPer> W(A, off);
   const T* __restrict in = A.in + in_off;
   const T in0 = in[0];
@@ -183,7 +191,7 @@ static void Row(const Args<T>& A, int64_t off, int64_t in_off, int64_t n) {
 
 // Any number of traces (not vectorised).
 template <typename T, bool kPer, bool kInVec, int kMode>
-static void RowAnyK(const Args<T>& A, int64_t off, int64_t in_off, int64_t n) {
+BRAINSIM_LIF_CLONES static void RowAnyK(const Args<T>& A, int64_t off, int64_t in_off, int64_t n) {
   const RowView<T, kPer> W(A, off);
   auto P = [](const T* p, int64_t j) { return kPer ? p[j] : p[0]; };
   for (int64_t i = 0; i < n; ++i) {
