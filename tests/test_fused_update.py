@@ -11,6 +11,7 @@ from jax.test_util import check_grads
 
 import brainsim as bs
 import brainsim.network as network
+import brainsim.ops.lif
 from brainsim.ops import _native, lif_update, lif_update_pure
 
 N = 600
@@ -36,6 +37,7 @@ def _numpy_step(
     current,
     dt,
     exp_euler,
+    native=None,
 ):
     """The equations, in float64 and in NumPy's own order (not the kernel's)."""
     f = lambda x: np.asarray(x, np.float64)
@@ -84,7 +86,8 @@ MIXED_SYN = dict(tau_syn=(5.0, 10.0, 2.0), e_rev=(0.0, None, -70.0))
 
 
 def _kwargs(syn, exp_euler, **over):
-    return {**PARAMS, **syn, "current": 12.0, "exp_euler": exp_euler, **over}
+    # native=True: the kernel even below ops.lif.NATIVE_MIN_SIZE (where it is not faster).
+    return {**PARAMS, **syn, "current": 12.0, "exp_euler": exp_euler, "native": True, **over}
 
 
 CASES = [
@@ -159,7 +162,8 @@ def test_native_equals_pure(case, name, syn, exp_euler):
     fused = lambda *a: lif_update(*a, **kw)
     assert _uses_native(fused, *args)
     got = jax.jit(fused)(*args)
-    want = jax.jit(lambda *a: lif_update_pure(*a, **kw))(*args)
+    kw_pure = {k: x for k, x in kw.items() if k != "native"}
+    want = jax.jit(lambda *a: lif_update_pure(*a, **kw_pure))(*args)
     # Same operation order; XLA may contract a multiply-add into one FMA where the
     # kernel rounds twice, and its expm1 differs from the C library's by an ulp or so.
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
@@ -171,7 +175,8 @@ def test_native_float64_and_vmap(x64):
     args = _random_state(jax.random.key(3), (N,), 2, jnp.float64)
     kw = _kwargs(COBA_SYN, True)
     got = jax.jit(lambda *a: lif_update(*a, **kw))(*args)
-    want = jax.jit(lambda *a: lif_update_pure(*a, **kw))(*args)
+    kw_pure = {k: x for k, x in kw.items() if k != "native"}
+    want = jax.jit(lambda *a: lif_update_pure(*a, **kw_pure))(*args)
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
         assert a.dtype == b.dtype
         _assert_close_ulp(a, b, ulp=4)
@@ -206,6 +211,7 @@ def _run(net, state, n_steps, dt, fused=True, inputs=None):
         return jax.lax.scan(body, state, jnp.arange(n_steps))
 
     with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(brainsim.ops.lif, "NATIVE_MIN_SIZE", 0)  # the kernel at any size
         if not fused:
             mp.setattr(network, "_fusable_lif", lambda *a: False)
         return jax.jit(go)(state)
@@ -266,14 +272,14 @@ def _tiny_net(weight_scale=1.0):
 
 
 def test_gradients_equal_unfused():
-    """Gradients through 100 steps (surrogate spikes, resets, refractory clamps) equal
+    """Gradients through 60 steps (surrogate spikes, resets, refractory clamps) equal
     those of the unfused path: both differentiate the same pure equations."""
     net = _tiny_net()
     state = net.init(jax.random.key(6), dt=0.1)
 
     def loss(scale, fused):
         params = eqx_scale(net, scale)
-        (st, spikes) = _run(params, state, 100, 0.1, fused)
+        (st, spikes) = _run(params, state, 60, 0.1, fused)
         return jnp.mean(st.populations["E"].v) + jnp.sum(spikes["E"]) * 1e-2
 
     g_fused = jax.grad(lambda s: loss(s, True))(1.0)
