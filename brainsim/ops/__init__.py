@@ -3,6 +3,8 @@
 The only layer that knows memory layouts and kernels. ``matvec`` computes
 ``out[..., j] = sum_i spikes[..., i] W[i, j]`` for any layout: event-driven for sparse
 layouts (cost ∝ active presynaptic neurons × fan-out), dense for ``Dense``.
+``lif_update`` is the fused step of a LIF population and its exponential synapses (one
+pass over the state per step) that ``Network.step`` uses where it applies.
 """
 
 from ..conn.layouts import CSR, ELL, Dense, Procedural
