@@ -46,7 +46,7 @@ def _phi1(a, dt):
 
 
 def _step_pure(flat, *, k, mode, conductance, spike_fn):
-    """The step on the flat operand list of the native kernel (see ``_flat``)."""
+    """The step on the native kernel's operand list (order: ``_native.lif_update``)."""
     v, ref, _, *rest = flat
     g, e, rest = rest[:k], rest[k : 2 * k], rest[2 * k :]
     i_in, g_l, c_m, v_rest, v_th, v_reset, i_ext, step, n_ref = rest[:9]
