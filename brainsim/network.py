@@ -21,9 +21,18 @@ from .delays import (
     ring_step,
 )
 from .gap_junction import GapJunction
-from .neurons import AbstractNeuron, Drive
+from .integrators import Euler, ExpEuler
+from .neurons import LIF, AbstractNeuron, Drive, LIFState
 from .ops import default_capacity
-from .synapses import AbstractOutput, Current, Exponential, TsodyksMarkram
+from .spikes import Heaviside
+from .synapses import (
+    AbstractOutput,
+    Conductance,
+    Current,
+    Exponential,
+    SynapseState,
+    TsodyksMarkram,
+)
 
 
 class Projection(eqx.Module):
@@ -237,7 +246,10 @@ class Network(eqx.Module):
         )
         for k, e in zip(ks, got, strict=True):
             events[k] = e
+        fused = {name for name in self.populations if _fusable_lif(self, name, drives[name])}
         for k, proj in enumerate(self.projections):
+            if proj.post in fused:
+                continue
             if isinstance(proj, GapJunction):
                 drives[proj.post] = drives[proj.post] + proj.drive(state.populations[proj.pre].v)
                 continue
@@ -246,8 +258,68 @@ class Network(eqx.Module):
             drives[proj.post] = drives[proj.post] + proj.output(g, v_post)
         pops, spikes = {}, {}
         for name, pop in self.populations.items():
+            if name in fused:
+                pops[name] = _fused_lif_step(self, name, state, events, drives[name], syn, dt)
+                spikes[name] = pops[name].spike
+                continue
             pops[name], spikes[name] = pop.step(state.populations[name], drives[name], t=t, dt=dt)
         return NetworkState(pops, tuple(syn), tuple(delays), tuple(stp)), spikes
+
+
+def _fusable_lif(net: Network, name: str, drive: Drive) -> bool:
+    """Whether population ``name`` steps through the fused ``ops.lif_update`` (one pass
+    over its state instead of a dozen XLA loops): a ``LIF`` integrated by ``Euler`` or
+    ``ExpEuler`` with a ``Heaviside`` spike, whose incoming projections all have
+    ``Exponential`` kinetics with a ``Current`` or ``Conductance`` output (no gap
+    junctions) and whose external drive is a current only. The fused step computes
+    what the modules compute, in their operation order."""
+    pop = net.populations[name]
+    if not (
+        type(pop) is LIF
+        and type(pop.integrator) in (Euler, ExpEuler)
+        and type(pop.spike) is Heaviside
+    ):
+        return False
+    for proj in net.projections:
+        if proj.post != name:
+            continue
+        if isinstance(proj, GapJunction) or type(proj.synapse) is not Exponential:
+            return False
+        if type(proj.output) not in (Current, Conductance):
+            return False
+    zero = lambda x: isinstance(x, int | float) and x == 0
+    return zero(drive.conductance) and zero(drive.reversal) and zero(drive.jump)
+
+
+def _fused_lif_step(net: Network, name: str, state, events, drive: Drive, syn: list, dt):
+    """The step of a population that ``_fusable_lif`` accepts; writes the new synaptic
+    states of its incoming projections into ``syn`` and returns its ``LIFState``."""
+    pop, old = net.populations[name], state.populations[name]
+    ks = [k for k, proj in enumerate(net.projections) if proj.post == name]
+    projs = [net.projections[k] for k in ks]
+    v, spike, refractory, g = ops.lif_update(
+        old.v,
+        old.refractory,
+        old.spike,
+        [state.synapses[k].g for k in ks],
+        [events[k] for k in ks],
+        tau_syn=[p.synapse.tau for p in projs],
+        e_rev=[p.output.e_rev if type(p.output) is Conductance else None for p in projs],
+        tau_m=pop.tau_m,
+        c_m=pop.c_m,
+        v_rest=pop.v_rest,
+        v_th=pop.v_th,
+        v_reset=pop.v_reset,
+        i_ext=pop.i_ext,
+        t_ref=pop.t_ref,
+        current=drive.current,
+        dt=dt,
+        exp_euler=type(pop.integrator) is ExpEuler,
+        spike_fn=pop.spike,
+    )
+    for k, gk in zip(ks, g, strict=True):
+        syn[k] = SynapseState(g=gk)
+    return LIFState(v=v, spike=spike, refractory=refractory)
 
 
 def _group_steps(proj: Projection, dt: float):

@@ -3,6 +3,8 @@
 The only layer that knows memory layouts and kernels. ``matvec`` computes
 ``out[..., j] = sum_i spikes[..., i] W[i, j]`` for any layout: event-driven for sparse
 layouts (cost ∝ active presynaptic neurons × fan-out), dense for ``Dense``.
+``lif_update`` is the fused step of a LIF population and its exponential synapses (one
+pass over the state per step) that ``Network.step`` uses where it applies.
 """
 
 from ..conn.layouts import CSR, ELL, Dense, Procedural
@@ -14,6 +16,8 @@ from .dense import matvec as dense_matvec
 from .dense import to_dense as to_dense
 from .event import event_matvec as event_matvec
 from .event import event_matvec_many as event_matvec_many
+from .lif import lif_update as lif_update
+from .lif import lif_update_pure as lif_update_pure
 from .procedural import materialize as materialize
 from .procedural import procedural_matvec as procedural_matvec
 from .rows import rows_matmul as rows_matmul

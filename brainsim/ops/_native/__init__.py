@@ -10,6 +10,7 @@ Public API::
     rows_matmul(x, w) -> out                       (see brainsim.ops.rows)
     rows_outer(x, g) -> dw
     spike_compact(active, capacity) -> (indices, count)   (see brainsim.ops.compact)
+    lif_update(operands, k, mode, conductance)     (see brainsim.ops.lif)
 
 The shared library is compiled on first use (see ``_build.py``) into a
 per-user cache; set ``BRAINSIM_NATIVE=0`` to disable it.  The kernels are
@@ -31,6 +32,7 @@ __all__ = [
     "csr_event_multi",
     "dispatch",
     "delayed_event_step",
+    "lif_update",
     "procedural_event",
     "procedural_gather",
     "rows_matmul",
@@ -269,3 +271,32 @@ def spike_compact(active, capacity: int):
     )
     call = jax.ffi.ffi_call("brainsim_spike_compact", out_types, vmap_method="broadcast_all")
     return call(active)
+
+
+def lif_update(operands, *, k: int, mode: int, conductance):
+    """One fused LIF step (``lif_update.cc``; ``brainsim.ops.lif`` wraps it). ``operands``:
+    ``v, refractory, spike, g_1..g_K, e_1..e_K`` (one shape ``(..., n)``), the input
+    current (``1``, ``n`` or all elements), then ``g_l, c_m, v_rest, v_th, v_reset, i_ext,
+    step`` and ``n_ref`` (int32), ``a_1..a_K``, ``E_1..E_K``, each of size 1 or ``n``.
+    ``mode``: 0/1 ``V += step dV`` (Euler, or exponential Euler with ``step`` the
+    precomputed factor), 2 exponential Euler with conductances (``step`` = dt);
+    ``conductance[k]``: trace ``k`` is a conductance (else a current). Returns ``(v,
+    spike, refractory, g_1..g_K)``, updated in place where XLA allows. Not
+    differentiable, not batched (``brainsim.ops.lif`` provides both)."""
+    _require()
+    v = operands[0]
+    out = [jax.ShapeDtypeStruct(v.shape, v.dtype)] * 2
+    out += [jax.ShapeDtypeStruct(v.shape, jnp.int32)]
+    out += [jax.ShapeDtypeStruct(v.shape, v.dtype)] * k
+    aliases = {0: 0, 2: 1, 1: 2, **{3 + j: 3 + j for j in range(k)}}
+    call = jax.ffi.ffi_call("brainsim_lif_update", out, input_output_aliases=aliases)
+    mask = sum(1 << j for j in range(k) if conductance[j])
+    return tuple(
+        call(
+            *operands,
+            k=np.int64(k),
+            n=np.int64(v.shape[-1]),
+            mode=np.int64(mode),
+            conductance=np.int64(mask),
+        )
+    )

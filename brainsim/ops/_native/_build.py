@@ -28,7 +28,14 @@ import threading
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
-SOURCES = ("csr_event.cc", "procedural.cc", "delayed_event.cc", "event_rows.cc", "compact.cc")
+SOURCES = (
+    "csr_event.cc",
+    "procedural.cc",
+    "delayed_event.cc",
+    "event_rows.cc",
+    "lif_update.cc",
+    "compact.cc",
+)
 HEADERS = ("event_common.h",)  # hashed into the build key with the sources
 LIB_NAME = "libbrainsim_native.so"
 ABI_VERSION = 1
@@ -55,6 +62,7 @@ TARGETS = (
     ("brainsim_rows_matmul", "BrainsimRowsMatmul"),
     ("brainsim_rows_outer", "BrainsimRowsOuter"),
     ("brainsim_spike_compact", "BrainsimSpikeCompact"),
+    ("brainsim_lif_update", "BrainsimLifUpdate"),
 )
 
 _lock = threading.Lock()
