@@ -15,6 +15,7 @@ from .event import event_matvec as event_matvec
 from .event import event_matvec_many as event_matvec_many
 from .procedural import materialize as materialize
 from .procedural import procedural_matvec as procedural_matvec
+from .rows import fixed_rows_matmul as fixed_rows_matmul
 from .rows import rows_matmul as rows_matmul
 from .rows import rows_outer as rows_outer
 from .sharded import PostShard as PostShard

@@ -89,6 +89,30 @@ def _bwd(swap, res, g):
 _rows_matmul.defvjp(_fwd, _bwd)
 
 
+def fixed_rows_matmul(w):
+    """``f(x) = x @ w`` event-driven like ``rows_matmul`` for repeated products with one
+    ``w (K, N)`` (e.g. per step of a scan): on CPU ``w`` is packed into the kernel's
+    column-block layout once, here, not on every call. ``f`` is not differentiable
+    (for the forward pass of a hand-written VJP)."""
+    if not _native_ok(w):
+        return lambda x: x @ w
+    wp = _native.pack_rows_weight(w)
+    n = w.shape[1]
+
+    def f(x):
+        if not _native_ok(x, w):
+            return x @ w
+        return _native.dispatch(
+            x,
+            w,
+            wp,
+            cpu=lambda x, w, wp: _native.rows_matmul(x, wp, n=n),
+            default=lambda x, w, wp: x @ w,
+        )
+
+    return f
+
+
 def rows_matmul(x, w, swap: bool = False):
     """``x (..., K) @ w (K, N)`` touching only the rows of ``w`` of nonzero ``x``
     (module docstring); exact dense VJPs. ``swap``: ``x (A, B, K)`` → ``(B, A, N)``."""
