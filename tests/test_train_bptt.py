@@ -193,3 +193,21 @@ def test_rows_kernel_blocks_chunks_and_packing(path, dtype, x64):
     steps = jax.jit(lambda x: jax.lax.scan(lambda c, xs: (c, f(xs)), 0.0, x)[1])(xt)
     np.testing.assert_allclose(steps, xt @ w, **tol)
     np.testing.assert_allclose(f(x[0]), x[0] @ w, **tol)
+
+
+def test_rows_dense_branch_above_density_threshold(path):
+    """More than ``DENSE_ABOVE`` nonzeros: the run-time ``lax.cond`` takes the dense
+    product; values, VJPs and ``fixed_rows_matmul`` still equal the dense oracle
+    (float32, sums of <= 40 terms: 1e-5)."""
+    x = _sparse_rows(jax.random.key(40), (6, 9, 40), p=0.6)
+    assert float(jnp.mean(x != 0)) > bs.ops.rows.DENSE_ABOVE
+    w = jax.random.normal(jax.random.key(41), (40, 70))
+    g = jax.random.normal(jax.random.key(42), (6, 9, 70))
+    tol = dict(rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(bs.ops.rows_matmul(x, w), x @ w, **tol)
+    np.testing.assert_allclose(bs.ops.fixed_rows_matmul(w)(x), x @ w, **tol)
+    np.testing.assert_allclose(
+        bs.ops.rows_outer(x, g), x.reshape(-1, 40).T @ g.reshape(-1, 70), **tol
+    )
+    dw = jax.grad(lambda w: jnp.sum(bs.ops.rows_matmul(x, w) * g))(w)
+    np.testing.assert_allclose(dw, x.reshape(-1, 40).T @ g.reshape(-1, 70), **tol)
