@@ -196,9 +196,9 @@ def test_rows_kernel_blocks_chunks_and_packing(path, dtype, x64):
 
 
 def test_rows_dense_branch_above_density_threshold(path):
-    """More than ``DENSE_ABOVE`` nonzeros: the run-time ``lax.cond`` takes the dense
-    product; values, VJPs and ``fixed_rows_matmul`` still equal the dense oracle
-    (float32, sums of <= 40 terms: 1e-5)."""
+    """More than ``DENSE_ABOVE`` nonzeros (``fixed_rows_matmul``'s run-time ``lax.cond``
+    takes the dense product): values, VJPs still equal the dense oracle (float32, sums
+    of <= 40 terms: 1e-5)."""
     x = _sparse_rows(jax.random.key(40), (6, 9, 40), p=0.6)
     assert float(jnp.mean(x != 0)) > bs.ops.rows.DENSE_ABOVE
     w = jax.random.normal(jax.random.key(41), (40, 70))
