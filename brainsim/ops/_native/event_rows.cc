@@ -8,13 +8,21 @@
 // w T[K, N]; g T[..., N] with the rows of x; out T[..., N]; dw T[K, N];
 // with the attribute swap: x T[A, B, K], out and g T[B, A, N] (batch-major
 // spikes against a time-major result/cotangent, no transpose copy);
-// T = float32 or float64.  Cost: one scan of x (R*K) + nnz(x) * N
-// multiply-adds, vectorised along N (AVX2/FMA clone on x86-64 when the CPU
-// has it, chosen at load time; the baseline ISA otherwise).
+// T = float32 or float64; w may also come packed (see MatmulImpl).  Cost: one
+// scan of x (R*K) + nnz(x) * N multiply-adds, vectorised along N (AVX2/FMA
+// clone on x86-64 when the CPU has it, chosen at load time; the baseline ISA
+// otherwise).
 //
-// Both first compact x to CSR (column indices and values per row), then
-// walk column blocks of w (resp. dw) so that a block stays in L2 while the
-// rows stream through.  Large calls are split over XLA's intra-op threads.
+// Both compact x to sparse lists, then sum rows of a contiguous packed
+// 64-float (32-double) column block of w (resp. of g) into eight vector
+// accumulators held in registers, stored once per list:
+//   rows_matmul: per row of x (CSR), gather rows of the K x 64 block of w
+//                (few nonzeros: axpy from w in place, not worth packing);
+//   rows_outer:  per input i (CSC of a 2048-row chunk of x), gather rows of
+//                the chunk's 2048 x 64 block of g (512 KiB, stays in L2).
+// Packing matters: a 64-column block of a row-major matrix with 1024 columns
+// has its rows 4 KiB apart, which maps them onto 1/16 of the L2 sets.  Large
+// calls are split over XLA's intra-op threads (rows, resp. column blocks).
 //
 // The handlers hold no global state and are safe to call concurrently.
 
