@@ -141,6 +141,17 @@ BRAINSIM_INLINE void GatherLists(const int64_t* ptr, const int32_t* idx,
     for (int64_t l = 0; l < n_lists; ++l)
       GatherSum(dst + dst_off(l), add, src, S, idx + ptr[l], val + ptr[l],
                 ptr[l + 1] - ptr[l]);
+  } else if (S == kBlock<T>) {
+    // Packed partial block (zero-padded to kBlock): full-width vector sums
+    // into a local row, nc of them copied out.
+    T tmp[kBlock<T>];
+    for (int64_t l = 0; l < n_lists; ++l) {
+      T* d = dst + dst_off(l);
+      if (add) std::memcpy(tmp, d, sizeof(T) * nc);
+      GatherSum(tmp, add, src, S, idx + ptr[l], val + ptr[l],
+                ptr[l + 1] - ptr[l]);
+      std::memcpy(d, tmp, sizeof(T) * nc);
+    }
   } else {
     for (int64_t l = 0; l < n_lists; ++l)
       GatherSumTail(dst + dst_off(l), add, src, S, idx + ptr[l], val + ptr[l],
@@ -305,8 +316,11 @@ static void ToCsr(const T* x, int64_t r0, int64_t r1, int64_t K,
 template <typename T, typename F>
 static void Pack(const T* src, int64_t n_rows, int64_t N, int64_t c0,
                  int64_t nc, T* dst, F row_of) {
-  for (int64_t l = 0; l < n_rows; ++l)
+  for (int64_t l = 0; l < n_rows; ++l) {
     std::memcpy(dst + l * kBlock<T>, src + row_of(l) * N + c0, sizeof(T) * nc);
+    if (nc < kBlock<T>)  // zero padding: the partial block sums full vectors
+      std::memset(dst + l * kBlock<T> + nc, 0, sizeof(T) * (kBlock<T> - nc));
+  }
 }
 
 // wp: null, or w already packed as (n_blocks, K, kBlock) (MatmulImpl).
