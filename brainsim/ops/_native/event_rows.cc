@@ -85,31 +85,40 @@ BRAINSIM_INLINE void Store(T* p, typename Vec<T>::type v) {
 
 // dst[0:kBlock] = (add ? dst : 0) + sum_{q<n} val[q] * src[idx[q]*stride + 0:kBlock]
 // (one load/store of dst per call, the sum in registers).
-template <typename T>
+template <typename T, int NV = kNV>
 BRAINSIM_INLINE void GatherSum(T* __restrict dst, bool add, const T* __restrict src,
                                int64_t stride, const int32_t* __restrict idx,
                                const T* __restrict val, int64_t n) {
-  // Eight named accumulators (an array would live on the stack).
+  // Named accumulators (an array would live on the stack); NV = 8 or 4
+  // vectors (4: narrow partial blocks, e.g. a 20-column readout).
   using V = typename Vec<T>::type;
   constexpr int64_t L = 32 / sizeof(T);
-  static_assert(kNV == 8, "GatherSum unrolls 8 vectors");
+  static_assert(NV == 8 || NV == 4, "GatherSum sums 8 or 4 vectors");
   V a0{}, a1{}, a2{}, a3{}, a4{}, a5{}, a6{}, a7{};
   if (add) {
     a0 = Load(dst), a1 = Load(dst + L), a2 = Load(dst + 2 * L);
-    a3 = Load(dst + 3 * L), a4 = Load(dst + 4 * L), a5 = Load(dst + 5 * L);
-    a6 = Load(dst + 6 * L), a7 = Load(dst + 7 * L);
+    a3 = Load(dst + 3 * L);
+    if constexpr (NV == 8) {
+      a4 = Load(dst + 4 * L), a5 = Load(dst + 5 * L);
+      a6 = Load(dst + 6 * L), a7 = Load(dst + 7 * L);
+    }
   }
   for (int64_t q = 0; q < n; ++q) {
     const T* s = src + static_cast<int64_t>(idx[q]) * stride;
     const T a = val[q];
     a0 += a * Load(s), a1 += a * Load(s + L), a2 += a * Load(s + 2 * L);
-    a3 += a * Load(s + 3 * L), a4 += a * Load(s + 4 * L);
-    a5 += a * Load(s + 5 * L), a6 += a * Load(s + 6 * L);
-    a7 += a * Load(s + 7 * L);
+    a3 += a * Load(s + 3 * L);
+    if constexpr (NV == 8) {
+      a4 += a * Load(s + 4 * L), a5 += a * Load(s + 5 * L);
+      a6 += a * Load(s + 6 * L), a7 += a * Load(s + 7 * L);
+    }
   }
   Store(dst, a0), Store(dst + L, a1), Store(dst + 2 * L, a2);
-  Store(dst + 3 * L, a3), Store(dst + 4 * L, a4), Store(dst + 5 * L, a5);
-  Store(dst + 6 * L, a6), Store(dst + 7 * L, a7);
+  Store(dst + 3 * L, a3);
+  if constexpr (NV == 8) {
+    Store(dst + 4 * L, a4), Store(dst + 5 * L, a5);
+    Store(dst + 6 * L, a6), Store(dst + 7 * L, a7);
+  }
 }
 
 // The same for nc < kBlock columns (the last, partial block).
@@ -148,8 +157,12 @@ BRAINSIM_INLINE void GatherLists(const int64_t* ptr, const int32_t* idx,
     for (int64_t l = 0; l < n_lists; ++l) {
       T* d = dst + dst_off(l);
       if (add) std::memcpy(tmp, d, sizeof(T) * nc);
-      GatherSum(tmp, add, src, S, idx + ptr[l], val + ptr[l],
-                ptr[l + 1] - ptr[l]);
+      if (nc <= kBlock<T> / 2)
+        GatherSum<T, kNV / 2>(tmp, add, src, S, idx + ptr[l], val + ptr[l],
+                              ptr[l + 1] - ptr[l]);
+      else
+        GatherSum(tmp, add, src, S, idx + ptr[l], val + ptr[l],
+                  ptr[l + 1] - ptr[l]);
       std::memcpy(d, tmp, sizeof(T) * nc);
     }
   } else {
