@@ -168,3 +168,46 @@ def test_readout_impulse_response_matches_recurrence(x64):
         strict=True,
     ):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_rows_kernel_blocks_chunks_and_packing(path, dtype, x64):
+    """Shapes that exercise every kernel path: 2100 rows (> one 2048-row chunk of
+    ``rows_outer``, enough nonzeros per input for ``rows_matmul`` to pack ``w``), 150
+    columns (full 64-float / 32-double column blocks plus a partial one), swapped
+    layout, and ``fixed_rows_matmul`` (``w`` packed once, few rows per call) against
+    the dense products. float32: sums of <= ~250 terms of O(1) in another order,
+    1e-5 relative / 1e-4 absolute; float64: 1e-12."""
+    dt = jnp.dtype(dtype)
+    tol = dict(rtol=1e-5, atol=1e-4) if dt == jnp.float32 else dict(rtol=1e-12, atol=1e-12)
+    x = _sparse_rows(jax.random.key(30), (30, 70, 40)).astype(dt)
+    w = jax.random.normal(jax.random.key(31), (40, 150), dt)
+    g = jax.random.normal(jax.random.key(32), (70, 30, 150), dt)
+    xt = jnp.swapaxes(x, 0, 1)
+    np.testing.assert_allclose(bs.ops.rows_matmul(x, w), x @ w, **tol)
+    np.testing.assert_allclose(bs.ops.rows_matmul(x, w, swap=True), xt @ w, **tol)
+    dense_outer = xt.reshape(-1, 40).T @ g.reshape(-1, 150)
+    np.testing.assert_allclose(bs.ops.rows_outer(x, g, swap=True), dense_outer, **tol)
+    np.testing.assert_allclose(bs.ops.rows_outer(xt, g), dense_outer, **tol)
+    f = bs.ops.fixed_rows_matmul(w)
+    steps = jax.jit(lambda x: jax.lax.scan(lambda c, xs: (c, f(xs)), 0.0, x)[1])(xt)
+    np.testing.assert_allclose(steps, xt @ w, **tol)
+    np.testing.assert_allclose(f(x[0]), x[0] @ w, **tol)
+
+
+def test_rows_dense_branch_above_density_threshold(path):
+    """More than ``DENSE_ABOVE`` nonzeros (``fixed_rows_matmul``'s run-time ``lax.cond``
+    takes the dense product): values, VJPs still equal the dense oracle (float32, sums
+    of <= 40 terms: 1e-5)."""
+    x = _sparse_rows(jax.random.key(40), (6, 9, 40), p=0.6)
+    assert float(jnp.mean(x != 0)) > bs.ops.rows.DENSE_ABOVE
+    w = jax.random.normal(jax.random.key(41), (40, 70))
+    g = jax.random.normal(jax.random.key(42), (6, 9, 70))
+    tol = dict(rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(bs.ops.rows_matmul(x, w), x @ w, **tol)
+    np.testing.assert_allclose(bs.ops.fixed_rows_matmul(w)(x), x @ w, **tol)
+    np.testing.assert_allclose(
+        bs.ops.rows_outer(x, g), x.reshape(-1, 40).T @ g.reshape(-1, 70), **tol
+    )
+    dw = jax.grad(lambda w: jnp.sum(bs.ops.rows_matmul(x, w) * g))(w)
+    np.testing.assert_allclose(dw, x.reshape(-1, 40).T @ g.reshape(-1, 70), **tol)

@@ -20,6 +20,7 @@ from .lif import lif_update as lif_update
 from .lif import lif_update_pure as lif_update_pure
 from .procedural import materialize as materialize
 from .procedural import procedural_matvec as procedural_matvec
+from .rows import fixed_rows_matmul as fixed_rows_matmul
 from .rows import rows_matmul as rows_matmul
 from .rows import rows_outer as rows_outer
 from .sharded import PostShard as PostShard

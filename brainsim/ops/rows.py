@@ -10,6 +10,11 @@ again touching only the nonzero entries. ``swap=True`` takes ``x (A, B, K)`` to
 On CPU both run as native kernels (``ops/_native/event_rows.cc``); elsewhere, with
 ``BRAINSIM_NATIVE=0``, or for other dtypes they are the dense ``x @ w`` and ``xᵀ g``
 (the portable path and the test oracle). Results agree up to float summation order.
+``fixed_rows_matmul`` (one ``w`` for many small products, e.g. per step of a scan)
+takes the dense product instead, by a ``lax.cond`` on the nonzero count, when more than
+``DENSE_ABOVE`` (a quarter) of ``x`` is nonzero, where it is the faster one; the
+one-shot products do not (the count and the cond cost about as much as the kernel at
+10 % density, measured on 6400 x 256 spikes).
 """
 
 import functools
@@ -20,6 +25,20 @@ import jax.numpy as jnp
 from . import _native
 
 _FLOATS = (jnp.float32, jnp.float64)
+
+# Above this fraction of nonzero entries the dense product is faster than the kernels
+# (measured on a 2-core x86-64: crossover ~0.25 for rows_outer, ~0.3-0.45 for the
+# per-step rows_matmul at 256-1024 columns); both branches are exact.
+DENSE_ABOVE = 0.25
+
+
+def _by_density(x, event, dense):
+    """``event`` when at most ``DENSE_ABOVE`` of ``x``'s entries are nonzero, else
+    ``dense`` (a ``lax.cond`` on the spike count, evaluated at run time)."""
+    # The barrier keeps XLA from constant-folding the count of a constant x (seconds of
+    # compile time for a large one).
+    few = jnp.count_nonzero(jax.lax.optimization_barrier(x)) <= DENSE_ABOVE * x.size
+    return lambda *args: jax.lax.cond(few, event, dense, *args)
 
 
 def _native_ok(*arrays) -> bool:
@@ -45,10 +64,11 @@ def _native_matmul_vmap(axis_size, in_batched, x, w):
 
 
 def _matmul(x, w, swap):
+    dense = lambda x, w: _swapped(x, swap) @ w
     if not _native_ok(x, w):
-        return _swapped(x, swap) @ w
+        return dense(x, w)
     native = (lambda x, w: _native.rows_matmul(x, w, True)) if swap else _native_matmul
-    return _native.dispatch(x, w, cpu=native, default=lambda x, w: _swapped(x, swap) @ w)
+    return _native.dispatch(x, w, cpu=native, default=dense)
 
 
 def rows_outer(x, g, swap: bool = False):
@@ -62,14 +82,9 @@ def rows_outer(x, g, swap: bool = False):
         xr = x.reshape(-1, x.shape[-1])
         return xr.T @ _swapped(g, swap).reshape(xr.shape[0], g.shape[-1])
     xr, gr = (x, g) if swap else (x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1]))
-    return _native.dispatch(
-        xr,
-        gr,
-        cpu=lambda x, g: _native.rows_outer(x, g, swap),
-        default=lambda x, g: (
-            x.reshape(-1, x.shape[-1]).T @ _swapped(g, swap).reshape(-1, g.shape[-1])
-        ),
-    )
+    dense = lambda x, g: x.reshape(-1, x.shape[-1]).T @ _swapped(g, swap).reshape(-1, g.shape[-1])
+    native = lambda x, g: _native.rows_outer(x, g, swap)
+    return _native.dispatch(xr, gr, cpu=native, default=dense)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
@@ -87,6 +102,27 @@ def _bwd(swap, res, g):
 
 
 _rows_matmul.defvjp(_fwd, _bwd)
+
+
+def fixed_rows_matmul(w):
+    """``f(x) = x @ w`` event-driven like ``rows_matmul`` for repeated products with one
+    ``w (K, N)`` (e.g. per step of a scan): on CPU ``w`` is packed into the kernel's
+    column-block layout once, here, not on every call. ``f`` is not differentiable
+    (for the forward pass of a hand-written VJP). Above ``DENSE_ABOVE`` nonzeros in
+    ``x`` it computes ``x @ w`` densely (module docstring)."""
+    if not _native_ok(w):
+        return lambda x: x @ w
+    wp = _native.pack_rows_weight(w)
+    n = w.shape[1]
+
+    def f(x):
+        if not _native_ok(x, w):
+            return x @ w
+        dense = lambda x, w, wp: x @ w
+        native = lambda x, w, wp: _native.rows_matmul(x, wp, n=n)
+        return _native.dispatch(x, w, wp, cpu=_by_density(x, native, dense), default=dense)
+
+    return f
 
 
 def rows_matmul(x, w, swap: bool = False):

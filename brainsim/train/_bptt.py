@@ -42,12 +42,13 @@ def _sum_to(a, like):
 
 def _forward(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0):
     al, be, th = (jnp.broadcast_to(c, i0.shape) for c in (alpha, beta, theta))
+    rec = None if w_rec is None else ops.fixed_rows_matmul(w_rec)
 
     def step(carry, h_t):
         i_prev, v_prev, s = carry
         i = al * i_prev + h_t
         if w_rec is not None:
-            i = i + ops.rows_matmul(s, w_rec)
+            i = i + rec(s)
         v = be * v_prev + i
         x = v - th
         s = (x > 0).astype(x.dtype)

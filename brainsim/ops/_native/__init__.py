@@ -36,6 +36,7 @@ __all__ = [
     "procedural_event",
     "procedural_gather",
     "rows_matmul",
+    "pack_rows_weight",
     "rows_outer",
     "spike_compact",
 ]
@@ -238,16 +239,27 @@ def _delayed_call_vmap(axis_size, in_batched, *args):
     return _delayed_call(*args), (True, True)
 
 
-def rows_matmul(x, w, swap: bool = False):
+def rows_matmul(x, w, swap: bool = False, n: int | None = None):
     """``out[..., :] = sum_i x[..., i] w[i, :]`` over the nonzero ``x[..., i]`` only;
-    ``x (..., K)``, ``w (K, N)`` of the same float32/float64 dtype. ``swap``: ``x (A, B,
-    K)`` gives ``out (B, A, N)``. Not differentiable, not batched: ``brainsim.ops.rows``
-    wraps it."""
+    ``x (..., K)``, ``w (K, N)`` of the same float32/float64 dtype, or ``w`` packed by
+    ``pack_rows_weight`` with ``n = N``. ``swap``: ``x (A, B, K)`` gives ``out (B, A,
+    N)``. Not differentiable, not batched: ``brainsim.ops.rows`` wraps it."""
     _require()
     rows = (x.shape[1], x.shape[0]) if swap else x.shape[:-1]
-    out_type = jax.ShapeDtypeStruct(rows + (w.shape[1],), x.dtype)
+    out_type = jax.ShapeDtypeStruct(rows + (w.shape[1] if w.ndim == 2 else n,), x.dtype)
     call = jax.ffi.ffi_call("brainsim_rows_matmul", out_type, vmap_method="sequential")
     return call(x, w, swap=bool(swap))
+
+
+def pack_rows_weight(w):
+    """``w (K, N)`` as ``(ceil(N/b), K, b)`` column blocks of ``b = 256 bytes / itemsize``
+    (64 float32, 32 float64) columns, zero-padded: the layout ``rows_matmul``'s kernel
+    gathers from (packed once, e.g. outside a scan, instead of on every call)."""
+    k, n = w.shape
+    b = 256 // w.dtype.itemsize
+    nb = -(-n // b)
+    wp = jnp.pad(w, ((0, 0), (0, nb * b - n)))
+    return jnp.transpose(wp.reshape(k, nb, b), (1, 0, 2))
 
 
 def rows_outer(x, g, swap: bool = False):
