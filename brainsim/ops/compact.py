@@ -1,7 +1,9 @@
 """Compaction of spike vectors into index lists (what a spike recorder stores).
 
 ``compact(spikes, capacity)`` gives the positions of the nonzero entries along the last
-axis, ascending, in ``capacity`` slots (unused slots hold -1), and their number. The
+axis, ascending, in ``capacity`` slots, and their number; slots past the number are
+unspecified (the native kernel leaves them unwritten, which halves its cost when the
+capacity is large). The
 number may exceed ``capacity`` (only the first ``capacity`` positions are kept): callers
 compare it with ``capacity`` to detect the overflow. On CPU a native kernel
 (``ops/_native/compact.cc``, ~n/64 word tests for a sparse row); elsewhere
@@ -26,8 +28,8 @@ def _portable(active, capacity):
 
 def compact(spikes, capacity: int):
     """``(indices (..., capacity) int32, count (...) int32)`` for ``spikes (..., n)``:
-    the positions of the nonzero entries, ascending, padded with -1, and how many there
-    are (possibly more than ``capacity``). Not differentiable."""
+    the positions of the nonzero entries, ascending (slots past ``count`` unspecified),
+    and how many there are (possibly more than ``capacity``). Not differentiable."""
     check_size("capacity", capacity)
     active = jnp.asarray(spikes) != 0
     if not _native.available():

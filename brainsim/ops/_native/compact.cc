@@ -1,8 +1,9 @@
 // brainsim native CPU kernel: compaction of spike vectors (BrainsimSpikeCompact).
 //
-//   idx[r, :count_r] = the positions i of x[r, i] != 0, ascending;
-//   idx[r, c] = -1 for c >= count_r;  count[r] = number of nonzeros (it may
-//   exceed the capacity C, and then only the first C positions are stored).
+//   idx[r, :count_r] = the positions i of x[r, i] != 0, ascending (slots
+//   beyond are left unwritten: writing them costs as much as the scan);
+//   count[r] = number of nonzeros (it may exceed the capacity C, and then only
+//   the first C positions are stored).
 //
 // Shapes: x PRED [rows..., n] (any leading dims, treated as rows), idx
 // S32 [rows..., C], count S32 [rows...].  Silent blocks of 64 entries are
@@ -40,7 +41,6 @@ static void CompactRow(const uint8_t* __restrict x, int64_t n, int32_t* __restri
     for (int64_t i = b; i < b + kBlock; ++i) visit(i);
   }
   for (int64_t i = n_full; i < n; ++i) visit(i);
-  for (int64_t k = c; k < cap; ++k) idx[k] = -1;
   *count = static_cast<int32_t>(c);
 }
 
