@@ -112,6 +112,14 @@ def check_variables(records: dict[str, Record], state) -> None:
             raise ValueError(f"record: indices for {name!r} must be in [0, {size - 1}]")
 
 
+def step_sample(rec: Record, variable: str, pop_state):
+    """The value of ``variable`` recorded after one step: spikes as booleans (a quarter
+    of the float32 traffic: at 256 000 neurons, writing and re-reading float windows
+    took half of CUBA's run time), other variables as they are."""
+    x = rec.select(getattr(pop_state, field_name(variable)))
+    return x != 0 if is_spikes(variable) else x
+
+
 def reduce_window(variable: str, window):
     """One sample from a window ``(every, ..., n)`` of per-step values."""
     if field_name(variable) == "spike":

@@ -26,11 +26,11 @@ from .monitors import (
     as_records,
     check_variables,
     device_sample,
-    field_name,
     from_compacted,
     is_spikes,
     join_events,
     reduce_window,
+    step_sample,
     with_capacity,
 )
 from .network import Network, NetworkState
@@ -78,10 +78,7 @@ def _chunk_fn(net, state, inputs, i0, *, n_blocks, block, dt, t0, records):
         t = t0 + i * dt
         state, _ = net.step(state, _inputs_at(inputs, t), t=t, dt=dt)
         sample = {
-            name: {
-                v: rec.select(getattr(state.populations[name], field_name(v)))
-                for v in rec.variables
-            }
+            name: {v: step_sample(rec, v, state.populations[name]) for v in rec.variables}
             for name, rec in records.items()
         }
         return state, sample
