@@ -131,6 +131,32 @@ def test_matvec_many_batched_weights(getkey, path):
         )
 
 
+def test_matvec_many_split_over_threads(getkey, path):
+    """Above 2^17 targets the native kernel splits the targets over XLA's threads (on a
+    machine with >= 2 cores): each target must still get every event, in the order of
+    one thread, so the result equals the unsplit single-projection kernel bit for bit
+    and the float64 sum over the edges (NumPy, independent) to float32 rounding."""
+    n_pre, n_post = 500, 140_000
+    layouts = [
+        bs.conn.FixedProb(3000 / n_post).build(jax.random.key(k), n_pre, n_post)[0]
+        for k in (1, 2)
+    ]
+    weights = (jnp.float32(0.7), jax.random.normal(getkey(), layouts[1].weight_shape))
+    # ~6 events per target, so that a target lost at a split boundary shows
+    s = (jax.random.uniform(getkey(), (n_pre,)) < 0.6).astype(jnp.float32)
+    fused = bs.ops.matvec_many(layouts, weights, [s, s], [None, None])
+    for lay, w, out in zip(layouts, weights, fused, strict=True):
+        single = bs.ops.matvec(lay, w, s)
+        np.testing.assert_array_equal(out, single)
+        indptr, indices = np.asarray(lay.indptr), np.asarray(lay.indices)
+        pre = np.repeat(np.arange(n_pre), np.diff(indptr))
+        vals = np.broadcast_to(np.asarray(w, np.float64), indices.shape) * np.asarray(s)[pre]
+        expect = np.zeros(n_post)
+        np.add.at(expect, indices, vals)
+        # float32 sums of ~6 terms of size ~1: rounding ~1e-6 absolute
+        np.testing.assert_allclose(out, expect, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("native", [True, False])
 def test_compact_against_numpy(native, monkeypatch):
     """``ops.compact`` (native kernel and portable ``jnp.nonzero`` path) against

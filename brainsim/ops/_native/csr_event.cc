@@ -20,12 +20,14 @@
 //
 // The handlers hold no global state and are safe to call concurrently.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <algorithm>
 #include <cstring>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "event_common.h"
 #include "xla/ffi/api/ffi.h"
@@ -53,8 +55,14 @@ static bool EventRows(const int32_t* __restrict indptr,
                       const int32_t* __restrict indices,
                       const T* __restrict w, T w0,
                       const T* __restrict s, int64_t n_pre,
-                      T* __restrict out, int64_t n_post, int64_t nnz) {
-  const uint64_t n_post_u = static_cast<uint64_t>(n_post);
+                      T* __restrict out, int64_t n_post, int64_t nnz,
+                      int64_t lo = 0, int64_t hi = -1) {
+  // Only targets j in [lo, hi) are written (all of them by default), through
+  // out_lo = out + lo: one unsigned compare drops the other targets and the
+  // out-of-range indices.
+  if (hi < 0) hi = n_post;
+  const uint64_t n_post_u = static_cast<uint64_t>(hi - lo);
+  T* __restrict out_lo = out + lo;
   auto prefetch = [&](int64_t r) {
     const int64_t b = std::max<int64_t>(indptr[r], 0);
     const int64_t e = std::min<int64_t>(indptr[r + 1], nnz);
@@ -72,19 +80,20 @@ static bool EventRows(const int32_t* __restrict indptr,
     if constexpr (kHomo) {
       const T v = si * w0;
       for (int64_t q = 0; q < len; ++q) {
-        const uint32_t j = static_cast<uint32_t>(idx[q]);
-        if (j < n_post_u) out[j] += v;
+        const uint64_t j = static_cast<uint64_t>(idx[q] - lo);
+        if (j < n_post_u) out_lo[j] += v;
       }
     } else {
       const T* __restrict wr = w + beg;
       for (int64_t q = 0; q < len; ++q) {
-        const uint32_t j = static_cast<uint32_t>(idx[q]);
-        if (j < n_post_u) out[j] += si * wr[q];
+        const uint64_t j = static_cast<uint64_t>(idx[q] - lo);
+        if (j < n_post_u) out_lo[j] += si * wr[q];
       }
     }
     return true;
   };
-  return ForEachActiveRow(s, n_pre, prefetch, row);
+  auto locate = [&](int64_t r) { Prefetch(indptr + r); };
+  return ForEachActiveRow(s, n_pre, locate, prefetch, row);
 }
 
 template <typename T>
@@ -196,8 +205,28 @@ static ffi::Error MatvecImpl(ffi::AnyBuffer indptr, ffi::AnyBuffer indices,
 // (P ints: which spike source feeds each projection) and `homogeneous` (P
 // ints, 1 = scalar weight).  The connectivity is never batched here: the
 // Python side falls back to per-projection calls when it is.
+//
+// In a large network the targets are split into contiguous ranges, one per
+// thread of XLA's intra-op pool: every thread walks all active rows and adds
+// only into its own range, so each target receives its additions in the same
+// order as with one thread (results are bitwise independent of the thread
+// count) and no two threads write the same cache line.
 template <typename T>
-static ffi::Error RunMulti(ffi::RemainingArgs args, ffi::RemainingRets rets,
+struct Projection {
+  const int32_t *ip, *ix;
+  const T *w, *s;
+  T* out;
+  int64_t n_pre, n_post, nnz;
+  bool homo;
+};
+
+// Targets per network below which one thread does it all: the pool's
+// dispatch (a few microseconds) would cost more than it saves.
+constexpr int64_t kParallelTargets = int64_t{1} << 17;
+
+template <typename T>
+static ffi::Error RunMulti(ffi::ThreadPool& pool, ffi::RemainingArgs args,
+                           ffi::RemainingRets rets,
                            ffi::Span<const int64_t> source,
                            ffi::Span<const int64_t> homogeneous) {
   const int64_t P = static_cast<int64_t>(source.size());
@@ -205,7 +234,8 @@ static ffi::Error RunMulti(ffi::RemainingArgs args, ffi::RemainingRets rets,
   if (S < 1 || static_cast<int64_t>(homogeneous.size()) != P ||
       static_cast<int64_t>(rets.size()) != P)
     return ffi::Error::InvalidArgument("brainsim csr_event_multi: bad arity");
-  int64_t batch = -1;
+  int64_t batch = -1, targets = 0;
+  std::vector<Projection<T>> projs;
   for (int64_t p = 0; p < P; ++p) {
     if (source[p] < 0 || source[p] >= S)
       return ffi::Error::InvalidArgument("brainsim csr_event_multi: bad source");
@@ -230,9 +260,11 @@ static ffi::Error RunMulti(ffi::RemainingArgs args, ffi::RemainingRets rets,
     auto od = (*out_b)->dimensions();
     if (sd.size() < 1 || od.size() != sd.size())
       return ffi::Error::InvalidArgument("brainsim csr_event_multi: bad ranks");
-    const int64_t n_pre = sd[sd.size() - 1];
-    const int64_t n_post = od[od.size() - 1];
-    const int64_t nnz = static_cast<int64_t>(ix_b->element_count());
+    Projection<T> pr;
+    pr.n_pre = sd[sd.size() - 1];
+    pr.n_post = od[od.size() - 1];
+    pr.nnz = static_cast<int64_t>(ix_b->element_count());
+    pr.homo = homogeneous[p] != 0;
     int64_t b = 1;
     for (size_t d = 0; d + 1 < sd.size(); ++d) {
       if (sd[d] != od[d])
@@ -244,32 +276,48 @@ static ffi::Error RunMulti(ffi::RemainingArgs args, ffi::RemainingRets rets,
       return ffi::Error::InvalidArgument(
           "brainsim csr_event_multi: spike sources have different batch sizes");
     batch = b;
-    if (static_cast<int64_t>(ip_b->element_count()) != n_pre + 1 ||
-        static_cast<int64_t>(w_b->element_count()) != (homogeneous[p] ? 1 : nnz))
+    if (static_cast<int64_t>(ip_b->element_count()) != pr.n_pre + 1 ||
+        static_cast<int64_t>(w_b->element_count()) != (pr.homo ? 1 : pr.nnz))
       return ffi::Error::InvalidArgument(
           "brainsim csr_event_multi: connectivity does not match the spikes");
-    const int32_t* ip = static_cast<const int32_t*>(ip_b->untyped_data());
-    const int32_t* ix = static_cast<const int32_t*>(ix_b->untyped_data());
-    const T* w = static_cast<const T*>(w_b->untyped_data());
-    const T* s = static_cast<const T*>(s_b->untyped_data());
-    T* out = static_cast<T*>((*out_b)->untyped_data());
-    std::memset(out, 0, sizeof(T) * b * n_post);
-    for (int64_t u = 0; u < b; ++u) {
-      const bool ok =
-          homogeneous[p]
-              ? EventRows<T, true>(ip, ix, w, w[0], s + u * n_pre, n_pre,
-                                   out + u * n_post, n_post, nnz)
-              : EventRows<T, false>(ip, ix, w, T(0), s + u * n_pre, n_pre,
-                                    out + u * n_post, n_post, nnz);
-      if (!ok)
-        return ffi::Error::InvalidArgument(
-            "brainsim csr_event_multi: malformed indptr (row out of range)");
-    }
+    pr.ip = static_cast<const int32_t*>(ip_b->untyped_data());
+    pr.ix = static_cast<const int32_t*>(ix_b->untyped_data());
+    pr.w = static_cast<const T*>(w_b->untyped_data());
+    pr.s = static_cast<const T*>(s_b->untyped_data());
+    pr.out = static_cast<T*>((*out_b)->untyped_data());
+    targets += b * pr.n_post;
+    projs.push_back(pr);
   }
+  const int64_t parts =
+      targets < kParallelTargets
+          ? 1
+          : std::max<int64_t>(1, std::min<int64_t>(pool.num_threads(), 8));
+  std::atomic<bool> malformed{false};
+  auto part = [&](int64_t k) {
+    for (const Projection<T>& pr : projs) {
+      const int64_t lo = pr.n_post * k / parts, hi = pr.n_post * (k + 1) / parts;
+      for (int64_t u = 0; u < batch; ++u) {
+        T* out = pr.out + u * pr.n_post;
+        std::memset(out + lo, 0, sizeof(T) * (hi - lo));
+        const T* s = pr.s + u * pr.n_pre;
+        const bool ok =
+            pr.homo ? EventRows<T, true>(pr.ip, pr.ix, pr.w, pr.w[0], s,
+                                         pr.n_pre, out, pr.n_post, pr.nnz, lo, hi)
+                    : EventRows<T, false>(pr.ip, pr.ix, pr.w, T(0), s, pr.n_pre,
+                                          out, pr.n_post, pr.nnz, lo, hi);
+        if (!ok) malformed.store(true);
+      }
+    }
+  };
+  brainsim_native::ParallelFor(pool, parts, part);
+  if (malformed.load())
+    return ffi::Error::InvalidArgument(
+        "brainsim csr_event_multi: malformed indptr (row out of range)");
   return ffi::Error::Success();
 }
 
-static ffi::Error MultiImpl(ffi::RemainingArgs args, ffi::RemainingRets rets,
+static ffi::Error MultiImpl(ffi::ThreadPool pool, ffi::RemainingArgs args,
+                            ffi::RemainingRets rets,
                             ffi::Span<const int64_t> source,
                             ffi::Span<const int64_t> homogeneous) {
   if (args.size() < 1)
@@ -278,9 +326,9 @@ static ffi::Error MultiImpl(ffi::RemainingArgs args, ffi::RemainingRets rets,
   if (!first) return ffi::Error::InvalidArgument("brainsim csr_event_multi");
   switch (first->element_type()) {
     case ffi::DataType::F32:
-      return RunMulti<float>(args, rets, source, homogeneous);
+      return RunMulti<float>(pool, args, rets, source, homogeneous);
     case ffi::DataType::F64:
-      return RunMulti<double>(args, rets, source, homogeneous);
+      return RunMulti<double>(pool, args, rets, source, homogeneous);
     default:
       return ffi::Error::InvalidArgument(
           "brainsim csr_event_multi: only float32/float64 are supported");
@@ -306,6 +354,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimCsrEventMatvec, MatvecImpl,
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimCsrEventMulti, MultiImpl,
                               ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
                                   .RemainingArgs()  // spike sources, then CSRs
                                   .RemainingRets()  // one output per projection
                                   .Attr<ffi::Span<const int64_t>>("source")

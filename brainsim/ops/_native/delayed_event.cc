@@ -94,7 +94,8 @@ static bool Rows(const int32_t* __restrict indptr,
     }
     return true;
   };
-  return ForEachActiveRow(s, n_pre, prefetch, row);
+  auto locate = [&](int64_t r) { Prefetch(indptr + r); };
+  return ForEachActiveRow(s, n_pre, locate, prefetch, row);
 }
 
 struct Ops {

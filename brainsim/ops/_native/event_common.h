@@ -3,7 +3,11 @@
 // this block?" test, and a portable prefetch.
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <memory>
+#include <thread>
 #include <cstring>
 #include <string>
 #include <type_traits>
@@ -79,22 +83,31 @@ inline void Prefetch(const void* p) {
 }
 
 // Visits the presynaptic rows i with s[i] != 0 in ascending order: row(i) for
-// each (stop and return false when it does), after prefetch(r) was called for
-// the row r two entries ahead.  Phase 1 compacts active rows, 64 spikes at a
-// time (AnyNonZero skips silent blocks), into a small on-stack list; phase 2
-// walks the list, so the synapses of the next rows (not in cache in a large
-// network, and only a few cache lines each) are loaded while one is added.
-template <typename T, typename PrefetchRow, typename VisitRow>
+// each (stop and return false when it does), after locate(r) was called for
+// the row r kFar entries ahead and prefetch(r) for the row kNear entries
+// ahead.  Phase 1 compacts active rows, 64 spikes at a time (AnyNonZero skips
+// silent blocks), into a small on-stack list; phase 2 walks the list.  In a
+// large network neither a row's extent (indptr) nor its synapses are in
+// cache: locate prefetches the extent early, so that by the time prefetch
+// reads it to prefetch the synapses it is a cache hit and does not hold up
+// the adds of the current row.
+template <typename T, typename LocateRow, typename PrefetchRow,
+          typename VisitRow>
 inline bool ForEachActiveRow(const T* __restrict s, int64_t n_pre,
-                             PrefetchRow prefetch, VisitRow row) {
+                             LocateRow locate, PrefetchRow prefetch,
+                             VisitRow row) {
   constexpr int64_t kBlock = 64;
   constexpr int kMaxActive = 512;
-  constexpr int kAhead = 2;
+  constexpr int kNear = 64;
+  constexpr int kFar = 128;
   int32_t act[kMaxActive];
   int na = 0;
   auto flush = [&]() -> bool {
+    for (int k = 0; k < std::min(na, kFar); ++k) locate(act[k]);
+    for (int k = 0; k < std::min(na, kNear); ++k) prefetch(act[k]);
     for (int k = 0; k < na; ++k) {
-      if (k + kAhead < na) prefetch(static_cast<int64_t>(act[k + kAhead]));
+      if (k + kFar < na) locate(static_cast<int64_t>(act[k + kFar]));
+      if (k + kNear < na) prefetch(static_cast<int64_t>(act[k + kNear]));
       if (!row(static_cast<int64_t>(act[k]))) return false;
     }
     na = 0;
@@ -115,6 +128,42 @@ inline bool ForEachActiveRow(const T* __restrict s, int64_t n_pre,
     na += (s[i] != T(0));
   }
   return flush();
+}
+
+// ForEachActiveRow for rows whose extent is known without a memory access.
+template <typename T, typename PrefetchRow, typename VisitRow>
+inline bool ForEachActiveRow(const T* __restrict s, int64_t n_pre,
+                             PrefetchRow prefetch, VisitRow row) {
+  return ForEachActiveRow(s, n_pre, [](int64_t) {}, prefetch, row);
+}
+
+// Runs part(k) for k in [0, n_parts) on the caller and on up to
+// n_parts - 1 tasks of XLA's intra-op pool.  Parts are claimed through an
+// atomic counter, so the caller never waits for a task that has not started
+// (no deadlock when the pool is busy); it waits only for claimed parts.
+template <typename F>
+inline void ParallelFor(ffi::ThreadPool& pool, int64_t n_parts, F part) {
+  if (n_parts <= 1) {
+    if (n_parts == 1) part(0);
+    return;
+  }
+  struct Shared {
+    std::atomic<int64_t> next{0}, done{0};
+  };
+  auto sh = std::make_shared<Shared>();
+  auto work = [sh, n_parts, &part]() {
+    for (int64_t k; (k = sh->next.fetch_add(1)) < n_parts;) {
+      part(k);
+      sh->done.fetch_add(1, std::memory_order_release);
+    }
+  };
+  for (int64_t t = 1; t < n_parts; ++t)
+    pool.Schedule([sh, n_parts, work]() {
+      if (sh->next.load() < n_parts) work();
+    });
+  work();
+  while (sh->done.load(std::memory_order_acquire) < n_parts)
+    std::this_thread::yield();
 }
 
 }  // namespace brainsim_native
