@@ -138,8 +138,7 @@ def test_matvec_many_split_over_threads(getkey, path):
     and the float64 sum over the edges (NumPy, independent) to float32 rounding."""
     n_pre, n_post = 500, 140_000
     layouts = [
-        bs.conn.FixedProb(3000 / n_post).build(jax.random.key(k), n_pre, n_post)[0]
-        for k in (1, 2)
+        bs.conn.FixedProb(3000 / n_post).build(jax.random.key(k), n_pre, n_post)[0] for k in (1, 2)
     ]
     weights = (jnp.float32(0.7), jax.random.normal(getkey(), layouts[1].weight_shape))
     # ~6 events per target, so that a target lost at a split boundary shows
