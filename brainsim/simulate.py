@@ -226,11 +226,12 @@ def simulate(
         for n, rec in records.items()
     }
     evented = {n for n, r in records.items() if r.events and any(map(is_spikes, r.variables))}
-    bytes_per_step = sum(
+    bytes_per_step = sum(  # dense samples; events: the counts and the default buffer
         4 / rec.every * (1 + shapes[n][-1] * EVENT_DENSITY_HZ * rec.every * dt * 1e-3)
-        if n in evented
-        else math.prod(shapes[n]) * len(rec.variables) * 4 / rec.every
+        if n in evented and is_spikes(v)
+        else math.prod(shapes[n]) * 4 / rec.every
         for n, rec in records.items()
+        for v in rec.variables
     )
     if chunk_steps is None:
         chunk_steps = _chunk_steps(n_steps, base, _CHUNK_BYTES / max(bytes_per_step, 1))
