@@ -8,7 +8,7 @@ of the window, except spikes, which record whether the neuron spiked in the wind
 With ``events=True`` spikes are kept as ``SpikeEvents`` (memory ∝ number of spikes, like
 NEST's spike recorder or Brian2's SpikeMonitor) instead of a dense ``(n_samples, n)``
 raster: during a chunk every sample appends the indices of its spiking neurons to one
-flat device buffer (``bs.ops.compact.append``, writing only those spikes) and outputs its
+flat device buffer (``bs.ops.append_spikes``, writing only those spikes) and outputs its
 spike count; the host rebuilds the sample of each spike from the counts. A chunk with
 more spikes than the buffer holds is run again with a larger buffer, so nothing is lost.
 """
@@ -48,7 +48,7 @@ class Record(eqx.Module):
     spikes are returned as ``SpikeEvents`` rather than a dense raster; ``capacity``:
     the initial number of spikes the event buffer of one chunk holds (default
     ``event_capacity``: room for a mean rate of 50 Hz; when a chunk has more spikes it is
-    run again with a buffer for 25 % more than it had, and later chunks keep that room)."""
+    run again with room for 25 % more spikes than it had, and later chunks keep that room)."""
 
     variables: tuple[str, ...] = eqx.field(static=True)
     indices: slice | tuple[int, ...] | None = eqx.field(default=None, static=True)

@@ -35,7 +35,7 @@ from .monitors import (
     step_sample,
 )
 from .network import Network, NetworkState
-from .ops.compact import append
+from .ops.compact import append_spikes
 
 _COMPILED: dict = {}
 _CHUNK_BYTES = 256 * 2**20
@@ -78,7 +78,7 @@ def _chunk_fn(net, state, inputs, i0, *, n_blocks, block, dt, t0, records, capac
     steps inside an outer scan of ``n_blocks``; ``block`` is a multiple of every
     recording interval). Dense recordings: one output slot per sample. Event
     recordings: one flat index buffer per population threaded through the scans with
-    its write offset (``ops.compact.append``: a step writes only its own spikes) and
+    its write offset (``ops.append_spikes``: a step writes only its own spikes) and
     the spike count of every sample as the output.
 
     Returns ``(state, outputs, {population: (buffer, end)}, finite)``."""
@@ -99,12 +99,12 @@ def _chunk_fn(net, state, inputs, i0, *, n_blocks, block, dt, t0, records, capac
             }
             if name in per_step:  # the spike vector as it is (no boolean copy)
                 buf, off = bufs[name]
-                buf, end = append(rec.select(pop.spike), buf, off)
+                buf, end = append_spikes(rec.select(pop.spike), buf, off)
                 bufs[name], counts[name] = (buf, end), end - off
         return (state, bufs), (sample, counts)
 
     def append_sample(buf_off, sample):
-        buf, end = append(sample, *buf_off)
+        buf, end = append_spikes(sample, *buf_off)
         return (buf, end), end - buf_off[1]
 
     def one_block(carry, b):

@@ -32,7 +32,7 @@ def _scan_appends(x, cap, offset=0):
     """Append every row of ``x (steps, n)`` in turn inside a jitted scan."""
 
     def body(carry, row):
-        buf, end = compact_mod.append(row, *carry)
+        buf, end = compact_mod.append_spikes(row, *carry)
         return (buf, end), end
 
     init = (jnp.full(cap, -1, jnp.int32), jnp.int32(offset))
@@ -81,7 +81,7 @@ def test_native_append_equals_portable_in_place():
     rng = np.random.default_rng(7)
     x = jnp.asarray((rng.random(1000) < 0.05).astype(np.float32))
     buf0 = jnp.asarray(rng.integers(-5, 5, 300), jnp.int32)
-    f = jax.jit(compact_mod.append, donate_argnums=1)
+    f = jax.jit(compact_mod.append_spikes, donate_argnums=1)
     got = f(x, jnp.array(buf0), jnp.int32(17))
     want = jax.jit(compact_mod._append_portable)(x, buf0, jnp.int32(17))
     np.testing.assert_array_equal(got[0], want[0])
@@ -94,7 +94,7 @@ def sim_path(request, monkeypatch):
     scatter (only the recording: the network keeps its own kernels, so each compiles
     fast)."""
     if request.param == "portable":
-        monkeypatch.setattr(simulate_mod, "append", compact_mod._append_portable)
+        monkeypatch.setattr(simulate_mod, "append_spikes", compact_mod._append_portable)
         monkeypatch.setattr(simulate_mod, "_COMPILED", {})
     elif not bs.ops._native.available():
         pytest.skip("native kernel unavailable")

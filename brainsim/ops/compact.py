@@ -3,15 +3,14 @@
 ``compact(spikes, capacity)`` gives the positions of the nonzero entries along the last
 axis, ascending, in ``capacity`` slots, and their number; slots past the number are
 unspecified (the native kernel leaves them unwritten, which halves its cost when the
-capacity is large). The
-number may exceed ``capacity`` (only the first ``capacity`` positions are kept): callers
+capacity is large). The number may exceed ``capacity`` (only the first ``capacity`` positions are kept): callers
 compare it with ``capacity`` to detect the overflow. On CPU a native kernel
 (``ops/_native/compact.cc``, ~n/64 word tests for a sparse row); elsewhere
 ``jnp.nonzero(..., size=capacity)`` (the portable path and the test oracle).
 
-``append(spikes, buffer, offset)`` writes the positions of one spike vector's nonzero
-entries into a flat event buffer from slot ``offset`` on and returns the buffer and the
-new end: what ``simulate`` threads through its scan to record spikes as events, so a
+``append_spikes(spikes, buffer, offset)`` writes the positions of one spike vector's
+nonzero entries into a flat event buffer from slot ``offset`` on and returns the buffer
+and the new end: what ``simulate`` threads through its scan to record spikes as events, so a
 step writes only its own spikes. On CPU a native kernel updates the buffer in place
 (``input_output_aliases``); elsewhere a scatter (the portable path and the test oracle).
 """
@@ -74,7 +73,7 @@ def _append_native(spikes, buffer, offset):
     return call(spikes, buffer, offset)
 
 
-def append(spikes, buffer, offset):
+def append_spikes(spikes, buffer, offset):
     r"""Append the positions of the nonzero entries of ``spikes (n,)`` (bool, float32 or
     float64), ascending, to ``buffer (C,) int32`` from slot ``offset`` (int32 scalar):
 
@@ -90,7 +89,9 @@ def append(spikes, buffer, offset):
         spikes = spikes != 0
     buffer = jnp.asarray(buffer)
     if buffer.ndim != 1 or buffer.dtype != jnp.int32:
-        raise ValueError(f"append: buffer must be 1-D int32, got {buffer.dtype}{buffer.shape}")
+        raise ValueError(
+            f"append_spikes: buffer must be 1-D int32, got {buffer.dtype}{buffer.shape}"
+        )
     offset = jnp.asarray(offset, jnp.int32)
     spikes = spikes.reshape(-1)
     if not _native.available():
