@@ -3,10 +3,10 @@
 ``compact(spikes, capacity)`` gives the positions of the nonzero entries along the last
 axis, ascending, in ``capacity`` slots, and their number; slots past the number are
 unspecified (the native kernel leaves them unwritten, which halves its cost when the
-capacity is large). The number may exceed ``capacity`` (only the first ``capacity`` positions are kept): callers
-compare it with ``capacity`` to detect the overflow. On CPU a native kernel
-(``ops/_native/compact.cc``, ~n/64 word tests for a sparse row); elsewhere
-``jnp.nonzero(..., size=capacity)`` (the portable path and the test oracle).
+capacity is large). The number may exceed ``capacity`` (only the first ``capacity``
+positions are kept): callers compare it with ``capacity`` to detect the overflow. On
+CPU a native kernel (``ops/_native/compact.cc``, ~n/64 word tests for a sparse row);
+elsewhere ``jnp.nonzero(..., size=capacity)`` (the portable path and the test oracle).
 
 ``append_spikes(spikes, buffer, offset)`` writes the positions of one spike vector's
 nonzero entries into a flat event buffer from slot ``offset`` on and returns the buffer
