@@ -304,8 +304,9 @@ def simulate(
 
 def _block(base: int, chunk_steps: int, n_steps: int, target: int = 16) -> int:
     """Steps per inner scan: the largest multiple of ``base`` up to ``target`` that divides
-    every chunk (a scan of one step per iteration ran COBA 16k ~1.5x slower than one of
-    10-20 steps: the outer loop's per-iteration overhead is then paid once per block)."""
+    every chunk: the outer loop's per-iteration cost is then paid once per block (COBA
+    16 000 without recording, CPU time per simulated second on a loaded machine: 0.77 s
+    with one step per iteration, 0.27 s with 16)."""
     best = base
     for m in range(1, max(1, target // base) + 1):
         if chunk_steps % (base * m) == 0 and n_steps % (base * m) == 0:
