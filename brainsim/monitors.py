@@ -6,18 +6,20 @@ A variable is a field of the population's state (``"v"``, ``"spike"``...; ``"spi
 an alias of ``"spike"``). ``every`` records one sample per ``every`` steps: the last value
 of the window, except spikes, which record whether the neuron spiked in the window.
 With ``events=True`` spikes are kept as ``SpikeEvents`` (memory ∝ number of spikes, like
-NEST's spike recorder) instead of a dense ``(n_samples, n)`` raster: each sample is
-compacted on the device into ``capacity`` index slots (``bs.ops.compact``); a chunk with
-a sample of more spikes is run again with a larger capacity, so nothing is lost.
+NEST's spike recorder or Brian2's SpikeMonitor) instead of a dense ``(n_samples, n)``
+raster: during a chunk every sample appends the indices of its spiking neurons to one
+flat device buffer (``bs.ops.append_spikes``, writing only those spikes) and outputs its
+spike count; the host rebuilds the sample of each spike from the counts. A chunk with
+more spikes than the buffer holds is run again with a larger buffer, so nothing is lost.
 """
 
+import math
 from typing import NamedTuple
 
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from . import ops
 from ._checks import check_size
 
 _ALIASES = {"spikes": "spike"}
@@ -44,8 +46,9 @@ class Record(eqx.Module):
     """Record ``variables`` of one population for neurons ``indices`` (``None``: all;
     a slice or an integer array), one sample every ``every`` steps. ``events=True``:
     spikes are returned as ``SpikeEvents`` rather than a dense raster; ``capacity``:
-    the initial number of spikes per sample the device buffer holds (default: 1/32 of
-    the recorded neurons, at least 64; grown automatically when a sample has more)."""
+    the initial number of spikes the event buffer of one chunk holds (default
+    ``event_capacity``: room for a mean rate of 50 Hz; when a chunk has more spikes it is
+    run again with room for 25 % more spikes than it had, and later chunks keep that room)."""
 
     variables: tuple[str, ...] = eqx.field(static=True)
     indices: slice | tuple[int, ...] | None = eqx.field(default=None, static=True)
@@ -92,6 +95,11 @@ def field_name(variable: str) -> str:
 def check_variables(records: dict[str, Record], state) -> None:
     for name, rec in records.items():
         pop_state = state.populations[name]
+        fields = [field_name(v) for v in rec.variables]
+        if len(set(fields)) < len(fields):
+            raise ValueError(
+                f"record: population {name!r} lists a variable twice: {rec.variables}"
+            )
         for var in rec.variables:
             if not hasattr(pop_state, field_name(var)):
                 fields = [f for f in vars(pop_state) if not f.startswith("_")]
@@ -131,29 +139,43 @@ def is_spikes(variable: str) -> bool:
     return field_name(variable) == "spike"
 
 
-def with_capacity(rec: Record, n: int, at_least: int = 0) -> Record:
-    """``rec`` with an event capacity for ``n`` recorded neurons: its own (or the
-    default) raised to the next power of two >= ``at_least``, at most ``n``."""
-    cap = rec.capacity or max(64, n // 32)
-    while cap < at_least:
-        cap *= 2
-    return Record(rec.variables, rec.indices, rec.every, rec.events, max(1, min(cap, n)))
+EVENT_DENSITY_HZ = 50.0  # mean rate the default event buffer has room for
 
 
-def device_sample(rec: Record, variable: str, samples):
-    """What the device keeps of ``samples (n_samples, n)``: the samples, or for event
-    spikes their compacted ``(indices (n_samples, capacity), count (n_samples,))``."""
-    if rec.events and is_spikes(variable):
-        return ops.compact(samples, rec.capacity)
-    return samples
+def _pow2(x: float) -> int:
+    return 1 << max(0, math.ceil(math.log2(max(x, 1))))
 
 
-def from_compacted(indices, count, offset: int, n: int) -> SpikeEvents:
-    """``SpikeEvents`` of compacted samples (``device_sample``) starting at sample
-    ``offset``; every ``count`` must be <= the capacity."""
-    kept = np.arange(indices.shape[-1]) < count[:, None]
-    steps = np.nonzero(kept)[0]
-    return SpikeEvents(steps + offset, indices[kept], (len(count), n))
+def event_capacity(rec: Record, n: int, n_samples: int, dt: float) -> int:
+    """Slots of a chunk's event buffer for ``n_samples`` samples of ``n`` neurons:
+    ``rec.capacity``, or room for a mean rate of ``EVENT_DENSITY_HZ`` (a power of two, at
+    least 1024); never more than ``n * n_samples`` (every neuron in every sample)."""
+    if rec.capacity is None:
+        p = min(1.0, EVENT_DENSITY_HZ * rec.every * dt * 1e-3)
+        cap = max(1024, _pow2(n * n_samples * p))
+    else:
+        cap = rec.capacity
+    return max(1, min(cap, n * n_samples))
+
+
+def grow_capacity(spikes: int, most: int) -> int:
+    """A buffer for ``spikes`` spikes with 25 % room: the next power of two above
+    ``1.25 * spikes`` (powers of two: few distinct shapes, so few recompilations), at
+    most ``most``."""
+    return max(1, min(_pow2(1.25 * spikes), most))
+
+
+def from_appended(neurons, counts, offset: int, n: int) -> SpikeEvents:
+    """``SpikeEvents`` of one chunk's event buffer: ``neurons`` the appended indices (the
+    used part of the buffer), ``counts (n_samples,)`` the spikes of each sample, the first
+    sample being ``offset``."""
+    counts = np.asarray(counts).reshape(-1)
+    if counts.sum() != len(neurons):
+        raise RuntimeError(
+            f"event buffer holds {len(neurons)} spikes but the samples count {counts.sum()}"
+        )
+    steps = np.repeat(np.arange(offset, offset + counts.size, dtype=np.int64), counts)
+    return SpikeEvents(steps, np.asarray(neurons, np.int32), (counts.size, n))
 
 
 def to_events(raster, offset: int) -> SpikeEvents:

@@ -20,8 +20,17 @@ from jax.sharding import PartitionSpec as P
 
 from ._checks import check_positive, check_size, steps
 from .conn.layouts import Procedural
-from .monitors import join_events, to_events
+from .monitors import (
+    EVENT_DENSITY_HZ,
+    Record,
+    SpikeEvents,
+    event_capacity,
+    from_appended,
+    grow_capacity,
+    join_events,
+)
 from .network import Network, NetworkState
+from .ops.compact import append_spikes
 from .ops.sharded import PostShard
 from .simulate import _CHUNK_BYTES, _chunk_steps
 
@@ -67,14 +76,18 @@ def simulate_sharded(
     t0: float = 0.0,
     chunk_steps: int | None = None,
     events: bool = False,
+    capacity: int | None = None,
 ) -> tuple[NetworkState, dict]:
     """Run ``net`` from ``state`` (made by ``net.init``, unbatched) for ``duration`` ms on
     the devices of ``mesh`` (default: all devices on one axis ``axis``), each holding
     ``1/n_devices`` of every population. Returns the final state (arrays sharded by
     neuron) and every population's spikes: a raster ``(n_steps, size)`` bool, or
-    ``bs.SpikeEvents`` with ``events=True`` (host memory ∝ spikes). The steps run in
-    compiled chunks of ``chunk_steps`` (default: up to 10 000, fewer if a chunk's rasters
-    would exceed 256 MiB), so device memory stays bounded.
+    ``bs.SpikeEvents`` with ``events=True`` (memory ∝ spikes: each device appends its own
+    spikes to its own buffer, ``bs.ops.append_spikes``; a chunk with more spikes than a
+    buffer holds is run again with larger buffers; ``capacity``: the initial spikes per
+    device and chunk, default room for 50 Hz). The steps run in compiled chunks of
+    ``chunk_steps`` (default: up to 10 000, fewer if a chunk's recordings would exceed
+    256 MiB), so device memory stays bounded.
 
     Needs procedural projections and population sizes that are multiples of the number of
     devices; the spikes equal those of ``bs.simulate`` on one device."""
@@ -86,35 +99,80 @@ def simulate_sharded(
     specs = jax.tree.map(lambda x: _spec(x, axis), state)
     state = jax.device_put(state, jax.tree.map(lambda s: NamedSharding(mesh, s), specs))
     if chunk_steps is None:
-        bytes_per_step = sum(pop.size for pop in net.populations.values())
+        # a boolean raster per step, or the counts and the default event buffer
+        per = 4 * EVENT_DENSITY_HZ * dt * 1e-3 if events else 1.0
+        bytes_per_step = sum(pop.size for pop in net.populations.values()) * per
         chunk_steps = _chunk_steps(n_steps, 1, _CHUNK_BYTES / max(bytes_per_step, 1))
     check_size("chunk_steps", chunk_steps)
+    if capacity is not None:
+        check_size("capacity", capacity)
+    n_shards = mesh.shape[axis]
+    local_size = {name: pop.size // n_shards for name, pop in net.populations.items()}
 
-    def run(state, i0, length):
-        def body(state, i):
+    def run(state, i0, length, capacities):
+        def body(carry, i):
+            state, bufs = carry
             t = t0 + i * dt
             state, spikes = local.step(state, None, t=t, dt=dt)
-            return state, {name: s != 0 for name, s in spikes.items()}
+            if not events:
+                return (state, bufs), {name: s != 0 for name, s in spikes.items()}
+            # each device appends the local indices of its own spikes to its own buffer
+            new, counts = {}, {}
+            for name, s in spikes.items():
+                buf, end = bufs[name]
+                buf, stop = append_spikes(s, buf, end[0])
+                new[name], counts[name] = (buf, stop[None]), (stop - end[0])[None]
+            return (state, new), counts
 
-        return jax.lax.scan(body, state, i0 + jnp.arange(length))
+        bufs = {n: (jnp.zeros(c, jnp.int32), jnp.zeros(1, jnp.int32)) for n, c in capacities}
+        (state, bufs), out = jax.lax.scan(body, (state, bufs), i0 + jnp.arange(length))
+        return state, out, bufs
 
-    out_specs = (specs, {name: P(None, axis) for name in net.populations})
+    buf_specs = {name: (P(axis), P(axis)) for name in net.populations} if events else {}
+    out_specs = (specs, {name: P(None, axis) for name in net.populations}, buf_specs)
     compiled = {}
+    capacities = {
+        n: event_capacity(Record("spikes", capacity=capacity), local_size[n], chunk_steps, dt)
+        for n in net.populations
+    }
     pieces = {name: [] for name in net.populations}
     done = 0
     while done < n_steps:
         length = min(chunk_steps, n_steps - done)
-        if length not in compiled:
+        caps = tuple(sorted(capacities.items())) if events else ()
+        if (length, caps) not in compiled:
             fn = jax.shard_map(
-                lambda s, i0, length=length: run(s, i0, length),
+                lambda s, i0, length=length, caps=caps: run(s, i0, length, caps),
                 mesh=mesh,
                 in_specs=(specs, P()),
                 out_specs=out_specs,
             )
-            compiled[length] = jax.jit(fn)
-        state, spikes = compiled[length](state, jnp.int32(done))
-        for name, s in jax.device_get(spikes).items():
-            pieces[name].append(to_events(s, done) if events else s)
+            compiled[length, caps] = jax.jit(fn)
+        new_state, out, bufs = compiled[length, caps](state, jnp.int32(done))
+        out = jax.device_get(out)
+        if events:
+            ends = {n: np.asarray(jax.device_get(e)) for n, (_, e) in bufs.items()}
+            most = {n: int(e.max(initial=0)) for n, e in ends.items()}
+            grown = {
+                n: grow_capacity(most[n], local_size[n] * length)
+                for n in net.populations
+                if most[n] > capacities[n]
+            }
+            if grown:  # a device had more spikes than its buffer: run the chunk again
+                capacities.update(grown)
+                continue
+            for name in net.populations:
+                buf = np.asarray(jax.device_get(bufs[name][0])).reshape(n_shards, -1)
+                pieces[name].append(
+                    _merge_shards(buf, ends[name], out[name], done, local_size[name])
+                )
+                capacities[name] = max(
+                    capacities[name], grow_capacity(most[name], local_size[name] * chunk_steps)
+                )
+        else:
+            for name, s in out.items():
+                pieces[name].append(s)
+        state = new_state
         done += length
     if events:
         return state, {n: join_events(p, net.populations[n].size) for n, p in pieces.items()}
@@ -122,3 +180,19 @@ def simulate_sharded(
         n: np.concatenate(p) if p else np.zeros((0, net.populations[n].size), bool)
         for n, p in pieces.items()
     }
+
+
+def _merge_shards(buf, ends, counts, offset: int, local: int) -> SpikeEvents:
+    """One chunk's ``SpikeEvents`` from the devices' buffers ``buf (n_shards, C)`` (local
+    indices), their ends and the spike counts ``(n_steps, n_shards)``: global indices
+    (device ``d`` holds neurons ``[d local, (d + 1) local)``), sorted by step and, within
+    a step, by neuron (a stable sort of the devices' lists taken in device order)."""
+    n_steps, n_shards = counts.shape
+    parts = [
+        from_appended(buf[d, : ends[d]] + d * local, counts[:, d], offset, local * n_shards)
+        for d in range(n_shards)
+    ]
+    steps = np.concatenate([p.steps for p in parts])
+    order = np.argsort(steps, kind="stable")
+    neurons = np.concatenate([p.neurons for p in parts])
+    return SpikeEvents(steps[order], neurons[order], (n_steps, local * n_shards))

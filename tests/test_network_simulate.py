@@ -56,14 +56,14 @@ def test_spike_events_equal_manual_stepping(small_coba):
         st, out = step(st, i * 0.1)
         manual.append(np.asarray(out["E"]) > 0)
     manual = np.stack(manual)
-    # capacity 2: samples with more spikes make simulate grow the buffer and rerun
+    # capacity 2 (spikes per chunk): chunks with more make simulate grow the buffer and rerun
     rec = {"E": bs.Record("spikes", indices=sel, events=True, capacity=2)}
     _, r = bs.simulate(net, state, n_steps * 0.1, 0.1, record=rec, chunk_steps=7)
     ev = r["E"]["spikes"]
     assert isinstance(ev, bs.SpikeEvents) and ev.shape == (n_steps, len(sel))
     steps, neurons = np.nonzero(manual[:, sel])
     assert steps.size > 10  # the check is not vacuous
-    assert np.bincount(steps).max() > 2  # and the capacity had to grow
+    assert np.bincount(steps).max() > 2  # so the capacity had to grow
     np.testing.assert_array_equal(ev.steps, steps)
     np.testing.assert_array_equal(ev.neurons, neurons)
     np.testing.assert_array_equal(ev.dense(), manual[:, sel])

@@ -52,8 +52,13 @@ SCRIPT = textwrap.dedent(
     _, rec = bs.simulate(net, state, 50.0, 0.1, record={"A": ["spikes"]})
     _, sharded = bs.simulate_sharded(net, state, 50.0, 0.1)
     one = np.asarray(rec["A"]["spikes"]) != 0
+    # events from 8-slot device buffers: the 20-neuron burst of step 0 alone overflows them
+    _, ev = bs.simulate_sharded(net, state, 50.0, 0.1, chunk_steps=170, events=True,
+                                capacity=8)
     out["burst"] = dict(n=int(one.sum()), first=int(one[0].sum()),
-                        equal=bool(np.array_equal(one, sharded["A"])))
+                        equal=bool(np.array_equal(one, sharded["A"])),
+                        events_equal=bool(np.array_equal(one, ev["A"].dense())),
+                        events_sorted=bool(np.all(np.diff(ev["A"].steps) >= 0)))
     print(json.dumps(out))
     """
 )
@@ -65,7 +70,8 @@ def test_eight_devices_reproduce_single_device_spikes():
     step. The network is chaotic: a one-ulp difference in any conductance would change
     spike times within tens of ms, so equality is a bitwise check of the sharded sums.
     The same run in uneven chunks, returned as events, gives the same spikes.
-    A second, synchronously bursting network checks the dense fallback of the exchange."""
+    A second, synchronously bursting network checks the dense fallback of the exchange,
+    and, recorded as events from too small device buffers, their growth."""
     env = {
         **os.environ,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
@@ -84,6 +90,8 @@ def test_eight_devices_reproduce_single_device_spikes():
     # 160 neurons start above threshold: 20 per device > 16 list slots -> dense fallback.
     assert out["burst"]["first"] == 160 and out["burst"]["n"] > 1000
     assert out["burst"]["equal"], out
+    # Grown from 8 slots per device (an overflow in the first chunk), the events are exact.
+    assert out["burst"]["events_equal"] and out["burst"]["events_sorted"], out
 
 
 def test_windows_tile_the_full_product_bitwise():

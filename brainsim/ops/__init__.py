@@ -8,6 +8,7 @@ pass over the state per step) that ``Network.step`` uses where it applies.
 """
 
 from ..conn.layouts import CSR, ELL, Dense, Procedural
+from .compact import append_spikes as append_spikes
 from .compact import compact as compact
 from .delayed import delayed_propagate as delayed_propagate
 from .delayed import delayed_propagate_dense as delayed_propagate_dense

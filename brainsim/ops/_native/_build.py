@@ -62,6 +62,7 @@ TARGETS = (
     ("brainsim_rows_matmul", "BrainsimRowsMatmul"),
     ("brainsim_rows_outer", "BrainsimRowsOuter"),
     ("brainsim_spike_compact", "BrainsimSpikeCompact"),
+    ("brainsim_spike_append", "BrainsimSpikeAppend"),
     ("brainsim_lif_update", "BrainsimLifUpdate"),
 )
 
