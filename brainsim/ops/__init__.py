@@ -18,6 +18,7 @@ from .event import event_matvec as event_matvec
 from .event import event_matvec_many as event_matvec_many
 from .lif import lif_update as lif_update
 from .lif import lif_update_pure as lif_update_pure
+from .lif_network import lif_network_update as lif_network_update
 from .procedural import materialize as materialize
 from .procedural import procedural_matvec as procedural_matvec
 from .rows import fixed_rows_matmul as fixed_rows_matmul

@@ -63,6 +63,7 @@ TARGETS = (
     ("brainsim_rows_outer", "BrainsimRowsOuter"),
     ("brainsim_spike_compact", "BrainsimSpikeCompact"),
     ("brainsim_lif_update", "BrainsimLifUpdate"),
+    ("brainsim_lif_network", "BrainsimLifNetwork"),
 )
 
 _lock = threading.Lock()
