@@ -174,10 +174,12 @@ def _step(args, static):
 
     @native.def_vmap
     def _(axis_size, in_batched, args):
+        (in_batched,) = in_batched  # one flag tree per positional argument
         flags = jax.tree_util.tree_flatten_with_path(in_batched)[0]
-        out_batched = jax.tree.map(lambda _: True, jax.eval_shape(lambda: _pure(args, static)))
+        out_batched = ((True,) * 3,) * len(args[0]), (True,) * len(args[1])
         if any(b for path, b in flags if not _is_state(path)):
-            axes = jax.tree.map(lambda b: 0 if b else None, in_batched)
+            flat = [0 if b else None for _, b in flags]
+            axes = jax.tree.unflatten(jax.tree.structure(args), flat)
             return jax.vmap(lambda a: _pure(a, static), in_axes=(axes,))(args), out_batched
         leaves, tree = jax.tree.flatten(args)
         new = []
