@@ -363,7 +363,9 @@ def test_fused_rule():
         import equinox as eqx
 
         with_v = lambda v: eqx.tree_at(lambda s: s.populations["E"].v, state, v)
-        grad = jax.grad(lambda v: jnp.sum(step(with_v(v))[0].populations["E"].v))
+        # Reverse mode: the value from the kernel, the derivative through the modules'
+        # equations (jax.custom_vjp); test_gradients_equal_unfused checks its values.
+        grad = jax.value_and_grad(lambda v: jnp.sum(step(with_v(v))[0].populations["E"].v))
         v = state.populations["E"].v
         assert "brainsim_lif_network" in jax.jit(grad).lower(v).as_text()
 
