@@ -115,10 +115,10 @@ def _native_call(args, static):
                 current.reshape(n) if current.size == n else jnp.broadcast_to(current, v.shape)
             )
         operands += [v, pop["refractory"], pop["spike"], current]
-        operands += [fit(p, dtype) for p in params] + [fit(n_ref, jnp.int32)]
+        operands += [jnp.stack([fit(p, dtype) for p in params]), fit(n_ref, jnp.int32)]
         modes.append(1 if mode in (0, 1) else 2)
         for q, aq, eq in zip(ks, a, e_rev, strict=True):
-            traces[q] = (fit(aq, dtype), fit(eq, dtype))
+            traces[q] = jnp.stack([fit(aq, dtype), fit(eq, dtype)])
     operands += [jnp.asarray(x, dtype) for x in extra]
     n_head = len(operands)
     homogeneous = []
@@ -127,7 +127,7 @@ def _native_call(args, static):
         w = jnp.asarray(proj["weight"], dtype)
         homogeneous.append(int(w.ndim == 0))
         w = w.ravel() if w.ndim else w.reshape(1)
-        operands += [indptr.astype(jnp.int32), indices.astype(jnp.int32), w, proj["g"], *traces[q]]
+        operands += [indptr.astype(jnp.int32), indices.astype(jnp.int32), w, proj["g"], traces[q]]
     out = []
     for pop in pops:
         v = pop["v"]
@@ -137,9 +137,9 @@ def _native_call(args, static):
     n_pop = len(pops)
     aliases = {}
     for i in range(n_pop):  # v, refractory, spike -> v, spike, refractory
-        aliases.update({12 * i: 3 * i, 12 * i + 2: 3 * i + 1, 12 * i + 1: 3 * i + 2})
+        aliases.update({6 * i: 3 * i, 6 * i + 2: 3 * i + 1, 6 * i + 1: 3 * i + 2})
     for q in range(len(projs)):
-        aliases[n_head + 6 * q + 3] = 3 * n_pop + q
+        aliases[n_head + 5 * q + 3] = 3 * n_pop + q
     call = jax.ffi.ffi_call("brainsim_lif_network", out, input_output_aliases=aliases)
     res = call(
         *operands,

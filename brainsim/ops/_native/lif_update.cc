@@ -362,15 +362,17 @@ static ffi::Error LifUpdateImpl(ffi::RemainingArgs args, ffi::RemainingRets rets
 // arrays.
 //
 // Operands (T = float32 or float64; B rows of the batch, n_p neurons):
-//   per population p (12):  v, ref (int32), spike   [B n_p]
+//   per population p (6):   v, ref (int32), spike   [B n_p]
 //                           i_in                    [1], [n_p] or [B n_p]
-//                           g_l, c_m, v_rest, v_th, v_reset, i_ext, step,
-//                           n_ref (int32)           [1] or [n_p]
+//                           g_l, c_m, v_rest, v_th, v_reset, i_ext, step
+//                                                   [7, P_p], P_p = 1 or n_p
+//                           n_ref (int32)           [P_p]
 //   S extra spike sources                            [B n_pre]
-//   per projection q (6):   indptr, indices (int32) [n_pre + 1], [nnz]
+//   per projection q (5):   indptr, indices (int32) [n_pre + 1], [nnz]
 //                           weights                 [1] or [nnz]
 //                           g                       [B n_post]
-//                           a, e_rev                [1] or [n_post]
+//                           a, e_rev                [2, P_post]
+// (the parameters packed: one operand costs XLA's call set-up ~15 ns).
 // Results: per population v, s, ref; per projection g.
 // Attributes (one int64 per population or projection):
 //   mode (p): 1 or 2 as above;
@@ -382,7 +384,7 @@ static ffi::Error LifUpdateImpl(ffi::RemainingArgs args, ffi::RemainingRets rets
 // zero before the call, in the order and with the operations of
 // BrainsimCsrEventMulti (ascending presynaptic row, then synapse), and set
 // back to zero after the update, only where an event arrived.
-constexpr int64_t kPopOps = 12, kProjOps = 6;
+constexpr int64_t kPopOps = 6, kProjOps = 5;
 
 // An operand or result, decoded once per call.
 struct Buf {
@@ -494,11 +496,10 @@ static ffi::Error RunNetwork(ffi::RemainingArgs args, ffi::RemainingRets rets,
       return bad("v, refractory and spike must have one shape (float, int32, float)");
     if (o[3].type != dt || (o[3].count != 1 && o[3].count != n && o[3].count != total))
       return bad("input current must have 1, n or all elements");
-    const int64_t Pn = o[4].count;
+    const int64_t Pn = o[5].count;
     if (Pn != 1 && Pn != n) return bad("parameters must be scalars or per-neuron");
-    for (int64_t j = 4; j < kPopOps; ++j)
-      if (!is(o[j], j == 11 ? kI32 : dt, Pn))
-        return bad("parameters must share one size and the dtype");
+    if (!is(o[4], dt, 7 * Pn) || !is(o[5], kI32, Pn))
+      return bad("parameters must share one size and the dtype");
   }
   // Projections.
   const int64_t base = kPopOps * P + S;
@@ -511,13 +512,13 @@ static ffi::Error RunNetwork(ffi::RemainingArgs args, ffi::RemainingRets rets,
     const int64_t n_post = sc.n_of[post[q]], total = B * n_post;
     const Buf& src = source[q] < P ? in[kPopOps * source[q] + 2] : in[kPopOps * P + source[q] - P];
     const int64_t n_pre = o[0].count - 1, nnz = o[1].count;
-    const int64_t Pn = in[kPopOps * post[q] + 4].count;
+    const int64_t Pn = in[kPopOps * post[q] + 5].count;
     if (o[0].type != kI32 || o[1].type != kI32 || n_pre < 0 || !is(src, dt, B * n_pre) ||
         !is(o[2], dt, homogeneous[q] ? 1 : nnz))
       return bad("connectivity does not match the spikes (int32 indices, state dtype)");
     if (!is(o[3], dt, total) || !is(out[3 * P + q], dt, total))
       return bad("a trace must have its population's shape");
-    if (!is(o[4], dt, Pn) || !is(o[5], dt, Pn))
+    if (!is(o[4], dt, 2 * Pn))
       return bad("decay factors and reversal potentials must match the parameters");
     sc.e_off[q + 1] = sc.e_off[q] + total;
   }
@@ -595,13 +596,14 @@ static ffi::Error RunNetwork(ffi::RemainingArgs args, ffi::RemainingRets rets,
       A.g[k] = static_cast<const T*>(t[3].data);
       A.e[k] = sc.e.data() + sc.e_off[q];
       A.a[k] = static_cast<const T*>(t[4].data);
-      A.erev[k] = static_cast<const T*>(t[5].data);
+      A.erev[k] = A.a[k] + t[4].count / 2;
       A.g_out[k] = static_cast<T*>(out[3 * P + q].data);
       A.mask_cond[k] = conductance[q] ? T(1) : T(0);
       A.mask_cur[k] = conductance[q] ? T(0) : T(1);
     }
-    const T* pp[8];
-    for (int j = 0; j < 8; ++j) pp[j] = static_cast<const T*>(o[4 + j].data);
+    const int64_t Pn = o[5].count;
+    const T* pp[7];
+    for (int j = 0; j < 7; ++j) pp[j] = static_cast<const T*>(o[4].data) + j * Pn;
     A.v = static_cast<const T*>(o[0].data);
     A.ref = static_cast<const int32_t*>(o[1].data);
     A.in = static_cast<const T*>(o[3].data);
@@ -612,12 +614,12 @@ static ffi::Error RunNetwork(ffi::RemainingArgs args, ffi::RemainingRets rets,
     A.vreset = pp[4];
     A.iext = pp[5];
     A.step = pp[6];
-    A.nref = reinterpret_cast<const int32_t*>(pp[7]);
+    A.nref = static_cast<const int32_t*>(o[5].data);
     A.v_out = static_cast<T*>(out[3 * p].data);
     A.s_out = static_cast<T*>(out[3 * p + 1].data);
     A.ref_out = static_cast<int32_t*>(out[3 * p + 2].data);
     const int64_t n_in = o[3].count;
-    const bool per = o[4].count != 1 || n == 1;
+    const bool per = Pn != 1 || n == 1;
     const bool in_vec = n_in != 1 || n == 1;
     const int64_t in_row = n_in == total ? n : 0;
     const int m = static_cast<int>(mode[p]);
