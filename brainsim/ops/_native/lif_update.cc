@@ -410,29 +410,32 @@ static Scratch<T>& ThreadScratch() {
 }
 
 // The indices of the nonzero entries of s[0..n) in ascending order, written to
-// out; returns their number.  Blocks of 64 without a spike are skipped by a
-// vectorised bit test.
+// out; returns their number.  Spikes are rare: blocks of 64 without one are
+// skipped by a vectorised bit test, then groups of 8 within a block.
+template <typename T>
+static inline __attribute__((always_inline)) int64_t CompactBlock(const T* __restrict s,
+                                                                  int64_t b, int64_t e,
+                                                                  int32_t* __restrict out,
+                                                                  int64_t na) {
+  for (int64_t c = b; c < e; c += 8) {
+    if (c + 8 <= e && !brainsim_native::AnyNonZero<T, 8>(s + c)) continue;
+    for (int64_t i = c; i < std::min(c + 8, e); ++i) {
+      out[na] = static_cast<int32_t>(i);
+      na += (s[i] != T(0));
+    }
+  }
+  return na;
+}
+
 template <typename T>
 BRAINSIM_LIF_CLONES static int64_t ActiveRows(const T* __restrict s, int64_t n,
                                               int32_t* __restrict out) {
   constexpr int64_t kBlock = 64;
   int64_t na = 0;
   const int64_t n_full = n - n % kBlock;
-  for (int64_t b = 0; b < n_full; b += kBlock) {
-    if (!brainsim_native::AnyNonZero<T, kBlock>(s + b)) continue;
-    for (int64_t c = b; c < b + kBlock; c += 8) {  // a spike is rare: test 8 at a time
-      if (!brainsim_native::AnyNonZero<T, 8>(s + c)) continue;
-      for (int64_t i = c; i < c + 8; ++i) {
-        out[na] = static_cast<int32_t>(i);
-        na += (s[i] != T(0));
-      }
-    }
-  }
-  for (int64_t i = n_full; i < n; ++i) {
-    out[na] = static_cast<int32_t>(i);
-    na += (s[i] != T(0));
-  }
-  return na;
+  for (int64_t b = 0; b < n_full; b += kBlock)
+    if (brainsim_native::AnyNonZero<T, kBlock>(s + b)) na = CompactBlock(s, b, b + kBlock, out, na);
+  return CompactBlock(s, n_full, n, out, na);
 }
 
 template <typename T>
