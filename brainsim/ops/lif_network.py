@@ -291,6 +291,13 @@ def lif_network_update(
     if native is None:
         native = True
     dtype = pops[0]["v"].dtype
+    keys = ("tau_m", "c_m", "v_rest", "v_th", "v_reset", "i_ext", "t_ref")
+    params = [(p["v"].shape[-1], p[k]) for p in pops for k in keys]
+    params += [
+        (pops[p["post"]]["v"].shape[-1], x)
+        for p in projections
+        for x in (p["tau"], 0.0 if p["e_rev"] is None else p["e_rev"])
+    ]
     shape = lambda x: jnp.shape(x)[:-1]
     batch = shape(pops[0]["v"])
     ok = (
@@ -312,13 +319,13 @@ def lif_network_update(
             p["g"].dtype == dtype and p["g"].shape == pops[p["post"]]["v"].shape
             for p in projections
         )
-        and all(
-            jnp.ndim(x) == 0 or jnp.shape(x) == (pops[i]["v"].shape[-1],)
-            for i, p in enumerate(pops)
-            for x in (p[k] for k in ("tau_m", "c_m", "v_rest", "v_th", "v_reset", "i_ext"))
+        and all(  # parameters: scalars or per-neuron, without promoting the state
+            (jnp.ndim(x) == 0 or jnp.shape(x) == (n,)) and jnp.result_type(dtype, x) == dtype
+            for n, x in params
         )
         and all(
             jnp.broadcast_shapes(jnp.shape(p["current"]), p["v"].shape) == p["v"].shape
+            and jnp.result_type(dtype, p["current"]) == dtype
             for p in pops
         )
     )
