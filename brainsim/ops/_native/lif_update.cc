@@ -53,10 +53,13 @@ namespace ffi = xla::ffi;
 
 namespace {
 
-// The library is built for the baseline ISA; the neuron loops get an AVX2+FMA
-// clone as well, picked at load time (about twice as fast where available).
+// The library is built for the baseline ISA; the neuron loops get AVX2+FMA and
+// AVX-512 clones as well, picked at load time (AVX2 about twice as fast as the
+// baseline; AVX-512 another ~10 % per network step at N = 4k-16k, where the
+// loop runs from L2).
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define BRAINSIM_LIF_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define BRAINSIM_LIF_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define BRAINSIM_LIF_CLONES
 #endif
