@@ -36,8 +36,9 @@ from .lif import _derived, lif_update
 # modules' XLA loops for COBA and CUBA at every N from 4 000 to 256 000.
 
 
-def _pure(args, static):
-    """The composition: ``matvec_many`` then ``lif_update`` of every population."""
+def _pure(args, static, native_lif=False):
+    """The composition: ``matvec_many`` then ``lif_update`` of every population (its
+    portable path unless ``native_lif``: ``None`` lets ``lif_update`` choose)."""
     from . import matvec_many  # the package's dispatcher (imports this module)
 
     pops, projs, extra = args
@@ -75,7 +76,7 @@ def _pure(args, static):
             dt=static["dt"],
             exp_euler=static["exp_euler"][i],
             spike_fn=pop["spike_fn"],
-            native=False,
+            native=native_lif,
         )
         out_pops.append((v, s, r))
         for q, gq in zip(ks, g, strict=True):
@@ -249,7 +250,9 @@ def lif_network_update(
       ``post`` (index of the target population), its trace ``g`` ``(..., n_post)``,
       ``tau`` (ms), ``e_rev`` (mV, ``None`` for a current) and ``capacity`` (event slots of
       the portable path).
-    - ``native``: ``None`` or ``True``: the kernel where it runs, ``False``: never.
+    - ``native``: ``None`` or ``True``: the kernel where it runs (elsewhere the separate
+      ops, each native where it can be), ``False``: never (the portable path).
+    - ``spike_fn`` must compute ``x > 0`` in the forward pass (as ``lif_update``'s).
 
     Returns ``(pops, g)``: ``(v, spike, refractory)`` per population, the new traces.
     """
@@ -329,6 +332,6 @@ def lif_network_update(
             for p in pops
         )
     )
-    if not ok:
-        return _pure(args, static)
+    if not ok:  # the separate ops, each native where it can be
+        return _pure(args, static, native_lif=None if native else False)
     return _fused(args, static)
