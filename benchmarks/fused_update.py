@@ -1,10 +1,13 @@
-"""The fused LIF update (``bs.ops.lif_update``) against the modules' path, brainsim only.
+"""The fused LIF step against the modules' path, brainsim only.
 
-For each model and N, both versions of ``lax.scan`` over ``Network.step`` are compiled in
-one process (the unfused one by switching ``network._fusable_lif`` off while tracing) and
-timed alternately, best of ``--reps``: wall time and process CPU time per step (CPU time
-is the steadier figure on a shared machine), compile time, and the spike count (equal
-when the two paths give the same spike trains).
+For each model and N, three versions of ``lax.scan`` over ``Network.step`` are compiled
+in one process and timed alternately, best of ``--reps``: ``modules`` (the neuron and
+synapse modules, ``network._fusable_lif`` switched off while tracing), ``separate`` (the
+event call, then ``bs.ops.lif_update`` per population: ``network._whole_network`` off)
+and ``one call`` (``bs.ops.lif_network_update``: the whole step in one native call).
+Wall time and process CPU time per step (CPU time is the steadier figure on a shared
+machine), compile time, and the spike count (equal when the paths give the same spike
+trains).
 
     python benchmarks/fused_update.py                       # COBA, CUBA at 4k-256k
     python benchmarks/fused_update.py --models coba --n 64000
@@ -17,6 +20,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 import brainsim as bs
 import brainsim.network as network
@@ -30,9 +34,10 @@ DT = 0.1
 def measure(model: str, n: int, steps: int, reps: int) -> list[dict]:
     net = getattr(bs.models, model)(n, key=jax.random.key(0))
     state = jax.block_until_ready(net.init(jax.random.key(1), dt=DT))
-    rule = network._fusable_lif
+    rules = network._fusable_lif, network._whole_network
+    off = lambda *a: False
 
-    def compiled(fused: bool):
+    def compiled(mode: str):
         def run(st):
             def body(st, i):
                 st, sp = net.step(st, None, t=i * DT, dt=DT)
@@ -40,35 +45,43 @@ def measure(model: str, n: int, steps: int, reps: int) -> list[dict]:
 
             return jax.lax.scan(body, st, jnp.arange(steps))
 
-        network._fusable_lif = rule if fused else (lambda *a: False)
+        network._fusable_lif = off if mode == "modules" else rules[0]
+        network._whole_network = off if mode == "separate" else rules[1]
         try:
             start = time.perf_counter()
             f = jax.jit(run).lower(state).compile()
             return f, time.perf_counter() - start
         finally:
-            network._fusable_lif = rule
+            network._fusable_lif, network._whole_network = rules
 
-    fns = {fused: compiled(fused) for fused in (False, True)}
+    fns = {mode: compiled(mode) for mode in MODES}
     wall, cpu, spikes = {f: [] for f in fns}, {f: [] for f in fns}, {}
+    for f, _ in fns.values():
+        jax.block_until_ready(f(state))
     for _ in range(reps):
-        for fused, (f, _) in fns.items():
+        for mode, (f, _) in fns.items():
             w, c = time.perf_counter(), time.process_time()
             out = jax.block_until_ready(f(state))
-            wall[fused].append(time.perf_counter() - w)
-            cpu[fused].append(time.process_time() - c)
-            spikes[fused] = int(out[1].sum())
+            wall[mode].append(time.perf_counter() - w)
+            cpu[mode].append(time.process_time() - c)
+            spikes[mode] = int(out[1].sum())
     return [
         dict(
             model=model,
             n=n,
-            fused=fused,
-            wall_us=min(wall[fused]) / steps * 1e6,
-            cpu_us=min(cpu[fused]) / steps * 1e6,
-            compile_s=fns[fused][1],
-            spikes=spikes[fused],
+            mode=mode,
+            wall_us=min(wall[mode]) / steps * 1e6,
+            wall_med_us=float(np.median(wall[mode])) / steps * 1e6,
+            cpu_us=min(cpu[mode]) / steps * 1e6,
+            cpu_med_us=float(np.median(cpu[mode])) / steps * 1e6,
+            compile_s=fns[mode][1],
+            spikes=spikes[mode],
         )
-        for fused in fns
+        for mode in fns
     ]
+
+
+MODES = ("modules", "separate", "one call")
 
 
 def main():
@@ -83,7 +96,7 @@ def main():
         for n in args.n:
             steps = max(400, min(4000, 64_000_000 // n))
             rows += measure(model, n, steps, args.reps)
-            print(table(rows[-2:], COLUMNS), flush=True)
+            print(table(rows[-len(MODES) :], COLUMNS), flush=True)
     print(table(rows, COLUMNS))
     print("results:", save(args.out, dict(rows=rows)))
 
@@ -91,9 +104,11 @@ def main():
 COLUMNS = [
     ("model", "model", ""),
     ("n", "N", ""),
-    ("fused", "fused", ""),
+    ("mode", "step", ""),
     ("wall_us", "wall µs/step", ".1f"),
+    ("wall_med_us", "median", ".1f"),
     ("cpu_us", "CPU µs/step", ".1f"),
+    ("cpu_med_us", "median", ".1f"),
     ("compile_s", "compile s", ".2f"),
     ("spikes", "spikes", ""),
 ]

@@ -10,7 +10,7 @@ from ._arrays import to_device
 from ._checks import check_count
 from ._protocol import AbstractDynamics
 from .conn.builders import AbstractBuilder, numpy_rng, with_delays
-from .conn.layouts import AbstractLayout, Delayed
+from .conn.layouts import CSR, ELL, AbstractLayout, Delayed
 from .delays import (
     NormalDelay,
     delay_step,
@@ -236,6 +236,11 @@ class Network(eqx.Module):
                 delays[k], events[k] = _propagate(proj, state.delays[k], spikes, dt)
             else:
                 delays[k], arriving[k] = delay_step(state.delays[k], spikes)
+        fused = {name for name in self.populations if _fusable_lif(self, name, drives[name])}
+        if _whole_network(self, fused, arriving):
+            pops = _network_lif_step(self, state, arriving, drives, syn, dt)
+            spikes = {name: pops[name].spike for name in self.populations}
+            return NetworkState(pops, tuple(syn), tuple(delays), tuple(stp)), spikes
         # All projections at once: one fused event-driven call per step where possible.
         ks = list(arriving)
         got = ops.matvec_many(
@@ -246,7 +251,6 @@ class Network(eqx.Module):
         )
         for k, e in zip(ks, got, strict=True):
             events[k] = e
-        fused = {name for name in self.populations if _fusable_lif(self, name, drives[name])}
         for k, proj in enumerate(self.projections):
             if proj.post in fused:
                 continue
@@ -289,6 +293,63 @@ def _fusable_lif(net: Network, name: str, drive: Drive) -> bool:
             return False
     zero = lambda x: isinstance(x, int | float) and x == 0
     return zero(drive.conductance) and zero(drive.reversal) and zero(drive.jump)
+
+
+def _whole_network(net: Network, fused: set, arriving: dict) -> bool:
+    """Whether the whole step is one ``ops.lif_network_update``: every population steps
+    through the fused LIF update and every projection is a stored sparse layout (``CSR``,
+    ``ELL``) whose spikes arrive through the axonal delay line (not per-synapse delays)."""
+    if not (net.projections and len(fused) == len(net.populations)):
+        return False
+    return all(
+        k in arriving and type(proj.conn) in (CSR, ELL) for k, proj in enumerate(net.projections)
+    )
+
+
+def _network_lif_step(net: Network, state, arriving: dict, drives: dict, syn: list, dt):
+    """The step of a network that ``_whole_network`` accepts, as one call; writes the new
+    synaptic states into ``syn`` and returns the populations' ``LIFState``."""
+    names = list(net.populations)
+    pops = []
+    for name in names:
+        pop, old = net.populations[name], state.populations[name]
+        pops.append(
+            dict(
+                v=old.v,
+                refractory=old.refractory,
+                spike=old.spike,
+                current=drives[name].current,
+                tau_m=pop.tau_m,
+                c_m=pop.c_m,
+                v_rest=pop.v_rest,
+                v_th=pop.v_th,
+                v_reset=pop.v_reset,
+                i_ext=pop.i_ext,
+                t_ref=pop.t_ref,
+                exp_euler=type(pop.integrator) is ExpEuler,
+                spike_fn=pop.spike,
+            )
+        )
+    projs = [
+        dict(
+            layout=proj.conn,
+            weight=proj.weight,
+            spikes=arriving[k],
+            post=names.index(proj.post),
+            g=state.synapses[k].g,
+            tau=proj.synapse.tau,
+            e_rev=proj.output.e_rev if type(proj.output) is Conductance else None,
+            capacity=default_capacity(proj.conn.n_pre) if proj.capacity is None else proj.capacity,
+        )
+        for k, proj in enumerate(net.projections)
+    ]
+    out_pops, out_g = ops.lif_network_update(pops, projs, dt=dt)
+    for k, g in enumerate(out_g):
+        syn[k] = SynapseState(g=g)
+    return {
+        name: LIFState(v=v, spike=s, refractory=r)
+        for name, (v, s, r) in zip(names, out_pops, strict=True)
+    }
 
 
 def _fused_lif_step(net: Network, name: str, state, events, drive: Drive, syn: list, dt):

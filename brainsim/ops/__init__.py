@@ -4,7 +4,9 @@ The only layer that knows memory layouts and kernels. ``matvec`` computes
 ``out[..., j] = sum_i spikes[..., i] W[i, j]`` for any layout: event-driven for sparse
 layouts (cost ∝ active presynaptic neurons × fan-out), dense for ``Dense``.
 ``lif_update`` is the fused step of a LIF population and its exponential synapses (one
-pass over the state per step) that ``Network.step`` uses where it applies.
+pass over the state per step) that ``Network.step`` uses where it applies;
+``lif_network_update`` is the whole step of a network of such populations and stored
+sparse projections (events and updates) in one call.
 """
 
 from ..conn.layouts import CSR, ELL, Dense, Procedural
@@ -19,6 +21,7 @@ from .event import event_matvec as event_matvec
 from .event import event_matvec_many as event_matvec_many
 from .lif import lif_update as lif_update
 from .lif import lif_update_pure as lif_update_pure
+from .lif_network import lif_network_update as lif_network_update
 from .procedural import materialize as materialize
 from .procedural import procedural_matvec as procedural_matvec
 from .rows import fixed_rows_matmul as fixed_rows_matmul

@@ -106,6 +106,24 @@ def _fused(flat, *, k, mode, conductance, spike_fn):
     return fused(*flat)
 
 
+def _derived(tau_syn, e_rev, tau_m, c_m, v_rest, v_th, v_reset, i_ext, t_ref, dt, exp_euler):
+    """The kernel's parameters, computed as the unfused modules compute them: ``(mode,
+    [g_l, c_m, v_rest, v_th, v_reset, i_ext, step], n_ref, [a_k], [E_k])``."""
+    g_l = jnp.asarray(c_m) / jnp.asarray(tau_m)
+    n_ref = jnp.round(jnp.asarray(t_ref) / dt).astype(jnp.int32)
+    a = [jnp.exp(-dt / jnp.asarray(tau)) for tau in tau_syn]
+    conductance = [e is not None for e in e_rev]
+    e_rev = [jnp.asarray(0.0 if e is None else e) for e in e_rev]
+    if not exp_euler:
+        mode, step = 0, dt
+    elif not any(conductance):  # exponential Euler at a rate fixed per neuron
+        mode, step = 1, _phi1((-g_l + -0.0) / jnp.asarray(c_m), dt)
+    else:
+        mode, step = 2, dt
+    params = [g_l, c_m, v_rest, v_th, v_reset, i_ext, step]
+    return mode, [jnp.asarray(p) for p in params], n_ref, a, e_rev
+
+
 def lif_update(
     v,
     refractory,
@@ -156,19 +174,9 @@ def lif_update(
     conductance = tuple(e is not None for e in e_rev)
     v = jnp.asarray(v)
     shape, n = v.shape, v.shape[-1]
-    # Derived parameters, computed as the unfused modules compute them.
-    g_l = jnp.asarray(c_m) / jnp.asarray(tau_m)
-    n_ref = jnp.round(jnp.asarray(t_ref) / dt).astype(jnp.int32)
-    a = [jnp.exp(-dt / jnp.asarray(tau)) for tau in tau_syn]
-    e_rev = [jnp.asarray(0.0 if e is None else e) for e in e_rev]
-    if not exp_euler:
-        mode, step = 0, dt
-    elif not any(conductance):  # exponential Euler at a rate fixed per neuron
-        mode, step = 1, _phi1((-g_l + -0.0) / jnp.asarray(c_m), dt)
-    else:
-        mode, step = 2, dt
-    params = [g_l, c_m, v_rest, v_th, v_reset, i_ext, step]
-    params = [jnp.asarray(p) for p in params]
+    mode, params, n_ref, a, e_rev = _derived(
+        tau_syn, e_rev, tau_m, c_m, v_rest, v_th, v_reset, i_ext, t_ref, dt, exp_euler
+    )
     static = dict(k=k, mode=mode, conductance=conductance)
     dtype = v.dtype
     current = jnp.asarray(current)

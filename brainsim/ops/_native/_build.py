@@ -64,6 +64,7 @@ TARGETS = (
     ("brainsim_spike_compact", "BrainsimSpikeCompact"),
     ("brainsim_spike_append", "BrainsimSpikeAppend"),
     ("brainsim_lif_update", "BrainsimLifUpdate"),
+    ("brainsim_lif_network", "BrainsimLifNetwork"),
 )
 
 _lock = threading.Lock()
