@@ -36,10 +36,8 @@ namespace ffi = xla::ffi;
 
 namespace {
 
-using brainsim_native::ForEachActiveRow;
 using brainsim_native::kMaxRank;
 using brainsim_native::Operand;
-using brainsim_native::Prefetch;
 
 static bool SetupOperand(Operand& op, const ffi::AnyBuffer& buf, int V,
                          int core_rank, const int64_t* out_vdims,
@@ -49,51 +47,17 @@ static bool SetupOperand(Operand& op, const ffi::AnyBuffer& buf, int V,
 }
 
 // Core: one (spike vector, connectivity) pair, added into `out` (zeroed by the
-// caller).  Returns false on malformed CSR.
+// caller) for the targets in [lo, hi) (all by default).  Returns false on
+// malformed CSR.
 template <typename T, bool kHomo>
-static bool EventRows(const int32_t* __restrict indptr,
-                      const int32_t* __restrict indices,
-                      const T* __restrict w, T w0,
-                      const T* __restrict s, int64_t n_pre,
-                      T* __restrict out, int64_t n_post, int64_t nnz,
-                      int64_t lo = 0, int64_t hi = -1) {
-  // Only targets j in [lo, hi) are written (all of them by default), through
-  // out_lo = out + lo: one unsigned compare drops the other targets and the
-  // out-of-range indices.
+static bool EventRows(const int32_t* __restrict indptr, const int32_t* __restrict indices,
+                      const T* __restrict w, const T* __restrict s, int64_t n_pre,
+                      T* __restrict out, int64_t n_post, int64_t nnz, int64_t lo = 0,
+                      int64_t hi = -1) {
   if (hi < 0) hi = n_post;
-  const uint64_t n_post_u = static_cast<uint64_t>(hi - lo);
-  T* __restrict out_lo = out + lo;
-  auto prefetch = [&](int64_t r) {
-    const int64_t b = std::max<int64_t>(indptr[r], 0);
-    const int64_t e = std::min<int64_t>(indptr[r + 1], nnz);
-    for (int64_t q = b; q < e; q += 16) Prefetch(indices + q);
-    if constexpr (!kHomo) {
-      for (int64_t q = b; q < e; q += 64 / sizeof(T)) Prefetch(w + q);
-    }
-  };
-  auto row = [&](int64_t i) -> bool {
-    const int64_t beg = indptr[i], end = indptr[i + 1];
-    if (beg < 0 || end < beg || end > nnz) return false;
-    const int32_t* __restrict idx = indices + beg;
-    const int64_t len = end - beg;
-    const T si = s[i];
-    if constexpr (kHomo) {
-      const T v = si * w0;
-      for (int64_t q = 0; q < len; ++q) {
-        const uint64_t j = static_cast<uint64_t>(idx[q] - lo);
-        if (j < n_post_u) out_lo[j] += v;
-      }
-    } else {
-      const T* __restrict wr = w + beg;
-      for (int64_t q = 0; q < len; ++q) {
-        const uint64_t j = static_cast<uint64_t>(idx[q] - lo);
-        if (j < n_post_u) out_lo[j] += si * wr[q];
-      }
-    }
-    return true;
-  };
-  auto locate = [&](int64_t r) { Prefetch(indptr + r); };
-  return ForEachActiveRow(s, n_pre, locate, prefetch, row);
+  return brainsim_native::ForEachActiveList(s, n_pre, [&](const int32_t* act, int64_t na) {
+    return brainsim_native::AddRows<T, kHomo>(indptr, indices, w, s, act, na, nnz, out, lo, hi);
+  });
 }
 
 template <typename T>
@@ -150,15 +114,12 @@ static ffi::Error Run(ffi::AnyBuffer indptr_b, ffi::AnyBuffer indices_b,
     const int32_t* ip = static_cast<const int32_t*>(indptr.data) + o_ip;
     const int32_t* ix = static_cast<const int32_t*>(indices.data) + o_ix;
     const T* w = static_cast<const T*>(weights.data) + o_w;
-    const T w0 = homogeneous ? w[0] : T(0);
     for (int64_t u = 0; u < n_u; ++u) {
       const T* s = static_cast<const T*>(spikes.data) + o_s + u * n_pre;
       T* o = out + (v * n_u + u) * n_post;
       std::memset(o, 0, sizeof(T) * n_post);
-      bool ok = homogeneous
-                    ? EventRows<T, true>(ip, ix, w, w0, s, n_pre, o, n_post, nnz)
-                    : EventRows<T, false>(ip, ix, w, w0, s, n_pre, o, n_post,
-                                          nnz);
+      bool ok = homogeneous ? EventRows<T, true>(ip, ix, w, s, n_pre, o, n_post, nnz)
+                            : EventRows<T, false>(ip, ix, w, s, n_pre, o, n_post, nnz);
       if (!ok)
         return ffi::Error::InvalidArgument(
             "brainsim csr_event_matvec: malformed indptr (row out of range)");
@@ -301,10 +262,10 @@ static ffi::Error RunMulti(ffi::ThreadPool& pool, ffi::RemainingArgs args,
         std::memset(out + lo, 0, sizeof(T) * (hi - lo));
         const T* s = pr.s + u * pr.n_pre;
         const bool ok =
-            pr.homo ? EventRows<T, true>(pr.ip, pr.ix, pr.w, pr.w[0], s,
-                                         pr.n_pre, out, pr.n_post, pr.nnz, lo, hi)
-                    : EventRows<T, false>(pr.ip, pr.ix, pr.w, T(0), s, pr.n_pre,
-                                          out, pr.n_post, pr.nnz, lo, hi);
+            pr.homo ? EventRows<T, true>(pr.ip, pr.ix, pr.w, s, pr.n_pre, out, pr.n_post,
+                                         pr.nnz, lo, hi)
+                    : EventRows<T, false>(pr.ip, pr.ix, pr.w, s, pr.n_pre, out, pr.n_post,
+                                          pr.nnz, lo, hi);
         if (!ok) malformed.store(true);
       }
     }

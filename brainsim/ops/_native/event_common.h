@@ -82,59 +82,122 @@ inline void Prefetch(const void* p) {
 #endif
 }
 
-// Visits the presynaptic rows i with s[i] != 0 in ascending order: row(i) for
-// each (stop and return false when it does), after locate(r) was called for
-// the row r kFar entries ahead and prefetch(r) for the row kNear entries
-// ahead.  Phase 1 compacts active rows, 64 spikes at a time (AnyNonZero skips
-// silent blocks), into a small on-stack list; phase 2 walks the list.  In a
-// large network neither a row's extent (indptr) nor its synapses are in
-// cache: locate prefetches the extent early, so that by the time prefetch
-// reads it to prefetch the synapses it is a cache hit and does not hold up
-// the adds of the current row.
-template <typename T, typename LocateRow, typename PrefetchRow,
-          typename VisitRow>
-inline bool ForEachActiveRow(const T* __restrict s, int64_t n_pre,
-                             LocateRow locate, PrefetchRow prefetch,
-                             VisitRow row) {
+// Calls visit(act, na) with the presynaptic rows i with s[i] != 0, in
+// ascending order, in lists act[0..na) of at most 512 rows (stop and return
+// false when visit does).  The rows are compacted 64 spikes at a time
+// (AnyNonZero skips silent blocks) into a small on-stack list.
+template <typename T, typename VisitList>
+inline bool ForEachActiveList(const T* __restrict s, int64_t n_pre, VisitList visit) {
   constexpr int64_t kBlock = 64;
   constexpr int kMaxActive = 512;
-  constexpr int kNear = 64;
-  constexpr int kFar = 128;
   int32_t act[kMaxActive];
   int na = 0;
-  auto flush = [&]() -> bool {
-    for (int k = 0; k < std::min(na, kFar); ++k) locate(act[k]);
-    for (int k = 0; k < std::min(na, kNear); ++k) prefetch(act[k]);
-    for (int k = 0; k < na; ++k) {
-      if (k + kFar < na) locate(static_cast<int64_t>(act[k + kFar]));
-      if (k + kNear < na) prefetch(static_cast<int64_t>(act[k + kNear]));
-      if (!row(static_cast<int64_t>(act[k]))) return false;
-    }
-    na = 0;
-    return true;
-  };
   const int64_t n_full = n_pre - n_pre % kBlock;
   for (int64_t b = 0; b < n_full; b += kBlock) {
     if (!AnyNonZero<T, kBlock>(s + b)) continue;
-    if (na > kMaxActive - kBlock && !flush()) return false;
+    if (na > kMaxActive - kBlock) {
+      if (!visit(act, na)) return false;
+      na = 0;
+    }
     for (int64_t i = b; i < b + kBlock; ++i) {
       act[na] = static_cast<int32_t>(i);
       na += (s[i] != T(0));
     }
   }
   for (int64_t i = n_full; i < n_pre; ++i) {
-    if (na == kMaxActive && !flush()) return false;
+    if (na == kMaxActive) {
+      if (!visit(act, na)) return false;
+      na = 0;
+    }
     act[na] = static_cast<int32_t>(i);
     na += (s[i] != T(0));
   }
-  return flush();
+  return visit(act, na);
+}
+
+// Prefetch distances (rows ahead) for walking a list of active rows: in a
+// large network neither a row's extent (indptr) nor its synapses are in
+// cache.  The extent is prefetched kFar rows ahead, so that by the time the
+// synapses are prefetched from it (kNear rows ahead) it is a cache hit and
+// does not hold up the adds of the current row.
+constexpr int64_t kNear = 4, kFar = 12;
+
+// Visits the rows act[0..na) in order: row(i) for each (stop and return false
+// when it does), after locate(i) for the row kFar entries ahead and
+// prefetch(i) for the row kNear entries ahead.
+template <typename LocateRow, typename PrefetchRow, typename VisitRow>
+inline bool VisitRows(const int32_t* act, int64_t na, LocateRow locate,
+                      PrefetchRow prefetch, VisitRow row) {
+  for (int64_t k = 0; k < std::min(na, kFar); ++k) locate(act[k]);
+  for (int64_t k = 0; k < std::min(na, kNear); ++k) prefetch(act[k]);
+  for (int64_t k = 0; k < na; ++k) {
+    if (k + kFar < na) locate(act[k + kFar]);
+    if (k + kNear < na) prefetch(act[k + kNear]);
+    if (!row(static_cast<int64_t>(act[k]))) return false;
+  }
+  return true;
+}
+
+// Visits the presynaptic rows i with s[i] != 0 in ascending order (VisitRows
+// over ForEachActiveList).
+template <typename T, typename LocateRow, typename PrefetchRow, typename VisitRow>
+inline bool ForEachActiveRow(const T* __restrict s, int64_t n_pre, LocateRow locate,
+                             PrefetchRow prefetch, VisitRow row) {
+  return ForEachActiveList(s, n_pre, [&](const int32_t* act, int64_t na) {
+    return VisitRows(act, na, locate, prefetch, row);
+  });
 }
 
 // ForEachActiveRow for rows whose extent is known without a memory access.
 template <typename T, typename PrefetchRow, typename VisitRow>
-inline bool ForEachActiveRow(const T* __restrict s, int64_t n_pre,
-                             PrefetchRow prefetch, VisitRow row) {
+inline bool ForEachActiveRow(const T* __restrict s, int64_t n_pre, PrefetchRow prefetch,
+                             VisitRow row) {
   return ForEachActiveRow(s, n_pre, [](int64_t) {}, prefetch, row);
+}
+
+// The synaptic events of the CSR rows act[0..na) (in that order, then each
+// row's synapses in stored order): out[j] += s[i] w_ij, w_ij = w[0] when kHomo
+// else w[synapse], for the targets j in [lo, hi) only; the others and indices
+// out of range are skipped (one unsigned compare).  Splitting the targets
+// into ranges leaves every target's additions in the same order.  Returns
+// false on a malformed indptr.
+template <typename T, bool kHomo>
+inline bool AddRows(const int32_t* __restrict indptr, const int32_t* __restrict indices,
+                    const T* __restrict w, const T* __restrict s, const int32_t* act,
+                    int64_t na, int64_t nnz, T* __restrict out, int64_t lo, int64_t hi) {
+  const uint64_t span = static_cast<uint64_t>(hi - lo);
+  T* __restrict out_lo = out + lo;
+  auto locate = [&](int64_t r) { Prefetch(indptr + r); };
+  auto prefetch = [&](int64_t r) {
+    const int64_t b = std::max<int64_t>(indptr[r], 0);
+    const int64_t e = std::min<int64_t>(indptr[r + 1], nnz);
+    for (int64_t q = b; q < e; q += 64 / sizeof(int32_t)) Prefetch(indices + q);
+    if constexpr (!kHomo) {
+      for (int64_t q = b; q < e; q += 64 / sizeof(T)) Prefetch(w + q);
+    }
+  };
+  auto row = [&](int64_t i) -> bool {
+    const int64_t beg = indptr[i], end = indptr[i + 1];
+    if (beg < 0 || end < beg || end > nnz) return false;
+    const int32_t* __restrict idx = indices + beg;
+    const int64_t len = end - beg;
+    const T si = s[i];
+    if constexpr (kHomo) {
+      const T v = si * w[0];
+      for (int64_t q = 0; q < len; ++q) {
+        const uint64_t j = static_cast<uint64_t>(idx[q] - lo);
+        if (j < span) out_lo[j] += v;
+      }
+    } else {
+      const T* __restrict wr = w + beg;
+      for (int64_t q = 0; q < len; ++q) {
+        const uint64_t j = static_cast<uint64_t>(idx[q] - lo);
+        if (j < span) out_lo[j] += si * wr[q];
+      }
+    }
+    return true;
+  };
+  return VisitRows(act, na, locate, prefetch, row);
 }
 
 // Runs part(k) for k in [0, n_parts) on the caller and on up to

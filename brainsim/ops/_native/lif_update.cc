@@ -33,12 +33,14 @@
 // Attributes: k = K, n, mode, conductance = bit mask of the conductance traces.
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <type_traits>
 #include <new>
+#include <utility>
 #include <vector>
 
 #include "event_common.h"
@@ -84,6 +86,23 @@ struct Args {
   int32_t* ref_out;
   T* g_out[kMaxTraces];
   int K;
+
+  // The same arrays from neuron lo of each row on: the state always, the
+  // parameters when per-neuron (kPer), the input when a vector.
+  Args Slice(int64_t lo, bool per, bool in_vec) const {
+    Args r = *this;
+    r.v += lo, r.ref += lo, r.v_out += lo, r.s_out += lo, r.ref_out += lo;
+    for (int k = 0; k < K; ++k) {
+      r.g[k] += lo, r.e[k] += lo, r.g_out[k] += lo;
+      if (per) r.a[k] += lo, r.erev[k] += lo;
+    }
+    if (per) {
+      for (const T** q : {&r.gl, &r.cm, &r.vrest, &r.vth, &r.vreset, &r.iext, &r.step}) *q += lo;
+      r.nref += lo;
+    }
+    if (in_vec) r.in += lo;
+    return r;
+  }
 };
 
 // Calls f(integral_constant<int, k>) for k = 0..K-1, unrolled at compile time.
@@ -219,25 +238,28 @@ BRAINSIM_LIF_CLONES static void RowAnyK(const Args<T>& A, int64_t off, int64_t i
 }
 
 template <typename T, bool kPer, bool kInVec, int kMode>
-static void RunRows(const Args<T>& A, int64_t B, int64_t n, int64_t in_row_stride) {
+static void RunRows(const Args<T>& A, int64_t B, int64_t n, int64_t len,
+                    int64_t in_row_stride) {
+  // len neurons of each of the B rows of n (len < n: a thread's range, A sliced).
   for (int64_t b = 0; b < B; ++b) {
     const int64_t off = b * n, in_off = b * in_row_stride;
     switch (A.K) {
-      case 0: Row<T, kPer, kInVec, kMode, 0>(A, off, in_off, n); break;
-      case 1: Row<T, kPer, kInVec, kMode, 1>(A, off, in_off, n); break;
-      case 2: Row<T, kPer, kInVec, kMode, 2>(A, off, in_off, n); break;
-      case 3: Row<T, kPer, kInVec, kMode, 3>(A, off, in_off, n); break;
-      default: RowAnyK<T, kPer, kInVec, kMode>(A, off, in_off, n); break;
+      case 0: Row<T, kPer, kInVec, kMode, 0>(A, off, in_off, len); break;
+      case 1: Row<T, kPer, kInVec, kMode, 1>(A, off, in_off, len); break;
+      case 2: Row<T, kPer, kInVec, kMode, 2>(A, off, in_off, len); break;
+      case 3: Row<T, kPer, kInVec, kMode, 3>(A, off, in_off, len); break;
+      default: RowAnyK<T, kPer, kInVec, kMode>(A, off, in_off, len); break;
     }
   }
 }
 
 template <typename T, bool kPer, bool kInVec>
-static void RunMode(const Args<T>& A, int mode, int64_t B, int64_t n, int64_t in_row_stride) {
+static void RunMode(const Args<T>& A, int mode, int64_t B, int64_t n, int64_t len,
+                    int64_t in_row_stride) {
   if (mode == 2)
-    RunRows<T, kPer, kInVec, 2>(A, B, n, in_row_stride);
+    RunRows<T, kPer, kInVec, 2>(A, B, n, len, in_row_stride);
   else  // modes 0 and 1: h = step (dt or the precomputed phi)
-    RunRows<T, kPer, kInVec, 1>(A, B, n, in_row_stride);
+    RunRows<T, kPer, kInVec, 1>(A, B, n, len, in_row_stride);
 }
 
 template <typename T>
@@ -329,13 +351,13 @@ static ffi::Error Run(ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t 
   const int64_t in_row = n_in == total ? n : 0;
   const int m = static_cast<int>(mode);
   if (per && in_vec)
-    RunMode<T, true, true>(A, m, B, n, in_row);
+    RunMode<T, true, true>(A, m, B, n, n, in_row);
   else if (per)
-    RunMode<T, true, false>(A, m, B, n, in_row);
+    RunMode<T, true, false>(A, m, B, n, n, in_row);
   else if (in_vec)
-    RunMode<T, false, true>(A, m, B, n, in_row);
+    RunMode<T, false, true>(A, m, B, n, n, in_row);
   else
-    RunMode<T, false, false>(A, m, B, n, in_row);
+    RunMode<T, false, false>(A, m, B, n, n, in_row);
   return ffi::Error::Success();
 }
 
@@ -388,6 +410,10 @@ static ffi::Error LifUpdateImpl(ffi::RemainingArgs args, ffi::RemainingRets rets
 // BrainsimCsrEventMulti (ascending presynaptic row, then synapse), and set
 // back to zero after the update, only where an event arrived.
 constexpr int64_t kPopOps = 6, kProjOps = 5;
+
+// Neurons per network below which one thread does the step: the pool's
+// dispatch (a few microseconds, twice per step) would cost more than it saves.
+constexpr int64_t kParallelNeurons = int64_t{1} << 16;
 
 // An operand or result, decoded once per call.
 struct Buf {
@@ -442,7 +468,8 @@ BRAINSIM_LIF_CLONES static int64_t ActiveRows(const T* __restrict s, int64_t n,
 }
 
 template <typename T>
-static ffi::Error RunNetwork(ffi::RemainingArgs args, ffi::RemainingRets rets,
+static ffi::Error RunNetwork(ffi::ThreadPool& pool, ffi::RemainingArgs args,
+                             ffi::RemainingRets rets,
                              ffi::Span<const int64_t> mode, ffi::Span<const int64_t> post,
                              ffi::Span<const int64_t> source,
                              ffi::Span<const int64_t> homogeneous,
@@ -547,52 +574,53 @@ static ffi::Error RunNetwork(ffi::RemainingArgs args, ffi::RemainingRets rets,
       sc.act_end[sidx * B + b] = n_act;
     }
   }
-  // Events: sum each projection's rows into its scratch array, in the order of
-  // BrainsimCsrEventMulti (ascending rows, then synapses).
-  for (int64_t q = 0; q < Q; ++q) {
-    const Buf* o = in + base + kProjOps * q;
-    const int32_t* __restrict ip = static_cast<const int32_t*>(o[0].data);
-    const int32_t* __restrict ix = static_cast<const int32_t*>(o[1].data);
-    const T* __restrict w = static_cast<const T*>(o[2].data);
-    const Buf& src = source[q] < P ? in[kPopOps * source[q] + 2] : in[kPopOps * P + source[q] - P];
-    const int64_t n_pre = o[0].count - 1, nnz = o[1].count, n_post = sc.n_of[post[q]];
-    const uint64_t n_post_u = static_cast<uint64_t>(n_post);
-    for (int64_t b = 0; b < B; ++b) {
-      const T* __restrict s = static_cast<const T*>(src.data) + b * n_pre;
-      T* __restrict e = sc.e.data() + sc.e_off[q] + b * n_post;
-      const int32_t* act = sc.active.data() + sc.act_beg[source[q] * B + b];
-      const int64_t na = sc.act_end[source[q] * B + b] - sc.act_beg[source[q] * B + b];
-      for (int64_t r = 0; r < na; ++r) {
-        if (r + 2 < na) {
-          const int64_t nx = act[r + 2];
-          const int64_t lo = std::max<int64_t>(ip[nx], 0), hi = std::min<int64_t>(ip[nx + 1], nnz);
-          for (int64_t k = lo; k < hi; k += 16) brainsim_native::Prefetch(ix + k);
-        }
-        const int64_t i = act[r], beg = ip[i], end = ip[i + 1];
-        if (beg < 0 || end < beg || end > nnz) return bad("malformed indptr (row out of range)");
-        const int32_t* __restrict idx = ix + beg;
-        const T si = s[i];
-        if (homogeneous[q]) {
-          const T val = si * w[0];
-          for (int64_t k = 0; k < end - beg; ++k) {
-            const uint32_t t = static_cast<uint32_t>(idx[k]);
-            if (t < n_post_u) e[t] += val;
-          }
-        } else {
-          const T* __restrict wr = w + beg;
-          for (int64_t k = 0; k < end - beg; ++k) {
-            const uint32_t t = static_cast<uint32_t>(idx[k]);
-            if (t < n_post_u) e[t] += si * wr[k];
-          }
-        }
+  // The network's neurons are split into contiguous ranges, one per thread of
+  // XLA's intra-op pool in a large network (each projection's targets and
+  // each population's neurons alike).  Pass 1: every thread adds the events
+  // of all active rows for its own targets, each target's in the order of
+  // BrainsimCsrEventMulti (ascending rows, then synapses), so the sums do not
+  // depend on the split.  Pass 2, after all events are in (the update
+  // overwrites the spikes in place): the update of the thread's neurons, then
+  // its scratch back to zero where events arrived.
+  int64_t neurons = 0;
+  for (int64_t p = 0; p < P; ++p) neurons += B * sc.n_of[p];
+  const int64_t parts =
+      neurons < kParallelNeurons ? 1 : std::max<int64_t>(1, std::min<int64_t>(pool.num_threads(), 8));
+  auto range = [parts](int64_t n, int64_t k) {
+    return std::pair<int64_t, int64_t>{n * k / parts, n * (k + 1) / parts};
+  };
+  auto rows_of = [&](int64_t q, int64_t b) {
+    const int64_t a0 = sc.act_beg[source[q] * B + b];
+    return std::pair<const int32_t*, int64_t>{sc.active.data() + a0,
+                                              sc.act_end[source[q] * B + b] - a0};
+  };
+  std::atomic<bool> malformed{false};
+  brainsim_native::ParallelFor(pool, parts, [&](int64_t k) {
+    for (int64_t q = 0; q < Q; ++q) {
+      const Buf* o = in + base + kProjOps * q;
+      const int32_t* ip = static_cast<const int32_t*>(o[0].data);
+      const int32_t* ix = static_cast<const int32_t*>(o[1].data);
+      const T* w = static_cast<const T*>(o[2].data);
+      const Buf& src = source[q] < P ? in[kPopOps * source[q] + 2] : in[kPopOps * P + source[q] - P];
+      const int64_t n_pre = o[0].count - 1, nnz = o[1].count, n_post = sc.n_of[post[q]];
+      const auto [lo, hi] = range(n_post, k);
+      for (int64_t b = 0; b < B; ++b) {
+        const T* s = static_cast<const T*>(src.data) + b * n_pre;
+        T* e = sc.e.data() + sc.e_off[q] + b * n_post;
+        const auto [act, na] = rows_of(q, b);
+        const bool ok = homogeneous[q]
+                            ? brainsim_native::AddRows<T, true>(ip, ix, w, s, act, na, nnz, e, lo, hi)
+                            : brainsim_native::AddRows<T, false>(ip, ix, w, s, act, na, nnz, e, lo, hi);
+        if (!ok) malformed.store(true);
       }
     }
-  }
-  // Populations: the update above, with the traces of their projections.
+  });
+  if (malformed.load()) return bad("malformed indptr (row out of range)");
+  // Pass 2: the update above of every population, with its projections' traces.
+  std::vector<Args<T>> pop_args(P);
   for (int64_t p = 0; p < P; ++p) {
     const Buf* o = in + kPopOps * p;
-    const int64_t n = sc.n_of[p], total = B * n;
-    Args<T> A;
+    Args<T>& A = pop_args[p];
     A.K = 0;
     for (int64_t q = 0; q < Q; ++q) {
       if (post[q] != p) continue;
@@ -624,43 +652,53 @@ static ffi::Error RunNetwork(ffi::RemainingArgs args, ffi::RemainingRets rets,
     A.v_out = static_cast<T*>(out[3 * p].data);
     A.s_out = static_cast<T*>(out[3 * p + 1].data);
     A.ref_out = static_cast<int32_t*>(out[3 * p + 2].data);
-    const int64_t n_in = o[3].count;
-    const bool per = Pn != 1 || n == 1;
-    const bool in_vec = n_in != 1 || n == 1;
-    const int64_t in_row = n_in == total ? n : 0;
-    const int m = static_cast<int>(mode[p]);
-    if (per && in_vec)
-      RunMode<T, true, true>(A, m, B, n, in_row);
-    else if (per)
-      RunMode<T, true, false>(A, m, B, n, in_row);
-    else if (in_vec)
-      RunMode<T, false, true>(A, m, B, n, in_row);
-    else
-      RunMode<T, false, false>(A, m, B, n, in_row);
   }
-  // Back to zero where events arrived (the active rows' targets).
-  for (int64_t q = 0; q < Q; ++q) {
-    const Buf* o = in + base + kProjOps * q;
-    const int32_t* ip = static_cast<const int32_t*>(o[0].data);
-    const int32_t* ix = static_cast<const int32_t*>(o[1].data);
-    const int64_t n_post = sc.n_of[post[q]];
-    const uint64_t n_post_u = static_cast<uint64_t>(n_post);
-    for (int64_t b = 0; b < B; ++b) {
-      T* e = sc.e.data() + sc.e_off[q] + b * n_post;
-      const int64_t a0 = sc.act_beg[source[q] * B + b], a1 = sc.act_end[source[q] * B + b];
-      for (int64_t r = a0; r < a1; ++r) {
-        const int64_t i = sc.active[r];
-        for (int64_t k = ip[i]; k < ip[i + 1]; ++k) {
-          const uint32_t t = static_cast<uint32_t>(ix[k]);
-          if (t < n_post_u) e[t] = T(0);
+  brainsim_native::ParallelFor(pool, parts, [&](int64_t k) {
+    for (int64_t p = 0; p < P; ++p) {
+      const Buf* o = in + kPopOps * p;
+      const int64_t n = sc.n_of[p], total = B * n;
+      const auto [lo, hi] = range(n, k);
+      if (hi == lo) continue;
+      const int64_t n_in = o[3].count, Pn = o[5].count;
+      const bool per = Pn != 1 || n == 1;
+      const bool in_vec = n_in != 1 || n == 1;
+      const int64_t in_row = n_in == total ? n : 0;
+      const Args<T> A = pop_args[p].Slice(lo, per, in_vec);
+      const int m = static_cast<int>(mode[p]);
+      if (per && in_vec)
+        RunMode<T, true, true>(A, m, B, n, hi - lo, in_row);
+      else if (per)
+        RunMode<T, true, false>(A, m, B, n, hi - lo, in_row);
+      else if (in_vec)
+        RunMode<T, false, true>(A, m, B, n, hi - lo, in_row);
+      else
+        RunMode<T, false, false>(A, m, B, n, hi - lo, in_row);
+    }
+    // Back to zero where events arrived (the active rows' targets in range).
+    for (int64_t q = 0; q < Q; ++q) {
+      const Buf* o = in + base + kProjOps * q;
+      const int32_t* ip = static_cast<const int32_t*>(o[0].data);
+      const int32_t* ix = static_cast<const int32_t*>(o[1].data);
+      const int64_t n_post = sc.n_of[post[q]];
+      const auto [lo, hi] = range(n_post, k);
+      const uint64_t span = static_cast<uint64_t>(hi - lo);
+      for (int64_t b = 0; b < B; ++b) {
+        T* e = sc.e.data() + sc.e_off[q] + b * n_post + lo;
+        const auto [act, na] = rows_of(q, b);
+        for (int64_t r = 0; r < na; ++r) {
+          for (int64_t j = ip[act[r]]; j < ip[act[r] + 1]; ++j) {
+            const uint64_t t = static_cast<uint64_t>(ix[j] - lo);
+            if (t < span) e[t] = T(0);
+          }
         }
       }
     }
-  }
+  });
   return ffi::Error::Success();
 }
 
-static ffi::Error LifNetworkImpl(ffi::RemainingArgs args, ffi::RemainingRets rets,
+static ffi::Error LifNetworkImpl(ffi::ThreadPool pool, ffi::RemainingArgs args,
+                                 ffi::RemainingRets rets,
                                  ffi::Span<const int64_t> mode, ffi::Span<const int64_t> post,
                                  ffi::Span<const int64_t> source,
                                  ffi::Span<const int64_t> homogeneous,
@@ -670,9 +708,9 @@ static ffi::Error LifNetworkImpl(ffi::RemainingArgs args, ffi::RemainingRets ret
   if (!first) return ffi::Error::InvalidArgument("brainsim lif_network: bad operand");
   switch (first->element_type()) {
     case ffi::DataType::F32:
-      return RunNetwork<float>(args, rets, mode, post, source, homogeneous, conductance);
+      return RunNetwork<float>(pool, args, rets, mode, post, source, homogeneous, conductance);
     case ffi::DataType::F64:
-      return RunNetwork<double>(args, rets, mode, post, source, homogeneous, conductance);
+      return RunNetwork<double>(pool, args, rets, mode, post, source, homogeneous, conductance);
     default:
       return ffi::Error::InvalidArgument(
           "brainsim lif_network: only float32/float64 are supported");
@@ -697,6 +735,7 @@ BRAINSIM_EXPORT XLA_FFI_Error* BrainsimLifNetwork(XLA_FFI_CallFrame*);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimLifNetwork, LifNetworkImpl,
                               ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
                                   .RemainingArgs()
                                   .RemainingRets()
                                   .Attr<ffi::Span<const int64_t>>("mode")
