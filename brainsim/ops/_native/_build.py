@@ -8,6 +8,8 @@ atomically, so readers never see a half-written file.
 
 Environment variables:
   BRAINSIM_NATIVE=0          disable the native kernels (available() -> False)
+  BRAINSIM_NATIVE_THREADS=K  at most K threads per kernel call (default: XLA's
+                             intra-op pool, one per core)
   BRAINSIM_NATIVE_CACHE=DIR  cache directory (default: $XDG_CACHE_HOME/brainsim
                              or ~/.cache/brainsim, then a temp dir fallback)
   CXX                        C++ compiler (default: first of c++, g++, clang++)

@@ -252,7 +252,7 @@ static ffi::Error RunMulti(ffi::ThreadPool& pool, ffi::RemainingArgs args,
   const int64_t parts =
       targets < kParallelTargets
           ? 1
-          : std::max<int64_t>(1, std::min<int64_t>(pool.num_threads(), 8));
+          : std::min<int64_t>(brainsim_native::MaxThreads(pool), 8);
   std::atomic<bool> malformed{false};
   auto part = [&](int64_t k) {
     for (const Projection<T>& pr : projs) {

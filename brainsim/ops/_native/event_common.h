@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <thread>
 #include <cstring>
@@ -198,6 +199,18 @@ inline bool AddRows(const int32_t* __restrict indptr, const int32_t* __restrict 
     return true;
   };
   return VisitRows(act, na, locate, prefetch, row);
+}
+
+// Threads a kernel may use: XLA's intra-op pool, capped by the environment
+// variable BRAINSIM_NATIVE_THREADS when it is a positive integer (e.g. 1 when
+// several simulations share the cores); read once per process.
+inline int64_t MaxThreads(ffi::ThreadPool& pool) {
+  static const int64_t cap = [] {
+    const char* v = std::getenv("BRAINSIM_NATIVE_THREADS");
+    return v ? std::max<int64_t>(0, std::atoll(v)) : int64_t{0};
+  }();
+  const int64_t n = std::max<int64_t>(1, pool.num_threads());
+  return cap > 0 ? std::min(cap, n) : n;
 }
 
 // Runs part(k) for k in [0, n_parts) on the caller and on up to

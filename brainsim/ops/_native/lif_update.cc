@@ -585,7 +585,7 @@ static ffi::Error RunNetwork(ffi::ThreadPool& pool, ffi::RemainingArgs args,
   int64_t neurons = 0;
   for (int64_t p = 0; p < P; ++p) neurons += B * sc.n_of[p];
   const int64_t parts =
-      neurons < kParallelNeurons ? 1 : std::max<int64_t>(1, std::min<int64_t>(pool.num_threads(), 8));
+      neurons < kParallelNeurons ? 1 : std::min<int64_t>(brainsim_native::MaxThreads(pool), 8);
   auto range = [parts](int64_t n, int64_t k) {
     return std::pair<int64_t, int64_t>{n * k / parts, n * (k + 1) / parts};
   };
