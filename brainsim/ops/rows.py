@@ -131,3 +131,30 @@ def rows_matmul(x, w, swap: bool = False):
     if swap and x.ndim != 3:
         raise ValueError(f"rows_matmul: swap needs x of rank 3, got shape {x.shape}")
     return _rows_matmul(x, w, swap)
+
+
+def lif_scan_available(*arrays) -> bool:
+    """True when ``lif_scan_native`` can run on ``arrays`` (float32/float64 of one dtype,
+    native kernels built)."""
+    return _native_ok(*arrays)
+
+
+def lif_scan_native(w_rec, alpha, beta, theta, h, i0, v0, s0):
+    r"""The whole forward scan of the LIF recurrence of ``bs.train._bptt`` in one native
+    call (``event_rows.cc``, ``BrainsimLifScan``): for ``h (T, ..., n)``, initial
+    ``i0, v0, s0 (..., n)``, ``alpha, beta, theta (n,)`` and ``w_rec (n, n)`` or
+    ``None``, returns ``(s, x, i_prev, v_prev)``, each ``(T, ..., n)``: the spikes, the
+    pre-reset $\tilde V_t - \vartheta$, and $I_{t-1}$, $V_{t-1}$. The recurrent input
+    $s_{t-1} W$ sums only the rows of ``w_rec`` of the previous spikes. CPU only (callers
+    check ``lif_scan_available`` and dispatch); not differentiable."""
+    dt = h.dtype
+    n = h.shape[-1]
+    if w_rec is None:
+        wp = jnp.zeros((1, 1, 1), dt)
+    else:
+        wp = _native.pack_rows_weight(w_rec.astype(dt))
+    coef = [jnp.broadcast_to(c, (n,)).astype(dt) for c in (alpha, beta, theta)]
+    init = [jnp.broadcast_to(c, h.shape[1:]).astype(dt) for c in (i0, v0, s0)]
+    out = [jax.ShapeDtypeStruct(h.shape, dt)] * 4
+    call = jax.ffi.ffi_call("brainsim_lif_scan", out, vmap_method="sequential")
+    return tuple(call(h, wp, *coef, *init, has_rec=w_rec is not None))

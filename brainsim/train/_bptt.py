@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import ops
+from ..ops import _native
 
 
 def _rows(x):
@@ -40,7 +41,9 @@ def _sum_to(a, like):
     return r if jnp.shape(like) == r.shape else jnp.sum(r).reshape(jnp.shape(like))
 
 
-def _forward(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0):
+def _forward_scan(w_rec, alpha, beta, theta, h, i0, v0, s0):
+    """The portable forward: a ``lax.scan`` (the recurrent input event-driven through
+    ``ops.fixed_rows_matmul`` where available)."""
     al, be, th = (jnp.broadcast_to(c, i0.shape) for c in (alpha, beta, theta))
     rec = None if w_rec is None else ops.fixed_rows_matmul(w_rec)
 
@@ -53,10 +56,22 @@ def _forward(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0):
         x = v - th
         s = (x > 0).astype(x.dtype)
         v = jnp.where(x > 0, jnp.zeros_like(v), v)
-        return (i, v, s), (s, surrogate.grad(x), i_prev, v_prev)
+        return (i, v, s), (s, x, i_prev, v_prev)
 
-    _, (s, sg, i_prev, v_prev) = jax.lax.scan(step, (i0, v0, s0), h)
-    return s, (sg, i_prev, v_prev)
+    return jax.lax.scan(step, (i0, v0, s0), h)[1]
+
+
+def _forward(w_rec, alpha, beta, theta, h, i0, v0, s0):
+    """``(s, x, i_prev, v_prev)`` (T, *batch, n): spikes, pre-reset ``V~ - theta`` and
+    the states before each step; the whole scan in one native call on CPU
+    (``ops.rows.lif_scan_native``), else ``_forward_scan``."""
+    args = (w_rec, alpha, beta, theta, h, i0, v0, s0)
+    if not ops.rows.lif_scan_available(*(jnp.asarray(a) for a in args[::-1] if a is not None)):
+        return _forward_scan(*args)
+    if w_rec is None:
+        f = lambda *a: ops.rows.lif_scan_native(None, *a)
+        return _native.dispatch(*args[1:], cpu=f, default=lambda *a: _forward_scan(None, *a))
+    return _native.dispatch(*args, cpu=ops.rows.lif_scan_native, default=_forward_scan)
 
 
 @jax.custom_vjp
@@ -65,22 +80,23 @@ def lif_scan(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0):
     for ``h (T, *batch, n)``, initial ``i0, v0, s0 (*batch, n)``, per-neuron ``alpha``,
     ``beta``, ``theta (n,)``, ``w_rec (n, n)`` or ``None``, and the Heaviside spike's
     ``surrogate`` (which gets a zero gradient)."""
-    return _forward(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0)[0]
+    return _forward(w_rec, alpha, beta, theta, h, i0, v0, s0)[0]
 
 
 def _fwd(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0):
-    s, (sg, i_prev, v_prev) = _forward(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0)
-    return s, (surrogate, w_rec, alpha, beta, theta, s, sg, i_prev, v_prev, s0)
+    s, x, i_prev, v_prev = _forward(w_rec, alpha, beta, theta, h, i0, v0, s0)
+    return s, (surrogate, w_rec, alpha, beta, theta, s, x, i_prev, v_prev, s0)
 
 
 def _bwd(res, ct):
-    surrogate, w_rec, alpha, beta, theta, s, sg, i_prev, v_prev, s0 = res
+    surrogate, w_rec, alpha, beta, theta, s, x, i_prev, v_prev, s0 = res
     al, be = (jnp.broadcast_to(c, s0.shape) for c in (alpha, beta))
     zero = jnp.zeros_like(s0)
 
     def step(carry, xs):
         g_i_next, g_v_next, acc_a, acc_b, acc_t = carry
-        ct_t, s_t, sg_t, ip_t, vp_t = xs
+        ct_t, s_t, x_t, ip_t, vp_t = xs
+        sg_t = surrogate.grad(x_t)
         s_bar = ct_t if w_rec is None else ct_t + g_i_next @ w_rec.T
         s_bar_sg = s_bar * sg_t
         g_v = be * g_v_next * (1 - s_t) + s_bar_sg
@@ -90,7 +106,7 @@ def _bwd(res, ct):
 
     init = (zero, zero, zero, zero, zero)
     (g_i0, g_v0, acc_a, acc_b, acc_t), g_h = jax.lax.scan(
-        step, init, (ct, s, sg, i_prev, v_prev), reverse=True
+        step, init, (ct, s, x, i_prev, v_prev), reverse=True
     )
     if w_rec is None:
         d_w, d_s0 = None, jnp.zeros_like(s0)

@@ -61,6 +61,7 @@ TARGETS = (
     ("brainsim_delayed_event_step", "BrainsimDelayedEventStep"),
     ("brainsim_rows_matmul", "BrainsimRowsMatmul"),
     ("brainsim_rows_outer", "BrainsimRowsOuter"),
+    ("brainsim_lif_scan", "BrainsimLifScan"),
     ("brainsim_spike_compact", "BrainsimSpikeCompact"),
     ("brainsim_lif_update", "BrainsimLifUpdate"),
 )

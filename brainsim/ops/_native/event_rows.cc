@@ -455,6 +455,109 @@ static void RowsOuter(ffi::ThreadPool& pool, const T* x, const T* g, T* dw,
   });
 }
 
+
+// ---------------------------------------------------------------------------
+// The whole forward time scan of a (recurrent) LIF layer in one call
+// (BrainsimLifScan; brainsim/train/_bptt.py documents the recurrence):
+//
+//   I_t = (alpha I_{t-1} + h_t) + s_{t-1} W,  V~_t = beta V_{t-1} + I_t,
+//   x_t = V~_t - theta,  s_t = [x_t > 0],  V_t = (x_t > 0 ? 0 : V~_t)
+//
+// for h (T, R, n), W packed as in MatmulImpl (n_blocks, n, kBlock) (or none),
+// per-neuron alpha, beta, theta (n,), initial i0, v0, s0 (R, n).  Outputs
+// (T, R, n): s_t, x_t, I_{t-1}, V_{t-1} (the residuals of the hand-written
+// BPTT).  The rows are independent, so each thread runs all T steps of its
+// own rows (no synchronisation per step); per step and column block, each
+// row sums the packed block rows of its previous spikes (an index list kept
+// from the step before: no scan for nonzeros) in registers, then updates its
+// 64 neurons.  The elementwise update keeps the evaluation order (and no
+// fused multiply-add) of the XLA path, so the spikes agree with it up to the
+// summation order of the recurrent input.
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+template <typename T>
+BRAINSIM_INLINE void LifUpdate(const T* __restrict h, const T* __restrict rec,
+                               const T* __restrict al, const T* __restrict be,
+                               const T* __restrict th, T* __restrict ib,
+                               T* __restrict vb, T* __restrict so,
+                               T* __restrict xo, T* __restrict io,
+                               T* __restrict vo, int64_t nc) {
+  for (int64_t j = 0; j < nc; ++j) {
+    const T ip = ib[j], vp = vb[j];
+    io[j] = ip;
+    vo[j] = vp;
+    T i = al[j] * ip + h[j];
+    if (rec != nullptr) i = i + rec[j];
+    const T v = be[j] * vp + i;
+    const T x = v - th[j];
+    const bool s = x > T(0);
+    so[j] = s ? T(1) : T(0);
+    xo[j] = x;
+    ib[j] = i;
+    vb[j] = s ? T(0) : v;
+  }
+}
+#pragma GCC pop_options
+
+#define BRAINSIM_LIF_ENTRY(T)                                                  \
+  BRAINSIM_CLONES void LifRowsF(const T* h, const T* wp, const T* al,          \
+                                const T* be, const T* th, const T* i0,         \
+                                const T* v0, const T* s0, T* so, T* xo, T* io, \
+                                T* vo, int64_t Tn, int64_t R, int64_t n,       \
+                                int64_t r0, int64_t r1) {                      \
+    const int64_t nr = r1 - r0, kb = kBlock<T>;                                \
+    const int64_t nb = (n + kb - 1) / kb;                                      \
+    std::vector<T> ib(i0 + r0 * n, i0 + r1 * n), vb(v0 + r0 * n, v0 + r1 * n); \
+    /* spike lists of the previous step: per row, indices and values */       \
+    std::vector<int32_t> idx(nr * n);                                          \
+    std::vector<T> val(nr * n), ones(nr * n, T(1));                           \
+    std::vector<int64_t> cnt(nr);                                              \
+    for (int64_t l = 0; l < nr; ++l)                                           \
+      cnt[l] = Compact(s0 + (r0 + l) * n, n, idx.data() + l * n,               \
+                       val.data() + l * n);                                    \
+    const T* vals = val.data();                                                \
+    alignas(64) T rec[kBlock<T>];                                              \
+    for (int64_t t = 0; t < Tn; ++t) {                                         \
+      const int64_t o = (t * R + r0) * n;                                      \
+      for (int64_t b = 0; b < nb; ++b) {                                       \
+        const int64_t c0 = b * kb, nc = std::min(kb, n - c0);                  \
+        for (int64_t l = 0; l < nr; ++l) {                                     \
+          const int64_t e = o + l * n + c0;                                    \
+          const T* r = nullptr;                                                \
+          if (wp != nullptr) {                                                 \
+            GatherSum(rec, false, wp + c0 * n, kb, idx.data() + l * n,         \
+                      vals + l * n, cnt[l]);                                   \
+            r = rec;                                                           \
+          }                                                                    \
+          LifUpdate(h + e, r, al + c0, be + c0, th + c0, ib.data() + l * n + c0, \
+                    vb.data() + l * n + c0, so + e, xo + e, io + e, vo + e,    \
+                    nc);                                                       \
+        }                                                                      \
+      }                                                                        \
+      /* next lists: the spikes just stored */                                 \
+      for (int64_t l = 0; l < nr; ++l)                                         \
+        cnt[l] = Compact(so + o + l * n, n, idx.data() + l * n,                \
+                         ones.data() + l * n);                                 \
+      vals = ones.data();                                                      \
+    }                                                                          \
+  }
+BRAINSIM_LIF_ENTRY(float)
+BRAINSIM_LIF_ENTRY(double)
+#undef BRAINSIM_LIF_ENTRY
+
+template <typename T>
+static void LifScan(ffi::ThreadPool& pool, const T* h, const T* wp,
+                    const T* al, const T* be, const T* th, const T* i0,
+                    const T* v0, const T* s0, T* so, T* xo, T* io, T* vo,
+                    int64_t Tn, int64_t R, int64_t n) {
+  const int64_t work = Tn * R * n * (wp != nullptr ? n / 8 + 4 : 4);
+  const int64_t parts = Parts(pool, work, R);
+  ParallelFor(pool, parts, [&](int64_t k) {
+    LifRowsF(h, wp, al, be, th, i0, v0, s0, so, xo, io, vo, Tn, R, n,
+             R * k / parts, R * (k + 1) / parts);
+  });
+}
+
 static int64_t Prod(ffi::Span<const int64_t> d, size_t b, size_t e) {
   int64_t p = 1;
   for (size_t k = b; k < e; ++k) p *= d[k];
@@ -545,11 +648,71 @@ static ffi::Error OuterImpl(ffi::ThreadPool pool, ffi::AnyBuffer x,
   return ffi::Error::Success();
 }
 
+
+// h (T, ..., n) [rows R = product of the middle dims]; wp packed
+// (ceil(n / kBlock), n, kBlock) when has_rec (else ignored); alpha, beta,
+// theta (n,); i0, v0, s0 with R * n elements.  Returns s, x, i_prev, v_prev
+// shaped like h.
+static ffi::Error LifScanImpl(ffi::ThreadPool pool, ffi::AnyBuffer h,
+                              ffi::AnyBuffer wp, ffi::AnyBuffer al,
+                              ffi::AnyBuffer be, ffi::AnyBuffer th,
+                              ffi::AnyBuffer i0, ffi::AnyBuffer v0,
+                              ffi::AnyBuffer s0, ffi::Result<ffi::AnyBuffer> so,
+                              ffi::Result<ffi::AnyBuffer> xo,
+                              ffi::Result<ffi::AnyBuffer> io,
+                              ffi::Result<ffi::AnyBuffer> vo, bool has_rec) {
+  auto hd = h.dimensions();
+  if (hd.size() < 2)
+    return ffi::Error::InvalidArgument("brainsim lif_scan: h must be (T, ..., n)");
+  const int64_t Tn = hd[0], n = hd[hd.size() - 1];
+  const int64_t R = Prod(hd, 1, hd.size() - 1);
+  const auto dt = h.element_type();
+  const int64_t kb = dt == ffi::DataType::F64 ? kBlock<double> : kBlock<float>;
+  for (auto* b : {&al, &be, &th})
+    if (b->element_count() != static_cast<size_t>(n) || b->element_type() != dt)
+      return ffi::Error::InvalidArgument("brainsim lif_scan: bad alpha/beta/theta");
+  for (auto* b : {&i0, &v0, &s0})
+    if (b->element_count() != static_cast<size_t>(R * n) || b->element_type() != dt)
+      return ffi::Error::InvalidArgument("brainsim lif_scan: bad initial state");
+  if (has_rec) {
+    auto wd = wp.dimensions();
+    if (wd.size() != 3 || wd[0] != (n + kb - 1) / kb || wd[1] != n || wd[2] != kb ||
+        wp.element_type() != dt)
+      return ffi::Error::InvalidArgument("brainsim lif_scan: bad packed w_rec");
+  }
+  for (auto* o : {&so, &xo, &io, &vo})
+    if ((*o)->element_count() != h.element_count() || (*o)->element_type() != dt)
+      return ffi::Error::InvalidArgument("brainsim lif_scan: bad outputs");
+#define BRAINSIM_CALL(T)                                                      \
+  LifScan<T>(pool, static_cast<const T*>(h.untyped_data()),                   \
+             has_rec ? static_cast<const T*>(wp.untyped_data()) : nullptr,    \
+             static_cast<const T*>(al.untyped_data()),                        \
+             static_cast<const T*>(be.untyped_data()),                        \
+             static_cast<const T*>(th.untyped_data()),                        \
+             static_cast<const T*>(i0.untyped_data()),                        \
+             static_cast<const T*>(v0.untyped_data()),                        \
+             static_cast<const T*>(s0.untyped_data()),                        \
+             static_cast<T*>(so->untyped_data()),                             \
+             static_cast<T*>(xo->untyped_data()),                             \
+             static_cast<T*>(io->untyped_data()),                             \
+             static_cast<T*>(vo->untyped_data()), Tn, R, n)
+  if (dt == ffi::DataType::F32) {
+    BRAINSIM_CALL(float);
+  } else if (dt == ffi::DataType::F64) {
+    BRAINSIM_CALL(double);
+  } else {
+    return ffi::Error::InvalidArgument("brainsim lif_scan: float32/64 only");
+  }
+#undef BRAINSIM_CALL
+  return ffi::Error::Success();
+}
+
 }  // namespace
 
 #define BRAINSIM_EXPORT extern "C" __attribute__((visibility("default")))
 BRAINSIM_EXPORT XLA_FFI_Error* BrainsimRowsMatmul(XLA_FFI_CallFrame*);
 BRAINSIM_EXPORT XLA_FFI_Error* BrainsimRowsOuter(XLA_FFI_CallFrame*);
+BRAINSIM_EXPORT XLA_FFI_Error* BrainsimLifScan(XLA_FFI_CallFrame*);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimRowsMatmul, MatmulImpl,
                               ffi::Ffi::Bind()
@@ -566,3 +729,20 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimRowsOuter, OuterImpl,
                                   .Arg<ffi::AnyBuffer>()   // g
                                   .Ret<ffi::AnyBuffer>()   // dw
                                   .Attr<bool>("swap"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimLifScan, LifScanImpl,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::AnyBuffer>()   // h
+                                  .Arg<ffi::AnyBuffer>()   // packed w_rec
+                                  .Arg<ffi::AnyBuffer>()   // alpha
+                                  .Arg<ffi::AnyBuffer>()   // beta
+                                  .Arg<ffi::AnyBuffer>()   // theta
+                                  .Arg<ffi::AnyBuffer>()   // i0
+                                  .Arg<ffi::AnyBuffer>()   // v0
+                                  .Arg<ffi::AnyBuffer>()   // s0
+                                  .Ret<ffi::AnyBuffer>()   // s
+                                  .Ret<ffi::AnyBuffer>()   // x
+                                  .Ret<ffi::AnyBuffer>()   // i_prev
+                                  .Ret<ffi::AnyBuffer>()   // v_prev
+                                  .Attr<bool>("has_rec"));
