@@ -147,6 +147,7 @@ def lif_scan_native(w_rec, alpha, beta, theta, h, i0, v0, s0):
     pre-reset $\tilde V_t - \vartheta$, and $I_{t-1}$, $V_{t-1}$. The recurrent input
     $s_{t-1} W$ sums only the rows of ``w_rec`` of the previous spikes. CPU only (callers
     check ``lif_scan_available`` and dispatch); not differentiable."""
+    _native._require()
     dt = h.dtype
     n = h.shape[-1]
     if w_rec is None:
@@ -158,3 +159,28 @@ def lif_scan_native(w_rec, alpha, beta, theta, h, i0, v0, s0):
     out = [jax.ShapeDtypeStruct(h.shape, dt)] * 4
     call = jax.ffi.ffi_call("brainsim_lif_scan", out, vmap_method="sequential")
     return tuple(call(h, wp, *coef, *init, has_rec=w_rec is not None))
+
+
+def lif_scan_bwd_native(w_rec, alpha, beta, ct, s, sg, i_prev, v_prev):
+    r"""The reverse scan of ``bs.train._bptt`` in one native call (``BrainsimLifScanBwd``):
+    for the cotangent ``ct`` and the residuals ``s``, the surrogate derivative ``sg``,
+    ``i_prev``, ``v_prev`` (each ``(T, ..., n)``), ``alpha``, ``beta (n,)`` and
+    ``w_rec (n, n)`` or ``None``, returns ``(g_h, acc_a, acc_b, acc_t, g_v0)``: the
+    adjoint $g^I_t$ ``(T, ..., n)``, the per-row sums $\sum_t g^I_t I_{t-1}$,
+    $\sum_t g^{\tilde V}_t V_{t-1}$, $\sum_t \bar s_t \sigma'_t$ and $g^{\tilde V}_0$
+    (``(..., n)``). The dense $g^I W^\top$ runs in the kernel's register-blocked
+    product (``w_rec``ᵀ packed here, once). CPU only; not differentiable."""
+    _native._require()
+    dt = ct.dtype
+    n = ct.shape[-1]
+    if w_rec is None:
+        wt = jnp.zeros((1, 1, 1), dt)
+    else:
+        p = 64 // dt.itemsize  # the kernel's panel width (two 32-byte vectors)
+        n_p = -(-n // p)
+        wt = jnp.pad(jnp.transpose(w_rec.astype(dt)), ((0, 0), (0, n_p * p - n)))
+        wt = jnp.transpose(wt.reshape(n, n_p, p), (1, 0, 2))
+    coef = [jnp.broadcast_to(c, (n,)).astype(dt) for c in (alpha, beta)]
+    out = [jax.ShapeDtypeStruct(ct.shape, dt)] + [jax.ShapeDtypeStruct(ct.shape[1:], dt)] * 4
+    call = jax.ffi.ffi_call("brainsim_lif_scan_bwd", out, vmap_method="sequential")
+    return tuple(call(ct, s, sg, i_prev, v_prev, wt, *coef, has_rec=w_rec is not None))

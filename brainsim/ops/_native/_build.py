@@ -62,6 +62,7 @@ TARGETS = (
     ("brainsim_rows_matmul", "BrainsimRowsMatmul"),
     ("brainsim_rows_outer", "BrainsimRowsOuter"),
     ("brainsim_lif_scan", "BrainsimLifScan"),
+    ("brainsim_lif_scan_bwd", "BrainsimLifScanBwd"),
     ("brainsim_spike_compact", "BrainsimSpikeCompact"),
     ("brainsim_lif_update", "BrainsimLifUpdate"),
 )
