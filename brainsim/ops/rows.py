@@ -184,3 +184,27 @@ def lif_scan_bwd_native(w_rec, alpha, beta, ct, s, sg, i_prev, v_prev):
     out = [jax.ShapeDtypeStruct(ct.shape, dt)] + [jax.ShapeDtypeStruct(ct.shape[1:], dt)] * 4
     call = jax.ffi.ffi_call("brainsim_lif_scan_bwd", out, vmap_method="sequential")
     return tuple(call(ct, s, sg, i_prev, v_prev, wt, *coef, has_rec=w_rec is not None))
+
+
+def rows_outer_lagged(x0, x, g):
+    r"""$\sum_t x_{t-1}^\top g_t$ for ``x, g (T, ..., K|N)`` with $x_{-1}$ = ``x0 (..., K)``
+    (the recurrent weight gradient of a time scan), event-driven like ``rows_outer``
+    without building the shifted copy of ``x``: the lagged rows are a pointer offset in
+    the native kernel. Not differentiable."""
+    if x.shape[:-1] != g.shape[:-1] or x0.shape != x.shape[1:] or x.ndim < 2:
+        raise ValueError(f"rows_outer_lagged: x0 {x0.shape}, x {x.shape}, g {g.shape}")
+    first = rows_outer(x0, g[0])
+    if x.shape[0] == 1:
+        return first
+    if not _native_ok(x0, x, g):
+        return first + rows_outer(x[:-1], g[1:])
+    k, n = x.shape[-1], g.shape[-1]
+    out = jax.ShapeDtypeStruct((k, n), x.dtype)
+
+    def native(x, g):
+        _native._require()
+        call = jax.ffi.ffi_call("brainsim_rows_outer_lagged", out, vmap_method="sequential")
+        return call(x, g)
+
+    dense = lambda x, g: rows_outer(x[:-1], g[1:])
+    return first + _native.dispatch(x, g, cpu=native, default=dense)

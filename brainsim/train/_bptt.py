@@ -85,7 +85,9 @@ def lif_scan(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0):
 
 def _fwd(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0):
     s, x, i_prev, v_prev = _forward(w_rec, alpha, beta, theta, h, i0, v0, s0)
-    return s, (surrogate, w_rec, alpha, beta, theta, s, x, i_prev, v_prev, s0)
+    # sg replaces x (XLA computes it in x's buffer): one (T, ..., n) residual less.
+    sg = surrogate.grad(x)
+    return s, (surrogate, w_rec, alpha, beta, theta, s, sg, i_prev, v_prev, s0)
 
 
 def _reverse_scan(w_rec, alpha, beta, ct, s, sg, i_prev, v_prev):
@@ -127,15 +129,13 @@ def _reverse(w_rec, alpha, beta, ct, s, sg, i_prev, v_prev):
 
 
 def _bwd(res, ct):
-    surrogate, w_rec, alpha, beta, theta, s, x, i_prev, v_prev, s0 = res
-    sg = surrogate.grad(x)
+    surrogate, w_rec, alpha, beta, theta, s, sg, i_prev, v_prev, s0 = res
     g_h, acc_a, acc_b, acc_t, g_v0 = _reverse(w_rec, alpha, beta, ct, s, sg, i_prev, v_prev)
     g_i0 = g_h[0]
     if w_rec is None:
         d_w, d_s0 = None, jnp.zeros_like(s0)
     else:
-        s_prev = jnp.concatenate([s0[None], s[:-1]])
-        d_w = ops.rows_outer(_rows(s_prev), _rows(g_h))
+        d_w = ops.rows.rows_outer_lagged(s0, s, g_h)
         d_s0 = g_i0 @ jnp.transpose(w_rec)
     d_surrogate = jax.tree.map(jnp.zeros_like, surrogate)
     al, be = (jnp.broadcast_to(c, s0.shape) for c in (alpha, beta))

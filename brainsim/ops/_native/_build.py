@@ -63,6 +63,7 @@ TARGETS = (
     ("brainsim_rows_outer", "BrainsimRowsOuter"),
     ("brainsim_lif_scan", "BrainsimLifScan"),
     ("brainsim_lif_scan_bwd", "BrainsimLifScanBwd"),
+    ("brainsim_rows_outer_lagged", "BrainsimRowsOuterLagged"),
     ("brainsim_spike_compact", "BrainsimSpikeCompact"),
     ("brainsim_lif_update", "BrainsimLifUpdate"),
 )

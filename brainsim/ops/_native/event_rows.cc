@@ -103,7 +103,16 @@ BRAINSIM_INLINE void GatherSum(T* __restrict dst, bool add, const T* __restrict 
       a6 = Load(dst + 6 * L), a7 = Load(dst + 7 * L);
     }
   }
+  // The gathered rows are scattered over L2: prefetch a few nonzeros ahead
+  // (the loads, not the multiply-adds, bound this loop).
+  constexpr int64_t kAhead = 6;
   for (int64_t q = 0; q < n; ++q) {
+    if (q + kAhead < n) {
+      const char* f = reinterpret_cast<const char*>(
+          src + static_cast<int64_t>(idx[q + kAhead]) * stride);
+      __builtin_prefetch(f), __builtin_prefetch(f + 64);
+      if constexpr (NV == 8) __builtin_prefetch(f + 128), __builtin_prefetch(f + 192);
+    }
     const T* s = src + static_cast<int64_t>(idx[q]) * stride;
     const T a = val[q];
     a0 += a * Load(s), a1 += a * Load(s + L), a2 += a * Load(s + 2 * L);
@@ -934,12 +943,43 @@ static ffi::Error LifScanBwdImpl(
   return ffi::Error::Success();
 }
 
+
+// x, g (T, ..., K|N): dw = sum_{t >= 1} x[t-1]^T g[t] (rows_outer on the
+// first T - 1 steps of x against the last T - 1 of g: a pointer offset).
+static ffi::Error OuterLaggedImpl(ffi::ThreadPool pool, ffi::AnyBuffer x,
+                                  ffi::AnyBuffer g,
+                                  ffi::Result<ffi::AnyBuffer> dw) {
+  auto xd = x.dimensions(), gd = g.dimensions(), od = dw->dimensions();
+  if (xd.size() < 2 || gd.size() != xd.size() || od.size() != 2)
+    return ffi::Error::InvalidArgument("brainsim rows_outer_lagged: bad ranks");
+  const int64_t K = xd[xd.size() - 1], N = gd[gd.size() - 1];
+  const int64_t R = Prod(xd, 0, xd.size() - 1), step = Prod(xd, 1, xd.size() - 1);
+  if (Prod(gd, 0, gd.size() - 1) != R || od[0] != K || od[1] != N || xd[0] < 2)
+    return ffi::Error::InvalidArgument("brainsim rows_outer_lagged: bad shapes");
+  const auto dt = x.element_type();
+  if (g.element_type() != dt || dw->element_type() != dt)
+    return ffi::Error::InvalidArgument("brainsim rows_outer_lagged: dtypes differ");
+  if (dt == ffi::DataType::F32) {
+    RowsOuter<float>(pool, static_cast<const float*>(x.untyped_data()),
+                     static_cast<const float*>(g.untyped_data()) + step * N,
+                     static_cast<float*>(dw->untyped_data()), R - step, K, N, 0, 0);
+  } else if (dt == ffi::DataType::F64) {
+    RowsOuter<double>(pool, static_cast<const double*>(x.untyped_data()),
+                      static_cast<const double*>(g.untyped_data()) + step * N,
+                      static_cast<double*>(dw->untyped_data()), R - step, K, N, 0, 0);
+  } else {
+    return ffi::Error::InvalidArgument("brainsim rows_outer_lagged: float32/64 only");
+  }
+  return ffi::Error::Success();
+}
+
 }  // namespace
 
 #define BRAINSIM_EXPORT extern "C" __attribute__((visibility("default")))
 BRAINSIM_EXPORT XLA_FFI_Error* BrainsimRowsMatmul(XLA_FFI_CallFrame*);
 BRAINSIM_EXPORT XLA_FFI_Error* BrainsimRowsOuter(XLA_FFI_CallFrame*);
 BRAINSIM_EXPORT XLA_FFI_Error* BrainsimLifScan(XLA_FFI_CallFrame*);
+BRAINSIM_EXPORT XLA_FFI_Error* BrainsimRowsOuterLagged(XLA_FFI_CallFrame*);
 BRAINSIM_EXPORT XLA_FFI_Error* BrainsimLifScanBwd(XLA_FFI_CallFrame*);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimRowsMatmul, MatmulImpl,
@@ -992,3 +1032,10 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimLifScanBwd, LifScanBwdImpl,
                                   .Ret<ffi::AnyBuffer>()   // acc_t
                                   .Ret<ffi::AnyBuffer>()   // gV at t = 0
                                   .Attr<bool>("has_rec"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimRowsOuterLagged, OuterLaggedImpl,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::AnyBuffer>()   // x
+                                  .Arg<ffi::AnyBuffer>()   // g
+                                  .Ret<ffi::AnyBuffer>());  // dw
