@@ -8,7 +8,8 @@ again touching only the nonzero entries. ``swap=True`` takes ``x (A, B, K)`` to
 ``out (B, A, N)`` (batch-major spikes to a time-major result) without a transpose copy.
 
 On CPU both run as native kernels (``ops/_native/event_rows.cc``); elsewhere, with
-``BRAINSIM_NATIVE=0``, or for other dtypes they are the dense ``x @ w`` and ``xᵀ g``
+``BRAINSIM_NATIVE=0``, for other dtypes or fewer than ``NARROW`` output columns (where
+compacting ``x`` costs more than the product) they are the dense ``x @ w`` and ``xᵀ g``
 (the portable path and the test oracle). Results agree up to float summation order.
 ``fixed_rows_matmul`` (one ``w`` for many small products, e.g. per step of a scan)
 takes the dense product instead, by a ``lax.cond`` on the nonzero count, when more than
@@ -63,9 +64,14 @@ def _native_matmul_vmap(axis_size, in_batched, x, w):
     return _native_matmul(x, w), True  # the new axis is just more rows
 
 
+# Below this many output columns the dense product is cheaper than compacting ``x``
+# (e.g. a 20-unit readout: 2·K·N flops per row vs a scan of K entries).
+NARROW = 32
+
+
 def _matmul(x, w, swap):
     dense = lambda x, w: _swapped(x, swap) @ w
-    if not _native_ok(x, w):
+    if not _native_ok(x, w) or w.shape[-1] < NARROW:
         return dense(x, w)
     native = (lambda x, w: _native.rows_matmul(x, w, True)) if swap else _native_matmul
     return _native.dispatch(x, w, cpu=native, default=dense)
@@ -78,7 +84,7 @@ def rows_outer(x, g, swap: bool = False):
     rows = (x.shape[1], x.shape[0]) if swap else x.shape[:-1]
     if (swap and x.ndim != 3) or rows != g.shape[:-1]:
         raise ValueError(f"rows_outer: x {x.shape} and g {g.shape} (swap={swap}) mismatch")
-    if not _native_ok(x, g):
+    if not _native_ok(x, g) or g.shape[-1] < NARROW:
         xr = x.reshape(-1, x.shape[-1])
         return xr.T @ _swapped(g, swap).reshape(xr.shape[0], g.shape[-1])
     xr, gr = (x, g) if swap else (x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1]))

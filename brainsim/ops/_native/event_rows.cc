@@ -319,7 +319,8 @@ static void ToCsr(const T* x, int64_t r0, int64_t r1, int64_t K,
                   std::vector<int64_t>& ptr, std::vector<int32_t>& idx,
                   std::vector<T>& val) {
   ptr.assign(r1 - r0 + 1, 0);
-  idx.resize(static_cast<size_t>(r1 - r0) * 4 + K);
+  // Sized for ~1/8 density (spikes): few regrowths (each a copy and fresh pages).
+  idx.resize(static_cast<size_t>(r1 - r0) * (K / 8 + 4) + K);
   val.resize(idx.size());
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t p = ptr[r - r0];
