@@ -236,10 +236,12 @@ def test_native_lif_scans_match_portable_scans(recurrent, x64):
     i0 = jax.random.normal(k[5], (2, 3, n), f64)
     v0 = jax.random.normal(k[6], (2, 3, n), f64) * 0.5
     s0 = (jax.random.uniform(k[7], (2, 3, n)) < 0.2).astype(f64)
-    fwd = jax.jit(lambda: (
-        bs.ops.rows.lif_scan_native(w, al, be, th, h, i0, v0, s0),
-        _bptt._forward_scan(w, al, be, th, h, i0, v0, s0),
-    ))
+    fwd = jax.jit(
+        lambda: (
+            bs.ops.rows.lif_scan_native(w, al, be, th, h, i0, v0, s0),
+            _bptt._forward_scan(w, al, be, th, h, i0, v0, s0),
+        )
+    )
     got, ref = fwd()
     assert 0.05 < float(ref[0].mean()) < 0.5  # resets and the recurrence are exercised
     np.testing.assert_array_equal(got[0], ref[0])
@@ -248,10 +250,12 @@ def test_native_lif_scans_match_portable_scans(recurrent, x64):
     s, x, ip, vp = ref
     sg = 1.0 / (1.0 + 25.0 * jnp.abs(x)) ** 2
     ct = jax.random.normal(jax.random.key(51), h.shape, f64)
-    bwd = jax.jit(lambda: (
-        bs.ops.rows.lif_scan_bwd_native(w, al, be, ct, s, sg, ip, vp),
-        _bptt._reverse_scan(w, al, be, ct, s, sg, ip, vp),
-    ))
+    bwd = jax.jit(
+        lambda: (
+            bs.ops.rows.lif_scan_bwd_native(w, al, be, ct, s, sg, ip, vp),
+            _bptt._reverse_scan(w, al, be, ct, s, sg, ip, vp),
+        )
+    )
     for a, b in zip(*bwd(), strict=True):
         scale = float(jnp.max(jnp.abs(b)))
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * scale)

@@ -22,6 +22,15 @@ the spikes), and the per-neuron reductions $\partial\alpha = \sum g^I_t I_{t-1}$
 $\partial\beta = \sum g^{\tilde V}_t V_{t-1}$, $\partial\vartheta = -\sum \bar s_t
 \sigma'_t$ run in the scan carry. Equal to autodiff of ``LIFLayer``'s plain scan (the
 reference in the tests) up to float rounding.
+
+On CPU (native kernels built, float32/64) each scan is one native call
+(``ops.rows.lif_scan_native`` / ``lif_scan_bwd_native``): the batch rows are independent,
+so each thread runs all ``T`` steps of its rows with no per-step dispatch; the forward
+sums the rows of ``W`` of the previous step's spike list, the reverse scan computes
+$g^I W^\top$ in a register-blocked product fused with the elementwise update, and
+$\partial W$ is ``ops.rows.rows_outer_lagged`` (no shifted spike copy). Elsewhere, or
+with ``BRAINSIM_NATIVE=0``, the ``lax.scan`` versions below run (the portable path and
+the kernels' test oracle).
 """
 
 import jax

@@ -24,6 +24,11 @@
 // has its rows 4 KiB apart, which maps them onto 1/16 of the L2 sets.  Large
 // calls are split over XLA's intra-op threads (rows, resp. column blocks).
 //
+// Also here, for training (brainsim/train/_bptt.py): the whole forward LIF
+// time scan (BrainsimLifScan), its reverse BPTT scan (BrainsimLifScanBwd) and
+// the lagged outer product sum_t x[t-1]^T g[t] (BrainsimRowsOuterLagged);
+// see their comments below.
+//
 // The handlers hold no global state and are safe to call concurrently.
 
 #include <algorithm>
