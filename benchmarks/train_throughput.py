@@ -14,7 +14,7 @@ Spyx and snnTorch run when importable by ``--peer-python`` (default: this interp
 and are skipped with a line otherwise.
 
     python benchmarks/train_throughput.py [--hidden 256 1024] [--steps 10]
-        [--peer-python /path/to/venv/bin/python]
+        [--peer-python /path/to/venv/bin/python] [--variants event ...] [--no-peers]
 """
 
 import argparse
@@ -134,6 +134,13 @@ def main():
     p.add_argument("--peer-python", default=sys.executable)
     p.add_argument("--sim", default="brainsim")
     p.add_argument("--variant", default="dense")
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        default=["dense", "event", "event+sparse"],
+        help="brainsim variants to run (default: all three)",
+    )
+    p.add_argument("--no-peers", action="store_true", help="skip Spyx and snnTorch")
     p.add_argument("--data", default="/tmp/brainsim_train_throughput.npz")
     a = p.parse_args()
     if a.worker:
@@ -147,8 +154,9 @@ def main():
     make_data(Path(a.data))
     rows = []
     for h in a.hidden:
-        runs = [("brainsim", v, sys.executable) for v in ("dense", "event", "event+sparse")]
-        runs += [("spyx", "", a.peer_python), ("snntorch", "", a.peer_python)]
+        runs = [("brainsim", v, sys.executable) for v in a.variants]
+        if not a.no_peers:
+            runs += [("spyx", "", a.peer_python), ("snntorch", "", a.peer_python)]
         for sim, variant, py in runs:
             args = [
                 "--sim",

@@ -32,13 +32,14 @@ def test_rows_matmul_and_outer_match_dense(path):
     also for a row count that is not a multiple of the kernel's blocks, -0.0 inputs and
     an all-zero row; ``rows_outer`` equals ``xᵀ g``."""
     x = _sparse_rows(jax.random.key(0), (3, 7, 41)).at[0, 0].set(0.0).at[1, 2, 5].set(-0.0)
-    w = jax.random.normal(jax.random.key(1), (41, 13))
-    ct = jax.random.normal(jax.random.key(2), (3, 7, 13))
+    # 40 output columns: at least ``NARROW``, so the native path runs the kernels.
+    w = jax.random.normal(jax.random.key(1), (41, 40))
+    ct = jax.random.normal(jax.random.key(2), (3, 7, 40))
     np.testing.assert_allclose(bs.ops.rows_matmul(x, w), x @ w, rtol=1e-5, atol=1e-5)
     f = lambda op: jax.grad(lambda x, w: jnp.sum(op(x, w) * ct), (0, 1))(x, w)
     for a, b in zip(f(bs.ops.rows_matmul), f(jnp.matmul), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-    xr, gr = x.reshape(21, 41), ct.reshape(21, 13)
+    xr, gr = x.reshape(21, 41), ct.reshape(21, 40)
     np.testing.assert_allclose(bs.ops.rows_outer(x, ct), xr.T @ gr, rtol=1e-5, atol=1e-5)
 
 
@@ -46,7 +47,7 @@ def test_rows_matmul_vmap_and_float64(path, x64):
     """Under vmap (shared and batched weights) and in float64 (1e-12: same sums, other
     order)."""
     x = _sparse_rows(jax.random.key(3), (4, 5, 30)).astype(jnp.float64)
-    w = jax.random.normal(jax.random.key(4), (4, 30, 6), jnp.float64)
+    w = jax.random.normal(jax.random.key(4), (4, 30, 40), jnp.float64)  # >= NARROW columns
     shared = jax.vmap(bs.ops.rows_matmul, (0, None))(x, w[0])
     np.testing.assert_allclose(shared, x @ w[0], rtol=1e-12, atol=1e-12)
     batched = jax.jit(jax.vmap(bs.ops.rows_matmul))(x, w)
@@ -211,3 +212,65 @@ def test_rows_dense_branch_above_density_threshold(path):
     )
     dw = jax.grad(lambda w: jnp.sum(bs.ops.rows_matmul(x, w) * g))(w)
     np.testing.assert_allclose(dw, x.reshape(-1, 40).T @ g.reshape(-1, 70), **tol)
+
+
+@pytest.mark.parametrize("recurrent", [True, False])
+def test_native_lif_scans_match_portable_scans(recurrent, x64):
+    """The whole-scan native kernels (``ops.rows.lif_scan_native`` forward,
+    ``lif_scan_bwd_native`` reverse) against the portable ``lax.scan`` versions in
+    ``train._bptt`` (the dense-oracle recurrence), float64, 2 x 3 rows (a batch shape
+    of rank 2), 70 neurons (one full 32-double block plus a partial one, several
+    kernel panels), nonzero initial state: identical spikes, every output equal to
+    1e-12 relative (the same sums in another order)."""
+    if not bs.ops._native.available():
+        pytest.skip("native kernels unavailable (no C++ compiler?)")
+    from brainsim.train import _bptt
+
+    f64 = jnp.float64
+    n, k = 70, jax.random.split(jax.random.key(50), 8)
+    w = jax.random.normal(k[0], (n, n), f64) * 0.3 if recurrent else None
+    al = jax.random.uniform(k[1], (n,), f64, 0.7, 0.95)
+    be = jax.random.uniform(k[2], (n,), f64, 0.8, 0.98)
+    th = jax.random.uniform(k[3], (n,), f64, 0.8, 1.2)
+    h = jax.random.normal(k[4], (40, 2, 3, n), f64) * 0.6 + 0.1
+    i0 = jax.random.normal(k[5], (2, 3, n), f64)
+    v0 = jax.random.normal(k[6], (2, 3, n), f64) * 0.5
+    s0 = (jax.random.uniform(k[7], (2, 3, n)) < 0.2).astype(f64)
+    fwd = jax.jit(
+        lambda: (
+            bs.ops.rows.lif_scan_native(w, al, be, th, h, i0, v0, s0),
+            _bptt._forward_scan(w, al, be, th, h, i0, v0, s0),
+        )
+    )
+    got, ref = fwd()
+    assert 0.05 < float(ref[0].mean()) < 0.5  # resets and the recurrence are exercised
+    np.testing.assert_array_equal(got[0], ref[0])
+    for a, b in zip(got[1:], ref[1:], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    s, x, ip, vp = ref
+    sg = 1.0 / (1.0 + 25.0 * jnp.abs(x)) ** 2
+    ct = jax.random.normal(jax.random.key(51), h.shape, f64)
+    bwd = jax.jit(
+        lambda: (
+            bs.ops.rows.lif_scan_bwd_native(w, al, be, ct, s, sg, ip, vp),
+            _bptt._reverse_scan(w, al, be, ct, s, sg, ip, vp),
+        )
+    )
+    for a, b in zip(*bwd(), strict=True):
+        scale = float(jnp.max(jnp.abs(b)))
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * scale)
+
+
+def test_rows_outer_lagged_matches_dense(path, x64):
+    """``rows_outer_lagged(x0, x, g)`` = $\\sum_t x_{t-1}^T g_t$ with $x_{-1} = x_0$
+    against the dense sum (float64, 1e-12), for 2100 rows per step pair (several of the
+    kernel's row chunks) and a single step."""
+    x = _sparse_rows(jax.random.key(60), (5, 7, 300, 40)).astype(jnp.float64)
+    g = jax.random.normal(jax.random.key(61), (5, 7, 300, 90), jnp.float64)
+    x0 = _sparse_rows(jax.random.key(62), (7, 300, 40)).astype(jnp.float64)
+    prev = jnp.concatenate([x0[None], x[:-1]])
+    ref = jnp.einsum("tbri,tbrj->ij", prev, g)
+    got = jax.jit(bs.ops.rows.rows_outer_lagged)(x0, x, g)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+    one = bs.ops.rows.rows_outer_lagged(x0, x[:1], g[:1])
+    np.testing.assert_allclose(one, jnp.einsum("bri,brj->ij", x0, g[0]), rtol=1e-12, atol=1e-12)

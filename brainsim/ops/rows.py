@@ -8,7 +8,8 @@ again touching only the nonzero entries. ``swap=True`` takes ``x (A, B, K)`` to
 ``out (B, A, N)`` (batch-major spikes to a time-major result) without a transpose copy.
 
 On CPU both run as native kernels (``ops/_native/event_rows.cc``); elsewhere, with
-``BRAINSIM_NATIVE=0``, or for other dtypes they are the dense ``x @ w`` and ``xᵀ g``
+``BRAINSIM_NATIVE=0``, for other dtypes or fewer than ``NARROW`` output columns (where
+compacting ``x`` costs more than the product) they are the dense ``x @ w`` and ``xᵀ g``
 (the portable path and the test oracle). Results agree up to float summation order.
 ``fixed_rows_matmul`` (one ``w`` for many small products, e.g. per step of a scan)
 takes the dense product instead, by a ``lax.cond`` on the nonzero count, when more than
@@ -63,9 +64,14 @@ def _native_matmul_vmap(axis_size, in_batched, x, w):
     return _native_matmul(x, w), True  # the new axis is just more rows
 
 
+# Below this many output columns the dense product is cheaper than compacting ``x``
+# (e.g. a 20-unit readout: 2·K·N flops per row vs a scan of K entries).
+NARROW = 32
+
+
 def _matmul(x, w, swap):
     dense = lambda x, w: _swapped(x, swap) @ w
-    if not _native_ok(x, w):
+    if not _native_ok(x, w) or w.shape[-1] < NARROW:
         return dense(x, w)
     native = (lambda x, w: _native.rows_matmul(x, w, True)) if swap else _native_matmul
     return _native.dispatch(x, w, cpu=native, default=dense)
@@ -78,7 +84,7 @@ def rows_outer(x, g, swap: bool = False):
     rows = (x.shape[1], x.shape[0]) if swap else x.shape[:-1]
     if (swap and x.ndim != 3) or rows != g.shape[:-1]:
         raise ValueError(f"rows_outer: x {x.shape} and g {g.shape} (swap={swap}) mismatch")
-    if not _native_ok(x, g):
+    if not _native_ok(x, g) or g.shape[-1] < NARROW:
         xr = x.reshape(-1, x.shape[-1])
         return xr.T @ _swapped(g, swap).reshape(xr.shape[0], g.shape[-1])
     xr, gr = (x, g) if swap else (x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1]))
@@ -131,3 +137,80 @@ def rows_matmul(x, w, swap: bool = False):
     if swap and x.ndim != 3:
         raise ValueError(f"rows_matmul: swap needs x of rank 3, got shape {x.shape}")
     return _rows_matmul(x, w, swap)
+
+
+def lif_scan_available(*arrays) -> bool:
+    """True when ``lif_scan_native`` can run on ``arrays`` (float32/float64 of one dtype,
+    native kernels built)."""
+    return _native_ok(*arrays)
+
+
+def lif_scan_native(w_rec, alpha, beta, theta, h, i0, v0, s0):
+    r"""The whole forward scan of the LIF recurrence of ``bs.train._bptt`` in one native
+    call (``event_rows.cc``, ``BrainsimLifScan``): for ``h (T, ..., n)``, initial
+    ``i0, v0, s0 (..., n)``, ``alpha, beta, theta (n,)`` and ``w_rec (n, n)`` or
+    ``None``, returns ``(s, x, i_prev, v_prev)``, each ``(T, ..., n)``: the spikes, the
+    pre-reset $\tilde V_t - \vartheta$, and $I_{t-1}$, $V_{t-1}$. The recurrent input
+    $s_{t-1} W$ sums only the rows of ``w_rec`` of the previous spikes. CPU only (callers
+    check ``lif_scan_available`` and dispatch); not differentiable."""
+    _native._require()
+    dt = h.dtype
+    n = h.shape[-1]
+    if w_rec is None:
+        wp = jnp.zeros((1, 1, 1), dt)
+    else:
+        wp = _native.pack_rows_weight(w_rec.astype(dt))
+    coef = [jnp.broadcast_to(c, (n,)).astype(dt) for c in (alpha, beta, theta)]
+    init = [jnp.broadcast_to(c, h.shape[1:]).astype(dt) for c in (i0, v0, s0)]
+    out = [jax.ShapeDtypeStruct(h.shape, dt)] * 4
+    call = jax.ffi.ffi_call("brainsim_lif_scan", out, vmap_method="sequential")
+    return tuple(call(h, wp, *coef, *init, has_rec=w_rec is not None))
+
+
+def lif_scan_bwd_native(w_rec, alpha, beta, ct, s, sg, i_prev, v_prev):
+    r"""The reverse scan of ``bs.train._bptt`` in one native call (``BrainsimLifScanBwd``):
+    for the cotangent ``ct`` and the residuals ``s``, the surrogate derivative ``sg``,
+    ``i_prev``, ``v_prev`` (each ``(T, ..., n)``), ``alpha``, ``beta (n,)`` and
+    ``w_rec (n, n)`` or ``None``, returns ``(g_h, acc_a, acc_b, acc_t, g_v0)``: the
+    adjoint $g^I_t$ ``(T, ..., n)``, the per-row sums $\sum_t g^I_t I_{t-1}$,
+    $\sum_t g^{\tilde V}_t V_{t-1}$, $\sum_t \bar s_t \sigma'_t$ and $g^{\tilde V}_0$
+    (``(..., n)``). The dense $g^I W^\top$ runs in the kernel's register-blocked
+    product (``w_rec``ᵀ packed here, once). CPU only; not differentiable."""
+    _native._require()
+    dt = ct.dtype
+    n = ct.shape[-1]
+    if w_rec is None:
+        wt = jnp.zeros((1, 1, 1), dt)
+    else:
+        p = 64 // dt.itemsize  # the kernel's panel width (two 32-byte vectors)
+        n_p = -(-n // p)
+        wt = jnp.pad(jnp.transpose(w_rec.astype(dt)), ((0, 0), (0, n_p * p - n)))
+        wt = jnp.transpose(wt.reshape(n, n_p, p), (1, 0, 2))
+    coef = [jnp.broadcast_to(c, (n,)).astype(dt) for c in (alpha, beta)]
+    out = [jax.ShapeDtypeStruct(ct.shape, dt)] + [jax.ShapeDtypeStruct(ct.shape[1:], dt)] * 4
+    call = jax.ffi.ffi_call("brainsim_lif_scan_bwd", out, vmap_method="sequential")
+    return tuple(call(ct, s, sg, i_prev, v_prev, wt, *coef, has_rec=w_rec is not None))
+
+
+def rows_outer_lagged(x0, x, g):
+    r"""$\sum_t x_{t-1}^\top g_t$ for ``x, g (T, ..., K|N)`` with $x_{-1}$ = ``x0 (..., K)``
+    (the recurrent weight gradient of a time scan), event-driven like ``rows_outer``
+    without building the shifted copy of ``x``: the lagged rows are a pointer offset in
+    the native kernel. Not differentiable."""
+    if x.shape[:-1] != g.shape[:-1] or x0.shape != x.shape[1:] or x.ndim < 2:
+        raise ValueError(f"rows_outer_lagged: x0 {x0.shape}, x {x.shape}, g {g.shape}")
+    first = rows_outer(x0, g[0])
+    if x.shape[0] == 1:
+        return first
+    if not _native_ok(x0, x, g):
+        return first + rows_outer(x[:-1], g[1:])
+    k, n = x.shape[-1], g.shape[-1]
+    out = jax.ShapeDtypeStruct((k, n), x.dtype)
+
+    def native(x, g):
+        _native._require()
+        call = jax.ffi.ffi_call("brainsim_rows_outer_lagged", out, vmap_method="sequential")
+        return call(x, g)
+
+    dense = lambda x, g: rows_outer(x[:-1], g[1:])
+    return first + _native.dispatch(x, g, cpu=native, default=dense)

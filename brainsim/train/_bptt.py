@@ -22,12 +22,22 @@ the spikes), and the per-neuron reductions $\partial\alpha = \sum g^I_t I_{t-1}$
 $\partial\beta = \sum g^{\tilde V}_t V_{t-1}$, $\partial\vartheta = -\sum \bar s_t
 \sigma'_t$ run in the scan carry. Equal to autodiff of ``LIFLayer``'s plain scan (the
 reference in the tests) up to float rounding.
+
+On CPU (native kernels built, float32/64) each scan is one native call
+(``ops.rows.lif_scan_native`` / ``lif_scan_bwd_native``): the batch rows are independent,
+so each thread runs all ``T`` steps of its rows with no per-step dispatch; the forward
+sums the rows of ``W`` of the previous step's spike list, the reverse scan computes
+$g^I W^\top$ in a register-blocked product fused with the elementwise update, and
+$\partial W$ is ``ops.rows.rows_outer_lagged`` (no shifted spike copy). Elsewhere, or
+with ``BRAINSIM_NATIVE=0``, the ``lax.scan`` versions below run (the portable path and
+the kernels' test oracle).
 """
 
 import jax
 import jax.numpy as jnp
 
 from .. import ops
+from ..ops import _native
 
 
 def _rows(x):
@@ -40,7 +50,9 @@ def _sum_to(a, like):
     return r if jnp.shape(like) == r.shape else jnp.sum(r).reshape(jnp.shape(like))
 
 
-def _forward(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0):
+def _forward_scan(w_rec, alpha, beta, theta, h, i0, v0, s0):
+    """The portable forward: a ``lax.scan`` (the recurrent input event-driven through
+    ``ops.fixed_rows_matmul`` where available)."""
     al, be, th = (jnp.broadcast_to(c, i0.shape) for c in (alpha, beta, theta))
     rec = None if w_rec is None else ops.fixed_rows_matmul(w_rec)
 
@@ -53,10 +65,22 @@ def _forward(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0):
         x = v - th
         s = (x > 0).astype(x.dtype)
         v = jnp.where(x > 0, jnp.zeros_like(v), v)
-        return (i, v, s), (s, surrogate.grad(x), i_prev, v_prev)
+        return (i, v, s), (s, x, i_prev, v_prev)
 
-    _, (s, sg, i_prev, v_prev) = jax.lax.scan(step, (i0, v0, s0), h)
-    return s, (sg, i_prev, v_prev)
+    return jax.lax.scan(step, (i0, v0, s0), h)[1]
+
+
+def _forward(w_rec, alpha, beta, theta, h, i0, v0, s0):
+    """``(s, x, i_prev, v_prev)`` (T, *batch, n): spikes, pre-reset ``V~ - theta`` and
+    the states before each step; the whole scan in one native call on CPU
+    (``ops.rows.lif_scan_native``), else ``_forward_scan``."""
+    args = (w_rec, alpha, beta, theta, h, i0, v0, s0)
+    if not ops.rows.lif_scan_available(*(jnp.asarray(a) for a in args[::-1] if a is not None)):
+        return _forward_scan(*args)
+    if w_rec is None:
+        f = lambda *a: ops.rows.lif_scan_native(None, *a)
+        return _native.dispatch(*args[1:], cpu=f, default=lambda *a: _forward_scan(None, *a))
+    return _native.dispatch(*args, cpu=ops.rows.lif_scan_native, default=_forward_scan)
 
 
 @jax.custom_vjp
@@ -65,23 +89,29 @@ def lif_scan(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0):
     for ``h (T, *batch, n)``, initial ``i0, v0, s0 (*batch, n)``, per-neuron ``alpha``,
     ``beta``, ``theta (n,)``, ``w_rec (n, n)`` or ``None``, and the Heaviside spike's
     ``surrogate`` (which gets a zero gradient)."""
-    return _forward(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0)[0]
+    return _forward(w_rec, alpha, beta, theta, h, i0, v0, s0)[0]
 
 
 def _fwd(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0):
-    s, (sg, i_prev, v_prev) = _forward(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0)
+    s, x, i_prev, v_prev = _forward(w_rec, alpha, beta, theta, h, i0, v0, s0)
+    # sg replaces x (XLA computes it in x's buffer): one (T, ..., n) residual less.
+    sg = surrogate.grad(x)
     return s, (surrogate, w_rec, alpha, beta, theta, s, sg, i_prev, v_prev, s0)
 
 
-def _bwd(res, ct):
-    surrogate, w_rec, alpha, beta, theta, s, sg, i_prev, v_prev, s0 = res
-    al, be = (jnp.broadcast_to(c, s0.shape) for c in (alpha, beta))
-    zero = jnp.zeros_like(s0)
+def _reverse_scan(w_rec, alpha, beta, ct, s, sg, i_prev, v_prev):
+    """The portable reverse scan: ``(g_h, acc_a, acc_b, acc_t, g_v0)`` (module
+    docstring; the sums per row)."""
+    al, be = (jnp.broadcast_to(c, ct.shape[1:]) for c in (alpha, beta))
+    zero = jnp.zeros_like(ct[0])
+    # W^T materialised once, before the scan: otherwise XLA's CPU dot transposes the
+    # (n, n) matrix again on every step (measured: ~1/5 of the matmul's time at n = 1024).
+    w_t = None if w_rec is None else jax.lax.optimization_barrier(jnp.transpose(w_rec) + 0)
 
     def step(carry, xs):
         g_i_next, g_v_next, acc_a, acc_b, acc_t = carry
         ct_t, s_t, sg_t, ip_t, vp_t = xs
-        s_bar = ct_t if w_rec is None else ct_t + g_i_next @ w_rec.T
+        s_bar = ct_t if w_rec is None else ct_t + g_i_next @ w_t
         s_bar_sg = s_bar * sg_t
         g_v = be * g_v_next * (1 - s_t) + s_bar_sg
         g_i = g_v + al * g_i_next
@@ -89,16 +119,35 @@ def _bwd(res, ct):
         return carry, g_i
 
     init = (zero, zero, zero, zero, zero)
-    (g_i0, g_v0, acc_a, acc_b, acc_t), g_h = jax.lax.scan(
+    (_, g_v0, acc_a, acc_b, acc_t), g_h = jax.lax.scan(
         step, init, (ct, s, sg, i_prev, v_prev), reverse=True
     )
+    return g_h, acc_a, acc_b, acc_t, g_v0
+
+
+def _reverse(w_rec, alpha, beta, ct, s, sg, i_prev, v_prev):
+    """``_reverse_scan``, as one native call on CPU (``ops.rows.lif_scan_bwd_native``:
+    rows split over threads, the dense ``g W^T`` register-blocked in the kernel)."""
+    args = (w_rec, alpha, beta, ct, s, sg, i_prev, v_prev)
+    if not ops.rows.lif_scan_available(*(jnp.asarray(a) for a in args[::-1] if a is not None)):
+        return _reverse_scan(*args)
+    if w_rec is None:
+        f = lambda *a: ops.rows.lif_scan_bwd_native(None, *a)
+        return _native.dispatch(*args[1:], cpu=f, default=lambda *a: _reverse_scan(None, *a))
+    return _native.dispatch(*args, cpu=ops.rows.lif_scan_bwd_native, default=_reverse_scan)
+
+
+def _bwd(res, ct):
+    surrogate, w_rec, alpha, beta, theta, s, sg, i_prev, v_prev, s0 = res
+    g_h, acc_a, acc_b, acc_t, g_v0 = _reverse(w_rec, alpha, beta, ct, s, sg, i_prev, v_prev)
+    g_i0 = g_h[0]
     if w_rec is None:
         d_w, d_s0 = None, jnp.zeros_like(s0)
     else:
-        s_prev = jnp.concatenate([s0[None], s[:-1]])
-        d_w = ops.rows_outer(_rows(s_prev), _rows(g_h))
-        d_s0 = g_i0 @ w_rec.T
+        d_w = ops.rows.rows_outer_lagged(s0, s, g_h)
+        d_s0 = g_i0 @ jnp.transpose(w_rec)
     d_surrogate = jax.tree.map(jnp.zeros_like, surrogate)
+    al, be = (jnp.broadcast_to(c, s0.shape) for c in (alpha, beta))
     return (
         d_surrogate,
         d_w,

@@ -24,6 +24,11 @@
 // has its rows 4 KiB apart, which maps them onto 1/16 of the L2 sets.  Large
 // calls are split over XLA's intra-op threads (rows, resp. column blocks).
 //
+// Also here, for training (brainsim/train/_bptt.py): the whole forward LIF
+// time scan (BrainsimLifScan), its reverse BPTT scan (BrainsimLifScanBwd) and
+// the lagged outer product sum_t x[t-1]^T g[t] (BrainsimRowsOuterLagged);
+// see their comments below.
+//
 // The handlers hold no global state and are safe to call concurrently.
 
 #include <algorithm>
@@ -103,7 +108,16 @@ BRAINSIM_INLINE void GatherSum(T* __restrict dst, bool add, const T* __restrict 
       a6 = Load(dst + 6 * L), a7 = Load(dst + 7 * L);
     }
   }
+  // The gathered rows are scattered over L2: prefetch a few nonzeros ahead
+  // (the loads, not the multiply-adds, bound this loop).
+  constexpr int64_t kAhead = 6;
   for (int64_t q = 0; q < n; ++q) {
+    if (q + kAhead < n) {
+      const char* f = reinterpret_cast<const char*>(
+          src + static_cast<int64_t>(idx[q + kAhead]) * stride);
+      __builtin_prefetch(f), __builtin_prefetch(f + 64);
+      if constexpr (NV == 8) __builtin_prefetch(f + 128), __builtin_prefetch(f + 192);
+    }
     const T* s = src + static_cast<int64_t>(idx[q]) * stride;
     const T a = val[q];
     a0 += a * Load(s), a1 += a * Load(s + L), a2 += a * Load(s + 2 * L);
@@ -310,7 +324,8 @@ static void ToCsr(const T* x, int64_t r0, int64_t r1, int64_t K,
                   std::vector<int64_t>& ptr, std::vector<int32_t>& idx,
                   std::vector<T>& val) {
   ptr.assign(r1 - r0 + 1, 0);
-  idx.resize(static_cast<size_t>(r1 - r0) * 4 + K);
+  // Sized for ~1/8 density (spikes): few regrowths (each a copy and fresh pages).
+  idx.resize(static_cast<size_t>(r1 - r0) * (K / 8 + 4) + K);
   val.resize(idx.size());
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t p = ptr[r - r0];
@@ -455,6 +470,275 @@ static void RowsOuter(ffi::ThreadPool& pool, const T* x, const T* g, T* dw,
   });
 }
 
+
+// ---------------------------------------------------------------------------
+// The whole forward time scan of a (recurrent) LIF layer in one call
+// (BrainsimLifScan; brainsim/train/_bptt.py documents the recurrence):
+//
+//   I_t = (alpha I_{t-1} + h_t) + s_{t-1} W,  V~_t = beta V_{t-1} + I_t,
+//   x_t = V~_t - theta,  s_t = [x_t > 0],  V_t = (x_t > 0 ? 0 : V~_t)
+//
+// for h (T, R, n), W packed as in MatmulImpl (n_blocks, n, kBlock) (or none),
+// per-neuron alpha, beta, theta (n,), initial i0, v0, s0 (R, n).  Outputs
+// (T, R, n): s_t, x_t, I_{t-1}, V_{t-1} (the residuals of the hand-written
+// BPTT).  The rows are independent, so each thread runs all T steps of its
+// own rows (no synchronisation per step); per step and column block, each
+// row sums the packed block rows of its previous spikes (an index list kept
+// from the step before: no scan for nonzeros) in registers, then updates its
+// 64 neurons.  The elementwise update keeps the evaluation order of the XLA
+// path, so the spikes agree with it up to rounding (the summation order of
+// the recurrent input, fused multiply-adds).
+template <typename T>
+BRAINSIM_INLINE void LifUpdate(const T* __restrict h, const T* __restrict rec,
+                               const T* __restrict al, const T* __restrict be,
+                               const T* __restrict th, T* __restrict ib,
+                               T* __restrict vb, T* __restrict so,
+                               T* __restrict xo, T* __restrict io,
+                               T* __restrict vo, int64_t nc) {
+  using V = typename Vec<T>::type;
+  constexpr int64_t L = 32 / sizeof(T);
+  const V one = V{} + T(1), zero = V{};
+  int64_t j = 0;
+  for (; j + L <= nc; j += L) {
+    const V ip = Load(ib + j), vp = Load(vb + j);
+    Store(io + j, ip);
+    Store(vo + j, vp);
+    V i = Load(al + j) * ip + Load(h + j);
+    if (rec != nullptr) i = i + Load(rec + j);
+    const V v = Load(be + j) * vp + i;
+    const V x = v - Load(th + j);
+    const auto spike = x > zero;
+    Store(so + j, spike ? one : zero);
+    Store(xo + j, x);
+    Store(ib + j, i);
+    Store(vb + j, spike ? zero : v);
+  }
+  for (; j < nc; ++j) {
+    const T ip = ib[j], vp = vb[j];
+    io[j] = ip;
+    vo[j] = vp;
+    T i = al[j] * ip + h[j];
+    if (rec != nullptr) i = i + rec[j];
+    const T v = be[j] * vp + i;
+    const T x = v - th[j];
+    const bool spike = x > T(0);
+    so[j] = spike ? T(1) : T(0);
+    xo[j] = x;
+    ib[j] = i;
+    vb[j] = spike ? T(0) : v;
+  }
+}
+
+#define BRAINSIM_LIF_ENTRY(T)                                                  \
+  BRAINSIM_CLONES void LifRowsF(const T* h, const T* wp, const T* al,          \
+                                const T* be, const T* th, const T* i0,         \
+                                const T* v0, const T* s0, T* so, T* xo, T* io, \
+                                T* vo, int64_t Tn, int64_t R, int64_t n,       \
+                                int64_t r0, int64_t r1) {                      \
+    const int64_t nr = r1 - r0, kb = kBlock<T>;                                \
+    const int64_t nb = (n + kb - 1) / kb;                                      \
+    std::vector<T> ib(i0 + r0 * n, i0 + r1 * n), vb(v0 + r0 * n, v0 + r1 * n); \
+    /* spike lists of the previous step: per row, indices and values */       \
+    std::vector<int32_t> idx(nr * n);                                          \
+    std::vector<T> val(nr * n), ones(nr * n, T(1));                           \
+    std::vector<int64_t> cnt(nr);                                              \
+    for (int64_t l = 0; l < nr; ++l)                                           \
+      cnt[l] = Compact(s0 + (r0 + l) * n, n, idx.data() + l * n,               \
+                       val.data() + l * n);                                    \
+    const T* vals = val.data();                                                \
+    alignas(64) T rec[kBlock<T>];                                              \
+    for (int64_t t = 0; t < Tn; ++t) {                                         \
+      const int64_t o = (t * R + r0) * n;                                      \
+      for (int64_t b = 0; b < nb; ++b) {                                       \
+        const int64_t c0 = b * kb, nc = std::min(kb, n - c0);                  \
+        for (int64_t l = 0; l < nr; ++l) {                                     \
+          const int64_t e = o + l * n + c0;                                    \
+          const T* r = nullptr;                                                \
+          if (wp != nullptr) {                                                 \
+            GatherSum(rec, false, wp + c0 * n, kb, idx.data() + l * n,         \
+                      vals + l * n, cnt[l]);                                   \
+            r = rec;                                                           \
+          }                                                                    \
+          LifUpdate(h + e, r, al + c0, be + c0, th + c0, ib.data() + l * n + c0, \
+                    vb.data() + l * n + c0, so + e, xo + e, io + e, vo + e,    \
+                    nc);                                                       \
+        }                                                                      \
+      }                                                                        \
+      /* next lists: the spikes just stored */                                 \
+      for (int64_t l = 0; l < nr; ++l)                                         \
+        cnt[l] = Compact(so + o + l * n, n, idx.data() + l * n,                \
+                         ones.data() + l * n);                                 \
+      vals = ones.data();                                                      \
+    }                                                                          \
+  }
+BRAINSIM_LIF_ENTRY(float)
+BRAINSIM_LIF_ENTRY(double)
+#undef BRAINSIM_LIF_ENTRY
+
+template <typename T>
+static void LifScan(ffi::ThreadPool& pool, const T* h, const T* wp,
+                    const T* al, const T* be, const T* th, const T* i0,
+                    const T* v0, const T* s0, T* so, T* xo, T* io, T* vo,
+                    int64_t Tn, int64_t R, int64_t n) {
+  const int64_t work = Tn * R * n * (wp != nullptr ? n / 8 + 4 : 4);
+  const int64_t parts = Parts(pool, work, R);
+  ParallelFor(pool, parts, [&](int64_t k) {
+    LifRowsF(h, wp, al, be, th, i0, v0, s0, so, xo, io, vo, Tn, R, n,
+             R * k / parts, R * (k + 1) / parts);
+  });
+}
+
+
+// ---------------------------------------------------------------------------
+// The reverse scan of the hand-written BPTT in one call (BrainsimLifScanBwd;
+// brainsim/train/_bptt.py documents it):
+//
+//   sbar_t = ct_t + g^I_{t+1} W^T,  gV_t = beta gV_{t+1} (1 - s_t) + sbar_t sg_t,
+//   g^I_t = gV_t + alpha g^I_{t+1}
+//
+// with the per-row sums acc_a += g^I_t I_{t-1}, acc_b += gV_t V_{t-1},
+// acc_t += sbar_t sg_t.  Rows are independent again: each thread runs all T
+// steps of its rows.  The dense g^I W^T is a register-blocked product
+// (kMR rows x 2 vectors of columns, Wt packed in panels of kPanel columns,
+// zero-padded), its result consumed in registers-sized pieces by the
+// elementwise update (no per-step temporaries, no per-step dispatch).
+template <typename T>
+constexpr int64_t kPanel = 2 * static_cast<int64_t>(32 / sizeof(T));
+constexpr int kMR = 5;
+
+template <typename T>
+BRAINSIM_INLINE void BwdUpdate(const T* __restrict sb_rec, const T* __restrict ct,
+                               const T* __restrict s, const T* __restrict sg,
+                               const T* __restrict ip, const T* __restrict vp,
+                               const T* __restrict al, const T* __restrict be,
+                               const T* __restrict gi_next, T* __restrict gi_new,
+                               T* __restrict gv, T* __restrict aa, T* __restrict ab,
+                               T* __restrict at, T* __restrict gh, int64_t nc) {
+  using V = typename Vec<T>::type;
+  constexpr int64_t L = 32 / sizeof(T);
+  int64_t j = 0;
+  const V one = V{} + T(1);
+  for (; j + L <= nc; j += L) {
+    V sb = Load(ct + j);
+    if (sb_rec != nullptr) sb = sb + Load(sb_rec + j);
+    const V sbs = sb * Load(sg + j);
+    const V g_v = Load(be + j) * Load(gv + j) * (one - Load(s + j)) + sbs;
+    const V g_i = g_v + Load(al + j) * Load(gi_next + j);
+    Store(aa + j, Load(aa + j) + g_i * Load(ip + j));
+    Store(ab + j, Load(ab + j) + g_v * Load(vp + j));
+    Store(at + j, Load(at + j) + sbs);
+    Store(gv + j, g_v);
+    Store(gi_new + j, g_i);
+    Store(gh + j, g_i);
+  }
+  for (; j < nc; ++j) {
+    const T sb = sb_rec != nullptr ? ct[j] + sb_rec[j] : ct[j];
+    const T sbs = sb * sg[j];
+    const T g_v = be[j] * gv[j] * (T(1) - s[j]) + sbs;
+    const T g_i = g_v + al[j] * gi_next[j];
+    aa[j] = aa[j] + g_i * ip[j];
+    ab[j] = ab[j] + g_v * vp[j];
+    at[j] = at[j] + sbs;
+    gv[j] = g_v;
+    gi_new[j] = g_i;
+    gh[j] = g_i;
+  }
+}
+
+// acc[0:MR][0:kPanel] = G[0:MR, 0:n] (row stride n) @ panel (n x kPanel).
+template <typename T, int MR>
+BRAINSIM_INLINE void PanelProduct(const T* __restrict g, int64_t n,
+                                  const T* __restrict panel, T* __restrict out) {
+  using V = typename Vec<T>::type;
+  constexpr int64_t L = 32 / sizeof(T);
+  V c0[MR], c1[MR];
+  for (int m = 0; m < MR; ++m) c0[m] = V{}, c1[m] = V{};
+  for (int64_t j = 0; j < n; ++j) {
+    const V b0 = Load(panel + j * kPanel<T>), b1 = Load(panel + j * kPanel<T> + L);
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; ++m) {
+      const T a = g[m * n + j];
+      c0[m] += a * b0;
+      c1[m] += a * b1;
+    }
+  }
+  for (int m = 0; m < MR; ++m) {
+    Store(out + m * kPanel<T>, c0[m]);
+    Store(out + m * kPanel<T> + L, c1[m]);
+  }
+}
+
+#define BRAINSIM_BWD_ENTRY(T)                                                  \
+  BRAINSIM_CLONES void LifBwdRowsF(                                            \
+      const T* ct, const T* s, const T* sg, const T* ip, const T* vp,          \
+      const T* wt, const T* al, const T* be, T* gh, T* aa, T* ab, T* at,       \
+      T* gv0, int64_t Tn, int64_t R, int64_t n, int64_t r0, int64_t r1) {      \
+    const int64_t nr = r1 - r0, P = kPanel<T>;                                 \
+    const int64_t np = (n + P - 1) / P;                                        \
+    std::vector<T> gi_a(nr * n, T(0)), gi_b(nr * n, T(0));                     \
+    T* gv = gv0 + r0 * n;                                                      \
+    std::fill(gv, gv + nr * n, T(0));                                          \
+    std::fill(aa + r0 * n, aa + r1 * n, T(0));                                 \
+    std::fill(ab + r0 * n, ab + r1 * n, T(0));                                 \
+    std::fill(at + r0 * n, at + r1 * n, T(0));                                 \
+    T* gi_next = gi_a.data();                                                  \
+    T* gi_new = gi_b.data();                                                   \
+    alignas(64) T sbuf[kMR * kPanel<T>];                                       \
+    bool first = true;                                                         \
+    for (int64_t t = Tn - 1; t >= 0; --t) {                                    \
+      const int64_t o = (t * R + r0) * n;                                      \
+      for (int64_t p = 0; p < np; ++p) {                                       \
+        const int64_t c0 = p * P, nc = std::min(P, n - c0);                    \
+        for (int64_t m0 = 0; m0 < nr; m0 += kMR) {                             \
+          const int64_t mr = std::min<int64_t>(kMR, nr - m0);                  \
+          const bool rec = wt != nullptr && !first;                            \
+          if (rec) {                                                           \
+            const T* g = gi_next + m0 * n;                                     \
+            const T* pn = wt + c0 * n;                                         \
+            switch (mr) {                                                      \
+              case 6: PanelProduct<T, 6>(g, n, pn, sbuf); break;               \
+              case 5: PanelProduct<T, 5>(g, n, pn, sbuf); break;               \
+              case 4: PanelProduct<T, 4>(g, n, pn, sbuf); break;               \
+              case 3: PanelProduct<T, 3>(g, n, pn, sbuf); break;               \
+              case 2: PanelProduct<T, 2>(g, n, pn, sbuf); break;               \
+              default: PanelProduct<T, 1>(g, n, pn, sbuf); break;              \
+            }                                                                  \
+          }                                                                    \
+          for (int64_t m = 0; m < mr; ++m) {                                   \
+            const int64_t l = m0 + m, e = o + l * n + c0, q = l * n + c0;      \
+            BwdUpdate(rec ? sbuf + m * P : nullptr, ct + e, s + e, sg + e,     \
+                      ip + e, vp + e, al + c0, be + c0, gi_next + q,           \
+                      gi_new + q, gv + q, aa + r0 * n + q, ab + r0 * n + q,    \
+                      at + r0 * n + q, gh + e, nc);                            \
+          }                                                                    \
+        }                                                                      \
+      }                                                                        \
+      std::swap(gi_next, gi_new);                                              \
+      first = false;                                                           \
+    }                                                                          \
+  }
+BRAINSIM_BWD_ENTRY(float)
+BRAINSIM_BWD_ENTRY(double)
+#undef BRAINSIM_BWD_ENTRY
+
+template <typename T>
+static void LifScanBwd(ffi::ThreadPool& pool, const T* ct, const T* s,
+                       const T* sg, const T* ip, const T* vp, const T* wt,
+                       const T* al, const T* be, T* gh, T* aa, T* ab, T* at,
+                       T* gv0, int64_t Tn, int64_t R, int64_t n) {
+  const int64_t work = Tn * R * n * (wt != nullptr ? n : 8);
+  // Whole tiles of kMR rows per thread where possible.
+  const int64_t parts = Parts(pool, work, (R + kMR - 1) / kMR);
+  ParallelFor(pool, parts, [&](int64_t k) {
+    const int64_t tiles = (R + kMR - 1) / kMR;
+    const int64_t r0 = std::min(R, tiles * k / parts * kMR);
+    const int64_t r1 = std::min(R, tiles * (k + 1) / parts * kMR);
+    if (r1 > r0)
+      LifBwdRowsF(ct, s, sg, ip, vp, wt, al, be, gh, aa, ab, at, gv0, Tn, R, n,
+                  r0, r1);
+  });
+}
+
 static int64_t Prod(ffi::Span<const int64_t> d, size_t b, size_t e) {
   int64_t p = 1;
   for (size_t k = b; k < e; ++k) p *= d[k];
@@ -545,11 +829,164 @@ static ffi::Error OuterImpl(ffi::ThreadPool pool, ffi::AnyBuffer x,
   return ffi::Error::Success();
 }
 
+
+// h (T, ..., n) [rows R = product of the middle dims]; wp packed
+// (ceil(n / kBlock), n, kBlock) when has_rec (else ignored); alpha, beta,
+// theta (n,); i0, v0, s0 with R * n elements.  Returns s, x, i_prev, v_prev
+// shaped like h.
+static ffi::Error LifScanImpl(ffi::ThreadPool pool, ffi::AnyBuffer h,
+                              ffi::AnyBuffer wp, ffi::AnyBuffer al,
+                              ffi::AnyBuffer be, ffi::AnyBuffer th,
+                              ffi::AnyBuffer i0, ffi::AnyBuffer v0,
+                              ffi::AnyBuffer s0, ffi::Result<ffi::AnyBuffer> so,
+                              ffi::Result<ffi::AnyBuffer> xo,
+                              ffi::Result<ffi::AnyBuffer> io,
+                              ffi::Result<ffi::AnyBuffer> vo, bool has_rec) {
+  auto hd = h.dimensions();
+  if (hd.size() < 2)
+    return ffi::Error::InvalidArgument("brainsim lif_scan: h must be (T, ..., n)");
+  const int64_t Tn = hd[0], n = hd[hd.size() - 1];
+  const int64_t R = Prod(hd, 1, hd.size() - 1);
+  const auto dt = h.element_type();
+  const int64_t kb = dt == ffi::DataType::F64 ? kBlock<double> : kBlock<float>;
+  for (auto* b : {&al, &be, &th})
+    if (b->element_count() != static_cast<size_t>(n) || b->element_type() != dt)
+      return ffi::Error::InvalidArgument("brainsim lif_scan: bad alpha/beta/theta");
+  for (auto* b : {&i0, &v0, &s0})
+    if (b->element_count() != static_cast<size_t>(R * n) || b->element_type() != dt)
+      return ffi::Error::InvalidArgument("brainsim lif_scan: bad initial state");
+  if (has_rec) {
+    auto wd = wp.dimensions();
+    if (wd.size() != 3 || wd[0] != (n + kb - 1) / kb || wd[1] != n || wd[2] != kb ||
+        wp.element_type() != dt)
+      return ffi::Error::InvalidArgument("brainsim lif_scan: bad packed w_rec");
+  }
+  for (auto* o : {&so, &xo, &io, &vo})
+    if ((*o)->element_count() != h.element_count() || (*o)->element_type() != dt)
+      return ffi::Error::InvalidArgument("brainsim lif_scan: bad outputs");
+#define BRAINSIM_CALL(T)                                                      \
+  LifScan<T>(pool, static_cast<const T*>(h.untyped_data()),                   \
+             has_rec ? static_cast<const T*>(wp.untyped_data()) : nullptr,    \
+             static_cast<const T*>(al.untyped_data()),                        \
+             static_cast<const T*>(be.untyped_data()),                        \
+             static_cast<const T*>(th.untyped_data()),                        \
+             static_cast<const T*>(i0.untyped_data()),                        \
+             static_cast<const T*>(v0.untyped_data()),                        \
+             static_cast<const T*>(s0.untyped_data()),                        \
+             static_cast<T*>(so->untyped_data()),                             \
+             static_cast<T*>(xo->untyped_data()),                             \
+             static_cast<T*>(io->untyped_data()),                             \
+             static_cast<T*>(vo->untyped_data()), Tn, R, n)
+  if (dt == ffi::DataType::F32) {
+    BRAINSIM_CALL(float);
+  } else if (dt == ffi::DataType::F64) {
+    BRAINSIM_CALL(double);
+  } else {
+    return ffi::Error::InvalidArgument("brainsim lif_scan: float32/64 only");
+  }
+#undef BRAINSIM_CALL
+  return ffi::Error::Success();
+}
+
+
+// ct, s, sg, i_prev, v_prev (T, ..., n) [R rows]; wt: W^T packed in panels
+// (ceil(n / kPanel), n, kPanel) when has_rec (else ignored); alpha, beta
+// (n,).  Returns g_h (T, ..., n) and, per row, acc_a, acc_b, acc_t and the
+// final gV (R * n elements each).
+static ffi::Error LifScanBwdImpl(
+    ffi::ThreadPool pool, ffi::AnyBuffer ct, ffi::AnyBuffer s, ffi::AnyBuffer sg,
+    ffi::AnyBuffer ip, ffi::AnyBuffer vp, ffi::AnyBuffer wt, ffi::AnyBuffer al,
+    ffi::AnyBuffer be, ffi::Result<ffi::AnyBuffer> gh,
+    ffi::Result<ffi::AnyBuffer> aa, ffi::Result<ffi::AnyBuffer> ab,
+    ffi::Result<ffi::AnyBuffer> at, ffi::Result<ffi::AnyBuffer> gv0,
+    bool has_rec) {
+  auto cd = ct.dimensions();
+  if (cd.size() < 2)
+    return ffi::Error::InvalidArgument("brainsim lif_scan_bwd: ct must be (T, ..., n)");
+  const int64_t Tn = cd[0], n = cd[cd.size() - 1];
+  const int64_t R = Prod(cd, 1, cd.size() - 1);
+  const auto dt = ct.element_type();
+  const int64_t P = dt == ffi::DataType::F64 ? kPanel<double> : kPanel<float>;
+  for (auto* b : {&s, &sg, &ip, &vp})
+    if (b->element_count() != ct.element_count() || b->element_type() != dt)
+      return ffi::Error::InvalidArgument("brainsim lif_scan_bwd: bad residuals");
+  for (auto* b : {&al, &be})
+    if (b->element_count() != static_cast<size_t>(n) || b->element_type() != dt)
+      return ffi::Error::InvalidArgument("brainsim lif_scan_bwd: bad alpha/beta");
+  if (has_rec) {
+    auto wd = wt.dimensions();
+    if (wd.size() != 3 || wd[0] != (n + P - 1) / P || wd[1] != n || wd[2] != P ||
+        wt.element_type() != dt)
+      return ffi::Error::InvalidArgument("brainsim lif_scan_bwd: bad packed w_rec^T");
+  }
+  if (gh->element_count() != ct.element_count() || gh->element_type() != dt)
+    return ffi::Error::InvalidArgument("brainsim lif_scan_bwd: bad g_h");
+  for (auto* o : {&aa, &ab, &at, &gv0})
+    if ((*o)->element_count() != static_cast<size_t>(R * n) || (*o)->element_type() != dt)
+      return ffi::Error::InvalidArgument("brainsim lif_scan_bwd: bad outputs");
+#define BRAINSIM_CALL(T)                                                      \
+  LifScanBwd<T>(pool, static_cast<const T*>(ct.untyped_data()),               \
+                static_cast<const T*>(s.untyped_data()),                      \
+                static_cast<const T*>(sg.untyped_data()),                     \
+                static_cast<const T*>(ip.untyped_data()),                     \
+                static_cast<const T*>(vp.untyped_data()),                     \
+                has_rec ? static_cast<const T*>(wt.untyped_data()) : nullptr, \
+                static_cast<const T*>(al.untyped_data()),                     \
+                static_cast<const T*>(be.untyped_data()),                     \
+                static_cast<T*>(gh->untyped_data()),                          \
+                static_cast<T*>(aa->untyped_data()),                          \
+                static_cast<T*>(ab->untyped_data()),                          \
+                static_cast<T*>(at->untyped_data()),                          \
+                static_cast<T*>(gv0->untyped_data()), Tn, R, n)
+  if (dt == ffi::DataType::F32) {
+    BRAINSIM_CALL(float);
+  } else if (dt == ffi::DataType::F64) {
+    BRAINSIM_CALL(double);
+  } else {
+    return ffi::Error::InvalidArgument("brainsim lif_scan_bwd: float32/64 only");
+  }
+#undef BRAINSIM_CALL
+  return ffi::Error::Success();
+}
+
+
+// x, g (T, ..., K|N): dw = sum_{t >= 1} x[t-1]^T g[t] (rows_outer on the
+// first T - 1 steps of x against the last T - 1 of g: a pointer offset).
+static ffi::Error OuterLaggedImpl(ffi::ThreadPool pool, ffi::AnyBuffer x,
+                                  ffi::AnyBuffer g,
+                                  ffi::Result<ffi::AnyBuffer> dw) {
+  auto xd = x.dimensions(), gd = g.dimensions(), od = dw->dimensions();
+  if (xd.size() < 2 || gd.size() != xd.size() || od.size() != 2)
+    return ffi::Error::InvalidArgument("brainsim rows_outer_lagged: bad ranks");
+  const int64_t K = xd[xd.size() - 1], N = gd[gd.size() - 1];
+  const int64_t R = Prod(xd, 0, xd.size() - 1), step = Prod(xd, 1, xd.size() - 1);
+  if (Prod(gd, 0, gd.size() - 1) != R || od[0] != K || od[1] != N || xd[0] < 2)
+    return ffi::Error::InvalidArgument("brainsim rows_outer_lagged: bad shapes");
+  const auto dt = x.element_type();
+  if (g.element_type() != dt || dw->element_type() != dt)
+    return ffi::Error::InvalidArgument("brainsim rows_outer_lagged: dtypes differ");
+  if (dt == ffi::DataType::F32) {
+    RowsOuter<float>(pool, static_cast<const float*>(x.untyped_data()),
+                     static_cast<const float*>(g.untyped_data()) + step * N,
+                     static_cast<float*>(dw->untyped_data()), R - step, K, N, 0, 0);
+  } else if (dt == ffi::DataType::F64) {
+    RowsOuter<double>(pool, static_cast<const double*>(x.untyped_data()),
+                      static_cast<const double*>(g.untyped_data()) + step * N,
+                      static_cast<double*>(dw->untyped_data()), R - step, K, N, 0, 0);
+  } else {
+    return ffi::Error::InvalidArgument("brainsim rows_outer_lagged: float32/64 only");
+  }
+  return ffi::Error::Success();
+}
+
 }  // namespace
 
 #define BRAINSIM_EXPORT extern "C" __attribute__((visibility("default")))
 BRAINSIM_EXPORT XLA_FFI_Error* BrainsimRowsMatmul(XLA_FFI_CallFrame*);
 BRAINSIM_EXPORT XLA_FFI_Error* BrainsimRowsOuter(XLA_FFI_CallFrame*);
+BRAINSIM_EXPORT XLA_FFI_Error* BrainsimLifScan(XLA_FFI_CallFrame*);
+BRAINSIM_EXPORT XLA_FFI_Error* BrainsimRowsOuterLagged(XLA_FFI_CallFrame*);
+BRAINSIM_EXPORT XLA_FFI_Error* BrainsimLifScanBwd(XLA_FFI_CallFrame*);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimRowsMatmul, MatmulImpl,
                               ffi::Ffi::Bind()
@@ -566,3 +1003,45 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimRowsOuter, OuterImpl,
                                   .Arg<ffi::AnyBuffer>()   // g
                                   .Ret<ffi::AnyBuffer>()   // dw
                                   .Attr<bool>("swap"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimLifScan, LifScanImpl,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::AnyBuffer>()   // h
+                                  .Arg<ffi::AnyBuffer>()   // packed w_rec
+                                  .Arg<ffi::AnyBuffer>()   // alpha
+                                  .Arg<ffi::AnyBuffer>()   // beta
+                                  .Arg<ffi::AnyBuffer>()   // theta
+                                  .Arg<ffi::AnyBuffer>()   // i0
+                                  .Arg<ffi::AnyBuffer>()   // v0
+                                  .Arg<ffi::AnyBuffer>()   // s0
+                                  .Ret<ffi::AnyBuffer>()   // s
+                                  .Ret<ffi::AnyBuffer>()   // x
+                                  .Ret<ffi::AnyBuffer>()   // i_prev
+                                  .Ret<ffi::AnyBuffer>()   // v_prev
+                                  .Attr<bool>("has_rec"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimLifScanBwd, LifScanBwdImpl,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::AnyBuffer>()   // ct
+                                  .Arg<ffi::AnyBuffer>()   // s
+                                  .Arg<ffi::AnyBuffer>()   // sg
+                                  .Arg<ffi::AnyBuffer>()   // i_prev
+                                  .Arg<ffi::AnyBuffer>()   // v_prev
+                                  .Arg<ffi::AnyBuffer>()   // packed w_rec^T
+                                  .Arg<ffi::AnyBuffer>()   // alpha
+                                  .Arg<ffi::AnyBuffer>()   // beta
+                                  .Ret<ffi::AnyBuffer>()   // g_h
+                                  .Ret<ffi::AnyBuffer>()   // acc_a
+                                  .Ret<ffi::AnyBuffer>()   // acc_b
+                                  .Ret<ffi::AnyBuffer>()   // acc_t
+                                  .Ret<ffi::AnyBuffer>()   // gV at t = 0
+                                  .Attr<bool>("has_rec"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimRowsOuterLagged, OuterLaggedImpl,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::AnyBuffer>()   // x
+                                  .Arg<ffi::AnyBuffer>()   // g
+                                  .Ret<ffi::AnyBuffer>());  // dw
