@@ -32,14 +32,12 @@
 // The handlers hold no global state and are safe to call concurrently.
 
 #include <algorithm>
-#include <atomic>
-#include <memory>
-#include <thread>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
 #include <vector>
 
+#include "event_common.h"
 #include "xla/ffi/api/ffi.h"
 
 // The vector helpers below always inline: no 32-byte vector crosses a call.
@@ -280,40 +278,13 @@ BRAINSIM_CLONES int64_t CompactF(const double* x, int64_t k, int32_t* idx,
   return Compact(x, k, idx, val);
 }
 
-// Runs part(k) for k in [0, n_parts) on the caller and on up to
-// n_parts - 1 tasks of XLA's intra-op pool.  Parts are claimed through an
-// atomic counter, so the caller never waits for a task that has not started
-// (no deadlock when the pool is busy); it waits only for claimed parts.
-template <typename F>
-static void ParallelFor(ffi::ThreadPool& pool, int64_t n_parts, F part) {
-  if (n_parts <= 1) {
-    if (n_parts == 1) part(0);
-    return;
-  }
-  struct Shared {
-    std::atomic<int64_t> next{0}, done{0};
-  };
-  auto sh = std::make_shared<Shared>();
-  auto work = [sh, n_parts, &part]() {
-    for (int64_t k; (k = sh->next.fetch_add(1)) < n_parts;) {
-      part(k);
-      sh->done.fetch_add(1, std::memory_order_release);
-    }
-  };
-  for (int64_t t = 1; t < n_parts; ++t)
-    pool.Schedule([sh, n_parts, work]() {
-      if (sh->next.load() < n_parts) work();
-    });
-  work();
-  while (sh->done.load(std::memory_order_acquire) < n_parts)
-    std::this_thread::yield();
-}
+using brainsim_native::ParallelFor;
 
 // Work below which one thread does it all (multiply-adds).
 constexpr int64_t kSerialWork = int64_t{1} << 20;
 
 static int64_t Parts(ffi::ThreadPool& pool, int64_t work, int64_t max_parts) {
-  const int64_t nt = std::max<int64_t>(1, pool.num_threads());
+  const int64_t nt = brainsim_native::MaxThreads(pool);
   if (work < kSerialWork) return 1;
   return std::max<int64_t>(1, std::min(nt, max_parts));
 }
