@@ -268,12 +268,12 @@ def test_network_fused_equals_unfused(small_runs, model, n):
 
 
 def test_network_split_over_threads_equals_separate_calls():
-    """From 2^16 neurons the one-call step splits the neurons over XLA's threads (on a
+    """From 2^17 neurons the one-call step splits the neurons over XLA's threads (on a
     machine with >= 2 cores): events for its own targets, then the update of its own
     neurons. With per-neuron parameters (sliced per thread) and scalar ones, 300 steps
     must equal the separate calls (event kernel, then ``lif_update`` per population)
     spike for spike and bit for bit in the final state."""
-    n_e, n_i = 56_000, 14_000
+    n_e, n_i = 112_000, 28_000
     rng = np.random.default_rng(0)
 
     def lif(n, per_neuron):

@@ -132,7 +132,7 @@ def test_matvec_many_batched_weights(getkey, path):
 
 
 def test_matvec_many_split_over_threads(getkey, path):
-    """Above 2^16 targets the native kernel splits the targets over XLA's threads (on a
+    """From 2^17 targets the native kernel splits the targets over XLA's threads (on a
     machine with >= 2 cores): each target must still get every event, in the order of
     one thread, so the result equals the unsplit single-projection kernel bit for bit
     and the float64 sum over the edges (NumPy, independent) to float32 rounding."""

@@ -183,7 +183,7 @@ struct Projection {
 
 // Targets per network below which one thread does it all: the pool's
 // dispatch (a few microseconds) would cost more than it saves.
-constexpr int64_t kParallelTargets = int64_t{1} << 16;
+constexpr int64_t kParallelTargets = int64_t{1} << 17;
 
 template <typename T>
 static ffi::Error RunMulti(ffi::ThreadPool& pool, ffi::RemainingArgs args,

@@ -413,7 +413,7 @@ constexpr int64_t kPopOps = 6, kProjOps = 5;
 
 // Neurons per network below which one thread does the step: the pool's
 // dispatch (a few microseconds, twice per step) would cost more than it saves.
-constexpr int64_t kParallelNeurons = int64_t{1} << 16;
+constexpr int64_t kParallelNeurons = int64_t{1} << 17;
 
 // An operand or result, decoded once per call.
 struct Buf {
