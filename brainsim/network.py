@@ -306,6 +306,21 @@ def _whole_network(net: Network, fused: set, arriving: dict) -> bool:
     )
 
 
+def _lif_parameters(pop) -> dict:
+    """The neuron parameters of a fusable LIF population as the fused kernels take them."""
+    return dict(
+        tau_m=pop.tau_m,
+        c_m=pop.c_m,
+        v_rest=pop.v_rest,
+        v_th=pop.v_th,
+        v_reset=pop.v_reset,
+        i_ext=pop.i_ext,
+        t_ref=pop.t_ref,
+        exp_euler=type(pop.integrator) is ExpEuler,
+        spike_fn=pop.spike,
+    )
+
+
 def _network_lif_step(net: Network, state, arriving: dict, drives: dict, syn: list, dt):
     """The step of a network that ``_whole_network`` accepts, as one call; writes the new
     synaptic states into ``syn`` and returns the populations' ``LIFState``."""
@@ -319,15 +334,7 @@ def _network_lif_step(net: Network, state, arriving: dict, drives: dict, syn: li
                 refractory=old.refractory,
                 spike=old.spike,
                 current=drives[name].current,
-                tau_m=pop.tau_m,
-                c_m=pop.c_m,
-                v_rest=pop.v_rest,
-                v_th=pop.v_th,
-                v_reset=pop.v_reset,
-                i_ext=pop.i_ext,
-                t_ref=pop.t_ref,
-                exp_euler=type(pop.integrator) is ExpEuler,
-                spike_fn=pop.spike,
+                **_lif_parameters(pop),
             )
         )
     projs = [
@@ -366,17 +373,9 @@ def _fused_lif_step(net: Network, name: str, state, events, drive: Drive, syn: l
         [events[k] for k in ks],
         tau_syn=[p.synapse.tau for p in projs],
         e_rev=[p.output.e_rev if type(p.output) is Conductance else None for p in projs],
-        tau_m=pop.tau_m,
-        c_m=pop.c_m,
-        v_rest=pop.v_rest,
-        v_th=pop.v_th,
-        v_reset=pop.v_reset,
-        i_ext=pop.i_ext,
-        t_ref=pop.t_ref,
         current=drive.current,
         dt=dt,
-        exp_euler=type(pop.integrator) is ExpEuler,
-        spike_fn=pop.spike,
+        **_lif_parameters(pop),
     )
     for k, gk in zip(ks, g, strict=True):
         syn[k] = SynapseState(g=gk)
