@@ -196,7 +196,11 @@ static ffi::Error RunMulti(ffi::ThreadPool& pool, ffi::RemainingArgs args,
       static_cast<int64_t>(rets.size()) != P)
     return ffi::Error::InvalidArgument("brainsim csr_event_multi: bad arity");
   int64_t batch = -1, targets = 0;
-  std::vector<Projection<T>> projs;
+  // Reused by this thread's calls (no allocation per step); the worker threads
+  // reach it through the reference.
+  static thread_local std::vector<Projection<T>> reused;
+  std::vector<Projection<T>>& projs = reused;
+  projs.clear();
   for (int64_t p = 0; p < P; ++p) {
     if (source[p] < 0 || source[p] >= S)
       return ffi::Error::InvalidArgument("brainsim csr_event_multi: bad source");

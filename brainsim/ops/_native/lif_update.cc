@@ -430,6 +430,7 @@ struct Scratch {
   std::vector<int32_t> active;  // active rows per (source, batch row), this call
   std::vector<int64_t> act_beg, act_end, n_of, e_off;
   std::vector<Buf> in, out;
+  std::vector<Args<T>> pops;    // each population's update arguments, this call
 };
 
 template <typename T>
@@ -617,10 +618,10 @@ static ffi::Error RunNetwork(ffi::ThreadPool& pool, ffi::RemainingArgs args,
   });
   if (malformed.load()) return bad("malformed indptr (row out of range)");
   // Pass 2: the update above of every population, with its projections' traces.
-  std::vector<Args<T>> pop_args(P);
+  sc.pops.resize(P);
   for (int64_t p = 0; p < P; ++p) {
     const Buf* o = in + kPopOps * p;
-    Args<T>& A = pop_args[p];
+    Args<T>& A = sc.pops[p];
     A.K = 0;
     for (int64_t q = 0; q < Q; ++q) {
       if (post[q] != p) continue;
@@ -663,7 +664,7 @@ static ffi::Error RunNetwork(ffi::ThreadPool& pool, ffi::RemainingArgs args,
       const bool per = Pn != 1 || n == 1;
       const bool in_vec = n_in != 1 || n == 1;
       const int64_t in_row = n_in == total ? n : 0;
-      const Args<T> A = pop_args[p].Slice(lo, per, in_vec);
+      const Args<T> A = sc.pops[p].Slice(lo, per, in_vec);
       const int m = static_cast<int>(mode[p]);
       if (per && in_vec)
         RunMode<T, true, true>(A, m, B, n, hi - lo, in_row);
