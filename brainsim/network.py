@@ -8,8 +8,9 @@ import numpy as np
 from . import ops
 from ._arrays import to_device
 from ._checks import check_count
+from ._compile import FAST_COMPILE
 from ._protocol import AbstractDynamics
-from .conn.builders import AbstractBuilder, numpy_rng, with_delays
+from .conn.builders import AbstractBuilder, fold_in, numpy_rng, with_delays
 from .conn.layouts import CSR, ELL, AbstractLayout, Delayed
 from .delays import (
     NormalDelay,
@@ -126,7 +127,7 @@ def _per_synapse_delays(proj, key, conn, weight):
         raise ValueError(f"Projection {proj.name}: give either delay or delays, not both")
     delays = proj.delays
     if isinstance(delays, NormalDelay):
-        rng = numpy_rng(None if key is None else jax.random.fold_in(key, 1))
+        rng = numpy_rng(None if key is None else fold_in(key, 1))
         delays = delays.sample(rng, conn.weight_shape)
     delays = np.asarray(delays, np.float64)
     if proj.max_delay is not None and delays.size and delays.max() > proj.max_delay + 1e-9:
@@ -167,7 +168,7 @@ class Network(eqx.Module):
                         f"Projection {proj.name}: unknown {side} population "
                         f"{name!r}; known: {sorted(populations)}"
                     )
-            sub = None if key is None else jax.random.fold_in(key, k)
+            sub = None if key is None else fold_in(key, k)
             built.append(
                 _build(proj, sub, populations[proj.pre].size, populations[proj.post].size)
             )
@@ -397,11 +398,8 @@ def _propagate(proj: Projection, d_state, spikes, dt):
     return ring_step(d_state, proj.conn, proj.weight, spikes, steps=steps, capacity=cap)
 
 
-# The initial state is computed once per network: its program is compiled without LLVM
-# optimisation, which halves its compile time (the random draws make it the largest
-# part of the time to a first result after the simulation loop; CPU time of a first
-# ``init`` of COBA 4000: 0.62-0.77 s -> 0.39-0.55 s) for a run of ~2 ms either way.
-@eqx.filter_jit(compiler_options={"xla_backend_optimization_level": 0})
+# The initial state is computed once per network, in milliseconds: compiled fast.
+@eqx.filter_jit(compiler_options=FAST_COMPILE)
 def _init(net: Network, key, dt: float, batch_shape) -> NetworkState:
     return net._init(key, dt, batch_shape)
 

@@ -133,16 +133,21 @@ def _chunk_fn(net, state, inputs, i0, *, n_blocks, block, dt, t0, records, capac
     return state, out, bufs, _finite(state)
 
 
-def _finite(state: NetworkState) -> dict:
-    """``{population: {variable: all finite?}}`` for the floating-point state variables."""
-    return {
-        name: {
-            field: jnp.all(jnp.isfinite(value))
-            for field, value in vars(pop_state).items()
-            if eqx.is_inexact_array(value)
-        }
+def _float_state(state: NetworkState):
+    """``(population, variable, array)`` for the floating-point state variables."""
+    return [
+        (name, field, value)
         for name, pop_state in state.populations.items()
-    }
+        for field, value in vars(pop_state).items()
+        if eqx.is_inexact_array(value)
+    ]
+
+
+def _finite(state: NetworkState) -> jax.Array:
+    """Whether every floating-point state variable is finite: one reduction over all of
+    them (one per variable made ~14 of a COBA chunk's ~37 compiled kernels)."""
+    flat = [jnp.ravel(value) for _, _, value in _float_state(state)]
+    return jnp.all(jnp.isfinite(jnp.concatenate(flat))) if flat else jnp.array(True)
 
 
 def _compile(args, static):
@@ -177,14 +182,15 @@ def _compile(args, static):
     return fn, elapsed
 
 
-def _check_finite(finite: dict, t: float) -> None:
-    for name, fields in finite.items():
-        for field, ok in fields.items():
-            if not ok:
-                raise FloatingPointError(
-                    f"simulate: non-finite values in population {name!r} variable {field!r} "
-                    f"by t = {t:g} ms (check parameters and dt)"
-                )
+def _check_finite(finite: bool, state: NetworkState, t: float) -> None:
+    if finite:
+        return
+    for name, field, value in _float_state(state):
+        if not np.all(np.isfinite(np.asarray(value))):
+            raise FloatingPointError(
+                f"simulate: non-finite values in population {name!r} variable {field!r} "
+                f"by t = {t:g} ms (check parameters and dt)"
+            )
 
 
 def simulate(
@@ -287,7 +293,7 @@ def simulate(
                 )
         run_time += time.perf_counter() - start
         done += this
-        _check_finite(finite, t0 + done * dt)
+        _check_finite(bool(finite), state, t0 + done * dt)
         if bar is not None:
             bar.update(1)
     if bar is not None:

@@ -10,11 +10,11 @@ import abc
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .._arrays import to_device
 from .._checks import check_count, check_prob
+from .._compile import FAST_COMPILE
 from .layouts import CSR, ELL, Delayed, Dense, Procedural
 from .weight_rules import AbstractWeightRule, ConstantWeights
 
@@ -29,14 +29,21 @@ def numpy_rng(key) -> np.random.Generator:
     return np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
 
 
+# One key per projection is derived while building; compiled fast (integer arithmetic:
+# the same bits as ``jax.random.fold_in``).
+fold_in = jax.jit(jax.random.fold_in, compiler_options=FAST_COMPILE)
+
+
 def csr_from_edges(pre, post, n_pre, n_post, weights=None):
     """A ``CSR`` layout (and weights reordered alike) from edge lists."""
     pre, post = np.asarray(pre, np.int64), np.asarray(post, np.int64)
-    order = _stable_argsort(pre, n_pre)
+    weights = None if weights is None else np.asarray(weights)
+    if np.any(pre[1:] < pre[:-1]):  # edges not yet grouped by row (FixedProb's are)
+        order = _stable_argsort(pre, n_pre)
+        post, weights = post[order], None if weights is None else weights[order]
     indptr = np.zeros(n_pre + 1, np.int64)
     np.cumsum(np.bincount(pre, minlength=n_pre), out=indptr[1:])
-    layout = CSR(n_pre, n_post, indptr, post[order])
-    return layout, None if weights is None else np.asarray(weights)[order]
+    return CSR(n_pre, n_post, indptr, post), weights
 
 
 def _stable_argsort(keys, bound: int):
@@ -131,10 +138,13 @@ class FixedProb(_SelfOption):
             positions.append(pos[pos < total])
             start = int(pos[-1])
         pos = np.concatenate(positions) if positions else np.zeros(0, np.int64)
-        pre, post = np.divmod(pos, cols)
+        # The positions increase, so rows come out grouped: no sort, no 64-bit division.
+        indptr = np.searchsorted(pos, np.arange(n_pre + 1, dtype=np.int64) * cols)
+        pre = np.repeat(np.arange(n_pre, dtype=np.int64), np.diff(indptr))
+        post = pos - pre * cols
         if no_self:
             post = _skip_self(post, pre)
-        return csr_from_edges(pre, post, n_pre, n_post)
+        return CSR(n_pre, n_post, indptr, post), None
 
 
 class FixedInDegree(_SelfOption):
@@ -188,7 +198,7 @@ class ProceduralFixedOutDegree(_SelfOption):
     def build(self, key, n_pre, n_post, recurrent=False):
         if key is None:
             numpy_rng(key)  # raises the usual "key is required" error
-        seed = tuple(int(s) for s in np.asarray(jax.random.bits(key, (2,), jnp.uint32)))
+        seed = tuple(int(s) for s in numpy_rng(key).integers(0, 2**32, 2, dtype=np.uint32))
         no_self = self._no_self(n_pre, n_post, recurrent)
         layout = Procedural(n_pre, n_post, self.k, seed, skip_self=no_self, weights=self.weights)
         return layout, None

@@ -8,12 +8,11 @@ the published tables).
 
 import math
 
-import jax
 import numpy as np
 
 from .._checks import check_positive
 from ..conn import FromEdges, OneToOne
-from ..conn.builders import numpy_rng
+from ..conn.builders import fold_in, numpy_rng
 from ..delays import NormalDelay
 from ..initializers import Normal
 from ..network import Network, Projection
@@ -121,7 +120,7 @@ def potjans_diesmann(
         dc += 1e-3 * TAU_SYN * (1 - sq) * w_ext * K_EXT * BG_RATE
     else:
         dc += 1e-3 * TAU_SYN * w_ext * K_EXT * BG_RATE
-    rng = numpy_rng(jax.random.fold_in(key, 10**6))
+    rng = numpy_rng(fold_in(key, 10**6))
     pops, projections = {}, []
     for t, name in enumerate(POPULATIONS):
         pops[name] = LIF(
