@@ -9,20 +9,24 @@ non-spiking MLP is trained on the same splits as the reference. Fast-sigmoid(25)
 the max-over-time readout, Adam 2e-3 through the library's default optimiser
 (``bs.train.default_optimizer``: global-norm clipping at 1, 100-step linear warm-up,
 then cosine decay to lr/20 over the run); the digits latency code uses longer time
-constants (``DIGITS_LATENCY``). The UltraLIF T = 1 and surrogate-zoo runs keep plain
+constants (``DIGITS_RECIPE``). The UltraLIF T = 1 and surrogate-zoo runs keep plain
 constant-lr Adam (the recipe their stored results were measured with).
 
     python benchmarks/train_accuracy.py [--only randman|digits|zoo|t1] [--seeds 3]
         [--randman-epochs 40] [--randman-per-class 1000] [--randman-only recurrent]
         [--randman-tau 20 10]
+    python benchmarks/train_accuracy.py --only digits-val [--folds 4] [--kind latency]
+        [--cfg '{"weight_decay": 0.5}']   # a digits recipe on validation folds only
 """
 
 import argparse
+import functools
 import json
 import sys
 import time
 from pathlib import Path
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -89,12 +93,50 @@ def _fit_mlp(seed):
     return mlp_baseline(*_digits(seed), seed)
 
 
-def _code(x, kind, seed):
+def _code(x, kind, seed, cfg=None):
     if kind == "latency":
-        s = bs.encoders.latency(x, 30)
+        span = (cfg or {}).get("latency_span", 30)  # code within the first span steps
+        s = bs.encoders.latency(x, span)
+        s = jnp.concatenate([s, jnp.zeros((30 - span, *s.shape[1:]), s.dtype)])
     else:
         s = bs.encoders.rate(jax.random.key(seed + 100), x, 30)
     return np.asarray(jnp.moveaxis(s, 0, -2))
+
+
+# A digits recipe (keys of DIGITS_BASE): FeedForwardSNN(64, hidden, 10,
+# readout_kw=..., **layer_kw) with FastSigmoid(surrogate) spikes; the latency code
+# compressed into the first latency_span of the 30 steps; default_optimizer(lr) with
+# cosine decay over the run (AdamW when weight_decay > 0); batch_size, epochs;
+# label_smoothing of the max-over-time CE; input_drop: a fresh Bernoulli dropout of
+# the training input spikes each epoch; jitter: fresh latency spike-time jitter each
+# epoch (_jittered_latency); avg_last > 0: the weights averaged over the ends of the
+# last avg_last epochs. DIGITS_RECIPE: the recipe each code is measured with.
+DIGITS_BASE = dict(
+    hidden=128,
+    epochs=20,
+    lr=2e-3,
+    batch_size=64,
+    layer_kw={},
+    readout_kw=None,
+    surrogate=25.0,
+    latency_span=30,
+    label_smoothing=0.0,
+    weight_decay=0.0,
+    input_drop=0.0,
+    avg_last=0,
+    jitter=0,
+)
+
+
+def _jittered_latency(x, key, jitter, n_steps=30):
+    """Latency code of ``x (N, 64)`` (as ``bs.encoders.latency``) with every spike moved by
+    an independent uniform integer in [-jitter, jitter] steps (clipped to the window):
+    ``(N, T, 64)``."""
+    t = np.round((1.0 - np.asarray(x)) * (n_steps - 1)).astype(int)
+    t = t + np.asarray(jax.random.randint(key, t.shape, -jitter, jitter + 1))
+    t = np.clip(t, 0, n_steps - 1)
+    s = (np.arange(n_steps)[None, :, None] == t[:, None, :]) & (np.asarray(x) > 0)[:, None]
+    return s.astype(np.float32)
 
 
 # Latency code: longer time constants than the library defaults (which suit Randman's
@@ -106,7 +148,45 @@ def _code(x, kind, seed):
 # readout (30, 10) alone, (50, 20) or (10, 2), constant-lr Adam, batch 128 at 4e-3:
 # 95.1-97.3 %; on top of these constants, 30 epochs, hidden tau_mem 30 or lr 3e-3 gave
 # 97.4-97.7 % (within the split noise, sd ~0.6 %; not adopted).
-DIGITS_LATENCY = dict(tau_mem=20.0, tau_syn=20.0, readout_kw=dict(tau_mem=30.0, tau_syn=10.0))
+#
+# Session 5 search for the issue's 97.5 % (--only digits-val; no test image used).
+# Screen on the last quarter (5 runs, 337 validation images each, 1 image = 0.3 %;
+# this recipe: 97.57 ± 0.51 %): hidden 256 97.69, 30/40 epochs 97.33/97.45, weights
+# averaged over the last 5 epochs 97.69, AdamW weight decay 0.2/0.5/1.0 97.69/97.80/
+# 97.51, lr 5e-3 97.21, batch 32 97.27, input-spike dropout 0.1/0.2/0.3 97.21/96.74/
+# 95.43, FastSigmoid(10) 97.45, readout w_scale 0.3 96.91, hidden 256 + decay 0.5 +
+# averaging 98.10 %. Then 4-fold cross-validation on x_train (--folds 4: 20 runs,
+# every training image validated once per seed; this recipe 97.60 ± 0.61 %, the MLP on
+# the same folds 97.63 ± 0.72 %), each change's paired difference ± its standard
+# error: decay 0.5 +0.12 ± 0.16, decay 0.2 +0.03 ± 0.14, decay 0.5 + averaging -0.02 ±
+# 0.14, averaging -0.02 ± 0.09, hidden 256 + decay 0.5 + averaging -0.03 ± 0.19, hidden
+# 256 -0.13 ± 0.18, readout w_scale 0.03 -0.13 ± 0.13, lr 1e-3 -0.16 ± 0.10, label
+# smoothing 0.1 -0.37 ± 0.16, the code in the first 20 steps -0.61 ± 0.14, input
+# w_scale 2 -0.60 ± 0.14, two hidden layers (128, 128) -2.76 ± 0.25, every training
+# spike time jittered by a fresh uniform ±1 / ±2 steps each epoch (jitter) -0.10 ±
+# 0.09 / +0.07 ± 0.10 %. None beats this recipe by more than its standard error (on
+# validation the SNN already matches the MLP), so the recipe is unchanged; test (seeds
+# 0-4, current library): 97.3 ± 0.8 %.
+DIGITS_RECIPE = {
+    "latency": dict(
+        layer_kw=dict(tau_mem=20.0, tau_syn=20.0), readout_kw=dict(tau_mem=30.0, tau_syn=10.0)
+    ),
+    "rate": {},
+}
+
+
+@functools.cache
+def _ce_max_smooth(eps):
+    """Cross-entropy on the max-over-time readout with label smoothing ``eps``."""
+    if not eps:
+        return losses.ce_max_membrane
+
+    def loss(model, x, y, *, reg=None):
+        logits = jnp.max(model(x)[0], axis=-2)
+        target = optax.smooth_labels(jax.nn.one_hot(y, logits.shape[-1]), eps)
+        return jnp.mean(optax.softmax_cross_entropy(logits, target)), logits
+
+    return loss
 
 
 def mlp_baseline(xtr, ytr, xte, yte, seed):
@@ -123,24 +203,115 @@ def mlp_baseline(xtr, ytr, xte, yte, seed):
     return float(m.score(xte, yte))
 
 
-def digits(seeds, epochs=20):
+def _optimizer(lr, steps, weight_decay=0.0):
+    """``default_optimizer`` (warm-up, cosine decay, clipping), with decoupled weight decay
+    (AdamW) when ``weight_decay`` > 0."""
+    if not weight_decay:
+        return bs.train.default_optimizer(lr, decay_steps=steps)
+    sched = optax.warmup_cosine_decay_schedule(0.0, lr, 100, steps, lr / 20)
+    return optax.chain(
+        optax.clip_by_global_norm(1.0), optax.adamw(sched, weight_decay=weight_decay)
+    )
+
+
+def _digits_run(kind, xtr, ytr, xte, yte, seed, cfg):
+    """Train one digits model with recipe ``cfg`` (see ``DIGITS_RECIPE``) on ``(xtr, ytr)``
+    and return ``(accuracy on (xte, yte), seconds)``."""
+    t0 = time.time()
+    cfg = {**DIGITS_BASE, **cfg}
+    spike = bs.spikes.Heaviside(bs.spikes.FastSigmoid(cfg["surrogate"]))
+    model = bs.train.FeedForwardSNN(
+        64,
+        cfg["hidden"],
+        10,
+        key=jax.random.key(seed),
+        spike=spike,
+        readout_kw=cfg["readout_kw"],
+        **cfg["layer_kw"],
+    )
+    enc_tr, enc_te = _code(xtr, kind, seed, cfg), _code(xte, kind, seed + 1, cfg)
+    bsz, epochs = cfg["batch_size"], cfg["epochs"]
+    opt = _optimizer(cfg["lr"], epochs * (len(ytr) // bsz), cfg["weight_decay"])
+    avg_last, drop, jitter = cfg["avg_last"], cfg["input_drop"], cfg["jitter"]
+    key = jax.random.key(seed)
+    if not (avg_last or drop or jitter):
+        model, _, _ = bs.train.fit(
+            model,
+            enc_tr,
+            ytr,
+            loss_fn=_ce_max_smooth(cfg["label_smoothing"]),
+            optimizer=opt,
+            batch_size=bsz,
+            epochs=epochs,
+            key=key,
+            progress=False,
+        )
+    else:  # epoch by epoch: fresh input-spike dropout, weight averaging over the last epochs
+        static = eqx.partition(model, eqx.is_inexact_array)[1]
+        opt_state, total = None, None
+        for epoch in range(epochs):
+            x = enc_tr
+            if jitter:  # latency code with each spike moved by a uniform -jitter..jitter
+                x = _jittered_latency(xtr, jax.random.fold_in(key, 2000 + epoch), jitter)
+            if drop:
+                keep = jax.random.bernoulli(
+                    jax.random.fold_in(key, 1000 + epoch), 1 - drop, x.shape
+                )
+                x = np.asarray(x * keep)
+            model, opt_state, _ = bs.train.fit(
+                model,
+                x,
+                ytr,
+                loss_fn=_ce_max_smooth(cfg["label_smoothing"]),
+                optimizer=opt,
+                batch_size=bsz,
+                epochs=1,
+                key=jax.random.fold_in(key, epoch),
+                progress=False,
+                opt_state=opt_state,
+            )
+            if avg_last and epoch >= epochs - avg_last:
+                params = eqx.filter(model, eqx.is_inexact_array)
+                total = params if total is None else jax.tree.map(jnp.add, total, params)
+        if avg_last:
+            model = eqx.combine(jax.tree.map(lambda a: a / avg_last, total), static)
+    acc = bs.train.evaluate(model, losses.ce_max_membrane, enc_te, yte)[1]
+    return acc, time.time() - t0
+
+
+def digits(seeds, cfg=None):
+    cfg = DIGITS_RECIPE if cfg is None else cfg
     out = {"mlp": [_fit_mlp(seed) for seed in range(seeds)]}
     print(f"digits MLP: {out['mlp']}", flush=True)
     for kind in ("latency", "rate"):
         accs, secs = [], []
         for seed in range(seeds):
             xtr, ytr, xte, yte = _digits(seed)
-            kw = DIGITS_LATENCY if kind == "latency" else {}
-            model = bs.train.FeedForwardSNN(64, 128, 10, key=jax.random.key(seed), **kw)
-            _, acc, _, sec = _fit_eval(
-                model, _code(xtr, kind, seed), ytr, _code(xte, kind, seed + 1), yte, epochs, seed
-            )
+            acc, sec = _digits_run(kind, xtr, ytr, xte, yte, seed, cfg.get(kind, {}))
             accs.append(acc)
             secs.append(sec)
             print(f"digits {kind} seed {seed}: {acc:.4f} ({sec:.0f} s)", flush=True)
         out[kind] = accs
         out[kind + "_seconds"] = secs
     return out
+
+
+def digits_validation(cfg, kind="latency", seeds=5, folds=1):
+    """Validation accuracy of a digits recipe: train on three quarters of
+    ``digits(seed).x_train``, score on the remaining quarter (seeds 0-4; ``folds`` = 1:
+    the last quarter, 4: each quarter in turn); no test image is used."""
+    accs, cfg = [], {**DIGITS_RECIPE[kind], **cfg}
+    for seed in range(seeds):
+        xtr, ytr = _digits(seed)[:2]
+        q = len(ytr) // 4
+        for f in range(3, 3 - folds, -1):
+            val = np.zeros(len(ytr), bool)
+            val[f * q : (f + 1) * q if f < 3 else None] = True
+            acc, sec = _digits_run(kind, xtr[~val], ytr[~val], xtr[val], ytr[val], seed, cfg)
+            accs.append(acc)
+            print(f"val {kind} seed {seed} fold {f}: {acc:.4f} ({sec:.0f} s)", flush=True)
+    print(f"val {kind} {json.dumps(cfg)}: {100 * np.mean(accs):.2f} ± {100 * np.std(accs):.2f} %")
+    return accs
 
 
 ZOO = {
@@ -217,7 +388,13 @@ def main():
     p.add_argument(
         "--randman-tau", type=float, nargs=2, default=None, help="hidden tau_mem tau_syn (ms)"
     )
+    p.add_argument("--cfg", default="{}", help="digits-val: recipe overrides (JSON)")
+    p.add_argument("--folds", type=int, default=1, help="digits-val: 1 or 4")
+    p.add_argument("--kind", default="latency", help="digits-val: latency or rate")
     a = p.parse_args()
+    if a.only == "digits-val":
+        digits_validation(json.loads(a.cfg), a.kind, max(a.seeds, 5), a.folds)
+        return
     runs = {
         "digits": lambda: digits(a.seeds),
         "t1": lambda: t1(max(a.seeds, 5)),
@@ -240,6 +417,12 @@ def main():
         for kk, v in d.items()
         if kk != "eps" and not kk.endswith("_seconds")
     }
+    if "digits" in results and a.seeds > 3:  # the 3-seed figure is the first 3 seeds
+        for kk, v in results["digits"].items():
+            if not kk.endswith("_seconds"):
+                summary[f"digits/{kk} (seeds 0-2)"] = (
+                    f"{100 * np.mean(v[:3]):.1f} ± {100 * np.std(v[:3]):.1f} % (n=3)"
+                )
     print(json.dumps(summary, indent=1))
     suffix = ("_" + a.only if a.only else "") + ("_" + a.randman_only if a.randman_only else "")
     suffix += f"_tau{a.randman_tau[0]:g}_{a.randman_tau[1]:g}" if a.randman_tau else ""
