@@ -3,6 +3,8 @@ LIF / exponential-synapse equations written here, native kernel against the pure
 path, derivatives against the unfused network and finite differences, and whole COBA /
 CUBA networks against the unfused ``Network.step``."""
 
+import concurrent.futures
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -548,6 +550,110 @@ def _assert_traces_close(projs, got, want):
         scale = np.abs(np.asarray(p["g"], np.float64)) + np.abs(e)
         eps = np.finfo(np.asarray(a).dtype).eps
         assert np.all(np.abs(np.asarray(a, np.float64) - b) <= 2 * eps * scale)
+
+
+def _with_state(pops, projs, vr, g, spikes):
+    """``_network_case``'s arguments with the state ``vr`` (v, refractory of A, of B),
+    the traces ``g`` and the spikes of A, B and the extra source."""
+    s_a, s_b, s_x = spikes
+    p = [dict(pops[0], v=vr[0], refractory=vr[1], spike=s_a)]
+    p += [dict(pops[1], v=vr[2], refractory=vr[3], spike=s_b)]
+    q = [
+        dict(pr, g=gq, spikes=s) for pr, gq, s in zip(projs, g, (s_a, s_b, s_a, s_x), strict=True)
+    ]
+    return p, q
+
+
+def _parts_steps(batch, parts, native=True, n_steps=8):
+    """``n_steps`` calls of ``lif_network_update`` on ``_network_case``, carrying v,
+    refractory and the traces, with fresh input spikes every step (all sources) whose
+    density alternates between 10 % (events dense: the update zeroes them as it reads
+    them) and 0.5 % (sparse: zeroed where they arrived). Returns, per step, its inputs and
+    outputs."""
+    pops, projs = _network_case(batch)
+
+    @jax.jit
+    def step(vr, g, s_a, s_b, s_x):
+        p, q = _with_state(pops, projs, vr, g, (s_a, s_b, s_x))
+        return bs.ops.lif_network_update(p, q, dt=0.1, native=native, parts=parts)
+
+    vr = [pops[0]["v"], pops[0]["refractory"], pops[1]["v"], pops[1]["refractory"]]
+    g = [p["g"] for p in projs]
+    ks = jax.random.split(jax.random.key(3), n_steps)
+    steps = []
+    for t in range(n_steps):
+        rate = 0.1 if t % 2 == 0 else 0.005
+        spikes = [
+            (jax.random.uniform(k, (*batch, n)) < rate).astype(jnp.float32)
+            for k, n in zip(jax.random.split(ks[t], 3), (300, 200, 300), strict=True)
+        ]
+        out_pops, out_g = step(vr, g, *spikes)
+        steps.append(((vr, g, spikes), (out_pops, out_g)))
+        vr = [out_pops[0][0], out_pops[0][2], out_pops[1][0], out_pops[1][2]]
+        g = list(out_g)
+    return steps
+
+
+@native_only
+@pytest.mark.parametrize("batch", [(), (2,)], ids=["single", "batch"])
+def test_network_parts_bitwise_equal(batch):
+    """The kernel splits the neurons into ranges ("parts", run in parallel on XLA's
+    threads: 1 below the size threshold, the free threads above it). Each target's events
+    are summed in one order whatever the split, so 2, 3 and 7 parts (uneven, one boundary
+    inside every population and inside the 64-neuron blocks) give the states of 1 part
+    bit for bit at every step; and every step of 1 part equals the portable path's step
+    from the same inputs (as test_network_native_equals_composition), so no event of a
+    dense or a sparse step is left in the kernel's scratch for the next."""
+    one = _parts_steps(batch, 1)
+    for parts in (2, 3, 7):
+        for t, ((_, a), (_, b)) in enumerate(zip(one, _parts_steps(batch, parts), strict=True)):
+            for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+                np.testing.assert_array_equal(x, y, err_msg=f"{parts} parts, step {t}")
+    pops, projs = _network_case(batch)
+
+    @jax.jit
+    def portable(vr, g, s_a, s_b, s_x):
+        p, q = _with_state(pops, projs, vr, g, (s_a, s_b, s_x))
+        return bs.ops.lif_network_update(p, q, dt=0.1, native=False)
+
+    for (vr, g, spikes), (got_pops, got_g) in one:
+        want_pops, want_g = portable(vr, g, *spikes)
+        q = _with_state(pops, projs, vr, g, spikes)[1]
+        for a, b in zip(jax.tree.leaves(got_pops), jax.tree.leaves(want_pops), strict=True):
+            _assert_close_ulp(a, b, ulp=4)
+        _assert_traces_close(q, got_g, want_g)
+
+
+@native_only
+def test_network_parts_concurrent_calls():
+    """Calls in parallel (several simulations in one process): the kernel's helper team
+    serves one call at a time and the others run their parts on XLA's pool as before;
+    2 000 steps of 3 parts run by four threads at once equal the same run alone, bit for
+    bit."""
+    pops, projs = _network_case()
+
+    def body(carry, _):
+        vr, s_a, s_b, g = carry
+        p, q = _with_state(pops, projs, vr, g, (s_a, s_b, s_a))
+        (a, b), g = bs.ops.lif_network_update(p, q, dt=0.1, parts=3)
+        return ((a[0], a[2], b[0], b[2]), a[1], b[1], g), a[1].sum() + b[1].sum()
+
+    vr = (pops[0]["v"], pops[0]["refractory"], pops[1]["v"], pops[1]["refractory"])
+    init = (vr, pops[0]["spike"], pops[1]["spike"], tuple(p["g"] for p in projs))
+    run = jax.jit(lambda: jax.lax.scan(body, init, None, length=2000))
+    alone = jax.block_until_ready(run())
+    assert alone[1].sum() > 1000  # the events path is exercised
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        results = [f.result() for f in [ex.submit(run) for _ in range(8)]]
+    for res in results:
+        for x, y in zip(jax.tree.leaves(res), jax.tree.leaves(alone), strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_network_parts_checked():
+    pops, projs = _network_case()
+    with pytest.raises(ValueError, match="parts must be an integer in \\[0, 65535\\], got -1"):
+        bs.ops.lif_network_update(pops, projs, dt=0.1, parts=-1)
 
 
 @native_only

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_count
 from ..conn.layouts import CSR, ELL
 from . import _native
 from .event import _csr_arrays
@@ -150,6 +151,7 @@ def _native_call(args, static):
         source=np.asarray(static["source"], np.int64),
         homogeneous=np.asarray(homogeneous, np.int64),
         conductance=np.asarray(static["conductance"], np.int64),
+        parts=np.int64(static["parts"]),
     )
     pops_out = tuple((res[3 * i], res[3 * i + 1], res[3 * i + 2]) for i in range(n_pop))
     return pops_out, tuple(res[3 * n_pop :])
@@ -236,6 +238,7 @@ def lif_network_update(
     *,
     dt: float,
     native: bool | None = None,
+    parts: int = 0,
 ):
     """One step of LIF populations and the projections between them (module docstring).
 
@@ -253,9 +256,13 @@ def lif_network_update(
     - ``native``: ``None`` or ``True``: the kernel where it runs (elsewhere the separate
       ops, each native where it can be), ``False``: never (the portable path).
     - ``spike_fn`` must compute ``x > 0`` in the forward pass (as ``lif_update``'s).
+    - ``parts``: the number of neuron ranges the kernel splits the step into (ranges run
+      in parallel on XLA's threads); 0: by size and the threads free. The results do not
+      depend on it (each target's events are summed in one order), which tests check.
 
     Returns ``(pops, g)``: ``(v, spike, refractory)`` per population, the new traces.
     """
+    check_count("parts", parts, 65535)
     pops = [dict(p) for p in populations]
     n_pop = len(pops)
     source, extra, conductance = [], [], []
@@ -289,6 +296,7 @@ def lif_network_update(
         conductance=tuple(conductance),
         capacity=tuple(p["capacity"] for p in projections),
         exp_euler=tuple(bool(p["exp_euler"]) for p in pops),
+        parts=int(parts),
     )
     args = (pop_args, proj_args, tuple(extra))
     if native is None:

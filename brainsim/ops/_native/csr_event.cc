@@ -248,6 +248,8 @@ static ffi::Error RunMulti(ffi::ThreadPool& pool, ffi::RemainingArgs args,
     pr.ip = static_cast<const int32_t*>(ip_b->untyped_data());
     pr.ix = static_cast<const int32_t*>(ix_b->untyped_data());
     pr.w = static_cast<const T*>(w_b->untyped_data());
+    brainsim_native::HugePages(pr.ix, sizeof(int32_t) * pr.nnz);
+    if (!pr.homo) brainsim_native::HugePages(pr.w, sizeof(T) * pr.nnz);
     pr.s = static_cast<const T*>(s_b->untyped_data());
     pr.out = static_cast<T*>((*out_b)->untyped_data());
     targets += b * pr.n_post;

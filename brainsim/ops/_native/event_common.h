@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -12,6 +13,12 @@
 #include <cstring>
 #include <string>
 #include <type_traits>
+#include <utility>
+#include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "xla/ffi/api/ffi.h"
 
@@ -123,20 +130,28 @@ inline bool ForEachActiveList(const T* __restrict s, int64_t n_pre, VisitList vi
 // does not hold up the adds of the current row.
 constexpr int64_t kNear = 4, kFar = 12;
 
-// Visits the rows act[0..na) in order: row(i) for each (stop and return false
-// when it does), after locate(i) for the row kFar entries ahead and
-// prefetch(i) for the row kNear entries ahead.
+// Visits the rows act[0..na) in order: row(k, act[k]) for each (stop and
+// return false when it does), after locate(i) for the row kFar entries ahead
+// and prefetch(i) for the row kNear entries ahead.
 template <typename LocateRow, typename PrefetchRow, typename VisitRow>
-inline bool VisitRows(const int32_t* act, int64_t na, LocateRow locate,
-                      PrefetchRow prefetch, VisitRow row) {
+inline bool VisitRowsAt(const int32_t* act, int64_t na, LocateRow locate,
+                        PrefetchRow prefetch, VisitRow row) {
   for (int64_t k = 0; k < std::min(na, kFar); ++k) locate(act[k]);
   for (int64_t k = 0; k < std::min(na, kNear); ++k) prefetch(act[k]);
   for (int64_t k = 0; k < na; ++k) {
     if (k + kFar < na) locate(act[k + kFar]);
     if (k + kNear < na) prefetch(act[k + kNear]);
-    if (!row(static_cast<int64_t>(act[k]))) return false;
+    if (!row(k, static_cast<int64_t>(act[k]))) return false;
   }
   return true;
+}
+
+// VisitRowsAt with row(i) (the row only).
+template <typename LocateRow, typename PrefetchRow, typename VisitRow>
+inline bool VisitRows(const int32_t* act, int64_t na, LocateRow locate,
+                      PrefetchRow prefetch, VisitRow row) {
+  return VisitRowsAt(act, na, locate, prefetch,
+                     [&row](int64_t, int64_t i) { return row(i); });
 }
 
 // Visits the presynaptic rows i with s[i] != 0 in ascending order (VisitRows
@@ -157,15 +172,15 @@ inline bool ForEachActiveRow(const T* __restrict s, int64_t n_pre, PrefetchRow p
 }
 
 // The synaptic events of the CSR rows act[0..na) (in that order, then each
-// row's synapses in stored order): out[j] += s[i] w_ij, w_ij = w[0] when kHomo
+// row's synapses in stored order): out[j] += s_i w_ij, w_ij = w[0] when kHomo
 // else w[synapse], for the targets j in [lo, hi) only; the others and indices
 // out of range are skipped (one unsigned compare).  Splitting the targets
-// into ranges leaves every target's additions in the same order.  Returns
-// false on a malformed indptr.
-template <typename T, bool kHomo>
-inline bool AddRows(const int32_t* __restrict indptr, const int32_t* __restrict indices,
-                    const T* __restrict w, const T* __restrict s, const int32_t* act,
-                    int64_t na, int64_t nnz, T* __restrict out, int64_t lo, int64_t hi) {
+// into ranges leaves every target's additions in the same order.  The spike
+// value s_i of row act[k] is value(k).  Returns false on a malformed indptr.
+template <typename T, bool kHomo, typename Value>
+inline bool AddRowsOf(const int32_t* __restrict indptr, const int32_t* __restrict indices,
+                      const T* __restrict w, Value value, const int32_t* act, int64_t na,
+                      int64_t nnz, T* __restrict out, int64_t lo, int64_t hi) {
   const uint64_t span = static_cast<uint64_t>(hi - lo);
   T* __restrict out_lo = out + lo;
   auto locate = [&](int64_t r) { Prefetch(indptr + r); };
@@ -177,12 +192,12 @@ inline bool AddRows(const int32_t* __restrict indptr, const int32_t* __restrict 
       for (int64_t q = b; q < e; q += 64 / sizeof(T)) Prefetch(w + q);
     }
   };
-  auto row = [&](int64_t i) -> bool {
+  auto row = [&](int64_t k, int64_t i) -> bool {
     const int64_t beg = indptr[i], end = indptr[i + 1];
     if (beg < 0 || end < beg || end > nnz) return false;
     const int32_t* __restrict idx = indices + beg;
     const int64_t len = end - beg;
-    const T si = s[i];
+    const T si = value(k);
     if constexpr (kHomo) {
       const T v = si * w[0];
       for (int64_t q = 0; q < len; ++q) {
@@ -198,7 +213,48 @@ inline bool AddRows(const int32_t* __restrict indptr, const int32_t* __restrict 
     }
     return true;
   };
-  return VisitRows(act, na, locate, prefetch, row);
+  return VisitRowsAt(act, na, locate, prefetch, row);
+}
+
+// AddRowsOf with s_i = s[i] (the spike vector itself).
+template <typename T, bool kHomo>
+inline bool AddRows(const int32_t* __restrict indptr, const int32_t* __restrict indices,
+                    const T* __restrict w, const T* __restrict s, const int32_t* act,
+                    int64_t na, int64_t nnz, T* __restrict out, int64_t lo, int64_t hi) {
+  return AddRowsOf<T, kHomo>(
+      indptr, indices, w, [s, act](int64_t k) { return s[act[k]]; }, act, na, nnz, out, lo,
+      hi);
+}
+
+// Asks Linux to back the whole 2 MiB pages inside [p, p + bytes) with
+// transparent huge pages, now (MADV_COLLAPSE, Linux 6.1+: the pages are
+// copied once) and on later faults (MADV_HUGEPAGE); once per range and thread.
+// For read-only operands accessed at random rows (a network's connectivity):
+// with 4 KiB pages every row visited is a TLB miss, a nested page walk in a
+// VM, and whether XLA's buffer landed in memory that happened to be backed by
+// huge pages decided a run's speed.  The memory is XLA's: only its backing
+// changes, not its contents.  Errors (other systems, THP disabled) are
+// ignored: the pages only stay as they were.
+inline void HugePages(const void* p, size_t bytes) {
+#if defined(__linux__)
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  const uintptr_t a = (reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + bytes) & ~(kHuge - 1);
+  if (b <= a) return;
+  static thread_local std::vector<std::pair<uintptr_t, uintptr_t>> done;
+  for (const auto& r : done)
+    if (r.first == a && r.second == b) return;
+  if (done.size() > 256) done.clear();
+  done.emplace_back(a, b);
+  void* q = reinterpret_cast<void*>(a);
+  madvise(q, b - a, MADV_HUGEPAGE);
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+  madvise(q, b - a, MADV_COLLAPSE);
+#else
+  (void)p, (void)bytes;
+#endif
 }
 
 // Threads a kernel may use: XLA's intra-op pool, capped by the environment
@@ -240,6 +296,203 @@ inline void ParallelFor(ffi::ThreadPool& pool, int64_t n_parts, F part) {
   work();
   while (sh->done.load(std::memory_order_acquire) < n_parts)
     std::this_thread::yield();
+}
+
+// A spin-wait hint to the core (no system call).
+inline void CpuRelax() {
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_ia32_pause();
+#elif defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
+  asm volatile("yield");
+#endif
+}
+
+// How long (microseconds) a helper of TeamFor keeps polling for the next call
+// after its last part: environment variable BRAINSIM_NATIVE_LINGER_US
+// (default 200; 0: helpers return to the pool at once, as ParallelFor's
+// tasks do); read once per process.
+inline int64_t LingerNs() {
+  static const int64_t ns = [] {
+    const char* v = std::getenv("BRAINSIM_NATIVE_LINGER_US");
+    const int64_t us = v && *v ? std::max<int64_t>(0, std::atoll(v)) : int64_t{200};
+    return us * 1000;
+  }();
+  return ns;
+}
+
+// The process's team for TeamFor: helper tasks on XLA's intra-op pool that,
+// after running parts of a call, keep polling for the next call for
+// LingerNs() before returning their thread to the pool.  A kernel called once
+// per simulation step, microseconds apart, then hands its parts over through
+// one shared atomic word instead of waking a sleeping pool thread each call
+// (~7 us per wake-up on this machine, a VM).  The cost is a core kept busy
+// polling between calls while a simulation runs, as OpenMP's spinning
+// threads do.
+//
+// A call is published as one 64-bit word: job number (32 bits), one past the
+// highest unclaimed part (16), the lowest unclaimed part (16).  Anyone claims
+// a part by a compare-and-swap of the word (so a stale job cannot be
+// claimed): the caller from the bottom, helpers from the top; the caller too,
+// so the caller never waits for a helper that has not started: it runs every
+// part nobody claimed and then waits only for the claimed ones, which are
+// running.  A helper that has claimed a part of job J reads the job's function
+// safely: the caller does not return (nor publish the next job) before every
+// part of J has been counted done.
+//
+// More runnable threads than cores (other processes): a polling helper then
+// takes CPU time from the caller, it is rarely running when a call comes (the
+// caller runs every part, and the neurons' state moves between the cores'
+// caches), and a helper descheduled in the middle of a part holds the caller
+// up for a time slice.  Each is seen (a helper's polls more than
+// kPreemptedNs apart; fewer than 3/4 of kWindow calls helped; the caller
+// waiting kPreemptedNs longer than its own parts took) and the team then
+// works alone for kSoloNs (TeamThreads says 1: the kernel makes one part)
+// before it tries helpers again.
+class Team {
+ public:
+  static Team& Get() {
+    static Team team;
+    return team;
+  }
+
+  // Threads a call may use now: 1 while the team works alone, else max_threads.
+  int64_t Threads(int64_t max_threads) const {
+    return Now() < solo_until_.load(std::memory_order_relaxed) ? 1 : max_threads;
+  }
+
+  // Runs part(k) for k in [0, n_parts) on the caller and up to n_threads - 1
+  // helpers; false (nothing run) when another caller holds the team or
+  // n_parts does not fit the word.
+  template <typename F>
+  bool Run(ffi::ThreadPool& pool, int64_t n_parts, int64_t n_threads, F& part) {
+    if (n_parts < 1 || n_parts > 0xFFFF) return false;
+    if (busy_.exchange(true, std::memory_order_acquire)) return false;
+    fn_.store([](void* f, int64_t k) { (*static_cast<F*>(f))(k); }, std::memory_order_relaxed);
+    ctx_.store(static_cast<void*>(&part), std::memory_order_relaxed);
+    done_.store(0, std::memory_order_relaxed);
+    const uint64_t job = (claim_.load(std::memory_order_relaxed) >> 32) + 1;
+    claim_.store(job << 32 | static_cast<uint64_t>(n_parts) << 16, std::memory_order_release);
+    const int64_t start = Now();
+    const bool solo = start < solo_until_.load(std::memory_order_relaxed);
+    const int64_t want = solo ? 0 : std::min(n_threads, n_parts) - 1;
+    for (int64_t h = helpers_.load(std::memory_order_relaxed); h < want;) {
+      if (helpers_.compare_exchange_weak(h, h + 1, std::memory_order_relaxed)) {
+        ++h;
+        const std::thread::id caller = std::this_thread::get_id();
+        pool.Schedule([this, caller] { Help(caller); });
+      }
+    }
+    int64_t mine = 0;
+    while (Work(false)) ++mine;
+    if (want > 0 && ++window_calls_ == kWindow) {  // were the helpers there?
+      if (window_helped_ + (mine < n_parts) < kWindow * 3 / 4) Solo(Now());
+      window_calls_ = window_helped_ = 0;
+    } else if (want > 0) {
+      window_helped_ += mine < n_parts;
+    }
+    if (done_.load(std::memory_order_acquire) < n_parts) {
+      const int64_t own = Now(), limit = own + (own - start) + kPreemptedNs;
+      for (uint32_t spin = 1; done_.load(std::memory_order_acquire) < n_parts; ++spin) {
+        if (spin % 64) {
+          CpuRelax();
+          continue;
+        }
+        const int64_t now = Now();
+        if (now > limit) {  // a helper was descheduled mid-part
+          Solo(now);
+          std::this_thread::yield();
+        }
+      }
+    }
+    busy_.store(false, std::memory_order_release);
+    return true;
+  }
+
+ private:
+  static constexpr int64_t kPreemptedNs = 100'000, kSoloNs = 100'000'000, kWindow = 64;
+
+  static int64_t Now() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  void Solo(int64_t now) { solo_until_.store(now + kSoloNs, std::memory_order_relaxed); }
+
+  // Claims and runs one part of the published job, the lowest unclaimed one
+  // (the caller) or the highest (a helper); false when none is left.  With
+  // two threads each then keeps its own range from call to call, and its
+  // neurons' state in its own cache, unless the other one is late.
+  bool Work(bool top) {
+    uint64_t w = claim_.load(std::memory_order_acquire);
+    for (;;) {
+      const uint64_t lo = w & 0xFFFF, hi = (w >> 16) & 0xFFFF;
+      if (lo >= hi) return false;
+      const uint64_t claimed = top ? w - (uint64_t{1} << 16) : w + 1;
+      if (claim_.compare_exchange_weak(w, claimed, std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+        fn_.load(std::memory_order_relaxed)(ctx_.load(std::memory_order_relaxed),
+                                            static_cast<int64_t>(top ? hi - 1 : lo));
+        done_.fetch_add(1, std::memory_order_release);
+        return true;
+      }
+    }
+  }
+
+  // A helper task: parts of every job published until none has come for
+  // LingerNs(), or until it finds it was descheduled while polling.  Run
+  // inline by the caller (a pool that cannot schedule): leave at once.
+  void Help(std::thread::id caller) {
+    if (std::this_thread::get_id() != caller) {
+      const int64_t linger = LingerNs();
+      int64_t last = Now(), poll = last;
+      for (uint32_t spin = 1;; ++spin) {
+        if (Work(true)) {
+          last = poll = Now();
+          continue;
+        }
+        if (spin % 64) {
+          CpuRelax();
+          continue;
+        }
+        const int64_t now = Now();
+        if (now - poll > kPreemptedNs) {
+          Solo(now);
+          break;
+        }
+        if (now - last >= linger) break;
+        poll = now;
+      }
+    }
+    helpers_.fetch_sub(1, std::memory_order_release);
+  }
+
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<int64_t> done_{0};
+  std::atomic<int64_t> helpers_{0};
+  std::atomic<int64_t> solo_until_{0};
+  std::atomic<bool> busy_{false};
+  int64_t window_calls_ = 0, window_helped_ = 0;  // the caller's (under busy_)
+  std::atomic<void (*)(void*, int64_t)> fn_{nullptr};
+  std::atomic<void*> ctx_{nullptr};
+};
+
+// ParallelFor for a kernel called once per simulation step: the same parts on
+// the caller and the pool, through the process's Team (helpers that linger
+// between calls), or through ParallelFor when another call holds the team.
+template <typename F>
+inline void TeamFor(ffi::ThreadPool& pool, int64_t n_parts, F part) {
+  if (n_parts <= 1) {
+    if (n_parts == 1) part(0);
+    return;
+  }
+  if (!Team::Get().Run(pool, n_parts, MaxThreads(pool), part)) ParallelFor(pool, n_parts, part);
+}
+
+// Threads a TeamFor call may use now: MaxThreads, or 1 while the team works
+// alone (more runnable threads than cores; see Team).
+inline int64_t TeamThreads(ffi::ThreadPool& pool) {
+  return Team::Get().Threads(MaxThreads(pool));
 }
 
 }  // namespace brainsim_native

@@ -85,6 +85,9 @@ struct Args {
   T* s_out;
   int32_t* ref_out;
   T* g_out[kMaxTraces];
+  // The events are writable scratch, set to zero as they are read (through
+  // e, cast to non-const: they are the network kernel's own arrays).
+  bool zero_events = false;
   int K;
 
   // The same arrays from neuron lo of each row on: the state always, the
@@ -183,7 +186,7 @@ BRAINSIM_LIF_CLONES static void Row(const Args<T>& A, int64_t off, int64_t in_of
   const T in0 = in[0];
   constexpr int kN = kK > 0 ? kK : 1;
   const T* __restrict g[kN];
-  const T* __restrict e[kN];
+  T* __restrict e[kN];  // written only when A.zero_events
   T* __restrict go[kN];
   const Param<T, kPer>* a[kN];
   const Param<T, kPer>* erev[kN];
@@ -193,28 +196,37 @@ BRAINSIM_LIF_CLONES static void Row(const Args<T>& A, int64_t off, int64_t in_of
   auto* pa = reinterpret_cast<Param<T, kPer>*>(store);
   for (int k = 0; k < kK; ++k) {
     g[k] = A.g[k] + off;
-    e[k] = A.e[k] + off;
+    e[k] = const_cast<T*>(A.e[k]) + off;
     go[k] = A.g_out[k] + off;
     a[k] = new (pa + 2 * k) Param<T, kPer>(A.a[k]);
     erev[k] = new (pa + 2 * k + 1) Param<T, kPer>(A.erev[k]);
     mcur[k] = A.mask_cur[k];
     mcond[k] = A.mask_cond[k];
   }
+  // One loop with the events set back to zero as they are read, one without
+  // (the caller zeroes them where they arrived).
+  auto loop = [&](auto zero) __attribute__((always_inline)) {
 #pragma GCC ivdep
-  for (int64_t i = 0; i < n; ++i) {
-    T cur = kInVec ? in[i] : in0;
-    T G = T(0), R = T(0);
-    Unrolled<kK>([&](auto kc) {
-      constexpr int k = decltype(kc)::value;
-      const T gk = g[k][i] * (*a[k])(i) + e[k][i];
-      go[k][i] = gk;
-      cur += mcur[k] * gk;
-      const T gc = mcond[k] * gk;
-      G += gc;
-      R += gc * (*erev[k])(i);
-    });
-    Membrane<T, kPer, kMode>(W, i, cur, G, R);
-  }
+    for (int64_t i = 0; i < n; ++i) {
+      T cur = kInVec ? in[i] : in0;
+      T G = T(0), R = T(0);
+      Unrolled<kK>([&](auto kc) {
+        constexpr int k = decltype(kc)::value;
+        const T gk = g[k][i] * (*a[k])(i) + e[k][i];
+        go[k][i] = gk;
+        if constexpr (decltype(zero)::value) e[k][i] = T(0);
+        cur += mcur[k] * gk;
+        const T gc = mcond[k] * gk;
+        G += gc;
+        R += gc * (*erev[k])(i);
+      });
+      Membrane<T, kPer, kMode>(W, i, cur, G, R);
+    }
+  };
+  if (A.zero_events)
+    loop(std::true_type{});
+  else
+    loop(std::false_type{});
 }
 
 // Any number of traces (not vectorised).
@@ -228,6 +240,7 @@ BRAINSIM_LIF_CLONES static void RowAnyK(const Args<T>& A, int64_t off, int64_t i
     for (int k = 0; k < A.K; ++k) {
       const T gk = A.g[k][off + i] * P(A.a[k], i) + A.e[k][off + i];
       A.g_out[k][off + i] = gk;
+      if (A.zero_events) const_cast<T*>(A.e[k])[off + i] = T(0);
       cur += A.mask_cur[k] * gk;
       const T gc = A.mask_cond[k] * gk;
       G += gc;
@@ -405,14 +418,22 @@ static ffi::Error LifUpdateImpl(ffi::RemainingArgs args, ffi::RemainingRets rets
 //   source (q): p < P for population p's spike operand (the last step's
 //     spikes, read before the update overwrites them), P + s for extra s;
 //   homogeneous (q), conductance (q): 0/1.
+//   parts: the number of neuron ranges the step is split into (0: one below
+//     kParallelNeurons, else one per thread free; see TeamThreads).
 // The events of projection q are summed into a per-thread scratch array,
 // zero before the call, in the order and with the operations of
 // BrainsimCsrEventMulti (ascending presynaptic row, then synapse), and set
-// back to zero after the update, only where an event arrived.
+// back to zero by the update as it reads them where they are dense, else
+// after it only where an event arrived.
 constexpr int64_t kPopOps = 6, kProjOps = 5;
 
-// Neurons per network below which one thread does the step: the pool's
-// dispatch (a few microseconds, twice per step) would cost more than it saves.
+// Neurons per network below which one thread does the step.  A split step is
+// one hand-off (Team: ~0.1 us to a polling helper) but every range walks all
+// of the step's events, and a range's state is in the cache of the core that
+// ran it last (a line from the other core of this 2-vCPU VM costs ~10 ns).
+// On the loaded machine of session 5 a split step was not faster at 16k-64k
+// (per-call times, paired in one process); the quiet break-even could not be
+// measured there, so the threshold stays where session 4's quiet runs put it.
 constexpr int64_t kParallelNeurons = int64_t{1} << 17;
 
 // An operand or result, decoded once per call.
@@ -428,6 +449,7 @@ template <typename T>
 struct Scratch {
   std::vector<T> e;             // events per projection; all-zero between calls
   std::vector<int32_t> active;  // active rows per (source, batch row), this call
+  std::vector<T> value;         // their spike values (the update overwrites the spikes)
   std::vector<int64_t> act_beg, act_end, n_of, e_off;
   std::vector<Buf> in, out;
   std::vector<Args<T>> pops;    // each population's update arguments, this call
@@ -440,17 +462,20 @@ static Scratch<T>& ThreadScratch() {
 }
 
 // The indices of the nonzero entries of s[0..n) in ascending order, written to
-// out; returns their number.  Spikes are rare: blocks of 64 without one are
-// skipped by a vectorised bit test, then groups of 8 within a block.
+// out, and their values to val; returns their number.  Spikes are rare: blocks
+// of 64 without one are skipped by a vectorised bit test, then groups of 8
+// within a block.
 template <typename T>
 static inline __attribute__((always_inline)) int64_t CompactBlock(const T* __restrict s,
                                                                   int64_t b, int64_t e,
                                                                   int32_t* __restrict out,
+                                                                  T* __restrict val,
                                                                   int64_t na) {
   for (int64_t c = b; c < e; c += 8) {
     if (c + 8 <= e && !brainsim_native::AnyNonZero<T, 8>(s + c)) continue;
     for (int64_t i = c; i < std::min(c + 8, e); ++i) {
       out[na] = static_cast<int32_t>(i);
+      val[na] = s[i];
       na += (s[i] != T(0));
     }
   }
@@ -459,13 +484,14 @@ static inline __attribute__((always_inline)) int64_t CompactBlock(const T* __res
 
 template <typename T>
 BRAINSIM_LIF_CLONES static int64_t ActiveRows(const T* __restrict s, int64_t n,
-                                              int32_t* __restrict out) {
+                                              int32_t* __restrict out, T* __restrict val) {
   constexpr int64_t kBlock = 64;
   int64_t na = 0;
   const int64_t n_full = n - n % kBlock;
   for (int64_t b = 0; b < n_full; b += kBlock)
-    if (brainsim_native::AnyNonZero<T, kBlock>(s + b)) na = CompactBlock(s, b, b + kBlock, out, na);
-  return CompactBlock(s, n_full, n, out, na);
+    if (brainsim_native::AnyNonZero<T, kBlock>(s + b))
+      na = CompactBlock(s, b, b + kBlock, out, val, na);
+  return CompactBlock(s, n_full, n, out, val, na);
 }
 
 template <typename T>
@@ -474,7 +500,7 @@ static ffi::Error RunNetwork(ffi::ThreadPool& pool, ffi::RemainingArgs args,
                              ffi::Span<const int64_t> mode, ffi::Span<const int64_t> post,
                              ffi::Span<const int64_t> source,
                              ffi::Span<const int64_t> homogeneous,
-                             ffi::Span<const int64_t> conductance) {
+                             ffi::Span<const int64_t> conductance, int64_t split) {
   Scratch<T>& sc = ThreadScratch<T>();
   auto bad = [&sc](const std::string& what) {
     std::fill(sc.e.begin(), sc.e.end(), T(0));  // a failed call may have left events
@@ -555,6 +581,8 @@ static ffi::Error RunNetwork(ffi::ThreadPool& pool, ffi::RemainingArgs args,
     if (!is(o[4], dt, 2 * Pn))
       return bad("decay factors and reversal potentials must match the parameters");
     sc.e_off[q + 1] = sc.e_off[q] + total;
+    brainsim_native::HugePages(o[1].data, sizeof(int32_t) * nnz);  // indices
+    if (!homogeneous[q]) brainsim_native::HugePages(o[2].data, sizeof(T) * nnz);
   }
   if (static_cast<int64_t>(sc.e.size()) < sc.e_off[Q]) sc.e.resize(sc.e_off[Q], T(0));
   // Active rows of each spike source used, once per source and batch row.
@@ -566,58 +594,18 @@ static ffi::Error RunNetwork(ffi::ThreadPool& pool, ffi::RemainingArgs args,
     if (sc.act_beg[sidx * B] >= 0) continue;
     const Buf& src = sidx < P ? in[kPopOps * sidx + 2] : in[kPopOps * P + sidx - P];
     const int64_t n_pre = src.count / B;
-    if (static_cast<int64_t>(sc.active.size()) < n_act + src.count)
+    if (static_cast<int64_t>(sc.active.size()) < n_act + src.count) {
       sc.active.resize(n_act + src.count);
+      sc.value.resize(n_act + src.count);
+    }
     for (int64_t b = 0; b < B; ++b) {
       sc.act_beg[sidx * B + b] = n_act;
       n_act += ActiveRows(static_cast<const T*>(src.data) + b * n_pre, n_pre,
-                          sc.active.data() + n_act);
+                          sc.active.data() + n_act, sc.value.data() + n_act);
       sc.act_end[sidx * B + b] = n_act;
     }
   }
-  // The network's neurons are split into contiguous ranges, one per thread of
-  // XLA's intra-op pool in a large network (each projection's targets and
-  // each population's neurons alike).  Pass 1: every thread adds the events
-  // of all active rows for its own targets, each target's in the order of
-  // BrainsimCsrEventMulti (ascending rows, then synapses), so the sums do not
-  // depend on the split.  Pass 2, after all events are in (the update
-  // overwrites the spikes in place): the update of the thread's neurons, then
-  // its scratch back to zero where events arrived.
-  int64_t neurons = 0;
-  for (int64_t p = 0; p < P; ++p) neurons += B * sc.n_of[p];
-  const int64_t parts =
-      neurons < kParallelNeurons ? 1 : std::min<int64_t>(brainsim_native::MaxThreads(pool), 8);
-  auto range = [parts](int64_t n, int64_t k) {
-    return std::pair<int64_t, int64_t>{n * k / parts, n * (k + 1) / parts};
-  };
-  auto rows_of = [&](int64_t q, int64_t b) {
-    const int64_t a0 = sc.act_beg[source[q] * B + b];
-    return std::pair<const int32_t*, int64_t>{sc.active.data() + a0,
-                                              sc.act_end[source[q] * B + b] - a0};
-  };
-  std::atomic<bool> malformed{false};
-  brainsim_native::ParallelFor(pool, parts, [&](int64_t k) {
-    for (int64_t q = 0; q < Q; ++q) {
-      const Buf* o = in + base + kProjOps * q;
-      const int32_t* ip = static_cast<const int32_t*>(o[0].data);
-      const int32_t* ix = static_cast<const int32_t*>(o[1].data);
-      const T* w = static_cast<const T*>(o[2].data);
-      const Buf& src = source[q] < P ? in[kPopOps * source[q] + 2] : in[kPopOps * P + source[q] - P];
-      const int64_t n_pre = o[0].count - 1, nnz = o[1].count, n_post = sc.n_of[post[q]];
-      const auto [lo, hi] = range(n_post, k);
-      for (int64_t b = 0; b < B; ++b) {
-        const T* s = static_cast<const T*>(src.data) + b * n_pre;
-        T* e = sc.e.data() + sc.e_off[q] + b * n_post;
-        const auto [act, na] = rows_of(q, b);
-        const bool ok = homogeneous[q]
-                            ? brainsim_native::AddRows<T, true>(ip, ix, w, s, act, na, nnz, e, lo, hi)
-                            : brainsim_native::AddRows<T, false>(ip, ix, w, s, act, na, nnz, e, lo, hi);
-        if (!ok) malformed.store(true);
-      }
-    }
-  });
-  if (malformed.load()) return bad("malformed indptr (row out of range)");
-  // Pass 2: the update above of every population, with its projections' traces.
+  // The update's arguments of every population, with its projections' traces.
   sc.pops.resize(P);
   for (int64_t p = 0; p < P; ++p) {
     const Buf* o = in + kPopOps * p;
@@ -653,8 +641,77 @@ static ffi::Error RunNetwork(ffi::ThreadPool& pool, ffi::RemainingArgs args,
     A.v_out = static_cast<T*>(out[3 * p].data);
     A.s_out = static_cast<T*>(out[3 * p + 1].data);
     A.ref_out = static_cast<int32_t*>(out[3 * p + 2].data);
+    // The events back to zero: as the update reads them when they are dense
+    // (an event per 16 targets, a cache line, on average: most lines were
+    // written anyway), else after the update only where they arrived.
+    double events = 0;
+    for (int64_t q = 0; q < Q; ++q) {
+      if (post[q] != p) continue;
+      const Buf* t = in + base + kProjOps * q;
+      const double fan_out = t[0].count > 1 ? double(t[1].count) / double(t[0].count - 1) : 0;
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t sb = source[q] * B + b;
+        events += fan_out * double(sc.act_end[sb] - sc.act_beg[sb]);
+      }
+    }
+    A.zero_events = 16 * events >= double(A.K * B * sc.n_of[p]);
   }
-  brainsim_native::ParallelFor(pool, parts, [&](int64_t k) {
+  // The network's neurons are split into contiguous ranges (the same fraction
+  // of every population; one range per thread of XLA's intra-op pool in a
+  // large network), and each range is one independent part: (1) the events
+  // of all active rows for its own targets, each target's in the order of
+  // BrainsimCsrEventMulti (ascending rows, then synapses), so the sums do not
+  // depend on the split; (2) the update of its neurons; (3) its scratch back
+  // to zero where events arrived.  A range reads no other range's results:
+  // the spike values of the active rows were copied above, before any update
+  // overwrites the spikes in place.  So the ranges need no barrier between
+  // the events and the update, and a step is one hand-off to the pool.
+  int64_t neurons = 0;
+  for (int64_t p = 0; p < P; ++p) neurons += B * sc.n_of[p];
+  const int64_t parts =
+      split > 0 ? std::min<int64_t>(split, 0xFFFF)
+      : neurons < kParallelNeurons ? 1
+                                    : std::min<int64_t>(brainsim_native::TeamThreads(pool), 8);
+  auto range = [parts](int64_t n, int64_t k) {
+    return std::pair<int64_t, int64_t>{n * k / parts, n * (k + 1) / parts};
+  };
+  struct Rows {
+    const int32_t* act;
+    const T* val;
+    int64_t na;
+  };
+  auto rows_of = [&](int64_t q, int64_t b) {
+    const int64_t a0 = sc.act_beg[source[q] * B + b];
+    return Rows{sc.active.data() + a0, sc.value.data() + a0, sc.act_end[source[q] * B + b] - a0};
+  };
+  std::atomic<bool> malformed{false};
+  brainsim_native::TeamFor(pool, parts, [&](int64_t k) {
+    // (1) Events.
+    for (int64_t q = 0; q < Q; ++q) {
+      const Buf* o = in + base + kProjOps * q;
+      const int32_t* ip = static_cast<const int32_t*>(o[0].data);
+      const int32_t* ix = static_cast<const int32_t*>(o[1].data);
+      const T* w = static_cast<const T*>(o[2].data);
+      const int64_t nnz = o[1].count, n_post = sc.n_of[post[q]];
+      const auto [lo, hi] = range(n_post, k);
+      for (int64_t b = 0; b < B; ++b) {
+        T* e = sc.e.data() + sc.e_off[q] + b * n_post;
+        const Rows r = rows_of(q, b);
+        auto value = [&r](int64_t j) { return r.val[j]; };
+        const bool ok =
+            homogeneous[q]
+                ? brainsim_native::AddRowsOf<T, true>(ip, ix, w, value, r.act, r.na, nnz, e, lo, hi)
+                : brainsim_native::AddRowsOf<T, false>(ip, ix, w, value, r.act, r.na, nnz, e, lo,
+                                                       hi);
+        // Every range walks the same rows and meets the same malformed one:
+        // then none updates or walks the rows again (the caller zeroes all).
+        if (!ok) {
+          malformed.store(true);
+          return;
+        }
+      }
+    }
+    // (2) The update of the range's neurons.
     for (int64_t p = 0; p < P; ++p) {
       const Buf* o = in + kPopOps * p;
       const int64_t n = sc.n_of[p], total = B * n;
@@ -675,8 +732,10 @@ static ffi::Error RunNetwork(ffi::ThreadPool& pool, ffi::RemainingArgs args,
       else
         RunMode<T, false, false>(A, m, B, n, hi - lo, in_row);
     }
-    // Back to zero where events arrived (the active rows' targets in range).
+    // (3) Back to zero where events arrived (the active rows' targets in
+    // range), unless the update did it.
     for (int64_t q = 0; q < Q; ++q) {
+      if (sc.pops[post[q]].zero_events) continue;
       const Buf* o = in + base + kProjOps * q;
       const int32_t* ip = static_cast<const int32_t*>(o[0].data);
       const int32_t* ix = static_cast<const int32_t*>(o[1].data);
@@ -685,16 +744,17 @@ static ffi::Error RunNetwork(ffi::ThreadPool& pool, ffi::RemainingArgs args,
       const uint64_t span = static_cast<uint64_t>(hi - lo);
       for (int64_t b = 0; b < B; ++b) {
         T* e = sc.e.data() + sc.e_off[q] + b * n_post + lo;
-        const auto [act, na] = rows_of(q, b);
-        for (int64_t r = 0; r < na; ++r) {
-          for (int64_t j = ip[act[r]]; j < ip[act[r] + 1]; ++j) {
-            const uint64_t t = static_cast<uint64_t>(ix[j] - lo);
+        const Rows r = rows_of(q, b);
+        for (int64_t j = 0; j < r.na; ++j) {
+          for (int64_t s = ip[r.act[j]]; s < ip[r.act[j] + 1]; ++s) {
+            const uint64_t t = static_cast<uint64_t>(ix[s] - lo);
             if (t < span) e[t] = T(0);
           }
         }
       }
     }
   });
+  if (malformed.load()) return bad("malformed indptr (row out of range)");
   return ffi::Error::Success();
 }
 
@@ -703,15 +763,17 @@ static ffi::Error LifNetworkImpl(ffi::ThreadPool pool, ffi::RemainingArgs args,
                                  ffi::Span<const int64_t> mode, ffi::Span<const int64_t> post,
                                  ffi::Span<const int64_t> source,
                                  ffi::Span<const int64_t> homogeneous,
-                                 ffi::Span<const int64_t> conductance) {
+                                 ffi::Span<const int64_t> conductance, int64_t parts) {
   if (args.size() < 1) return ffi::Error::InvalidArgument("brainsim lif_network: no operands");
   auto first = args.get<ffi::AnyBuffer>(0);
   if (!first) return ffi::Error::InvalidArgument("brainsim lif_network: bad operand");
   switch (first->element_type()) {
     case ffi::DataType::F32:
-      return RunNetwork<float>(pool, args, rets, mode, post, source, homogeneous, conductance);
+      return RunNetwork<float>(pool, args, rets, mode, post, source, homogeneous, conductance,
+                               parts);
     case ffi::DataType::F64:
-      return RunNetwork<double>(pool, args, rets, mode, post, source, homogeneous, conductance);
+      return RunNetwork<double>(pool, args, rets, mode, post, source, homogeneous, conductance,
+                                parts);
     default:
       return ffi::Error::InvalidArgument(
           "brainsim lif_network: only float32/float64 are supported");
@@ -743,4 +805,5 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimLifNetwork, LifNetworkImpl,
                                   .Attr<ffi::Span<const int64_t>>("post")
                                   .Attr<ffi::Span<const int64_t>>("source")
                                   .Attr<ffi::Span<const int64_t>>("homogeneous")
-                                  .Attr<ffi::Span<const int64_t>>("conductance"));
+                                  .Attr<ffi::Span<const int64_t>>("conductance")
+                                  .Attr<int64_t>("parts"));
