@@ -10,6 +10,9 @@ Environment variables:
   BRAINSIM_NATIVE=0          disable the native kernels (available() -> False)
   BRAINSIM_NATIVE_THREADS=K  at most K threads per kernel call (default: XLA's
                              intra-op pool, one per core)
+  BRAINSIM_NATIVE_LINGER_US=U  how long (us) the network kernel's helper threads
+                             keep polling for the next step's call before going
+                             back to the pool (default 200; 0: at once)
   BRAINSIM_NATIVE_CACHE=DIR  cache directory (default: $XDG_CACHE_HOME/brainsim
                              or ~/.cache/brainsim, then a temp dir fallback)
   CXX                        C++ compiler (default: first of c++, g++, clang++)
