@@ -247,13 +247,13 @@ def test_native_lif_scans_match_portable_scans(recurrent, x64):
     np.testing.assert_array_equal(got[0], ref[0])
     for a, b in zip(got[1:], ref[1:], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
-    s, x, ip, vp = ref
-    sg = 1.0 / (1.0 + 25.0 * jnp.abs(x)) ** 2
+    vt = ref[1]
+    sg = 1.0 / (1.0 + 25.0 * jnp.abs(vt - jnp.broadcast_to(th, vt.shape))) ** 2
     ct = jax.random.normal(jax.random.key(51), h.shape, f64)
     bwd = jax.jit(
         lambda: (
-            bs.ops.rows.lif_scan_bwd_native(w, al, be, ct, s, sg, ip, vp),
-            _bptt._reverse_scan(w, al, be, ct, s, sg, ip, vp),
+            bs.ops.rows.lif_scan_bwd_native(w, al, be, th, ct, sg, vt, i0, v0),
+            _bptt._reverse_scan(w, al, be, th, ct, sg, vt, i0, v0),
         )
     )
     for a, b in zip(*bwd(), strict=True):

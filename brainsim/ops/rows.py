@@ -149,10 +149,11 @@ def lif_scan_native(w_rec, alpha, beta, theta, h, i0, v0, s0):
     r"""The whole forward scan of the LIF recurrence of ``bs.train._bptt`` in one native
     call (``event_rows.cc``, ``BrainsimLifScan``): for ``h (T, ..., n)``, initial
     ``i0, v0, s0 (..., n)``, ``alpha, beta, theta (n,)`` and ``w_rec (n, n)`` or
-    ``None``, returns ``(s, x, i_prev, v_prev)``, each ``(T, ..., n)``: the spikes, the
-    pre-reset $\tilde V_t - \vartheta$, and $I_{t-1}$, $V_{t-1}$. The recurrent input
-    $s_{t-1} W$ sums only the rows of ``w_rec`` of the previous spikes. CPU only (callers
-    check ``lif_scan_available`` and dispatch); not differentiable."""
+    ``None``, returns ``(s, vt)``, each ``(T, ..., n)``: the spikes and the pre-reset
+    membrane $\tilde V_t$ (the residuals; ``lif_scan_bwd_native`` recomputes the rest).
+    The recurrent input $s_{t-1} W$ sums only the rows of ``w_rec`` of the previous
+    spikes. CPU only (callers check ``lif_scan_available`` and dispatch); not
+    differentiable."""
     _native._require()
     dt = h.dtype
     n = h.shape[-1]
@@ -162,20 +163,24 @@ def lif_scan_native(w_rec, alpha, beta, theta, h, i0, v0, s0):
         wp = _native.pack_rows_weight(w_rec.astype(dt))
     coef = [jnp.broadcast_to(c, (n,)).astype(dt) for c in (alpha, beta, theta)]
     init = [jnp.broadcast_to(c, h.shape[1:]).astype(dt) for c in (i0, v0, s0)]
-    out = [jax.ShapeDtypeStruct(h.shape, dt)] * 4
+    out = [jax.ShapeDtypeStruct(h.shape, dt)] * 2
     call = jax.ffi.ffi_call("brainsim_lif_scan", out, vmap_method="sequential")
     return tuple(call(h, wp, *coef, *init, has_rec=w_rec is not None))
 
 
-def lif_scan_bwd_native(w_rec, alpha, beta, ct, s, sg, i_prev, v_prev):
+def lif_scan_bwd_native(w_rec, alpha, beta, theta, ct, sg, vt, i0, v0):
     r"""The reverse scan of ``bs.train._bptt`` in one native call (``BrainsimLifScanBwd``):
-    for the cotangent ``ct`` and the residuals ``s``, the surrogate derivative ``sg``,
-    ``i_prev``, ``v_prev`` (each ``(T, ..., n)``), ``alpha``, ``beta (n,)`` and
-    ``w_rec (n, n)`` or ``None``, returns ``(g_h, acc_a, acc_b, acc_t, g_v0)``: the
-    adjoint $g^I_t$ ``(T, ..., n)``, the per-row sums $\sum_t g^I_t I_{t-1}$,
+    for the cotangent ``ct``, the surrogate derivative ``sg`` and the pre-reset membrane
+    ``vt`` (each ``(T, ..., n)``), the initial ``i0, v0 (..., n)``, ``alpha``, ``beta``,
+    ``theta (n,)`` and ``w_rec (n, n)`` or ``None``, returns
+    ``(g_h, acc_a, acc_b, acc_t, g_v0)``: the adjoint $g^I_t$ ``(T, ..., n)`` (computed
+    in ``sg``'s buffer), the per-row sums $\sum_t g^I_t I_{t-1}$,
     $\sum_t g^{\tilde V}_t V_{t-1}$, $\sum_t \bar s_t \sigma'_t$ and $g^{\tilde V}_0$
-    (``(..., n)``). The dense $g^I W^\top$ runs in the kernel's register-blocked
-    product (``w_rec``ᵀ packed here, once). CPU only; not differentiable."""
+    (``(..., n)``). The kernel recomputes $s_t = H(\tilde V_t - \vartheta)$,
+    $V_{t-1} = (1 - s_{t-1}) \tilde V_{t-1}$ and $I_{t-1} = \tilde V_{t-1} - \beta
+    V_{t-2}$ (``_bptt`` docstring); the dense $g^I W^\top$ runs in its
+    register-blocked product (``w_rec``ᵀ packed here, once). CPU only; not
+    differentiable."""
     _native._require()
     dt = ct.dtype
     n = ct.shape[-1]
@@ -186,10 +191,13 @@ def lif_scan_bwd_native(w_rec, alpha, beta, ct, s, sg, i_prev, v_prev):
         n_p = -(-n // p)
         wt = jnp.pad(jnp.transpose(w_rec.astype(dt)), ((0, 0), (0, n_p * p - n)))
         wt = jnp.transpose(wt.reshape(n, n_p, p), (1, 0, 2))
-    coef = [jnp.broadcast_to(c, (n,)).astype(dt) for c in (alpha, beta)]
+    coef = [jnp.broadcast_to(c, (n,)).astype(dt) for c in (alpha, beta, theta)]
+    init = [jnp.broadcast_to(c, ct.shape[1:]).astype(dt) for c in (i0, v0)]
     out = [jax.ShapeDtypeStruct(ct.shape, dt)] + [jax.ShapeDtypeStruct(ct.shape[1:], dt)] * 4
-    call = jax.ffi.ffi_call("brainsim_lif_scan_bwd", out, vmap_method="sequential")
-    return tuple(call(ct, s, sg, i_prev, v_prev, wt, *coef, has_rec=w_rec is not None))
+    call = jax.ffi.ffi_call(
+        "brainsim_lif_scan_bwd", out, vmap_method="sequential", input_output_aliases={1: 0}
+    )
+    return tuple(call(ct, sg, vt, wt, *coef, *init, has_rec=w_rec is not None))
 
 
 def rows_outer_lagged(x0, x, g):
