@@ -111,8 +111,9 @@ BRAINSIM_INLINE void GatherSum(T* __restrict dst, bool add, const T* __restrict 
     }
   }
   // The gathered rows are scattered over L2: prefetch a few nonzeros ahead
-  // (the loads, not the multiply-adds, bound this loop).
-  constexpr int64_t kAhead = 6;
+  // (the loads, not the multiply-adds, bound this loop; 12 ahead measured
+  // ~15 % less CPU time than 6 for the recurrent weight gradient at 1024).
+  constexpr int64_t kAhead = 12;
   for (int64_t q = 0; q < n; ++q) {
     if (q + kAhead < n) {
       const char* f = reinterpret_cast<const char*>(
@@ -597,7 +598,10 @@ static void LifScan(ffi::ThreadPool& pool, const T* h, const T* wp,
 // element.
 template <typename T>
 constexpr int64_t kPanel = 2 * static_cast<int64_t>(32 / sizeof(T));
-constexpr int kMR = 5;
+// 4 rows: a batch of 64 splits into 16 whole tiles, 8 per thread on 2 cores
+// (5 left one thread 34 rows, the other 30); 8 accumulators + 2 panel
+// vectors + 1 broadcast fit the 16 vector registers of AVX2.
+constexpr int kMR = 4;
 
 // The state before step t at one element: V_{t-1} and I_{t-1} from V~_{t-1}
 // (v1, null at t = 0) and V~_{t-2} (v2, null at t <= 1).
