@@ -274,3 +274,16 @@ def test_rows_outer_lagged_matches_dense(path, x64):
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
     one = bs.ops.rows.rows_outer_lagged(x0, x[:1], g[:1])
     np.testing.assert_allclose(one, jnp.einsum("bri,brj->ij", x0, g[0]), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_out", [1, 5, 20])
+def test_rows_outer_narrow_g_matches_dense(path, n_out, x64):
+    """``rows_outer`` with fewer than 32 columns of ``g`` (a readout's weight gradient;
+    the native kernel's zero-padded partial block, also with ``swap``) against the
+    float64 einsum: the same sums in another order, 1e-12."""
+    x = _sparse_rows(jax.random.key(70), (9, 5, 40)).astype(jnp.float64)
+    g = jax.random.normal(jax.random.key(71), (9, 5, n_out), jnp.float64)
+    ref = jnp.einsum("abi,abj->ij", x, g)
+    np.testing.assert_allclose(bs.ops.rows_outer(x, g), ref, rtol=1e-12, atol=1e-12)
+    got = bs.ops.rows_outer(x, jnp.swapaxes(g, 0, 1), swap=True)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
