@@ -287,3 +287,19 @@ def test_rows_outer_narrow_g_matches_dense(path, n_out, x64):
     np.testing.assert_allclose(bs.ops.rows_outer(x, g), ref, rtol=1e-12, atol=1e-12)
     got = bs.ops.rows_outer(x, jnp.swapaxes(g, 0, 1), swap=True)
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_rows_matmul_narrow_vjp_matches_dense(path, swap, x64):
+    """Both VJPs of ``rows_matmul`` with 20 output columns (a readout: ``∂x = g wᵀ`` in
+    the native row kernel on CPU, ``∂w`` event-driven) against autodiff of the dense
+    product, float64: the same sums in another order, 1e-12."""
+    x = _sparse_rows(jax.random.key(72), (6, 7, 40)).astype(jnp.float64)
+    w = jax.random.normal(jax.random.key(73), (40, 20), jnp.float64)
+    ct = jax.random.normal(jax.random.key(74), (6, 7, 20), jnp.float64)
+    ct = jnp.swapaxes(ct, 0, 1) if swap else ct
+    dense = lambda x, w: jnp.swapaxes(x, 0, 1) @ w if swap else x @ w
+    f = lambda op: jax.grad(lambda x, w: jnp.sum(op(x, w) * ct), (0, 1))(x, w)
+    got = f(lambda x, w: bs.ops.rows_matmul(x, w, swap=swap))
+    for a, b in zip(got, f(dense), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

@@ -106,9 +106,22 @@ def _fwd(x, w, swap):
     return _matmul(x, w, swap), (x, w)
 
 
+def _dx(g, w, swap):
+    """``∂x = g wᵀ`` (dense). For narrow ``g`` (a readout's cotangent) on CPU it runs in
+    the native row kernel, every entry of ``g`` a "nonzero" (``N`` rows of ``wᵀ`` summed
+    per output row): that kernel maps its large output as huge pages, where XLA's dot
+    first-touches a fresh (T, B, H) buffer page by page (at H = 1024 the training step's
+    largest remaining source of page faults)."""
+    if g.shape[-1] >= NARROW or not _native_ok(g, w):
+        return _swapped(g @ w.T, swap)
+    dense = lambda g, wt: _swapped(g @ wt, swap)
+    native = lambda g, wt: _native.rows_matmul(g, wt, swap)
+    return _native.dispatch(g, jnp.transpose(w), cpu=native, default=dense)
+
+
 def _bwd(swap, res, g):
     x, w = res
-    return _swapped(g @ w.T, swap), rows_outer(x, g, swap)
+    return _dx(g, w, swap), rows_outer(x, g, swap)
 
 
 _rows_matmul.defvjp(_fwd, _bwd)
