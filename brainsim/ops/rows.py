@@ -8,9 +8,13 @@ again touching only the nonzero entries. ``swap=True`` takes ``x (A, B, K)`` to
 ``out (B, A, N)`` (batch-major spikes to a time-major result) without a transpose copy.
 
 On CPU both run as native kernels (``ops/_native/event_rows.cc``); elsewhere, with
-``BRAINSIM_NATIVE=0``, for other dtypes or fewer than ``NARROW`` output columns (where
-compacting ``x`` costs more than the product) they are the dense ``x @ w`` and ``xᵀ g``
-(the portable path and the test oracle). Results agree up to float summation order.
+``BRAINSIM_NATIVE=0``, for other dtypes, or for ``rows_matmul`` with fewer than
+``NARROW`` output columns (where compacting ``x`` costs more than the product) they are
+the dense ``x @ w`` and ``xᵀ g`` (the portable path and the test oracle). ``rows_outer``
+stays event-driven for narrow ``g`` too: XLA's dense ``xᵀ g`` packs the transposed
+``x``, which costs more than compacting it (measured at 10 % density, 6400 rows: 2-20
+columns of ``g``, 256-1024 of ``x``: 1.5-3.5x the native kernel's CPU time). Results
+agree up to float summation order.
 ``fixed_rows_matmul`` (one ``w`` for many small products, e.g. per step of a scan)
 takes the dense product instead, by a ``lax.cond`` on the nonzero count, when more than
 ``DENSE_ABOVE`` (a quarter) of ``x`` is nonzero, where it is the faster one; the
@@ -84,7 +88,7 @@ def rows_outer(x, g, swap: bool = False):
     rows = (x.shape[1], x.shape[0]) if swap else x.shape[:-1]
     if (swap and x.ndim != 3) or rows != g.shape[:-1]:
         raise ValueError(f"rows_outer: x {x.shape} and g {g.shape} (swap={swap}) mismatch")
-    if not _native_ok(x, g) or g.shape[-1] < NARROW:
+    if not _native_ok(x, g):
         xr = x.reshape(-1, x.shape[-1])
         return xr.T @ _swapped(g, swap).reshape(xr.shape[0], g.shape[-1])
     xr, gr = (x, g) if swap else (x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1]))
@@ -102,9 +106,22 @@ def _fwd(x, w, swap):
     return _matmul(x, w, swap), (x, w)
 
 
+def _dx(g, w, swap):
+    """``∂x = g wᵀ`` (dense). For narrow ``g`` (a readout's cotangent) on CPU it runs in
+    the native row kernel, every entry of ``g`` a "nonzero" (``N`` rows of ``wᵀ`` summed
+    per output row): that kernel maps its large output as huge pages, where XLA's dot
+    first-touches a fresh (T, B, H) buffer page by page (at H = 1024 the training step's
+    largest remaining source of page faults)."""
+    if g.shape[-1] >= NARROW or not _native_ok(g, w):
+        return _swapped(g @ w.T, swap)
+    dense = lambda g, wt: _swapped(g @ wt, swap)
+    native = lambda g, wt: _native.rows_matmul(g, wt, swap)
+    return _native.dispatch(g, jnp.transpose(w), cpu=native, default=dense)
+
+
 def _bwd(swap, res, g):
     x, w = res
-    return _swapped(g @ w.T, swap), rows_outer(x, g, swap)
+    return _dx(g, w, swap), rows_outer(x, g, swap)
 
 
 _rows_matmul.defvjp(_fwd, _bwd)
@@ -149,10 +166,11 @@ def lif_scan_native(w_rec, alpha, beta, theta, h, i0, v0, s0):
     r"""The whole forward scan of the LIF recurrence of ``bs.train._bptt`` in one native
     call (``event_rows.cc``, ``BrainsimLifScan``): for ``h (T, ..., n)``, initial
     ``i0, v0, s0 (..., n)``, ``alpha, beta, theta (n,)`` and ``w_rec (n, n)`` or
-    ``None``, returns ``(s, x, i_prev, v_prev)``, each ``(T, ..., n)``: the spikes, the
-    pre-reset $\tilde V_t - \vartheta$, and $I_{t-1}$, $V_{t-1}$. The recurrent input
-    $s_{t-1} W$ sums only the rows of ``w_rec`` of the previous spikes. CPU only (callers
-    check ``lif_scan_available`` and dispatch); not differentiable."""
+    ``None``, returns ``(s, vt)``, each ``(T, ..., n)``: the spikes and the pre-reset
+    membrane $\tilde V_t$ (the residuals; ``lif_scan_bwd_native`` recomputes the rest).
+    The recurrent input $s_{t-1} W$ sums only the rows of ``w_rec`` of the previous
+    spikes. CPU only (callers check ``lif_scan_available`` and dispatch); not
+    differentiable."""
     _native._require()
     dt = h.dtype
     n = h.shape[-1]
@@ -162,20 +180,24 @@ def lif_scan_native(w_rec, alpha, beta, theta, h, i0, v0, s0):
         wp = _native.pack_rows_weight(w_rec.astype(dt))
     coef = [jnp.broadcast_to(c, (n,)).astype(dt) for c in (alpha, beta, theta)]
     init = [jnp.broadcast_to(c, h.shape[1:]).astype(dt) for c in (i0, v0, s0)]
-    out = [jax.ShapeDtypeStruct(h.shape, dt)] * 4
+    out = [jax.ShapeDtypeStruct(h.shape, dt)] * 2
     call = jax.ffi.ffi_call("brainsim_lif_scan", out, vmap_method="sequential")
     return tuple(call(h, wp, *coef, *init, has_rec=w_rec is not None))
 
 
-def lif_scan_bwd_native(w_rec, alpha, beta, ct, s, sg, i_prev, v_prev):
+def lif_scan_bwd_native(w_rec, alpha, beta, theta, ct, sg, vt, i0, v0):
     r"""The reverse scan of ``bs.train._bptt`` in one native call (``BrainsimLifScanBwd``):
-    for the cotangent ``ct`` and the residuals ``s``, the surrogate derivative ``sg``,
-    ``i_prev``, ``v_prev`` (each ``(T, ..., n)``), ``alpha``, ``beta (n,)`` and
-    ``w_rec (n, n)`` or ``None``, returns ``(g_h, acc_a, acc_b, acc_t, g_v0)``: the
-    adjoint $g^I_t$ ``(T, ..., n)``, the per-row sums $\sum_t g^I_t I_{t-1}$,
+    for the cotangent ``ct``, the surrogate derivative ``sg`` and the pre-reset membrane
+    ``vt`` (each ``(T, ..., n)``), the initial ``i0, v0 (..., n)``, ``alpha``, ``beta``,
+    ``theta (n,)`` and ``w_rec (n, n)`` or ``None``, returns
+    ``(g_h, acc_a, acc_b, acc_t, g_v0)``: the adjoint $g^I_t$ ``(T, ..., n)`` (computed
+    in ``sg``'s buffer), the per-row sums $\sum_t g^I_t I_{t-1}$,
     $\sum_t g^{\tilde V}_t V_{t-1}$, $\sum_t \bar s_t \sigma'_t$ and $g^{\tilde V}_0$
-    (``(..., n)``). The dense $g^I W^\top$ runs in the kernel's register-blocked
-    product (``w_rec``ᵀ packed here, once). CPU only; not differentiable."""
+    (``(..., n)``). The kernel recomputes $s_t = H(\tilde V_t - \vartheta)$,
+    $V_{t-1} = (1 - s_{t-1}) \tilde V_{t-1}$ and $I_{t-1} = \tilde V_{t-1} - \beta
+    V_{t-2}$ (``_bptt`` docstring); the dense $g^I W^\top$ runs in its
+    register-blocked product (``w_rec``ᵀ packed here, once). CPU only; not
+    differentiable."""
     _native._require()
     dt = ct.dtype
     n = ct.shape[-1]
@@ -186,10 +208,13 @@ def lif_scan_bwd_native(w_rec, alpha, beta, ct, s, sg, i_prev, v_prev):
         n_p = -(-n // p)
         wt = jnp.pad(jnp.transpose(w_rec.astype(dt)), ((0, 0), (0, n_p * p - n)))
         wt = jnp.transpose(wt.reshape(n, n_p, p), (1, 0, 2))
-    coef = [jnp.broadcast_to(c, (n,)).astype(dt) for c in (alpha, beta)]
+    coef = [jnp.broadcast_to(c, (n,)).astype(dt) for c in (alpha, beta, theta)]
+    init = [jnp.broadcast_to(c, ct.shape[1:]).astype(dt) for c in (i0, v0)]
     out = [jax.ShapeDtypeStruct(ct.shape, dt)] + [jax.ShapeDtypeStruct(ct.shape[1:], dt)] * 4
-    call = jax.ffi.ffi_call("brainsim_lif_scan_bwd", out, vmap_method="sequential")
-    return tuple(call(ct, s, sg, i_prev, v_prev, wt, *coef, has_rec=w_rec is not None))
+    call = jax.ffi.ffi_call(
+        "brainsim_lif_scan_bwd", out, vmap_method="sequential", input_output_aliases={1: 0}
+    )
+    return tuple(call(ct, sg, vt, wt, *coef, *init, has_rec=w_rec is not None))
 
 
 def rows_outer_lagged(x0, x, g):

@@ -6,8 +6,12 @@ Forward, per step (``h`` the projected input, ``W`` the recurrent weights or non
 $$I_t = \alpha I_{t-1} + h_t + s_{t-1} W, \quad \tilde V_t = \beta V_{t-1} + I_t, \quad
 s_t = H(\tilde V_t - \vartheta), \quad V_t = \tilde V_t (1 - s_t)$$
 
-It stores only ``s_t``, the surrogate derivative $\sigma'_t = \sigma'(\tilde V_t -
-\vartheta)$ and $I_{t-1}$, $V_{t-1}$ (for the decay gradients). Backward, one reverse scan
+It stores only ``s_t`` (the output), the pre-reset $\tilde V_t$ and the surrogate
+derivative $\sigma'_t = \sigma'(\tilde V_t - \vartheta)$: two ``(T, ..., n)`` residuals
+beside the output. The reverse scan recomputes $s_t = H(\tilde V_t - \vartheta)$ (the
+forward's own comparison: exactly its spikes), $V_{t-1} = (1 - s_{t-1}) \tilde V_{t-1}$
+(exact) and $I_{t-1} = \tilde V_{t-1} - \beta V_{t-2}$ (one rounding of $\tilde V$), with
+$V_{-1} = v_0$, $I_{-1} = i_0$, for the decay gradients. Backward, one reverse scan
 with adjoints $g^I_t = \partial L/\partial I_t$, $g^{\tilde V}_t$ (reset detached, as in
 ``LIFLayer``), $\bar s_t$ the spike cotangent:
 
@@ -52,7 +56,7 @@ def _sum_to(a, like):
 
 def _forward_scan(w_rec, alpha, beta, theta, h, i0, v0, s0):
     """The portable forward: a ``lax.scan`` (the recurrent input event-driven through
-    ``ops.fixed_rows_matmul`` where available)."""
+    ``ops.fixed_rows_matmul`` where available); ``(s, vt)``."""
     al, be, th = (jnp.broadcast_to(c, i0.shape) for c in (alpha, beta, theta))
     rec = None if w_rec is None else ops.fixed_rows_matmul(w_rec)
 
@@ -61,19 +65,18 @@ def _forward_scan(w_rec, alpha, beta, theta, h, i0, v0, s0):
         i = al * i_prev + h_t
         if w_rec is not None:
             i = i + rec(s)
-        v = be * v_prev + i
-        x = v - th
+        vt = be * v_prev + i
+        x = vt - th
         s = (x > 0).astype(x.dtype)
-        v = jnp.where(x > 0, jnp.zeros_like(v), v)
-        return (i, v, s), (s, x, i_prev, v_prev)
+        v = jnp.where(x > 0, jnp.zeros_like(vt), vt)
+        return (i, v, s), (s, vt)
 
     return jax.lax.scan(step, (i0, v0, s0), h)[1]
 
 
 def _forward(w_rec, alpha, beta, theta, h, i0, v0, s0):
-    """``(s, x, i_prev, v_prev)`` (T, *batch, n): spikes, pre-reset ``V~ - theta`` and
-    the states before each step; the whole scan in one native call on CPU
-    (``ops.rows.lif_scan_native``), else ``_forward_scan``."""
+    """``(s, vt)`` (T, *batch, n): spikes and the pre-reset membrane; the whole scan in
+    one native call on CPU (``ops.rows.lif_scan_native``), else ``_forward_scan``."""
     args = (w_rec, alpha, beta, theta, h, i0, v0, s0)
     if not ops.rows.lif_scan_available(*(jnp.asarray(a) for a in args[::-1] if a is not None)):
         return _forward_scan(*args)
@@ -93,16 +96,29 @@ def lif_scan(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0):
 
 
 def _fwd(surrogate, w_rec, alpha, beta, theta, h, i0, v0, s0):
-    s, x, i_prev, v_prev = _forward(w_rec, alpha, beta, theta, h, i0, v0, s0)
-    # sg replaces x (XLA computes it in x's buffer): one (T, ..., n) residual less.
-    sg = surrogate.grad(x)
-    return s, (surrogate, w_rec, alpha, beta, theta, s, sg, i_prev, v_prev, s0)
+    s, vt = _forward(w_rec, alpha, beta, theta, h, i0, v0, s0)
+    # x = vt - theta is the forward's own pre-reset distance to threshold (same float op)
+    sg = surrogate.grad(vt - jnp.broadcast_to(theta, vt.shape).astype(vt.dtype))
+    i0, v0 = (jnp.broadcast_to(c, s.shape[1:]).astype(s.dtype) for c in (i0, v0))
+    return s, (surrogate, w_rec, alpha, beta, theta, s, vt, sg, i0, v0, s0)
 
 
-def _reverse_scan(w_rec, alpha, beta, ct, s, sg, i_prev, v_prev):
+def _prev_states(beta, theta, vt, i0, v0):
+    """``(s, i_prev, v_prev)`` (T, ..., n): the spikes and $I_{t-1}$, $V_{t-1}$ from the
+    pre-reset ``vt`` (module docstring)."""
+    be, th = (jnp.broadcast_to(c, vt.shape).astype(vt.dtype) for c in (beta, theta))
+    spike = vt - th > 0
+    v_post = jnp.where(spike, jnp.zeros_like(vt), vt)
+    v_prev = jnp.concatenate([v0[None], v_post[:-1]])
+    i_prev = jnp.concatenate([i0[None], vt[:-1] - be[:-1] * v_prev[:-1]])
+    return spike.astype(vt.dtype), i_prev, v_prev
+
+
+def _reverse_scan(w_rec, alpha, beta, theta, ct, sg, vt, i0, v0):
     """The portable reverse scan: ``(g_h, acc_a, acc_b, acc_t, g_v0)`` (module
     docstring; the sums per row)."""
     al, be = (jnp.broadcast_to(c, ct.shape[1:]) for c in (alpha, beta))
+    s, i_prev, v_prev = _prev_states(beta, theta, vt, i0, v0)
     zero = jnp.zeros_like(ct[0])
     # W^T materialised once, before the scan: otherwise XLA's CPU dot transposes the
     # (n, n) matrix again on every step (measured: ~1/5 of the matmul's time at n = 1024).
@@ -125,10 +141,10 @@ def _reverse_scan(w_rec, alpha, beta, ct, s, sg, i_prev, v_prev):
     return g_h, acc_a, acc_b, acc_t, g_v0
 
 
-def _reverse(w_rec, alpha, beta, ct, s, sg, i_prev, v_prev):
+def _reverse(w_rec, alpha, beta, theta, ct, sg, vt, i0, v0):
     """``_reverse_scan``, as one native call on CPU (``ops.rows.lif_scan_bwd_native``:
     rows split over threads, the dense ``g W^T`` register-blocked in the kernel)."""
-    args = (w_rec, alpha, beta, ct, s, sg, i_prev, v_prev)
+    args = (w_rec, alpha, beta, theta, ct, sg, vt, i0, v0)
     if not ops.rows.lif_scan_available(*(jnp.asarray(a) for a in args[::-1] if a is not None)):
         return _reverse_scan(*args)
     if w_rec is None:
@@ -138,8 +154,8 @@ def _reverse(w_rec, alpha, beta, ct, s, sg, i_prev, v_prev):
 
 
 def _bwd(res, ct):
-    surrogate, w_rec, alpha, beta, theta, s, sg, i_prev, v_prev, s0 = res
-    g_h, acc_a, acc_b, acc_t, g_v0 = _reverse(w_rec, alpha, beta, ct, s, sg, i_prev, v_prev)
+    surrogate, w_rec, alpha, beta, theta, s, vt, sg, i0, v0, s0 = res
+    g_h, acc_a, acc_b, acc_t, g_v0 = _reverse(w_rec, alpha, beta, theta, ct, sg, vt, i0, v0)
     g_i0 = g_h[0]
     if w_rec is None:
         d_w, d_s0 = None, jnp.zeros_like(s0)

@@ -37,6 +37,10 @@
 #include <type_traits>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include "event_common.h"
 #include "xla/ffi/api/ffi.h"
 
@@ -107,8 +111,9 @@ BRAINSIM_INLINE void GatherSum(T* __restrict dst, bool add, const T* __restrict 
     }
   }
   // The gathered rows are scattered over L2: prefetch a few nonzeros ahead
-  // (the loads, not the multiply-adds, bound this loop).
-  constexpr int64_t kAhead = 6;
+  // (the loads, not the multiply-adds, bound this loop; 12 ahead measured
+  // ~15 % less CPU time than 6 for the recurrent weight gradient at 1024).
+  constexpr int64_t kAhead = 12;
   for (int64_t q = 0; q < n; ++q) {
     if (q + kAhead < n) {
       const char* f = reinterpret_cast<const char*>(
@@ -279,6 +284,24 @@ BRAINSIM_CLONES int64_t CompactF(const double* x, int64_t k, int32_t* idx,
 }
 
 using brainsim_native::ParallelFor;
+
+// Large outputs (XLA's per-call temporaries: each run maps them fresh, and
+// first-touching 4 KiB pages cost a page fault each, ~1/5 of a training step
+// at hidden 1024) are hinted to the kernel as transparent-huge-page memory
+// (MADV_HUGEPAGE on the 2 MiB-aligned interior of the buffer, before it is
+// written): one fault per 2 MiB.  A hint only: no effect where THP is off or
+// the memory is not anonymous, never an error.
+static void HugePageHint(void* p, size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr uintptr_t k2M = uintptr_t{1} << 21;
+  if (bytes < 4 * k2M) return;
+  const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + k2M - 1) & ~(k2M - 1);
+  const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + bytes) & ~(k2M - 1);
+  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_HUGEPAGE);
+#else
+  (void)p, (void)bytes;
+#endif
+}
 
 // Work below which one thread does it all (multiply-adds).
 constexpr int64_t kSerialWork = int64_t{1} << 20;
@@ -451,8 +474,9 @@ static void RowsOuter(ffi::ThreadPool& pool, const T* x, const T* g, T* dw,
 //
 // for h (T, R, n), W packed as in MatmulImpl (n_blocks, n, kBlock) (or none),
 // per-neuron alpha, beta, theta (n,), initial i0, v0, s0 (R, n).  Outputs
-// (T, R, n): s_t, x_t, I_{t-1}, V_{t-1} (the residuals of the hand-written
-// BPTT).  The rows are independent, so each thread runs all T steps of its
+// (T, R, n): s_t and the pre-reset V~_t (the residuals of the hand-written
+// BPTT: x_t, I_{t-1} and V_{t-1} are recomputed from them and i0, v0 in the
+// reverse scan, which keeps two (T, R, n) buffers instead of four).  The rows are independent, so each thread runs all T steps of its
 // own rows (no synchronisation per step); per step and column block, each
 // row sums the packed block rows of its previous spikes (an index list kept
 // from the step before: no scan for nonzeros) in registers, then updates its
@@ -464,37 +488,30 @@ BRAINSIM_INLINE void LifUpdate(const T* __restrict h, const T* __restrict rec,
                                const T* __restrict al, const T* __restrict be,
                                const T* __restrict th, T* __restrict ib,
                                T* __restrict vb, T* __restrict so,
-                               T* __restrict xo, T* __restrict io,
-                               T* __restrict vo, int64_t nc) {
+                               T* __restrict vto, int64_t nc) {
   using V = typename Vec<T>::type;
   constexpr int64_t L = 32 / sizeof(T);
   const V one = V{} + T(1), zero = V{};
   int64_t j = 0;
   for (; j + L <= nc; j += L) {
     const V ip = Load(ib + j), vp = Load(vb + j);
-    Store(io + j, ip);
-    Store(vo + j, vp);
     V i = Load(al + j) * ip + Load(h + j);
     if (rec != nullptr) i = i + Load(rec + j);
     const V v = Load(be + j) * vp + i;
-    const V x = v - Load(th + j);
-    const auto spike = x > zero;
+    const auto spike = v - Load(th + j) > zero;
     Store(so + j, spike ? one : zero);
-    Store(xo + j, x);
+    Store(vto + j, v);
     Store(ib + j, i);
     Store(vb + j, spike ? zero : v);
   }
   for (; j < nc; ++j) {
     const T ip = ib[j], vp = vb[j];
-    io[j] = ip;
-    vo[j] = vp;
     T i = al[j] * ip + h[j];
     if (rec != nullptr) i = i + rec[j];
     const T v = be[j] * vp + i;
-    const T x = v - th[j];
-    const bool spike = x > T(0);
+    const bool spike = v - th[j] > T(0);
     so[j] = spike ? T(1) : T(0);
-    xo[j] = x;
+    vto[j] = v;
     ib[j] = i;
     vb[j] = spike ? T(0) : v;
   }
@@ -503,8 +520,8 @@ BRAINSIM_INLINE void LifUpdate(const T* __restrict h, const T* __restrict rec,
 #define BRAINSIM_LIF_ENTRY(T)                                                  \
   BRAINSIM_CLONES void LifRowsF(const T* h, const T* wp, const T* al,          \
                                 const T* be, const T* th, const T* i0,         \
-                                const T* v0, const T* s0, T* so, T* xo, T* io, \
-                                T* vo, int64_t Tn, int64_t R, int64_t n,       \
+                                const T* v0, const T* s0, T* so, T* vto,       \
+                                int64_t Tn, int64_t R, int64_t n,              \
                                 int64_t r0, int64_t r1) {                      \
     const int64_t nr = r1 - r0, kb = kBlock<T>;                                \
     const int64_t nb = (n + kb - 1) / kb;                                      \
@@ -520,7 +537,10 @@ BRAINSIM_INLINE void LifUpdate(const T* __restrict h, const T* __restrict rec,
     alignas(64) T rec[kBlock<T>];                                              \
     for (int64_t t = 0; t < Tn; ++t) {                                         \
       const int64_t o = (t * R + r0) * n;                                      \
-      for (int64_t b = 0; b < nb; ++b) {                                       \
+      /* serpentine over the column blocks: the blocks of w last used are    \
+         first in the next step, still in L2 (w: 4 MiB at n = 1024) */        \
+      for (int64_t bi = 0; bi < nb; ++bi) {                                    \
+        const int64_t b = (t & 1) ? nb - 1 - bi : bi;                          \
         const int64_t c0 = b * kb, nc = std::min(kb, n - c0);                  \
         for (int64_t l = 0; l < nr; ++l) {                                     \
           const int64_t e = o + l * n + c0;                                    \
@@ -531,8 +551,7 @@ BRAINSIM_INLINE void LifUpdate(const T* __restrict h, const T* __restrict rec,
             r = rec;                                                           \
           }                                                                    \
           LifUpdate(h + e, r, al + c0, be + c0, th + c0, ib.data() + l * n + c0, \
-                    vb.data() + l * n + c0, so + e, xo + e, io + e, vo + e,    \
-                    nc);                                                       \
+                    vb.data() + l * n + c0, so + e, vto + e, nc);              \
         }                                                                      \
       }                                                                        \
       /* next lists: the spikes just stored */                                 \
@@ -549,12 +568,12 @@ BRAINSIM_LIF_ENTRY(double)
 template <typename T>
 static void LifScan(ffi::ThreadPool& pool, const T* h, const T* wp,
                     const T* al, const T* be, const T* th, const T* i0,
-                    const T* v0, const T* s0, T* so, T* xo, T* io, T* vo,
-                    int64_t Tn, int64_t R, int64_t n) {
+                    const T* v0, const T* s0, T* so, T* vto, int64_t Tn,
+                    int64_t R, int64_t n) {
   const int64_t work = Tn * R * n * (wp != nullptr ? n / 8 + 4 : 4);
   const int64_t parts = Parts(pool, work, R);
   ParallelFor(pool, parts, [&](int64_t k) {
-    LifRowsF(h, wp, al, be, th, i0, v0, s0, so, xo, io, vo, Tn, R, n,
+    LifRowsF(h, wp, al, be, th, i0, v0, s0, so, vto, Tn, R, n,
              R * k / parts, R * (k + 1) / parts);
   });
 }
@@ -568,35 +587,67 @@ static void LifScan(ffi::ThreadPool& pool, const T* h, const T* wp,
 //   g^I_t = gV_t + alpha g^I_{t+1}
 //
 // with the per-row sums acc_a += g^I_t I_{t-1}, acc_b += gV_t V_{t-1},
-// acc_t += sbar_t sg_t.  Rows are independent again: each thread runs all T
-// steps of its rows.  The dense g^I W^T is a register-blocked product
-// (kMR rows x 2 vectors of columns, Wt packed in panels of kPanel columns,
-// zero-padded), its result consumed in registers-sized pieces by the
-// elementwise update (no per-step temporaries, no per-step dispatch).
+// acc_t += sbar_t sg_t.  The forward kept only the pre-reset V~_t (and s_t):
+// here s_t = [V~_t - theta > 0] (the forward's own comparison, so exactly its
+// spikes), V_{t-1} = s_{t-1} ? 0 : V~_{t-1} (exact) and
+// I_{t-1} = V~_{t-1} - beta V_{t-2} (V~ = beta V + I: exact up to one rounding
+// of V~), with V_{-1} = v0, I_{-1} = i0.  Rows are independent again: each
+// thread runs all T steps of its rows.  The dense g^I W^T is a
+// register-blocked product (kMR rows x 2 vectors of columns, Wt packed in
+// panels of kPanel columns, zero-padded), its result consumed in
+// registers-sized pieces by the elementwise update (no per-step temporaries,
+// no per-step dispatch).  g_h may be written in place of ct or sg (XLA
+// aliases g_h with sg): both are read before g^I_t is stored, element by
+// element.
 template <typename T>
 constexpr int64_t kPanel = 2 * static_cast<int64_t>(32 / sizeof(T));
-constexpr int kMR = 5;
+// 4 rows: a batch of 64 splits into 16 whole tiles, 8 per thread on 2 cores
+// (5 left one thread 34 rows, the other 30); 8 accumulators + 2 panel
+// vectors + 1 broadcast fit the 16 vector registers of AVX2.
+constexpr int kMR = 4;
+
+// The state before step t at one element: V_{t-1} and I_{t-1} from V~_{t-1}
+// (v1, null at t = 0) and V~_{t-2} (v2, null at t <= 1).
+template <typename V>
+BRAINSIM_INLINE void PrevState(bool has1, bool has2, V v1, V v2, V v0, V i0, V th,
+                               V be, V* vprev, V* iprev) {
+  const V zero = V{};
+  if (!has1) {
+    *vprev = v0, *iprev = i0;
+    return;
+  }
+  *vprev = v1 - th > zero ? zero : v1;
+  const V vpp = has2 ? (v2 - th > zero ? zero : v2) : v0;
+  *iprev = v1 - be * vpp;
+}
 
 template <typename T>
-BRAINSIM_INLINE void BwdUpdate(const T* __restrict sb_rec, const T* __restrict ct,
-                               const T* __restrict s, const T* __restrict sg,
-                               const T* __restrict ip, const T* __restrict vp,
+BRAINSIM_INLINE void BwdUpdate(const T* sb_rec, const T* ct, const T* sg,
+                               const T* __restrict vt, const T* __restrict v1,
+                               const T* __restrict v2, const T* __restrict v0,
+                               const T* __restrict i0, const T* __restrict th,
                                const T* __restrict al, const T* __restrict be,
                                const T* __restrict gi_next, T* __restrict gi_new,
                                T* __restrict gv, T* __restrict aa, T* __restrict ab,
-                               T* __restrict at, T* __restrict gh, int64_t nc) {
+                               T* __restrict at, T* gh, int64_t nc) {
   using V = typename Vec<T>::type;
   constexpr int64_t L = 32 / sizeof(T);
+  const bool has1 = v1 != nullptr, has2 = v2 != nullptr;
   int64_t j = 0;
-  const V one = V{} + T(1);
+  const V one = V{} + T(1), zero = V{};
   for (; j + L <= nc; j += L) {
     V sb = Load(ct + j);
     if (sb_rec != nullptr) sb = sb + Load(sb_rec + j);
+    const V tv = Load(th + j), bv = Load(be + j);
+    const V keep = Load(vt + j) - tv > zero ? zero : one;  // 1 - s_t
+    V vprev, iprev;
+    PrevState(has1, has2, has1 ? Load(v1 + j) : zero, has2 ? Load(v2 + j) : zero,
+              Load(v0 + j), Load(i0 + j), tv, bv, &vprev, &iprev);
     const V sbs = sb * Load(sg + j);
-    const V g_v = Load(be + j) * Load(gv + j) * (one - Load(s + j)) + sbs;
+    const V g_v = bv * Load(gv + j) * keep + sbs;
     const V g_i = g_v + Load(al + j) * Load(gi_next + j);
-    Store(aa + j, Load(aa + j) + g_i * Load(ip + j));
-    Store(ab + j, Load(ab + j) + g_v * Load(vp + j));
+    Store(aa + j, Load(aa + j) + g_i * iprev);
+    Store(ab + j, Load(ab + j) + g_v * vprev);
     Store(at + j, Load(at + j) + sbs);
     Store(gv + j, g_v);
     Store(gi_new + j, g_i);
@@ -604,11 +655,20 @@ BRAINSIM_INLINE void BwdUpdate(const T* __restrict sb_rec, const T* __restrict c
   }
   for (; j < nc; ++j) {
     const T sb = sb_rec != nullptr ? ct[j] + sb_rec[j] : ct[j];
+    const T keep = vt[j] - th[j] > T(0) ? T(0) : T(1);
+    T vprev, iprev;
+    if (!has1) {
+      vprev = v0[j], iprev = i0[j];
+    } else {
+      vprev = v1[j] - th[j] > T(0) ? T(0) : v1[j];
+      const T vpp = has2 ? (v2[j] - th[j] > T(0) ? T(0) : v2[j]) : v0[j];
+      iprev = v1[j] - be[j] * vpp;
+    }
     const T sbs = sb * sg[j];
-    const T g_v = be[j] * gv[j] * (T(1) - s[j]) + sbs;
+    const T g_v = be[j] * gv[j] * keep + sbs;
     const T g_i = g_v + al[j] * gi_next[j];
-    aa[j] = aa[j] + g_i * ip[j];
-    ab[j] = ab[j] + g_v * vp[j];
+    aa[j] = aa[j] + g_i * iprev;
+    ab[j] = ab[j] + g_v * vprev;
     at[j] = at[j] + sbs;
     gv[j] = g_v;
     gi_new[j] = g_i;
@@ -641,10 +701,11 @@ BRAINSIM_INLINE void PanelProduct(const T* __restrict g, int64_t n,
 
 #define BRAINSIM_BWD_ENTRY(T)                                                  \
   BRAINSIM_CLONES void LifBwdRowsF(                                            \
-      const T* ct, const T* s, const T* sg, const T* ip, const T* vp,          \
-      const T* wt, const T* al, const T* be, T* gh, T* aa, T* ab, T* at,       \
-      T* gv0, int64_t Tn, int64_t R, int64_t n, int64_t r0, int64_t r1) {      \
-    const int64_t nr = r1 - r0, P = kPanel<T>;                                 \
+      const T* ct, const T* sg, const T* vt, const T* wt, const T* al,         \
+      const T* be, const T* th, const T* i0, const T* v0, T* gh, T* aa, T* ab, \
+      T* at, T* gv0, int64_t Tn, int64_t R, int64_t n, int64_t r0,             \
+      int64_t r1) {                                                            \
+    const int64_t nr = r1 - r0, P = kPanel<T>, step = R * n;                   \
     const int64_t np = (n + P - 1) / P;                                        \
     std::vector<T> gi_a(nr * n, T(0)), gi_b(nr * n, T(0));                     \
     T* gv = gv0 + r0 * n;                                                      \
@@ -658,7 +719,9 @@ BRAINSIM_INLINE void PanelProduct(const T* __restrict g, int64_t n,
     bool first = true;                                                         \
     for (int64_t t = Tn - 1; t >= 0; --t) {                                    \
       const int64_t o = (t * R + r0) * n;                                      \
-      for (int64_t p = 0; p < np; ++p) {                                       \
+      /* serpentine over the panels of W^T, as in LifRowsF */                 \
+      for (int64_t pi = 0; pi < np; ++pi) {                                    \
+        const int64_t p = (t & 1) ? np - 1 - pi : pi;                          \
         const int64_t c0 = p * P, nc = std::min(P, n - c0);                    \
         for (int64_t m0 = 0; m0 < nr; m0 += kMR) {                             \
           const int64_t mr = std::min<int64_t>(kMR, nr - m0);                  \
@@ -677,8 +740,10 @@ BRAINSIM_INLINE void PanelProduct(const T* __restrict g, int64_t n,
           }                                                                    \
           for (int64_t m = 0; m < mr; ++m) {                                   \
             const int64_t l = m0 + m, e = o + l * n + c0, q = l * n + c0;      \
-            BwdUpdate(rec ? sbuf + m * P : nullptr, ct + e, s + e, sg + e,     \
-                      ip + e, vp + e, al + c0, be + c0, gi_next + q,           \
+            BwdUpdate(rec ? sbuf + m * P : nullptr, ct + e, sg + e, vt + e,    \
+                      t >= 1 ? vt + e - step : nullptr,                        \
+                      t >= 2 ? vt + e - 2 * step : nullptr, v0 + r0 * n + q,   \
+                      i0 + r0 * n + q, th + c0, al + c0, be + c0, gi_next + q, \
                       gi_new + q, gv + q, aa + r0 * n + q, ab + r0 * n + q,    \
                       at + r0 * n + q, gh + e, nc);                            \
           }                                                                    \
@@ -693,10 +758,10 @@ BRAINSIM_BWD_ENTRY(double)
 #undef BRAINSIM_BWD_ENTRY
 
 template <typename T>
-static void LifScanBwd(ffi::ThreadPool& pool, const T* ct, const T* s,
-                       const T* sg, const T* ip, const T* vp, const T* wt,
-                       const T* al, const T* be, T* gh, T* aa, T* ab, T* at,
-                       T* gv0, int64_t Tn, int64_t R, int64_t n) {
+static void LifScanBwd(ffi::ThreadPool& pool, const T* ct, const T* sg,
+                       const T* vt, const T* wt, const T* al, const T* be,
+                       const T* th, const T* i0, const T* v0, T* gh, T* aa,
+                       T* ab, T* at, T* gv0, int64_t Tn, int64_t R, int64_t n) {
   const int64_t work = Tn * R * n * (wt != nullptr ? n : 8);
   // Whole tiles of kMR rows per thread where possible.
   const int64_t parts = Parts(pool, work, (R + kMR - 1) / kMR);
@@ -705,8 +770,8 @@ static void LifScanBwd(ffi::ThreadPool& pool, const T* ct, const T* s,
     const int64_t r0 = std::min(R, tiles * k / parts * kMR);
     const int64_t r1 = std::min(R, tiles * (k + 1) / parts * kMR);
     if (r1 > r0)
-      LifBwdRowsF(ct, s, sg, ip, vp, wt, al, be, gh, aa, ab, at, gv0, Tn, R, n,
-                  r0, r1);
+      LifBwdRowsF(ct, sg, vt, wt, al, be, th, i0, v0, gh, aa, ab, at, gv0, Tn,
+                  R, n, r0, r1);
   });
 }
 
@@ -753,6 +818,7 @@ static ffi::Error MatmulImpl(ffi::ThreadPool pool, ffi::AnyBuffer x,
   if (packed && (wd[2] != kb || wd[0] != (N + kb - 1) / kb))
     return ffi::Error::InvalidArgument("brainsim rows_matmul: bad packed w");
   const void* wv = w.untyped_data();
+  HugePageHint(out->untyped_data(), out->size_bytes());
   if (dt == ffi::DataType::F32) {
     const auto* wf = static_cast<const float*>(wv);
     RowsMatmul<float>(pool, static_cast<const float*>(x.untyped_data()), wf,
@@ -803,16 +869,14 @@ static ffi::Error OuterImpl(ffi::ThreadPool pool, ffi::AnyBuffer x,
 
 // h (T, ..., n) [rows R = product of the middle dims]; wp packed
 // (ceil(n / kBlock), n, kBlock) when has_rec (else ignored); alpha, beta,
-// theta (n,); i0, v0, s0 with R * n elements.  Returns s, x, i_prev, v_prev
-// shaped like h.
+// theta (n,); i0, v0, s0 with R * n elements.  Returns s and the pre-reset
+// V~, shaped like h.
 static ffi::Error LifScanImpl(ffi::ThreadPool pool, ffi::AnyBuffer h,
                               ffi::AnyBuffer wp, ffi::AnyBuffer al,
                               ffi::AnyBuffer be, ffi::AnyBuffer th,
                               ffi::AnyBuffer i0, ffi::AnyBuffer v0,
                               ffi::AnyBuffer s0, ffi::Result<ffi::AnyBuffer> so,
-                              ffi::Result<ffi::AnyBuffer> xo,
-                              ffi::Result<ffi::AnyBuffer> io,
-                              ffi::Result<ffi::AnyBuffer> vo, bool has_rec) {
+                              ffi::Result<ffi::AnyBuffer> vto, bool has_rec) {
   auto hd = h.dimensions();
   if (hd.size() < 2)
     return ffi::Error::InvalidArgument("brainsim lif_scan: h must be (T, ..., n)");
@@ -832,9 +896,11 @@ static ffi::Error LifScanImpl(ffi::ThreadPool pool, ffi::AnyBuffer h,
         wp.element_type() != dt)
       return ffi::Error::InvalidArgument("brainsim lif_scan: bad packed w_rec");
   }
-  for (auto* o : {&so, &xo, &io, &vo})
+  for (auto* o : {&so, &vto})
     if ((*o)->element_count() != h.element_count() || (*o)->element_type() != dt)
       return ffi::Error::InvalidArgument("brainsim lif_scan: bad outputs");
+  for (auto* o : {&so, &vto})
+    HugePageHint((*o)->untyped_data(), (*o)->size_bytes());
 #define BRAINSIM_CALL(T)                                                      \
   LifScan<T>(pool, static_cast<const T*>(h.untyped_data()),                   \
              has_rec ? static_cast<const T*>(wp.untyped_data()) : nullptr,    \
@@ -845,9 +911,7 @@ static ffi::Error LifScanImpl(ffi::ThreadPool pool, ffi::AnyBuffer h,
              static_cast<const T*>(v0.untyped_data()),                        \
              static_cast<const T*>(s0.untyped_data()),                        \
              static_cast<T*>(so->untyped_data()),                             \
-             static_cast<T*>(xo->untyped_data()),                             \
-             static_cast<T*>(io->untyped_data()),                             \
-             static_cast<T*>(vo->untyped_data()), Tn, R, n)
+             static_cast<T*>(vto->untyped_data()), Tn, R, n)
   if (dt == ffi::DataType::F32) {
     BRAINSIM_CALL(float);
   } else if (dt == ffi::DataType::F64) {
@@ -860,14 +924,14 @@ static ffi::Error LifScanImpl(ffi::ThreadPool pool, ffi::AnyBuffer h,
 }
 
 
-// ct, s, sg, i_prev, v_prev (T, ..., n) [R rows]; wt: W^T packed in panels
-// (ceil(n / kPanel), n, kPanel) when has_rec (else ignored); alpha, beta
-// (n,).  Returns g_h (T, ..., n) and, per row, acc_a, acc_b, acc_t and the
-// final gV (R * n elements each).
+// ct, sg, vt (T, ..., n) [R rows]; wt: W^T packed in panels
+// (ceil(n / kPanel), n, kPanel) when has_rec (else ignored); alpha, beta,
+// theta (n,); i0, v0 (R * n).  Returns g_h (T, ..., n; may alias sg) and, per
+// row, acc_a, acc_b, acc_t and the final gV (R * n elements each).
 static ffi::Error LifScanBwdImpl(
-    ffi::ThreadPool pool, ffi::AnyBuffer ct, ffi::AnyBuffer s, ffi::AnyBuffer sg,
-    ffi::AnyBuffer ip, ffi::AnyBuffer vp, ffi::AnyBuffer wt, ffi::AnyBuffer al,
-    ffi::AnyBuffer be, ffi::Result<ffi::AnyBuffer> gh,
+    ffi::ThreadPool pool, ffi::AnyBuffer ct, ffi::AnyBuffer sg, ffi::AnyBuffer vt,
+    ffi::AnyBuffer wt, ffi::AnyBuffer al, ffi::AnyBuffer be, ffi::AnyBuffer th,
+    ffi::AnyBuffer i0, ffi::AnyBuffer v0, ffi::Result<ffi::AnyBuffer> gh,
     ffi::Result<ffi::AnyBuffer> aa, ffi::Result<ffi::AnyBuffer> ab,
     ffi::Result<ffi::AnyBuffer> at, ffi::Result<ffi::AnyBuffer> gv0,
     bool has_rec) {
@@ -878,12 +942,15 @@ static ffi::Error LifScanBwdImpl(
   const int64_t R = Prod(cd, 1, cd.size() - 1);
   const auto dt = ct.element_type();
   const int64_t P = dt == ffi::DataType::F64 ? kPanel<double> : kPanel<float>;
-  for (auto* b : {&s, &sg, &ip, &vp})
+  for (auto* b : {&sg, &vt})
     if (b->element_count() != ct.element_count() || b->element_type() != dt)
       return ffi::Error::InvalidArgument("brainsim lif_scan_bwd: bad residuals");
-  for (auto* b : {&al, &be})
+  for (auto* b : {&al, &be, &th})
     if (b->element_count() != static_cast<size_t>(n) || b->element_type() != dt)
-      return ffi::Error::InvalidArgument("brainsim lif_scan_bwd: bad alpha/beta");
+      return ffi::Error::InvalidArgument("brainsim lif_scan_bwd: bad alpha/beta/theta");
+  for (auto* b : {&i0, &v0})
+    if (b->element_count() != static_cast<size_t>(R * n) || b->element_type() != dt)
+      return ffi::Error::InvalidArgument("brainsim lif_scan_bwd: bad initial state");
   if (has_rec) {
     auto wd = wt.dimensions();
     if (wd.size() != 3 || wd[0] != (n + P - 1) / P || wd[1] != n || wd[2] != P ||
@@ -895,15 +962,18 @@ static ffi::Error LifScanBwdImpl(
   for (auto* o : {&aa, &ab, &at, &gv0})
     if ((*o)->element_count() != static_cast<size_t>(R * n) || (*o)->element_type() != dt)
       return ffi::Error::InvalidArgument("brainsim lif_scan_bwd: bad outputs");
+  if (gh->untyped_data() != sg.untyped_data())
+    HugePageHint(gh->untyped_data(), gh->size_bytes());
 #define BRAINSIM_CALL(T)                                                      \
   LifScanBwd<T>(pool, static_cast<const T*>(ct.untyped_data()),               \
-                static_cast<const T*>(s.untyped_data()),                      \
                 static_cast<const T*>(sg.untyped_data()),                     \
-                static_cast<const T*>(ip.untyped_data()),                     \
-                static_cast<const T*>(vp.untyped_data()),                     \
+                static_cast<const T*>(vt.untyped_data()),                     \
                 has_rec ? static_cast<const T*>(wt.untyped_data()) : nullptr, \
                 static_cast<const T*>(al.untyped_data()),                     \
                 static_cast<const T*>(be.untyped_data()),                     \
+                static_cast<const T*>(th.untyped_data()),                     \
+                static_cast<const T*>(i0.untyped_data()),                     \
+                static_cast<const T*>(v0.untyped_data()),                     \
                 static_cast<T*>(gh->untyped_data()),                          \
                 static_cast<T*>(aa->untyped_data()),                          \
                 static_cast<T*>(ab->untyped_data()),                          \
@@ -987,22 +1057,21 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimLifScan, LifScanImpl,
                                   .Arg<ffi::AnyBuffer>()   // v0
                                   .Arg<ffi::AnyBuffer>()   // s0
                                   .Ret<ffi::AnyBuffer>()   // s
-                                  .Ret<ffi::AnyBuffer>()   // x
-                                  .Ret<ffi::AnyBuffer>()   // i_prev
-                                  .Ret<ffi::AnyBuffer>()   // v_prev
+                                  .Ret<ffi::AnyBuffer>()   // pre-reset V~
                                   .Attr<bool>("has_rec"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimLifScanBwd, LifScanBwdImpl,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
                                   .Arg<ffi::AnyBuffer>()   // ct
-                                  .Arg<ffi::AnyBuffer>()   // s
                                   .Arg<ffi::AnyBuffer>()   // sg
-                                  .Arg<ffi::AnyBuffer>()   // i_prev
-                                  .Arg<ffi::AnyBuffer>()   // v_prev
+                                  .Arg<ffi::AnyBuffer>()   // pre-reset V~
                                   .Arg<ffi::AnyBuffer>()   // packed w_rec^T
                                   .Arg<ffi::AnyBuffer>()   // alpha
                                   .Arg<ffi::AnyBuffer>()   // beta
+                                  .Arg<ffi::AnyBuffer>()   // theta
+                                  .Arg<ffi::AnyBuffer>()   // i0
+                                  .Arg<ffi::AnyBuffer>()   // v0
                                   .Ret<ffi::AnyBuffer>()   // g_h
                                   .Ret<ffi::AnyBuffer>()   // acc_a
                                   .Ret<ffi::AnyBuffer>()   // acc_b
