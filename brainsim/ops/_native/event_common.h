@@ -226,20 +226,40 @@ inline bool AddRows(const int32_t* __restrict indptr, const int32_t* __restrict 
       hi);
 }
 
-// Asks Linux to back the whole 2 MiB pages inside [p, p + bytes) with
-// transparent huge pages, now (MADV_COLLAPSE, Linux 6.1+: the pages are
-// copied once) and on later faults (MADV_HUGEPAGE); once per range and thread.
-// For read-only operands accessed at random rows (a network's connectivity):
-// with 4 KiB pages every row visited is a TLB miss, a nested page walk in a
-// VM, and whether XLA's buffer landed in memory that happened to be backed by
-// huge pages decided a run's speed.  The memory is XLA's: only its backing
-// changes, not its contents.  Errors (other systems, THP disabled) are
-// ignored: the pages only stay as they were.
-inline void HugePages(const void* p, size_t bytes) {
-#if defined(__linux__)
+// The whole 2 MiB pages inside [p, p + bytes): [first, second), empty when none.
+inline std::pair<uintptr_t, uintptr_t> WholeHugePages(const void* p, size_t bytes) {
   constexpr uintptr_t kHuge = uintptr_t{2} << 20;
   const uintptr_t a = (reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
   const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + bytes) & ~(kHuge - 1);
+  return {a, std::max(a, b)};
+}
+
+// Fresh outputs about to be written (XLA's per-call temporaries, mapped anew by
+// each run when larger than glibc's mmap threshold; first-touching 4 KiB pages
+// cost a page fault each, ~1/5 of a training step at hidden 1024): hinted as
+// transparent-huge-page memory (MADV_HUGEPAGE), one fault per 2 MiB.  Only from
+// 8 MiB.  A hint: no effect where THP is off, never an error.
+inline void HugePageHint(void* p, size_t bytes) {
+#if defined(__linux__)
+  const auto [a, b] = WholeHugePages(p, bytes);
+  if (bytes >= (size_t{8} << 20) && b > a)
+    madvise(reinterpret_cast<void*>(a), b - a, MADV_HUGEPAGE);
+#else
+  (void)p, (void)bytes;
+#endif
+}
+
+// Read-only operands accessed at random rows (a network's connectivity): with
+// 4 KiB pages every row visited is a TLB miss, a nested page walk in a VM, and
+// whether XLA's buffer landed in memory that happened to be backed by huge
+// pages decided a run's speed.  Asks Linux to back the whole 2 MiB pages now
+// (MADV_COLLAPSE, Linux 6.1+: the pages are copied once) and on later faults
+// (MADV_HUGEPAGE); once per range and thread.  The memory is XLA's: only its
+// backing changes, not its contents.  Errors (other systems, THP disabled) are
+// ignored: the pages only stay as they were.
+inline void HugePages(const void* p, size_t bytes) {
+#if defined(__linux__)
+  const auto [a, b] = WholeHugePages(p, bytes);
   if (b <= a) return;
   static thread_local std::vector<std::pair<uintptr_t, uintptr_t>> done;
   for (const auto& r : done)

@@ -37,10 +37,6 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 #include "event_common.h"
 #include "xla/ffi/api/ffi.h"
 
@@ -283,25 +279,8 @@ BRAINSIM_CLONES int64_t CompactF(const double* x, int64_t k, int32_t* idx,
   return Compact(x, k, idx, val);
 }
 
+using brainsim_native::HugePageHint;
 using brainsim_native::ParallelFor;
-
-// Large outputs (XLA's per-call temporaries: each run maps them fresh, and
-// first-touching 4 KiB pages cost a page fault each, ~1/5 of a training step
-// at hidden 1024) are hinted to the kernel as transparent-huge-page memory
-// (MADV_HUGEPAGE on the 2 MiB-aligned interior of the buffer, before it is
-// written): one fault per 2 MiB.  A hint only: no effect where THP is off or
-// the memory is not anonymous, never an error.
-static void HugePageHint(void* p, size_t bytes) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  constexpr uintptr_t k2M = uintptr_t{1} << 21;
-  if (bytes < 4 * k2M) return;
-  const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + k2M - 1) & ~(k2M - 1);
-  const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + bytes) & ~(k2M - 1);
-  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_HUGEPAGE);
-#else
-  (void)p, (void)bytes;
-#endif
-}
 
 // Work below which one thread does it all (multiply-adds).
 constexpr int64_t kSerialWork = int64_t{1} << 20;
@@ -476,8 +455,8 @@ static void RowsOuter(ffi::ThreadPool& pool, const T* x, const T* g, T* dw,
 // per-neuron alpha, beta, theta (n,), initial i0, v0, s0 (R, n).  Outputs
 // (T, R, n): s_t and the pre-reset V~_t (the residuals of the hand-written
 // BPTT: x_t, I_{t-1} and V_{t-1} are recomputed from them and i0, v0 in the
-// reverse scan, which keeps two (T, R, n) buffers instead of four).  The rows are independent, so each thread runs all T steps of its
-// own rows (no synchronisation per step); per step and column block, each
+// reverse scan, which keeps two (T, R, n) buffers instead of four).  The
+// rows are independent, so each thread runs all T steps of its own rows (no synchronisation per step); per step and column block, each
 // row sums the packed block rows of its previous spikes (an index list kept
 // from the step before: no scan for nonzeros) in registers, then updates its
 // 64 neurons.  The elementwise update keeps the evaluation order of the XLA
