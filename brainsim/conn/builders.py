@@ -38,7 +38,7 @@ def csr_from_edges(pre, post, n_pre, n_post, weights=None):
     """A ``CSR`` layout (and weights reordered alike) from edge lists."""
     pre, post = np.asarray(pre, np.int64), np.asarray(post, np.int64)
     weights = None if weights is None else np.asarray(weights)
-    if np.any(pre[1:] < pre[:-1]):  # edges not yet grouped by row (FixedProb's are)
+    if np.any(pre[1:] < pre[:-1]):  # edges not yet grouped by row (FromDense's are)
         order = _stable_argsort(pre, n_pre)
         post, weights = post[order], None if weights is None else weights[order]
     indptr = np.zeros(n_pre + 1, np.int64)
