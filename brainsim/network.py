@@ -1,7 +1,6 @@
 """Populations and projections composed into one ``Network`` with one pure ``step``."""
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -10,7 +9,8 @@ from ._arrays import to_device
 from ._checks import check_count
 from ._compile import FAST_COMPILE
 from ._protocol import AbstractDynamics
-from .conn.builders import AbstractBuilder, fold_in, numpy_rng, with_delays
+from ._random import fold_in, split
+from .conn.builders import AbstractBuilder, numpy_rng, with_delays
 from .conn.layouts import CSR, ELL, AbstractLayout, Delayed
 from .delays import (
     NormalDelay,
@@ -179,10 +179,10 @@ class Network(eqx.Module):
         """Initial state; ``dt`` (ms) sizes the delay buffers and must match ``step``'s."""
         # One compiled program instead of dozens of eagerly compiled small ops; bad delays
         # raise while it is traced, before anything is compiled.
-        return _init(self, key, float(dt), tuple(batch_shape))
+        keys = split(key, len(self.populations))  # on the host: no threefry compiled
+        return _init(self, keys, float(dt), tuple(batch_shape))
 
-    def _init(self, key, dt, batch_shape) -> NetworkState:
-        keys = jax.random.split(key, len(self.populations))
+    def _init(self, keys, dt, batch_shape) -> NetworkState:
         pops = {
             name: pop.init(k, batch_shape)
             for k, (name, pop) in zip(keys, self.populations.items(), strict=True)
@@ -400,8 +400,8 @@ def _propagate(proj: Projection, d_state, spikes, dt):
 
 # The initial state is computed once per network, in milliseconds: compiled fast.
 @eqx.filter_jit(compiler_options=FAST_COMPILE)
-def _init(net: Network, key, dt: float, batch_shape) -> NetworkState:
-    return net._init(key, dt, batch_shape)
+def _init(net: Network, keys, dt: float, batch_shape) -> NetworkState:
+    return net._init(keys, dt, batch_shape)
 
 
 def _as_drive(x) -> Drive:

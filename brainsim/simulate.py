@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._checks import check_positive, check_size, steps
+from ._compile import loop_options
 from .monitors import (
     EVENT_DENSITY_HZ,
     as_records,
@@ -174,9 +175,10 @@ def _compile(args, static):
         return _chunk_fn(net, state, inputs, i0, **kwargs)
 
     start = time.perf_counter()
-    compiled = jax.jit(run).lower(dyn, jnp.int32(0)).compile()
+    traced = jax.jit(run).trace(dyn, jax.ShapeDtypeStruct((), jnp.int32))
+    compiled = traced.lower().compile(loop_options(traced.jaxpr.jaxpr))
     elapsed = time.perf_counter() - start
-    fn = lambda args, i0: compiled(eqx.partition(args, eqx.is_array)[0], jnp.int32(i0))
+    fn = lambda args, i0: compiled(eqx.partition(args, eqx.is_array)[0], np.int32(i0))
     if key is not None:
         _COMPILED[key] = fn
     return fn, elapsed

@@ -14,7 +14,6 @@ import numpy as np
 
 from .._arrays import to_device
 from .._checks import check_count, check_prob
-from .._compile import FAST_COMPILE
 from .layouts import CSR, ELL, Delayed, Dense, Procedural
 from .weight_rules import AbstractWeightRule, ConstantWeights
 
@@ -27,11 +26,6 @@ def numpy_rng(key) -> np.random.Generator:
             "Network(..., key=jax.random.key(seed))"
         )
     return np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
-
-
-# One key per projection is derived while building; compiled fast (integer arithmetic:
-# the same bits as ``jax.random.fold_in``).
-fold_in = jax.jit(jax.random.fold_in, compiler_options=FAST_COMPILE)
 
 
 def csr_from_edges(pre, post, n_pre, n_post, weights=None):

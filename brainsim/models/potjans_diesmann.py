@@ -11,8 +11,9 @@ import math
 import numpy as np
 
 from .._checks import check_positive
+from .._random import fold_in
 from ..conn import FromEdges, OneToOne
-from ..conn.builders import fold_in, numpy_rng
+from ..conn.builders import numpy_rng
 from ..delays import NormalDelay
 from ..initializers import Normal
 from ..network import Network, Projection
