@@ -1,7 +1,7 @@
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 
+from .._random import fold_in, split
 from ..initializers import Normal
 from ..network import Network, NetworkState
 from ..neurons import TraubMiles
@@ -54,7 +54,7 @@ def cobahh_state(net: Network, key, *, dt: float = 0.1) -> NetworkState:
     """The initial state of Brian2's COBAHH example: V ~ N(−65, 5) mV; gating variables
     0; total excitatory conductance g_e ~ N(40, 15) nS and inhibitory g_i ~ N(200, 120) nS
     per neuron (held by the E→post and I→post projections' synaptic states)."""
-    k_net, k_e, k_i = jax.random.split(key, 3)
+    k_net, k_e, k_i = split(key, 3)
     state = net.init(k_net, dt=dt)
     pops = {}
     for name, s in state.populations.items():
@@ -62,7 +62,7 @@ def cobahh_state(net: Network, key, *, dt: float = 0.1) -> NetworkState:
         pops[name] = eqx.tree_at(lambda x: (x.m, x.h, x.n), s, (zero, zero, zero))
     syn = []
     for k, (proj, s) in enumerate(zip(net.projections, state.synapses, strict=True)):
-        sub = jax.random.fold_in(k_e if proj.pre == "E" else k_i, k)
+        sub = fold_in(k_e if proj.pre == "E" else k_i, k)
         mean, sd = (40.0, 15.0) if proj.pre == "E" else (200.0, 120.0)
-        syn.append(eqx.tree_at(lambda x: x.g, s, mean + sd * jax.random.normal(sub, s.g.shape)))
+        syn.append(eqx.tree_at(lambda x: x.g, s, Normal(mean, sd)(sub, s.g.shape)))
     return eqx.tree_at(lambda s: (s.populations, s.synapses), state, (pops, tuple(syn)))
