@@ -22,16 +22,20 @@ _PARITY = 0x1BD11BDA
 def threefry2x32(key: np.ndarray, x0: np.ndarray, x1: np.ndarray):
     """Threefry-2x32-20 of the counter pairs ``(x0, x1)`` (uint32 arrays of one shape)
     under ``key`` (uint32 ``(2,)``): the two output words, each like ``x0``."""
-    k = [np.asarray(key, np.uint32).reshape(2, 1)[i] for i in (0, 1)]
-    k.append(k[0] ^ k[1] ^ np.uint32(_PARITY))
-    x0 = np.asarray(x0, np.uint32) + k[0]
-    x1 = np.asarray(x1, np.uint32) + k[1]
+    k0, k1 = np.asarray(key, np.uint32).reshape(2, 1)
+    k = (k0, k1, k0 ^ k1 ^ np.uint32(_PARITY))
+    x0 = np.asarray(x0, np.uint32) + k0  # fresh arrays, updated in place below
+    x1 = np.asarray(x1, np.uint32) + k1
+    high = np.empty_like(x1)
     for block in range(5):
         for r in _ROTATIONS[block % 2]:
-            x0 = x0 + x1
-            x1 = ((x1 << np.uint32(r)) | (x1 >> np.uint32(32 - r))) ^ x0
-        x0 = x0 + k[(block + 1) % 3]
-        x1 = x1 + k[(block + 2) % 3] + np.uint32(block + 1)
+            x0 += x1
+            np.right_shift(x1, np.uint32(32 - r), out=high)
+            np.left_shift(x1, np.uint32(r), out=x1)
+            x1 |= high
+            x1 ^= x0
+        x0 += k[(block + 1) % 3]
+        x1 += k[(block + 2) % 3] + np.uint32(block + 1)
     return x0, x1
 
 
