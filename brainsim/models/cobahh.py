@@ -64,5 +64,5 @@ def cobahh_state(net: Network, key, *, dt: float = 0.1) -> NetworkState:
     for k, (proj, s) in enumerate(zip(net.projections, state.synapses, strict=True)):
         sub = fold_in(k_e if proj.pre == "E" else k_i, k)
         mean, sd = (40.0, 15.0) if proj.pre == "E" else (200.0, 120.0)
-        syn.append(eqx.tree_at(lambda x: x.g, s, Normal(mean, sd)(sub, s.g.shape)))
+        syn.append(eqx.tree_at(lambda x: x.g, s, Normal(mean, sd)(sub, s.g.shape, s.g.dtype)))
     return eqx.tree_at(lambda s: (s.populations, s.synapses), state, (pops, tuple(syn)))
