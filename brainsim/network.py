@@ -1,6 +1,7 @@
 """Populations and projections composed into one ``Network`` with one pure ``step``."""
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -177,9 +178,11 @@ class Network(eqx.Module):
 
     def init(self, key, *, dt: float = 0.1, batch_shape: tuple[int, ...] = ()) -> NetworkState:
         """Initial state; ``dt`` (ms) sizes the delay buffers and must match ``step``'s."""
+        keys = split(key, len(self.populations))  # on the host: no threefry compiled
+        if isinstance(key, jax.core.Tracer):  # inside the caller's jit/vmap: traced there
+            return self._init(keys, float(dt), tuple(batch_shape))
         # One compiled program instead of dozens of eagerly compiled small ops; bad delays
         # raise while it is traced, before anything is compiled.
-        keys = split(key, len(self.populations))  # on the host: no threefry compiled
         return _init(self, keys, float(dt), tuple(batch_shape))
 
     def _init(self, keys, dt, batch_shape) -> NetworkState:

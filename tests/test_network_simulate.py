@@ -97,6 +97,28 @@ def test_determinism():
     assert np.any(a != c)
 
 
+def test_init_inside_jit_and_vmap_equals_eager(small_coba):
+    """``init`` under the caller's transformations gives the eagerly computed state: the
+    same random bits (same keys) through the same float operations, which differ by at
+    most 1 ulp because the eager ``init`` is compiled without LLVM optimisation
+    (``FAST_COMPILE``) and the caller's program with it. jit over the key; vmap over keys
+    against one eager ``init`` per key."""
+    net, state = small_coba
+    jitted = jax.jit(lambda k: net.init(k, dt=0.1))(jax.random.key(1))
+    for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(jitted), strict=True):
+        assert a.dtype == b.dtype
+        if jnp.issubdtype(a.dtype, jnp.floating):
+            np.testing.assert_array_max_ulp(np.asarray(a), np.asarray(b), maxulp=1)
+        else:
+            np.testing.assert_array_equal(a, b)
+    keys = jax.random.split(jax.random.key(2), 3)
+    v = jax.vmap(lambda k: net.init(k, dt=0.1))(keys).populations["E"].v
+    for i in range(3):
+        eager = net.init(keys[i], dt=0.1).populations["E"].v
+        np.testing.assert_array_max_ulp(v[i], eager, maxulp=1)
+    assert not np.array_equal(v[0], v[1])
+
+
 def test_inputs_drive_populations():
     """External input as a dict or a function of t (pA): a LIF driven by 300 pA from t=5 ms
     spikes only after 5 ms."""
