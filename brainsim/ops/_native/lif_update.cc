@@ -647,19 +647,14 @@ static ffi::Error PrepareNetwork(Scratch<T>& sc, ffi::RemainingArgs args,
   return ffi::Error::Success();
 }
 
-// One step of the network prepared by PrepareNetwork: the events of the
-// sources' spikes (sc.src), the update of every population (sc.pops).
-// Returns false if an indptr is malformed (the events are then left set).
+// The active rows (nonzero spikes, ascending) of each spike source that a
+// projection uses, once per source and batch row, and their spike values.
 template <typename T>
-static bool StepNetwork(Scratch<T>& sc, ffi::ThreadPool& pool, const NetAttrs& at, int64_t B) {
-  const auto &mode = at.mode, &post = at.post, &source = at.source;
-  const auto& homogeneous = at.homogeneous;
-  const int64_t P = static_cast<int64_t>(mode.size());
-  const int64_t Q = static_cast<int64_t>(post.size());
+static void CollectActive(Scratch<T>& sc, const NetAttrs& at, int64_t B) {
+  const auto& source = at.source;
+  const int64_t Q = static_cast<int64_t>(at.post.size());
+  const int64_t P = static_cast<int64_t>(at.mode.size());
   const int64_t S = static_cast<int64_t>(sc.src.size()) - P;
-  const Buf* in = sc.in.data();
-  const int64_t base = sc.base;
-  // Active rows of each spike source used, once per source and batch row.
   sc.act_beg.assign((P + S) * B, -1);
   sc.act_end.resize((P + S) * B);
   int64_t n_act = 0;
@@ -678,6 +673,22 @@ static bool StepNetwork(Scratch<T>& sc, ffi::ThreadPool& pool, const NetAttrs& a
       sc.act_end[sidx * B + b] = n_act;
     }
   }
+}
+
+// One step of the network prepared by PrepareNetwork: the events of the
+// sources' spikes (sc.src; their active rows already collected when
+// `collected`), the update of every population (sc.pops).  Returns false if
+// an indptr is malformed (the events are then left set).
+template <typename T>
+static bool StepNetwork(Scratch<T>& sc, ffi::ThreadPool& pool, const NetAttrs& at, int64_t B,
+                        bool collected = false) {
+  const auto &mode = at.mode, &post = at.post, &source = at.source;
+  const auto& homogeneous = at.homogeneous;
+  const int64_t P = static_cast<int64_t>(mode.size());
+  const int64_t Q = static_cast<int64_t>(post.size());
+  const Buf* in = sc.in.data();
+  const int64_t base = sc.base;
+  if (!collected) CollectActive(sc, at, B);
   for (int64_t p = 0; p < P; ++p) {
     Args<T>& A = sc.pops[p];
     // The events back to zero: as the update reads them when they are dense
@@ -864,8 +875,35 @@ static ffi::Error RunNetworkSteps(ffi::ThreadPool& pool, ffi::RemainingArgs args
       std::memcpy(buf_out.data, buf.data, sizeof(int32_t) * buf.count);
     sc.rec_pos[r] = start;
   }
+  // The spikes of step s, appended: from the active rows the next step
+  // collects where the population is a source (the same positions in the same
+  // order: both take the entries != 0), else (and after the last step) by
+  // AppendRow's scan.
+  auto append = [&](int64_t s, bool collected) {
+    for (int64_t r = 0; r < R; ++r) {
+      const int64_t p = record[r], n = sc.n_of[p];
+      int32_t* buf = static_cast<int32_t*>(sc.out[r0 + r].data);
+      const int64_t cap = sc.out[r0 + r].count;
+      const int32_t start = sc.rec_pos[r];
+      int64_t pos = start;
+      if (collected && sc.act_beg[p * B] >= 0) {
+        for (int64_t b = 0; b < B; ++b) {
+          const int32_t* act = sc.active.data();
+          for (int64_t j = sc.act_beg[p * B + b]; j < sc.act_end[p * B + b]; ++j, ++pos)
+            if (pos < cap) buf[pos] = static_cast<int32_t>(b * n + act[j]);
+        }
+      } else {
+        pos = brainsim_native::AppendFloat(sc.pops[p].s_out, B * n, buf, cap, pos);
+      }
+      const int32_t end = brainsim_native::SaturatedEnd(pos);
+      static_cast<int32_t*>(sc.out[r0 + 2 * R + r].data)[s] = end - start;
+      sc.rec_pos[r] = end;
+    }
+  };
   for (int64_t s = 0; s < steps; ++s) {
-    if (!StepNetwork(sc, pool, at, B)) return bad("malformed indptr (row out of range)");
+    CollectActive(sc, at, B);
+    if (s > 0) append(s - 1, true);
+    if (!StepNetwork(sc, pool, at, B, true)) return bad("malformed indptr (row out of range)");
     if (s == 0) {  // from now on the state is the results, updated in place
       for (int64_t p = 0; p < P; ++p) {
         Args<T>& A = sc.pops[p];
@@ -875,16 +913,8 @@ static ffi::Error RunNetworkSteps(ffi::ThreadPool& pool, ffi::RemainingArgs args
         sc.src[p] = A.s_out;
       }
     }
-    for (int64_t r = 0; r < R; ++r) {
-      const int64_t p = record[r];
-      const int32_t start = sc.rec_pos[r];
-      const int32_t end = brainsim_native::SaturatedEnd(brainsim_native::AppendFloat(
-          sc.pops[p].s_out, B * sc.n_of[p], static_cast<int32_t*>(sc.out[r0 + r].data),
-          sc.out[r0 + r].count, start));
-      static_cast<int32_t*>(sc.out[r0 + 2 * R + r].data)[s] = end - start;
-      sc.rec_pos[r] = end;
-    }
   }
+  append(steps - 1, false);
   for (int64_t r = 0; r < R; ++r)
     *static_cast<int32_t*>(sc.out[r0 + R + r].data) = sc.rec_pos[r];
   return ffi::Error::Success();
