@@ -273,6 +273,49 @@ class Network(eqx.Module):
             pops[name], spikes[name] = pop.step(state.populations[name], drives[name], t=t, dt=dt)
         return NetworkState(pops, tuple(syn), tuple(delays), tuple(stp)), spikes
 
+    def step_block(self, state: NetworkState, inputs=None, *, steps: int, dt, record=None):
+        """``steps`` calls of ``step`` as one native call (``ops.lif_network_run``), where
+        that is exactly equivalent: the whole step is one ``ops.lif_network_update``
+        (``_whole_network``) with every projection's spikes arriving after one step (no
+        STP), an unbatched state and ``inputs`` constant (``None`` or a dict, not a
+        function of ``t``). ``record``: ``{population: (buffer, offset)}``, event buffers
+        to which the spikes of every step are appended as ``ops.append_spikes`` appends
+        them. Returns ``(state, {population: (buffer, end, counts (steps,))})``, bit for
+        bit what the steps and appends give, or ``None`` where the call does not apply
+        (the caller then steps one at a time)."""
+        if callable(inputs):
+            return None
+        inputs = {} if inputs is None else inputs
+        drives = {name: _as_drive(inputs.get(name)) for name in self.populations}
+        arriving = {}
+        for k, proj in enumerate(self.projections):
+            if isinstance(proj, GapJunction) or proj.stp is not None:
+                return None
+            if isinstance(proj.conn, Delayed) or state.delays[k].buffer.shape[0] != 0:
+                return None
+            arriving[k] = state.populations[proj.pre].spike
+        fused = {name for name in self.populations if _fusable_lif(self, name, drives[name])}
+        if not _whole_network(self, fused, arriving):
+            return None
+        record = dict(record or {})
+        names = list(self.populations)
+        pops, projs = _network_args(self, state, arriving, drives)
+        got = ops.lif_network_run(
+            pops,
+            projs,
+            dt=dt,
+            steps=steps,
+            record=[names.index(name) for name in record],
+            buffers=[buf for buf, _ in record.values()],
+            offsets=[off for _, off in record.values()],
+        )
+        if got is None:
+            return None
+        out_pops, out_g, bufs, ends, counts = got
+        syn = tuple(SynapseState(g=g) for g in out_g)
+        new = NetworkState(_lif_states(self, out_pops), syn, state.delays, state.stp)
+        return new, {name: (bufs[r], ends[r], counts[r]) for r, name in enumerate(record)}
+
 
 def _fusable_lif(net: Network, name: str, drive: Drive) -> bool:
     """Whether population ``name`` steps through the fused ``ops.lif_update`` (one pass
@@ -325,9 +368,9 @@ def _lif_parameters(pop) -> dict:
     )
 
 
-def _network_lif_step(net: Network, state, arriving: dict, drives: dict, syn: list, dt):
-    """The step of a network that ``_whole_network`` accepts, as one call; writes the new
-    synaptic states into ``syn`` and returns the populations' ``LIFState``."""
+def _network_args(net: Network, state, arriving: dict, drives: dict):
+    """The populations and projections of a network that ``_whole_network`` accepts, as
+    ``ops.lif_network_update`` takes them."""
     names = list(net.populations)
     pops = []
     for name in names:
@@ -354,12 +397,23 @@ def _network_lif_step(net: Network, state, arriving: dict, drives: dict, syn: li
         )
         for k, proj in enumerate(net.projections)
     ]
+    return pops, projs
+
+
+def _network_lif_step(net: Network, state, arriving: dict, drives: dict, syn: list, dt):
+    """The step of a network that ``_whole_network`` accepts, as one call; writes the new
+    synaptic states into ``syn`` and returns the populations' ``LIFState``."""
+    pops, projs = _network_args(net, state, arriving, drives)
     out_pops, out_g = ops.lif_network_update(pops, projs, dt=dt)
     for k, g in enumerate(out_g):
         syn[k] = SynapseState(g=g)
+    return _lif_states(net, out_pops)
+
+
+def _lif_states(net: Network, out_pops) -> dict:
     return {
         name: LIFState(v=v, spike=s, refractory=r)
-        for name, (v, s, r) in zip(names, out_pops, strict=True)
+        for name, (v, s, r) in zip(net.populations, out_pops, strict=True)
     }
 
 

@@ -6,7 +6,8 @@ layouts (cost ∝ active presynaptic neurons × fan-out), dense for ``Dense``.
 ``lif_update`` is the fused step of a LIF population and its exponential synapses (one
 pass over the state per step) that ``Network.step`` uses where it applies;
 ``lif_network_update`` is the whole step of a network of such populations and stored
-sparse projections (events and updates) in one call.
+sparse projections (events and updates) in one call, ``lif_network_run`` many such steps
+(and the spike events of each) in one call.
 """
 
 from ..conn.layouts import CSR, ELL, Dense, Procedural
@@ -21,6 +22,7 @@ from .event import event_matvec as event_matvec
 from .event import event_matvec_many as event_matvec_many
 from .lif import lif_update as lif_update
 from .lif import lif_update_pure as lif_update_pure
+from .lif_network import lif_network_run as lif_network_run
 from .lif_network import lif_network_update as lif_network_update
 from .procedural import materialize as materialize
 from .procedural import procedural_matvec as procedural_matvec

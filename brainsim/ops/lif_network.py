@@ -85,8 +85,9 @@ def _pure(args, static, native_lif=False):
     return tuple(out_pops), tuple(out_g)
 
 
-def _native_call(args, static):
-    """The whole step as one ``BrainsimLifNetwork`` call (state of one batch shape)."""
+def _call_operands(args, static):
+    """The operands, result types and aliases of a ``BrainsimLifNetwork`` call, and its
+    attributes (``lif_update.cc`` documents the layout)."""
     pops, projs, extra = args
     dt = static["dt"]
     dtype = pops[0]["v"].dtype
@@ -143,9 +144,7 @@ def _native_call(args, static):
         aliases.update({6 * i: 3 * i, 6 * i + 2: 3 * i + 1, 6 * i + 1: 3 * i + 2})
     for q in range(len(projs)):
         aliases[n_head + 5 * q + 3] = 3 * n_pop + q
-    call = jax.ffi.ffi_call("brainsim_lif_network", out, input_output_aliases=aliases)
-    res = call(
-        *operands,
+    attrs = dict(
         mode=np.asarray(modes, np.int64),
         post=np.asarray(static["post"], np.int64),
         source=np.asarray(static["source"], np.int64),
@@ -153,8 +152,22 @@ def _native_call(args, static):
         conductance=np.asarray(static["conductance"], np.int64),
         parts=np.int64(static["parts"]),
     )
+    return operands, out, aliases, attrs
+
+
+def _split_results(res, n_pop: int, n_proj: int):
+    """``((v, spike, refractory) per population, g per projection)`` and the rest."""
     pops_out = tuple((res[3 * i], res[3 * i + 1], res[3 * i + 2]) for i in range(n_pop))
-    return pops_out, tuple(res[3 * n_pop :])
+    return pops_out, tuple(res[3 * n_pop : 3 * n_pop + n_proj]), res[3 * n_pop + n_proj :]
+
+
+def _native_call(args, static):
+    """The whole step as one ``BrainsimLifNetwork`` call (state of one batch shape)."""
+    operands, out, aliases, attrs = _call_operands(args, static)
+    call = jax.ffi.ffi_call("brainsim_lif_network", out, input_output_aliases=aliases)
+    res = call(*operands, **attrs)
+    pops_out, g, _ = _split_results(res, len(args[0]), len(args[1]))
+    return pops_out, g
 
 
 _STATE_KEYS = ("v", "refractory", "spike", "current")
@@ -262,6 +275,15 @@ def lif_network_update(
 
     Returns ``(pops, g)``: ``(v, spike, refractory)`` per population, the new traces.
     """
+    args, static, ok = _prepare(populations, projections, dt, native, parts)
+    if not ok:  # the separate ops, each native where it can be
+        return _pure(args, static, native_lif=None if native is not False else False)
+    return _fused(args, static)
+
+
+def _prepare(populations, projections, dt, native, parts):
+    """``(args, static, ok)``: the arguments of the kernel and the portable path, and
+    whether the kernel applies (native wanted and built, supported dtypes and shapes)."""
     check_count("parts", parts, 65535)
     pops = [dict(p) for p in populations]
     n_pop = len(pops)
@@ -340,6 +362,65 @@ def lif_network_update(
             for p in pops
         )
     )
-    if not ok:  # the separate ops, each native where it can be
-        return _pure(args, static, native_lif=None if native else False)
-    return _fused(args, static)
+    return args, static, bool(ok)
+
+
+def lif_network_run(
+    populations: Sequence[dict],
+    projections: Sequence[dict],
+    *,
+    dt: float,
+    steps: int,
+    record: Sequence[int] = (),
+    buffers: Sequence = (),
+    offsets: Sequence = (),
+    parts: int = 0,
+):
+    """``steps`` steps of ``lif_network_update`` as one native call, each step's state the
+    next step's: every projection's arriving ``spikes`` must be its source population's
+    ``spike`` (a one-step delay) and the input currents are the same in every step. After
+    each step the spikes of the populations ``record`` (indices) are appended to their
+    event ``buffers`` (``(C,) int32``) from ``offsets`` on, as ``append_spikes`` appends
+    them.
+
+    Returns ``(pops, g, buffers, ends, counts)``: the state after the last step as
+    ``lif_network_update`` returns it, and per recorded population its buffer, its end
+    offset (as ``append_spikes``'s; it may exceed ``C``) and its spike count of every step
+    (``(steps,) int32``). Returns ``None`` where the kernel does not apply (not built, a
+    process with accelerators, a batched state, spikes from elsewhere, unsupported dtypes
+    or shapes): the caller then steps one at a time, with the same results bit for bit.
+    Not differentiable, not batched."""
+    check_count("steps", steps, np.iinfo(np.int32).max)
+    if len(record) != len(buffers) or len(record) != len(offsets):
+        raise ValueError(
+            f"lif_network_run: record, buffers and offsets must have one length, got "
+            f"{len(record)}, {len(buffers)}, {len(offsets)}"
+        )
+    if not (_native.available() and _native.cpu_only()):
+        return None
+    args, static, ok = _prepare(populations, projections, dt, True, parts)
+    pops, projs, extra = args
+    if not ok or extra or any(jnp.ndim(p["v"]) != 1 for p in pops):
+        return None
+    operands, out, aliases, attrs = _call_operands(args, static)
+    n_out, n_op, n_rec = len(out), len(operands), len(record)
+    buffers = [jnp.asarray(b) for b in buffers]
+    for b in buffers:
+        if b.ndim != 1 or b.dtype != jnp.int32:
+            raise ValueError(f"lif_network_run: buffers must be 1-D int32, got {b.dtype}{b.shape}")
+    operands += buffers + [jnp.asarray(o, jnp.int32) for o in offsets]
+    out += [jax.ShapeDtypeStruct(b.shape, jnp.int32) for b in buffers]
+    out += [jax.ShapeDtypeStruct((), jnp.int32)] * n_rec
+    out += [jax.ShapeDtypeStruct((steps,), jnp.int32)] * n_rec
+    aliases.update({n_op + r: n_out + r for r in range(n_rec)})
+    call = jax.ffi.ffi_call("brainsim_lif_network_run", out, input_output_aliases=aliases)
+    res = call(*operands, **attrs, steps=np.int64(steps), record=np.asarray(record, np.int64))
+    pops_out, g, rest = _split_results(res, len(pops), len(projs))
+    rest = list(rest)
+    return (
+        pops_out,
+        g,
+        tuple(rest[:n_rec]),
+        tuple(rest[n_rec : 2 * n_rec]),
+        tuple(rest[2 * n_rec :]),
+    )

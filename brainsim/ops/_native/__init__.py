@@ -28,6 +28,7 @@ from . import _build
 
 __all__ = [
     "available",
+    "cpu_only",
     "csr_event_matvec",
     "csr_event_multi",
     "dispatch",
@@ -185,11 +186,16 @@ def dispatch(*args, cpu, default):
     Through ``jax.lax.platform_dependent`` when the process has accelerators too; when
     it has only CPU devices, the portable branch is not traced at all (tracing it took
     about half of the time to compile a network's simulation loop)."""
-    import jax.extend.backend
-
-    if set(jax.extend.backend.backends()) == {"cpu"}:
+    if cpu_only():
         return cpu(*args)
     return jax.lax.platform_dependent(*args, cpu=cpu, default=default)
+
+
+def cpu_only() -> bool:
+    """Whether the process has only CPU devices (every computation runs on a CPU)."""
+    import jax.extend.backend
+
+    return set(jax.extend.backend.backends()) == {"cpu"}
 
 
 def delayed_event_step(indptr, indices, group, slot, weights, spikes, ring, cursor):

@@ -41,7 +41,7 @@ SOURCES = (
     "lif_update.cc",
     "compact.cc",
 )
-HEADERS = ("event_common.h",)  # hashed into the build key with the sources
+HEADERS = ("event_common.h", "spike_append.h")  # hashed into the build key with the sources
 LIB_NAME = "libbrainsim_native.so"
 ABI_VERSION = 1
 
@@ -73,6 +73,7 @@ TARGETS = (
     ("brainsim_spike_append", "BrainsimSpikeAppend"),
     ("brainsim_lif_update", "BrainsimLifUpdate"),
     ("brainsim_lif_network", "BrainsimLifNetwork"),
+    ("brainsim_lif_network_run", "BrainsimLifNetworkRun"),
 )
 
 _lock = threading.Lock()

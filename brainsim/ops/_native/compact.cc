@@ -13,10 +13,7 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
+#include "spike_append.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
@@ -88,87 +85,10 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimSpikeCompact, CompactImpl,
 //   the overflow by comparing the end with C, and nothing past C is written).
 //
 // Shapes: x PRED, F32 or F64 [n] (any shape, flattened), buf S32 [C] (the result is
-// aliased to it: only the k new slots are written), offset S32 [].  Silent blocks of
-// 64 neurons are skipped with a few 64-bit loads (the sign bit of floats is masked,
-// so -0.0 is silent, as `x != 0`), so a step with few spikes costs ~n / 64 tests.
+// aliased to it: only the k new slots are written), offset S32 [].  The loop is
+// AppendRow (spike_append.h): a step with few spikes costs ~n / 64 tests.
 // Stateless, safe to call concurrently on distinct buffers.
 namespace {
-
-// Bit k of the result: x[k] != 0, for 64 consecutive entries (SSE2 compares and
-// movemask where available, the baseline of x86-64; a plain loop elsewhere).
-template <typename T>
-static inline uint64_t NonzeroMask64(const T* x) {
-  uint64_t m = 0;
-  for (int k = 0; k < 64; ++k) m |= static_cast<uint64_t>(x[k] != T(0)) << k;
-  return m;
-}
-
-#if defined(__SSE2__)
-template <>
-inline uint64_t NonzeroMask64<float>(const float* x) {
-  const __m128 zero = _mm_setzero_ps();
-  uint64_t m = 0;
-  for (int k = 0; k < 64; k += 4) {
-    const int bits = _mm_movemask_ps(_mm_cmpneq_ps(_mm_loadu_ps(x + k), zero));
-    m |= static_cast<uint64_t>(bits) << k;
-  }
-  return m;
-}
-
-template <>
-inline uint64_t NonzeroMask64<double>(const double* x) {
-  const __m128d zero = _mm_setzero_pd();
-  uint64_t m = 0;
-  for (int k = 0; k < 64; k += 2) {
-    const int bits = _mm_movemask_pd(_mm_cmpneq_pd(_mm_loadu_pd(x + k), zero));
-    m |= static_cast<uint64_t>(bits) << k;
-  }
-  return m;
-}
-
-template <>
-inline uint64_t NonzeroMask64<uint8_t>(const uint8_t* x) {
-  const __m128i zero = _mm_setzero_si128();
-  uint64_t m = 0;
-  for (int k = 0; k < 64; k += 16) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + k));
-    const int bits = ~_mm_movemask_epi8(_mm_cmpeq_epi8(v, zero)) & 0xFFFF;
-    m |= static_cast<uint64_t>(bits) << k;
-  }
-  return m;
-}
-#endif
-
-template <typename T, uint64_t kMask>
-static int64_t AppendRow(const T* __restrict x, int64_t n, int32_t* __restrict buf,
-                         int64_t cap, int64_t pos) {
-  constexpr int64_t kBlock = 64;
-  constexpr int kWords = static_cast<int>(kBlock * sizeof(T) / 8);
-  const int64_t n_full = n - n % kBlock;
-  const uint8_t* bytes = reinterpret_cast<const uint8_t*>(x);
-  for (int64_t b = 0; b < n_full; b += kBlock) {
-    uint64_t acc = 0;
-    const uint8_t* p = bytes + b * static_cast<int64_t>(sizeof(T));
-    for (int k = 0; k < kWords; ++k) {
-      uint64_t w;
-      std::memcpy(&w, p + 8 * k, 8);
-      acc |= w & kMask;
-    }
-    if (acc == 0) continue;
-    // the spikes of this block, ascending: one trailing-zero count per spike
-    for (uint64_t m = NonzeroMask64(x + b); m; m &= m - 1) {
-      if (pos < cap) buf[pos] = static_cast<int32_t>(b + __builtin_ctzll(m));
-      ++pos;
-    }
-  }
-  for (int64_t i = n_full; i < n; ++i) {
-    if (x[i] != T(0)) {
-      if (pos < cap) buf[pos] = static_cast<int32_t>(i);
-      ++pos;
-    }
-  }
-  return pos;
-}
 
 static ffi::Error AppendImpl(ffi::AnyBuffer x, ffi::AnyBuffer buf_in, ffi::AnyBuffer offset,
                              ffi::Result<ffi::AnyBuffer> buf, ffi::Result<ffi::AnyBuffer> end) {
@@ -189,23 +109,22 @@ static ffi::Error AppendImpl(ffi::AnyBuffer x, ffi::AnyBuffer buf_in, ffi::AnyBu
   int64_t stop;
   switch (x.element_type()) {
     case ffi::DataType::PRED:
-      stop = AppendRow<uint8_t, ~uint64_t{0}>(static_cast<const uint8_t*>(x.untyped_data()), n,
-                                              out, cap, start);
+      stop = brainsim_native::AppendRow<uint8_t, ~uint64_t{0}>(
+          static_cast<const uint8_t*>(x.untyped_data()), n, out, cap, start);
       break;
     case ffi::DataType::F32:
-      stop = AppendRow<float, 0x7FFFFFFF7FFFFFFFull>(
-          static_cast<const float*>(x.untyped_data()), n, out, cap, start);
+      stop = brainsim_native::AppendFloat(static_cast<const float*>(x.untyped_data()), n, out,
+                                          cap, start);
       break;
     case ffi::DataType::F64:
-      stop = AppendRow<double, 0x7FFFFFFFFFFFFFFFull>(
-          static_cast<const double*>(x.untyped_data()), n, out, cap, start);
+      stop = brainsim_native::AppendFloat(static_cast<const double*>(x.untyped_data()), n, out,
+                                          cap, start);
       break;
     default:
       return ffi::Error::InvalidArgument(
           "brainsim spike_append: x must be bool, float32 or float64");
   }
-  constexpr int64_t kMax = 2147483647;
-  *static_cast<int32_t*>(end->untyped_data()) = static_cast<int32_t>(stop < kMax ? stop : kMax);
+  *static_cast<int32_t*>(end->untyped_data()) = brainsim_native::SaturatedEnd(stop);
   return ffi::Error::Success();
 }
 

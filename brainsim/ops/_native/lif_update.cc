@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "event_common.h"
+#include "spike_append.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
@@ -453,6 +454,10 @@ struct Scratch {
   std::vector<int64_t> act_beg, act_end, n_of, e_off;
   std::vector<Buf> in, out;
   std::vector<Args<T>> pops;    // each population's update arguments, this call
+  std::vector<const T*> src;    // the spikes of each source (populations, then extras)
+  std::vector<int64_t> src_n;   // their element counts
+  std::vector<int32_t> rec_pos; // write offsets of the recorded populations (multi-step)
+  int64_t base = 0;             // index of the first projection operand
 };
 
 template <typename T>
@@ -494,25 +499,32 @@ BRAINSIM_LIF_CLONES static int64_t ActiveRows(const T* __restrict s, int64_t n,
   return CompactBlock(s, n_full, n, out, val, na);
 }
 
+// The attributes of a network call.
+struct NetAttrs {
+  ffi::Span<const int64_t> mode, post, source, homogeneous, conductance;
+  int64_t split;
+};
+
+// Decodes and checks the operands and results of a network call (the network
+// operands above, then `n_tail` operands and `n_tail_rets` results of the
+// caller) into the thread's scratch: the update arguments of every population
+// and the spike array of every source.  Returns the batch size B through `B_out`.
 template <typename T>
-static ffi::Error RunNetwork(ffi::ThreadPool& pool, ffi::RemainingArgs args,
-                             ffi::RemainingRets rets,
-                             ffi::Span<const int64_t> mode, ffi::Span<const int64_t> post,
-                             ffi::Span<const int64_t> source,
-                             ffi::Span<const int64_t> homogeneous,
-                             ffi::Span<const int64_t> conductance, int64_t split) {
-  Scratch<T>& sc = ThreadScratch<T>();
-  auto bad = [&sc](const std::string& what) {
-    std::fill(sc.e.begin(), sc.e.end(), T(0));  // a failed call may have left events
+static ffi::Error PrepareNetwork(Scratch<T>& sc, ffi::RemainingArgs args,
+                                 ffi::RemainingRets rets, const NetAttrs& at, int64_t n_tail,
+                                 int64_t n_tail_rets, int64_t& B_out) {
+  const auto &mode = at.mode, &post = at.post, &source = at.source;
+  const auto &homogeneous = at.homogeneous, &conductance = at.conductance;
+  auto bad = [](const std::string& what) {
     return ffi::Error::InvalidArgument("brainsim lif_network: " + what);
   };
   const int64_t P = static_cast<int64_t>(mode.size());
   const int64_t Q = static_cast<int64_t>(post.size());
-  const int64_t S = static_cast<int64_t>(args.size()) - kPopOps * P - kProjOps * Q;
+  const int64_t S = static_cast<int64_t>(args.size()) - kPopOps * P - kProjOps * Q - n_tail;
   if (P < 1 || S < 0 || static_cast<int64_t>(source.size()) != Q ||
       static_cast<int64_t>(homogeneous.size()) != Q ||
       static_cast<int64_t>(conductance.size()) != Q ||
-      static_cast<int64_t>(rets.size()) != 3 * P + Q)
+      static_cast<int64_t>(rets.size()) != 3 * P + Q + n_tail_rets)
     return bad("bad arity");
   const ffi::DataType dt = sizeof(T) == 4 ? ffi::DataType::F32 : ffi::DataType::F64;
   constexpr ffi::DataType kI32 = ffi::DataType::S32;
@@ -561,8 +573,17 @@ static ffi::Error RunNetwork(ffi::ThreadPool& pool, ffi::RemainingArgs args,
     if (!is(o[4], dt, 7 * Pn) || !is(o[5], kI32, Pn))
       return bad("parameters must share one size and the dtype");
   }
+  // The spike array of every source: a population's last spikes or an extra.
+  sc.src.resize(P + S);
+  sc.src_n.resize(P + S);
+  for (int64_t j = 0; j < P + S; ++j) {
+    const Buf& x = j < P ? in[kPopOps * j + 2] : in[kPopOps * P + j - P];
+    sc.src[j] = static_cast<const T*>(x.data);
+    sc.src_n[j] = x.count;
+  }
   // Projections.
   const int64_t base = kPopOps * P + S;
+  sc.base = base;
   sc.e_off.resize(Q + 1);
   sc.e_off[0] = 0;
   for (int64_t q = 0; q < Q; ++q) {
@@ -585,26 +606,6 @@ static ffi::Error RunNetwork(ffi::ThreadPool& pool, ffi::RemainingArgs args,
     if (!homogeneous[q]) brainsim_native::HugePages(o[2].data, sizeof(T) * nnz);
   }
   if (static_cast<int64_t>(sc.e.size()) < sc.e_off[Q]) sc.e.resize(sc.e_off[Q], T(0));
-  // Active rows of each spike source used, once per source and batch row.
-  sc.act_beg.assign((P + S) * B, -1);
-  sc.act_end.resize((P + S) * B);
-  int64_t n_act = 0;
-  for (int64_t q = 0; q < Q; ++q) {
-    const int64_t sidx = source[q];
-    if (sc.act_beg[sidx * B] >= 0) continue;
-    const Buf& src = sidx < P ? in[kPopOps * sidx + 2] : in[kPopOps * P + sidx - P];
-    const int64_t n_pre = src.count / B;
-    if (static_cast<int64_t>(sc.active.size()) < n_act + src.count) {
-      sc.active.resize(n_act + src.count);
-      sc.value.resize(n_act + src.count);
-    }
-    for (int64_t b = 0; b < B; ++b) {
-      sc.act_beg[sidx * B + b] = n_act;
-      n_act += ActiveRows(static_cast<const T*>(src.data) + b * n_pre, n_pre,
-                          sc.active.data() + n_act, sc.value.data() + n_act);
-      sc.act_end[sidx * B + b] = n_act;
-    }
-  }
   // The update's arguments of every population, with its projections' traces.
   sc.pops.resize(P);
   for (int64_t p = 0; p < P; ++p) {
@@ -641,6 +642,55 @@ static ffi::Error RunNetwork(ffi::ThreadPool& pool, ffi::RemainingArgs args,
     A.v_out = static_cast<T*>(out[3 * p].data);
     A.s_out = static_cast<T*>(out[3 * p + 1].data);
     A.ref_out = static_cast<int32_t*>(out[3 * p + 2].data);
+  }
+  B_out = B;
+  return ffi::Error::Success();
+}
+
+// The active rows (nonzero spikes, ascending) of each spike source that a
+// projection uses, once per source and batch row, and their spike values.
+template <typename T>
+static void CollectActive(Scratch<T>& sc, const NetAttrs& at, int64_t B) {
+  const auto& source = at.source;
+  const int64_t Q = static_cast<int64_t>(at.post.size());
+  const int64_t P = static_cast<int64_t>(at.mode.size());
+  const int64_t S = static_cast<int64_t>(sc.src.size()) - P;
+  sc.act_beg.assign((P + S) * B, -1);
+  sc.act_end.resize((P + S) * B);
+  int64_t n_act = 0;
+  for (int64_t q = 0; q < Q; ++q) {
+    const int64_t sidx = source[q];
+    if (sc.act_beg[sidx * B] >= 0) continue;
+    const int64_t count = sc.src_n[sidx], n_pre = count / B;
+    if (static_cast<int64_t>(sc.active.size()) < n_act + count) {
+      sc.active.resize(n_act + count);
+      sc.value.resize(n_act + count);
+    }
+    for (int64_t b = 0; b < B; ++b) {
+      sc.act_beg[sidx * B + b] = n_act;
+      n_act += ActiveRows(sc.src[sidx] + b * n_pre, n_pre, sc.active.data() + n_act,
+                          sc.value.data() + n_act);
+      sc.act_end[sidx * B + b] = n_act;
+    }
+  }
+}
+
+// One step of the network prepared by PrepareNetwork: the events of the
+// sources' spikes (sc.src; their active rows already collected when
+// `collected`), the update of every population (sc.pops).  Returns false if
+// an indptr is malformed (the events are then left set).
+template <typename T>
+static bool StepNetwork(Scratch<T>& sc, ffi::ThreadPool& pool, const NetAttrs& at, int64_t B,
+                        bool collected = false) {
+  const auto &mode = at.mode, &post = at.post, &source = at.source;
+  const auto& homogeneous = at.homogeneous;
+  const int64_t P = static_cast<int64_t>(mode.size());
+  const int64_t Q = static_cast<int64_t>(post.size());
+  const Buf* in = sc.in.data();
+  const int64_t base = sc.base;
+  if (!collected) CollectActive(sc, at, B);
+  for (int64_t p = 0; p < P; ++p) {
+    Args<T>& A = sc.pops[p];
     // The events back to zero: as the update reads them when they are dense
     // (an event per 16 targets, a cache line, on average: most lines were
     // written anyway), else after the update only where they arrived.
@@ -669,7 +719,7 @@ static ffi::Error RunNetwork(ffi::ThreadPool& pool, ffi::RemainingArgs args,
   int64_t neurons = 0;
   for (int64_t p = 0; p < P; ++p) neurons += B * sc.n_of[p];
   const int64_t parts =
-      split > 0 ? std::min<int64_t>(split, 0xFFFF)
+      at.split > 0 ? std::min<int64_t>(at.split, 0xFFFF)
       : neurons < kParallelNeurons ? 1
                                     : std::min<int64_t>(brainsim_native::TeamThreads(pool), 8);
   auto range = [parts](int64_t n, int64_t k) {
@@ -754,7 +804,119 @@ static ffi::Error RunNetwork(ffi::ThreadPool& pool, ffi::RemainingArgs args,
       }
     }
   });
-  if (malformed.load()) return bad("malformed indptr (row out of range)");
+  return !malformed.load();
+}
+
+// A failed call may have left events in the scratch: back to zero.
+template <typename T>
+static ffi::Error NetworkError(Scratch<T>& sc, ffi::Error err) {
+  std::fill(sc.e.begin(), sc.e.end(), T(0));
+  return err;
+}
+
+template <typename T>
+static ffi::Error RunNetwork(ffi::ThreadPool& pool, ffi::RemainingArgs args,
+                             ffi::RemainingRets rets, const NetAttrs& at) {
+  Scratch<T>& sc = ThreadScratch<T>();
+  int64_t B = 0;
+  ffi::Error err = PrepareNetwork(sc, args, rets, at, 0, 0, B);
+  if (err.failure()) return NetworkError(sc, std::move(err));
+  if (!StepNetwork(sc, pool, at, B))
+    return NetworkError(sc, ffi::Error::InvalidArgument(
+                                "brainsim lif_network: malformed indptr (row out of range)"));
+  return ffi::Error::Success();
+}
+
+// BrainsimLifNetworkRun: `steps` steps of the network in one call, each as
+// BrainsimLifNetwork computes it (the same StepNetwork on the state the last
+// step left), with the spikes of the recorded populations appended after each
+// step as BrainsimSpikeAppend appends them.  Only the populations' own spikes
+// are sources (no extra operands: those would change every step), and the
+// input currents are the same in every step.
+//
+// Operands: the network's, then per recorded population r (attribute record:
+// the population indices, R of them) its event buffer (int32 [C_r]), then per
+// r its write offset (int32 []).  Results: the network's, then per r the
+// buffer (aliased to its operand), then per r the end offset (int32 [],
+// saturated at INT32_MAX; it may exceed C_r: nothing past C_r is written),
+// then per r the spike count of every step (int32 [steps]).
+template <typename T>
+static ffi::Error RunNetworkSteps(ffi::ThreadPool& pool, ffi::RemainingArgs args,
+                                  ffi::RemainingRets rets, const NetAttrs& at, int64_t steps,
+                                  ffi::Span<const int64_t> record) {
+  Scratch<T>& sc = ThreadScratch<T>();
+  auto bad = [&sc](const std::string& what) {
+    return NetworkError(sc, ffi::Error::InvalidArgument("brainsim lif_network_run: " + what));
+  };
+  const int64_t R = static_cast<int64_t>(record.size());
+  int64_t B = 0;
+  ffi::Error err = PrepareNetwork(sc, args, rets, at, 2 * R, 3 * R, B);
+  if (err.failure()) return NetworkError(sc, std::move(err));
+  const int64_t P = static_cast<int64_t>(at.mode.size());
+  if (static_cast<int64_t>(sc.src.size()) != P)
+    return bad("spike sources other than the populations need one call per step");
+  if (steps < 1) return bad("steps must be >= 1");
+  const int64_t a0 = static_cast<int64_t>(args.size()) - 2 * R;
+  const int64_t r0 = static_cast<int64_t>(rets.size()) - 3 * R;
+  constexpr ffi::DataType kI32 = ffi::DataType::S32;
+  sc.rec_pos.resize(R);
+  for (int64_t r = 0; r < R; ++r) {
+    const Buf &buf = sc.in[a0 + r], &off = sc.in[a0 + R + r];
+    const Buf &buf_out = sc.out[r0 + r], &end = sc.out[r0 + R + r];
+    const Buf& counts = sc.out[r0 + 2 * R + r];
+    if (record[r] < 0 || record[r] >= P) return bad("bad recorded population");
+    if (buf.type != kI32 || buf_out.type != kI32 || buf_out.count != buf.count ||
+        off.type != kI32 || off.count != 1 || end.type != kI32 || end.count != 1 ||
+        counts.type != kI32 || counts.count != steps)
+      return bad("buffers, offsets and counts must be int32 of their shapes");
+    const int32_t start = *static_cast<const int32_t*>(off.data);
+    if (start < 0) return bad("offset < 0");
+    if (buf_out.data != buf.data && buf.count)  // not aliased
+      std::memcpy(buf_out.data, buf.data, sizeof(int32_t) * buf.count);
+    sc.rec_pos[r] = start;
+  }
+  // The spikes of step s, appended: from the active rows the next step
+  // collects where the population is a source (the same positions in the same
+  // order: both take the entries != 0), else (and after the last step) by
+  // AppendRow's scan.
+  auto append = [&](int64_t s, bool collected) {
+    for (int64_t r = 0; r < R; ++r) {
+      const int64_t p = record[r], n = sc.n_of[p];
+      int32_t* buf = static_cast<int32_t*>(sc.out[r0 + r].data);
+      const int64_t cap = sc.out[r0 + r].count;
+      const int32_t start = sc.rec_pos[r];
+      int64_t pos = start;
+      if (collected && sc.act_beg[p * B] >= 0) {
+        for (int64_t b = 0; b < B; ++b) {
+          const int32_t* act = sc.active.data();
+          for (int64_t j = sc.act_beg[p * B + b]; j < sc.act_end[p * B + b]; ++j, ++pos)
+            if (pos < cap) buf[pos] = static_cast<int32_t>(b * n + act[j]);
+        }
+      } else {
+        pos = brainsim_native::AppendFloat(sc.pops[p].s_out, B * n, buf, cap, pos);
+      }
+      const int32_t end = brainsim_native::SaturatedEnd(pos);
+      static_cast<int32_t*>(sc.out[r0 + 2 * R + r].data)[s] = end - start;
+      sc.rec_pos[r] = end;
+    }
+  };
+  for (int64_t s = 0; s < steps; ++s) {
+    CollectActive(sc, at, B);
+    if (s > 0) append(s - 1, true);
+    if (!StepNetwork(sc, pool, at, B, true)) return bad("malformed indptr (row out of range)");
+    if (s == 0) {  // from now on the state is the results, updated in place
+      for (int64_t p = 0; p < P; ++p) {
+        Args<T>& A = sc.pops[p];
+        A.v = A.v_out;
+        A.ref = A.ref_out;
+        for (int k = 0; k < A.K; ++k) A.g[k] = A.g_out[k];
+        sc.src[p] = A.s_out;
+      }
+    }
+  }
+  append(steps - 1, false);
+  for (int64_t r = 0; r < R; ++r)
+    *static_cast<int32_t*>(sc.out[r0 + R + r].data) = sc.rec_pos[r];
   return ffi::Error::Success();
 }
 
@@ -767,16 +929,38 @@ static ffi::Error LifNetworkImpl(ffi::ThreadPool pool, ffi::RemainingArgs args,
   if (args.size() < 1) return ffi::Error::InvalidArgument("brainsim lif_network: no operands");
   auto first = args.get<ffi::AnyBuffer>(0);
   if (!first) return ffi::Error::InvalidArgument("brainsim lif_network: bad operand");
+  const NetAttrs at{mode, post, source, homogeneous, conductance, parts};
   switch (first->element_type()) {
     case ffi::DataType::F32:
-      return RunNetwork<float>(pool, args, rets, mode, post, source, homogeneous, conductance,
-                               parts);
+      return RunNetwork<float>(pool, args, rets, at);
     case ffi::DataType::F64:
-      return RunNetwork<double>(pool, args, rets, mode, post, source, homogeneous, conductance,
-                                parts);
+      return RunNetwork<double>(pool, args, rets, at);
     default:
       return ffi::Error::InvalidArgument(
           "brainsim lif_network: only float32/float64 are supported");
+  }
+}
+
+static ffi::Error LifNetworkRunImpl(ffi::ThreadPool pool, ffi::RemainingArgs args,
+                                    ffi::RemainingRets rets, ffi::Span<const int64_t> mode,
+                                    ffi::Span<const int64_t> post,
+                                    ffi::Span<const int64_t> source,
+                                    ffi::Span<const int64_t> homogeneous,
+                                    ffi::Span<const int64_t> conductance, int64_t parts,
+                                    int64_t steps, ffi::Span<const int64_t> record) {
+  if (args.size() < 1)
+    return ffi::Error::InvalidArgument("brainsim lif_network_run: no operands");
+  auto first = args.get<ffi::AnyBuffer>(0);
+  if (!first) return ffi::Error::InvalidArgument("brainsim lif_network_run: bad operand");
+  const NetAttrs at{mode, post, source, homogeneous, conductance, parts};
+  switch (first->element_type()) {
+    case ffi::DataType::F32:
+      return RunNetworkSteps<float>(pool, args, rets, at, steps, record);
+    case ffi::DataType::F64:
+      return RunNetworkSteps<double>(pool, args, rets, at, steps, record);
+    default:
+      return ffi::Error::InvalidArgument(
+          "brainsim lif_network_run: only float32/float64 are supported");
   }
 }
 
@@ -807,3 +991,19 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimLifNetwork, LifNetworkImpl,
                                   .Attr<ffi::Span<const int64_t>>("homogeneous")
                                   .Attr<ffi::Span<const int64_t>>("conductance")
                                   .Attr<int64_t>("parts"));
+
+BRAINSIM_EXPORT XLA_FFI_Error* BrainsimLifNetworkRun(XLA_FFI_CallFrame*);
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimLifNetworkRun, LifNetworkRunImpl,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .RemainingArgs()
+                                  .RemainingRets()
+                                  .Attr<ffi::Span<const int64_t>>("mode")
+                                  .Attr<ffi::Span<const int64_t>>("post")
+                                  .Attr<ffi::Span<const int64_t>>("source")
+                                  .Attr<ffi::Span<const int64_t>>("homogeneous")
+                                  .Attr<ffi::Span<const int64_t>>("conductance")
+                                  .Attr<int64_t>("parts")
+                                  .Attr<int64_t>("steps")
+                                  .Attr<ffi::Span<const int64_t>>("record"));
