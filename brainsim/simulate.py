@@ -44,8 +44,9 @@ _CHUNK_BYTES = 256 * 2**20
 
 class Recording(Mapping):
     """``rec[pop][var]``: NumPy arrays ``(n_samples, n_recorded)``; ``rec[pop]["t"]``: the
-    sample times (ms, end of each window). ``compile_time`` and ``run_time`` (s) are
-    the wall-clock times of this call (compile is 0 when a compiled scan was reused)."""
+    sample times (ms, end of each window). ``compile_time`` (s): the wall-clock time
+    this call spent compiling (0 when a compiled chunk was reused); ``run_time`` (s): the
+    rest of the call (checks, running, collecting the recordings)."""
 
     def __init__(self, data, dt, compile_time, run_time, n_steps):
         self._data = data
@@ -171,9 +172,9 @@ def _finite(state: NetworkState) -> jax.Array:
     return jnp.all(jnp.isfinite(jnp.concatenate(flat))) if flat else jnp.array(True)
 
 
-def _compile(args, static):
-    """Compiled chunk function for these argument shapes, cached; and the compile time."""
-    dyn, stat = eqx.partition(args, eqx.is_array)
+def _compile(dyn, stat, static):
+    """The compiled chunk ``fn(dyn, i0)`` for ``(net, state, inputs)`` partitioned into
+    arrays ``dyn`` and the rest ``stat``, cached by shapes; and the compile time."""
     leaves = jax.tree.leaves(dyn)
     key = (
         jax.tree.structure(dyn),
@@ -198,10 +199,9 @@ def _compile(args, static):
     traced = jax.jit(run).trace(dyn, jax.ShapeDtypeStruct((), jnp.int32))
     compiled = traced.lower().compile(loop_options(traced.jaxpr.jaxpr))
     elapsed = time.perf_counter() - start
-    fn = lambda args, i0: compiled(eqx.partition(args, eqx.is_array)[0], np.int32(i0))
     if key is not None:
-        _COMPILED[key] = fn
-    return fn, elapsed
+        _COMPILED[key] = compiled
+    return compiled, elapsed
 
 
 def _check_finite(finite: bool, state: NetworkState, t: float) -> None:
@@ -238,6 +238,7 @@ def simulate(
 
     Returns ``(final_state, recording)``.
     """
+    began = time.perf_counter()
     check_positive("dt", dt, "ms")
     n_steps = steps("duration", duration, dt)
     net.check_state(state, dt)
@@ -272,17 +273,17 @@ def simulate(
     }
     static = dict(dt=float(dt), t0=float(t0), records=tuple(records.items()), block=block)
     pieces = {name: {v: [] for v in rec.variables} for name, rec in records.items()}
-    compile_time, run_time, done = 0.0, 0.0, 0
+    compile_time, done = 0.0, 0
     n_chunks = -(-n_steps // chunk_steps) if n_steps else 0
     show = n_chunks > 1 if progress is None else progress
     bar = _progress(n_chunks, show)
     while done < n_steps:
         this = min(chunk_steps, n_steps - done)
         static.update(n_blocks=this // block, capacities=tuple(sorted(capacities.items())))
-        fn, elapsed = _compile((net, state, inputs), tuple(sorted(static.items())))
+        dyn, stat = eqx.partition((net, state, inputs), eqx.is_array)
+        fn, elapsed = _compile(dyn, stat, tuple(sorted(static.items())))
         compile_time += elapsed
-        start = time.perf_counter()
-        new_state, out, bufs, finite = jax.block_until_ready(fn((net, state, inputs), done))
+        new_state, out, bufs, finite = jax.block_until_ready(fn(dyn, np.int32(done)))
         out, finite = jax.device_get((out, finite))
         ends = {name: int(end) for name, (_, end) in bufs.items()}
         for name, end in ends.items():
@@ -298,7 +299,6 @@ def simulate(
         }
         if grown:  # more spikes than the buffer holds: run the chunk again, all kept
             capacities.update(grown)
-            run_time += time.perf_counter() - start
             continue
         state = new_state
         for name, rec in records.items():
@@ -313,7 +313,6 @@ def simulate(
                     capacities[name],
                     grow_capacity(ends[name], shapes[name][-1] * (chunk_steps // rec.every)),
                 )
-        run_time += time.perf_counter() - start
         done += this
         _check_finite(bool(finite), state, t0 + done * dt)
         if bar is not None:
@@ -327,6 +326,7 @@ def simulate(
             for v in rec.variables
         }
         data[name]["t"] = t0 + dt * rec.every * np.arange(1, n_steps // rec.every + 1)
+    run_time = time.perf_counter() - began - compile_time
     return state, Recording(data, dt, compile_time, run_time, n_steps)
 
 
@@ -354,7 +354,7 @@ def _chunk_steps(n_steps: int, block: int, max_steps: float) -> int:
     ``n_steps`` (equal chunks compile once; a remainder chunk compiles a second time)."""
     n_blocks = max(n_steps // block, 1)
     limit = max(1, min(n_blocks, int(min(10_000, max_steps)) // block))
-    best = max(d for d in range(1, limit + 1) if n_blocks % d == 0)
+    best = next(d for d in range(limit, 0, -1) if n_blocks % d == 0)
     return block * (best if best * 2 > limit else limit)
 
 
