@@ -425,11 +425,12 @@ static void RowsOuter(ffi::ThreadPool& pool, const T* x, const T* g, T* dw,
   // dw[:, block] is summed in a packed K x kBlock buffer (K * 256 bytes, in
   // L2; packed: no 4 KiB aliasing of dw's strided rows), chunk by chunk of
   // kOuterRows rows of x, whose packed slice of g (24 KiB) is gathered from
-  // L1 by every input with nonzeros in the chunk.  The previous scheme
-  // (2048-row chunks of g gathered from L2, each dw row summed in registers
-  // per chunk) made the whole training step of benchmarks/train_throughput.py
-  // ~5 % slower at hidden 256 and 1024 (paired runs in one process, both
-  // kernels switched at run time, on a loaded 2-core machine).
+  // L1 by every input with nonzeros in the chunk.  Against the previous
+  // scheme (2048-row chunks of g gathered from L2, each dw row summed in
+  // registers per chunk), the whole training step of
+  // benchmarks/train_throughput.py: 0.925x the time at hidden 1024, 1.00x at
+  // 256 (paired runs in one process, both kernels switched at run time, on a
+  // loaded 2-core machine).
   constexpr int64_t chunk = kOuterRows<T>;
   const int64_t n_chunks = std::max<int64_t>(1, (R + chunk - 1) / chunk);
   std::vector<CscChunk<T>> csc(n_chunks);
