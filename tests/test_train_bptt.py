@@ -200,8 +200,8 @@ def test_readout_impulse_response_matches_recurrence(x64):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_rows_kernel_blocks_chunks_and_packing(path, dtype, x64):
-    """Shapes that exercise every kernel path: 2100 rows (> one 2048-row chunk of
-    ``rows_outer``, enough nonzeros per input for ``rows_matmul`` to pack ``w``), 150
+    """Shapes that exercise every kernel path: 2100 rows (22 chunks of ``rows_outer``,
+    enough nonzeros per input for ``rows_matmul`` to pack ``w``), 150
     columns (full 64-float / 32-double column blocks plus a partial one), swapped
     layout, and ``fixed_rows_matmul`` (``w`` packed once, few rows per call) against
     the dense products. float32: sums of <= ~250 terms of O(1) in another order,

@@ -18,8 +18,9 @@
 // accumulators held in registers, stored once per list:
 //   rows_matmul: per row of x (CSR), gather rows of the K x 64 block of w
 //                (few nonzeros: axpy from w in place, not worth packing);
-//   rows_outer:  per input i (CSC of a 2048-row chunk of x), gather rows of
-//                the chunk's 2048 x 64 block of g (512 KiB, stays in L2).
+//   rows_outer:  per input i (CSC of a 96-row chunk of x), gather rows of
+//                the chunk's 96 x 64 block of g (24 KiB, stays in L1) into
+//                a packed K x 64 block of dw (in L2).
 // Packing matters: a 64-column block of a row-major matrix with 1024 columns
 // has its rows 4 KiB apart, which maps them onto 1/16 of the L2 sets.  Large
 // calls are split over XLA's intra-op threads (rows, resp. column blocks).
@@ -231,8 +232,9 @@ BRAINSIM_INLINE int64_t Swapped(int64_t r, int64_t A, int64_t B) {
 // kBlock-column slice wp of w (K rows of stride S: packed, S = kBlock, or w
 // itself from column c0, S = N): the nc columns from c0 of out rows
 // Swapped(r).
-// OuterBlockF: dw[0:K, c0:c0+nc] (+)= x^T g for one chunk of rows of x as
-// CSC (rows local to the chunk) against its packed slice gp of g.
+// OuterAccF: acc (K x kBlock, packed) += x^T g for one chunk of rows of x as
+// CSC (rows local to the chunk) against its packed slice gp of g (empty
+// columns of the chunk skipped).
 #define BRAINSIM_ENTRY_POINTS(T)                                               \
   BRAINSIM_CLONES void GatherRowsF(const int64_t* ptr, const int32_t* idx,     \
                                    const T* val, const T* wp, int64_t S,       \
@@ -259,12 +261,13 @@ BRAINSIM_INLINE int64_t Swapped(int64_t r, int64_t A, int64_t B) {
         for (int64_t j = 0; j < nc; ++j) o[j] += val[q] * wc[idx[q] * N + j];  \
     }                                                                          \
   }                                                                            \
-  BRAINSIM_CLONES void OuterBlockF(const int64_t* ptr, const int32_t* rows,    \
-                                   const T* val, const T* gp, T* dw,           \
-                                   int64_t K, int64_t N, int64_t c0,           \
-                                   int64_t nc, bool add) {                     \
-    GatherLists(ptr, rows, val, gp, kBlock<T>, dw, K, nc, add,                 \
-                [=](int64_t l) { return l * N + c0; });                        \
+  BRAINSIM_CLONES void OuterAccF(const int64_t* ptr, const int32_t* rows,      \
+                                 const T* val, const T* gp, T* acc,            \
+                                 int64_t K) {                                  \
+    for (int64_t l = 0; l < K; ++l)                                            \
+      if (ptr[l + 1] > ptr[l])                                                 \
+        GatherSum(acc + l * kBlock<T>, true, gp, kBlock<T>, rows + ptr[l],     \
+                  val + ptr[l], ptr[l + 1] - ptr[l]);                          \
   }
 BRAINSIM_ENTRY_POINTS(float)
 BRAINSIM_ENTRY_POINTS(double)
@@ -375,6 +378,14 @@ static void RowsMatmul(ffi::ThreadPool& pool, const T* x, const T* w, T* out,
   });
 }
 
+// Rows of x per chunk of RowsOuter: its packed kBlock-column slice of g
+// (kOuterRows * 256 bytes = 24 KiB) stays in L1 beside the stream of dw's
+// packed rows (training step, paired runs in one process: 96 rows vs 128
+// 1.3 % faster at hidden 1024, equal at 256; 64 rows 3.5 % faster at 1024
+// but 2 % slower at 256).
+template <typename T>
+constexpr int64_t kOuterRows = int64_t{24 << 10} / (kBlock<T> * sizeof(T));
+
 // One chunk of rows [r0, r1) of x as CSC: per input i, the chunk-local rows
 // and the values of its nonzeros, rows ascending.
 template <typename T>
@@ -410,10 +421,17 @@ static void ChunkToCsc(const T* x, int64_t K, CscChunk<T>& c) {
 template <typename T>
 static void RowsOuter(ffi::ThreadPool& pool, const T* x, const T* g, T* dw,
                       int64_t R, int64_t K, int64_t N, int64_t A, int64_t B) {
-  // Chunks of rows whose packed kBlock-column slice of g (rows * 256 bytes,
-  // 512 KiB) stays in L2 while every input gathers its nonzeros from it;
-  // dw[i, block] is summed in registers per (input, chunk), stored once.
-  constexpr int64_t chunk = (int64_t{1} << 19) / (kBlock<T> * sizeof(T));
+  // Per column block (kBlock columns; the blocks split over the threads),
+  // dw[:, block] is summed in a packed K x kBlock buffer (K * 256 bytes, in
+  // L2; packed: no 4 KiB aliasing of dw's strided rows), chunk by chunk of
+  // kOuterRows rows of x, whose packed slice of g (24 KiB) is gathered from
+  // L1 by every input with nonzeros in the chunk.  Against the previous
+  // scheme (2048-row chunks of g gathered from L2, each dw row summed in
+  // registers per chunk), the whole training step of
+  // benchmarks/train_throughput.py: 0.925x the time at hidden 1024, 1.00x at
+  // 256 (paired runs in one process, both kernels switched at run time, on a
+  // loaded 2-core machine).
+  constexpr int64_t chunk = kOuterRows<T>;
   const int64_t n_chunks = std::max<int64_t>(1, (R + chunk - 1) / chunk);
   std::vector<CscChunk<T>> csc(n_chunks);
   const int64_t build_parts = Parts(pool, R * K / 8, n_chunks);
@@ -430,15 +448,19 @@ static void RowsOuter(ffi::ThreadPool& pool, const T* x, const T* g, T* dw,
   const int64_t parts = Parts(pool, nnz * N + R * N, n_blocks);
   ParallelFor(pool, parts, [&](int64_t k) {
     std::vector<T> gp(static_cast<size_t>(chunk) * kBlock<T>);
+    std::vector<T> acc(static_cast<size_t>(K) * kBlock<T>);
     for (int64_t b = k; b < n_blocks; b += parts) {
       const int64_t c0 = b * kBlock<T>, nc = std::min(kBlock<T>, N - c0);
+      std::fill(acc.begin(), acc.end(), T(0));
       for (int64_t c = 0; c < n_chunks; ++c) {
         const int64_t r0 = csc[c].r0;
         Pack(g, csc[c].r1 - r0, N, c0, nc, gp.data(),
              [=](int64_t l) { return Swapped(r0 + l, A, B); });
-        OuterBlockF(csc[c].ptr.data(), csc[c].rows.data(), csc[c].val.data(),
-                    gp.data(), dw, K, N, c0, nc, c > 0);
+        OuterAccF(csc[c].ptr.data(), csc[c].rows.data(), csc[c].val.data(),
+                  gp.data(), acc.data(), K);
       }
+      for (int64_t i = 0; i < K; ++i)
+        std::memcpy(dw + i * N + c0, acc.data() + i * kBlock<T>, sizeof(T) * nc);
     }
   });
 }
