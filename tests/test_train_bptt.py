@@ -113,8 +113,12 @@ def test_bptt_float32_matches_autodiff(layers):
     """The float32 kernels (the training dtype; the float64 test above runs the double
     ones): the recurrent layer's hand-written BPTT, which recomputes $I_{t-1}$ and
     $V_{t-1}$ from the stored pre-reset membrane, against ``jax.grad`` of the plain
-    float32 scan: identical spikes, every gradient within 2e-6 of its largest entry
-    (30 steps of float32 sums in another order, eps 6e-8: measured <= 3e-7)."""
+    float32 scan: identical spikes, every gradient within 1e-4 of its largest entry.
+    The bound is float32's own spread for this layer: the reference run with its hidden
+    neurons permuted (the same sums in another order) differs from itself by 1.3e-5 to
+    3.6e-5 over 5 permutations; the forward kernel sums the recurrent input of a group of
+    batch rows bucket by bucket (``event_rows.cc``), another order again (measured
+    2.4e-5). Exactness is the float64 test above (1e-10)."""
     layer = layers["recurrent"]
     k = jax.random.split(jax.random.key(11), 2)
     x = _sparse_rows(k[0], (3, 30, 20), p=0.2)
@@ -133,7 +137,7 @@ def test_bptt_float32_matches_autodiff(layers):
     for (where, b), a in zip(leaves, jax.tree.leaves(got), strict=True):
         scale = float(jnp.max(jnp.abs(b))) or 1.0
         err = float(jnp.max(jnp.abs(a - b))) / scale
-        assert err < 2e-6, (jax.tree_util.keystr(where), err)
+        assert err < 1e-4, (jax.tree_util.keystr(where), err)
 
 
 def test_fast_path_only_where_it_applies(layers):

@@ -282,7 +282,10 @@ BRAINSIM_CLONES int64_t CompactF(const double* x, int64_t k, int32_t* idx,
   return Compact(x, k, idx, val);
 }
 
+using brainsim_native::AlignedVector;
 using brainsim_native::HugePageHint;
+using brainsim_native::Prefetch;
+using brainsim_native::PrefetchW;
 using brainsim_native::ParallelFor;
 
 // Work below which one thread does it all (multiply-adds).
@@ -293,6 +296,23 @@ static int64_t Parts(ffi::ThreadPool& pool, int64_t work, int64_t max_parts) {
   if (work < kSerialWork) return 1;
   return std::max<int64_t>(1, std::min(nt, max_parts));
 }
+
+// k zeroed scratch arrays of len elements in one allocation, the j-th
+// starting j * 5 cache lines past a 4 KiB boundary.  Per-row arrays of a row
+// stride that is a multiple of 4 KiB (n = 1024 floats) read at the same
+// index together map onto one L1 set; beside XLA's (T, R, n) buffers at that
+// index (same set again) they overflow its 8 ways and evict each other on
+// every vector.  Staggered, they spread over k sets.
+template <typename T>
+struct Staggered {
+  int64_t stride;
+  AlignedVector<T> buf;
+  Staggered(int k, int64_t len)
+      : stride((len + kPage - 1) / kPage * kPage + 5 * 64 / int64_t{sizeof(T)}),
+        buf(static_cast<size_t>(k * stride)) {}
+  T* operator[](int j) { return buf.data() + j * stride; }
+  static constexpr int64_t kPage = 4096 / sizeof(T);
+};
 
 // CSR (ptr from 0, idx, val) of rows [r0, r1) of x (R x K).
 template <typename T>
@@ -360,7 +380,7 @@ static void RowsMatmul(ffi::ThreadPool& pool, const T* x, const T* w, T* out,
     // Packing w costs K*N copies: worth it when the nonzeros reuse each
     // packed block many times (measured: 6 nonzeros per input too few).
     const bool pack = ptr[r1 - r0] >= 32 * K;
-    std::vector<T> pk(pack ? static_cast<size_t>(K) * kBlock<T> : 0);
+    AlignedVector<T> pk(pack ? static_cast<size_t>(K) * kBlock<T> : 0);
     // Column blocks outermost: the K x kBlock slice of w (K * 256 bytes)
     // stays in L2 while the rows stream through it (packed: contiguous, no
     // 4 KiB aliasing of its strided rows onto a few cache sets).
@@ -447,8 +467,8 @@ static void RowsOuter(ffi::ThreadPool& pool, const T* x, const T* g, T* dw,
   const int64_t n_blocks = (N + kBlock<T> - 1) / kBlock<T>;
   const int64_t parts = Parts(pool, nnz * N + R * N, n_blocks);
   ParallelFor(pool, parts, [&](int64_t k) {
-    std::vector<T> gp(static_cast<size_t>(chunk) * kBlock<T>);
-    std::vector<T> acc(static_cast<size_t>(K) * kBlock<T>);
+    AlignedVector<T> gp(static_cast<size_t>(chunk) * kBlock<T>);
+    AlignedVector<T> acc(static_cast<size_t>(K) * kBlock<T>);
     for (int64_t b = k; b < n_blocks; b += parts) {
       const int64_t c0 = b * kBlock<T>, nc = std::min(kBlock<T>, N - c0);
       std::fill(acc.begin(), acc.end(), T(0));
@@ -518,6 +538,68 @@ BRAINSIM_INLINE void LifUpdate(const T* __restrict h, const T* __restrict rec,
   }
 }
 
+// The recurrent sums of a group of kGroup rows (batch samples) in one pass
+// over a block of w: the neurons that spiked are bucketed by which of the
+// group's rows they spiked in (a kGroup-bit mask), each bucket's rows of w
+// are summed once, and that sum is added to the rows of its mask.  A row of
+// w is then loaded once per group instead of once per row that spiked: at a
+// third of the neurons spiking, 84 % of them are loaded per group of 4
+// instead of 4 x 37 % = 148 % (the sums stream w's block from L2, which
+// bounds them).  Spikes are 0 or 1 here (the scan's own).
+constexpr int kGroup = 4;
+constexpr int kMasks = 1 << kGroup;
+
+// idx: the neurons j with mask(j) != 0 (bit g: s[g * n + j] != 0, g < rows)
+// by mask, ascending within; ptr[m]..ptr[m + 1]: those of mask m (m >= 1).
+// idx has n + 1 entries (the last takes the unlisted mask-0 writes).
+template <typename T>
+BRAINSIM_INLINE void BucketByMask(const T* __restrict s, int64_t n, int rows,
+                                  uint8_t* __restrict mask,
+                                  int32_t* __restrict idx, int32_t* ptr) {
+  std::fill(mask, mask + n, uint8_t{0});
+  for (int g = 0; g < rows; ++g)
+    for (int64_t j = 0; j < n; ++j)
+      mask[j] |= static_cast<uint8_t>((s[g * n + j] != T(0)) << g);
+  int32_t pos[kMasks] = {};
+  for (int64_t j = 0; j < n; ++j) ++pos[mask[j]];
+  ptr[1] = 0;
+  for (int m = 1; m < kMasks; ++m) ptr[m + 1] = ptr[m] + pos[m];
+  for (int m = 1; m < kMasks; ++m) pos[m] = ptr[m];
+  pos[0] = static_cast<int32_t>(n);
+  for (int64_t j = 0; j < n; ++j) {  // branch-free: mask 0 writes idx[n]
+    const int m = mask[j];
+    idx[pos[m]] = static_cast<int32_t>(j);
+    pos[m] += (m != 0);
+  }
+}
+
+// acc[g * kBlock : (g + 1) * kBlock] = sum_{j: bit g of mask(j)} w[j] for
+// the rows g < rows of a group, over one packed kBlock-column block of w
+// (row stride kBlock, zero-padded); tmp: kBlock scratch; ones: >= n ones.
+template <typename T>
+BRAINSIM_INLINE void GroupSum(T* __restrict acc, T* __restrict tmp, const T* w,
+                              const int32_t* idx, const int32_t* ptr,
+                              const T* ones, int rows) {
+  using V = typename Vec<T>::type;
+  constexpr int64_t L = 32 / sizeof(T);
+  std::memset(acc, 0, sizeof(T) * rows * kBlock<T>);
+  for (int m = 1; m < (1 << rows); ++m) {
+    const int64_t q0 = ptr[m], q = ptr[m + 1] - q0;
+    if (q == 0) continue;
+    if ((m & (m - 1)) == 0) {  // one row: straight into its sum
+      GatherSum(acc + __builtin_ctz(m) * kBlock<T>, true, w, kBlock<T>,
+                idx + q0, ones, q);
+      continue;
+    }
+    GatherSum(tmp, false, w, kBlock<T>, idx + q0, ones, q);
+    for (int g = 0; g < rows; ++g) {
+      if (!(m >> g & 1)) continue;
+      T* a = acc + g * kBlock<T>;
+      for (int64_t v = 0; v < kBlock<T>; v += L) Store(a + v, Load(a + v) + Load(tmp + v));
+    }
+  }
+}
+
 #define BRAINSIM_LIF_ENTRY(T)                                                  \
   BRAINSIM_CLONES void LifRowsF(const T* h, const T* wp, const T* al,          \
                                 const T* be, const T* th, const T* i0,         \
@@ -525,17 +607,24 @@ BRAINSIM_INLINE void LifUpdate(const T* __restrict h, const T* __restrict rec,
                                 int64_t Tn, int64_t R, int64_t n,              \
                                 int64_t r0, int64_t r1) {                      \
     const int64_t nr = r1 - r0, kb = kBlock<T>;                                \
-    const int64_t nb = (n + kb - 1) / kb;                                      \
-    std::vector<T> ib(i0 + r0 * n, i0 + r1 * n), vb(v0 + r0 * n, v0 + r1 * n); \
-    /* spike lists of the previous step: per row, indices and values */       \
-    std::vector<int32_t> idx(nr * n);                                          \
-    std::vector<T> val(nr * n), ones(nr * n, T(1));                           \
+    const int64_t nb = (n + kb - 1) / kb, ng = (nr + kGroup - 1) / kGroup;     \
+    Staggered<T> iv(2, nr * n);                                                \
+    T* const ib = iv[0];                                                       \
+    T* const vb = iv[1];                                                       \
+    std::copy(i0 + r0 * n, i0 + r1 * n, ib);                                   \
+    std::copy(v0 + r0 * n, v0 + r1 * n, vb);                                   \
+    /* the first step's recurrent input: per row, the lists of s0 (any      \
+       values); later steps: per group, the buckets of the spikes */          \
+    std::vector<int32_t> idx(nr * n), gidx(ng * (n + 1));                      \
+    std::vector<int32_t> gptr(ng * (kMasks + 1));                              \
+    std::vector<uint8_t> mask(n);                                              \
+    std::vector<T> val(nr * n), ones(n, T(1));                                 \
     std::vector<int64_t> cnt(nr);                                              \
     for (int64_t l = 0; l < nr; ++l)                                           \
       cnt[l] = Compact(s0 + (r0 + l) * n, n, idx.data() + l * n,               \
                        val.data() + l * n);                                    \
-    const T* vals = val.data();                                                \
-    alignas(64) T rec[kBlock<T>];                                              \
+    alignas(64) T rec[kGroup * kBlock<T>];                                     \
+    alignas(64) T tmp[kBlock<T>];                                              \
     for (int64_t t = 0; t < Tn; ++t) {                                         \
       const int64_t o = (t * R + r0) * n;                                      \
       /* serpentine over the column blocks: the blocks of w last used are    \
@@ -543,23 +632,41 @@ BRAINSIM_INLINE void LifUpdate(const T* __restrict h, const T* __restrict rec,
       for (int64_t bi = 0; bi < nb; ++bi) {                                    \
         const int64_t b = (t & 1) ? nb - 1 - bi : bi;                          \
         const int64_t c0 = b * kb, nc = std::min(kb, n - c0);                  \
-        for (int64_t l = 0; l < nr; ++l) {                                     \
-          const int64_t e = o + l * n + c0;                                    \
-          const T* r = nullptr;                                                \
-          if (wp != nullptr) {                                                 \
-            GatherSum(rec, false, wp + c0 * n, kb, idx.data() + l * n,         \
-                      vals + l * n, cnt[l]);                                   \
-            r = rec;                                                           \
+        for (int64_t g = 0; g < ng; ++g) {                                     \
+          const int64_t l0 = g * kGroup;                                       \
+          const int rows = static_cast<int>(std::min<int64_t>(kGroup, nr - l0)); \
+          if (wp != nullptr && t > 0)                                          \
+            GroupSum(rec, tmp, wp + c0 * n, gidx.data() + g * (n + 1),         \
+                     gptr.data() + g * (kMasks + 1), ones.data(), rows);       \
+          else if (wp != nullptr)                                              \
+            for (int m = 0; m < rows; ++m)                                     \
+              GatherSum(rec + m * kb, false, wp + c0 * n, kb,                  \
+                        idx.data() + (l0 + m) * n, val.data() + (l0 + m) * n,  \
+                        cnt[l0 + m]);                                          \
+          for (int m = 0; m < rows; ++m) {                                     \
+            const int64_t l = l0 + m, e = o + l * n + c0;                      \
+            /* the next step's lines of h, s and V~, a step ahead (their     \
+               4 KiB-strided walk defeats the hardware prefetcher) */         \
+            if (t + 1 < Tn)                                                    \
+              for (int64_t q = 0; q < nc; q += 64 / int64_t{sizeof(T)}) {      \
+                Prefetch(h + e + R * n + q);                                   \
+                PrefetchW(so + e + R * n + q), PrefetchW(vto + e + R * n + q); \
+              }                                                                \
+            LifUpdate(h + e, wp != nullptr ? rec + m * kb : nullptr, al + c0,  \
+                      be + c0, th + c0, ib + l * n + c0, vb + l * n + c0,      \
+                      so + e, vto + e, nc);                                    \
           }                                                                    \
-          LifUpdate(h + e, r, al + c0, be + c0, th + c0, ib.data() + l * n + c0, \
-                    vb.data() + l * n + c0, so + e, vto + e, nc);              \
         }                                                                      \
       }                                                                        \
-      /* next lists: the spikes just stored */                                 \
-      for (int64_t l = 0; l < nr; ++l)                                         \
-        cnt[l] = Compact(so + o + l * n, n, idx.data() + l * n,                \
-                         ones.data() + l * n);                                 \
-      vals = ones.data();                                                      \
+      /* next step's buckets: the spikes just stored */                        \
+      if (wp != nullptr)                                                       \
+        for (int64_t g = 0; g < ng; ++g) {                                     \
+          const int64_t l0 = g * kGroup;                                       \
+          BucketByMask(so + o + l0 * n, n,                                     \
+                       static_cast<int>(std::min<int64_t>(kGroup, nr - l0)),   \
+                       mask.data(), gidx.data() + g * (n + 1),                 \
+                       gptr.data() + g * (kMasks + 1));                        \
+        }                                                                      \
     }                                                                          \
   }
 BRAINSIM_LIF_ENTRY(float)
@@ -643,7 +750,8 @@ BRAINSIM_INLINE void BwdUpdate(const T* sb_rec, const T* ct, const T* sg,
     const V keep = Load(vt + j) - tv > zero ? zero : one;  // 1 - s_t
     V vprev, iprev;
     PrevState(has1, has2, has1 ? Load(v1 + j) : zero, has2 ? Load(v2 + j) : zero,
-              Load(v0 + j), Load(i0 + j), tv, bv, &vprev, &iprev);
+              has2 ? zero : Load(v0 + j), has1 ? zero : Load(i0 + j), tv, bv,
+              &vprev, &iprev);
     const V sbs = sb * Load(sg + j);
     const V g_v = bv * Load(gv + j) * keep + sbs;
     const V g_i = g_v + Load(al + j) * Load(gi_next + j);
@@ -708,14 +816,11 @@ BRAINSIM_INLINE void PanelProduct(const T* __restrict g, int64_t n,
       int64_t r1) {                                                            \
     const int64_t nr = r1 - r0, P = kPanel<T>, step = R * n;                   \
     const int64_t np = (n + P - 1) / P;                                        \
-    std::vector<T> gi_a(nr * n, T(0)), gi_b(nr * n, T(0));                     \
-    T* gv = gv0 + r0 * n;                                                      \
-    std::fill(gv, gv + nr * n, T(0));                                          \
-    std::fill(aa + r0 * n, aa + r1 * n, T(0));                                 \
-    std::fill(ab + r0 * n, ab + r1 * n, T(0));                                 \
-    std::fill(at + r0 * n, at + r1 * n, T(0));                                 \
-    T* gi_next = gi_a.data();                                                  \
-    T* gi_new = gi_b.data();                                                   \
+    /* the per-row state and sums, staggered; copied out at the end */        \
+    Staggered<T> st(6, nr * n);                                                \
+    T* gi_next = st[0];                                                        \
+    T* gi_new = st[1];                                                         \
+    T *gv = st[2], *sa = st[3], *sb = st[4], *su = st[5];                      \
     alignas(64) T sbuf[kMR * kPanel<T>];                                       \
     bool first = true;                                                         \
     for (int64_t t = Tn - 1; t >= 0; --t) {                                    \
@@ -741,18 +846,28 @@ BRAINSIM_INLINE void PanelProduct(const T* __restrict g, int64_t n,
           }                                                                    \
           for (int64_t m = 0; m < mr; ++m) {                                   \
             const int64_t l = m0 + m, e = o + l * n + c0, q = l * n + c0;      \
+            /* the lines the next step reads first (ct, sg and vt three steps \
+               back; the rest is in cache): a whole step ahead, since its     \
+               4 KiB-strided walk defeats the hardware prefetcher */          \
+            for (int64_t b = 0; b < nc; b += 64 / int64_t{sizeof(T)}) {        \
+              if (t >= 1) Prefetch(ct + e - step + b), Prefetch(sg + e - step + b); \
+              if (t >= 3) Prefetch(vt + e - 3 * step + b);                     \
+            }                                                                  \
             BwdUpdate(rec ? sbuf + m * P : nullptr, ct + e, sg + e, vt + e,    \
                       t >= 1 ? vt + e - step : nullptr,                        \
                       t >= 2 ? vt + e - 2 * step : nullptr, v0 + r0 * n + q,   \
                       i0 + r0 * n + q, th + c0, al + c0, be + c0, gi_next + q, \
-                      gi_new + q, gv + q, aa + r0 * n + q, ab + r0 * n + q,    \
-                      at + r0 * n + q, gh + e, nc);                            \
+                      gi_new + q, gv + q, sa + q, sb + q, su + q, gh + e, nc); \
           }                                                                    \
         }                                                                      \
       }                                                                        \
       std::swap(gi_next, gi_new);                                              \
       first = false;                                                           \
     }                                                                          \
+    std::copy(gv, gv + nr * n, gv0 + r0 * n);                                  \
+    std::copy(sa, sa + nr * n, aa + r0 * n);                                   \
+    std::copy(sb, sb + nr * n, ab + r0 * n);                                   \
+    std::copy(su, su + nr * n, at + r0 * n);                                   \
   }
 BRAINSIM_BWD_ENTRY(float)
 BRAINSIM_BWD_ENTRY(double)
