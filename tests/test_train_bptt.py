@@ -307,6 +307,19 @@ def test_rows_outer_lagged_matches_dense(path, x64):
     np.testing.assert_allclose(one, jnp.einsum("bri,brj->ij", x0, g[0]), rtol=1e-12, atol=1e-12)
 
 
+def test_rows_outer_of_spikes_matches_dense(path, x64):
+    """0/1 entries (spikes: the native kernel buckets each row chunk per group of 4
+    inputs and sums every bucket once) over 2100 rows (22 chunks), 41 inputs (a
+    partial group) and 150 columns, then the same with one entry 0.5 (every chunk back
+    on the per-input lists), against the float64 einsum: 1e-12 (the same sums in
+    another order)."""
+    x = (_sparse_rows(jax.random.key(80), (30, 70, 41), p=0.35) != 0).astype(jnp.float64)
+    g = jax.random.normal(jax.random.key(81), (30, 70, 150), jnp.float64)
+    for x in (x, x.at[29, 69, 40].set(0.5)):
+        ref = jnp.einsum("abi,abj->ij", x, g)
+        np.testing.assert_allclose(bs.ops.rows_outer(x, g), ref, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("n_out", [1, 5, 20])
 def test_rows_outer_narrow_g_matches_dense(path, n_out, x64):
     """``rows_outer`` with fewer than 32 columns of ``g`` (a readout's weight gradient;

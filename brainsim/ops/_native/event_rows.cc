@@ -186,6 +186,62 @@ BRAINSIM_INLINE void GatherLists(const int64_t* ptr, const int32_t* idx,
   }
 }
 
+// Sums shared by a group of kGroup lists (rows of a product: batch samples
+// in the forward scan, inputs in the weight gradient) over the same rows of
+// a packed block: the rows are bucketed by which of the group's lists hold
+// them (a kGroup-bit mask), each bucket's rows are summed once, and that sum
+// is added to the lists of its mask.  A row is then loaded once per group
+// instead of once per list: at a third of the entries nonzero, 84 % of the
+// rows per group of 4 instead of 4 x 37 % = 148 %.  For 0/1 entries only
+// (spikes), the sums' order is by bucket.
+constexpr int kGroup = 4;
+constexpr int kMasks = 1 << kGroup;
+
+// idx: the j < n with mask[j] != 0, by mask, ascending within;
+// ptr[m]..ptr[m + 1]: those of mask m (m >= 1).  idx has n + 1 entries (the
+// last takes the unlisted mask-0 writes).
+BRAINSIM_INLINE void SortByMask(const uint8_t* __restrict mask, int64_t n,
+                                int32_t* __restrict idx, int32_t* ptr) {
+  int32_t pos[kMasks] = {};
+  for (int64_t j = 0; j < n; ++j) ++pos[mask[j]];
+  ptr[1] = 0;
+  for (int m = 1; m < kMasks; ++m) ptr[m + 1] = ptr[m] + pos[m];
+  for (int m = 1; m < kMasks; ++m) pos[m] = ptr[m];
+  pos[0] = static_cast<int32_t>(n);
+  for (int64_t j = 0; j < n; ++j) {  // branch-free: mask 0 writes idx[n]
+    const int m = mask[j];
+    idx[pos[m]] = static_cast<int32_t>(j);
+    pos[m] += (m != 0);
+  }
+}
+
+// Lists g < rows of a group: acc[g * kBlock : (g + 1) * kBlock] (+)= the sum
+// of the rows of src (packed, row stride kBlock, zero-padded) in its buckets
+// (idx, ptr from SortByMask); tmp: kBlock scratch; ones: >= n ones.
+template <typename T>
+BRAINSIM_INLINE void GroupSum(T* __restrict acc, bool add, T* __restrict tmp,
+                              const T* src, const int32_t* idx,
+                              const int32_t* ptr, const T* ones, int rows) {
+  using V = typename Vec<T>::type;
+  constexpr int64_t L = 32 / sizeof(T);
+  if (!add) std::memset(acc, 0, sizeof(T) * rows * kBlock<T>);
+  for (int m = 1; m < (1 << rows); ++m) {
+    const int64_t q0 = ptr[m], q = ptr[m + 1] - q0;
+    if (q == 0) continue;
+    if ((m & (m - 1)) == 0) {  // one list: straight into its sum
+      GatherSum(acc + __builtin_ctz(m) * kBlock<T>, true, src, kBlock<T>,
+                idx + q0, ones, q);
+      continue;
+    }
+    GatherSum(tmp, false, src, kBlock<T>, idx + q0, ones, q);
+    for (int g = 0; g < rows; ++g) {
+      if (!(m >> g & 1)) continue;
+      T* a = acc + g * kBlock<T>;
+      for (int64_t v = 0; v < kBlock<T>; v += L) Store(a + v, Load(a + v) + Load(tmp + v));
+    }
+  }
+}
+
 // out[0:n] += sum_{q<4} a[q] * w_q[0:n]: one load/store of out per 4 rows.
 template <typename T>
 BRAINSIM_INLINE void Axpy4(T* __restrict out, const T* w0, const T* w1,
@@ -235,6 +291,8 @@ BRAINSIM_INLINE int64_t Swapped(int64_t r, int64_t A, int64_t B) {
 // OuterAccF: acc (K x kBlock, packed) += x^T g for one chunk of rows of x as
 // CSC (rows local to the chunk) against its packed slice gp of g (empty
 // columns of the chunk skipped).
+// OuterGroupF: the same for 0/1 entries of x, as the buckets of the chunk's
+// rows per group of kGroup inputs (ChunkBuckets).
 #define BRAINSIM_ENTRY_POINTS(T)                                               \
   BRAINSIM_CLONES void GatherRowsF(const int64_t* ptr, const int32_t* idx,     \
                                    const T* val, const T* wp, int64_t S,       \
@@ -268,6 +326,15 @@ BRAINSIM_INLINE int64_t Swapped(int64_t r, int64_t A, int64_t B) {
       if (ptr[l + 1] > ptr[l])                                                 \
         GatherSum(acc + l * kBlock<T>, true, gp, kBlock<T>, rows + ptr[l],     \
                   val + ptr[l], ptr[l + 1] - ptr[l]);                          \
+  }                                                                            \
+  BRAINSIM_CLONES void OuterGroupF(const int32_t* gidx, const int32_t* gptr,  \
+                                   int64_t n_rows, const T* gp, T* acc,        \
+                                   int64_t K, const T* ones) {                 \
+    alignas(64) T tmp[kBlock<T>];                                              \
+    for (int64_t i0 = 0, q = 0; i0 < K; i0 += kGroup, ++q)                     \
+      GroupSum(acc + i0 * kBlock<T>, true, tmp, gp, gidx + q * (n_rows + 1),   \
+               gptr + q * (kMasks + 1), ones,                                  \
+               static_cast<int>(std::min<int64_t>(kGroup, K - i0)));          \
   }
 BRAINSIM_ENTRY_POINTS(float)
 BRAINSIM_ENTRY_POINTS(double)
@@ -414,7 +481,32 @@ struct CscChunk {
   std::vector<int64_t> ptr;
   std::vector<int32_t> rows;
   std::vector<T> val;
+  std::vector<int32_t> gidx, gptr;  // ChunkBuckets
 };
+
+// The chunk's rows bucketed per group of kGroup inputs (SortByMask: group q
+// at gidx[q * (n_rows + 1)], gptr[q * (kMasks + 1)]); false, leaving them
+// unset, when an entry of the chunk is neither 0 nor 1.
+template <typename T>
+static bool ChunkBuckets(const T* x, int64_t K, CscChunk<T>& c) {
+  const int64_t nr = c.r1 - c.r0, ng = (K + kGroup - 1) / kGroup;
+  std::vector<uint8_t> mask(ng * nr, 0);  // group-major
+  bool binary = true;
+  for (int64_t l = 0; l < nr; ++l) {
+    const T* xr = x + (c.r0 + l) * K;
+    for (int64_t i = 0; i < K; ++i) {
+      binary &= (xr[i] == T(0)) | (xr[i] == T(1));
+      mask[(i / kGroup) * nr + l] |= static_cast<uint8_t>((xr[i] != T(0)) << (i % kGroup));
+    }
+  }
+  if (!binary) return false;
+  c.gidx.resize(ng * (nr + 1));
+  c.gptr.resize(ng * (kMasks + 1));
+  for (int64_t q = 0; q < ng; ++q)
+    SortByMask(mask.data() + q * nr, nr, c.gidx.data() + q * (nr + 1),
+               c.gptr.data() + q * (kMasks + 1));
+  return true;
+}
 
 template <typename T>
 static void ChunkToCsc(const T* x, int64_t K, CscChunk<T>& c) {
@@ -453,22 +545,31 @@ static void RowsOuter(ffi::ThreadPool& pool, const T* x, const T* g, T* dw,
   // loaded 2-core machine).
   constexpr int64_t chunk = kOuterRows<T>;
   const int64_t n_chunks = std::max<int64_t>(1, (R + chunk - 1) / chunk);
+  // 0/1 entries (spikes): the chunks' rows bucketed per group of inputs
+  // (OuterGroupF); any other value: per input as CSC (OuterAccF).
   std::vector<CscChunk<T>> csc(n_chunks);
+  std::vector<char> binary(n_chunks);
   const int64_t build_parts = Parts(pool, R * K / 8, n_chunks);
   ParallelFor(pool, build_parts, [&](int64_t k) {
     for (int64_t c = k; c < n_chunks; c += build_parts) {
       csc[c].r0 = R * c / n_chunks;
       csc[c].r1 = R * (c + 1) / n_chunks;
-      ChunkToCsc(x, K, csc[c]);
+      binary[c] = ChunkBuckets(x, K, csc[c]);
     }
   });
+  const bool grouped = std::all_of(binary.begin(), binary.end(), [](char b) { return b; });
+  if (!grouped)
+    ParallelFor(pool, build_parts, [&](int64_t k) {
+      for (int64_t c = k; c < n_chunks; c += build_parts) ChunkToCsc(x, K, csc[c]);
+    });
   int64_t nnz = 0;
-  for (const auto& c : csc) nnz += c.ptr[K];
+  for (const auto& c : csc) nnz += grouped ? c.gidx.size() : c.ptr[K];
   const int64_t n_blocks = (N + kBlock<T> - 1) / kBlock<T>;
   const int64_t parts = Parts(pool, nnz * N + R * N, n_blocks);
   ParallelFor(pool, parts, [&](int64_t k) {
     AlignedVector<T> gp(static_cast<size_t>(chunk) * kBlock<T>);
     AlignedVector<T> acc(static_cast<size_t>(K) * kBlock<T>);
+    const std::vector<T> ones(chunk + 1, T(1));
     for (int64_t b = k; b < n_blocks; b += parts) {
       const int64_t c0 = b * kBlock<T>, nc = std::min(kBlock<T>, N - c0);
       std::fill(acc.begin(), acc.end(), T(0));
@@ -476,8 +577,12 @@ static void RowsOuter(ffi::ThreadPool& pool, const T* x, const T* g, T* dw,
         const int64_t r0 = csc[c].r0;
         Pack(g, csc[c].r1 - r0, N, c0, nc, gp.data(),
              [=](int64_t l) { return Swapped(r0 + l, A, B); });
-        OuterAccF(csc[c].ptr.data(), csc[c].rows.data(), csc[c].val.data(),
-                  gp.data(), acc.data(), K);
+        if (grouped)
+          OuterGroupF(csc[c].gidx.data(), csc[c].gptr.data(), csc[c].r1 - r0,
+                      gp.data(), acc.data(), K, ones.data());
+        else
+          OuterAccF(csc[c].ptr.data(), csc[c].rows.data(), csc[c].val.data(),
+                    gp.data(), acc.data(), K);
       }
       for (int64_t i = 0; i < K; ++i)
         std::memcpy(dw + i * N + c0, acc.data() + i * kBlock<T>, sizeof(T) * nc);
@@ -538,68 +643,6 @@ BRAINSIM_INLINE void LifUpdate(const T* __restrict h, const T* __restrict rec,
   }
 }
 
-// The recurrent sums of a group of kGroup rows (batch samples) in one pass
-// over a block of w: the neurons that spiked are bucketed by which of the
-// group's rows they spiked in (a kGroup-bit mask), each bucket's rows of w
-// are summed once, and that sum is added to the rows of its mask.  A row of
-// w is then loaded once per group instead of once per row that spiked: at a
-// third of the neurons spiking, 84 % of them are loaded per group of 4
-// instead of 4 x 37 % = 148 % (the sums stream w's block from L2, which
-// bounds them).  Spikes are 0 or 1 here (the scan's own).
-constexpr int kGroup = 4;
-constexpr int kMasks = 1 << kGroup;
-
-// idx: the neurons j with mask(j) != 0 (bit g: s[g * n + j] != 0, g < rows)
-// by mask, ascending within; ptr[m]..ptr[m + 1]: those of mask m (m >= 1).
-// idx has n + 1 entries (the last takes the unlisted mask-0 writes).
-template <typename T>
-BRAINSIM_INLINE void BucketByMask(const T* __restrict s, int64_t n, int rows,
-                                  uint8_t* __restrict mask,
-                                  int32_t* __restrict idx, int32_t* ptr) {
-  std::fill(mask, mask + n, uint8_t{0});
-  for (int g = 0; g < rows; ++g)
-    for (int64_t j = 0; j < n; ++j)
-      mask[j] |= static_cast<uint8_t>((s[g * n + j] != T(0)) << g);
-  int32_t pos[kMasks] = {};
-  for (int64_t j = 0; j < n; ++j) ++pos[mask[j]];
-  ptr[1] = 0;
-  for (int m = 1; m < kMasks; ++m) ptr[m + 1] = ptr[m] + pos[m];
-  for (int m = 1; m < kMasks; ++m) pos[m] = ptr[m];
-  pos[0] = static_cast<int32_t>(n);
-  for (int64_t j = 0; j < n; ++j) {  // branch-free: mask 0 writes idx[n]
-    const int m = mask[j];
-    idx[pos[m]] = static_cast<int32_t>(j);
-    pos[m] += (m != 0);
-  }
-}
-
-// acc[g * kBlock : (g + 1) * kBlock] = sum_{j: bit g of mask(j)} w[j] for
-// the rows g < rows of a group, over one packed kBlock-column block of w
-// (row stride kBlock, zero-padded); tmp: kBlock scratch; ones: >= n ones.
-template <typename T>
-BRAINSIM_INLINE void GroupSum(T* __restrict acc, T* __restrict tmp, const T* w,
-                              const int32_t* idx, const int32_t* ptr,
-                              const T* ones, int rows) {
-  using V = typename Vec<T>::type;
-  constexpr int64_t L = 32 / sizeof(T);
-  std::memset(acc, 0, sizeof(T) * rows * kBlock<T>);
-  for (int m = 1; m < (1 << rows); ++m) {
-    const int64_t q0 = ptr[m], q = ptr[m + 1] - q0;
-    if (q == 0) continue;
-    if ((m & (m - 1)) == 0) {  // one row: straight into its sum
-      GatherSum(acc + __builtin_ctz(m) * kBlock<T>, true, w, kBlock<T>,
-                idx + q0, ones, q);
-      continue;
-    }
-    GatherSum(tmp, false, w, kBlock<T>, idx + q0, ones, q);
-    for (int g = 0; g < rows; ++g) {
-      if (!(m >> g & 1)) continue;
-      T* a = acc + g * kBlock<T>;
-      for (int64_t v = 0; v < kBlock<T>; v += L) Store(a + v, Load(a + v) + Load(tmp + v));
-    }
-  }
-}
-
 #define BRAINSIM_LIF_ENTRY(T)                                                  \
   BRAINSIM_CLONES void LifRowsF(const T* h, const T* wp, const T* al,          \
                                 const T* be, const T* th, const T* i0,         \
@@ -636,7 +679,7 @@ BRAINSIM_INLINE void GroupSum(T* __restrict acc, T* __restrict tmp, const T* w,
           const int64_t l0 = g * kGroup;                                       \
           const int rows = static_cast<int>(std::min<int64_t>(kGroup, nr - l0)); \
           if (wp != nullptr && t > 0)                                          \
-            GroupSum(rec, tmp, wp + c0 * n, gidx.data() + g * (n + 1),         \
+            GroupSum(rec, false, tmp, wp + c0 * n, gidx.data() + g * (n + 1),  \
                      gptr.data() + g * (kMasks + 1), ones.data(), rows);       \
           else if (wp != nullptr)                                              \
             for (int m = 0; m < rows; ++m)                                     \
@@ -662,10 +705,12 @@ BRAINSIM_INLINE void GroupSum(T* __restrict acc, T* __restrict tmp, const T* w,
       if (wp != nullptr)                                                       \
         for (int64_t g = 0; g < ng; ++g) {                                     \
           const int64_t l0 = g * kGroup;                                       \
-          BucketByMask(so + o + l0 * n, n,                                     \
-                       static_cast<int>(std::min<int64_t>(kGroup, nr - l0)),   \
-                       mask.data(), gidx.data() + g * (n + 1),                 \
-                       gptr.data() + g * (kMasks + 1));                        \
+          std::fill(mask.begin(), mask.end(), uint8_t{0});                     \
+          for (int64_t m = 0; m < std::min<int64_t>(kGroup, nr - l0); ++m)     \
+            for (int64_t j = 0; j < n; ++j)                                    \
+              mask[j] |= static_cast<uint8_t>((so[o + (l0 + m) * n + j] != T(0)) << m); \
+          SortByMask(mask.data(), n, gidx.data() + g * (n + 1),                \
+                     gptr.data() + g * (kMasks + 1));                          \
         }                                                                      \
     }                                                                          \
   }
