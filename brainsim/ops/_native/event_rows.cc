@@ -197,19 +197,20 @@ BRAINSIM_INLINE void GatherLists(const int64_t* ptr, const int32_t* idx,
 constexpr int kGroup = 4;
 constexpr int kMasks = 1 << kGroup;
 
-// idx: the j < n with mask[j] != 0, by mask, ascending within;
+// idx: the j < n with mask[j * stride] != 0, by mask, ascending within;
 // ptr[m]..ptr[m + 1]: those of mask m (m >= 1).  idx has n + 1 entries (the
 // last takes the unlisted mask-0 writes).
 BRAINSIM_INLINE void SortByMask(const uint8_t* __restrict mask, int64_t n,
-                                int32_t* __restrict idx, int32_t* ptr) {
+                                int64_t stride, int32_t* __restrict idx,
+                                int32_t* ptr) {
   int32_t pos[kMasks] = {};
-  for (int64_t j = 0; j < n; ++j) ++pos[mask[j]];
+  for (int64_t j = 0; j < n; ++j) ++pos[mask[j * stride]];
   ptr[1] = 0;
   for (int m = 1; m < kMasks; ++m) ptr[m + 1] = ptr[m] + pos[m];
   for (int m = 1; m < kMasks; ++m) pos[m] = ptr[m];
   pos[0] = static_cast<int32_t>(n);
   for (int64_t j = 0; j < n; ++j) {  // branch-free: mask 0 writes idx[n]
-    const int m = mask[j];
+    const int m = mask[j * stride];
     idx[pos[m]] = static_cast<int32_t>(j);
     pos[m] += (m != 0);
   }
@@ -347,6 +348,39 @@ BRAINSIM_CLONES int64_t CompactF(const float* x, int64_t k, int32_t* idx,
 BRAINSIM_CLONES int64_t CompactF(const double* x, int64_t k, int32_t* idx,
                                  double* val) {
   return Compact(x, k, idx, val);
+}
+
+// mask[q] (q < ceil(K / kGroup)) = the kGroup-bit mask of the nonzeros of
+// x[q * kGroup : (q + 1) * kGroup]; false when an entry is neither 0 nor 1.
+// bits: ceil(K / kGroup) * kGroup bytes of scratch.  Each group's 0/1 bytes
+// read as one little-endian word w: (w * 0x01020408) >> 24 gathers byte g to
+// bit g (no carries: every partial sum below byte 3 is < 16).
+template <typename T>
+BRAINSIM_INLINE bool GroupMasks(const T* __restrict x, int64_t K,
+                                uint8_t* __restrict bits, uint8_t* __restrict mask) {
+  static_assert(kGroup == 4, "one 32-bit word per group");
+  int other = 0;
+  for (int64_t i = 0; i < K; ++i) {
+    bits[i] = x[i] != T(0);
+    other |= (x[i] != T(0)) & (x[i] != T(1));
+  }
+  const int64_t ng = (K + kGroup - 1) / kGroup;
+  for (int64_t i = K; i < ng * kGroup; ++i) bits[i] = 0;
+  for (int64_t q = 0; q < ng; ++q) {
+    uint32_t w;
+    std::memcpy(&w, bits + q * kGroup, 4);
+    if constexpr (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__) w = __builtin_bswap32(w);
+    mask[q] = static_cast<uint8_t>((w * 0x01020408u) >> 24);
+  }
+  return other == 0;
+}
+BRAINSIM_CLONES bool GroupMasksF(const float* x, int64_t K, uint8_t* bits,
+                                 uint8_t* mask) {
+  return GroupMasks(x, K, bits, mask);
+}
+BRAINSIM_CLONES bool GroupMasksF(const double* x, int64_t K, uint8_t* bits,
+                                 uint8_t* mask) {
+  return GroupMasks(x, K, bits, mask);
 }
 
 using brainsim_native::AlignedVector;
@@ -490,20 +524,14 @@ struct CscChunk {
 template <typename T>
 static bool ChunkBuckets(const T* x, int64_t K, CscChunk<T>& c) {
   const int64_t nr = c.r1 - c.r0, ng = (K + kGroup - 1) / kGroup;
-  std::vector<uint8_t> mask(ng * nr, 0);  // group-major
-  bool binary = true;
-  for (int64_t l = 0; l < nr; ++l) {
-    const T* xr = x + (c.r0 + l) * K;
-    for (int64_t i = 0; i < K; ++i) {
-      binary &= (xr[i] == T(0)) | (xr[i] == T(1));
-      mask[(i / kGroup) * nr + l] |= static_cast<uint8_t>((xr[i] != T(0)) << (i % kGroup));
-    }
-  }
-  if (!binary) return false;
+  std::vector<uint8_t> mask(nr * ng), bits(ng * kGroup);
+  for (int64_t l = 0; l < nr; ++l)
+    if (!GroupMasksF(x + (c.r0 + l) * K, K, bits.data(), mask.data() + l * ng))
+      return false;
   c.gidx.resize(ng * (nr + 1));
   c.gptr.resize(ng * (kMasks + 1));
   for (int64_t q = 0; q < ng; ++q)
-    SortByMask(mask.data() + q * nr, nr, c.gidx.data() + q * (nr + 1),
+    SortByMask(mask.data() + q, nr, ng, c.gidx.data() + q * (nr + 1),
                c.gptr.data() + q * (kMasks + 1));
   return true;
 }
@@ -709,7 +737,7 @@ BRAINSIM_INLINE void LifUpdate(const T* __restrict h, const T* __restrict rec,
           for (int64_t m = 0; m < std::min<int64_t>(kGroup, nr - l0); ++m)     \
             for (int64_t j = 0; j < n; ++j)                                    \
               mask[j] |= static_cast<uint8_t>((so[o + (l0 + m) * n + j] != T(0)) << m); \
-          SortByMask(mask.data(), n, gidx.data() + g * (n + 1),                \
+          SortByMask(mask.data(), n, 1, gidx.data() + g * (n + 1),             \
                      gptr.data() + g * (kMasks + 1));                          \
         }                                                                      \
     }                                                                          \
