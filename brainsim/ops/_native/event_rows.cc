@@ -293,7 +293,7 @@ BRAINSIM_INLINE int64_t Swapped(int64_t r, int64_t A, int64_t B) {
 // CSC (rows local to the chunk) against its packed slice gp of g (empty
 // columns of the chunk skipped).
 // OuterGroupF: the same for 0/1 entries of x, as the buckets of the chunk's
-// rows per group of kGroup inputs (ChunkBuckets).
+// rows per group of kGroup inputs (RowsOuter).
 #define BRAINSIM_ENTRY_POINTS(T)                                               \
   BRAINSIM_CLONES void GatherRowsF(const int64_t* ptr, const int32_t* idx,     \
                                    const T* val, const T* wp, int64_t S,       \
@@ -351,17 +351,19 @@ BRAINSIM_CLONES int64_t CompactF(const double* x, int64_t k, int32_t* idx,
 }
 
 // mask[q] (q < ceil(K / kGroup)) = the kGroup-bit mask of the nonzeros of
-// x[q * kGroup : (q + 1) * kGroup]; false when an entry is neither 0 nor 1.
+// x[q * kGroup : (q + 1) * kGroup]; returns how many nonzeros, or -1 when an
+// entry is neither 0 nor 1.
 // bits: ceil(K / kGroup) * kGroup bytes of scratch.  Each group's 0/1 bytes
 // read as one little-endian word w: (w * 0x01020408) >> 24 gathers byte g to
 // bit g (no carries: every partial sum below byte 3 is < 16).
 template <typename T>
-BRAINSIM_INLINE bool GroupMasks(const T* __restrict x, int64_t K,
+BRAINSIM_INLINE int GroupMasks(const T* __restrict x, int64_t K,
                                 uint8_t* __restrict bits, uint8_t* __restrict mask) {
   static_assert(kGroup == 4, "one 32-bit word per group");
-  int other = 0;
+  int other = 0, nnz = 0;
   for (int64_t i = 0; i < K; ++i) {
     bits[i] = x[i] != T(0);
+    nnz += x[i] != T(0);
     other |= (x[i] != T(0)) & (x[i] != T(1));
   }
   const int64_t ng = (K + kGroup - 1) / kGroup;
@@ -372,14 +374,14 @@ BRAINSIM_INLINE bool GroupMasks(const T* __restrict x, int64_t K,
     if constexpr (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__) w = __builtin_bswap32(w);
     mask[q] = static_cast<uint8_t>((w * 0x01020408u) >> 24);
   }
-  return other == 0;
+  return other == 0 ? nnz : -1;
 }
-BRAINSIM_CLONES bool GroupMasksF(const float* x, int64_t K, uint8_t* bits,
-                                 uint8_t* mask) {
+BRAINSIM_CLONES int GroupMasksF(const float* x, int64_t K, uint8_t* bits,
+                                uint8_t* mask) {
   return GroupMasks(x, K, bits, mask);
 }
-BRAINSIM_CLONES bool GroupMasksF(const double* x, int64_t K, uint8_t* bits,
-                                 uint8_t* mask) {
+BRAINSIM_CLONES int GroupMasksF(const double* x, int64_t K, uint8_t* bits,
+                                uint8_t* mask) {
   return GroupMasks(x, K, bits, mask);
 }
 
@@ -504,6 +506,12 @@ static void RowsMatmul(ffi::ThreadPool& pool, const T* x, const T* w, T* out,
 // packed rows (training step, paired runs in one process: 96 rows vs 128
 // 1.3 % faster at hidden 1024, equal at 256; 64 rows 3.5 % faster at 1024
 // but 2 % slower at 256).
+// Density of a 0/1 x from which RowsOuter sums per group of inputs: below
+// it a chunk's buckets hold too few rows to pay for themselves (6400 rows x
+// 1024 inputs x 1024 columns, both paths in one build, min of 15 calls:
+// 0.10 31 vs 22 ms, 0.20 47 vs 33, 0.25 39 vs 42, 0.37 41 vs 56).
+constexpr double kGroupedDensity = 0.25;
+
 template <typename T>
 constexpr int64_t kOuterRows = int64_t{24 << 10} / (kBlock<T> * sizeof(T));
 
@@ -515,26 +523,8 @@ struct CscChunk {
   std::vector<int64_t> ptr;
   std::vector<int32_t> rows;
   std::vector<T> val;
-  std::vector<int32_t> gidx, gptr;  // ChunkBuckets
+  std::vector<int32_t> gidx, gptr;  // 0/1 x: SortByMask per group of inputs
 };
-
-// The chunk's rows bucketed per group of kGroup inputs (SortByMask: group q
-// at gidx[q * (n_rows + 1)], gptr[q * (kMasks + 1)]); false, leaving them
-// unset, when an entry of the chunk is neither 0 nor 1.
-template <typename T>
-static bool ChunkBuckets(const T* x, int64_t K, CscChunk<T>& c) {
-  const int64_t nr = c.r1 - c.r0, ng = (K + kGroup - 1) / kGroup;
-  std::vector<uint8_t> mask(nr * ng), bits(ng * kGroup);
-  for (int64_t l = 0; l < nr; ++l)
-    if (!GroupMasksF(x + (c.r0 + l) * K, K, bits.data(), mask.data() + l * ng))
-      return false;
-  c.gidx.resize(ng * (nr + 1));
-  c.gptr.resize(ng * (kMasks + 1));
-  for (int64_t q = 0; q < ng; ++q)
-    SortByMask(mask.data() + q, nr, ng, c.gidx.data() + q * (nr + 1),
-               c.gptr.data() + q * (kMasks + 1));
-  return true;
-}
 
 template <typename T>
 static void ChunkToCsc(const T* x, int64_t K, CscChunk<T>& c) {
@@ -573,23 +563,44 @@ static void RowsOuter(ffi::ThreadPool& pool, const T* x, const T* g, T* dw,
   // loaded 2-core machine).
   constexpr int64_t chunk = kOuterRows<T>;
   const int64_t n_chunks = std::max<int64_t>(1, (R + chunk - 1) / chunk);
-  // 0/1 entries (spikes): the chunks' rows bucketed per group of inputs
-  // (OuterGroupF); any other value: per input as CSC (OuterAccF).
+  // 0/1 entries (spikes) at a density of at least kGroupedDensity: the
+  // chunks' rows bucketed per group of inputs (OuterGroupF); otherwise per
+  // input as CSC (OuterAccF).  Pass 1: the groups' masks of every row (and
+  // whether x is 0/1, and its nonzeros); pass 2: the chunks' buckets or CSC.
+  const int64_t ng = (K + kGroup - 1) / kGroup;
+  std::vector<uint8_t> mask(static_cast<size_t>(R) * ng);
+  std::vector<int64_t> nnz_part(n_chunks);
   std::vector<CscChunk<T>> csc(n_chunks);
-  std::vector<char> binary(n_chunks);
   const int64_t build_parts = Parts(pool, R * K / 8, n_chunks);
   ParallelFor(pool, build_parts, [&](int64_t k) {
+    std::vector<uint8_t> bits(ng * kGroup);
     for (int64_t c = k; c < n_chunks; c += build_parts) {
       csc[c].r0 = R * c / n_chunks;
       csc[c].r1 = R * (c + 1) / n_chunks;
-      binary[c] = ChunkBuckets(x, K, csc[c]);
+      for (int64_t r = csc[c].r0; r < csc[c].r1 && nnz_part[c] >= 0; ++r) {
+        const int q = GroupMasksF(x + r * K, K, bits.data(), mask.data() + r * ng);
+        nnz_part[c] = q < 0 ? -1 : nnz_part[c] + q;
+      }
     }
   });
-  const bool grouped = std::all_of(binary.begin(), binary.end(), [](char b) { return b; });
-  if (!grouped)
-    ParallelFor(pool, build_parts, [&](int64_t k) {
-      for (int64_t c = k; c < n_chunks; c += build_parts) ChunkToCsc(x, K, csc[c]);
-    });
+  int64_t nnz_x = 0;
+  for (const int64_t q : nnz_part) nnz_x = (nnz_x < 0 || q < 0) ? -1 : nnz_x + q;
+  const bool grouped = nnz_x >= 0 && nnz_x >= kGroupedDensity * static_cast<double>(R * K);
+  ParallelFor(pool, build_parts, [&](int64_t k) {
+    for (int64_t c = k; c < n_chunks; c += build_parts) {
+      CscChunk<T>& b = csc[c];
+      if (!grouped) {
+        ChunkToCsc(x, K, b);
+        continue;
+      }
+      const int64_t nr = b.r1 - b.r0;
+      b.gidx.resize(ng * (nr + 1));
+      b.gptr.resize(ng * (kMasks + 1));
+      for (int64_t q = 0; q < ng; ++q)
+        SortByMask(mask.data() + b.r0 * ng + q, nr, ng, b.gidx.data() + q * (nr + 1),
+                   b.gptr.data() + q * (kMasks + 1));
+    }
+  });
   int64_t nnz = 0;
   for (const auto& c : csc) nnz += grouped ? c.gidx.size() : c.ptr[K];
   const int64_t n_blocks = (N + kBlock<T> - 1) / kBlock<T>;
