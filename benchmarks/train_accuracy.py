@@ -110,7 +110,7 @@ def _code(x, kind, seed, cfg=None):
 # label_smoothing of the max-over-time CE; input_drop: a fresh Bernoulli dropout of
 # the training input spikes each epoch; jitter: fresh latency spike-time jitter each
 # epoch (_jittered_latency); avg_last > 0: the weights averaged over the ends of the
-# last avg_last epochs. DIGITS_RECIPE: the recipe each code is measured with.
+# last avg_last epochs; recurrent: a dense recurrent hidden layer (RecurrentSNN). DIGITS_RECIPE: the recipe each code is measured with.
 DIGITS_BASE = dict(
     hidden=128,
     epochs=20,
@@ -125,6 +125,7 @@ DIGITS_BASE = dict(
     input_drop=0.0,
     avg_last=0,
     jitter=0,
+    recurrent=False,
 )
 
 
@@ -223,7 +224,8 @@ def _digits_run(kind, xtr, ytr, xte, yte, seed, cfg):
     t0 = time.time()
     cfg = {**DIGITS_BASE, **cfg}
     spike = bs.spikes.Heaviside(bs.spikes.FastSigmoid(cfg["surrogate"]))
-    model = bs.train.FeedForwardSNN(
+    ctor = bs.train.RecurrentSNN if cfg["recurrent"] else bs.train.FeedForwardSNN
+    model = ctor(
         64,
         cfg["hidden"],
         10,
