@@ -20,7 +20,8 @@
 //                (few nonzeros: axpy from w in place, not worth packing);
 //   rows_outer:  per input i (CSC of a 96-row chunk of x), gather rows of
 //                the chunk's 96 x 64 block of g (24 KiB, stays in L1) into
-//                a packed K x 64 block of dw (in L2).
+//                a packed K x 64 block of dw (in L2); for spikes (0/1) from
+//                25 % density, per group of 4 inputs (GroupSum below).
 // Packing matters: a 64-column block of a row-major matrix with 1024 columns
 // has its rows 4 KiB apart, which maps them onto 1/16 of the L2 sets.  Large
 // calls are split over XLA's intra-op threads (rows, resp. column blocks).
@@ -501,17 +502,17 @@ static void RowsMatmul(ffi::ThreadPool& pool, const T* x, const T* w, T* out,
   });
 }
 
-// Rows of x per chunk of RowsOuter: its packed kBlock-column slice of g
-// (kOuterRows * 256 bytes = 24 KiB) stays in L1 beside the stream of dw's
-// packed rows (training step, paired runs in one process: 96 rows vs 128
-// 1.3 % faster at hidden 1024, equal at 256; 64 rows 3.5 % faster at 1024
-// but 2 % slower at 256).
 // Density of a 0/1 x from which RowsOuter sums per group of inputs: below
 // it a chunk's buckets hold too few rows to pay for themselves (6400 rows x
 // 1024 inputs x 1024 columns, both paths in one build, min of 15 calls:
 // 0.10 31 vs 22 ms, 0.20 47 vs 33, 0.25 39 vs 42, 0.37 41 vs 56).
 constexpr double kGroupedDensity = 0.25;
 
+// Rows of x per chunk of RowsOuter: its packed kBlock-column slice of g
+// (kOuterRows * 256 bytes = 24 KiB) stays in L1 beside the stream of dw's
+// packed rows (training step, paired runs in one process: 96 rows vs 128
+// 1.3 % faster at hidden 1024, equal at 256; 64 rows 3.5 % faster at 1024
+// but 2 % slower at 256).
 template <typename T>
 constexpr int64_t kOuterRows = int64_t{24 << 10} / (kBlock<T> * sizeof(T));
 
