@@ -170,8 +170,9 @@ def _jittered_latency(x, key, jitter, n_steps=30):
 # 97.36 ± 0.52 % against this recipe's 97.55 ± 1.00 % in the same run (code not kept).
 # None beats this recipe by more than its standard error (on
 # validation the SNN already matches the MLP), so the recipe is unchanged; test: 97.3 ±
-# 0.8 % (seeds 0-4) in sessions 5-6, 97.8 ± 0.4 % (seeds 0-9) re-run in session 7 with
-# the same code (float rounding below brainsim differs; see docs/benchmarks.md).
+# 0.8 % (seeds 0-4) as measured in session 5, 97.8 ± 0.4 % (seeds 0-9) re-run in session
+# 7: the readout's weight gradient moved to the event kernel after that measurement (other
+# rounding; see docs/benchmarks.md).
 DIGITS_RECIPE = {
     "latency": dict(
         layer_kw=dict(tau_mem=20.0, tau_syn=20.0), readout_kw=dict(tau_mem=30.0, tau_syn=10.0)
