@@ -110,7 +110,8 @@ def _code(x, kind, seed, cfg=None):
 # label_smoothing of the max-over-time CE; input_drop: a fresh Bernoulli dropout of
 # the training input spikes each epoch; jitter: fresh latency spike-time jitter each
 # epoch (_jittered_latency); avg_last > 0: the weights averaged over the ends of the
-# last avg_last epochs; recurrent: a dense recurrent hidden layer (RecurrentSNN). DIGITS_RECIPE: the recipe each code is measured with.
+# last avg_last epochs; recurrent: a dense recurrent hidden layer (RecurrentSNN).
+# DIGITS_RECIPE: the recipe each code is measured with.
 DIGITS_BASE = dict(
     hidden=128,
     epochs=20,

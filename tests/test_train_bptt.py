@@ -313,9 +313,9 @@ def test_rows_outer_of_spikes_matches_dense(path, x64):
     partial group) and 150 columns, then the same with one entry 0.5 (every chunk back
     on the per-input lists), against the float64 einsum: 1e-12 (the same sums in
     another order)."""
-    x = (_sparse_rows(jax.random.key(80), (30, 70, 41), p=0.35) != 0).astype(jnp.float64)
+    spikes = (_sparse_rows(jax.random.key(80), (30, 70, 41), p=0.35) != 0).astype(jnp.float64)
     g = jax.random.normal(jax.random.key(81), (30, 70, 150), jnp.float64)
-    for x in (x, x.at[29, 69, 40].set(0.5)):
+    for x in (spikes, spikes.at[29, 69, 40].set(0.5)):
         ref = jnp.einsum("abi,abj->ij", x, g)
         np.testing.assert_allclose(bs.ops.rows_outer(x, g), ref, rtol=1e-12, atol=1e-12)
 

@@ -342,15 +342,6 @@ BRAINSIM_ENTRY_POINTS(float)
 BRAINSIM_ENTRY_POINTS(double)
 #undef BRAINSIM_ENTRY_POINTS
 
-BRAINSIM_CLONES int64_t CompactF(const float* x, int64_t k, int32_t* idx,
-                                 float* val) {
-  return Compact(x, k, idx, val);
-}
-BRAINSIM_CLONES int64_t CompactF(const double* x, int64_t k, int32_t* idx,
-                                 double* val) {
-  return Compact(x, k, idx, val);
-}
-
 // mask[q] (q < ceil(K / kGroup)) = the kGroup-bit mask of the nonzeros of
 // x[q * kGroup : (q + 1) * kGroup]; returns how many nonzeros, or -1 when an
 // entry is neither 0 nor 1.
@@ -377,14 +368,19 @@ BRAINSIM_INLINE int GroupMasks(const T* __restrict x, int64_t K,
   }
   return other == 0 ? nnz : -1;
 }
-BRAINSIM_CLONES int GroupMasksF(const float* x, int64_t K, uint8_t* bits,
-                                uint8_t* mask) {
-  return GroupMasks(x, K, bits, mask);
-}
-BRAINSIM_CLONES int GroupMasksF(const double* x, int64_t K, uint8_t* bits,
-                                uint8_t* mask) {
-  return GroupMasks(x, K, bits, mask);
-}
+// The scans of a row of x for its nonzeros, compiled once per target.
+#define BRAINSIM_ROW_SCANS(T)                                                  \
+  BRAINSIM_CLONES int64_t CompactF(const T* x, int64_t k, int32_t* idx,        \
+                                   T* val) {                                   \
+    return Compact(x, k, idx, val);                                            \
+  }                                                                            \
+  BRAINSIM_CLONES int GroupMasksF(const T* x, int64_t K, uint8_t* bits,        \
+                                  uint8_t* mask) {                             \
+    return GroupMasks(x, K, bits, mask);                                       \
+  }
+BRAINSIM_ROW_SCANS(float)
+BRAINSIM_ROW_SCANS(double)
+#undef BRAINSIM_ROW_SCANS
 
 using brainsim_native::AlignedVector;
 using brainsim_native::HugePageHint;
