@@ -759,11 +759,16 @@ static void LifScan(ffi::ThreadPool& pool, const T* h, const T* wp,
                     const T* al, const T* be, const T* th, const T* i0,
                     const T* v0, const T* s0, T* so, T* vto, int64_t Tn,
                     int64_t R, int64_t n) {
+  // Whole groups of kGroup rows per thread: a row's sums (GroupSum) depend on
+  // its group, which then does not depend on the number of threads.
   const int64_t work = Tn * R * n * (wp != nullptr ? n / 8 + 4 : 4);
-  const int64_t parts = Parts(pool, work, R);
+  const int64_t groups = (R + kGroup - 1) / kGroup;
+  const int64_t parts = Parts(pool, work, groups);
   ParallelFor(pool, parts, [&](int64_t k) {
-    LifRowsF(h, wp, al, be, th, i0, v0, s0, so, vto, Tn, R, n,
-             R * k / parts, R * (k + 1) / parts);
+    const int64_t r0 = std::min(R, groups * k / parts * kGroup);
+    const int64_t r1 = std::min(R, groups * (k + 1) / parts * kGroup);
+    if (r1 > r0)
+      LifRowsF(h, wp, al, be, th, i0, v0, s0, so, vto, Tn, R, n, r0, r1);
   });
 }
 
