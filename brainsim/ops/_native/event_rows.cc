@@ -738,7 +738,7 @@ BRAINSIM_INLINE void LifUpdate(const T* __restrict h, const T* __restrict rec,
         }                                                                      \
       }                                                                        \
       /* next step's buckets: the spikes just stored */                        \
-      if (wp != nullptr)                                                       \
+      if (wp != nullptr && t + 1 < Tn)                                         \
         for (int64_t g = 0; g < ng; ++g) {                                     \
           const int64_t l0 = g * kGroup;                                       \
           std::fill(mask.begin(), mask.end(), uint8_t{0});                     \
