@@ -14,7 +14,7 @@ import numpy as np
 
 from .._arrays import to_device
 from .._checks import check_count, check_prob
-from .blocks import draw_total_number
+from .blocks import draw_total_number, group_by_pre, skip_positions, stable_argsort
 from .delay_rules import NormalDelay
 from .layouts import CSR, ELL, Delayed, Dense, Procedural
 from .weight_rules import AbstractWeightRule, ConstantWeights
@@ -40,23 +40,11 @@ def csr_from_edges(pre, post, n_pre, n_post, weights=None):
     pre, post = np.asarray(pre, np.int64), np.asarray(post, np.int64)
     weights = None if weights is None else np.asarray(weights)
     if np.any(pre[1:] < pre[:-1]):  # edges not yet grouped by row (FromDense's are)
-        order = _stable_argsort(pre, n_pre)
+        order = stable_argsort(pre, n_pre)
         post, weights = post[order], None if weights is None else weights[order]
     indptr = np.zeros(n_pre + 1, np.int64)
     np.cumsum(np.bincount(pre, minlength=n_pre), out=indptr[1:])
     return CSR(n_pre, n_post, indptr, post), weights
-
-
-def _stable_argsort(keys, bound: int):
-    """``np.argsort(keys, kind="stable")`` for integers in ``[0, bound)``: NumPy's radix
-    sort on 16-bit digits (one pass below 2^16, two up to 2^32), ~4x faster than its
-    timsort on random int64 keys."""
-    if bound <= 2**16:
-        return np.argsort(keys.astype(np.uint16), kind="stable")
-    if bound <= 2**32:
-        order = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
-        return order[np.argsort((keys[order] >> 16).astype(np.uint16), kind="stable")]
-    return np.argsort(keys, kind="stable")
 
 
 def _skip_self(targets, rows):
@@ -68,7 +56,9 @@ def _distinct(rng, n_rows, k, m):
     """``(n_rows, k)`` sorted distinct integers in ``[0, m)`` per row."""
     if k > m // 2:
         return np.sort(np.argsort(rng.random((n_rows, m)), axis=1)[:, :k], axis=1)
-    out = np.sort(rng.integers(0, m, (n_rows, k)), axis=1)
+    # int32 draws are the same numbers as int64 ones below 2**31, in half the memory
+    out = rng.integers(0, m, (n_rows, k), dtype=np.int32 if m < 2**31 else np.int64)
+    out.sort(axis=1)
     while True:
         dup = np.zeros_like(out, bool)
         dup[:, 1:] = out[:, 1:] == out[:, :-1]
@@ -129,23 +119,9 @@ class FixedProb(_SelfOption):
         rng = numpy_rng(key)
         no_self = self._no_self(n_pre, n_post, recurrent)
         cols = n_post - 1 if no_self else n_post
-        total = n_pre * cols
-        positions = []
-        start = -1
-        while self.p > 0 and start < total - 1:
-            mean = (total - 1 - start) * self.p
-            draws = int(mean + 6 * np.sqrt(mean) + 16)
-            pos = start + np.cumsum(rng.geometric(self.p, draws))
-            positions.append(pos[pos < total])
-            start = int(pos[-1])
-        pos = np.concatenate(positions) if positions else np.zeros(0, np.int64)
-        # The positions increase, so rows come out grouped: no sort, no 64-bit division.
-        indptr = np.searchsorted(pos, np.arange(n_pre + 1, dtype=np.int64) * cols)
-        pre = np.repeat(np.arange(n_pre, dtype=np.int64), np.diff(indptr))
-        post = pos - pre * cols
-        if no_self:
-            post = _skip_self(post, pre)
-        return CSR(n_pre, n_post, indptr, post), None
+        # The synapses are drawn in order of (pre, post): no sort, no 64-bit division.
+        indptr, targets = skip_positions(rng, self.p, n_pre, cols, no_self)
+        return CSR(n_pre, n_post, indptr, targets), None
 
 
 class FixedTotalNumber(_SelfOption):
@@ -163,7 +139,7 @@ class FixedTotalNumber(_SelfOption):
 
     Built straight into the final arrays (``bs.conn.blocks``): int32 targets, float32
     weights and a uint8 delay index per synapse (9 bytes), rows sorted by (delay,
-    target), drawn in parallel blocks of ~2^18 synapses with O(block) temporaries."""
+    target), drawn in parallel blocks of ~2^16 synapses with O(block) temporaries."""
 
     n: int = eqx.field(static=True)
     weights: AbstractWeightRule | None = None
@@ -205,10 +181,9 @@ class FixedInDegree(_SelfOption):
         m = n_pre - 1 if no_self else n_pre
         check_count("FixedInDegree.k", self.k, m)
         pre = _distinct(numpy_rng(key), n_post, self.k, m)
-        post = np.repeat(np.arange(n_post), self.k).reshape(n_post, self.k)
         if no_self:
-            pre = _skip_self(pre, post)
-        return csr_from_edges(pre.ravel(), post.ravel(), n_pre, n_post)
+            pre += pre >= np.arange(n_post, dtype=pre.dtype)[:, None]
+        return CSR(n_pre, n_post, *group_by_pre(pre, n_pre)), None
 
 
 class FixedOutDegree(_SelfOption):

@@ -1,7 +1,7 @@
-"""FixedTotalNumber drawn block by block (``bs.conn.blocks``): pair, degree, weight and
-delay distributions against their analytic definitions, the (pre, delay, target)
-order of the ``Delayed`` layout, determinism whatever the number of threads, and the
-Potjans–Diesmann model built with it."""
+"""Connectivity drawn block by block (``bs.conn.blocks``): FixedTotalNumber's pair,
+degree, weight and delay distributions against their analytic definitions, the (pre,
+delay, target) order of the ``Delayed`` layout, determinism whatever the number of
+threads, the Potjans–Diesmann model built with it, and the peak memory of building."""
 
 import jax
 import numpy as np
@@ -184,3 +184,40 @@ def test_potjans_diesmann_connectivity():
         n_syn += n
         nbytes += sum(a.nbytes for a in (proj.conn.csr.indices, proj.conn.group, proj.weight))
     assert nbytes == 9 * n_syn
+
+
+@pytest.mark.parametrize(
+    "builder, n_pre, n_post, bound",
+    [
+        (
+            bs.conn.FixedTotalNumber(
+                2_000_000,
+                weights=bs.conn.NormalWeights(87.8, 8.78, keep_sign=True),
+                delays=bs.conn.NormalDelay(1.5, 0.75, 0.1),
+            ),
+            3000,
+            3000,
+            1.5,
+        ),
+        (bs.conn.FixedProb(0.25, allow_self=False), 3000, 3000, 1.5),
+        # the draws, (n_post, k) int32, are kept until grouped by pre: 2 x the targets
+        (bs.conn.FixedInDegree(700, allow_self=False), 3000, 3000, 2.5),
+    ],
+)
+def test_build_peak_memory(builder, n_pre, n_post, bound):
+    """Building ~2 M synapses allocates at most ``bound`` x the final arrays at its
+    peak (NumPy's allocations, traced), and the final arrays are those allocations
+    (JAX took them without a copy: what remains traced is the final arrays)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        layout, w = builder.build(jax.random.key(0), n_pre, n_post, recurrent=True)
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    leaves = jax.tree_util.tree_leaves((layout, w))
+    final = sum(a.nbytes for a in leaves if isinstance(a, jax.Array))
+    assert layout.n_synapses > 1_900_000
+    assert current > 0.95 * final, (current, final)
+    assert peak < bound * final, peak / final
