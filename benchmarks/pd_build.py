@@ -10,9 +10,13 @@ peak resident memory the build added over the final synapse arrays (``ru_maxrss`
 after the build minus the resident memory before it). Then, on one thread, the cost
 per synapse of each step of a block (targets, delays, sort, weights), which says where
 the drawing time goes. Writes ``benchmarks/results/pd_build.json``.
+
+It also runs on a checkout from before ``bs.conn.blocks`` (``drawing`` and the block
+costs are then left out), for a before/after comparison on the same machine.
 """
 
 import argparse
+import os
 import sys
 import time
 
@@ -31,11 +35,11 @@ def worker(scale: float) -> dict:
     import jax
 
     import brainsim as bs
-    from brainsim.conn import blocks, builders
+    from brainsim.conn import builders
 
     bs.models.potjans_diesmann(0.005, key=jax.random.key(1))  # imports, first calls
     drawing = [0.0]
-    draw = builders.draw_total_number
+    draw = getattr(builders, "draw_total_number", None)  # None: a checkout before it
 
     def timed(*args, **kwargs):
         t = time.perf_counter()
@@ -43,7 +47,8 @@ def worker(scale: float) -> dict:
         drawing[0] += time.perf_counter() - t
         return out
 
-    builders.draw_total_number = timed
+    if draw is not None:
+        builders.draw_total_number = timed
     before = _rss_mib()
     t = time.perf_counter()
     net = bs.models.potjans_diesmann(scale, key=jax.random.key(0))
@@ -61,12 +66,12 @@ def worker(scale: float) -> dict:
         neurons=sum(p.size for name, p in net.populations.items() if "bg_" not in name),
         synapses=synapses,
         build_s=build,
-        draw_s=drawing[0],
+        draw_s=drawing[0] if draw is not None else None,
         bytes_per_synapse=nbytes / synapses,
         final_mib=final,
         added_peak_mib=peak - before,
         peak_over_final=(peak - before) / final,
-        threads=blocks.threads(),
+        threads=len(os.sched_getaffinity(0)),
     )
 
 
@@ -137,7 +142,10 @@ def main() -> None:
             ],
         )
     )
-    costs = per_synapse_costs()
+    try:
+        costs = per_synapse_costs()
+    except (ImportError, AttributeError):  # a checkout before bs.conn.blocks
+        costs = []
     columns = [("step", "block step (1 thread)", ""), ("ns_per_synapse", "ns/syn", ".2f")]
     print(table(costs, columns))
     print("wrote", save("pd_build", dict(scales=rows, per_synapse=costs)))
