@@ -63,8 +63,8 @@ def check_count(name: str, value, upper: int | None = None) -> None:
     if ok and upper is not None:
         ok = value <= upper
     if not ok:
-        bound = f"[0, {upper}]" if upper is not None else ">= 0"
-        raise ValueError(f"{name} must be an integer in {bound}, got {value!r}")
+        bound = f"in [0, {upper}]" if upper is not None else ">= 0"
+        raise ValueError(f"{name} must be an integer {bound}, got {value!r}")
 
 
 def check_shape(name: str, value, shape: tuple[int, ...]) -> None:
