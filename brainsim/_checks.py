@@ -21,7 +21,13 @@ def _fmt(value) -> str:
     arr = np.asarray(value)
     if arr.size == 1:
         return f"{arr.item():g}"
-    return f"array with min {arr.min():g}, max {arr.max():g}"
+    if np.issubdtype(arr.dtype, np.number) and not np.all(np.isfinite(arr)):
+        bad = arr[~np.isfinite(arr)][0]
+        return f"array of shape {arr.shape} containing {bad:g}"
+    lo, hi = arr.min(), arr.max()
+    if lo == hi:
+        return f"{lo:g} (every element of shape {arr.shape})"
+    return f"array of shape {arr.shape} with min {lo:g}, max {hi:g}"
 
 
 def check_finite(name: str, value, unit: str = "") -> None:

@@ -65,8 +65,45 @@ TRAIN = [
 ]
 
 
+LAYERS = [
+    ("readout-tau_mem", lambda: bs.train.readout(KEY, 4, 2, tau_mem=-1.0), ValueError,
+     r"Readout.tau_mem must be > 0 \(ms\), got -1"),
+    ("readout-tau_syn", lambda: bs.train.readout(KEY, 4, 2, tau_syn=0.0), ValueError,
+     r"Readout.tau_syn must be > 0 \(ms\), got 0"),
+    ("readout-dt", lambda: bs.train.readout(KEY, 4, 2, dt=0.0), ValueError,
+     r"Readout.dt must be > 0 \(ms\), got 0"),
+    ("readout-n_out", lambda: bs.train.readout(KEY, 4, 0), ValueError,
+     r"readout.n_out must be an integer >= 1, got 0"),
+    ("lif_layer-n", lambda: bs.train.lif_layer(KEY, 4, -2), ValueError,
+     r"lif_layer.n must be an integer >= 1, got -2"),
+    ("lif_layer-tau_mem", lambda: bs.train.lif_layer(KEY, 4, 3, tau_mem=0.0), ValueError,
+     r"LIFLayer.tau_mem must be > 0 \(ms\), got 0"),
+    ("lif_layer-threshold", lambda: bs.train.lif_layer(KEY, 4, 3, threshold=np.nan),
+     ValueError, r"LIFLayer.threshold must be finite, got array of shape \(3,\) containing nan"),
+    ("LIFLayer-shape", lambda: bs.train.LIFLayer(np.zeros((4, 3)), np.ones(5), 1.0, 1.0),
+     ValueError, r"LIFLayer.tau_mem must be a scalar or have shape \(3,\), got shape \(5,\)"),
+    ("UltraSNN-tau_mem-below-dt", lambda: bs.train.UltraSNN(4, 3, 2, tau_mem=0.5), ValueError,
+     r"UltraSNN.tau_mem must be > dt = 1 ms .* got 0.5"),
+    ("UltraSNN-n_hidden", lambda: bs.train.UltraSNN(10, -1, 2), ValueError,
+     r"UltraSNN.n_hidden must be an integer >= 1, got -1"),
+    ("FeedForwardSNN-n_out", lambda: bs.train.FeedForwardSNN(10, 5, 0), ValueError,
+     r"n_out must be an integer >= 1, got 0"),
+    ("FeedForwardSNN-n_hidden", lambda: bs.train.FeedForwardSNN(10, (5, 0), 2), ValueError,
+     r"n_hidden must be an integer >= 1, got 0"),
+    ("RecurrentSNN-n_hidden-empty", lambda: bs.train.RecurrentSNN(10, (), 2), ValueError,
+     r"n_hidden must be an integer >= 1 or a non-empty tuple, got \(\)"),
+    ("RecurrentSNN-n_in", lambda: bs.train.RecurrentSNN(1.5, 4, 2), ValueError,
+     r"n_in must be an integer >= 1, got 1.5"),
+    ("default_optimizer-lr", lambda: bs.train.default_optimizer(lr=-1.0), ValueError,
+     r"default_optimizer.lr must be > 0, got -1"),
+]
+
+
+ROWS = TRAIN + LAYERS
+
+
 @pytest.mark.parametrize(
-    "call, error, message", [r[1:] for r in TRAIN], ids=[r[0] for r in TRAIN]
+    "call, error, message", [r[1:] for r in ROWS], ids=[r[0] for r in ROWS]
 )
 def test_bad_input(call, error, message):
     with pytest.raises(error, match=message):
