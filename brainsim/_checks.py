@@ -4,7 +4,9 @@ Each raises ``ValueError`` naming the argument, its value and the allowed range.
 Values that are tracers (a model rebuilt inside a transformation) are not checked.
 """
 
+import dataclasses
 import math
+import typing
 
 import jax
 import numpy as np
@@ -79,6 +81,20 @@ def check_shape(name: str, value, shape: tuple[int, ...]) -> None:
     if got == () or got == shape:
         return
     raise ValueError(f"{name} must be a scalar or have shape {shape}, got shape {got}")
+
+
+def check_parameter_shapes(module) -> None:
+    """Every parameter field of a neuron model (annotated ``float | array``) is a scalar
+    or has shape ``(module.size,)``."""
+    size = getattr(module, "size", None)
+    if not isinstance(size, int):
+        return
+    for field in dataclasses.fields(module):
+        if field.metadata.get("static") or float not in typing.get_args(field.type):
+            continue
+        value = getattr(module, field.name, None)
+        if value is not None and np.ndim(value):
+            check_shape(f"{type(module).__name__}.{field.name}", value, (size,))
 
 
 def steps(name: str, duration: float, dt: float) -> int:
