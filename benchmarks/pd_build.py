@@ -97,16 +97,13 @@ def per_synapse_costs(repeats: int = 20) -> list[dict]:
             fn()
         timings[name] = (time.perf_counter() - t) / repeats / n * 1e9
 
-    clock("targets (integers)", lambda: rng.integers(0, n_post - 1, n))
-    clock("rows (repeat)", lambda: np.repeat(np.arange(rows, dtype=np.int64), counts))
+    clock("targets (integers)", lambda: rng.integers(0, n_post - 1, n, dtype=np.int32))
+    clock("rows (repeat)", lambda: np.repeat(np.arange(rows, dtype=np.int32), counts))
     clock("delays (normal, redraw, round)", lambda: delay.sample_steps(rng, n))
-    row = np.repeat(np.arange(rows, dtype=np.int64), counts)
-    post = rng.integers(0, n_post - 1, n)
-    steps = delay.sample_steps(rng, n).astype(np.int64)
-    clock(
-        "sort by (row, delay, target)",
-        lambda: blocks._sort_rows(row.copy(), post.copy(), n_post, steps.copy()),
-    )
+    row = np.repeat(np.arange(rows, dtype=np.int32), counts)
+    post = rng.integers(0, n_post - 1, n, dtype=np.int32)
+    steps = delay.sample_steps(rng, n).astype(np.int32)
+    clock("sort by (row, delay, target)", lambda: blocks._sort_rows(row, post, n_post, steps))
     clock("weights (normal float32, keep_sign)", lambda: weights.sample(rng, out))
     return [dict(step=k, ns_per_synapse=v) for k, v in timings.items()]
 

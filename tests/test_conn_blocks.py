@@ -221,3 +221,21 @@ def test_build_peak_memory(builder, n_pre, n_post, bound):
     assert layout.n_synapses > 1_900_000
     assert current > 0.95 * final, (current, final)
     assert peak < bound * final, peak / final
+
+
+@pytest.mark.parametrize("n_post", [1000, 2**30, 2**60])
+def test_block_sort_matches_lexsort(n_post):
+    """A block's synapses sorted by (row, delay step, target) exactly as ``np.lexsort``
+    orders them, whichever key the span of the block needs: int32 (1000 targets), int64
+    (2^30) or, where an int64 key would overflow (2^60), the lexsort itself."""
+    rng = np.random.default_rng(5)
+    n = 50_000
+    row = np.sort(rng.integers(0, 300, n)).astype(np.int32)
+    post = rng.integers(0, min(n_post, 2**31 - 1), n, dtype=np.int32)
+    steps = rng.integers(1, 40, n).astype(np.int32)
+    got_post, got_steps = blocks._sort_rows(row, post, n_post, steps)
+    order = np.lexsort((post, steps, row))
+    np.testing.assert_array_equal(got_post, post[order])
+    np.testing.assert_array_equal(got_steps, steps[order])
+    got_post, _ = blocks._sort_rows(row, post, n_post)
+    np.testing.assert_array_equal(got_post, post[np.lexsort((post, row))])

@@ -130,29 +130,28 @@ def skip_positions(rng, p: float, n_pre: int, cols: int, no_self: bool):
 
 
 def _sort_rows(row, post, n_post, steps=None):
-    """Sort one block's synapses by (row, delay step, target), in place of ``post`` and
-    ``steps``: one sort of a combined int64 key (``row`` is consumed), or a lexsort
-    where the key would overflow."""
+    """One block's ``(post, steps)`` sorted by (row, delay step, target): one sort of a
+    combined key, int32 where it fits (NumPy's vectorised int32 sort is ~3x faster
+    than its int64 one on AVX-512), or a lexsort where an int64 key would overflow."""
     if post.size == 0:
-        return
+        return post, steps
     n_steps = 1 if steps is None else int(steps.max()) + 1
-    if (int(row[-1]) + 1) * n_steps * n_post >= 2**63:
+    span = (int(row[-1]) + 1) * n_steps * n_post
+    if span >= 2**63:
         order = np.lexsort((post, row) if steps is None else (post, steps, row))
-        post[:] = post[order]
-        if steps is not None:
-            steps[:] = steps[order]
-        return
-    key = row
+        return post[order], None if steps is None else steps[order]
+    key = row.astype(np.int32 if span <= 2**31 else np.int64)
     if steps is not None:
         key *= n_steps
         key += steps
     key *= n_post
     key += post
     key.sort()
-    np.remainder(key, n_post, out=post)
+    post = key % n_post
     if steps is not None:
         key //= n_post
-        np.remainder(key, n_steps, out=steps)
+        steps = key % n_steps
+    return post, steps
 
 
 def group_table(counts: np.ndarray, resolution: float):
@@ -192,15 +191,15 @@ def draw_total_number(seed, n_pre, n_post, n, *, no_self, weights=None, delays=N
         r0, r1 = int(cuts[b]), int(cuts[b + 1])
         s0, s1 = int(indptr[r0]), int(indptr[r1])
         rng = np.random.default_rng(seeds[b])
-        post = rng.integers(0, cols, s1 - s0)
-        row = np.repeat(np.arange(r1 - r0, dtype=np.int64), counts[r0:r1])
+        post = rng.integers(0, cols, s1 - s0, dtype=np.int32)
+        row = np.repeat(np.arange(r1 - r0, dtype=np.int32), counts[r0:r1])
         if no_self:
             post += post >= row + r0
         steps = None
         if delays is not None:
-            steps = delays.sample_steps(rng, s1 - s0).astype(np.int64)
+            steps = delays.sample_steps(rng, s1 - s0).astype(np.int32)
         hist = np.bincount(steps) if steps is not None else None
-        _sort_rows(row, post, n_post, steps)
+        post, steps = _sort_rows(row, post, n_post, steps)
         targets[s0:s1] = post
         if group is not None and len(hist) - 1 <= np.iinfo(group.dtype).max + 1:
             steps -= 1
