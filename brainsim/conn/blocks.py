@@ -154,6 +154,13 @@ def _sort_rows(row, post, n_post, steps=None):
     return post, steps
 
 
+def group_dtype(n_values: int):
+    """The smallest integer type indexing ``n_values`` delay values."""
+    if n_values <= 256:
+        return np.uint8
+    return np.int16 if n_values <= 2**15 else np.int32
+
+
 def group_table(counts: np.ndarray, resolution: float):
     """From the synapse count per delay step (``counts[s]``, steps ``s >= 1``): the
     delays present (ms, ascending, rounded to 1e-9 ms like ``bs.conn.with_delays``) and
@@ -227,4 +234,8 @@ def draw_total_number(seed, n_pre, n_post, n, *, no_self, weights=None, delays=N
             group[s0:s1] = lut[group[s0:s1]]
 
         parallel(relabel, len(cuts) - 1)
+        if group.dtype != group_dtype(len(values)):  # few values spread over many steps
+            narrow = empty(n, group_dtype(len(values)))
+            narrow[:] = group
+            group = narrow
     return indptr, targets, w, group, values

@@ -4,7 +4,7 @@ synapses of each row by (delay, target), block by block (``bs.conn.blocks``)."""
 import numpy as np
 
 from .._arrays import to_device
-from .blocks import BLOCK, empty, parallel, row_blocks
+from .blocks import BLOCK, empty, group_dtype, parallel, row_blocks
 from .layouts import CSR, ELL, Delayed, Dense
 
 
@@ -23,12 +23,6 @@ def _rows(layout):
         indptr = np.arange(n_pre + 1, dtype=np.int64) * n_post
         return indptr, np.tile(np.arange(n_post, dtype=np.int32), n_pre)
     raise TypeError(f"with_delays: unsupported layout {type(layout).__name__}")
-
-
-def _group_dtype(n_values: int):
-    if n_values <= 256:
-        return np.uint8
-    return np.int16 if n_values <= 2**15 else np.int32
 
 
 def with_delays(layout, delays, weight=None):
@@ -54,7 +48,7 @@ def with_delays(layout, delays, weight=None):
     values = _delay_values(d)
     w = None if weight is None or not np.ndim(weight) else np.asarray(weight).ravel()
     out_t = empty(d.size, np.int32)
-    out_g = empty(d.size, _group_dtype(len(values)))
+    out_g = empty(d.size, group_dtype(len(values)))
     out_w = None if w is None else empty(d.size, np.float32)
     cuts = row_blocks(indptr)
 
