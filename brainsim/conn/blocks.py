@@ -34,7 +34,7 @@ def parallel(fn, n: int) -> list:
         return list(pool.map(fn, range(n)))
 
 
-def empty(n: int, dtype) -> np.ndarray:
+def aligned_empty(n: int, dtype) -> np.ndarray:
     """An uninitialised ``(n,)`` array aligned to 64 bytes: JAX's CPU client then takes
     it without a copy (``jax.device_put`` copies NumPy's 16-byte-aligned arrays, which
     would hold every synapse array twice while it runs)."""
@@ -46,7 +46,7 @@ def empty(n: int, dtype) -> np.ndarray:
 
 def row_blocks(indptr: np.ndarray) -> np.ndarray:
     """Row boundaries ``cuts`` (``(n_blocks + 1,)``): block ``b`` is rows
-    ``cuts[b]:cuts[b + 1]``, about ``BLOCK`` synapses (a longer row is a block alone)."""
+    ``cuts[b]:cuts[b + 1]``, about ``BLOCK`` synapses (more where a row is longer)."""
     n, nnz, size = len(indptr) - 1, int(indptr[-1]), BLOCK
     cuts = np.searchsorted(indptr, np.arange(size, nnz, size, dtype=np.int64))
     return np.unique(np.concatenate([[0], cuts, [n]]).astype(np.int64))
@@ -75,7 +75,7 @@ def group_by_pre(pre: np.ndarray, n_pre: int):
     for s in range(0, flat.size, chunk):
         indptr[1:] += np.bincount(flat[s : s + chunk], minlength=n_pre)
     np.cumsum(indptr, out=indptr)
-    targets = empty(n_post * k, np.int32)
+    targets = aligned_empty(n_post * k, np.int32)
     cursor = indptr[:-1].copy()
     step = max(1, BLOCK // max(k, 1))
     for j0 in range(0, n_post, step):
@@ -100,7 +100,7 @@ def skip_positions(rng, p: float, n_pre: int, cols: int, no_self: bool):
     case it is exceeded)."""
     total = n_pre * cols
     mean = total * p
-    targets = empty(int(mean + 6 * np.sqrt(mean) + 16) if p > 0 else 0, np.int32)
+    targets = aligned_empty(int(mean + 6 * np.sqrt(mean) + 16) if p > 0 else 0, np.int32)
     counts = np.zeros(n_pre, np.int64)
     nnz, start = 0, -1
     while p > 0 and start < total - 1:
@@ -119,7 +119,7 @@ def skip_positions(rng, p: float, n_pre: int, cols: int, no_self: bool):
         if no_self:
             pos += pos >= row
         if nnz + pos.size > targets.size:
-            grown = empty(int(1.25 * targets.size) + pos.size, np.int32)
+            grown = aligned_empty(int(1.25 * targets.size) + pos.size, np.int32)
             grown[:nnz] = targets[:nnz]
             targets = grown
         targets[nnz : nnz + pos.size] = pos
@@ -191,8 +191,8 @@ def draw_total_number(seed, n_pre, n_post, n, *, no_self, weights=None, delays=N
     cuts = row_blocks(indptr)
     seeds = seq.spawn(len(cuts) - 1)
     cols = n_post - 1 if no_self else n_post
-    targets = empty(n, np.int32)
-    w = None if weights is None else empty(n, np.float32)
+    targets = aligned_empty(n, np.int32)
+    w = None if weights is None else aligned_empty(n, np.float32)
 
     def block(b, group):
         r0, r1 = int(cuts[b]), int(cuts[b + 1])
@@ -219,7 +219,7 @@ def draw_total_number(seed, n_pre, n_post, n, *, no_self, weights=None, delays=N
         parallel(lambda b: block(b, None), len(cuts) - 1)
         return indptr, targets, w, None, None
     for dtype in (np.uint8, np.int16, np.int32):
-        group = empty(n, dtype)
+        group = aligned_empty(n, dtype)
         hists = parallel(lambda b, g=group: block(b, g), len(cuts) - 1)
         hist = np.zeros(max(map(len, hists), default=1), np.int64)
         for h in hists:
@@ -235,7 +235,7 @@ def draw_total_number(seed, n_pre, n_post, n, *, no_self, weights=None, delays=N
 
         parallel(relabel, len(cuts) - 1)
         if group.dtype != group_dtype(len(values)):  # few values spread over many steps
-            narrow = empty(n, group_dtype(len(values)))
+            narrow = aligned_empty(n, group_dtype(len(values)))
             narrow[:] = group
             group = narrow
     return indptr, targets, w, group, values

@@ -165,7 +165,7 @@ class FixedTotalNumber(_SelfOption):
             weights=self.weights,
             delays=self.delays,
         )
-        csr = CSR(n_pre, n_post, indptr, targets)  # moved without a copy (blocks.empty)
+        csr = CSR(n_pre, n_post, indptr, targets)  # moved without a copy (aligned)
         w = None if w is None else to_device(w, np.float32)
         if group is None:
             return csr, w

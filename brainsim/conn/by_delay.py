@@ -4,7 +4,7 @@ synapses of each row by (delay, target), block by block (``bs.conn.blocks``)."""
 import numpy as np
 
 from .._arrays import to_device
-from .blocks import BLOCK, empty, group_dtype, parallel, row_blocks
+from .blocks import BLOCK, aligned_empty, group_dtype, parallel, row_blocks
 from .layouts import CSR, ELL, Delayed, Dense
 
 
@@ -47,9 +47,9 @@ def with_delays(layout, delays, weight=None):
         raise ValueError(f"delays must be > 0 (ms), got min {d.min():g}")
     values = _delay_values(d)
     w = None if weight is None or not np.ndim(weight) else np.asarray(weight).ravel()
-    out_t = empty(d.size, np.int32)
-    out_g = empty(d.size, group_dtype(len(values)))
-    out_w = None if w is None else empty(d.size, np.float32)
+    out_t = aligned_empty(d.size, np.int32)
+    out_g = aligned_empty(d.size, group_dtype(len(values)))
+    out_w = None if w is None else aligned_empty(d.size, np.float32)
     cuts = row_blocks(indptr)
 
     def block(b):
