@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import brainsim as bs
+from brainsim import cli
 from brainsim.train import losses
 
 # The tables are laid out by hand, one row per bad input.
@@ -257,6 +258,9 @@ OTHER = [
      r"FastSigmoid.scale must be > 0, got -1"),
     ("Normal-std", lambda: bs.initializers.Normal(0.0, -1.0), ValueError,
      r"Normal.std must be >= 0, got -1"),
+    # The command line exits with status 2 (its one-line messages: tests/test_cli.py).
+    ("cli-duration", lambda: cli.main(["run", "coba", "--duration", "0"]), SystemExit, "^2$"),
+    ("cli-dt", lambda: cli.main(["run", "coba", "--dt", "-0.1"]), SystemExit, "^2$"),
     ("models-coba-n", lambda: bs.models.coba(0, key=KEY), ValueError,
      r"n must be an integer >= 1, got 0"),
     ("models-brunel2000-n_e", lambda: bs.models.brunel2000(0, key=KEY), ValueError,
