@@ -123,3 +123,18 @@ def test_streamed_builders_do_not_depend_on_the_block_size(builder, n_pre, n_pos
     indptr, post = np.asarray(ref.indptr), np.asarray(ref.indices)
     pre = np.repeat(np.arange(n_pre), np.diff(indptr))
     assert np.all(np.diff(pre * n_post + post) > 0)  # sorted, no multapse
+
+
+def test_fixed_prob_buffer_grows_past_its_bound():
+    """The targets buffer is sized to the mean count + 6 sd; a draw beyond it (forced
+    here: a generator whose gaps are all 1, so every pair is drawn at p = 0.01) grows
+    the buffer and keeps every synapse."""
+    from brainsim.conn.blocks import skip_positions
+
+    class Dense:
+        def geometric(self, p, size):
+            return np.ones(size, np.int64)
+
+    indptr, targets = skip_positions(Dense(), 0.01, 10, 100, no_self=False)
+    np.testing.assert_array_equal(indptr, np.arange(11) * 100)
+    np.testing.assert_array_equal(targets, np.tile(np.arange(100), 10))
