@@ -155,21 +155,20 @@ def test_bad_total_number():
 
 def test_potjans_diesmann_connectivity():
     """Scale 0.02 (1 543 neurons, full in-degrees): each pair's synapse count is
-    round(K·N_target), no autapses, weights normal around the published means times
-    the step's charge factor with 10 % sd, signs kept (mean and sd within 5 standard
+    round(K·N_target), no autapses, weights normal around the published means with
+    10 % sd, signs kept (mean and sd within 5 standard
     errors: 0.1|μ|/√n and 0.1/√(2n) relative), per-synapse delays in a uint8 index: 9
     bytes per synapse."""
     from brainsim.models.potjans_diesmann import (
         N_FULL,
         POPULATIONS,
-        TAU_SYN,
         in_degrees,
         mean_weights,
     )
 
     net = bs.models.potjans_diesmann(0.02, key=jax.random.key(0))
     sizes = np.maximum(1, (N_FULL * 0.02).astype(int))
-    k, mu = in_degrees(), mean_weights() * TAU_SYN / 0.1 * -np.expm1(-0.1 / TAU_SYN)
+    k, mu = in_degrees(), mean_weights()
     nbytes = n_syn = 0
     for proj in net.projections:
         if proj.pre.startswith("bg_"):

@@ -102,9 +102,9 @@ def potjans_diesmann(
     k × K_ext × 8 Hz per neuron with the excitatory weight (``poisson=True``) or its mean
     as a DC current (``poisson=False``).
 
-    Discretisation: exponential currents are held constant over each step, so every
-    weight is multiplied by $(\tau_{syn}/\Delta t)(1 - e^{-\Delta t/\tau_{syn}})$
-    (0.906 at dt = 0.1 ms) to deliver the exact charge $w\,\tau_{syn}$ per spike.
+    Discretisation: ``bs.synapses.Exponential`` passes each step's mean current to the
+    membrane, so a spike delivers the exact charge $w\,\tau_{syn}$ of NEST's
+    iaf_psc_exp; the weights are the published PSC amplitudes (no correction factor).
     """
     check_positive("scale", scale)
     check_positive("k_scale", k_scale)
@@ -113,7 +113,6 @@ def potjans_diesmann(
     sizes = np.maximum(1, (N_FULL * scale).astype(int))
     k_full, w_mean = in_degrees(), mean_weights()
     w_ext = psc_from_psp(PSP_E)
-    charge = TAU_SYN / dt * -math.expm1(-dt / TAU_SYN)
     sq = math.sqrt(k_scale)
     dc = 1e-3 * TAU_SYN * (1 - sq) * (w_mean * k_full * FULL_MEAN_RATES).sum(axis=1)
     if poisson:
@@ -137,7 +136,7 @@ def potjans_diesmann(
             n_syn = int(round(k_full[t, s] * k_scale * sizes[t]))
             if n_syn == 0:
                 continue
-            w = float(w_mean[t, s] * charge / sq)
+            w = float(w_mean[t, s] / sq)
             mean_d = DELAY_E if s % 2 == 0 else DELAY_I
             conn = FixedTotalNumber(
                 n_syn,
@@ -164,7 +163,7 @@ def potjans_diesmann(
                     f"bg_{name}",
                     name,
                     OneToOne(),
-                    weight=w_ext * charge / sq,
+                    weight=w_ext / sq,
                     synapse=Exponential(TAU_SYN),
                     output=Current(),
                 )
