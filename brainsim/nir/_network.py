@@ -32,7 +32,7 @@ class Affine(eqx.Module):
 
     def __call__(self, x):
         y = x @ self.w
-        return y if self.bias is None else y + self.bias
+        return y if self.bias is None else y + _like(self.bias, y)
 
 
 class Scale(eqx.Module):
@@ -41,7 +41,7 @@ class Scale(eqx.Module):
     scale: jax.Array
 
     def __call__(self, x):
-        return x * self.scale
+        return x * _like(self.scale, x)
 
 
 class Threshold(eqx.Module):
@@ -52,7 +52,7 @@ class Threshold(eqx.Module):
     spike: AbstractSpike = Heaviside()
 
     def __call__(self, x):
-        return self.spike(x - self.threshold)
+        return self.spike(x - _like(self.threshold, x))
 
 
 class Delay(eqx.Module):
@@ -64,7 +64,7 @@ class Delay(eqx.Module):
     def __call__(self, x):
         n_steps = x.shape[0]
         d = jnp.asarray(self.steps, jnp.int32)
-        t = jnp.arange(n_steps, dtype=jnp.int32)[:, None] - d  # (T, n) source step
+        t = jnp.arange(n_steps, dtype=jnp.int32)[:, None] - d[None, :]  # (T, n) source step
         t = t.reshape(n_steps, *(1,) * (x.ndim - 2), -1)
         src = jnp.take_along_axis(x, jnp.clip(t, 0, n_steps - 1), axis=0)
         return jnp.where(t >= 0, src, jnp.zeros_like(src))
@@ -102,20 +102,20 @@ class Neuron(eqx.Module):
         in order (the external input first, then the loop's own) to the decayed current
         (to the decayed membrane without a synaptic stage), the order snnTorch and
         ``LIFLayer`` use, so the same parameters give the same floats."""
-        synaptic = self.alpha is not None
-        acc = self.alpha * state.i if synaptic else self.beta * state.v
+        p = lambda a: None if a is None else _like(a, state.v)
+        alpha, beta, gain = p(self.alpha), p(self.beta), p(self.gain)
+        synaptic = alpha is not None
+        acc = alpha * state.i if synaptic else beta * state.v
         for x in inputs:
-            acc = acc + (x if self.gain is None else self.gain * x)
-        i, v = (acc, self.beta * state.v + acc) if synaptic else (state.i, acc)
+            acc = acc + (x if gain is None else gain * x)
+        i, v = (acc, beta * state.v + acc) if synaptic else (state.i, acc)
         if self.leak is not None:
-            v = v + self.leak
+            v = v + p(self.leak)
         if self.threshold is None:
             return NeuronState(i, v), v
-        x = v - self.threshold
+        x = v - p(self.threshold)
         s = self.spike(x)
-        reset = jnp.zeros_like(v) if self.v_reset is None else jnp.broadcast_to(
-            self.v_reset, v.shape
-        ).astype(v.dtype)
+        reset = jnp.zeros_like(v) if self.v_reset is None else p(self.v_reset)
         return NeuronState(i, jnp.where(x > 0, reset, v)), s
 
 
@@ -131,6 +131,11 @@ class Unit(eqx.Module):
     members: tuple[str, ...] = eqx.field(static=True, default=())
     inner: tuple[tuple[str, ...], ...] = eqx.field(static=True, default=())
     feedback: tuple[str, ...] = eqx.field(static=True, default=())
+
+
+def _like(p, x):
+    """Per-neuron parameter ``p (n,)`` broadcast explicitly to ``x (..., n)``."""
+    return jnp.broadcast_to(p, x.shape).astype(x.dtype)
 
 
 def _sum(xs):
