@@ -31,12 +31,14 @@ def test_snn_round_trip_through_file_gives_the_same_spikes(method, tmp_path):
     k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
     layers = (
         bs.train.lif_layer(k1, 20, 30, w_scale=2.0),
-        bs.train.lif_layer(k2, 30, 10, recurrent=True, w_scale=1.0, rec_scale=2.0,
-                           tau_mem=20.0, tau_syn=3.0),
+        bs.train.lif_layer(
+            k2, 30, 10, recurrent=True, w_scale=1.0, rec_scale=2.0, tau_mem=20.0, tau_syn=3.0
+        ),
     )
     model = bs.train.SNN(layers, bs.train.readout(k3, 10, 3))
-    net = bnir.from_nir(_write_read(bnir.to_nir(model, method=method), tmp_path), dt=1.0,
-                        method=method)
+    net = bnir.from_nir(
+        _write_read(bnir.to_nir(model, method=method), tmp_path), dt=1.0, method=method
+    )
     x = _poisson(1, (4, 300, 20), 0.1)
     out, spikes = model(x)
     trace = net.trace(x)
@@ -58,26 +60,42 @@ def _zoo_graph():
     nodes = {
         "input": nir.Input(input_type={"input": np.array([n_in])}),
         "aff": nir.Affine(weight=rng.normal(0, 1, (n, n_in)), bias=full(0.1)),
-        "lif": nir.LIF(tau=full(0.01), r=full(8.0), v_leak=full(0.2), v_threshold=full(1.0),
-                       v_reset=full(0.2)),
+        "lif": nir.LIF(
+            tau=full(0.01), r=full(8.0), v_leak=full(0.2), v_threshold=full(1.0), v_reset=full(0.2)
+        ),
         "delay": nir.Delay(delay=np.array([0.0, 1e-3, 2e-3, 0.0, 3e-3])),
         "scale": nir.Scale(scale=rng.uniform(0.5, 2.0, n)),
         "if": nir.IF(r=full(300.0), v_threshold=full(1.0), v_reset=full(0.0)),
         "lin": nir.Linear(weight=rng.normal(0, 1, (n, n))),
-        "cuba": nir.CubaLIF(tau_syn=full(0.005), tau_mem=full(0.02), r=full(3.0),
-                            v_leak=full(0.0), v_threshold=full(0.5), w_in=full(2.0)),
+        "cuba": nir.CubaLIF(
+            tau_syn=full(0.005),
+            tau_mem=full(0.02),
+            r=full(3.0),
+            v_leak=full(0.0),
+            v_threshold=full(0.5),
+            w_in=full(2.0),
+        ),
         "rec": nir.Linear(weight=rng.normal(0, 0.5, (n, n))),
         "li": nir.LI(tau=full(0.02), r=full(1.0), v_leak=full(0.0)),
         "integ": nir.I(r=full(50.0)),
         "thr": nir.Threshold(threshold=full(0.05)),
-        "culi": nir.CubaLI(tau_syn=full(0.004), tau_mem=full(0.03), r=full(1.0),
-                           v_leak=full(0.0)),
+        "culi": nir.CubaLI(tau_syn=full(0.004), tau_mem=full(0.03), r=full(1.0), v_leak=full(0.0)),
         "output": nir.Output(output_type={"output": np.array([n])}),
     }
     edges = [
-        ("input", "aff"), ("aff", "lif"), ("lif", "delay"), ("delay", "scale"),
-        ("scale", "if"), ("if", "lin"), ("lin", "cuba"), ("cuba", "rec"), ("rec", "cuba"),
-        ("cuba", "li"), ("li", "integ"), ("integ", "thr"), ("thr", "culi"),
+        ("input", "aff"),
+        ("aff", "lif"),
+        ("lif", "delay"),
+        ("delay", "scale"),
+        ("scale", "if"),
+        ("if", "lin"),
+        ("lin", "cuba"),
+        ("cuba", "rec"),
+        ("rec", "cuba"),
+        ("cuba", "li"),
+        ("li", "integ"),
+        ("integ", "thr"),
+        ("thr", "culi"),
         ("culi", "output"),
     ]
     return nir.NIRGraph(nodes=nodes, edges=edges)
@@ -87,8 +105,9 @@ def _zoo_graph():
 def test_nir_round_trip_of_every_node_type(method, tmp_path):
     # NIR -> brainsim -> NIR file -> brainsim: every node's output the same.
     net = bnir.from_nir(_zoo_graph(), dt=1.0, method=method)
-    again = bnir.from_nir(_write_read(bnir.to_nir(net, method=method), tmp_path), dt=1.0,
-                          method=method)
+    again = bnir.from_nir(
+        _write_read(bnir.to_nir(net, method=method), tmp_path), dt=1.0, method=method
+    )
     x = _poisson(2, (3, 150, 6), 0.3)
     a, b = net.trace(x), again.trace(x)
     for name in ("lif", "if", "cuba", "thr"):
@@ -98,10 +117,17 @@ def test_nir_round_trip_of_every_node_type(method, tmp_path):
 
 
 def _single(node, n):
-    return nir.NIRGraph.from_list(node) if n is None else nir.NIRGraph(
-        nodes={"input": nir.Input(input_type={"input": np.array([n])}), "x": node,
-               "output": nir.Output(output_type={"output": np.array([n])})},
-        edges=[("input", "x"), ("x", "output")],
+    return (
+        nir.NIRGraph.from_list(node)
+        if n is None
+        else nir.NIRGraph(
+            nodes={
+                "input": nir.Input(input_type={"input": np.array([n])}),
+                "x": node,
+                "output": nir.Output(output_type={"output": np.array([n])}),
+            },
+            edges=[("input", "x"), ("x", "output")],
+        )
     )
 
 
@@ -111,8 +137,9 @@ def test_li_matches_the_closed_form_for_a_held_input(method):
     # e^{-t/tau}, v_inf = v_leak + r x. The "exp" scheme is exact at the step times; forward
     # Euler gives v_inf + (v_leak - v_inf)(1 - dt/tau)^k. References in float64.
     tau, r, v_leak, x, dt = np.array([0.02, 0.005]), np.array([2.0, 0.5]), 0.3, 1.5, 1.0
-    net = bnir.from_nir(_single(nir.LI(tau=tau, r=r, v_leak=np.full(2, v_leak)), 2), dt,
-                        method=method)
+    net = bnir.from_nir(
+        _single(nir.LI(tau=tau, r=r, v_leak=np.full(2, v_leak)), 2), dt, method=method
+    )
     v = np.asarray(net(jnp.full((60, 2), x, jnp.float32)), np.float64)
     k = np.arange(1, 61)[:, None]
     decay = np.exp(-dt * 1e-3 / tau) if method == "exp" else 1 - dt * 1e-3 / tau
@@ -141,17 +168,25 @@ def test_bad_graphs_are_refused_before_building():
     lin = nir.Linear(weight=np.ones((4, 3)))
     lif = nir.LIF(tau=np.ones(5), r=np.ones(5), v_leak=np.zeros(5), v_threshold=np.ones(5))
     bad = nir.NIRGraph(
-        nodes={"input": nir.Input(input_type={"input": np.array([3])}), "lin": lin,
-               "lif": lif, "output": nir.Output(output_type={"output": np.array([5])})},
+        nodes={
+            "input": nir.Input(input_type={"input": np.array([3])}),
+            "lin": lin,
+            "lif": lif,
+            "output": nir.Output(output_type={"output": np.array([5])}),
+        },
         edges=[("input", "lin"), ("lin", "lif"), ("lif", "output")],
         type_check=False,
     )
     with pytest.raises(bnir.NIRShapeError, match=r"'lin' -> 'lif'.*\(4,\).*\(5,\)"):
         bnir.from_nir(bad, dt=1.0)
-    pool = nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
-                         padding=np.array([0, 0]))
-    graph = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([3])}),
-                                "pool": pool}, edges=[("input", "pool")], type_check=False)
+    pool = nir.SumPool2d(
+        kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])
+    )
+    graph = nir.NIRGraph(
+        nodes={"input": nir.Input(input_type={"input": np.array([3])}), "pool": pool},
+        edges=[("input", "pool")],
+        type_check=False,
+    )
     with pytest.raises(bnir.UnsupportedNodeError, match="SumPool2d.*Threshold.*CubaLIF"):
         bnir.from_nir(graph, dt=1.0)
     with pytest.raises(ValueError, match="whole multiples of dt"):
@@ -233,15 +268,20 @@ def test_snntorch_trained_network_imports_with_the_same_spikes(tmp_path):
         def __init__(self):
             super().__init__()
             self.fc1 = torch.nn.Linear(n_in, h)
-            self.lif1 = snn.Synaptic(alpha=torch.full((h,), 0.8),
-                                     beta=torch.linspace(0.85, 0.95, h),
-                                     threshold=torch.ones(h), **kw)
+            self.lif1 = snn.Synaptic(
+                alpha=torch.full((h,), 0.8),
+                beta=torch.linspace(0.85, 0.95, h),
+                threshold=torch.ones(h),
+                **kw,
+            )
             self.fc2 = torch.nn.Linear(h, h)
-            self.lif2 = snn.RLeaky(beta=torch.full((h,), 0.9), threshold=torch.ones(h),
-                                   linear_features=h, **kw)
+            self.lif2 = snn.RLeaky(
+                beta=torch.full((h,), 0.9), threshold=torch.ones(h), linear_features=h, **kw
+            )
             self.fc3 = torch.nn.Linear(h, n_out)
-            self.lif3 = snn.Leaky(beta=torch.full((n_out,), 0.9),
-                                  threshold=torch.ones(n_out), output=True, **kw)
+            self.lif3 = snn.Leaky(
+                beta=torch.full((n_out,), 0.9), threshold=torch.ones(n_out), output=True, **kw
+            )
 
         def forward(self, x):
             z = self.lif2(self.fc2(self.lif1(self.fc1(x))))
@@ -276,11 +316,11 @@ def test_brainsim_network_exports_to_snntorch_with_the_same_spikes(tmp_path):
 
     # dt = 0.1 ms: snnTorch assumes 1e-4 s. (Recurrent layers are not tested here:
     # snnTorch 1.0 + nirtorch 2.6 fail to import any recurrent subgraph.)
-    model = bs.train.FeedForwardSNN(10, (16, 4), 1, key=jax.random.key(3), tau_mem=1.0,
-                                    tau_syn=0.5, dt=0.1, w_scale=2.0)
+    model = bs.train.FeedForwardSNN(
+        10, (16, 4), 1, key=jax.random.key(3), tau_mem=1.0, tau_syn=0.5, dt=0.1, w_scale=2.0
+    )
     model = bs.train.SNN(model.layers, None)
-    tnet = import_from_nir(nir_.read(_write_read(bnir.to_nir(model, method="euler"),
-                                                 tmp_path)))
+    tnet = import_from_nir(nir_.read(_write_read(bnir.to_nir(model, method="euler"), tmp_path)))
     x = np.array(_poisson(6, (8, 100, 10), 0.3))
     out, _ = model(jnp.asarray(x))
     assert 0.02 < float(out.mean()) < 0.5

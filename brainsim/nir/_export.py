@@ -21,8 +21,9 @@ def _np(x, n=None):
     return x if n is None else np.broadcast_to(x, (n,)).copy()
 
 
-def _cuba(nir, name, alpha, beta, dt_s, method, *, gain=1.0, leak=0.0, threshold=None,
-          v_reset=0.0):
+def _cuba(
+    nir, name, alpha, beta, dt_s, method, *, gain=1.0, leak=0.0, threshold=None, v_reset=0.0
+):
     """A ``CubaLIF`` (or, without ``threshold``, ``CubaLI``) whose discretisation by
     ``method`` at ``dt_s`` gives back ``alpha``, ``beta``, ``gain`` and ``leak``."""
     f_syn, f_mem = 1.0 - alpha, 1.0 - beta
@@ -52,8 +53,9 @@ def _layer_nodes(nir, k, layer, method):
                 f"supported: {', '.join(SUPPORTED_MODELS)} with non-adaptive LIF layers"
             )
         alpha, beta, _, theta = layer._coefficients(layer.dt)  # the factors it steps with
-        neuron = _cuba(nir, name, _np(alpha, n), _np(beta, n), dt_s, method,
-                       threshold=_np(theta, n))
+        neuron = _cuba(
+            nir, name, _np(alpha, n), _np(beta, n), dt_s, method, threshold=_np(theta, n)
+        )
     else:
         alpha, beta = (_np(_decay(t, layer.dt), n) for t in (layer.tau_syn, layer.tau_mem))
         neuron = _cuba(nir, name, alpha, beta, dt_s, method)
@@ -102,12 +104,25 @@ def _neuron_node(nir, name, nd: Neuron, dt_s, method):
         r = gain / dt_s
         return nir.I(r=r) if thr is None else nir.IF(r=r, v_threshold=thr, v_reset=reset)
     if nd.alpha is not None:
-        return _cuba(nir, name, _np(nd.alpha), _np(nd.beta), dt_s, method, gain=gain,
-                     leak=leak, threshold=thr, v_reset=reset)
+        return _cuba(
+            nir,
+            name,
+            _np(nd.alpha),
+            _np(nd.beta),
+            dt_s,
+            method,
+            gain=gain,
+            leak=leak,
+            threshold=thr,
+            v_reset=reset,
+        )
     beta = _np(nd.beta)
     f_mem = 1.0 - beta
-    kw = dict(tau=time_constant(f"{name} membrane decay", beta, dt_s, method),
-              r=gain / f_mem, v_leak=leak / f_mem)
+    kw = dict(
+        tau=time_constant(f"{name} membrane decay", beta, dt_s, method),
+        r=gain / f_mem,
+        v_leak=leak / f_mem,
+    )
     return nir.LI(**kw) if thr is None else nir.LIF(**kw, v_threshold=thr, v_reset=reset)
 
 

@@ -225,8 +225,7 @@ def _loop_unit(comp, nodes, preds) -> Unit:
         ready = [n for n in rest if all(p in done for p in preds[n])]
         if not ready:
             raise NIRStructureError(
-                f"NIR recurrent loop {sorted(comp)} has a cycle without a neuron "
-                f"(through {rest})"
+                f"NIR recurrent loop {sorted(comp)} has a cycle without a neuron (through {rest})"
             )
         members += ready
         done.update(ready)

@@ -38,8 +38,9 @@ def _neuron(name, node, n, dt_s, method, spike) -> Neuron:
     reset = None if thr is None else _opt(p("v_reset"), n, 0.0)
     if k in ("IF", "I"):
         gain = dt_s * p("r")
-        return Neuron(_f32(1.0, n), k, gain=_opt(gain, n, 1), threshold=thr, v_reset=reset,
-                      spike=spike)
+        return Neuron(
+            _f32(1.0, n), k, gain=_opt(gain, n, 1), threshold=thr, v_reset=reset, spike=spike
+        )
     if k in ("CubaLIF", "CubaLI"):
         alpha, f_syn = factors(f"NIR node {name!r} tau_syn", p("tau_syn"), dt_s, method)
         beta, f_mem = factors(f"NIR node {name!r} tau_mem", p("tau_mem"), dt_s, method)
