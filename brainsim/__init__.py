@@ -7,6 +7,7 @@ from . import delays as delays
 from . import encoders as encoders
 from . import initializers as initializers
 from . import integrators as integrators
+from . import io as io
 from . import models as models
 from . import neurons as neurons
 from . import ops as ops
