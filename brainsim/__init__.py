@@ -10,6 +10,7 @@ from . import integrators as integrators
 from . import io as io
 from . import models as models
 from . import neurons as neurons
+from . import nir as nir
 from . import ops as ops
 from . import plot as plot
 from . import spikes as spikes
