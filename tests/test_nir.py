@@ -179,6 +179,17 @@ def test_bad_graphs_are_refused_before_building():
     )
     with pytest.raises(bnir.NIRShapeError, match=r"'lin' -> 'lif'.*\(4,\).*\(5,\)"):
         bnir.from_nir(bad, dt=1.0)
+    short = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type={"input": np.array([3])}),
+            "lin": lin,
+            "output": nir.Output(output_type={"output": np.array([5])}),
+        },
+        edges=[("input", "lin"), ("lin", "output")],
+        type_check=False,
+    )
+    with pytest.raises(bnir.NIRShapeError, match=r"'lin' -> 'output'"):
+        bnir.from_nir(short, dt=1.0)
     pool = nir.SumPool2d(
         kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])
     )

@@ -77,15 +77,20 @@ def _bypass(nodes, edges):
 
 
 def _param_shape(node):
-    """``(in_shape, out_shape)`` fixed by the node's own parameters; ``None`` where the
-    node takes the shape of its input (Output, and neuron/elementwise nodes whose
-    parameters are scalars, as some exporters write them)."""
+    """``(in_shape, out_shape)`` fixed by the node's own parameters (or the shape an
+    Input/Output node declares); ``None`` where the node takes the shape of its input
+    (neuron/elementwise nodes whose parameters are scalars, as some exporters write
+    them)."""
     k = kind(node)
     if k == "Input":
         shape = tuple(int(s) for s in np.atleast_1d(node.input_type["input"]))
         return shape, shape
     if k == "Output":
-        return None, None
+        declared = (getattr(node, "output_type", None) or {}).get("output")
+        if declared is None:
+            return None, None
+        shape = tuple(int(s) for s in np.atleast_1d(declared))
+        return shape, shape
     if k in ("Affine", "Linear"):
         w = np.asarray(node.weight)
         if w.ndim != 2:
