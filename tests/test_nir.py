@@ -52,6 +52,20 @@ def test_snn_round_trip_through_file_gives_the_same_spikes(method, tmp_path):
     np.testing.assert_allclose(net(x), out, rtol=1e-4, atol=1e-5)
 
 
+def test_sparse_recurrent_layer_is_written_as_its_dense_matrix():
+    key = jax.random.key(2)
+    layout, _ = bs.conn.FixedProb(0.2).build(key, 24, 24, recurrent=True)
+    layer = bs.train.lif_layer(key, 10, 24, recurrent=layout, w_scale=2.0, rec_scale=3.0)
+    graph = bnir.to_nir(layer)
+    w_rec = graph.nodes["lif0"].nodes["w_rec"].weight
+    np.testing.assert_array_equal(w_rec, np.asarray(bs.ops.to_dense(layout, layer.w_rec)).T)
+    assert 0.05 < np.mean(w_rec != 0) < 0.4
+    x = _poisson(7, (2, 100, 10), 0.2)
+    s = layer(x)
+    assert 0.02 < float(s.mean()) < 0.5
+    np.testing.assert_array_equal(bnir.from_nir(graph, dt=1.0)(x), s)
+
+
 def _zoo_graph():
     """Every supported node type in one graph, with a recurrent loop and a Delay."""
     rng = np.random.default_rng(0)

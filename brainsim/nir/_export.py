@@ -142,18 +142,17 @@ def _from_network(nir, net: NIRNetwork, method):
             nodes[name] = nir.Threshold(threshold=_np(nd.threshold))
         elif isinstance(nd, Delay):
             nodes[name] = nir.Delay(delay=np.asarray(nd.steps, np.float64) * dt_s)
-    n_in = {b for a, b in net.edges if a == net.input}
-    n_in = nir_size(nodes[next(iter(n_in))], "in")
-    n_out = next(nir_size(nodes[a], "out") for a, b in net.edges if b == net.output)
-    nodes[net.input] = nir.Input(input_type={"input": np.array([n_in])})
-    nodes[net.output] = nir.Output(output_type={"output": np.array([n_out])})
+    first = next(b for a, b in net.edges if a == net.input)
+    last = next(a for a, b in net.edges if b == net.output)
+    nodes[net.input] = nir.Input(input_type={"input": np.array([_size(nodes[first], 1)])})
+    nodes[net.output] = nir.Output(output_type={"output": np.array([_size(nodes[last], 0)])})
     return nir.NIRGraph(nodes=nodes, edges=list(net.edges))
 
 
-def nir_size(node, side: str) -> int:
-    """The input (``side="in"``) or output size of a flat NIR node."""
+def _size(node, axis: int) -> int:
+    """The input (``axis=1``) or output (``axis=0``) size of a flat NIR node."""
     if hasattr(node, "weight"):
-        return int(node.weight.shape[1 if side == "in" else 0])
+        return int(node.weight.shape[axis])
     return int(np.prod(next(iter(node.input_type.values()))))
 
 
