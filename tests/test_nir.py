@@ -178,6 +178,30 @@ def test_if_spikes_at_the_analytic_times_and_delay_shifts():
     assert not y[:3, 1].any()
 
 
+def test_scalar_neuron_parameters_take_the_shape_of_their_input():
+    # Some exporters write one value for a whole layer: it must act as that value for
+    # every neuron (the same outputs as the per-neuron graph).
+    w = np.random.default_rng(1).normal(0, 1, (6, 4))
+
+    def graph(p):
+        lif = nir.LIF(tau=p(0.01), r=p(10.0), v_leak=p(0.0), v_threshold=p(0.5))
+        return nir.NIRGraph(
+            nodes={
+                "input": nir.Input(input_type={"input": np.array([4])}),
+                "lin": nir.Linear(weight=w),
+                "lif": lif,
+                "output": nir.Output(output_type={"output": np.array([6])}),
+            },
+            edges=[("input", "lin"), ("lin", "lif"), ("lif", "output")],
+            type_check=False,
+        )
+
+    x = _poisson(8, (2, 80, 4), 0.3)
+    per_neuron = bnir.from_nir(graph(lambda v: np.full(6, v)), dt=1.0)(x)
+    assert 0.02 < float(per_neuron.mean()) < 0.5
+    np.testing.assert_array_equal(bnir.from_nir(graph(np.array), dt=1.0)(x), per_neuron)
+
+
 def test_bad_graphs_are_refused_before_building():
     lin = nir.Linear(weight=np.ones((4, 3)))
     lif = nir.LIF(tau=np.ones(5), r=np.ones(5), v_leak=np.zeros(5), v_threshold=np.ones(5))
