@@ -245,6 +245,8 @@ def test_bad_graphs_are_refused_before_building():
         bnir.from_nir(_single(fast, 1), dt=1.0, method="euler")
     with pytest.raises(ValueError, match="from_nir.dt must be > 0"):
         bnir.from_nir(_single(fast, 1), dt=0.0)
+    with pytest.raises(ValueError, match=r"x must be \(\.\.\., T, 1\).*\(10, 3\)"):
+        bnir.from_nir(_single(fast, 1), dt=1.0)(jnp.zeros((10, 3)))
     with pytest.raises(ValueError, match="method must be one of"):
         bnir.from_nir(_single(fast, 1), dt=1.0, method="rk4")
 

@@ -120,4 +120,4 @@ def from_nir(
         for name, node in nodes.items()
         if _graph.kind(node) not in ("Input", "Output")
     }
-    return NIRNetwork(built, tuple(edges), units, inp, out, float(dt))
+    return NIRNetwork(built, tuple(edges), units, inp, out, float(dt), sizes[inp])

@@ -151,7 +151,7 @@ class NIRNetwork(eqx.Module):
     ``nodes``: name → ``Affine``/``Scale``/``Threshold``/``Delay``/``Neuron``; ``edges``:
     the graph's ``(source, target)`` pairs; ``plan``: the units in evaluation order;
     ``input``/``output``: the names of the graph's Input and Output nodes; ``dt`` (ms,
-    static): the step the parameters were discretised for.
+    static): the step the parameters were discretised for; ``n_in``: the input size.
     ``net(x (..., T, n_in))`` → the output node's sequence ``(..., T, n_out)``;
     ``net.trace(x)``: every node's sequence. Differentiable (surrogate gradients through
     the spike functions), so it can be trained with ``bs.train.fit``.
@@ -163,6 +163,7 @@ class NIRNetwork(eqx.Module):
     input: str = eqx.field(static=True)
     output: str = eqx.field(static=True)
     dt: float = eqx.field(static=True)
+    n_in: int = eqx.field(static=True)
 
     def __call__(self, x):
         return self.trace(x)[self.output]
@@ -170,6 +171,14 @@ class NIRNetwork(eqx.Module):
     def trace(self, x) -> dict:
         """Every node's output sequence, batch-major ``(..., T, n)``, for ``x (..., T,
         n_in)``."""
+        x = jnp.asarray(x)
+        if x.ndim < 2 or x.shape[-1] != self.n_in:
+            raise ValueError(
+                f"NIRNetwork: x must be (..., T, {self.n_in}) (time steps, inputs), got "
+                f"shape {x.shape}"
+            )
+        if not jnp.issubdtype(x.dtype, jnp.inexact):
+            x = x.astype(jnp.float32)
         seqs = {self.input: jnp.moveaxis(x, -2, 0)}
         for unit in self.plan:
             ins = [seqs[p] for p in unit.preds]
