@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _random
-from ._checks import check_nonnegative
+from ._checks import check_finite, check_nonnegative
 
 
 class AbstractInitializer(eqx.Module):
@@ -28,6 +28,9 @@ class Constant(AbstractInitializer):
     """Every entry equal to ``value``."""
 
     value: float
+
+    def __check_init__(self):
+        check_finite("Constant.value", self.value)
 
     def __call__(self, key, shape, dtype=jnp.float32):
         return jnp.full(shape, self.value, dtype)

@@ -341,6 +341,8 @@ def _fusable_lif(net: Network, name: str, drive: Drive) -> bool:
             continue
         if isinstance(proj, GapJunction) or type(proj.synapse) is not Exponential:
             return False
+        if not proj.synapse.step_mean:  # the fused step takes the step's mean
+            return False
         if type(proj.output) not in (Current, Conductance):
             return False
     zero = lambda x: isinstance(x, int | float) and x == 0
