@@ -41,8 +41,9 @@ def _cuba(
 
 
 def _layer_nodes(nir, k, layer, method):
-    """``(nodes, edges)`` of a ``LIFLayer`` or ``Readout``: ``{name}_w`` (Linear) then
-    the neuron (a subgraph with its recurrent Linear when the layer is recurrent)."""
+    """``(nodes, edges, name)`` of layer ``k``, a ``LIFLayer`` or ``Readout``:
+    ``{name}_w`` (Linear) then the neuron ``name`` (a subgraph with its recurrent Linear
+    when the layer is recurrent)."""
     name = f"lif{k}" if isinstance(layer, LIFLayer) else "readout"
     n = layer.w.shape[1]
     dt_s = layer.dt * 1e-3
