@@ -251,6 +251,26 @@ def test_bad_graphs_are_refused_before_building():
         bnir.from_nir(_single(fast, 1), dt=1.0, method="rk4")
 
 
+def test_graphs_brainsim_cannot_evaluate_are_refused():
+    inp = lambda n: nir.Input(input_type={"input": np.array([n])})
+    out = lambda n: nir.Output(output_type={"output": np.array([n])})
+    lin = lambda: nir.Linear(weight=np.eye(2))
+    two_inputs = nir.NIRGraph(
+        nodes={"a": inp(2), "b": inp(2), "lin": lin(), "output": out(2)},
+        edges=[("a", "lin"), ("b", "lin"), ("lin", "output")],
+        type_check=False,
+    )
+    with pytest.raises(bnir.NIRStructureError, match="one Input and one Output"):
+        bnir.from_nir(two_inputs, dt=1.0)
+    algebraic = nir.NIRGraph(
+        nodes={"input": inp(2), "l1": lin(), "l2": lin(), "output": out(2)},
+        edges=[("input", "l1"), ("l1", "l2"), ("l2", "l1"), ("l2", "output")],
+        type_check=False,
+    )
+    with pytest.raises(bnir.NIRStructureError, match="exactly one neuron"):
+        bnir.from_nir(algebraic, dt=1.0)
+
+
 def test_models_without_a_nir_form_are_refused():
     layer = bs.train.lif_layer(jax.random.key(0), 3, 4, adaptive=True)
     with pytest.raises(bnir.UnsupportedModelError, match="adaptive"):
