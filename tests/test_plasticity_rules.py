@@ -42,8 +42,10 @@ def test_window_of_isolated_pairs(symmetric, x64):
     for k in (-400, -37, -1, 0, 1, 12, 250):
         dt_ms = 0.1 * k
         if symmetric:
-            ref = 0.0 if k == 0 else 0.01 * math.exp(-abs(dt_ms) / 17) - 0.006 * math.exp(
-                -abs(dt_ms) / 34
+            ref = (
+                0.0
+                if k == 0
+                else 0.01 * math.exp(-abs(dt_ms) / 17) - 0.006 * math.exp(-abs(dt_ms) / 34)
             )
         else:
             ref = 0.01 * math.exp(-dt_ms / 17) if k > 0 else 0.0
