@@ -23,7 +23,8 @@ gradient, spiking or not), as for ``event_matvec``.
 
 A column is found through a ``Columns`` index built once from the layout (NumPy, on
 the host): for postsynaptic neuron ``j`` the synapse positions ``synapse[ptr[j]:ptr[j+1]]``
-(into the flat weight array) and their presynaptic neurons.
+(into the flat weight array), 4 bytes per synapse; their presynaptic neurons are found
+by a search of the row pointers (ELL: a division), not stored.
 """
 
 import functools
@@ -48,7 +49,6 @@ class Columns(eqx.Module):
     n_post: int = eqx.field(static=True)
     indptr: jnp.ndarray  # (n_post + 1,) int32
     synapse: jnp.ndarray  # (n_synapses,) int32, positions in the flat weight array
-    pre: jnp.ndarray  # (n_synapses,) int32, presynaptic neuron of each entry
     max_degree: int = eqx.field(static=True)  # largest in-degree
 
 
@@ -60,8 +60,7 @@ def columns(layout: CSR | ELL) -> Columns:
             f"{type(layout).__name__}"
         )
     indptr, post = (np.asarray(a) for a in _csr_arrays(layout))
-    pre = np.repeat(np.arange(layout.n_pre), np.diff(indptr))
-    order = np.lexsort((pre, post))  # by post, then pre
+    order = np.argsort(post, kind="stable")  # by post; within a column by position (pre)
     counts = np.bincount(post, minlength=layout.n_post)
     col_ptr = np.concatenate([[0], np.cumsum(counts)])
     return Columns(
@@ -69,7 +68,6 @@ def columns(layout: CSR | ELL) -> Columns:
         n_post=layout.n_post,
         indptr=to_device(col_ptr, np.int32),
         synapse=to_device(order, np.int32),
-        pre=to_device(pre[order], np.int32),
         max_degree=int(counts.max(initial=0)),
     )
 
@@ -115,13 +113,21 @@ def _row_slots(layout, idx):
     return pos, indices[pos], valid
 
 
-def _column_slots(cols, idx):
+def _pre_of(layout, pos):
+    """Presynaptic neuron of the synapses at ``pos`` (a row search: no stored array)."""
+    if isinstance(layout, ELL):
+        return pos // layout.indices.shape[1]
+    return jnp.searchsorted(layout.indptr, pos, side="right").astype(jnp.int32) - 1
+
+
+def _column_slots(index, idx):
     """Synapse positions, partner (pre) neurons and validity of the columns ``idx``."""
+    layout, cols = index
     start = cols.indptr[idx]
     offset = jnp.arange(cols.max_degree)[None, :]
     valid = offset < (cols.indptr[idx + 1] - start)[:, None]
-    entry = jnp.where(valid, start[:, None] + offset, 0)
-    return cols.synapse[entry], cols.pre[entry], valid
+    pos = cols.synapse[jnp.where(valid, start[:, None] + offset, 0)]
+    return pos, _pre_of(layout, pos), valid
 
 
 def _compacted(index, delta, w, spikes, pre, post, theta, capacity, by_row):
@@ -211,4 +217,4 @@ def update_columns(
     ``w += spikes[j] * delta(w, pre[i], post[j], theta)``; ``cols = columns(layout)``,
     ``spikes (n_post,)``; the other arguments as in ``update_rows``."""
     _check("update_columns", layout, w, spikes, layout.n_post)
-    return _update(delta, layout, cols, w, spikes, pre, post, theta, capacity, False)
+    return _update(delta, layout, (layout, cols), w, spikes, pre, post, theta, capacity, False)
