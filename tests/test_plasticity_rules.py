@@ -181,3 +181,26 @@ def test_soft_bounds_keep_weights_inside_and_dale_sign(x64):
     w = np.asarray(_run(rule, layout, pre, post, jnp.full(layout.n_synapses, -1.0), 1.0).w)
     assert np.all(w >= -2.0) and np.all(w <= -0.5)
     assert np.ptp(w) > 0.5  # they did move
+
+
+@pytest.mark.parametrize("lag", [10, -10])
+def test_triplet_pairing_frequency_dependence(lag, x64):
+    """Sjöström et al. 2001 protocol (pairs with post 10 ms after / before pre, at
+    0.1 Hz and at 50 Hz) with Pfister & Gerstner's visual-cortex all-to-all parameters
+    (the defaults): at 0.1 Hz pre-post pairs give ~no change and post-pre pairs
+    depression; at 50 Hz both potentiate (P&G 2006 Fig. 5A; Sjöström 2001 Fig. 1)."""
+    rule = P.TripletSTDP(bounds=FREE)
+    layout = bs.conn.ELL(1, 1, jnp.zeros((1, 1), jnp.int32))
+    out = {}
+    for freq, n_pairs in ((0.1, 5), (50.0, 15)):
+        period = int(round(1000.0 / freq))  # steps of 1 ms
+        n = period * n_pairs + 50
+        pre, post = np.zeros((n, 1)), np.zeros((n, 1))
+        t = 20 + period * np.arange(n_pairs)
+        pre[t, 0], post[t + lag, 0] = 1.0, 1.0
+        out[freq] = float(_run(rule, layout, pre, post, jnp.zeros(1), 1.0).w[0]) / n_pairs
+    if lag > 0:  # per pair: A2+ e^{-10/16.8} ~ 4e-10 at low frequency
+        assert abs(out[0.1]) < 1e-8
+    else:  # -A2- e^{-10/33.7} = -5.2e-3 per pair
+        assert out[0.1] == pytest.approx(-7e-3 * math.exp(-10 / 33.7), rel=1e-6)
+    assert out[50.0] > 1e-3  # potentiation for both orders at 50 Hz
