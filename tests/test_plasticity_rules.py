@@ -4,6 +4,7 @@ triplets), the closed-form distal-reward integral, and the construction-time err
 
 import math
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,23 +16,25 @@ P = bs.plasticity
 FREE = P.Bounds(-math.inf, math.inf, dale=False)  # no bounds: the raw sums are exact
 
 
-def _run(rule, layout, pre, post, w0, dt, **kw):
-    """Scan ``rule`` over spike arrays ``pre (T, n_pre)``, ``post (T, n_post)``."""
-    idx = bs.ops.index(layout)
-    state = rule.init(w0, layout.n_pre, layout.n_post)
-
+@eqx.filter_jit
+def _scan(rule, idx, state, pre, post, dt):
     def body(s, x):
-        return rule.step(s, x[0], x[1], layout=idx, dt=dt, **kw), None
+        return rule.step(s, x[0], x[1], layout=idx, dt=dt), None
 
-    return jax.jit(lambda s, xs: jax.lax.scan(body, s, xs)[0])(state, (pre, post))
+    return jax.lax.scan(body, state, (pre, post))[0]
+
+
+def _run(rule, layout, pre, post, w0, dt):
+    """Scan ``rule`` over spike arrays ``pre (T, n_pre)``, ``post (T, n_post)``."""
+    state = rule.init(w0, layout.n_pre, layout.n_post)
+    return _scan(rule, bs.ops.index(layout), state, pre, post, dt)
 
 
 def _pair(delta_steps, rule, dt=0.1):
-    """Weight change of one synapse for one pre/post pair ``delta_steps`` apart."""
-    n = abs(delta_steps) + 3
-    pre, post = np.zeros((n, 1)), np.zeros((n, 1))
-    t_pre = 1 + max(0, -delta_steps)
-    pre[t_pre, 0], post[t_pre + delta_steps, 0] = 1.0, 1.0
+    """Weight change of one synapse for one pre/post pair ``delta_steps`` apart
+    (``|delta_steps| < 500``; one trace length for every lag: one compilation)."""
+    pre, post = np.zeros((1001, 1)), np.zeros((1001, 1))
+    pre[500, 0], post[500 + delta_steps, 0] = 1.0, 1.0
     layout = bs.conn.ELL(1, 1, jnp.zeros((1, 1), jnp.int32))
     return float(_run(rule, layout, pre, post, jnp.zeros(1), dt).w[0])
 
@@ -71,9 +74,9 @@ def _pair_sums(pre_t, post_t, a_plus, a_minus, tau_p, tau_m, nearest):
 
 def _poisson_trains(key, n_steps, n_pre, n_post, p=0.02):
     k1, k2 = jax.random.split(key)
-    pre = jax.random.bernoulli(k1, p, (n_steps, n_pre)).astype(jnp.float64)
-    post = jax.random.bernoulli(k2, p, (n_steps, n_post)).astype(jnp.float64)
-    return np.asarray(pre), np.asarray(post)
+    pre = jax.random.bernoulli(k1, p, (n_steps, n_pre))
+    post = jax.random.bernoulli(k2, p, (n_steps, n_post))
+    return np.asarray(pre, np.float64), np.asarray(post, np.float64)
 
 
 @pytest.mark.parametrize("pairing", [P.AllToAll(), P.Nearest()], ids=["all", "nearest"])
@@ -204,3 +207,23 @@ def test_triplet_pairing_frequency_dependence(lag, x64):
     else:  # -A2- e^{-10/33.7} = -5.2e-3 per pair
         assert out[0.1] == pytest.approx(-7e-3 * math.exp(-10 / 33.7), rel=1e-6)
     assert out[50.0] > 1e-3  # potentiation for both orders at 50 Hz
+
+
+def test_rules_vmap_over_batches_and_parameters():
+    """A rule vmapped over a batch of spike trains and of amplitudes equals the
+    separate runs (bit for bit: same operations per element)."""
+    layout, _ = bs.conn.FixedProb(0.4).build(jax.random.key(8), 12, 10)
+    trains = [_poisson_trains(jax.random.key(20 + b), 200, 12, 10, p=0.05) for b in range(3)]
+    pre = jnp.stack([jnp.asarray(t[0], jnp.float32) for t in trains])
+    post = jnp.stack([jnp.asarray(t[1], jnp.float32) for t in trains])
+    a_plus = jnp.array([0.01, 0.02, 0.03])
+    w0 = jnp.full(layout.n_synapses, 0.5)
+
+    def run(a, x, y):
+        rule = P.TripletSTDP(0.005, a, 0.007, 0.002, bounds=P.Bounds(0.0, 1.0))
+        return _run(rule, layout, x, y, w0, 0.5).w
+
+    batched = jax.vmap(run)(a_plus, pre, post)
+    for b in range(3):
+        np.testing.assert_array_equal(batched[b], run(a_plus[b], pre[b], post[b]))
+    assert float(jnp.max(jnp.abs(batched[0] - batched[2]))) > 1e-3
