@@ -5,6 +5,7 @@ and updates the weights event-driven through ``bs.ops.update_rows`` /
 ``bs.ops.update_columns``; ``_base`` gives the step order and delay convention.
 """
 
+from ._base import AbstractPlasticity as AbstractPlasticity
 from .bounds import Bounds as Bounds
 from .homeostasis import AdaptiveThreshold as AdaptiveThreshold
 from .homeostasis import RateState as RateState

@@ -21,8 +21,26 @@ $\Delta t = 0$ changes nothing), and facilitation precedes depression within a s
 (NEST's order). Work per step: O(active neurons × degree) plus O(neurons) for traces.
 """
 
+import abc
+
+import equinox as eqx
+
 from .._checks import check_nonnegative, check_positive
 from ..ops import update_columns, update_rows
+
+
+class AbstractPlasticity(eqx.Module):
+    """A synaptic plasticity rule: parameters as fields; ``init(w, n_pre, n_post)`` gives
+    the state (plastic weights ``state.w`` and traces), ``step(state, pre, post, *,
+    layout, dt)`` advances it one step (``layout``: a ``bs.ops.Indexed``)."""
+
+    @abc.abstractmethod
+    def init(self, w, n_pre: int, n_post: int):
+        """Initial state from the flat initial weights ``w (n_synapses,)``."""
+
+    @abc.abstractmethod
+    def step(self, state, pre, post, *, layout, dt):
+        """One step of ``dt`` ms with the spikes seen at the synapse."""
 
 
 def check_rule(name: str, rule, amplitudes=(), taus=()) -> None:

@@ -13,7 +13,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from .._checks import check_nonnegative
-from ._base import apply_events, check_rule
+from ._base import AbstractPlasticity, apply_events, check_rule
 from .bounds import Bounds
 from .traces import decay
 
@@ -24,7 +24,7 @@ class VogelsSprekelerState(eqx.Module):
     y: jnp.ndarray  # (n_post,)
 
 
-class VogelsSprekeler(eqx.Module):
+class VogelsSprekeler(AbstractPlasticity):
     """``eta`` >= 0 (learning rate, weight units); ``rho0`` >= 0 Hz (target rate);
     ``tau`` > 0 ms (trace time constant)."""
 

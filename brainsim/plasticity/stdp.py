@@ -18,7 +18,7 @@ delay convention: ``bs.plasticity`` (``_base``).
 import equinox as eqx
 import jax.numpy as jnp
 
-from ._base import apply_events, check_rule
+from ._base import AbstractPlasticity, apply_events, check_rule
 from .bounds import Bounds
 from .traces import AbstractPairing, AllToAll, decay
 
@@ -31,7 +31,7 @@ class PairSTDPState(eqx.Module):
     y_minus: jnp.ndarray  # (n_post,) postsynaptic trace, tau_minus
 
 
-class PairSTDP(eqx.Module):
+class PairSTDP(AbstractPlasticity):
     """``A_plus``, ``A_minus`` >= 0 (weight units: magnitudes of potentiation and
     depression); ``tau_plus``, ``tau_minus`` > 0 ms; ``bounds``: ``Bounds``;
     ``pairing``: ``AllToAll()`` or ``Nearest()``; ``symmetric`` (static).

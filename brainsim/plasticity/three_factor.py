@@ -20,7 +20,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from .._checks import check_positive
-from ._base import apply_events
+from ._base import AbstractPlasticity, apply_events
 from .stdp import PairSTDP, raw_on_post, raw_on_pre
 from .traces import decay
 
@@ -35,7 +35,7 @@ class RewardSTDPState(eqx.Module):
     d: jnp.ndarray  # () neuromodulator concentration (1/ms)
 
 
-class RewardSTDP(eqx.Module):
+class RewardSTDP(AbstractPlasticity):
     """``window``: ``PairSTDP`` (amplitudes in weight units per unit of ``d``·ms);
     ``tau_c`` > 0 ms (eligibility), ``tau_d`` > 0 ms (neuromodulator)."""
 

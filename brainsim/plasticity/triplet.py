@@ -19,7 +19,7 @@ $A_2^+ \approx 0$). With additive ``Bounds(0, w_max)`` this is NEST's
 import equinox as eqx
 import jax.numpy as jnp
 
-from ._base import apply_events, check_rule
+from ._base import AbstractPlasticity, apply_events, check_rule
 from .bounds import Bounds
 from .traces import AbstractPairing, AllToAll, decay
 
@@ -32,7 +32,7 @@ class TripletSTDPState(eqx.Module):
     o2: jnp.ndarray  # (n_post,) tau_y
 
 
-class TripletSTDP(eqx.Module):
+class TripletSTDP(AbstractPlasticity):
     """Amplitudes ``A2_plus``, ``A3_plus``, ``A2_minus``, ``A3_minus`` >= 0 (weight
     units); time constants ``tau_plus``, ``tau_minus``, ``tau_x``, ``tau_y`` > 0 ms.
     Defaults: Pfister & Gerstner's visual-cortex all-to-all full model (Table 4; the
