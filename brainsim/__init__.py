@@ -15,6 +15,7 @@ from . import spikes as spikes
 from . import synapses as synapses
 from . import train as train
 from .compilation_cache import enable_compilation_cache as enable_compilation_cache
+from .core import simulate_core as simulate_core
 from .gap_junction import GapJunction as GapJunction
 from .monitors import Record as Record
 from .monitors import SpikeEvents as SpikeEvents

@@ -296,3 +296,14 @@ def _as_drive(x) -> Drive:
     if isinstance(x, Drive):
         return x
     return Drive(current=jnp.asarray(x))
+
+
+def stacked_axes(state: NetworkState) -> int:
+    """The number of leading axes along which ``state`` stacks states of ``init`` (as
+    ``jax.vmap(net.init)`` makes them): the rank of its delay cursors, which ``init``
+    makes scalars whatever its ``batch_shape``. 0 for a state of ``init`` itself (also
+    when the network has no delay buffer: the stack then is a batch of ``init``)."""
+    for d in state.delays:
+        if d is not None:
+            return d.cursor.ndim
+    return 0

@@ -83,8 +83,11 @@ def build(proj: Projection, key, n_pre: int, n_post: int) -> Projection:
             f"Projection {proj.name}: weight must be a scalar or have shape "
             f"{conn.weight_shape}, got {weight.shape}"
         )
-    if not np.all(np.isfinite(np.asarray(weight))):
-        raise ValueError(f"Projection {proj.name}: weight must be finite")
+    message = f"Projection {proj.name}: weight must be finite"
+    if isinstance(weight, jax.core.Tracer):  # built inside a transformation: checked there
+        weight = eqx.error_if(weight, ~jnp.all(jnp.isfinite(weight)), message)
+    elif not np.all(np.isfinite(np.asarray(weight))):
+        raise ValueError(message)
     if proj.capacity is not None:
         check_count(f"Projection {proj.name}: capacity", proj.capacity, n_pre)
     if getattr(proj, "delays", None) is not None:
