@@ -152,9 +152,11 @@ def test_grad_matches_finite_differences(x64):
 
     def rate(p):
         net = eqx.tree_at(
-            lambda n: [n.populations[k].tau_m for k in ("E", "I")]
-            + [n.projections[k].weight for k in exc[:2]]
-            + [n.projections[k].synapse.tau for k in exc],
+            lambda n: (
+                [n.populations[k].tau_m for k in ("E", "I")]
+                + [n.projections[k].weight for k in exc[:2]]
+                + [n.projections[k].synapse.tau for k in exc]
+            ),
             net0,
             [p[0], p[0], p[1], p[1]] + [p[2]] * len(exc),
         )
