@@ -240,7 +240,9 @@ def simulate_core(
     arrays ``(n_samples, ..., n_recorded)``), spikes are recorded dense as the
     populations' spike values (floats, differentiable through surrogate spikes; a window
     of ``every`` steps keeps its largest; ``events=True`` needs ``simulate``), and a
-    non-finite final state raises through ``equinox.error_if``. Returns ``(final_state, recording)``."""
+    non-finite final state raises through ``equinox.error_if``.
+
+    Returns ``(final_state, recording)``."""
     plan = plan_run(net, state, duration, dt, record)
     if any(rec.events for rec in plan.records.values()):
         raise ValueError(

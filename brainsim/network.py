@@ -15,8 +15,7 @@ from ._random import fold_in, split
 from .conn.layouts import Delayed
 from .delays import delay_step, delay_steps, group_steps, init_delay, init_ring, ring_step
 from .gap_junction import GapJunction
-from .neurons import AbstractNeuron, Drive
-from .neurons._base import FusedInput
+from .neurons import AbstractNeuron, Drive, FusedInput
 from .ops import default_capacity
 from .projection import Projection, build
 

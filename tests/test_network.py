@@ -3,7 +3,7 @@
 (one ``ops.lif_network_update`` per step) and ``ops.append_spikes`` per recorded
 population. The block runs the same C++ step on the same state, so spike trains, event
 buffers and states must be equal bit for bit (no tolerance); the per-step path is tested
-against float64 NumPy and the modules in test_fused_update.py and test_event_recording.py.
+against float64 NumPy and the modules in test_neurons_lif_fused.py and test_event_recording.py.
 """
 
 import importlib
