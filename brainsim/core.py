@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import check_positive, steps
+from ._checks import steps
+from ._network_checks import check_dt_and_delays, check_inputs
 from .monitors import (
     as_records,
     check_variables,
@@ -200,9 +201,10 @@ class Plan(NamedTuple):
     stacked: int
 
 
-def plan_run(net, state, duration, dt, record) -> Plan:
+def plan_run(net, state, duration, dt, record, inputs) -> Plan:
     """Check a run's arguments (before anything is compiled) and plan it."""
-    check_positive("dt", dt, "ms")
+    check_dt_and_delays(net, dt)
+    check_inputs(inputs, net.populations)
     n_steps = steps("duration", duration, dt)
     net.check_state(state, dt)
     records = as_records(record, net.populations)
@@ -243,7 +245,7 @@ def simulate_core(
     non-finite final state raises through ``equinox.error_if``.
 
     Returns ``(final_state, recording)``."""
-    plan = plan_run(net, state, duration, dt, record)
+    plan = plan_run(net, state, duration, dt, record, inputs)
     if any(rec.events for rec in plan.records.values()):
         raise ValueError(
             "simulate_core: Record(events=True) needs bs.simulate (its event buffers grow "

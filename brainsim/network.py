@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from . import ops
 from ._compile import FAST_COMPILE
+from ._network_checks import check_dt_and_delays
 from ._random import fold_in, split
 from .conn.layouts import Delayed
 from .delays import delay_step, delay_steps, group_steps, init_delay, init_ring, ring_step
@@ -63,6 +64,8 @@ class Network(eqx.Module):
 
     def init(self, key, *, dt: float = 0.1, batch_shape: tuple[int, ...] = ()) -> NetworkState:
         """Initial state; ``dt`` (ms) sizes the delay buffers and must match ``step``'s."""
+        check_dt_and_delays(self, dt, batch_shape)
+        check_dt_and_delays(self, dt, batch_shape)
         keys = split(key, len(self.populations))  # on the host: no threefry compiled
         if isinstance(key, jax.core.Tracer):  # inside the caller's jit/vmap: traced there
             return self._init(keys, float(dt), tuple(batch_shape))

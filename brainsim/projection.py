@@ -8,6 +8,7 @@ import numpy as np
 
 from ._arrays import to_device
 from ._checks import check_count
+from ._network_checks import check_projection
 from ._protocol import AbstractDynamics
 from ._random import fold_in
 from .conn.builders import AbstractBuilder, numpy_rng, with_delays
@@ -53,6 +54,9 @@ class Projection(eqx.Module):
     delays: np.ndarray | NormalDelay | None = None
     max_delay: float | None = eqx.field(default=None, static=True)
     stp: TsodyksMarkram | None = None
+
+    def __check_init__(self):
+        check_projection(self)
 
     @property
     def name(self) -> str:

@@ -138,7 +138,7 @@ def simulate(
     if _traced(net, state, inputs, t0):
         return simulate_core(net, state, duration, dt, record=record, inputs=inputs, t0=t0)
     began = time.perf_counter()
-    plan = plan_run(net, state, duration, dt, record)
+    plan = plan_run(net, state, duration, dt, record, inputs)
     records, shapes, base, n_steps = plan.records, plan.shapes, plan.base, plan.n_steps
     evented = {n for n, r in records.items() if r.events and any(map(is_spikes, r.variables))}
     bytes_per_step = sum(  # dense samples; events: the counts and the default buffer

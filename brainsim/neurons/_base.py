@@ -4,6 +4,7 @@ from typing import Any, NamedTuple
 import equinox as eqx
 import jax.numpy as jnp
 
+from .._checks import check_parameter_shapes
 from .._protocol import AbstractDynamics
 
 
@@ -40,6 +41,9 @@ class AbstractNeuron(AbstractDynamics):
     spikes in ``state.spike`` so projections can read them."""
 
     size: eqx.AbstractVar[int]
+
+    def __check_init__(self):
+        check_parameter_shapes(self)
 
     def fuse(self, synapses: tuple, drive: Drive) -> "AbstractFused | None":
         """A faster implementation of this population's step together with the kinetics
