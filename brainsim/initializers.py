@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _random
-from ._checks import check_nonnegative
+from ._checks import check_finite, check_nonnegative
 
 
 class AbstractInitializer(eqx.Module):
@@ -29,6 +29,9 @@ class Constant(AbstractInitializer):
     """Every entry equal to ``value``."""
 
     value: float
+
+    def __check_init__(self):
+        check_finite("Constant.value", self.value)
 
     def __call__(self, key, shape, dtype=float):
         return jnp.full(shape, self.value, dtype)

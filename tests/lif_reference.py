@@ -37,8 +37,12 @@ def numpy_step(
     f = lambda x: np.asarray(x, np.float64)
     v, g, e = f(v), [f(x) for x in g], [f(x) for x in e]
     g = [gk * np.exp(-dt / tau) + ek for gk, ek, tau in zip(g, e, tau_syn, strict=True)]
-    i_syn = sum((gk if er is None else gk * (er - v)) for gk, er in zip(g, e_rev, strict=True))
-    g_tot = sum((gk for gk, er in zip(g, e_rev, strict=True) if er is not None), 0.0)
+    # each trace's mean over the step: (1/dt) int_0^dt g e^{-s/tau} ds
+    gm = [
+        gk * f(tau) / dt * (1 - np.exp(-dt / f(tau))) for gk, tau in zip(g, tau_syn, strict=True)
+    ]
+    i_syn = sum((gk if er is None else gk * (er - v)) for gk, er in zip(gm, e_rev, strict=True))
+    g_tot = sum((gk for gk, er in zip(gm, e_rev, strict=True) if er is not None), 0.0)
     g_l = f(c_m) / f(tau_m)
     dvdt = (g_l * (f(v_rest) - v) + f(i_ext) + f(current) + i_syn) / f(c_m)
     if exp_euler:  # exact over the step for a linear ODE: (e^{a dt} - 1) / a

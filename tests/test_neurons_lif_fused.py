@@ -4,13 +4,15 @@ populations that do not fuse. The reference network is the same network with eve
 ``LIF`` replaced by a subclass (``LIF.fuse`` applies to ``LIF`` itself only, a subclass
 may step differently), so both runs share connectivity, initial state and input.
 
-Every configuration the fused path claims is run for 1 500 steps (the largest case 500)
-with Poisson-like input (a random current every step and, where present, a Poisson
-source population), in float32: parameters scalar and per neuron,
+Every configuration the fused path claims is compared at every step of a 1 500-step run
+(the largest case 500) with Poisson-like input (a random current every step and, where
+present, a Poisson source population), in float32: parameters scalar and per neuron,
 ``Current``/``Conductance`` outputs, delays (one step, several steps, per synapse),
 short-term plasticity, Euler and exponential Euler, a batch of trials (with scalar
 parameters: per-neuron ones broadcast against a batch only under NumPy rank promotion,
-which the tests turn off)."""
+which the tests turn off). A step's result is compared, not two free runs: a recurrent
+network turns a last-bit difference into a different trajectory once a neuron lands on
+its threshold."""
 
 import dataclasses
 
@@ -103,18 +105,41 @@ def test_native_case_is_large_enough():
     assert 205 * 80 >= bs.ops.lif.NATIVE_MIN_SIZE
 
 
-def _run(net, case):
-    state = net.init(jax.random.key(4), dt=DT, batch_shape=case.get("batch", ()))
+ULP = float(np.finfo(np.float32).eps) * 64  # one float32 ulp of a membrane at 32-64 mV
+
+
+def _compare(fused, modules, case):
+    """Along the fused network's trajectory, every step also taken by the modules' network
+    from the same state and input (so a last-bit difference in one step cannot grow into
+    a different trajectory). Per step: spike count, spike mismatches that are not
+    threshold ties (the neuron that did not spike within ``8 ULP`` of threshold), and
+    the largest membrane (mV) and relative trace differences."""
+    state = fused.init(jax.random.key(4), dt=DT, batch_shape=case.get("batch", ()))
     shape = state.populations["E"].v.shape
 
     def body(state, i):
-        # A fresh random current every step: Poisson-like input, the same in both runs.
+        # A fresh random current every step: Poisson-like input.
         noise = jax.random.normal(jax.random.fold_in(jax.random.key(5), i), shape) * 80.0
-        state, spikes = net.step(state, {"E": noise, "I": 20.0}, t=i * DT, dt=DT)
-        return state, (spikes["E"], spikes["I"], state.populations["E"].v)
+        inputs = {"E": noise, "I": 20.0}
+        a, spikes = fused.step(state, inputs, t=i * DT, dt=DT)
+        b, _ = modules.step(state, inputs, t=i * DT, dt=DT)
+        out = dict(spikes=(spikes["E"].sum(), spikes["I"].sum()), untied=0, dv=0.0, dg=0.0)
+        for pop in ("E", "I"):
+            x, y = a.populations[pop], b.populations[pop]
+            differ = x.spike != y.spike
+            quiet = jnp.where(x.spike > 0, y.v, x.v)  # the side that did not spike
+            v_th = fused.populations[pop].v_th
+            out["untied"] += jnp.sum(differ & (v_th - quiet > 8 * ULP))
+            out["untied"] += jnp.sum((x.refractory != y.refractory) & ~differ)
+            dv = jnp.where(differ, 0.0, jnp.abs(x.v - y.v))
+            out["dv"] = jnp.maximum(out["dv"], jnp.max(dv))
+        for x, y in zip(a.synapses, b.synapses, strict=True):
+            scale = jnp.maximum(jnp.abs(x.g), jnp.abs(y.g)) + 1e-30
+            out["dg"] = jnp.maximum(out["dg"], jnp.max(jnp.abs(x.g - y.g) / scale))
+        return a, out
 
     steps = jnp.arange(case.get("steps", N_STEPS))
-    return jax.jit(lambda s: jax.lax.scan(body, s, steps))(state)
+    return jax.jit(lambda s: jax.lax.scan(body, s, steps))(state)[1]
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -126,28 +151,25 @@ def test_fused_step_equals_modules(name):
         incoming = tuple((p.synapse, p.output) for p in fused.projections if p.post == pop)
         assert fused.populations[pop].fuse(incoming, bs.neurons.Drive()) is not None
         assert modules.populations[pop].fuse(incoming, bs.neurons.Drive()) is None
-    (st_a, (e_a, i_a, v_a)), (st_b, (e_b, i_b, v_b)) = _run(fused, case), _run(modules, case)
-    assert e_a.mean() > 5 * DT * 1e-3 and i_a.mean() > 5 * DT * 1e-3  # > 5 Hz: not vacuous
-    np.testing.assert_array_equal(e_a, e_b)
-    np.testing.assert_array_equal(i_a, i_b)
-    ref_a, ref_b = st_a.populations["E"].refractory, st_b.populations["E"].refractory
-    np.testing.assert_array_equal(ref_a, ref_b)
-    # The two paths run the same operations in the same order; XLA may contract a
-    # multiply-add into an FMA on one side only (one rounding, <= 1 ulp of ~64 mV,
-    # 7.6e-6 mV, per term, a few terms per step). The membrane forgets an error with
-    # factor 1 - dt/tau_m per step, so with identical spikes the difference stays below
-    # the per-step error times tau_m / dt = 4 x 7.6e-6 x 250 < 1e-2 mV (tau_m <= 25 ms).
-    np.testing.assert_allclose(v_a, v_b, rtol=0, atol=1e-2)
-    for x, y in zip(st_a.synapses, st_b.synapses, strict=True):
-        # Traces: a few roundings of values up to ~1e3 per step, forgotten with a ~5-10 ms
-        # decay: 1e-3 relative of the largest trace.
-        scale = float(np.max(np.abs(np.asarray(y.g)))) + 1.0
-        np.testing.assert_allclose(x.g, y.g, rtol=0, atol=1e-3 * scale)
+    got = _compare(fused, modules, case)
+    n_steps = case.get("steps", N_STEPS)
+    size = int(np.prod(case.get("batch", ()), dtype=int))
+    rate = lambda count, n: float(count.sum()) / (n * size * n_steps * DT * 1e-3)
+    assert rate(got["spikes"][0], 80) > 5 and rate(got["spikes"][1], 20) > 5  # Hz
+    # Spikes and refractory counters equal at every step, but for threshold ties.
+    assert int(got["untied"].sum()) == 0
+    # The paths run the same operations in the same order; XLA may contract a multiply-add
+    # into one FMA on one side only, and its expm1 differs from the C library's by an ulp:
+    # a few roundings of terms up to the membrane's size, 8 ulp of 64 mV.
+    assert float(got["dv"].max()) <= 8 * ULP
+    # Traces: decay and arrival, at most two roundings each side: 4 ulp relative.
+    assert float(got["dg"].max()) <= 4 * float(np.finfo(np.float32).eps)
 
 
 def test_fuse_declines_what_it_does_not_compute():
     """No fused step for another integrator, spike function without a plain threshold,
-    synapse kinetics or output, or a drive with a conductance or a voltage jump."""
+    synapse kinetics (also exponential kinetics delivering the start value) or output, or
+    a drive with a conductance or a voltage jump."""
     lif = bs.neurons.LIF(5)
     exp, cur = bs.synapses.Exponential(5.0), bs.synapses.Current()
     drive = bs.neurons.Drive()
@@ -158,6 +180,7 @@ def test_fuse_declines_what_it_does_not_compute():
     ultra = bs.neurons.LIF(5, spike=bs.spikes.UltraSpike())
     assert ultra.fuse(((exp, cur),), drive) is None
     assert lif.fuse(((bs.synapses.Alpha(2.0), cur),), drive) is None
+    assert lif.fuse(((bs.synapses.Exponential(5.0, step_mean=False), cur),), drive) is None
     assert lif.fuse(((exp, bs.synapses.VoltageJump()),), drive) is None
     assert lif.fuse(((exp, bs.synapses.MgBlock()),), drive) is None
     assert lif.fuse(((exp, cur),), bs.neurons.Drive(jump=jnp.ones(5))) is None

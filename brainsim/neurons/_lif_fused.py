@@ -2,12 +2,13 @@
 (``bs.ops.lif_update``), and of a whole network of them (``bs.ops.lif_network_update``,
 ``bs.ops.lif_network_run``): what ``LIF.fuse`` returns where it applies.
 
-It applies to a ``LIF`` (not a subclass: it may step differently) integrated by ``Euler``
-or ``ExpEuler`` with a ``Heaviside`` spike, all of whose incoming synapses have
-``Exponential`` kinetics and a ``Current`` or ``Conductance`` output, and whose other
-input is a current (no conductance, e.g. a gap junction, and no voltage jump). The ops
-compute what these modules' ``step``s compute, in their operation order; the tests of
-``bs.neurons.LIF`` check it for every such configuration.
+It applies to a ``LIF`` (not a subclass: it may step differently) integrated by
+``Euler`` or ``ExpEuler`` with a ``Heaviside`` spike, all of whose incoming synapses
+have ``Exponential`` kinetics (delivering the step's mean, ``step_mean``) and a
+``Current`` or ``Conductance`` output, and whose other input is a current (no
+conductance, e.g. a gap junction, and no voltage jump). The ops compute what these
+modules' ``step``s compute, in their operation order; the tests of ``bs.neurons.LIF``
+check it for every such configuration.
 """
 
 from .. import ops
@@ -26,7 +27,10 @@ def fuse_lif(neuron: LIF, synapses: tuple, drive):
         type(neuron) is LIF
         and type(neuron.integrator) in (Euler, ExpEuler)
         and type(neuron.spike) is Heaviside
-        and all(type(k) is Exponential and type(o) in (Current, Conductance) for k, o in synapses)
+        and all(
+            type(k) is Exponential and k.step_mean and type(o) in (Current, Conductance)
+            for k, o in synapses
+        )
         and zero(drive.conductance)
         and zero(drive.reversal)
         and zero(drive.jump)
