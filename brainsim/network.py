@@ -18,7 +18,7 @@ from .delays import delay_step, delay_steps, group_steps, init_delay, init_ring,
 from .gap_junction import GapJunction
 from .neurons import AbstractNeuron, Drive, FusedInput
 from .ops import default_capacity
-from .projection import Projection, build
+from .projection import Projection, build, step_components
 
 
 class NetworkState(eqx.Module):
@@ -28,6 +28,7 @@ class NetworkState(eqx.Module):
     synapses: tuple  # per projection: its kinetics' state (None for gap junctions)
     delays: tuple  # per projection: DelayState, RingState or None
     stp: tuple = ()  # per projection: STPState or None
+    components: tuple = ()  # per projection: a tuple of its components' states
 
 
 class Network(eqx.Module):
@@ -65,25 +66,33 @@ class Network(eqx.Module):
     def init(self, key, *, dt: float = 0.1, batch_shape: tuple[int, ...] = ()) -> NetworkState:
         """Initial state; ``dt`` (ms) sizes the delay buffers and must match ``step``'s."""
         check_dt_and_delays(self, dt, batch_shape)
-        check_dt_and_delays(self, dt, batch_shape)
         keys = split(key, len(self.populations))  # on the host: no threefry compiled
+        # The projections' components draw from their own key (none drawn without them).
+        parts = [getattr(p, "components", ()) for p in self.projections]
+        sub = fold_in(key, len(self.populations)) if any(parts) else None
         if isinstance(key, jax.core.Tracer):  # inside the caller's jit/vmap: traced there
-            return self._init(keys, float(dt), tuple(batch_shape))
+            return self._init(keys, sub, float(dt), tuple(batch_shape))
         # One compiled program instead of dozens of eagerly compiled small ops; bad delays
         # raise while it is traced, before anything is compiled.
-        return _init(self, keys, float(dt), tuple(batch_shape))
+        return _init(self, keys, sub, float(dt), tuple(batch_shape))
 
-    def _init(self, keys, dt, batch_shape) -> NetworkState:
+    def _init(self, keys, key, dt, batch_shape) -> NetworkState:
         pops = {
             name: pop.init(k, batch_shape)
             for k, (name, pop) in zip(keys, self.populations.items(), strict=True)
         }
-        syn, delays, stp = [], [], []
-        for proj in self.projections:
+        syn, delays, stp, parts = [], [], [], []
+        for k, proj in enumerate(self.projections):
             n_pre, n_post = self.populations[proj.pre].size, self.populations[proj.post].size
             if isinstance(proj, GapJunction):
-                syn.append(None), delays.append(None), stp.append(None)
+                syn.append(None), delays.append(None), stp.append(None), parts.append(())
                 continue
+            parts.append(
+                tuple(
+                    c.init(fold_in(fold_in(key, k), j), proj, batch_shape, dt=dt)
+                    for j, c in enumerate(proj.components)
+                )
+            )
             syn.append(proj.synapse.init(None, (*batch_shape, n_post), dt=dt))
             stp.append(None if proj.stp is None else proj.stp.init(None, (*batch_shape, n_pre)))
             if isinstance(proj.conn, Delayed):
@@ -91,7 +100,7 @@ class Network(eqx.Module):
                 delays.append(init_ring(depth, batch_shape, n_post))
             else:
                 delays.append(init_delay(delay_steps(proj.delay, dt), (*batch_shape, n_pre)))
-        return NetworkState(pops, tuple(syn), tuple(delays), tuple(stp))
+        return NetworkState(pops, tuple(syn), tuple(delays), tuple(stp), tuple(parts))
 
     def check_state(self, state: NetworkState, dt: float) -> None:
         """Raise ``ValueError`` if ``state`` was initialised for another ``dt``. A state
@@ -123,48 +132,58 @@ class Network(eqx.Module):
         drives = self._drives(state, inputs)
         n = len(self.projections)
         syn, delays, stp, events = [None] * n, [None] * n, [None] * n, [None] * n
+        parts, projs = list(state.components or [()] * n), list(self.projections)
         arriving = {}  # projection index -> spikes reaching its synapses now
         for k, proj in enumerate(self.projections):
             if isinstance(proj, GapJunction):
                 continue
             spikes = state.populations[proj.pre].spike
+            if proj.components:  # may change the spikes sent and the weight used
+                post = state.populations[proj.post].spike
+                parts[k], spikes, weight = step_components(
+                    proj, state.components[k], spikes, post, t=t, dt=dt
+                )
+                projs[k] = eqx.tree_at(lambda p: p.weight, proj, weight)
             if proj.stp is not None:
                 stp[k], spikes = proj.stp.step(state.stp[k], spikes, t=t, dt=dt)
             if isinstance(proj.conn, Delayed):
-                delays[k], events[k] = _propagate(proj, state.delays[k], spikes, dt)
+                delays[k], events[k] = _propagate(projs[k], state.delays[k], spikes, dt)
             else:
                 delays[k], arriving[k] = delay_step(state.delays[k], spikes)
-        fused = self._fusions(drives)
-        if n and len(fused) == len(self.populations) and len(arriving) == n:
-            got = self._step_network(fused, state, drives, arriving, t=t, dt=dt)
+        changed = any(getattr(p, "components", ()) for p in self.projections)
+        net = eqx.tree_at(lambda x: x.projections, self, tuple(projs)) if changed else self
+        rest = tuple(delays), tuple(stp), tuple(parts)
+        fused = net._fusions(drives)
+        if n and len(fused) == len(net.populations) and len(arriving) == n:
+            got = net._step_network(fused, state, drives, arriving, t=t, dt=dt)
             if got is not None:
                 pops, syn = got
-                spikes = {name: pops[name].spike for name in self.populations}
-                return NetworkState(pops, syn, tuple(delays), tuple(stp)), spikes
+                spikes = {name: pops[name].spike for name in net.populations}
+                return NetworkState(pops, syn, *rest), spikes
         # All projections at once: one fused event-driven call per step where possible.
         ks = list(arriving)
         got = ops.matvec_many(
-            [self.projections[k].conn for k in ks],
-            [self.projections[k].weight for k in ks],
+            [net.projections[k].conn for k in ks],
+            [net.projections[k].weight for k in ks],
             [arriving[k] for k in ks],
-            [self.projections[k].capacity for k in ks],
+            [net.projections[k].capacity for k in ks],
         )
         for k, e in zip(ks, got, strict=True):
             events[k] = e
-        for k, proj in enumerate(self.projections):
+        for k, proj in enumerate(net.projections):
             if isinstance(proj, GapJunction) or proj.post in fused:
                 continue
             syn[k], g = proj.synapse.step(state.synapses[k], events[k], t=t, dt=dt)
             v_post = getattr(state.populations[proj.post], "v", None)
             drives[proj.post] = drives[proj.post] + proj.output(g, v_post)
         pops, spikes = {}, {}
-        for name, pop in self.populations.items():
+        for name, pop in net.populations.items():
             if name not in fused:
                 pops[name], spikes[name] = pop.step(
                     state.populations[name], drives[name], t=t, dt=dt
                 )
                 continue
-            ks = self._incoming(name)
+            ks = net._incoming(name)
             pops[name], got, spikes[name] = fused[name].step(
                 state.populations[name],
                 tuple(state.synapses[k] for k in ks),
@@ -175,7 +194,7 @@ class Network(eqx.Module):
             )
             for k, s in zip(ks, got, strict=True):
                 syn[k] = s
-        return NetworkState(pops, tuple(syn), tuple(delays), tuple(stp)), spikes
+        return NetworkState(pops, tuple(syn), *rest), spikes
 
     def step_block(self, state: NetworkState, inputs=None, *, steps: int, dt, record=None):
         """``steps`` calls of ``step`` as one call (``AbstractFused.run_network``) where
@@ -193,7 +212,7 @@ class Network(eqx.Module):
         drives = self._drives(state, inputs)
         arriving = {}
         for k, proj in enumerate(self.projections):
-            if isinstance(proj, GapJunction) or proj.stp is not None:
+            if isinstance(proj, GapJunction) or proj.stp is not None or proj.components:
                 return None
             d = state.delays[k]
             if isinstance(proj.conn, Delayed) or d.cursor.ndim or d.buffer.shape[0]:
@@ -211,7 +230,8 @@ class Network(eqx.Module):
         if got is None:
             return None
         pops, syn, recorded = got
-        new = NetworkState(dict(zip(names, pops, strict=True)), syn, state.delays, state.stp)
+        pops = dict(zip(names, pops, strict=True))
+        new = NetworkState(pops, syn, state.delays, state.stp, state.components)
         return new, {names[i]: x for i, x in recorded.items()}
 
     def _drives(self, state, inputs) -> dict:
@@ -288,8 +308,8 @@ def _propagate(proj: Projection, d_state, spikes, dt):
 
 # The initial state is computed once per network, in milliseconds: compiled fast.
 @eqx.filter_jit(compiler_options=FAST_COMPILE)
-def _init(net: Network, keys, dt: float, batch_shape) -> NetworkState:
-    return net._init(keys, dt, batch_shape)
+def _init(net: Network, keys, key, dt: float, batch_shape) -> NetworkState:
+    return net._init(keys, key, dt, batch_shape)
 
 
 def _as_drive(x) -> Drive:

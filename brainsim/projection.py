@@ -1,6 +1,9 @@
 """A projection: the synapses from one population onto another, and how ``Network``
 builds its connectivity."""
 
+import abc
+from typing import Any, NamedTuple
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -15,6 +18,43 @@ from .conn.builders import AbstractBuilder, numpy_rng, with_delays
 from .conn.layouts import AbstractLayout
 from .delays import NormalDelay
 from .synapses import AbstractOutput, Current, Exponential, TsodyksMarkram
+
+
+class ProjectionInput(NamedTuple):
+    """What a projection component sees and may change in a step: the presynaptic
+    ``pre (..., n_pre)`` spikes about to be sent (before the axonal delay), the
+    postsynaptic spikes ``post (..., n_post)`` of the last step, and the ``weight`` the
+    projection propagates with in this step (scalar or ``layout.weight_shape``)."""
+
+    pre: Any
+    post: Any
+    weight: Any
+
+
+class AbstractProjectionComponent(AbstractDynamics):
+    """A stateful part of a projection (``Projection(components=...)``), e.g. a
+    plasticity rule, stepped by ``Network.step`` with no special case:
+
+    - ``init(key, projection, batch_shape, *, dt) -> state``: ``projection`` is the built
+      ``Projection`` (its ``conn`` gives ``n_pre``, ``n_post``, ``weight_shape``);
+    - ``step(state, x: ProjectionInput, *, t, dt) -> (state, ProjectionInput)``: called
+      once per step, before the projection's short-term plasticity and delay, in the
+      order of ``components``, each seeing what the previous one returned. Returning a
+      new ``weight`` (e.g. one kept in the state) makes the step propagate with it;
+      returning new ``pre`` spikes scales what is sent.
+
+    The component's states live in ``NetworkState.components[k]`` (a tuple per
+    projection ``k``). A network with components steps one step at a time
+    (``Network.step_block`` does not apply); the fused neuron steps still do, with the
+    returned weights."""
+
+    @abc.abstractmethod
+    def init(self, key, projection, batch_shape, *, dt):
+        """Initial state."""
+
+    @abc.abstractmethod
+    def step(self, state, x: ProjectionInput, *, t, dt):
+        """``(state, ProjectionInput)`` after one step."""
 
 
 class Projection(eqx.Module):
@@ -37,6 +77,8 @@ class Projection(eqx.Module):
       (``bs.delays``). ``max_delay`` (ms): optional upper bound, checked; it fixes ``D``.
     - ``stp``: optional presynaptic short-term plasticity (``TsodyksMarkram``): the
       spikes of ``pre`` are scaled by their efficacy ``u x`` before they enter the delay.
+    - ``components``: stateful parts of the projection stepped before ``stp``
+      (``AbstractProjectionComponent``: e.g. plasticity changing the weight).
     - ``capacity``: event-buffer slots, the presynaptic spikes per step handled by the
       event path (default ``bs.ops.default_capacity``); steps with more take an exact
       but O(synapses) pass (see ``bs.ops.matvec``); the same holds with per-synapse
@@ -54,6 +96,7 @@ class Projection(eqx.Module):
     delays: np.ndarray | NormalDelay | None = None
     max_delay: float | None = eqx.field(default=None, static=True)
     stp: TsodyksMarkram | None = None
+    components: tuple = ()
 
     def __check_init__(self):
         check_projection(self)
@@ -119,3 +162,13 @@ def _per_synapse_delays(proj, key, conn, weight):
         return with_delays(conn, delays, weight)
     except ValueError as e:
         raise ValueError(f"Projection {proj.name}: {e}") from None
+
+
+def step_components(proj: Projection, states: tuple, pre, post, *, t, dt):
+    """One step of ``proj``'s components in order: ``(states, pre, weight)``."""
+    x = ProjectionInput(pre, post, proj.weight)
+    new = []
+    for component, state in zip(proj.components, states, strict=True):
+        state, x = component.step(state, x, t=t, dt=dt)
+        new.append(state)
+    return tuple(new), x.pre, x.weight
