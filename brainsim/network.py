@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from . import ops
 from ._compile import FAST_COMPILE
-from ._network_checks import check_dt_and_delays
+from ._network_checks import check_dt_and_delays, check_inputs
 from ._random import fold_in, split
 from .conn.layouts import Delayed
 from .delays import delay_step, delay_steps, group_steps, init_delay, init_ring, ring_step
@@ -237,6 +237,7 @@ class Network(eqx.Module):
     def _drives(self, state, inputs) -> dict:
         """Every population's external ``Drive`` plus its gap junctions' drives."""
         inputs = {} if inputs is None else inputs
+        check_inputs(inputs, self.populations)  # on the host, while tracing
         drives = {name: _as_drive(inputs.get(name)) for name in self.populations}
         for proj in self.projections:
             if isinstance(proj, GapJunction):

@@ -1,0 +1,60 @@
+"""Flax interop, both ways (needs ``flax``: ``pip install 'brainsim[flax]'``).
+
+- ``ToNNX(module)``: any brainsim (equinox) module, e.g. a ``bs.train.LIFLayer``, as a
+  ``flax.nnx.Module`` inside a flax model: its trainable arrays become ``nnx.Param``
+  variables, so ``nnx.Optimizer``, ``nnx.grad`` and ``nnx.jit`` see them.
+- ``FromNNX(module)``: a ``flax.nnx`` module as an equinox module, e.g. a layer of
+  ``bs.train.SNN`` trained by ``bs.train.fit``: its state (every nnx variable) is an
+  ordinary pytree field, its graph definition static.
+
+Both call the wrapped module's own code: no parameter is copied out of sync.
+"""
+
+import equinox as eqx
+import jax
+
+from ._optional import require
+
+nnx = require("flax.nnx", "flax")
+
+
+class ToNNX(nnx.Module):
+    """``module`` (an equinox module) as a ``flax.nnx`` module. The leaves selected by
+    ``trainable`` (default: every inexact array) are ``nnx.Param``s; the rest is held
+    fixed. ``layer(*args, **kwargs)`` calls the module rebuilt from the current
+    parameters; ``layer.to_equinox()`` returns it."""
+
+    def __init__(self, module, trainable=eqx.is_inexact_array):
+        params, static = eqx.partition(module, trainable)
+        leaves, treedef = jax.tree.flatten(params)
+        self.params = nnx.List([nnx.Param(leaf) for leaf in leaves])
+        self.treedef = nnx.static(treedef)
+        self.static = nnx.static(static)
+
+    def to_equinox(self):
+        """The wrapped module with the current parameter values."""
+        leaves = [p[...] for p in self.params]
+        return eqx.combine(jax.tree.unflatten(self.treedef, leaves), self.static)
+
+    def __call__(self, *args, **kwargs):
+        return self.to_equinox()(*args, **kwargs)
+
+
+class FromNNX(eqx.Module):
+    """A ``flax.nnx`` module as an equinox module: ``state`` (an ``nnx.State``, a pytree
+    of every variable: parameters and the rest) is a field, the graph definition static.
+    ``layer(*args, **kwargs)`` merges the two and calls the module; ``to_nnx()`` gives
+    the module back with the current values. Stateful flax layers (batch statistics,
+    RNG counters) are called functionally: their updates are not kept."""
+
+    state: object
+    graphdef: object = eqx.field(static=True)
+
+    def __init__(self, module):
+        self.graphdef, self.state = nnx.split(module)
+
+    def to_nnx(self):
+        return nnx.merge(self.graphdef, self.state)
+
+    def __call__(self, *args, **kwargs):
+        return self.to_nnx()(*args, **kwargs)
