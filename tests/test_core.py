@@ -198,3 +198,16 @@ def test_compiled_cache_is_bounded():
     for k in range(importlib.import_module("brainsim.simulate").CACHE_SIZE):
         bs.simulate(net, state, 2.0 + k * 1.6, DT)  # distinct lengths: distinct programs
     assert first() > 0.0
+
+
+def test_bad_arguments_raise_before_tracing(coba):
+    """``simulate_core`` checks its arguments as ``simulate`` does, naming them."""
+    state = coba.init(jax.random.key(1), dt=DT)
+    with pytest.raises(ValueError, match="duration"):
+        bs.simulate_core(coba, state, -1.0, DT)
+    with pytest.raises(ValueError, match=r"dt must be > 0 \(ms\), got 0"):
+        bs.simulate_core(coba, state, 1.0, 0.0)
+    with pytest.raises(ValueError, match="unknown population"):
+        bs.simulate_core(coba, state, 1.0, DT, inputs={"X": 1.0})
+    with pytest.raises(ValueError, match="no variable 'w'"):
+        bs.simulate_core(coba, state, 1.0, DT, record={"E": ["w"]})
