@@ -211,3 +211,28 @@ def test_bad_arguments_raise_before_tracing(coba):
         bs.simulate_core(coba, state, 1.0, DT, inputs={"X": 1.0})
     with pytest.raises(ValueError, match="no variable 'w'"):
         bs.simulate_core(coba, state, 1.0, DT, record={"E": ["w"]})
+
+
+def test_final_state_only(coba):
+    """With nothing recorded the core may run the steps as one native call
+    (``Network.step_block``); under ``jax.jit`` it equals ``simulate`` bit for bit, under
+    ``jax.vmap`` the separate runs, and its gradient equals the one through the per-step
+    scan (taken when something is recorded)."""
+    state = coba.init(jax.random.key(1), dt=DT)
+    final, rec = jax.jit(lambda s: bs.simulate_core(coba, s, 50.0, DT))(state)
+    assert len(rec) == 0
+    _assert_same(final, bs.simulate(coba, state, 50.0, DT)[0])
+    states = jax.vmap(lambda k: coba.init(k, dt=DT))(jax.random.split(jax.random.key(2), 3))
+    finals, _ = jax.vmap(lambda s: bs.simulate_core(coba, s, 20.0, DT))(states)
+    for j in range(3):
+        one = bs.simulate_core(coba, jax.tree.map(lambda x, j=j: x[j], states), 20.0, DT)[0]
+        _assert_same(jax.tree.map(lambda x, j=j: x[j], finals), one)
+
+    def loss(w, record):
+        net = eqx.tree_at(lambda n: n.projections[0].weight, coba, w)
+        final, _ = bs.simulate_core(net, state, 20.0, DT, record=record)
+        return final.populations["E"].v.mean()
+
+    g_block, g_scan = (jax.grad(loss)(6.0, r) for r in (None, {"E": ["v"]}))
+    assert abs(float(g_scan)) > 1e-3
+    np.testing.assert_array_equal(g_block, g_scan)  # the same derivative program
