@@ -18,23 +18,34 @@ from ._optional import require
 nnx = require("flax.nnx", "flax")
 
 
+class Buffer(nnx.Variable):
+    """An array of a wrapped brainsim module that is not trained (e.g. the index arrays
+    of a sparse layout)."""
+
+
 class ToNNX(nnx.Module):
     """``module`` (an equinox module) as a ``flax.nnx`` module. The leaves selected by
-    ``trainable`` (default: every inexact array) are ``nnx.Param``s; the rest is held
-    fixed. ``layer(*args, **kwargs)`` calls the module rebuilt from the current
-    parameters; ``layer.to_equinox()`` returns it."""
+    ``trainable`` (default: every inexact array) are ``nnx.Param``s, other arrays
+    ``Buffer``s (held fixed); the rest of the module is static. ``layer(*args,
+    **kwargs)`` calls the module rebuilt from the current values; ``layer.to_equinox()``
+    returns it."""
 
     def __init__(self, module, trainable=eqx.is_inexact_array):
-        params, static = eqx.partition(module, trainable)
-        leaves, treedef = jax.tree.flatten(params)
-        self.params = nnx.List([nnx.Param(leaf) for leaf in leaves])
-        self.treedef = nnx.static(treedef)
+        params, rest = eqx.partition(module, trainable)
+        arrays, static = eqx.partition(rest, eqx.is_array)
+        p_leaves, p_def = jax.tree.flatten(params)
+        a_leaves, a_def = jax.tree.flatten(arrays)
+        self.params = nnx.List([nnx.Param(leaf) for leaf in p_leaves])
+        self.buffers = nnx.List([Buffer(leaf) for leaf in a_leaves])
+        self.treedefs = nnx.static((p_def, a_def))
         self.static = nnx.static(static)
 
     def to_equinox(self):
         """The wrapped module with the current parameter values."""
-        leaves = [p[...] for p in self.params]
-        return eqx.combine(jax.tree.unflatten(self.treedef, leaves), self.static)
+        p_def, a_def = self.treedefs
+        params = jax.tree.unflatten(p_def, [p[...] for p in self.params])
+        arrays = jax.tree.unflatten(a_def, [b[...] for b in self.buffers])
+        return eqx.combine(params, arrays, self.static)
 
     def __call__(self, *args, **kwargs):
         return self.to_equinox()(*args, **kwargs)

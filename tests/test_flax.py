@@ -26,10 +26,15 @@ def _task(key, n=128, t_steps=40):
 
 
 def test_wrapped_layer_matches_the_brainsim_layer():
-    layer = bs.train.lif_layer(jax.random.key(0), 20, 16, recurrent=True, w_scale=2.0)
+    # a sparse recurrent layer: its CSR index arrays are held fixed (Buffers)
+    key = jax.random.key(0)
+    layout, _ = bs.conn.FixedProb(0.2).build(key, 16, 16, recurrent=True)
+    layer = bs.train.lif_layer(key, 20, 16, recurrent=layout, w_scale=2.0, rec_scale=3.0)
     wrapped = bflax.ToNNX(layer)
     x, _ = _task(0, n=4)
+    assert 0.02 < float(layer(x).mean()) < 0.5
     np.testing.assert_array_equal(wrapped(x), layer(x))
+    assert len(jax.tree.leaves(nnx.state(wrapped, bflax.Buffer))) == 2
     # every trainable array of the layer (w, w_rec, tau_mem, tau_syn, ...) is an nnx.Param
     params = jax.tree.leaves(nnx.state(wrapped, nnx.Param))
     expected = jax.tree.leaves(eqx.filter(layer, eqx.is_inexact_array))
