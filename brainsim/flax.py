@@ -4,8 +4,8 @@
   ``flax.nnx.Module`` inside a flax model: its trainable arrays become ``nnx.Param``
   variables, so ``nnx.Optimizer``, ``nnx.grad`` and ``nnx.jit`` see them.
 - ``FromNNX(module)``: a ``flax.nnx`` module as an equinox module, e.g. a layer of
-  ``bs.train.SNN`` trained by ``bs.train.fit``: its state (every nnx variable) is an
-  ordinary pytree field, its graph definition static.
+  ``bs.train.SNN`` trained by ``bs.train.fit``: its variables are ordinary pytree
+  fields (parameters trained, the rest held), its graph definition static.
 
 Both call the wrapped module's own code: no parameter is copied out of sync.
 """
@@ -51,21 +51,28 @@ class ToNNX(nnx.Module):
         return self.to_equinox()(*args, **kwargs)
 
 
-class FromNNX(eqx.Module):
-    """A ``flax.nnx`` module as an equinox module: ``state`` (an ``nnx.State``, a pytree
-    of every variable: parameters and the rest) is a field, the graph definition static.
-    ``layer(*args, **kwargs)`` merges the two and calls the module; ``to_nnx()`` gives
-    the module back with the current values. Stateful flax layers (batch statistics,
-    RNG counters) are called functionally: their updates are not kept."""
+def _frozen(x):
+    return jax.lax.stop_gradient(x) if eqx.is_inexact_array(x) else x
 
-    state: object
+
+class FromNNX(eqx.Module):
+    """A ``flax.nnx`` module as an equinox module: ``params`` (an ``nnx.State`` of its
+    ``nnx.Param`` variables) and ``rest`` (every other variable: batch statistics, RNG
+    state, ...) are pytree fields, the graph definition static. ``layer(*args,
+    **kwargs)`` merges them and calls the module; ``to_nnx()`` gives the module back
+    with the current values. ``rest`` gets no gradient (so an optimiser leaves it
+    unchanged), and updates the module makes to it while called (batch statistics, RNG
+    counters) are not kept: the module is called functionally."""
+
+    params: object
+    rest: object
     graphdef: object = eqx.field(static=True)
 
     def __init__(self, module):
-        self.graphdef, self.state = nnx.split(module)
+        self.graphdef, self.params, self.rest = nnx.split(module, nnx.Param, ...)
 
     def to_nnx(self):
-        return nnx.merge(self.graphdef, self.state)
+        return nnx.merge(self.graphdef, self.params, jax.tree.map(_frozen, self.rest))
 
     def __call__(self, *args, **kwargs):
         return self.to_nnx()(*args, **kwargs)
