@@ -12,6 +12,7 @@ from . import models as models
 from . import neurons as neurons
 from . import nir as nir
 from . import ops as ops
+from . import plasticity as plasticity
 from . import plot as plot
 from . import spikes as spikes
 from . import synapses as synapses

@@ -61,8 +61,9 @@ def check_dt_and_delays(net, dt, batch_shape=()) -> None:
 
 
 def check_inputs(inputs, populations) -> None:
-    """A dict of inputs names only existing populations (functions of ``t`` are checked
-    when traced, by the same rule)."""
+    """A dict of inputs names only existing populations (``simulate`` checks a dict
+    before anything is traced; ``Network.step`` checks what a function of ``t``
+    returns while it is traced)."""
     if inputs is None or callable(inputs):
         return
     unknown = sorted(set(inputs) - set(populations), key=str)

@@ -9,7 +9,7 @@ from . import ops
 from ._arrays import to_device
 from ._checks import check_count
 from ._compile import FAST_COMPILE
-from ._network_checks import check_dt_and_delays, check_projection
+from ._network_checks import check_dt_and_delays, check_inputs, check_projection
 from ._protocol import AbstractDynamics
 from ._random import fold_in, split
 from .conn.builders import AbstractBuilder, numpy_rng, with_delays
@@ -231,6 +231,7 @@ class Network(eqx.Module):
         current (pA, scalar or ``(..., n)``) or a ``Drive``. Returns ``(state, spikes)``
         with ``spikes`` a dict of ``(..., n)`` arrays."""
         inputs = {} if inputs is None else inputs
+        check_inputs(inputs, self.populations)  # on the host, while tracing
         drives = {name: _as_drive(inputs.get(name)) for name in self.populations}
         n = len(self.projections)
         syn, delays, stp, events = [None] * n, [None] * n, [None] * n, [None] * n

@@ -260,6 +260,8 @@ NETWORK = [
 SIMULATE = [
     ("simulate-inputs-population", lambda: _sim(inputs={"e": 1.0}), ValueError,
      r"inputs: unknown population\(s\) \['e'\]; known populations: \['a'\]"),
+    ("simulate-inputs-function", lambda: _sim(inputs=lambda t: {"e": t}), ValueError,
+     r"inputs: unknown population\(s\) \['e'\]; known populations: \['a'\]"),
     ("simulate-duration", lambda: _sim(duration=-1.0), ValueError,
      r"duration must be >= 0 \(ms\), got -1"),
     ("simulate-duration-multiple", lambda: _sim(duration=1.05), ValueError,
