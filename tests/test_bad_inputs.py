@@ -219,7 +219,7 @@ CONN = [
     ("FromDense-shape", lambda: _net(conn=bs.conn.FromDense(np.ones((3, 4))), weight=None),
      ValueError, r"FromDense.matrix must have shape \(4, 4\), got \(3, 4\)"),
     ("FromEdges-pre", lambda: _net(conn=bs.conn.FromEdges([0, 9], [1, 2]), weight=None),
-     ValueError, r"FromEdges.pre must be in \[0, 3\]"),
+     ValueError, r"FromEdges.pre must be in \[0, 3\], got min 0, max 9"),
 ]
 
 NETWORK = [
