@@ -7,9 +7,12 @@ from . import delays as delays
 from . import encoders as encoders
 from . import initializers as initializers
 from . import integrators as integrators
+from . import io as io
 from . import models as models
 from . import neurons as neurons
+from . import nir as nir
 from . import ops as ops
+from . import plasticity as plasticity
 from . import plot as plot
 from . import spikes as spikes
 from . import synapses as synapses
