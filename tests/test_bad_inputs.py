@@ -112,6 +112,8 @@ LAYERS = [
      ValueError, r"van_rossum.tau must be > 0 \(ms\), got -1"),
     ("RateBounds-order", lambda: bs.train.regularizers.RateBounds(lower=0.5, upper=0.1),
      ValueError, r"RateBounds: need lower <= upper, got lower=0.5 > upper=0.1"),
+    ("save-metadata", lambda: bs.train.save("never-written", _snn(), None, {"f": print}),
+     TypeError, r"checkpoint metadata must be JSON-serialisable: .*builtin_function"),
     ("default_optimizer-lr", lambda: bs.train.default_optimizer(lr=-1.0), ValueError,
      r"default_optimizer.lr must be > 0, got -1"),
 ]
@@ -217,7 +219,7 @@ CONN = [
     ("FromDense-shape", lambda: _net(conn=bs.conn.FromDense(np.ones((3, 4))), weight=None),
      ValueError, r"FromDense.matrix must have shape \(4, 4\), got \(3, 4\)"),
     ("FromEdges-pre", lambda: _net(conn=bs.conn.FromEdges([0, 9], [1, 2]), weight=None),
-     ValueError, r"FromEdges.pre must be in \[0, 3\]"),
+     ValueError, r"FromEdges.pre must be in \[0, 3\], got min 0, max 9"),
 ]
 
 NETWORK = [
