@@ -35,6 +35,9 @@ class AbstractProjectionComponent(AbstractDynamics):
     """A stateful part of a projection (``Projection(components=...)``), e.g. a
     plasticity rule, stepped by ``Network.step`` with no special case:
 
+    - ``bind(projection) -> component``: called once when ``Network`` has built the
+      projection's connectivity (on the host, with concrete arrays: e.g. to index the
+      layout); the default returns the component unchanged;
     - ``init(key, projection, batch_shape, *, dt) -> state``: ``projection`` is the built
       ``Projection`` (its ``conn`` gives ``n_pre``, ``n_post``, ``weight_shape``);
     - ``step(state, x: ProjectionInput, *, t, dt) -> (state, ProjectionInput)``: called
@@ -47,6 +50,10 @@ class AbstractProjectionComponent(AbstractDynamics):
     projection ``k``). A network with components steps one step at a time
     (``Network.step_block`` does not apply); the fused neuron steps still do, with the
     returned weights."""
+
+    def bind(self, projection) -> "AbstractProjectionComponent":
+        """This component for the built ``projection`` (default: unchanged)."""
+        return self
 
     @abc.abstractmethod
     def init(self, key, projection, batch_shape, *, dt):
@@ -140,9 +147,12 @@ def build(proj: Projection, key, n_pre: int, n_post: int) -> Projection:
     if getattr(proj, "delays", None) is not None:
         conn, weight = _per_synapse_delays(proj, key, conn, weight)
         proj = eqx.tree_at(lambda p: p.delays, proj, None)
-    return eqx.tree_at(
+    proj = eqx.tree_at(
         lambda p: (p.conn, p.weight), proj, (conn, weight), is_leaf=lambda x: x is None
     )
+    if not proj.components:
+        return proj
+    return eqx.tree_at(lambda p: p.components, proj, tuple(c.bind(proj) for c in proj.components))
 
 
 def _per_synapse_delays(proj, key, conn, weight):
