@@ -150,7 +150,7 @@ def build(proj: Projection, key, n_pre: int, n_post: int) -> Projection:
     proj = eqx.tree_at(
         lambda p: (p.conn, p.weight), proj, (conn, weight), is_leaf=lambda x: x is None
     )
-    if not proj.components:
+    if not getattr(proj, "components", ()):  # (gap junctions have none)
         return proj
     return eqx.tree_at(lambda p: p.components, proj, tuple(c.bind(proj) for c in proj.components))
 
