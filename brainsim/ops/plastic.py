@@ -37,7 +37,7 @@ import numpy as np
 from .._arrays import to_device
 from .._checks import check_count
 from ..conn.layouts import CSR, ELL
-from .compact import default_capacity
+from .compact import compact, default_capacity
 from .event import _csr_arrays, _max_degree, _synapses
 
 
@@ -130,18 +130,16 @@ def _column_slots(index, idx):
     return pos, _pre_of(layout, pos), valid
 
 
-def _compacted(index, delta, w, spikes, pre, post, theta, capacity, by_row):
-    n = spikes.shape[0]
-    idx = jnp.nonzero(spikes, size=capacity, fill_value=n)[0]
-    live = idx < n
+def _compacted(index, delta, w, spikes, pre, post, theta, idx, count, by_row):
+    """The update through the ``count <= capacity`` compacted events ``idx``."""
+    live = jnp.arange(idx.shape[0]) < count
     idx = jnp.where(live, idx, 0)
     pos, partner, valid = (_row_slots if by_row else _column_slots)(index, idx)
     valid = valid & live[:, None]
     i, j = (idx[:, None], partner) if by_row else (partner, idx[:, None])
     d = delta(w[pos], _gather(pre, i), _gather(post, j), theta)
-    new = w[pos] + spikes[idx][:, None] * d
     pos = jnp.where(valid, pos, w.shape[0])  # padding slots: out of bounds, dropped
-    return w.at[pos].set(new.astype(w.dtype), mode="drop", unique_indices=True)
+    return w.at[pos].add((spikes[idx][:, None] * d).astype(w.dtype), mode="drop")
 
 
 def _all_synapses(layout, delta, w, spikes, pre, post, theta, by_row):
@@ -152,9 +150,10 @@ def _all_synapses(layout, delta, w, spikes, pre, post, theta, by_row):
 
 
 def _forward(layout, index, delta, w, spikes, pre, post, theta, capacity, by_row):
+    idx, count = compact(spikes, capacity)
     return jax.lax.cond(
-        jnp.count_nonzero(spikes) <= capacity,
-        lambda: _compacted(index, delta, w, spikes, pre, post, theta, capacity, by_row),
+        count <= capacity,  # else: the exact pass over all synapses
+        lambda: _compacted(index, delta, w, spikes, pre, post, theta, idx, count, by_row),
         lambda: _all_synapses(layout, delta, w, spikes, pre, post, theta, by_row),
     )
 
