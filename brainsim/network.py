@@ -128,7 +128,8 @@ class Network(eqx.Module):
         Populations whose model ``fuse``s its step with its incoming synapses step
         through that (``AbstractNeuron.fuse``), the whole network in one call where the
         first population's fused step offers it (``AbstractFused.step_network``); the
-        others compose the modules' ``step``s."""
+        others compose the modules' ``step``s. A projection's components
+        (``AbstractProjectionComponent``) step first and may change its weight."""
         drives = self._drives(state, inputs)
         n = len(self.projections)
         syn, delays, stp, events = [None] * n, [None] * n, [None] * n, [None] * n
