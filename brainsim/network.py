@@ -22,7 +22,8 @@ from .projection import Projection, build, step_components
 
 
 class NetworkState(eqx.Module):
-    """State of a ``Network``: one state per population, synapse and delay buffer."""
+    """State of a ``Network``: one state per population, and per projection its synaptic
+    kinetics', delay buffer's, short-term plasticity's and components' states."""
 
     populations: dict  # name -> neuron state
     synapses: tuple  # per projection: its kinetics' state (None for gap junctions)
