@@ -216,6 +216,18 @@ def izh_step():
     return dict(zip(IZH, spikes, strict=True))
 
 
+def test_izhikevich_default_initial_state_is_nests():
+    """Every parameter set starts at v = -65 mV, u = b v: NEST's ``izhikevich`` defaults
+    (V_m, U_m of the recorded fixture) and the paper's simulations (not at ``c``, which
+    differs for IB and CH)."""
+    p = _nest_params("izhikevich")
+    for a, b, c, d in IZH.values():
+        st = N.Izhikevich(2, a=a, b=b, c=c, d=d).init(jax.random.key(0))
+        np.testing.assert_allclose(np.asarray(st.v), p["V_m"])
+        np.testing.assert_allclose(np.asarray(st.u), b * p["V_m"], rtol=1e-6)
+    assert p["V_m"] == -65.0 and np.isclose(p["U_m"], p["b"] * p["V_m"])
+
+
 def test_izhikevich_regular_spiking(izh_step):
     """RS: tonic spiking with adaptation, no bursts (Fig. 2, "regular spiking"): every ISI
     > 10 ms and the steady ISI > 1.5 × the first (measured 17.8 → 45 ms)."""

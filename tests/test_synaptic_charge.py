@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 import brainsim as bs
+from brainsim.neurons._lif_fused import fuse_lif
 from brainsim.ops import _native
 
 DT = 0.1
@@ -85,7 +86,9 @@ def _f64(x):
 
 
 def network_fuses(net, name):
-    return bs.network._fusable_lif(net, name, bs.neurons.Drive())
+    """Whether ``Network.step`` takes the fused LIF step for population ``name``."""
+    syn = tuple((p.synapse, p.output) for p in net.projections if p.post == name)
+    return fuse_lif(net.populations[name], syn, bs.neurons.Drive()) is not None
 
 
 @pytest.mark.parametrize(
