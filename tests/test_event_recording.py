@@ -3,6 +3,7 @@ scatter and NumPy) and ``simulate(..., record={pop: Record("spikes", events=True
 against the dense boolean raster of the same run."""
 
 import importlib
+from collections import OrderedDict
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +14,7 @@ import brainsim as bs
 
 compact_mod = importlib.import_module("brainsim.ops.compact")
 simulate_mod = importlib.import_module("brainsim.simulate")
+core_mod = importlib.import_module("brainsim.core")
 
 INT32_MAX = np.iinfo(np.int32).max
 
@@ -22,7 +24,7 @@ def path(request, monkeypatch):
     """Run the test once with the native kernel and once with the portable scatter."""
     if request.param == "portable":
         monkeypatch.setattr(bs.ops._native, "available", lambda: False)
-        monkeypatch.setattr(simulate_mod, "_COMPILED", {})  # no scan compiled natively
+        monkeypatch.setattr(simulate_mod, "_COMPILED", OrderedDict())  # no scan compiled natively
     elif not bs.ops._native.available():
         pytest.skip("native kernel unavailable")
     return request.param
@@ -94,8 +96,8 @@ def sim_path(request, monkeypatch):
     scatter (only the recording: the network keeps its own kernels, so each compiles
     fast)."""
     if request.param == "portable":
-        monkeypatch.setattr(simulate_mod, "append_spikes", compact_mod._append_portable)
-        monkeypatch.setattr(simulate_mod, "_COMPILED", {})
+        monkeypatch.setattr(core_mod, "append_spikes", compact_mod._append_portable)
+        monkeypatch.setattr(simulate_mod, "_COMPILED", OrderedDict())
     elif not bs.ops._native.available():
         pytest.skip("native kernel unavailable")
     return request.param

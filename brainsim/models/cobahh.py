@@ -24,7 +24,10 @@ def cobahh(
     20 000 µm², C = 200 pF, g_Na = 20 µS, g_K = 6 µS, g_L = 10 nS, E_Na = 50, E_K = −90,
     E_L = −60, V_T = −63 mV; spikes are upward crossings of −20 mV; exponential Euler),
     no external drive. Exponential conductances: excitatory 6 nS, τ = 5 ms, E = 0 mV;
-    inhibitory 67 nS, τ = 10 ms, E = −80 mV. Random connectivity with mean in-degree
+    inhibitory 67 nS, τ = 10 ms, E = −80 mV, entering the membrane with their value at
+    the start of each step (``step_mean=False``), as in Brian2's example (its exponential
+    Euler step holds them; 1 % more charge per spike than their exact mean at dt = 0.1 ms,
+    see docs/concepts/synaptic-integration.md). Random connectivity with mean in-degree
     ``in_degree`` (p = 0.02 at n = 4000, no autapses). Populations "E" (80 %), "I" (20 %).
     ``procedural=True`` regenerates it from a seed instead of storing it (see ``coba``).
 
@@ -36,8 +39,8 @@ def cobahh(
     ``tests/test_models_cobahh.py``).
     """
     neuron = lambda size: TraubMiles(size, v_init=Normal(-65.0, 5.0))
-    exc = dict(weight=6.0, synapse=Exponential(5.0), output=Conductance(0.0))
-    inh = dict(weight=67.0, synapse=Exponential(10.0), output=Conductance(-80.0))
+    exc = dict(weight=6.0, synapse=Exponential(5.0, step_mean=False), output=Conductance(0.0))
+    inh = dict(weight=67.0, synapse=Exponential(10.0, step_mean=False), output=Conductance(-80.0))
     return ei_network(
         n,
         key=key,
