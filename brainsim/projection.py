@@ -56,6 +56,12 @@ class AbstractProjectionComponent(AbstractDynamics):
     def step(self, state, x: ProjectionInput, *, t, dt):
         """``(state, ProjectionInput)`` after one step."""
 
+    def bind(self, projection) -> "AbstractProjectionComponent":
+        """Called once when ``Network`` builds ``projection`` (on the host, with its
+        connectivity built): the component to use, e.g. with indices precomputed from
+        the layout. Default: itself."""
+        return self
+
 
 class Projection(eqx.Module):
     """Synapses from population ``pre`` onto population ``post``.
@@ -140,9 +146,12 @@ def build(proj: Projection, key, n_pre: int, n_post: int) -> Projection:
     if getattr(proj, "delays", None) is not None:
         conn, weight = _per_synapse_delays(proj, key, conn, weight)
         proj = eqx.tree_at(lambda p: p.delays, proj, None)
-    return eqx.tree_at(
+    proj = eqx.tree_at(
         lambda p: (p.conn, p.weight), proj, (conn, weight), is_leaf=lambda x: x is None
     )
+    if not getattr(proj, "components", ()):
+        return proj
+    return eqx.tree_at(lambda p: p.components, proj, tuple(c.bind(proj) for c in proj.components))
 
 
 def _per_synapse_delays(proj, key, conn, weight):
