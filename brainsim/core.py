@@ -242,7 +242,9 @@ def simulate_core(
     arrays ``(n_samples, ..., n_recorded)``), spikes are recorded dense as the
     populations' spike values (floats, differentiable through surrogate spikes; a window
     of ``every`` steps keeps its largest; ``events=True`` needs ``simulate``), and a
-    non-finite final state raises through ``equinox.error_if``.
+    non-finite final state raises through ``equinox.error_if``. With nothing recorded,
+    the steps are one native call where ``Network.step_block`` applies (as in
+    ``simulate``); ``jax.vmap`` and derivatives then take the same steps in JAX.
 
     Returns ``(final_state, recording)``."""
     plan = plan_run(net, state, duration, dt, record, inputs)
@@ -252,11 +254,7 @@ def simulate_core(
             "on the host); record spikes densely here"
         )
     block = block_steps(plan.base, plan.n_steps, plan.n_steps)
-    state, out, _, finite = run_steps(
-        net,
-        state,
-        inputs,
-        jnp.int32(0),
+    static = dict(
         stacked=plan.stacked,
         n_blocks=plan.n_steps // block,
         block=block,
@@ -267,6 +265,12 @@ def simulate_core(
         native=False,
         values=True,
     )
+    scan = lambda args: run_steps(*args, jnp.int32(0), **static)
+    if plan.records or plan.stacked:
+        state, out, _, finite = scan((net, state, inputs))
+    else:  # the final state only: the native block call where it applies
+        block_run = lambda args: args[0].step_block(args[1], args[2], steps=plan.n_steps, dt=dt)
+        state, out, _, finite = _transformable(block_run, scan, (net, state, inputs))
     message = "simulate_core: non-finite state values (check parameters and dt)"
     floats, rest = eqx.partition(state, eqx.is_inexact_array)  # (no PRNG keys)
     state = eqx.combine(eqx.error_if(floats, jnp.logical_not(finite), message), rest)
@@ -276,6 +280,35 @@ def simulate_core(
     }
     every = tuple((name, rec.every) for name, rec in plan.records.items())
     return state, Recording(data, dt, 0.0, 0.0, plan.n_steps, t0, every)
+
+
+def _transformable(block_run, scan, args):
+    """``scan(args)`` (``run_steps``' result), computed as ``block_run(args)`` (a native
+    call over all steps: ``(state, _)``, or ``None`` where it does not apply) where no JAX
+    transformation needs more; ``jax.vmap`` and derivatives take ``scan`` (the same
+    steps in JAX), through ``custom_vmap`` and ``custom_jvp`` rules."""
+    dyn, static = eqx.partition(args, eqx.is_array)
+    pure = lambda d: scan(eqx.combine(d, static))
+
+    @jax.custom_batching.custom_vmap
+    def native(d):
+        got = block_run(eqx.combine(d, static))
+        if got is None:
+            return pure(d)
+        return got[0], {}, {}, _finite(got[0])
+
+    @native.def_vmap
+    def _(axis_size, in_batched, d):
+        axes = jax.tree.map(lambda b: 0 if b else None, in_batched[0])
+        out = jax.vmap(pure, in_axes=(axes,))(d)
+        return out, jax.tree.map(lambda _: True, out)
+
+    @jax.custom_jvp
+    def run(d):
+        return native(d)
+
+    run.defjvp(lambda primals, tangents: jax.jvp(pure, primals, tangents))
+    return run(dyn)
 
 
 def block_steps(base: int, chunk_steps: int, n_steps: int, target: int = 16) -> int:

@@ -22,7 +22,8 @@ from .projection import Projection, build, step_components
 
 
 class NetworkState(eqx.Module):
-    """State of a ``Network``: one state per population, synapse and delay buffer."""
+    """State of a ``Network``: one state per population, and per projection its synaptic
+    kinetics', delay buffer's, short-term plasticity's and components' states."""
 
     populations: dict  # name -> neuron state
     synapses: tuple  # per projection: its kinetics' state (None for gap junctions)
@@ -128,7 +129,8 @@ class Network(eqx.Module):
         Populations whose model ``fuse``s its step with its incoming synapses step
         through that (``AbstractNeuron.fuse``), the whole network in one call where the
         first population's fused step offers it (``AbstractFused.step_network``); the
-        others compose the modules' ``step``s."""
+        others compose the modules' ``step``s. A projection's components
+        (``AbstractProjectionComponent``) step first and may change its weight."""
         drives = self._drives(state, inputs)
         n = len(self.projections)
         syn, delays, stp, events = [None] * n, [None] * n, [None] * n, [None] * n

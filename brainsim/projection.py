@@ -35,6 +35,9 @@ class AbstractProjectionComponent(AbstractDynamics):
     """A stateful part of a projection (``Projection(components=...)``), e.g. a
     plasticity rule, stepped by ``Network.step`` with no special case:
 
+    - ``bind(projection) -> component``: called once when ``Network`` has built the
+      projection's connectivity (on the host, with concrete arrays: e.g. to index the
+      layout); the default returns the component unchanged;
     - ``init(key, projection, batch_shape, *, dt) -> state``: ``projection`` is the built
       ``Projection`` (its ``conn`` gives ``n_pre``, ``n_post``, ``weight_shape``);
     - ``step(state, x: ProjectionInput, *, t, dt) -> (state, ProjectionInput)``: called
@@ -48,6 +51,10 @@ class AbstractProjectionComponent(AbstractDynamics):
     (``Network.step_block`` does not apply); the fused neuron steps still do, with the
     returned weights."""
 
+    def bind(self, projection) -> "AbstractProjectionComponent":
+        """This component for the built ``projection`` (default: unchanged)."""
+        return self
+
     @abc.abstractmethod
     def init(self, key, projection, batch_shape, *, dt):
         """Initial state."""
@@ -55,12 +62,6 @@ class AbstractProjectionComponent(AbstractDynamics):
     @abc.abstractmethod
     def step(self, state, x: ProjectionInput, *, t, dt):
         """``(state, ProjectionInput)`` after one step."""
-
-    def bind(self, projection) -> "AbstractProjectionComponent":
-        """Called once when ``Network`` builds ``projection`` (on the host, with its
-        connectivity built): the component to use, e.g. with indices precomputed from
-        the layout. Default: itself."""
-        return self
 
 
 class Projection(eqx.Module):
@@ -149,7 +150,7 @@ def build(proj: Projection, key, n_pre: int, n_post: int) -> Projection:
     proj = eqx.tree_at(
         lambda p: (p.conn, p.weight), proj, (conn, weight), is_leaf=lambda x: x is None
     )
-    if not getattr(proj, "components", ()):
+    if not getattr(proj, "components", ()):  # (gap junctions have none)
         return proj
     return eqx.tree_at(lambda p: p.components, proj, tuple(c.bind(proj) for c in proj.components))
 

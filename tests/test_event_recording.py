@@ -143,15 +143,19 @@ def test_events_equal_dense_raster(coba, sim_path):
 
 
 def test_overflow_grows_the_buffer_and_reruns(coba, sim_path):
-    """A buffer of 4 slots (far fewer than the spikes of the first chunk, which has the
-    synchronous onset burst) is grown and the chunk run again: the events still equal the
-    raster. Without the rerun no chunk could hold more than 4 spikes."""
-    net, state, dense = coba
+    """A buffer of 4 slots (far fewer than the spikes of every chunk: an extra 100 pA into
+    both populations keeps the network firing after its synchronous onset burst) is grown
+    and the chunk run again: the events still equal the raster. Without the rerun no
+    chunk could hold more than 4 spikes."""
+    net, state, _ = coba
+    drive = {"E": 100.0, "I": 100.0}
+    _, dense = bs.simulate(net, state, 30.0, 0.1, record={"E": ["spikes"]}, inputs=drive)
+    dense = np.asarray(dense["E"]["spikes"])
     rec = {"E": bs.Record("spikes", events=True, capacity=4)}
-    _, r = bs.simulate(net, state, 30.0, 0.1, record=rec, chunk_steps=100)
-    per_chunk = dense["E"].reshape(3, 100, -1).sum(axis=(1, 2))
+    _, r = bs.simulate(net, state, 30.0, 0.1, record=rec, chunk_steps=100, inputs=drive)
+    per_chunk = dense.reshape(3, 100, -1).sum(axis=(1, 2))
     assert per_chunk.min() > 4, per_chunk  # every chunk overflows 4 slots
-    _check(r["E"]["spikes"], dense["E"])
+    _check(r["E"]["spikes"], dense)
 
 
 def test_capacity_policy():
