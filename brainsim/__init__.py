@@ -25,6 +25,7 @@ from .monitors import SpikeEvents as SpikeEvents
 from .network import Network as Network
 from .network import NetworkState as NetworkState
 from .network import Projection as Projection
+from .plastic import Plastic as Plastic
 from .projection import AbstractProjectionComponent as AbstractProjectionComponent
 from .projection import ProjectionInput as ProjectionInput
 from .sharded import simulate_sharded as simulate_sharded
