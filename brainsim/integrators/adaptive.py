@@ -6,7 +6,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .._checks import check_count, check_positive
+from .._checks import check_count, check_positive, check_size
 from ._base import AbstractIntegrator
 
 # Dormand–Prince 5(4): stages, 5th-order weights, and (5th - 4th)-order weights for the
@@ -59,6 +59,7 @@ class DormandPrince(AbstractIntegrator):
     def __check_init__(self):
         check_positive("DormandPrince.rtol", self.rtol)
         check_positive("DormandPrince.atol", self.atol)
+        check_size("DormandPrince.max_substeps", self.max_substeps)  # 0 would not integrate
         check_count("DormandPrince.max_substeps", self.max_substeps, 10**6)
 
     def step(self, f, t, y, dt, args):
