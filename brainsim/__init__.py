@@ -18,12 +18,16 @@ from . import spikes as spikes
 from . import synapses as synapses
 from . import train as train
 from .compilation_cache import enable_compilation_cache as enable_compilation_cache
+from .core import simulate_core as simulate_core
 from .gap_junction import GapJunction as GapJunction
 from .monitors import Record as Record
 from .monitors import SpikeEvents as SpikeEvents
 from .network import Network as Network
 from .network import NetworkState as NetworkState
 from .network import Projection as Projection
+from .plastic import Plastic as Plastic
+from .projection import AbstractProjectionComponent as AbstractProjectionComponent
+from .projection import ProjectionInput as ProjectionInput
 from .sharded import simulate_sharded as simulate_sharded
 from .simulate import Recording as Recording
 from .simulate import simulate as simulate

@@ -73,7 +73,10 @@ def write(path, tree, *, kind: str, metadata: dict | None = None) -> None:
         "payload_bytes": len(payload),
         "metadata": metadata or {},
     }
-    header["sha256"] = _digest(header, payload)
+    try:
+        header["sha256"] = _digest(header, payload)
+    except TypeError as e:
+        raise TypeError(f"checkpoint metadata must be JSON-serialisable: {e}") from None
     head = json.dumps(header, sort_keys=True).encode()
     path = Path(path)
     tmp = path.with_name(path.name + ".partial")

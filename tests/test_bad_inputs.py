@@ -112,6 +112,8 @@ LAYERS = [
      ValueError, r"van_rossum.tau must be > 0 \(ms\), got -1"),
     ("RateBounds-order", lambda: bs.train.regularizers.RateBounds(lower=0.5, upper=0.1),
      ValueError, r"RateBounds: need lower <= upper, got lower=0.5 > upper=0.1"),
+    ("save-metadata", lambda: bs.train.save("never-written", _snn(), None, {"f": print}),
+     TypeError, r"checkpoint metadata must be JSON-serialisable: .*builtin_function"),
     ("default_optimizer-lr", lambda: bs.train.default_optimizer(lr=-1.0), ValueError,
      r"default_optimizer.lr must be > 0, got -1"),
 ]
@@ -208,6 +210,8 @@ CONN = [
      r"FixedOutDegree.k must be an integer >= 0, got 2.5"),
     ("FixedInDegree-k-too-many", lambda: _net(conn=bs.conn.FixedInDegree(10)), ValueError,
      r"FixedInDegree.k must be an integer in \[0, 4\], got 10"),
+    ("FixedTotalNumber-n", lambda: bs.conn.FixedTotalNumber(-5), ValueError,
+     r"FixedTotalNumber.n must be an integer in \[0, 2147483647\], got -5"),
     ("ProceduralFixedOutDegree-k", lambda: bs.conn.ProceduralFixedOutDegree(-3), ValueError,
      r"ProceduralFixedOutDegree.k must be an integer >= 0, got -3"),
     ("UniformWeights-high", lambda: bs.conn.UniformWeights(2.0, 1.0), ValueError,
@@ -217,7 +221,7 @@ CONN = [
     ("FromDense-shape", lambda: _net(conn=bs.conn.FromDense(np.ones((3, 4))), weight=None),
      ValueError, r"FromDense.matrix must have shape \(4, 4\), got \(3, 4\)"),
     ("FromEdges-pre", lambda: _net(conn=bs.conn.FromEdges([0, 9], [1, 2]), weight=None),
-     ValueError, r"FromEdges.pre must be in \[0, 3\]"),
+     ValueError, r"FromEdges.pre must be in \[0, 3\], got min 0, max 9"),
 ]
 
 NETWORK = [
@@ -330,6 +334,32 @@ OTHER = [
      r"SLAYER.beta must be > 0, got -1"),
     ("StraightThrough-scale", lambda: bs.spikes.StraightThrough(-1.0), ValueError,
      r"StraightThrough.scale must be > 0, got -1"),
+    ("DormandPrince-rtol", lambda: bs.integrators.DormandPrince(rtol=-1.0), ValueError,
+     r"DormandPrince.rtol must be > 0, got -1"),
+    ("DormandPrince-atol", lambda: bs.integrators.DormandPrince(atol=0.0), ValueError,
+     r"DormandPrince.atol must be > 0, got 0"),
+    ("DormandPrince-max_substeps", lambda: bs.integrators.DormandPrince(max_substeps=0),
+     ValueError, r"DormandPrince.max_substeps must be an integer >= 1, got 0"),
+    ("AdaptiveThreshold-tau_rate", lambda: bs.plasticity.AdaptiveThreshold(tau_rate=-1.0),
+     ValueError, r"AdaptiveThreshold.tau_rate must be > 0 \(ms\), got -1"),
+    ("Bounds-order", lambda: bs.plasticity.Bounds(w_min=2.0, w_max=1.0), ValueError,
+     r"Bounds: w_min must be <= w_max, got w_min=2, w_max=1"),
+    ("PairSTDP-tau_plus", lambda: bs.plasticity.PairSTDP(tau_plus=-1.0), ValueError,
+     r"PairSTDP.tau_plus must be > 0 \(ms\), got -1"),
+    ("RewardSTDP-tau_c", lambda: bs.plasticity.RewardSTDP(tau_c=0.0), ValueError,
+     r"RewardSTDP.tau_c must be > 0 \(ms\), got 0"),
+    ("SynapticScaling-eta", lambda: bs.plasticity.SynapticScaling(eta=-1.0), ValueError,
+     r"SynapticScaling.eta must be >= 0 \(1/ms\), got -1"),
+    ("TripletSTDP-tau_plus", lambda: bs.plasticity.TripletSTDP(tau_plus=-1.0), ValueError,
+     r"TripletSTDP.tau_plus must be > 0 \(ms\), got -1"),
+    ("VogelsSprekeler-tau", lambda: bs.plasticity.VogelsSprekeler(tau=-1.0), ValueError,
+     r"VogelsSprekeler.tau must be > 0 \(ms\), got -1"),
+    ("from_nir-dt", lambda: bs.nir.from_nir(bs.nir.to_nir(_snn()), dt=0.0), ValueError,
+     r"from_nir.dt must be > 0 \(ms\), got 0"),
+    ("from_nir-method", lambda: bs.nir.from_nir(bs.nir.to_nir(_snn()), dt=1.0, method="rk9"),
+     ValueError, r"method must be one of \('exp', 'euler'\), got 'rk9'"),
+    ("to_nir-model", lambda: bs.nir.to_nir(3), bs.nir.UnsupportedModelError,
+     r"to_nir: a int has no NIR equivalent; supported: bs.train.SNN"),
     ("Constant-value", lambda: bs.initializers.Constant(np.inf), ValueError,
      r"Constant.value must be finite, got inf"),
     ("Uniform-high", lambda: bs.initializers.Uniform(2.0, 1.0), ValueError,
@@ -373,17 +403,20 @@ ENTRY_POINTS = (
     "fit evaluate lif_layer readout LIFLayer Readout FeedForwardSNN RecurrentSNN UltraSNN "
     "DelayedDense delayed_dense default_optimizer scan_time "
     "load_shd bin_events randman digits spike_raster rate latency delta "
-    "population_rate firing_rate coba cuba cobahh brunel2000 potjans_diesmann"
+    "population_rate firing_rate coba cuba cobahh brunel2000 potjans_diesmann "
+    "from_nir to_nir"
 ).split()
 
 
 def _parameterised_classes():
     """The public model classes that take parameters: neurons, synapses, connectivity
-    builders and weight rules, spike functions, initializers, integrators."""
+    builders and weight rules, spike functions, initializers, integrators, plasticity
+    rules."""
     import dataclasses
     import inspect
 
-    for ns in (bs.neurons, bs.synapses, bs.conn, bs.spikes, bs.initializers, bs.integrators):
+    namespaces = (bs.neurons, bs.synapses, bs.conn, bs.spikes, bs.initializers, bs.integrators)
+    for ns in (*namespaces, bs.plasticity):
         for name in dir(ns):
             cls = getattr(ns, name)
             if not inspect.isclass(cls) or name.startswith("Abstract") or name.endswith("State"):

@@ -26,10 +26,15 @@ def _task(key, n=128, t_steps=40):
 
 
 def test_wrapped_layer_matches_the_brainsim_layer():
-    layer = bs.train.lif_layer(jax.random.key(0), 20, 16, recurrent=True, w_scale=2.0)
+    # a sparse recurrent layer: its CSR index arrays are held fixed (Buffers)
+    key = jax.random.key(0)
+    layout, _ = bs.conn.FixedProb(0.2).build(key, 16, 16, recurrent=True)
+    layer = bs.train.lif_layer(key, 20, 16, recurrent=layout, w_scale=2.0, rec_scale=3.0)
     wrapped = bflax.ToNNX(layer)
     x, _ = _task(0, n=4)
+    assert 0.02 < float(layer(x).mean()) < 0.5
     np.testing.assert_array_equal(wrapped(x), layer(x))
+    assert len(jax.tree.leaves(nnx.state(wrapped, bflax.Buffer))) == 2
     # every trainable array of the layer (w, w_rec, tau_mem, tau_syn, ...) is an nnx.Param
     params = jax.tree.leaves(nnx.state(wrapped, nnx.Param))
     expected = jax.tree.leaves(eqx.filter(layer, eqx.is_inexact_array))
@@ -72,12 +77,16 @@ def test_brainsim_layer_trains_inside_an_nnx_model():
 def test_nnx_module_trains_inside_a_brainsim_snn():
     enc = bflax.FromNNX(nnx.Linear(20, 20, rngs=nnx.Rngs(1)))
     np.testing.assert_array_equal(enc(jnp.ones((3, 20))), enc.to_nnx()(jnp.ones((3, 20))))
+    # a module with non-parameter state (batch statistics, used in evaluation mode):
+    # it gets no gradient, so the optimiser leaves it as it is
+    norm = bflax.FromNNX(nnx.BatchNorm(20, use_running_average=True, rngs=nnx.Rngs(2)))
+    assert len(jax.tree.leaves(norm.rest)) == 2 and len(jax.tree.leaves(norm.params)) == 2
     snn = bs.train.SNN(
-        (enc, bs.train.lif_layer(jax.random.key(2), 20, 32, w_scale=2.0)),
+        (enc, norm, bs.train.lif_layer(jax.random.key(2), 20, 32, w_scale=2.0)),
         bs.train.readout(jax.random.key(3), 32, 2),
     )
     x, y = _task(1, n=256)
-    k0 = np.asarray(enc.state["kernel"][...])
+    k0 = np.asarray(enc.params["kernel"][...])
     opt = optax.adam(1e-2)
     model, _, hist = bs.train.fit(
         snn,
@@ -90,7 +99,14 @@ def test_nnx_module_trains_inside_a_brainsim_snn():
         progress=False,
     )
     assert hist["loss"][-1] < 0.2 * hist["loss"][0], hist["loss"]
-    assert np.abs(np.asarray(model.layers[0].state["kernel"][...]) - k0).max() > 1e-3
+    assert np.abs(np.asarray(model.layers[0].params["kernel"][...]) - k0).max() > 1e-3
+    trained = model.layers[1]
+    for a, b in zip(jax.tree.leaves(trained.rest), jax.tree.leaves(norm.rest), strict=True):
+        np.testing.assert_array_equal(a, b)  # running mean and variance
+    assert any(
+        np.any(a != b)
+        for a, b in zip(*map(jax.tree.leaves, (trained.params, norm.params)), strict=True)
+    )
     x_test, y_test = _task(2)
     _, acc = bs.train.evaluate(model, bs.train.losses.ce_max_membrane, x_test, y_test)
     assert acc > 0.9

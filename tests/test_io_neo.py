@@ -70,6 +70,10 @@ def test_units_override_and_bad_population(run):
     assert block.segments[0].analogsignals[0].units == pq.V
     with pytest.raises(ValueError, match=r"populations \['X'\] are not in the recording"):
         bs.io.to_neo(run, ["X"])
+    t = 0.1 * np.arange(1, 6)
+    batched = bs.Recording({"E": {"v": np.zeros((5, 2, 3)), "t": t}}, 0.1, 0.0, 0.0, 5)
+    with pytest.raises(ValueError, match=r"E\['v'\] has shape \(5, 2, 3\)"):
+        bs.io.to_neo(batched)
 
 
 def test_missing_neo_names_the_extra(run, monkeypatch):

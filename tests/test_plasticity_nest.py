@@ -21,7 +21,8 @@ import brainsim as bs
 REF = json.loads((Path(__file__).parent / "references" / "plasticity_nest.json").read_text())
 
 
-def _rule(case):
+def nest_rule(case):
+    """The brainsim rule with the parameters of a NEST case (see PROVENANCE.md)."""
     syn, post = case["synapse"], case["post"]
     if case["model"] == "stdp_synapse":
         lam, w_max = syn["lambda"], syn["Wmax"]
@@ -82,7 +83,7 @@ def test_weight_trajectory_matches_nest(name, x64):
     case = REF["cases"][name]
     dt, delay = REF["dt"], REF["delay"]
     n_steps = int(round((REF["duration"] + 50.0) / dt))
-    w, pre_steps = _trajectory(_rule(case), case, dt, delay, n_steps)
+    w, pre_steps = _trajectory(nest_rule(case), case, dt, delay, n_steps)
     np.testing.assert_array_equal(np.rint(np.asarray(case["weight_times"]) / dt), pre_steps)
     got = w[pre_steps]
     ref = np.asarray(case["weights"])

@@ -61,8 +61,8 @@ def test_event_update_matches_dense(name, by_row):
     w, pre, post, key = _inputs(layout, jax.random.key(2))
     theta = (jnp.float32(0.3), jnp.float32(0.7))
     n = layout.n_pre if by_row else layout.n_post
-    # densities 0.1 and 0.05 (compacted), 0.6 (more events than capacity: the exact
-    # O(synapses) pass), and a surrogate-valued vector
+    # densities 0.1 and 0.05 (one chunk of 8), 0.6 (more events than capacity:
+    # several chunks), and a surrogate-valued vector
     p = jnp.array([0.1, 0.05, 0.6, 0.1])[:, None]
     spikes = jax.random.bernoulli(key, p, (4, n)).astype(jnp.float32)
     spikes = spikes.at[3].multiply(jax.random.uniform(jax.random.key(4), (n,)))
@@ -118,10 +118,11 @@ def test_columns_index_lists_incoming_synapses():
     layout = _layouts()["csr"]
     cols = bs.ops.columns(layout)
     pre, post = _synapse_order(layout)
-    ptr, syn = (np.asarray(a) for a in (cols.indptr, cols.synapse))
+    ptr, syn, cpre = (np.asarray(a) for a in (cols.indptr, cols.synapse, cols.pre))
     for j in range(layout.n_post):
         got = syn[ptr[j] : ptr[j + 1]]
         np.testing.assert_array_equal(got, np.nonzero(post == j)[0])
+        np.testing.assert_array_equal(cpre[ptr[j] : ptr[j + 1]], pre[got])
         assert np.all(np.diff(pre[got]) > 0)  # in presynaptic order
     assert cols.max_degree == np.bincount(post, minlength=layout.n_post).max()
 
@@ -132,5 +133,5 @@ def test_bad_layout_and_shapes_raise():
     layout = _layouts()["ell"]
     with pytest.raises(ValueError, match=r"update_rows: weights must be flat"):
         bs.ops.update_rows(layout, jnp.zeros((40, 6)), jnp.zeros(40), _delta, (), (), (), 4)
-    with pytest.raises(ValueError, match="index: pre_capacity"):
-        bs.ops.index(layout, pre_capacity=-1)
+    with pytest.raises(ValueError, match="index: pre_capacity must be an integer >= 1"):
+        bs.ops.index(layout, pre_capacity=0)

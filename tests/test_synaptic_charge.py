@@ -85,7 +85,9 @@ def _f64(x):
 
 
 def network_fuses(net, name):
-    return bs.network._fusable_lif(net, name, bs.neurons.Drive())
+    """Whether population ``name`` steps through its model's fused step."""
+    incoming = tuple((p.synapse, p.output) for p in net.projections if p.post == name)
+    return net.populations[name].fuse(incoming, bs.neurons.Drive()) is not None
 
 
 @pytest.mark.parametrize(

@@ -264,7 +264,12 @@ class FromEdges(AbstractBuilder):
             )
         for name, idx, n in (("pre", pre, n_pre), ("post", post, n_post)):
             if idx.size and (idx.min() < 0 or idx.max() >= n):
-                raise ValueError(f"FromEdges.{name} must be in [0, {n - 1}]")
+                raise ValueError(
+                    f"FromEdges.{name} must be in [0, {n - 1}], got min {idx.min()}, "
+                    f"max {idx.max()}"
+                )
         if self.weights is not None and np.shape(self.weights) != pre.shape:
-            raise ValueError(f"FromEdges.weights must have shape {pre.shape}")
+            raise ValueError(
+                f"FromEdges.weights must have shape {pre.shape}, got {np.shape(self.weights)}"
+            )
         return csr_from_edges(pre, post, n_pre, n_post, self.weights)

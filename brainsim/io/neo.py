@@ -64,6 +64,11 @@ def to_neo(recording, populations=None, *, units=None, name: str = "brainsim"):
         for var, x in data.items():
             if var == "t":
                 continue
+            if not isinstance(x, SpikeEvents) and np.ndim(x) != 2:
+                raise ValueError(
+                    f"to_neo: {pop}[{var!r}] has shape {np.shape(x)}; Neo takes "
+                    "(n_samples, n_neurons): select one batch element first"
+                )
             if is_spikes(var):
                 trains = _spiketrains(neo, pq, pop, x, t, period)
                 seg.spiketrains.extend(trains)

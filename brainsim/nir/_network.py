@@ -154,7 +154,7 @@ class NIRNetwork(eqx.Module):
     static): the step the parameters were discretised for; ``n_in``: the input size.
     ``net(x (..., T, n_in))`` → the output node's sequence ``(..., T, n_out)``;
     ``net.trace(x)``: every node's sequence. Differentiable (surrogate gradients through
-    the spike functions), so it can be trained with ``bs.train.fit``.
+    the spike functions): ``bs.train.fit`` trains it with a loss written on ``net(x)``.
     """
 
     nodes: dict

@@ -9,7 +9,8 @@ layout's flat synapse order, and its spike traces) is a separate pytree::
 ``pre_spikes (n_pre,)`` and ``post_spikes (n_post,)`` are the spikes *as seen at the
 synapse*. With NEST's convention (Morrison, Diesmann & Gerstner 2008) the whole
 synaptic delay ``d`` is dendritic: pass the presynaptic spikes as emitted and the
-postsynaptic spikes ``d`` steps late (``bs.delays.delay_step``). A step of ``dt``:
+postsynaptic spikes ``d`` steps late (``bs.delays.delay_step``); in a ``Network``,
+``bs.Plastic(rule)`` does this with the projection's delay. A step of ``dt``:
 
 1. every trace decays by $e^{-dt/\tau}$;
 2. postsynaptic spikes update their columns from the presynaptic traces;

@@ -25,8 +25,7 @@ class RateBounds(eqx.Module):
             check_nonnegative(f"RateBounds.{name}", getattr(self, name))
         if not self.lower <= self.upper:
             raise ValueError(
-                f"RateBounds: need lower <= upper, got lower={self.lower:g} > "
-                f"upper={self.upper:g}"
+                f"RateBounds: need lower <= upper, got lower={self.lower:g} > upper={self.upper:g}"
             )
 
     def __call__(self, spikes):
