@@ -84,3 +84,20 @@ def test_unsupported_cell_type_and_connector_are_named():
     sim.Projection(a, a, DistanceDependentProbabilityConnector("d < 1"))
     with pytest.raises(ValueError, match="DistanceDependentProbabilityConnector.*AllToAll"):
         sim.run(1.0)
+
+
+def test_poisson_source_rate():
+    # 1000 SpikeSourcePoisson cells at 20 Hz for 1 s: each of the 10^7 steps spikes with
+    # probability p = 0.002, so the total count is Binomial, mean 20000, sd 141;
+    # 5 sd (707 spikes) bounds a correct source's count with certainty ~1 - 6e-7.
+    sim.setup(timestep=0.1)
+    src = sim.Population(1000, sim.SpikeSourcePoisson(rate=20.0))
+    src.record("spikes")
+    sim.run(1000.0)
+    n = sum(len(s) for s in src.get_data().segments[0].spiketrains)
+    sim.end()
+    assert abs(n - 20000) < 5 * np.sqrt(1e7 * 0.002 * 0.998)
+    sim.setup(timestep=0.1)
+    sim.Population(2, sim.SpikeSourcePoisson(rate=5.0, start=10.0))
+    with pytest.raises(ValueError, match="SpikeSourcePoisson with start"):
+        sim.run(1.0)

@@ -3,9 +3,9 @@
 A minimal subset of PyNN 0.13 (needs the ``pynn`` extra): ``setup``, ``run``, ``end``,
 ``reset``, ``Population`` (``record``, ``initialize``, ``get_data`` -> ``neo.Block``),
 ``Projection`` with ``StaticSynapse``; cells ``IF_curr_exp``, ``IF_cond_exp``,
-``SpikeSourceArray``; connectors ``AllToAll``, ``OneToOne``, ``FixedProbability``,
-``FromList``. The script's objects are translated to one ``bs.Network`` and run with
-``bs.simulate``.
+``SpikeSourceArray``, ``SpikeSourcePoisson`` (whole run); connectors ``AllToAll``,
+``OneToOne``, ``FixedProbability``, ``FromList``. The script's objects are translated
+to one ``bs.Network`` and run with ``bs.simulate``.
 
 Units are PyNN's: weights in nA (current-based) or µS (conductance-based), converted
 to brainsim's pA / nS (x1000); ``cm`` nF -> pF; ``i_offset`` nA -> pA. Inhibitory
@@ -24,6 +24,7 @@ from pyNN.connectors import OneToOneConnector as OneToOneConnector  # noqa: E402
 from pyNN.standardmodels.cells import IF_cond_exp as IF_cond_exp  # noqa: E402
 from pyNN.standardmodels.cells import IF_curr_exp as IF_curr_exp  # noqa: E402
 from pyNN.standardmodels.cells import SpikeSourceArray as SpikeSourceArray  # noqa: E402
+from pyNN.standardmodels.cells import SpikeSourcePoisson as SpikeSourcePoisson  # noqa: E402
 
 from ._cells import SUPPORTED_CELLS as SUPPORTED_CELLS  # noqa: E402
 from ._connect import SUPPORTED_CONNECTORS as SUPPORTED_CONNECTORS  # noqa: E402

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import neurons
 
-SUPPORTED_CELLS = ("IF_curr_exp", "IF_cond_exp", "SpikeSourceArray")
+SUPPORTED_CELLS = ("IF_curr_exp", "IF_cond_exp", "SpikeSourceArray", "SpikeSourcePoisson")
 
 
 def _params(cell_type, size: int) -> dict:
@@ -34,6 +34,13 @@ def build_neuron(cell_type, size: int, v_init=None):
             f"{', '.join(SUPPORTED_CELLS)}"
         )
     p = _params(cell_type, size)
+    if name == "SpikeSourcePoisson":
+        if np.any(p["start"] != 0.0) or np.any(p["duration"] < 1e9):
+            raise ValueError(
+                "brainsim.pynn: SpikeSourcePoisson with start or duration is not supported; "
+                "supported: start=0, duration >= 1e9 ms (the whole run)"
+            )
+        return neurons.PoissonSource(size, rate=p["rate"])
     if name == "SpikeSourceArray":
         trains = [
             np.asarray(s.value if hasattr(s, "value") else s, float) for s in p["spike_times"]
