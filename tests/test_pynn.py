@@ -29,9 +29,11 @@ def test_constant_current_spike_times_are_analytic():
             tau_refrac=t_ref,
         ),
     )
-    p.record("spikes")
+    p.record(["spikes", "v"])
     sim.run(200.0)
-    got = np.asarray(p.get_data().segments[0].spiketrains[0].magnitude)
+    got = np.asarray(p.get_data("spikes").segments[0].spiketrains[0].magnitude)
+    assert not p.get_data("spikes").segments[0].analogsignals  # only what was asked for
+    assert not p.get_data("v").segments[0].spiketrains
     sim.end()
     r_i = tau_m / cm * i
     period = tau_m * np.log(r_i / (r_i - (v_th - v_rest)))

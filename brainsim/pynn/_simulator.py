@@ -131,12 +131,22 @@ class Population:
         self.recorded.update(names)
 
     def get_data(self, variables="all", gather=True, clear=False):
-        """A ``neo.Block`` with one ``Segment`` per ``run`` call since the last reset."""
+        """A ``neo.Block`` with one ``Segment`` per ``run`` call (``variables``: "all",
+        a name or a list of names); ``clear`` drops the data returned."""
         neo = __import__("neo")
         block = neo.Block(name=self.label)
+        wanted = (
+            None
+            if variables == "all"
+            else ({variables} if isinstance(variables, str) else set(variables))
+        )
         for rec in _sim.segments.get(self.label, []):
-            part = to_neo(rec, [self.label], name=self.label)
-            block.segments.extend(part.segments)
+            seg = to_neo(rec, [self.label], name=self.label).segments[0]
+            if wanted is not None:
+                seg.analogsignals = [a for a in seg.analogsignals if a.name in wanted]
+                if "spikes" not in wanted:
+                    seg.spiketrains = []
+            block.segments.append(seg)
         if clear:
             _sim.segments[self.label] = []
         return block
