@@ -7,9 +7,9 @@ and $\partial W = $ ``rows_outer(x, g)`` $= \sum_{r:\,x_{ri} \ne 0} x_{ri}\, g_{
 again touching only the nonzero entries. ``swap=True`` takes ``x (A, B, K)`` to
 ``out (B, A, N)`` (batch-major spikes to a time-major result) without a transpose copy.
 
-On CPU both run as native kernels (``ops/_native/event_rows.cc``); elsewhere, with
-``BRAINSIM_NATIVE=0``, for other dtypes, or for ``rows_matmul`` with fewer than
-``NARROW`` output columns (where compacting ``x`` costs more than the product) they are
+On CPU both run as native kernels (``ops/_native/event_rows.cc``); elsewhere, with the
+kernels off (``bs.ops.configure``), for other dtypes, or for ``rows_matmul`` with fewer
+than ``NARROW`` output columns (where compacting ``x`` costs more than the product) they are
 the dense ``x @ w`` and ``xᵀ g`` (the portable path and the test oracle). ``rows_outer``
 stays event-driven for narrow ``g`` too: XLA's dense ``xᵀ g`` packs the transposed
 ``x``, which costs more than compacting it (measured at 10 % density, 6400 rows: 2-20
