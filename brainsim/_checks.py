@@ -4,7 +4,9 @@ Each raises ``ValueError`` naming the argument, its value and the allowed range.
 Values that are tracers (a model rebuilt inside a transformation) are not checked.
 """
 
+import dataclasses
 import math
+import typing
 
 import jax
 import numpy as np
@@ -21,7 +23,13 @@ def _fmt(value) -> str:
     arr = np.asarray(value)
     if arr.size == 1:
         return f"{arr.item():g}"
-    return f"array with min {arr.min():g}, max {arr.max():g}"
+    if np.issubdtype(arr.dtype, np.number) and not np.all(np.isfinite(arr)):
+        bad = arr[~np.isfinite(arr)][0]
+        return f"array of shape {arr.shape} containing {bad:g}"
+    lo, hi = arr.min(), arr.max()
+    if lo == hi:
+        return f"{lo:g} (every element of shape {arr.shape})"
+    return f"array of shape {arr.shape} with min {lo:g}, max {hi:g}"
 
 
 def check_finite(name: str, value, unit: str = "") -> None:
@@ -63,8 +71,8 @@ def check_count(name: str, value, upper: int | None = None) -> None:
     if ok and upper is not None:
         ok = value <= upper
     if not ok:
-        bound = f"[0, {upper}]" if upper is not None else ">= 0"
-        raise ValueError(f"{name} must be an integer in {bound}, got {value!r}")
+        bound = f"in [0, {upper}]" if upper is not None else ">= 0"
+        raise ValueError(f"{name} must be an integer {bound}, got {value!r}")
 
 
 def check_shape(name: str, value, shape: tuple[int, ...]) -> None:
@@ -73,6 +81,20 @@ def check_shape(name: str, value, shape: tuple[int, ...]) -> None:
     if got == () or got == shape:
         return
     raise ValueError(f"{name} must be a scalar or have shape {shape}, got shape {got}")
+
+
+def check_parameter_shapes(module) -> None:
+    """Every parameter field of a neuron model (annotated ``float | array``) is a scalar
+    or has shape ``(module.size,)``."""
+    size = getattr(module, "size", None)
+    if not isinstance(size, int):
+        return
+    for field in dataclasses.fields(module):
+        if field.metadata.get("static") or float not in typing.get_args(field.type):
+            continue
+        value = getattr(module, field.name, None)
+        if value is not None and np.ndim(value):
+            check_shape(f"{type(module).__name__}.{field.name}", value, (size,))
 
 
 def steps(name: str, duration: float, dt: float) -> int:

@@ -6,6 +6,7 @@ the same spikes as ``bs.SpikeEvents`` (``bs.Record(..., events=True)``).
 
 import numpy as np
 
+from ._checks import check_positive
 from .monitors import SpikeEvents, to_events
 
 
@@ -15,6 +16,7 @@ def _events(spikes) -> SpikeEvents:
 
 def firing_rate(spikes, dt: float):
     """Mean firing rate of each neuron (Hz): spike count / duration. ``(n,)``."""
+    check_positive("firing_rate.dt", dt, "ms")
     ev = _events(spikes)
     n_steps, n = ev.shape
     return np.bincount(ev.neurons, minlength=n) / (n_steps * dt * 1e-3)
@@ -22,19 +24,25 @@ def firing_rate(spikes, dt: float):
 
 def population_rate(spikes, dt: float, window: float | None = None):
     """Population rate over time (Hz per neuron), ``(n_steps,)``, optionally smoothed by
-    a moving average of ``window`` ms."""
+    a centred moving average of ``window`` ms (> 0). Near the ends the average is over
+    the steps of the window that lie inside the recording (no zero padding, so a
+    constant rate stays constant up to the edges)."""
+    check_positive("population_rate.dt", dt, "ms")
     ev = _events(spikes)
     n_steps, n = ev.shape
     rate = np.bincount(ev.steps, minlength=n_steps) / max(n, 1) / (dt * 1e-3)
-    if window:
-        k = max(1, round(window / dt))
-        rate = np.convolve(rate, np.ones(k) / k, mode="same")
+    if window is not None:
+        check_positive("population_rate.window", window, "ms")
+        box = np.ones(max(1, round(window / dt)))
+        inside = np.convolve(np.ones(n_steps), box, mode="same")
+        rate = np.convolve(rate, box, mode="same") / inside
     return rate
 
 
 def isi_cv(spikes, dt: float, min_spikes: int = 3):
     """Coefficient of variation of the inter-spike intervals of each neuron, ``(n,)``;
     NaN for neurons with fewer than ``min_spikes`` spikes."""
+    check_positive("isi_cv.dt", dt, "ms")
     ev = _events(spikes)
     n = ev.shape[1]
     order = np.lexsort((ev.steps, ev.neurons))
@@ -56,5 +64,6 @@ def isi_cv(spikes, dt: float, min_spikes: int = 3):
 
 def spike_times(spikes, dt: float, t0: float = 0.0):
     """``(times_ms, neuron_indices)`` of all spikes, sorted by time."""
+    check_positive("spike_times.dt", dt, "ms")
     ev = _events(spikes)
     return t0 + (ev.steps + 1) * dt, ev.neurons

@@ -4,30 +4,78 @@ import argparse
 import sys
 import time
 
-MODELS = ("coba", "cuba")
+# The networks ``brainsim run`` builds: name -> what it is (populations "E" and "I").
+MODELS = {
+    "coba": "conductance-based LIF network (Brette et al. 2007, benchmark 1)",
+    "cuba": "current-based LIF network (Brette et al. 2007, benchmark 2)",
+    "cobahh": "Hodgkin-Huxley (Traub-Miles) network (Brette et al. 2007, benchmark 3)",
+    "brunel2000": "Brunel (2000) model A, Poisson-driven (n: E + I, 80 % / 20 %)",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """Errors as one line on stderr (no usage block) and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive(kind):
+    """An argparse type: a finite ``kind`` (int or float) > 0."""
+    noun = "an integer" if kind is int else "a number"
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {noun} > 0, got {text!r}") from None
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"must be {noun} > 0, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def _models_help() -> str:
+    return "models:\n" + "\n".join(f"  {name:<11} {text}" for name, text in MODELS.items())
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="brainsim", description="Simulate spiking networks.")
-    sub = p.add_subparsers(dest="command", required=True)
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = _Parser(
+        prog="brainsim",
+        description="Simulate spiking networks.",
+        epilog=_models_help() + "\n\nOptions of a command: brainsim demo --help, "
+        "brainsim run --help.",
+        formatter_class=fmt,
+    )
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     demo = sub.add_parser("demo", help="run COBA (4000 neurons, 1 s) and write a raster plot")
     demo.add_argument(
         "--plot",
         default="coba_raster.png",
         help="raster plot file (PNG) to write (default: coba_raster.png)",
     )
-    run = sub.add_parser("run", help="run a canonical network")
-    run.add_argument("model", choices=MODELS, help="network: coba or cuba (Brette et al. 2007)")
+    run = sub.add_parser(
+        "run", help="run a canonical network", epilog=_models_help(), formatter_class=fmt
+    )
+    run.add_argument("model", choices=tuple(MODELS), help="the network (see models below)")
     run.add_argument(
         "--n",
-        type=int,
+        type=_positive(int),
         default=4000,
-        help="number of neurons, 80%% E / 20%% I, mean in-degree 80 (default 4000)",
+        help="number of neurons, 80%% E / 20%% I (default 4000)",
     )
     run.add_argument(
-        "--duration", type=float, default=1000.0, help="simulated time in ms (default 1000)"
+        "--duration",
+        type=_positive(float),
+        default=1000.0,
+        help="simulated time in ms, a multiple of dt (default 1000)",
     )
-    run.add_argument("--dt", type=float, default=0.1, help="time step in ms (default 0.1)")
+    run.add_argument(
+        "--dt", type=_positive(float), default=0.1, help="time step in ms (default 0.1)"
+    )
     run.add_argument(
         "--seed",
         type=int,
@@ -65,8 +113,15 @@ def run_model(model: str, n: int, duration: float, dt: float, seed: int, out=Non
     import brainsim as bs
 
     start = time.perf_counter()
-    net = getattr(bs.models, model)(n, key=jax.random.key(seed))
-    state = net.init(jax.random.key(seed + 1), dt=dt)
+    key, init_key = jax.random.key(seed), jax.random.key(seed + 1)
+    if model == "brunel2000":  # sized by its E population; I is a quarter of it
+        net = bs.models.brunel2000(n * 4 // 5, key=key)
+    else:
+        net = getattr(bs.models, model)(n, key=key)
+    if model == "cobahh":  # Brian2's initial state (random conductances)
+        state = bs.models.cobahh_state(net, init_key, dt=dt)
+    else:
+        state = net.init(init_key, dt=dt)
     build = time.perf_counter() - start
     # Spike events: host memory grows with the spikes, not with steps x neurons.
     record = {p: bs.Record("spikes", events=True) for p in ("E", "I")}
@@ -98,15 +153,22 @@ def run_model(model: str, n: int, duration: float, dt: float, seed: int, out=Non
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    """Run the command line; returns the exit status (2: bad arguments, reported on one
+    line)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.cache:
         from .compilation_cache import enable_compilation_cache
 
         enable_compilation_cache(args.cache_dir)
-    if args.command == "demo":
-        run_model("coba", 4000, 1000.0, 0.1, 0, plot=args.plot)
-    else:
-        run_model(args.model, args.n, args.duration, args.dt, args.seed, args.out, args.plot)
+    try:
+        if args.command == "demo":
+            run_model("coba", 4000, 1000.0, 0.1, 0, plot=args.plot)
+        else:
+            run_model(args.model, args.n, args.duration, args.dt, args.seed, args.out, args.plot)
+    except ValueError as e:  # a value the library refuses (checked before running)
+        print(f"brainsim: error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -9,6 +9,7 @@ from . import ops
 from ._arrays import to_device
 from ._checks import check_count
 from ._compile import FAST_COMPILE
+from ._network_checks import check_dt_and_delays, check_projection
 from ._protocol import AbstractDynamics
 from ._random import fold_in, split
 from .conn.builders import AbstractBuilder, numpy_rng, with_delays
@@ -74,6 +75,9 @@ class Projection(eqx.Module):
     delays: np.ndarray | NormalDelay | None = None
     max_delay: float | None = eqx.field(default=None, static=True)
     stp: TsodyksMarkram | None = None
+
+    def __check_init__(self):
+        check_projection(self)
 
     @property
     def name(self) -> str:
@@ -178,6 +182,7 @@ class Network(eqx.Module):
 
     def init(self, key, *, dt: float = 0.1, batch_shape: tuple[int, ...] = ()) -> NetworkState:
         """Initial state; ``dt`` (ms) sizes the delay buffers and must match ``step``'s."""
+        check_dt_and_delays(self, dt, batch_shape)
         keys = split(key, len(self.populations))  # on the host: no threefry compiled
         if isinstance(key, jax.core.Tracer):  # inside the caller's jit/vmap: traced there
             return self._init(keys, float(dt), tuple(batch_shape))

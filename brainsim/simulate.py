@@ -21,8 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import check_positive, check_size, steps
+from ._checks import check_size, steps
 from ._compile import loop_options
+from ._network_checks import check_dt_and_delays, check_inputs
 from .monitors import (
     EVENT_DENSITY_HZ,
     as_records,
@@ -239,7 +240,8 @@ def simulate(
     Returns ``(final_state, recording)``.
     """
     began = time.perf_counter()
-    check_positive("dt", dt, "ms")
+    check_dt_and_delays(net, dt)
+    check_inputs(inputs, net.populations)
     n_steps = steps("duration", duration, dt)
     net.check_state(state, dt)
     records = as_records(record, net.populations)

@@ -1,5 +1,7 @@
 import numpy as np
+import pytest
 
+import brainsim as bs
 from brainsim import cli
 
 
@@ -34,3 +36,43 @@ def test_run_writes_results_and_plot(tmp_path, capsys):
     counts = np.bincount(data["E_indices"], minlength=320)
     np.testing.assert_allclose(data["E_rates"], counts / 0.05)
     assert png.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["run", "coba", "--duration", "0"],
+            "argument --duration: must be a number > 0, got 0",
+        ),
+        (["run", "coba", "--n", "-5"], "argument --n: must be an integer > 0, got -5"),
+        (["run", "coba", "--n", "ten"], "argument --n: must be an integer > 0, got 'ten'"),
+        (["run", "coba", "--dt", "nan"], "argument --dt: must be a number > 0, got nan"),
+        (["run", "cobx"], "argument model: invalid choice: 'cobx'"),
+        (
+            ["run", "coba", "--n", "100", "--duration", "1.05", "--no-cache"],
+            "duration must be a whole multiple of dt=0.1 ms, got duration=1.05 ms",
+        ),
+    ],
+)
+def test_argument_errors_are_one_line_with_status_2(argv, message, capsys):
+    try:
+        status = cli.main(argv)
+    except SystemExit as e:  # argparse's own errors
+        status = e.code
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1 and err.startswith("brainsim") and message in err, err
+
+
+def test_help_lists_every_model_and_option(capsys):
+    for argv in (["--help"], ["run", "--help"]):
+        with pytest.raises(SystemExit) as e:
+            cli.main(argv)
+        assert e.value.code == 0
+        text = capsys.readouterr().out
+        for name, what in cli.MODELS.items():
+            assert f"{name:<11} {what}" in text
+    for action in cli._parser()._subparsers._group_actions[0].choices["run"]._actions:
+        assert all(opt in text for opt in action.option_strings)
+    assert set(cli.MODELS) <= set(dir(bs.models))

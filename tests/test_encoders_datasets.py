@@ -130,3 +130,31 @@ def test_shd_loader_bad_files(tmp_path):
         bs.datasets.bin_events([0.1, 0.2], [1], 10, 1.0, 700)
     with pytest.raises(ValueError, match="same number of samples"):
         bs.datasets.check_dataset("x", np.zeros((3, 2)), np.zeros(2, int))
+
+
+def test_shd_loader_refuses_bad_values(tmp_path):
+    """NaN or negative spike times, fractional labels and a missing dataset are named
+    errors, never dropped or truncated."""
+    h5py = pytest.importorskip("h5py")
+    u = [np.array([1, 2], np.uint16)]
+    cases = [
+        ("nan", [np.array([0.1, np.nan], np.float32)], [3], r"sample 0: shd: times must be >= 0"),
+        ("neg", [np.array([-0.2, 0.1], np.float32)], [3], r"sample 0: shd: times must be >= 0"),
+    ]
+    for name, t, labels, message in cases:
+        _write_shd(tmp_path / f"{name}.h5", t, u, labels)
+        with pytest.raises(ValueError, match=message):
+            bs.datasets.load_shd(tmp_path / f"{name}.h5")
+    _write_shd(tmp_path / "labels.h5", [np.array([0.1, 0.2], np.float32)], u, [3])
+    with h5py.File(tmp_path / "labels.h5", "a") as f:
+        del f["labels"]
+        f.create_dataset("labels", data=np.array([2.5]))
+    with pytest.raises(ValueError, match=r"labels must be integers, got dtype float64 with.*2.5"):
+        bs.datasets.load_shd(tmp_path / "labels.h5")
+    with h5py.File(tmp_path / "labels.h5", "a") as f:
+        f["labels"][...] = 2.0  # whole numbers stored as floats are read as they are
+    assert bs.datasets.load_shd(tmp_path / "labels.h5")[1].tolist() == [2]
+    with h5py.File(tmp_path / "labels.h5", "a") as f:
+        del f["labels"]
+    with pytest.raises(ValueError, match=r"has no dataset 'labels' \(an SHD file holds"):
+        bs.datasets.load_shd(tmp_path / "labels.h5")

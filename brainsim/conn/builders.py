@@ -146,6 +146,9 @@ class FixedInDegree(_SelfOption):
 
     k: int = eqx.field(static=True)
 
+    def __check_init__(self):
+        check_count("FixedInDegree.k", self.k)  # the upper bound, the population size, in build
+
     def build(self, key, n_pre, n_post, recurrent=False):
         no_self = self._no_self(n_pre, n_post, recurrent)
         m = n_pre - 1 if no_self else n_pre
@@ -161,6 +164,9 @@ class FixedOutDegree(_SelfOption):
     """Each pre sends exactly ``k`` synapses to distinct posts (an ``ELL`` layout)."""
 
     k: int = eqx.field(static=True)
+
+    def __check_init__(self):
+        check_count("FixedOutDegree.k", self.k)  # the upper bound, the population size, in build
 
     def build(self, key, n_pre, n_post, recurrent=False):
         no_self = self._no_self(n_pre, n_post, recurrent)

@@ -1,6 +1,7 @@
 import equinox as eqx
 import jax.numpy as jnp
 
+from .._checks import check_parameter_shapes
 from .._protocol import AbstractDynamics
 
 
@@ -37,6 +38,9 @@ class AbstractNeuron(AbstractDynamics):
     spikes in ``state.spike`` so projections can read them."""
 
     size: eqx.AbstractVar[int]
+
+    def __check_init__(self):
+        check_parameter_shapes(self)
 
 
 def refractory_update(refractory, spike, t_ref, dt):

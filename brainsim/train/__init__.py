@@ -1,5 +1,6 @@
 """Gradient training of spiking networks: layers, losses, regularizers, the fit loop."""
 
+from .._checkpoint import CheckpointError as CheckpointError
 from . import losses as losses
 from . import regularizers as regularizers
 from ._scan import scan_time as scan_time

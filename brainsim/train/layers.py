@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import ops
-from .._checks import check_positive, check_size
+from .._checks import check_finite, check_positive, check_shape, check_size
 from ..conn.layouts import CSR, ELL, Dense
 from ..spikes import AbstractSpike, FastSigmoid, Heaviside
 from ._bptt import lif_scan
@@ -70,6 +70,14 @@ def event_project(x, w):
     return ops.rows_matmul(x, w)
 
 
+def _check_per_neuron(name: str, layer, fields) -> None:
+    """``w`` is ``(n_in, n)`` and every field in ``fields`` a scalar or ``(n,)``."""
+    if np.ndim(layer.w) != 2:
+        raise ValueError(f"{name}.w must be a 2-D (n_in, n) array, got shape {np.shape(layer.w)}")
+    for field in fields:
+        check_shape(f"{name}.{field}", getattr(layer, field), (np.shape(layer.w)[1],))
+
+
 class LIFState(eqx.Module):
     i: jax.Array  # (..., n) synaptic current
     v: jax.Array  # (..., n) membrane
@@ -107,6 +115,8 @@ class LIFLayer(eqx.Module):
         check_positive("LIFLayer.tau_mem", self.tau_mem, "ms")
         check_positive("LIFLayer.tau_syn", self.tau_syn, "ms")
         check_positive("LIFLayer.tau_adapt", self.tau_adapt, "ms")
+        check_finite("LIFLayer.threshold", self.threshold)
+        _check_per_neuron("LIFLayer", self, ("tau_mem", "tau_syn", "threshold", "tau_adapt"))
         if (self.w_rec is None) != (self.rec_layout is None):
             raise ValueError("LIFLayer: w_rec and rec_layout must be given together")
 
@@ -236,6 +246,12 @@ class Readout(eqx.Module):
     dt: float = eqx.field(static=True, default=1.0)
     event_input: bool = eqx.field(static=True, default=True)
 
+    def __check_init__(self):
+        check_positive("Readout.dt", self.dt, "ms")
+        check_positive("Readout.tau_mem", self.tau_mem, "ms")
+        check_positive("Readout.tau_syn", self.tau_syn, "ms")
+        _check_per_neuron("Readout", self, ("tau_mem", "tau_syn"))
+
     def _project(self, x):
         return event_project(x, self.w) if self.event_input else x @ self.w
 
@@ -335,6 +351,8 @@ def readout(
 ) -> Readout:
     """A ``Readout`` with weights $\\mathcal N(0, w_{scale}^2/n_{in})$ (default 0.1: see
     the module docstring)."""
+    check_size("readout.n_in", n_in)
+    check_size("readout.n_out", n_out)
     w = jax.random.normal(key, (n_in, n_out)) * (w_scale / np.sqrt(n_in))
     full = lambda v: jnp.full((n_out,), v, jnp.float32)
     return Readout(w=w, tau_mem=full(tau_mem), tau_syn=full(tau_syn), dt=dt)

@@ -19,8 +19,6 @@ batch (same result).
 
 import dataclasses
 import functools
-import json
-from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -29,7 +27,8 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from .._checks import check_positive, check_size
+from .. import _checkpoint
+from .._checks import check_count, check_positive, check_size
 from ..datasets import check_dataset
 from .losses import accuracy
 
@@ -76,9 +75,10 @@ def _vmapped(loss_fn):
 
 
 @functools.lru_cache(maxsize=32)
-def make_step(loss_fn, optimizer, trainable=eqx.is_inexact_array):
-    """A jitted ``step(model, opt_state, x, y) -> (model, opt_state, loss, logits)``
-    (cached: repeated ``fit`` calls with the same loss and optimiser compile once)."""
+def _guarded_step(loss_fn, optimizer, trainable, skip_nonfinite: bool):
+    """The jitted optimiser step, also returning whether the loss and every gradient
+    are finite; with ``skip_nonfinite`` a non-finite step leaves the model and the
+    optimiser state as they were."""
 
     @eqx.filter_jit
     def step(model, opt_state, x, y):
@@ -88,15 +88,31 @@ def make_step(loss_fn, optimizer, trainable=eqx.is_inexact_array):
             return loss_fn(eqx.combine(p, static), x, y)
 
         (loss, logits), grads = jax.value_and_grad(f, has_aux=True)(params)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return eqx.combine(optax.apply_updates(params, updates), static), opt_state, loss, logits
+        finite = jnp.all(jnp.isfinite(loss))
+        for g in jax.tree.leaves(grads):
+            finite &= jnp.all(jnp.isfinite(g))
+        updates, new_state = optimizer.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        if skip_nonfinite:
+            keep = lambda new, old: jnp.where(finite, new, old)
+            new_params = jax.tree.map(keep, new_params, params)
+            new_state = jax.tree.map(keep, new_state, opt_state)
+        return eqx.combine(new_params, static), new_state, loss, logits, finite
 
     return step
+
+
+def make_step(loss_fn, optimizer, trainable=eqx.is_inexact_array):
+    """A jitted ``step(model, opt_state, x, y) -> (model, opt_state, loss, logits)``
+    (cached: repeated ``fit`` calls with the same loss and optimiser compile once)."""
+    step = _guarded_step(loss_fn, optimizer, trainable, False)
+    return lambda model, opt_state, x, y: step(model, opt_state, x, y)[:4]
 
 
 def evaluate(model, loss_fn, x, y, batch_size: int = 256) -> tuple[float, float]:
     """Mean loss and accuracy over ``(x, y)`` in batches."""
     check_dataset("evaluate", x, y)
+    check_size("evaluate.batch_size", batch_size)
     f = eqx.filter_jit(loss_fn)
     tot_l, tot_a = 0.0, 0.0
     for i in range(0, len(y), batch_size):
@@ -105,6 +121,53 @@ def evaluate(model, loss_fn, x, y, batch_size: int = 256) -> tuple[float, float]
         tot_l += float(loss) * len(yb)
         tot_a += float(accuracy(logits, yb)) * len(yb)
     return tot_l / len(y), tot_a / len(y)
+
+
+def _input_width(model) -> int | None:
+    """``n_in`` of a model whose first layer holds an ``(n_in, n)`` weight ``w``."""
+    layers = getattr(model, "layers", None)
+    w = getattr(layers[0], "w", None) if layers else None
+    return None if w is None or np.ndim(w) != 2 else int(np.shape(w)[0])
+
+
+def _check_window(name: str, value, n_steps: int) -> None:
+    """A rematerialization/truncation window: None or an int in ``[1, n_steps]``."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        ok = False
+    else:
+        ok = 1 <= value <= n_steps
+    if not ok:
+        raise ValueError(
+            f"{name} must be None or an integer in [1, {n_steps}] (steps), got {value!r}"
+        )
+
+
+def _check_fit_args(model, x, y, *, epochs, batch_size, initial_epoch, windows) -> None:
+    """The checks ``fit`` runs before anything is compiled (each error names the
+    argument, its value and the allowed range)."""
+    n_classes = model.readout.w.shape[1] if getattr(model, "readout", None) is not None else None
+    check_dataset("fit", x, y, n_classes)
+    if np.ndim(x) < 3:
+        raise ValueError(f"fit: x must be (N, T, n_in), got shape {np.shape(x)}")
+    n_in = _input_width(model)
+    if n_in is not None and np.shape(x)[-1] != n_in:
+        raise ValueError(
+            f"fit: x has {np.shape(x)[-1]} input channels (shape {np.shape(x)}) but the "
+            f"model's first layer takes n_in = {n_in}"
+        )
+    check_size("fit.epochs", epochs)
+    check_size("fit.batch_size", batch_size)
+    check_count("fit.initial_epoch", initial_epoch)
+    checkpoint_every, truncate_every = windows
+    for name, value in zip(("checkpoint_every", "truncate_every"), windows, strict=True):
+        _check_window(f"fit.{name}", value, np.shape(x)[1])
+    if checkpoint_every and truncate_every and truncate_every % checkpoint_every:
+        raise ValueError(
+            f"fit.truncate_every ({truncate_every}) must be a multiple of "
+            f"checkpoint_every ({checkpoint_every})"
+        )
 
 
 def fit(
@@ -123,19 +186,45 @@ def fit(
     truncate_every: int | None = None,
     progress: bool = True,
     opt_state=None,
+    initial_epoch: int = 0,
+    skip_nonfinite: bool = False,
 ):
     """Train ``model`` on ``x (N, T, n_in)``, ``y (N,)``; returns
-    ``(model, opt_state, history)`` with per-epoch mean ``loss`` and ``accuracy``.
+    ``(model, opt_state, history)`` with per-epoch mean ``loss`` and ``accuracy`` and
+    the number of ``skipped`` batches.
 
-    ``checkpoint_every``/``truncate_every`` set the model's rematerialization and
-    truncated-BPTT windows (see ``bs.train.scan_time``); ``optimizer`` defaults to
-    ``default_optimizer()`` (Adam 2e-3 after a 100-step warm-up, clipped). The last
-    partial batch of an epoch is dropped (fixed shapes).
+    Args:
+        epochs: epochs to run in this call (integer >= 1).
+        batch_size: samples per optimiser step (integer >= 1); the last partial batch of
+            an epoch is dropped (fixed shapes).
+        key: shuffling key (default ``jax.random.key(0)``).
+        checkpoint_every, truncate_every: the model's rematerialization and
+            truncated-BPTT windows in steps (None or an integer in ``[1, T]``; see
+            ``bs.train.scan_time``).
+        optimizer: default ``default_optimizer()`` (Adam 2e-3 after a 100-step warm-up,
+            clipped).
+        opt_state, initial_epoch: resume a run: the optimiser state and the number of
+            epochs already done (saved with ``bs.train.save``); epoch ``e`` is shuffled
+            by the same key whichever call runs it, so ``fit`` for ``a`` epochs, then
+            for ``b`` more with ``initial_epoch=a``, gives the bits of ``a + b`` epochs
+            in one call.
+        skip_nonfinite: a batch whose loss or gradient is not finite raises
+            ``FloatingPointError`` naming the epoch and batch (default); with True it is
+            skipped (the model and optimiser state unchanged) and counted in
+            ``history["skipped"]``.
+
+    All arguments are checked before anything is compiled.
     """
-    n_classes = model.readout.w.shape[1] if getattr(model, "readout", None) is not None else None
-    check_dataset("fit", x, y, n_classes)
-    if np.ndim(x) < 3:
-        raise ValueError(f"fit: x must be (N, T, n_in), got shape {np.shape(x)}")
+    windows = (checkpoint_every, truncate_every)
+    _check_fit_args(
+        model,
+        x,
+        y,
+        epochs=epochs,
+        batch_size=batch_size,
+        initial_epoch=initial_epoch,
+        windows=windows,
+    )
     if batch_mode not in ("axis", "vmap"):
         raise ValueError(f"fit: batch_mode must be 'axis' or 'vmap', got {batch_mode!r}")
     if checkpoint_every is not None or truncate_every is not None:
@@ -146,41 +235,57 @@ def fit(
     key = jax.random.key(0) if key is None else key
     if opt_state is None:
         opt_state = optimizer.init(eqx.filter(model, trainable))
-    step = make_step(_vmapped(loss_fn) if batch_mode == "vmap" else loss_fn, optimizer, trainable)
+    loss_fn = _vmapped(loss_fn) if batch_mode == "vmap" else loss_fn
+    step = _guarded_step(loss_fn, optimizer, trainable, bool(skip_nonfinite))
     n_batches = max(1, len(y) // batch_size)
-    history = {"loss": [], "accuracy": []}
-    for epoch in range(epochs):
+    history = {"loss": [], "accuracy": [], "skipped": []}
+    # Epoch e is shuffled by the (e+1)-th split of ``key``, whichever call runs it.
+    for _ in range(initial_epoch):
+        key, _ = jax.random.split(key)
+    last = initial_epoch + epochs
+    for epoch in range(initial_epoch, last):
         key, sub = jax.random.split(key)
         order = np.asarray(jax.random.permutation(sub, len(y)))
         bar = tqdm(
-            range(n_batches), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False
+            range(n_batches), desc=f"epoch {epoch + 1}/{last}", disable=not progress, leave=False
         )
         losses, accs = [], []
         for b in bar:
             idx = order[b * batch_size : (b + 1) * batch_size]
             xb, yb = jnp.asarray(x[idx]), jnp.asarray(y[idx])
-            model, opt_state, loss, logits = step(model, opt_state, xb, yb)
-            losses.append(float(loss))
-            accs.append(float(accuracy(logits, yb)))
+            new = step(model, opt_state, xb, yb)
+            if not bool(new[4]):
+                if not skip_nonfinite:
+                    raise FloatingPointError(
+                        f"fit: non-finite loss ({float(new[2]):g}) or gradient at epoch "
+                        f"{epoch + 1}, batch {b + 1} of {n_batches}; check the inputs and "
+                        "the learning rate, or pass skip_nonfinite=True to skip such batches"
+                    )
+                continue
+            model, opt_state = new[0], new[1]
+            losses.append(float(new[2]))
+            accs.append(float(accuracy(new[3], yb)))
             bar.set_postfix(loss=f"{np.mean(losses):.3f}", acc=f"{np.mean(accs):.3f}")
-        history["loss"].append(float(np.mean(losses)))
-        history["accuracy"].append(float(np.mean(accs)))
+        history["loss"].append(float(np.mean(losses)) if losses else float("nan"))
+        history["accuracy"].append(float(np.mean(accs)) if accs else float("nan"))
+        history["skipped"].append(n_batches - len(losses))
     return model, opt_state, history
 
 
 def save(path, model, opt_state=None, metadata: dict | None = None) -> None:
-    """Write ``path.eqx`` (leaves of ``(model, opt_state)``, equinox's serialisation, no
-    pickle) and ``path.json`` (``metadata``: hyperparameters, epoch, ...)."""
-    path = Path(path)
-    eqx.tree_serialise_leaves(path.with_suffix(".eqx"), (model, opt_state))
-    path.with_suffix(".json").write_text(json.dumps(metadata or {}, indent=2, sort_keys=True))
+    """Write a training checkpoint to the one file ``path``: the array leaves of
+    ``(model, opt_state)`` and ``metadata`` (JSON: hyperparameters, the epochs done for
+    ``fit(initial_epoch=...)``, ...), with a format version and a SHA-256 checksum (no
+    pickle; the file is complete or absent, never half-written)."""
+    _checkpoint.write(path, (model, opt_state), kind="train", metadata=metadata)
 
 
 def restore(path, model_like, opt_state_like=None):
     """``(model, opt_state, metadata)`` read back into the structure of the ``*_like``
-    templates (built the same way as the saved ones)."""
-    path = Path(path)
-    model, opt_state = eqx.tree_deserialise_leaves(
-        path.with_suffix(".eqx"), (model_like, opt_state_like)
+    templates (built the same way as the saved ones). Raises
+    ``bs.train.CheckpointError`` naming the failed check (not a checkpoint, format
+    version, truncated, bytes appended, checksum, a different model)."""
+    (model, opt_state), metadata = _checkpoint.read(
+        path, (model_like, opt_state_like), kind="train"
     )
-    return model, opt_state, json.loads(path.with_suffix(".json").read_text())
+    return model, opt_state, metadata

@@ -3,7 +3,9 @@
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from .._checks import check_size
 from ..spikes import AbstractSpike, UltraLIF, UltraSpike
 from ._scan import scan_time
 from .layers import LIFLayer, Readout, lif_layer, readout
@@ -92,7 +94,7 @@ def RecurrentSNN(
 
 def _stack(n_in, n_hidden, n_out, key, spike, readout_kw, **layer_kw):
     key = jax.random.key(0) if key is None else key
-    sizes = (n_hidden,) if isinstance(n_hidden, int) else tuple(n_hidden)
+    sizes = _check_sizes(n_in, n_hidden, n_out)
     keys = jax.random.split(key, len(sizes) + 1)
     layers, prev = [], n_in
     for k, n in zip(keys[:-1], sizes, strict=True):
@@ -114,7 +116,14 @@ def UltraSNN(
     w_scale: float = 1.0,
 ) -> SNN:
     """One ``UltraLIF`` hidden layer (learnable ``eps``, init 1, range [0.1, 20]) and a
-    leaky readout."""
+    leaky readout. Steps of 1 ms: ``tau_mem`` (ms) must exceed 1."""
+    for name, value in (("n_in", n_in), ("n_hidden", n_hidden), ("n_out", n_out)):
+        check_size(f"UltraSNN.{name}", value)
+    if not np.all(np.asarray(tau_mem) > 1.0):
+        raise ValueError(
+            f"UltraSNN.tau_mem must be > dt = 1 ms (UltraLIF's log(1 - dt/tau_m) needs "
+            f"dt < tau_m), got {tau_mem!r}"
+        )
     key = jax.random.key(0) if key is None else key
     k1, k2 = jax.random.split(key)
     w = jax.random.normal(k1, (n_in, n_hidden)) * (w_scale / jnp.sqrt(n_in))
@@ -125,6 +134,18 @@ def UltraSNN(
         spike=UltraSpike(eps),
     )
     return SNN((UltraLIFLayer(w, neuron),), readout(k2, n_hidden, n_out))
+
+
+def _check_sizes(n_in, n_hidden, n_out) -> tuple[int, ...]:
+    """The hidden sizes as a tuple; every size an integer >= 1."""
+    check_size("n_in", n_in)
+    check_size("n_out", n_out)
+    sizes = (n_hidden,) if isinstance(n_hidden, int | np.integer) else tuple(n_hidden)
+    if not sizes:
+        raise ValueError("n_hidden must be an integer >= 1 or a non-empty tuple, got ()")
+    for n in sizes:
+        check_size("n_hidden", n)
+    return sizes
 
 
 def hard_spikes(model: SNN) -> SNN:

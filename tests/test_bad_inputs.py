@@ -1,0 +1,278 @@
+"""The bad-input matrix: every public constructor and entry point refuses bad input
+before anything is compiled, with an exception whose message names the argument and
+the value (and the allowed range where there is one).
+
+Each row is ``(id, call, exception type, regex the message must match)``; ``call``
+builds its inputs lazily. A new entry point belongs here with at least one row.
+"""
+
+import jax
+import numpy as np
+import pytest
+
+import brainsim as bs
+from brainsim import cli
+from brainsim.train import losses
+
+# The tables are laid out by hand, one row per bad input.
+# fmt: off
+KEY = jax.random.key(0)
+
+
+def _snn():
+    return bs.train.FeedForwardSNN(5, 8, 3, key=KEY)
+
+
+def _data(n=16, t=10, width=5):
+    x = (np.random.default_rng(0).random((n, t, width)) < 0.3).astype(np.float32)
+    return x, np.arange(n) % 3
+
+
+def _fit(**kw):
+    x, y = kw.pop("data", None) or _data()
+    return bs.train.fit(_snn(), x, y, loss_fn=losses.ce_max_membrane, progress=False, **kw)
+
+
+def _nan_x():
+    x, y = _data()
+    x[3, 4, 2] = np.nan
+    return x, y
+
+
+TRAIN = [
+    ("fit-batch_size-0", lambda: _fit(batch_size=0), ValueError,
+     r"fit.batch_size must be an integer >= 1, got 0"),
+    ("fit-epochs--1", lambda: _fit(epochs=-1), ValueError,
+     r"fit.epochs must be an integer >= 1, got -1"),
+    ("fit-epochs-float", lambda: _fit(epochs=2.5), ValueError,
+     r"fit.epochs must be an integer >= 1, got 2.5"),
+    ("fit-truncate_every--5", lambda: _fit(truncate_every=-5), ValueError,
+     r"fit.truncate_every must be None or an integer in \[1, 10\] \(steps\), got -5"),
+    ("fit-checkpoint_every-0", lambda: _fit(checkpoint_every=0), ValueError,
+     r"fit.checkpoint_every must be None or an integer in \[1, 10\] \(steps\), got 0"),
+    ("fit-checkpoint_every-T+1", lambda: _fit(checkpoint_every=11), ValueError,
+     r"fit.checkpoint_every must be None or an integer in \[1, 10\] \(steps\), got 11"),
+    ("fit-truncate-not-multiple", lambda: _fit(checkpoint_every=4, truncate_every=6),
+     ValueError, r"truncate_every \(6\) must be a multiple of checkpoint_every \(4\)"),
+    ("fit-initial_epoch--1", lambda: _fit(initial_epoch=-1), ValueError,
+     r"fit.initial_epoch must be an integer >= 0, got -1"),
+    ("fit-input-width", lambda: _fit(data=_data(width=7)), ValueError,
+     r"fit: x has 7 input channels \(shape \(16, 10, 7\)\) but the model's first layer "
+     r"takes n_in = 5"),
+    ("fit-x-nan", lambda: _fit(data=_nan_x()), ValueError,
+     r"fit: x must be finite, got nan at index \(3, 4, 2\)"),
+    ("fit-batch_mode", lambda: _fit(batch_mode="batch"), ValueError,
+     r"fit: batch_mode must be 'axis' or 'vmap', got 'batch'"),
+    ("fit-float-labels", lambda: _fit(data=(_data()[0], np.arange(16) / 3)), ValueError,
+     r"fit: labels must be integers, got dtype float64"),
+]
+
+
+LAYERS = [
+    ("readout-tau_mem", lambda: bs.train.readout(KEY, 4, 2, tau_mem=-1.0), ValueError,
+     r"Readout.tau_mem must be > 0 \(ms\), got -1"),
+    ("readout-tau_syn", lambda: bs.train.readout(KEY, 4, 2, tau_syn=0.0), ValueError,
+     r"Readout.tau_syn must be > 0 \(ms\), got 0"),
+    ("readout-dt", lambda: bs.train.readout(KEY, 4, 2, dt=0.0), ValueError,
+     r"Readout.dt must be > 0 \(ms\), got 0"),
+    ("readout-n_out", lambda: bs.train.readout(KEY, 4, 0), ValueError,
+     r"readout.n_out must be an integer >= 1, got 0"),
+    ("lif_layer-n", lambda: bs.train.lif_layer(KEY, 4, -2), ValueError,
+     r"lif_layer.n must be an integer >= 1, got -2"),
+    ("lif_layer-tau_mem", lambda: bs.train.lif_layer(KEY, 4, 3, tau_mem=0.0), ValueError,
+     r"LIFLayer.tau_mem must be > 0 \(ms\), got 0"),
+    ("lif_layer-threshold", lambda: bs.train.lif_layer(KEY, 4, 3, threshold=np.nan),
+     ValueError, r"LIFLayer.threshold must be finite, got array of shape \(3,\) containing nan"),
+    ("LIFLayer-shape", lambda: bs.train.LIFLayer(np.zeros((4, 3)), np.ones(5), 1.0, 1.0),
+     ValueError, r"LIFLayer.tau_mem must be a scalar or have shape \(3,\), got shape \(5,\)"),
+    ("UltraSNN-tau_mem-below-dt", lambda: bs.train.UltraSNN(4, 3, 2, tau_mem=0.5), ValueError,
+     r"UltraSNN.tau_mem must be > dt = 1 ms .* got 0.5"),
+    ("UltraSNN-n_hidden", lambda: bs.train.UltraSNN(10, -1, 2), ValueError,
+     r"UltraSNN.n_hidden must be an integer >= 1, got -1"),
+    ("FeedForwardSNN-n_out", lambda: bs.train.FeedForwardSNN(10, 5, 0), ValueError,
+     r"n_out must be an integer >= 1, got 0"),
+    ("FeedForwardSNN-n_hidden", lambda: bs.train.FeedForwardSNN(10, (5, 0), 2), ValueError,
+     r"n_hidden must be an integer >= 1, got 0"),
+    ("RecurrentSNN-n_hidden-empty", lambda: bs.train.RecurrentSNN(10, (), 2), ValueError,
+     r"n_hidden must be an integer >= 1 or a non-empty tuple, got \(\)"),
+    ("RecurrentSNN-n_in", lambda: bs.train.RecurrentSNN(1.5, 4, 2), ValueError,
+     r"n_in must be an integer >= 1, got 1.5"),
+    ("default_optimizer-lr", lambda: bs.train.default_optimizer(lr=-1.0), ValueError,
+     r"default_optimizer.lr must be > 0, got -1"),
+]
+
+
+
+def _net(**kw):
+    proj = bs.Projection("a", "a", kw.pop("conn", bs.conn.FixedProb(0.5)), **kw)
+    return bs.Network({"a": bs.neurons.LIF(4)}, [proj], key=KEY)
+
+
+def _sim(net=None, duration=1.0, **kw):
+    net = _net() if net is None else net
+    return bs.simulate(net, net.init(KEY, dt=kw.get("dt", 0.1)), duration, **kw)
+
+
+def _sim_dt(dt):
+    net = _net()
+    return bs.simulate(net, net.init(KEY), 1.0, dt=dt)
+
+
+NEURONS = [
+    ("LIF-size", lambda: bs.neurons.LIF(0), ValueError,
+     r"LIF.size must be an integer >= 1, got 0"),
+    ("LIF-tau_m-shape", lambda: bs.neurons.LIF(3, tau_m=np.full(5, 10.0)), ValueError,
+     r"LIF.tau_m must be a scalar or have shape \(3,\), got shape \(5,\)"),
+    ("LIF-tau_m", lambda: bs.neurons.LIF(3, tau_m=-1.0), ValueError,
+     r"LIF.tau_m must be > 0 \(ms\), got -1"),
+    ("LIF-v_th-nan", lambda: bs.neurons.LIF(3, v_th=np.nan), ValueError,
+     r"LIF.v_th must be finite, got nan"),
+    ("AdEx-a-shape", lambda: bs.neurons.AdEx(3, a=np.ones(2)), ValueError,
+     r"AdEx.a must be a scalar or have shape \(3,\), got shape \(2,\)"),
+    ("Izhikevich-a-shape", lambda: bs.neurons.Izhikevich(3, a=np.ones(2)), ValueError,
+     r"Izhikevich.a must be a scalar or have shape \(3,\), got shape \(2,\)"),
+    ("HH-g_na-shape", lambda: bs.neurons.HH(3, g_na=np.ones(2)), ValueError,
+     r"HH.g_na must be a scalar or have shape \(3,\), got shape \(2,\)"),
+    ("PoissonSource-rate", lambda: bs.neurons.PoissonSource(3, rate=-1.0), ValueError,
+     r"PoissonSource.rate must be >= 0 \(Hz\), got -1"),
+    ("PoissonSource-rate-shape", lambda: bs.neurons.PoissonSource(3, rate=np.ones(4)),
+     ValueError, r"PoissonSource.rate must be a scalar or have shape \(3,\), got shape \(4,\)"),
+    ("SpikeTimes-indices", lambda: bs.neurons.SpikeTimes(3, [1.0, 2.0], [0, 5]), ValueError,
+     r"SpikeTimes.indices must be in \[0, 2\], got \[0 5\]"),
+]
+
+SYNAPSES = [
+    ("Exponential-tau", lambda: bs.synapses.Exponential(0.0), ValueError,
+     r"Exponential.tau must be > 0 \(ms\), got 0"),
+    ("DualExponential-tau_rise", lambda: bs.synapses.DualExponential(-1.0, 5.0), ValueError,
+     r"DualExponential.tau_rise must be > 0 \(ms\), got -1"),
+    ("Alpha-tau", lambda: bs.synapses.Alpha(tau=np.nan), ValueError,
+     r"Alpha.tau must be > 0 \(ms\), got nan"),
+    ("Conductance-e_rev", lambda: bs.synapses.Conductance(e_rev=np.nan), ValueError,
+     r"Conductance.e_rev must be finite \(mV\), got nan"),
+    ("TsodyksMarkram-U", lambda: bs.synapses.TsodyksMarkram(U=1.5), ValueError,
+     r"TsodyksMarkram.U must be in \(0, 1\], got 1.5"),
+]
+
+CONN = [
+    ("FixedProb-p", lambda: bs.conn.FixedProb(1.5), ValueError,
+     r"FixedProb.p must be a probability in \[0, 1\], got 1.5"),
+    ("FixedInDegree-k", lambda: bs.conn.FixedInDegree(-1), ValueError,
+     r"FixedInDegree.k must be an integer >= 0, got -1"),
+    ("FixedOutDegree-k", lambda: bs.conn.FixedOutDegree(2.5), ValueError,
+     r"FixedOutDegree.k must be an integer >= 0, got 2.5"),
+    ("FixedInDegree-k-too-many", lambda: _net(conn=bs.conn.FixedInDegree(10)), ValueError,
+     r"FixedInDegree.k must be an integer in \[0, 4\], got 10"),
+    ("FromDense-shape", lambda: _net(conn=bs.conn.FromDense(np.ones((3, 4))), weight=None),
+     ValueError, r"FromDense.matrix must have shape \(4, 4\), got \(3, 4\)"),
+    ("FromEdges-pre", lambda: _net(conn=bs.conn.FromEdges([0, 9], [1, 2]), weight=None),
+     ValueError, r"FromEdges.pre must be in \[0, 3\]"),
+]
+
+NETWORK = [
+    ("Projection-pre", lambda: bs.Projection(1, "a", bs.conn.FixedProb(0.1)), ValueError,
+     r"Projection.pre must be a population name \(str\), got 1"),
+    ("Projection-delay", lambda: bs.Projection("a", "a", bs.conn.OneToOne(), delay=-1.0),
+     ValueError, r"Projection a->a: delay must be >= 0 \(ms\), got -1"),
+    ("Projection-capacity", lambda: bs.Projection("a", "a", bs.conn.OneToOne(), capacity=-2),
+     ValueError, r"Projection a->a: capacity must be an integer >= 0, got -2"),
+    ("Projection-unknown-post", lambda: bs.Network(
+        {"a": bs.neurons.LIF(4)}, [bs.Projection("a", "b", bs.conn.OneToOne())]),
+     ValueError, r"Projection a->b: unknown post population 'b'; known: \['a'\]"),
+    ("Projection-weight-shape", lambda: _net(weight=np.ones(3)), ValueError,
+     r"Projection a->a: weight must be a scalar or have shape \(\d+,\), got \(3,\)"),
+    ("Projection-weight-nan", lambda: _net(weight=np.nan), ValueError,
+     r"Projection a->a: weight must be finite"),
+    ("NormalDelay-mean", lambda: bs.delays.NormalDelay(-1.0, 1.0), ValueError,
+     r"NormalDelay.mean must be > 0 \(ms\), got -1"),
+    ("Network-population", lambda: bs.Network({"a": 3}), ValueError,
+     r"population 'a' must be a neuron model, got 3"),
+    ("init-dt-0", lambda: _net().init(KEY, dt=0), ValueError, r"dt must be > 0 \(ms\), got 0"),
+    ("init-dt-negative", lambda: _net(delay=1.0).init(KEY, dt=-0.1), ValueError,
+     r"dt must be > 0 \(ms\), got -0.1"),
+    ("init-batch_shape", lambda: _net().init(KEY, batch_shape=(-1,)), ValueError,
+     r"batch_shape \(-1,\): each entry must be an integer >= 1, got -1"),
+    ("init-delay-1e9", lambda: _net(delay=1e9).init(KEY, dt=0.1), ValueError,
+     r"Projection a->a: delay 1e\+09 ms at dt=0.1 ms needs a buffer of 9999999999 steps x 4 "
+     r"neurons = 4e\+10 values, more than the limit"),
+    ("init-delays-1e9", lambda: _net(delays=bs.delays.NormalDelay(1e9, 1.0)).init(KEY),
+     ValueError,
+     r"Projection a->a: delay 1e\+09 ms at dt=0.1 ms needs a buffer of"),
+    ("init-delay-not-multiple", lambda: _net(delay=0.25).init(KEY, dt=0.1), ValueError,
+     r"Projection a->a: delay must be a whole multiple of dt=0.1 ms, got delay=0.25 ms"),
+    ("init-delay-below-dt", lambda: _net(delay=0.0).init(KEY, dt=0.1), ValueError,
+     r"Projection a->a: delay must be >= dt=0.1 ms \(the minimum delay\), got 0 ms"),
+]
+
+SIMULATE = [
+    ("simulate-inputs-population", lambda: _sim(inputs={"e": 1.0}), ValueError,
+     r"inputs: unknown population\(s\) \['e'\]; known populations: \['a'\]"),
+    ("simulate-duration", lambda: _sim(duration=-1.0), ValueError,
+     r"duration must be >= 0 \(ms\), got -1"),
+    ("simulate-duration-multiple", lambda: _sim(duration=1.05), ValueError,
+     r"duration must be a whole multiple of dt=0.1 ms, got duration=1.05 ms \(10.5 steps\)"),
+    ("simulate-dt", lambda: _sim_dt(0.0), ValueError, r"dt must be > 0 \(ms\), got 0"),
+    ("simulate-dt-mismatch", lambda: bs.simulate(
+        _net(delay=1.0), _net(delay=1.0).init(KEY), 1.0, dt=0.2), ValueError,
+     r"dt=0.2 ms does not match the dt the state was initialised with \(projection a->a\)"),
+    ("simulate-record-population", lambda: _sim(record={"b": ["spikes"]}), ValueError,
+     r"record: unknown population 'b'; known: \['a'\]"),
+    ("simulate-record-variable", lambda: _sim(record={"a": ["vv"]}), ValueError,
+     r"record: population 'a' has no variable 'vv'"),
+    ("simulate-chunk_steps", lambda: _sim(chunk_steps=0), ValueError,
+     r"chunk_steps must be an integer >= 1, got 0"),
+    ("Record-every", lambda: bs.Record("spikes", every=0), ValueError,
+     r"Record.every must be an integer >= 1, got 0"),
+    ("Record-indices", lambda: _sim(record={"a": bs.Record("v", indices=[7])}), ValueError,
+     r"record: indices for 'a' must be in \[0, 3\]"),
+    ("simulate_sharded-dt", lambda: bs.simulate_sharded(_net(), _net().init(KEY), 1.0, dt=0.0),
+     ValueError, r"dt must be > 0 \(ms\), got 0"),
+    ("simulate_sharded-duration", lambda: bs.simulate_sharded(_net(), _net().init(KEY), -1.0),
+     ValueError, r"duration must be >= 0 \(ms\), got -1"),
+    ("simulate_sharded-layout", lambda: bs.simulate_sharded(_net(), _net().init(KEY), 1.0),
+     ValueError, r"Projection a->a: sharded runs need procedural connectivity"),
+]
+
+OTHER = [
+    ("encoders-rate-n_steps", lambda: bs.encoders.rate(KEY, np.ones(3), 0), ValueError,
+     r"rate.n_steps must be an integer >= 1, got 0"),
+    ("encoders-latency-x", lambda: bs.encoders.latency(np.full(3, 2.0), 10), ValueError,
+     r"latency: x must lie in \[0, 1\], got min 2, max 2"),
+    ("load_shd-n_steps", lambda: bs.datasets.load_shd("missing.h5", n_steps=0), ValueError,
+     r"load_shd.n_steps must be an integer >= 1, got 0"),
+    ("bin_events-times", lambda: bs.datasets.bin_events([-1.0], [0], 10, 1.0, 700), ValueError,
+     r"shd: times must be >= 0 \(s\), got -1"),
+    ("digits-test_fraction", lambda: bs.datasets.digits(test_fraction=1.5), ValueError,
+     r"test_fraction.*1.5"),
+    ("randman-n_classes", lambda: bs.datasets.randman(KEY, n_classes=0), ValueError,
+     r"randman.n_classes must be an integer >= 1, got 0"),
+    ("population_rate-dt", lambda: bs.analysis.population_rate(np.ones((10, 3)), 0.0),
+     ValueError, r"population_rate.dt must be > 0 \(ms\), got 0"),
+    ("population_rate-window", lambda: bs.analysis.population_rate(np.ones((10, 3)), 1.0, -2),
+     ValueError, r"population_rate.window must be > 0 \(ms\), got -2"),
+    ("firing_rate-dt", lambda: bs.analysis.firing_rate(np.ones((10, 3)), -1.0), ValueError,
+     r"firing_rate.dt must be > 0 \(ms\), got -1"),
+    ("UltraSpike-eps", lambda: bs.spikes.UltraSpike(-1.0), ValueError,
+     r"UltraSpike.eps must be > 0, got -1"),
+    ("FastSigmoid-scale", lambda: bs.spikes.FastSigmoid(-1.0), ValueError,
+     r"FastSigmoid.scale must be > 0, got -1"),
+    ("Normal-std", lambda: bs.initializers.Normal(0.0, -1.0), ValueError,
+     r"Normal.std must be >= 0, got -1"),
+    # The command line exits with status 2 (its one-line messages: tests/test_cli.py).
+    ("cli-duration", lambda: cli.main(["run", "coba", "--duration", "0"]), SystemExit, "^2$"),
+    ("cli-dt", lambda: cli.main(["run", "coba", "--dt", "-0.1"]), SystemExit, "^2$"),
+    ("models-coba-n", lambda: bs.models.coba(0, key=KEY), ValueError,
+     r"n must be an integer >= 1, got 0"),
+    ("models-brunel2000-n_e", lambda: bs.models.brunel2000(0, key=KEY), ValueError,
+     r"n_e must be an integer >= 1, got 0"),
+]
+
+ROWS = TRAIN + LAYERS + NEURONS + SYNAPSES + CONN + NETWORK + SIMULATE + OTHER
+
+
+@pytest.mark.parametrize(
+    "call, error, message", [r[1:] for r in ROWS], ids=[r[0] for r in ROWS]
+)
+def test_bad_input(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
