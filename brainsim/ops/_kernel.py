@@ -22,8 +22,8 @@ With ``bwd``, the op gets a custom VJP whose backward pass ``bwd(*args, ct, **st
 not listed in ``saves`` (positions; default all) passed as ``None`` (a large input the
 backward pass does not need, e.g. a delay ring, is then not kept per step of a scan).
 Batching is the kernels' own (``jax.ffi.ffi_call``'s ``vmap_method`` or a
-``custom_vmap``). Every op is listed in ``KERNELS``: ``bs.ops.backend_info`` reports
-them and the equivalence tests (``tests/test_kernel_equivalence.py``) run on each.
+``custom_vmap``). Every op is listed in ``KERNELS`` (for reports and a generic
+equivalence suite over all registrations).
 """
 
 from __future__ import annotations
