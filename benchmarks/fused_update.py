@@ -2,8 +2,8 @@
 
 For each model and N, three versions of ``lax.scan`` over ``Network.step`` are compiled
 in one process and timed alternately, best of ``--reps``: ``modules`` (the neuron and
-synapse modules, ``network._fusable_lif`` switched off while tracing), ``separate`` (the
-event call, then ``bs.ops.lif_update`` per population: ``network._whole_network`` off)
+synapse modules, ``LIF.fuse`` switched off while tracing), ``separate`` (the event call,
+then ``bs.ops.lif_update`` per population: the fused step's ``step_network`` off)
 and ``one call`` (``bs.ops.lif_network_update``: the whole step in one native call).
 Wall time and process CPU time per step (CPU time is the steadier figure on a shared
 machine), compile time, and the spike count (equal when the paths give the same spike
@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import brainsim as bs
-import brainsim.network as network
+from brainsim.neurons._lif_fused import LIFFused
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _harness import save, table  # noqa: E402
@@ -34,8 +34,8 @@ DT = 0.1
 def measure(model: str, n: int, steps: int, reps: int) -> list[dict]:
     net = getattr(bs.models, model)(n, key=jax.random.key(0))
     state = jax.block_until_ready(net.init(jax.random.key(1), dt=DT))
-    rules = network._fusable_lif, network._whole_network
-    off = lambda *a: False
+    rules = bs.neurons.LIF.fuse, LIFFused.step_network
+    off = lambda *a, **k: None
 
     def compiled(mode: str):
         def run(st):
@@ -45,14 +45,14 @@ def measure(model: str, n: int, steps: int, reps: int) -> list[dict]:
 
             return jax.lax.scan(body, st, jnp.arange(steps))
 
-        network._fusable_lif = off if mode == "modules" else rules[0]
-        network._whole_network = off if mode == "separate" else rules[1]
+        bs.neurons.LIF.fuse = off if mode == "modules" else rules[0]
+        LIFFused.step_network = off if mode == "separate" else rules[1]
         try:
             start = time.perf_counter()
             f = jax.jit(run).lower(state).compile()
             return f, time.perf_counter() - start
         finally:
-            network._fusable_lif, network._whole_network = rules
+            bs.neurons.LIF.fuse, LIFFused.step_network = rules
 
     fns = {mode: compiled(mode) for mode in MODES}
     wall, cpu, spikes = {f: [] for f in fns}, {f: [] for f in fns}, {}

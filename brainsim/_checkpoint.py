@@ -8,7 +8,8 @@ leaves a half-written checkpoint under the final name)::
     header (UTF-8 JSON)           format version, kind, the leaves (path, shape, dtype),
                                   the payload size, the user's metadata, and the SHA-256
                                   of the header without the checksum plus the payload
-    payload                       every array leaf's bytes (C order), in leaf order
+    payload                       every array leaf's bytes (C order, the host's byte
+                                  order: little-endian wherever JAX runs), in leaf order
 
 Reading checks, in this order, and raises ``CheckpointError`` saying which failed and
 why: the magic line (not a checkpoint), the format version, the kind (a training
@@ -47,7 +48,7 @@ def _arrays(tree):
 def _spec(x) -> tuple[tuple[int, ...], str]:
     if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
         return tuple(x.shape), f"{_KEY}{jax.random.key_impl(x)}>"
-    return tuple(x.shape), np.dtype(x.dtype).str
+    return tuple(x.shape), jnp.dtype(x.dtype).name  # "float32", "bfloat16", ...
 
 
 def _digest(header: dict, payload: bytes) -> str:
@@ -72,7 +73,10 @@ def write(path, tree, *, kind: str, metadata: dict | None = None) -> None:
         "payload_bytes": len(payload),
         "metadata": metadata or {},
     }
-    header["sha256"] = _digest(header, payload)
+    try:
+        header["sha256"] = _digest(header, payload)
+    except TypeError as e:
+        raise TypeError(f"checkpoint metadata must be JSON-serialisable: {e}") from None
     head = json.dumps(header, sort_keys=True).encode()
     path = Path(path)
     tmp = path.with_name(path.name + ".partial")
@@ -152,8 +156,9 @@ def _fill(path, saved, payload: bytes, like):
             buf = np.frombuffer(payload, data.dtype, data.size, offset).reshape(data.shape)
             value = jax.random.wrap_key_data(buf, impl=dtype[len(_KEY) : -1])
         else:
-            n = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-            arr = np.frombuffer(payload, dtype, int(np.prod(shape)), offset).reshape(shape)
+            kind = jnp.dtype(dtype)
+            n = int(np.prod(shape, dtype=np.int64)) * kind.itemsize
+            arr = np.frombuffer(payload, kind, int(np.prod(shape)), offset).reshape(shape)
             value = jnp.asarray(arr) if isinstance(x, jax.Array) else arr.copy()
         out.append(value)
         offset += n

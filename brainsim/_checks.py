@@ -90,7 +90,8 @@ def check_parameter_shapes(module) -> None:
     if not isinstance(size, int):
         return
     for field in dataclasses.fields(module):
-        if field.metadata.get("static") or float not in typing.get_args(field.type):
+        floating = field.type is float or float in typing.get_args(field.type)
+        if field.metadata.get("static") or not floating:
             continue
         value = getattr(module, field.name, None)
         if value is not None and np.ndim(value):

@@ -13,18 +13,22 @@ MAX_DELAY_BUFFER = 2**31 - 1
 
 
 def check_projection(proj) -> None:
-    """Construction-time checks of a ``Projection`` (sizes and dt are checked later)."""
+    """Construction-time checks of a ``Projection`` or ``GapJunction`` (sizes and dt are
+    checked later)."""
     for side in ("pre", "post"):
         if not isinstance(getattr(proj, side), str):
             raise ValueError(
-                f"Projection.{side} must be a population name (str), got {getattr(proj, side)!r}"
+                f"{type(proj).__name__}.{side} must be a population name (str), got "
+                f"{getattr(proj, side)!r}"
             )
-    if proj.delay is not None:  # the minimum, dt, is checked by ``init``
-        check_nonnegative(f"Projection {proj.name}: delay", proj.delay, "ms")
-    if proj.max_delay is not None:
-        check_positive(f"Projection {proj.name}: max_delay", proj.max_delay, "ms")
+    kind = type(proj).__name__
+    delay, max_delay = getattr(proj, "delay", None), getattr(proj, "max_delay", None)
+    if delay is not None:  # the minimum, dt, is checked by ``init``
+        check_nonnegative(f"{kind} {proj.name}: delay", delay, "ms")
+    if max_delay is not None:
+        check_positive(f"{kind} {proj.name}: max_delay", max_delay, "ms")
     if proj.capacity is not None:
-        check_count(f"Projection {proj.name}: capacity", proj.capacity)
+        check_count(f"{kind} {proj.name}: capacity", proj.capacity)
 
 
 def check_dt_and_delays(net, dt, batch_shape=()) -> None:
@@ -57,8 +61,9 @@ def check_dt_and_delays(net, dt, batch_shape=()) -> None:
 
 
 def check_inputs(inputs, populations) -> None:
-    """A dict of inputs names only existing populations (functions of ``t`` are checked
-    when traced, by the same rule)."""
+    """A dict of inputs names only existing populations (``simulate`` checks a dict
+    before anything is traced; ``Network.step`` checks what a function of ``t``
+    returns while it is traced)."""
     if inputs is None or callable(inputs):
         return
     unknown = sorted(set(inputs) - set(populations), key=str)

@@ -15,9 +15,9 @@ A spike emitted in step ``t`` reaches the synapses in step ``t + d`` for a delay
 
 import equinox as eqx
 import jax.numpy as jnp
-import numpy as np
 
-from ._checks import check_nonnegative, check_positive, steps
+from ._checks import steps
+from .conn.delay_rules import NormalDelay as NormalDelay
 from .ops.delayed import delayed_propagate
 
 
@@ -84,27 +84,3 @@ def group_steps(delays: tuple[float, ...], dt: float, max_delay: float | None = 
             )
         depth = limit
     return out, depth
-
-
-class NormalDelay(eqx.Module):
-    """Per-synapse delays drawn from a normal distribution (ms), as NEST's microcircuit
-    does: draws below ``resolution / 2`` are redrawn, then each delay is rounded to the
-    nearest multiple of ``resolution`` (so the smallest delay is ``resolution``).
-    ``resolution`` is the simulation step the network is meant for."""
-
-    mean: float
-    std: float
-    resolution: float = 0.1
-
-    def __check_init__(self):
-        check_positive("NormalDelay.mean", self.mean, "ms")
-        check_nonnegative("NormalDelay.std", self.std, "ms")
-        check_positive("NormalDelay.resolution", self.resolution, "ms")
-
-    def sample(self, rng: np.random.Generator, shape) -> np.ndarray:
-        d = rng.normal(self.mean, self.std, shape)
-        low = d < self.resolution / 2
-        while low.any():
-            d[low] = rng.normal(self.mean, self.std, int(low.sum()))
-            low = d < self.resolution / 2
-        return np.round(d / self.resolution) * self.resolution

@@ -34,8 +34,12 @@ def rate(key, x, n_steps: int, max_prob: float = 1.0) -> jax.Array:
 
 
 def latency(x, n_steps: int, threshold: float = 0.0) -> jax.Array:
-    """One spike per unit at step ``round((1 - x) (n_steps - 1))``; ``(n_steps, *x.shape)``.
-    Units with ``x <= threshold`` stay silent (``x`` in [0, 1])."""
+    """Intensity-to-latency code: one spike per unit at step ``round((1 - x) (n_steps -
+    1))``, so the strongest input (``x = 1``) fires first, at step 0; ``(n_steps,
+    *x.shape)``. Units with ``x <= threshold`` stay silent (``x`` in [0, 1]).
+    ``bs.datasets.spike_raster`` takes spike *times* instead (time 0 at step 0):
+    ``latency(x, T)`` equals ``spike_raster(1 - x, T)`` (time-major) where ``x >
+    threshold``."""
     check_size("latency.n_steps", n_steps)
     _unit_interval("latency", x)
     x = jnp.asarray(x, jnp.float32)

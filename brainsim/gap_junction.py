@@ -14,6 +14,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from . import ops
+from ._network_checks import check_projection
 from .conn.builders import AbstractBuilder
 from .conn.layouts import AbstractLayout
 from .neurons import Drive
@@ -29,6 +30,9 @@ class GapJunction(eqx.Module):
     conn: AbstractBuilder | AbstractLayout
     weight: float | jnp.ndarray | None = 1.0
     capacity: int | None = eqx.field(default=None, static=True)
+
+    def __check_init__(self):
+        check_projection(self)
 
     @property
     def name(self) -> str:

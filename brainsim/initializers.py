@@ -1,7 +1,8 @@
 """Initial-value distributions for state variables (e.g. the membrane potential).
 
-An initializer is called as ``init(key, shape, dtype) -> array``. Plain floats are
-accepted wherever an initializer is, meaning a constant.
+An initializer is called as ``init(key, shape, dtype) -> array``; ``dtype`` defaults to
+JAX's default float (float64 in x64 mode, else float32). Plain floats are accepted
+wherever an initializer is, meaning a constant.
 """
 
 import abc
@@ -13,14 +14,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _random
-from ._checks import check_nonnegative
+from ._checks import check_finite, check_nonnegative
 
 
 class AbstractInitializer(eqx.Module):
     """A distribution of initial values, called as ``init(key, shape, dtype)``."""
 
     @abc.abstractmethod
-    def __call__(self, key, shape, dtype=jnp.float32):
+    def __call__(self, key, shape, dtype=float):
         """An array of ``shape``."""
 
 
@@ -29,7 +30,10 @@ class Constant(AbstractInitializer):
 
     value: float
 
-    def __call__(self, key, shape, dtype=jnp.float32):
+    def __check_init__(self):
+        check_finite("Constant.value", self.value)
+
+    def __call__(self, key, shape, dtype=float):
         return jnp.full(shape, self.value, dtype)
 
 
@@ -42,7 +46,7 @@ class Normal(AbstractInitializer):
     def __check_init__(self):
         check_nonnegative("Normal.std", self.std)
 
-    def __call__(self, key, shape, dtype=jnp.float32):
+    def __call__(self, key, shape, dtype=float):
         return self.mean + self.std * _normal(key, tuple(shape), dtype)
 
 
@@ -56,7 +60,7 @@ class Uniform(AbstractInitializer):
         if not self.high >= self.low:
             raise ValueError(f"Uniform needs high >= low, got low={self.low}, high={self.high}")
 
-    def __call__(self, key, shape, dtype=jnp.float32):
+    def __call__(self, key, shape, dtype=float):
         return _uniform(key, tuple(shape), dtype, self.low, self.high)
 
 
@@ -93,7 +97,7 @@ def _normal(key, shape, dtype):
     return np.array(np.sqrt(2), dtype) * jax.lax.erf_inv(u)
 
 
-def initialize(value, key, shape, dtype=jnp.float32):
+def initialize(value, key, shape, dtype=float):
     """Apply an initializer, or broadcast a constant, to ``shape``."""
     if isinstance(value, AbstractInitializer):
         return value(key, shape, dtype)

@@ -120,18 +120,20 @@ def check_variables(records: dict[str, Record], state) -> None:
             raise ValueError(f"record: indices for {name!r} must be in [0, {size - 1}]")
 
 
-def step_sample(rec: Record, variable: str, pop_state):
+def step_sample(rec: Record, variable: str, pop_state, values: bool = False):
     """The value of ``variable`` recorded after one step: spikes as booleans (a quarter
     of the float32 traffic: at 256 000 neurons, writing and re-reading float windows
-    took half of CUBA's run time), other variables as they are."""
+    took half of CUBA's run time), other variables as they are; ``values``: spikes as
+    the population's spike values too (differentiable through surrogate spikes)."""
     x = rec.select(getattr(pop_state, field_name(variable)))
-    return x != 0 if is_spikes(variable) else x
+    return x != 0 if is_spikes(variable) and not values else x
 
 
 def reduce_window(variable: str, window):
-    """One sample from a window ``(every, ..., n)`` of per-step values."""
+    """One sample from a window ``(every, ..., n)`` of per-step values: the last value,
+    for spikes the largest (booleans: whether the neuron spiked)."""
     if field_name(variable) == "spike":
-        return jnp.any(window != 0, axis=0)
+        return jnp.max(window, axis=0)
     return window[-1]
 
 

@@ -19,6 +19,8 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from ._checks import check_positive, check_size, steps
+from ._chunks import chunk_steps as default_chunk_steps
+from ._chunks import run_chunks
 from .conn.layouts import Procedural
 from .monitors import (
     EVENT_DENSITY_HZ,
@@ -32,7 +34,6 @@ from .monitors import (
 from .network import Network, NetworkState
 from .ops.compact import append_spikes
 from .ops.sharded import PostShard
-from .simulate import _CHUNK_BYTES, _chunk_steps
 
 
 def _local_network(net: Network, axis: str, n_shards: int) -> Network:
@@ -102,7 +103,7 @@ def simulate_sharded(
         # a boolean raster per step, or the counts and the default event buffer
         per = 4 * EVENT_DENSITY_HZ * dt * 1e-3 if events else 1.0
         bytes_per_step = sum(pop.size for pop in net.populations.values()) * per
-        chunk_steps = _chunk_steps(n_steps, 1, _CHUNK_BYTES / max(bytes_per_step, 1))
+        chunk_steps = default_chunk_steps(n_steps, 1, bytes_per_step)
     check_size("chunk_steps", chunk_steps)
     if capacity is not None:
         check_size("capacity", capacity)
@@ -136,9 +137,9 @@ def simulate_sharded(
         for n in net.populations
     }
     pieces = {name: [] for name in net.populations}
-    done = 0
-    while done < n_steps:
-        length = min(chunk_steps, n_steps - done)
+
+    def run_chunk(done: int, length: int) -> bool:
+        nonlocal state
         caps = tuple(sorted(capacities.items())) if events else ()
         if (length, caps) not in compiled:
             fn = jax.shard_map(
@@ -160,7 +161,7 @@ def simulate_sharded(
             }
             if grown:  # a device had more spikes than its buffer: run the chunk again
                 capacities.update(grown)
-                continue
+                return False
             for name in net.populations:
                 buf = np.asarray(jax.device_get(bufs[name][0])).reshape(n_shards, -1)
                 pieces[name].append(
@@ -173,7 +174,9 @@ def simulate_sharded(
             for name, s in out.items():
                 pieces[name].append(s)
         state = new_state
-        done += length
+        return True
+
+    run_chunks(n_steps, chunk_steps, run_chunk, progress=False)
     if events:
         return state, {n: join_events(p, net.populations[n].size) for n, p in pieces.items()}
     return state, {

@@ -97,6 +97,23 @@ LAYERS = [
      r"n_hidden must be an integer >= 1 or a non-empty tuple, got \(\)"),
     ("RecurrentSNN-n_in", lambda: bs.train.RecurrentSNN(1.5, 4, 2), ValueError,
      r"n_in must be an integer >= 1, got 1.5"),
+    ("Readout-shape", lambda: bs.train.Readout(np.zeros((4, 3)), np.ones(2), 1.0), ValueError,
+     r"Readout.tau_mem must be a scalar or have shape \(3,\), got shape \(2,\)"),
+    ("DelayedDense-shapes", lambda: bs.train.DelayedDense(np.ones((2, 3)), np.ones((2, 2)), 3),
+     ValueError, r"DelayedDense: w \(2, 3\) and delay \(2, 2\) differ"),
+    ("delayed_dense-max_delay", lambda: bs.train.delayed_dense(KEY, 2, 3, max_delay=-1),
+     ValueError, r"DelayedDense.max_delay must be an integer >= 0, got -1"),
+    ("scan_time-checkpoint_every", lambda: bs.train.scan_time(
+        lambda c, x: (c, x), 0.0, np.zeros((5, 1)), checkpoint_every=0), ValueError,
+     r"scan_time.checkpoint_every must be an integer >= 1, got 0"),
+    ("evaluate-batch_size", lambda: _evaluate(0), ValueError,
+     r"evaluate.batch_size must be an integer >= 1, got 0"),
+    ("van_rossum-tau", lambda: losses.van_rossum(np.ones((3, 2)), np.ones((3, 2)), -1.0, 1.0),
+     ValueError, r"van_rossum.tau must be > 0 \(ms\), got -1"),
+    ("RateBounds-order", lambda: bs.train.regularizers.RateBounds(lower=0.5, upper=0.1),
+     ValueError, r"RateBounds: need lower <= upper, got lower=0.5 > upper=0.1"),
+    ("save-metadata", lambda: bs.train.save("never-written", _snn(), None, {"f": print}),
+     TypeError, r"checkpoint metadata must be JSON-serialisable: .*builtin_function"),
     ("default_optimizer-lr", lambda: bs.train.default_optimizer(lr=-1.0), ValueError,
      r"default_optimizer.lr must be > 0, got -1"),
 ]
@@ -118,6 +135,11 @@ def _sim_dt(dt):
     return bs.simulate(net, net.init(KEY), 1.0, dt=dt)
 
 
+def _evaluate(batch_size):
+    x, y = _data()
+    return bs.train.evaluate(_snn(), losses.ce_max_membrane, x, y, batch_size=batch_size)
+
+
 NEURONS = [
     ("LIF-size", lambda: bs.neurons.LIF(0), ValueError,
      r"LIF.size must be an integer >= 1, got 0"),
@@ -137,6 +159,26 @@ NEURONS = [
      r"PoissonSource.rate must be >= 0 \(Hz\), got -1"),
     ("PoissonSource-rate-shape", lambda: bs.neurons.PoissonSource(3, rate=np.ones(4)),
      ValueError, r"PoissonSource.rate must be a scalar or have shape \(3,\), got shape \(4,\)"),
+    ("ALIF-tau_a", lambda: bs.neurons.ALIF(3, tau_a=-1.0), ValueError,
+     r"ALIF.tau_a must be > 0 \(ms\), got -1"),
+    ("ExpIF-delta_t", lambda: bs.neurons.ExpIF(3, delta_t=0.0), ValueError,
+     r"ExpIF.delta_t must be > 0 \(mV\), got 0"),
+    ("QIF-tau_m", lambda: bs.neurons.QIF(3, tau_m=0.0), ValueError,
+     r"QIF.tau_m must be > 0 \(ms\), got 0"),
+    ("GIF-c_m", lambda: bs.neurons.GIF(3, c_m=-1.0), ValueError,
+     r"GIF.c_m must be > 0 \(pF\), got -1"),
+    ("TraubMiles-g_na-shape", lambda: bs.neurons.TraubMiles(3, g_na=np.ones(2)), ValueError,
+     r"TraubMiles.g_na must be a scalar or have shape \(3,\), got shape \(2,\)"),
+    ("WangBuzsaki-c_m", lambda: bs.neurons.WangBuzsaki(3, c_m=0.0), ValueError,
+     r"WangBuzsaki.c_m must be > 0 \(µF/cm²\), got 0"),
+    ("PoissonCounts-rate", lambda: bs.neurons.PoissonCounts(3, rate=-2.0), ValueError,
+     r"PoissonCounts.rate must be >= 0 \(Hz\), got -2"),
+    ("UltraLIF-tau_m", lambda: bs.spikes.UltraLIF(3, tau_m=-1.0), ValueError,
+     r"UltraLIF.tau_m must be > 0 \(ms\), got -1"),
+    ("UltraDLIF-size", lambda: bs.spikes.UltraDLIF(0), ValueError,
+     r"UltraDLIF.size must be an integer >= 1, got 0"),
+    ("SpikeTimes-times", lambda: bs.neurons.SpikeTimes(3, [-1.0], [0]), ValueError,
+     r"SpikeTimes.times must be >= 0 \(ms\), got -1"),
     ("SpikeTimes-indices", lambda: bs.neurons.SpikeTimes(3, [1.0, 2.0], [0, 5]), ValueError,
      r"SpikeTimes.indices must be in \[0, 2\], got \[0 5\]"),
 ]
@@ -150,6 +192,11 @@ SYNAPSES = [
      r"Alpha.tau must be > 0 \(ms\), got nan"),
     ("Conductance-e_rev", lambda: bs.synapses.Conductance(e_rev=np.nan), ValueError,
      r"Conductance.e_rev must be finite \(mV\), got nan"),
+    ("GABAB-k1", lambda: bs.synapses.GABAB(k1=-1.0), ValueError, r"GABAB.k1 must be > 0, got -1"),
+    ("TwoStateReceptor-alpha", lambda: bs.synapses.TwoStateReceptor(alpha=-1.0, beta=1.0),
+     ValueError, r"TwoStateReceptor.alpha must be > 0 \(1/\(mM ms\)\), got -1"),
+    ("MgBlock-mg", lambda: bs.synapses.MgBlock(mg=-1.0), ValueError,
+     r"MgBlock.mg must be >= 0 \(mM\), got -1"),
     ("TsodyksMarkram-U", lambda: bs.synapses.TsodyksMarkram(U=1.5), ValueError,
      r"TsodyksMarkram.U must be in \(0, 1\], got 1.5"),
 ]
@@ -163,10 +210,18 @@ CONN = [
      r"FixedOutDegree.k must be an integer >= 0, got 2.5"),
     ("FixedInDegree-k-too-many", lambda: _net(conn=bs.conn.FixedInDegree(10)), ValueError,
      r"FixedInDegree.k must be an integer in \[0, 4\], got 10"),
+    ("FixedTotalNumber-n", lambda: bs.conn.FixedTotalNumber(-5), ValueError,
+     r"FixedTotalNumber.n must be an integer in \[0, 2147483647\], got -5"),
+    ("ProceduralFixedOutDegree-k", lambda: bs.conn.ProceduralFixedOutDegree(-3), ValueError,
+     r"ProceduralFixedOutDegree.k must be an integer >= 0, got -3"),
+    ("UniformWeights-high", lambda: bs.conn.UniformWeights(2.0, 1.0), ValueError,
+     r"UniformWeights.high must be >= low=2, got 1"),
+    ("NormalWeights-sd", lambda: bs.conn.NormalWeights(0.0, -1.0), ValueError,
+     r"NormalWeights.sd must be >= 0, got -1"),
     ("FromDense-shape", lambda: _net(conn=bs.conn.FromDense(np.ones((3, 4))), weight=None),
      ValueError, r"FromDense.matrix must have shape \(4, 4\), got \(3, 4\)"),
     ("FromEdges-pre", lambda: _net(conn=bs.conn.FromEdges([0, 9], [1, 2]), weight=None),
-     ValueError, r"FromEdges.pre must be in \[0, 3\]"),
+     ValueError, r"FromEdges.pre must be in \[0, 3\], got min 0, max 9"),
 ]
 
 NETWORK = [
@@ -185,6 +240,8 @@ NETWORK = [
      r"Projection a->a: weight must be finite"),
     ("NormalDelay-mean", lambda: bs.delays.NormalDelay(-1.0, 1.0), ValueError,
      r"NormalDelay.mean must be > 0 \(ms\), got -1"),
+    ("GapJunction-pre", lambda: bs.GapJunction(1, "a", bs.conn.OneToOne()), ValueError,
+     r"GapJunction.pre must be a population name \(str\), got 1"),
     ("Network-population", lambda: bs.Network({"a": 3}), ValueError,
      r"population 'a' must be a neuron model, got 3"),
     ("init-dt-0", lambda: _net().init(KEY, dt=0), ValueError, r"dt must be > 0 \(ms\), got 0"),
@@ -206,6 +263,8 @@ NETWORK = [
 
 SIMULATE = [
     ("simulate-inputs-population", lambda: _sim(inputs={"e": 1.0}), ValueError,
+     r"inputs: unknown population\(s\) \['e'\]; known populations: \['a'\]"),
+    ("simulate-inputs-function", lambda: _sim(inputs=lambda t: {"e": t}), ValueError,
      r"inputs: unknown population\(s\) \['e'\]; known populations: \['a'\]"),
     ("simulate-duration", lambda: _sim(duration=-1.0), ValueError,
      r"duration must be >= 0 \(ms\), got -1"),
@@ -234,9 +293,9 @@ SIMULATE = [
 ]
 
 OTHER = [
-    ("encoders-rate-n_steps", lambda: bs.encoders.rate(KEY, np.ones(3), 0), ValueError,
+    ("rate-n_steps", lambda: bs.encoders.rate(KEY, np.ones(3), 0), ValueError,
      r"rate.n_steps must be an integer >= 1, got 0"),
-    ("encoders-latency-x", lambda: bs.encoders.latency(np.full(3, 2.0), 10), ValueError,
+    ("latency-x", lambda: bs.encoders.latency(np.full(3, 2.0), 10), ValueError,
      r"latency: x must lie in \[0, 1\], got min 2, max 2"),
     ("load_shd-n_steps", lambda: bs.datasets.load_shd("missing.h5", n_steps=0), ValueError,
      r"load_shd.n_steps must be an integer >= 1, got 0"),
@@ -252,6 +311,65 @@ OTHER = [
      ValueError, r"population_rate.window must be > 0 \(ms\), got -2"),
     ("firing_rate-dt", lambda: bs.analysis.firing_rate(np.ones((10, 3)), -1.0), ValueError,
      r"firing_rate.dt must be > 0 \(ms\), got -1"),
+    ("delta-threshold", lambda: bs.encoders.delta(np.ones((3, 2)), -1.0), ValueError,
+     r"delta.threshold must be >= 0, got -1"),
+    ("spike_raster-n_steps", lambda: bs.datasets.spike_raster(np.ones(3), 0), ValueError,
+     r"spike_raster.n_steps must be an integer >= 1, got 0"),
+    ("Heaviside-surrogate", lambda: bs.spikes.Heaviside(3.0), TypeError,
+     r"Heaviside.surrogate must be a surrogate .*got 3.0"),
+    ("Sigmoid-alpha", lambda: bs.spikes.Sigmoid(-1.0), ValueError,
+     r"Sigmoid.alpha must be > 0, got -1"),
+    ("ArcTan-alpha", lambda: bs.spikes.ArcTan(-1.0), ValueError,
+     r"ArcTan.alpha must be > 0, got -1"),
+    ("Triangle-alpha", lambda: bs.spikes.Triangle(-1.0), ValueError,
+     r"Triangle.alpha must be > 0, got -1"),
+    ("Gaussian-sigma", lambda: bs.spikes.Gaussian(-1.0), ValueError,
+     r"Gaussian.sigma must be > 0, got -1"),
+    ("MultiGaussian-sigma", lambda: bs.spikes.MultiGaussian(sigma=-1.0), ValueError,
+     r"MultiGaussian.sigma must be > 0, got -1"),
+    ("Erf-alpha", lambda: bs.spikes.Erf(-1.0), ValueError, r"Erf.alpha must be > 0, got -1"),
+    ("Exponential-alpha", lambda: bs.spikes.Exponential(-1.0), ValueError,
+     r"Exponential.alpha must be > 0, got -1"),
+    ("SLAYER-beta", lambda: bs.spikes.SLAYER(beta=-1.0), ValueError,
+     r"SLAYER.beta must be > 0, got -1"),
+    ("StraightThrough-scale", lambda: bs.spikes.StraightThrough(-1.0), ValueError,
+     r"StraightThrough.scale must be > 0, got -1"),
+    ("DormandPrince-rtol", lambda: bs.integrators.DormandPrince(rtol=-1.0), ValueError,
+     r"DormandPrince.rtol must be > 0, got -1"),
+    ("DormandPrince-atol", lambda: bs.integrators.DormandPrince(atol=0.0), ValueError,
+     r"DormandPrince.atol must be > 0, got 0"),
+    ("DormandPrince-max_substeps", lambda: bs.integrators.DormandPrince(max_substeps=0),
+     ValueError, r"DormandPrince.max_substeps must be an integer >= 1, got 0"),
+    ("AdaptiveThreshold-tau_rate", lambda: bs.plasticity.AdaptiveThreshold(tau_rate=-1.0),
+     ValueError, r"AdaptiveThreshold.tau_rate must be > 0 \(ms\), got -1"),
+    ("Bounds-order", lambda: bs.plasticity.Bounds(w_min=2.0, w_max=1.0), ValueError,
+     r"Bounds: w_min must be <= w_max, got w_min=2, w_max=1"),
+    ("PairSTDP-tau_plus", lambda: bs.plasticity.PairSTDP(tau_plus=-1.0), ValueError,
+     r"PairSTDP.tau_plus must be > 0 \(ms\), got -1"),
+    ("RewardSTDP-tau_c", lambda: bs.plasticity.RewardSTDP(tau_c=0.0), ValueError,
+     r"RewardSTDP.tau_c must be > 0 \(ms\), got 0"),
+    ("SynapticScaling-eta", lambda: bs.plasticity.SynapticScaling(eta=-1.0), ValueError,
+     r"SynapticScaling.eta must be >= 0 \(1/ms\), got -1"),
+    ("TripletSTDP-tau_plus", lambda: bs.plasticity.TripletSTDP(tau_plus=-1.0), ValueError,
+     r"TripletSTDP.tau_plus must be > 0 \(ms\), got -1"),
+    ("VogelsSprekeler-tau", lambda: bs.plasticity.VogelsSprekeler(tau=-1.0), ValueError,
+     r"VogelsSprekeler.tau must be > 0 \(ms\), got -1"),
+    ("from_nir-dt", lambda: bs.nir.from_nir(bs.nir.to_nir(_snn()), dt=0.0), ValueError,
+     r"from_nir.dt must be > 0 \(ms\), got 0"),
+    ("from_nir-method", lambda: bs.nir.from_nir(bs.nir.to_nir(_snn()), dt=1.0, method="rk9"),
+     ValueError, r"method must be one of \('exp', 'euler'\), got 'rk9'"),
+    ("to_nir-model", lambda: bs.nir.to_nir(3), bs.nir.UnsupportedModelError,
+     r"to_nir: a int has no NIR equivalent; supported: bs.train.SNN"),
+    ("Constant-value", lambda: bs.initializers.Constant(np.inf), ValueError,
+     r"Constant.value must be finite, got inf"),
+    ("Uniform-high", lambda: bs.initializers.Uniform(2.0, 1.0), ValueError,
+     r"Uniform needs high >= low, got low=2.0, high=1.0"),
+    ("cuba-n", lambda: bs.models.cuba(0, key=KEY), ValueError,
+     r"n must be an integer >= 1, got 0"),
+    ("cobahh-n", lambda: bs.models.cobahh(-3, key=KEY), ValueError,
+     r"n must be an integer >= 1, got -3"),
+    ("potjans_diesmann-scale", lambda: bs.models.potjans_diesmann(-1.0, key=KEY), ValueError,
+     r"scale must be > 0, got -1"),
     ("UltraSpike-eps", lambda: bs.spikes.UltraSpike(-1.0), ValueError,
      r"UltraSpike.eps must be > 0, got -1"),
     ("FastSigmoid-scale", lambda: bs.spikes.FastSigmoid(-1.0), ValueError,
@@ -261,9 +379,9 @@ OTHER = [
     # The command line exits with status 2 (its one-line messages: tests/test_cli.py).
     ("cli-duration", lambda: cli.main(["run", "coba", "--duration", "0"]), SystemExit, "^2$"),
     ("cli-dt", lambda: cli.main(["run", "coba", "--dt", "-0.1"]), SystemExit, "^2$"),
-    ("models-coba-n", lambda: bs.models.coba(0, key=KEY), ValueError,
+    ("coba-n", lambda: bs.models.coba(0, key=KEY), ValueError,
      r"n must be an integer >= 1, got 0"),
-    ("models-brunel2000-n_e", lambda: bs.models.brunel2000(0, key=KEY), ValueError,
+    ("brunel2000-n_e", lambda: bs.models.brunel2000(0, key=KEY), ValueError,
      r"n_e must be an integer >= 1, got 0"),
 ]
 
@@ -276,3 +394,50 @@ ROWS = TRAIN + LAYERS + NEURONS + SYNAPSES + CONN + NETWORK + SIMULATE + OTHER
 def test_bad_input(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+# fmt: on
+# Entry points that are functions (or classes built through them): each needs a row.
+ENTRY_POINTS = (
+    "Network Projection GapJunction Record init simulate simulate_sharded cli "
+    "fit evaluate lif_layer readout LIFLayer Readout FeedForwardSNN RecurrentSNN UltraSNN "
+    "DelayedDense delayed_dense default_optimizer scan_time "
+    "load_shd bin_events randman digits spike_raster rate latency delta "
+    "population_rate firing_rate coba cuba cobahh brunel2000 potjans_diesmann "
+    "from_nir to_nir"
+).split()
+
+
+def _parameterised_classes():
+    """The public model classes that take parameters: neurons, synapses, connectivity
+    builders and weight rules, spike functions, initializers, integrators, plasticity
+    rules."""
+    import dataclasses
+    import inspect
+
+    namespaces = (bs.neurons, bs.synapses, bs.conn, bs.spikes, bs.initializers, bs.integrators)
+    for ns in (*namespaces, bs.plasticity):
+        for name in dir(ns):
+            cls = getattr(ns, name)
+            if not inspect.isclass(cls) or name.startswith("Abstract") or name.endswith("State"):
+                continue
+            if not dataclasses.is_dataclass(cls) or inspect.isabstract(cls):
+                continue
+            fields = [f for f in dataclasses.fields(cls) if f.type is not bool]
+            if fields and "layouts" not in cls.__module__ and name not in NOT_IN_MATRIX:
+                yield name
+
+
+# Parameterised classes without a row, and why.
+NOT_IN_MATRIX = {
+    "EulerMaruyama": "its fields are a diffusion function and a key (checked when called)",
+    "Drive": "an input value, not a model (its fields are currents and conductances)",
+    "ButcherTableau": "a table of coefficients, checked by RungeKutta (test_integrators_rk)",
+}
+
+
+def test_every_entry_point_has_a_row():
+    ids = [r[0] for r in ROWS]
+    required = set(ENTRY_POINTS) | set(_parameterised_classes())
+    missing = sorted(name for name in required if not any(i.startswith(f"{name}-") for i in ids))
+    assert not missing, f"public entry points without a bad-input row: {missing}"

@@ -92,7 +92,49 @@ def test_csr_sort_equals_numpy_stable_argsort(bound):
     """The radix argsort behind ``csr_from_edges`` (one 16-bit pass, two, or NumPy's own
     above 2^32) gives exactly ``np.argsort(kind="stable")``'s permutation, so edge lists
     with repeated presynaptic indices keep their order."""
-    from brainsim.conn.builders import _stable_argsort
+    from brainsim.conn.blocks import stable_argsort
 
     keys = np.random.default_rng(bound % 1000).integers(0, bound, 100_000)
-    np.testing.assert_array_equal(_stable_argsort(keys, bound), np.argsort(keys, kind="stable"))
+    np.testing.assert_array_equal(stable_argsort(keys, bound), np.argsort(keys, kind="stable"))
+
+
+@pytest.mark.parametrize(
+    "builder, n_pre, n_post",
+    [
+        (bs.conn.FixedProb(0.05, allow_self=False), 700, 700),
+        (bs.conn.FixedProb(0.6), 90, 80),
+        (bs.conn.FixedInDegree(30, allow_self=False), 400, 400),
+        (bs.conn.FixedInDegree(25), 70_000, 300),  # two 16-bit radix passes by pre
+    ],
+)
+def test_streamed_builders_do_not_depend_on_the_block_size(builder, n_pre, n_post, monkeypatch):
+    """FixedProb (gaps drawn in chunks) and FixedInDegree (grouped by pre block by
+    block) give the same synapses with blocks of 1 000 as with the default ones, and
+    the CSR a stable sort by pre of the same draws gives (targets ascending in rows)."""
+    from brainsim.conn import blocks
+
+    key = jax.random.key(9)
+    recurrent = n_pre == n_post
+    ref, _ = builder.build(key, n_pre, n_post, recurrent)
+    monkeypatch.setattr(blocks, "BLOCK", 1000)
+    small, _ = builder.build(key, n_pre, n_post, recurrent)
+    np.testing.assert_array_equal(ref.indptr, small.indptr)
+    np.testing.assert_array_equal(ref.indices, small.indices)
+    indptr, post = np.asarray(ref.indptr), np.asarray(ref.indices)
+    pre = np.repeat(np.arange(n_pre), np.diff(indptr))
+    assert np.all(np.diff(pre * n_post + post) > 0)  # sorted, no multapse
+
+
+def test_fixed_prob_buffer_grows_past_its_bound():
+    """The targets buffer is sized to the mean count + 6 sd; a draw beyond it (forced
+    here: a generator whose gaps are all 1, so every pair is drawn at p = 0.01) grows
+    the buffer and keeps every synapse."""
+    from brainsim.conn.blocks import skip_positions
+
+    class Dense:
+        def geometric(self, p, size):
+            return np.ones(size, np.int64)
+
+    indptr, targets = skip_positions(Dense(), 0.01, 10, 100, no_self=False)
+    np.testing.assert_array_equal(indptr, np.arange(11) * 100)
+    np.testing.assert_array_equal(targets, np.tile(np.arange(100), 10))

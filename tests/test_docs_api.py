@@ -91,7 +91,12 @@ def test_every_public_name_has_a_reference_entry():
 def test_the_walk_finds_the_known_names():
     """The walk itself: it sees names at every level (so the test above can fail)."""
     names = public_names()
-    for name in ("brainsim.simulate", "brainsim.neurons.LIF", "brainsim.train.fit",
-                 "brainsim.train.losses.ce_max_membrane", "brainsim.delays.NormalDelay"):
+    for name in (
+        "brainsim.simulate",
+        "brainsim.neurons.LIF",
+        "brainsim.train.fit",
+        "brainsim.train.losses.ce_max_membrane",
+        "brainsim.conn.NormalDelay",
+    ):
         assert name in names
     assert not any(n.split(".")[-1].startswith("_") for n in names)

@@ -28,6 +28,19 @@ def test_latency_encoder_spike_times():
     np.testing.assert_array_equal(np.argmax(s[:, 0, [0, 1, 3]], axis=0), [0, 5, 8])
 
 
+def test_latency_and_spike_raster_conventions():
+    """The two documented conventions: ``latency`` codes intensity (x = 1 first),
+    ``spike_raster`` places given times (time 0 first); latency(x) is the raster of the
+    times 1 - x (time-major) for every unit above the threshold."""
+    x = np.array([[1.0, 0.75, 0.3, 0.05], [0.2, 0.9, 0.6, 0.5]], np.float32)
+    t = 9
+    lat = np.asarray(bs.encoders.latency(jnp.asarray(x), t))  # (T, 2, 4)
+    ras = bs.datasets.spike_raster(1.0 - x, t)  # (2, T, 4)
+    np.testing.assert_array_equal(lat, np.moveaxis(ras, 1, 0))
+    # x = 1 fires at step 0; the time 1 falls on the last step
+    assert lat[0, 0, 0] == 1 and bs.datasets.spike_raster(x, t)[0, -1, 0] == 1
+
+
 def test_delta_encoder_matches_loop():
     rng = np.random.default_rng(0)
     x = np.cumsum(rng.normal(0, 0.3, (50, 3)), axis=0)

@@ -3,6 +3,7 @@ scatter and NumPy) and ``simulate(..., record={pop: Record("spikes", events=True
 against the dense boolean raster of the same run."""
 
 import importlib
+from collections import OrderedDict
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +14,7 @@ import brainsim as bs
 
 compact_mod = importlib.import_module("brainsim.ops.compact")
 simulate_mod = importlib.import_module("brainsim.simulate")
+core_mod = importlib.import_module("brainsim.core")
 
 INT32_MAX = np.iinfo(np.int32).max
 
@@ -22,7 +24,7 @@ def path(request, monkeypatch):
     """Run the test once with the native kernel and once with the portable scatter."""
     if request.param == "portable":
         monkeypatch.setattr(bs.ops._native, "available", lambda: False)
-        monkeypatch.setattr(simulate_mod, "_COMPILED", {})  # no scan compiled natively
+        monkeypatch.setattr(simulate_mod, "_COMPILED", OrderedDict())  # no scan compiled natively
     elif not bs.ops._native.available():
         pytest.skip("native kernel unavailable")
     return request.param
@@ -94,8 +96,8 @@ def sim_path(request, monkeypatch):
     scatter (only the recording: the network keeps its own kernels, so each compiles
     fast)."""
     if request.param == "portable":
-        monkeypatch.setattr(simulate_mod, "append_spikes", compact_mod._append_portable)
-        monkeypatch.setattr(simulate_mod, "_COMPILED", {})
+        monkeypatch.setattr(core_mod, "append_spikes", compact_mod._append_portable)
+        monkeypatch.setattr(simulate_mod, "_COMPILED", OrderedDict())
     elif not bs.ops._native.available():
         pytest.skip("native kernel unavailable")
     return request.param
@@ -141,15 +143,19 @@ def test_events_equal_dense_raster(coba, sim_path):
 
 
 def test_overflow_grows_the_buffer_and_reruns(coba, sim_path):
-    """A buffer of 4 slots (far fewer than the spikes of the first chunk, which has the
-    synchronous onset burst) is grown and the chunk run again: the events still equal the
-    raster. Without the rerun no chunk could hold more than 4 spikes."""
-    net, state, dense = coba
+    """A buffer of 4 slots (far fewer than the spikes of every chunk: an extra 100 pA into
+    both populations keeps the network firing after its synchronous onset burst) is grown
+    and the chunk run again: the events still equal the raster. Without the rerun no
+    chunk could hold more than 4 spikes."""
+    net, state, _ = coba
+    drive = {"E": 100.0, "I": 100.0}
+    _, dense = bs.simulate(net, state, 30.0, 0.1, record={"E": ["spikes"]}, inputs=drive)
+    dense = np.asarray(dense["E"]["spikes"])
     rec = {"E": bs.Record("spikes", events=True, capacity=4)}
-    _, r = bs.simulate(net, state, 30.0, 0.1, record=rec, chunk_steps=100)
-    per_chunk = dense["E"].reshape(3, 100, -1).sum(axis=(1, 2))
+    _, r = bs.simulate(net, state, 30.0, 0.1, record=rec, chunk_steps=100, inputs=drive)
+    per_chunk = dense.reshape(3, 100, -1).sum(axis=(1, 2))
     assert per_chunk.min() > 4, per_chunk  # every chunk overflows 4 slots
-    _check(r["E"]["spikes"], dense["E"])
+    _check(r["E"]["spikes"], dense)
 
 
 def test_capacity_policy():

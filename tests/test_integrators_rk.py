@@ -33,6 +33,7 @@ def _f(t, y, args):
         (bs.integrators.Euler(), 1.0, [1 / 20, 1 / 40, 1 / 80, 1 / 160]),
         (bs.integrators.RK2(), 2.0, [1 / 20, 1 / 40, 1 / 80, 1 / 160]),
         (bs.integrators.RK4(), 4.0, [1 / 5, 1 / 10, 1 / 20, 1 / 40]),
+        (bs.integrators.ETDRK4(), 4.0, [1 / 10, 1 / 20, 1 / 40, 1 / 80]),
     ],
 )
 def test_runge_kutta_convergence_order(x64, integrator, order, dts):
@@ -52,6 +53,52 @@ def test_rk4_exact_for_cubic_in_time(x64):
     """RK4 integrates y' = t³ exactly (quadrature by Simpson's rule is exact for cubics)."""
     y = _solve(bs.integrators.RK4(), lambda t, y, a: t**3, jnp.asarray(0.0), 2.0, 0.5)
     np.testing.assert_allclose(float(y), 2.0**4 / 4, rtol=1e-13)
+
+
+def test_etdrk4_stiff_and_exact_linear(x64):
+    """y' = -k (y - cos t) with k = 1000/ms: at dt = 0.01 (k dt = 10, beyond RK4's
+    stability limit 2.8) ETDRK4 stays stable and tracks the slow manifold
+    y ≈ cos t + sin t / k (error at t = 2 below 1e-5; RK4 overflows). A linear equation
+    with constant coefficients, y' = -k y + k, is integrated exactly at any step."""
+    k = 1000.0
+    f = lambda t, y, a: -k * (y - jnp.cos(t))
+    y = _solve(bs.integrators.ETDRK4(), f, jnp.asarray(1.0), 2.0, 0.01)
+    assert abs(float(y) - (np.cos(2.0) + np.sin(2.0) / k)) < 1e-5
+    assert not np.isfinite(float(_solve(bs.integrators.RK4(), f, jnp.asarray(1.0), 2.0, 0.01)))
+    y = _solve(bs.integrators.ETDRK4(), lambda t, y, a: k - k * y, jnp.asarray(3.0), 0.003, 0.001)
+    np.testing.assert_allclose(float(y), 1 + 2 * np.exp(-k * 0.003), rtol=1e-12)
+
+
+def test_dormand_prince_meets_its_tolerance(x64):
+    """One step of dt = 2 ms on y' = -2 t y², z' = t (non-autonomous) lands within the
+    requested tolerance of y = 1/(1+t²), z = t²/2 (global error a small multiple of
+    rtol), and the error falls with rtol (1e-4 -> 1e-9: by > 1e3)."""
+    y0 = {"y": jnp.asarray(1.0), "z": jnp.asarray(0.0)}
+    errs = []
+    for rtol in (1e-4, 1e-9):
+        dp = bs.integrators.DormandPrince(rtol=rtol, atol=rtol)
+        y = dp.step(_f, 0.0, y0, 2.0, None)
+        errs.append(abs(float(y["y"]) - 0.2) + abs(float(y["z"]) - 2.0))
+        assert errs[-1] < 50 * rtol, (rtol, errs[-1])
+    assert errs[1] < errs[0] / 1e3
+
+
+def test_dormand_prince_steps_each_element_on_its_own(x64):
+    """Elements with very different stiffness (rates 1 and 1000 /ms) in one array:
+    each meets the tolerance against y = (k² sin t - k cos t)/(k² + 1) + C e^{-kt}
+    (y(0) = 1) and equals what it reaches alone: the sub-step size is per element."""
+    ks = (1.0, 1000.0)
+    f = lambda t, y, a: -jnp.asarray(ks) * (y - jnp.sin(t))
+    dp = bs.integrators.DormandPrince(rtol=1e-8, atol=1e-8)
+    both = dp.step(f, 0.0, jnp.asarray([1.0, 1.0]), 0.5, None)
+    for i, k in enumerate(ks):
+        c = 1 + k / (k**2 + 1)
+        exact = (k**2 * np.sin(0.5) - k * np.cos(0.5)) / (k**2 + 1) + c * np.exp(-k * 0.5)
+        np.testing.assert_allclose(float(both[i]), exact, atol=1e-7)
+        alone = dp.step(lambda t, y, a, k=k: -k * (y - jnp.sin(t)), 0.0, jnp.ones(1), 0.5, None)
+        np.testing.assert_allclose(float(both[i]), float(alone[0]), rtol=1e-12)
+    with pytest.raises(ValueError, match="rtol"):
+        bs.integrators.DormandPrince(rtol=0.0)
 
 
 def test_tableau_checks():

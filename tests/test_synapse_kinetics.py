@@ -8,20 +8,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy.integrate import solve_ivp
+from scipy.integrate import quad, solve_ivp
 
 import brainsim as bs
 
 DT = 0.1
 
 
-def _run(kinetics, events, dt=DT):
-    """Drive ``kinetics`` with ``events (steps, n)``; return g per step ``(steps, n)``."""
+def _run(kinetics, events, dt=DT, value=None):
+    """Drive ``kinetics`` with ``events (steps, n)``; return per step ``(steps, n)`` what
+    ``step`` returns (the step's mean) or, with ``value``, ``value(state)``."""
     state = kinetics.init(None, events.shape[1:], dt=dt)
 
     def body(s, e):
         s, g = kinetics.step(s, e, t=0.0, dt=dt)
-        return s, g
+        return s, g if value is None else value(s)
 
     return np.asarray(jax.lax.scan(body, state, jnp.asarray(events, state_dtype(state)))[1])
 
@@ -36,30 +37,70 @@ def _single(n_steps, w=1.0):
     return ev
 
 
+def _step_means(g, t, dt=DT):
+    """Mean of the analytic response ``g`` over each step ``[t, t + dt]`` (SciPy quad)."""
+    return np.array([quad(g, a, a + dt, epsabs=1e-13, epsrel=1e-12)[0] / dt for a in t])
+
+
+def _dual_value(s):
+    return s.decay - s.rise
+
+
 def test_dual_exponential_analytic_and_peak():
-    """g(n dt) = w A (e^{-t/τd} - e^{-t/τr}) after an arrival at step 0. Exact decays, so
-    the only error is float32 rounding (1e-5 of w). The normalisation is checked
-    independently: on a fine grid (dt = 1 µs, float64 to avoid accumulating float32
-    rounding over 5000 steps) the maximum equals w to 1e-6 (the grid misses the true
-    peak by < 1 µs, where the curve is flat to second order: error ~ g''·dt² ~ 1e-6·w)."""
+    """g(n dt) = w A (e^{-t/τd} - e^{-t/τr}) after an arrival at step 0 (the state), and
+    what ``step`` returns is its mean over each step (quad of the analytic curve). Exact
+    decays, so the only error is float32 rounding (1e-5 of w). The normalisation is
+    checked independently: on a fine grid (dt = 1 µs, float64 to avoid accumulating
+    float32 rounding over 5000 steps) the maximum equals w to 1e-6 (the grid misses the
+    true peak by < 1 µs, where the curve is flat to second order: error ~ g''·dt² ~
+    1e-6·w)."""
     w, tr, td = 3.0, 1.0, 5.0
-    g = _run(bs.synapses.DualExponential(tr, td), _single(300, w))[:, 0]
     t = np.arange(300) * DT
     t_pk = td * tr / (td - tr) * math.log(td / tr)
     a = 1 / (math.exp(-t_pk / td) - math.exp(-t_pk / tr))
-    np.testing.assert_allclose(g, w * a * (np.exp(-t / td) - np.exp(-t / tr)), atol=1e-5 * w)
+    curve = lambda t: w * a * (np.exp(-t / td) - np.exp(-t / tr))
+    kin = bs.synapses.DualExponential(tr, td)
+    np.testing.assert_allclose(
+        _run(kin, _single(300, w), value=_dual_value)[:, 0], curve(t), atol=1e-5 * w
+    )
+    np.testing.assert_allclose(
+        _run(kin, _single(300, w))[:, 0], _step_means(curve, t), atol=1e-5 * w
+    )
     with jax.enable_x64(True):
-        fine = _run(bs.synapses.DualExponential(tr, td), _single(5000, w), dt=0.001)
+        fine = _run(kin, _single(5000, w), dt=0.001, value=_dual_value)
     assert abs(fine.max() - w) < 1e-6 * w
 
 
 def test_alpha_analytic():
-    """g(t) = w (t/τ) e^{1 - t/τ}: exact recursion, float32 rounding only; peak w at τ."""
+    """g(t) = w (t/τ) e^{1 - t/τ} (the state; peak w at τ), and its mean over each step
+    (what ``step`` returns; quad of the analytic curve): exact recursion, float32
+    rounding only."""
     w, tau = 2.0, 2.0
-    g = _run(bs.synapses.Alpha(tau), _single(300, w))[:, 0]
     t = np.arange(300) * DT
-    np.testing.assert_allclose(g, w * t / tau * np.exp(1 - t / tau), atol=1e-5 * w)
+    curve = lambda t: w * t / tau * np.exp(1 - t / tau)
+    kin = bs.synapses.Alpha(tau)
+    g = _run(kin, _single(300, w), value=lambda s: s.g)[:, 0]
+    np.testing.assert_allclose(g, curve(t), atol=1e-5 * w)
     assert abs(g[round(tau / DT)] - w) < 1e-5 * w
+    np.testing.assert_allclose(
+        _run(kin, _single(300, w))[:, 0], _step_means(curve, t), atol=1e-5 * w
+    )
+
+
+def test_exponential_analytic():
+    """g(t) = w e^{-t/τ} (the state) and its mean over each step (what ``step`` returns;
+    quad of the analytic curve), for τ per neuron; float32 rounding only."""
+    w, tau = 2.0, np.array([0.3, 5.0])
+    t = np.arange(200) * DT
+    kin = bs.synapses.Exponential(jnp.asarray(tau))
+    ev = np.zeros((200, 2))
+    ev[0] = w
+    g = _run(kin, ev, value=lambda s: s.g)
+    means = _run(kin, ev)
+    for j in range(2):
+        curve = lambda t, j=j: w * np.exp(-t / tau[j])
+        np.testing.assert_allclose(g[:, j], curve(t), atol=1e-5 * w)
+        np.testing.assert_allclose(means[:, j], _step_means(curve, t), atol=1e-5 * w)
 
 
 def _two_state_ivp(alpha, beta, t_max, t_pulse, onsets, t_end):

@@ -5,11 +5,13 @@ from .builders import AllToAll as AllToAll
 from .builders import FixedInDegree as FixedInDegree
 from .builders import FixedOutDegree as FixedOutDegree
 from .builders import FixedProb as FixedProb
+from .builders import FixedTotalNumber as FixedTotalNumber
 from .builders import FromDense as FromDense
 from .builders import FromEdges as FromEdges
 from .builders import OneToOne as OneToOne
 from .builders import ProceduralFixedOutDegree as ProceduralFixedOutDegree
 from .builders import with_delays as with_delays
+from .delay_rules import NormalDelay as NormalDelay
 from .layouts import CSR as CSR
 from .layouts import ELL as ELL
 from .layouts import AbstractLayout as AbstractLayout

@@ -14,18 +14,26 @@ import numpy as np
 
 from .._arrays import to_device
 from .._checks import check_count, check_prob
+from .blocks import draw_total_number, group_by_pre, skip_positions, stable_argsort
+from .by_delay import with_delays as with_delays
+from .delay_rules import NormalDelay
 from .layouts import CSR, ELL, Delayed, Dense, Procedural
 from .weight_rules import AbstractWeightRule, ConstantWeights
 
 
-def numpy_rng(key) -> np.random.Generator:
-    """A NumPy generator seeded from a JAX key (deterministic)."""
+def seed_words(key) -> list[int]:
+    """The words of a JAX key, the entropy of NumPy seed sequences (deterministic)."""
     if key is None:
         raise ValueError(
             "key is required to build random connectivity: pass "
             "Network(..., key=jax.random.key(seed))"
         )
-    return np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+    return np.asarray(jax.random.key_data(key)).ravel().tolist()
+
+
+def numpy_rng(key) -> np.random.Generator:
+    """A NumPy generator seeded from a JAX key (deterministic)."""
+    return np.random.default_rng(seed_words(key))
 
 
 def csr_from_edges(pre, post, n_pre, n_post, weights=None):
@@ -33,23 +41,11 @@ def csr_from_edges(pre, post, n_pre, n_post, weights=None):
     pre, post = np.asarray(pre, np.int64), np.asarray(post, np.int64)
     weights = None if weights is None else np.asarray(weights)
     if np.any(pre[1:] < pre[:-1]):  # edges not yet grouped by row (FromDense's are)
-        order = _stable_argsort(pre, n_pre)
+        order = stable_argsort(pre, n_pre)
         post, weights = post[order], None if weights is None else weights[order]
     indptr = np.zeros(n_pre + 1, np.int64)
     np.cumsum(np.bincount(pre, minlength=n_pre), out=indptr[1:])
     return CSR(n_pre, n_post, indptr, post), weights
-
-
-def _stable_argsort(keys, bound: int):
-    """``np.argsort(keys, kind="stable")`` for integers in ``[0, bound)``: NumPy's radix
-    sort on 16-bit digits (one pass below 2^16, two up to 2^32), ~4x faster than its
-    timsort on random int64 keys."""
-    if bound <= 2**16:
-        return np.argsort(keys.astype(np.uint16), kind="stable")
-    if bound <= 2**32:
-        order = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
-        return order[np.argsort((keys[order] >> 16).astype(np.uint16), kind="stable")]
-    return np.argsort(keys, kind="stable")
 
 
 def _skip_self(targets, rows):
@@ -61,7 +57,9 @@ def _distinct(rng, n_rows, k, m):
     """``(n_rows, k)`` sorted distinct integers in ``[0, m)`` per row."""
     if k > m // 2:
         return np.sort(np.argsort(rng.random((n_rows, m)), axis=1)[:, :k], axis=1)
-    out = np.sort(rng.integers(0, m, (n_rows, k)), axis=1)
+    # int32 draws are the same numbers as int64 ones below 2**31, in half the memory
+    out = rng.integers(0, m, (n_rows, k), dtype=np.int32 if m < 2**31 else np.int64)
+    out.sort(axis=1)
     while True:
         dup = np.zeros_like(out, bool)
         dup[:, 1:] = out[:, 1:] == out[:, :-1]
@@ -122,23 +120,56 @@ class FixedProb(_SelfOption):
         rng = numpy_rng(key)
         no_self = self._no_self(n_pre, n_post, recurrent)
         cols = n_post - 1 if no_self else n_post
-        total = n_pre * cols
-        positions = []
-        start = -1
-        while self.p > 0 and start < total - 1:
-            mean = (total - 1 - start) * self.p
-            draws = int(mean + 6 * np.sqrt(mean) + 16)
-            pos = start + np.cumsum(rng.geometric(self.p, draws))
-            positions.append(pos[pos < total])
-            start = int(pos[-1])
-        pos = np.concatenate(positions) if positions else np.zeros(0, np.int64)
-        # The positions increase, so rows come out grouped: no sort, no 64-bit division.
-        indptr = np.searchsorted(pos, np.arange(n_pre + 1, dtype=np.int64) * cols)
-        pre = np.repeat(np.arange(n_pre, dtype=np.int64), np.diff(indptr))
-        post = pos - pre * cols
-        if no_self:
-            post = _skip_self(post, pre)
-        return CSR(n_pre, n_post, indptr, post), None
+        # The synapses are drawn in order of (pre, post): no sort, no 64-bit division.
+        indptr, targets = skip_positions(rng, self.p, n_pre, cols, no_self)
+        return CSR(n_pre, n_post, indptr, targets), None
+
+
+class FixedTotalNumber(_SelfOption):
+    """Exactly ``n`` synapses, each an independent, uniformly drawn (pre, post) pair:
+    multapses occur (NEST's ``fixed_total_number``, the rule of Potjans & Diesmann's
+    microcircuit); with ``allow_self=False`` a recurrent projection draws among the
+    ``n_pre·(n_pre - 1)`` pairs ``i != j``. In- and out-degrees are Binomial(``n``,
+    1/``n_post``) and Binomial(``n``, 1/``n_pre``).
+
+    ``weights``: a rule (``NormalWeights``, ...) each synapse's weight is drawn from, in
+    the projection's weight unit (give ``Projection(weight=None)`` to use them); ``None``
+    draws none (the projection's weight applies). ``delays``: a delay rule
+    (``NormalDelay``) each synapse's delay is drawn from, giving a ``Delayed`` layout (in
+    place of ``Projection(delays=...)``); ``None``: a ``CSR`` layout.
+
+    Built straight into the final arrays (``bs.conn.blocks``): int32 targets, float32
+    weights and a uint8 delay index per synapse (9 bytes), rows sorted by (delay,
+    target), drawn in parallel blocks of ~2^16 synapses with O(block) temporaries."""
+
+    n: int = eqx.field(static=True)
+    weights: AbstractWeightRule | None = None
+    delays: NormalDelay | None = None
+
+    def __check_init__(self):
+        check_count("FixedTotalNumber.n", self.n, 2**31 - 1)
+
+    def build(self, key, n_pre, n_post, recurrent=False):
+        no_self = self._no_self(n_pre, n_post, recurrent)
+        if self.n and (n_post - no_self) < 1:
+            raise ValueError(
+                f"FixedTotalNumber.n must be 0 when no pair is allowed ({n_pre} x {n_post}"
+                f" neurons, no self-connections), got {self.n}"
+            )
+        indptr, targets, w, group, values = draw_total_number(
+            seed_words(key),
+            n_pre,
+            n_post,
+            self.n,
+            no_self=no_self,
+            weights=self.weights,
+            delays=self.delays,
+        )
+        csr = CSR(n_pre, n_post, indptr, targets)  # moved without a copy (aligned)
+        w = None if w is None else to_device(w, np.float32)
+        if group is None:
+            return csr, w
+        return Delayed(n_pre, n_post, csr, to_device(group, group.dtype), values), w
 
 
 class FixedInDegree(_SelfOption):
@@ -154,10 +185,9 @@ class FixedInDegree(_SelfOption):
         m = n_pre - 1 if no_self else n_pre
         check_count("FixedInDegree.k", self.k, m)
         pre = _distinct(numpy_rng(key), n_post, self.k, m)
-        post = np.repeat(np.arange(n_post), self.k).reshape(n_post, self.k)
         if no_self:
-            pre = _skip_self(pre, post)
-        return csr_from_edges(pre.ravel(), post.ravel(), n_pre, n_post)
+            pre += pre >= np.arange(n_post, dtype=pre.dtype)[:, None]
+        return CSR(n_pre, n_post, *group_by_pre(pre, n_pre)), None
 
 
 class FixedOutDegree(_SelfOption):
@@ -234,85 +264,12 @@ class FromEdges(AbstractBuilder):
             )
         for name, idx, n in (("pre", pre, n_pre), ("post", post, n_post)):
             if idx.size and (idx.min() < 0 or idx.max() >= n):
-                raise ValueError(f"FromEdges.{name} must be in [0, {n - 1}]")
+                raise ValueError(
+                    f"FromEdges.{name} must be in [0, {n - 1}], got min {idx.min()}, "
+                    f"max {idx.max()}"
+                )
         if self.weights is not None and np.shape(self.weights) != pre.shape:
-            raise ValueError(f"FromEdges.weights must have shape {pre.shape}")
+            raise ValueError(
+                f"FromEdges.weights must have shape {pre.shape}, got {np.shape(self.weights)}"
+            )
         return csr_from_edges(pre, post, n_pre, n_post, self.weights)
-
-
-def _edges(layout):
-    """Flat ``(pre, post)`` synapse arrays of a CSR/ELL/Dense layout, in weight order."""
-    if isinstance(layout, CSR):
-        indptr = np.asarray(layout.indptr)
-        return np.repeat(np.arange(layout.n_pre), np.diff(indptr)), np.asarray(layout.indices)
-    if isinstance(layout, ELL):
-        idx = np.asarray(layout.indices)
-        return np.repeat(np.arange(layout.n_pre), idx.shape[1]), idx.ravel()
-    if isinstance(layout, Dense):
-        pre, post = np.indices((layout.n_pre, layout.n_post)).reshape(2, -1)
-        if layout.mask is not None:
-            raise ValueError("with_delays: a masked Dense layout is not supported; use CSR")
-        return pre, post
-    raise TypeError(f"with_delays: unsupported layout {type(layout).__name__}")
-
-
-def _group_dtype(n_values: int):
-    if n_values <= 256:
-        return np.uint8
-    return np.int16 if n_values <= 2**15 else np.int32
-
-
-def with_delays(layout, delays, weight=None):
-    """Attach one delay per synapse to ``layout``: ``(Delayed layout, weight)``.
-
-    ``delays`` (ms) has ``layout.weight_shape`` (one delay per synapse, in weight order);
-    values equal to within 1e-9 ms share a group. The synapses are reordered by
-    (presynaptic neuron, delay, target); a per-synapse ``weight`` array is reordered
-    alike, a scalar ``weight`` (or ``None``) is returned unchanged.
-    """
-    pre, post = _edges(layout)
-    d = np.asarray(delays, np.float64)
-    if d.shape != tuple(layout.weight_shape):
-        raise ValueError(
-            f"delays must have the layout's weight shape {tuple(layout.weight_shape)}, "
-            f"got {d.shape}"
-        )
-    d = d.ravel()
-    if d.size and not (np.all(np.isfinite(d)) and d.min() > 0):
-        raise ValueError(f"delays must be > 0 (ms), got min {d.min():g}")
-    values, group = _delay_groups(d)
-    order = _row_delay_target_order(pre, group, post, len(values), layout.n_post)
-    indptr = np.zeros(layout.n_pre + 1, np.int64)
-    np.cumsum(np.bincount(pre, minlength=layout.n_pre), out=indptr[1:])
-    csr = CSR(layout.n_pre, layout.n_post, indptr, post[order])
-    g = to_device(group[order], _group_dtype(len(values)))
-    out = Delayed(layout.n_pre, layout.n_post, csr, g, tuple(float(v) for v in values))
-    w = weight
-    if weight is not None and np.ndim(weight):
-        w = to_device(np.asarray(weight).ravel()[order], np.float32)
-    return out, w
-
-
-def _delay_groups(d):
-    """``(values, group)``: the distinct delays (equal within 1e-9 ms), ascending, and each
-    synapse's index into them. Exact, like ``np.unique(..., return_inverse=True)``, but the
-    values are found in a sample and only the synapses they miss are sorted (~5x faster
-    at 15 M synapses)."""
-    r = np.round(d, 9)
-    values = np.unique(r[:: max(1, r.size >> 20)])
-    group = np.searchsorted(values, r)
-    missed = values[np.minimum(group, values.size - 1)] != r
-    if missed.any():
-        values = np.union1d(values, r[missed])
-        group = np.searchsorted(values, r)
-    return values, group
-
-
-def _row_delay_target_order(pre, group, post, n_groups, n_post):
-    """The permutation sorting synapses by (pre, delay group, post): one stable argsort of
-    a combined int64 key (10x faster than ``np.lexsort`` at 15 M synapses), or the
-    lexsort where the key would overflow."""
-    if (int(pre.max(initial=0)) + 1) * n_groups * n_post >= 2**63:
-        return np.lexsort((post, group, pre))
-    key = (pre.astype(np.int64) * n_groups + group) * n_post + post
-    return np.argsort(key, kind="stable")

@@ -1,5 +1,7 @@
-"""Weight rules of procedural connectivity: the distribution each regenerated synapse's
-weight factor is drawn from.
+"""Weight rules: the distribution each synapse's weight (factor) is drawn from.
+
+Stored connectivity (``FixedTotalNumber(weights=...)``) draws each synapse's weight with
+``sample`` when the network is built (NumPy's continuous distributions, float32).
 
 A procedural projection's synaptic weight is ``w_ij = weight · r_ij`` with ``weight`` the
 projection's scalar (trainable) gain and ``r_ij`` drawn by the rule. A non-constant rule
@@ -36,6 +38,10 @@ class AbstractWeightRule(eqx.Module):
     def quantile(self, u: np.ndarray) -> np.ndarray:
         """Inverse CDF at ``u`` in (0, 1), float64."""
 
+    @abc.abstractmethod
+    def sample(self, rng: np.random.Generator, out: np.ndarray) -> None:
+        """Fill the float32 array ``out`` with independent draws, in place."""
+
 
 class ConstantWeights(AbstractWeightRule):
     """``r_ij = 1``: every synapse has the projection's weight (homogeneous)."""
@@ -45,6 +51,9 @@ class ConstantWeights(AbstractWeightRule):
 
     def quantile(self, u):
         return np.ones_like(u)
+
+    def sample(self, rng, out):
+        out.fill(1.0)
 
 
 class UniformWeights(AbstractWeightRule):
@@ -62,22 +71,43 @@ class UniformWeights(AbstractWeightRule):
     def quantile(self, u):
         return self.low + (self.high - self.low) * u
 
+    def sample(self, rng, out):
+        rng.random(out=out, dtype=np.float32)
+        out *= self.high - self.low
+        out += self.low
+
 
 class NormalWeights(AbstractWeightRule):
-    """``r_ij ~ N(mean, sd²)`` (2¹⁶ equiprobable quantiles: |z| ≤ 4.3)."""
+    """``r_ij ~ N(mean, sd²)`` (2¹⁶ equiprobable quantiles: |z| ≤ 4.3). With
+    ``keep_sign``, draws of the other sign than ``mean`` (or 0) are redrawn: the normal
+    truncated at 0, as NEST's microcircuit draws its weights (``nest.math.redraw``)."""
 
     mean: float = eqx.field(static=True)
     sd: float = eqx.field(static=True)
+    keep_sign: bool = eqx.field(default=False, static=True)
 
     def __check_init__(self):
         check_finite("NormalWeights.mean", self.mean)
         check_nonnegative("NormalWeights.sd", self.sd)
+        if self.keep_sign and self.mean == 0:
+            raise ValueError("NormalWeights.keep_sign needs mean != 0, got mean=0")
 
     def quantile(self, u):
-        inv = statistics.NormalDist(self.mean, self.sd).inv_cdf if self.sd > 0 else None
-        if inv is None:
+        if self.sd == 0:
             return np.full_like(u, self.mean)
-        return np.array([inv(x) for x in u.tolist()])
+        dist = statistics.NormalDist(self.mean, self.sd)
+        if self.keep_sign:  # the quantiles of the truncated normal
+            f0 = dist.cdf(0.0)
+            u = f0 + u * (1 - f0) if self.mean > 0 else u * f0
+        return np.array([dist.inv_cdf(x) for x in u.tolist()])
+
+    def sample(self, rng, out):
+        rng.standard_normal(out=out, dtype=np.float32)
+        out *= self.sd
+        out += self.mean
+        while self.keep_sign and (bad := np.flatnonzero(out * np.sign(self.mean) <= 0)).size:
+            redraw = rng.standard_normal(bad.size, dtype=np.float32)
+            out[bad] = redraw * self.sd + self.mean
 
 
 @functools.lru_cache(maxsize=32)

@@ -81,8 +81,11 @@ def randman(
 
 
 def spike_raster(times, n_steps: int) -> np.ndarray:
-    """Dense spikes ``(n, n_steps, n_units)``: one spike per unit at step
-    ``round(time (n_steps - 1))``."""
+    """Dense spikes ``(n, n_steps, n_units)`` from normalised spike *times* in [0, 1]
+    (Randman's code, ``time = 0`` at step 0): one spike per unit at step
+    ``round(time (n_steps - 1))``. Not an intensity code: ``bs.encoders.latency(x)``
+    fires at ``round((1 - x)(n_steps - 1))`` (strong inputs early), i.e. at the time
+    ``1 - x``."""
     check_size("spike_raster.n_steps", n_steps)
     times = np.asarray(times)
     if times.ndim != 2 or times.shape[0] == 0:

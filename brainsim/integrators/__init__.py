@@ -1,6 +1,8 @@
 """Explicit integration schemes applied to a model's derivative function ``f(t, y, args)``."""
 
 from ._base import AbstractIntegrator as AbstractIntegrator
+from .adaptive import DormandPrince as DormandPrince
+from .etd import ETDRK4 as ETDRK4
 from .euler import Euler as Euler
 from .euler_maruyama import EulerMaruyama as EulerMaruyama
 from .euler_maruyama import euler_maruyama_step as euler_maruyama_step

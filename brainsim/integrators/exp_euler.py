@@ -24,13 +24,20 @@ class ExpEuler(AbstractIntegrator):
     """
 
     def step(self, f, t, y, dt, args):
-        leaves, treedef = jax.tree.flatten(y)
-        g = lambda *ls: jax.tree.leaves(f(t, jax.tree.unflatten(treedef, ls), args))
-        # One JVP per leaf gives that leaf's diagonal rate; the primal f(t, y) comes with it.
-        rates, dy = [], None
-        for k in range(len(leaves)):
-            unit = [(jnp.ones_like if i == k else jnp.zeros_like)(x) for i, x in enumerate(leaves)]
-            dy, tangent = jax.jvp(g, leaves, unit)
-            rates.append(tangent[k])
+        leaves, treedef, rates, dy = _linearised(f, t, y, args)
         new = [yk + _phi1(a, dt) * d for yk, a, d in zip(leaves, rates, dy, strict=True)]
         return jax.tree.unflatten(treedef, new)
+
+
+def _linearised(f, t, y, args):
+    """``(leaves, treedef, rates, dy)``: ``y``'s leaves, ``f(t, y)``'s and each leaf's
+    own rate ``a_k = ∂f_k/∂y_k`` (one JVP per leaf gives that leaf's diagonal rate; the
+    primal ``f(t, y)`` comes with it)."""
+    leaves, treedef = jax.tree.flatten(y)
+    g = lambda *ls: jax.tree.leaves(f(t, jax.tree.unflatten(treedef, ls), args))
+    rates, dy = [], None
+    for k in range(len(leaves)):
+        unit = [(jnp.ones_like if i == k else jnp.zeros_like)(x) for i, x in enumerate(leaves)]
+        dy, tangent = jax.jvp(g, leaves, unit)
+        rates.append(tangent[k])
+    return leaves, treedef, rates, dy

@@ -3,6 +3,7 @@ import jax.numpy as jnp
 
 from .._random import fold_in, split
 from ..initializers import Normal
+from ..integrators import ExpEuler
 from ..network import Network, NetworkState
 from ..neurons import TraubMiles
 from ..synapses import Conductance, Exponential
@@ -22,9 +23,14 @@ def cobahh(
 
     Traub–Miles Hodgkin–Huxley neurons (``bs.neurons.TraubMiles`` defaults: area
     20 000 µm², C = 200 pF, g_Na = 20 µS, g_K = 6 µS, g_L = 10 nS, E_Na = 50, E_K = −90,
-    E_L = −60, V_T = −63 mV; spikes are upward crossings of −20 mV; exponential Euler),
+    E_L = −60, V_T = −63 mV; spikes are upward crossings of −20 mV), integrated by
+    exponential Euler as in Brian2's example (``method='exponential_euler'``; the neuron's
+    own default is the more accurate ``ETDRK4``),
     no external drive. Exponential conductances: excitatory 6 nS, τ = 5 ms, E = 0 mV;
-    inhibitory 67 nS, τ = 10 ms, E = −80 mV. Random connectivity with mean in-degree
+    inhibitory 67 nS, τ = 10 ms, E = −80 mV, entering the membrane with their value at
+    the start of each step (``step_mean=False``), as in Brian2's example (its exponential
+    Euler step holds them; 1 % more charge per spike than their exact mean at dt = 0.1 ms,
+    see docs/concepts/synaptic-integration.md). Random connectivity with mean in-degree
     ``in_degree`` (p = 0.02 at n = 4000, no autapses). Populations "E" (80 %), "I" (20 %).
     ``procedural=True`` regenerates it from a seed instead of storing it (see ``coba``).
 
@@ -35,9 +41,9 @@ def cobahh(
     network and initial state the two give identical spike trains in float64 (see
     ``tests/test_models_cobahh.py``).
     """
-    neuron = lambda size: TraubMiles(size, v_init=Normal(-65.0, 5.0))
-    exc = dict(weight=6.0, synapse=Exponential(5.0), output=Conductance(0.0))
-    inh = dict(weight=67.0, synapse=Exponential(10.0), output=Conductance(-80.0))
+    neuron = lambda size: TraubMiles(size, v_init=Normal(-65.0, 5.0), integrator=ExpEuler())
+    exc = dict(weight=6.0, synapse=Exponential(5.0, step_mean=False), output=Conductance(0.0))
+    inh = dict(weight=67.0, synapse=Exponential(10.0, step_mean=False), output=Conductance(-80.0))
     return ei_network(
         n,
         key=key,

@@ -11,10 +11,7 @@ import math
 import numpy as np
 
 from .._checks import check_positive
-from .._random import fold_in
-from ..conn import FromEdges, OneToOne
-from ..conn.builders import numpy_rng
-from ..delays import NormalDelay
+from ..conn import FixedTotalNumber, NormalDelay, NormalWeights, OneToOne
 from ..initializers import Normal
 from ..network import Network, Projection
 from ..neurons import LIF, PoissonCounts
@@ -92,8 +89,10 @@ def potjans_diesmann(
 
     Neurons: iaf_psc_exp parameters (C = 250 pF, τ_m = 10 ms, τ_syn = 0.5 ms,
     t_ref = 2 ms, E_L = V_reset = −65 mV, V_th = −50 mV), initial V ~ N(−58, 10) mV.
-    Connectivity: for each pair of populations a fixed total number of random synapses
-    ``k_scale`` × K × N_target (K from ``in_degrees``; multapses allowed, no autapses).
+    Connectivity: for each pair of populations a fixed total number ``k_scale`` × K ×
+    N_target of random synapses (K from ``in_degrees``; multapses allowed, no autapses),
+    ``bs.conn.FixedTotalNumber`` with per-synapse weights and delays drawn straight into
+    the final arrays (9 bytes per synapse).
     Weights: normal around ``mean_weights`` with 10 % relative sd (sign kept), divided by
     √``k_scale``; the input lost by scaling in-degrees is restored by a DC current
     $I = 10^{-3}\,\tau_{syn}(1-\sqrt{k})\sum_s W K \nu_s^{full}$ (van Albada et al. 2015,
@@ -103,9 +102,9 @@ def potjans_diesmann(
     k × K_ext × 8 Hz per neuron with the excitatory weight (``poisson=True``) or its mean
     as a DC current (``poisson=False``).
 
-    Discretisation: exponential currents are held constant over each step, so every
-    weight is multiplied by $(\tau_{syn}/\Delta t)(1 - e^{-\Delta t/\tau_{syn}})$
-    (0.906 at dt = 0.1 ms) to deliver the exact charge $w\,\tau_{syn}$ per spike.
+    Discretisation: ``bs.synapses.Exponential`` passes each step's mean current to the
+    membrane, so a spike delivers the exact charge $w\,\tau_{syn}$ of NEST's
+    iaf_psc_exp; the weights are the published PSC amplitudes (no correction factor).
     """
     check_positive("scale", scale)
     check_positive("k_scale", k_scale)
@@ -114,14 +113,12 @@ def potjans_diesmann(
     sizes = np.maximum(1, (N_FULL * scale).astype(int))
     k_full, w_mean = in_degrees(), mean_weights()
     w_ext = psc_from_psp(PSP_E)
-    charge = TAU_SYN / dt * -math.expm1(-dt / TAU_SYN)
     sq = math.sqrt(k_scale)
     dc = 1e-3 * TAU_SYN * (1 - sq) * (w_mean * k_full * FULL_MEAN_RATES).sum(axis=1)
     if poisson:
         dc += 1e-3 * TAU_SYN * (1 - sq) * w_ext * K_EXT * BG_RATE
     else:
         dc += 1e-3 * TAU_SYN * w_ext * K_EXT * BG_RATE
-    rng = numpy_rng(fold_in(key, 10**6))
     pops, projections = {}, []
     for t, name in enumerate(POPULATIONS):
         pops[name] = LIF(
@@ -139,24 +136,24 @@ def potjans_diesmann(
             n_syn = int(round(k_full[t, s] * k_scale * sizes[t]))
             if n_syn == 0:
                 continue
-            pre, post = _random_pairs(rng, sizes[s], sizes[t], n_syn, same=s == t)
-            w = _signed_normal(rng, w_mean[t, s], n_syn) * (charge / sq)
+            w = float(w_mean[t, s] / sq)
             mean_d = DELAY_E if s % 2 == 0 else DELAY_I
-            delay_kw = (
-                dict(delays=NormalDelay(mean_d, rel_std_delay * mean_d, dt))
-                if rel_std_delay > 0
-                else dict(delay=round(mean_d / dt) * dt)
+            conn = FixedTotalNumber(
+                n_syn,
+                allow_self=s != t,
+                weights=NormalWeights(w, PSP_REL_SD * abs(w), keep_sign=True),
+                delays=NormalDelay(mean_d, rel_std_delay * mean_d, dt) if rel_std_delay else None,
             )
             projections.append(
                 Projection(
                     src,
                     name,
-                    FromEdges(pre, post, w),
+                    conn,
                     weight=None,
                     synapse=Exponential(TAU_SYN),
                     output=Current(),
                     capacity=capacity,
-                    **delay_kw,
+                    delay=None if rel_std_delay else round(mean_d / dt) * dt,
                 )
             )
         if poisson:
@@ -166,25 +163,9 @@ def potjans_diesmann(
                     f"bg_{name}",
                     name,
                     OneToOne(),
-                    weight=w_ext * charge / sq,
+                    weight=w_ext / sq,
                     synapse=Exponential(TAU_SYN),
                     output=Current(),
                 )
             )
     return Network(pops, projections, key=key)
-
-
-def _random_pairs(rng, n_pre, n_post, n, same):
-    pre = rng.integers(0, n_pre, n)
-    post = rng.integers(0, n_post, n)
-    while same and np.any(bad := pre == post):
-        pre[bad] = rng.integers(0, n_pre, int(bad.sum()))
-    return pre, post
-
-
-def _signed_normal(rng, mean, n):
-    """Normal(mean, 10 % |mean|), redrawn where the sign flips."""
-    w = rng.normal(mean, PSP_REL_SD * abs(mean), n)
-    while np.any(bad := np.sign(w) != np.sign(mean)):
-        w[bad] = rng.normal(mean, PSP_REL_SD * abs(mean), int(bad.sum()))
-    return w

@@ -1,7 +1,9 @@
 """Point-neuron models and spike sources."""
 
+from ._base import AbstractFused as AbstractFused
 from ._base import AbstractNeuron as AbstractNeuron
 from ._base import Drive as Drive
+from ._base import FusedInput as FusedInput
 from ._conductance import AbstractHH as AbstractHH
 from ._conductance import HHState as HHState
 from .adex import AdEx as AdEx

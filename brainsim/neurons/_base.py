@@ -1,3 +1,6 @@
+import abc
+from typing import Any, NamedTuple
+
 import equinox as eqx
 import jax.numpy as jnp
 
@@ -41,6 +44,59 @@ class AbstractNeuron(AbstractDynamics):
 
     def __check_init__(self):
         check_parameter_shapes(self)
+
+    def fuse(self, synapses: tuple, drive: Drive) -> "AbstractFused | None":
+        """A faster implementation of this population's step together with the kinetics
+        of its incoming synapses, or ``None`` (the default: ``Network.step`` composes the
+        modules' ``step``s). ``synapses``: ``(kinetics, output)`` of every incoming
+        projection, in the network's order; ``drive``: the rest of the input (external
+        and gap-junction ``Drive``; only its structure may be inspected, its values can
+        be tracers). A model returns an ``AbstractFused`` only for the combinations it
+        implements exactly."""
+        return None
+
+
+class FusedInput(NamedTuple):
+    """One projection as a whole-network fused step takes it: the ``layout`` and
+    ``weight`` of its connectivity, the presynaptic ``spikes (..., n_pre)`` arriving now,
+    the index ``post`` of its target population, the state ``synapse`` of its kinetics
+    and its event-buffer ``capacity`` (``None``: the ops' default)."""
+
+    layout: Any
+    weight: Any
+    spikes: Any
+    post: int
+    synapse: Any
+    capacity: int | None
+
+
+class AbstractFused(eqx.Module):
+    """A population's step fused with the kinetics of its incoming synapses (returned by
+    ``AbstractNeuron.fuse``). The composition of the modules' ``step``s is the
+    specification: a fused step must compute what they compute (tests check every
+    configuration a model claims against it, many steps, Poisson input)."""
+
+    @abc.abstractmethod
+    def step(self, state, synapses: tuple, events: tuple, drive: Drive, *, t, dt):
+        """One step from the population's ``state``, its incoming synapses' states and
+        the summed weights ``events`` arriving on each (``(..., size)``), and ``drive``.
+        Returns ``(state, synapses, spikes)``."""
+
+    def step_network(self, parts: tuple, inputs: tuple[FusedInput, ...], *, t, dt):
+        """The step of a whole network whose populations are all fused, as one call, or
+        ``None`` (then each population steps alone). ``parts``: ``(fused, state, drive)``
+        per population in order (this object is the first one's); ``inputs``: every
+        projection as a ``FusedInput``, spikes arriving after one step. Returns
+        ``(states, synapses)``, tuples in the order of ``parts`` and ``inputs``."""
+        return None
+
+    def run_network(self, parts: tuple, inputs: tuple[FusedInput, ...], *, dt, steps, record):
+        """``steps`` calls of ``step_network`` with each step's spikes the next step's
+        arriving spikes and the drives constant, as one call, or ``None``; after each
+        step the spikes of the populations in ``record`` (``{index: (buffer, offset)}``)
+        are appended to their buffers as ``bs.ops.append_spikes`` appends them. Returns
+        ``(states, synapses, {index: (buffer, end, counts (steps,))})``."""
+        return None
 
 
 def refractory_update(refractory, spike, t_ref, dt):

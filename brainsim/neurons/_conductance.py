@@ -14,10 +14,14 @@ Unit bookkeeping: 1 µF/cm² × 1 µm² = 0.01 pF, 1 mS/cm² × 1 µm² = 0.01 n
 1 µA/cm² × 1 µm² = 0.01 pA, so densities times ``area`` (µm²) times 0.01 give pF, nS, pA.
 
 Integration: with V frozen each gate equation is linear in the gate, and with the gates
-frozen the membrane equation is linear in V; exponential Euler (the default) is
-therefore exact per variable over a step and stable at dt = 0.01–0.1 ms, as in Brian2's
-``exponential_euler`` and NEURON's ``cnexp``. Forward Euler and RK2 lose stability near
-dt = 0.1 ms during the spike upstroke.
+frozen the membrane equation is linear in V, with a negative rate in every variable.
+The default, ``ETDRK4``, takes these rates out exactly and is fourth order: stable at
+dt = 0.01–0.1 ms like exponential Euler, and accurate (Hodgkin–Huxley at 10 µA/cm²:
+every spike of 100 ms within 1e-4 ms of a float64 reference at dt = 0.025 ms and
+0.01 ms at dt = 0.1 ms, where exponential Euler is 1.2 and 4.8 ms off). Exponential Euler
+(``integrator=bs.integrators.ExpEuler()``, first order; Brian2's ``exponential_euler``,
+NEURON's ``cnexp``) costs about half as much. Forward Euler, RK2 and RK4 lose stability
+near dt = 0.1 ms during the spike upstroke.
 """
 
 import abc

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 
 from .._checks import check_finite, check_positive
 from ..initializers import AbstractInitializer, initialize
-from ..integrators import AbstractIntegrator, ExpEuler
+from ..integrators import AbstractIntegrator, DormandPrince
 from ..spikes import AbstractSpike, Heaviside
 from ._base import AbstractNeuron, Drive, refractory_update
 from ._spiking import fire_and_reset
@@ -31,8 +31,14 @@ class AdEx(AbstractNeuron):
 
     Units: ``c_m`` pF; ``g_l``, ``a`` nS; voltages and ``delta_t`` mV; ``tau_w``,
     ``t_ref`` ms; ``b``, ``i_ext`` pA. Defaults: NEST's ``aeif_psc_exp`` (Brette &
-    Gerstner 2005). Default integrator: exponential Euler (exact for the linear parts);
-    ``RK4`` is more accurate near the spike upstroke at dt = 0.1 ms.
+    Gerstner 2005). Default integrator: ``DormandPrince`` (adaptive sub-steps with error
+    control inside each step, as NEST's ``aeif_*`` models do): the upstroke diverges in
+    finite time, and a fixed-step scheme crosses ``v_peak`` a step late whenever the
+    divergence falls inside a step (RK4 at dt = 0.025 ms: one step per spike, 0.125 ms by
+    the 9th; the adaptive default: on the reference's step). For networks ``RK4`` or
+    ``ExpEuler`` (exact for the linear parts, first order) are cheaper and
+    reverse-differentiable. ``ETDRK4`` does not suit this model: the membrane's own
+    rate turns positive on the upstroke while the exponential term is capped.
     """
 
     size: int = eqx.field(static=True)
@@ -50,7 +56,7 @@ class AdEx(AbstractNeuron):
     i_ext: float | jnp.ndarray = 0.0
     v_init: float | AbstractInitializer | None = None
     spike: AbstractSpike = Heaviside()
-    integrator: AbstractIntegrator = ExpEuler()
+    integrator: AbstractIntegrator = DormandPrince()
 
     def __check_init__(self):
         check_exp_if("AdEx", self)

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 
 from .._checks import check_finite
 from ..initializers import AbstractInitializer
-from ..integrators import AbstractIntegrator, ExpEuler
+from ..integrators import ETDRK4, AbstractIntegrator
 from ..spikes import AbstractSpike, Heaviside
 from ._conductance import AbstractHH, vtrap
 
@@ -23,8 +23,8 @@ class HH(AbstractHH):
     6.3 °C: $c_m$ = 1 µF/cm², $\bar g_{Na}$ = 120, $\bar g_K$ = 36, $g_L$ = 0.3 mS/cm²,
     $E_{Na}$ = 50, $E_K$ = −77, $E_L$ = −54.387 mV. No reset: a spike is an upward
     crossing of ``v_th`` (mV). With the default area of 10⁴ µm² (C = 100 pF), 1 µA/cm²
-    of the paper is 100 pA of ``i_ext`` or drive. Default integrator: exponential Euler
-    (see ``_conductance``), stable at dt <= 0.1 ms.
+    of the paper is 100 pA of ``i_ext`` or drive. Default integrator: ``ETDRK4``
+    (fourth order, stable at dt <= 0.1 ms; see ``_conductance``).
     """
 
     size: int = eqx.field(static=True)
@@ -41,7 +41,7 @@ class HH(AbstractHH):
     i_ext: float | jnp.ndarray = 0.0
     v_init: float | AbstractInitializer = -65.0
     spike: AbstractSpike = Heaviside()
-    integrator: AbstractIntegrator = ExpEuler()
+    integrator: AbstractIntegrator = ETDRK4()
 
     def __check_init__(self):
         self.check_common("HH", ("g_na", "g_k", "g_l"), ("e_na", "e_k", "e_l"))

@@ -45,7 +45,7 @@ class Izhikevich(AbstractNeuron):
     c_m: float | jnp.ndarray = 1.0
     t_ref: float | jnp.ndarray = 0.0
     i_ext: float | jnp.ndarray = 0.0
-    v_init: float | AbstractInitializer | None = None
+    v_init: float | AbstractInitializer = -65.0
     spike: AbstractSpike = Heaviside()
     integrator: AbstractIntegrator = Euler()
 
@@ -58,10 +58,10 @@ class Izhikevich(AbstractNeuron):
             check_finite(f"Izhikevich.{name}", getattr(self, name))
 
     def init(self, key, batch_shape=()):
-        """``v`` from ``v_init`` (default ``c``), ``u = b v`` (the paper's initial state)."""
+        """``v`` from ``v_init`` (default −65 mV for every parameter set: the initial state
+        of the paper's simulations and of NEST's ``izhikevich``), ``u = b v``."""
         shape = (*batch_shape, self.size)
-        v0 = self.c if self.v_init is None else self.v_init
-        v = initialize(v0, key, shape, jnp.result_type(float))
+        v = initialize(self.v_init, key, shape, jnp.result_type(float))
         zeros = jnp.zeros(shape)
         return IzhikevichState(v, self.b * v, zeros, jnp.zeros(shape, jnp.int32))
 

@@ -64,3 +64,12 @@ class LIF(AbstractNeuron):
         v, s = fire_and_reset(self.spike, v, self.v_th, self.v_reset, state.refractory)
         refractory = refractory_update(state.refractory, s, self.t_ref, dt)
         return LIFState(v=v, spike=s, refractory=refractory), s
+
+    def fuse(self, synapses, drive):
+        """The fused step (``bs.ops.lif_update``) where it computes what ``step`` and the
+        synapses' steps compute: exponential kinetics with current or conductance
+        outputs, Euler or exponential Euler, a ``Heaviside`` spike, a current input."""
+        # Imported here: the synapse modules import this package (their outputs are Drives).
+        from ._lif_fused import fuse_lif
+
+        return fuse_lif(self, synapses, drive)

@@ -2,7 +2,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from ..initializers import AbstractInitializer
-from ..integrators import AbstractIntegrator, ExpEuler
+from ..integrators import ETDRK4, AbstractIntegrator
 from ..spikes import AbstractSpike, Heaviside
 from ._conductance import AbstractHH, vtrap
 
@@ -23,7 +23,8 @@ class TraubMiles(AbstractHH):
     $\bar g_{Na}$ = 100, $\bar g_K$ = 30, $g_L$ = 0.05 mS/cm² (20 µS, 6 µS, 10 nS),
     $E_{Na}$ = 50, $E_K$ = −90, $E_L$ = −60, $V_T$ = −63 mV. No reset: a spike is an
     upward crossing of ``v_th`` (default −20 mV, Brian2's COBAHH threshold). Default
-    integrator: exponential Euler (see ``_conductance``).
+    integrator: ``ETDRK4`` (see ``_conductance``; ``bs.models.cobahh`` uses
+    exponential Euler, as Brian2's example).
     """
 
     size: int = eqx.field(static=True)
@@ -40,7 +41,7 @@ class TraubMiles(AbstractHH):
     i_ext: float | jnp.ndarray = 0.0
     v_init: float | AbstractInitializer = -60.0
     spike: AbstractSpike = Heaviside()
-    integrator: AbstractIntegrator = ExpEuler()
+    integrator: AbstractIntegrator = ETDRK4()
 
     def __check_init__(self):
         self.check_common("TraubMiles", ("g_na", "g_k", "g_l"), ("e_na", "e_k", "e_l", "v_t"))

@@ -21,6 +21,7 @@ from .backend import configure as configure
 from .backend import settings as settings
 from .compact import append_spikes as append_spikes
 from .compact import compact as compact
+from .compact import default_capacity as default_capacity
 from .delayed import delayed_propagate as delayed_propagate
 from .delayed import delayed_propagate_dense as delayed_propagate_dense
 from .delayed import delayed_to_dense as delayed_to_dense
@@ -32,6 +33,12 @@ from .lif import lif_update as lif_update
 from .lif import lif_update_pure as lif_update_pure
 from .lif_network import lif_network_run as lif_network_run
 from .lif_network import lif_network_update as lif_network_update
+from .plastic import Columns as Columns
+from .plastic import Indexed as Indexed
+from .plastic import columns as columns
+from .plastic import index as index
+from .plastic import update_columns as update_columns
+from .plastic import update_rows as update_rows
 from .procedural import materialize as materialize
 from .procedural import procedural_matvec as procedural_matvec
 from .rows import fixed_rows_matmul as fixed_rows_matmul
@@ -39,12 +46,6 @@ from .rows import rows_matmul as rows_matmul
 from .rows import rows_outer as rows_outer
 from .sharded import PostShard as PostShard
 from .sharded import sharded_matvec as sharded_matvec
-
-
-def default_capacity(n_pre: int) -> int:
-    """Event-buffer slots when none is given: 2 % of the presynaptic population (a
-    population rate of 200 Hz within one 0.1 ms step), at least 16."""
-    return min(n_pre, max(16, -(-n_pre // 50)))
 
 
 def matvec(layout, weight, spikes, capacity: int | None = None):

@@ -24,6 +24,12 @@ from . import _native
 from ._kernel import Kernel
 
 
+def default_capacity(n_pre: int) -> int:
+    """Event-buffer slots when none is given: 2 % of the presynaptic population (a
+    population rate of 200 Hz within one 0.1 ms step), at least 16."""
+    return min(n_pre, max(16, -(-n_pre // 50)))
+
+
 def _portable(active, *, capacity):
     n = active.shape[-1]
     flat = active.reshape(-1, n)

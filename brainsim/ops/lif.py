@@ -11,8 +11,11 @@ For each neuron, with traces $k = 1..K$ (decay $a_k = e^{-\Delta t/\tau_k}$, arr
 weights $e_k$), each a current (pA) or a conductance (nS) with reversal $E_k$ (mV):
 
 $$g_k \leftarrow a_k g_k + e_k, \quad
-I = I_{in} + \sum_{k\,\mathrm{cur}} g_k, \quad G = \sum_{k\,\mathrm{cond}} g_k, \quad
-R = \sum_{k\,\mathrm{cond}} g_k E_k$$
+I = I_{in} + \sum_{k\,\mathrm{cur}} m_k g_k, \quad G = \sum_{k\,\mathrm{cond}} m_k g_k, \quad
+R = \sum_{k\,\mathrm{cond}} m_k g_k E_k$$
+
+with $m_k$ the trace's mean over the step relative to its start value
+(``bs.synapses.exp_mean``), so one arrival of weight $w$ delivers $w \tau_k$.
 
 $$\dot V = \frac{g_L (V_{rest} - V) + I_{ext} + I + R - G V}{C_m}, \qquad
 g_L = C_m / \tau_m$$
@@ -31,6 +34,7 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 
+from ..synapses.kinetics import exp_mean
 from . import _native
 
 # Below this many neurons (times the batch) the XLA loops work in cache and are as fast
@@ -50,11 +54,12 @@ def _step_pure(flat, *, k, mode, conductance, spike_fn):
     v, ref, _, *rest = flat
     g, e, rest = rest[:k], rest[k : 2 * k], rest[2 * k :]
     i_in, g_l, c_m, v_rest, v_th, v_reset, i_ext, step, n_ref = rest[:9]
-    a, e_rev = rest[9 : 9 + k], rest[9 + k :]
+    a, e_rev, m = rest[9 : 9 + k], rest[9 + k : 9 + 2 * k], rest[9 + 2 * k :]
     g = [gk * ak + ek for gk, ak, ek in zip(g, a, e, strict=True)]
     # The Drive sums of Network.step: the input current, then each output in order.
     cur, G, R = i_in, 0.0, 0.0
     for j, gk in enumerate(g):
+        gk = gk * m[j]  # the step's mean
         if conductance[j]:
             G, R = G + gk, R + gk * e_rev[j]
         else:
@@ -108,10 +113,11 @@ def _fused(flat, *, k, mode, conductance, spike_fn):
 
 def _derived(tau_syn, e_rev, tau_m, c_m, v_rest, v_th, v_reset, i_ext, t_ref, dt, exp_euler):
     """The kernel's parameters, computed as the unfused modules compute them: ``(mode,
-    [g_l, c_m, v_rest, v_th, v_reset, i_ext, step], n_ref, [a_k], [E_k])``."""
+    [g_l, c_m, v_rest, v_th, v_reset, i_ext, step], n_ref, [a_k], [E_k], [m_k])``."""
     g_l = jnp.asarray(c_m) / jnp.asarray(tau_m)
     n_ref = jnp.round(jnp.asarray(t_ref) / dt).astype(jnp.int32)
     a = [jnp.exp(-dt / jnp.asarray(tau)) for tau in tau_syn]
+    m = [jnp.asarray(exp_mean(dt, tau)) for tau in tau_syn]
     conductance = [e is not None for e in e_rev]
     e_rev = [jnp.asarray(0.0 if e is None else e) for e in e_rev]
     if not exp_euler:
@@ -121,7 +127,7 @@ def _derived(tau_syn, e_rev, tau_m, c_m, v_rest, v_th, v_reset, i_ext, t_ref, dt
     else:
         mode, step = 2, dt
     params = [g_l, c_m, v_rest, v_th, v_reset, i_ext, step]
-    return mode, [jnp.asarray(p) for p in params], n_ref, a, e_rev
+    return mode, [jnp.asarray(p) for p in params], n_ref, a, e_rev, m
 
 
 def lif_update(
@@ -174,7 +180,7 @@ def lif_update(
     conductance = tuple(e is not None for e in e_rev)
     v = jnp.asarray(v)
     shape, n = v.shape, v.shape[-1]
-    mode, params, n_ref, a, e_rev = _derived(
+    mode, params, n_ref, a, e_rev, m = _derived(
         tau_syn, e_rev, tau_m, c_m, v_rest, v_th, v_reset, i_ext, t_ref, dt, exp_euler
     )
     static = dict(k=k, mode=mode, conductance=conductance)
@@ -182,7 +188,7 @@ def lif_update(
     current = jnp.asarray(current)
     state = [v, jnp.asarray(refractory), jnp.asarray(spike), *g, *events]
     state = [jnp.asarray(x) for x in state]
-    floats = [*params, *a, *e_rev, current, *state[2:]]
+    floats = [*params, *a, *e_rev, *m, current, *state[2:]]
     if native is None:
         native = v.size >= NATIVE_MIN_SIZE
     native_ok = (
@@ -192,7 +198,7 @@ def lif_update(
         and state[1].dtype == jnp.int32
         and all(x.shape == shape for x in state)
         and jnp.result_type(v, *floats) == dtype
-        and all(p.ndim == 0 or p.shape == (n,) for p in [*params, n_ref, *a, *e_rev])
+        and all(p.ndim == 0 or p.shape == (n,) for p in [*params, n_ref, *a, *e_rev, *m])
         and jnp.broadcast_shapes(current.shape, shape) == shape
     )
     if current.size == 1:
@@ -202,10 +208,10 @@ def lif_update(
     else:
         current = jnp.broadcast_to(current, shape)
     if not native_ok:
-        flat = [*state, current, *params, n_ref, *a, *e_rev]
+        flat = [*state, current, *params, n_ref, *a, *e_rev, *m]
         out = _step_pure(flat, spike_fn=spike_fn, **static)
         return out[0], out[1], out[2], tuple(out[3:])
-    per = any(p.ndim for p in [*params, n_ref, *a, *e_rev])
+    per = any(p.ndim for p in [*params, n_ref, *a, *e_rev, *m])
     fit = lambda p, t: jnp.broadcast_to(jnp.asarray(p, t), (n,) if per else (1,))
     flat = [
         *state,
@@ -214,6 +220,7 @@ def lif_update(
         fit(n_ref, jnp.int32),
         *(fit(x, dtype) for x in a),
         *(fit(x, dtype) for x in e_rev),
+        *(fit(x, dtype) for x in m),
     ]
     out = _fused(flat, spike_fn=spike_fn, **static)
     return out[0], out[1], out[2], tuple(out[3:])

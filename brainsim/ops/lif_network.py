@@ -28,6 +28,7 @@ import numpy as np
 
 from .._checks import check_count
 from ..conn.layouts import CSR, ELL
+from ..synapses.kinetics import exp_mean
 from . import _native
 from .event import _csr_arrays
 from .lif import _derived, lif_update
@@ -96,7 +97,7 @@ def _call_operands(args, static):
         v = pop["v"]
         n = v.shape[-1]
         ks = [q for q, post in enumerate(static["post"]) if post == i]
-        mode, params, n_ref, a, e_rev = _derived(
+        mode, params, n_ref, a, e_rev, _ = _derived(
             [projs[q]["tau"] for q in ks],
             [projs[q]["e_rev"] if static["conductance"][q] else None for q in ks],
             pop["tau_m"],
@@ -122,7 +123,7 @@ def _call_operands(args, static):
         operands += [jnp.stack([fit(p, dtype) for p in params]), fit(n_ref, jnp.int32)]
         modes.append(1 if mode in (0, 1) else 2)
         for q, aq, eq in zip(ks, a, e_rev, strict=True):
-            traces[q] = jnp.stack([fit(aq, dtype), fit(eq, dtype)])
+            traces[q] = jnp.stack([fit(aq, dtype), fit(eq, dtype), fit(projs[q]["mean"], dtype)])
     operands += [jnp.asarray(x, dtype) for x in extra]
     n_head = len(operands)
     homogeneous = []
@@ -307,6 +308,7 @@ def _prepare(populations, projections, dt, native, parts):
             "weight": jnp.asarray(p["weight"]),
             "g": p["g"],
             "tau": p["tau"],
+            "mean": exp_mean(dt, p["tau"]),  # from known values: as lif_update's
             "e_rev": 0.0 if p["e_rev"] is None else p["e_rev"],
         }
         for p in projections

@@ -23,6 +23,13 @@ class Heaviside(AbstractSpike):
 
     surrogate: AbstractSurrogate = FastSigmoid()
 
+    def __check_init__(self):
+        if not isinstance(self.surrogate, AbstractSurrogate):
+            raise TypeError(
+                f"Heaviside.surrogate must be a surrogate (e.g. bs.spikes.FastSigmoid(25.0)), "
+                f"got {self.surrogate!r}"
+            )
+
     def __call__(self, x):
         x = jnp.asarray(x)
         return _heaviside(self.surrogate, x)

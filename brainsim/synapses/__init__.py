@@ -6,6 +6,7 @@ from .kinetics import Delta as Delta
 from .kinetics import DualExponential as DualExponential
 from .kinetics import Exponential as Exponential
 from .kinetics import SynapseState as SynapseState
+from .kinetics import exp_mean as exp_mean
 from .outputs import AbstractOutput as AbstractOutput
 from .outputs import Conductance as Conductance
 from .outputs import Current as Current

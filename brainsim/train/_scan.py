@@ -3,6 +3,8 @@
 import jax
 import jax.numpy as jnp
 
+from .._checks import check_size
+
 
 def scan_time(
     step, state, xs, checkpoint_every: int | None = None, truncate_every: int | None = None
@@ -19,6 +21,12 @@ def scan_time(
     Uneven ``T`` is padded with zeros at the end (causal, the padded outputs are dropped).
     Returns ``(final_state, ys)``; the final state of a padded run includes padded steps.
     """
+    for name, value in (
+        ("checkpoint_every", checkpoint_every),
+        ("truncate_every", truncate_every),
+    ):
+        if value is not None:
+            check_size(f"scan_time.{name}", value)
     n = jax.tree.leaves(xs)[0].shape[0]
     k = checkpoint_every or truncate_every
     if k is None or k >= n:

@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_positive
+
 
 def _check(x, y, n_out=None):
     if isinstance(y, jax.core.Tracer) or isinstance(x, jax.core.Tracer):
@@ -73,6 +75,8 @@ def van_rossum(a, b, tau: float, dt: float):
     (discretized: exact exponential decay per step, rectangle rule). Returns
     $D^2$ summed over neurons, shape ``(...)``; two single spikes $\Delta$ apart give
     $1 - e^{-\Delta/\tau}$ (one spike alone: 1/2)."""
+    check_positive("van_rossum.tau", tau, "ms")
+    check_positive("van_rossum.dt", dt, "ms")
     decay = jnp.exp(-dt / tau)
     diff = jnp.moveaxis(jnp.asarray(a) - jnp.asarray(b), -2, 0)
 

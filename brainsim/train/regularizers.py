@@ -23,6 +23,10 @@ class RateBounds(eqx.Module):
     def __check_init__(self):
         for name in ("lower", "upper", "strength_lower", "strength_upper"):
             check_nonnegative(f"RateBounds.{name}", getattr(self, name))
+        if not self.lower <= self.upper:
+            raise ValueError(
+                f"RateBounds: need lower <= upper, got lower={self.lower:g} > upper={self.upper:g}"
+            )
 
     def __call__(self, spikes):
         total = 0.0

@@ -293,7 +293,8 @@ def lif_update(operands, *, k: int, mode: int, conductance):
     """One fused LIF step (``lif_update.cc``; ``brainsim.ops.lif`` wraps it). ``operands``:
     ``v, refractory, spike, g_1..g_K, e_1..e_K`` (one shape ``(..., n)``), the input
     current (``1``, ``n`` or all elements), then ``g_l, c_m, v_rest, v_th, v_reset, i_ext,
-    step`` and ``n_ref`` (int32), ``a_1..a_K``, ``E_1..E_K``, each of size 1 or ``n``.
+    step`` and ``n_ref`` (int32), ``a_1..a_K``, ``E_1..E_K``, ``m_1..m_K`` (the traces'
+    step means, ``bs.synapses.exp_mean``), each of size 1 or ``n``.
     ``mode``: 0/1 ``V += step dV`` (Euler, or exponential Euler with ``step`` the
     precomputed factor), 2 exponential Euler with conductances (``step`` = dt);
     ``conductance[k]``: trace ``k`` is a conductance (else a current). Returns ``(v,

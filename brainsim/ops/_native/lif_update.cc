@@ -4,8 +4,9 @@
 // For each neuron (all arrays flattened to B rows of n neurons):
 //
 //   g_k   <- g_k * a_k + e_k                             (k = 0..K-1)
-//   I      = i_in + sum_{k current} g_k                  (pA)
-//   G      = sum_{k cond} g_k,  R = sum_{k cond} g_k E_k (nS, nS mV)
+//   I      = i_in + sum_{k current} m_k g_k              (pA)
+//   G      = sum_{k cond} m_k g_k,  R = sum_{k cond} m_k g_k E_k (nS, nS mV)
+//            (m_k: the trace's mean over the step / its start value)
 //   dV     = ((g_L (V_rest - V) + i_ext) + ((I + R) - G V)) / C_m
 //            (times 1 / C_m when C_m is a scalar)
 //   V     <- V + h dV,   h = dt (mode 0, forward Euler),
@@ -27,7 +28,7 @@
 //   i_in             T     [1], [n] or [total]
 //   g_l, c_m, v_rest, v_th, v_reset, i_ext, step      T     [P]
 //   n_ref                                             int32 [P]
-//   a_k, e_rev_k                                      T     [P]
+//   a_k, e_rev_k, m_k                                 T     [P]
 // with P = 1 (scalar parameters) or n (per-neuron); total = B * n.
 // Results: v, s, ref, g_k (aliased to their inputs where XLA allows).
 // Attributes: k = K, n, mode, conductance = bit mask of the conductance traces.
@@ -80,6 +81,7 @@ struct Args {
   const int32_t* nref;
   const T* a[kMaxTraces];
   const T* erev[kMaxTraces];
+  const T* mean[kMaxTraces];
   T mask_cur[kMaxTraces];
   T mask_cond[kMaxTraces];
   T* v_out;
@@ -98,7 +100,7 @@ struct Args {
     r.v += lo, r.ref += lo, r.v_out += lo, r.s_out += lo, r.ref_out += lo;
     for (int k = 0; k < K; ++k) {
       r.g[k] += lo, r.e[k] += lo, r.g_out[k] += lo;
-      if (per) r.a[k] += lo, r.erev[k] += lo;
+      if (per) r.a[k] += lo, r.erev[k] += lo, r.mean[k] += lo;
     }
     if (per) {
       for (const T** q : {&r.gl, &r.cm, &r.vrest, &r.vth, &r.vreset, &r.iext, &r.step}) *q += lo;
@@ -191,16 +193,18 @@ BRAINSIM_LIF_CLONES static void Row(const Args<T>& A, int64_t off, int64_t in_of
   T* __restrict go[kN];
   const Param<T, kPer>* a[kN];
   const Param<T, kPer>* erev[kN];
+  const Param<T, kPer>* mean[kN];
   T mcur[kN], mcond[kN];
   // Params cannot live in an array without a default constructor: build them here.
-  alignas(Param<T, kPer>) unsigned char store[2 * kN * sizeof(Param<T, kPer>)];
+  alignas(Param<T, kPer>) unsigned char store[3 * kN * sizeof(Param<T, kPer>)];
   auto* pa = reinterpret_cast<Param<T, kPer>*>(store);
   for (int k = 0; k < kK; ++k) {
     g[k] = A.g[k] + off;
     e[k] = const_cast<T*>(A.e[k]) + off;
     go[k] = A.g_out[k] + off;
-    a[k] = new (pa + 2 * k) Param<T, kPer>(A.a[k]);
-    erev[k] = new (pa + 2 * k + 1) Param<T, kPer>(A.erev[k]);
+    a[k] = new (pa + 3 * k) Param<T, kPer>(A.a[k]);
+    erev[k] = new (pa + 3 * k + 1) Param<T, kPer>(A.erev[k]);
+    mean[k] = new (pa + 3 * k + 2) Param<T, kPer>(A.mean[k]);
     mcur[k] = A.mask_cur[k];
     mcond[k] = A.mask_cond[k];
   }
@@ -216,8 +220,9 @@ BRAINSIM_LIF_CLONES static void Row(const Args<T>& A, int64_t off, int64_t in_of
         const T gk = g[k][i] * (*a[k])(i) + e[k][i];
         go[k][i] = gk;
         if constexpr (decltype(zero)::value) e[k][i] = T(0);
-        cur += mcur[k] * gk;
-        const T gc = mcond[k] * gk;
+        const T gm = gk * (*mean[k])(i);
+        cur += mcur[k] * gm;
+        const T gc = mcond[k] * gm;
         G += gc;
         R += gc * (*erev[k])(i);
       });
@@ -242,8 +247,9 @@ BRAINSIM_LIF_CLONES static void RowAnyK(const Args<T>& A, int64_t off, int64_t i
       const T gk = A.g[k][off + i] * P(A.a[k], i) + A.e[k][off + i];
       A.g_out[k][off + i] = gk;
       if (A.zero_events) const_cast<T*>(A.e[k])[off + i] = T(0);
-      cur += A.mask_cur[k] * gk;
-      const T gc = A.mask_cond[k] * gk;
+      const T gm = gk * P(A.mean[k], i);
+      cur += A.mask_cur[k] * gm;
+      const T gc = A.mask_cond[k] * gm;
       G += gc;
       R += gc * P(A.erev[k], i);
     }
@@ -284,7 +290,7 @@ static ffi::Error Run(ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t 
     return ffi::Error::InvalidArgument(std::string(kName) + ": " + what);
   };
   if (K < 0 || K > kMaxTraces) return bad("too many synaptic traces");
-  if (static_cast<int64_t>(args.size()) != 3 + 2 * K + 1 + 8 + 2 * K ||
+  if (static_cast<int64_t>(args.size()) != 3 + 2 * K + 1 + 8 + 3 * K ||
       static_cast<int64_t>(rets.size()) != 3 + K)
     return bad("bad arity");
   if (mode < 0 || mode > 2) return bad("bad mode");
@@ -307,7 +313,7 @@ static ffi::Error Run(ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t 
   // Operand indices.
   const int64_t iv = 0, iref = 1, ispk = 2, ig = 3, ie = 3 + K, iin = 3 + 2 * K;
   const int64_t ip = iin + 1;  // g_l, c_m, v_rest, v_th, v_reset, i_ext, step, n_ref
-  const int64_t ia = ip + 8, ier = ia + K;
+  const int64_t ia = ip + 8, ier = ia + K, im = ier + K;
   auto need = [&](const ffi::AnyBuffer& x, ffi::DataType t, int64_t count) {
     return x.element_type() == t && static_cast<int64_t>(x.element_count()) == count;
   };
@@ -322,7 +328,7 @@ static ffi::Error Run(ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t 
     return bad("input current must have 1, n or all elements");
   const int64_t P = static_cast<int64_t>(a[ip].element_count());
   if (P != 1 && P != n) return bad("parameters must be scalars or per-neuron");
-  for (int64_t j = ip; j < ip + 8 + 2 * K; ++j) {
+  for (int64_t j = ip; j < ip + 8 + 3 * K; ++j) {
     const ffi::DataType t = j == ip + 7 ? ffi::DataType::S32 : dt;
     if (!need(a[j], t, P)) return bad("parameters must share one size and the dtype");
   }
@@ -342,6 +348,7 @@ static ffi::Error Run(ffi::RemainingArgs args, ffi::RemainingRets rets, int64_t 
     A.e[k] = ptr(ie + k);
     A.a[k] = ptr(ia + k);
     A.erev[k] = ptr(ier + k);
+    A.mean[k] = ptr(im + k);
     const bool cond = (conductance >> k) & 1;
     A.mask_cond[k] = cond ? T(1) : T(0);
     A.mask_cur[k] = cond ? T(0) : T(1);
@@ -410,7 +417,7 @@ static ffi::Error LifUpdateImpl(ffi::RemainingArgs args, ffi::RemainingRets rets
 //   per projection q (5):   indptr, indices (int32) [n_pre + 1], [nnz]
 //                           weights                 [1] or [nnz]
 //                           g                       [B n_post]
-//                           a, e_rev                [2, P_post]
+//                           a, e_rev, m             [3, P_post]
 // (the parameters packed: one operand costs XLA's call set-up ~15 ns).
 // Results: per population v, s, ref; per projection g.
 // Attributes (one int64 per population or projection):
@@ -599,7 +606,7 @@ static ffi::Error PrepareNetwork(Scratch<T>& sc, ffi::RemainingArgs args,
       return bad("connectivity does not match the spikes (int32 indices, state dtype)");
     if (!is(o[3], dt, total) || !is(out[3 * P + q], dt, total))
       return bad("a trace must have its population's shape");
-    if (!is(o[4], dt, 2 * Pn))
+    if (!is(o[4], dt, 3 * Pn))
       return bad("decay factors and reversal potentials must match the parameters");
     sc.e_off[q + 1] = sc.e_off[q] + total;
     brainsim_native::HugePages(o[1].data, sizeof(int32_t) * nnz);  // indices
@@ -620,7 +627,8 @@ static ffi::Error PrepareNetwork(Scratch<T>& sc, ffi::RemainingArgs args,
       A.g[k] = static_cast<const T*>(t[3].data);
       A.e[k] = sc.e.data() + sc.e_off[q];
       A.a[k] = static_cast<const T*>(t[4].data);
-      A.erev[k] = A.a[k] + t[4].count / 2;
+      A.erev[k] = A.a[k] + t[4].count / 3;
+      A.mean[k] = A.a[k] + 2 * (t[4].count / 3);
       A.g_out[k] = static_cast<T*>(out[3 * P + q].data);
       A.mask_cond[k] = conductance[q] ? T(1) : T(0);
       A.mask_cur[k] = conductance[q] ? T(0) : T(1);

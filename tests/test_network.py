@@ -3,10 +3,11 @@
 (one ``ops.lif_network_update`` per step) and ``ops.append_spikes`` per recorded
 population. The block runs the same C++ step on the same state, so spike trains, event
 buffers and states must be equal bit for bit (no tolerance); the per-step path is tested
-against float64 NumPy and the modules in test_fused_update.py and test_event_recording.py.
+against float64 NumPy and the modules in test_neurons_lif_fused.py and test_event_recording.py.
 """
 
 import importlib
+from collections import OrderedDict
 
 import jax
 import jax.numpy as jnp
@@ -35,14 +36,14 @@ def counted(monkeypatch):
         return got
 
     monkeypatch.setattr(bs.ops, "lif_network_run", counting)
-    monkeypatch.setattr(simulate_mod, "_COMPILED", {})
+    monkeypatch.setattr(simulate_mod, "_COMPILED", OrderedDict())
     return calls
 
 
 def _per_step(monkeypatch):
     """From now on ``simulate`` steps one at a time (the path before the block call)."""
     monkeypatch.setattr(bs.Network, "step_block", lambda self, *a, **k: None)
-    monkeypatch.setattr(simulate_mod, "_COMPILED", {})
+    monkeypatch.setattr(simulate_mod, "_COMPILED", OrderedDict())
 
 
 def _assert_same(a, b):

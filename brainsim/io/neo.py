@@ -1,0 +1,107 @@
+"""Recordings as Neo objects (``neo.Block``), for Elephant, NWB, PyNN-style analysis.
+
+Needs the ``neo`` and ``quantities`` packages (``pip install 'brainsim[neo]'``).
+"""
+
+import numpy as np
+
+from .._optional import require
+from ..monitors import SpikeEvents, is_spikes
+
+# Units of the state variables whose unit is the same in every brainsim model; others
+# are written dimensionless unless ``units`` names them.
+UNITS = {"v": "mV", "theta": "mV", "w": "pA"}
+
+
+def _period(t, n_steps: int, dt: float) -> float:
+    """The sampling period (ms) of sample times ``t`` (the end of each window)."""
+    if len(t) >= 2:
+        return float(t[1] - t[0])
+    return float(dt * n_steps)  # one sample: its window is the whole run
+
+
+def _steps_neurons(spikes):
+    if isinstance(spikes, SpikeEvents):
+        return spikes.steps, spikes.neurons, spikes.shape[1]
+    raster = np.asarray(spikes)
+    steps, neurons = np.nonzero(raster)
+    return steps, neurons, raster.shape[1]
+
+
+def to_neo(recording, populations=None, *, units=None, name: str = "brainsim"):
+    """A ``neo.Block`` with one ``Segment`` holding the recording of ``populations``
+    (default: all), and one ``neo.Group`` per population gathering its objects.
+
+    - Spikes (``"spikes"``/``"spike"``, dense or ``SpikeEvents``): one ``SpikeTrain`` per
+      recorded neuron, in ms. A spike recorded in sample ``k`` is at ``t[k]``, the end of
+      its window (``bs.analysis.spike_times``); ``t_start`` is the start of the first
+      window, ``t_stop`` the end of the last.
+    - Any other variable: one ``AnalogSignal`` ``(n_samples, n_recorded)`` named after
+      it, ``t_start = t[0]`` (the first sample), ``sampling_period`` the recording
+      interval, in the unit of ``units[var]`` (a ``quantities`` unit string), else
+      ``UNITS`` (``v``, ``theta`` mV; ``w`` pA), else dimensionless.
+
+    Every object is annotated with its ``population``; a spike train also with
+    ``index``, the neuron's position among the recorded ones.
+    """
+    neo = require("neo", "neo")
+    pq = require("quantities", "neo")
+    units = {**UNITS, **(units or {})}
+    pops = list(recording) if populations is None else list(populations)
+    missing = [p for p in pops if p not in recording]
+    if missing:
+        raise ValueError(
+            f"to_neo: populations {missing} are not in the recording {list(recording)}"
+        )
+    block = neo.Block(name=name)
+    seg = neo.Segment(name=name)
+    block.segments.append(seg)
+    for pop in pops:
+        data = recording[pop]
+        t = np.asarray(data["t"], np.float64)
+        period = _period(t, recording.n_steps, recording.dt)
+        group = neo.Group(name=pop)
+        for var, x in data.items():
+            if var == "t":
+                continue
+            if not isinstance(x, SpikeEvents) and np.ndim(x) != 2:
+                raise ValueError(
+                    f"to_neo: {pop}[{var!r}] has shape {np.shape(x)}; Neo takes "
+                    "(n_samples, n_neurons): select one batch element first"
+                )
+            if is_spikes(var):
+                trains = _spiketrains(neo, pq, pop, x, t, period)
+                seg.spiketrains.extend(trains)
+                group.spiketrains.extend(trains)
+                continue
+            signal = neo.AnalogSignal(
+                np.asarray(x),
+                units=units.get(var, "dimensionless"),
+                t_start=t[0] * pq.ms,
+                sampling_period=period * pq.ms,
+                name=var,
+                population=pop,
+            )
+            seg.analogsignals.append(signal)
+            group.analogsignals.append(signal)
+        block.groups.append(group)
+    block.check_relationships()
+    return block
+
+
+def _spiketrains(neo, pq, pop, spikes, t, period):
+    steps, neurons, n = _steps_neurons(spikes)
+    order = np.lexsort((steps, neurons))
+    steps, neurons = steps[order], neurons[order]
+    bounds = np.searchsorted(neurons, np.arange(n + 1))
+    t_start, t_stop = (t[0] - period if len(t) else 0.0), (t[-1] if len(t) else 0.0)
+    return [
+        neo.SpikeTrain(
+            t[steps[bounds[j] : bounds[j + 1]]] * pq.ms,
+            t_start=t_start * pq.ms,
+            t_stop=t_stop * pq.ms,
+            population=pop,
+            index=j,
+        )
+        for j in range(n)
+    ]
