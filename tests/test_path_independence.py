@@ -90,12 +90,6 @@ def test_one_thread_and_every_thread_give_identical_spikes():
 
 
 @native_only
-@pytest.mark.xfail(
-    strict=True,
-    reason="float64 networks do not run end to end yet: Network._build stores weights as "
-    "float32 and the state starts float32 under x64 (scan carry dtype mismatch); being "
-    "fixed on the engine branch",
-)
 @pytest.mark.parametrize("model", ["coba", "cuba"])
 def test_native_and_pure_give_identical_spikes_float64(monkeypatch, model):
     """As ``test_native_and_pure_give_identical_spikes`` in float64 (``jax.enable_x64``;
