@@ -5,8 +5,9 @@ Same generated arrays (input spikes ~5 % dense) for every simulator; samples/s f
 forward + backward + update step (median of the timed steps; compile/first step timed
 separately, then 3 untimed warm-up steps) and peak RSS. Every brainsim variant uses the
 hand-written BPTT of the LIF layer (``bs.train._bptt``) and the readout as one
-impulse-response matmul. ``dense``: every projection a dense matmul (``BRAINSIM_NATIVE=0``:
-the portable path GPUs run; input projected for all steps at once); ``event``: the
+impulse-response matmul. ``dense``: every projection a dense matmul
+(``bs.ops.configure(kernels=False)``: the portable path GPUs run; input projected for
+all steps at once); ``event``: the
 spike-row products event-driven (``bs.ops.rows_matmul``/``rows_outer`` native kernels:
 input projection and its weight gradient, the recurrent forward and its weight gradient,
 the readout projection); ``event+sparse``: also a 90 %-sparse recurrent CSR matrix.
@@ -18,7 +19,6 @@ and are skipped with a line otherwise.
 """
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -59,13 +59,14 @@ def _timed(step, n_steps):
 
 
 def worker_brainsim(data, hidden, variant, n_steps):
-    if variant == "dense":  # before brainsim loads its native kernels
-        os.environ["BRAINSIM_NATIVE"] = "0"
     import equinox as eqx
     import jax
     import optax
 
     import brainsim as bs
+
+    if variant == "dense":
+        bs.ops.configure(kernels=False)
 
     key = jax.random.key(0)
     rec = True

@@ -93,8 +93,14 @@ def _parser() -> argparse.ArgumentParser:
             "--no-cache",
             dest="cache",
             action="store_false",
-            help="do not keep compiled programs on disk (default: kept in "
-            "$BRAINSIM_CACHE_DIR or ~/.cache/brainsim/xla, so a rerun skips compilation)",
+            help="do not keep compiled programs on disk (default: kept in --cache-dir, "
+            "so a rerun skips compilation)",
+        )
+        sp.add_argument(
+            "--cache-dir",
+            default=None,
+            help="where compiled programs are kept (default: ~/.cache/brainsim/xla, "
+            "or under $XDG_CACHE_HOME)",
         )
     return p
 
@@ -154,7 +160,7 @@ def main(argv=None) -> int:
     if args.cache:
         from .compilation_cache import enable_compilation_cache
 
-        enable_compilation_cache()
+        enable_compilation_cache(args.cache_dir)
     try:
         if args.command == "demo":
             run_model("coba", 4000, 1000.0, 0.1, 0, plot=args.plot)

@@ -15,9 +15,8 @@ import jax
 
 
 def default_cache_dir() -> Path:
-    """``$BRAINSIM_CACHE_DIR``, else ``$XDG_CACHE_HOME/brainsim/xla`` (``~/.cache``)."""
-    if os.environ.get("BRAINSIM_CACHE_DIR"):
-        return Path(os.environ["BRAINSIM_CACHE_DIR"]).expanduser()
+    """``$XDG_CACHE_HOME/brainsim/xla``, or ``~/.cache/brainsim/xla`` (the XDG
+    convention for per-user caches)."""
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "brainsim" / "xla"
 

@@ -7,12 +7,12 @@ import subprocess
 import sys
 
 CHILD = r"""
-import json, jax, numpy as np, brainsim as bs
+import json, sys, jax, numpy as np, brainsim as bs
 hits = []
 jax.monitoring.register_event_listener(
     lambda name, **kw: hits.append(name) if name.endswith("cache_hits") else None
 )
-bs.enable_compilation_cache()
+bs.enable_compilation_cache(sys.argv[1])
 net = bs.models.cuba(200, key=jax.random.key(0))
 state = net.init(jax.random.key(1), dt=0.1)
 _, rec = bs.simulate(net, state, 20.0, 0.1, record={"E": ["spikes"]})
@@ -21,9 +21,13 @@ print(json.dumps({"hits": len(hits), "spikes": np.asarray(rec["E"]["spikes"]).su
 
 
 def _run(cache_dir):
-    env = {**os.environ, "BRAINSIM_CACHE_DIR": str(cache_dir), "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     out = subprocess.run(
-        [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", CHILD, str(cache_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -102,13 +102,13 @@ def test_native_equals_pure_bit_for_bit(rule):
     layout = _layout(rule, n_pre=300, n_post=257, k=40)
     spikes = jnp.concatenate([jnp.eye(300), _spikes(5, 300, 0.5)[None]])
     ct = jax.random.normal(jax.random.key(2), (2, 257))
-    run = jax.jit(lambda s: proc._forward(layout, s, 300))
-    gather = jax.jit(lambda c: proc._gather(layout, c))
+    run = jax.jit(lambda s: proc._forward(s, layout=layout, capacity=300))
+    gather = jax.jit(lambda c: proc._gather(c, layout=layout))
     native, native_g = run(spikes), gather(ct)
     with mock.patch.object(bs.ops._native, "available", lambda: False):
         pure, pure_g = (
-            jax.jit(lambda s: proc._forward(layout, s, 300))(spikes),
-            jax.jit(lambda c: proc._gather(layout, c))(ct),
+            jax.jit(lambda s: proc._forward(s, layout=layout, capacity=300))(spikes),
+            jax.jit(lambda c: proc._gather(c, layout=layout))(ct),
         )
     np.testing.assert_array_equal(native, pure)
     # Against the materialised rows (float64 sums of multapses: 1 float32 rounding).

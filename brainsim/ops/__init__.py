@@ -8,9 +8,17 @@ pass over the state per step) that ``Network.step`` uses where it applies;
 ``lif_network_update`` is the whole step of a network of such populations and stored
 sparse projections (events and updates) in one call, ``lif_network_run`` many such steps
 (and the spike events of each) in one call.
+
+``configure`` sets the native kernels' options (on/off, threads); ``backend_info``
+says which path each op takes and why.
 """
 
 from ..conn.layouts import CSR, ELL, Dense, Procedural
+from .backend import KernelSettings as KernelSettings
+from .backend import KernelsUnavailableWarning as KernelsUnavailableWarning
+from .backend import backend_info as backend_info
+from .backend import configure as configure
+from .backend import settings as settings
 from .compact import append_spikes as append_spikes
 from .compact import compact as compact
 from .compact import default_capacity as default_capacity

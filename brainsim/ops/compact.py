@@ -21,6 +21,7 @@ import numpy as np
 
 from .._checks import check_size
 from . import _native
+from ._kernel import Kernel
 
 
 def default_capacity(n_pre: int) -> int:
@@ -29,7 +30,7 @@ def default_capacity(n_pre: int) -> int:
     return min(n_pre, max(16, -(-n_pre // 50)))
 
 
-def _portable(active, capacity):
+def _portable(active, *, capacity):
     n = active.shape[-1]
     flat = active.reshape(-1, n)
     idx = jax.vmap(lambda a: jnp.nonzero(a, size=capacity, fill_value=-1)[0])(flat)
@@ -38,19 +39,20 @@ def _portable(active, capacity):
     return idx.astype(jnp.int32).reshape(*lead, capacity), count.astype(jnp.int32).reshape(lead)
 
 
+_compact = Kernel("compact", _portable, when="any spike dtype")
+
+
+@_compact.register("cpu")
+def _compact_native(active, *, capacity):
+    return _native.spike_compact(active, capacity)
+
+
 def compact(spikes, capacity: int):
     """``(indices (..., capacity) int32, count (...) int32)`` for ``spikes (..., n)``:
     the positions of the nonzero entries, ascending (slots past ``count`` unspecified),
     and how many there are (possibly more than ``capacity``). Not differentiable."""
     check_size("capacity", capacity)
-    active = jnp.asarray(spikes) != 0
-    if not _native.available():
-        return _portable(active, capacity)
-    return _native.dispatch(
-        active,
-        cpu=lambda a: _native.spike_compact(a, capacity),
-        default=lambda a: _portable(a, capacity),
-    )
+    return _compact(jnp.asarray(spikes) != 0, capacity=capacity)
 
 
 _INT32_MAX = np.iinfo(np.int32).max
@@ -70,6 +72,10 @@ def _append_portable(spikes, buffer, offset):
     return buffer, end.astype(jnp.int32)
 
 
+_append = Kernel("append_spikes", _append_portable, when="bool/float32/float64 spikes")
+
+
+@_append.register("cpu")
 def _append_native(spikes, buffer, offset):
     out_types = (
         jax.ShapeDtypeStruct(buffer.shape, jnp.int32),
@@ -99,7 +105,4 @@ def append_spikes(spikes, buffer, offset):
             f"append_spikes: buffer must be 1-D int32, got {buffer.dtype}{buffer.shape}"
         )
     offset = jnp.asarray(offset, jnp.int32)
-    spikes = spikes.reshape(-1)
-    if not _native.available():
-        return _append_portable(spikes, buffer, offset)
-    return _native.dispatch(spikes, buffer, offset, cpu=_append_native, default=_append_portable)
+    return _append(spikes.reshape(-1), buffer, offset)

@@ -32,14 +32,13 @@ new ring's, with row ``c`` replaced by the arriving input's),
 ``d ring = ct``.
 """
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..conn.layouts import Delayed
 from . import _native
+from ._kernel import Kernel
 from .dense import to_dense
 from .event import _max_degree, _synapses, n_active
 
@@ -75,7 +74,7 @@ def _read_clear(ring, cursor):
     return jax.lax.dynamic_update_index_in_dim(ring, jnp.zeros_like(now), cursor, axis=-2), now
 
 
-def _pure(layout, weight, spikes, ring, slot, cursor, capacity):
+def _pure(layout, weight, spikes, ring, slot, cursor, *, capacity):
     """Pure-JAX step on ``spikes (..., n_pre)``, ``ring (..., D, n_post)``. One branch
     for the whole batch: the event path if no sample has more than ``capacity`` active
     neurons, else the all-synapse pass."""
@@ -96,32 +95,11 @@ def _pure(layout, weight, spikes, ring, slot, cursor, capacity):
     return _read_clear(full, cursor)
 
 
-def _forward(layout, weight, spikes, ring, slot, cursor, capacity):
-    if ring.dtype in (jnp.float32, jnp.float64) and _native.available():
-        csr = layout.csr
-        return _native.dispatch(
-            spikes,
-            ring,
-            cpu=lambda s, r: _native.delayed_event_step(
-                csr.indptr, csr.indices, layout.group, slot, weight, s, r, cursor
-            ),
-            default=lambda s, r: _pure(layout, weight, s, r, slot, cursor, capacity),
-        )
-    return _pure(layout, weight, spikes, ring, slot, cursor, capacity)
+_FLOATS = (jnp.float32, jnp.float64)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(6,))
-def _step(layout, weight, spikes, ring, slot, cursor, capacity):
-    return _forward(layout, weight, spikes, ring, slot, cursor, capacity)
-
-
-def _fwd(layout, weight, spikes, ring, slot, cursor, capacity):
-    out = _forward(layout, weight, spikes, ring, slot, cursor, capacity)
-    return out, (layout, weight, spikes, slot, cursor)
-
-
-def _bwd(capacity, res, cts):
-    layout, weight, spikes, slot, cursor = res  # spikes (..., n_pre)
+def _bwd(layout, weight, spikes, ring, slot, cursor, cts, *, capacity):
+    """The VJP (module docstring); ``ring`` is not kept (``None``)."""
     ct_ring, ct_now = cts  # (..., D, n_post), (..., n_post)
     depth, n_post = ct_ring.shape[-2:]
     ct = jax.lax.dynamic_update_index_in_dim(
@@ -141,7 +119,21 @@ def _bwd(capacity, res, cts):
     return no_grad, d_weight.astype(weight.dtype), d_spikes, ct.reshape(ct_ring.shape), None, None
 
 
-_step.defvjp(_fwd, _bwd)
+_step = Kernel(
+    "delayed_propagate",
+    _pure,
+    bwd=_bwd,
+    saves=(0, 1, 2, 4, 5),  # not the ring
+    when="heterogeneous-delay rings",
+)
+
+
+@_step.register("cpu", applies=lambda *args, **_: args[3].dtype in _FLOATS)
+def _native_step(layout, weight, spikes, ring, slot, cursor, *, capacity):
+    csr = layout.csr
+    return _native.delayed_event_step(
+        csr.indptr, csr.indices, layout.group, slot, weight, spikes, ring, cursor
+    )
 
 
 def _slots(layout: Delayed, steps, cursor, depth: int):
@@ -185,7 +177,7 @@ def delayed_propagate(layout: Delayed, weight, spikes, ring, cursor, *, steps, c
     weight = weight.ravel() if weight.ndim else weight
     # No reshapes around the native call: they would make XLA copy the whole ring in and
     # out of the (aliased) call in every step of a scan.
-    return _step(layout, weight, spikes.astype(ring.dtype), ring, slot, cursor, capacity)
+    return _step(layout, weight, spikes.astype(ring.dtype), ring, slot, cursor, capacity=capacity)
 
 
 def delayed_to_dense(layout: Delayed, weight, steps, depth: int):

@@ -21,13 +21,12 @@ The VJP is O(synapses): every presynaptic neuron gets a gradient, spiking or not
 does every synapse weight (``spikes[i] * ct[j]``).
 """
 
-import functools
-
 import jax
 import jax.numpy as jnp
 
 from ..conn.layouts import CSR, ELL
 from . import _native
+from ._kernel import Kernel
 
 
 def n_active(spikes):
@@ -80,7 +79,8 @@ def _all_synapses(layout, weight, spikes):
     return jax.vmap(lambda c: jax.ops.segment_sum(c, post, num_segments=layout.n_post))(contrib)
 
 
-def _pure(layout, weight, spikes, capacity):
+def _pure(layout, weight, spikes, *, capacity):
+    """The reference: ``spikes (b, n_pre)`` through ``layout``, ``(b, n_post)``."""
     return jax.lax.cond(
         n_active(spikes) <= capacity,
         lambda s: jax.vmap(lambda x: _compacted(layout, weight, x, capacity))(s),
@@ -89,27 +89,8 @@ def _pure(layout, weight, spikes, capacity):
     )
 
 
-def _forward(layout, weight, spikes, capacity):
-    if spikes.dtype in (jnp.float32, jnp.float64) and _native.available():
-        return _native.dispatch(
-            spikes,
-            cpu=lambda s: _native_one(layout, weight, s),
-            default=lambda s: _pure(layout, weight, s, capacity),
-        )
-    return _pure(layout, weight, spikes, capacity)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
-def _event_matvec(layout, weight, spikes, capacity):
-    return _forward(layout, weight, spikes, capacity)
-
-
-def _fwd(layout, weight, spikes, capacity):
-    return _forward(layout, weight, spikes, capacity), (layout, weight, spikes)
-
-
-def _bwd(capacity, res, ct):
-    layout, weight, spikes = res  # spikes (b, n_pre), ct (b, n_post)
+def _bwd(layout, weight, spikes, ct, *, capacity):
+    """O(synapses) VJP: ``spikes (b, n_pre)``, ``ct (b, n_post)``."""
     pre, post = _synapses(layout)
     ct_syn = ct[:, post]
     w = weight[None] if weight.ndim else weight
@@ -122,7 +103,13 @@ def _bwd(capacity, res, ct):
     return no_grad, d_weight.astype(weight.dtype), d_spikes.astype(spikes.dtype)
 
 
-_event_matvec.defvjp(_fwd, _bwd)
+_FLOATS = (jnp.float32, jnp.float64)
+_event_matvec = Kernel("event_matvec", _pure, bwd=_bwd, when="CSR/ELL layouts")
+
+
+@_event_matvec.register("cpu", applies=lambda layout, weight, spikes, **_: spikes.dtype in _FLOATS)
+def _native_call(layout, weight, spikes, *, capacity):
+    return _native_one(layout, weight, spikes)
 
 
 def event_matvec(layout: CSR | ELL, weight, spikes, capacity: int):
@@ -132,7 +119,7 @@ def event_matvec(layout: CSR | ELL, weight, spikes, capacity: int):
     weight = jnp.asarray(weight, spikes.dtype)
     weight = weight.ravel() if weight.ndim else weight  # in synapse (CSR) order
     flat = spikes.reshape(-1, spikes.shape[-1])
-    out = _event_matvec(layout, weight, flat, capacity)
+    out = _event_matvec(layout, weight, flat, capacity=capacity)
     return out.reshape(*spikes.shape[:-1], layout.n_post)
 
 
@@ -182,40 +169,35 @@ def _fused_native(layouts, weights, sources, source_of):
     return fused(layouts, weights, sources)
 
 
-def _many_forward(layouts, weights, sources, source_of, capacities):
-    def portable(*srcs):
-        return tuple(
-            _pure(layout, w, srcs[s], c)
-            for layout, w, s, c in zip(layouts, weights, source_of, capacities, strict=True)
-        )
-
-    native = lambda *srcs: _fused_native(layouts, weights, srcs, source_of)
-    return _native.dispatch(*sources, cpu=native, default=portable)
+def _many_portable(layouts, weights, sources, *, source_of, capacities):
+    return tuple(
+        _pure(layout, w, sources[s], capacity=c)
+        for layout, w, s, c in zip(layouts, weights, source_of, capacities, strict=True)
+    )
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
-def _many(layouts, weights, sources, source_of, capacities):
-    return _many_forward(layouts, weights, sources, source_of, capacities)
-
-
-def _many_fwd(layouts, weights, sources, source_of, capacities):
-    out = _many_forward(layouts, weights, sources, source_of, capacities)
-    return out, (layouts, weights, sources)
-
-
-def _many_bwd(source_of, capacities, res, cts):
-    layouts, weights, sources = res
+def _many_bwd(layouts, weights, sources, cts, *, source_of, capacities):
     d_sources = [jnp.zeros_like(s) for s in sources]
     d_weights = []
     for layout, w, s, c, ct in zip(layouts, weights, source_of, capacities, cts, strict=True):
-        _, d_w, d_s = _bwd(c, (layout, w, sources[s]), ct)
+        _, d_w, d_s = _bwd(layout, w, sources[s], ct, capacity=c)
         d_weights.append(d_w)
         d_sources[s] = d_sources[s] + d_s
     no_grad = jax.tree.map(lambda _: None, layouts)
     return no_grad, tuple(d_weights), tuple(d_sources)
 
 
-_many.defvjp(_many_fwd, _many_bwd)
+_many = Kernel(
+    "event_matvec_many",
+    _many_portable,
+    bwd=_many_bwd,
+    when="CSR/ELL projections fused into one call (spikes of one batch shape and dtype)",
+)
+
+
+@_many.register("cpu")
+def _many_native(layouts, weights, sources, *, source_of, capacities):
+    return _fused_native(layouts, weights, sources, source_of)
 
 
 def event_matvec_many(layouts, weights, spikes, capacities):
@@ -242,7 +224,13 @@ def event_matvec_many(layouts, weights, spikes, capacities):
     weights = tuple(
         w.ravel() if w.ndim else w for w in (jnp.asarray(w, first.dtype) for w in weights)
     )
-    outs = _many(tuple(layouts), weights, flat, tuple(source_of), tuple(capacities))
+    outs = _many(
+        tuple(layouts),
+        weights,
+        flat,
+        source_of=tuple(source_of),
+        capacities=tuple(capacities),
+    )
     return [
         o.reshape(*first.shape[:-1], layout.n_post)
         for o, layout in zip(outs, layouts, strict=True)

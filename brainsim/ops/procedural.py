@@ -38,6 +38,7 @@ import numpy as np
 
 from ..conn.layouts import CSR, Procedural
 from . import _native
+from ._kernel import Kernel
 
 _U32 = jnp.uint32
 _M1, _M2, _GOLD = np.uint32(0x7FEB352D), np.uint32(0x846CA68B), np.uint32(0x9E3779B9)
@@ -123,7 +124,7 @@ def _compacted(layout, spikes, capacity, window=None):
     return jax.lax.cond(jnp.count_nonzero(active) > capacity, rest, lambda o: o, out)
 
 
-def _pure_forward(layout, spikes, capacity):
+def _pure_forward(spikes, *, layout, capacity):
     if spikes.shape[0] == 1:  # no vmap: keeps the burst branch a real conditional
         return _compacted(layout, spikes[0], capacity)[None]
     return jax.vmap(lambda x: _compacted(layout, x, capacity))(spikes)
@@ -143,7 +144,7 @@ def _row_blocks(layout, fn, init):
     return jax.lax.fori_loop(0, n_blocks, body, init)
 
 
-def _gather_pure(layout, ct):
+def _gather_pure(ct, *, layout):
     """``G[b, i] = Σ_c r_ic ct[b, t_ic]`` for ``ct (b, n_post)``: ``(b, n_pre)``."""
 
     def fn(acc, pre, t, r):
@@ -156,42 +157,35 @@ def _gather_pure(layout, ct):
     return _row_blocks(layout, fn, jnp.zeros((ct.shape[0], layout.n_pre), ct.dtype))
 
 
-def _native_ok(dtype):
-    return dtype in (jnp.float32, jnp.float64) and _native.available()
+_FLOATS = (jnp.float32, jnp.float64)
+_floats = lambda x, **_: x.dtype in _FLOATS
+_forward = Kernel("procedural_matvec", _pure_forward, when="procedural layouts")
+_gather = Kernel("procedural_gather", _gather_pure, when="the VJP of procedural_matvec")
 
 
-def _forward(layout, spikes, capacity):
-    pure = lambda s: _pure_forward(layout, s, capacity)
-    if _native_ok(spikes.dtype):
-        return _native.dispatch(
-            spikes, cpu=lambda s: _native.procedural_event(layout, s), default=pure
-        )
-    return pure(spikes)
+@_forward.register("cpu", applies=_floats)
+def _forward_native(spikes, *, layout, capacity):
+    return _native.procedural_event(layout, spikes)
 
 
-def _gather(layout, ct):
-    if _native_ok(ct.dtype):
-        return _native.dispatch(
-            ct,
-            cpu=lambda c: _native.procedural_gather(layout, c),
-            default=lambda c: _gather_pure(layout, c),
-        )
-    return _gather_pure(layout, ct)
+@_gather.register("cpu", applies=_floats)
+def _gather_native(ct, *, layout):
+    return _native.procedural_gather(layout, ct)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 3))
 def _matvec(layout, weight, spikes, capacity):
-    return weight * _forward(layout, spikes, capacity)
+    return weight * _forward(spikes, layout=layout, capacity=capacity)
 
 
 def _fwd(layout, weight, spikes, capacity):
-    unit = _forward(layout, spikes, capacity)
+    unit = _forward(spikes, layout=layout, capacity=capacity)
     return weight * unit, (weight, unit)
 
 
 def _bwd(layout, capacity, res, ct):
     weight, unit = res
-    d_spikes = weight * _gather(layout, ct)
+    d_spikes = weight * _gather(ct, layout=layout)
     return jnp.vdot(ct, unit).astype(weight.dtype), d_spikes
 
 

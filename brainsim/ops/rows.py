@@ -7,9 +7,9 @@ and $\partial W = $ ``rows_outer(x, g)`` $= \sum_{r:\,x_{ri} \ne 0} x_{ri}\, g_{
 again touching only the nonzero entries. ``swap=True`` takes ``x (A, B, K)`` to
 ``out (B, A, N)`` (batch-major spikes to a time-major result) without a transpose copy.
 
-On CPU both run as native kernels (``ops/_native/event_rows.cc``); elsewhere, with
-``BRAINSIM_NATIVE=0``, for other dtypes, or for ``rows_matmul`` with fewer than
-``NARROW`` output columns (where compacting ``x`` costs more than the product) they are
+On CPU both run as native kernels (``ops/_native/event_rows.cc``); elsewhere, with the
+kernels off (``bs.ops.configure``), for other dtypes, or for ``rows_matmul`` with fewer
+than ``NARROW`` output columns (where compacting ``x`` costs more than the product) they are
 the dense ``x @ w`` and ``xᵀ g`` (the portable path and the test oracle). ``rows_outer``
 stays event-driven for narrow ``g`` too: XLA's dense ``xᵀ g`` packs the transposed
 ``x``, which costs more than compacting it (measured at 10 % density, 6400 rows: 2-20
@@ -22,12 +22,11 @@ one-shot products do not (the count and the cond cost about as much as the kerne
 10 % density, measured on 6400 x 256 spikes).
 """
 
-import functools
-
 import jax
 import jax.numpy as jnp
 
 from . import _native
+from ._kernel import Kernel
 
 _FLOATS = (jnp.float32, jnp.float64)
 
@@ -46,9 +45,13 @@ def _by_density(x, event, dense):
     return lambda *args: jax.lax.cond(few, event, dense, *args)
 
 
-def _native_ok(*arrays) -> bool:
+def _same_float(*arrays) -> bool:
     dt = arrays[0].dtype
-    return dt in _FLOATS and all(a.dtype == dt for a in arrays) and _native.available()
+    return dt in _FLOATS and all(a.dtype == dt for a in arrays)
+
+
+def _native_ok(*arrays) -> bool:
+    return _same_float(*arrays) and _native.available()
 
 
 def _swapped(x, swap):
@@ -73,12 +76,16 @@ def _native_matmul_vmap(axis_size, in_batched, x, w):
 NARROW = 32
 
 
-def _matmul(x, w, swap):
-    dense = lambda x, w: _swapped(x, swap) @ w
-    if not _native_ok(x, w) or w.shape[-1] < NARROW:
-        return dense(x, w)
-    native = (lambda x, w: _native.rows_matmul(x, w, True)) if swap else _native_matmul
-    return _native.dispatch(x, w, cpu=native, default=dense)
+def _outer_dense(x, g, *, swap):
+    return x.reshape(-1, x.shape[-1]).T @ _swapped(g, swap).reshape(-1, g.shape[-1])
+
+
+_outer = Kernel("rows_outer", _outer_dense, when="always (narrow g too)")
+
+
+@_outer.register("cpu", applies=lambda x, g, **_: _same_float(x, g))
+def _outer_native(x, g, *, swap):
+    return _native.rows_outer(x, g, swap)
 
 
 def rows_outer(x, g, swap: bool = False):
@@ -88,43 +95,58 @@ def rows_outer(x, g, swap: bool = False):
     rows = (x.shape[1], x.shape[0]) if swap else x.shape[:-1]
     if (swap and x.ndim != 3) or rows != g.shape[:-1]:
         raise ValueError(f"rows_outer: x {x.shape} and g {g.shape} (swap={swap}) mismatch")
-    if not _native_ok(x, g):
-        xr = x.reshape(-1, x.shape[-1])
-        return xr.T @ _swapped(g, swap).reshape(xr.shape[0], g.shape[-1])
     xr, gr = (x, g) if swap else (x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1]))
-    dense = lambda x, g: x.reshape(-1, x.shape[-1]).T @ _swapped(g, swap).reshape(-1, g.shape[-1])
-    native = lambda x, g: _native.rows_outer(x, g, swap)
-    return _native.dispatch(xr, gr, cpu=native, default=dense)
+    return _outer(xr, gr, swap=swap)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _rows_matmul(x, w, swap):
-    return _matmul(x, w, swap)
+def _dx_dense(g, wt, *, swap):
+    return _swapped(g @ wt, swap)
 
 
-def _fwd(x, w, swap):
-    return _matmul(x, w, swap), (x, w)
+_dx = Kernel("rows_matmul_vjp", _dx_dense, when="cotangents of fewer than NARROW columns")
 
 
-def _dx(g, w, swap):
-    """``∂x = g wᵀ`` (dense). For narrow ``g`` (a readout's cotangent) on CPU it runs in
-    the native row kernel, every entry of ``g`` a "nonzero" (``N`` rows of ``wᵀ`` summed
-    per output row): that kernel maps its large output as huge pages, where XLA's dot
-    first-touches a fresh (T, B, H) buffer page by page (at H = 1024 the training step's
-    largest remaining source of page faults)."""
-    if g.shape[-1] >= NARROW or not _native_ok(g, w):
-        return _swapped(g @ w.T, swap)
-    dense = lambda g, wt: _swapped(g @ wt, swap)
-    native = lambda g, wt: _native.rows_matmul(g, wt, swap)
-    return _native.dispatch(g, jnp.transpose(w), cpu=native, default=dense)
+@_dx.register("cpu", applies=lambda g, wt, **_: g.shape[-1] < NARROW and _same_float(g, wt))
+def _dx_native(g, wt, *, swap):
+    """``∂x = g wᵀ`` for narrow ``g`` (a readout's cotangent) in the native row kernel,
+    every entry of ``g`` a "nonzero" (``N`` rows of ``wᵀ`` summed per output row): that
+    kernel maps its large output as huge pages, where XLA's dot first-touches a fresh
+    (T, B, H) buffer page by page (at H = 1024 the training step's largest remaining
+    source of page faults)."""
+    return _native.rows_matmul(g, wt, swap)
 
 
-def _bwd(swap, res, g):
-    x, w = res
-    return _dx(g, w, swap), rows_outer(x, g, swap)
+def _matmul_bwd(x, w, g, *, swap):
+    return _dx(g, jnp.transpose(w), swap=swap), rows_outer(x, g, swap)
 
 
-_rows_matmul.defvjp(_fwd, _bwd)
+_rows_matmul = Kernel(
+    "rows_matmul",
+    lambda x, w, *, swap: _swapped(x, swap) @ w,
+    bwd=_matmul_bwd,
+    when="at least NARROW output columns",
+)
+
+
+@_rows_matmul.register(
+    "cpu", applies=lambda x, w, **_: _same_float(x, w) and w.shape[-1] >= NARROW
+)
+def _matmul_native(x, w, *, swap):
+    return _native.rows_matmul(x, w, True) if swap else _native_matmul(x, w)
+
+
+_fixed = Kernel(
+    "fixed_rows_matmul",
+    lambda x, w, wp, *, n: x @ w,
+    when="at most DENSE_ABOVE of the spikes nonzero (a run-time branch)",
+)
+
+
+@_fixed.register("cpu", applies=lambda x, w, wp, **_: _same_float(x, w))
+def _fixed_native(x, w, wp, *, n):
+    dense = lambda x, w, wp: x @ w
+    native = lambda x, w, wp: _native.rows_matmul(x, wp, n=n)
+    return _by_density(x, native, dense)(x, w, wp)
 
 
 def fixed_rows_matmul(w):
@@ -136,16 +158,7 @@ def fixed_rows_matmul(w):
     if not _native_ok(w):
         return lambda x: x @ w
     wp = _native.pack_rows_weight(w)
-    n = w.shape[1]
-
-    def f(x):
-        if not _native_ok(x, w):
-            return x @ w
-        dense = lambda x, w, wp: x @ w
-        native = lambda x, w, wp: _native.rows_matmul(x, wp, n=n)
-        return _native.dispatch(x, w, wp, cpu=_by_density(x, native, dense), default=dense)
-
-    return f
+    return lambda x: _fixed(x, w, wp, n=w.shape[1])
 
 
 def rows_matmul(x, w, swap: bool = False):
@@ -153,7 +166,7 @@ def rows_matmul(x, w, swap: bool = False):
     (module docstring); exact dense VJPs. ``swap``: ``x (A, B, K)`` → ``(B, A, N)``."""
     if swap and x.ndim != 3:
         raise ValueError(f"rows_matmul: swap needs x of rank 3, got shape {x.shape}")
-    return _rows_matmul(x, w, swap)
+    return _rows_matmul(x, w, swap=swap)
 
 
 def lif_scan_available(*arrays) -> bool:
@@ -227,15 +240,14 @@ def rows_outer_lagged(x0, x, g):
     first = rows_outer(x0, g[0])
     if x.shape[0] == 1:
         return first
-    if not _native_ok(x0, x, g):
-        return first + rows_outer(x[:-1], g[1:])
-    k, n = x.shape[-1], g.shape[-1]
-    out = jax.ShapeDtypeStruct((k, n), x.dtype)
+    return first + _lagged(x, g)
 
-    def native(x, g):
-        _native._require()
-        call = jax.ffi.ffi_call("brainsim_rows_outer_lagged", out, vmap_method="sequential")
-        return call(x, g)
 
-    dense = lambda x, g: rows_outer(x[:-1], g[1:])
-    return first + _native.dispatch(x, g, cpu=native, default=dense)
+_lagged = Kernel("rows_outer_lagged", lambda x, g: rows_outer(x[:-1], g[1:]), when="as rows_outer")
+
+
+@_lagged.register("cpu", applies=lambda x, g: _same_float(x, g))
+def _lagged_native(x, g):
+    out = jax.ShapeDtypeStruct((x.shape[-1], g.shape[-1]), x.dtype)
+    call = jax.ffi.ffi_call("brainsim_rows_outer_lagged", out, vmap_method="sequential")
+    return call(x, g)

@@ -33,8 +33,8 @@ so each thread runs all ``T`` steps of its rows with no per-step dispatch; the f
 sums the rows of ``W`` of the previous step's spike list, the reverse scan computes
 $g^I W^\top$ in a register-blocked product fused with the elementwise update, and
 $\partial W$ is ``ops.rows.rows_outer_lagged`` (no shifted spike copy). Elsewhere, or
-with ``BRAINSIM_NATIVE=0``, the ``lax.scan`` versions below run (the portable path and
-the kernels' test oracle).
+with ``bs.ops.configure(kernels=False)``, the ``lax.scan`` versions below run (the
+portable path and the kernels' test oracle).
 """
 
 import jax

@@ -12,10 +12,10 @@ Public API::
     spike_compact(active, capacity) -> (indices, count)   (see brainsim.ops.compact)
     lif_update(operands, k, mode, conductance)     (see brainsim.ops.lif)
 
-The shared library is compiled on first use (see ``_build.py``) into a
-per-user cache; set ``BRAINSIM_NATIVE=0`` to disable it.  The kernels are
-registered for the ``"cpu"`` platform only: callers must not use them on
-arrays placed on an accelerator.
+The shared library is built with the package (``CMakeLists.txt``; ``_library.py``
+loads it); ``bs.ops.configure(kernels=False)`` turns it off. The kernels are registered
+for the ``"cpu"`` platform only: callers must not use them on arrays placed on an
+accelerator.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _build
+from . import _library, _settings
 
 __all__ = [
     "available",
@@ -47,17 +47,15 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def available() -> bool:
-    """True if the native library is built, loaded and registered for "cpu".
-
-    The first call may compile the library (a few seconds, once per machine
-    and jax version); later calls are free.
-    """
-    return _build.load()
+    """True if the native kernels are on (``bs.ops.configure``) and the library built
+    with the package is loaded and registered for "cpu". The first call loads it (or
+    warns once why it cannot)."""
+    return _settings.settings().kernels and _library.load() is not None
 
 
 def _require() -> None:
-    if not _build.load():
-        raise RuntimeError("brainsim native kernels are unavailable: " + str(_build.error()))
+    if _library.load() is None:
+        raise RuntimeError("brainsim native kernels are unavailable: " + str(_library.error()))
 
 
 def _prepare(indptr, indices, weights, spikes):

@@ -309,6 +309,7 @@ static ffi::Error MultiImpl(ffi::ThreadPool pool, ffi::RemainingArgs args,
 BRAINSIM_EXPORT XLA_FFI_Error* BrainsimCsrEventMatvec(XLA_FFI_CallFrame*);
 BRAINSIM_EXPORT XLA_FFI_Error* BrainsimCsrEventMulti(XLA_FFI_CallFrame*);
 BRAINSIM_EXPORT int brainsim_native_abi_version();
+BRAINSIM_EXPORT void brainsim_native_configure(int64_t max_threads, int64_t linger_ns);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimCsrEventMatvec, MatvecImpl,
                               ffi::Ffi::Bind()
@@ -328,4 +329,11 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimCsrEventMulti, MultiImpl,
                                   .Attr<ffi::Span<const int64_t>>("homogeneous"));
 
 // ABI tag so the loader can check it loaded the library it expects.
-int brainsim_native_abi_version() { return 1; }
+int brainsim_native_abi_version() { return 2; }
+
+// brainsim.ops.configure: the most threads a call may use (0: XLA's intra-op
+// pool) and how long (ns) TeamFor's helpers poll for the next call (0: none).
+void brainsim_native_configure(int64_t max_threads, int64_t linger_ns) {
+  brainsim_native::g_thread_cap.store(std::max<int64_t>(0, max_threads));
+  brainsim_native::g_linger_ns.store(std::max<int64_t>(0, linger_ns));
+}

@@ -306,14 +306,16 @@ inline void HugePages(const void* p, size_t bytes) {
 #endif
 }
 
-// Threads a kernel may use: XLA's intra-op pool, capped by the environment
-// variable BRAINSIM_NATIVE_THREADS when it is a positive integer (e.g. 1 when
-// several simulations share the cores); read once per process.
+// The settings of brainsim.ops.configure, set through brainsim_native_configure
+// (csr_event.cc) and read at every call: the most threads a call may use (0: XLA's
+// intra-op pool, one per core) and how long (ns) a helper of TeamFor keeps polling
+// for the next call after its last part (0: it returns to the pool at once).
+inline std::atomic<int64_t> g_thread_cap{0};
+inline std::atomic<int64_t> g_linger_ns{0};
+
+// Threads a kernel may use: XLA's intra-op pool, capped by g_thread_cap.
 inline int64_t MaxThreads(ffi::ThreadPool& pool) {
-  static const int64_t cap = [] {
-    const char* v = std::getenv("BRAINSIM_NATIVE_THREADS");
-    return v ? std::max<int64_t>(0, std::atoll(v)) : int64_t{0};
-  }();
+  const int64_t cap = g_thread_cap.load(std::memory_order_relaxed);
   const int64_t n = std::max<int64_t>(1, pool.num_threads());
   return cap > 0 ? std::min(cap, n) : n;
 }
@@ -356,27 +358,19 @@ inline void CpuRelax() {
 #endif
 }
 
-// How long (microseconds) a helper of TeamFor keeps polling for the next call
-// after its last part: environment variable BRAINSIM_NATIVE_LINGER_US
-// (default 200; 0: helpers return to the pool at once, as ParallelFor's
-// tasks do); read once per process.
-inline int64_t LingerNs() {
-  static const int64_t ns = [] {
-    const char* v = std::getenv("BRAINSIM_NATIVE_LINGER_US");
-    const int64_t us = v && *v ? std::max<int64_t>(0, std::atoll(v)) : int64_t{200};
-    return us * 1000;
-  }();
-  return ns;
-}
+// How long (ns) a helper of TeamFor keeps polling for the next call after its
+// last part: g_linger_ns (default 0: helpers return to the pool at once, as
+// ParallelFor's tasks do, and no thread spins between calls).
+inline int64_t LingerNs() { return g_linger_ns.load(std::memory_order_relaxed); }
 
 // The process's team for TeamFor: helper tasks on XLA's intra-op pool that,
 // after running parts of a call, keep polling for the next call for
-// LingerNs() before returning their thread to the pool.  A kernel called once
-// per simulation step, microseconds apart, then hands its parts over through
-// one shared atomic word instead of waking a sleeping pool thread each call
-// (~7 us per wake-up on this machine, a VM).  The cost is a core kept busy
-// polling between calls while a simulation runs, as OpenMP's spinning
-// threads do.
+// LingerNs() before returning their thread to the pool.  With a linger set
+// (brainsim.ops.configure(spin_us=...)), a kernel called once per simulation
+// step, microseconds apart, hands its parts over through one shared atomic
+// word instead of waking a sleeping pool thread each call (~7 us per wake-up
+// on a VM); the cost is a core kept busy polling between calls, as OpenMP's
+// spinning threads do.  The default (0) does not poll.
 //
 // A call is published as one 64-bit word: job number (32 bits), one past the
 // highest unclaimed part (16), the lowest unclaimed part (16).  Anyone claims
