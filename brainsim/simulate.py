@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import ops
 from ._checks import check_size
 from ._chunks import chunk_steps as default_chunk_steps
 from ._chunks import run_chunks
@@ -64,6 +65,7 @@ def _compile(dyn, stat, static):
         jax.tree.structure(stat),
         tuple(jax.tree.leaves(stat)),
         static,
+        ops.settings().kernels,  # the path is chosen while tracing
     )
     try:
         hit = _COMPILED.get(key)

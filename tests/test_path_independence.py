@@ -100,3 +100,18 @@ def test_native_and_pure_give_identical_spikes_float64(monkeypatch, model):
         native = _spikes(monkeypatch, net, state, 100.0, kernels=True)
         pure = _spikes(monkeypatch, net, state, 100.0, kernels=False)
     _assert_same(native, pure, min_spikes=1500)
+
+
+def test_switching_kernels_off_compiles_the_pure_path():
+    """A program compiled with the kernels is not reused once they are switched off (the
+    path is chosen while tracing): the second call compiles again, and its spikes are
+    the same."""
+    net, state = _network("coba", 400)
+    record = {"E": ["spikes"]}
+    _, native = bs.simulate(net, state, 20.0, 0.1, record=record)
+    _, again = bs.simulate(net, state, 20.0, 0.1, record=record)
+    assert again.compile_time == 0.0  # the cache is hit while nothing changed
+    with bs.ops.configure(kernels=False):
+        _, pure = bs.simulate(net, state, 20.0, 0.1, record=record)
+    assert pure.compile_time > 0.0
+    np.testing.assert_array_equal(pure["E"]["spikes"], native["E"]["spikes"])
