@@ -55,6 +55,13 @@ class Recording(Mapping):
     def __len__(self):
         return len(self._data)
 
+    def to_neo(self, populations=None, **kwargs):
+        """This recording as a ``neo.Block``: ``bs.io.to_neo(self, populations, **kwargs)``
+        (needs the ``neo`` extra)."""
+        from .io import to_neo  # io builds on this module: imported when called
+
+        return to_neo(self, populations, **kwargs)
+
     def tree_flatten(self):
         every = tuple(self._every.items())
         aux = (self.dt, self.compile_time, self.run_time, self.n_steps, self._t0, every)

@@ -50,6 +50,14 @@ def test_block_layout_units_and_times(run):
     assert i_trains[j].t_start == 0 * pq.ms
 
 
+def test_recording_method_is_the_function(run):
+    by_method = run.to_neo(["I"]).groups[0].spiketrains
+    by_function = bs.io.to_neo(run, ["I"]).groups[0].spiketrains
+    assert len(by_method) == len(by_function) == 80
+    for a, b in zip(by_method, by_function, strict=True):
+        np.testing.assert_array_equal(a.magnitude, b.magnitude)
+
+
 def test_elephant_rates_and_isi_cv_match_bs_analysis(run):
     stats = pytest.importorskip("elephant.statistics")
     trains = bs.io.to_neo(run, ["E"]).segments[0].spiketrains
