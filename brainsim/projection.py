@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._arrays import to_device
-from ._checks import check_count
+from ._checks import check_count, check_finite
 from ._network_checks import check_projection
 from ._protocol import AbstractDynamics
 from ._random import fold_in
@@ -140,8 +140,8 @@ def build(proj: Projection, key, n_pre: int, n_post: int) -> Projection:
     message = f"Projection {proj.name}: weight must be finite"
     if isinstance(weight, jax.core.Tracer):  # built inside a transformation: checked there
         weight = eqx.error_if(weight, ~jnp.all(jnp.isfinite(weight)), message)
-    elif not np.all(np.isfinite(np.asarray(weight))):
-        raise ValueError(message)
+    else:
+        check_finite(f"Projection {proj.name}: weight", weight)
     if proj.capacity is not None:
         check_count(f"Projection {proj.name}: capacity", proj.capacity, n_pre)
     if getattr(proj, "delays", None) is not None:

@@ -237,7 +237,7 @@ NETWORK = [
     ("Projection-weight-shape", lambda: _net(weight=np.ones(3)), ValueError,
      r"Projection a->a: weight must be a scalar or have shape \(\d+,\), got \(3,\)"),
     ("Projection-weight-nan", lambda: _net(weight=np.nan), ValueError,
-     r"Projection a->a: weight must be finite"),
+     r"Projection a->a: weight must be finite, got nan"),
     ("NormalDelay-mean", lambda: bs.delays.NormalDelay(-1.0, 1.0), ValueError,
      r"NormalDelay.mean must be > 0 \(ms\), got -1"),
     ("GapJunction-pre", lambda: bs.GapJunction(1, "a", bs.conn.OneToOne()), ValueError,
