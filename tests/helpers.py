@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import brainsim as bs
 from brainsim.ops import matvec, to_dense
 
 
@@ -52,3 +53,24 @@ def check_event_vs_dense(layout, weight, spikes, capacity=None, rtol=1e-5):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-4)
     # The spike gradient is W @ ct for every presynaptic neuron, spiking or not.
     np.testing.assert_allclose(g[1], w_dense @ np.asarray(ct), rtol=1e-4, atol=1e-4)
+
+
+def adex_from_nest(p: dict, **kwargs):
+    """One ``bs.neurons.AdEx`` with NEST's ``aeif_*`` parameters ``p`` (NEST's names and
+    units: pF, nS, mV, pA, ms); ``kwargs`` (``i_ext``, ``integrator``) pass through."""
+    return bs.neurons.AdEx(
+        1,
+        c_m=p["C_m"],
+        g_l=p["g_L"],
+        e_l=p["E_L"],
+        v_t=p["V_th"],
+        delta_t=p["Delta_T"],
+        v_peak=p["V_peak"],
+        v_reset=p["V_reset"],
+        a=p["a"],
+        b=p["b"],
+        tau_w=p["tau_w"],
+        t_ref=p["t_ref"],
+        v_init=p["V_m"],
+        **kwargs,
+    )

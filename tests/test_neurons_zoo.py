@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import adex_from_nest
 from scipy.integrate import solve_ivp
 from scipy.optimize import brentq
 
@@ -86,23 +87,7 @@ def test_izhikevich_matches_nest():
 
 
 def _adex_from_nest(integrator):
-    p = _nest_params("aeif_psc_exp")
-    return N.AdEx(
-        1,
-        c_m=p["C_m"],
-        g_l=p["g_L"],
-        e_l=p["E_L"],
-        v_t=p["V_th"],
-        delta_t=p["Delta_T"],
-        v_peak=p["V_peak"],
-        v_reset=p["V_reset"],
-        a=p["a"],
-        b=p["b"],
-        tau_w=p["tau_w"],
-        t_ref=p["t_ref"],
-        v_init=p["V_m"],
-        integrator=integrator,
-    )
+    return adex_from_nest(_nest_params("aeif_psc_exp"), integrator=integrator)
 
 
 @pytest.mark.parametrize(

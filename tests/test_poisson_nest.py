@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import adex_from_nest
 
 import brainsim as bs
 
@@ -97,23 +98,7 @@ def test_iaf_psc_exp_poisson_matches_nest():
 
 def _adex(p, bias, integrator=None):
     kw = {} if integrator is None else dict(integrator=integrator)
-    return bs.neurons.AdEx(
-        1,
-        c_m=p["C_m"],
-        g_l=p["g_L"],
-        e_l=p["E_L"],
-        v_t=p["V_th"],
-        delta_t=p["Delta_T"],
-        v_peak=p["V_peak"],
-        v_reset=p["V_reset"],
-        a=p["a"],
-        b=p["b"],
-        tau_w=p["tau_w"],
-        t_ref=p["t_ref"],
-        i_ext=bias,
-        v_init=p["V_m"],
-        **kw,
-    )
+    return adex_from_nest(p, i_ext=bias, **kw)
 
 
 @pytest.mark.parametrize(
