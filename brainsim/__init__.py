@@ -17,6 +17,10 @@ from . import plot as plot
 from . import spikes as spikes
 from . import synapses as synapses
 from . import train as train
+from .checkpoint import CheckpointError as CheckpointError
+from .checkpoint import RunCheckpoint as RunCheckpoint
+from .checkpoint import restore_run as restore_run
+from .checkpoint import save_run as save_run
 from .compilation_cache import enable_compilation_cache as enable_compilation_cache
 from .core import simulate_core as simulate_core
 from .gap_junction import GapJunction as GapJunction

@@ -130,6 +130,15 @@ def _sim(net=None, duration=1.0, **kw):
     return bs.simulate(net, net.init(KEY, dt=kw.get("dt", 0.1)), duration, **kw)
 
 
+def _net_state():
+    net = _net()
+    return net, net.init(KEY, dt=0.1)
+
+
+def _recording():
+    return bs.Recording({"E": {"v": np.zeros((3, 2))}}, 0.1, 0.0, 0.0, 3)
+
+
 def _sim_dt(dt):
     net = _net()
     return bs.simulate(net, net.init(KEY), 1.0, dt=dt)
@@ -365,11 +374,11 @@ OTHER = [
     ("Uniform-high", lambda: bs.initializers.Uniform(2.0, 1.0), ValueError,
      r"Uniform needs high >= low, got low=2.0, high=1.0"),
     ("cuba-n", lambda: bs.models.cuba(0, key=KEY), ValueError,
-     r"n must be an integer >= 1, got 0"),
+     r"cuba: n must be an integer >= 1, got 0"),
     ("cobahh-n", lambda: bs.models.cobahh(-3, key=KEY), ValueError,
-     r"n must be an integer >= 1, got -3"),
+     r"cobahh: n must be an integer >= 1, got -3"),
     ("potjans_diesmann-scale", lambda: bs.models.potjans_diesmann(-1.0, key=KEY), ValueError,
-     r"scale must be > 0, got -1"),
+     r"potjans_diesmann: scale must be > 0, got -1"),
     ("UltraSpike-eps", lambda: bs.spikes.UltraSpike(-1.0), ValueError,
      r"UltraSpike.eps must be > 0, got -1"),
     ("FastSigmoid-scale", lambda: bs.spikes.FastSigmoid(-1.0), ValueError,
@@ -380,12 +389,33 @@ OTHER = [
     ("cli-duration", lambda: cli.main(["run", "coba", "--duration", "0"]), SystemExit, "^2$"),
     ("cli-dt", lambda: cli.main(["run", "coba", "--dt", "-0.1"]), SystemExit, "^2$"),
     ("coba-n", lambda: bs.models.coba(0, key=KEY), ValueError,
-     r"n must be an integer >= 1, got 0"),
+     r"coba: n must be an integer >= 1, got 0"),
     ("brunel2000-n_e", lambda: bs.models.brunel2000(0, key=KEY), ValueError,
-     r"n_e must be an integer >= 1, got 0"),
+     r"brunel2000: n_e must be an integer >= 1, got 0"),
+    ("to_neo-populations", lambda: _recording().to_neo({"E": 3}), TypeError,
+     r"to_neo: populations must be None, a population name or a list of names, got \{'E': 3\}"),
+    ("to_neo-units", lambda: _recording().to_neo(units={"v": 3}), ValueError,
+     r"to_neo: units\['v'\] must be a unit such as 'mV' or 'pA', got 3"),
 ]
 
-ROWS = TRAIN + LAYERS + NEURONS + SYNAPSES + CONN + NETWORK + SIMULATE + OTHER
+# Long runs: streamed recordings and simulation checkpoints (files in the working
+# directory are never created: every row fails before writing).
+LONG_RUNS = [
+    ("HDF5Sink-resume", lambda: bs.io.HDF5Sink("no/such/run.h5", resume=True),
+     FileNotFoundError, r"HDF5Sink: resume=True but there is no file no/such/run.h5"),
+    ("simulate-stream", lambda: _sim(stream="run.h5"), TypeError,
+     r"simulate: stream must be a bs.io.HDF5Sink \(a RecordingSink\), got 'run.h5'"),
+    ("read_recording-missing", lambda: bs.io.read_recording("no/such/run.h5"),
+     bs.io.RecordingFileError, r"recording file no/such/run.h5: cannot be opened as HDF5"),
+    ("save_run-t", lambda: bs.save_run("x.ckpt", *_net_state(), t=float("nan"), dt=0.1),
+     ValueError, r"save_run: t must be a finite number \(ms\), got nan"),
+    ("save_run-dt", lambda: bs.save_run("x.ckpt", *_net_state(), t=0.0, dt=0.0),
+     ValueError, r"save_run: dt must be > 0 ms, got 0.0"),
+    ("restore_run-path", lambda: bs.restore_run("no/such/run.ckpt", *_net_state()),
+     FileNotFoundError, r"no/such/run.ckpt"),
+]
+
+ROWS = TRAIN + LAYERS + NEURONS + SYNAPSES + CONN + NETWORK + SIMULATE + OTHER + LONG_RUNS
 
 
 @pytest.mark.parametrize(
@@ -404,7 +434,7 @@ ENTRY_POINTS = (
     "DelayedDense delayed_dense default_optimizer scan_time "
     "load_shd bin_events randman digits spike_raster rate latency delta "
     "population_rate firing_rate coba cuba cobahh brunel2000 potjans_diesmann "
-    "from_nir to_nir"
+    "from_nir to_nir to_neo HDF5Sink read_recording save_run restore_run"
 ).split()
 
 
