@@ -22,7 +22,7 @@ def _period(t, n_steps: int, dt: float) -> float:
 
 def _steps_neurons(spikes):
     if isinstance(spikes, SpikeEvents):
-        return spikes.steps, spikes.neurons, spikes.shape[1]
+        return np.asarray(spikes.steps), np.asarray(spikes.neurons), spikes.shape[1]
     raster = np.asarray(spikes)
     steps, neurons = np.nonzero(raster)
     return steps, neurons, raster.shape[1]
