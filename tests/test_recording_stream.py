@@ -152,9 +152,11 @@ def test_killed_run_leaves_its_chunks_and_resumes_from_a_checkpoint(reference, t
 def test_resume_must_start_at_a_chunk_end_with_the_same_recording(reference, tmp_path):
     net, state, _ = reference
     path = tmp_path / "run.h5"
-    bs.simulate(
-        net, state, 10.0, DT, record=RECORD, chunk_steps=CHUNK, stream=bs.io.HDF5Sink(path)
-    )
+    sink = bs.io.HDF5Sink(path)
+    bs.simulate(net, state, 10.0, DT, record=RECORD, chunk_steps=CHUNK, stream=sink)
+    with pytest.raises(RuntimeError, match=r"has served a run; continue it with"):
+        bs.simulate(net, state, 10.0, DT, record=RECORD, chunk_steps=CHUNK, stream=sink)
+    assert bs.io.read_recording(path).n_steps == 100  # (not started again)
     with pytest.raises(bs.io.RecordingFileError, match=r"t0 = 7 ms.*reaches t = 10 ms"):
         bs.simulate(
             net, state, 5.0, DT, t0=7.0, record=RECORD, stream=bs.io.HDF5Sink(path, resume=True)

@@ -40,16 +40,22 @@ class HDF5Sink(RecordingSink):
       chunks (a checkpoint taken before the file's last chunks: those are cut off). The
       populations, variables, intervals, shapes and ``dt`` must be the file's.
 
-    ``simulate`` returns the recording of the whole file with ``StoredArray`` arrays
-    (read when used)."""
+    A sink serves one ``simulate`` call. ``simulate`` returns the recording of the whole
+    file with ``StoredArray`` arrays (read when used)."""
 
     def __init__(self, path, *, resume: bool = False):
         self.path, self.resume = Path(path), bool(resume)
         if self.resume and not self.path.is_file():
             raise FileNotFoundError(f"HDF5Sink: resume=True but there is no file {path}")
-        self._file = None
+        self._file, self._used = None, False
 
     def open(self, layout: RecordingLayout) -> None:
+        if self._used:  # a second open would start the file again (resume=False)
+            raise RuntimeError(
+                f"HDF5Sink({self.path}) has served a run; continue it with "
+                f"bs.io.HDF5Sink({str(self.path)!r}, resume=True)"
+            )
+        self._used = True
         if self.resume:
             self._file = self._reopen(layout)
         else:
