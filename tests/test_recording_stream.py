@@ -233,3 +233,25 @@ def test_save_run_refuses_a_recording_that_does_not_reach_t(reference, stored):
     net, state, _ = reference
     with pytest.raises(ValueError, match=r"reaches t = 20 ms but the state is at t = 30 ms"):
         bs.save_run(stored.with_suffix(".ckpt"), net, state, t=30.0, dt=DT, recording=stored)
+
+
+def test_rows_of_an_uncommitted_chunk_are_ignored(reference, stored, tmp_path):
+    """A run killed while writing a chunk leaves rows past the last committed chunk:
+    they are not read, and a run resumed into the file writes over them."""
+    import h5py
+
+    net, _, ref = reference
+    path = tmp_path / "killed.h5"
+    path.write_bytes(stored.read_bytes())
+    with h5py.File(path, "r+") as f:  # half a chunk's rows, no row in /chunks
+        for name in ("E/v", "I/spikes/steps", "I/spikes/neurons"):
+            n = f[name].shape[0]
+            f[name].resize(n + 7, axis=0)
+            f[name][n:] = 1
+    _assert_same(bs.io.read_recording(path), ref, n_steps=200)
+    state, _ = bs.simulate(net, _build()[1], 20.0, DT, record=RECORD, chunk_steps=CHUNK)
+    bs.simulate(
+        net, state, 10.0, DT, t0=20.0, record=RECORD, chunk_steps=CHUNK,
+        stream=bs.io.HDF5Sink(path, resume=True),
+    )  # fmt: skip
+    _assert_same(bs.io.read_recording(path), ref, n_steps=300)
