@@ -255,3 +255,15 @@ def test_rows_of_an_uncommitted_chunk_are_ignored(reference, stored, tmp_path):
         stream=bs.io.HDF5Sink(path, resume=True),
     )  # fmt: skip
     _assert_same(bs.io.read_recording(path), ref, n_steps=300)
+
+
+def test_a_changed_attribute_fails_the_checksum(stored, tmp_path):
+    """The layout (dt, t0, the populations' attributes) is part of every chunk's hash."""
+    import h5py
+
+    bad = tmp_path / "attr.h5"
+    bad.write_bytes(stored.read_bytes())
+    with h5py.File(bad, "r+") as f:
+        f["E"].attrs["every"] = 1
+    with pytest.raises(bs.io.RecordingFileError, match=r"attr\.h5: chunk 0 .* fails its SHA-256"):
+        bs.io.read_recording(bad)

@@ -18,11 +18,13 @@ Layout of the file (version 1)::
 
 Rows past what the committed chunks cover (a run killed while writing a chunk) are
 ignored, and cut off when a run is resumed into the file. A chunk's SHA-256 covers, in
-the order of ``sorted((population, variable))``, the bytes (C order) of its dense rows,
-or of its events' steps then neurons.
+the file's layout (``dt``, ``t0``, the populations' attributes) and its end step, then,
+in the order of ``sorted((population, variable))``, the bytes (C order) of its dense
+rows, or of its events' steps then neurons.
 """
 
 import hashlib
+import json
 
 import numpy as np
 
@@ -66,9 +68,20 @@ def open_file(path, mode: str = "r"):
     return f
 
 
-def digest(parts) -> str:
-    """SHA-256 (hex) of the arrays ``parts`` (their bytes in C order, in order)."""
-    h = hashlib.sha256()
+def layout_text(f) -> str:
+    """The file's layout (``dt``, ``t0``, each population's attributes) as JSON text: part
+    of every chunk's SHA-256, so a changed attribute fails the check too."""
+    pops = {
+        p: {k: np.asarray(v).tolist() for k, v in sorted(f[p].attrs.items())}
+        for p in _populations(f)
+    }
+    return json.dumps([float(f.attrs["dt"]), float(f.attrs["t0"]), pops], sort_keys=True)
+
+
+def digest(head: str, end_step: int, parts) -> str:
+    """SHA-256 (hex) of a chunk: the file's ``layout_text``, the chunk's end step, then the
+    arrays ``parts`` (their bytes in C order, in order)."""
+    h = hashlib.sha256(f"{head}|{end_step}|".encode())
     for x in parts:
         h.update(np.ascontiguousarray(x).tobytes())
     return h.hexdigest()
@@ -113,7 +126,7 @@ def verify(f, path) -> None:
     for name in ("chunks/end_step", "chunks/sha256"):
         if f[name].shape[0] < n:
             raise RecordingFileError(f"recording file {path}: truncated: {name} is short")
-    start = sizes(f, 0)
+    start, head = sizes(f, 0), layout_text(f)
     for k in range(n):
         stop = sizes(f, k + 1)
         parts = []
@@ -127,7 +140,7 @@ def verify(f, path) -> None:
                     )
                 parts.append(ds[a:b])
         expected = f["chunks/sha256"][k].decode()
-        if digest(parts) != expected:
+        if digest(head, int(f["chunks/end_step"][k]), parts) != expected:
             first = int(f["chunks/end_step"][k - 1]) if k else 0
             raise RecordingFileError(
                 f"recording file {path}: chunk {k} (steps {first}..."
@@ -186,6 +199,25 @@ def read_recording(path, *, lazy: bool = False, check: bool = True):
       a time). Raises ``RecordingFileError`` naming the file and the failed check."""
     from ..core import Recording  # io builds on the core: imported when called
 
+    try:
+        data, every, n_steps, dt, t0 = _read(path, check)
+    except (KeyError, OSError) as e:  # damaged structure (h5py's errors)
+        raise RecordingFileError(f"recording file {path}: damaged ({e})") from None
+    if not lazy:
+        data = {
+            pop: {
+                v: SpikeEvents(np.asarray(x.steps), np.asarray(x.neurons), x.shape)
+                if isinstance(x, SpikeEvents)
+                else np.asarray(x)
+                for v, x in d.items()
+            }
+            for pop, d in data.items()
+        }
+    return Recording(data, dt, 0.0, 0.0, n_steps, t0, tuple(every.items()))
+
+
+def _read(path, check: bool):
+    """``(data, every, n_steps, dt, t0)`` of the file, its arrays ``StoredArray``."""
     with open_file(path) as f:
         if check:
             verify(f, path)
@@ -209,15 +241,4 @@ def read_recording(path, *, lazy: bool = False, check: bool = True):
                 else:
                     x = stored[0] if stored else np.zeros((0, *shape), np.float32)
                 data[pop][var] = x
-        dt, t0 = float(f.attrs["dt"]), float(f.attrs["t0"])
-    if not lazy:
-        data = {
-            pop: {
-                v: SpikeEvents(np.asarray(x.steps), np.asarray(x.neurons), x.shape)
-                if isinstance(x, SpikeEvents)
-                else np.asarray(x)
-                for v, x in d.items()
-            }
-            for pop, d in data.items()
-        }
-    return Recording(data, dt, 0.0, 0.0, n_steps, t0, tuple(every.items()))
+        return data, every, n_steps, float(f.attrs["dt"]), float(f.attrs["t0"])

@@ -22,6 +22,7 @@ from .stored import (
     digest,
     h5py,
     is_events,
+    layout_text,
     open_file,
     read_recording,
     sizes,
@@ -66,6 +67,7 @@ class HDF5Sink(RecordingSink):
         self._rows = sizes(f, self._n)
         self._steps = int(f["chunks/end_step"][self._n - 1]) if self._n else 0
         self._start = self._steps  # the run's first step, counted from the file's t0
+        self._layout = layout_text(f)
 
     def _reopen(self, layout):
         f = open_file(self.path, "r+")
@@ -97,7 +99,7 @@ class HDF5Sink(RecordingSink):
             parts.extend(new)
         self._steps = self._start + first_step + n_steps
         _grow(f["chunks/end_step"], self._n, self._steps)
-        _grow(f["chunks/sha256"], self._n, digest(parts).encode())
+        _grow(f["chunks/sha256"], self._n, digest(self._layout, self._steps, parts).encode())
         self._n += 1
         f.attrs["n_chunks"] = self._n  # the commit
         f.flush()
