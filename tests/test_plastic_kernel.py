@@ -140,6 +140,8 @@ def test_poisson_network_same_spikes_and_weights_whichever_path():
     rule = bs.plasticity.PairSTDP(0.2, 0.21, 20.0, 20.0, bs.plasticity.Bounds(0.0, 6.0))
     net = _poisson_plastic_net(rule)
     state = net.init(jax.random.key(1), dt=0.1)
+    step = jax.jit(lambda s: net.step(s, t=0.0, dt=0.1)).lower(state).as_text()
+    assert step.count("brainsim_plastic_bounded") == 2  # both projections take the kernel
     out = {}
     for kernels in (True, False):
         with bs.ops.configure(kernels=kernels):
