@@ -31,7 +31,12 @@ from _harness import emit, run_worker, save, table
 DT = 0.1
 # the rule (nS, ms): PairSTDP(A_plus, A_minus, tau_plus, tau_minus, Bounds(0, w_max))
 STDP = dict(A_plus=0.01, A_minus=0.0105, tau_plus=20.0, tau_minus=20.0, w_max=12.0)
-PEERS = {"brian2-cpp_standalone": ("brian2", {"target": "cpp_standalone"}), "nest": ("nest", {})}
+# name -> (runner module, options, largest N run by default: NEST takes minutes per
+# configuration beyond it here, as in benchmarks/coba.py; --all-sizes lifts the cap)
+PEERS = {
+    "brian2-cpp_standalone": ("brian2", {"target": "cpp_standalone"}, 256_000),
+    "nest": ("nest", {}, 16_000),
+}
 
 
 def worker(n: int, plastic: bool, duration: float) -> dict:
@@ -78,7 +83,7 @@ def worker(n: int, plastic: bool, duration: float) -> dict:
 def peer_worker(name: str, n: int, plastic: bool, duration: float) -> dict:
     import importlib
 
-    module, opts = PEERS[name]
+    module, opts, _ = PEERS[name]
     runner = importlib.import_module(f"peers.{module}_runner")
     stdp = STDP if plastic else None
     r = runner.run("coba", n, duration_ms=duration, dt_ms=DT, stdp=stdp, **opts)
@@ -91,6 +96,7 @@ def main():
     parser.add_argument("--n", type=int, nargs="*", default=[4000, 16000, 64000])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--peer-python", help="a Python where brian2 and nest import")
+    parser.add_argument("--all-sizes", action="store_true", help="run NEST at every N")
     args = parser.parse_args()
     if args.worker:
         if args.worker[0] == "peer":
@@ -103,24 +109,28 @@ def main():
     sizes, duration = ([1000], 100.0) if args.quick else (args.n, 1000.0)
     rows = []
     for n in sizes:
-        runs = [(sys.executable, [str(n), str(int(p)), str(duration)]) for p in (False, True)]
-        if args.peer_python:
-            runs += [
-                (args.peer_python, ["peer", name, str(n), str(p), str(duration)])
-                for name in PEERS
-                for p in (False, True)
-            ]
-        size = []  # this size's rows: brainsim static, plastic, then each peer's pair
-        for k, (python, worker_args) in enumerate(runs):
-            size.append(
-                {"n": n, "plastic": bool(k % 2), **run_worker(python, __file__, worker_args)}
-            )
-            if k % 2 and size[-2].get("run_s") and size[-1].get("run_s"):
-                size[-1]["ratio"] = size[-1]["run_s"] / size[-2]["run_s"]
-        peers = [r["run_s"] for r in size[3::2] if r.get("run_s")]
-        if size[1].get("run_s") and peers:
-            size[1]["x_fastest_peer"] = size[1]["run_s"] / min(peers)
-        rows += size
+        runs = [("brainsim", sys.executable, [str(n), str(int(p)), str(duration)]) for p in (0, 1)]
+        for name, (_, _, largest) in PEERS.items() if args.peer_python else ():
+            if n > largest and not args.all_sizes:
+                print(f"skip {name} at N = {n} (slow here; --all-sizes runs it)")
+                continue
+            w = [["peer", name, str(n), str(p), str(duration)] for p in (False, True)]
+            runs += [(name, args.peer_python, a) for a in w]
+        size = {}  # (simulator, plastic) -> row
+        for k, (name, python, worker_args) in enumerate(runs):
+            row = {"simulator": name, "n": n, "plastic": bool(k % 2)}
+            size[name, bool(k % 2)] = row | run_worker(python, __file__, worker_args)
+        for (name, plastic), row in size.items():
+            static = size[name, False].get("run_s")
+            if plastic and static and row.get("run_s"):
+                row["ratio"] = row["run_s"] / static
+        ours = size["brainsim", True].get("run_s")
+        peers = [
+            r["run_s"] for (m, p), r in size.items() if p and m != "brainsim" and r.get("run_s")
+        ]
+        if ours and peers:
+            size["brainsim", True]["x_fastest_peer"] = ours / min(peers)
+        rows += size.values()
     columns = [
         ("simulator", "simulator", ""),
         ("n", "N", ""),

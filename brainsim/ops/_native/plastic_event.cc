@@ -56,13 +56,16 @@ static const T* Data(const ffi::AnyBuffer& b) {
 template <typename T, typename Pre, typename Off>
 static bool Columns(T* w, const T* post, int64_t n_post, const int32_t* indptr,
                     const int32_t* col_ptr, const Pre* col_pre, const Off* col_off,
-                    const T* a, const T* b, const Bound<T>& bound, int64_t n_syn) {
+                    const T* a, const T* b, const Bound<T>& bound, int64_t n_syn,
+                    int64_t n_pre) {
   return brainsim_native::ForEachActiveList(post, n_post, [&](const int32_t* act, int na) {
     for (int k = 0; k < na; ++k) {
       const int32_t j = act[k];
       const T s = post[j], own = b[j];
+      if (col_ptr[j] < 0 || col_ptr[j + 1] > n_syn) return false;
       for (int64_t e = col_ptr[j]; e < col_ptr[j + 1]; ++e) {
         const int64_t i = col_pre[e];
+        if (i < 0 || i >= n_pre) return false;
         const int64_t q = static_cast<int64_t>(indptr[i]) + col_off[e];
         if (q < 0 || q >= n_syn) return false;
         w[q] = bound.Apply(w[q], s, a[i], own);
@@ -97,17 +100,18 @@ static bool Rows(T* w, const T* pre, int64_t n_pre, const int32_t* indptr,
 template <typename T, typename Pre>
 static bool ColumnsPre(T* w, const T* post, int64_t n_post, const int32_t* indptr,
                        const int32_t* col_ptr, const Pre* col_pre, const ffi::AnyBuffer& off,
-                       const T* a, const T* b, const Bound<T>& bound, int64_t n_syn) {
+                       const T* a, const T* b, const Bound<T>& bound, int64_t n_syn,
+                       int64_t n_pre) {
   switch (off.element_type()) {
     case ffi::DataType::U8:
       return Columns(w, post, n_post, indptr, col_ptr, col_pre, Data<uint8_t>(off), a, b,
-                     bound, n_syn);
+                     bound, n_syn, n_pre);
     case ffi::DataType::U16:
       return Columns(w, post, n_post, indptr, col_ptr, col_pre, Data<uint16_t>(off), a, b,
-                     bound, n_syn);
+                     bound, n_syn, n_pre);
     default:
       return Columns(w, post, n_post, indptr, col_ptr, col_pre, Data<int32_t>(off), a, b,
-                     bound, n_syn);
+                     bound, n_syn, n_pre);
   }
 }
 
@@ -151,10 +155,10 @@ static ffi::Error Run(ffi::AnyBuffer w_in, ffi::AnyBuffer pre, ffi::AnyBuffer po
   bool ok = col_pre.element_type() == ffi::DataType::U16
                 ? ColumnsPre(w, Data<T>(post), n_post, ip, Data<int32_t>(col_ptr),
                              Data<uint16_t>(col_pre), col_off, Data<T>(a_post),
-                             Data<T>(b_post), bound, n_syn)
+                             Data<T>(b_post), bound, n_syn, n_pre)
                 : ColumnsPre(w, Data<T>(post), n_post, ip, Data<int32_t>(col_ptr),
                              Data<int32_t>(col_pre), col_off, Data<T>(a_post),
-                             Data<T>(b_post), bound, n_syn);
+                             Data<T>(b_post), bound, n_syn, n_pre);
   if (!ok) return ffi::Error::InvalidArgument("brainsim plastic_bounded: malformed column index");
   ok = Rows(w, Data<T>(pre), n_pre, ip, Data<int32_t>(indices), Data<T>(a_pre), Data<T>(b_pre),
             bound, n_syn, n_post);
