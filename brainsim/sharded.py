@@ -6,9 +6,10 @@ state variable. Per step, each device all-gathers the presynaptic spikes (one ex
 per population, as NEST exchanges spikes over MPI), regenerates the procedural
 connectivity of the active rows and keeps the targets in its own block
 (``brainsim.ops.sharded``). The sums are formed in the same order as on one device, so
-the spike trains are the same bit for bit. For several hosts, call
-``jax.distributed.initialize()`` in each process first and pass a mesh over
-``jax.devices()`` (see docs/scaling.md).
+the spike trains are the same bit for bit. For several processes (hosts), call
+``bs.distributed.initialize`` in each first: the default mesh then spans the devices of
+every process, each process places, steps and records only its own devices' neurons, and
+``bs.distributed.merge_events`` merges the processes' recordings (docs: Scaling up).
 """
 
 import equinox as eqx
@@ -21,6 +22,8 @@ from jax.sharding import PartitionSpec as P
 from ._checks import check_positive, check_size, steps
 from ._chunks import chunk_steps as default_chunk_steps
 from ._chunks import run_chunks
+from ._multihost import check_same, fingerprint, local_blocks, place
+from ._version import __version__
 from .conn.layouts import Procedural
 from .monitors import (
     EVENT_DENSITY_HZ,
@@ -91,14 +94,43 @@ def simulate_sharded(
     256 MiB), so device memory stays bounded.
 
     Needs procedural projections and population sizes that are multiples of the number of
-    devices; the spikes equal those of ``bs.simulate`` on one device."""
+    devices; the spikes equal those of ``bs.simulate`` on one device.
+
+    Several processes (after ``bs.distributed.initialize``; the mesh may span the devices
+    of every process): every process calls this with the same arguments (checked first:
+    a ``ValueError`` in every process if the networks, states or arguments differ), each
+    transfers, steps and records only the neurons of its own devices, and the spikes
+    cross processes in the same one collective per step. Spikes must be recorded as
+    events: each process returns the ``SpikeEvents`` of its own neurons (global indices;
+    ``bs.distributed.merge_events`` joins those of every process)."""
     check_positive("dt", dt, "ms")
     n_steps = steps("duration", duration, dt)
     net.check_state(state, dt)
     mesh = jax.make_mesh((jax.device_count(),), (axis,)) if mesh is None else mesh
     local = _local_network(net, axis, mesh.shape[axis])
+    if not events and not all(d.process_index == jax.process_index() for d in mesh.devices.flat):
+        raise ValueError(
+            "simulate_sharded over the devices of several processes records each process's "
+            "own neurons: pass events=True (and merge with bs.distributed.merge_events)"
+        )
+    check_same(
+        "the networks, states or simulate_sharded arguments",
+        fingerprint(
+            __version__,
+            {name: pop.size for name, pop in net.populations.items()},
+            [repr(p.conn) for p in local.projections],  # the procedural seeds (static)
+            net,
+            state,
+            duration,
+            dt,
+            t0,
+            chunk_steps,
+            events,
+            capacity,
+        ),
+    )
     specs = jax.tree.map(lambda x: _spec(x, axis), state)
-    state = jax.device_put(state, jax.tree.map(lambda s: NamedSharding(mesh, s), specs))
+    state = jax.tree.map(lambda x, s: place(x, NamedSharding(mesh, s)), state, specs)
     if chunk_steps is None:
         # a boolean raster per step, or the counts and the default event buffer
         per = 4 * EVENT_DENSITY_HZ * dt * 1e-3 if events else 1.0
@@ -127,10 +159,13 @@ def simulate_sharded(
 
         bufs = {n: (jnp.zeros(c, jnp.int32), jnp.zeros(1, jnp.int32)) for n, c in capacities}
         (state, bufs), out = jax.lax.scan(body, (state, bufs), i0 + jnp.arange(length))
-        return state, out, bufs
+        # the fullest buffer of every device: every process decides alike on a rerun
+        most = {n: jax.lax.pmax(end[0], axis) for n, (_, end) in bufs.items()}
+        return state, out, bufs, most
 
     buf_specs = {name: (P(axis), P(axis)) for name in net.populations} if events else {}
-    out_specs = (specs, {name: P(None, axis) for name in net.populations}, buf_specs)
+    most_specs = {name: P() for name in net.populations} if events else {}
+    out_specs = (specs, {name: P(None, axis) for name in net.populations}, buf_specs, most_specs)
     compiled = {}
     capacities = {
         n: event_capacity(Record("spikes", capacity=capacity), local_size[n], chunk_steps, dt)
@@ -149,11 +184,9 @@ def simulate_sharded(
                 out_specs=out_specs,
             )
             compiled[length, caps] = jax.jit(fn)
-        new_state, out, bufs = compiled[length, caps](state, jnp.int32(done))
-        out = jax.device_get(out)
+        new_state, out, bufs, most = compiled[length, caps](state, jnp.int32(done))
         if events:
-            ends = {n: np.asarray(jax.device_get(e)) for n, (_, e) in bufs.items()}
-            most = {n: int(e.max(initial=0)) for n, e in ends.items()}
+            most = {n: int(m) for n, m in most.items()}
             grown = {
                 n: grow_capacity(most[n], local_size[n] * length)
                 for n in net.populations
@@ -163,15 +196,22 @@ def simulate_sharded(
                 capacities.update(grown)
                 return False
             for name in net.populations:
-                buf = np.asarray(jax.device_get(bufs[name][0])).reshape(n_shards, -1)
+                buf, end = bufs[name]
                 pieces[name].append(
-                    _merge_shards(buf, ends[name], out[name], done, local_size[name])
+                    _merge_shards(
+                        local_blocks(buf),
+                        local_blocks(end),
+                        local_blocks(out[name]),
+                        done,
+                        local_size[name],
+                        n_shards,
+                    )
                 )
                 capacities[name] = max(
                     capacities[name], grow_capacity(most[name], local_size[name] * chunk_steps)
                 )
         else:
-            for name, s in out.items():
+            for name, s in jax.device_get(out).items():
                 pieces[name].append(s)
         state = new_state
         return True
@@ -185,17 +225,17 @@ def simulate_sharded(
     }
 
 
-def _merge_shards(buf, ends, counts, offset: int, local: int) -> SpikeEvents:
-    """One chunk's ``SpikeEvents`` from the devices' buffers ``buf (n_shards, C)`` (local
-    indices), their ends and the spike counts ``(n_steps, n_shards)``: global indices
-    (device ``d`` holds neurons ``[d local, (d + 1) local)``), sorted by step and, within
-    a step, by neuron (a stable sort of the devices' lists taken in device order)."""
-    n_steps, n_shards = counts.shape
+def _merge_shards(bufs, ends, counts, offset: int, local: int, n_shards: int) -> SpikeEvents:
+    """One chunk's ``SpikeEvents`` from the event buffers this process holds: ``bufs``,
+    ``ends`` and ``counts`` the ``local_blocks`` of the devices' buffers (local indices),
+    their ends and the spike counts ``(n_steps, n_shards)``. Global indices (device ``d``
+    holds neurons ``[d local, (d + 1) local)``), sorted by step and, within a step, by
+    neuron (a stable sort of the devices' lists taken in device order)."""
     parts = [
-        from_appended(buf[d, : ends[d]] + d * local, counts[:, d], offset, local * n_shards)
-        for d in range(n_shards)
+        from_appended(buf[: end[0]] + d * local, count, offset, local * n_shards)
+        for (_, buf), (d, end), (_, count) in zip(bufs, ends, counts, strict=True)
     ]
     steps = np.concatenate([p.steps for p in parts])
     order = np.argsort(steps, kind="stable")
     neurons = np.concatenate([p.neurons for p in parts])
-    return SpikeEvents(steps[order], neurons[order], (n_steps, local * n_shards))
+    return SpikeEvents(steps[order], neurons[order], (counts[0][1].shape[0], local * n_shards))
