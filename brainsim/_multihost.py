@@ -16,6 +16,8 @@ def place(x, sharding) -> jax.Array:
     out by ``sharding``: each process transfers only the blocks of its own devices."""
     if isinstance(x, jax.Array) and not x.is_fully_addressable:
         return jax.device_put(x, sharding)  # already global (a previous run's state)
+    if x is None:
+        return None
     if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
         data = jax.random.key_data(x)  # its trailing axis (the key's words) unsharded
         spec = (*sharding.spec, *[None] * (data.ndim - len(sharding.spec)))
@@ -61,3 +63,10 @@ def check_same(what: str, digest: np.ndarray) -> None:
             f"{what} differ between processes: processes {differ} disagree with process 0 "
             "(run the same script, brainsim version and seeds in every process)"
         )
+
+
+def agree_max(x: np.ndarray) -> np.ndarray:
+    """The elementwise maximum of ``x`` over every process (one all-gather)."""
+    if jax.process_count() == 1:
+        return x
+    return np.asarray(multihost_utils.process_allgather(x)).reshape(-1, *x.shape).max(axis=0)

@@ -23,8 +23,8 @@ from ._checks import check_positive, check_size, steps
 from ._chunks import chunk_steps as default_chunk_steps
 from ._chunks import run_chunks
 from ._multihost import check_same, fingerprint, local_blocks, place
+from ._shard_network import shard_network
 from ._version import __version__
-from .conn.layouts import Procedural
 from .monitors import (
     EVENT_DENSITY_HZ,
     Record,
@@ -36,32 +36,6 @@ from .monitors import (
 )
 from .network import Network, NetworkState
 from .ops.compact import append_spikes
-from .ops.sharded import PostShard
-
-
-def _local_network(net: Network, axis: str, n_shards: int) -> Network:
-    for name, pop in net.populations.items():
-        if pop.size % n_shards:
-            raise ValueError(
-                f"population {name!r} has {pop.size} neurons, not a multiple of the "
-                f"{n_shards} devices"
-            )
-        if any(x.ndim for x in jax.tree.leaves(eqx.filter(pop, eqx.is_array))):
-            raise ValueError(
-                f"population {name!r} has per-neuron parameter arrays; sharded runs "
-                "support scalar parameters only"
-            )
-    projections = []
-    for proj in net.projections:
-        if not isinstance(proj.conn, Procedural):
-            raise ValueError(
-                f"Projection {proj.name}: sharded runs need procedural connectivity "
-                f"(e.g. bs.conn.ProceduralFixedOutDegree), got {type(proj.conn).__name__}"
-            )
-        projections.append(
-            eqx.tree_at(lambda p: p.conn, proj, PostShard(proj.conn, axis, n_shards))
-        )
-    return eqx.tree_at(lambda n: n.projections, net, tuple(projections))
 
 
 def _spec(x, axis):
@@ -107,7 +81,6 @@ def simulate_sharded(
     n_steps = steps("duration", duration, dt)
     net.check_state(state, dt)
     mesh = jax.make_mesh((jax.device_count(),), (axis,)) if mesh is None else mesh
-    local = _local_network(net, axis, mesh.shape[axis])
     if not events and not all(d.process_index == jax.process_index() for d in mesh.devices.flat):
         raise ValueError(
             "simulate_sharded over the devices of several processes records each process's "
@@ -118,7 +91,7 @@ def simulate_sharded(
         fingerprint(
             __version__,
             {name: pop.size for name, pop in net.populations.items()},
-            [repr(p.conn) for p in local.projections],  # the procedural seeds (static)
+            [repr(p.conn) for p in net.projections],  # the procedural seeds (static)
             net,
             state,
             duration,
@@ -129,6 +102,7 @@ def simulate_sharded(
             capacity,
         ),
     )
+    arrays, static, net_specs = shard_network(net, mesh, axis)
     specs = jax.tree.map(lambda x: _spec(x, axis), state)
     state = jax.tree.map(lambda x, s: place(x, NamedSharding(mesh, s)), state, specs)
     if chunk_steps is None:
@@ -142,7 +116,9 @@ def simulate_sharded(
     n_shards = mesh.shape[axis]
     local_size = {name: pop.size // n_shards for name, pop in net.populations.items()}
 
-    def run(state, i0, length, capacities):
+    def run(arrays, state, i0, length, capacities):
+        local = eqx.combine(arrays, static)
+
         def body(carry, i):
             state, bufs = carry
             t = t0 + i * dt
@@ -178,13 +154,13 @@ def simulate_sharded(
         caps = tuple(sorted(capacities.items())) if events else ()
         if (length, caps) not in compiled:
             fn = jax.shard_map(
-                lambda s, i0, length=length, caps=caps: run(s, i0, length, caps),
+                lambda a, s, i0, length=length, caps=caps: run(a, s, i0, length, caps),
                 mesh=mesh,
-                in_specs=(specs, P()),
+                in_specs=(net_specs, specs, P()),
                 out_specs=out_specs,
             )
             compiled[length, caps] = jax.jit(fn)
-        new_state, out, bufs, most = compiled[length, caps](state, jnp.int32(done))
+        new_state, out, bufs, most = compiled[length, caps](arrays, state, jnp.int32(done))
         if events:
             most = {n: int(m) for n, m in most.items()}
             grown = {
