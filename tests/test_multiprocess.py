@@ -64,6 +64,31 @@ CHILD = textwrap.dedent(
 )
 
 
+# Process 1 dies between two runs; process 0 must stop with an error, not wait forever.
+DIES = textwrap.dedent(
+    """
+    import os, sys
+    import brainsim as bs
+
+    pid, port = int(sys.argv[1]), sys.argv[2]
+    bs.distributed.initialize(f"localhost:{port}", 2, pid, timeout=10)
+    import jax
+
+    net = bs.models.coba(80, key=jax.random.key(0), procedural=True)
+    state = net.init(jax.random.key(1))
+    bs.simulate_sharded(net, state, 10.0, 0.1, events=True)
+    if pid == 1:
+        os._exit(3)
+    try:
+        bs.simulate_sharded(net, state, 1000.0, 0.1, events=True)
+        print("finished")
+    except Exception as e:
+        print("error:", type(e).__name__, e)
+        raise
+    """
+)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("localhost", 0))
@@ -140,3 +165,16 @@ def test_merge_events_sorts_by_step_then_neuron():
     assert m.steps.tolist() == [0, 0, 1, 2] and m.neurons.tolist() == [1, 3, 2, 0]
     with pytest.raises(ValueError, match=r"different shapes \[\(3, 4\), \(3, 5\)\]"):
         bs.distributed.merge_events([a, bs.SpikeEvents(a.steps, a.neurons, (3, 5))])
+
+
+def test_a_dead_process_stops_the_others(tmp_path):
+    """A process that dies mid-run (between two runs here) stops the other one with an
+    error within the bounded waits of ``initialize(timeout=10)``: the next collective
+    fails (Gloo: connection reset) or JAX's coordination service, missing the dead
+    process's heartbeat, terminates the survivor. Never a hang (the launch would time
+    out)."""
+    codes, outs = _launch(DIES, tmp_path, timeout=240)
+    assert codes[1] == 3
+    out, err = outs[0]
+    assert codes[0] != 0 and "finished" not in out, (codes, out, err[-2000:])
+    assert "error:" in out or "heartbeat timeout" in err, (out, err[-2000:])
