@@ -3,13 +3,14 @@ runtime (``jax.shard_map`` over a ``jax.sharding.Mesh``).
 
 Every population is split into equal contiguous blocks, one per device, and so is every
 state variable. Per step, each device all-gathers the presynaptic spikes (one exchange
-per population, as NEST exchanges spikes over MPI), regenerates the procedural
-connectivity of the active rows and keeps the targets in its own block
-(``brainsim.ops.sharded``). The sums are formed in the same order as on one device, so
-the spike trains are the same bit for bit. For several processes (hosts), call
-``bs.distributed.initialize`` in each first: the default mesh then spans the devices of
-every process, each process places, steps and records only its own devices' neurons, and
-``bs.distributed.merge_events`` merges the processes' recordings (docs: Scaling up).
+per population, as NEST exchanges spikes over MPI) and computes the input of its own
+block of targets: by regenerating the procedural connectivity of the active rows, or
+through its own block of a stored CSR layout (``brainsim.ops.sharded``). The sums are
+formed in the same order as on one device, so the spike trains are the same bit for bit.
+For several processes (hosts), call ``bs.distributed.initialize`` in each first: the
+default mesh then spans the devices of every process, each process places, steps and
+records only its own devices' neurons, and ``bs.distributed.merge_events`` merges the
+processes' recordings (docs: Scaling up).
 """
 
 import equinox as eqx
@@ -67,8 +68,10 @@ def simulate_sharded(
     ``chunk_steps`` (default: up to 10 000, fewer if a chunk's recordings would exceed
     256 MiB), so device memory stays bounded.
 
-    Needs procedural projections and population sizes that are multiples of the number of
-    devices; the spikes equal those of ``bs.simulate`` on one device.
+    Needs procedural projections or stored ``CSR`` ones with a scalar weight (each device
+    then holds the synapses onto its own neurons), and population sizes that are
+    multiples of the number of devices; the spikes equal those of ``bs.simulate`` on one
+    device.
 
     Several processes (after ``bs.distributed.initialize``; the mesh may span the devices
     of every process): every process calls this with the same arguments (checked first:
