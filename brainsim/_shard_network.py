@@ -2,7 +2,8 @@
 into equal contiguous blocks of neurons, one per device of the mesh axis, and every
 projection's connectivity wrapped so that a device computes its own block of targets
 (``bs.ops.PostShard`` for procedural layouts, ``bs.ops.StoredShard`` for stored CSR
-ones, of which each process builds only the blocks of its own devices)."""
+ones and their per-synapse weights, of which each process cuts only the blocks of its
+own devices)."""
 
 import equinox as eqx
 import jax
@@ -17,41 +18,43 @@ from .ops.sharded import PostShard, StoredShard
 
 
 def _column_block(indptr: np.ndarray, indices: np.ndarray, lo: int, hi: int):
-    """The synapses of a CSR onto targets ``[lo, hi)``: ``(indptr, targets - lo)``, every
-    row's targets in their order in the full layout."""
+    """The synapses of a CSR onto targets ``[lo, hi)``: ``(indptr, targets - lo, their
+    positions in the full layout)``, every row's targets in their full-layout order."""
     keep = (indices >= lo) & (indices < hi)
     kept = np.concatenate([[0], np.cumsum(keep)])
-    return kept[indptr], (indices[keep] - lo).astype(np.int32)
+    return kept[indptr], (indices[keep] - lo).astype(np.int32), np.flatnonzero(keep)
 
 
-def _stored_shard(csr: CSR, mesh: Mesh, axis: str) -> StoredShard:
-    """``csr`` cut into the column blocks of the devices along ``axis``; this process
-    cuts only its own devices' blocks, padded to the largest block of every process."""
+def _stored_shard(csr: CSR, weights, mesh: Mesh, axis: str) -> StoredShard:
+    """``csr`` (and its per-synapse ``weights``, or ``None``) cut into the column blocks
+    of the devices along ``axis``; this process cuts only its own devices' blocks,
+    padded to the largest block of every process."""
     n_shards, width = mesh.shape[axis], csr.n_post // mesh.shape[axis]
     devices = list(mesh.devices.flat)
     mine = [d for d, dev in enumerate(devices) if dev.process_index == jax.process_index()]
     indptr, indices = np.asarray(csr.indptr), np.asarray(csr.indices)
     blocks = {d: _column_block(indptr, indices, d * width, (d + 1) * width) for d in mine}
-    local = [(b[1].size, int(np.diff(b[0]).max(initial=0))) for b in blocks.values()]
+    local = [(b[2].size, int(np.diff(b[0]).max(initial=0))) for b in blocks.values()]
     nnz, degree = agree_max(np.max(local, axis=0))
-    padded = {d: np.pad(t, (0, nnz - t.size)) for d, (_, t) in blocks.items()}
+    pad = lambda x: np.pad(x, (0, nnz - x.size))
     sharding = NamedSharding(mesh, P(axis, None))
     stack = lambda shape, part: jax.make_array_from_callback(
         shape, sharding, lambda index: part(index[0].start or 0)[None]
     )
-    template = CSR(csr.n_pre, width, blocks[mine[0]][0], padded[mine[0]], max_degree=degree)
-    return StoredShard(
-        eqx.tree_at(
-            lambda c: (c.indptr, c.indices),
-            template,
-            (
-                stack((n_shards, csr.n_pre + 1), lambda d: blocks[d][0].astype(np.int32)),
-                stack((n_shards, nnz), lambda d: padded[d]),
-            ),
+    first = blocks[mine[0]]
+    template = CSR(csr.n_pre, width, first[0], pad(first[1]), max_degree=degree)
+    stacked = eqx.tree_at(
+        lambda c: (c.indptr, c.indices),
+        template,
+        (
+            stack((n_shards, csr.n_pre + 1), lambda d: blocks[d][0].astype(np.int32)),
+            stack((n_shards, nnz), lambda d: pad(blocks[d][1])),
         ),
-        axis,
-        n_shards,
     )
+    if weights is not None:
+        w = np.asarray(weights)
+        weights = stack((n_shards, nnz), lambda d: pad(w[blocks[d][2]]))
+    return StoredShard(stacked, axis, n_shards, weights)
 
 
 def shard_network(net: Network, mesh: Mesh, axis: str):
@@ -75,14 +78,19 @@ def shard_network(net: Network, mesh: Mesh, axis: str):
     for proj in net.projections:
         if isinstance(proj.conn, Procedural):
             conn = PostShard(proj.conn, axis, n_shards)
-        elif type(proj.conn) is CSR and jax.numpy.ndim(proj.weight) == 0:
-            conn = _stored_shard(proj.conn, mesh, axis)
+        elif type(proj.conn) is CSR and not proj.components:
+            # per-synapse weights move into the shard (cut like the targets); gain 1
+            per_synapse = jax.numpy.ndim(proj.weight) > 0
+            weights = proj.weight if per_synapse else None
+            conn = _stored_shard(proj.conn, weights, mesh, axis)
+            if per_synapse:
+                proj = eqx.tree_at(lambda p: p.weight, proj, 1.0)
         else:
             raise ValueError(
                 f"Projection {proj.name}: sharded runs need procedural connectivity "
                 "(e.g. bs.conn.ProceduralFixedOutDegree) or a stored CSR layout "
-                "(FixedProb, FixedInDegree) with a scalar weight, got "
-                f"{type(proj.conn).__name__} with weight of shape {jax.numpy.shape(proj.weight)}"
+                "(FixedProb, FixedInDegree, FixedTotalNumber without delays, FromEdges) "
+                f"without components, got {type(proj.conn).__name__}"
             )
         projections.append(eqx.tree_at(lambda p: p.conn, proj, conn))
     local = eqx.tree_at(lambda n: n.projections, net, tuple(projections))

@@ -68,10 +68,10 @@ def simulate_sharded(
     ``chunk_steps`` (default: up to 10 000, fewer if a chunk's recordings would exceed
     256 MiB), so device memory stays bounded.
 
-    Needs procedural projections or stored ``CSR`` ones with a scalar weight (each device
-    then holds the synapses onto its own neurons), and population sizes that are
-    multiples of the number of devices; the spikes equal those of ``bs.simulate`` on one
-    device.
+    Needs procedural projections or stored ``CSR`` ones without components (each device
+    then holds the synapses onto its own neurons, and their weights), population sizes
+    that are multiples of the number of devices; the spikes equal those of ``bs.simulate``
+    on one device.
 
     Several processes (after ``bs.distributed.initialize``; the mesh may span the devices
     of every process): every process calls this with the same arguments (checked first:

@@ -291,10 +291,6 @@ SIMULATE = [
     ("simulate_sharded-layout", lambda: bs.simulate_sharded(
         _net(conn=bs.conn.AllToAll()), _net().init(KEY), 1.0),
      ValueError, r"Projection a->a: sharded runs need procedural connectivity .* got Dense"),
-    ("simulate_sharded-weight", lambda: bs.simulate_sharded(
-        _net(weight=np.ones(_net().projections[0].conn.n_synapses)), _net().init(KEY), 1.0),
-     ValueError, r"a stored CSR layout \(FixedProb, FixedInDegree\) with a scalar weight, got "
-     r"CSR with weight of shape \(\d+,\)"),
     ("merge_events-parts", lambda: bs.distributed.merge_events([]), ValueError,
      "merge_events needs at least one SpikeEvents, got none"),
     ("initialize-timeout", lambda: bs.distributed.initialize("localhost:1", 2, 0, timeout=0),

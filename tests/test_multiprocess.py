@@ -44,9 +44,16 @@ CHILD = textwrap.dedent(
     stored = bs.models.coba(800, key=jax.random.key(0))
     _, csr = bs.simulate_sharded(stored, stored.init(jax.random.key(1)), 100.0, 0.1,
                                  events=True)
+    # stored, with per-synapse weights (cut with the targets)
+    from test_multiprocess import weighted_network
+
+    weighted = weighted_network()
+    _, w = bs.simulate_sharded(weighted, weighted.init(jax.random.key(3)), 100.0, 0.1,
+                               events=True)
     np.savez(f"{out}/p{pid}.npz", **{
         f"{tag}_{p}_{k}": np.asarray(getattr(e, k))
-        for tag, ev in (("four", four), ("two", two), ("csr", csr)) for p, e in ev.items()
+        for tag, ev in (("four", four), ("two", two), ("csr", csr), ("w", w))
+        for p, e in ev.items()
         for k in ("steps", "neurons")})
     errors = {}
     for tag, call in {
@@ -89,6 +96,31 @@ DIES = textwrap.dedent(
 )
 
 
+def weighted_network() -> bs.Network:
+    """400 LIF neurons, 8 000 synapses drawn with normal weights (a CSR layout with
+    per-synapse weights)."""
+    pop = bs.neurons.LIF(
+        400,
+        tau_m=20.0,
+        v_rest=-60.0,
+        v_th=-50.0,
+        v_reset=-60.0,
+        t_ref=5.0,
+        i_ext=200.0,
+        v_init=bs.initializers.Uniform(-60.0, -50.0),
+    )
+    conn = bs.conn.FixedTotalNumber(8000, weights=bs.conn.NormalWeights(0.5, 0.3))
+    proj = bs.Projection(
+        "A",
+        "A",
+        conn,
+        weight=None,
+        synapse=bs.synapses.Exponential(5.0),
+        output=bs.synapses.Conductance(0.0),
+    )
+    return bs.Network({"A": pop}, [proj], key=jax.random.key(2))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("localhost", 0))
@@ -101,7 +133,7 @@ def _launch(script: str, tmp_path, n: int = 2, timeout: float = 300):
     env = {
         **os.environ,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
     }
     port = str(_free_port())
     procs = [
@@ -127,7 +159,7 @@ def test_two_processes_reproduce_single_process_spikes(tmp_path):
     devices (2 per process; event buffers of 8 spikes, so the first chunk overflows on
     some device and every process must rerun it) and over 2 (one per process), and COBA
     with stored FixedProb connectivity (each device holding its targets' synapses) over 4
-    devices, the merged
+    devices, and a network with per-synapse weights (cut with their targets), the merged
     per-process recordings equal the single-process ``bs.simulate`` spike trains, every
     spike at the same step. The network is chaotic: one differently rounded conductance
     would move spikes within tens of ms, so equality checks the exchange bit for bit.
@@ -136,11 +168,17 @@ def test_two_processes_reproduce_single_process_spikes(tmp_path):
     codes, outs = _launch(CHILD, tmp_path)
     assert codes == [0, 0], [o[1][-3000:] for o in outs]
     files = [np.load(tmp_path / f"p{p}.npz") for p in (0, 1)]
-    for tag in ("four", "two", "csr"):
-        net = bs.models.coba(800, key=jax.random.key(0), procedural=tag != "csr")
-        record = {"E": ["spikes"], "I": ["spikes"]}
-        _, rec = bs.simulate(net, net.init(jax.random.key(1)), 100.0, 0.1, record=record)
-        for pop in ("E", "I"):
+    for tag in ("four", "two", "csr", "w"):
+        if tag == "w":
+            net = weighted_network()
+            state = net.init(jax.random.key(3))
+        else:
+            net = bs.models.coba(800, key=jax.random.key(0), procedural=tag != "csr")
+            state = net.init(jax.random.key(1))
+        _, rec = bs.simulate(
+            net, state, 100.0, 0.1, record={p: ["spikes"] for p in net.populations}
+        )
+        for pop in net.populations:
             size = net.populations[pop].size
             parts = [
                 bs.SpikeEvents(f[f"{tag}_{pop}_steps"], f[f"{tag}_{pop}_neurons"], (1000, size))
@@ -150,7 +188,7 @@ def test_two_processes_reproduce_single_process_spikes(tmp_path):
             assert parts[0].neurons.max() < size // 2 <= parts[1].neurons.min()
             merged = bs.distributed.merge_events(parts)
             one = np.asarray(rec[pop]["spikes"]) != 0
-            assert one.sum() > (500 if pop == "E" else 100)  # an active network
+            assert one.sum() > (100 if pop == "I" else 500)  # an active network
             np.testing.assert_array_equal(merged.dense(), one, err_msg=f"{tag} {pop}")
     for out, _ in outs:
         errors = json.loads(out.strip().splitlines()[-1])

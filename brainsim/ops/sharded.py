@@ -50,11 +50,14 @@ class StoredShard(eqx.Module):
     targets (every row, targets local to the block, in the full layout's order): arrays
     stacked along a leading shard axis ``(n_shards, ...)``, ``indices`` padded to the
     largest block (``bs.simulate_sharded`` builds it and lays the shard axis over the
-    devices, so inside ``jax.shard_map`` each device sees its own block, ``(1, ...)``)."""
+    devices, so inside ``jax.shard_map`` each device sees its own block, ``(1, ...)``).
+    ``weights``: the per-synapse weights cut and stacked the same way, or ``None`` (the
+    projection's weight is a scalar)."""
 
     csr: CSR
     axis: str = eqx.field(static=True)
     n_shards: int = eqx.field(static=True)
+    weights: jax.Array | None = None
 
     @property
     def n_pre(self) -> int:
@@ -120,7 +123,8 @@ def sharded_matvec(shard: PostShard, weight, spikes, capacity: int):
 
 def stored_sharded_matvec(shard: StoredShard, weight, spikes, capacity: int):
     """This shard's block of ``matvec(full CSR, weight, all spikes)``; ``spikes
-    (n_pre / n_shards,)`` (this shard's neurons, no batch axis), ``weight`` a scalar.
+    (n_pre / n_shards,)`` (this shard's neurons, no batch axis), ``weight`` a scalar
+    (a gain on ``shard.weights`` when the synapses have their own weights).
     Forward only. The same one all-gather of compacted lists as ``sharded_matvec`` (the
     dense vectors in a burst); the gathered spikes, scattered into the presynaptic
     vector, go through this shard's block by ``event_matvec``, whose rows and targets
@@ -137,4 +141,6 @@ def stored_sharded_matvec(shard: StoredShard, weight, spikes, capacity: int):
 
     listed = lambda: jnp.zeros(n_pre, spikes.dtype).at[idx].set(vals, mode="drop")
     full = jax.lax.cond(jnp.max(counts) > cap, dense, listed)
+    if shard.weights is not None:
+        weight = shard.weights[0] * weight
     return event_matvec(shard.local(), weight, full, capacity)
