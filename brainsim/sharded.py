@@ -89,6 +89,15 @@ def simulate_sharded(
             "simulate_sharded over the devices of several processes records each process's "
             "own neurons: pass events=True (and merge with bs.distributed.merge_events)"
         )
+    for name, pop_state in state.populations.items():
+        if any(
+            jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) for x in jax.tree.leaves(pop_state)
+        ):
+            raise ValueError(
+                f"population {name!r} draws random numbers from one PRNG key (e.g. a "
+                "Poisson source): sharded runs do not support it yet (every device would "
+                "draw the same numbers for its own neurons)"
+            )
     check_same(
         "the networks, states or simulate_sharded arguments",
         fingerprint(

@@ -291,6 +291,10 @@ SIMULATE = [
     ("simulate_sharded-layout", lambda: bs.simulate_sharded(
         _net(conn=bs.conn.AllToAll()), _net().init(KEY), 1.0),
      ValueError, r"Projection a->a: sharded runs need procedural connectivity .* got Dense"),
+    ("simulate_sharded-random", lambda: bs.simulate_sharded(
+        bs.Network({"p": bs.neurons.PoissonSource(4, rate=10.0)}),
+        bs.Network({"p": bs.neurons.PoissonSource(4, rate=10.0)}).init(KEY), 1.0),
+     ValueError, r"population 'p' draws random numbers from one PRNG key"),
     ("merge_events-parts", lambda: bs.distributed.merge_events([]), ValueError,
      "merge_events needs at least one SpikeEvents, got none"),
     ("initialize-timeout", lambda: bs.distributed.initialize("localhost:1", 2, 0, timeout=0),
