@@ -51,11 +51,13 @@ def fingerprint(*parts) -> np.ndarray:
     return np.frombuffer(h.digest(), np.uint32)
 
 
-def check_same(what: str, digest: np.ndarray) -> None:
+def check_same(what: str, *parts) -> None:
     """Raise the same ``ValueError`` in every process unless every process has the same
-    ``digest`` (one all-gather; nothing when there is one process)."""
+    ``fingerprint(*parts)`` (one all-gather; nothing, not even the digest, when there is
+    one process)."""
     if jax.process_count() == 1:
         return
+    digest = fingerprint(*parts)
     every = np.asarray(multihost_utils.process_allgather(digest)).reshape(-1, digest.size)
     differ = [p for p in range(len(every)) if not np.array_equal(every[p], every[0])]
     if differ:
