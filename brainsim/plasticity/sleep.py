@@ -111,9 +111,9 @@ class Sleep(eqx.Module):
             total = jnp.sum(w)
             return w * _ratio(self.target + (total - self.target) * k, total)
         total = _post_totals(w, layout)
-        ratio = _ratio(self.target + (total - self.target) * k, total)
-        cols = layout.cols
-        return w.at[cols.synapse].multiply(ratio[_column_ids(cols)])
+        return (
+            w * _ratio(self.target + (total - self.target) * k, total)[_post_of_synapses(layout)]
+        )
 
     def inputs(self, net, wake=None, *, noise=None, key, dt):
         """The external input of ``bs.simulate`` (a function ``t -> dict``) for these
@@ -152,15 +152,14 @@ class Sleep(eqx.Module):
         return at
 
 
-def _column_ids(cols):
-    """The postsynaptic neuron of every entry of ``cols.synapse``."""
-    counts = jnp.diff(cols.indptr)
-    return jnp.repeat(jnp.arange(cols.n_post), counts, total_repeat_length=cols.synapse.shape[0])
+def _post_of_synapses(layout):
+    """The postsynaptic neuron of every synapse, in the flat weight order of the
+    ``CSR``/``ELL`` layout of ``layout`` (a ``bs.ops.Indexed``)."""
+    return layout.layout.indices.reshape(-1)
 
 
 def _post_totals(w, layout):
-    cols = layout.cols
-    return jax.ops.segment_sum(w[cols.synapse], _column_ids(cols), cols.n_post)
+    return jax.ops.segment_sum(w, _post_of_synapses(layout), layout.layout.n_post)
 
 
 def _ratio(new, old):
