@@ -25,7 +25,11 @@ dt = 0.5 ms; every excitatory neuron sends 0.08 n synapses to E (plastic, from 1
 are voltage jumps (mV) after 1 ms; every ms one random neuron gets 20 pA for 1 ms.
 Deviations from the paper: one delay (1 ms, not 1-20 ms: plastic projections take a
 single delay), the E->I synapses are static (one neuromodulator per projection), and
-the rule is the continuous ``RewardSTDP`` (A_+ = 1e-3, A_- = 2 A_+).
+the rule is the continuous ``RewardSTDP`` (A_+ = 1e-3, A_- = 2 A_+) with no tonic
+dopamine. Measured (seed 0, one run each, not the paper's hour at n = 1000): n = 100
+for 600 s, the rewarded synapse ranks 13th of 800 (w 0.12 against a mean of 0.07 for
+the others, the largest at the bound 4); n = 1000 for 30 s, no reward was earned
+(E rate 0.9 Hz) so no weight moved. The 3600 s run at n = 1000 is not measured.
 
 Prints, per run, the weight of I->J, its rank among all n^2 weights, the largest and
 mean other weight. Results: benchmarks/results/distal_reward.json. Measured (3600 s,
