@@ -7,6 +7,7 @@ builds its inputs lazily. A new entry point belongs here with at least one row.
 """
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -368,6 +369,21 @@ OTHER = [
      r"PairSTDP.tau_plus must be > 0 \(ms\), got -1"),
     ("RewardSTDP-tau_c", lambda: bs.plasticity.RewardSTDP(tau_c=0.0), ValueError,
      r"RewardSTDP.tau_c must be > 0 \(ms\), got 0"),
+    ("DistalReward-window", lambda: bs.plasticity.DistalReward(0, 0, window=0.0), ValueError,
+     r"DistalReward.window must be > 0 \(ms\), got 0"),
+    ("DistalReward-delays", lambda: bs.plasticity.DistalReward(0, 0, delay_min=5.0, delay_max=1.0),
+     ValueError, r"DistalReward: need delay_min <= delay_max, got 5 and 1 ms"),
+    ("RewardSignal-values", lambda: bs.plasticity.RewardSignal(jnp.zeros((2, 3))), ValueError,
+     r"RewardSignal.values must be one value per step \(n_steps,\), got shape \(2, 3\)"),
+    ("Sleep-factor", lambda: bs.plasticity.Sleep(wake=10.0, sleep=1.0, factor=1.5), ValueError,
+     r"Sleep.factor must be a probability in \[0, 1\], got 1.5"),
+    ("Sleep-sleep", lambda: bs.plasticity.Sleep(wake=10.0, sleep=-1.0), ValueError,
+     r"Sleep.sleep must be >= 0 \(ms\), got -1"),
+    ("TraceSTDP-tau", lambda: bs.plasticity.TraceSTDP(tau=-1.0), ValueError,
+     r"TraceSTDP.tau must be > 0 \(ms\), got -1"),
+    ("TraceSTDP-w_max",
+     lambda: bs.plasticity.TraceSTDP(bounds=bs.plasticity.Bounds(0.0, float("inf"))),
+     ValueError, r"TraceSTDP.bounds.w_max must be finite, got inf"),
     ("SynapticScaling-eta", lambda: bs.plasticity.SynapticScaling(eta=-1.0), ValueError,
      r"SynapticScaling.eta must be >= 0 \(1/ms\), got -1"),
     ("TripletSTDP-tau_plus", lambda: bs.plasticity.TripletSTDP(tau_plus=-1.0), ValueError,
