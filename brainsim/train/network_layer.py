@@ -1,9 +1,9 @@
 r"""A whole ``bs.Network`` as a trainable layer: the network ``bs.simulate`` runs.
 
 The input ``x (..., T, n_in)`` is projected (one matmul for all steps) into an external
-current $h_t = x_t W$ (pA) of the population ``target``, the network steps with
-``Network.step`` (the same step ``bs.simulate`` scans) and the layer returns the spikes
-of the population ``output``. Everything in the network that is an inexact array
+current $h_t = x_t W$ (``W`` in units of ``scale`` pA) of the population ``target``, the
+network steps with ``Network.step`` (the same step ``bs.simulate`` scans) and the layer
+returns the spikes of the population ``output``. Everything in the network that is an inexact array
 (projection weights, neuron parameters, synaptic time constants) trains with ``W``;
 spikes need a surrogate-gradient spike function (e.g. ``Heaviside(FastSigmoid(k))``).
 Stack a ``Readout`` on it with ``SNN`` and train it with ``fit``.
@@ -20,8 +20,10 @@ from .layers import _batch_major, _project_time_major
 
 
 class NetworkLayer(eqx.Module):
-    """``w (n_in, n_target)`` pA per input unit into population ``target`` of
-    ``network``; the output is population ``output``'s spikes. ``dt`` ms (static);
+    """``w (n_in, n_target)`` in units of ``scale`` pA (static; O(1) weights suit an
+    optimiser's absolute steps) per input unit, a current into population ``target``
+    of ``network`` for one step; the output is population ``output``'s spikes. ``dt``
+    ms (static);
     ``key``: the initial state's key (``network.init(key, dt=dt)``, one per batch
     element drawn from it). ``layer(x (..., T, n_in))`` → spikes ``(..., T, n_output)``.
     """
@@ -31,10 +33,12 @@ class NetworkLayer(eqx.Module):
     target: str = eqx.field(static=True)
     output: str = eqx.field(static=True)
     key: jax.Array
+    scale: float = eqx.field(static=True, default=1.0)
     dt: float = eqx.field(static=True, default=0.1)
 
     def __check_init__(self):
         check_positive("NetworkLayer.dt", self.dt, "ms")
+        check_positive("NetworkLayer.scale", self.scale, "pA")
         names = self.network.populations
         for field in ("target", "output"):
             if getattr(self, field) not in names:
@@ -62,7 +66,7 @@ class NetworkLayer(eqx.Module):
     ):
         """Spikes ``(T, ..., n_output)`` for ``x (T, ..., n_in)`` (or ``(..., T, n_in)``
         with ``batch_major_input``), from ``state`` (default ``init``)."""
-        h = _project_time_major(x, self.w, False, batch_major_input)
+        h = self.scale * _project_time_major(x, self.w, False, batch_major_input)
         state = self.init(h.shape[1:-1]) if state is None else state
 
         def step(st, ht):
