@@ -85,6 +85,57 @@ def randman(seeds, epochs, per_class, which=("feedforward", "recurrent"), tau=No
     return out
 
 
+def _model_layers():
+    """Recurrent ``bs.train.NeuronLayer`` recipes for Randman, per model: the neuron, the
+    ``scale`` (pA per unit weight; LIF: ``lif_layer``'s; AdEx, Izhikevich: chosen for ~2 % of the
+    hidden neurons spiking per step at initialisation, as ``lif_layer``'s, on 500
+    Randman samples of seed 0) and ``FastSigmoid(25)`` per rest-to-threshold distance
+    (``Scaled``); steps of 1 ms, ``tau_syn`` 5 ms."""
+    surrogate = lambda width: bs.spikes.Scaled(bs.spikes.FastSigmoid(25.0), width)
+    sg = lambda width: bs.spikes.Heaviside(surrogate(width), detach_reset=True)
+    exp_euler = bs.integrators.ExpEuler()
+    return {
+        # lif_layer's model: tau_m 10 ms, 10 mV to threshold, 1 unit = 10 mV = 2102 pA
+        # (gain 0.00476 mV/pA per step), per-neuron trainable tau_m and threshold
+        "lif": (
+            lambda n: bs.neurons.LIF(
+                n, tau_m=jnp.full((n,), 10.0), v_th=jnp.full((n,), -50.0), spike=sg(10.0)
+            ),
+            2102.0,
+        ),
+        # v_peak at V_T + 5 Delta_T (Brette & Gerstner 2005); ExpEuler (differentiable)
+        "adex": (
+            lambda n: bs.neurons.AdEx(n, v_peak=-40.4, spike=sg(30.0), integrator=exp_euler),
+            8000.0,
+        ),
+        # regular spiking (defaults), forward Euler as in the paper; c_m 1: I in the paper's units
+        "izhikevich": (lambda n: bs.neurons.Izhikevich(n, spike=sg(95.0)), 40.0),
+    }
+
+
+def randman_models(seeds, epochs, per_class, names):
+    """Randman (as ``randman``) with a recurrent ``NeuronLayer`` of 128 neurons of each
+    model in ``names`` (``_model_layers``) and the LIF layer (``RecurrentSNN``) beside it."""
+    recipes = _model_layers()
+    out = {}
+    for seed in range(seeds):
+        t, y = bs.datasets.randman(seed, n_classes=10, n_units=20, n_samples=per_class)
+        x = bs.datasets.spike_raster(t, 100)
+        n = int(0.8 * len(y))
+        k1, k2 = jax.random.split(jax.random.key(seed))
+        models = {"lif_layer": bs.train.RecurrentSNN(20, 128, 10, key=jax.random.key(seed))}
+        for name in names:
+            make, scale = recipes[name]
+            layer = bs.train.neuron_layer(k1, 20, make(128), scale=scale, recurrent=True)
+            models[name] = bs.train.SNN((layer,), bs.train.readout(k2, 128, 10))
+        for name, model in models.items():
+            _, acc, _, sec = _fit_eval(model, x[:n], y[:n], x[n:], y[n:], epochs, seed)
+            out.setdefault(name, []).append(acc)
+            out.setdefault(name + "_seconds", []).append(sec)
+            print(f"randman {name} seed {seed}: {acc:.4f} ({sec:.0f} s)", flush=True)
+    return out
+
+
 def _digits(seed):
     return bs.datasets.digits(seed=seed)
 
@@ -398,6 +449,7 @@ def main():
     p.add_argument(
         "--randman-tau", type=float, nargs=2, default=None, help="hidden tau_mem tau_syn (ms)"
     )
+    p.add_argument("--models", nargs="+", default=["lif", "adex", "izhikevich"])
     p.add_argument("--cfg", default="{}", help="digits-val: recipe overrides (JSON)")
     p.add_argument("--folds", type=int, default=1, help="digits-val: 1 or 4")
     p.add_argument("--kind", default="latency", help="digits-val: latency or rate")
@@ -409,6 +461,7 @@ def main():
         "digits": lambda: digits(a.seeds),
         "t1": lambda: t1(max(a.seeds, 5)),
         "zoo": lambda: zoo(a.seeds),
+        "models": lambda: randman_models(a.seeds, a.randman_epochs, a.randman_per_class, a.models),
         "randman": lambda: randman(
             a.seeds,
             a.randman_epochs,
@@ -419,7 +472,7 @@ def main():
     }
     results = {}
     for name, fn in runs.items():
-        if a.only in (None, name):
+        if a.only == name or (a.only is None and name != "models"):
             results[name] = fn()
     summary = {
         f"{k}/{kk}": f"{100 * np.mean(v):.1f} ± {100 * np.std(v):.1f} % (n={len(v)})"

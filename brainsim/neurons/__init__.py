@@ -2,6 +2,7 @@
 
 from ._base import AbstractFused as AbstractFused
 from ._base import AbstractNeuron as AbstractNeuron
+from ._base import AffineForm as AffineForm
 from ._base import Drive as Drive
 from ._base import FusedInput as FusedInput
 from ._conductance import AbstractHH as AbstractHH

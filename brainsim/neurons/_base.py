@@ -55,6 +55,32 @@ class AbstractNeuron(AbstractDynamics):
         implements exactly."""
         return None
 
+    def affine_form(self, dt) -> "AffineForm | None":
+        """This model's step as an ``AffineForm`` where it has that form exactly (then
+        ``bs.train.NeuronLayer`` runs it through the hand-written BPTT of
+        ``bs.train.lif_scan``), or ``None`` (the default: the layer scans ``step``)."""
+        return None
+
+
+class AffineForm(NamedTuple):
+    r"""A step that is affine in the membrane $V$ and a current $I$ (pA) between spikes:
+    with $u = V - V_{reset}$,
+
+    $$\tilde u_t = \beta\, u_{t-1} + k\, I_t + c, \quad s_t = H(\tilde u_t - \vartheta),
+    \quad u_t = \tilde u_t (1 - s_t)$$
+
+    (Heaviside spike with ``surrogate`` gradient and detached reset, no refractory
+    period). Fields: ``beta`` (per step), ``gain`` $k$ (mV/pA), ``bias`` $c$ (mV),
+    ``threshold`` $\vartheta = V_{th} - V_{reset}$ (mV), each ``(n,)``; ``v_reset``
+    (mV); ``surrogate``."""
+
+    beta: Any
+    gain: Any
+    bias: Any
+    threshold: Any
+    v_reset: Any
+    surrogate: Any
+
 
 class FusedInput(NamedTuple):
     """One projection as a whole-network fused step takes it: the ``layout`` and

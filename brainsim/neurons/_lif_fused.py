@@ -27,6 +27,7 @@ def fuse_lif(neuron: LIF, synapses: tuple, drive):
         type(neuron) is LIF
         and type(neuron.integrator) in (Euler, ExpEuler)
         and type(neuron.spike) is Heaviside
+        and not neuron.spike.detach_reset
         and all(
             type(k) is Exponential and k.step_mean and type(o) in (Current, Conductance)
             for k, o in synapses

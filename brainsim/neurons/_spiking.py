@@ -7,12 +7,13 @@ from .._checks import check_finite, check_nonnegative, check_positive, check_siz
 
 def fire_and_reset(spike_fn, v, v_th, v_reset, refractory):
     """Clamp refractory neurons at ``v_reset``, emit ``spike_fn(v - v_th)`` from the others,
-    and reset spiking neurons: $V \\leftarrow V + (V_{reset} - V)\\,s$ (so a surrogate
-    gradient flows through the reset). Returns ``(v, s)``."""
+    and reset spiking neurons: $V \\leftarrow V + (V_{reset} - V)\\,s$ (a surrogate
+    gradient flows through the reset unless ``spike_fn.reset_gate`` stops it). Returns
+    ``(v, s)``."""
     free = refractory == 0
     v = jnp.where(free, v, v_reset)
     s = spike_fn(v - v_th) * free
-    return v + (v_reset - v) * s, s
+    return v + (v_reset - v) * spike_fn.reset_gate(s), s
 
 
 def upward_crossing(spike_fn, v_old, v_new, v_th):

@@ -1,10 +1,11 @@
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 
 from ..initializers import AbstractInitializer, initialize
-from ..integrators import AbstractIntegrator, ExpEuler
+from ..integrators import AbstractIntegrator, Euler, ExpEuler
 from ..spikes import AbstractSpike, Heaviside
-from ._base import AbstractNeuron, Drive, refractory_update
+from ._base import AbstractNeuron, AffineForm, Drive, refractory_update
 from ._spiking import check_leaky, fire_and_reset, leaky_derivative
 
 
@@ -64,6 +65,29 @@ class LIF(AbstractNeuron):
         v, s = fire_and_reset(self.spike, v, self.v_th, self.v_reset, state.refractory)
         refractory = refractory_update(state.refractory, s, self.t_ref, dt)
         return LIFState(v=v, spike=s, refractory=refractory), s
+
+    def affine_form(self, dt):
+        """The ``AffineForm`` of ``step`` for a ``LIF`` (not a subclass) integrated by
+        ``Euler`` or ``ExpEuler`` (affine in ``V`` and the current) with a ``Heaviside``
+        spike whose reset is detached and no refractory period (``t_ref`` a Python 0).
+        Its coefficients are the derivatives of this model's own integrator step (exact:
+        the step is affine), so the form and ``step`` share one definition."""
+        if not (
+            type(self) is LIF
+            and type(self.integrator) in (Euler, ExpEuler)
+            and type(self.spike) is Heaviside
+            and self.spike.detach_reset
+            and isinstance(self.t_ref, int | float)
+            and self.t_ref == 0
+        ):
+            return None
+        v = jnp.broadcast_to(jnp.asarray(self.v_reset, jnp.result_type(float)), (self.size,))
+        f = lambda v, i: self.integrator.step(self.derivative, 0.0, v, dt, Drive(current=i))
+        zero, one = jnp.zeros_like(v), jnp.ones_like(v)
+        base, beta = jax.jvp(f, (v, zero), (one, zero))
+        gain = jax.jvp(f, (v, zero), (zero, one))[1]
+        theta = jnp.broadcast_to(self.v_th - self.v_reset, v.shape)
+        return AffineForm(beta, gain, base - v, theta, self.v_reset, self.spike.surrogate)
 
     def fuse(self, synapses, drive):
         """The fused step (``bs.ops.lif_update``) where it computes what ``step`` and the

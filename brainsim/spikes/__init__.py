@@ -11,6 +11,7 @@ from .surrogates import Exponential as Exponential
 from .surrogates import FastSigmoid as FastSigmoid
 from .surrogates import Gaussian as Gaussian
 from .surrogates import MultiGaussian as MultiGaussian
+from .surrogates import Scaled as Scaled
 from .surrogates import Sigmoid as Sigmoid
 from .surrogates import StraightThrough as StraightThrough
 from .surrogates import Triangle as Triangle

@@ -1,3 +1,4 @@
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
@@ -19,9 +20,14 @@ def _heaviside_jvp(primals, tangents):
 
 class Heaviside(AbstractSpike):
     """Hard threshold ``H(x) = 1 if x > 0 else 0`` in the forward pass; its derivative is
-    the ``surrogate``'s pseudo-derivative (the hyperparameters get no gradient)."""
+    the ``surrogate``'s pseudo-derivative (the hyperparameters get no gradient).
+
+    ``detach_reset``: the reset sees the spikes with their gradient stopped (the same
+    forward values; the usual choice for surrogate-gradient training, Zenke & Vogels
+    2021, and the one the fast LIF training path computes)."""
 
     surrogate: AbstractSurrogate = FastSigmoid()
+    detach_reset: bool = eqx.field(static=True, default=False)
 
     def __check_init__(self):
         if not isinstance(self.surrogate, AbstractSurrogate):
@@ -33,3 +39,6 @@ class Heaviside(AbstractSpike):
     def __call__(self, x):
         x = jnp.asarray(x)
         return _heaviside(self.surrogate, x)
+
+    def reset_gate(self, s):
+        return jax.lax.stop_gradient(s) if self.detach_reset else s

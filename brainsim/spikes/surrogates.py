@@ -165,3 +165,20 @@ class SLAYER(AbstractSurrogate):
 
 def _normal(x, mu, sigma):
     return jnp.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * jnp.sqrt(2.0 * jnp.pi))
+
+
+class Scaled(AbstractSurrogate):
+    r"""``surrogate`` on a membrane in units of ``width`` (mV): $\frac{1}{w}\,
+    g(x / w)$ with $g$ the surrogate's pseudo-derivative. With ``width`` the distance
+    from rest to threshold, the surrogate gradient of a model in mV equals that of the
+    dimensionless model with unit threshold (e.g. ``bs.train.LIFLayer``'s), however the
+    voltages are scaled."""
+
+    surrogate: AbstractSurrogate
+    width: float = eqx.field(static=True, default=1.0)
+
+    def __check_init__(self):
+        check_positive("Scaled.width", self.width, "mV")
+
+    def grad(self, x):
+        return self.surrogate.grad(x / self.width) / self.width

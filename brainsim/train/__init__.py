@@ -25,3 +25,7 @@ from .models import RecurrentSNN as RecurrentSNN
 from .models import UltraLIFLayer as UltraLIFLayer
 from .models import UltraSNN as UltraSNN
 from .models import hard_spikes as hard_spikes
+from .network_layer import NetworkLayer as NetworkLayer
+from .neuron_layer import NeuronLayer as NeuronLayer
+from .neuron_layer import NeuronLayerState as NeuronLayerState
+from .neuron_layer import neuron_layer as neuron_layer

@@ -9,6 +9,8 @@ from .._checks import check_size
 from ..spikes import AbstractSpike, UltraLIF, UltraSpike
 from ._scan import scan_time
 from .layers import LIFLayer, Readout, lif_layer, readout
+from .network_layer import NetworkLayer
+from .neuron_layer import NeuronLayer
 
 
 class UltraLIFLayer(eqx.Module):
@@ -40,11 +42,11 @@ class SNN(eqx.Module):
 
     def __call__(self, x):
         kw = dict(checkpoint_every=self.checkpoint_every, truncate_every=self.truncate_every)
-        # LIF layers and the readout run time-major (the scan's layout): x is moved to
+        # Spiking layers and the readout run time-major (the scan's layout): x is moved to
         # time-major once (inside the first projection), spikes back only where returned.
         batch_major, spikes = True, []
         for layer in self.layers:
-            if isinstance(layer, LIFLayer):
+            if isinstance(layer, LIFLayer | NeuronLayer | NetworkLayer):
                 x = layer.time_major(x, batch_major_input=batch_major, **kw)
                 batch_major = False
                 spikes.append(jnp.moveaxis(x, 0, -2))

@@ -1,0 +1,194 @@
+r"""A trainable layer of any ``bs.neurons`` model: the physics is the model's own ``step``.
+
+Per step of ``dt`` ms, an exponential current synapse (time constant ``tau_syn``) sums
+the projected input ``h_t = x_t W`` (pA, all steps in one matmul) and, for a recurrent
+layer, the previous step's spikes through ``W_rec``:
+
+$$I_t = \alpha I_{t-1} + h_t + s_{t-1} W_{rec}, \qquad \alpha = e^{-\Delta t/\tau_{syn}}$$
+
+and the neuron steps with the current $I_t$ (``Drive(current=I_t)``), emitting spikes
+with its spike function (e.g. ``Heaviside(FastSigmoid(k), detach_reset=True)``; the
+surrogate's scale ``k`` is per mV of the model's membrane). The state is the synaptic
+current and the model's own state pytree.
+
+Where the model declares an ``AffineForm`` (``AbstractNeuron.affine_form``: a ``LIF``
+with Euler/ExpEuler steps, a detached-reset Heaviside spike and no refractory period)
+the whole sequence runs through the hand-written BPTT ``lif_scan``, with its
+coefficients taken from that form: the same spikes as the scan of ``step`` and its
+gradients up to float rounding (tested).
+"""
+
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import ops
+from .._checks import check_positive, check_size
+from ..conn.layouts import Dense
+from ..neurons import AbstractNeuron, Drive
+from ._bptt import lif_scan
+from ._scan import scan_time
+from .layers import Layout, _batch_major, _check_per_neuron, _decay, _like, _project_time_major
+
+
+class NeuronLayerState(eqx.Module):
+    i: jax.Array  # (..., n) synaptic current, pA
+    neuron: Any  # the model's own state (e.g. bs.neurons.AdExState), batch shape (...)
+
+
+class NeuronLayer(eqx.Module):
+    """A feed-forward or recurrent layer of ``neuron`` (module docstring).
+
+    Fields: ``w (n_in, n)`` in units of ``scale``; ``neuron``: a ``bs.neurons`` model of
+    ``size`` ``n`` (its parameters train with the weights); ``tau_syn`` ms, scalar or
+    ``(n,)``; ``w_rec``: ``None`` or weights of ``rec_layout`` (units of ``scale`` per
+    spike; ``Dense`` → ``(n, n)``, ``CSR``/``ELL`` → ``layout.weight_shape``);
+    ``scale`` (pA, static): the current of a unit weight, so that the weights are
+    O(1) numbers whatever the model (an optimiser's steps are absolute); ``dt`` ms;
+    ``event_input``: project sparse spike input event-driven; ``capacity``: event slots
+    of a sparse recurrence. ``layer(x (..., T, n_in))`` → spikes ``(..., T, n)``.
+    """
+
+    w: jax.Array
+    neuron: AbstractNeuron
+    tau_syn: jax.Array | float = 5.0
+    w_rec: jax.Array | None = None
+    rec_layout: Layout | None = None
+    scale: float = eqx.field(static=True, default=1.0)
+    dt: float = eqx.field(static=True, default=1.0)
+    capacity: int | None = eqx.field(static=True, default=None)
+    event_input: bool = eqx.field(static=True, default=False)
+
+    def __check_init__(self):
+        check_positive("NeuronLayer.dt", self.dt, "ms")
+        check_positive("NeuronLayer.scale", self.scale, "pA")
+        check_positive("NeuronLayer.tau_syn", self.tau_syn, "ms")
+        _check_per_neuron("NeuronLayer", self, ("tau_syn",))
+        if self.neuron.size != np.shape(self.w)[1]:
+            raise ValueError(
+                f"NeuronLayer.neuron.size ({self.neuron.size}) must equal w's output "
+                f"dimension ({np.shape(self.w)[1]})"
+            )
+        if (self.w_rec is None) != (self.rec_layout is None):
+            raise ValueError("NeuronLayer: w_rec and rec_layout must be given together")
+
+    @property
+    def size(self) -> int:
+        return self.w.shape[1]
+
+    def init(self, key=None, batch_shape=()) -> NeuronLayerState:
+        """Zero synaptic current and the model's ``init`` (``key`` default ``key(0)``)."""
+        key = jax.random.key(0) if key is None else key
+        z = jnp.zeros((*batch_shape, self.size), self.w.dtype)
+        return NeuronLayerState(z, self.neuron.init(key, batch_shape))
+
+    def _step(self, alpha, state: NeuronLayerState, h, t):
+        i = _like(alpha, h) * state.i + h
+        if self.w_rec is not None:
+            rec = ops.matvec(self.rec_layout, self.w_rec, state.neuron.spike, self.capacity)
+            i = i + self.scale * rec
+        # The model steps one sample (n,) (its per-neuron parameters broadcast against
+        # it), mapped over the batch axes.
+        step = lambda st, i: self.neuron.step(st, Drive(current=i), t=t, dt=self.dt)
+        for _ in range(h.ndim - 1):
+            step = jax.vmap(step)
+        neuron, s = step(state.neuron, i)
+        return NeuronLayerState(i, neuron), s
+
+    def project(self, x, batch_major=True):
+        """The input current ``h (T, ..., n)`` pA for ``x (..., T, n_in)`` (``(T, ...,
+        n_in)`` if not ``batch_major``), time-major."""
+        return self.scale * _project_time_major(x, self.w, self.event_input, batch_major)
+
+    def step(self, state: NeuronLayerState, h, *, t=0.0):
+        """One step given the projected input ``h (..., n)`` pA at time ``t`` ms."""
+        return self._step(_decay(self.tau_syn, self.dt), state, h, t)
+
+    def __call__(self, x, state=None, *, checkpoint_every=None, truncate_every=None):
+        kw = dict(checkpoint_every=checkpoint_every, truncate_every=truncate_every)
+        return _batch_major(self.time_major(x, state, batch_major_input=True, **kw))
+
+    def time_major(
+        self, x, state=None, *, checkpoint_every=None, truncate_every=None, batch_major_input=False
+    ):
+        """Spikes ``(T, ..., n)`` for ``x (T, ..., n_in)`` (or ``(..., T, n_in)`` with
+        ``batch_major_input``), from ``state`` (default ``init()``)."""
+        h = self.project(x, batch_major_input)
+        state = self.init(batch_shape=h.shape[1:-1]) if state is None else state
+        if checkpoint_every is None and truncate_every is None:
+            form = self.neuron.affine_form(self.dt)
+            if form is not None:
+                return self._affine_scan(form, h, state)
+        return self._scan(h, state, checkpoint_every, truncate_every)
+
+    def reference(self, x, state=None, *, checkpoint_every=None, truncate_every=None):
+        """The spikes ``(..., T, n)`` by the scan of ``step`` whatever the model (autodiff
+        BPTT through ``scan_time``): the general path, and the reference of the
+        ``AffineForm`` path."""
+        h = self.project(x)
+        state = self.init(batch_shape=h.shape[1:-1]) if state is None else state
+        return _batch_major(self._scan(h, state, checkpoint_every, truncate_every))
+
+    def _scan(self, h, state, checkpoint_every, truncate_every):
+        alpha = _decay(self.tau_syn, self.dt)
+        steps = jnp.arange(h.shape[0]) * self.dt
+        step = lambda st, ht: self._step(alpha, st, ht[0], ht[1])
+        return scan_time(step, state, (h, steps), checkpoint_every, truncate_every)[1]
+
+    def _affine_scan(self, form, h, state):
+        """``lif_scan`` on $u = V - V_{reset}$ and $J_t = k I_t + c$, which obeys
+        $J_t = \\alpha J_{t-1} + k h_t + c (1 - \\alpha) + s_{t-1} (k W_{rec})$ and
+        $\\tilde u_t = \\beta u_{t-1} + J_t$ (``AffineForm``)."""
+        alpha = jnp.broadcast_to(_decay(self.tau_syn, self.dt), (self.size,)).astype(h.dtype)
+        k, c = form.gain.astype(h.dtype), form.bias.astype(h.dtype)
+        w_rec = None
+        if self.w_rec is not None:
+            w_rec = ops.to_dense(self.rec_layout, self.w_rec).astype(h.dtype)
+            w_rec = w_rec * _like(self.scale * k, w_rec)  # column j scaled by k_j
+        nrn, i0 = state.neuron, state.i.astype(h.dtype)
+        return lif_scan(
+            form.surrogate,
+            w_rec,
+            alpha,
+            form.beta.astype(h.dtype),
+            form.threshold.astype(h.dtype),
+            _like(k, h) * h + _like(c * (1 - alpha), h),
+            _like(k, i0) * i0 + _like(c, i0),
+            nrn.v - form.v_reset,
+            nrn.spike.astype(h.dtype),
+        )
+
+
+def neuron_layer(
+    key,
+    n_in: int,
+    neuron: AbstractNeuron,
+    *,
+    scale: float,
+    recurrent: bool | Layout = False,
+    w_scale: float = 1.0,
+    rec_scale: float = 0.02,
+    tau_syn=5.0,
+    dt: float = 1.0,
+    event_input: bool = False,
+) -> NeuronLayer:
+    """A ``NeuronLayer`` of ``neuron`` with input weights $\\mathcal N(0, w_{scale}^2 /
+    n_{in})$ and recurrent weights $\\mathcal N(0, r_{scale}^2 / n)$, in units of
+    ``scale`` pA (as ``lif_layer``'s in units of its threshold). ``scale`` depends on
+    the model: about the current that moves its membrane a tenth of the way from rest
+    to threshold per step (e.g. $0.1\\,(V_{th} - V_{rest})/k$ with $k$ the mV per pA of
+    one step). ``recurrent``: ``False``, ``True`` (dense) or a layout."""
+    check_size("neuron_layer.n_in", n_in)
+    check_positive("neuron_layer.scale", scale, "pA")
+    n = neuron.size
+    k_in, k_rec = jax.random.split(key)
+    w = jax.random.normal(k_in, (n_in, n)) * (w_scale / np.sqrt(n_in))
+    layout = Dense(n, n) if recurrent is True else (recurrent or None)
+    w_rec = None
+    if layout is not None:
+        w_rec = jax.random.normal(k_rec, layout.weight_shape) * (rec_scale / np.sqrt(n))
+    tau = jnp.full((n,), tau_syn, jnp.float32)
+    return NeuronLayer(w, neuron, tau, w_rec, layout, scale=scale, dt=dt, event_input=event_input)
