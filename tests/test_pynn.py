@@ -64,6 +64,7 @@ def test_psp_matches_analytic_and_neo_units():
     v = post.get_data().segments[0].analogsignals[0]
     sim.end()
     assert str(v.units.dimensionality) == "mV"
+    assert v.times[0] == 0.0 * v.times.units  # PyNN samples t = 0 too
     t = v.times.magnitude - 10.0 - dt  # time since the spike reached the synapse
     s = np.clip(t, 0.0, None)
     want = w / cm * tau_m * tau_s / (tau_m - tau_s) * (np.exp(-s / tau_m) - np.exp(-s / tau_s))
@@ -73,19 +74,19 @@ def test_psp_matches_analytic_and_neo_units():
     np.testing.assert_allclose(got, want, atol=0.01 * peak)
 
 
-def test_unsupported_cell_type_and_connector_are_named():
-    from pyNN.connectors import DistanceDependentProbabilityConnector
-    from pyNN.standardmodels.cells import HH_cond_exp
+def test_unsupported_cell_and_synapse_types_are_named():
+    from pyNN.errors import InvalidModelError
+    from pyNN.standardmodels.cells import IF_cond_exp_gsfa_grr
+    from pyNN.standardmodels.synapses import SimpleStochasticSynapse
 
     sim.setup(timestep=0.1)
-    sim.Population(2, HH_cond_exp())
-    with pytest.raises(ValueError, match="HH_cond_exp.*supported: IF_curr_exp"):
-        sim.run(1.0)
-    sim.setup(timestep=0.1)
+    with pytest.raises(InvalidModelError, match="IF_cond_exp_gsfa_grr.*supported: IF_curr_exp"):
+        sim.Population(2, IF_cond_exp_gsfa_grr())
     a = sim.Population(2, sim.IF_curr_exp())
-    sim.Projection(a, a, DistanceDependentProbabilityConnector("d < 1"))
-    with pytest.raises(ValueError, match="DistanceDependentProbabilityConnector.*AllToAll"):
-        sim.run(1.0)
+    with pytest.raises(ValueError, match="SimpleStochasticSynapse.*supported: StaticSynapse"):
+        sim.Projection(a, a, sim.AllToAllConnector(), SimpleStochasticSynapse(delay=0.1))
+    with pytest.raises(ValueError, match="spike_precision='off_grid'.*supported: 'on_grid'"):
+        sim.setup(timestep=0.1, spike_precision="off_grid")
 
 
 def test_poisson_source_rate():
@@ -99,10 +100,20 @@ def test_poisson_source_rate():
     n = sum(len(s) for s in src.get_data().segments[0].spiketrains)
     sim.end()
     assert abs(n - 20000) < 5 * np.sqrt(1e7 * 0.002 * 0.998)
+
+
+def test_poisson_source_window():
+    # start = 200 ms, duration = 300 ms: 1000 cells at 50 Hz spike only in [200, 500) ms.
+    # Inside: 3000 steps x 1000 cells with p = 0.005, count Binomial(3e6, 0.005), mean
+    # 15000, sd 122; 5 sd bounds a correct source. Outside: exactly none.
     sim.setup(timestep=0.1)
-    sim.Population(2, sim.SpikeSourcePoisson(rate=5.0, start=10.0))
-    with pytest.raises(ValueError, match="SpikeSourcePoisson with start"):
-        sim.run(1.0)
+    src = sim.Population(1000, sim.SpikeSourcePoisson(rate=50.0, start=200.0, duration=300.0))
+    src.record("spikes")
+    sim.run(700.0)
+    times = np.concatenate([s.magnitude for s in src.get_data().segments[0].spiketrains])
+    sim.end()
+    assert times.min() >= 200.0 and times.max() < 500.0
+    assert abs(len(times) - 15000) < 5 * np.sqrt(3e6 * 0.005 * 0.995)
 
 
 def test_cond_exp_matches_nest():
@@ -123,7 +134,7 @@ def test_cond_exp_matches_nest():
     spec.loader.exec_module(reference)
     t, v, spikes = reference.run(sim)
     nest = np.load(root / "tests" / "references" / "pynn_cond_exp_nest.npz")
-    np.testing.assert_allclose(t, nest["t"][1:], atol=1e-9)
-    np.testing.assert_allclose(v, nest["v"][1:], atol=1e-3)
+    np.testing.assert_allclose(t, nest["t"], atol=1e-9)  # both sample t = 0 too
+    np.testing.assert_allclose(v, nest["v"], atol=1e-3)
     np.testing.assert_allclose(spikes, nest["spikes"], atol=1e-6)
     assert len(spikes) == 1
