@@ -75,7 +75,17 @@ from ._electrodes import (  # noqa: E402, F401
 )
 from ._populations import Assembly, Population, PopulationView  # noqa: E402, F401
 from ._projections import Projection  # noqa: E402, F401
-from ._synapses import SUPPORTED_SYNAPSES, StaticSynapse, TsodyksMarkramSynapse  # noqa: E402, F401
+from ._synapses import (  # noqa: E402, F401
+    SUPPORTED_SYNAPSES,
+    AdditivePotentiationMultiplicativeDepression,
+    AdditiveWeightDependence,
+    GutigWeightDependence,
+    MultiplicativeWeightDependence,
+    SpikePairRule,
+    StaticSynapse,
+    STDPMechanism,
+    TsodyksMarkramSynapse,
+)
 
 
 def list_standard_models():

@@ -54,11 +54,7 @@ class _Source:
         self._check()
 
     def get_native_parameters(self):
-        values = {
-            k: Sequence(v) if isinstance(v, np.ndarray) and v.ndim else v
-            for k, v in self._native.items()
-        }
-        return ParameterSpace(values, self.get_schema(), shape=(1,))
+        return ParameterSpace(dict(self._native))
 
     def _check(self):
         """Raise for values out of range (after ``set_parameters``)."""
@@ -112,19 +108,23 @@ class StepCurrentSource(_Source, pe.StepCurrentSource):
     translations = build_translations(("amplitudes", "amplitudes", 1000.0), ("times", "times"))
 
     def _check(self):
+        """Times >= 0 and increasing; then mapped to the step grid, a later time in the
+        same step replacing an earlier one (as NEST)."""
         times = np.asarray(self._native["times"], float)
+        amps = np.asarray(self._native["amplitudes"], float)
         if times.size and times.min() < 0:
             raise ValueError("Step current cannot accept negative timestamps.")
         if np.any(np.diff(times) <= 0):
             raise ValueError("Step current timestamps should be monotonically increasing.")
+        times = np.round(np.round(times / state.dt) * state.dt, 9)
+        last = np.append(times[1:] != times[:-1], True) if times.size else np.zeros(0, bool)
+        self._native["times"], self._native["amplitudes"] = times[last], amps[last]
 
     def current(self, t, n=1):
         times = np.asarray(self._native["times"], float)
         amps = np.asarray(self._native["amplitudes"], float)
         if times.size == 0:
             return jnp.zeros(())
-        # times on the step grid (a later time in the same step wins)
-        times = np.round(times / state.dt) * state.dt
         k = jnp.searchsorted(jnp.asarray(times), t + _EPS, side="right") - 1
         return jnp.where(k >= 0, jnp.asarray(amps)[jnp.maximum(k, 0)], 0.0)
 

@@ -11,6 +11,7 @@ type's kinetics and output per receptor type.
 
 import numpy as np
 from pyNN import common
+from pyNN.space import Space
 
 from .. import conn, synapses
 from ..network import Projection as BsProjection
@@ -83,11 +84,11 @@ class Projection(common.Projection):
             synapse_type,
             source,
             receptor_type,
-            space,
+            Space() if space is None else space,
             label,
         )
         self._pre_parts, self._post_parts, self._value_parts = [], [], {}
-        self._arrays = None
+        self._arrays, self._learned, self._bs_first = None, [], 0
         if not self._connect_directly(connector):
             connector.connect(self)
         state.projections.append(self)
@@ -131,8 +132,9 @@ class Projection(common.Projection):
             p = float(getattr(connector, "p_connect", 1.0))
             rng = np.random.default_rng(_seed(connector) + len(state.projections))
             pre, post = _draw(rng, p, n_pre, n_post)
-            if self.pre == self.post and not connector.allow_self_connections:
-                keep = pre != post
+            if not connector.allow_self_connections:  # the same cell on both sides
+                ids_pre = np.asarray(self.pre.all_cells, np.int64)[pre]
+                keep = ids_pre != np.asarray(self.post.all_cells, np.int64)[post]
                 pre, post = pre[keep], post[keep]
         self._pre_parts, self._post_parts = [pre], [post]
         self._value_parts = {
@@ -188,9 +190,7 @@ class Projection(common.Projection):
         return [tuple(row) for row in zip(*(c.tolist() for c in columns), strict=True)]
 
     def _native_to_pynn(self, name):
-        ps = self.synapse_type.reverse_translate(
-            _space({k: v for k, v in self._values.items()}, len(self))
-        )
+        ps = self.synapse_type.reverse_translate(_space(self._current_values(), len(self)))
         ps.evaluate(simplify=False)
         return np.asarray(ps[name], float)
 
@@ -215,6 +215,17 @@ class Projection(common.Projection):
             out.append(values)
         return out
 
+    def _current_values(self) -> dict:
+        """The native parameters, with the weights learned so far if plastic."""
+        values = self._values
+        if not self._learned or state.bs_state is None or state.net is None:
+            return values
+        w = values["weight"].copy()
+        for k, idx in self._learned:
+            learned = state.bs_state.components[self._bs_first + k][0][0].w
+            w[idx] = np.abs(np.asarray(learned)) / 1000.0
+        return {**values, "weight": w}
+
     def _set_attributes(self, parameter_space):
         parameter_space.evaluate(mask=(slice(None), slice(None)), simplify=False)
         for name, value in parameter_space.items():
@@ -237,7 +248,7 @@ class Projection(common.Projection):
         receptor = self.receptor_type
         values = self._values
         weight = values["weight"]
-        out = []
+        out, self._learned = [], []
         for a in np.unique(pre_pop):
             for b in np.unique(post_pop):
                 sel = (pre_pop == a) & (post_pop == b)
@@ -255,7 +266,19 @@ class Projection(common.Projection):
                     output = synapses.Current()
                     w = -np.abs(w) if receptor == "inhibitory" else w
                 d = np.round(values["delay"][sel] / state.dt) * state.dt
-                one = d.size and np.all(d == d[0])
+                one = bool(d.size and np.all(d == d[0]))
+                sub = {k: v[sel] for k, v in values.items()}
+                plastic = self.synapse_type.plastic(sub, 1000.0)
+                if plastic is not None:
+                    if not one or np.any(w < 0):
+                        raise ValueError(
+                            "STDPMechanism: brainsim needs one delay per projection and "
+                            "positive (excitatory or conductance) weights"
+                        )
+                    # the CSR layout orders synapses by pre (stable): learned weight j
+                    self._learned.append(
+                        (len(out), np.flatnonzero(sel)[np.argsort(pre_idx[sel], kind="stable")])
+                    )
                 out.append(
                     BsProjection(
                         names[id(source)],
@@ -266,7 +289,8 @@ class Projection(common.Projection):
                         output=output,
                         delay=float(d[0]) if one and d[0] > state.dt + 1e-9 else None,
                         delays=None if one else d,
-                        stp=self.synapse_type.stp({k: v[sel] for k, v in values.items()}),
+                        stp=self.synapse_type.stp(sub),
+                        components=() if plastic is None else (plastic,),
                     )
                 )
         return out

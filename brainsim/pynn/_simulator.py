@@ -92,7 +92,10 @@ class State(common.control.BaseState):
         rng = np.random.default_rng(self.seed)
         pops = {f"p{k}": p.build() for k, p in enumerate(self.populations)}
         index = {id(p): f"p{k}" for k, p in enumerate(self.populations)}
-        projs = [bp for q in self.projections for bp in q.translate(index, rng)]
+        projs = []
+        for q in self.projections:
+            q._bs_first = len(projs)
+            projs.extend(q.translate(index, rng))
         if self.auto_min_delay:  # the smallest delay of the network
             delays = [q._values["delay"].min() for q in self.projections if len(q)]
             self.min_delay = max(self.dt, min(delays, default=self.dt))
