@@ -43,7 +43,9 @@ from ._cells import (  # noqa: E402, F401
     IF_curr_exp,
     Izhikevich,
     SpikeSourceArray,
+    SpikeSourceGamma,
     SpikeSourcePoisson,
+    SpikeSourcePoissonRefractory,
 )
 from ._control import (  # noqa: E402, F401
     connect,

@@ -10,6 +10,7 @@ the model's state fields (with the factor native = PyNN x factor).
 
 import dataclasses
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -164,6 +165,70 @@ class _WindowedPoisson(neurons.PoissonSource):
         return type(state)(spike=s, key=key), s
 
 
+class _RenewalState(eqx.Module):
+    spike: jnp.ndarray  # (..., n) spikes emitted in the last step
+    next: jnp.ndarray  # (..., n) time of each cell's next spike, ms
+    key: jax.Array
+
+
+class _Renewal(neurons.AbstractNeuron):
+    """A renewal process per cell: intervals ``dead + Gamma(shape) / rate`` (ms; rate
+    in Hz) during ``[start, start + duration)``. A cell spikes in the step containing
+    its next spike time; an interval that ends in the same step again is lost (rare
+    while intervals are much longer than ``dt``)."""
+
+    size: int = eqx.field(static=True)
+    shape: float | jnp.ndarray = 1.0
+    rate: float | jnp.ndarray = 1.0
+    dead: float | jnp.ndarray = 0.0
+    start: float | jnp.ndarray = 0.0
+    duration: float | jnp.ndarray = 1e10
+
+    def _interval(self, key, shape):
+        g = jax.random.gamma(key, jnp.broadcast_to(self.shape, shape))
+        return self.dead + 1000.0 * g / self.rate
+
+    def init(self, key, batch_shape=()):
+        shape = (*batch_shape, self.size)
+        key, sub = jax.random.split(key)
+        first = self.start + self._interval(sub, shape)
+        return _RenewalState(jnp.zeros(shape), first, key)
+
+    def step(self, state, drive=None, *, t, dt):
+        key, sub = jax.random.split(state.key)
+        due = (state.next < t + dt) & (state.next < self.start + self.duration)
+        later = state.next + self._interval(sub, state.next.shape)
+        s = due.astype(state.spike.dtype)
+        return _RenewalState(s, jnp.where(due, later, state.next), key), s
+
+
+class SpikeSourceGamma(_Translated, pc.SpikeSourceGamma):
+    __doc__ = pc.SpikeSourceGamma.__doc__
+    translations = build_translations(
+        ("alpha", "shape"), ("beta", "rate"), ("start", "start"), ("duration", "duration")
+    )
+    model, state_variables = _Renewal, {}
+
+
+class SpikeSourcePoissonRefractory(_Translated, pc.SpikeSourcePoissonRefractory):
+    """PyNN's ``SpikeSourcePoissonRefractory``: intervals ``tau_refrac`` plus an
+    exponential interval of rate ``rate / (1 - rate tau_refrac)``, so the mean rate is
+    ``rate`` (NEST's ``ppd_sup_generator`` convention)."""
+
+    translations = build_translations(
+        (
+            "rate",
+            "rate",
+            "rate / (1.0 - rate * tau_refrac / 1000.0)",
+            "rate / (1.0 + rate * dead / 1000.0)",
+        ),
+        ("tau_refrac", "dead"),
+        ("start", "start"),
+        ("duration", "duration"),
+    )
+    model, state_variables = _Renewal, {}
+
+
 class SpikeSourcePoisson(_Translated, pc.SpikeSourcePoisson):
     __doc__ = pc.SpikeSourcePoisson.__doc__
     translations = build_translations(
@@ -201,5 +266,7 @@ CELL_TYPES = (
     Izhikevich,
     SpikeSourcePoisson,
     SpikeSourceArray,
+    SpikeSourceGamma,
+    SpikeSourcePoissonRefractory,
 )
 SUPPORTED_CELLS = tuple(c.__name__ for c in CELL_TYPES)
