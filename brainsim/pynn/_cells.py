@@ -138,8 +138,8 @@ class HH_cond_exp(_Translated, pc.HH_cond_exp):
 
 class Izhikevich(_Translated, pc.Izhikevich):
     """PyNN's ``Izhikevich`` on ``bs.neurons.Izhikevich`` (``c_m`` = 1: currents in pA
-    change V by pA/ms, as NEST's ``izhikevich``). A spike of weight w nA moves V by
-    1000 w mV at once (PyNN's NEST convention)."""
+    change V by pA/ms, as NEST's ``izhikevich``). A spike of weight w moves V by w mV at
+    once (pyNN.nest's convention: the weight is in mV)."""
 
     translations = build_translations(
         ("a", "a"), ("b", "b"), ("c", "c"), ("d", "d"), ("i_offset", "i_ext", 1000.0)

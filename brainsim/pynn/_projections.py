@@ -259,8 +259,8 @@ class Projection(common.Projection):
                 w = 1000.0 * weight[sel]
                 if e_rev is not None:
                     w, output = np.abs(w), synapses.Conductance(e_rev)
-                elif kinetics.__class__ is synapses.Delta:
-                    output = synapses.VoltageJump()
+                elif kinetics.__class__ is synapses.Delta:  # weight in mV (Izhikevich)
+                    output, w = synapses.VoltageJump(), w / 1000.0
                     w = -np.abs(w) if receptor == "inhibitory" else w
                 else:
                     output = synapses.Current()
