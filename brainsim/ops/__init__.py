@@ -39,6 +39,8 @@ from .plastic import columns as columns
 from .plastic import index as index
 from .plastic import update_columns as update_columns
 from .plastic import update_rows as update_rows
+from .plastic_bounded import bounded_change as bounded_change
+from .plastic_bounded import plastic_bounded as plastic_bounded
 from .procedural import materialize as materialize
 from .procedural import procedural_matvec as procedural_matvec
 from .rows import fixed_rows_matmul as fixed_rows_matmul
