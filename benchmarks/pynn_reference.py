@@ -3,12 +3,14 @@ PyNN backend (``pyNN.nest`` for the fixtures); each writes its recordings to an 
 
     python benchmarks/pynn_reference.py pyNN.nest tests/references/pynn_cond_exp_nest.npz
     python benchmarks/pynn_reference.py pyNN.nest tests/references/pynn_features_nest.npz features
+    python benchmarks/pynn_reference.py pyNN.nest tests/references/pynn_cells_nest.npz cells
 
 ``cond_exp``: one IF_cond_exp cell receiving excitatory and inhibitory input spikes.
 ``features``: an IF_curr_alpha, an IF_cond_alpha and an EIF_cond_exp_isfa_ista cell
 receiving a spike train and driven by DCSource and StepCurrentSource; an IF_curr_exp
 cell receiving the train through a TsodyksMarkramSynapse; and an STDP projection whose
 final weights are recorded.
+``cells``: an HH_cond_exp and an Izhikevich cell driven by a DC source and spikes.
 """
 
 import importlib
@@ -102,10 +104,34 @@ def run_features(sim):
     return out
 
 
+def run_cells(sim):
+    """The ``cells`` script: an HH_cond_exp and an Izhikevich cell driven by a
+    DCSource and a spike train; returns a dict of arrays."""
+    sim.setup(timestep=0.1, spike_precision="on_grid")
+    train = sim.Population(1, sim.SpikeSourceArray(spike_times=[10.0, 30.0, 32.0]))
+    hh = sim.Population(1, sim.HH_cond_exp())
+    izh = sim.Population(1, sim.Izhikevich(i_offset=0.005))
+    for pop, w in ((hh, 0.05), (izh, 5.0)):  # µS; mV (pyNN.nest's Izhikevich weight)
+        pop.record(["v", "spikes"])
+        syn = sim.StaticSynapse(weight=w)
+        sim.Projection(train, pop, sim.AllToAllConnector(), syn, receptor_type="excitatory")
+    sim.DCSource(amplitude=0.4, start=50.0, stop=80.0).inject_into(hh)
+    sim.run(100.0)
+    out = {}
+    for name, pop in (("hh", hh), ("izh", izh)):
+        t, v, spikes = _trace(pop)
+        out[f"{name}_v"], out[f"{name}_spikes"] = v[:, 0], spikes[0]
+    out["t"] = t
+    sim.end()
+    return out
+
+
 if __name__ == "__main__":
     backend = importlib.import_module(sys.argv[1])
     if len(sys.argv) > 3 and sys.argv[3] == "features":
         np.savez(sys.argv[2], **run_features(backend))
+    elif len(sys.argv) > 3 and sys.argv[3] == "cells":
+        np.savez(sys.argv[2], **run_cells(backend))
     else:
         t, v, spikes = run(backend)
         np.savez(sys.argv[2], t=t, v=v, spikes=spikes)

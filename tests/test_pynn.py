@@ -140,7 +140,7 @@ def test_cond_exp_matches_nest():
     assert len(spikes) == 1
 
 
-def _features():
+def _reference(name):
     import importlib.util
     from pathlib import Path
 
@@ -150,13 +150,35 @@ def _features():
     )
     reference = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(reference)
-    return reference.run_features(sim), np.load(root / "tests/references/pynn_features_nest.npz")
+    nest = np.load(root / f"tests/references/pynn_{name}_nest.npz")
+    return getattr(reference, f"run_{name}")(sim), nest
+
+
+def test_hh_and_izhikevich_match_nest():
+    # The "cells" script of benchmarks/pynn_reference.py run by pyNN.nest (fixture
+    # tests/references/pynn_cells_nest.npz). HH_cond_exp (ETDRK4 here, NEST's adaptive
+    # RKF45 for hh_cond_exp_traub): subthreshold PSPs and DC response before the first
+    # spike within 0.05 mV (measured 0.01 mV); the three spikes within 0.3 ms (NEST
+    # reports an HH spike at the peak's step, brainsim at the crossing of v_th = -20
+    # mV: measured 0.1-0.2 ms). Izhikevich: the same before the first spike (measured
+    # 2.5e-5 mV, bound 1e-3 mV); NEST integrates the quadratic upstroke by forward
+    # Euler, brainsim with its own integrator, so spike times drift apart as spikes
+    # reset the state (measured 0, 0.1, 0.6 ms); bound 1 ms and the same count.
+    got, nest = _reference("cells")
+    t = nest["t"]
+    for name, bound_v, bound_s in (("hh", 0.05, 0.3), ("izh", 1e-3, 1.0)):
+        before = t < nest[f"{name}_spikes"][0] - 1.0
+        np.testing.assert_allclose(
+            got[f"{name}_v"][before], nest[f"{name}_v"][before], atol=bound_v
+        )
+        assert len(got[f"{name}_spikes"]) == len(nest[f"{name}_spikes"]) == 3
+        np.testing.assert_allclose(got[f"{name}_spikes"], nest[f"{name}_spikes"], atol=bound_s)
 
 
 def test_cell_types_sources_stp_and_stdp_match_nest():
     # The "features" script of benchmarks/pynn_reference.py run by pyNN.nest (NEST 3.10,
     # fixture tests/references/pynn_features_nest.npz, PROVENANCE.md).
-    got, nest = _features()
+    got, nest = _reference("features")
     np.testing.assert_allclose(got["t"], nest["t"], atol=1e-9)
     # Alpha kinetics with a DC and a step current source: both exact for the step
     # (NEST's iaf_psc_alpha propagator, RKF45 for iaf_cond_alpha); measured 5e-5 mV,

@@ -18,7 +18,6 @@ from pyNN.standardmodels import build_translations
 from pyNN.standardmodels import cells as pc
 
 from .. import neurons, synapses
-from ..integrators import RK4
 
 _LEAKY = (
     ("tau_m", "tau_m"),
@@ -133,7 +132,7 @@ class HH_cond_exp(_Translated, pc.HH_cond_exp):
         *_TAU_SYN,
         *_E_REV,
     )
-    model, conductance, fixed = neurons.TraubMiles, True, {"c_m": 1.0, "integrator": RK4()}
+    model, conductance, fixed = neurons.TraubMiles, True, {"c_m": 1.0}
 
 
 class Izhikevich(_Translated, pc.Izhikevich):
