@@ -30,7 +30,8 @@ class _Source:
         ps = ParameterSpace(self.default_parameters, self.get_schema(), shape=(1,))
         ps.update(**parameters)
         self.set_native_parameters(self.translate(ps))
-        self.key = jax.random.key(len(state.sources) + 7919 * state.seed)
+        state.n_sources += 1  # each source its own noise stream
+        self.key = jax.random.fold_in(jax.random.key(state.seed), state.n_sources)
 
     def inject_into(self, cells):
         """Inject this current into ``cells`` (a population, view, assembly or IDs)."""

@@ -115,8 +115,6 @@ class Population(_Parameters, common.Population):
         return slice(None)
 
     def _create_cells(self):
-        if state.net is not None and state.running:
-            state.changed()
         if not isinstance(self.celltype, StandardCellType) or not hasattr(self.celltype, "build"):
             raise errors.InvalidModelError(
                 f"brainsim.pynn: cell type {type(self.celltype).__module__}."

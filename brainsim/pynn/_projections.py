@@ -11,6 +11,7 @@ type's kinetics and output per receptor type.
 
 import numpy as np
 from pyNN import common
+from pyNN.parameters import ParameterSpace
 from pyNN.space import Space
 
 from .. import conn, synapses
@@ -240,7 +241,7 @@ class Projection(common.Projection):
             f"brainsim.pynn: initial values of synapses ({variable}) are not supported"
         )
 
-    def translate(self, names: dict, rng) -> list:
+    def translate(self, names: dict) -> list:
         """The ``bs.Projection``s of this projection; ``names``: population id ->
         name in the network."""
         pre_pop, pre_idx = _locate(self.pre, self._pre)
@@ -316,8 +317,6 @@ def _draw(rng, p: float, n_pre: int, n_post: int):
 
 
 def _space(values: dict, n: int):
-    from pyNN.parameters import ParameterSpace
-
     return ParameterSpace(values, shape=(n,))
 
 

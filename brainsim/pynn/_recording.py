@@ -46,8 +46,8 @@ class Recorder(recording.Recorder):
     def _names(self):
         return sorted({v.name for v, ids in self.recorded.items() if ids})
 
-    def spec(self, pop_state, steps: int):
-        """The ``Record`` for a run of ``steps`` steps (``None``: nothing to record);
+    def spec(self, pop_state):
+        """The ``Record`` for the next run (``None``: nothing to record);
         stores the sample at the current time for a signal that has none yet."""
         names = self._names()
         if not names:

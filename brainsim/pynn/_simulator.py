@@ -36,7 +36,7 @@ class State(common.control.BaseState):
         """Forget the network (``setup``)."""
         self.recorders = set()
         self.populations, self.projections, self.sources = [], [], []
-        self.id_counter, self.segment_counter = 0, -1
+        self.id_counter, self.segment_counter, self.n_sources = 0, -1, 0
         self.net = self.bs_state = None
         self.reset()
 
@@ -69,7 +69,7 @@ class State(common.control.BaseState):
         names = {id(p): f"p{k}" for k, p in enumerate(self.populations)}
         record = {}
         for p in self.populations:
-            spec = p.recorder.spec(self.bs_state.populations[names[id(p)]], steps)
+            spec = p.recorder.spec(self.bs_state.populations[names[id(p)]])
             if spec is not None:
                 record[names[id(p)]] = spec
         inputs = _inputs(self.sources, names) if self.sources else None
@@ -86,16 +86,15 @@ class State(common.control.BaseState):
         for p in self.populations:
             if names[id(p)] in record:
                 p.recorder.collect(rec[names[id(p)]], self.t)
-        self.t = self.t + steps * self.dt
+        self.t = round(self.t + steps * self.dt, 9)  # on the grid, as a decimal
 
     def _build(self) -> Network:
-        rng = np.random.default_rng(self.seed)
         pops = {f"p{k}": p.build() for k, p in enumerate(self.populations)}
         index = {id(p): f"p{k}" for k, p in enumerate(self.populations)}
         projs = []
         for q in self.projections:
             q._bs_first = len(projs)
-            projs.extend(q.translate(index, rng))
+            projs.extend(q.translate(index))
         if self.auto_min_delay:  # the smallest delay of the network
             delays = [q._values["delay"].min() for q in self.projections if len(q)]
             self.min_delay = max(self.dt, min(delays, default=self.dt))
