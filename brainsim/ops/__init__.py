@@ -47,7 +47,9 @@ from .rows import fixed_rows_matmul as fixed_rows_matmul
 from .rows import rows_matmul as rows_matmul
 from .rows import rows_outer as rows_outer
 from .sharded import PostShard as PostShard
+from .sharded import StoredShard as StoredShard
 from .sharded import sharded_matvec as sharded_matvec
+from .sharded import stored_sharded_matvec as stored_sharded_matvec
 
 
 def matvec(layout, weight, spikes, capacity: int | None = None):
@@ -60,6 +62,9 @@ def matvec(layout, weight, spikes, capacity: int | None = None):
     if isinstance(layout, PostShard):
         cap = default_capacity(layout.layout.n_pre) if capacity is None else capacity
         return sharded_matvec(layout, weight, spikes, cap)
+    if isinstance(layout, StoredShard):
+        cap = default_capacity(layout.csr.n_pre) if capacity is None else capacity
+        return stored_sharded_matvec(layout, weight, spikes, cap)
     cap = default_capacity(layout.n_pre) if capacity is None else capacity
     if isinstance(layout, Procedural):
         return procedural_matvec(layout, weight, spikes, cap)

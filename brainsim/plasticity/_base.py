@@ -23,6 +23,7 @@ $\Delta t = 0$ changes nothing), and facilitation precedes depression within a s
 """
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 
@@ -33,7 +34,10 @@ from ..ops import plastic_bounded, update_columns, update_rows
 class AbstractPlasticity(eqx.Module):
     """A synaptic plasticity rule: parameters as fields; ``init(w, n_pre, n_post)`` gives
     the state (plastic weights ``state.w`` and traces), ``step(state, pre, post, *,
-    layout, dt)`` advances it one step (``layout``: a ``bs.ops.Indexed``)."""
+    layout, dt)`` advances it one step (``layout``: a ``bs.ops.Indexed``). A
+    ``modulated`` rule's ``step`` also takes ``reward=`` (its third factor)."""
+
+    modulated: ClassVar[bool] = False
 
     @abc.abstractmethod
     def init(self, w, n_pre: int, n_post: int):
