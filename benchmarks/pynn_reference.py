@@ -1,8 +1,16 @@
-"""Record the reference of ``tests/test_pynn.py::test_cond_exp_matches_nest``: one
-IF_cond_exp cell receiving excitatory and inhibitory input spikes, run with a PyNN
-backend; writes the membrane trace and spike times to an ``.npz``.
+"""Record the references of ``tests/test_pynn.py``: small PyNN scripts run with a
+PyNN backend (``pyNN.nest`` for the fixtures); each writes its recordings to an ``.npz``.
 
     python benchmarks/pynn_reference.py pyNN.nest tests/references/pynn_cond_exp_nest.npz
+    python benchmarks/pynn_reference.py pyNN.nest tests/references/pynn_features_nest.npz features
+    python benchmarks/pynn_reference.py pyNN.nest tests/references/pynn_cells_nest.npz cells
+
+``cond_exp``: one IF_cond_exp cell receiving excitatory and inhibitory input spikes.
+``features``: an IF_curr_alpha, an IF_cond_alpha and an EIF_cond_exp_isfa_ista cell
+receiving a spike train and driven by DCSource and StepCurrentSource; an IF_curr_exp
+cell receiving the train through a TsodyksMarkramSynapse; and an STDP projection whose
+final weights are recorded.
+``cells``: an HH_cond_exp and an Izhikevich cell driven by a DC source and spikes.
 """
 
 import importlib
@@ -20,40 +28,110 @@ SCRIPT = dict(
 )  # ms, µS
 
 
+def _trace(pop):
+    seg = pop.get_data().segments[0]
+    v = seg.filter(name="v")[0]
+    spikes = [np.asarray(s.rescale("ms")) for s in seg.spiketrains]
+    return np.asarray(v.times.rescale("ms")), np.asarray(v.rescale("mV")), spikes
+
+
 def run(sim, s=SCRIPT):
-    """The script; returns (times ms, v mV, spike times ms)."""
+    """The ``cond_exp`` script; returns (times ms, v mV, spike times ms)."""
     sim.setup(timestep=s["dt"])
     exc = sim.Population(1, sim.SpikeSourceArray(spike_times=s["exc"]))
     inh = sim.Population(1, sim.SpikeSourceArray(spike_times=s["inh"]))
     cell = sim.Population(1, sim.IF_cond_exp(tau_refrac=2.0))
     cell.record(["v", "spikes"])
     conn = sim.AllToAllConnector()  # (OneToOne of size 1 fails in pyNN.nest 0.13 + numpy 2)
-    sim.Projection(
-        exc,
-        cell,
-        conn,
-        sim.StaticSynapse(weight=s["w_exc"], delay=s["dt"]),
-        receptor_type="excitatory",
-    )
-    sim.Projection(
-        inh,
-        cell,
-        conn,
-        sim.StaticSynapse(weight=s["w_inh"], delay=s["dt"]),
-        receptor_type="inhibitory",
-    )
+    for src, w, receptor in ((exc, s["w_exc"], "excitatory"), (inh, s["w_inh"], "inhibitory")):
+        syn = sim.StaticSynapse(weight=w, delay=s["dt"])
+        sim.Projection(src, cell, conn, syn, receptor_type=receptor)
     sim.run(s["duration"])
-    seg = cell.get_data().segments[0]
-    v = seg.filter(name="v")[0]
-    out = (
-        np.asarray(v.times.rescale("ms")),
-        np.asarray(v.rescale("mV"))[:, 0],
-        np.asarray(seg.spiketrains[0].rescale("ms")),
+    t, v, spikes = _trace(cell)
+    sim.end()
+    return t, v[:, 0], spikes[0]
+
+
+def run_features(sim):
+    """The ``features`` script; returns a dict of arrays. Every delay is the timestep:
+    with ``min_delay="auto"`` pyNN.nest shifts the spikes of sources and the onset of
+    current sources by the network's minimum delay, known only once projections exist."""
+    sim.setup(timestep=0.1, spike_precision="on_grid")  # pyNN.nest's default: off_grid
+    train = sim.Population(1, sim.SpikeSourceArray(spike_times=np.arange(20.0, 200.0, 20.0)))
+    cells = [
+        sim.Population(1, sim.IF_curr_alpha(tau_syn_E=2.0, tau_refrac=2.0)),
+        sim.Population(1, sim.IF_cond_alpha(tau_syn_E=2.0, tau_refrac=2.0)),
+        sim.Population(1, sim.EIF_cond_exp_isfa_ista()),
+        sim.Population(1, sim.IF_curr_exp(tau_syn_E=2.0)),
+    ]
+    weights = (0.8, 0.02, 0.02, 2.0)  # nA, µS, µS, nA
+    for pop, w in zip(cells, weights, strict=True):
+        pop.record(["v", "spikes"])
+        syn = sim.StaticSynapse(weight=w)
+        if pop is cells[3]:
+            syn = sim.TsodyksMarkramSynapse(U=0.5, tau_rec=100.0, tau_facil=50.0, weight=w)
+        sim.Projection(train, pop, sim.AllToAllConnector(), syn, receptor_type="excitatory")
+    sim.DCSource(amplitude=0.4, start=50.0, stop=150.0).inject_into(cells[0])
+    sim.StepCurrentSource(times=[60.0, 120.0], amplitudes=[0.5, 0.2]).inject_into(cells[1])
+    sim.DCSource(amplitude=0.6, start=100.0, stop=180.0).inject_into(cells[2])
+    # STDP: 5 presynaptic trains against one postsynaptic cell made to fire by a DC
+    pre = sim.Population(
+        5,
+        sim.SpikeSourceArray(
+            spike_times=[[t0 + k for t0 in range(30, 250, 25)] for k in range(5)]
+        ),
     )
+    post = sim.Population(1, sim.IF_curr_exp(tau_refrac=2.0))
+    sim.DCSource(amplitude=1.2, start=1.0).inject_into(post)
+    post.record("spikes")
+    stdp = sim.STDPMechanism(
+        timing_dependence=sim.SpikePairRule(
+            tau_plus=20.0, tau_minus=20.0, A_plus=0.05, A_minus=0.06
+        ),
+        weight_dependence=sim.AdditiveWeightDependence(w_min=0.0, w_max=0.5),
+        weight=0.25,
+    )
+    prj = sim.Projection(pre, post, sim.AllToAllConnector(), stdp)
+    sim.run(240.0)  # NEST applies STDP at pre spikes: none after the last post spike
+    out = {}
+    for name, pop in zip(("alpha_curr", "alpha_cond", "adex", "tm"), cells, strict=True):
+        t, v, spikes = _trace(pop)
+        out[f"{name}_v"], out[f"{name}_spikes"] = v[:, 0], spikes[0]
+    out["t"] = t
+    out["post_spikes"] = np.asarray(post.get_data().segments[0].spiketrains[0].rescale("ms"))
+    out["stdp_w"] = np.asarray(prj.get("weight", format="array"))[:, 0]
+    sim.end()
+    return out
+
+
+def run_cells(sim):
+    """The ``cells`` script: an HH_cond_exp and an Izhikevich cell driven by a
+    DCSource and a spike train; returns a dict of arrays."""
+    sim.setup(timestep=0.1, spike_precision="on_grid")
+    train = sim.Population(1, sim.SpikeSourceArray(spike_times=[10.0, 30.0, 32.0]))
+    hh = sim.Population(1, sim.HH_cond_exp())
+    izh = sim.Population(1, sim.Izhikevich(i_offset=0.005))
+    for pop, w in ((hh, 0.05), (izh, 5.0)):  # µS; mV (pyNN.nest's Izhikevich weight)
+        pop.record(["v", "spikes"])
+        syn = sim.StaticSynapse(weight=w)
+        sim.Projection(train, pop, sim.AllToAllConnector(), syn, receptor_type="excitatory")
+    sim.DCSource(amplitude=0.4, start=50.0, stop=80.0).inject_into(hh)
+    sim.run(100.0)
+    out = {}
+    for name, pop in (("hh", hh), ("izh", izh)):
+        t, v, spikes = _trace(pop)
+        out[f"{name}_v"], out[f"{name}_spikes"] = v[:, 0], spikes[0]
+    out["t"] = t
     sim.end()
     return out
 
 
 if __name__ == "__main__":
-    t, v, spikes = run(importlib.import_module(sys.argv[1]))
-    np.savez(sys.argv[2], t=t, v=v, spikes=spikes)
+    backend = importlib.import_module(sys.argv[1])
+    if len(sys.argv) > 3 and sys.argv[3] == "features":
+        np.savez(sys.argv[2], **run_features(backend))
+    elif len(sys.argv) > 3 and sys.argv[3] == "cells":
+        np.savez(sys.argv[2], **run_cells(backend))
+    else:
+        t, v, spikes = run(backend)
+        np.savez(sys.argv[2], t=t, v=v, spikes=spikes)

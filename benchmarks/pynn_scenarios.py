@@ -1,8 +1,9 @@
 """Run PyNN's system scenarios (``test/system/scenarios`` of the PyNN 0.13 source
 distribution) against one backend and print one JSON line per scenario.
 
-    python benchmarks/pynn_scenarios.py SCENARIOS_DIR brainsim.pynn
-    python benchmarks/pynn_scenarios.py SCENARIOS_DIR pyNN.nest
+    python benchmarks/pynn_scenarios.py SCENARIOS_DIR brainsim.pynn > brainsim.jsonl
+    python benchmarks/pynn_scenarios.py SCENARIOS_DIR pyNN.nest > nest.jsonl
+    python benchmarks/pynn_scenarios.py --table nest.jsonl brainsim.jsonl  # markdown
 
 Only scenarios that PyNN marks for NEST are run (``run_with_simulators("nest", ...)``).
 Outcome: ``pass``, ``skip`` (the scenario called ``pytest.skip``) or ``fail`` with the
@@ -50,5 +51,53 @@ def main(scenarios_dir: str, backend: str):
         print(json.dumps({"scenario": name, "outcome": outcome, "why": why[:200]}), flush=True)
 
 
+# Why brainsim does not run a scenario: what the scenario needs that brainsim lacks.
+WHY = {
+    "spike_precision": "needs off-grid spike times (`spike_precision='off_grid'`, NEST's "
+    "`*_ps` models); brainsim's spikes are on the timestep grid",
+    "gsyn": "records `gsyn_exc`/`gsyn_inh`; brainsim keeps synaptic conductances in the "
+    "projections' state, and `bs.simulate` records population state only",
+    "PointNeuron": "PyNN's composed `PointNeuron` (a cell with named receptor types such as "
+    "`AMPA`/`GABAA`); not translated",
+    "SimpleStochasticSynapse": "per-connection random transmission; brainsim's synapses "
+    "scale a presynaptic spike the same way for all its connections",
+}
+
+
+def _reason(row: dict) -> str:
+    for key, why in WHY.items():
+        if key in row["why"]:
+            return why
+    return row["why"]
+
+
+def _load(path: str) -> dict:
+    """The JSON lines of a run (the scenarios also print other lines)."""
+    with open(path) as f:
+        rows = [json.loads(line) for line in f if line.startswith('{"scenario"')]
+    return {r["scenario"]: r for r in rows}
+
+
+def table(nest_file: str, brainsim_file: str) -> str:
+    """A markdown table: scenario, NEST outcome, brainsim outcome, why brainsim fails."""
+    nest, bs = _load(nest_file), _load(brainsim_file)
+    lines = [
+        "| scenario | NEST 3.10 | brainsim | why brainsim does not pass |",
+        "|---|---|---|---|",
+    ]
+    for name in sorted(set(nest) | set(bs)):
+        n, b = nest.get(name, {}), bs.get(name, {})
+        why = "" if b.get("outcome") == "pass" else _reason(b) if b else "not run"
+        lines.append(f"| `{name}` | {n.get('outcome', '-')} | {b.get('outcome', '-')} | {why} |")
+    count = lambda d: sum(r["outcome"] == "pass" for r in d.values())  # noqa: E731
+    lines.append(
+        f"\nNEST passes {count(nest)} of {len(nest)}; brainsim passes {count(bs)} of {len(bs)}."
+    )
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    if sys.argv[1] == "--table":
+        print(table(sys.argv[2], sys.argv[3]))
+    else:
+        main(sys.argv[1], sys.argv[2])

@@ -1,39 +1,95 @@
-"""A PyNN backend: ``import brainsim.pynn as sim`` runs PyNN scripts on brainsim.
+"""A PyNN backend: ``import brainsim.pynn as sim`` runs PyNN 0.13 scripts on brainsim.
 
-A minimal subset of PyNN 0.13 (needs the ``pynn`` extra): ``setup``, ``run``, ``end``,
-``reset``, ``Population`` (``record``, ``initialize``, ``get_data`` -> ``neo.Block``),
-``Projection`` with ``StaticSynapse``; cells ``IF_curr_exp``, ``IF_cond_exp``,
-``SpikeSourceArray``, ``SpikeSourcePoisson`` (whole run); connectors ``AllToAll``,
-``OneToOne``, ``FixedProbability``, ``FromList``. The script's objects are translated
-to one ``bs.Network`` and run with ``bs.simulate``.
-
-Units are PyNN's: weights in nA (current-based) or µS (conductance-based), converted
-to brainsim's pA / nS (x1000); ``cm`` nF -> pF; ``i_offset`` nA -> pA. Inhibitory
-weights are given positive (as in PyNN) and enter current-based cells with a minus
-sign. A delay must be one value per projection, a multiple of ``dt``.
+Built on PyNN's own base classes (``pyNN.common``): populations, views, assemblies,
+projections with ``get``/``set``, recording to Neo, current sources and the procedural
+API. Each ``run`` translates the script to one ``bs.Network`` and advances it with
+``bs.simulate`` (see ``docs/pynn.md`` for what maps to what, and the units). Needs
+the ``pynn`` extra.
 """
 
 from .._optional import require
 
 require("pyNN", "pynn")
 
-from pyNN.connectors import AllToAllConnector as AllToAllConnector  # noqa: E402
-from pyNN.connectors import FixedProbabilityConnector as FixedProbabilityConnector  # noqa: E402
-from pyNN.connectors import FromListConnector as FromListConnector  # noqa: E402
-from pyNN.connectors import OneToOneConnector as OneToOneConnector  # noqa: E402
-from pyNN.standardmodels.cells import IF_cond_exp as IF_cond_exp  # noqa: E402
-from pyNN.standardmodels.cells import IF_curr_exp as IF_curr_exp  # noqa: E402
-from pyNN.standardmodels.cells import SpikeSourceArray as SpikeSourceArray  # noqa: E402
-from pyNN.standardmodels.cells import SpikeSourcePoisson as SpikeSourcePoisson  # noqa: E402
+from pyNN import errors, random, space  # noqa: E402, F401
+from pyNN.connectors import (  # noqa: E402, F401
+    AllToAllConnector,
+    ArrayConnector,
+    CloneConnector,
+    DisplacementDependentProbabilityConnector,
+    DistanceDependentProbabilityConnector,
+    FixedNumberPostConnector,
+    FixedNumberPreConnector,
+    FixedProbabilityConnector,
+    FixedTotalNumberConnector,
+    FromFileConnector,
+    FromListConnector,
+    IndexBasedProbabilityConnector,
+    OneToOneConnector,
+    SmallWorldConnector,
+)
+from pyNN.random import NumpyRNG, RandomDistribution  # noqa: E402, F401
+from pyNN.space import Space  # noqa: E402, F401
 
-from ._cells import SUPPORTED_CELLS as SUPPORTED_CELLS  # noqa: E402
-from ._connect import SUPPORTED_CONNECTORS as SUPPORTED_CONNECTORS  # noqa: E402
-from ._simulator import Population as Population  # noqa: E402
-from ._simulator import Projection as Projection  # noqa: E402
-from ._simulator import StaticSynapse as StaticSynapse  # noqa: E402
-from ._simulator import end as end  # noqa: E402
-from ._simulator import get_current_time as get_current_time  # noqa: E402
-from ._simulator import get_time_step as get_time_step  # noqa: E402
-from ._simulator import reset as reset  # noqa: E402
-from ._simulator import run as run  # noqa: E402
-from ._simulator import setup as setup  # noqa: E402
+from ._cells import (  # noqa: E402, F401
+    CELL_TYPES,
+    SUPPORTED_CELLS,
+    EIF_cond_alpha_isfa_ista,
+    EIF_cond_exp_isfa_ista,
+    HH_cond_exp,
+    IF_cond_alpha,
+    IF_cond_exp,
+    IF_curr_alpha,
+    IF_curr_exp,
+    Izhikevich,
+    SpikeSourceArray,
+    SpikeSourceGamma,
+    SpikeSourcePoisson,
+    SpikeSourcePoissonRefractory,
+)
+from ._control import (  # noqa: E402, F401
+    connect,
+    create,
+    end,
+    get_current_time,
+    get_max_delay,
+    get_min_delay,
+    get_time_step,
+    initialize,
+    num_processes,
+    rank,
+    record,
+    record_gsyn,
+    record_v,
+    reset,
+    run,
+    run_for,
+    run_until,
+    set,
+    setup,
+)
+from ._electrodes import (  # noqa: E402, F401
+    SUPPORTED_SOURCES,
+    ACSource,
+    DCSource,
+    NoisyCurrentSource,
+    StepCurrentSource,
+)
+from ._populations import Assembly, Population, PopulationView  # noqa: E402, F401
+from ._projections import Projection  # noqa: E402, F401
+from ._synapses import (  # noqa: E402, F401
+    SUPPORTED_SYNAPSES,
+    AdditivePotentiationMultiplicativeDepression,
+    AdditiveWeightDependence,
+    GutigWeightDependence,
+    MultiplicativeWeightDependence,
+    SpikePairRule,
+    StaticSynapse,
+    STDPMechanism,
+    TsodyksMarkramSynapse,
+)
+
+
+def list_standard_models():
+    """The names of the standard cell types this backend runs."""
+    return list(SUPPORTED_CELLS)

@@ -1,222 +1,163 @@
-"""The script's state: populations and projections, translated to a ``bs.Network`` and
-run with ``bs.simulate`` (one network per ``run`` call, state carried between calls)."""
+"""The script's simulator state: cell IDs, the clock, and the run loop.
+
+Every ``run`` translates the script's populations, projections and current sources to
+one ``bs.Network`` (rebuilt only when something changed since the last run) and
+advances it with ``bs.simulate``, carrying the state pytree between runs. A rebuilt
+network takes over the running state of every part whose state has the same shape.
+"""
 
 import jax
 import numpy as np
-from pyNN.standardmodels import synapses as pynn_synapses
+from pyNN import common
 
-from .. import conn, synapses
-from ..io import to_neo
-from ..monitors import Record
 from ..network import Network
-from ..network import Projection as BsProjection
 from ..simulate import simulate
-from ._cells import build_neuron, synapse_params
-from ._connect import edges
+
+name = "brainsim"
 
 
-class _State:
-    def __init__(self, dt=0.1, seed=0):
-        self.dt, self.seed, self.t = dt, seed, 0.0
-        self.populations, self.projections = [], []
-        self.net = self.state = None
-        self.segments = {}  # population label -> list of Recording pieces
+class ID(int, common.IDMixin):
+    """A cell's global id; ``parent`` is its ``Population``."""
+
+    def __init__(self, n):
+        int.__init__(n)
+        common.IDMixin.__init__(self)
 
 
-_sim = _State()
+class State(common.control.BaseState):
+    def __init__(self):
+        super().__init__()
+        self.mpi_rank, self.num_processes = 0, 1
+        self.dt, self.min_delay, self.max_delay, self.seed = 0.1, 0.1, 1e4, 0
+        self.auto_min_delay = True
+        self.clear()
 
+    def clear(self):
+        """Forget the network (``setup``)."""
+        self.recorders = set()
+        self.populations, self.projections, self.sources = [], [], []
+        self.id_counter, self.segment_counter, self.n_sources = 0, -1, 0
+        self.net = self.bs_state = None
+        self.reset()
 
-def setup(timestep=0.1, min_delay="auto", max_delay="auto", **extra):
-    """Start a new script: ``timestep`` (ms) is brainsim's ``dt``; ``seed`` (extra)
-    seeds connectivity and initial states. Returns the MPI rank (always 0)."""
-    global _sim
-    if timestep <= 0:
-        raise ValueError(f"setup: timestep must be > 0 ms, got {timestep}")
-    if extra.get("spike_precision", "on_grid") != "on_grid":
-        raise ValueError(
-            f"setup: spike_precision={extra['spike_precision']!r} is not supported; "
-            "supported: 'on_grid' (spikes on the timestep grid)"
+    def reset(self):
+        """Back to t = 0 and the initial state; a new segment for recordings."""
+        self.running, self.t, self.t_start = False, 0.0, 0.0
+        self.segment_counter += 1
+        self.bs_state = None
+        for recorder in self.recorders:
+            recorder._clear_simulator()
+
+    def changed(self):
+        """Something in the network changed: the next run rebuilds it."""
+        self.net = None
+
+    def run(self, simtime):
+        self.run_until(self.t + simtime)
+
+    def run_until(self, tstop):
+        steps = int(round((tstop - self.t) / self.dt))
+        if steps <= 0:
+            return
+        if self.net is None:
+            self.net = self._build()
+            if self.bs_state is not None:
+                self.bs_state = _carry(self._initial_state(), self.bs_state)
+        if self.bs_state is None:
+            self.bs_state = self._initial_state()
+        self.running = True
+        names = {id(p): f"p{k}" for k, p in enumerate(self.populations)}
+        record = {}
+        for p in self.populations:
+            spec = p.recorder.spec(self.bs_state.populations[names[id(p)]])
+            if spec is not None:
+                record[names[id(p)]] = spec
+        inputs = _inputs(self.sources, names) if self.sources else None
+        self.bs_state, rec = simulate(
+            self.net,
+            self.bs_state,
+            steps * self.dt,
+            self.dt,
+            record=record or None,
+            inputs=inputs,
+            t0=self.t,
+            progress=False,
         )
-    _sim = _State(float(timestep), int(extra.get("rng_seed", extra.get("seed", 0))))
-    return 0
+        for p in self.populations:
+            if names[id(p)] in record:
+                p.recorder.collect(rec[names[id(p)]], self.t)
+        self.t = round(self.t + steps * self.dt, 9)  # on the grid, as a decimal
+
+    def _build(self) -> Network:
+        pops = {f"p{k}": p.build() for k, p in enumerate(self.populations)}
+        index = {id(p): f"p{k}" for k, p in enumerate(self.populations)}
+        projs = []
+        for q in self.projections:
+            q._bs_first = len(projs)
+            projs.extend(q.translate(index))
+        if self.auto_min_delay:  # the smallest delay of the network
+            delays = [q._values["delay"].min() for q in self.projections if len(q)]
+            self.min_delay = max(self.dt, min(delays, default=self.dt))
+        return Network(pops, projs, key=jax.random.key(self.seed))
+
+    def _initial_state(self):
+        """The network's state at t = 0 with the populations' initial values."""
+        state = self.net.init(jax.random.key(self.seed + 1), dt=self.dt)
+        pops = dict(state.populations)
+        for k, p in enumerate(self.populations):
+            pops[f"p{k}"] = p.initial_state(pops[f"p{k}"])
+        return type(state)(pops, state.synapses, state.delays, state.stp, state.components)
+
+    def set_state(self, population, update):
+        """Apply ``update(pop_state) -> pop_state`` to the running state of ``population``."""
+        if self.bs_state is None:
+            return
+        name = f"p{self.populations.index(population)}"
+        pops = dict(self.bs_state.populations)
+        pops[name] = update(pops[name])
+        s = self.bs_state
+        self.bs_state = type(s)(pops, s.synapses, s.delays, s.stp, s.components)
 
 
-def end():
-    """End the script (nothing to release)."""
-
-
-def get_time_step() -> float:
-    return _sim.dt
-
-
-def get_current_time() -> float:
-    return _sim.t
-
-
-def run(simtime):
-    """Advance the simulation by ``simtime`` ms; returns the current time (ms)."""
-    if _sim.net is None:
-        _sim.net = _build()
-        _sim.state = _sim.net.init(jax.random.key(_sim.seed + 1), dt=_sim.dt)
-    record = {p.label: Record(sorted(p.recorded)) for p in _sim.populations if p.recorded}
-    _sim.state, rec = simulate(
-        _sim.net, _sim.state, float(simtime), _sim.dt, record=record or None, t0=_sim.t
+def _same_shape(a, b) -> bool:
+    ta, tb = jax.tree.structure(a), jax.tree.structure(b)
+    return ta == tb and all(
+        np.shape(x) == np.shape(y)
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
     )
-    for label in record:
-        _sim.segments.setdefault(label, []).append(rec)
-    _sim.t += float(simtime)
-    return _sim.t
 
 
-def reset(annotations=None):
-    """Back to t = 0 with the initial state; the next run records a new ``Segment``."""
-    _sim.t, _sim.state = 0.0, None
-    if _sim.net is not None:
-        _sim.state = _sim.net.init(jax.random.key(_sim.seed + 1), dt=_sim.dt)
-
-
-def _build() -> Network:
-    rng = np.random.default_rng(_sim.seed)
-    pops = {p.label: build_neuron(p.celltype, p.size, p.v_init) for p in _sim.populations}
-    projs = [q.translate(rng) for q in _sim.projections]
-    return Network(pops, projs, key=jax.random.key(_sim.seed))
-
-
-class StaticSynapse(pynn_synapses.StaticSynapse):
-    """PyNN's ``StaticSynapse`` (``weight`` nA or µS, ``delay`` ms; default delay ``dt``)."""
-
-    def _get_minimum_delay(self):
-        return _sim.dt
-
-
-class Population:
-    """``size`` cells of PyNN ``cellclass`` (a standard cell type instance or class)."""
-
-    def __init__(
-        self, size, cellclass, cellparams=None, structure=None, initial_values=None, label=None
-    ):
-        if _sim.net is not None:
-            raise RuntimeError("brainsim.pynn: create populations before the first run()")
-        self.size = int(size)
-        self.celltype = (
-            cellclass(**(cellparams or {})) if isinstance(cellclass, type) else cellclass
+def _carry(new, old):
+    """``new`` (a rebuilt network's initial state) with every part of ``old`` that has
+    the same structure and shapes taken over."""
+    if _same_shape(new, old):
+        return old
+    pops = {
+        k: old.populations[k] if k in old.populations and _same_shape(v, old.populations[k]) else v
+        for k, v in new.populations.items()
+    }
+    parts = []
+    for field in ("synapses", "delays", "stp", "components"):
+        n, o = getattr(new, field), getattr(old, field)
+        parts.append(
+            tuple(o[i] if i < len(o) and _same_shape(x, o[i]) else x for i, x in enumerate(n))
         )
-        self.label = label or f"population{len(_sim.populations)}"
-        self.recorded, self.v_init = set(), (initial_values or {}).get("v")
-        _sim.populations.append(self)
-
-    def __len__(self):
-        return self.size
-
-    def initialize(self, **values):
-        """Initial values; only ``v`` (mV, scalar or array of ``size``)."""
-        unknown = set(values) - {"v"}
-        if unknown:
-            raise ValueError(f"initialize: {sorted(unknown)} not supported; supported: v")
-        self.v_init = (
-            np.asarray(values["v"], float) if np.ndim(values["v"]) else float(values["v"])
-        )
-
-    def record(self, variables, to_file=None, sampling_interval=None):
-        """Record ``"spikes"`` and/or ``"v"`` (mV) of every cell."""
-        names = [variables] if isinstance(variables, str) else list(variables)
-        bad = [v for v in names if v not in ("spikes", "v")]
-        if bad:
-            raise ValueError(f"record: {bad} not supported; supported: spikes, v")
-        if sampling_interval is not None and sampling_interval != _sim.dt:
-            raise ValueError(
-                f"record: sampling_interval={sampling_interval} ms is not supported; "
-                f"supported: None (every timestep, {_sim.dt} ms)"
-            )
-        self.recorded.update(names)
-
-    def get_data(self, variables="all", gather=True, clear=False):
-        """A ``neo.Block`` with one ``Segment`` per ``run`` call (``variables``: "all",
-        a name or a list of names); ``clear`` drops the data returned."""
-        neo = __import__("neo")
-        block = neo.Block(name=self.label)
-        wanted = (
-            None
-            if variables == "all"
-            else ({variables} if isinstance(variables, str) else set(variables))
-        )
-        for rec in _sim.segments.get(self.label, []):
-            seg = to_neo(rec, [self.label], name=self.label).segments[0]
-            if wanted is not None:
-                seg.analogsignals = [a for a in seg.analogsignals if a.name in wanted]
-                if "spikes" not in wanted:
-                    seg.spiketrains = []
-            block.segments.append(seg)
-        if clear:
-            _sim.segments[self.label] = []
-        return block
+    return type(new)(pops, *parts)
 
 
-class Projection:
-    """Synapses from ``presynaptic`` to ``postsynaptic`` made by ``connector``."""
+def _inputs(sources, names):
+    """``t -> {population: current pA}``: the sum of the current sources' currents."""
+    targets = [(s, names[id(pop)], pop.size, idx) for s in sources for pop, idx in s.targets()]
 
-    def __init__(
-        self,
-        presynaptic,
-        postsynaptic,
-        connector,
-        synapse_type=None,
-        source=None,
-        receptor_type="excitatory",
-        space=None,
-        label=None,
-    ):
-        if _sim.net is not None:
-            raise RuntimeError("brainsim.pynn: create projections before the first run()")
-        if synapse_type is not None and type(synapse_type).__name__ != "StaticSynapse":
-            raise ValueError(
-                f"brainsim.pynn: synapse type {type(synapse_type).__name__!r} is not "
-                "supported; supported: StaticSynapse"
-            )
-        self.pre, self.post, self.connector = presynaptic, postsynaptic, connector
-        self.synapse_type, self.receptor_type = synapse_type, receptor_type
-        _sim.projections.append(self)
+    def inputs(t):
+        out = {}
+        for source, name, size, idx in targets:
+            amp = source.current(t, len(idx))  # pA
+            i = jax.numpy.zeros(size).at[idx].add(amp)
+            out[name] = out[name] + i if name in out else i
+        return out
 
-    def translate(self, rng) -> BsProjection:
-        tau, e_rev, sign = synapse_params(self.post.celltype, self.receptor_type)
-        pre, post, w, d = edges(
-            self.connector, self.pre.size, self.post.size, rng, self.pre is self.post
-        )
-        params = {} if self.synapse_type is None else self.synapse_type.parameter_space
-        if w is None:
-            w = _per_synapse(params["weight"].base_value if params else 0.0, pre, post)
-        if d is None:
-            d = params["delay"].base_value if params else None
-            d = None if d is None else _per_synapse(d, pre, post)
-        delay = _one_delay(d)
-        output = synapses.Current() if e_rev is None else synapses.Conductance(e_rev)
-        return BsProjection(
-            self.pre.label,
-            self.post.label,
-            conn.FromEdges(pre, post, sign * 1000.0 * np.abs(w)),  # nA/µS -> pA/nS
-            weight=None,
-            synapse=synapses.Exponential(tau),
-            output=output,
-            delay=delay,
-        )
+    return inputs
 
 
-def _per_synapse(value, pre, post) -> np.ndarray:
-    """A PyNN synaptic parameter (scalar, per-synapse list or (n_pre, n_post) matrix)
-    as one value per synapse ``pre[k] -> post[k]``."""
-    value = np.asarray(value, float)
-    if value.ndim == 2:
-        return value[pre, post]
-    return np.broadcast_to(value, pre.shape)
-
-
-def _one_delay(d):
-    """One delay (ms) for the projection, ``None`` (one step) for PyNN's default."""
-    if d is None:
-        return None
-    d = np.unique(np.asarray(d, float))
-    if d.size > 1:
-        raise ValueError(
-            f"brainsim.pynn: one delay per projection is supported, got {d.size} values"
-        )
-    return None if d.size == 0 or float(d[0]) <= _sim.dt else float(d[0])
+state = State()
