@@ -6,7 +6,7 @@ from ..network import Network, Projection
 
 
 def ei_network(
-    n, *, key, neuron, exc, inh, in_degree, capacity=None, procedural=False, model: str
+    n, *, key, neuron, exc, inh, in_degree, capacity=None, procedural=False, model="ei_network"
 ) -> Network:
     """``n`` neurons, 80 % excitatory ("E") and 20 % inhibitory ("I"), every pair connected
     with probability ``in_degree / n`` (no self-connections), so the mean in-degree stays
