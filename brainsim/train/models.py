@@ -46,7 +46,9 @@ class UltraLIFLayer(eqx.Module):
     def __call__(self, x, *, checkpoint_every=None, truncate_every=None):
         h = jnp.moveaxis(x @ self.w, -2, 0)
         state = (jnp.zeros(h.shape[1:]), self.neuron.init(batch_shape=h.shape[1:-1]))
-        alpha = jnp.zeros(()) if self.tau_syn is None else jnp.exp(-1.0 / self.tau_syn)
+        # as in LIFLayer, a learnt tau_syn below dt acts as dt (alpha stays in [0, 1))
+        tau = None if self.tau_syn is None else jnp.maximum(self.tau_syn, 1.0)
+        alpha = jnp.zeros(()) if tau is None else jnp.exp(-1.0 / tau)
         alpha, b = (jnp.broadcast_to(p, h.shape[1:]) for p in (alpha, self.b))
 
         def step(st, h_t):
@@ -181,7 +183,7 @@ def UltraSNN(
     key = jax.random.key(0) if key is None else key
     k1, k2 = jax.random.split(key)
     w = jax.random.normal(k1, (n_in, n_hidden)) * (w_scale / jnp.sqrt(n_in))
-    full = lambda v: jnp.full((n_hidden,), v, jnp.float32)
+    full = lambda v: jnp.full((n_hidden,), v)
     neuron = UltraLIF(n_hidden, tau_m=full(tau_mem), theta=full(theta), spike=UltraSpike(eps))
     b = jnp.zeros(n_hidden) if rest is None else rest - neuron.equilibrium(0.0)
     syn = None if tau_syn is None else full(tau_syn)
