@@ -5,7 +5,8 @@ readout, ``bs.train.default_optimizer(2e-3)`` with cosine decay over the run):
 
 - ``lif``: ``FeedForwardSNN`` (fast-sigmoid surrogate, the library defaults);
 - ``ultra``: ``UltraSNN`` with its defaults (rest-normalising bias, synaptic current);
-- ``ultra_bare``: ``UltraSNN(eps=1, rest=None, tau_syn=None)``: the formulation before
+- ``ultra_long``: ``UltraSNN(tau_syn=15, w_scale=4)``: a longer current, weaker inputs;
+- ``ultra_bare``: ``UltraSNN(eps=1, rest=None, tau_syn=None, w_scale=1)``: the formulation before
   the fix (bare projection, eps = 1, no synaptic current).
 
 Tasks:
@@ -18,7 +19,7 @@ Tasks:
 
     python benchmarks/ultralif_accuracy.py [--task yinyang|randman] [--seeds 3]
         [--epochs 30] [--n-train 5000] [--per-class 1000] [--hidden 64]
-        [--models lif ultra ultra_bare] [--current]
+        [--models lif ultra ultra_long ultra_bare] [--current] [--tag _x]
 """
 
 import argparse
@@ -39,8 +40,11 @@ from _harness import save  # noqa: E402
 MODELS = {
     "lif": lambda n_in, h, n_out, key: bs.train.FeedForwardSNN(n_in, h, n_out, key=key),
     "ultra": lambda n_in, h, n_out, key: bs.train.UltraSNN(n_in, h, n_out, key=key),
+    "ultra_long": lambda n_in, h, n_out, key: bs.train.UltraSNN(
+        n_in, h, n_out, key=key, tau_syn=15.0, w_scale=4.0
+    ),
     "ultra_bare": lambda n_in, h, n_out, key: bs.train.UltraSNN(
-        n_in, h, n_out, key=key, eps=1.0, rest=None, tau_syn=None
+        n_in, h, n_out, key=key, eps=1.0, rest=None, tau_syn=None, w_scale=1.0
     ),
 }
 
@@ -105,6 +109,7 @@ def main():
     p.add_argument("--hidden", type=int, default=None, help="default 64 yinyang, 128 randman")
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--current", action="store_true", help="yinyang: also the current code")
+    p.add_argument("--tag", default="", help="suffix of the results file name")
     a = p.parse_args()
     a.hidden = a.hidden or (64 if a.task == "yinyang" else 128)
     tasks = [a.task] + (["yinyang_current"] if a.current and a.task == "yinyang" else [])
@@ -118,7 +123,7 @@ def main():
     print(json.dumps(summary, indent=1))
     print(
         save(
-            f"ultralif_accuracy_{a.task}",
+            f"ultralif_accuracy_{a.task}{a.tag}",
             {"results": results, "summary": summary, "args": vars(a)},
         )
     )
