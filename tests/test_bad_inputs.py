@@ -295,8 +295,19 @@ SIMULATE = [
      ValueError, r"dt must be > 0 \(ms\), got 0"),
     ("simulate_sharded-duration", lambda: bs.simulate_sharded(_net(), _net().init(KEY), -1.0),
      ValueError, r"duration must be >= 0 \(ms\), got -1"),
-    ("simulate_sharded-layout", lambda: bs.simulate_sharded(_net(), _net().init(KEY), 1.0),
-     ValueError, r"Projection a->a: sharded runs need procedural connectivity"),
+    ("simulate_sharded-layout", lambda: bs.simulate_sharded(
+        _net(conn=bs.conn.AllToAll()), _net().init(KEY), 1.0),
+     ValueError, r"Projection a->a: sharded runs need procedural connectivity .* got Dense"),
+    ("simulate_sharded-random", lambda: bs.simulate_sharded(
+        bs.Network({"p": bs.neurons.PoissonSource(4, rate=10.0)}),
+        bs.Network({"p": bs.neurons.PoissonSource(4, rate=10.0)}).init(KEY), 1.0),
+     ValueError, r"population 'p' draws random numbers from one PRNG key"),
+    ("merge_events-parts", lambda: bs.distributed.merge_events([]), ValueError,
+     "merge_events needs at least one SpikeEvents, got none"),
+    ("initialize-timeout", lambda: bs.distributed.initialize("localhost:1", 2, 0, timeout=0),
+     ValueError, r"timeout must be an integer number of seconds >= 1, got 0"),
+    ("CSR-max_degree", lambda: bs.conn.CSR(2, 2, [0, 1, 3], [0, 0, 1], max_degree=1),
+     ValueError, r"CSR.max_degree must be >= the largest out-degree 2, got 1"),
 ]
 
 OTHER = [
@@ -409,6 +420,7 @@ def test_bad_input(call, error, message):
 # Entry points that are functions (or classes built through them): each needs a row.
 ENTRY_POINTS = (
     "Network Projection GapJunction Record init simulate simulate_sharded cli "
+    "merge_events initialize "
     "fit evaluate lif_layer readout LIFLayer Readout FeedForwardSNN RecurrentSNN UltraSNN "
     "DelayedDense delayed_dense default_optimizer scan_time "
     "load_shd bin_events randman yinyang digits spike_raster rate latency delta "

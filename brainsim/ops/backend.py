@@ -37,6 +37,7 @@ NATIVE_WHEN = {
     "lif_update": "states of at least ops.lif.NATIVE_MIN_SIZE elements (native=None)",
     "lif_network_update": "LIF populations with CSR/ELL projections (Network.step)",
     "lif_network_run": "the same, many steps per call, in processes with only CPUs",
+    "plastic_bounded": "additive (hard-bound) plastic updates, not under jax.vmap",
 }
 
 
