@@ -90,6 +90,13 @@ LAYERS = [
      r"UltraSNN.tau_mem must be > dt = 1 ms .* got 0.5"),
     ("UltraSNN-n_hidden", lambda: bs.train.UltraSNN(10, -1, 2), ValueError,
      r"UltraSNN.n_hidden must be an integer >= 1, got -1"),
+    ("UltraSNN-tau_syn", lambda: bs.train.UltraSNN(4, 3, 2, tau_syn=0.0), ValueError,
+     r"UltraLIFLayer.tau_syn must be > 0 \(ms\), got"),
+    ("UltraSNN-rest", lambda: bs.train.UltraSNN(4, 3, 2, rest=np.inf), ValueError,
+     r"UltraSNN.rest must be finite, got inf"),
+    ("UltraLIFLayer-shape", lambda: bs.train.UltraLIFLayer(
+        np.zeros((4, 3)), np.zeros(2), None, bs.spikes.UltraLIF(3)), ValueError,
+     r"UltraLIFLayer: need w \(n_in, 3\) and b \(3,\) .* got w \(4, 3\), b \(2,\)"),
     ("FeedForwardSNN-n_out", lambda: bs.train.FeedForwardSNN(10, 5, 0), ValueError,
      r"n_out must be an integer >= 1, got 0"),
     ("FeedForwardSNN-n_hidden", lambda: bs.train.FeedForwardSNN(10, (5, 0), 2), ValueError,
@@ -324,6 +331,8 @@ OTHER = [
      r"shd: times must be >= 0 \(s\), got -1"),
     ("digits-test_fraction", lambda: bs.datasets.digits(test_fraction=1.5), ValueError,
      r"test_fraction.*1.5"),
+    ("yinyang-n_samples", lambda: bs.datasets.yinyang(0, n_samples=0), ValueError,
+     r"yinyang.n_samples must be an integer >= 1, got 0"),
     ("randman-n_classes", lambda: bs.datasets.randman(KEY, n_classes=0), ValueError,
      r"randman.n_classes must be an integer >= 1, got 0"),
     ("population_rate-dt", lambda: bs.analysis.population_rate(np.ones((10, 3)), 0.0),
@@ -460,7 +469,7 @@ ENTRY_POINTS = (
     "merge_events initialize "
     "fit evaluate lif_layer readout LIFLayer Readout FeedForwardSNN RecurrentSNN UltraSNN "
     "DelayedDense delayed_dense default_optimizer scan_time "
-    "load_shd bin_events randman digits spike_raster rate latency delta "
+    "load_shd bin_events randman yinyang digits spike_raster rate latency delta "
     "population_rate firing_rate coba cuba cobahh brunel2000 potjans_diesmann "
     "from_nir to_nir to_neo HDF5Sink read_recording save_run restore_run"
 ).split()

@@ -125,6 +125,21 @@ class UltraLIF(AbstractDynamics):
             v=jnp.broadcast_to(jnp.asarray(self.v_reset, float), shape), spike=jnp.zeros(shape)
         )
 
+    def equilibrium(self, inputs=0.0, dt=1.0) -> jax.Array:
+        r"""The spike-free fixed point under a constant input $I$:
+        $V^* = I - \varepsilon\log(1 - \tau_0^{1/\varepsilon})$.
+
+        In $x = e^{V/\varepsilon}$ the recursion is linear, $x_{t+1} = \lambda x_t +
+        e^{I/\varepsilon}$ with $\lambda = \tau_0^{1/\varepsilon}$, so
+        $x^* = e^{I/\varepsilon}/(1 - \lambda)$. The offset is $> 0$: with $I = 0$ (no
+        presynaptic spike through a dense projection) $V$ settles *above* 0, at
+        $\varepsilon\log(\tau_m/\Delta t)$ for $\varepsilon = 1$; it vanishes as
+        $\varepsilon \to 0$. ``inputs`` (same unit as ``V``) broadcast with ``tau_m``;
+        ``dt`` in ms."""
+        e = self.spike.temperature
+        lam = jnp.exp(jnp.log1p(-dt / jnp.asarray(self.tau_m)) / e)
+        return jnp.asarray(inputs) - e * jnp.log1p(-lam)
+
     def step(self, state: UltraLIFState, inputs, *, t=0.0, dt=1.0):
         b = lambda p: jnp.broadcast_to(p, state.v.shape)
         log_tau0 = jnp.log1p(-dt / jnp.asarray(self.tau_m))

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_size
+from .._checks import check_finite, check_positive, check_size
 from ..spikes import AbstractSpike, UltraLIF, UltraSpike
 from ._scan import scan_time
 from .layers import LIFLayer, Readout, lif_layer, readout
@@ -14,16 +14,50 @@ from .neuron_layer import NeuronLayer
 
 
 class UltraLIFLayer(eqx.Module):
-    r"""A dense projection into ``bs.spikes.UltraLIF`` neurons: $I_t = x_t W$ (all steps
-    at once), then the ultradiscretized recurrence. Spikes ``(..., T, n)``."""
+    r"""A dense projection with an exponential synaptic current into ``bs.spikes.UltraLIF``
+    neurons (steps of $\Delta t$ = 1 ms):
+
+    $$I_t = \alpha I_{t-1} + x_t W, \quad \alpha = e^{-\Delta t/\tau_{syn}}, \qquad
+    \text{membrane input } I_t + b.$$
+
+    The current is the one ``LIFLayer`` uses: excitation and inhibition add linearly
+    before the membrane's exponential, where a negative input can only remove drive.
+    The bias sets where a neuron rests without input (``UltraLIF.equilibrium``; see
+    ``docs/concepts/ultralif.md``).
+
+    Fields: ``w (n_in, n)``; ``b (n,)`` (same unit as $V$); ``tau_syn (n,)`` ms, or
+    ``None`` for no current ($I_t = x_t W$); ``neuron``: ``UltraLIF`` of size ``n``.
+    Call ``layer(x (..., T, n_in))`` -> spikes ``(..., T, n)``.
+    """
 
     w: jax.Array
+    b: jax.Array
+    tau_syn: jax.Array | None
     neuron: UltraLIF
+
+    def __check_init__(self):
+        n = self.neuron.size
+        if self.w.ndim != 2 or self.w.shape[1] != n or np.shape(self.b) != (n,):
+            raise ValueError(
+                f"UltraLIFLayer: need w (n_in, {n}) and b ({n},) for a neuron of size {n}, "
+                f"got w {self.w.shape}, b {np.shape(self.b)}"
+            )
+        if self.tau_syn is not None:
+            check_positive("UltraLIFLayer.tau_syn", self.tau_syn, "ms")
 
     def __call__(self, x, *, checkpoint_every=None, truncate_every=None):
         h = jnp.moveaxis(x @ self.w, -2, 0)
-        state = self.neuron.init(batch_shape=h.shape[1:-1])
-        step = lambda st, i: self.neuron.step(st, i, t=0.0, dt=1.0)
+        state = (jnp.zeros(h.shape[1:]), self.neuron.init(batch_shape=h.shape[1:-1]))
+        # as in LIFLayer, a learnt tau_syn below dt acts as dt (alpha stays in [0, 1))
+        tau = None if self.tau_syn is None else jnp.maximum(self.tau_syn, 1.0)
+        alpha = jnp.zeros(()) if tau is None else jnp.exp(-1.0 / tau)
+        alpha, b = (jnp.broadcast_to(p, h.shape[1:]) for p in (alpha, self.b))
+
+        def step(st, h_t):
+            i = alpha * st[0] + h_t
+            nst, s = self.neuron.step(st[1], i + b, t=0.0, dt=1.0)
+            return (i, nst), s
+
         return jnp.moveaxis(scan_time(step, state, h, checkpoint_every, truncate_every)[1], 0, -2)
 
 
@@ -112,13 +146,33 @@ def UltraSNN(
     n_out: int,
     *,
     key=None,
-    eps: float = 1.0,
+    eps: float = 0.3,
     tau_mem: float = 10.0,
     theta: float = 1.0,
-    w_scale: float = 1.0,
+    w_scale: float = 8.0,
+    rest: float | None = 0.0,
+    tau_syn: float | None = 5.0,
 ) -> SNN:
-    """One ``UltraLIF`` hidden layer (learnable ``eps``, init 1, range [0.1, 20]) and a
-    leaky readout. Steps of 1 ms: ``tau_mem`` (ms) must exceed 1."""
+    r"""One ``UltraLIF`` hidden layer (``UltraLIFLayer``) and a leaky readout; steps of
+    1 ms. Every array is learnable: ``w``, ``b``, ``eps`` (kept in [0.1, 20]),
+    ``theta``, ``tau_m``, ``tau_syn``.
+
+    Args:
+        eps: initial temperature $\varepsilon_0$ (same unit as $V$).
+        tau_mem: membrane $\tau_m$ (ms), > 1 (UltraLIF needs $\Delta t < \tau_m$).
+        theta: threshold; the reset is ``v_reset = 0``.
+        w_scale: input weights $\mathcal N(0, w_{scale}^2/n_{in})$.
+        rest: the potential the hidden neurons settle at without input: the bias is
+            initialised to ``rest - neuron.equilibrium(0)``
+            ($-c(\varepsilon_0, \tau_m)$ for ``rest = 0``, see
+            ``docs/concepts/ultralif.md``). ``None``: no bias (``b = 0``, the bare
+            projection, which rests at $c > 0$: above ``theta`` at $\varepsilon = 1$).
+        tau_syn: synaptic current time constant (ms), or ``None`` for none.
+
+    The defaults ($\varepsilon_0 = 0.3$, $(\theta - V_{rest})/\varepsilon_0 = 3.3$, so
+    the soft spike at rest is 0.034; inputs strong enough to cross it; a 5 ms current)
+    are the ones measured in ``benchmarks/ultralif_accuracy.py``.
+    """
     for name, value in (("n_in", n_in), ("n_hidden", n_hidden), ("n_out", n_out)):
         check_size(f"UltraSNN.{name}", value)
     if not np.all(np.asarray(tau_mem) > 1.0):
@@ -126,16 +180,16 @@ def UltraSNN(
             f"UltraSNN.tau_mem must be > dt = 1 ms (UltraLIF's log(1 - dt/tau_m) needs "
             f"dt < tau_m), got {tau_mem!r}"
         )
+    if rest is not None:
+        check_finite("UltraSNN.rest", rest)
     key = jax.random.key(0) if key is None else key
     k1, k2 = jax.random.split(key)
     w = jax.random.normal(k1, (n_in, n_hidden)) * (w_scale / jnp.sqrt(n_in))
-    neuron = UltraLIF(
-        n_hidden,
-        tau_m=jnp.full((n_hidden,), tau_mem),
-        theta=jnp.full((n_hidden,), theta),
-        spike=UltraSpike(eps),
-    )
-    return SNN((UltraLIFLayer(w, neuron),), readout(k2, n_hidden, n_out))
+    full = lambda v: jnp.full((n_hidden,), v)
+    neuron = UltraLIF(n_hidden, tau_m=full(tau_mem), theta=full(theta), spike=UltraSpike(eps))
+    b = jnp.zeros(n_hidden) if rest is None else rest - neuron.equilibrium(0.0)
+    syn = None if tau_syn is None else full(tau_syn)
+    return SNN((UltraLIFLayer(w, b, syn, neuron),), readout(k2, n_hidden, n_out))
 
 
 def _check_sizes(n_in, n_hidden, n_out) -> tuple[int, ...]:
