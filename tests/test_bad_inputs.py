@@ -419,6 +419,8 @@ OTHER = [
      r"UltraSpike.eps must be > 0, got -1"),
     ("FastSigmoid-scale", lambda: bs.spikes.FastSigmoid(-1.0), ValueError,
      r"FastSigmoid.scale must be > 0, got -1"),
+    ("Scaled-width", lambda: bs.spikes.Scaled(bs.spikes.FastSigmoid(1.0), -2.0), ValueError,
+     r"Scaled.width must be > 0 \(mV\), got -2"),
     ("Normal-std", lambda: bs.initializers.Normal(0.0, -1.0), ValueError,
      r"Normal.std must be >= 0, got -1"),
     # The command line exits with status 2 (its one-line messages: tests/test_cli.py).
