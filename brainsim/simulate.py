@@ -79,12 +79,14 @@ def _compile(dyn, stat, static):
         return hit, 0.0
     kwargs = dict(static)
 
-    def run(dyn, i0):
+    def run(dyn, i0, t0):
         net, state, inputs = eqx.combine(dyn, stat)
-        return run_steps(net, state, inputs, i0, **kwargs)
+        return run_steps(net, state, inputs, i0, t0=t0, **kwargs)
 
     start = time.perf_counter()
-    traced = jax.jit(run).trace(dyn, jax.ShapeDtypeStruct((), jnp.int32))
+    traced = jax.jit(run).trace(
+        dyn, jax.ShapeDtypeStruct((), jnp.int32), jax.ShapeDtypeStruct((), _time_dtype())
+    )
     compiled = traced.lower().compile(loop_options(traced.jaxpr.jaxpr))
     elapsed = time.perf_counter() - start
     if key is not None:
@@ -92,6 +94,12 @@ def _compile(dyn, stat, static):
         while len(_COMPILED) > CACHE_SIZE:
             _COMPILED.popitem(last=False)
     return compiled, elapsed
+
+
+def _time_dtype():
+    """The dtype of simulated time in the stepped program (JAX's default float: the
+    dtype a Python ``t0`` had when it was a constant, so the same times)."""
+    return jax.dtypes.canonicalize_dtype(np.float64)
 
 
 def _hashable(x):
@@ -182,7 +190,6 @@ def simulate(
     }
     static = dict(
         dt=float(dt),
-        t0=float(t0),
         records=tuple(records.items()),
         block=block,
         stacked=plan.stacked,
@@ -197,6 +204,7 @@ def simulate(
             )
         stream.open(RecordingLayout(dt, t0, n_steps, records, shapes, frozenset(evented)))
     compile_time = 0.0
+    start = np.asarray(t0, _time_dtype())  # traced: a run from another t0 compiles nothing
 
     def run_chunk(done: int, this: int) -> bool:
         nonlocal state, compile_time
@@ -204,7 +212,7 @@ def simulate(
         dyn, stat = eqx.partition((net, state, inputs), eqx.is_array)
         fn, elapsed = _compile(dyn, stat, tuple(sorted(static.items())))
         compile_time += elapsed
-        new_state, out, bufs, finite = jax.block_until_ready(fn(dyn, np.int32(done)))
+        new_state, out, bufs, finite = jax.block_until_ready(fn(dyn, np.int32(done), start))
         out, finite = jax.device_get((out, finite))
         ends = {name: int(end) for name, (_, end) in bufs.items()}
         for name, end in ends.items():
