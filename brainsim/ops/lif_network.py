@@ -2,7 +2,7 @@ r"""One step of a whole network of LIF populations and their stored sparse proje
 
 ``lif_network_update`` is ``matvec_many`` (the events of every projection) followed by
 ``lif_update`` of every population, as one call: on CPU one C++ kernel behind ``jax.ffi``
-(``BrainsimLifNetwork`` in ``_native/lif_update.cc``) that propagates each projection's
+(``BrainsimLifNetwork`` in ``_native/lif_network.cc``) that propagates each projection's
 arriving spikes into a scratch array and then updates every population in one pass over
 its state, in the floating-point operation order of the two separate ops. A small
 network's step is then one custom call and the loop counter, where it was a call for the

@@ -382,19 +382,10 @@ static ffi::Error LifNetworkImpl(ffi::ThreadPool pool, ffi::RemainingArgs args,
                                  ffi::Span<const int64_t> source,
                                  ffi::Span<const int64_t> homogeneous,
                                  ffi::Span<const int64_t> conductance, int64_t parts) {
-  if (args.size() < 1) return ffi::Error::InvalidArgument("brainsim lif_network: no operands");
-  auto first = args.get<ffi::AnyBuffer>(0);
-  if (!first) return ffi::Error::InvalidArgument("brainsim lif_network: bad operand");
   const NetAttrs at{layout, mode, post, source, homogeneous, conductance, parts};
-  switch (first->element_type()) {
-    case ffi::DataType::F32:
-      return RunNetwork<float>(pool, args, rets, at);
-    case ffi::DataType::F64:
-      return RunNetwork<double>(pool, args, rets, at);
-    default:
-      return ffi::Error::InvalidArgument(
-          "brainsim lif_network: only float32/float64 are supported");
-  }
+  return ByFloatType(args, "brainsim lif_network", [&](auto zero) {
+    return RunNetwork<decltype(zero)>(pool, args, rets, at);
+  });
 }
 
 }  // namespace
@@ -402,15 +393,4 @@ static ffi::Error LifNetworkImpl(ffi::ThreadPool pool, ffi::RemainingArgs args,
 #define BRAINSIM_EXPORT extern "C" __attribute__((visibility("default")))
 BRAINSIM_EXPORT XLA_FFI_Error* BrainsimLifNetwork(XLA_FFI_CallFrame*);
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimLifNetwork, LifNetworkImpl,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .RemainingArgs()
-                                  .RemainingRets()
-                                  .Attr<std::string_view>("layout")
-                                  .Attr<ffi::Span<const int64_t>>("mode")
-                                  .Attr<ffi::Span<const int64_t>>("post")
-                                  .Attr<ffi::Span<const int64_t>>("source")
-                                  .Attr<ffi::Span<const int64_t>>("homogeneous")
-                                  .Attr<ffi::Span<const int64_t>>("conductance")
-                                  .Attr<int64_t>("parts"));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimLifNetwork, LifNetworkImpl, BindNetwork());

@@ -45,6 +45,7 @@
 #define BRAINSIM_LIF_NETWORK_H_
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -126,6 +127,40 @@ void CollectActive(Scratch<T>& sc, const NetAttrs& at, int64_t B);
 template <typename T>
 bool StepNetwork(Scratch<T>& sc, ffi::ThreadPool& pool, const NetAttrs& at, int64_t B,
                  bool collected = false);
+
+// The binding the network handlers share: the thread pool, the operands and
+// results (layout above), the attributes of NetAttrs (a handler adds its own).
+inline auto BindNetwork() {
+  return ffi::Ffi::Bind()
+      .Ctx<ffi::ThreadPool>()
+      .RemainingArgs()
+      .RemainingRets()
+      .Attr<std::string_view>("layout")
+      .Attr<ffi::Span<const int64_t>>("mode")
+      .Attr<ffi::Span<const int64_t>>("post")
+      .Attr<ffi::Span<const int64_t>>("source")
+      .Attr<ffi::Span<const int64_t>>("homogeneous")
+      .Attr<ffi::Span<const int64_t>>("conductance")
+      .Attr<int64_t>("parts");
+}
+
+// run(float{}) or run(double{}), by the dtype of the first operand; `name`
+// names the kernel in the errors.
+template <typename Run>
+ffi::Error ByFloatType(ffi::RemainingArgs args, const char* name, Run run) {
+  if (args.size() < 1) return ffi::Error::InvalidArgument(std::string(name) + ": no operands");
+  auto first = args.get<ffi::AnyBuffer>(0);
+  if (!first) return ffi::Error::InvalidArgument(std::string(name) + ": bad operand");
+  switch (first->element_type()) {
+    case ffi::DataType::F32:
+      return run(float{});
+    case ffi::DataType::F64:
+      return run(double{});
+    default:
+      return ffi::Error::InvalidArgument(std::string(name) +
+                                         ": only float32/float64 are supported");
+  }
+}
 
 // A failed call may have left events in the scratch: back to zero.
 template <typename T>

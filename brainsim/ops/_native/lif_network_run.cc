@@ -114,20 +114,10 @@ static ffi::Error LifNetworkRunImpl(ffi::ThreadPool pool, ffi::RemainingArgs arg
                                     ffi::Span<const int64_t> homogeneous,
                                     ffi::Span<const int64_t> conductance, int64_t parts,
                                     int64_t steps, ffi::Span<const int64_t> record) {
-  if (args.size() < 1)
-    return ffi::Error::InvalidArgument("brainsim lif_network_run: no operands");
-  auto first = args.get<ffi::AnyBuffer>(0);
-  if (!first) return ffi::Error::InvalidArgument("brainsim lif_network_run: bad operand");
   const NetAttrs at{layout, mode, post, source, homogeneous, conductance, parts};
-  switch (first->element_type()) {
-    case ffi::DataType::F32:
-      return RunNetworkSteps<float>(pool, args, rets, at, steps, record);
-    case ffi::DataType::F64:
-      return RunNetworkSteps<double>(pool, args, rets, at, steps, record);
-    default:
-      return ffi::Error::InvalidArgument(
-          "brainsim lif_network_run: only float32/float64 are supported");
-  }
+  return ByFloatType(args, "brainsim lif_network_run", [&](auto zero) {
+    return RunNetworkSteps<decltype(zero)>(pool, args, rets, at, steps, record);
+  });
 }
 
 }  // namespace
@@ -136,16 +126,6 @@ static ffi::Error LifNetworkRunImpl(ffi::ThreadPool pool, ffi::RemainingArgs arg
 BRAINSIM_EXPORT XLA_FFI_Error* BrainsimLifNetworkRun(XLA_FFI_CallFrame*);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimLifNetworkRun, LifNetworkRunImpl,
-                              ffi::Ffi::Bind()
-                                  .Ctx<ffi::ThreadPool>()
-                                  .RemainingArgs()
-                                  .RemainingRets()
-                                  .Attr<std::string_view>("layout")
-                                  .Attr<ffi::Span<const int64_t>>("mode")
-                                  .Attr<ffi::Span<const int64_t>>("post")
-                                  .Attr<ffi::Span<const int64_t>>("source")
-                                  .Attr<ffi::Span<const int64_t>>("homogeneous")
-                                  .Attr<ffi::Span<const int64_t>>("conductance")
-                                  .Attr<int64_t>("parts")
+                              BindNetwork()
                                   .Attr<int64_t>("steps")
                                   .Attr<ffi::Span<const int64_t>>("record"));
