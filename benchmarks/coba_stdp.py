@@ -1,5 +1,6 @@
 """COBA with pair STDP on every E→E synapse vs the same network without plasticity
-(issue 17 target: run time <= 1.5x the static network).
+(issue 17 targets: run time <= 1.5x the static network and <= 0.5x the fastest of
+Brian2 C++ standalone and NEST ``stdp_synapse`` running the same rule).
 
 ``bs.models.coba(n)`` (Brette et al. 2007); the E→E projection gets
 ``bs.Plastic(PairSTDP(A_plus=0.01, A_minus=0.0105, tau 20 ms, Bounds(0, 12 nS)))`` (the
@@ -10,17 +11,32 @@ separately); the memory of the plastic state is reported per synapse.
     python benchmarks/coba_stdp.py                 # n = 4000, 16000, 64000
     python benchmarks/coba_stdp.py --n 4000        # one size
     python benchmarks/coba_stdp.py --quick         # n = 1000, 100 ms: checks the script
+    python benchmarks/coba_stdp.py --peer-python /work/peers-venv/bin/python   # + peers
 
-Results: benchmarks/results/coba_stdp.json. The peers' plastic runners (Brian2 synaptic
-equations, NEST ``stdp_synapse``) are not written yet.
+Peers (``--peer-python``: a Python where ``brian2`` and ``nest`` import), each with and
+without the rule: Brian2 C++ standalone (one thread; the rule as synaptic equations,
+``peers.brian2_runner.STDP_EQS``) and NEST (``stdp_synapse``, additive, one thread);
+their ``run_s`` is their own simulation loop, as in ``benchmarks/coba.py``. Their
+networks are drawn by their own generators (same statistics, other synapses).
+
+Results: benchmarks/results/coba_stdp.json.
 """
 
 import argparse
+import ast
 import sys
 
 from _harness import emit, run_worker, save, table
 
 DT = 0.1
+# the rule (nS, ms): PairSTDP(A_plus, A_minus, tau_plus, tau_minus, Bounds(0, w_max))
+STDP = dict(A_plus=0.01, A_minus=0.0105, tau_plus=20.0, tau_minus=20.0, w_max=12.0)
+# name -> (runner module, options, largest N run by default: NEST takes minutes per
+# configuration beyond it here, as in benchmarks/coba.py; --all-sizes lifts the cap)
+PEERS = {
+    "brian2-cpp_standalone": ("brian2", {"target": "cpp_standalone"}, 256_000),
+    "nest": ("nest", {}, 16_000),
+}
 
 
 def worker(n: int, plastic: bool, duration: float) -> dict:
@@ -33,7 +49,9 @@ def worker(n: int, plastic: bool, duration: float) -> dict:
     net = bs.models.coba(n, key=jax.random.key(0))
     extra_bytes = 0
     if plastic:
-        rule = bs.plasticity.PairSTDP(0.01, 0.0105, 20.0, 20.0, bs.plasticity.Bounds(0.0, 12.0))
+        bounds = bs.plasticity.Bounds(0.0, STDP["w_max"])
+        a_p, a_m, t_p, t_m = (STDP[k] for k in ("A_plus", "A_minus", "tau_plus", "tau_minus"))
+        rule = bs.plasticity.PairSTDP(a_p, a_m, t_p, t_m, bounds)
         comp = (bs.Plastic(rule),)
         projs = [
             eqx.tree_at(lambda p: p.components, p, comp) if p.name == "E->E" else p
@@ -51,6 +69,7 @@ def worker(n: int, plastic: bool, duration: float) -> dict:
     ]
     n_syn = net.projections[0].conn.n_synapses
     return dict(
+        simulator="brainsim",
         n=n,
         plastic=plastic,
         run_s=float(np.min(runs)),
@@ -61,32 +80,66 @@ def worker(n: int, plastic: bool, duration: float) -> dict:
     )
 
 
+def peer_worker(name: str, n: int, plastic: bool, duration: float) -> dict:
+    import importlib
+
+    module, opts, _ = PEERS[name]
+    runner = importlib.import_module(f"peers.{module}_runner")
+    stdp = STDP if plastic else None
+    r = runner.run("coba", n, duration_ms=duration, dt_ms=DT, stdp=stdp, **opts)
+    return dict(r, simulator=name, plastic=plastic)
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--worker", nargs=3)
+    parser.add_argument("--worker", nargs="+")
     parser.add_argument("--n", type=int, nargs="*", default=[4000, 16000, 64000])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--peer-python", help="a Python where brian2 and nest import")
+    parser.add_argument("--all-sizes", action="store_true", help="run NEST at every N")
     args = parser.parse_args()
     if args.worker:
+        if args.worker[0] == "peer":
+            _, name, n, plastic, duration = args.worker
+            emit(peer_worker(name, int(n), ast.literal_eval(plastic), float(duration)))
+            return
         n, plastic, duration = args.worker
         emit(worker(int(n), plastic == "1", float(duration)))
         return
     sizes, duration = ([1000], 100.0) if args.quick else (args.n, 1000.0)
     rows = []
     for n in sizes:
-        for plastic in (False, True):
-            r = run_worker(sys.executable, __file__, [str(n), str(int(plastic)), str(duration)])
-            rows.append({"n": n, "plastic": plastic, **r})
-        static, learning = rows[-2].get("run_s"), rows[-1].get("run_s")
-        if static and learning:
-            rows[-1]["ratio"] = learning / static
+        runs = [("brainsim", sys.executable, [str(n), str(int(p)), str(duration)]) for p in (0, 1)]
+        for name, (_, _, largest) in PEERS.items() if args.peer_python else ():
+            if n > largest and not args.all_sizes:
+                print(f"skip {name} at N = {n} (slow here; --all-sizes runs it)")
+                continue
+            w = [["peer", name, str(n), str(p), str(duration)] for p in (False, True)]
+            runs += [(name, args.peer_python, a) for a in w]
+        size = {}  # (simulator, plastic) -> row
+        for k, (name, python, worker_args) in enumerate(runs):
+            row = {"simulator": name, "n": n, "plastic": bool(k % 2)}
+            size[name, bool(k % 2)] = row | run_worker(python, __file__, worker_args)
+        for (name, plastic), row in size.items():
+            static = size[name, False].get("run_s")
+            if plastic and static and row.get("run_s"):
+                row["ratio"] = row["run_s"] / static
+        ours = size["brainsim", True].get("run_s")
+        peers = [
+            r["run_s"] for (m, p), r in size.items() if p and m != "brainsim" and r.get("run_s")
+        ]
+        if ours and peers:
+            size["brainsim", True]["x_fastest_peer"] = ours / min(peers)
+        rows += size.values()
     columns = [
+        ("simulator", "simulator", ""),
         ("n", "N", ""),
         ("plastic", "STDP E→E", ""),
         ("run_s", "run (s)", ".3f"),
         ("compile_s", "compile (s)", ".2f"),
         ("rate_E_hz", "E rate (Hz)", ".1f"),
         ("ratio", "× static", ".2f"),
+        ("x_fastest_peer", "× fastest plastic peer", ".2f"),
         ("plastic_bytes_per_ee_synapse", "plastic B/syn", ".1f"),
     ]
     print(table(rows, columns))

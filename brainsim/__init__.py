@@ -4,6 +4,7 @@ from . import analysis as analysis
 from . import conn as conn
 from . import datasets as datasets
 from . import delays as delays
+from . import distributed as distributed
 from . import encoders as encoders
 from . import initializers as initializers
 from . import integrators as integrators
@@ -17,6 +18,11 @@ from . import plot as plot
 from . import spikes as spikes
 from . import synapses as synapses
 from . import train as train
+from ._version import __version__ as __version__
+from .checkpoint import CheckpointError as CheckpointError
+from .checkpoint import RunCheckpoint as RunCheckpoint
+from .checkpoint import restore_run as restore_run
+from .checkpoint import save_run as save_run
 from .compilation_cache import enable_compilation_cache as enable_compilation_cache
 from .core import simulate_core as simulate_core
 from .gap_junction import GapJunction as GapJunction
@@ -31,5 +37,3 @@ from .projection import ProjectionInput as ProjectionInput
 from .sharded import simulate_sharded as simulate_sharded
 from .simulate import Recording as Recording
 from .simulate import simulate as simulate
-
-__version__ = "0.1.0"

@@ -11,7 +11,9 @@ from .monitors import SpikeEvents, to_events
 
 
 def _events(spikes) -> SpikeEvents:
-    return spikes if isinstance(spikes, SpikeEvents) else to_events(np.asarray(spikes), 0)
+    if isinstance(spikes, SpikeEvents):  # (arrays, or bs.io.StoredArray: read here)
+        return SpikeEvents(np.asarray(spikes.steps), np.asarray(spikes.neurons), spikes.shape)
+    return to_events(np.asarray(spikes), 0)
 
 
 def firing_rate(spikes, dt: float):

@@ -88,6 +88,33 @@ def _parser() -> argparse.ArgumentParser:
         help="write spike times (ms) and indices and the rates (Hz) to this .npz",
     )
     run.add_argument("--plot", default=None, help="write a raster plot (PNG) to this file")
+    run.add_argument(
+        "--stream",
+        default=None,
+        metavar="FILE.h5",
+        help="append the spikes to this HDF5 file chunk by chunk (bounded memory; read "
+        "with bs.io.read_recording)",
+    )
+    run.add_argument(
+        "--checkpoint",
+        default=None,
+        metavar="FILE",
+        help="save network, state and time to this file at the end (and every "
+        "--checkpoint-every ms)",
+    )
+    run.add_argument(
+        "--checkpoint-every",
+        type=_positive(float),
+        default=None,
+        metavar="MS",
+        help="simulated time between checkpoints, a multiple of dt (default: only at the end)",
+    )
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from --checkpoint up to --duration (the total), appending to the "
+        "--stream file it was saved with",
+    )
     for sp in (demo, run):
         sp.add_argument(
             "--no-cache",
@@ -105,13 +132,33 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_model(model: str, n: int, duration: float, dt: float, seed: int, out=None, plot=None):
-    """Build, simulate and report one network; returns the ``Recording``."""
+def run_model(
+    model: str,
+    n: int,
+    duration: float,
+    dt: float,
+    seed: int,
+    out=None,
+    plot=None,
+    *,
+    stream=None,
+    checkpoint=None,
+    checkpoint_every=None,
+    resume=False,
+):
+    """Build, simulate and report one network; returns the ``Recording``. ``stream``:
+    an HDF5 file the spikes go to chunk by chunk; ``checkpoint``: a file the run is saved
+    to every ``checkpoint_every`` ms and at the end; ``resume``: continue the run saved
+    in ``checkpoint`` up to ``duration`` ms (the total)."""
     import jax
     import numpy as np
 
     import brainsim as bs
 
+    if resume and not checkpoint:
+        raise ValueError("--resume needs --checkpoint FILE (the run to continue)")
+    if checkpoint_every is not None and not checkpoint:
+        raise ValueError("--checkpoint-every needs --checkpoint FILE")
     start = time.perf_counter()
     key, init_key = jax.random.key(seed), jax.random.key(seed + 1)
     if model == "brunel2000":  # sized by its E population; I is a quarter of it
@@ -122,10 +169,30 @@ def run_model(model: str, n: int, duration: float, dt: float, seed: int, out=Non
         state = bs.models.cobahh_state(net, init_key, dt=dt)
     else:
         state = net.init(init_key, dt=dt)
+    t = 0.0
+    if resume:
+        ck = bs.restore_run(checkpoint, net, state)
+        net, state, t, stream = ck.net, ck.state, ck.t, ck.recording or stream
+        if ck.dt != dt:
+            raise ValueError(f"--dt {dt:g} differs from the checkpoint's dt = {ck.dt:g} ms")
+        if t >= duration:
+            raise ValueError(f"--duration {duration:g} ms: the checkpoint is at t = {t:g} ms")
     build = time.perf_counter() - start
     # Spike events: host memory grows with the spikes, not with steps x neurons.
     record = {p: bs.Record("spikes", events=True) for p in ("E", "I")}
-    state, rec = bs.simulate(net, state, duration, dt, record=record)
+    compile_time = run_time = 0.0
+    first, began = resume, t
+    while True:
+        length = duration - t if checkpoint_every is None else min(checkpoint_every, duration - t)
+        sink = stream and bs.io.HDF5Sink(stream, resume=first)
+        state, rec = bs.simulate(net, state, length, dt, record=record, t0=t, stream=sink)
+        compile_time, run_time = compile_time + rec.compile_time, run_time + rec.run_time
+        t, first = t + length, bool(stream)
+        if checkpoint:
+            bs.save_run(checkpoint, net, state, t=t, dt=dt, recording=stream)
+        if t >= duration - dt / 2:
+            break
+    duration = rec.n_steps * dt  # recorded: a stream's whole file, else the last run
     rates = {p: bs.analysis.firing_rate(rec[p]["spikes"], dt) for p in rec}
     cv = bs.analysis.isi_cv(rec["E"]["spikes"], dt)
     cv = f"{cv[np.isfinite(cv)].mean():.2f}" if np.isfinite(cv).any() else "n/a (< 3 spikes)"
@@ -135,9 +202,12 @@ def run_model(model: str, n: int, duration: float, dt: float, seed: int, out=Non
         f"mean ISI CV (E) {cv}"
     )
     print(
-        f"  build {build:.2f} s, compile {rec.compile_time:.2f} s, run {rec.run_time:.3f} s "
-        f"({rec.run_time / (duration * 1e-3):.3f} s per simulated second)"
+        f"  build {build:.2f} s, compile {compile_time:.2f} s, run {run_time:.3f} s "
+        f"({run_time / ((t - began) * 1e-3):.3f} s per simulated second)"
     )
+    for what, path in (("the spikes to", stream), ("a checkpoint to", checkpoint)):
+        if path:
+            print(f"  wrote {what} {path}")
     if out:
         arrays = {}
         for p in rec:
@@ -165,8 +235,20 @@ def main(argv=None) -> int:
         if args.command == "demo":
             run_model("coba", 4000, 1000.0, 0.1, 0, plot=args.plot)
         else:
-            run_model(args.model, args.n, args.duration, args.dt, args.seed, args.out, args.plot)
-    except ValueError as e:  # a value the library refuses (checked before running)
+            run_model(
+                args.model,
+                args.n,
+                args.duration,
+                args.dt,
+                args.seed,
+                args.out,
+                args.plot,
+                stream=args.stream,
+                checkpoint=args.checkpoint,
+                checkpoint_every=args.checkpoint_every,
+                resume=args.resume,
+            )
+    except (ValueError, FileNotFoundError) as e:  # refused before running, or no such file
         print(f"brainsim: error: {e}", file=sys.stderr)
         return 2
     return 0

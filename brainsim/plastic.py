@@ -6,33 +6,55 @@ state and learn while the network runs.
 spikes are sent, and propagates with its weights. The rule sees the presynaptic spikes
 as emitted and the postsynaptic spikes the projection's ``delay`` later (NEST's
 convention: the whole delay is dendritic), both from the last step; see
-``bs.plasticity`` for the step order within the rule.
+``bs.plasticity`` for the step order within the rule. ``Plastic(rule,
+sleep=bs.plasticity.Sleep(...))`` renormalizes the weights after each step of the rule
+while asleep (the wake/sleep phases of Massey et al.; ``Sleep.inputs`` gives the
+matching external input). ``Plastic(bs.plasticity.RewardSTDP(...),
+modulator=...)`` drives the rule's neuromodulator from a ``bs.plasticity`` modulator
+(a reward signal over time, or Izhikevich's distal reward from the spikes).
 """
 
+import equinox as eqx
 import jax.numpy as jnp
 
 from .conn.layouts import CSR, ELL
 from .delays import delay_step, delay_steps, init_delay
 from .ops import Indexed, index
-from .plasticity import AbstractPlasticity
+from .plasticity import AbstractModulator, AbstractPlasticity, Sleep
 from .projection import AbstractProjectionComponent, ProjectionInput
 
 
 class Plastic(AbstractProjectionComponent):
     """Plastic weights for a projection with a stored ``CSR``/``ELL`` layout.
 
-    State: ``(rule state, postsynaptic delay buffer)``; the weights are
-    ``state[0].w`` (flat, layout order), starting from the projection's ``weight``.
+    State: ``(rule state, postsynaptic delay buffer, modulator state)``; the weights
+    are ``state[0].w`` (flat, layout order), starting from the projection's ``weight``.
+    ``sleep``: optional ``bs.plasticity.Sleep`` phases; ``modulator``: optional
+    ``bs.plasticity.AbstractModulator`` giving a modulated rule (``RewardSTDP``) its
+    reward each step.
     ``index``: the layout's column index, set when the network is built (``bind``).
     A batch of plastic networks is made by ``jax.vmap(net.init)`` (each element learns
     its own weights), not by ``batch_shape``."""
 
     rule: AbstractPlasticity
+    sleep: Sleep | None = None
+    modulator: AbstractModulator | None = None
     index: Indexed | None = None
 
     def __check_init__(self):
         if not isinstance(self.rule, AbstractPlasticity):
             raise ValueError(f"Plastic.rule must be a bs.plasticity rule, got {self.rule!r}")
+        if self.sleep is not None and not isinstance(self.sleep, Sleep):
+            raise ValueError(f"Plastic.sleep must be a bs.plasticity.Sleep, got {self.sleep!r}")
+        if self.modulator is not None and not isinstance(self.modulator, AbstractModulator):
+            raise ValueError(
+                f"Plastic.modulator must be a bs.plasticity modulator, got {self.modulator!r}"
+            )
+        if (self.modulator is not None) != self.rule.modulated:
+            raise ValueError(
+                f"Plastic: a modulator goes with a modulated rule (RewardSTDP): got rule "
+                f"{type(self.rule).__name__} and modulator {self.modulator!r}"
+            )
 
     def bind(self, projection) -> "Plastic":
         if type(projection.conn) not in (CSR, ELL):
@@ -40,7 +62,11 @@ class Plastic(AbstractProjectionComponent):
                 f"Projection {projection.name}: Plastic needs a stored CSR or ELL layout "
                 f"(weights it can update), got {type(projection.conn).__name__}"
             )
-        return Plastic(self.rule, index(projection.conn, pre_capacity=projection.capacity))
+        idx = index(projection.conn, pre_capacity=projection.capacity)
+        sleep = self.sleep
+        if sleep is not None:
+            sleep = sleep.bind(_flat_weights(projection), idx)
+        return Plastic(self.rule, sleep=sleep, modulator=self.modulator, index=idx)
 
     def init(self, key, projection, batch_shape, *, dt):
         if self.index is None:
@@ -51,14 +77,26 @@ class Plastic(AbstractProjectionComponent):
                 f"networks is made by jax.vmap(net.init), not batch_shape={batch_shape}"
             )
         conn = projection.conn
-        w = jnp.broadcast_to(projection.weight, conn.weight_shape).ravel()
+        w = _flat_weights(projection)
         # a buffer of d spike vectors (init_delay(d + 1)) returns those of d steps before
         post = init_delay(delay_steps(projection.delay, dt) + 1, (conn.n_post,))
-        return self.rule.init(w, conn.n_pre, conn.n_post), post
+        modulator = None if self.modulator is None else self.modulator.init(key)
+        return self.rule.init(w, conn.n_pre, conn.n_post), post, modulator
 
     def step(self, state, x: ProjectionInput, *, t, dt):
-        rule_state, post_delay = state
+        rule_state, post_delay, modulator = state
         post_delay, post = delay_step(post_delay, x.post)
-        rule_state = self.rule.step(rule_state, x.pre, post, layout=self.index, dt=dt)
+        kwargs = {}
+        if self.modulator is not None:
+            modulator, kwargs["reward"] = self.modulator.step(modulator, x.pre, post, t=t, dt=dt)
+        rule_state = self.rule.step(rule_state, x.pre, post, layout=self.index, dt=dt, **kwargs)
+        if self.sleep is not None:
+            w = self.sleep.renormalize(rule_state.w, layout=self.index, t=t, dt=dt)
+            rule_state = eqx.tree_at(lambda s: s.w, rule_state, w)
         weight = rule_state.w.reshape(self.index.layout.weight_shape)
-        return (rule_state, post_delay), x._replace(weight=weight)
+        return (rule_state, post_delay, modulator), x._replace(weight=weight)
+
+
+def _flat_weights(projection):
+    """The projection's initial weights, flat in layout order."""
+    return jnp.broadcast_to(projection.weight, projection.conn.weight_shape).ravel()

@@ -3,12 +3,14 @@ runtime (``jax.shard_map`` over a ``jax.sharding.Mesh``).
 
 Every population is split into equal contiguous blocks, one per device, and so is every
 state variable. Per step, each device all-gathers the presynaptic spikes (one exchange
-per population, as NEST exchanges spikes over MPI), regenerates the procedural
-connectivity of the active rows and keeps the targets in its own block
-(``brainsim.ops.sharded``). The sums are formed in the same order as on one device, so
-the spike trains are the same bit for bit. For several hosts, call
-``jax.distributed.initialize()`` in each process first and pass a mesh over
-``jax.devices()`` (see docs/scaling.md).
+per population, as NEST exchanges spikes over MPI) and computes the input of its own
+block of targets: by regenerating the procedural connectivity of the active rows, or
+through its own block of a stored CSR layout (``brainsim.ops.sharded``). The sums are
+formed in the same order as on one device, so the spike trains are the same bit for bit.
+For several processes (hosts), call ``bs.distributed.initialize`` in each first: the
+default mesh then spans the devices of every process, each process places, steps and
+records only its own devices' neurons, and ``bs.distributed.merge_events`` merges the
+processes' recordings (docs: Scaling up).
 """
 
 import equinox as eqx
@@ -21,7 +23,9 @@ from jax.sharding import PartitionSpec as P
 from ._checks import check_positive, check_size, steps
 from ._chunks import chunk_steps as default_chunk_steps
 from ._chunks import run_chunks
-from .conn.layouts import Procedural
+from ._multihost import check_same, local_blocks, place
+from ._shard_network import shard_network
+from ._version import __version__
 from .monitors import (
     EVENT_DENSITY_HZ,
     Record,
@@ -33,32 +37,6 @@ from .monitors import (
 )
 from .network import Network, NetworkState
 from .ops.compact import append_spikes
-from .ops.sharded import PostShard
-
-
-def _local_network(net: Network, axis: str, n_shards: int) -> Network:
-    for name, pop in net.populations.items():
-        if pop.size % n_shards:
-            raise ValueError(
-                f"population {name!r} has {pop.size} neurons, not a multiple of the "
-                f"{n_shards} devices"
-            )
-        if any(x.ndim for x in jax.tree.leaves(eqx.filter(pop, eqx.is_array))):
-            raise ValueError(
-                f"population {name!r} has per-neuron parameter arrays; sharded runs "
-                "support scalar parameters only"
-            )
-    projections = []
-    for proj in net.projections:
-        if not isinstance(proj.conn, Procedural):
-            raise ValueError(
-                f"Projection {proj.name}: sharded runs need procedural connectivity "
-                f"(e.g. bs.conn.ProceduralFixedOutDegree), got {type(proj.conn).__name__}"
-            )
-        projections.append(
-            eqx.tree_at(lambda p: p.conn, proj, PostShard(proj.conn, axis, n_shards))
-        )
-    return eqx.tree_at(lambda n: n.projections, net, tuple(projections))
 
 
 def _spec(x, axis):
@@ -90,15 +68,48 @@ def simulate_sharded(
     ``chunk_steps`` (default: up to 10 000, fewer if a chunk's recordings would exceed
     256 MiB), so device memory stays bounded.
 
-    Needs procedural projections and population sizes that are multiples of the number of
-    devices; the spikes equal those of ``bs.simulate`` on one device."""
+    Needs procedural projections or stored ``CSR`` ones without components (each device
+    then holds the synapses onto its own neurons, and their weights), population sizes
+    that are multiples of the number of devices; the spikes equal those of ``bs.simulate``
+    on one device.
+
+    Several processes (after ``bs.distributed.initialize``; the mesh may span the devices
+    of every process): every process calls this with the same arguments (checked first:
+    a ``ValueError`` in every process if the networks, states or arguments differ), each
+    transfers, steps and records only the neurons of its own devices, and the spikes
+    cross processes in the same one collective per step. Spikes must be recorded as
+    events: each process returns the ``SpikeEvents`` of its own neurons (global indices;
+    ``bs.distributed.merge_events`` joins those of every process)."""
     check_positive("dt", dt, "ms")
     n_steps = steps("duration", duration, dt)
     net.check_state(state, dt)
     mesh = jax.make_mesh((jax.device_count(),), (axis,)) if mesh is None else mesh
-    local = _local_network(net, axis, mesh.shape[axis])
+    if not events and not all(d.process_index == jax.process_index() for d in mesh.devices.flat):
+        raise ValueError(
+            "simulate_sharded over the devices of several processes records each process's "
+            "own neurons: pass events=True (and merge with bs.distributed.merge_events)"
+        )
+    for name, pop_state in state.populations.items():
+        if any(
+            jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) for x in jax.tree.leaves(pop_state)
+        ):
+            raise ValueError(
+                f"population {name!r} draws random numbers from one PRNG key (e.g. a "
+                "Poisson source): sharded runs do not support it yet (every device would "
+                "draw the same numbers for its own neurons)"
+            )
+    check_same(
+        "the networks, states or simulate_sharded arguments",
+        __version__,
+        {name: pop.size for name, pop in net.populations.items()},
+        [repr(p.conn) for p in net.projections],  # the procedural seeds (static)
+        net,
+        state,
+        (duration, dt, t0, chunk_steps, events, capacity),
+    )
+    arrays, static, net_specs = shard_network(net, mesh, axis)
     specs = jax.tree.map(lambda x: _spec(x, axis), state)
-    state = jax.device_put(state, jax.tree.map(lambda s: NamedSharding(mesh, s), specs))
+    state = jax.tree.map(lambda x, s: place(x, NamedSharding(mesh, s)), state, specs)
     if chunk_steps is None:
         # a boolean raster per step, or the counts and the default event buffer
         per = 4 * EVENT_DENSITY_HZ * dt * 1e-3 if events else 1.0
@@ -110,7 +121,9 @@ def simulate_sharded(
     n_shards = mesh.shape[axis]
     local_size = {name: pop.size // n_shards for name, pop in net.populations.items()}
 
-    def run(state, i0, length, capacities):
+    def run(arrays, state, i0, length, capacities):
+        local = eqx.combine(arrays, static)
+
         def body(carry, i):
             state, bufs = carry
             t = t0 + i * dt
@@ -127,10 +140,13 @@ def simulate_sharded(
 
         bufs = {n: (jnp.zeros(c, jnp.int32), jnp.zeros(1, jnp.int32)) for n, c in capacities}
         (state, bufs), out = jax.lax.scan(body, (state, bufs), i0 + jnp.arange(length))
-        return state, out, bufs
+        # the fullest buffer of every device: every process decides alike on a rerun
+        most = {n: jax.lax.pmax(end[0], axis) for n, (_, end) in bufs.items()}
+        return state, out, bufs, most
 
     buf_specs = {name: (P(axis), P(axis)) for name in net.populations} if events else {}
-    out_specs = (specs, {name: P(None, axis) for name in net.populations}, buf_specs)
+    most_specs = {name: P() for name in net.populations} if events else {}
+    out_specs = (specs, {name: P(None, axis) for name in net.populations}, buf_specs, most_specs)
     compiled = {}
     capacities = {
         n: event_capacity(Record("spikes", capacity=capacity), local_size[n], chunk_steps, dt)
@@ -143,17 +159,15 @@ def simulate_sharded(
         caps = tuple(sorted(capacities.items())) if events else ()
         if (length, caps) not in compiled:
             fn = jax.shard_map(
-                lambda s, i0, length=length, caps=caps: run(s, i0, length, caps),
+                lambda a, s, i0, length=length, caps=caps: run(a, s, i0, length, caps),
                 mesh=mesh,
-                in_specs=(specs, P()),
+                in_specs=(net_specs, specs, P()),
                 out_specs=out_specs,
             )
             compiled[length, caps] = jax.jit(fn)
-        new_state, out, bufs = compiled[length, caps](state, jnp.int32(done))
-        out = jax.device_get(out)
+        new_state, out, bufs, most = compiled[length, caps](arrays, state, jnp.int32(done))
         if events:
-            ends = {n: np.asarray(jax.device_get(e)) for n, (_, e) in bufs.items()}
-            most = {n: int(e.max(initial=0)) for n, e in ends.items()}
+            most = {n: int(m) for n, m in most.items()}
             grown = {
                 n: grow_capacity(most[n], local_size[n] * length)
                 for n in net.populations
@@ -163,15 +177,22 @@ def simulate_sharded(
                 capacities.update(grown)
                 return False
             for name in net.populations:
-                buf = np.asarray(jax.device_get(bufs[name][0])).reshape(n_shards, -1)
+                buf, end = bufs[name]
                 pieces[name].append(
-                    _merge_shards(buf, ends[name], out[name], done, local_size[name])
+                    _merge_shards(
+                        local_blocks(buf),
+                        local_blocks(end),
+                        local_blocks(out[name]),
+                        done,
+                        local_size[name],
+                        n_shards,
+                    )
                 )
                 capacities[name] = max(
                     capacities[name], grow_capacity(most[name], local_size[name] * chunk_steps)
                 )
         else:
-            for name, s in out.items():
+            for name, s in jax.device_get(out).items():
                 pieces[name].append(s)
         state = new_state
         return True
@@ -185,17 +206,17 @@ def simulate_sharded(
     }
 
 
-def _merge_shards(buf, ends, counts, offset: int, local: int) -> SpikeEvents:
-    """One chunk's ``SpikeEvents`` from the devices' buffers ``buf (n_shards, C)`` (local
-    indices), their ends and the spike counts ``(n_steps, n_shards)``: global indices
-    (device ``d`` holds neurons ``[d local, (d + 1) local)``), sorted by step and, within
-    a step, by neuron (a stable sort of the devices' lists taken in device order)."""
-    n_steps, n_shards = counts.shape
+def _merge_shards(bufs, ends, counts, offset: int, local: int, n_shards: int) -> SpikeEvents:
+    """One chunk's ``SpikeEvents`` from the event buffers this process holds: ``bufs``,
+    ``ends`` and ``counts`` the ``local_blocks`` of the devices' buffers (local indices),
+    their ends and the spike counts ``(n_steps, n_shards)``. Global indices (device ``d``
+    holds neurons ``[d local, (d + 1) local)``), sorted by step and, within a step, by
+    neuron (a stable sort of the devices' lists taken in device order)."""
     parts = [
-        from_appended(buf[d, : ends[d]] + d * local, counts[:, d], offset, local * n_shards)
-        for d in range(n_shards)
+        from_appended(buf[: end[0]] + d * local, count, offset, local * n_shards)
+        for (_, buf), (d, end), (_, count) in zip(bufs, ends, counts, strict=True)
     ]
     steps = np.concatenate([p.steps for p in parts])
     order = np.argsort(steps, kind="stable")
     neurons = np.concatenate([p.neurons for p in parts])
-    return SpikeEvents(steps[order], neurons[order], (n_steps, local * n_shards))
+    return SpikeEvents(steps[order], neurons[order], (counts[0][1].shape[0], local * n_shards))

@@ -15,6 +15,7 @@ the chunk rerun, and a progress bar advances. Called under a JAX transformation,
 ``simulate_core``.
 """
 
+import dataclasses
 import math
 import time
 from collections import OrderedDict
@@ -30,6 +31,7 @@ from ._checks import check_size
 from ._chunks import chunk_steps as default_chunk_steps
 from ._chunks import run_chunks
 from ._compile import loop_options
+from ._sink import RecordingLayout, RecordingSink
 from .core import (
     Recording,
     block_steps,
@@ -40,6 +42,7 @@ from .core import (
 )
 from .monitors import (
     EVENT_DENSITY_HZ,
+    Record,
     event_capacity,
     from_appended,
     grow_capacity,
@@ -64,7 +67,7 @@ def _compile(dyn, stat, static):
         tuple((x.shape, x.dtype) for x in leaves),
         jax.tree.structure(stat),
         tuple(jax.tree.leaves(stat)),
-        static,
+        _hashable(static),
         ops.settings().kernels,  # the path is chosen while tracing
     )
     try:
@@ -89,6 +92,18 @@ def _compile(dyn, stat, static):
         while len(_COMPILED) > CACHE_SIZE:
             _COMPILED.popitem(last=False)
     return compiled, elapsed
+
+
+def _hashable(x):
+    """``x`` (the static arguments) with its slices (``Record.indices``; unhashable before
+    Python 3.12, which made every chunk compile again) as tuples."""
+    if isinstance(x, slice):
+        return (slice, x.start, x.stop, x.step)
+    if isinstance(x, tuple):
+        return tuple(map(_hashable, x))
+    if isinstance(x, Record):
+        return (Record, *(_hashable(getattr(x, f.name)) for f in dataclasses.fields(x)))
+    return x
 
 
 def _check_finite(finite: bool, state: NetworkState, t: float) -> None:
@@ -120,6 +135,7 @@ def simulate(
     t0: float = 0.0,
     chunk_steps: int | None = None,
     progress: bool | None = None,
+    stream: RecordingSink | None = None,
 ) -> tuple[NetworkState, Recording]:
     """Run ``net`` from ``state`` for ``duration`` ms with steps of ``dt`` ms.
 
@@ -131,6 +147,9 @@ def simulate(
     - ``chunk_steps``: steps per compiled chunk (default: up to 10 000, fewer if the
       recordings of a chunk would exceed 256 MiB).
     - ``progress``: tqdm bar per chunk (default: when there is more than one chunk).
+    - ``stream``: where each chunk's recordings go instead of memory (e.g.
+      ``bs.io.HDF5Sink(path)``); the recording returned is then the sink's (for a
+      file: read from it when used).
 
     Under a JAX transformation (``jax.jit``, ``jax.vmap``, ``jax.grad``: an argument is
     a tracer) this is ``simulate_core`` (no chunks, progress or event recordings).
@@ -138,6 +157,8 @@ def simulate(
     Returns ``(final_state, recording)``.
     """
     if _traced(net, state, inputs, t0):
+        if stream is not None:
+            raise ValueError("simulate: stream= cannot be used under a JAX transformation")
         return simulate_core(net, state, duration, dt, record=record, inputs=inputs, t0=t0)
     began = time.perf_counter()
     plan = plan_run(net, state, duration, dt, record, inputs)
@@ -169,6 +190,12 @@ def simulate(
         values=False,
     )
     pieces = {name: {v: [] for v in rec.variables} for name, rec in records.items()}
+    if stream is not None:
+        if not isinstance(stream, RecordingSink):
+            raise TypeError(
+                f"simulate: stream must be a bs.io.HDF5Sink (a RecordingSink), got {stream!r}"
+            )
+        stream.open(RecordingLayout(dt, t0, n_steps, records, shapes, frozenset(evented)))
     compile_time = 0.0
 
     def run_chunk(done: int, this: int) -> bool:
@@ -195,22 +222,34 @@ def simulate(
             capacities.update(grown)
             return False
         state = new_state
+        chunk = {name: {} for name in records}
         for name, rec in records.items():
             for v in rec.variables:
                 x = out[name][v].reshape(-1, *out[name][v].shape[2:])
                 if name in evented and is_spikes(v):
                     buf = np.asarray(bufs[name][0])[: ends[name]]
                     x = from_appended(buf, x, done // rec.every, shapes[name][-1])
-                pieces[name][v].append(x)
+                chunk[name][v] = x
+                if stream is None:
+                    pieces[name][v].append(x)
             if name in evented:  # the next chunk's buffer: room for 25 % more spikes
                 capacities[name] = max(
                     capacities[name],
                     grow_capacity(ends[name], shapes[name][-1] * (chunk_steps // rec.every)),
                 )
+        if stream is not None:
+            stream.append(done, this, chunk)
         _check_finite(bool(finite), state, t0 + (done + this) * dt)
         return True
 
-    run_chunks(n_steps, chunk_steps, run_chunk, progress=progress)
+    try:
+        run_chunks(n_steps, chunk_steps, run_chunk, progress=progress)
+    finally:
+        streamed = stream.close() if stream is not None else None
+    run_time = time.perf_counter() - began - compile_time
+    if streamed is not None:
+        streamed.compile_time, streamed.run_time = compile_time, run_time
+        return state, streamed
     data = {
         name: {
             v: _join(name in evented and is_spikes(v), pieces[name][v], shapes[name][-1])
@@ -218,7 +257,6 @@ def simulate(
         }
         for name, rec in records.items()
     }
-    run_time = time.perf_counter() - began - compile_time
     every = tuple((name, rec.every) for name, rec in records.items())
     return state, Recording(data, dt, compile_time, run_time, n_steps, t0, every)
 

@@ -7,6 +7,7 @@ builds its inputs lazily. A new entry point belongs here with at least one row.
 """
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -128,6 +129,15 @@ def _net(**kw):
 def _sim(net=None, duration=1.0, **kw):
     net = _net() if net is None else net
     return bs.simulate(net, net.init(KEY, dt=kw.get("dt", 0.1)), duration, **kw)
+
+
+def _net_state():
+    net = _net()
+    return net, net.init(KEY, dt=0.1)
+
+
+def _recording():
+    return bs.Recording({"E": {"v": np.zeros((3, 2))}}, 0.1, 0.0, 0.0, 3)
 
 
 def _sim_dt(dt):
@@ -288,8 +298,19 @@ SIMULATE = [
      ValueError, r"dt must be > 0 \(ms\), got 0"),
     ("simulate_sharded-duration", lambda: bs.simulate_sharded(_net(), _net().init(KEY), -1.0),
      ValueError, r"duration must be >= 0 \(ms\), got -1"),
-    ("simulate_sharded-layout", lambda: bs.simulate_sharded(_net(), _net().init(KEY), 1.0),
-     ValueError, r"Projection a->a: sharded runs need procedural connectivity"),
+    ("simulate_sharded-layout", lambda: bs.simulate_sharded(
+        _net(conn=bs.conn.AllToAll()), _net().init(KEY), 1.0),
+     ValueError, r"Projection a->a: sharded runs need procedural connectivity .* got Dense"),
+    ("simulate_sharded-random", lambda: bs.simulate_sharded(
+        bs.Network({"p": bs.neurons.PoissonSource(4, rate=10.0)}),
+        bs.Network({"p": bs.neurons.PoissonSource(4, rate=10.0)}).init(KEY), 1.0),
+     ValueError, r"population 'p' draws random numbers from one PRNG key"),
+    ("merge_events-parts", lambda: bs.distributed.merge_events([]), ValueError,
+     "merge_events needs at least one SpikeEvents, got none"),
+    ("initialize-timeout", lambda: bs.distributed.initialize("localhost:1", 2, 0, timeout=0),
+     ValueError, r"timeout must be an integer number of seconds >= 1, got 0"),
+    ("CSR-max_degree", lambda: bs.conn.CSR(2, 2, [0, 1, 3], [0, 0, 1], max_degree=1),
+     ValueError, r"CSR.max_degree must be >= the largest out-degree 2, got 1"),
 ]
 
 OTHER = [
@@ -348,6 +369,21 @@ OTHER = [
      r"PairSTDP.tau_plus must be > 0 \(ms\), got -1"),
     ("RewardSTDP-tau_c", lambda: bs.plasticity.RewardSTDP(tau_c=0.0), ValueError,
      r"RewardSTDP.tau_c must be > 0 \(ms\), got 0"),
+    ("DistalReward-window", lambda: bs.plasticity.DistalReward(0, 0, window=0.0), ValueError,
+     r"DistalReward.window must be > 0 \(ms\), got 0"),
+    ("DistalReward-delays", lambda: bs.plasticity.DistalReward(0, 0, delay_min=5.0, delay_max=1.0),
+     ValueError, r"DistalReward: need delay_min <= delay_max, got 5 and 1 ms"),
+    ("RewardSignal-values", lambda: bs.plasticity.RewardSignal(jnp.zeros((2, 3))), ValueError,
+     r"RewardSignal.values must be one value per step \(n_steps,\), got shape \(2, 3\)"),
+    ("Sleep-factor", lambda: bs.plasticity.Sleep(wake=10.0, sleep=1.0, factor=1.5), ValueError,
+     r"Sleep.factor must be a probability in \[0, 1\], got 1.5"),
+    ("Sleep-sleep", lambda: bs.plasticity.Sleep(wake=10.0, sleep=-1.0), ValueError,
+     r"Sleep.sleep must be >= 0 \(ms\), got -1"),
+    ("TraceSTDP-tau", lambda: bs.plasticity.TraceSTDP(tau=-1.0), ValueError,
+     r"TraceSTDP.tau must be > 0 \(ms\), got -1"),
+    ("TraceSTDP-w_max",
+     lambda: bs.plasticity.TraceSTDP(bounds=bs.plasticity.Bounds(0.0, float("inf"))),
+     ValueError, r"TraceSTDP.bounds.w_max must be finite, got inf"),
     ("SynapticScaling-eta", lambda: bs.plasticity.SynapticScaling(eta=-1.0), ValueError,
      r"SynapticScaling.eta must be >= 0 \(1/ms\), got -1"),
     ("TripletSTDP-tau_plus", lambda: bs.plasticity.TripletSTDP(tau_plus=-1.0), ValueError,
@@ -365,11 +401,11 @@ OTHER = [
     ("Uniform-high", lambda: bs.initializers.Uniform(2.0, 1.0), ValueError,
      r"Uniform needs high >= low, got low=2.0, high=1.0"),
     ("cuba-n", lambda: bs.models.cuba(0, key=KEY), ValueError,
-     r"n must be an integer >= 1, got 0"),
+     r"cuba: n must be an integer >= 1, got 0"),
     ("cobahh-n", lambda: bs.models.cobahh(-3, key=KEY), ValueError,
-     r"n must be an integer >= 1, got -3"),
+     r"cobahh: n must be an integer >= 1, got -3"),
     ("potjans_diesmann-scale", lambda: bs.models.potjans_diesmann(-1.0, key=KEY), ValueError,
-     r"scale must be > 0, got -1"),
+     r"potjans_diesmann: scale must be > 0, got -1"),
     ("UltraSpike-eps", lambda: bs.spikes.UltraSpike(-1.0), ValueError,
      r"UltraSpike.eps must be > 0, got -1"),
     ("FastSigmoid-scale", lambda: bs.spikes.FastSigmoid(-1.0), ValueError,
@@ -380,12 +416,33 @@ OTHER = [
     ("cli-duration", lambda: cli.main(["run", "coba", "--duration", "0"]), SystemExit, "^2$"),
     ("cli-dt", lambda: cli.main(["run", "coba", "--dt", "-0.1"]), SystemExit, "^2$"),
     ("coba-n", lambda: bs.models.coba(0, key=KEY), ValueError,
-     r"n must be an integer >= 1, got 0"),
+     r"coba: n must be an integer >= 1, got 0"),
     ("brunel2000-n_e", lambda: bs.models.brunel2000(0, key=KEY), ValueError,
-     r"n_e must be an integer >= 1, got 0"),
+     r"brunel2000: n_e must be an integer >= 1, got 0"),
+    ("to_neo-populations", lambda: _recording().to_neo({"E": 3}), TypeError,
+     r"to_neo: populations must be None, a population name or a list of names, got \{'E': 3\}"),
+    ("to_neo-units", lambda: _recording().to_neo(units={"v": 3}), ValueError,
+     r"to_neo: units\['v'\] must be a unit such as 'mV' or 'pA', got 3"),
 ]
 
-ROWS = TRAIN + LAYERS + NEURONS + SYNAPSES + CONN + NETWORK + SIMULATE + OTHER
+# Long runs: streamed recordings and simulation checkpoints (files in the working
+# directory are never created: every row fails before writing).
+LONG_RUNS = [
+    ("HDF5Sink-resume", lambda: bs.io.HDF5Sink("no/such/run.h5", resume=True),
+     FileNotFoundError, r"HDF5Sink: resume=True but there is no file no/such/run.h5"),
+    ("simulate-stream", lambda: _sim(stream="run.h5"), TypeError,
+     r"simulate: stream must be a bs.io.HDF5Sink \(a RecordingSink\), got 'run.h5'"),
+    ("read_recording-missing", lambda: bs.io.read_recording("no/such/run.h5"),
+     bs.io.RecordingFileError, r"recording file no/such/run.h5: cannot be opened as HDF5"),
+    ("save_run-t", lambda: bs.save_run("x.ckpt", *_net_state(), t=float("nan"), dt=0.1),
+     ValueError, r"save_run: t must be a finite number \(ms\), got nan"),
+    ("save_run-dt", lambda: bs.save_run("x.ckpt", *_net_state(), t=0.0, dt=0.0),
+     ValueError, r"save_run: dt must be > 0 ms, got 0.0"),
+    ("restore_run-path", lambda: bs.restore_run("no/such/run.ckpt", *_net_state()),
+     FileNotFoundError, r"no/such/run.ckpt"),
+]
+
+ROWS = TRAIN + LAYERS + NEURONS + SYNAPSES + CONN + NETWORK + SIMULATE + OTHER + LONG_RUNS
 
 
 @pytest.mark.parametrize(
@@ -400,11 +457,12 @@ def test_bad_input(call, error, message):
 # Entry points that are functions (or classes built through them): each needs a row.
 ENTRY_POINTS = (
     "Network Projection GapJunction Record init simulate simulate_sharded cli "
+    "merge_events initialize "
     "fit evaluate lif_layer readout LIFLayer Readout FeedForwardSNN RecurrentSNN UltraSNN "
     "DelayedDense delayed_dense default_optimizer scan_time "
     "load_shd bin_events randman digits spike_raster rate latency delta "
     "population_rate firing_rate coba cuba cobahh brunel2000 potjans_diesmann "
-    "from_nir to_nir"
+    "from_nir to_nir to_neo HDF5Sink read_recording save_run restore_run"
 ).split()
 
 

@@ -1,3 +1,4 @@
+import jax
 import numpy as np
 import pytest
 
@@ -76,3 +77,32 @@ def test_help_lists_every_model_and_option(capsys):
     for action in cli._parser()._subparsers._group_actions[0].choices["run"]._actions:
         assert all(opt in text for opt in action.option_strings)
     assert set(cli.MODELS) <= set(dir(bs.models))
+
+
+def _run(*argv):
+    return cli.main(["run", "brunel2000", "--n", "250", "--no-cache", *map(str, argv)])
+
+
+def test_run_streams_checkpoints_and_resumes(tmp_path, capsys):
+    """``--stream`` with ``--checkpoint-every``, then ``--resume`` to a longer duration,
+    gives the spikes of one uninterrupted 60 ms run in memory (Poisson-driven: the
+    sources' PRNG keys travel in the checkpoint), spike for spike."""
+    h5, ck = tmp_path / "run.h5", tmp_path / "run.ckpt"
+    assert (
+        _run("--duration", 40, "--stream", h5, "--checkpoint", ck, "--checkpoint-every", 20) == 0
+    )
+    assert bs.io.read_recording(h5).n_steps == 400
+    assert _run("--duration", 60, "--checkpoint", ck, "--resume") == 0
+    assert f"wrote the spikes to {h5}" in capsys.readouterr().out
+    net = bs.models.brunel2000(200, key=jax.random.key(0))  # as the command builds it
+    record = {p: bs.Record("spikes", events=True) for p in ("E", "I")}
+    state = net.init(jax.random.key(1), dt=0.1)
+    _, want = bs.simulate(net, state, 60.0, record=record, chunk_steps=200)  # (compiled)
+    got = bs.io.read_recording(h5)
+    assert got.n_steps == want.n_steps == 600
+    for pop in ("E", "I"):
+        np.testing.assert_array_equal(got[pop]["spikes"].steps, want[pop]["spikes"].steps)
+        np.testing.assert_array_equal(got[pop]["spikes"].neurons, want[pop]["spikes"].neurons)
+    assert len(want["E"]["spikes"].steps) > 50  # the run spiked
+    assert _run("--duration", 60, "--resume") == 2
+    assert "--resume needs --checkpoint FILE" in capsys.readouterr().err

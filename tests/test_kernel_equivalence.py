@@ -274,6 +274,28 @@ def _lif_scan_bwd(key, dtype):
     return (w, al, be, th, ct, sg, vt, i0, v0), {}
 
 
+def _plastic(key, dtype):
+    """One step of additive STDP with hard bounds on an 80 -> 60 CSR projection: Poisson
+    spikes on both sides, random traces, weights inside [0, 1]."""
+    k = jax.random.split(key, 8)
+    layout = csr(k[0], 80, 60)
+    idx = bs.ops.index(layout)
+    trace = lambda kk, n: jax.random.uniform(kk, (n,), dtype, 0.0, 0.05)
+    args = (
+        layout,
+        idx.cols,
+        jax.random.uniform(k[1], (layout.n_synapses,), dtype, 0.0, 1.0),
+        poisson(k[2], (80,), 0.1, dtype),
+        poisson(k[3], (60,), 0.1, dtype),
+        trace(k[4], 80),
+        jnp.ones((60,), dtype),
+        -trace(k[5], 60),
+        jnp.ones((80,), dtype),
+        (jnp.asarray(0.0, dtype), jnp.asarray(1.0, dtype)),
+    )
+    return args, dict(mu=(0.0, 0.0), caps=(idx.pre_capacity, idx.post_capacity))
+
+
 EXAMPLES = {
     "event_matvec": Example(
         _event_matvec,
@@ -316,6 +338,8 @@ EXAMPLES = {
     "lif_network_update": Example(
         _lif_network, "brainsim_lif_network", ("ulp", 4), (), None, _network_outputs
     ),
+    # The plastic kernel rounds as its reference, operation by operation (CMakeLists.txt).
+    "plastic_bounded": Example(_plastic, "brainsim_plastic_bounded", "exact", (2,), None),
     "lif_scan": Example(_lif_scan, "brainsim_lif_scan", ("scaled", 40 * 71), (), None),
     "lif_scan_bwd": Example(_lif_scan_bwd, "brainsim_lif_scan_bwd", ("scaled", 40 * 71), (), None),
 }

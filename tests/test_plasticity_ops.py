@@ -118,9 +118,9 @@ def test_columns_index_lists_incoming_synapses():
     layout = _layouts()["csr"]
     cols = bs.ops.columns(layout)
     pre, post = _synapse_order(layout)
-    ptr, syn, cpre = (np.asarray(a) for a in (cols.indptr, cols.synapse, cols.pre))
+    ptr, cpre, off = (np.asarray(a).astype(int) for a in (cols.indptr, cols.pre, cols.offset))
     for j in range(layout.n_post):
-        got = syn[ptr[j] : ptr[j + 1]]
+        got = np.asarray(layout.indptr)[cpre[ptr[j] : ptr[j + 1]]] + off[ptr[j] : ptr[j + 1]]
         np.testing.assert_array_equal(got, np.nonzero(post == j)[0])
         np.testing.assert_array_equal(cpre[ptr[j] : ptr[j + 1]], pre[got])
         assert np.all(np.diff(pre[got]) > 0)  # in presynaptic order

@@ -109,9 +109,6 @@ def test_windows_tile_the_full_product_bitwise():
 
 
 def test_sharded_validation():
-    net = bs.models.coba(100, key=jax.random.key(0))  # FixedProb: stored CSR
-    with pytest.raises(ValueError, match=r"E->E: sharded runs need procedural"):
-        bs.simulate_sharded(net, net.init(jax.random.key(1)), 1.0)
     net = bs.models.coba(100, key=jax.random.key(0), procedural=True)
     mesh = jax.make_mesh((1,), ("neurons",))
     with pytest.raises(ValueError, match=r"multiple of the number of shards 3"):

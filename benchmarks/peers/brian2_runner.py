@@ -101,11 +101,16 @@ def run(
     target: str = "runtime",
     threads: int = 0,
     directory: str | None = None,
+    stdp: dict | None = None,
 ) -> dict:
+    """``stdp`` (COBA only): pair STDP on every E->E synapse, ``dict(A_plus, A_minus,
+    tau_plus, tau_minus, w_max)`` (nS, ms), as synaptic equations (``STDP_EQS``)."""
     import brian2 as b2
     from brian2 import ms, mV, nS, pA, pF
 
     model = check_model(model)
+    if stdp is not None and model != "coba":
+        raise ValueError(f"stdp: COBA only, got model {model!r}")
     if model == "cobahh":
         return run_cobahh(
             n, duration_ms, dt_ms, seed, target=target, threads=threads, directory=directory
@@ -157,12 +162,17 @@ def run(
         p = conn_prob(n)
         # Source subgroups: index i is relative to the subgroup (offset 0 and ne).
         # Fixed names keep generated code identical across calls (compile cache hits).
-        Se = b2.Synapses(P[:ne], P, on_pre="ge_post += we", namespace=ns, name="synapses_exc")
-        Se.connect(condition="i != j", p=p)
+        if stdp is None:
+            Se = [
+                b2.Synapses(P[:ne], P, on_pre="ge_post += we", namespace=ns, name="synapses_exc")
+            ]
+            Se[0].connect(condition="i != j", p=p)
+        else:
+            Se = _stdp_synapses(b2, P, ne, p, ns, stdp)
         Si = b2.Synapses(P[ne:], P, on_pre="gi_post += wi", namespace=ns, name="synapses_inh")
         Si.connect(condition=f"i + {ne} != j", p=p)
         mon = b2.SpikeMonitor(P, name="spikes")
-        net = b2.Network(P, Se, Si, mon, name="network")
+        net = b2.Network(P, *Se, Si, mon, name="network")
         net.run(duration_ms * ms, namespace={})
         total = time.perf_counter() - t0
         run_s = float(b2.get_device()._last_run_time)
@@ -179,6 +189,46 @@ def run(
     }
     out.update(spike_stats(senders, times, n, duration_ms))
     return out
+
+
+# Pair STDP, additive with hard bounds, all-to-all traces (Brian2's STDP example form):
+# a presynaptic spike delivers w, then depresses by the postsynaptic trace; a
+# postsynaptic spike potentiates by the presynaptic trace.
+STDP_EQS = """
+w : siemens
+dapre/dt = -apre / taupre : siemens (event-driven)
+dapost/dt = -apost / taupost : siemens (event-driven)
+"""
+STDP_ON_PRE = "ge_post += w\napre += Aplus\nw = clip(w - apost, 0*nS, wmax)"
+STDP_ON_POST = "apost += Aminus\nw = clip(w + apre, 0*nS, wmax)"
+
+
+def _stdp_synapses(b2, P, ne, p, ns, stdp):
+    """E->E plastic (``STDP_EQS``, starting at ``we``) and E->I static synapses."""
+    from brian2 import ms, nS
+
+    ns = dict(
+        ns,
+        Aplus=stdp["A_plus"] * nS,
+        Aminus=stdp["A_minus"] * nS,
+        taupre=stdp["tau_plus"] * ms,
+        taupost=stdp["tau_minus"] * ms,
+        wmax=stdp["w_max"] * nS,
+    )
+    ee = b2.Synapses(
+        P[:ne],
+        P[:ne],
+        STDP_EQS,
+        on_pre=STDP_ON_PRE,
+        on_post=STDP_ON_POST,
+        namespace=ns,
+        name="synapses_ee",
+    )
+    ee.connect(condition="i != j", p=p)
+    ee.w = "we"
+    ei = b2.Synapses(P[:ne], P[ne:], on_pre="ge_post += we", namespace=ns, name="synapses_ei")
+    ei.connect(p=p)
+    return [ee, ei]
 
 
 COBAHH_EQS = """

@@ -63,11 +63,17 @@ def run(
     seed: int = 0,
     *,
     threads: int = 1,
+    stdp: dict | None = None,
 ) -> dict:
+    """``stdp`` (COBA only): ``stdp_synapse`` on every E->E connection, ``dict(A_plus,
+    A_minus, tau_plus, tau_minus, w_max)`` (nS, ms): additive (``mu_plus = mu_minus = 0``),
+    ``lambda = A_plus / w_max``, ``alpha = A_minus / A_plus``, the neurons' ``tau_minus``."""
     os.environ.setdefault("PYNEST_QUIET", "1")
     import nest
 
     model = check_model(model)
+    if stdp is not None and model != "coba":
+        raise ValueError(f"stdp: COBA only, got model {model!r}")
     t0 = time.perf_counter()
     nest.ResetKernel()
     nest.verbosity = nest.VerbosityLevel.ERROR
@@ -132,7 +138,23 @@ def run(
 
     ne = n_exc(n)
     conn = {"rule": "pairwise_bernoulli", "p": conn_prob(n), "allow_autapses": False}
-    nest.Connect(neurons[:ne], neurons, conn, {"weight": w_exc, "delay": dt_ms})
+    if stdp is None:
+        nest.Connect(neurons[:ne], neurons, conn, {"weight": w_exc, "delay": dt_ms})
+    else:
+        neurons.tau_minus = stdp["tau_minus"]
+        plastic = dict(
+            synapse_model="stdp_synapse",
+            weight=w_exc,
+            delay=dt_ms,
+            Wmax=stdp["w_max"],
+            tau_plus=stdp["tau_plus"],
+            alpha=stdp["A_minus"] / stdp["A_plus"],
+            mu_plus=0.0,
+            mu_minus=0.0,
+            **{"lambda": stdp["A_plus"] / stdp["w_max"]},
+        )
+        nest.Connect(neurons[:ne], neurons[:ne], conn, plastic)
+        nest.Connect(neurons[:ne], neurons[ne:], conn, {"weight": w_exc, "delay": dt_ms})
     nest.Connect(neurons[ne:], neurons, conn, {"weight": w_inh, "delay": dt_ms})
     rec = nest.Create("spike_recorder")
     nest.Connect(neurons, rec)

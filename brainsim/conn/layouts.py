@@ -56,7 +56,8 @@ class Dense(AbstractLayout):
 class CSR(AbstractLayout):
     """Compressed sparse rows by presynaptic neuron: the targets of pre ``i`` are
     ``indices[indptr[i]:indptr[i+1]]``. Any out-degree distribution; ``max_degree`` is
-    the largest out-degree (fixes the shape of event buffers)."""
+    the largest out-degree (fixes the shape of event buffers; ``max_degree=`` may give
+    a larger bound, e.g. the largest of several blocks that must share one shape)."""
 
     n_pre: int = eqx.field(static=True)
     n_post: int = eqx.field(static=True)
@@ -64,7 +65,7 @@ class CSR(AbstractLayout):
     indices: jnp.ndarray  # (nnz,) int32, postsynaptic targets
     max_degree: int = eqx.field(static=True)
 
-    def __init__(self, n_pre, n_post, indptr, indices):
+    def __init__(self, n_pre, n_post, indptr, indices, max_degree=None):
         indptr = np.asarray(indptr)
         if indptr.shape != (n_pre + 1,) or indptr[0] != 0 or np.any(np.diff(indptr) < 0):
             raise ValueError(f"CSR.indptr must be non-decreasing, shape ({n_pre + 1},), from 0")
@@ -72,6 +73,13 @@ class CSR(AbstractLayout):
         self.indptr = to_device(indptr, np.int32)
         self.indices = to_device(indices, np.int32)
         self.max_degree = int(np.diff(indptr).max(initial=0))
+        if max_degree is not None:
+            if max_degree < self.max_degree:
+                raise ValueError(
+                    f"CSR.max_degree must be >= the largest out-degree {self.max_degree}, "
+                    f"got {max_degree}"
+                )
+            self.max_degree = int(max_degree)
 
     @property
     def weight_shape(self):

@@ -22,7 +22,7 @@ def _period(t, n_steps: int, dt: float) -> float:
 
 def _steps_neurons(spikes):
     if isinstance(spikes, SpikeEvents):
-        return spikes.steps, spikes.neurons, spikes.shape[1]
+        return np.asarray(spikes.steps), np.asarray(spikes.neurons), spikes.shape[1]
     raster = np.asarray(spikes)
     steps, neurons = np.nonzero(raster)
     return steps, neurons, raster.shape[1]
@@ -46,8 +46,8 @@ def to_neo(recording, populations=None, *, units=None, name: str = "brainsim"):
     """
     neo = require("neo", "neo")
     pq = require("quantities", "neo")
-    units = {**UNITS, **(units or {})}
-    pops = list(recording) if populations is None else list(populations)
+    pops = _populations(recording, populations)
+    units = {**UNITS, **_units(pq, units)}
     missing = [p for p in pops if p not in recording]
     if missing:
         raise ValueError(
@@ -87,6 +87,38 @@ def to_neo(recording, populations=None, *, units=None, name: str = "brainsim"):
         block.groups.append(group)
     block.check_relationships()
     return block
+
+
+def _populations(recording, populations) -> list:
+    """The population names asked for: all (``None``), one name, or an iterable of names."""
+    if populations is None:
+        return list(recording)
+    if isinstance(populations, str):
+        return [populations]
+    iterable = hasattr(populations, "__iter__") and not hasattr(populations, "items")
+    pops = list(populations) if iterable else None  # (a dict would pass its keys)
+    if pops is None or not all(isinstance(p, str) for p in pops):
+        raise TypeError(
+            "to_neo: populations must be None, a population name or a list of names, got "
+            f"{populations!r}"
+        )
+    return pops
+
+
+def _units(pq, units) -> dict:
+    """``units`` checked: a mapping of variable names to ``quantities`` unit strings."""
+    if units is None:
+        return {}
+    if not hasattr(units, "items"):
+        raise TypeError(f"to_neo: units must be a dict {{variable: unit}}, got {units!r}")
+    for var, unit in units.items():
+        try:
+            pq.Quantity(1.0, unit)
+        except (LookupError, TypeError, ValueError):
+            raise ValueError(
+                f"to_neo: units[{var!r}] must be a unit such as 'mV' or 'pA', got {unit!r}"
+            ) from None
+    return dict(units)
 
 
 def _spiketrains(neo, pq, pop, spikes, t, period):

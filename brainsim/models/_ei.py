@@ -5,7 +5,9 @@ from ..conn import FixedProb, ProceduralFixedOutDegree
 from ..network import Network, Projection
 
 
-def ei_network(n, *, key, neuron, exc, inh, in_degree, capacity=None, procedural=False) -> Network:
+def ei_network(
+    n, *, key, neuron, exc, inh, in_degree, capacity=None, procedural=False, model: str
+) -> Network:
     """``n`` neurons, 80 % excitatory ("E") and 20 % inhibitory ("I"), every pair connected
     with probability ``in_degree / n`` (no self-connections), so the mean in-degree stays
     ``in_degree`` at any size. ``neuron(size)`` makes a population; ``exc``/``inh`` are the
@@ -14,13 +16,14 @@ def ei_network(n, *, key, neuron, exc, inh, in_degree, capacity=None, procedural
     ``procedural=True``: the synapses are regenerated from a seed instead of stored
     (``ProceduralFixedOutDegree``): each neuron sends ``round(in_degree · n_post / n)``
     synapses to each population (64 to E and 16 to I at in-degree 80), so the mean
-    in-degree is again 64 from E and 16 from I, with Binomial in-degrees."""
-    check_size("n", n)
-    check_positive("in_degree", in_degree)
+    in-degree is again 64 from E and 16 from I, with Binomial in-degrees. ``model``: the
+    name of the calling model, which the error messages name."""
+    check_size(f"{model}: n", n)
+    check_positive(f"{model}: in_degree", in_degree)
     if n < 5:
-        raise ValueError(f"n must be >= 5 (80 % E / 20 % I), got {n}")
+        raise ValueError(f"{model}: n must be >= 5 (80 % E / 20 % I), got {n}")
     if in_degree > n:
-        raise ValueError(f"in_degree must be <= n={n}, got {in_degree}")
+        raise ValueError(f"{model}: in_degree must be <= n={n}, got {in_degree}")
     n_e = round(0.8 * n)
     sizes = {"E": n_e, "I": n - n_e}
 

@@ -51,11 +51,11 @@ def brunel2000(
     ≈ 0.7 of the diffusion approximation holds for a neuron with uncorrelated input of the
     same mean and variance, not for this finite network with its collective oscillation.
     """
-    check_size("n_e", n_e)
-    check_prob("epsilon", epsilon)
-    check_positive("g", g)
-    check_positive("eta", eta)
-    check_positive("j", j, "mV")
+    check_size("brunel2000: n_e", n_e)
+    check_prob("brunel2000: epsilon", epsilon)
+    check_positive("brunel2000: g", g)
+    check_positive("brunel2000: eta", eta)
+    check_positive("brunel2000: j", j, "mV")
     n_i = max(1, n_e // 4)
     c_e, c_i = max(1, round(epsilon * n_e)), max(1, round(epsilon * n_i))
     theta, tau = 20.0, 20.0

@@ -57,4 +57,5 @@ def coba(
         in_degree=in_degree,
         capacity=capacity,
         procedural=procedural,
+        model="coba",
     )

@@ -53,6 +53,7 @@ def cobahh(
         in_degree=in_degree,
         capacity=capacity,
         procedural=procedural,
+        model="cobahh",
     )
 
 

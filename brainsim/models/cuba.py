@@ -45,4 +45,5 @@ def cuba(
         in_degree=in_degree,
         capacity=capacity,
         procedural=procedural,
+        model="cuba",
     )

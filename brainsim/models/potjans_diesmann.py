@@ -106,8 +106,8 @@ def potjans_diesmann(
     membrane, so a spike delivers the exact charge $w\,\tau_{syn}$ of NEST's
     iaf_psc_exp; the weights are the published PSC amplitudes (no correction factor).
     """
-    check_positive("scale", scale)
-    check_positive("k_scale", k_scale)
+    check_positive("potjans_diesmann: scale", scale)
+    check_positive("potjans_diesmann: k_scale", k_scale)
     if k_scale > 1:
         raise ValueError(f"k_scale must be in (0, 1], got {k_scale:g}")
     sizes = np.maximum(1, (N_FULL * scale).astype(int))

@@ -39,13 +39,17 @@ from .plastic import columns as columns
 from .plastic import index as index
 from .plastic import update_columns as update_columns
 from .plastic import update_rows as update_rows
+from .plastic_bounded import bounded_change as bounded_change
+from .plastic_bounded import plastic_bounded as plastic_bounded
 from .procedural import materialize as materialize
 from .procedural import procedural_matvec as procedural_matvec
 from .rows import fixed_rows_matmul as fixed_rows_matmul
 from .rows import rows_matmul as rows_matmul
 from .rows import rows_outer as rows_outer
 from .sharded import PostShard as PostShard
+from .sharded import StoredShard as StoredShard
 from .sharded import sharded_matvec as sharded_matvec
+from .sharded import stored_sharded_matvec as stored_sharded_matvec
 
 
 def matvec(layout, weight, spikes, capacity: int | None = None):
@@ -58,6 +62,9 @@ def matvec(layout, weight, spikes, capacity: int | None = None):
     if isinstance(layout, PostShard):
         cap = default_capacity(layout.layout.n_pre) if capacity is None else capacity
         return sharded_matvec(layout, weight, spikes, cap)
+    if isinstance(layout, StoredShard):
+        cap = default_capacity(layout.csr.n_pre) if capacity is None else capacity
+        return stored_sharded_matvec(layout, weight, spikes, cap)
     cap = default_capacity(layout.n_pre) if capacity is None else capacity
     if isinstance(layout, Procedural):
         return procedural_matvec(layout, weight, spikes, cap)

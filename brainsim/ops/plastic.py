@@ -22,8 +22,11 @@ VJP is the one of the formula written over all synapses (every neuron and synaps
 its gradient, spiking or not), as for ``event_matvec``.
 
 A column is found through a ``Columns`` index built once from the layout (NumPy, on
-the host): for postsynaptic neuron ``j`` the synapse positions ``synapse[ptr[j]:ptr[j+1]]``
-(into the flat weight array) and their presynaptic neurons: 8 bytes per synapse.
+the host): for postsynaptic neuron ``j``, entries ``e`` in ``ptr[j]:ptr[j+1]`` give the
+presynaptic neuron ``pre[e]`` and the synapse's place in its row ``offset[e]`` (position
+``indptr[pre[e]] + offset[e]`` in the flat weight array), each in the narrowest unsigned
+type its range allows: 3 bytes per synapse up to 65 536 presynaptic neurons and out-degree
+256 (``uint16`` + ``uint8``), at most 8.
 """
 
 import functools
@@ -47,9 +50,14 @@ class Columns(eqx.Module):
     n_pre: int = eqx.field(static=True)
     n_post: int = eqx.field(static=True)
     indptr: jnp.ndarray  # (n_post + 1,) int32
-    synapse: jnp.ndarray  # (n_synapses,) int32, positions in the flat weight array
-    pre: jnp.ndarray  # (n_synapses,) int32, their presynaptic neurons
+    pre: jnp.ndarray  # (n_synapses,) uint16 or int32: presynaptic neuron of each entry
+    offset: jnp.ndarray  # (n_synapses,) uint8, uint16 or int32: its place in that row
     max_degree: int = eqx.field(static=True)  # largest in-degree
+
+
+def _narrowest(n: int, types=(np.uint8, np.uint16)):
+    """The first of ``types`` (else int32) that holds ``0 .. n - 1``."""
+    return next((t for t in types if n <= np.iinfo(t).max + 1), np.int32)
 
 
 def columns(layout: CSR | ELL) -> Columns:
@@ -61,15 +69,17 @@ def columns(layout: CSR | ELL) -> Columns:
         )
     indptr, post = (np.asarray(a) for a in _csr_arrays(layout))
     order = np.argsort(post, kind="stable")  # by post; within a column by position (pre)
-    pre = np.repeat(np.arange(layout.n_pre), np.diff(indptr))[order]
+    degree = np.diff(indptr)
+    pre = np.repeat(np.arange(layout.n_pre), degree)[order]
+    offset = order - indptr[pre]
     counts = np.bincount(post, minlength=layout.n_post)
     col_ptr = np.concatenate([[0], np.cumsum(counts)])
     return Columns(
         n_pre=layout.n_pre,
         n_post=layout.n_post,
         indptr=to_device(col_ptr, np.int32),
-        synapse=to_device(order, np.int32),
-        pre=to_device(pre, np.int32),
+        pre=to_device(pre, _narrowest(layout.n_pre, (np.uint16,))),
+        offset=to_device(offset, _narrowest(int(degree.max(initial=0)))),
         max_degree=int(counts.max(initial=0)),
     )
 
@@ -115,20 +125,24 @@ def _row_slots(layout, idx):
     return pos, indices[pos], valid
 
 
-def _column_slots(cols, idx):
+def _column_slots(layout, cols, idx):
     """Synapse positions, partner (pre) neurons and validity of the columns ``idx``."""
     start = cols.indptr[idx]
     offset = jnp.arange(cols.max_degree)[None, :]
     valid = offset < (cols.indptr[idx + 1] - start)[:, None]
     entry = jnp.where(valid, start[:, None] + offset, 0)
-    return cols.synapse[entry], cols.pre[entry], valid
+    pre = cols.pre[entry].astype(jnp.int32)
+    return _csr_arrays(layout)[0][pre] + cols.offset[entry].astype(jnp.int32), pre, valid
 
 
-def _chunk(index, delta, w, spikes, pre, post, theta, idx, live, by_row):
+def _chunk(layout, cols, delta, w, spikes, pre, post, theta, idx, live, by_row):
     """The update through one chunk of compacted events ``idx`` (``live`` marks the
     real ones)."""
     idx = jnp.where(live, idx, 0)
-    pos, partner, valid = (_row_slots if by_row else _column_slots)(index, idx)
+    if by_row:
+        pos, partner, valid = _row_slots(layout, idx)
+    else:
+        pos, partner, valid = _column_slots(layout, cols, idx)
     valid = valid & live[:, None]
     i, j = (idx[:, None], partner) if by_row else (partner, idx[:, None])
     d = delta(w[pos], _gather(pre, i), _gather(post, j), theta)
@@ -143,7 +157,7 @@ def _all_synapses(layout, delta, w, spikes, pre, post, theta, by_row):
     return w + spikes[i if by_row else j] * d
 
 
-def _forward(index, delta, w, spikes, pre, post, theta, capacity, by_row):
+def _forward(layout, cols, delta, w, spikes, pre, post, theta, capacity, by_row):
     """Every spiking neuron, ``capacity`` at a time: one chunk in a normal step, as many
     as needed in a burst (cost ∝ spiking neurons × degree, in place)."""
     slots = -(-spikes.shape[0] // capacity) * capacity
@@ -152,27 +166,27 @@ def _forward(index, delta, w, spikes, pre, post, theta, capacity, by_row):
     def chunk(c, w):
         part = jax.lax.dynamic_slice(idx, (c * capacity,), (capacity,))
         live = c * capacity + jnp.arange(capacity) < count
-        return _chunk(index, delta, w, spikes, pre, post, theta, part, live, by_row)
+        return _chunk(layout, cols, delta, w, spikes, pre, post, theta, part, live, by_row)
 
     return jax.lax.fori_loop(0, (count + capacity - 1) // capacity, chunk, w)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 8, 9))
-def _update(delta, layout, index, w, spikes, pre, post, theta, capacity, by_row):
-    return _forward(index, delta, w, spikes, pre, post, theta, capacity, by_row)
+def _update(delta, layout, cols, w, spikes, pre, post, theta, capacity, by_row):
+    return _forward(layout, cols, delta, w, spikes, pre, post, theta, capacity, by_row)
 
 
-def _update_fwd(delta, layout, index, w, spikes, pre, post, theta, capacity, by_row):
-    out = _forward(index, delta, w, spikes, pre, post, theta, capacity, by_row)
-    return out, (layout, index, w, spikes, pre, post, theta)
+def _update_fwd(delta, layout, cols, w, spikes, pre, post, theta, capacity, by_row):
+    out = _forward(layout, cols, delta, w, spikes, pre, post, theta, capacity, by_row)
+    return out, (layout, cols, w, spikes, pre, post, theta)
 
 
 def _update_bwd(delta, capacity, by_row, res, ct):
-    layout, index, *args = res
+    layout, cols, *args = res
     dense = lambda *a: _all_synapses(layout, delta, *a, by_row=by_row)
     _, vjp = jax.vjp(dense, *args)
     no_grad = lambda tree: jax.tree.map(lambda _: None, tree)
-    return (no_grad(layout), no_grad(index), *vjp(ct))
+    return (no_grad(layout), no_grad(cols), *vjp(ct))
 
 
 _update.defvjp(_update_fwd, _update_bwd)
@@ -206,7 +220,7 @@ def update_rows(layout: CSR | ELL, w, spikes, delta, pre, post, theta, capacity:
         The updated ``(n_synapses,)`` weights.
     """
     _check("update_rows", layout, w, spikes, layout.n_pre, capacity)
-    return _update(delta, layout, layout, w, spikes, pre, post, theta, capacity, True)
+    return _update(delta, layout, None, w, spikes, pre, post, theta, capacity, True)
 
 
 def update_columns(

@@ -13,10 +13,17 @@ from .homeostasis import SynapticScaling as SynapticScaling
 from .homeostasis import scaled_weights as scaled_weights
 from .inhibitory import VogelsSprekeler as VogelsSprekeler
 from .inhibitory import VogelsSprekelerState as VogelsSprekelerState
+from .modulators import AbstractModulator as AbstractModulator
+from .modulators import DistalReward as DistalReward
+from .modulators import DistalRewardState as DistalRewardState
+from .modulators import RewardSignal as RewardSignal
+from .sleep import Sleep as Sleep
 from .stdp import PairSTDP as PairSTDP
 from .stdp import PairSTDPState as PairSTDPState
 from .three_factor import RewardSTDP as RewardSTDP
 from .three_factor import RewardSTDPState as RewardSTDPState
+from .trace_stdp import TraceSTDP as TraceSTDP
+from .trace_stdp import TraceSTDPState as TraceSTDPState
 from .traces import AllToAll as AllToAll
 from .traces import Nearest as Nearest
 from .triplet import TripletSTDP as TripletSTDP

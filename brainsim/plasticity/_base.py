@@ -23,17 +23,21 @@ $\Delta t = 0$ changes nothing), and facilitation precedes depression within a s
 """
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 
 from .._checks import check_nonnegative, check_positive
-from ..ops import update_columns, update_rows
+from ..ops import plastic_bounded, update_columns, update_rows
 
 
 class AbstractPlasticity(eqx.Module):
     """A synaptic plasticity rule: parameters as fields; ``init(w, n_pre, n_post)`` gives
     the state (plastic weights ``state.w`` and traces), ``step(state, pre, post, *,
-    layout, dt)`` advances it one step (``layout``: a ``bs.ops.Indexed``)."""
+    layout, dt)`` advances it one step (``layout``: a ``bs.ops.Indexed``). A
+    ``modulated`` rule's ``step`` also takes ``reward=`` (its third factor)."""
+
+    modulated: ClassVar[bool] = False
 
     @abc.abstractmethod
     def init(self, w, n_pre: int, n_post: int):
@@ -69,4 +73,15 @@ def apply_events(layout, w, pre, post, pre_traces, post_traces, on_pre, on_post,
     )
     return update_rows(
         layout.layout, w, pre, on_pre, pre_traces, post_traces, theta, layout.pre_capacity
+    )
+
+
+def apply_bounded(layout, w, pre, post, on_post, on_pre, bounds):
+    """Steps 2 and 3 for a change ``bounds.change(w, a b)`` factored into per-neuron
+    arrays: ``on_post = (a (n_pre,), b (n_post,))`` for postsynaptic spikes,
+    ``on_pre = (a (n_post,), b (n_pre,))`` for presynaptic ones (``a`` the partner's,
+    ``b`` the spiking neuron's): ``bs.ops.plastic_bounded`` (a native kernel on CPU)."""
+    b = bounds
+    return plastic_bounded(
+        layout, w, pre, post, on_post, on_pre, b.w_min, b.w_max, b.mu_plus, b.mu_minus
     )

@@ -19,7 +19,8 @@ weights in gradient studies).
 import math
 
 import equinox as eqx
-import jax.numpy as jnp
+
+from ..ops import bounded_change
 
 
 class Bounds(eqx.Module):
@@ -53,17 +54,6 @@ class Bounds(eqx.Module):
                 )
 
     def change(self, w, raw):
-        """The change of ``w`` that a raw change ``raw`` makes (same shapes)."""
-        if self.mu_plus or self.mu_minus:
-            u = (w - self.w_min) / (self.w_max - self.w_min)
-            raw = raw * jnp.where(raw > 0, _power(1 - u, self.mu_plus), _power(u, self.mu_minus))
-        return jnp.clip(w + raw, self.w_min, self.w_max) - w
-
-
-def _power(x, mu: float):
-    """``x ** mu`` for ``x`` in [0, 1] with exact (and differentiable) ``mu`` 0 and 1."""
-    if mu == 0:
-        return jnp.ones_like(x)
-    if mu == 1:
-        return x
-    return jnp.power(jnp.maximum(x, 0.0), mu)
+        """The change of ``w`` that a raw change ``raw`` makes (same shapes):
+        ``bs.ops.bounded_change``."""
+        return bounded_change(w, raw, self.w_min, self.w_max, self.mu_plus, self.mu_minus)

@@ -13,7 +13,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from .._checks import check_nonnegative
-from ._base import AbstractPlasticity, apply_events, check_rule
+from ._base import AbstractPlasticity, apply_bounded, check_rule
 from .bounds import Bounds
 from .traces import decay
 
@@ -48,13 +48,7 @@ class VogelsSprekeler(AbstractPlasticity):
 
     def step(self, state, pre, post, *, layout, dt) -> VogelsSprekelerState:
         x, y = decay(state.x, self.tau, dt), decay(state.y, self.tau, dt)
-        w = apply_events(layout, state.w, pre, post, x, y, _on_pre, _on_post, self)
+        on_post = (self.eta * x, jnp.ones_like(y))
+        on_pre = (self.eta * (y - self.alpha), jnp.ones_like(x))
+        w = apply_bounded(layout, state.w, pre, post, on_post, on_pre, self.bounds)
         return VogelsSprekelerState(w, x + pre, y + post)
-
-
-def _on_post(w, x, y, rule):
-    return rule.bounds.change(w, rule.eta * x)
-
-
-def _on_pre(w, x, y, rule):
-    return rule.bounds.change(w, rule.eta * (y - rule.alpha))

@@ -18,7 +18,7 @@ delay convention: ``bs.plasticity`` (``_base``).
 import equinox as eqx
 import jax.numpy as jnp
 
-from ._base import AbstractPlasticity, apply_events, check_rule
+from ._base import AbstractPlasticity, apply_bounded, check_rule
 from .bounds import Bounds
 from .traces import AbstractPairing, AllToAll, decay
 
@@ -66,7 +66,10 @@ class PairSTDP(AbstractPlasticity):
     def step(self, state: PairSTDPState, pre, post, *, layout, dt) -> PairSTDPState:
         x = (decay(state.x_plus, self.tau_plus, dt), decay(state.x_minus, self.tau_minus, dt))
         y = (decay(state.y_plus, self.tau_plus, dt), decay(state.y_minus, self.tau_minus, dt))
-        w = apply_events(layout, state.w, pre, post, x, y, _on_pre, _on_post, self)
+        one_pre, one_post = jnp.ones_like(x[0]), jnp.ones_like(y[0])
+        on_post = (raw_on_post(x, self), one_post)
+        on_pre = (raw_on_pre(y, self), one_pre)
+        w = apply_bounded(layout, state.w, pre, post, on_post, on_pre, self.bounds)
         x = [self.pairing.jump(t, pre) for t in x]
         y = [self.pairing.jump(t, post) for t in y]
         return PairSTDPState(w, *x, *y)
@@ -90,11 +93,3 @@ def raw_on_post(x, rule):
 def raw_on_pre(y, rule):
     """Raw change at a presynaptic spike from the postsynaptic traces ``y``."""
     return (rule.A_plus * y[0] if rule.symmetric else 0.0) - rule.A_minus * y[1]
-
-
-def _on_post(w, x, y, rule):
-    return rule.bounds.change(w, raw_on_post(x, rule))
-
-
-def _on_pre(w, x, y, rule):
-    return rule.bounds.change(w, raw_on_pre(y, rule))

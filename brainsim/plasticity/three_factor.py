@@ -7,7 +7,9 @@ $$\dot c_{ij} = -c_{ij}/\tau_c + \text{STDP}_{ij}(t),\qquad
 ``window`` (a ``PairSTDP``) gives the STDP events that increment $c$ (its amplitudes,
 time constants, pairing and symmetry, without bounds) and the ``bounds`` applied to
 $w$. ``step(..., reward=r)`` adds ``r`` to $d$ in this step (Izhikevich: 0.5 per
-reward, $\tau_d = 200$ ms, $\tau_c = 1$ s). One step of ``dt``: $c$ and $d$ decay
+reward, $\tau_d = 200$ ms, $\tau_c = 1$ s); in a ``Network``,
+``bs.Plastic(rule, modulator=...)`` gives it from a modulator
+(``bs.plasticity.RewardSignal``, ``DistalReward``). One step of ``dt``: $c$ and $d$ decay
 exactly, the STDP events update $c$ (event-driven, as in ``PairSTDP``), $d$ jumps by
 the reward, then $w \leftarrow \text{bounds}(w + dt\,c\,d)$.
 
@@ -15,6 +17,8 @@ Cost: the eligibility decay and the weight change touch every synapse each step,
 O(synapses), unlike the pure spike-timing rules; skip the ``step`` of a projection
 while $d = 0$ only if its eligibility may be left undecayed.
 """
+
+from typing import ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -42,6 +46,7 @@ class RewardSTDP(AbstractPlasticity):
     window: PairSTDP = PairSTDP(A_plus=1.0, A_minus=1.5, tau_plus=20.0, tau_minus=20.0)
     tau_c: float = 1000.0
     tau_d: float = 200.0
+    modulated: ClassVar[bool] = True
 
     def __check_init__(self):
         check_positive("RewardSTDP.tau_c", self.tau_c, "ms")

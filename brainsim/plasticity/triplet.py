@@ -19,7 +19,7 @@ $A_2^+ \approx 0$). With additive ``Bounds(0, w_max)`` this is NEST's
 import equinox as eqx
 import jax.numpy as jnp
 
-from ._base import AbstractPlasticity, apply_events, check_rule
+from ._base import AbstractPlasticity, apply_bounded, check_rule
 from .bounds import Bounds
 from .traces import AbstractPairing, AllToAll, decay
 
@@ -65,15 +65,10 @@ class TripletSTDP(AbstractPlasticity):
     def step(self, state: TripletSTDPState, pre, post, *, layout, dt) -> TripletSTDPState:
         r = (decay(state.r1, self.tau_plus, dt), decay(state.r2, self.tau_x, dt))
         o = (decay(state.o1, self.tau_minus, dt), decay(state.o2, self.tau_y, dt))
-        w = apply_events(layout, state.w, pre, post, r, o, _on_pre, _on_post, self)
+        # post spike: r1 of the partner times (A2+ + A3+ o2) of the spiking neuron
+        on_post = (r[0], self.A2_plus + self.A3_plus * o[1])
+        on_pre = (-o[0], self.A2_minus + self.A3_minus * r[1])
+        w = apply_bounded(layout, state.w, pre, post, on_post, on_pre, self.bounds)
         r = [self.pairing.jump(t, pre) for t in r]
         o = [self.pairing.jump(t, post) for t in o]
         return TripletSTDPState(w, *r, *o)
-
-
-def _on_post(w, r, o, rule):
-    return rule.bounds.change(w, r[0] * (rule.A2_plus + rule.A3_plus * o[1]))
-
-
-def _on_pre(w, r, o, rule):
-    return rule.bounds.change(w, -o[0] * (rule.A2_minus + rule.A3_minus * r[1]))

@@ -111,7 +111,7 @@ class UltraLIF(AbstractDynamics):
     tau_m: float | jax.Array = 20.0
     theta: float | jax.Array = 1.0
     v_reset: float | jax.Array = 0.0
-    spike: UltraSpike = UltraSpike()
+    spike: UltraSpike = eqx.field(default_factory=UltraSpike)
 
     def __check_init__(self):
         check_size("UltraLIF.size", self.size)
@@ -156,7 +156,7 @@ class UltraDLIF(AbstractDynamics):
     size: int = eqx.field(static=True)
     theta: float | jax.Array = 1.0
     v_reset: float | jax.Array = 0.0
-    spike: UltraSpike = UltraSpike()
+    spike: UltraSpike = eqx.field(default_factory=UltraSpike)
     neighbours: jax.Array | None = None
 
     def __check_init__(self):

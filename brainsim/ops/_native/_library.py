@@ -37,6 +37,7 @@ TARGETS = (
     ("brainsim_lif_update", "BrainsimLifUpdate"),
     ("brainsim_lif_network", "BrainsimLifNetwork"),
     ("brainsim_lif_network_run", "BrainsimLifNetworkRun"),
+    ("brainsim_plastic_bounded", "BrainsimPlasticBounded"),
 )
 
 _REBUILD = (

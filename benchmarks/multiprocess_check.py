@@ -1,0 +1,110 @@
+"""Multi-process runs reproduce the single-process spike trains: COBA (procedural and
+stored ``FixedProb`` connectivity) as P = 1, 2, 4 processes on localhost, each process
+recording its own neurons to its own file, merged and compared spike for spike with one
+``bs.simulate`` run. The Potjans–Diesmann microcircuit is tried too (reduced scale) and
+its outcome reported.
+
+    python benchmarks/multiprocess_check.py [--n 16000] [--duration 1000] [--processes 1 2 4]
+
+A check, not a timing (4 processes on 2 cores are over-subscribed). Results:
+benchmarks/results/multiprocess_check.json.
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from _harness import emit, save, table
+from _multiproc import launch
+
+MODELS = ("coba-procedural", "coba-stored", "potjans_diesmann")
+
+
+def build(model: str, n: int):
+    import jax
+
+    import brainsim as bs
+
+    if model == "potjans_diesmann":  # reduced scale: n / 77 169 of the neurons
+        net = bs.models.potjans_diesmann(n / 77_169, key=jax.random.key(0))
+    else:
+        net = bs.models.coba(n, key=jax.random.key(0), procedural=model == "coba-procedural")
+    return net, net.init(jax.random.key(1))
+
+
+def worker(a):
+    import brainsim as bs
+
+    bs.distributed.initialize(f"localhost:{a.port}", a.processes, a.pid, timeout=120)
+    net, state = build(a.model, a.n)
+    try:
+        _, ev = bs.simulate_sharded(net, state, a.duration, 0.1, events=True)
+    except ValueError as e:
+        return emit({"error": str(e)})
+    parts = {
+        f"{p}_{k}": np.asarray(getattr(e, k)) for p, e in ev.items() for k in ("steps", "neurons")
+    }
+    np.savez(Path(a.out) / f"p{a.pid}.npz", **parts)
+    emit({"spikes": int(sum(e.steps.size for e in ev.values()))})
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--worker", action="store_true")
+    ap.add_argument("--model", choices=MODELS)
+    ap.add_argument("--n", type=int, default=16_000)
+    ap.add_argument("--duration", type=float, default=1000.0)
+    ap.add_argument("--processes", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--pid", type=int)
+    ap.add_argument("--port")
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    if a.worker:
+        a.processes = a.processes[0]
+        return worker(a)
+    import brainsim as bs
+
+    rows = []
+    for model in MODELS:
+        net, state = build(model, a.n)
+        record = {p: ["spikes"] for p in net.populations}
+        _, rec = bs.simulate(net, state, a.duration, 0.1, record=record)
+        reference = {p: np.asarray(rec[p]["spikes"]) != 0 for p in net.populations}
+        for p_count in a.processes:
+            with tempfile.TemporaryDirectory() as out:
+                args = ["--model", model, "--n", str(a.n), "--duration", str(a.duration)]
+                got = launch(sys.argv[0], [*args, "--out", out], p_count)
+                row = {"model": model, "processes": p_count, "n": a.n}
+                errors = [g["error"] for g in got if "error" in g]
+                if errors:
+                    rows.append({**row, "error": errors[0][:200]})
+                    continue
+                files = [np.load(Path(out) / f"p{p}.npz") for p in range(p_count)]
+                equal = True
+                for pop, dense in reference.items():
+                    merged = bs.distributed.merge_events(
+                        [
+                            bs.SpikeEvents(f[f"{pop}_steps"], f[f"{pop}_neurons"], dense.shape)
+                            for f in files
+                        ]
+                    )
+                    equal &= bool(np.array_equal(merged.dense(), dense))
+                total = int(sum(d.sum() for d in reference.values()))
+                rows.append({**row, "spikes": total, "identical": equal})
+            print(json.dumps(rows[-1]), flush=True)
+    columns = [
+        ("model", "model", ""),
+        ("processes", "P", ""),
+        ("spikes", "spikes", ""),
+        ("identical", "identical to 1 process", ""),
+        ("error", "error", ""),
+    ]
+    print(table(rows, columns))
+    print("saved", save("multiprocess_check", {"n": a.n, "duration_ms": a.duration, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()

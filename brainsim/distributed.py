@@ -1,0 +1,58 @@
+"""Several processes, one network, on JAX's multi-controller runtime (``jax.distributed``):
+joining the processes, and merging their recordings.
+
+Every process runs the same script. After ``bs.distributed.initialize(...)``,
+``jax.devices()`` lists the devices of every process and a mesh over them makes the
+sharded run's collectives cross processes (over Gloo on CPUs, NCCL on GPUs). Each
+process places, steps and records only the neurons of its own devices; the recordings
+of all processes are merged afterwards by ``merge_events``.
+"""
+
+import jax
+import numpy as np
+
+from .monitors import SpikeEvents
+
+
+def initialize(
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    *,
+    timeout: int = 60,
+) -> None:
+    """Join the processes of one run: ``jax.distributed.initialize`` with CPU collectives
+    over Gloo (JAX's CPU backend has none by default; a no-op choice on GPUs) and bounded
+    waits. Call it first in every process, before anything touches a device.
+    ``coordinator_address`` (``"host:port"`` of process 0), ``num_processes`` and
+    ``process_id``: as ``jax.distributed.initialize`` (``None``: read from SLURM or
+    Open MPI). ``timeout`` (s, ≥ 1): how long a process waits for the others to join,
+    and how long a process may go silent (it died) before every other process is
+    stopped with an error instead of waiting forever."""
+    if not isinstance(timeout, int) or timeout < 1:
+        raise ValueError(f"timeout must be an integer number of seconds >= 1, got {timeout!r}")
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(
+        coordinator_address,
+        num_processes,
+        process_id,
+        initialization_timeout=timeout,
+        heartbeat_timeout_seconds=timeout,
+        shutdown_timeout_seconds=timeout,
+    )
+
+
+def merge_events(parts: list[SpikeEvents]) -> SpikeEvents:
+    """One population's ``SpikeEvents`` from those of every process of a multi-process
+    run (each: that process's own neurons, global indices, the same ``shape``): all
+    spikes, sorted by step and, within a step, by neuron (as a single-process run
+    records them)."""
+    if not parts:
+        raise ValueError("merge_events needs at least one SpikeEvents, got none")
+    shapes = {tuple(p.shape) for p in parts}
+    if len(shapes) != 1:
+        raise ValueError(f"merge_events: the parts have different shapes {sorted(shapes)}")
+    steps = np.concatenate([np.asarray(p.steps, np.int64) for p in parts])
+    neurons = np.concatenate([np.asarray(p.neurons, np.int32) for p in parts])
+    order = np.lexsort((neurons, steps))
+    return SpikeEvents(steps[order], neurons[order], shapes.pop())
