@@ -119,7 +119,7 @@ def test_bptt_float32_matches_autodiff(layers):
     The bound is float32's own spread for this layer: the reference run with its hidden
     neurons permuted (the same sums in another order) differs from itself by 1.3e-5 to
     3.6e-5 over 5 permutations; the forward kernel sums the recurrent input of a group of
-    batch rows bucket by bucket (``event_rows.cc``), another order again (measured
+    batch rows bucket by bucket (``lif_scan.cc``), another order again (measured
     2.4e-5). Exactness is the float64 test above (1e-10)."""
     layer = layers["recurrent"]
     k = jax.random.split(jax.random.key(11), 2)

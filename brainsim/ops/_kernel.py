@@ -17,10 +17,13 @@ is loaded and on: ``bs.ops.configure``) and applies to the arguments (``applies`
 through ``jax.lax.platform_dependent`` (so a computation placed on another platform
 takes the reference), and the reference otherwise. The ``gpu`` slot takes a kernel the
 same way (none is registered yet: GPUs run the reference). Keyword arguments are static.
-With ``bwd``, the op gets a custom VJP whose backward pass ``bwd(*args, ct, **static)``
-(pure JAX) returns one cotangent per argument; its residuals are the arguments, those
-not listed in ``saves`` (positions; default all) passed as ``None`` (a large input the
-backward pass does not need, e.g. a delay ring, is then not kept per step of a scan).
+With ``jvp="reference"``, derivatives (forward and reverse mode) are the reference's
+(``jax.custom_jvp``; for a kernel with the reference's values, e.g. a fused step whose
+spike function has a surrogate gradient). With ``bwd``, the op gets a custom VJP whose
+backward pass ``bwd(*args, ct, **static)`` (pure JAX) returns one cotangent per
+argument; its residuals are the arguments, those not listed in ``saves`` (positions;
+default all) passed as ``None`` (a large input the backward pass does not need, e.g. a
+delay ring, is then not kept per step of a scan).
 Batching is the kernels' own (``jax.ffi.ffi_call``'s ``vmap_method`` or a
 ``custom_vmap``). Every op is listed in ``KERNELS`` (for reports and a generic
 equivalence suite over all registrations).
@@ -36,6 +39,7 @@ import jax
 from . import _native
 
 PLATFORMS = ("cpu", "gpu")
+_LOWERING = {"gpu": ("cuda", "rocm")}  # jax.lax.platform_dependent's names
 
 KERNELS: dict[str, Kernel] = {}
 
@@ -46,7 +50,8 @@ class Kernel:
     ``name``: its name in ``KERNELS`` and ``backend_info``; ``when``: where its kernels
     apply, in words (reported by ``backend_info``); ``bwd``: the pure-JAX backward pass
     (``None``: the op is differentiated as its forward path is, or not at all);
-    ``saves``: the positions of the arguments ``bwd`` needs (module docstring)."""
+    ``saves``: the positions of the arguments ``bwd`` needs (module docstring); ``jvp``:
+    ``"reference"`` for derivatives through the reference (exclusive with ``bwd``)."""
 
     def __init__(
         self,
@@ -56,11 +61,14 @@ class Kernel:
         when: str,
         bwd: Callable | None = None,
         saves: tuple[int, ...] | None = None,
+        jvp: str | None = None,
     ):
+        if jvp not in (None, "reference") or (jvp and bwd is not None):
+            raise ValueError(f"Kernel {name!r}: jvp must be None or 'reference' (without bwd)")
         if name in KERNELS:
             raise ValueError(f"Kernel: an op named {name!r} is already registered")
         self.name, self.reference, self.when, self.bwd = name, reference, when, bwd
-        self.saves = saves
+        self.saves, self.jvp = saves, jvp
         self.kernels: dict[str, tuple[Callable, Callable | None]] = {}
         KERNELS[name] = self
 
@@ -96,9 +104,22 @@ class Kernel:
             return reference(*args)
         if set(kernels) == {"cpu"} and _native.cpu_only():
             return kernels["cpu"](*args)  # the reference need not even be traced
-        return jax.lax.platform_dependent(*args, default=reference, **kernels)
+        # platform_dependent names GPUs by vendor.
+        branches = {}
+        for platform, fn in kernels.items():
+            branches.update(dict.fromkeys(_LOWERING.get(platform, (platform,)), fn))
+        return jax.lax.platform_dependent(*args, default=reference, **branches)
 
     def __call__(self, *args, **static):
+        if self.jvp == "reference":
+            reference = functools.partial(self.reference, **static)
+
+            @jax.custom_jvp
+            def op(*args):
+                return self.forward(*args, **static)
+
+            op.defjvp(lambda primals, tangents: jax.jvp(reference, primals, tangents))
+            return op(*args)
         if self.bwd is None:
             return self.forward(*args, **static)
 

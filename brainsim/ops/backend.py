@@ -3,7 +3,10 @@
 
 Every op has a pure-JAX path (any platform, and the reference the kernels are tested
 against) and, on CPU, a native kernel (``ops/_native``) used where the conditions below
-hold. Both give the same spikes (``tests/test_path_independence.py``).
+hold: every registered kernel (``ops._kernel.KERNELS``, its condition in words), and
+``lif_network_run`` (the network kernel's many-step loop, which has no pure-JAX twin:
+``Network.simulate`` steps one call at a time where it does not apply). Both give the
+same spikes (``tests/test_path_independence.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import jax
 
 from . import _native
+from ._kernel import KERNELS
 from ._native._library import KernelsUnavailableWarning, path
 from ._native._settings import KernelSettings, configure, settings
 
@@ -21,24 +25,6 @@ __all__ = [
     "configure",
     "settings",
 ]
-
-# op -> where its native kernel runs (on a CPU, float32/float64, unless said otherwise);
-# elsewhere the op's pure-JAX path runs.
-NATIVE_WHEN = {
-    "event_matvec": "CSR/ELL layouts",
-    "event_matvec_many": "two or more CSR/ELL projections, spikes of one batch shape",
-    "procedural_matvec": "procedural layouts (forward and its VJP's gather)",
-    "delayed_propagate": "heterogeneous-delay rings",
-    "compact": "any spike dtype",
-    "append_spikes": "bool/float32/float64 spikes",
-    "rows_matmul": "at least ops.rows.NARROW output columns; rows_outer always",
-    "fixed_rows_matmul": "at most ops.rows.DENSE_ABOVE of the spikes nonzero",
-    "lif_scan": "bs.train's LIF recurrence, forward and reverse scans",
-    "lif_update": "states of at least ops.lif.NATIVE_MIN_SIZE elements (native=None)",
-    "lif_network_update": "LIF populations with CSR/ELL projections (Network.step)",
-    "lif_network_run": "the same, many steps per call, in processes with only CPUs",
-    "plastic_bounded": "additive (hard-bound) plastic updates, not under jax.vmap",
-}
 
 
 def backend_info() -> dict:
@@ -60,12 +46,16 @@ def backend_info() -> dict:
         native, reason = False, f"native CPU kernels unavailable: {_native._library.error()}"
     platforms = sorted({d.platform for d in jax.devices()})
     if native and platforms != ["cpu"]:
-        reason += " (CPU computations only; the pure-JAX path runs on " + ", ".join(
-            p for p in platforms if p != "cpu"
-        ) + ")"
+        reason += (
+            " (CPU computations only; the pure-JAX path runs on "
+            + ", ".join(p for p in platforms if p != "cpu")
+            + ")"
+        )
+    when = {name: op.when for name, op in KERNELS.items()}
+    when["lif_network_run"] = "as lif_network_update, many steps per call, CPU-only processes"
     ops = {
-        op: {"path": "native" if native else "pure", "when": when if native else "never"}
-        for op, when in NATIVE_WHEN.items()
+        op: {"path": "native" if native else "pure", "when": w if native else "never"}
+        for op, w in sorted(when.items())
     }
     return {
         "kernels": "native" if native else "pure",

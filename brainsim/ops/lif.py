@@ -29,13 +29,15 @@ $V \leftarrow V + (V_{reset} - V)s$ and the refractory countdown
 ``Conductance`` outputs in ``bs.Network.step``.
 """
 
+import functools
 from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..synapses.kinetics import exp_mean
-from . import _native
+from ._kernel import Kernel
 
 # Below this many neurons (times the batch) the XLA loops work in cache and are as fast
 # as the kernel, whose call costs ~0.5-1 us more than a fused XLA loop: measured on
@@ -50,7 +52,7 @@ def _phi1(a, dt):
 
 
 def _step_pure(flat, *, k, mode, conductance, spike_fn):
-    """The step on the native kernel's operand list (order: ``_native.lif_update``)."""
+    """The step on the native kernel's operand list (``_operand_names``)."""
     v, ref, _, *rest = flat
     g, e, rest = rest[:k], rest[k : 2 * k], rest[2 * k :]
     i_in, g_l, c_m, v_rest, v_th, v_reset, i_ext, step, n_ref = rest[:9]
@@ -76,39 +78,94 @@ def _step_pure(flat, *, k, mode, conductance, spike_fn):
     return (v, s, ref, *g)
 
 
-def _fused(flat, *, k, mode, conductance, spike_fn):
-    """Native on CPU, pure elsewhere; derivatives and vmap over parameters take the
-    pure path."""
+def _operand_names(k: int) -> list[str]:
+    """The kernel's operands by name, in the order ``lif_update.cc`` reads them: the state
+    (each ``(..., n)``), the input current (``1``, ``n`` or all elements), the parameters
+    (each of size 1 or ``n``) and the traces' decay, reversal and step-mean factors."""
+    traces = lambda *names: [f"{x}{j}" for x in names for j in range(k)]
+    return [
+        "v",
+        "refractory",
+        "spike",
+        *traces("g", "e"),
+        "current",
+        *_PARAMS,
+        "n_ref",
+        *traces("a", "e_rev", "mean"),
+    ]
+
+
+_PARAMS = ("g_l", "c_m", "v_rest", "v_th", "v_reset", "i_ext", "step")
+
+
+def _result_names(k: int) -> list[str]:
+    return ["v", "spike", "refractory", *(f"g{j}" for j in range(k))]
+
+
+def _reference(*flat, k, mode, conductance, spike_fn):
+    return _step_pure(flat, k=k, mode=mode, conductance=conductance, spike_fn=spike_fn)
+
+
+_lif = Kernel(
+    "lif_update",
+    _reference,
+    when="states of at least ops.lif.NATIVE_MIN_SIZE elements (native=None)",
+    jvp="reference",
+)
+
+
+def _call(flat, *, k, mode, conductance):
+    """One ``BrainsimLifUpdate`` call: ``mode`` 0/1 ``V += step dV`` (Euler, or
+    exponential Euler with ``step`` the precomputed factor), 2 exponential Euler with
+    conductances (``step`` = dt); ``conductance[j]``: trace ``j`` is a conductance.
+    Results (``_result_names``) are updated in place where XLA allows."""
+    v = flat[0]
+    names, results = _operand_names(k), _result_names(k)
+    types = {"refractory": jnp.int32}
+    out = [jax.ShapeDtypeStruct(v.shape, types.get(r, v.dtype)) for r in results]
+    aliases = {names.index(r): j for j, r in enumerate(results)}
+    call = jax.ffi.ffi_call("brainsim_lif_update", out, input_output_aliases=aliases)
+    mask = sum(1 << j for j in range(k) if conductance[j])
+    return tuple(
+        call(
+            *flat,
+            k=np.int64(k),
+            n=np.int64(v.shape[-1]),
+            mode=np.int64(mode),
+            conductance=np.int64(mask),
+        )
+    )
+
+
+@_lif.register("cpu")
+def _lif_native(*flat, k, mode, conductance, spike_fn):
+    """The kernel, batched in one call over the state (a batched parameter takes the
+    reference)."""
     static = dict(k=k, mode=mode, conductance=conductance)
-    pure = lambda *f: _step_pure(f, spike_fn=spike_fn, **static)
-    n_state = 3 + 2 * k  # v, refractory, spike, g, events
+    i_current = _operand_names(k).index("current")
 
     @jax.custom_batching.custom_vmap
     def native(*f):
-        return _native.lif_update(f, **static)
+        return _call(f, **static)
 
     @native.def_vmap
     def _(axis_size, in_batched, *f):
-        if any(in_batched[n_state + 1 :]):  # a parameter differs across the batch
+        if any(in_batched[i_current + 1 :]):  # a parameter differs across the batch
             axes = [0 if b else None for b in in_batched]
-            return jax.vmap(pure, in_axes=axes)(*f), (True,) * (3 + k)
+            ref = functools.partial(_reference, spike_fn=spike_fn, **static)
+            return jax.vmap(ref, in_axes=axes)(*f), (True,) * (3 + k)
         f = list(f)
         n, full = f[0].shape[-1], f[0].shape
-        for j, b in enumerate(in_batched[: n_state + 1]):
+        for j, b in enumerate(in_batched[: i_current + 1]):
             x = f[j]
-            if j == n_state and not b and x.size in (1, n):
+            if j == i_current and not b and x.size in (1, n):
                 continue  # the input current stays a scalar or per-neuron vector
             f[j] = x if b else jnp.broadcast_to(x, (axis_size, *x.shape))
             if f[j].shape != full:
                 f[j] = jnp.broadcast_to(f[j], full)
         return native(*f), (True,) * (3 + k)
 
-    @jax.custom_jvp
-    def fused(*f):
-        return _native.dispatch(*f, cpu=native, default=pure)
-
-    fused.defjvp(lambda primals, tangents: jax.jvp(pure, primals, tangents))
-    return fused(*flat)
+    return native(*flat)
 
 
 def _derived(tau_syn, e_rev, tau_m, c_m, v_rest, v_th, v_reset, i_ext, t_ref, dt, exp_euler):
@@ -193,7 +250,6 @@ def lif_update(
         native = v.size >= NATIVE_MIN_SIZE
     native_ok = (
         native
-        and _native.available()
         and dtype in (jnp.float32, jnp.float64)
         and state[1].dtype == jnp.int32
         and all(x.shape == shape for x in state)
@@ -222,7 +278,7 @@ def lif_update(
         *(fit(x, dtype) for x in e_rev),
         *(fit(x, dtype) for x in m),
     ]
-    out = _fused(flat, spike_fn=spike_fn, **static)
+    out = _lif(*flat, spike_fn=spike_fn, **static)
     return out[0], out[1], out[2], tuple(out[3:])
 
 

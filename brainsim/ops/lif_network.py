@@ -2,7 +2,7 @@ r"""One step of a whole network of LIF populations and their stored sparse proje
 
 ``lif_network_update`` is ``matvec_many`` (the events of every projection) followed by
 ``lif_update`` of every population, as one call: on CPU one C++ kernel behind ``jax.ffi``
-(``BrainsimLifNetwork`` in ``_native/lif_update.cc``) that propagates each projection's
+(``BrainsimLifNetwork`` in ``_native/lif_network.cc``) that propagates each projection's
 arriving spikes into a scratch array and then updates every population in one pass over
 its state, in the floating-point operation order of the two separate ops. A small
 network's step is then one custom call and the loop counter, where it was a call for the
@@ -29,7 +29,7 @@ import numpy as np
 from .._checks import check_count
 from ..conn.layouts import CSR, ELL
 from ..synapses.kinetics import exp_mean
-from . import _native
+from ._kernel import Kernel
 from .event import _csr_arrays
 from .lif import _derived, lif_update
 
@@ -86,13 +86,28 @@ def _pure(args, static, native_lif=False):
     return tuple(out_pops), tuple(out_g)
 
 
+# The kernel's operands and results by name, in the order ``lif_network.cc`` reads them
+# (its ``PopOperand``/``ProjOperand`` enums; the names travel as the ``layout`` attribute,
+# which the kernel checks against its own): per population its state ``v``,
+# ``refractory`` (int32), ``spike`` and input ``current``, its parameters packed as
+# ``params`` (``(7, P)``: ``lif._PARAMS``) and ``n_ref`` (int32 ``(P,)``), ``P`` = 1 or
+# n; then the extra spike sources; then per projection its CSR ``indptr`` and
+# ``indices`` (int32), ``weight`` (``(1,)`` or ``(nnz,)``), trace ``g`` and ``coef``
+# (``(3, P)``: decay, reversal potential, step mean). Results: per population ``v``,
+# ``spike``, ``refractory``; per projection ``g``.
+POP_OPERANDS = ("v", "refractory", "spike", "current", "params", "n_ref")
+PROJ_OPERANDS = ("indptr", "indices", "weight", "g", "coef")
+POP_RESULTS = ("v", "spike", "refractory")
+LAYOUT = ",".join(POP_OPERANDS) + ";" + ",".join(PROJ_OPERANDS)
+
+
 def _call_operands(args, static):
     """The operands, result types and aliases of a ``BrainsimLifNetwork`` call, and its
-    attributes (``lif_update.cc`` documents the layout)."""
+    attributes (the layout above)."""
     pops, projs, extra = args
     dt = static["dt"]
     dtype = pops[0]["v"].dtype
-    operands, modes, traces = [], [], {}
+    named, modes, coef = {}, [], {}
     for i, pop in enumerate(pops):
         v = pop["v"]
         n = v.shape[-1]
@@ -119,33 +134,41 @@ def _call_operands(args, static):
             current = (
                 current.reshape(n) if current.size == n else jnp.broadcast_to(current, v.shape)
             )
-        operands += [v, pop["refractory"], pop["spike"], current]
-        operands += [jnp.stack([fit(p, dtype) for p in params]), fit(n_ref, jnp.int32)]
+        named[i] = dict(
+            v=v,
+            refractory=pop["refractory"],
+            spike=pop["spike"],
+            current=current,
+            params=jnp.stack([fit(p, dtype) for p in params]),
+            n_ref=fit(n_ref, jnp.int32),
+        )
         modes.append(1 if mode in (0, 1) else 2)
         for q, aq, eq in zip(ks, a, e_rev, strict=True):
-            traces[q] = jnp.stack([fit(aq, dtype), fit(eq, dtype), fit(projs[q]["mean"], dtype)])
-    operands += [jnp.asarray(x, dtype) for x in extra]
-    n_head = len(operands)
+            coef[q] = jnp.stack([fit(aq, dtype), fit(eq, dtype), fit(projs[q]["mean"], dtype)])
     homogeneous = []
     for q, proj in enumerate(projs):
         indptr, indices = _csr_arrays(proj["layout"])
         w = jnp.asarray(proj["weight"], dtype)
         homogeneous.append(int(w.ndim == 0))
-        w = w.ravel() if w.ndim else w.reshape(1)
-        operands += [indptr.astype(jnp.int32), indices.astype(jnp.int32), w, proj["g"], traces[q]]
-    out = []
-    for pop in pops:
-        v = pop["v"]
-        out += [jax.ShapeDtypeStruct(v.shape, dtype)] * 2
-        out += [jax.ShapeDtypeStruct(v.shape, jnp.int32)]
-    out += [jax.ShapeDtypeStruct(p["g"].shape, dtype) for p in projs]
-    n_pop = len(pops)
-    aliases = {}
-    for i in range(n_pop):  # v, refractory, spike -> v, spike, refractory
-        aliases.update({6 * i: 3 * i, 6 * i + 2: 3 * i + 1, 6 * i + 1: 3 * i + 2})
-    for q in range(len(projs)):
-        aliases[n_head + 5 * q + 3] = 3 * n_pop + q
+        named["proj", q] = dict(
+            indptr=indptr.astype(jnp.int32),
+            indices=indices.astype(jnp.int32),
+            weight=w.ravel() if w.ndim else w.reshape(1),
+            g=proj["g"],
+            coef=coef[q],
+        )
+    keys = [(i, x) for i in range(len(pops)) for x in POP_OPERANDS]
+    keys += [(("extra", j), None) for j in range(len(extra))]
+    keys += [(("proj", q), x) for q in range(len(projs)) for x in PROJ_OPERANDS]
+    named.update({("extra", j): {None: jnp.asarray(x, dtype)} for j, x in enumerate(extra)})
+    operands = [named[o][x] for o, x in keys]
+    results = [(i, x) for i in range(len(pops)) for x in POP_RESULTS]
+    results += [(("proj", q), "g") for q in range(len(projs))]
+    types = {"refractory": jnp.int32}
+    out = [jax.ShapeDtypeStruct(named[o][x].shape, types.get(x, dtype)) for o, x in results]
+    aliases = {keys.index(r): j for j, r in enumerate(results)}
     attrs = dict(
+        layout=LAYOUT,
         mode=np.asarray(modes, np.int64),
         post=np.asarray(static["post"], np.int64),
         source=np.asarray(static["source"], np.int64),
@@ -158,8 +181,9 @@ def _call_operands(args, static):
 
 def _split_results(res, n_pop: int, n_proj: int):
     """``((v, spike, refractory) per population, g per projection)`` and the rest."""
-    pops_out = tuple((res[3 * i], res[3 * i + 1], res[3 * i + 2]) for i in range(n_pop))
-    return pops_out, tuple(res[3 * n_pop : 3 * n_pop + n_proj]), res[3 * n_pop + n_proj :]
+    m = len(POP_RESULTS)
+    pops_out = tuple(tuple(res[m * i : m * (i + 1)]) for i in range(n_pop))
+    return pops_out, tuple(res[m * n_pop : m * n_pop + n_proj]), res[m * n_pop + n_proj :]
 
 
 def _native_call(args, static):
@@ -183,8 +207,34 @@ def _is_state(path) -> bool:
     return keys[0] == 0 and keys[2] in _STATE_KEYS or keys[0] == 1 and keys[2] == "g"
 
 
-def _step(args, static):
-    """Native on CPU (with a batching rule), the composition elsewhere."""
+def _reference(args, **static):
+    """The composition, each op native where it can be (pure JAX under
+    ``configure(kernels=False)`` and off CPU)."""
+    return _pure(args, static, native_lif=None)
+
+
+def _no_int_grad(x, ct):
+    return None if not jnp.issubdtype(jnp.result_type(x), jnp.inexact) else ct
+
+
+def _bwd(args, ct, **static):
+    _, vjp = jax.vjp(lambda a: _pure(a, static), args)
+    (d,) = vjp(ct)
+    return (jax.tree.map(_no_int_grad, args, d),)
+
+
+_network = Kernel(
+    "lif_network_update",
+    _reference,
+    when="LIF populations with CSR/ELL projections (Network.step)",
+    bwd=_bwd,
+)
+
+
+@_network.register("cpu", applies=lambda args, **static: _applies(args, static))
+def _network_native(args, **static):
+    """The kernel, with a batching rule: batched state in one call, a batched parameter
+    or connectivity through the pure composition."""
 
     @jax.custom_batching.custom_vmap
     def native(args):
@@ -222,28 +272,7 @@ def _step(args, static):
             new.append(jnp.broadcast_to(x, full))
         return native(jax.tree.unflatten(tree, new)), out_batched
 
-    return _native.dispatch(args, cpu=native, default=lambda a: _pure(a, static))
-
-
-def _no_int_grad(x, ct):
-    return None if not jnp.issubdtype(jnp.result_type(x), jnp.inexact) else ct
-
-
-def _fused(args, static):
-    @jax.custom_vjp
-    def f(args):
-        return _step(args, static)
-
-    def fwd(args):
-        return _step(args, static), args
-
-    def bwd(args, ct):
-        _, vjp = jax.vjp(lambda a: _pure(a, static), args)
-        (d,) = vjp(ct)
-        return (jax.tree.map(_no_int_grad, args, d),)
-
-    f.defvjp(fwd, bwd)
-    return f(args)
+    return native(args)
 
 
 def lif_network_update(
@@ -276,15 +305,14 @@ def lif_network_update(
 
     Returns ``(pops, g)``: ``(v, spike, refractory)`` per population, the new traces.
     """
-    args, static, ok = _prepare(populations, projections, dt, native, parts)
-    if not ok:  # the separate ops, each native where it can be
-        return _pure(args, static, native_lif=None if native is not False else False)
-    return _fused(args, static)
+    args, static = _prepare(populations, projections, dt, parts)
+    if native is False:
+        return _pure(args, static, native_lif=False)
+    return _network(args, **static)
 
 
-def _prepare(populations, projections, dt, native, parts):
-    """``(args, static, ok)``: the arguments of the kernel and the portable path, and
-    whether the kernel applies (native wanted and built, supported dtypes and shapes)."""
+def _prepare(populations, projections, dt, parts):
+    """``(args, static)``: the arguments of the kernel and of the portable path."""
     check_count("parts", parts, 65535)
     pops = [dict(p) for p in populations]
     n_pop = len(pops)
@@ -322,25 +350,27 @@ def _prepare(populations, projections, dt, native, parts):
         exp_euler=tuple(bool(p["exp_euler"]) for p in pops),
         parts=int(parts),
     )
-    args = (pop_args, proj_args, tuple(extra))
-    if native is None:
-        native = True
+    return (pop_args, proj_args, tuple(extra)), static
+
+
+def _applies(args, static) -> bool:
+    """Whether the kernel runs on these arguments: supported dtypes and shapes, CSR/ELL
+    layouts, parameters scalars or per neuron that do not promote the state."""
+    pops, projs, extra = args
     dtype = pops[0]["v"].dtype
     keys = ("tau_m", "c_m", "v_rest", "v_th", "v_reset", "i_ext", "t_ref")
     params = [(p["v"].shape[-1], p[k]) for p in pops for k in keys]
     params += [
-        (pops[p["post"]]["v"].shape[-1], x)
-        for p in projections
-        for x in (p["tau"], 0.0 if p["e_rev"] is None else p["e_rev"])
+        (pops[post]["v"].shape[-1], x)
+        for p, post in zip(projs, static["post"], strict=True)
+        for x in (p["tau"], p["e_rev"])
     ]
     shape = lambda x: jnp.shape(x)[:-1]
     batch = shape(pops[0]["v"])
     ok = (
-        native
-        and _native.available()
-        and dtype in (jnp.float32, jnp.float64)
-        and len(projections) > 0
-        and all(type(p["layout"]) in (CSR, ELL) for p in projections)
+        dtype in (jnp.float32, jnp.float64)
+        and len(projs) > 0
+        and all(type(p["layout"]) in (CSR, ELL) for p in projs)
         and all(
             p["v"].dtype == dtype
             and p["spike"].dtype == dtype
@@ -351,8 +381,8 @@ def _prepare(populations, projections, dt, native, parts):
         )
         and all(jnp.result_type(x) == dtype and shape(x) == batch for x in extra)
         and all(
-            p["g"].dtype == dtype and p["g"].shape == pops[p["post"]]["v"].shape
-            for p in projections
+            p["g"].dtype == dtype and p["g"].shape == pops[post]["v"].shape
+            for p, post in zip(projs, static["post"], strict=True)
         )
         and all(  # parameters: scalars or per-neuron, without promoting the state
             (jnp.ndim(x) == 0 or jnp.shape(x) == (n,)) and jnp.result_type(dtype, x) == dtype
@@ -364,65 +394,4 @@ def _prepare(populations, projections, dt, native, parts):
             for p in pops
         )
     )
-    return args, static, bool(ok)
-
-
-def lif_network_run(
-    populations: Sequence[dict],
-    projections: Sequence[dict],
-    *,
-    dt: float,
-    steps: int,
-    record: Sequence[int] = (),
-    buffers: Sequence = (),
-    offsets: Sequence = (),
-    parts: int = 0,
-):
-    """``steps`` steps of ``lif_network_update`` as one native call, each step's state the
-    next step's: every projection's arriving ``spikes`` must be its source population's
-    ``spike`` (a one-step delay) and the input currents are the same in every step. After
-    each step the spikes of the populations ``record`` (indices) are appended to their
-    event ``buffers`` (``(C,) int32``) from ``offsets`` on, as ``append_spikes`` appends
-    them.
-
-    Returns ``(pops, g, buffers, ends, counts)``: the state after the last step as
-    ``lif_network_update`` returns it, and per recorded population its buffer, its end
-    offset (as ``append_spikes``'s; it may exceed ``C``) and its spike count of every step
-    (``(steps,) int32``). Returns ``None`` where the kernel does not apply (not built, a
-    process with accelerators, a batched state, spikes from elsewhere, unsupported dtypes
-    or shapes): the caller then steps one at a time, with the same results bit for bit.
-    Not differentiable, not batched."""
-    check_count("steps", steps, np.iinfo(np.int32).max)
-    if len(record) != len(buffers) or len(record) != len(offsets):
-        raise ValueError(
-            f"lif_network_run: record, buffers and offsets must have one length, got "
-            f"{len(record)}, {len(buffers)}, {len(offsets)}"
-        )
-    if not (_native.available() and _native.cpu_only()):
-        return None
-    args, static, ok = _prepare(populations, projections, dt, True, parts)
-    pops, projs, extra = args
-    if not ok or extra or any(jnp.ndim(p["v"]) != 1 for p in pops):
-        return None
-    operands, out, aliases, attrs = _call_operands(args, static)
-    n_out, n_op, n_rec = len(out), len(operands), len(record)
-    buffers = [jnp.asarray(b) for b in buffers]
-    for b in buffers:
-        if b.ndim != 1 or b.dtype != jnp.int32:
-            raise ValueError(f"lif_network_run: buffers must be 1-D int32, got {b.dtype}{b.shape}")
-    operands += buffers + [jnp.asarray(o, jnp.int32) for o in offsets]
-    out += [jax.ShapeDtypeStruct(b.shape, jnp.int32) for b in buffers]
-    out += [jax.ShapeDtypeStruct((), jnp.int32)] * n_rec
-    out += [jax.ShapeDtypeStruct((steps,), jnp.int32)] * n_rec
-    aliases.update({n_op + r: n_out + r for r in range(n_rec)})
-    call = jax.ffi.ffi_call("brainsim_lif_network_run", out, input_output_aliases=aliases)
-    res = call(*operands, **attrs, steps=np.int64(steps), record=np.asarray(record, np.int64))
-    pops_out, g, rest = _split_results(res, len(pops), len(projs))
-    rest = list(rest)
-    return (
-        pops_out,
-        g,
-        tuple(rest[:n_rec]),
-        tuple(rest[n_rec : 2 * n_rec]),
-        tuple(rest[2 * n_rec :]),
-    )
+    return bool(ok)

@@ -7,7 +7,7 @@ and $\partial W = $ ``rows_outer(x, g)`` $= \sum_{r:\,x_{ri} \ne 0} x_{ri}\, g_{
 again touching only the nonzero entries. ``swap=True`` takes ``x (A, B, K)`` to
 ``out (B, A, N)`` (batch-major spikes to a time-major result) without a transpose copy.
 
-On CPU both run as native kernels (``ops/_native/event_rows.cc``); elsewhere, with the
+On CPU both run as native kernels (``ops/_native/rows_matmul.cc``); elsewhere, with the
 kernels off (``bs.ops.configure``), for other dtypes, or for ``rows_matmul`` with fewer
 than ``NARROW`` output columns (where compacting ``x`` costs more than the product) they are
 the dense ``x @ w`` and ``xᵀ g`` (the portable path and the test oracle). ``rows_outer``
@@ -177,7 +177,7 @@ def lif_scan_available(*arrays) -> bool:
 
 def lif_scan_native(w_rec, alpha, beta, theta, h, i0, v0, s0):
     r"""The whole forward scan of the LIF recurrence of ``bs.train._bptt`` in one native
-    call (``event_rows.cc``, ``BrainsimLifScan``): for ``h (T, ..., n)``, initial
+    call (``lif_scan.cc``, ``BrainsimLifScan``): for ``h (T, ..., n)``, initial
     ``i0, v0, s0 (..., n)``, ``alpha, beta, theta (n,)`` and ``w_rec (n, n)`` or
     ``None``, returns ``(s, vt)``, each ``(T, ..., n)``: the spikes and the pre-reset
     membrane $\tilde V_t$ (the residuals; ``lif_scan_bwd_native`` recomputes the rest).

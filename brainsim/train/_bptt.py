@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import ops
-from ..ops import _native
+from ..ops._kernel import Kernel
 
 
 def _rows(x):
@@ -74,16 +74,18 @@ def _forward_scan(w_rec, alpha, beta, theta, h, i0, v0, s0):
     return jax.lax.scan(step, (i0, v0, s0), h)[1]
 
 
-def _forward(w_rec, alpha, beta, theta, h, i0, v0, s0):
-    """``(s, vt)`` (T, *batch, n): spikes and the pre-reset membrane; the whole scan in
-    one native call on CPU (``ops.rows.lif_scan_native``), else ``_forward_scan``."""
-    args = (w_rec, alpha, beta, theta, h, i0, v0, s0)
-    if not ops.rows.lif_scan_available(*(jnp.asarray(a) for a in args[::-1] if a is not None)):
-        return _forward_scan(*args)
-    if w_rec is None:
-        f = lambda *a: ops.rows.lif_scan_native(None, *a)
-        return _native.dispatch(*args[1:], cpu=f, default=lambda *a: _forward_scan(None, *a))
-    return _native.dispatch(*args, cpu=ops.rows.lif_scan_native, default=_forward_scan)
+def _native_applies(*args) -> bool:
+    return ops.rows.lif_scan_available(*(jnp.asarray(a) for a in args[::-1] if a is not None))
+
+
+# ``(s, vt)`` (T, *batch, n): spikes and the pre-reset membrane; the whole scan in one
+# native call on CPU (``ops.rows.lif_scan_native``), else ``_forward_scan``.
+_forward = Kernel(
+    "lif_scan",
+    _forward_scan,
+    when="bs.train's LIF recurrence, the forward scan (float32/float64)",
+)
+_forward.register("cpu", applies=_native_applies)(ops.rows.lif_scan_native)
 
 
 @jax.custom_vjp
@@ -141,16 +143,14 @@ def _reverse_scan(w_rec, alpha, beta, theta, ct, sg, vt, i0, v0):
     return g_h, acc_a, acc_b, acc_t, g_v0
 
 
-def _reverse(w_rec, alpha, beta, theta, ct, sg, vt, i0, v0):
-    """``_reverse_scan``, as one native call on CPU (``ops.rows.lif_scan_bwd_native``:
-    rows split over threads, the dense ``g W^T`` register-blocked in the kernel)."""
-    args = (w_rec, alpha, beta, theta, ct, sg, vt, i0, v0)
-    if not ops.rows.lif_scan_available(*(jnp.asarray(a) for a in args[::-1] if a is not None)):
-        return _reverse_scan(*args)
-    if w_rec is None:
-        f = lambda *a: ops.rows.lif_scan_bwd_native(None, *a)
-        return _native.dispatch(*args[1:], cpu=f, default=lambda *a: _reverse_scan(None, *a))
-    return _native.dispatch(*args, cpu=ops.rows.lif_scan_bwd_native, default=_reverse_scan)
+# ``_reverse_scan``, as one native call on CPU (``ops.rows.lif_scan_bwd_native``: rows
+# split over threads, the dense ``g W^T`` register-blocked in the kernel).
+_reverse = Kernel(
+    "lif_scan_bwd",
+    _reverse_scan,
+    when="bs.train's LIF recurrence, the reverse (BPTT) scan (float32/float64)",
+)
+_reverse.register("cpu", applies=_native_applies)(ops.rows.lif_scan_bwd_native)
 
 
 def _bwd(res, ct):

@@ -10,7 +10,6 @@ Public API::
     rows_matmul(x, w) -> out                       (see brainsim.ops.rows)
     rows_outer(x, g) -> dw
     spike_compact(active, capacity) -> (indices, count)   (see brainsim.ops.compact)
-    lif_update(operands, k, mode, conductance)     (see brainsim.ops.lif)
 
 The shared library is built with the package (``CMakeLists.txt``; ``_library.py``
 loads it); ``bs.ops.configure(kernels=False)`` turns it off. The kernels are registered
@@ -31,9 +30,7 @@ __all__ = [
     "cpu_only",
     "csr_event_matvec",
     "csr_event_multi",
-    "dispatch",
     "delayed_event_step",
-    "lif_update",
     "procedural_event",
     "procedural_gather",
     "rows_matmul",
@@ -178,17 +175,6 @@ def csr_event_multi(sources, projections):
     )
 
 
-def dispatch(*args, cpu, default):
-    """``cpu(*args)`` where the computation runs on a CPU, ``default(*args)`` elsewhere.
-
-    Through ``jax.lax.platform_dependent`` when the process has accelerators too; when
-    it has only CPU devices, the portable branch is not traced at all (tracing it took
-    about half of the time to compile a network's simulation loop)."""
-    if cpu_only():
-        return cpu(*args)
-    return jax.lax.platform_dependent(*args, cpu=cpu, default=default)
-
-
 def cpu_only() -> bool:
     """Whether the process has only CPU devices (every computation runs on a CPU)."""
     import jax.extend.backend
@@ -287,33 +273,3 @@ def spike_compact(active, capacity: int):
     )
     call = jax.ffi.ffi_call("brainsim_spike_compact", out_types, vmap_method="broadcast_all")
     return call(active)
-
-
-def lif_update(operands, *, k: int, mode: int, conductance):
-    """One fused LIF step (``lif_update.cc``; ``brainsim.ops.lif`` wraps it). ``operands``:
-    ``v, refractory, spike, g_1..g_K, e_1..e_K`` (one shape ``(..., n)``), the input
-    current (``1``, ``n`` or all elements), then ``g_l, c_m, v_rest, v_th, v_reset, i_ext,
-    step`` and ``n_ref`` (int32), ``a_1..a_K``, ``E_1..E_K``, ``m_1..m_K`` (the traces'
-    step means, ``bs.synapses.exp_mean``), each of size 1 or ``n``.
-    ``mode``: 0/1 ``V += step dV`` (Euler, or exponential Euler with ``step`` the
-    precomputed factor), 2 exponential Euler with conductances (``step`` = dt);
-    ``conductance[k]``: trace ``k`` is a conductance (else a current). Returns ``(v,
-    spike, refractory, g_1..g_K)``, updated in place where XLA allows. Not
-    differentiable, not batched (``brainsim.ops.lif`` provides both)."""
-    _require()
-    v = operands[0]
-    out = [jax.ShapeDtypeStruct(v.shape, v.dtype)] * 2
-    out += [jax.ShapeDtypeStruct(v.shape, jnp.int32)]
-    out += [jax.ShapeDtypeStruct(v.shape, v.dtype)] * k
-    aliases = {0: 0, 2: 1, 1: 2, **{3 + j: 3 + j for j in range(k)}}
-    call = jax.ffi.ffi_call("brainsim_lif_update", out, input_output_aliases=aliases)
-    mask = sum(1 << j for j in range(k) if conductance[j])
-    return tuple(
-        call(
-            *operands,
-            k=np.int64(k),
-            n=np.int64(v.shape[-1]),
-            mode=np.int64(mode),
-            conductance=np.int64(mask),
-        )
-    )

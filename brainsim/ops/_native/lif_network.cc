@@ -1,0 +1,396 @@
+// brainsim native CPU kernel BrainsimLifNetwork: one step of a network of LIF
+// populations and their stored sparse projections (lif_network.h), and the
+// step code BrainsimLifNetworkRun (lif_network_run.cc) repeats.
+
+#include "lif_network.h"
+
+#include <algorithm>
+#include <atomic>
+#include <string>
+#include <utility>
+
+#include "event_common.h"
+
+namespace brainsim_lif {
+
+template <typename T>
+Scratch<T>& ThreadScratch() {
+  static thread_local Scratch<T> s;
+  return s;
+}
+
+namespace {
+
+// The indices of the nonzero entries of s[0..n) in ascending order, written to
+// out, and their values to val; returns their number.  Spikes are rare: blocks
+// of 64 without one are skipped by a vectorised bit test, then groups of 8
+// within a block.
+template <typename T>
+inline __attribute__((always_inline)) int64_t CompactBlock(const T* __restrict s,
+                                                                  int64_t b, int64_t e,
+                                                                  int32_t* __restrict out,
+                                                                  T* __restrict val,
+                                                                  int64_t na) {
+  for (int64_t c = b; c < e; c += 8) {
+    if (c + 8 <= e && !brainsim_native::AnyNonZero<T, 8>(s + c)) continue;
+    for (int64_t i = c; i < std::min(c + 8, e); ++i) {
+      out[na] = static_cast<int32_t>(i);
+      val[na] = s[i];
+      na += (s[i] != T(0));
+    }
+  }
+  return na;
+}
+
+template <typename T>
+BRAINSIM_LIF_CLONES int64_t ActiveRows(const T* __restrict s, int64_t n,
+                                              int32_t* __restrict out, T* __restrict val) {
+  constexpr int64_t kBlock = 64;
+  int64_t na = 0;
+  const int64_t n_full = n - n % kBlock;
+  for (int64_t b = 0; b < n_full; b += kBlock)
+    if (brainsim_native::AnyNonZero<T, kBlock>(s + b))
+      na = CompactBlock(s, b, b + kBlock, out, val, na);
+  return CompactBlock(s, n_full, n, out, val, na);
+}
+
+}  // namespace
+
+template <typename T>
+ffi::Error PrepareNetwork(Scratch<T>& sc, ffi::RemainingArgs args,
+                                 ffi::RemainingRets rets, const NetAttrs& at, int64_t n_tail,
+                                 int64_t n_tail_rets, int64_t& B_out) {
+  const auto &mode = at.mode, &post = at.post, &source = at.source;
+  const auto &homogeneous = at.homogeneous, &conductance = at.conductance;
+  auto bad = [](const std::string& what) {
+    return ffi::Error::InvalidArgument("brainsim lif_network: " + what);
+  };
+  if (at.layout != kLayout)
+    return bad("operand layout '" + std::string(at.layout) + "' is not the kernel's '" +
+               kLayout + "' (a stale library?)");
+  const int64_t P = static_cast<int64_t>(mode.size());
+  const int64_t Q = static_cast<int64_t>(post.size());
+  const int64_t S = static_cast<int64_t>(args.size()) - kPopOps * P - kProjOps * Q - n_tail;
+  if (P < 1 || S < 0 || static_cast<int64_t>(source.size()) != Q ||
+      static_cast<int64_t>(homogeneous.size()) != Q ||
+      static_cast<int64_t>(conductance.size()) != Q ||
+      static_cast<int64_t>(rets.size()) != kPopRets * P + Q + n_tail_rets)
+    return bad("bad arity");
+  const ffi::DataType dt = sizeof(T) == 4 ? ffi::DataType::F32 : ffi::DataType::F64;
+  constexpr ffi::DataType kI32 = ffi::DataType::S32;
+  // Decode every operand and result once.
+  sc.in.resize(args.size());
+  sc.out.resize(rets.size());
+  auto decode = [](const ffi::AnyBuffer& x, Buf& o) {
+    auto d = x.dimensions();
+    o = {x.untyped_data(), static_cast<int64_t>(x.element_count()), x.element_type(),
+         d.size() ? d[d.size() - 1] : 1};
+  };
+  for (size_t j = 0; j < args.size(); ++j) {
+    auto x = args.get<ffi::AnyBuffer>(j);
+    if (!x) return bad("bad operand");
+    decode(*x, sc.in[j]);
+  }
+  for (size_t j = 0; j < rets.size(); ++j) {
+    auto x = rets.get<ffi::AnyBuffer>(j);
+    if (!x) return bad("bad result");
+    decode(**x, sc.out[j]);
+  }
+  const Buf* in = sc.in.data();
+  const Buf* out = sc.out.data();
+  auto is = [](const Buf& x, ffi::DataType t, int64_t count) {
+    return x.type == t && x.count == count;
+  };
+  // Populations: sizes, batch, state and parameters.
+  sc.n_of.resize(P);
+  int64_t B = -1;
+  for (int64_t p = 0; p < P; ++p) {
+    const Buf* o = in + kPopOps * p;
+    const int64_t n = o[kV].last;
+    if (o[kV].type != dt || n < 1 || o[kV].count % n != 0) return bad("bad state shape");
+    const int64_t total = o[kV].count;
+    if (B >= 0 && total / n != B) return bad("populations have different batch sizes");
+    B = total / n;
+    sc.n_of[p] = n;
+    if (mode[p] != 1 && mode[p] != 2) return bad("bad mode");
+    if (!is(o[kRef], kI32, total) || !is(o[kSpike], dt, total) || !is(out[kPopRets * p + kVOut], dt, total) ||
+        !is(out[kPopRets * p + kSOut], dt, total) || !is(out[kPopRets * p + kRefOut], kI32, total))
+      return bad("v, refractory and spike must have one shape (float, int32, float)");
+    if (o[kIn].type != dt || (o[kIn].count != 1 && o[kIn].count != n && o[kIn].count != total))
+      return bad("input current must have 1, n or all elements");
+    const int64_t Pn = o[kNRef].count;
+    if (Pn != 1 && Pn != n) return bad("parameters must be scalars or per-neuron");
+    if (!is(o[kParams], dt, 7 * Pn) || !is(o[kNRef], kI32, Pn))
+      return bad("parameters must share one size and the dtype");
+  }
+  // The spike array of every source: a population's last spikes or an extra.
+  sc.src.resize(P + S);
+  sc.src_n.resize(P + S);
+  for (int64_t j = 0; j < P + S; ++j) {
+    const Buf& x = j < P ? in[kPopOps * j + kSpike] : in[kPopOps * P + j - P];
+    sc.src[j] = static_cast<const T*>(x.data);
+    sc.src_n[j] = x.count;
+  }
+  // Projections.
+  const int64_t base = kPopOps * P + S;
+  sc.base = base;
+  sc.e_off.resize(Q + 1);
+  sc.e_off[0] = 0;
+  for (int64_t q = 0; q < Q; ++q) {
+    if (post[q] < 0 || post[q] >= P || source[q] < 0 || source[q] >= P + S)
+      return bad("bad post or source index");
+    const Buf* o = in + base + kProjOps * q;
+    const int64_t n_post = sc.n_of[post[q]], total = B * n_post;
+    const Buf& src = source[q] < P ? in[kPopOps * source[q] + kSpike] : in[kPopOps * P + source[q] - P];
+    const int64_t n_pre = o[kIndptr].count - 1, nnz = o[kIndices].count;
+    const int64_t Pn = in[kPopOps * post[q] + kNRef].count;
+    if (o[kIndptr].type != kI32 || o[kIndices].type != kI32 || n_pre < 0 || !is(src, dt, B * n_pre) ||
+        !is(o[kWeight], dt, homogeneous[q] ? 1 : nnz))
+      return bad("connectivity does not match the spikes (int32 indices, state dtype)");
+    if (!is(o[kG], dt, total) || !is(out[kPopRets * P + q], dt, total))
+      return bad("a trace must have its population's shape");
+    if (!is(o[kCoef], dt, 3 * Pn))
+      return bad("decay factors and reversal potentials must match the parameters");
+    sc.e_off[q + 1] = sc.e_off[q] + total;
+    brainsim_native::HugePages(o[kIndices].data, sizeof(int32_t) * nnz);  // indices
+    if (!homogeneous[q]) brainsim_native::HugePages(o[kWeight].data, sizeof(T) * nnz);
+  }
+  if (static_cast<int64_t>(sc.e.size()) < sc.e_off[Q]) sc.e.resize(sc.e_off[Q], T(0));
+  // The update's arguments of every population, with its projections' traces.
+  sc.pops.resize(P);
+  for (int64_t p = 0; p < P; ++p) {
+    const Buf* o = in + kPopOps * p;
+    Args<T>& A = sc.pops[p];
+    A.K = 0;
+    for (int64_t q = 0; q < Q; ++q) {
+      if (post[q] != p) continue;
+      if (A.K == kMaxTraces) return bad("too many projections onto one population");
+      const Buf* t = in + base + kProjOps * q;
+      const int k = A.K++;
+      A.g[k] = static_cast<const T*>(t[kG].data);
+      A.e[k] = sc.e.data() + sc.e_off[q];
+      A.a[k] = static_cast<const T*>(t[kCoef].data);
+      A.erev[k] = A.a[k] + t[kCoef].count / 3;
+      A.mean[k] = A.a[k] + 2 * (t[kCoef].count / 3);
+      A.g_out[k] = static_cast<T*>(out[kPopRets * P + q].data);
+      A.mask_cond[k] = conductance[q] ? T(1) : T(0);
+      A.mask_cur[k] = conductance[q] ? T(0) : T(1);
+    }
+    const int64_t Pn = o[kNRef].count;
+    const T* pp[7];
+    for (int j = 0; j < 7; ++j) pp[j] = static_cast<const T*>(o[kParams].data) + j * Pn;
+    A.v = static_cast<const T*>(o[kV].data);
+    A.ref = static_cast<const int32_t*>(o[kRef].data);
+    A.in = static_cast<const T*>(o[kIn].data);
+    A.gl = pp[0];
+    A.cm = pp[1];
+    A.vrest = pp[2];
+    A.vth = pp[3];
+    A.vreset = pp[4];
+    A.iext = pp[5];
+    A.step = pp[6];
+    A.nref = static_cast<const int32_t*>(o[kNRef].data);
+    A.v_out = static_cast<T*>(out[kPopRets * p + kVOut].data);
+    A.s_out = static_cast<T*>(out[kPopRets * p + kSOut].data);
+    A.ref_out = static_cast<int32_t*>(out[kPopRets * p + kRefOut].data);
+  }
+  B_out = B;
+  return ffi::Error::Success();
+}
+
+template <typename T>
+void CollectActive(Scratch<T>& sc, const NetAttrs& at, int64_t B) {
+  const auto& source = at.source;
+  const int64_t Q = static_cast<int64_t>(at.post.size());
+  const int64_t P = static_cast<int64_t>(at.mode.size());
+  const int64_t S = static_cast<int64_t>(sc.src.size()) - P;
+  sc.act_beg.assign((P + S) * B, -1);
+  sc.act_end.resize((P + S) * B);
+  int64_t n_act = 0;
+  for (int64_t q = 0; q < Q; ++q) {
+    const int64_t sidx = source[q];
+    if (sc.act_beg[sidx * B] >= 0) continue;
+    const int64_t count = sc.src_n[sidx], n_pre = count / B;
+    if (static_cast<int64_t>(sc.active.size()) < n_act + count) {
+      sc.active.resize(n_act + count);
+      sc.value.resize(n_act + count);
+    }
+    for (int64_t b = 0; b < B; ++b) {
+      sc.act_beg[sidx * B + b] = n_act;
+      n_act += ActiveRows(sc.src[sidx] + b * n_pre, n_pre, sc.active.data() + n_act,
+                          sc.value.data() + n_act);
+      sc.act_end[sidx * B + b] = n_act;
+    }
+  }
+}
+
+template <typename T>
+bool StepNetwork(Scratch<T>& sc, ffi::ThreadPool& pool, const NetAttrs& at, int64_t B,
+                        bool collected) {
+  const auto &mode = at.mode, &post = at.post, &source = at.source;
+  const auto& homogeneous = at.homogeneous;
+  const int64_t P = static_cast<int64_t>(mode.size());
+  const int64_t Q = static_cast<int64_t>(post.size());
+  const Buf* in = sc.in.data();
+  const int64_t base = sc.base;
+  if (!collected) CollectActive(sc, at, B);
+  for (int64_t p = 0; p < P; ++p) {
+    Args<T>& A = sc.pops[p];
+    // The events back to zero: as the update reads them when they are dense
+    // (an event per 16 targets, a cache line, on average: most lines were
+    // written anyway), else after the update only where they arrived.
+    double events = 0;
+    for (int64_t q = 0; q < Q; ++q) {
+      if (post[q] != p) continue;
+      const Buf* t = in + base + kProjOps * q;
+      const double fan_out = t[kIndptr].count > 1 ? double(t[kIndices].count) / double(t[kIndptr].count - 1) : 0;
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t sb = source[q] * B + b;
+        events += fan_out * double(sc.act_end[sb] - sc.act_beg[sb]);
+      }
+    }
+    A.zero_events = 16 * events >= double(A.K * B * sc.n_of[p]);
+  }
+  // The network's neurons are split into contiguous ranges (the same fraction
+  // of every population; one range per thread of XLA's intra-op pool in a
+  // large network), and each range is one independent part: (1) the events
+  // of all active rows for its own targets, each target's in the order of
+  // BrainsimCsrEventMulti (ascending rows, then synapses), so the sums do not
+  // depend on the split; (2) the update of its neurons; (3) its scratch back
+  // to zero where events arrived.  A range reads no other range's results:
+  // the spike values of the active rows were copied above, before any update
+  // overwrites the spikes in place.  So the ranges need no barrier between
+  // the events and the update, and a step is one hand-off to the pool.
+  int64_t neurons = 0;
+  for (int64_t p = 0; p < P; ++p) neurons += B * sc.n_of[p];
+  const int64_t parts =
+      at.split > 0 ? std::min<int64_t>(at.split, 0xFFFF)
+      : neurons < kParallelNeurons ? 1
+                                    : std::min<int64_t>(brainsim_native::TeamThreads(pool), 8);
+  auto range = [parts](int64_t n, int64_t k) {
+    return std::pair<int64_t, int64_t>{n * k / parts, n * (k + 1) / parts};
+  };
+  struct Rows {
+    const int32_t* act;
+    const T* val;
+    int64_t na;
+  };
+  auto rows_of = [&](int64_t q, int64_t b) {
+    const int64_t a0 = sc.act_beg[source[q] * B + b];
+    return Rows{sc.active.data() + a0, sc.value.data() + a0, sc.act_end[source[q] * B + b] - a0};
+  };
+  std::atomic<bool> malformed{false};
+  brainsim_native::TeamFor(pool, parts, [&](int64_t k) {
+    // (1) Events.
+    for (int64_t q = 0; q < Q; ++q) {
+      const Buf* o = in + base + kProjOps * q;
+      const int32_t* ip = static_cast<const int32_t*>(o[kIndptr].data);
+      const int32_t* ix = static_cast<const int32_t*>(o[kIndices].data);
+      const T* w = static_cast<const T*>(o[kWeight].data);
+      const int64_t nnz = o[kIndices].count, n_post = sc.n_of[post[q]];
+      const auto [lo, hi] = range(n_post, k);
+      for (int64_t b = 0; b < B; ++b) {
+        T* e = sc.e.data() + sc.e_off[q] + b * n_post;
+        const Rows r = rows_of(q, b);
+        auto value = [&r](int64_t j) { return r.val[j]; };
+        const bool ok =
+            homogeneous[q]
+                ? brainsim_native::AddRowsOf<T, true>(ip, ix, w, value, r.act, r.na, nnz, e, lo, hi)
+                : brainsim_native::AddRowsOf<T, false>(ip, ix, w, value, r.act, r.na, nnz, e, lo,
+                                                       hi);
+        // Every range walks the same rows and meets the same malformed one:
+        // then none updates or walks the rows again (the caller zeroes all).
+        if (!ok) {
+          malformed.store(true);
+          return;
+        }
+      }
+    }
+    // (2) The update of the range's neurons.
+    for (int64_t p = 0; p < P; ++p) {
+      const Buf* o = in + kPopOps * p;
+      const int64_t n = sc.n_of[p];
+      const auto [lo, hi] = range(n, k);
+      if (hi == lo) continue;
+      const int64_t n_in = o[kIn].count, Pn = o[kNRef].count;
+      RunPopulation(sc.pops[p], static_cast<int>(mode[p]), B, n, lo, hi, Pn, n_in);
+    }
+    // (3) Back to zero where events arrived (the active rows' targets in
+    // range), unless the update did it.
+    for (int64_t q = 0; q < Q; ++q) {
+      if (sc.pops[post[q]].zero_events) continue;
+      const Buf* o = in + base + kProjOps * q;
+      const int32_t* ip = static_cast<const int32_t*>(o[kIndptr].data);
+      const int32_t* ix = static_cast<const int32_t*>(o[kIndices].data);
+      const int64_t n_post = sc.n_of[post[q]];
+      const auto [lo, hi] = range(n_post, k);
+      const uint64_t span = static_cast<uint64_t>(hi - lo);
+      for (int64_t b = 0; b < B; ++b) {
+        T* e = sc.e.data() + sc.e_off[q] + b * n_post + lo;
+        const Rows r = rows_of(q, b);
+        for (int64_t j = 0; j < r.na; ++j) {
+          for (int64_t s = ip[r.act[j]]; s < ip[r.act[j] + 1]; ++s) {
+            const uint64_t t = static_cast<uint64_t>(ix[s] - lo);
+            if (t < span) e[t] = T(0);
+          }
+        }
+      }
+    }
+  });
+  return !malformed.load();
+}
+
+template <typename T>
+ffi::Error NetworkError(Scratch<T>& sc, ffi::Error err) {
+  std::fill(sc.e.begin(), sc.e.end(), T(0));
+  return err;
+}
+
+#define BRAINSIM_INSTANTIATE(T)                                                              \
+  template Scratch<T>& ThreadScratch<T>();                                                    \
+  template ffi::Error PrepareNetwork<T>(Scratch<T>&, ffi::RemainingArgs, ffi::RemainingRets, \
+                                        const NetAttrs&, int64_t, int64_t, int64_t&);         \
+  template void CollectActive<T>(Scratch<T>&, const NetAttrs&, int64_t);                     \
+  template bool StepNetwork<T>(Scratch<T>&, ffi::ThreadPool&, const NetAttrs&, int64_t, bool); \
+  template ffi::Error NetworkError<T>(Scratch<T>&, ffi::Error);
+BRAINSIM_INSTANTIATE(float)
+BRAINSIM_INSTANTIATE(double)
+#undef BRAINSIM_INSTANTIATE
+
+}  // namespace brainsim_lif
+
+namespace {
+
+using namespace brainsim_lif;
+
+template <typename T>
+static ffi::Error RunNetwork(ffi::ThreadPool& pool, ffi::RemainingArgs args,
+                             ffi::RemainingRets rets, const NetAttrs& at) {
+  Scratch<T>& sc = ThreadScratch<T>();
+  int64_t B = 0;
+  ffi::Error err = PrepareNetwork(sc, args, rets, at, 0, 0, B);
+  if (err.failure()) return NetworkError(sc, std::move(err));
+  if (!StepNetwork(sc, pool, at, B))
+    return NetworkError(sc, ffi::Error::InvalidArgument(
+                                "brainsim lif_network: malformed indptr (row out of range)"));
+  return ffi::Error::Success();
+}
+
+static ffi::Error LifNetworkImpl(ffi::ThreadPool pool, ffi::RemainingArgs args,
+                                 ffi::RemainingRets rets, std::string_view layout,
+                                 ffi::Span<const int64_t> mode, ffi::Span<const int64_t> post,
+                                 ffi::Span<const int64_t> source,
+                                 ffi::Span<const int64_t> homogeneous,
+                                 ffi::Span<const int64_t> conductance, int64_t parts) {
+  const NetAttrs at{layout, mode, post, source, homogeneous, conductance, parts};
+  return ByFloatType(args, "brainsim lif_network", [&](auto zero) {
+    return RunNetwork<decltype(zero)>(pool, args, rets, at);
+  });
+}
+
+}  // namespace
+
+#define BRAINSIM_EXPORT extern "C" __attribute__((visibility("default")))
+BRAINSIM_EXPORT XLA_FFI_Error* BrainsimLifNetwork(XLA_FFI_CallFrame*);
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimLifNetwork, LifNetworkImpl, BindNetwork());
