@@ -21,7 +21,7 @@ arguments vmap batches, and how values are compared:
   order). Spikes (0/1) are then equal.
 - ``("ulp", k)``: within ``k`` units in the last place: the fused LIF step runs the
   reference's operation order; XLA may contract a multiply-add into one FMA where the
-  kernel rounds twice, and its ``expm1`` differs from the C library's by an ulp or so
+  kernel rounds twice, and its ``expm1`` differs from the kernel's (fast_math.h) by an ulp or so
   (``tests/test_ops_lif.py``).
 """
 

@@ -159,7 +159,7 @@ def test_fused_step_equals_modules(name):
     # Spikes and refractory counters equal at every step, but for threshold ties.
     assert int(got["untied"].sum()) == 0
     # The paths run the same operations in the same order; XLA may contract a multiply-add
-    # into one FMA on one side only, and its expm1 differs from the C library's by an ulp:
+    # into one FMA on one side only, and its expm1 differs from the kernel's by an ulp:
     # a few roundings of terms up to the membrane's size, 8 ulp of 64 mV.
     assert float(got["dv"].max()) <= 8 * ULP
     # Traces: decay and arrival, at most two roundings each side: 4 ulp relative.

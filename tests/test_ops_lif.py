@@ -76,7 +76,7 @@ def test_native_equals_pure(case, name, syn, exp_euler):
     kw_pure = {k: x for k, x in kw.items() if k != "native"}
     want = jax.jit(lambda *a: lif_update_pure(*a, **kw_pure))(*args)
     # Same operation order; XLA may contract a multiply-add into one FMA where the
-    # kernel rounds twice, and its expm1 differs from the C library's by an ulp or so.
+    # kernel rounds twice, and its expm1 differs from the kernel's (fast_math.h) by an ulp or so.
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
         assert_close_ulp(a, b, ulp=4)
 

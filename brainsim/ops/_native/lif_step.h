@@ -34,6 +34,8 @@
 #include <new>
 #include <type_traits>
 
+#include "fast_math.h"
+
 // Floating-point exceptions are never inspected: without this, GCC keeps the
 // refractory select as a branch (the division above it might trap) and the
 // neuron loop does not vectorise.
@@ -146,7 +148,7 @@ inline __attribute__((always_inline)) void Membrane(const RowView<T, kPer>& W, i
     const T a = per_cm(-gl + -G);
     const T dt = W.step(i);
     const T safe = a == T(0) ? T(1) : a;
-    h = a == T(0) ? dt : std::expm1(safe * dt) / safe;
+    h = a == T(0) ? dt : brainsim_math::Expm1(safe * dt) / safe;  // inlined: vectorises
   } else {
     h = W.step(i);
   }
