@@ -31,8 +31,9 @@ def coba(
     The membrane is integrated with forward Euler by default (``integrator=None``), as
     Brian2's COBA benchmark does (``method='euler'``): with conductance input, exponential
     Euler needs one
-    ``expm1`` per neuron and step, which doubles the run time at N = 16 000 on a CPU for
-    rates that agree within the peers' seed-to-seed spread either way.
+    ``expm1`` per neuron and step, which costs 1.7x (N = 16 000) to 3x (N = 4 000) the
+    forward-Euler run time on a CPU, for rates that agree within the peers' seed-to-seed
+    spread either way.
     """
     neuron = lambda size: LIF(
         size,
