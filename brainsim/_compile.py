@@ -4,9 +4,10 @@
 classic loop emitters instead of the MLIR fusion emitters. A program compiled so compiles
 in a third to a half of the time and gives the same bits for integer arithmetic and the
 same values up to rounding for floating point (CPU seconds, COBA 4000: ``Network.init``
-0.47-0.50 -> 0.11-0.17, ``jax.random.fold_in`` 0.13-0.16 -> 0.07-0.09). Used for
-programs that run once per network (``init``) and, through ``loop_options``, for
-simulation loops whose steps are native kernels sequenced by XLA.
+0.47-0.50 -> 0.11-0.17, ``jax.random.fold_in`` 0.13-0.16 -> 0.07-0.09). Used, through
+``loop_options``, for simulation loops whose steps are native kernels sequenced by XLA.
+Not for ``Network.init``: its state must have the bits that a caller's ``jax.jit`` of it
+gives, and "up to rounding" is not that.
 """
 
 import math

@@ -5,9 +5,8 @@ same bits as ``jax.random.fold_in``/``split``/``bits`` (``jax_threefry_partition
 JAX's default) by evaluating Threefry-2x32 (20 rounds; Salmon et al. 2011, "Parallel
 random numbers: as easy as 1, 2, 3") in NumPy. Compiling JAX's versions costs 0.05-0.1 s
 of CPU time each, once per process, which is most of the time a small network takes to
-build. ``bits`` of a traced key are computed on the host too (a callback); other PRNG
-implementations and the legacy layout go to JAX, as do ``fold_in``/``split`` of a traced
-key.
+build. Other PRNG implementations and the legacy layout go to JAX, as do
+``fold_in``/``split`` of a traced key.
 """
 
 import math
@@ -39,8 +38,9 @@ def threefry2x32(key: np.ndarray, x0: np.ndarray, x1: np.ndarray):
     return x0, x1
 
 
-def _is_threefry(key) -> bool:
-    """A single typed threefry key, split and hashed in JAX's default (partitionable) way."""
+def is_threefry(key) -> bool:
+    """A single typed threefry key (concrete or traced), split and hashed in JAX's
+    default (partitionable) way."""
     return (
         jax.config.jax_threefry_partitionable
         and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
@@ -51,7 +51,7 @@ def _is_threefry(key) -> bool:
 
 def _host_key(key):
     """The key's uint32 data if it is a concrete key this module reproduces, else None."""
-    if isinstance(key, jax.core.Tracer) or not _is_threefry(key):
+    if isinstance(key, jax.core.Tracer) or not is_threefry(key):
         return None
     return np.asarray(jax.random.key_data(key), np.uint32)
 
@@ -84,27 +84,10 @@ def split(key, num: int = 2):
     return _wrap(*threefry2x32(raw, *_counters(num)))
 
 
-def _host_bits(raw: np.ndarray, shape: tuple[int, ...], width: int) -> np.ndarray:
-    y0, y1 = threefry2x32(raw, *_counters(math.prod(shape)))
+def host_bits(data: np.ndarray, shape: tuple[int, ...], width: int = 32) -> np.ndarray:
+    """``jax.random.bits(key, shape, uint{width})`` (``width`` 32 or 64) of the threefry
+    key whose ``jax.random.key_data`` is ``data`` (uint32 ``(2,)``), in NumPy."""
+    y0, y1 = threefry2x32(data, *_counters(math.prod(shape)))
     if width == 64:
         return ((y0.astype(np.uint64) << np.uint64(32)) | y1).reshape(shape)
     return (y0 ^ y1).reshape(shape)
-
-
-def bits(key, shape: tuple[int, ...], width: int = 32):
-    """``jax.random.bits(key, shape, uint{width})`` (``width`` 32 or 64), always computed on
-    the host: a NumPy array for a concrete key; inside a trace a ``jax.pure_callback``
-    (a traced threefry would compile the hash into the program). Keys of other PRNG
-    implementations, or the legacy layout, go to ``jax.random.bits``."""
-    dtype = np.dtype(f"uint{width}")
-    raw = _host_key(key)
-    if raw is not None:
-        return _host_bits(raw, shape, width)
-    if not (isinstance(key, jax.core.Tracer) and _is_threefry(key)):
-        return jax.random.bits(key, shape, dtype)
-    return jax.pure_callback(
-        lambda data: _host_bits(np.asarray(data, np.uint32), shape, width),
-        jax.ShapeDtypeStruct(shape, dtype),
-        jax.random.key_data(key),
-        vmap_method="sequential",
-    )

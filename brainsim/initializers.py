@@ -47,7 +47,7 @@ class Normal(AbstractInitializer):
         check_nonnegative("Normal.std", self.std)
 
     def __call__(self, key, shape, dtype=float):
-        return self.mean + self.std * _normal(key, tuple(shape), dtype)
+        return _normal(key, tuple(shape), dtype, self.mean, self.std)
 
 
 class Uniform(AbstractInitializer):
@@ -65,13 +65,71 @@ class Uniform(AbstractInitializer):
 
 
 def _uniform(key, shape, dtype, low, high):
-    """``jax.random.uniform(key, shape, dtype, low, high)``, bit for bit, from random bits
-    drawn on the host (``_random.bits``: no threefry compiled into ``Network.init``;
-    COBA 4000's ``init`` compiled in 0.03 s of CPU time instead of 0.17-0.20 s)."""
+    """``jax.random.uniform(key, shape, dtype, low, high)``, bit for bit (``_draw``)."""
+    return _draw("uniform", key, shape, dtype, low, high)
+
+
+def _normal(key, shape, dtype, mean, std):
+    """``mean + std * jax.random.normal(key, shape, dtype)`` (multiply, then add, each
+    rounded), bit for bit (``_draw``)."""
+    return _draw("normal", key, shape, dtype, mean, std)
+
+
+def _draw(kind, key, shape, dtype, a, b):
+    """Values of the distribution ``kind`` (``"uniform"`` on ``[a, b)``, ``"normal"``
+    with mean ``a`` and standard deviation ``b``), always computed by one function on the
+    host (``_host_draw``): directly for a concrete key and parameters, through a callback
+    inside a trace. So a draw has the same bits eagerly, inside ``Network.init``'s own compiled
+    program and inside any caller's ``jax.jit``/``jax.vmap``: no compiler sees the
+    arithmetic, so none fuses, reassociates or folds the parameters into it, or rounds
+    ``erf_inv`` by other optimisation settings. Derivatives with respect to ``a`` and
+    ``b`` are those of the formula (``_draw_jvp``). Keys of other PRNG implementations,
+    the legacy layout, and dtypes other than float32/64 go to ``jax.random``."""
     dtype = jax.dtypes.canonicalize_dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        return jax.random.uniform(key, shape, dtype, low, high)
-    return _scale_unit(_random.bits(key, shape, 8 * dtype.itemsize), low, high, dtype=dtype)
+    if dtype not in (np.float32, np.float64) or not _random.is_threefry(key):
+        if kind == "uniform":
+            return jax.random.uniform(key, shape, dtype, a, b)
+        return a + b * jax.random.normal(key, shape, dtype)
+    data = jax.random.key_data(key)
+    if not any(isinstance(x, jax.core.Tracer) for x in (key, a, b)):
+        return jnp.asarray(_host_draw(kind, shape, dtype, data, a, b))
+    a, b = jnp.asarray(a, dtype), jnp.asarray(b, dtype)
+    return _traced_draw(kind, shape, dtype, data, a, b)
+
+
+def _host_draw(kind, shape, dtype, data, a, b) -> np.ndarray:
+    """``_draw`` on the host: the random bits in NumPy (``_random``), JAX's float
+    construction of them in a compiled program of fixed options run on the CPU, the
+    normal's scale and shift in NumPy."""
+    width = 8 * np.dtype(dtype).itemsize
+    bits = _random.host_bits(np.asarray(data, np.uint32), shape, width)
+    cpu = jax.devices("cpu")[0]  # (a callback must not wait on the device that called it)
+    bits = jax.device_put(bits, cpu)
+    if kind == "uniform":
+        lo, hi = (jax.device_put(np.asarray(x, dtype), cpu) for x in (a, b))
+        return np.asarray(_scale_unit(bits, lo, hi, dtype=dtype))
+    z = np.asarray(_standard_normal(bits, dtype=dtype))
+    return np.asarray(a, dtype) + np.asarray(b, dtype) * z
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2))
+def _traced_draw(kind, shape, dtype, data, a, b):
+    host = functools.partial(_host_draw, kind, shape, dtype)
+    out = jax.ShapeDtypeStruct(shape, dtype)
+    return jax.pure_callback(host, out, data, a, b, vmap_method="sequential")
+
+
+@_traced_draw.defjvp
+def _draw_jvp(kind, shape, dtype, primals, tangents):
+    data, a, b = primals
+    _, da, db = tangents
+    value = _traced_draw(kind, shape, dtype, data, a, b)
+    # The variate is a function of the bits only: its derivative is the formula's.
+    if kind == "uniform":  # value = a + (b - a) u
+        u = jnp.where(b > a, (value - a) / jnp.where(b > a, b - a, 1), 0)
+        return value, jnp.broadcast_to(da * (1 - u) + db * u, shape)
+    z = jnp.where(b > 0, (value - a) / jnp.where(b > 0, b, 1), 0)  # value = a + b z
+    return value, jnp.broadcast_to(da + db * z, shape)
 
 
 @functools.partial(jax.jit, static_argnames="dtype")
@@ -86,14 +144,12 @@ def _scale_unit(bits, low, high, *, dtype):
     return jnp.maximum(low, unit * (high - low) + low)
 
 
-def _normal(key, shape, dtype):
-    """``jax.random.normal(key, shape, dtype)``, bit for bit: the inverse error function of
+@functools.partial(jax.jit, static_argnames="dtype")
+def _standard_normal(bits, *, dtype):
+    """``jax.random.normal``'s construction from its bits: the inverse error function of
     a uniform variate on the open interval ``(-1, 1)``, times √2."""
-    dtype = jax.dtypes.canonicalize_dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        return jax.random.normal(key, shape, dtype)
     low = np.nextafter(np.array(-1.0, dtype), np.array(0.0, dtype))
-    u = _uniform(key, shape, dtype, low, 1.0)
+    u = _scale_unit(bits, low, np.array(1.0, dtype), dtype=dtype)
     return np.array(np.sqrt(2), dtype) * jax.lax.erf_inv(u)
 
 

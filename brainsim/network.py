@@ -10,7 +10,6 @@ import jax
 import jax.numpy as jnp
 
 from . import ops
-from ._compile import FAST_COMPILE
 from ._network_checks import check_dt_and_delays, check_inputs
 from ._random import fold_in, split
 from .conn.layouts import Delayed
@@ -78,10 +77,13 @@ class Network(eqx.Module):
         return _init(self, keys, sub, float(dt), tuple(batch_shape))
 
     def _init(self, keys, key, dt, batch_shape) -> NetworkState:
-        pops = {
-            name: pop.init(k, batch_shape)
-            for k, (name, pop) in zip(keys, self.populations.items(), strict=True)
+        # Keys by sorted name: a dict passed through a transformation comes back sorted,
+        # so insertion order would give another state under jit than eagerly.
+        names = sorted(self.populations)
+        got = {
+            n: self.populations[n].init(k, batch_shape) for k, n in zip(keys, names, strict=True)
         }
+        pops = {name: got[name] for name in self.populations}
         syn, delays, stp, parts = [], [], [], []
         for k, proj in enumerate(self.projections):
             n_pre, n_post = self.populations[proj.pre].size, self.populations[proj.post].size
@@ -309,8 +311,11 @@ def _propagate(proj: Projection, d_state, spikes, dt):
     return ring_step(d_state, proj.conn, proj.weight, spikes, steps=steps, capacity=cap)
 
 
-# The initial state is computed once per network, in milliseconds: compiled fast.
-@eqx.filter_jit(compiler_options=FAST_COMPILE)
+# One compiled program for the initial state, with the compiler's default options, as
+# in a caller's jit: a state computed from its draws (e.g. gates at their steady state)
+# then has the same bits eagerly and under the caller's transformations (compiled fast,
+# without LLVM optimisation, Traub-Miles' gates differed from the jitted ones by 1 ulp).
+@eqx.filter_jit
 def _init(net: Network, keys, key, dt: float, batch_shape) -> NetworkState:
     return net._init(keys, key, dt, batch_shape)
 

@@ -55,9 +55,7 @@ def test_simulate_under_jit_is_the_core(coba):
 def test_vmap_over_init_seeds(coba):
     """``jax.vmap`` of ``simulate`` over the initial states of 8 seeds of COBA N = 500:
     every trial equals its separate run, spike for spike and bit for bit in the
-    membrane; so does ``simulate`` of the state stack (``jax.vmap(net.init)``, a batch).
-    (The states are made once: ``net.init`` traced in different programs may round its
-    normal initial potentials, an ``erf_inv``, differently in the last bit.)"""
+    membrane; so does ``simulate`` of the state stack (``jax.vmap(net.init)``, a batch)."""
     keys = jax.random.split(jax.random.key(2), 8)
     states = jax.vmap(lambda k: coba.init(k, dt=DT))(keys)
     run = lambda s: bs.simulate(coba, s, 100.0, DT, record=RECORD, progress=False)

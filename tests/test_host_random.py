@@ -39,24 +39,15 @@ def test_fold_in_split_bits_equal_jax(seed):
     for num in (1, 2, 3, 17):
         assert (_data(_random.split(key, num)) == _data(jax.random.split(key, num))).all()
     for shape in ((), (1,), (5,), (4, 3), (1001,)):
-        got = _random.bits(key, shape)
-        assert isinstance(got, np.ndarray)  # computed on the host
+        got = _random.host_bits(_data(key), shape)  # (64-bit: the float64 test below)
         assert (got == np.asarray(jax.random.bits(key, shape))).all()
-
-
-def test_traced_bits_are_a_host_callback_with_the_same_bits():
-    keys = jax.random.split(jax.random.key(3), 4)
-    fn = jax.jit(jax.vmap(lambda k: _random.bits(k, (6,))))
-    assert "threefry" not in str(jax.make_jaxpr(fn)(keys))
-    assert (
-        np.asarray(fn(keys)) == np.asarray(jax.vmap(lambda k: jax.random.bits(k, (6,)))(keys))
-    ).all()
 
 
 def test_other_prng_implementations_go_to_jax():
     key = jax.random.key(0, impl="rbg")
     assert (_data(_random.split(key, 3)) == _data(jax.random.split(key, 3))).all()
-    assert (np.asarray(_random.bits(key, (5,))) == np.asarray(jax.random.bits(key, (5,)))).all()
+    got = Normal(1.0, 2.0)(key, (5,))
+    assert (np.asarray(got) == np.asarray(1.0 + 2.0 * jax.random.normal(key, (5,)))).all()
 
 
 @pytest.mark.parametrize("seed", SEEDS[:3])
@@ -66,16 +57,43 @@ def test_initializers_equal_jax_random(seed, shape):
     normal = Normal(-55.0, 5.0)
     expected = -55.0 + 5.0 * jax.random.normal(key, shape)
     assert (np.asarray(normal(key, shape)) == np.asarray(expected)).all()
-    in_jit = jax.jit(lambda k: normal(k, shape))(key)
-    assert (
-        np.asarray(in_jit)
-        == np.asarray(jax.jit(lambda k: -55.0 + 5.0 * jax.random.normal(k, shape))(key))
-    ).all()
     uniform = Uniform(-60.0, -50.0)
     assert (
         np.asarray(uniform(key, shape))
         == np.asarray(jax.random.uniform(key, shape, minval=-60.0, maxval=-50.0))
     ).all()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_draws_are_the_same_bits_eagerly_under_jit_and_vmap(request, dtype):
+    """The contract that makes eager and traced ``Network.init`` agree: an initializer's
+    values do not depend on the program around it. Under ``jax.jit`` (where XLA would
+    fold the constant mean/std into the draw) and ``jax.vmap``, with constant and traced
+    parameters, the values equal the eager ones bit for bit."""
+    if dtype == "float64":
+        request.getfixturevalue("x64")
+    keys = jax.random.split(jax.random.key(11), 3)
+    for init in (Normal(-55.0, 5.0), Uniform(-60.0, -50.0)):
+        eager = np.stack([np.asarray(init(k, (257,), dtype)) for k in keys])
+        draw = lambda k, init=init: init(k, (257,), dtype)
+        assert (np.asarray(jax.jit(draw)(keys[1])) == eager[1]).all()
+        assert (np.asarray(jax.jit(jax.vmap(draw))(keys)) == eager).all()
+        # the parameters as arguments: traced (jit makes the module's floats its inputs)
+        traced = jax.jit(lambda k, init: init(k, (257,), dtype))(keys[2], init)
+        assert (np.asarray(traced) == eager[2]).all()
+
+
+def test_draw_derivatives_in_the_parameters():
+    """``d/dmean`` and ``d/dstd`` of a normal draw are 1 and the standard variate;
+    ``d/dlow``, ``d/dhigh`` of a uniform one ``1 - u`` and ``u``."""
+    key = jax.random.key(5)
+    z = jax.random.normal(key, (9,))
+    d_mean, d_std = jax.jacfwd(lambda m, s: Normal(m, s)(key, (9,)), argnums=(0, 1))(1.0, 2.0)
+    np.testing.assert_allclose(d_mean, np.ones(9))
+    np.testing.assert_allclose(d_std, z, rtol=1e-5)  # (value - mean) / std, rounded
+    u = jax.random.uniform(key, (9,))
+    grads = jax.grad(lambda lo, hi: Uniform(lo, hi)(key, (9,)).sum(), argnums=(0, 1))(-1.0, 3.0)
+    np.testing.assert_allclose(grads, ((1 - u).sum(), u.sum()), rtol=1e-5)
 
 
 def test_initializers_float64_equal_jax_random(x64):
