@@ -49,11 +49,13 @@ def is_threefry(key) -> bool:
     )
 
 
-def _host_key(key):
-    """The key's uint32 data if it is a concrete key this module reproduces, else None."""
+def host_key(key):
+    """The key's uint32 data if it is a concrete key this module reproduces, else None
+    (also inside a trace, where JAX would stage ``key_data`` of a concrete key)."""
     if isinstance(key, jax.core.Tracer) or not is_threefry(key):
         return None
-    return np.asarray(jax.random.key_data(key), np.uint32)
+    with jax.ensure_compile_time_eval():
+        return np.asarray(jax.random.key_data(key), np.uint32)
 
 
 def _wrap(words0, words1):
@@ -69,7 +71,7 @@ def _counters(n: int):
 
 def fold_in(key, data: int):
     """``jax.random.fold_in(key, data)`` (``data`` a Python int in [0, 2**32))."""
-    raw = _host_key(key)
+    raw = host_key(key)
     if raw is None:
         return jax.random.fold_in(key, data)
     y0, y1 = threefry2x32(raw, np.zeros(1, np.uint32), np.array([data], np.uint32))
@@ -78,7 +80,7 @@ def fold_in(key, data: int):
 
 def split(key, num: int = 2):
     """``jax.random.split(key, num)``."""
-    raw = _host_key(key)
+    raw = host_key(key)
     if raw is None:
         return jax.random.split(key, num)
     return _wrap(*threefry2x32(raw, *_counters(num)))

@@ -90,9 +90,10 @@ def _draw(kind, key, shape, dtype, a, b):
         if kind == "uniform":
             return jax.random.uniform(key, shape, dtype, a, b)
         return a + b * jax.random.normal(key, shape, dtype)
-    data = jax.random.key_data(key)
-    if not any(isinstance(x, jax.core.Tracer) for x in (key, a, b)):
+    data = _random.host_key(key)
+    if data is not None and not any(isinstance(x, jax.core.Tracer) for x in (a, b)):
         return jnp.asarray(_host_draw(kind, shape, dtype, data, a, b))
+    data = jax.random.key_data(key) if data is None else data
     a, b = jnp.asarray(a, dtype), jnp.asarray(b, dtype)
     return _traced_draw(kind, shape, dtype, data, a, b)
 

@@ -1,19 +1,27 @@
 """Connectivity builders: rules that produce a layout for given population sizes.
 
 ``builder.build(key, n_pre, n_post, recurrent=False) -> (layout, weights or None)``.
-Building runs once, outside jit, with NumPy seeded from the JAX key, so the same key
-gives the same network on every backend. ``allow_self=False`` removes the ``i -> i``
-synapses of a recurrent projection (pre and post the same population).
+Building runs once, with NumPy seeded from the JAX key, so the same key gives the same
+network on every backend. ``allow_self=False`` removes the ``i -> i`` synapses of a
+recurrent projection (pre and post the same population).
+
+Traceable builders draw from the key's ``jax.random`` bits instead, into arrays whose
+shape does not depend on the draw, so a network can be built from a traced key (inside
+``jax.jit``, or ``jax.vmap`` over network seeds): ``FixedProb(p, dense=True)`` and the
+deterministic ``AllToAll``, ``OneToOne``. The same key gives the same synapses eagerly
+and traced (integer arithmetic on the same bits). The others need a concrete key.
 """
 
 import abc
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .._arrays import to_device
 from .._checks import check_count, check_prob
+from .._random import host_bits, host_key
 from .blocks import draw_total_number, group_by_pre, skip_positions, stable_argsort
 from .by_delay import with_delays as with_delays
 from .delay_rules import NormalDelay
@@ -23,12 +31,40 @@ from .weight_rules import AbstractWeightRule, ConstantWeights
 
 def seed_words(key) -> list[int]:
     """The words of a JAX key, the entropy of NumPy seed sequences (deterministic)."""
+    _check_key(key)
+    if isinstance(key, jax.core.Tracer):
+        raise ValueError(
+            "this connectivity is drawn with NumPy and needs a concrete key, got a traced "
+            "one (a network built inside jax.jit or jax.vmap): use a traceable builder, "
+            "bs.conn.FixedProb(p, dense=True) (see bs.conn), or build outside the transformation"
+        )
+    return np.asarray(jax.random.key_data(key)).ravel().tolist()
+
+
+def _check_key(key):
     if key is None:
         raise ValueError(
             "key is required to build random connectivity: pass "
             "Network(..., key=jax.random.key(seed))"
         )
-    return np.asarray(jax.random.key_data(key)).ravel().tolist()
+
+
+def bernoulli_mask(key, p: float, n_pre: int, n_post: int, no_self: bool):
+    """``(n_pre, n_post)`` bool: pair ``(i, j)`` is connected iff the top 24 of its
+    ``jax.random.bits(key, (n_pre, n_post))`` are below ``round(p·2^24)`` (probability
+    ``p`` to within 3e-8), never ``i = j`` with ``no_self``. The bits of a concrete
+    threefry key are computed on the host (``_random.host_bits``: nothing compiled), of a
+    traced key by ``jax.random``; the same bits, so the same mask."""
+    _check_key(key)
+    threshold = np.uint32(round(p * 2**24))
+    data = host_key(key)
+    if data is None:
+        mask = (jax.random.bits(key, (n_pre, n_post)) >> 8) < threshold
+        return mask & ~jnp.eye(n_pre, n_post, dtype=bool) if no_self else mask
+    mask = (host_bits(data, (n_pre, n_post)) >> np.uint32(8)) < threshold
+    if no_self:
+        np.fill_diagonal(mask, False)
+    return to_device(mask, bool)
 
 
 def numpy_rng(key) -> np.random.Generator:
@@ -109,16 +145,26 @@ class OneToOne(AbstractBuilder):
 
 class FixedProb(_SelfOption):
     """Each (pre, post) pair is connected independently with probability ``p``, so
-    in- and out-degrees are Binomial. O(synapses) construction by geometric skipping."""
+    in- and out-degrees are Binomial. O(synapses) construction by geometric skipping
+    (NumPy, a concrete key) into a ``CSR`` layout.
+
+    ``dense=True``: a ``Dense`` layout whose mask is drawn from the key's
+    ``jax.random.bits`` (``bernoulli_mask``): traceable, so the network can be built
+    from a traced key (``jax.vmap`` over network seeds), the same synapses eagerly and
+    traced; another draw than the CSR's for the same key. O(``n_pre·n_post``) memory
+    and cost per step: for networks up to a few thousand neurons per population."""
 
     p: float
+    dense: bool = eqx.field(default=False, static=True, kw_only=True)
 
     def __check_init__(self):
         check_prob("FixedProb.p", self.p)
 
     def build(self, key, n_pre, n_post, recurrent=False):
-        rng = numpy_rng(key)
         no_self = self._no_self(n_pre, n_post, recurrent)
+        if self.dense:
+            return Dense(n_pre, n_post, bernoulli_mask(key, self.p, n_pre, n_post, no_self)), None
+        rng = numpy_rng(key)
         cols = n_post - 1 if no_self else n_post
         # The synapses are drawn in order of (pre, post): no sort, no 64-bit division.
         indptr, targets = skip_positions(rng, self.p, n_pre, cols, no_self)

@@ -6,7 +6,17 @@ from ..network import Network, Projection
 
 
 def ei_network(
-    n, *, key, neuron, exc, inh, in_degree, capacity=None, procedural=False, model="ei_network"
+    n,
+    *,
+    key,
+    neuron,
+    exc,
+    inh,
+    in_degree,
+    capacity=None,
+    procedural=False,
+    dense=False,
+    model="ei_network",
 ) -> Network:
     """``n`` neurons, 80 % excitatory ("E") and 20 % inhibitory ("I"), every pair connected
     with probability ``in_degree / n`` (no self-connections), so the mean in-degree stays
@@ -16,21 +26,26 @@ def ei_network(
     ``procedural=True``: the synapses are regenerated from a seed instead of stored
     (``ProceduralFixedOutDegree``): each neuron sends ``round(in_degree · n_post / n)``
     synapses to each population (64 to E and 16 to I at in-degree 80), so the mean
-    in-degree is again 64 from E and 16 from I, with Binomial in-degrees. ``model``: the
-    name of the calling model, which the error messages name."""
+    in-degree is again 64 from E and 16 from I, with Binomial in-degrees.
+    ``dense=True``: the same pairwise probability, drawn as ``FixedProb(dense=True)``
+    masks from ``jax.random`` bits, so the network can be built from a traced key
+    (``jax.vmap`` over network seeds); O(n²) memory. ``model``: the name of the calling
+    model, which the error messages name."""
     check_size(f"{model}: n", n)
     check_positive(f"{model}: in_degree", in_degree)
     if n < 5:
         raise ValueError(f"{model}: n must be >= 5 (80 % E / 20 % I), got {n}")
     if in_degree > n:
         raise ValueError(f"{model}: in_degree must be <= n={n}, got {in_degree}")
+    if procedural and dense:
+        raise ValueError(f"{model}: give procedural=True or dense=True, not both")
     n_e = round(0.8 * n)
     sizes = {"E": n_e, "I": n - n_e}
 
     def conn(post):
         if procedural:
             return ProceduralFixedOutDegree(round(in_degree * sizes[post] / n), allow_self=False)
-        return FixedProb(in_degree / n, allow_self=False)
+        return FixedProb(in_degree / n, allow_self=False, dense=dense)
 
     projections = [
         Projection(

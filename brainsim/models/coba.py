@@ -15,6 +15,7 @@ def coba(
     integrator: AbstractIntegrator | None = None,
     capacity: int | None = None,
     procedural: bool = False,
+    dense: bool = False,
 ) -> Network:
     """Brette et al. (2007) benchmark 1 (COBA, after Vogels & Abbott 2005), in the form of
     Brian2's and BrainPy's examples.
@@ -26,7 +27,9 @@ def coba(
     ``in_degree`` (p = 0.02 at n = 4000). Populations "E" (80 %) and "I" (20 %).
     ``procedural=True`` regenerates the synapses from a seed instead of storing them
     (fixed out-degree, same mean in-degrees; see ``ei_network``): for networks whose
-    synapses would not fit in memory.
+    synapses would not fit in memory. ``dense=True`` draws the same pairwise probability
+    from ``jax.random`` bits into dense masks, so the network can be built from a traced
+    key (``jax.vmap`` over network seeds; see ``ei_network``).
 
     The membrane is integrated with forward Euler by default (``integrator=None``), as
     Brian2's COBA benchmark does (``method='euler'``): with conductance input, exponential
@@ -58,5 +61,6 @@ def coba(
         in_degree=in_degree,
         capacity=capacity,
         procedural=procedural,
+        dense=dense,
         model="coba",
     )

@@ -17,6 +17,7 @@ def cobahh(
     in_degree: float = 80.0,
     capacity: int | None = None,
     procedural: bool = False,
+    dense: bool = False,
 ) -> Network:
     """Brette et al. (2007) benchmark 3 (COBAHH), in the form of Brian2's ``COBAHH``
     example.
@@ -32,7 +33,8 @@ def cobahh(
     Euler step holds them; 1 % more charge per spike than their exact mean at dt = 0.1 ms,
     see docs/concepts/synaptic-integration.md). Random connectivity with mean in-degree
     ``in_degree`` (p = 0.02 at n = 4000, no autapses). Populations "E" (80 %), "I" (20 %).
-    ``procedural=True`` regenerates it from a seed instead of storing it (see ``coba``).
+    ``procedural=True`` regenerates it from a seed instead of storing it, ``dense=True``
+    draws it traceably (see ``coba``).
 
     The activity is self-sustained and depends on the initial state: start from
     ``cobahh_state`` (Brian2's initial conditions), not from ``net.init``. The mean rate
@@ -53,6 +55,7 @@ def cobahh(
         in_degree=in_degree,
         capacity=capacity,
         procedural=procedural,
+        dense=dense,
         model="cobahh",
     )
 

@@ -13,6 +13,7 @@ def cuba(
     drive: float = 0.0,
     capacity: int | None = None,
     procedural: bool = False,
+    dense: bool = False,
 ) -> Network:
     """Brette et al. (2007) benchmark 2 (CUBA), in the form of Brian2's example.
 
@@ -21,7 +22,8 @@ def cuba(
     optional constant ``drive`` (pA, default 0 as in the benchmark).
     Exponential currents: excitatory 16.2 pA (1.62 mV × g_L), τ = 5 ms; inhibitory
     −90 pA (−9 mV × g_L), τ = 10 ms. Random connectivity, mean in-degree ``in_degree``;
-    ``procedural=True`` regenerates it from a seed instead of storing it (see ``coba``).
+    ``procedural=True`` regenerates it from a seed instead of storing it, ``dense=True``
+    draws it traceably (see ``coba``).
     """
     neuron = lambda size: LIF(
         size,
@@ -45,5 +47,6 @@ def cuba(
         in_degree=in_degree,
         capacity=capacity,
         procedural=procedural,
+        dense=dense,
         model="cuba",
     )
