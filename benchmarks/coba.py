@@ -1,10 +1,12 @@
-"""COBA, CUBA and COBAHH (Brette et al. 2007, benchmarks 1-3), 1 s of biological time at
-dt = 0.1 ms, in-degree 80, on brainsim and (optionally) BrainPy, Brian2 and NEST, side by
-side on this machine.
+"""COBA, CUBA and COBAHH (Brette et al. 2007, benchmarks 1-3), and the AdEx COBA and
+Izhikevich networks on the same connectivity (``_nonlif_models.py``; Brian2 and NEST
+only), 1 s of biological time at dt = 0.1 ms, in-degree 80, on brainsim and
+(optionally) BrainPy, Brian2 and NEST, side by side on this machine.
 
     python benchmarks/coba.py                          # brainsim, N = 4k, 16k, 64k
     python benchmarks/coba.py --peer-python /path/to/venv/bin/python   # + peers
     python benchmarks/coba.py --models cobahh --out cobahh --peer-python ... --docs
+    python benchmarks/coba.py --models adex izhikevich --out nonlif --peer-python ...
     python benchmarks/coba.py --docs-only              # regenerate docs/benchmarks.md
 
 Each configuration runs in a fresh subprocess: build time (connectivity + state),
@@ -38,7 +40,10 @@ def brainsim_worker(model: str, n: int, seed: int, cache_dir: str) -> dict:
 
     bs.enable_compilation_cache(cache_dir)  # empty on the first run, warm on the second
     start = time.perf_counter()
-    net = getattr(bs.models, model)(n, key=jax.random.key(seed))
+    from _nonlif_models import MODELS
+
+    build_net = MODELS[model] if model in MODELS else getattr(bs.models, model)
+    net = build_net(n, key=jax.random.key(seed))
     if model == "cobahh":  # Brian2's example starts from random conductances
         state = bs.models.cobahh_state(net, jax.random.key(seed + 1), dt=DT)
     else:
@@ -85,25 +90,31 @@ def peer_worker(simulator: str, model: str, n: int, seed: int, opts: dict) -> di
 
 CORES = os.cpu_count() or 1
 # name -> (runner module, options, largest N per model run by default: beyond it the peer
-# takes minutes per configuration here; --all-sizes lifts the caps).
+# takes minutes per configuration here; --all-sizes lifts the caps; a model not listed
+# has no runner for that peer).
+NONLIF = {"adex": 256_000, "izhikevich": 256_000}
 PEERS = {
     "brainpy-eventcsr": ("brainpy", {}, {"coba": 64_000, "cuba": 64_000, "cobahh": 16_000}),
     "brian2-runtime": (
         "brian2",
         {"target": "runtime"},
-        {"coba": 256_000, "cuba": 256_000, "cobahh": 16_000},
+        {"coba": 256_000, "cuba": 256_000, "cobahh": 16_000, **NONLIF},
     ),
     "brian2-cpp_standalone": (
         "brian2",
         {"target": "cpp_standalone"},
-        {"coba": 256_000, "cuba": 256_000, "cobahh": 64_000},
+        {"coba": 256_000, "cuba": 256_000, "cobahh": 64_000, **NONLIF},
     ),
     "brian2-cpp_standalone-omp": (
         "brian2",
         {"target": "cpp_standalone", "threads": CORES},
-        {"coba": 256_000, "cuba": 256_000, "cobahh": 64_000},
+        {"coba": 256_000, "cuba": 256_000, "cobahh": 64_000, **NONLIF},
     ),
-    "nest": ("nest", {"threads": CORES}, {"coba": 16_000, "cuba": 64_000, "cobahh": 4_000}),
+    "nest": (
+        "nest",
+        {"threads": CORES},
+        {"coba": 16_000, "cuba": 64_000, "cobahh": 4_000, "adex": 4_000, "izhikevich": 64_000},
+    ),
 }
 PEER_MODULES = {"brainpy": "brainpy", "brian2": "brian2", "nest": "nest"}
 
@@ -128,7 +139,10 @@ def missing_peers(python: str) -> set[str]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
-        "--models", nargs="+", default=["coba", "cuba"], choices=["coba", "cuba", "cobahh"]
+        "--models",
+        nargs="+",
+        default=["coba", "cuba"],
+        choices=["coba", "cuba", "cobahh", "adex", "izhikevich"],
     )
     p.add_argument("--out", default="coba", help="results file benchmarks/results/OUT.json")
     p.add_argument("--n", nargs="+", type=int, default=[4000, 16000, 64000])
@@ -188,6 +202,9 @@ def main() -> None:
             for name in args.peers:
                 sim, opts, max_n = PEERS[name]
                 if sim in missing:
+                    continue
+                if model not in max_n:
+                    print(f"skip {name} for {model}: no runner for it")
                     continue
                 if n > max_n[model] and not args.all_sizes:
                     print(f"skip {name} for {model} at N={n} (> {max_n[model]}: too slow here)")

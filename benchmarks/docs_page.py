@@ -22,13 +22,22 @@ from pathlib import Path
 from _harness import RESULTS, table
 
 DOCS = Path(__file__).parents[1] / "docs"
-MODELS = ("coba", "cuba", "cobahh")
+MODELS = ("coba", "cuba", "cobahh", "adex", "izhikevich")
 TITLES = {
     "coba": "COBA (Brette et al. 2007, benchmark 1)",
     "cuba": "CUBA (Brette et al. 2007, benchmark 2)",
     "cobahh": "COBAHH (Brette et al. 2007, benchmark 3)",
+    "adex": "AdEx COBA (COBA's network with adaptive exponential neurons)",
+    "izhikevich": "Izhikevich network (RS/FS neurons on COBA's connectivity)",
 }
 NOTES = {
+    "adex": "COBA's connectivity, conductances and 200 pA drive with AdEx neurons (C_m = "
+    "200 pF, g_L = 10 nS, E_L = −60, V_T = −50, Δ_T = 2, V_peak = −40 mV, a = 2 nS, b = "
+    "40 pA, τ_w = 150 ms, 5 ms refractory). Brian2 and brainsim: forward Euler; NEST: "
+    "`aeif_cond_exp` (adaptive RKF45).",
+    "izhikevich": "Izhikevich (2003) regular-spiking E and fast-spiking I neurons, "
+    "constant input 5, voltage-jump synapses (+0.5 / −2 mV) on COBA's connectivity; forward "
+    "Euler in all (NEST `izhikevich`).",
     "coba": "LIF with exponential conductances, 200 pA drive; Brian2 integrates it with "
     "`method='euler'` (as brainsim does by default), NEST's `iaf_cond_exp` with adaptive "
     "RKF45 (the slow one), BrainPy with its exponential Euler.",

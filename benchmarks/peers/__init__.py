@@ -1,4 +1,5 @@
-"""Peer-simulator runners for the Brette et al. (2007) COBA, CUBA and COBAHH benchmarks.
+"""Peer-simulator runners for the Brette et al. (2007) COBA, CUBA and COBAHH benchmarks
+and two non-LIF networks on COBA's connectivity (AdEx COBA, Izhikevich).
 
 Each runner module (``brian2_runner``, ``brainpy_runner``, ``nest_runner``) exposes::
 
@@ -34,11 +35,23 @@ Network specification shared by all runners (and by brainsim's own version):
   alpha_m = 0.32 (13 - u) / (exp((13 - u)/4) - 1), beta_m = 0.28 (u - 40) / (exp((u - 40)/5) - 1),
   alpha_h = 0.128 exp((17 - u)/18), beta_h = 4 / (1 + exp((40 - u)/5)),
   alpha_n = 0.032 (15 - u) / (exp((15 - u)/5) - 1), beta_n = 0.5 exp((10 - u)/40).
+* ADEX (AdEx COBA): COBA's connectivity, synapses and 200 pA drive with adaptive
+  exponential integrate-and-fire neurons (Brette & Gerstner 2005; ``ADEX`` below):
+  C_m dV/dt = g_L (E_L - V) + g_L Delta_T exp((V - V_T)/Delta_T) - w + I_syn + I_ext,
+  tau_w dw/dt = a (V - E_L) - w; spike when V > V_peak: V = V_reset (clamped for
+  t_ref, w keeps evolving), w += b. V(0) ~ Normal(-55 mV, 5 mV), w(0) = 0. NEST:
+  ``aeif_cond_exp`` (adaptive RKF45); Brian2 and brainsim: forward Euler.
+* IZHIKEVICH: COBA's connectivity with Izhikevich (2003) neurons, regular spiking (E)
+  and fast spiking (I): dv/dt = 0.04 v^2 + 5 v + 140 - u + I_ext, du/dt = a (b v - u);
+  spike when v >= 30 mV: v = c, u += d; no refractoriness; delta synapses, a spike
+  adds w_exc / w_inh (mV) to v one step later; constant I_ext; v(0) ~ Normal(-65, 5)
+  mV, u(0) = b v(0). Forward Euler in all three (NEST ``izhikevich``,
+  ``consistent_integration=True``).
 """
 
 import numpy as np
 
-MODELS = ("coba", "cuba", "cobahh")
+MODELS = ("coba", "cuba", "cobahh", "adex", "izhikevich")
 
 RESULT_KEYS = (
     "simulator",
@@ -83,6 +96,28 @@ COBAHH = dict(
     V0=(-65.0, 5.0),  # mean, sd (mV)
     g_exc0=(40.0, 15.0),  # mean, sd (nS)
     g_inh0=(200.0, 120.0),
+)
+ADEX = dict(
+    C_m=C_M,
+    g_L=G_L,
+    E_L=-60.0,
+    V_T=-50.0,
+    Delta_T=2.0,
+    V_peak=-40.0,
+    t_ref=T_REF,
+    a=2.0,  # nS
+    b=40.0,  # pA
+    tau_w=150.0,
+    V0=(-55.0, 5.0),
+)
+IZHIKEVICH = dict(
+    E=(0.02, 0.2, -65.0, 8.0),  # a (1/ms), b (1/ms), c (mV), d (mV/ms): regular spiking
+    I=(0.1, 0.2, -65.0, 2.0),  # fast spiking
+    V_peak=30.0,
+    I_ext=5.0,  # mV/ms (NEST's I_e in pA with C_m = 1)
+    w_exc=0.5,  # mV
+    w_inh=-2.0,
+    V0=(-65.0, 5.0),
 )
 
 

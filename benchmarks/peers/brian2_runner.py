@@ -14,6 +14,8 @@ CUBA (``method='exact'``; synaptic variables in volts, i.e. current / g_L)::
 
 Threshold v > V_th, reset v = V_reset, refractory 5 ms (v not integrated).
 
+AdEx COBA and Izhikevich: ``brian2_nonlif``.
+
 Options: ``target='runtime'`` (default; Cython code generation) or
 ``target='cpp_standalone'`` with ``threads=k`` (OpenMP threads, default 0 = off)
 and ``directory=`` (build folder; default a fresh temporary folder).
@@ -114,6 +116,12 @@ def run(
     if model == "cobahh":
         return run_cobahh(
             n, duration_ms, dt_ms, seed, target=target, threads=threads, directory=directory
+        )
+    if model in ("adex", "izhikevich"):
+        from .brian2_nonlif import run_nonlif  # (it builds on this module)
+
+        return run_nonlif(
+            model, n, duration_ms, dt_ms, seed, target=target, threads=threads, directory=directory
         )
     t0 = time.perf_counter()
     with _device(target, threads, directory):

@@ -22,6 +22,11 @@ so it is emitted at the peak, a fraction of a millisecond later; here NEST's
 t = 2 dt, with weights drawn per neuron (truncated at 0: a conductance weight's sign
 selects the channel, so the ~5 % of Brian2's g_inh(0) draws below zero become 0).
 
+AdEx COBA uses ``aeif_cond_exp`` (adaptive RKF45 from GSL) with COBA's synapses, ``V_th``
+= V_T and spike detection at ``V_peak``. Izhikevich uses ``izhikevich`` (forward Euler,
+``consistent_integration=True``): a spike's weight (mV) is added to V; ``U_m`` is set to
+b V_m after V_m is drawn.
+
 Spike at V >= V_th, then V = V_reset clamped for t_ref = 5 ms (COBA, CUBA). All delays are one
 time step (NEST's minimum). Connectivity: ``pairwise_bernoulli`` with p = 80/n and
 ``allow_autapses=False``, E->all and I->all.
@@ -36,12 +41,16 @@ Timings: ``build_s`` covers ResetKernel, Create, Connect and ``nest.Prepare()``;
 import os
 import time
 
+import numpy as np
+
 from . import (
+    ADEX,
     C_M,
     COBA,
     COBAHH,
     CUBA,
     G_L,
+    IZHIKEVICH,
     T_REF,
     TAU_EXC,
     TAU_INH,
@@ -129,6 +138,10 @@ def run(
         )
         neurons.V_m = nest.random.normal(mean=-55.0, std=5.0)
         w_exc, w_inh = COBA["dg_exc"], -COBA["dg_inh"]
+    elif model == "adex":
+        neurons, w_exc, w_inh = _adex(nest, n)
+    elif model == "izhikevich":
+        neurons, w_exc, w_inh = _izhikevich(nest, n)
     else:
         neurons = nest.Create(
             "iaf_psc_exp", n, params=dict(common, tau_m=TAU_M, E_L=CUBA["E_L"], I_e=0.0)
@@ -177,3 +190,45 @@ def run(
     }
     out.update(spike_stats(ev["senders"] - first_id, ev["times"], n, duration_ms))
     return out
+
+
+def _adex(nest, n: int):
+    """The AdEx COBA neurons (``aeif_cond_exp``) and the E / I weights (nS)."""
+    p = ADEX
+    params = dict(
+        C_m=p["C_m"],
+        g_L=p["g_L"],
+        E_L=p["E_L"],
+        V_th=p["V_T"],
+        Delta_T=p["Delta_T"],
+        V_peak=p["V_peak"],
+        V_reset=V_RESET,
+        t_ref=p["t_ref"],
+        a=p["a"],
+        b=p["b"],
+        tau_w=p["tau_w"],
+        E_ex=COBA["E_exc"],
+        E_in=COBA["E_inh"],
+        tau_syn_ex=TAU_EXC,
+        tau_syn_in=TAU_INH,
+        I_e=COBA["I_ext"],
+        g_ex=0.0,
+        g_in=0.0,
+        w=0.0,
+    )
+    neurons = nest.Create("aeif_cond_exp", n, params=params)
+    neurons.V_m = nest.random.normal(mean=p["V0"][0], std=p["V0"][1])
+    return neurons, COBA["dg_exc"], -COBA["dg_inh"]
+
+
+def _izhikevich(nest, n: int):
+    """The Izhikevich network's neurons (``izhikevich``, E then I) and weights (mV)."""
+    p, ne = IZHIKEVICH, n_exc(n)
+    groups = []
+    for size, (a, b, c, d) in ((ne, p["E"]), (n - ne, p["I"])):
+        params = dict(a=a, b=b, c=c, d=d, I_e=p["I_ext"], V_th=p["V_peak"])
+        group = nest.Create("izhikevich", size, params=dict(params, consistent_integration=True))
+        group.V_m = nest.random.normal(mean=p["V0"][0], std=p["V0"][1])
+        group.U_m = list(b * np.atleast_1d(group.get("V_m")))
+        groups.append(group)
+    return groups[0] + groups[1], p["w_exc"], p["w_inh"]
