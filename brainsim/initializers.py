@@ -104,7 +104,7 @@ def _host_draw(kind, shape, dtype, data, a, b) -> np.ndarray:
     normal's scale and shift in NumPy."""
     width = 8 * np.dtype(dtype).itemsize
     bits = _random.host_bits(np.asarray(data, np.uint32), shape, width)
-    cpu = jax.devices("cpu")[0]  # (a callback must not wait on the device that called it)
+    cpu = jax.local_devices(backend="cpu")[0]  # (not the caller's device: it waits)
     bits = jax.device_put(bits, cpu)
     if kind == "uniform":
         lo, hi = (jax.device_put(np.asarray(x, dtype), cpu) for x in (a, b))

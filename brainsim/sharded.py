@@ -102,7 +102,7 @@ def simulate_sharded(
         "the networks, states or simulate_sharded arguments",
         __version__,
         {name: pop.size for name, pop in net.populations.items()},
-        [repr(p.conn) for p in net.projections],  # the procedural seeds (static)
+        [repr(p.conn) for p in net.projections],
         net,
         state,
         (duration, dt, t0, chunk_steps, events, capacity),

@@ -8,7 +8,8 @@ recurrent projection (pre and post the same population).
 Traceable builders draw from the key's ``jax.random`` bits instead, into arrays whose
 shape does not depend on the draw, so a network can be built from a traced key (inside
 ``jax.jit``, or ``jax.vmap`` over network seeds): ``FixedProb(p, dense=True)`` and the
-deterministic ``AllToAll``, ``OneToOne``. The same key gives the same synapses eagerly
+deterministic ``AllToAll``, ``OneToOne``, and ``ProceduralFixedOutDegree`` (its seed
+drawn from the key). The same key gives the same synapses eagerly
 and traced (integer arithmetic on the same bits). The others need a concrete key.
 """
 
@@ -36,7 +37,8 @@ def seed_words(key) -> list[int]:
         raise ValueError(
             "this connectivity is drawn with NumPy and needs a concrete key, got a traced "
             "one (a network built inside jax.jit or jax.vmap): use a traceable builder, "
-            "bs.conn.FixedProb(p, dense=True) (see bs.conn), or build outside the transformation"
+            "bs.conn.FixedProb(p, dense=True) or bs.conn.ProceduralFixedOutDegree (see "
+            "bs.conn), or build outside the transformation"
         )
     return np.asarray(jax.random.key_data(key)).ravel().tolist()
 
@@ -262,8 +264,10 @@ class ProceduralFixedOutDegree(_SelfOption):
     ``k·n_pre/n_post``. ``weights``: the rule of each synapse's factor (constant,
     ``UniformWeights``, ``NormalWeights``), multiplied by the projection's weight.
 
-    The seed (two uint32 words) is drawn from the build key once, so a network is the
-    same on every trace, backend and kernel path."""
+    The seed (two uint32 words) is the key's first two ``jax.random.bits`` (computed on
+    the host for a concrete key): the same network on every trace, backend and kernel
+    path, and traceable (a traced key gives a traced seed: ``jax.vmap`` over network
+    seeds)."""
 
     k: int = eqx.field(static=True)
     weights: AbstractWeightRule = eqx.field(default=ConstantWeights(), static=True)
@@ -272,9 +276,9 @@ class ProceduralFixedOutDegree(_SelfOption):
         check_count("ProceduralFixedOutDegree.k", self.k)
 
     def build(self, key, n_pre, n_post, recurrent=False):
-        if key is None:
-            numpy_rng(key)  # raises the usual "key is required" error
-        seed = tuple(int(s) for s in numpy_rng(key).integers(0, 2**32, 2, dtype=np.uint32))
+        _check_key(key)
+        data = host_key(key)
+        seed = jax.random.bits(key, (2,)) if data is None else host_bits(data, (2,))
         no_self = self._no_self(n_pre, n_post, recurrent)
         layout = Procedural(n_pre, n_post, self.k, seed, skip_self=no_self, weights=self.weights)
         return layout, None

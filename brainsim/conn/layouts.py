@@ -8,6 +8,7 @@ Only ``brainsim.ops`` knows how to propagate spikes through a layout.
 import abc
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -144,13 +145,18 @@ class Procedural(AbstractLayout):
     ``allow_multapses=True``); the in-degree is Binomial(``n_pre·k``, 1/``n_post``).
     With ``skip_self`` target ``i`` is excluded (draws over the other ``n_post - 1``).
 
+    ``seed``: two uint32 words (a tuple of ints, or a uint32 array ``(2,)``), data of the
+    layout rather than a constant of the program: a network built from a traced key has
+    a traced seed (``jax.vmap`` over network seeds), and networks that differ only in
+    their seeds share compiled programs.
+
     ``weights`` is the rule of the per-synapse factor ``r_ij``; the projection's weight
     is a scalar gain: ``w_ij = weight · r_ij``. Memory: none per synapse."""
 
     n_pre: int = eqx.field(static=True)
     n_post: int = eqx.field(static=True)
     k: int = eqx.field(static=True)
-    seed: tuple[int, int] = eqx.field(static=True)  # two uint32 words
+    seed: jax.Array = eqx.field(converter=lambda s: _seed_words(s))  # uint32 (2,)
     skip_self: bool = eqx.field(default=False, static=True)
     weights: AbstractWeightRule = eqx.field(default=ConstantWeights(), static=True)
 
@@ -162,8 +168,6 @@ class Procedural(AbstractLayout):
             raise ValueError(
                 f"Procedural.skip_self needs n_pre == n_post >= 2, got {self.n_pre}, {self.n_post}"
             )
-        if len(self.seed) != 2 or not all(0 <= int(s) < 2**32 for s in self.seed):
-            raise ValueError(f"Procedural.seed must be two uint32 words, got {self.seed!r}")
 
     @property
     def weight_shape(self):
@@ -172,3 +176,18 @@ class Procedural(AbstractLayout):
     @property
     def n_synapses(self):
         return self.n_pre * self.k
+
+
+def _seed_words(seed):
+    """``Procedural.seed`` as a uint32 array ``(2,)``, checked where it is concrete."""
+    if isinstance(seed, jax.core.Tracer):
+        return seed.astype(jnp.uint32)
+    words = np.asarray(seed)
+    if (
+        words.shape != (2,)
+        or not np.issubdtype(words.dtype, np.integer)
+        or (words < 0).any()
+        or (words >= 2**32).any()
+    ):
+        raise ValueError(f"Procedural.seed must be two uint32 words, got {seed!r}")
+    return words.astype(np.uint32)

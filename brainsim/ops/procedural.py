@@ -65,7 +65,8 @@ def _mulhi(a, m: int):
 def rows(layout: Procedural, pre):
     """Targets ``(r, k)`` int32 and weight factors ``(r, k)`` float32 (``None`` for
     constant weights) of presynaptic neurons ``pre (r,)``."""
-    s0, s1 = (np.uint32(s) for s in layout.seed)
+    seed = jnp.asarray(layout.seed, _U32)
+    s0, s1 = seed[0], seed[1]
     i = pre.astype(_U32)
     rho = _mix(_mix(i ^ s0) + s1)[:, None]
     c = jnp.arange(layout.k, dtype=_U32)[None, :] * np.uint32(2)
@@ -173,20 +174,22 @@ def _gather_native(ct, *, layout):
     return _native.procedural_gather(layout, ct)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 3))
+# The layout is an argument, not a constant: its seed may be traced (jax.vmap over
+# network seeds). Its integer seed has no cotangent (None).
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
 def _matvec(layout, weight, spikes, capacity):
     return weight * _forward(spikes, layout=layout, capacity=capacity)
 
 
 def _fwd(layout, weight, spikes, capacity):
     unit = _forward(spikes, layout=layout, capacity=capacity)
-    return weight * unit, (weight, unit)
+    return weight * unit, (layout, weight, unit)
 
 
-def _bwd(layout, capacity, res, ct):
-    weight, unit = res
+def _bwd(capacity, res, ct):
+    layout, weight, unit = res
     d_spikes = weight * _gather(ct, layout=layout)
-    return jnp.vdot(ct, unit).astype(weight.dtype), d_spikes
+    return None, jnp.vdot(ct, unit).astype(weight.dtype), d_spikes
 
 
 _matvec.defvjp(_fwd, _bwd)

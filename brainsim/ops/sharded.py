@@ -23,7 +23,7 @@ class PostShard(eqx.Module):
     """``layout`` as seen by the shard ``axis_index(axis)`` of ``n_shards``: presynaptic
     spikes local ``(n_pre / n_shards,)``, output its block ``(n_post / n_shards,)``."""
 
-    layout: Procedural = eqx.field(static=True)
+    layout: Procedural  # (its seed an array: a leaf, replicated)
     axis: str = eqx.field(static=True)
     n_shards: int = eqx.field(static=True)
 

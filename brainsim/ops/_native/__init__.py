@@ -122,16 +122,12 @@ def _procedural_call(target, layout, x, n_out):
     weighted = table is not None
     table = jnp.asarray(table if weighted else np.zeros(1, np.float32))
     out_type = jax.ShapeDtypeStruct(x.shape[:-1] + (int(n_out),), x.dtype)
-    call = jax.ffi.ffi_call(target, out_type, vmap_method="expand_dims")
-    s0, s1 = layout.seed
+    # broadcast_all: a seed batched by jax.vmap (one network per batch entry) meets a
+    # batch of spikes (the kernel gives seed g the g-th part of the batch)
+    call = jax.ffi.ffi_call(target, out_type, vmap_method="broadcast_all")
+    seed = jnp.asarray(layout.seed, jnp.uint32)
     return call(
-        x,
-        table,
-        k=np.int64(layout.k),
-        seed0=np.int64(s0),
-        seed1=np.int64(s1),
-        skip_self=bool(layout.skip_self),
-        weighted=weighted,
+        x, table, seed, k=np.int64(layout.k), skip_self=bool(layout.skip_self), weighted=weighted
     )
 
 

@@ -17,9 +17,12 @@
 //   (rows with s == 0 skipped; accumulation order: rows ascending, then c)
 // BrainsimProceduralGather: out[b, i] = sum_c r_ic ct[b, t_ic]
 //
-// Operands: spikes/ct T[..., n], table f32[..., 2^16] (leading dims all 1),
-// out T[..., n_out]; the leading dims of spikes/ct and out hold the same
-// number of elements (a batch, however jax.ffi's vmap presents it).
+// Operands: spikes/ct T[..., n], table f32[..., 2^16] (leading dims: copies),
+// seed u32[..., 2] (the words s0, s1), out T[..., n_out]; the leading dims of
+// spikes/ct and out hold the same number of elements (a batch, however
+// jax.ffi's vmap presents it), a multiple of the number of seeds: seed g
+// serves the g-th equal, consecutive part of the batch (one seed for all, or
+// one per network of a batch vmapped over network seeds).
 // T = float32 or float64.  Stateless, safe to call concurrently.
 
 #include <cstdint>
@@ -150,9 +153,9 @@ int64_t Leading(ffi::Span<const int64_t> dims) {
 }
 
 template <bool kGather>
-ffi::Error Impl(ffi::AnyBuffer x, ffi::AnyBuffer table,
-                ffi::Result<ffi::AnyBuffer> out, int64_t k, int64_t seed0,
-                int64_t seed1, bool skip_self, bool weighted) {
+ffi::Error Impl(ffi::AnyBuffer x, ffi::AnyBuffer table, ffi::AnyBuffer seed,
+                ffi::Result<ffi::AnyBuffer> out, int64_t k, bool skip_self,
+                bool weighted) {
   const auto xd = x.dimensions();
   const auto od = out->dimensions();
   if (xd.size() == 0 || od.size() == 0 || Leading(xd) != Leading(od))
@@ -166,21 +169,34 @@ ffi::Error Impl(ffi::AnyBuffer x, ffi::AnyBuffer table,
   if (table.element_type() != ffi::DataType::F32 ||
       (weighted && table.dimensions()[table.dimensions().size() - 1] != (1 << 16)))
     return ffi::Error::InvalidArgument("brainsim procedural: bad weight table");
+  const int64_t n_seeds = static_cast<int64_t>(seed.element_count()) / 2;
+  if (seed.element_type() != ffi::DataType::U32 || n_seeds < 1 ||
+      static_cast<int64_t>(seed.element_count()) != 2 * n_seeds ||
+      batch % n_seeds)
+    return ffi::Error::InvalidArgument(
+        "brainsim procedural: seed must be uint32[..., 2], the number of seeds "
+        "dividing the batch");
   const ffi::DataType dt = x.element_type();
   if (out->element_type() != dt)
     return ffi::Error::InvalidArgument("brainsim procedural: dtypes differ");
-  const Rule rule(k, seed0, seed1, n_post, skip_self,
-                  weighted ? static_cast<const float*>(table.untyped_data())
-                           : nullptr);
+  const uint32_t* words = static_cast<const uint32_t*>(seed.untyped_data());
+  const float* tab =
+      weighted ? static_cast<const float*>(table.untyped_data()) : nullptr;
+  const int64_t per = batch / n_seeds;  // batch rows per seed
   auto run = [&](auto zero) {
     using T = decltype(zero);
     const T* xp = static_cast<const T*>(x.untyped_data());
     T* op = static_cast<T*>(out->untyped_data());
-    if constexpr (kGather) {
-      Gather<T>(rule, k, xp, n_post, batch, op, n_pre);
-    } else {
-      for (int64_t b = 0; b < batch; ++b)
-        Event<T>(rule, k, xp + b * n_pre, n_pre, op + b * n_post, n_post);
+    for (int64_t g = 0; g < n_seeds; ++g) {
+      const Rule rule(k, words[2 * g], words[2 * g + 1], n_post, skip_self,
+                      tab);
+      if constexpr (kGather) {
+        Gather<T>(rule, k, xp + g * per * n_post, n_post, per,
+                  op + g * per * n_pre, n_pre);
+      } else {
+        for (int64_t b = g * per; b < (g + 1) * per; ++b)
+          Event<T>(rule, k, xp + b * n_pre, n_pre, op + b * n_post, n_post);
+      }
     }
   };
   switch (dt) {
@@ -198,15 +214,15 @@ ffi::Error Impl(ffi::AnyBuffer x, ffi::AnyBuffer table,
 }
 
 ffi::Error EventImpl(ffi::AnyBuffer x, ffi::AnyBuffer table,
-                     ffi::Result<ffi::AnyBuffer> out, int64_t k, int64_t seed0,
-                     int64_t seed1, bool skip_self, bool weighted) {
-  return Impl<false>(x, table, out, k, seed0, seed1, skip_self, weighted);
+                     ffi::AnyBuffer seed, ffi::Result<ffi::AnyBuffer> out,
+                     int64_t k, bool skip_self, bool weighted) {
+  return Impl<false>(x, table, seed, out, k, skip_self, weighted);
 }
 
 ffi::Error GatherImpl(ffi::AnyBuffer x, ffi::AnyBuffer table,
-                      ffi::Result<ffi::AnyBuffer> out, int64_t k, int64_t seed0,
-                      int64_t seed1, bool skip_self, bool weighted) {
-  return Impl<true>(x, table, out, k, seed0, seed1, skip_self, weighted);
+                      ffi::AnyBuffer seed, ffi::Result<ffi::AnyBuffer> out,
+                      int64_t k, bool skip_self, bool weighted) {
+  return Impl<true>(x, table, seed, out, k, skip_self, weighted);
 }
 
 }  // namespace
@@ -219,10 +235,9 @@ BRAINSIM_EXPORT XLA_FFI_Error* BrainsimProceduralGather(XLA_FFI_CallFrame*);
   ffi::Ffi::Bind()                            \
       .Arg<ffi::AnyBuffer>()   /* x */        \
       .Arg<ffi::AnyBuffer>()   /* table */    \
+      .Arg<ffi::AnyBuffer>()   /* seed */     \
       .Ret<ffi::AnyBuffer>()   /* out */      \
       .Attr<int64_t>("k")                     \
-      .Attr<int64_t>("seed0")                 \
-      .Attr<int64_t>("seed1")                 \
       .Attr<bool>("skip_self")                \
       .Attr<bool>("weighted")
 
