@@ -179,7 +179,11 @@ class Network(eqx.Module):
             v_post = getattr(state.populations[proj.post], "v", None)
             drives[proj.post] = drives[proj.post] + proj.output(g, v_post)
         pops, spikes = {}, {}
+        together = net._step_together(state, drives, fused, t=t, dt=dt)
         for name, pop in net.populations.items():
+            if name in together:
+                pops[name], spikes[name] = together[name]
+                continue
             if name not in fused:
                 pops[name], spikes[name] = pop.step(
                     state.populations[name], drives[name], t=t, dt=dt
@@ -245,6 +249,28 @@ class Network(eqx.Module):
             if isinstance(proj, GapJunction):
                 drives[proj.post] = drives[proj.post] + proj.drive(state.populations[proj.pre].v)
         return drives
+
+    def _step_together(self, state, drives, fused, *, t, dt) -> dict:
+        """``{name: (state, spikes)}`` for the populations (not fused) of one model that
+        step as one computation (``AbstractNeuron.step_together``)."""
+        groups = {}
+        for name, pop in self.populations.items():
+            if name not in fused:
+                groups.setdefault(type(pop), []).append(name)
+        out = {}
+        for names in groups.values():
+            if len(names) < 2:
+                continue
+            got = self.populations[names[0]].step_together(
+                tuple(self.populations[n] for n in names),
+                tuple(state.populations[n] for n in names),
+                tuple(drives[n] for n in names),
+                t=t,
+                dt=dt,
+            )
+            if got is not None:
+                out.update(zip(names, got, strict=True))
+        return out
 
     def _incoming(self, name: str) -> list[int]:
         """Indices of the synaptic (not gap-junction) projections onto ``name``."""

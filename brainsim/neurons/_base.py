@@ -55,6 +55,15 @@ class AbstractNeuron(AbstractDynamics):
         implements exactly."""
         return None
 
+    def step_together(self, populations: tuple, states: tuple, drives: tuple, *, t, dt):
+        """The steps of several populations of this model (``self`` is
+        ``populations[0]``) as one computation, or ``None`` (the default:
+        ``Network.step`` steps each alone). ``states`` and ``drives``: one per population.
+        Returns one ``(state, spikes)`` per population, what its own ``step`` returns,
+        bit for bit. It makes the compiled program smaller (one graph for many
+        populations, e.g. the eight Poisson sources of ``bs.models.potjans_diesmann``)."""
+        return None
+
     def affine_form(self, dt) -> "AffineForm | None":
         """This model's step as an ``AffineForm`` where it has that form exactly (then
         ``bs.train.NeuronLayer`` runs it through the hand-written BPTT of
