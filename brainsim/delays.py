@@ -76,7 +76,7 @@ def _advance(cursor, length: int):
     """``(cursor + 1) mod length`` for a cursor in ``[0, length)``: ``lax.rem``, which
     is that for non-negative operands, compiles to one op where ``%`` (Python's sign
     rule) takes a dozen, in every projection's step."""
-    return jax.lax.rem(cursor + 1, jnp.int32(length))
+    return jax.lax.rem(cursor + 1, jnp.asarray(length, cursor.dtype))
 
 
 def group_steps(delays: tuple[float, ...], dt: float, max_delay: float | None = None):
