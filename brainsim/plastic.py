@@ -18,7 +18,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from .conn.layouts import CSR, ELL
-from .delays import delay_step, delay_steps, init_delay
+from .delays import DelayState, delay_step, delay_steps, init_delay
 from .ops import Indexed, index
 from .plasticity import AbstractModulator, AbstractPlasticity, Sleep
 from .projection import AbstractProjectionComponent, ProjectionInput
@@ -95,6 +95,28 @@ class Plastic(AbstractProjectionComponent):
             rule_state = eqx.tree_at(lambda s: s.w, rule_state, w)
         weight = rule_state.w.reshape(self.index.layout.weight_shape)
         return (rule_state, post_delay, modulator), x._replace(weight=weight)
+
+    def run_form(self, state, *, dt):
+        """The rule's ``run_form`` with the postsynaptic spikes it sees next and the
+        column index, where the whole delay is one step (no sleep, no modulator)."""
+        rule_state, post_delay, _ = state
+        if self.sleep is not None or self.modulator is not None:
+            return None
+        if post_delay.buffer.shape[0] != 1 or post_delay.cursor.ndim:
+            return None
+        run = self.rule.run_form(rule_state, dt=dt)
+        if run is None:
+            return None
+        return run._replace(seen=post_delay.buffer[0], cols=self.index.cols)
+
+    def from_run(self, state, run):
+        rule_state, post_delay, modulator = state
+        buffer = run.seen[None].astype(post_delay.buffer.dtype)
+        return (
+            self.rule.from_run(rule_state, run),
+            DelayState(buffer, post_delay.cursor),
+            modulator,
+        )
 
 
 def _flat_weights(projection):
