@@ -102,3 +102,35 @@ def test_sleep_with_per_synapse_delays_raises():
     proj = bs.Projection("a", "b", conn, weight=w0, components=(plastic,))
     with pytest.raises(ValueError, match="per-synapse delays"):
         build(proj, None, 10, 8)
+
+
+def test_network_wiring_matches_replay():
+    """In a ``Network`` (Poisson input, 20 Hz, onto LIF neurons, normally distributed
+    per-synapse delays: many groups), the rule sees the presynaptic spikes as emitted
+    and the postsynaptic spikes of the network: replaying the recorded spike trains
+    through the component gives the same weights (rtol 1e-6: the same operations,
+    compiled in another program, where XLA may contract differently)."""
+    lif = bs.neurons.LIF(60, v_init=bs.initializers.Uniform(-60.0, -50.0), i_ext=150.0)
+    rule = bs.plasticity.PairSTDP(0.2, 0.21, 20.0, 20.0, bs.plasticity.Bounds(0.0, 6.0))
+    proj = bs.Projection(
+        "in",
+        "E",
+        bs.conn.FixedProb(0.2),
+        weight=3.0,
+        delays=bs.delays.NormalDelay(1.0, 0.5),
+        synapse=bs.synapses.Exponential(5.0),
+        output=bs.synapses.Conductance(0.0),
+        components=(bs.Plastic(rule),),
+    )
+    inp = bs.neurons.PoissonSource(100, rate=20.0)
+    net = bs.Network({"in": inp, "E": lif}, [proj], key=jax.random.key(0))
+    state = net.init(jax.random.key(1), dt=DT)
+    final, rec = bs.simulate(net, state, 150.0, DT, record={"in": ["spikes"], "E": ["spikes"]})
+    spikes = [jnp.asarray(rec[p]["spikes"], jnp.float32) for p in ("in", "E")]
+    pre, post = (jnp.concatenate([jnp.zeros((1, s.shape[1])), s[:-1]]) for s in spikes)
+    assert len(net.projections[0].conn.delays) > 5 and float(post.sum()) > 100
+    component = net.projections[0].components[0]
+    want = _run(component, state.components[0][0], pre, post)[0].w
+    got = final.components[0][0][0].w
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6)
+    assert np.abs(np.asarray(got) - 3.0).max() > 0.5  # learned
