@@ -205,21 +205,28 @@ class Network(eqx.Module):
     def step_block(self, state: NetworkState, inputs=None, *, steps: int, dt, record=None):
         """``steps`` calls of ``step`` as one call (``AbstractFused.run_network``) where
         the populations' fused steps offer it and it is exactly equivalent: every
-        projection's spikes arrive after one step (no STP, no gap junction), the state is
-        not stacked by ``jax.vmap`` and ``inputs`` is constant (``None`` or a dict, not a
-        function of ``t``). ``record``: ``{population: (buffer, offset)}``, event buffers
-        to which the spikes of every step are appended as ``ops.append_spikes`` appends
-        them. Returns ``(state, {population: (buffer, end, counts (steps,))})``, bit for
-        bit what the steps and appends give, or ``None`` where the call does not apply
-        (the caller then steps one at a time). Not differentiable, not batched by
-        ``jax.vmap``."""
+        projection's spikes arrive after one step (no STP, no gap junction), its
+        components (at most one) offer a ``run_form`` (e.g. ``bs.Plastic`` with pair
+        STDP), the state is not stacked by ``jax.vmap`` and ``inputs`` is constant
+        (``None`` or a dict, not a function of ``t``). ``record``: ``{population:
+        (buffer, offset)}``, event buffers to which the spikes of every step are
+        appended as ``ops.append_spikes`` appends them. Returns ``(state, {population:
+        (buffer, end, counts (steps,))})``, bit for bit what the steps and appends give,
+        or ``None`` where the call does not apply (the caller then steps one at a time).
+        Not differentiable, not batched by ``jax.vmap``."""
         if callable(inputs):
             return None
         drives = self._drives(state, inputs)
-        arriving = {}
+        arriving, forms = {}, {}
         for k, proj in enumerate(self.projections):
-            if isinstance(proj, GapJunction) or proj.stp is not None or proj.components:
+            if isinstance(proj, GapJunction) or proj.stp is not None:
                 return None
+            if proj.components:
+                if len(proj.components) > 1:
+                    return None
+                forms[k] = proj.components[0].run_form(state.components[k][0], dt=dt)
+                if forms[k] is None:
+                    return None
             d = state.delays[k]
             if isinstance(proj.conn, Delayed) or d.cursor.ndim or d.buffer.shape[0]:
                 return None
@@ -230,14 +237,20 @@ class Network(eqx.Module):
         names = list(self.populations)
         parts = tuple((fused[n], state.populations[n], drives[n]) for n in names)
         record = {names.index(name): got for name, got in (record or {}).items()}
-        got = parts[0][0].run_network(
-            parts, self._fused_inputs(state, arriving), dt=dt, steps=steps, record=record
-        )
+        inputs = [
+            x._replace(plastic=forms.get(k))
+            for k, x in enumerate(self._fused_inputs(state, arriving))
+        ]
+        got = parts[0][0].run_network(parts, tuple(inputs), dt=dt, steps=steps, record=record)
         if got is None:
             return None
-        pops, syn, recorded = got
+        pops, syn, recorded, learned = got
         pops = dict(zip(names, pops, strict=True))
-        new = NetworkState(pops, syn, state.delays, state.stp, state.components)
+        components = list(state.components)
+        for k in forms:
+            c = self.projections[k].components[0]
+            components[k] = (c.from_run(state.components[k][0], learned[k]),)
+        new = NetworkState(pops, syn, state.delays, state.stp, tuple(components))
         return new, {names[i]: x for i, x in recorded.items()}
 
     def _drives(self, state, inputs) -> dict:
