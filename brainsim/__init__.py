@@ -28,6 +28,7 @@ from .core import simulate_core as simulate_core
 from .gap_junction import GapJunction as GapJunction
 from .monitors import Record as Record
 from .monitors import SpikeEvents as SpikeEvents
+from .monitors import synaptic as synaptic
 from .network import Network as Network
 from .network import NetworkState as NetworkState
 from .network import Projection as Projection
