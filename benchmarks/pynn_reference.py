@@ -4,6 +4,7 @@ PyNN backend (``pyNN.nest`` for the fixtures); each writes its recordings to an 
     python benchmarks/pynn_reference.py pyNN.nest tests/references/pynn_cond_exp_nest.npz
     python benchmarks/pynn_reference.py pyNN.nest tests/references/pynn_features_nest.npz features
     python benchmarks/pynn_reference.py pyNN.nest tests/references/pynn_cells_nest.npz cells
+    python benchmarks/pynn_reference.py pyNN.nest tests/references/pynn_gsyn_nest.npz gsyn
 
 ``cond_exp``: one IF_cond_exp cell receiving excitatory and inhibitory input spikes.
 ``features``: an IF_curr_alpha, an IF_cond_alpha and an EIF_cond_exp_isfa_ista cell
@@ -11,6 +12,9 @@ receiving a spike train and driven by DCSource and StepCurrentSource; an IF_curr
 cell receiving the train through a TsodyksMarkramSynapse; and an STDP projection whose
 final weights are recorded.
 ``cells``: an HH_cond_exp and an Izhikevich cell driven by a DC source and spikes.
+``gsyn``: IF_cond_exp and IF_cond_alpha cells receiving Poisson trains (times off the
+grid) through excitatory and inhibitory projections with several delays; their
+``gsyn_exc``/``gsyn_inh`` and ``v`` over two consecutive runs.
 """
 
 import importlib
@@ -126,10 +130,45 @@ def run_cells(sim):
     return out
 
 
+def run_gsyn(sim):
+    """The ``gsyn`` script; returns a dict of arrays (µS, mV, ms)."""
+    sim.setup(timestep=0.1, spike_precision="on_grid")
+    rng = np.random.default_rng(7)
+    trains = [np.unique(np.round(np.sort(rng.uniform(1.0, 118.0, 8)), 2)) for _ in range(3)]
+    src = sim.Population(3, sim.SpikeSourceArray(spike_times=[sim.Sequence(t) for t in trains]))
+    cells = {
+        "exp": sim.Population(2, sim.IF_cond_exp(tau_syn_E=2.0, tau_syn_I=4.0)),
+        "alpha": sim.Population(1, sim.IF_cond_alpha(tau_syn_E=1.5, tau_syn_I=3.0)),
+    }
+    for pop in cells.values():
+        pop.record(["v", "gsyn_exc", "gsyn_inh"])
+        for pre, w, d, receptor in (
+            (src[0:1], 0.01, 0.1, "excitatory"),
+            (src[1:2], 0.006, 1.0, "excitatory"),
+            (src[2:3], 0.02, 0.5, "inhibitory"),
+        ):
+            syn = sim.StaticSynapse(weight=w, delay=d)
+            sim.Projection(pre, pop, sim.AllToAllConnector(), syn, receptor_type=receptor)
+    sim.run(60.0)
+    sim.run(60.0)
+    out = {f"train{k}": t for k, t in enumerate(trains)}
+    for name, pop in cells.items():
+        seg = pop.get_data().segments[0]
+        for var in ("v", "gsyn_exc", "gsyn_inh"):
+            x = seg.filter(name=var)[0]
+            unit = "mV" if var == "v" else "uS"
+            out[f"{name}_{var}"] = np.asarray(x.rescale(unit))
+            out["t"] = np.asarray(x.times.rescale("ms"))
+    sim.end()
+    return out
+
+
 if __name__ == "__main__":
     backend = importlib.import_module(sys.argv[1])
     if len(sys.argv) > 3 and sys.argv[3] == "features":
         np.savez(sys.argv[2], **run_features(backend))
+    elif len(sys.argv) > 3 and sys.argv[3] == "gsyn":
+        np.savez(sys.argv[2], **run_gsyn(backend))
     elif len(sys.argv) > 3 and sys.argv[3] == "cells":
         np.savez(sys.argv[2], **run_cells(backend))
     else:

@@ -38,3 +38,4 @@ from .projection import ProjectionInput as ProjectionInput
 from .sharded import simulate_sharded as simulate_sharded
 from .simulate import Recording as Recording
 from .simulate import simulate as simulate
+from .stochastic import StochasticRelease as StochasticRelease

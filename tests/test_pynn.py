@@ -85,8 +85,8 @@ def test_unsupported_cell_and_synapse_types_are_named():
     a = sim.Population(2, sim.IF_curr_exp())
     with pytest.raises(ValueError, match="SimpleStochasticSynapse.*supported: StaticSynapse"):
         sim.Projection(a, a, sim.AllToAllConnector(), SimpleStochasticSynapse(delay=0.1))
-    with pytest.raises(ValueError, match="spike_precision='off_grid'.*supported: 'on_grid'"):
-        sim.setup(timestep=0.1, spike_precision="off_grid")
+    with pytest.raises(ValueError, match="spike_precision must be 'on_grid' or 'off_grid'"):
+        sim.setup(timestep=0.1, spike_precision="exact")
 
 
 def test_poisson_source_rate():

@@ -28,6 +28,7 @@ from pyNN.connectors import (  # noqa: E402, F401
     OneToOneConnector,
     SmallWorldConnector,
 )
+from pyNN.parameters import Sequence  # noqa: E402, F401
 from pyNN.random import NumpyRNG, RandomDistribution  # noqa: E402, F401
 from pyNN.space import Space  # noqa: E402, F401
 
