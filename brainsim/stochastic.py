@@ -17,7 +17,8 @@ class StochasticRelease(AbstractProjectionComponent):
     ``SimpleStochasticSynapse``, NEST's ``bernoulli_synapse``).
 
     - ``p``: release probability in [0, 1], a scalar or one per synapse (an array of
-      the layout's ``weight_shape``, in the layout's order like per-synapse weights).
+      the built layout's ``weight_shape``, in its order; per-synapse ``delays`` reorder
+      the synapses when the network is built, so give a scalar ``p`` with them).
 
     The state is a PRNG key drawn from the network's ``init`` key (the same seed, the
     same releases). Each step draws one uniform number per synapse, spiking or not:

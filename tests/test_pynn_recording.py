@@ -84,3 +84,47 @@ def test_gsyn_is_refused_for_current_based_cells():
     with pytest.raises(RecordingError, match="gsyn_exc.*Available variables are spikes,v"):
         p.record("gsyn_exc")
     sim.end()
+
+
+def _stochastic(p, seed=0, n_spikes=200):
+    """gsyn_exc (µS, samples x cells) of IF_cond_exp cells receiving a train from each
+    of ``p.shape[0]`` sources (source i spikes at 1 + 5k + i ms) through
+    SimpleStochasticSynapse(p) of weight 0.5 µS."""
+    sim.setup(timestep=0.1, min_delay=0.5, rng_seed=seed)
+    trains = [sim.Sequence(1.0 + i + 5.0 * np.arange(n_spikes)) for i in range(p.shape[0])]
+    src = sim.Population(p.shape[0], sim.SpikeSourceArray(spike_times=trains))
+    cells = sim.Population(p.shape[1], sim.IF_cond_exp(tau_syn_E=1.0))
+    syn = sim.SimpleStochasticSynapse(weight=0.5, p=p)
+    sim.Projection(src, cells, sim.AllToAllConnector(), syn)
+    cells.record("gsyn_exc")
+    sim.run(5.0 * n_spikes)
+    g = np.asarray(cells.get_data().segments[0].analogsignals[0].rescale("uS"))
+    sim.end()
+    return g
+
+
+def _received(g, source, n_spikes=200):
+    """Whether each cell received each spike of ``source``: the conductance 0.5 ms
+    after its arrival (1 + 5k + source ms + delay 0.5 ms) is above 0.5 exp(-0.5) / 2."""
+    t = np.round((1.0 + source + 5.0 * np.arange(n_spikes) + 1.0) / 0.1).astype(int)
+    return g[t] > 0.25 * np.exp(-0.5)
+
+
+def test_simple_stochastic_synapse_releases_per_connection():
+    # p 0 and 1 per connection (deterministic) show each connection's own p; sources
+    # 1 ms apart and tau_syn 1 ms keep their responses apart
+    p = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    g = _stochastic(p)
+    for i in range(2):
+        np.testing.assert_array_equal(_received(g, i).mean(0), p[i])
+    # p 0.3 and 0.7: binomial counts of 200 within 4 standard deviations, independent
+    # connections, the same releases for the same seed and others for another
+    p = np.array([[0.3, 0.7]])
+    g = _stochastic(p)
+    r = _received(g, 0)
+    for k in range(2):
+        assert abs(r[:, k].sum() - 200 * p[0, k]) < 4 * np.sqrt(200 * p[0, k] * (1 - p[0, k]))
+    both = np.sum(r[:, 0] & r[:, 1])
+    assert abs(both - 200 * 0.21) < 4 * np.sqrt(200 * 0.21 * 0.79)
+    np.testing.assert_array_equal(_stochastic(p), g)
+    assert not np.array_equal(_received(_stochastic(p, seed=1), 0), r)

@@ -84,6 +84,7 @@ from ._synapses import (  # noqa: E402, F401
     AdditiveWeightDependence,
     GutigWeightDependence,
     MultiplicativeWeightDependence,
+    SimpleStochasticSynapse,
     SpikePairRule,
     StaticSynapse,
     STDPMechanism,
