@@ -5,6 +5,7 @@ PyNN backend (``pyNN.nest`` for the fixtures); each writes its recordings to an 
     python benchmarks/pynn_reference.py pyNN.nest tests/references/pynn_features_nest.npz features
     python benchmarks/pynn_reference.py pyNN.nest tests/references/pynn_cells_nest.npz cells
     python benchmarks/pynn_reference.py pyNN.nest tests/references/pynn_gsyn_nest.npz gsyn
+    python benchmarks/pynn_reference.py pyNN.nest tests/references/pynn_point_nest.npz point
 
 ``cond_exp``: one IF_cond_exp cell receiving excitatory and inhibitory input spikes.
 ``features``: an IF_curr_alpha, an IF_cond_alpha and an EIF_cond_exp_isfa_ista cell
@@ -15,6 +16,9 @@ final weights are recorded.
 ``gsyn``: IF_cond_exp and IF_cond_alpha cells receiving Poisson trains (times off the
 grid) through excitatory and inhibitory projections with several delays; their
 ``gsyn_exc``/``gsyn_inh`` and ``v`` over two consecutive runs.
+``point``: PyNN's composed ``PointNeuron`` (AdExp with alpha conductances, LIF with
+exponential currents) with three receptor types each, as PyNN's scenario
+``test_composed_neuron_model_homogeneous_receptors`` builds them.
 """
 
 import importlib
@@ -163,10 +167,52 @@ def run_gsyn(sim):
     return out
 
 
+def run_point(sim):
+    """The ``point`` script; returns a dict of arrays (mV, µS, nA, ms)."""
+    sim.setup(timestep=0.1)
+    psr = {"AMPA": (1.0, 0.0), "NMDA": (20.0, 0.0), "GABAA": (1.5, -70.0)}  # tau, e_syn
+    cond = sim.PointNeuron(
+        sim.AdExp(tau_m=10.0, v_rest=-60.0),
+        **{k: sim.AlphaPSR(tau_syn=tau, e_syn=e) for k, (tau, e) in psr.items()},
+    )
+    curr = sim.PointNeuron(
+        sim.LIF(tau_m=10.0, v_rest=-60.0),
+        **{k: sim.CurrExpPostSynapticResponse(tau_syn=tau) for k, (tau, _) in psr.items()},
+    )
+    cells = {
+        "cond": sim.Population(1, cond, initial_values={"v": -60.0}),
+        "curr": sim.Population(1, curr, initial_values={"v": -60.0}),
+    }
+    trains = {"AMPA": [30.0, 35.0, 120.0], "GABAA": [60.0, 62.5], "NMDA": [90.0, 91.0]}
+    src = sim.Population(
+        3, sim.SpikeSourceArray(spike_times=list(map(sim.Sequence, trains.values())))
+    )
+    weights = {"cond": (0.01, 0.1, 0.005), "curr": (0.5, -0.4, 0.2)}  # µS / nA
+    for name, pop in cells.items():
+        var = "gsyn" if name == "cond" else "isyn"
+        pop.record(["v", *(f"{r}.{var}" for r in trains)])
+        for k, (receptor, w) in enumerate(zip(trains, weights[name], strict=True)):
+            syn = sim.StaticSynapse(weight=w, delay=0.1)  # (see run_features)
+            sim.Projection(
+                src[k : k + 1], pop, sim.AllToAllConnector(), syn, receptor_type=receptor
+            )
+    sim.run(200.0)
+    out = {}
+    for name, pop in cells.items():
+        seg = pop.get_data().segments[0]
+        for x in seg.analogsignals:
+            out[f"{name}_{x.name}"] = np.asarray(x.magnitude)[:, 0]
+            out["t"] = np.asarray(x.times.rescale("ms"))
+    sim.end()
+    return out
+
+
 if __name__ == "__main__":
     backend = importlib.import_module(sys.argv[1])
     if len(sys.argv) > 3 and sys.argv[3] == "features":
         np.savez(sys.argv[2], **run_features(backend))
+    elif len(sys.argv) > 3 and sys.argv[3] == "point":
+        np.savez(sys.argv[2], **run_point(backend))
     elif len(sys.argv) > 3 and sys.argv[3] == "gsyn":
         np.savez(sys.argv[2], **run_gsyn(backend))
     elif len(sys.argv) > 3 and sys.argv[3] == "cells":

@@ -48,6 +48,16 @@ from ._cells import (  # noqa: E402, F401
     SpikeSourcePoisson,
     SpikeSourcePoissonRefractory,
 )
+from ._composed import (  # noqa: E402, F401
+    LIF,
+    AdExp,
+    AlphaPSR,
+    CondAlphaPostSynapticResponse,
+    CondExpPostSynapticResponse,
+    CurrExpPostSynapticResponse,
+    ExpPSR,
+    PointNeuron,
+)
 from ._control import (  # noqa: E402, F401
     connect,
     create,

@@ -55,6 +55,11 @@ class _Translated:
         e_rev = _value(native[f"e_rev_{x}"]) if self.conductance else None
         return kinetics, e_rev
 
+    def synaptic_variables(self) -> dict:
+        """The recordable synaptic variables: ``{PyNN name: receptor type}`` (the sum of
+        the synaptic variables of the projections with that receptor type, µS or nA)."""
+        return {"gsyn_exc": "excitatory", "gsyn_inh": "inhibitory"} if self.conductance else {}
+
 
 def _value(x):
     x = np.asarray(x, float)

@@ -9,9 +9,10 @@ at the start of the step that emits them; a ``SpikeSourceArray``'s at the times 
 given (emitted in the step starting at or after each, as NEST's precise
 ``spike_generator``).
 
-``gsyn_exc`` / ``gsyn_inh`` of a conductance-based cell: the sum of the synaptic
-conductances (``bs.synaptic(k, "g")``, nS -> µS) of the projections onto it with that
-receptor type, at each sample time before the spikes arriving then.
+``gsyn_exc`` / ``gsyn_inh`` of a conductance-based cell (a ``PointNeuron``'s
+``AMPA.gsyn``, ``AMPA.isyn``...): the sum of the synaptic variables (``bs.synaptic(k,
+"g")``, nS -> µS or pA -> nA) of the projections onto it with that receptor type, at
+each sample time before the spikes arriving then.
 """
 
 import numpy as np
@@ -21,8 +22,7 @@ from ..monitors import state_value, synaptic
 from . import _simulator
 
 _SPIKES = "spikes"
-_RECEPTORS = {"gsyn_exc": "excitatory", "gsyn_inh": "inhibitory"}
-_US = 1000.0  # nS per µS
+_NATIVE = 1000.0  # nS per µS, pA per nA
 
 
 class Recorder(recording.Recorder):
@@ -52,15 +52,16 @@ class Recorder(recording.Recorder):
     def _fields(self):
         return self.population.celltype.state_variables
 
-    def _synaptic(self):
-        """The recordable conductances (``gsyn_exc``, ``gsyn_inh``: conductance-based)."""
-        return list(_RECEPTORS) if getattr(self.population.celltype, "conductance", 0) else []
+    def _synaptic(self) -> dict:
+        """``{PyNN variable: receptor type}`` of the recordable synaptic variables."""
+        celltype = self.population.celltype
+        return celltype.synaptic_variables() if hasattr(celltype, "synaptic_variables") else {}
 
     def _sources(self, name):
-        """``bs.synaptic`` variables summed into conductance ``name`` (this population's
-        projections with its receptor type)."""
+        """``bs.synaptic`` variables summed into synaptic variable ``name`` (this
+        population's projections with its receptor type)."""
         sim = self._simulator.state
-        incoming = sim.receptors.get((id(self.population), _RECEPTORS[name]), [])
+        incoming = sim.receptors.get((id(self.population), self._synaptic()[name]), [])
         return [synaptic(k, "g") for k in incoming]
 
     def _names(self):
@@ -75,7 +76,7 @@ class Recorder(recording.Recorder):
             return None
         variables = []
         for n in names:
-            if n in _RECEPTORS:
+            if n in self._synaptic():
                 variables += self._sources(n)
             elif n != _SPIKES:
                 variables.append(self._fields()[n][0])
@@ -88,14 +89,14 @@ class Recorder(recording.Recorder):
 
     def _value(self, n, bs_state, name):
         """The current value of PyNN variable ``n`` (PyNN units)."""
-        if n not in _RECEPTORS:
+        if n not in self._synaptic():
             field, factor = self._fields()[n]
             return np.asarray(getattr(bs_state.populations[name], field)) / factor
         sim = self._simulator.state
         total = np.zeros(self.population.size)
         for var in self._sources(n):
             total += np.asarray(state_value(sim.net, bs_state, name, var, t=sim.t, dt=sim.dt))
-        return total / _US
+        return total / _NATIVE
 
     def collect(self, rec: dict, t0: float, n_steps: int):
         """Keep the samples of a run of ``n_steps`` steps that started at ``t0`` ms."""
@@ -108,10 +109,10 @@ class Recorder(recording.Recorder):
                 ev = rec["spike"] if "spike" in rec else rec[_SPIKES]
                 self._spikes(ev, t0)
                 continue
-            if name in _RECEPTORS:
+            if name in self._synaptic():
                 x = np.zeros((n_steps, self.population.size))
                 for var in self._sources(name):
-                    x = x + np.asarray(rec[var]) / _US
+                    x = x + np.asarray(rec[var]) / _NATIVE
             else:
                 x = np.asarray(rec[fields[name][0]]) / fields[name][1]
             self._signals[name].append(x[keep])
