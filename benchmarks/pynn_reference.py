@@ -6,6 +6,7 @@ PyNN backend (``pyNN.nest`` for the fixtures); each writes its recordings to an 
     python benchmarks/pynn_reference.py pyNN.nest tests/references/pynn_cells_nest.npz cells
     python benchmarks/pynn_reference.py pyNN.nest tests/references/pynn_gsyn_nest.npz gsyn
     python benchmarks/pynn_reference.py pyNN.nest tests/references/pynn_point_nest.npz point
+    python benchmarks/pynn_reference.py pyNN.nest tests/references/pynn_chain_nest.npz chain
 
 ``cond_exp``: one IF_cond_exp cell receiving excitatory and inhibitory input spikes.
 ``features``: an IF_curr_alpha, an IF_cond_alpha and an EIF_cond_exp_isfa_ista cell
@@ -19,6 +20,8 @@ grid) through excitatory and inhibitory projections with several delays; their
 ``point``: PyNN's composed ``PointNeuron`` (AdExp with alpha conductances, LIF with
 exponential currents) with three receptor types each, as PyNN's scenario
 ``test_composed_neuron_model_homogeneous_receptors`` builds them.
+``chain``: a cell driven to fire regularly, projecting onto two cells with delays of
+one step and of 1 ms (the transmission delay between cells).
 """
 
 import importlib
@@ -207,10 +210,38 @@ def run_point(sim):
     return out
 
 
+def run_chain(sim):
+    """The ``chain`` script; returns a dict of arrays (mV, ms)."""
+    sim.setup(timestep=0.1, spike_precision="on_grid")
+    driver = sim.Population(1, sim.IF_curr_exp(i_offset=2.0, tau_refrac=2.0))
+    driver.record("spikes")
+    out = {}
+    targets = {
+        "cond": (sim.IF_cond_exp(), 0.01, 0.1),  # µS, delay ms
+        "curr": (sim.IF_curr_alpha(), 1.0, 1.0),  # nA
+    }
+    for name, (cell, w, d) in targets.items():
+        pop = sim.Population(1, cell)
+        pop.record("v")
+        syn = sim.StaticSynapse(weight=w, delay=d)
+        sim.Projection(driver, pop, sim.AllToAllConnector(), syn, receptor_type="excitatory")
+        out[name] = pop
+    sim.run(60.0)
+    for name, pop in list(out.items()):
+        x = pop.get_data().segments[0].analogsignals[0]
+        out[f"{name}_v"], out["t"] = np.asarray(x.magnitude)[:, 0], np.asarray(x.times)
+        del out[name]
+    out["spikes"] = np.asarray(driver.get_data().segments[0].spiketrains[0])
+    sim.end()
+    return out
+
+
 if __name__ == "__main__":
     backend = importlib.import_module(sys.argv[1])
     if len(sys.argv) > 3 and sys.argv[3] == "features":
         np.savez(sys.argv[2], **run_features(backend))
+    elif len(sys.argv) > 3 and sys.argv[3] == "chain":
+        np.savez(sys.argv[2], **run_chain(backend))
     elif len(sys.argv) > 3 and sys.argv[3] == "point":
         np.savez(sys.argv[2], **run_point(backend))
     elif len(sys.argv) > 3 and sys.argv[3] == "gsyn":

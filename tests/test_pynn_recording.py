@@ -1,5 +1,6 @@
-"""brainsim.pynn's recordings against NEST's: conductances (``gsyn_exc``/``gsyn_inh``)
-and spike times of ``SpikeSourceArray`` off the timestep grid."""
+"""brainsim.pynn's recordings against NEST's: conductances (``gsyn_exc``/``gsyn_inh``),
+spike times of ``SpikeSourceArray`` off the timestep grid, delays between cells, and
+``SimpleStochasticSynapse``'s releases."""
 
 import importlib.util
 from pathlib import Path
@@ -14,13 +15,15 @@ sim = pytest.importorskip("brainsim.pynn")
 ROOT = Path(__file__).parents[1]
 
 
-def _gsyn():
+def _reference(name):
+    """``(brainsim's, NEST's)`` recordings of script ``name`` of pynn_reference.py."""
     spec = importlib.util.spec_from_file_location(
         "pynn_reference", ROOT / "benchmarks" / "pynn_reference.py"
     )
     reference = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(reference)
-    return reference.run_gsyn(sim), np.load(ROOT / "tests/references/pynn_gsyn_nest.npz")
+    got = getattr(reference, f"run_{name}")(sim)
+    return got, np.load(ROOT / f"tests/references/pynn_{name}_nest.npz")
 
 
 def _arrivals(t, train, delay, weight, dt=0.1):
@@ -36,7 +39,7 @@ def test_gsyn_and_off_grid_spike_source_match_nest():
     # fixture tests/references/pynn_gsyn_nest.npz, PROVENANCE.md): IF_cond_exp and
     # IF_cond_alpha cells, Poisson trains at times off the 0.1 ms grid through three
     # projections (delays 0.1, 1, 0.5 ms), two consecutive runs.
-    got, nest = _gsyn()
+    got, nest = _reference("gsyn")
     t = nest["t"]
     np.testing.assert_allclose(got["t"], t, atol=1e-9)
     # Membrane: both exact for the conductances' step means (NEST RKF45): measured
@@ -128,3 +131,16 @@ def test_simple_stochastic_synapse_releases_per_connection():
     assert abs(both - 200 * 0.21) < 4 * np.sqrt(200 * 0.21 * 0.79)
     np.testing.assert_array_equal(_stochastic(p), g)
     assert not np.array_equal(_received(_stochastic(p, seed=1), 0), r)
+
+
+def test_delay_between_cells_matches_nest():
+    # The "chain" script of benchmarks/pynn_reference.py run by pyNN.nest (fixture
+    # tests/references/pynn_chain_nest.npz, PROVENANCE.md): a cell spiking every 11.5 ms
+    # onto two cells with delays 0.1 and 1 ms. A cell's spike is reported at the end of
+    # its step and arrives a delay later: measured 5e-5 mV; bound 1e-3 mV (arriving one
+    # step early, as before this was fixed, gave 0.06-0.1 mV).
+    got, nest = _reference("chain")
+    np.testing.assert_allclose(got["spikes"], nest["spikes"], atol=1e-9)
+    assert len(nest["spikes"]) == 5
+    for name in ("cond_v", "curr_v"):
+        np.testing.assert_allclose(got[name], nest[name], atol=1e-3)

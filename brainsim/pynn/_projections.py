@@ -267,6 +267,8 @@ class Projection(common.Projection):
                     output = synapses.Current()
                     w = -np.abs(w) if receptor == "inhibitory" else w
                 d = np.round(values["delay"][sel] / state.dt) * state.dt
+                if source.celltype.injectable:  # a cell: its spike is at its step's end
+                    d = d + state.dt  # and arrives a delay later, as in NEST
                 one = bool(d.size and np.all(d == d[0]))
                 sub = {k: v[sel] for k, v in values.items()}
                 # the CSR layout orders synapses by pre (stable): its synapse j is order[j]
