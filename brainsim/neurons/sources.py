@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_nonnegative, check_size
-from .._random import _is_threefry
+from .._random import is_threefry
 from ._base import AbstractNeuron
 
 
@@ -105,7 +105,7 @@ class PoissonCounts(AbstractNeuron):
         0) never spikes. ``None`` for states with batch axes or keys of another kind."""
         dtype = states[0].spike.dtype
         if not all(
-            s.spike.shape == (p.size,) and s.spike.dtype == dtype and _is_threefry(s.key)
+            s.spike.shape == (p.size,) and s.spike.dtype == dtype and is_threefry(s.key)
             for p, s in zip(populations, states, strict=True)
         ):
             return None
