@@ -92,6 +92,8 @@ LAYERS = [
      r"UltraSNN.n_hidden must be an integer >= 1, got -1"),
     ("UltraSNN-tau_syn", lambda: bs.train.UltraSNN(4, 3, 2, tau_syn=0.0), ValueError,
      r"UltraLIFLayer.tau_syn must be > 0 \(ms\), got"),
+    ("UltraSNN-tau_psp", lambda: bs.train.UltraSNN(4, 3, 2, tau_psp=-1.0), ValueError,
+     r"UltraLIFLayer.tau_psp must be > 0 \(ms\), got"),
     ("UltraSNN-rest", lambda: bs.train.UltraSNN(4, 3, 2, rest=np.inf), ValueError,
      r"UltraSNN.rest must be finite, got inf"),
     ("UltraLIFLayer-shape", lambda: bs.train.UltraLIFLayer(
