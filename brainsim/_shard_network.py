@@ -3,7 +3,8 @@ into equal contiguous blocks of neurons, one per device of the mesh axis, and ev
 projection's connectivity wrapped so that a device computes its own block of targets
 (``bs.ops.PostShard`` for procedural layouts, ``bs.ops.StoredShard`` for stored CSR
 ones and their per-synapse weights, of which each process cuts only the blocks of its
-own devices)."""
+own devices); and a network whose stored projections each process builds only for its
+own devices (``build_sharded``, ``bs.distributed.network``)."""
 
 import equinox as eqx
 import jax
@@ -11,7 +12,10 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from ._checks import check_finite
 from ._multihost import agree_max, place
+from ._random import fold_in
+from .conn.builders import AbstractBuilder, ProceduralFixedOutDegree
 from .conn.layouts import CSR, Procedural
 from .network import Network
 from .ops.sharded import PostShard, StoredShard
@@ -25,15 +29,23 @@ def _column_block(indptr: np.ndarray, indices: np.ndarray, lo: int, hi: int):
     return kept[indptr], (indices[keep] - lo).astype(np.int32), np.flatnonzero(keep)
 
 
-def _stored_shard(csr: CSR, weights, mesh: Mesh, axis: str) -> StoredShard:
-    """``csr`` (and its per-synapse ``weights``, or ``None``) cut into the column blocks
-    of the devices along ``axis``; this process cuts only its own devices' blocks,
-    padded to the largest block of every process."""
-    n_shards, width = mesh.shape[axis], csr.n_post // mesh.shape[axis]
+def _my_shards(mesh: Mesh, axis: str) -> list[int]:
+    """The positions along ``axis`` of this process's devices (``mesh`` one-dimensional)."""
     devices = list(mesh.devices.flat)
-    mine = [d for d, dev in enumerate(devices) if dev.process_index == jax.process_index()]
-    indptr, indices = np.asarray(csr.indptr), np.asarray(csr.indices)
-    blocks = {d: _column_block(indptr, indices, d * width, (d + 1) * width) for d in mine}
+    return [d for d, dev in enumerate(devices) if dev.process_index == jax.process_index()]
+
+
+def _stored_shard(n_pre, n_post, rows, weights, mesh: Mesh, axis: str) -> StoredShard:
+    """The synapses ``rows = (indptr, targets, lo)`` onto targets ``[lo, ...)`` (all the
+    targets of this process's devices, counted from ``lo``; and their per-synapse
+    ``weights``, or ``None``) cut into the column blocks of this process's devices along
+    ``axis``, padded to the largest block of every process."""
+    n_shards, width = mesh.shape[axis], n_post // mesh.shape[axis]
+    mine = _my_shards(mesh, axis)
+    indptr, indices, lo = (np.asarray(rows[0]), np.asarray(rows[1]), rows[2])
+    blocks = {
+        d: _column_block(indptr, indices, d * width - lo, (d + 1) * width - lo) for d in mine
+    }
     local = [(b[2].size, int(np.diff(b[0]).max(initial=0))) for b in blocks.values()]
     nnz, degree = agree_max(np.max(local, axis=0))
     pad = lambda x: np.pad(x, (0, nnz - x.size))
@@ -42,28 +54,23 @@ def _stored_shard(csr: CSR, weights, mesh: Mesh, axis: str) -> StoredShard:
         shape, sharding, lambda index: part(index[0].start or 0)[None]
     )
     first = blocks[mine[0]]
-    template = CSR(csr.n_pre, width, first[0], pad(first[1]), max_degree=degree)
+    template = CSR(n_pre, width, first[0], pad(first[1]), max_degree=degree)
     stacked = eqx.tree_at(
         lambda c: (c.indptr, c.indices),
         template,
         (
-            stack((n_shards, csr.n_pre + 1), lambda d: blocks[d][0].astype(np.int32)),
+            stack((n_shards, n_pre + 1), lambda d: blocks[d][0].astype(np.int32)),
             stack((n_shards, nnz), lambda d: pad(blocks[d][1])),
         ),
     )
     if weights is not None:
-        w = np.asarray(weights)
+        w = np.asarray(weights, jax.numpy.result_type(float))
         weights = stack((n_shards, nnz), lambda d: pad(w[blocks[d][2]]))
     return StoredShard(stacked, axis, n_shards, weights)
 
 
-def shard_network(net: Network, mesh: Mesh, axis: str):
-    """``net`` as its shards along ``axis`` see it, as ``(arrays, static, specs)``
-    (``eqx.combine(arrays, static)`` is the network): its arrays global (``place``d
-    over ``mesh``) and the ``PartitionSpec`` of each (the stored blocks split along
-    their shard axis, everything else replicated)."""
-    n_shards = mesh.shape[axis]
-    for name, pop in net.populations.items():
+def _check_populations(populations: dict, n_shards: int) -> None:
+    for name, pop in populations.items():
         if pop.size % n_shards:
             raise ValueError(
                 f"population {name!r} has {pop.size} neurons, not a multiple of the "
@@ -74,15 +81,87 @@ def shard_network(net: Network, mesh: Mesh, axis: str):
                 f"population {name!r} has per-neuron parameter arrays; sharded runs "
                 "support scalar parameters only"
             )
+
+
+def build_sharded(populations, projections, key, mesh: Mesh, axis: str) -> Network:
+    """``Network(populations, projections, key=key)`` with every stored projection built
+    by this process only onto the targets of its own devices along ``axis``
+    (``AbstractBuilder.build_window``, from the same key as ``Network`` gives it) and
+    held as a ``StoredShard`` of global arrays (each process holding its blocks)."""
+    populations = dict(populations)
+    n_shards = mesh.shape[axis]
+    _check_populations(populations, n_shards)
+    mine = _my_shards(mesh, axis)
+    stand_ins, windows = [], {}
+    for k, proj in enumerate(projections):
+        conn = proj.conn
+        if not isinstance(conn, AbstractBuilder) or isinstance(conn, ProceduralFixedOutDegree):
+            stand_ins.append(proj)  # built whole (procedural: nothing stored), or given
+            continue
+        if proj.delays is not None or proj.components:
+            raise ValueError(
+                f"Projection {proj.name}: a stored projection built per process takes no "
+                "per-synapse delays (delays=) or components"
+            )
+        n_pre, n_post = populations[proj.pre].size, populations[proj.post].size
+        width = n_post // n_shards
+        window = (min(mine) * width, (max(mine) + 1) * width)
+        sub = None if key is None else fold_in(key, k)
+        try:
+            indptr, targets, w = conn.build_window(
+                sub, n_pre, n_post, window, recurrent=proj.pre == proj.post
+            )
+        except ValueError as e:
+            raise ValueError(f"Projection {proj.name}: {e}") from None
+        if proj.weight is not None:
+            w = None  # the projection's weight replaces the rule's (as Network builds it)
+        elif w is None:
+            raise ValueError(
+                f"Projection {proj.name}: weight is None but {type(conn).__name__}"
+                " provides no weights"
+            )
+        else:
+            check_finite(f"Projection {proj.name}: weight", w)
+        windows[k] = (n_pre, n_post, (indptr, targets, window[0]), w)
+        empty = CSR(n_pre, n_post, np.zeros(n_pre + 1, np.int64), np.zeros(0, np.int32))
+        weight = 1.0 if w is not None else proj.weight
+        stand_ins.append(
+            eqx.tree_at(
+                lambda p: (p.conn, p.weight), proj, (empty, weight), is_leaf=lambda x: x is None
+            )
+        )
+    net = Network(populations, stand_ins, key=key)
+    built = list(net.projections)
+    for k, (n_pre, n_post, rows, w) in windows.items():
+        shard = _stored_shard(n_pre, n_post, rows, w, mesh, axis)
+        built[k] = eqx.tree_at(lambda p: p.conn, built[k], shard)
+    return eqx.tree_at(lambda n: n.projections, net, tuple(built))
+
+
+def shard_network(net: Network, mesh: Mesh, axis: str):
+    """``net`` as its shards along ``axis`` see it, as ``(arrays, static, specs)``
+    (``eqx.combine(arrays, static)`` is the network): its arrays global (``place``d
+    over ``mesh``) and the ``PartitionSpec`` of each (the stored blocks split along
+    their shard axis, everything else replicated)."""
+    n_shards = mesh.shape[axis]
+    _check_populations(net.populations, n_shards)
     projections = []
     for proj in net.projections:
-        if isinstance(proj.conn, Procedural):
+        if isinstance(proj.conn, StoredShard):  # built per process (build_sharded)
+            if (proj.conn.axis, proj.conn.n_shards) != (axis, n_shards):
+                raise ValueError(
+                    f"Projection {proj.name}: built for {proj.conn.n_shards} shards along "
+                    f"{proj.conn.axis!r}, run on {n_shards} along {axis!r}"
+                )
+            conn = proj.conn
+        elif isinstance(proj.conn, Procedural):
             conn = PostShard(proj.conn, axis, n_shards)
         elif type(proj.conn) is CSR and not proj.components:
             # per-synapse weights move into the shard (cut like the targets); gain 1
             per_synapse = jax.numpy.ndim(proj.weight) > 0
             weights = proj.weight if per_synapse else None
-            conn = _stored_shard(proj.conn, weights, mesh, axis)
+            rows = (proj.conn.indptr, proj.conn.indices, 0)
+            conn = _stored_shard(proj.conn.n_pre, proj.conn.n_post, rows, weights, mesh, axis)
             if per_synapse:
                 proj = eqx.tree_at(lambda p: p.weight, proj, 1.0)
         else:

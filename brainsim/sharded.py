@@ -138,7 +138,11 @@ def simulate_sharded(
                 new[name], counts[name] = (buf, stop[None]), (stop - end[0])[None]
             return (state, new), counts
 
-        bufs = {n: (jnp.zeros(c, jnp.int32), jnp.zeros(1, jnp.int32)) for n, c in capacities}
+        # every device's own buffers (varying along the axis, as the appends make them)
+        own = lambda x: jax.lax.pcast(x, (axis,), to="varying")
+        bufs = {
+            n: (own(jnp.zeros(c, jnp.int32)), own(jnp.zeros(1, jnp.int32))) for n, c in capacities
+        }
         (state, bufs), out = jax.lax.scan(body, (state, bufs), i0 + jnp.arange(length))
         # the fullest buffer of every device: every process decides alike on a rerun
         most = {n: jax.lax.pmax(end[0], axis) for n, (_, end) in bufs.items()}

@@ -49,8 +49,9 @@ class StoredShard(eqx.Module):
     ``csr`` holds, for every shard, the synapses onto its block of ``n_post / n_shards``
     targets (every row, targets local to the block, in the full layout's order): arrays
     stacked along a leading shard axis ``(n_shards, ...)``, ``indices`` padded to the
-    largest block (``bs.simulate_sharded`` builds it and lays the shard axis over the
-    devices, so inside ``jax.shard_map`` each device sees its own block, ``(1, ...)``).
+    largest block (``bs.simulate_sharded`` or ``bs.distributed.network`` builds it and
+    lays the shard axis over the devices, so inside ``jax.shard_map`` each device sees
+    its own block, ``(1, ...)``).
     ``weights``: the per-synapse weights cut and stacked the same way, or ``None`` (the
     projection's weight is a scalar)."""
 
