@@ -39,6 +39,14 @@ from .network import Network, NetworkState
 from .ops.compact import append_spikes
 
 
+def _own(x, axis: str):
+    """``x`` typed as every device's own value along ``axis`` (varying), as a device's
+    event buffer is, whether the append that made it (pure JAX or a native kernel) says
+    so or not: the scan carrying the buffers needs one type."""
+    varying = jax.typeof(x).manual_axis_type.varying
+    return x if axis in varying else jax.lax.pcast(x, (axis,), to="varying")
+
+
 def _spec(x, axis):
     """Shard the last (neuron) axis; replicate scalars (delay cursors)."""
     return P(*([None] * (x.ndim - 1)), axis) if x.ndim else P()
@@ -123,6 +131,7 @@ def simulate_sharded(
 
     def run(arrays, state, i0, length, capacities):
         local = eqx.combine(arrays, static)
+        own = lambda x: _own(x, axis)
 
         def body(carry, i):
             state, bufs = carry
@@ -135,11 +144,9 @@ def simulate_sharded(
             for name, s in spikes.items():
                 buf, end = bufs[name]
                 buf, stop = append_spikes(s, buf, end[0])
-                new[name], counts[name] = (buf, stop[None]), (stop - end[0])[None]
+                new[name], counts[name] = (own(buf), own(stop[None])), (stop - end[0])[None]
             return (state, new), counts
 
-        # every device's own buffers (varying along the axis, as the appends make them)
-        own = lambda x: jax.lax.pcast(x, (axis,), to="varying")
         bufs = {
             n: (own(jnp.zeros(c, jnp.int32)), own(jnp.zeros(1, jnp.int32))) for n, c in capacities
         }
