@@ -16,7 +16,7 @@ from ._checks import check_finite
 from ._multihost import agree_max, place
 from ._random import fold_in
 from .conn.builders import AbstractBuilder, ProceduralFixedOutDegree
-from .conn.layouts import CSR, Procedural
+from .conn.layouts import CSR, Delayed, Procedural
 from .network import Network
 from .ops.sharded import PostShard, StoredShard
 
@@ -35,10 +35,13 @@ def _my_shards(mesh: Mesh, axis: str) -> list[int]:
     return [d for d, dev in enumerate(devices) if dev.process_index == jax.process_index()]
 
 
-def _stored_shard(n_pre, n_post, rows, weights, mesh: Mesh, axis: str) -> StoredShard:
+def _stored_shard(
+    n_pre, n_post, rows, weights, mesh: Mesh, axis: str, group=None, delays=None
+) -> StoredShard:
     """The synapses ``rows = (indptr, targets, lo)`` onto targets ``[lo, ...)`` (all the
     targets of this process's devices, counted from ``lo``; and their per-synapse
-    ``weights``, or ``None``) cut into the column blocks of this process's devices along
+    ``weights``, or ``None``; with per-synapse delays, their delay index ``group`` and
+    the ``delays`` values) cut into the column blocks of this process's devices along
     ``axis``, padded to the largest block of every process."""
     n_shards, width = mesh.shape[axis], n_post // mesh.shape[axis]
     mine = _my_shards(mesh, axis)
@@ -66,7 +69,10 @@ def _stored_shard(n_pre, n_post, rows, weights, mesh: Mesh, axis: str) -> Stored
     if weights is not None:
         w = np.asarray(weights, jax.numpy.result_type(float))
         weights = stack((n_shards, nnz), lambda d: pad(w[blocks[d][2]]))
-    return StoredShard(stacked, axis, n_shards, weights)
+    if group is not None:
+        g = np.asarray(group)
+        group = stack((n_shards, nnz), lambda d: pad(g[blocks[d][2]]))
+    return StoredShard(stacked, axis, n_shards, weights, group, delays)
 
 
 def _check_populations(populations: dict, n_shards: int) -> None:
@@ -101,14 +107,15 @@ def build_sharded(populations, projections, key, mesh: Mesh, axis: str) -> Netwo
         if proj.delays is not None or proj.components:
             raise ValueError(
                 f"Projection {proj.name}: a stored projection built per process takes no "
-                "per-synapse delays (delays=) or components"
+                "delays= (draw them with the rule, e.g. FixedTotalNumber(delays=...)) "
+                "or components"
             )
         n_pre, n_post = populations[proj.pre].size, populations[proj.post].size
         width = n_post // n_shards
         window = (min(mine) * width, (max(mine) + 1) * width)
         sub = None if key is None else fold_in(key, k)
         try:
-            indptr, targets, w = conn.build_window(
+            indptr, targets, w, *delayed = conn.build_window(
                 sub, n_pre, n_post, window, recurrent=proj.pre == proj.post
             )
         except ValueError as e:
@@ -122,8 +129,10 @@ def build_sharded(populations, projections, key, mesh: Mesh, axis: str) -> Netwo
             )
         else:
             check_finite(f"Projection {proj.name}: weight", w)
-        windows[k] = (n_pre, n_post, (indptr, targets, window[0]), w)
+        windows[k] = (n_pre, n_post, (indptr, targets, window[0]), w, *delayed)
         empty = CSR(n_pre, n_post, np.zeros(n_pre + 1, np.int64), np.zeros(0, np.int32))
+        if delayed:  # a stand-in with the delay values (the ring buffer's depth)
+            empty = Delayed(n_pre, n_post, empty, np.zeros(0, np.uint8), delayed[1])
         weight = 1.0 if w is not None else proj.weight
         stand_ins.append(
             eqx.tree_at(
@@ -132,8 +141,8 @@ def build_sharded(populations, projections, key, mesh: Mesh, axis: str) -> Netwo
         )
     net = Network(populations, stand_ins, key=key)
     built = list(net.projections)
-    for k, (n_pre, n_post, rows, w) in windows.items():
-        shard = _stored_shard(n_pre, n_post, rows, w, mesh, axis)
+    for k, (n_pre, n_post, rows, w, *delayed) in windows.items():
+        shard = _stored_shard(n_pre, n_post, rows, w, mesh, axis, *delayed)
         built[k] = eqx.tree_at(lambda p: p.conn, built[k], shard)
     return eqx.tree_at(lambda n: n.projections, net, tuple(built))
 
@@ -156,19 +165,22 @@ def shard_network(net: Network, mesh: Mesh, axis: str):
             conn = proj.conn
         elif isinstance(proj.conn, Procedural):
             conn = PostShard(proj.conn, axis, n_shards)
-        elif type(proj.conn) is CSR and not proj.components:
+        elif type(proj.conn) in (CSR, Delayed) and not proj.components:
             # per-synapse weights move into the shard (cut like the targets); gain 1
             per_synapse = jax.numpy.ndim(proj.weight) > 0
             weights = proj.weight if per_synapse else None
-            rows = (proj.conn.indptr, proj.conn.indices, 0)
-            conn = _stored_shard(proj.conn.n_pre, proj.conn.n_post, rows, weights, mesh, axis)
+            delayed = isinstance(proj.conn, Delayed)
+            csr = proj.conn.csr if delayed else proj.conn
+            rows = (csr.indptr, csr.indices, 0)
+            by_delay = (proj.conn.group, proj.conn.delays) if delayed else ()
+            conn = _stored_shard(csr.n_pre, csr.n_post, rows, weights, mesh, axis, *by_delay)
             if per_synapse:
                 proj = eqx.tree_at(lambda p: p.weight, proj, 1.0)
         else:
             raise ValueError(
                 f"Projection {proj.name}: sharded runs need procedural connectivity "
-                "(e.g. bs.conn.ProceduralFixedOutDegree) or a stored CSR layout "
-                "(FixedProb, FixedInDegree, FixedTotalNumber without delays, FromEdges) "
+                "(e.g. bs.conn.ProceduralFixedOutDegree) or a stored CSR or Delayed "
+                "layout (FixedProb, FixedInDegree, FixedTotalNumber, FromEdges) "
                 f"without components, got {type(proj.conn).__name__}"
             )
         projections.append(eqx.tree_at(lambda p: p.conn, proj, conn))

@@ -77,10 +77,10 @@ def network(
     same arguments; the synapses are those ``bs.Network`` draws from ``key`` (so the
     spikes equal a single-process run's), held as ``bs.ops.StoredShard`` global arrays.
 
-    Stored rules built per process: ``FixedProb``, ``FixedTotalNumber`` without delays
-    (per-synapse weights included) and ``FromEdges`` (each process keeps the edges onto
+    Stored rules built per process: ``FixedProb``, ``FixedTotalNumber`` (per-synapse
+    weights and delays included) and ``FromEdges`` (each process keeps the edges onto
     its neurons); procedural ones (``ProceduralFixedOutDegree``) store nothing; any
-    other rule, per-synapse delays or components are a ``ValueError``. Population sizes
+    other rule, ``Projection(delays=...)`` or components are a ``ValueError``. Population sizes
     must be multiples of the number of devices. A process draws every random number of
     a rule (the stream is sequential) but holds only its own synapses, plus O(2^16) per
     thread of temporaries. The network runs with ``simulate_sharded`` (same ``mesh``

@@ -39,12 +39,16 @@ from .network import Network, NetworkState
 from .ops.compact import append_spikes
 
 
+def _varies(x, axis: str) -> bool:
+    """Whether ``x`` is typed as every device's own value along ``axis`` (varying)."""
+    return axis in jax.typeof(x).manual_axis_type.varying
+
+
 def _own(x, axis: str):
     """``x`` typed as every device's own value along ``axis`` (varying), as a device's
-    event buffer is, whether the append that made it (pure JAX or a native kernel) says
-    so or not: the scan carrying the buffers needs one type."""
-    varying = jax.typeof(x).manual_axis_type.varying
-    return x if axis in varying else jax.lax.pcast(x, (axis,), to="varying")
+    event buffer or state is, whether the op that made it (pure JAX or a native kernel,
+    whose results carry no such type) says so or not: a scan's carry needs one type."""
+    return x if _varies(x, axis) else jax.lax.pcast(x, (axis,), to="varying")
 
 
 def _spec(x, axis):
@@ -76,8 +80,9 @@ def simulate_sharded(
     ``chunk_steps`` (default: up to 10 000, fewer if a chunk's recordings would exceed
     256 MiB), so device memory stays bounded.
 
-    Needs procedural projections or stored ``CSR`` ones without components (each device
-    then holds the synapses onto its own neurons, and their weights), population sizes
+    Needs procedural projections or stored ``CSR`` or ``Delayed`` ones without
+    components (each device then holds the synapses onto its own neurons, their weights
+    and delays; ``bs.distributed.network`` builds only those), population sizes
     that are multiples of the number of devices; the spikes equal those of ``bs.simulate``
     on one device.
 
@@ -136,7 +141,9 @@ def simulate_sharded(
         def body(carry, i):
             state, bufs = carry
             t = t0 + i * dt
-            state, spikes = local.step(state, None, t=t, dt=dt)
+            new, spikes = local.step(state, None, t=t, dt=dt)
+            # each device's own state stays its own (typed varying) whatever computed it
+            state = jax.tree.map(lambda x, old: own(x) if _varies(old, axis) else x, new, state)
             if not events:
                 return (state, bufs), {name: s != 0 for name, s in spikes.items()}
             # each device appends the local indices of its own spikes to its own buffer

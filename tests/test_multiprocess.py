@@ -46,7 +46,7 @@ CHILD = textwrap.dedent(
     # the same synapses built per process (bs.distributed.network): 4 shards
     own = bs.models.coba(800, key=jax.random.key(0), network=bs.distributed.network)
     _, csr = bs.simulate_sharded(own, own.init(jax.random.key(1)), 100.0, 0.1, events=True)
-    # per-synapse weights (FixedTotalNumber), built per process
+    # per-synapse weights and delays (FixedTotalNumber), built per process
     weighted = weighted_network(bs.distributed.network)
     _, w = bs.simulate_sharded(weighted, weighted.init(jax.random.key(3)), 100.0, 0.1,
                                events=True)
@@ -116,7 +116,7 @@ def held(net: bs.Network) -> list[dict]:
         }
         padded = {
             a.addressable_shards[0].data.shape
-            for a in (conn.csr.indices, conn.weights)
+            for a in (conn.csr.indices, conn.weights, conn.group)
             if a is not None
         }
         out.append({"synapses": ends, "padded": sorted(padded)})
@@ -124,8 +124,9 @@ def held(net: bs.Network) -> list[dict]:
 
 
 def weighted_network(network=bs.Network) -> bs.Network:
-    """400 LIF neurons, 8 000 synapses drawn with normal weights (a CSR layout with
-    per-synapse weights), built by ``network``."""
+    """400 LIF neurons, 8 000 synapses drawn with normal weights and delays (a
+    ``Delayed`` layout with per-synapse weights, 41 delay values), built by
+    ``network``."""
     pop = bs.neurons.LIF(
         400,
         tau_m=20.0,
@@ -136,7 +137,9 @@ def weighted_network(network=bs.Network) -> bs.Network:
         i_ext=200.0,
         v_init=bs.initializers.Uniform(-60.0, -50.0),
     )
-    conn = bs.conn.FixedTotalNumber(8000, weights=bs.conn.NormalWeights(0.5, 0.3))
+    conn = bs.conn.FixedTotalNumber(
+        8000, weights=bs.conn.NormalWeights(0.5, 0.3), delays=bs.conn.NormalDelay(1.5, 0.75)
+    )
     proj = bs.Projection(
         "A",
         "A",
@@ -232,7 +235,7 @@ def test_two_processes_reproduce_single_process_spikes(tmp_path):
     built whole and cut, over 2 devices (one per process); the same synapses built per
     process (``bs.distributed.network``: each process holds only the synapses onto its
     neurons, counted here against the whole network) over 4 devices; and a network with
-    per-synapse weights (FixedTotalNumber) built per process. The merged per-process
+    per-synapse weights and delays (FixedTotalNumber) built per process. The merged per-process
     recordings equal the single-process ``bs.simulate`` spike trains, every spike at the
     same step. The network is chaotic: one differently rounded conductance would move
     spikes within tens of ms, so equality checks the exchange and the built synapses

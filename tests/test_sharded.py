@@ -59,6 +59,15 @@ SCRIPT = textwrap.dedent(
                         equal=bool(np.array_equal(one, sharded["A"])),
                         events_equal=bool(np.array_equal(one, ev["A"].dense())),
                         events_sorted=bool(np.all(np.diff(ev["A"].steps) >= 0)))
+    # per-synapse weights and delays (a Delayed layout built whole), cut into 8 blocks
+    from test_multiprocess import weighted_network
+    net = weighted_network()
+    state = net.init(jax.random.key(3))
+    _, rec = bs.simulate(net, state, 100.0, 0.1, record={"A": ["spikes"]})
+    _, ev = bs.simulate_sharded(net, state, 100.0, 0.1, events=True)
+    delayed = np.asarray(rec["A"]["spikes"]) != 0
+    out["delayed"] = dict(n=int(delayed.sum()), equal=bool(np.array_equal(delayed,
+                                                                           ev["A"].dense())))
     print(json.dumps(out))
     """
 )
@@ -71,11 +80,13 @@ def test_eight_devices_reproduce_single_device_spikes():
     spike times within tens of ms, so equality is a bitwise check of the sharded sums.
     The same run in uneven chunks, returned as events, gives the same spikes.
     A second, synchronously bursting network checks the dense fallback of the exchange,
-    and, recorded as events from too small device buffers, their growth."""
+    and, recorded as events from too small device buffers, their growth; a third, with
+    per-synapse weights and delays (stored, cut into the devices' blocks), the ring
+    buffers of the delays."""
     env = {
         **os.environ,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
     }
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=600
@@ -90,6 +101,8 @@ def test_eight_devices_reproduce_single_device_spikes():
     # 160 neurons start above threshold: 20 per device > 16 list slots -> dense fallback.
     assert out["burst"]["first"] == 160 and out["burst"]["n"] > 1000
     assert out["burst"]["equal"], out
+    # Per-synapse weights and delays, the stored layout cut into the devices' blocks.
+    assert out["delayed"]["n"] > 1000 and out["delayed"]["equal"], out
     # Grown from 8 slots per device (an overflow in the first chunk), the events are exact.
     assert out["burst"]["events_equal"] and out["burst"]["events_sorted"], out
 

@@ -260,34 +260,40 @@ def draw_total_number(seed, n_pre, n_post, n, *, no_self, weights=None, delays=N
     return indptr, targets, w, group, values
 
 
-def total_number_window(seed, n_pre, n_post, n, window, *, no_self, weights=None):
-    """The synapses of ``draw_total_number`` (same ``seed``, no delays) onto the targets
-    ``window = (lo, hi)`` only: ``(indptr (n_pre + 1,) int64, targets int32 counted from
-    ``lo``, weights float32 or None)``, in the full layout's order. Every block is drawn,
-    one at a time per thread, but only the window's synapses are kept."""
+def total_number_window(seed, n_pre, n_post, n, window, *, no_self, weights=None, delays=None):
+    """The synapses of ``draw_total_number`` (same arguments) onto the targets ``window =
+    (lo, hi)`` only: ``(indptr (n_pre + 1,) int64, targets int32 counted from ``lo``,
+    weights float32 or None)``, and with ``delays`` also ``(group, delay values (ms))``
+    as ``draw_total_number`` labels them (from the histogram of every block's delays),
+    in the full layout's order. Every block is drawn, one at a time per thread, but only
+    the window's synapses are kept."""
     counts, _, cuts, seeds = _total_number_plan(seed, n_pre, n)
     lo, hi = window
 
     def block(b):
         r0, r1 = int(cuts[b]), int(cuts[b + 1])
         rng = np.random.default_rng(seeds[b])
-        row, post, _, _ = _draw_rows(rng, counts, r0, r1, n_post, no_self, None)
+        row, post, steps, hist = _draw_rows(rng, counts, r0, r1, n_post, no_self, delays)
         keep = (post >= lo) & (post < hi)
         w = None
         if weights is not None:
             w = np.empty(post.size, np.float32)
             weights.sample(rng, w)
             w = w[keep]
-        return np.bincount(row[keep], minlength=r1 - r0), post[keep] - lo, w
+        kept = None if steps is None else steps[keep]
+        return np.bincount(row[keep], minlength=r1 - r0), post[keep] - lo, w, kept, hist
 
     parts = parallel(block, len(cuts) - 1)
+    join = lambda i, dtype: np.concatenate([p[i] for p in parts] or [np.zeros(0, dtype)])
     indptr = np.zeros(n_pre + 1, np.int64)
-    if parts:
-        np.cumsum(np.concatenate([p[0] for p in parts]), out=indptr[1:])
-    targets = np.concatenate([p[1] for p in parts] or [np.zeros(0, np.int32)])
-    w = (
-        None
-        if weights is None
-        else np.concatenate([p[2] for p in parts] or [np.zeros(0, np.float32)])
-    )
-    return indptr, targets, w
+    np.cumsum(join(0, np.int64), out=indptr[1:])
+    targets, w = join(1, np.int32), None if weights is None else join(2, np.float32)
+    if delays is None:
+        return indptr, targets, w
+    hist = np.zeros(max((len(p[4]) for p in parts), default=1), np.int64)
+    for p in parts:
+        hist[: len(p[4])] += p[4]
+    values, lut = group_table(hist, delays.resolution)
+    steps = join(3, np.int32) - 1
+    group = (steps if lut is None else lut[steps]).astype(group_dtype(len(values)))
+    return indptr, targets, w, group, values

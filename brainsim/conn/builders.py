@@ -97,8 +97,7 @@ class AbstractBuilder(eqx.Module):
         cutting the built layout gives. Rules without it raise ``ValueError``."""
         raise ValueError(
             f"{type(self).__name__} cannot build one process's synapses alone (FixedProb, "
-            "FixedTotalNumber without delays and FromEdges can; or use procedural "
-            "connectivity)"
+            "FixedTotalNumber and FromEdges can; or use procedural connectivity)"
         )
 
 
@@ -189,11 +188,19 @@ class FixedTotalNumber(_SelfOption):
         return no_self
 
     def build_window(self, key, n_pre, n_post, window, recurrent=False):
-        if self.delays is not None:
-            return super().build_window(key, n_pre, n_post, window, recurrent)
+        """``AbstractBuilder.build_window``; with ``delays`` the result also has each
+        synapse's delay index and the delay values (ms), as in the ``Delayed`` layout:
+        ``(indptr, targets, weights, group, delays)``."""
         no_self = self._checked_no_self(n_pre, n_post, recurrent)
         return total_number_window(
-            seed_words(key), n_pre, n_post, self.n, window, no_self=no_self, weights=self.weights
+            seed_words(key),
+            n_pre,
+            n_post,
+            self.n,
+            window,
+            no_self=no_self,
+            weights=self.weights,
+            delays=self.delays,
         )
 
     def build(self, key, n_pre, n_post, recurrent=False):
