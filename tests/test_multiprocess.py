@@ -222,8 +222,10 @@ def _check_held(held: list[dict], net, n_shards: int, mine: list[int]):
     neurons of its shards ``mine``, in arrays padded to the largest shard's count: its
     share, never the whole matrix."""
     for got, proj in zip(held, net.projections, strict=True):
-        targets = np.asarray(proj.conn.indices)
-        counts = np.bincount(targets // (proj.conn.n_post // n_shards), minlength=n_shards)
+        csr = proj.conn.csr if isinstance(proj.conn, bs.conn.Delayed) else proj.conn
+        counts = np.bincount(
+            np.asarray(csr.indices) // (csr.n_post // n_shards), minlength=n_shards
+        )
         assert {int(d): c for d, c in got["synapses"].items()} == {d: counts[d] for d in mine}
         assert got["padded"] == [[1, int(counts.max())]], (got, counts)
 
