@@ -8,6 +8,7 @@ own devices (``build_sharded``, ``bs.distributed.network``)."""
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -18,6 +19,7 @@ from ._random import fold_in
 from .conn.builders import AbstractBuilder, ProceduralFixedOutDegree
 from .conn.layouts import CSR, Delayed, Procedural
 from .network import Network
+from .neurons import AbstractNeuron, PoissonCounts, PoissonSource
 from .ops.sharded import PostShard, StoredShard
 
 
@@ -73,6 +75,33 @@ def _stored_shard(
         g = np.asarray(group)
         group = stack((n_shards, nnz), lambda d: pad(g[blocks[d][2]]))
     return StoredShard(stacked, axis, n_shards, weights, group, delays)
+
+
+class SourceShard(AbstractNeuron):
+    """A random spike source (``PoissonSource``, ``PoissonCounts``: its step depends on
+    its PRNG key only) as the shard ``axis_index(axis)`` sees it: every shard draws the
+    whole population's step from the same key and keeps its own block, so the spikes
+    are those of one device (the draws, O(size) per step, are not divided)."""
+
+    source: PoissonSource | PoissonCounts
+    axis: str = eqx.field(static=True)
+
+    @property
+    def size(self) -> int:
+        return self.source.size
+
+    def init(self, key, batch_shape=()):
+        return self.source.init(key, batch_shape)
+
+    def step(self, state, drive=None, *, t, dt):
+        local = state.spike.shape[-1]
+        whole = jnp.zeros((*state.spike.shape[:-1], self.size), state.spike.dtype)
+        new, spikes = self.source.step(
+            eqx.tree_at(lambda s: s.spike, state, whole), drive, t=t, dt=dt
+        )
+        start = jax.lax.axis_index(self.axis) * local
+        mine = jax.lax.dynamic_slice_in_dim(spikes, start, local, axis=-1)
+        return eqx.tree_at(lambda s: s.spike, new, mine), mine
 
 
 def _check_populations(populations: dict, n_shards: int) -> None:
@@ -184,7 +213,13 @@ def shard_network(net: Network, mesh: Mesh, axis: str):
                 f"without components, got {type(proj.conn).__name__}"
             )
         projections.append(eqx.tree_at(lambda p: p.conn, proj, conn))
-    local = eqx.tree_at(lambda n: n.projections, net, tuple(projections))
+    sources = {
+        name: SourceShard(pop, axis) if isinstance(pop, PoissonSource | PoissonCounts) else pop
+        for name, pop in net.populations.items()
+    }
+    local = eqx.tree_at(
+        lambda n: (n.populations, n.projections), net, (sources, tuple(projections))
+    )
     arrays, static = eqx.partition(local, eqx.is_array)
     is_shard = lambda x: isinstance(x, StoredShard)
     specs = jax.tree.map(

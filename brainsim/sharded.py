@@ -36,6 +36,7 @@ from .monitors import (
     join_events,
 )
 from .network import Network, NetworkState
+from .neurons import PoissonCounts, PoissonSource
 from .ops.compact import append_spikes
 
 
@@ -103,13 +104,15 @@ def simulate_sharded(
             "own neurons: pass events=True (and merge with bs.distributed.merge_events)"
         )
     for name, pop_state in state.populations.items():
+        if isinstance(net.populations[name], PoissonSource | PoissonCounts):
+            continue  # every device draws the whole population and keeps its block
         if any(
             jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) for x in jax.tree.leaves(pop_state)
         ):
             raise ValueError(
-                f"population {name!r} draws random numbers from one PRNG key (e.g. a "
-                "Poisson source): sharded runs do not support it yet (every device would "
-                "draw the same numbers for its own neurons)"
+                f"population {name!r} draws random numbers from one PRNG key: sharded "
+                "runs support it for PoissonSource and PoissonCounts only (every device "
+                "would draw the same numbers for its own neurons)"
             )
     check_same(
         "the networks, states or simulate_sharded arguments",
