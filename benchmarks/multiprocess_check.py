@@ -2,8 +2,9 @@
 stored ``FixedProb`` connectivity) as P = 1, 2, 4 processes on localhost, each process
 recording its own neurons to its own file, merged and compared spike for spike with one
 ``bs.simulate`` run; the stored synapses are built per process
-(``bs.distributed.network``), the largest share one process holds reported. The
-Potjans–Diesmann microcircuit is tried too (reduced scale) and its outcome reported.
+(``bs.distributed.network``), and the largest share of them one process holds and the
+largest peak resident memory of a process are reported. The Potjans–Diesmann
+microcircuit is tried too (reduced scale) and its outcome reported.
 
     python benchmarks/multiprocess_check.py [--n 16000] [--duration 1000] [--processes 1 2 4]
 
@@ -13,6 +14,7 @@ benchmarks/results/multiprocess_check.json.
 
 import argparse
 import json
+import resource
 import sys
 import tempfile
 from pathlib import Path
@@ -64,7 +66,14 @@ def worker(a):
         f"{p}_{k}": np.asarray(getattr(e, k)) for p, e in ev.items() for k in ("steps", "neurons")
     }
     np.savez(Path(a.out) / f"p{a.pid}.npz", **parts)
-    emit({"spikes": int(sum(e.steps.size for e in ev.values())), "held": held_synapses(net)})
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux: KiB)
+    emit(
+        {
+            "spikes": int(sum(e.steps.size for e in ev.values())),
+            "held": held_synapses(net),
+            "peak_rss_mib": peak,
+        }
+    )
 
 
 def main():
@@ -111,7 +120,16 @@ def main():
                 total = int(sum(d.sum() for d in reference.values()))
                 stored = sum(p.conn.n_synapses for p in net.projections)
                 share = max(g["held"] for g in got) / stored if model == "coba-stored" else None
-                rows.append({**row, "spikes": total, "identical": equal, "held_share": share})
+                peak = max(g["peak_rss_mib"] for g in got)
+                rows.append(
+                    {
+                        **row,
+                        "spikes": total,
+                        "identical": equal,
+                        "held_share": share,
+                        "peak_rss_mib": peak,
+                    }
+                )
             print(json.dumps(rows[-1]), flush=True)
     columns = [
         ("model", "model", ""),
@@ -119,6 +137,7 @@ def main():
         ("spikes", "spikes", ""),
         ("identical", "identical to 1 process", ""),
         ("held_share", "largest share of synapses held by a process", ".3f"),
+        ("peak_rss_mib", "largest peak RSS of a process (MiB)", ".0f"),
         ("error", "error", ""),
     ]
     print(table(rows, columns))

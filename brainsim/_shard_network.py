@@ -3,8 +3,9 @@ into equal contiguous blocks of neurons, one per device of the mesh axis, and ev
 projection's connectivity wrapped so that a device computes its own block of targets
 (``bs.ops.PostShard`` for procedural layouts, ``bs.ops.StoredShard`` for stored CSR
 ones and their per-synapse weights, of which each process cuts only the blocks of its
-own devices); and a network whose stored projections each process builds only for its
-own devices (``build_sharded``, ``bs.distributed.network``)."""
+own devices; ``SourceShard`` for Poisson sources); and a network whose stored
+projections each process builds only for its own devices (``build_sharded``,
+``bs.distributed.network``)."""
 
 import equinox as eqx
 import jax
@@ -69,7 +70,7 @@ def _stored_shard(
         ),
     )
     if weights is not None:
-        w = np.asarray(weights, jax.numpy.result_type(float))
+        w = np.asarray(weights, jnp.result_type(float))
         weights = stack((n_shards, nnz), lambda d: pad(w[blocks[d][2]]))
     if group is not None:
         g = np.asarray(group)
