@@ -18,7 +18,7 @@ from ._checks import check_finite
 from ._multihost import agree_max, place
 from ._random import fold_in
 from .conn.builders import AbstractBuilder, ProceduralFixedOutDegree
-from .conn.layouts import CSR, Delayed, Procedural
+from .conn.layouts import CSR, ELL, Delayed, Procedural
 from .network import Network
 from .neurons import AbstractNeuron, PoissonCounts, PoissonSource
 from .ops.sharded import PostShard, StoredShard
@@ -30,6 +30,14 @@ def _column_block(indptr: np.ndarray, indices: np.ndarray, lo: int, hi: int):
     keep = (indices >= lo) & (indices < hi)
     kept = np.concatenate([[0], np.cumsum(keep)])
     return kept[indptr], (indices[keep] - lo).astype(np.int32), np.flatnonzero(keep)
+
+
+def _rows(layout: CSR | ELL) -> CSR:
+    """``layout`` as a ``CSR`` (an ``ELL`` layout's fixed out-degree rows, in order)."""
+    if isinstance(layout, CSR):
+        return layout
+    n, k = layout.indices.shape
+    return CSR(layout.n_pre, layout.n_post, np.arange(n + 1) * k, np.ravel(layout.indices))
 
 
 def _my_shards(mesh: Mesh, axis: str) -> list[int]:
@@ -195,12 +203,12 @@ def shard_network(net: Network, mesh: Mesh, axis: str):
             conn = proj.conn
         elif isinstance(proj.conn, Procedural):
             conn = PostShard(proj.conn, axis, n_shards)
-        elif type(proj.conn) in (CSR, Delayed) and not proj.components:
+        elif type(proj.conn) in (CSR, Delayed, ELL) and not proj.components:
             # per-synapse weights move into the shard (cut like the targets); gain 1
             per_synapse = jax.numpy.ndim(proj.weight) > 0
-            weights = proj.weight if per_synapse else None
+            weights = jnp.ravel(proj.weight) if per_synapse else None
             delayed = isinstance(proj.conn, Delayed)
-            csr = proj.conn.csr if delayed else proj.conn
+            csr = proj.conn.csr if delayed else _rows(proj.conn)
             rows = (csr.indptr, csr.indices, 0)
             by_delay = (proj.conn.group, proj.conn.delays) if delayed else ()
             conn = _stored_shard(csr.n_pre, csr.n_post, rows, weights, mesh, axis, *by_delay)
@@ -209,8 +217,8 @@ def shard_network(net: Network, mesh: Mesh, axis: str):
         else:
             raise ValueError(
                 f"Projection {proj.name}: sharded runs need procedural connectivity "
-                "(e.g. bs.conn.ProceduralFixedOutDegree) or a stored CSR or Delayed "
-                "layout (FixedProb, FixedInDegree, FixedTotalNumber, FromEdges) "
+                "(e.g. bs.conn.ProceduralFixedOutDegree) or a stored CSR, ELL or Delayed "
+                "layout (FixedProb, FixedInDegree, FixedTotalNumber, FromEdges, OneToOne) "
                 f"without components, got {type(proj.conn).__name__}"
             )
         projections.append(eqx.tree_at(lambda p: p.conn, proj, conn))

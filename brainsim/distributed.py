@@ -78,8 +78,8 @@ def network(
     spikes equal a single-process run's), held as ``bs.ops.StoredShard`` global arrays.
 
     Stored rules built per process: ``FixedProb``, ``FixedTotalNumber`` (per-synapse
-    weights and delays included) and ``FromEdges`` (each process keeps the edges onto
-    its neurons); procedural ones (``ProceduralFixedOutDegree``) store nothing; any
+    weights and delays included), ``FromEdges`` (each process keeps the edges onto its
+    neurons) and ``OneToOne``; procedural ones (``ProceduralFixedOutDegree``) store nothing; any
     other rule, ``Projection(delays=...)`` or components are a ``ValueError``. Population sizes
     must be multiples of the number of devices. A process draws every random number of
     a rule (the stream is sequential) but holds only its own synapses, plus O(2^16) per

@@ -81,10 +81,10 @@ def simulate_sharded(
     ``chunk_steps`` (default: up to 10 000, fewer if a chunk's recordings would exceed
     256 MiB), so device memory stays bounded.
 
-    Needs procedural projections or stored ``CSR`` or ``Delayed`` ones without
-    components (each device then holds the synapses onto its own neurons, their weights
-    and delays; ``bs.distributed.network`` builds only those), population sizes
-    that are multiples of the number of devices; the spikes equal those of ``bs.simulate``
+    Needs procedural projections or stored ``CSR``, ``ELL`` (as its rows) or ``Delayed``
+    ones without components (each device then holds the synapses onto its own neurons,
+    their weights and delays; ``bs.distributed.network`` builds only those), population
+    sizes that are multiples of the number of devices; the spikes equal those of ``bs.simulate``
     on one device.
 
     Several processes (after ``bs.distributed.initialize``; the mesh may span the devices

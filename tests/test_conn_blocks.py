@@ -290,7 +290,7 @@ def test_a_window_is_the_cut_of_the_full_build(small_blocks, builder, recurrent)
             assert delayed == []
 
 
-def test_from_edges_window_and_rules_without_one():
+def test_from_edges_and_one_to_one_windows_and_rules_without_one():
     rng = np.random.default_rng(0)
     pre, post = rng.integers(0, 50, 2000), rng.integers(0, 40, 2000)
     rule = bs.conn.FromEdges(pre, post, rng.normal(size=2000))
@@ -301,5 +301,8 @@ def test_from_edges_window_and_rules_without_one():
     np.testing.assert_array_equal(targets, full_t[keep] - 10)
     np.testing.assert_array_equal(got_w, np.asarray(w)[keep])
     assert indptr[-1] == keep.sum()
+    indptr, targets, none = bs.conn.OneToOne().build_window(None, 40, 40, (10, 30))
+    assert none is None and targets.tolist() == list(range(20))
+    assert np.diff(indptr).tolist() == [0] * 10 + [1] * 20 + [0] * 10
     with pytest.raises(ValueError, match="FixedInDegree cannot build one process's synapses"):
         bs.conn.FixedInDegree(5).build_window(jax.random.key(0), 50, 40, (0, 20))

@@ -77,7 +77,7 @@ SCRIPT = textwrap.dedent(
     net = bs.Network(
         {"A": lif, "C": bs.neurons.PoissonCounts(160, rate=2000.0),
          "S": bs.neurons.PoissonSource(80, rate=50.0)},
-        [drive("C", bs.conn.FixedProb(0.05), 40.0),
+        [drive("C", bs.conn.FixedProb(0.05), 40.0), drive("C", bs.conn.OneToOne(), 100.0),
          drive("S", bs.conn.ProceduralFixedOutDegree(10), 30.0),
          drive("A", bs.conn.FixedProb(0.1, allow_self=False), -20.0)],
         key=jax.random.key(5))
@@ -103,7 +103,8 @@ def test_eight_devices_reproduce_single_device_spikes():
     and, recorded as events from too small device buffers, their growth; a third, with
     per-synapse weights and delays (stored, cut into the devices' blocks), the ring
     buffers of the delays; a fourth, driven by Poisson sources (random numbers from one
-    key per population), that every device draws them as one device does."""
+    key per population, through FixedProb, OneToOne and procedural projections), that
+    every device draws them as one device does."""
     env = {
         **os.environ,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=8",

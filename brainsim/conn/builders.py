@@ -97,7 +97,7 @@ class AbstractBuilder(eqx.Module):
         cutting the built layout gives. Rules without it raise ``ValueError``."""
         raise ValueError(
             f"{type(self).__name__} cannot build one process's synapses alone (FixedProb, "
-            "FixedTotalNumber and FromEdges can; or use procedural connectivity)"
+            "FixedTotalNumber, FromEdges and OneToOne can; or use procedural connectivity)"
         )
 
 
@@ -122,13 +122,24 @@ class AllToAll(_SelfOption):
         return Dense(n_pre, n_post, mask), None
 
 
+def _check_one_to_one(n_pre: int, n_post: int) -> None:
+    if n_pre != n_post:
+        raise ValueError(f"OneToOne needs n_pre == n_post, got {n_pre} and {n_post}")
+
+
 class OneToOne(AbstractBuilder):
     """Pre ``i`` connects to post ``i`` (needs equal sizes)."""
 
     def build(self, key, n_pre, n_post, recurrent=False):
-        if n_pre != n_post:
-            raise ValueError(f"OneToOne needs n_pre == n_post, got {n_pre} and {n_post}")
+        _check_one_to_one(n_pre, n_post)
         return ELL(n_pre, n_post, to_device(np.arange(n_pre)[:, None], np.int32)), None
+
+    def build_window(self, key, n_pre, n_post, window, recurrent=False):
+        """The synapses ``i -> i`` for ``i`` in ``window`` (its ``ELL`` layout as rows)."""
+        _check_one_to_one(n_pre, n_post)
+        lo, hi = window
+        indptr = np.clip(np.arange(n_pre + 1, dtype=np.int64) - lo, 0, hi - lo)
+        return indptr, np.arange(hi - lo, dtype=np.int32), None
 
 
 class FixedProb(_SelfOption):
