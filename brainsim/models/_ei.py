@@ -17,6 +17,7 @@ def ei_network(
     procedural=False,
     dense=False,
     model="ei_network",
+    network=Network,
 ) -> Network:
     """``n`` neurons, 80 % excitatory ("E") and 20 % inhibitory ("I"), every pair connected
     with probability ``in_degree / n`` (no self-connections), so the mean in-degree stays
@@ -30,7 +31,9 @@ def ei_network(
     ``dense=True``: the same pairwise probability, drawn as ``FixedProb(dense=True)``
     masks from ``jax.random`` bits, so the network can be built from a traced key
     (``jax.vmap`` over network seeds); O(n²) memory. ``model``: the name of the calling
-    model, which the error messages name."""
+    model, which the error messages name. ``network``: what builds the network, called
+    as ``network(populations, projections, key=key)`` (default ``bs.Network``;
+    ``bs.distributed.network`` builds each process's synapses only)."""
     check_size(f"{model}: n", n)
     check_positive(f"{model}: in_degree", in_degree)
     if n < 5:
@@ -58,4 +61,4 @@ def ei_network(
         for pre in ("E", "I")
         for post in ("E", "I")
     ]
-    return Network({name: neuron(size) for name, size in sizes.items()}, projections, key=key)
+    return network({name: neuron(size) for name, size in sizes.items()}, projections, key=key)

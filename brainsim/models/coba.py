@@ -16,6 +16,7 @@ def coba(
     capacity: int | None = None,
     procedural: bool = False,
     dense: bool = False,
+    network=Network,
 ) -> Network:
     """Brette et al. (2007) benchmark 1 (COBA, after Vogels & Abbott 2005), in the form of
     Brian2's and BrainPy's examples.
@@ -29,7 +30,9 @@ def coba(
     (fixed out-degree, same mean in-degrees; see ``ei_network``): for networks whose
     synapses would not fit in memory. ``dense=True`` draws the same pairwise probability
     from ``jax.random`` bits into dense masks, so the network can be built from a traced
-    key (``jax.vmap`` over network seeds; see ``ei_network``).
+    key (``jax.vmap`` over network seeds; see ``ei_network``). ``network``: what builds
+    the network (default ``bs.Network``; ``bs.distributed.network``: each process of a
+    multi-process run builds only its own synapses).
 
     The membrane is integrated with forward Euler by default (``integrator=None``), as
     Brian2's COBA benchmark does (``method='euler'``): with conductance input, exponential
@@ -63,4 +66,5 @@ def coba(
         procedural=procedural,
         dense=dense,
         model="coba",
+        network=network,
     )

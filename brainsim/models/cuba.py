@@ -14,6 +14,7 @@ def cuba(
     capacity: int | None = None,
     procedural: bool = False,
     dense: bool = False,
+    network=Network,
 ) -> Network:
     """Brette et al. (2007) benchmark 2 (CUBA), in the form of Brian2's example.
 
@@ -23,7 +24,9 @@ def cuba(
     Exponential currents: excitatory 16.2 pA (1.62 mV × g_L), τ = 5 ms; inhibitory
     −90 pA (−9 mV × g_L), τ = 10 ms. Random connectivity, mean in-degree ``in_degree``;
     ``procedural=True`` regenerates it from a seed instead of storing it, ``dense=True``
-    draws it traceably (see ``coba``).
+    draws it traceably (see ``coba``). ``network``: what builds the network (default
+    ``bs.Network``; ``bs.distributed.network``: each process of a multi-process run
+    builds only its own synapses).
     """
     neuron = lambda size: LIF(
         size,
@@ -49,4 +52,5 @@ def cuba(
         procedural=procedural,
         dense=dense,
         model="cuba",
+        network=network,
     )
