@@ -138,3 +138,10 @@ def test_fixed_prob_buffer_grows_past_its_bound():
     indptr, targets = skip_positions(Dense(), 0.01, 10, 100, no_self=False)
     np.testing.assert_array_equal(indptr, np.arange(11) * 100)
     np.testing.assert_array_equal(targets, np.tile(np.arange(100), 10))
+
+
+def test_dense_fixed_prob_is_not_built_per_process():
+    """``bs.distributed.network`` builds stored CSR rules per process: a dense
+    ``FixedProb`` (a ``Dense`` layout) is refused rather than drawn as another network."""
+    with pytest.raises(ValueError, match=r"FixedProb\(dense=True\) builds a Dense layout"):
+        bs.conn.FixedProb(0.1, dense=True).build_window(jax.random.key(0), 10, 10, (0, 5))

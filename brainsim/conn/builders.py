@@ -208,6 +208,11 @@ class FixedProb(_SelfOption):
         return CSR(n_pre, n_post, indptr, targets), None
 
     def build_window(self, key, n_pre, n_post, window, recurrent=False):
+        if self.dense:
+            raise ValueError(
+                "FixedProb(dense=True) builds a Dense layout, not one process's CSR "
+                "synapses: use dense=False (or procedural connectivity)"
+            )
         no_self = self._no_self(n_pre, n_post, recurrent)
         cols = n_post - 1 if no_self else n_post
         return (*skip_positions(numpy_rng(key), self.p, n_pre, cols, no_self, window), None)
