@@ -263,7 +263,9 @@ def _lif_network_run(key, dtype, steps=200):
     projs = (*projs[:2], {**projs[2], "weight": jnp.asarray(2.0)})  # I -> E
     buffers = (jnp.full((64,), -7, jnp.int32), jnp.full((4000,), -7, jnp.int32))
     offsets = (jnp.int32(3), jnp.int32(0))
-    return ((pops, projs, extra), buffers, offsets), dict(static, steps=steps, record=(0, 1))
+    static_projections = (None,) * len(projs)  # no plasticity
+    args = ((pops, projs, extra), buffers, offsets, static_projections)
+    return args, dict(static, steps=steps, record=(0, 1))
 
 
 def _network_outputs(out, args):

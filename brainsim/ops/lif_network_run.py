@@ -1,12 +1,30 @@
-"""Many steps of ``lif_network_update``, recording spikes as ``append_spikes`` does.
+r"""Many steps of ``lif_network_update`` in one native call (``BrainsimLifNetworkRun``,
+``_native/lif_network_run.cc``), recording spikes as ``append_spikes`` does: a network
+simulation's whole loop where the kernel applies (``bs.Network.simulate`` falls back to
+stepping one call at a time, with the same results bit for bit, elsewhere). Its
+reference, for static projections, is a ``lax.scan`` of the one-step op
+(``lif_network_update``'s) and ``append_spikes``; plastic runs are checked against
+``bs.Plastic`` (``tests/test_plastic_run.py``).
 
-The reference is a ``lax.scan`` of the one-step op (``lif_network_update``'s) and
-``append_spikes``; on CPU the kernel ``BrainsimLifNetworkRun``
-(``_native/lif_network_run.cc``) runs the whole loop in one call, repeating the one-step
-kernel's code. ``lif_network_run`` calls it where the kernel applies (``bs.Network.
-simulate`` steps one call at a time, with the same results bit for bit, elsewhere)."""
+Projections may learn by pair STDP in the loop (``PairRun``,
+``_native/lif_network_plastic.cc``): before each step's events, with traces
+$x_\pm$ (presynaptic) and $y_\pm$ (postsynaptic),
+
+1. every trace decays, $x_\pm \leftarrow f_\pm x_\pm$, $f_\pm = e^{-dt/\tau_\pm}$;
+2. the postsynaptic spikes seen at the synapses (those of the step before the last: the
+   one-step delay, wholly dendritic) change each incoming weight by $B(w, A_+ x_+)$;
+3. the presynaptic spikes of the last step change each outgoing weight by
+   $B(w, -A_- y_-)$;
+4. the traces jump by the spikes (all-to-all pairing);
+
+$B$ is ``bounded_change`` (``mu`` 0 or 1 on each side). This is
+``bs.plasticity.PairSTDP`` (asymmetric, ``AllToAll``) stepped by ``bs.Plastic`` on a
+projection of one-step delay, the reference, with its floating-point operations: the
+same weights, traces and spikes bit for bit.
+"""
 
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -16,13 +34,63 @@ from .._checks import check_count
 from . import _native
 from ._kernel import Kernel
 from .compact import append_spikes
-from .lif_network import _applies, _call_operands, _network, _prepare, _split_results
+from .lif_network import (
+    POP_OPERANDS,
+    PROJ_OPERANDS,
+    _applies,
+    _call_operands,
+    _network,
+    _prepare,
+    _split_results,
+)
 
 
-def _reference(args, buffers, offsets, *, steps, record, **static):
+class PairRun(NamedTuple):
+    """Pair STDP on a projection's stored weights as ``lif_network_run`` steps it (module
+    docstring); ``bs.plasticity.PairSTDP.run_form`` and ``bs.Plastic.run_form`` make it.
+
+    - ``w``: ``(n_synapses,)`` weights, flat layout order;
+    - ``traces``: ``(x_plus, x_minus)`` ``(n_pre,)`` and ``(y_plus, y_minus)``
+      ``(n_post,)``, as ``PairSTDPState`` orders them;
+    - ``seen``: ``(n_post,)`` postsynaptic spikes of the step before the state's, seen at
+      the synapses in the next step;
+    - ``cols``: the layout's ``Columns`` (``bs.ops.index``);
+    - ``decay``: ``(f_plus, f_minus)`` per step; ``a_plus``, ``a_minus`` >= 0 and
+      ``w_min``, ``w_max`` (weight units);
+    - ``soft``: ``(soft_plus, soft_minus)``: multiplicative (``mu = 1``) on that side,
+      else additive.
+    """
+
+    w: Any
+    traces: tuple
+    seen: Any
+    cols: Any
+    decay: tuple
+    a_plus: Any
+    a_minus: Any
+    w_min: Any
+    w_max: Any
+    soft: tuple
+
+
+def _pair_operands(run: PairRun, dtype):
+    """The operands of a plastic projection (``PairOperand`` in the kernel)."""
+    cast = lambda x: jnp.asarray(x, dtype)
+    rule = jnp.stack(
+        [cast(x) for x in (*run.decay, run.a_plus, run.a_minus, run.w_min, run.w_max)]
+    )
+    cols = run.cols
+    return [*map(cast, run.traces), cast(run.seen), cols.indptr, cols.pre, cols.offset, rule]
+
+
+def _reference(args, buffers, offsets, plastic, *, steps, record, **static):
     """``steps`` steps of the one-step op, each on the state the last step left (every
     projection's spikes are its source population's last ``spike``), the spikes of the
-    populations ``record`` appended after each step."""
+    populations ``record`` appended after each step. Static projections only."""
+    if any(r is not None for r in plastic):
+        raise NotImplementedError(
+            "lif_network_run's reference steps static projections only (plastic: bs.Plastic)"
+        )
     pops, projs, extra = args
 
     def step(carry, _):
@@ -49,7 +117,7 @@ def _reference(args, buffers, offsets, *, steps, record, **static):
         tuple(offsets),
     )
     (state, g, bufs, ends), counts = jax.lax.scan(step, init, None, length=steps)
-    return state, g, bufs, ends, counts
+    return state, g, bufs, ends, counts, tuple(plastic)
 
 
 _run = Kernel(
@@ -62,26 +130,75 @@ _run = Kernel(
 )
 
 
-def _run_applies(args, buffers, offsets, **static) -> bool:
-    return _applies(args, static) and not args[2] and all(jnp.ndim(p["v"]) == 1 for p in args[0])
+def _run_applies(args, buffers, offsets, plastic, **static) -> bool:
+    pops, projs, extra = args
+    return (
+        _applies(args, static)
+        and not extra
+        and all(jnp.ndim(p["v"]) == 1 for p in pops)
+        and all(
+            r is None or jnp.shape(r.w) == (q["layout"].n_synapses,)
+            for q, r in zip(projs, plastic, strict=True)
+        )
+    )
 
 
 @_run.register("cpu", applies=_run_applies)
-def _run_native(args, buffers, offsets, *, steps, record, **static):
-    """One ``BrainsimLifNetworkRun`` call: the network's operands and results, then per
-    recorded population its buffer, end offset and per-step counts."""
+def _run_native(args, buffers, offsets, plastic, *, steps, record, **static):
+    """One ``BrainsimLifNetworkRun`` call: the network's operands and results, the
+    plastic projections' weights, traces and seen spikes, then per recorded population
+    its buffer, end offset and per-step counts."""
+    pops, projs, _ = args
+    dtype = pops[0]["v"].dtype
+    learn = [q for q, r in enumerate(plastic) if r is not None]
     operands, out, aliases, attrs = _call_operands(args, static)
-    n_out, n_op, n_rec = len(out), len(operands), len(record)
+    n_rec = len(record)
+    for q in learn:
+        pair = _pair_operands(plastic[q], dtype)
+        weight = len(pops) * len(POP_OPERANDS) + q * len(PROJ_OPERANDS) + 2
+        aliases[weight] = len(out)
+        out.append(jax.ShapeDtypeStruct(operands[weight].shape, dtype))
+        for j in range(5):  # the traces and the seen spikes
+            aliases[len(operands) + j] = len(out)
+            out.append(jax.ShapeDtypeStruct(pair[j].shape, dtype))
+        operands += pair
+    n_out, n_op = len(out), len(operands)
     operands += [*buffers, *offsets]
     out += [jax.ShapeDtypeStruct(b.shape, jnp.int32) for b in buffers]
     out += [jax.ShapeDtypeStruct((), jnp.int32)] * n_rec
     out += [jax.ShapeDtypeStruct((steps,), jnp.int32)] * n_rec
     aliases.update({n_op + r: n_out + r for r in range(n_rec)})
+    codes = [0 if r is None else 1 | 2 * bool(r.soft[0]) | 4 * bool(r.soft[1]) for r in plastic]
     call = jax.ffi.ffi_call("brainsim_lif_network_run", out, input_output_aliases=aliases)
-    res = call(*operands, **attrs, steps=np.int64(steps), record=np.asarray(record, np.int64))
-    pops_out, g, rest = _split_results(res, len(args[0]), len(args[1]))
-    rest = tuple(rest)
-    return pops_out, g, rest[:n_rec], rest[n_rec : 2 * n_rec], rest[2 * n_rec :]
+    res = call(
+        *operands,
+        **attrs,
+        steps=np.int64(steps),
+        record=np.asarray(record, np.int64),
+        plastic=np.asarray(codes, np.int64),
+    )
+    pops_out, g, rest = _split_results(res, len(pops), len(projs))
+    rest = list(rest)
+    learned = [None] * len(projs)
+    for k, q in enumerate(learn):
+        w, *traces, seen = rest[6 * k : 6 * (k + 1)]
+        r = plastic[q]
+        learned[q] = r._replace(
+            w=w.astype(jnp.result_type(r.w)),
+            traces=tuple(
+                t.astype(jnp.result_type(x)) for t, x in zip(traces, r.traces, strict=True)
+            ),
+            seen=seen.astype(jnp.result_type(r.seen)),
+        )
+    rest = rest[6 * len(learn) :]
+    return (
+        pops_out,
+        g,
+        tuple(rest[:n_rec]),
+        tuple(rest[n_rec : 2 * n_rec]),
+        tuple(rest[2 * n_rec :]),
+        tuple(learned),
+    )
 
 
 def lif_network_run(
@@ -94,27 +211,36 @@ def lif_network_run(
     buffers: Sequence = (),
     offsets: Sequence = (),
     parts: int = 0,
+    plastic: Sequence[PairRun | None] = (),
 ):
     """``steps`` steps of ``lif_network_update`` as one native call, each step's state the
     next step's: every projection's arriving ``spikes`` must be its source population's
     ``spike`` (a one-step delay) and the input currents are the same in every step. After
     each step the spikes of the populations ``record`` (indices) are appended to their
     event ``buffers`` (``(C,) int32``) from ``offsets`` on, as ``append_spikes`` appends
-    them.
+    them. ``plastic``: empty or one ``PairRun`` (or ``None``: static) per projection;
+    a plastic projection propagates with the run's weights, not its ``weight``.
 
-    Returns ``(pops, g, buffers, ends, counts)``: the state after the last step as
-    ``lif_network_update`` returns it, and per recorded population its buffer, its end
+    Returns ``(pops, g, buffers, ends, counts, plastic)``: the state after the last step
+    as ``lif_network_update`` returns it, per recorded population its buffer, its end
     offset (as ``append_spikes``'s; it may exceed ``C``) and its spike count of every step
-    (``(steps,) int32``). Returns ``None`` where the kernel does not apply (not built, a
-    process with accelerators, a batched state, spikes from elsewhere, unsupported dtypes
-    or shapes): the caller then steps one at a time, with the same results bit for bit
-    (the op's reference, a scan of those steps, is what the kernel is tested against).
-    Not differentiable, not batched."""
+    (``(steps,) int32``), and per projection its advanced ``PairRun`` (or ``None``).
+    Returns ``None`` where the kernel does not apply (not built, a process with
+    accelerators, a batched state, spikes from elsewhere, unsupported dtypes or shapes):
+    the caller then steps one at a time, with the same results bit for bit (the op's
+    reference, a scan of those steps, is what the kernel is tested against). Not
+    differentiable, not batched."""
     check_count("steps", steps, np.iinfo(np.int32).max)
     if len(record) != len(buffers) or len(record) != len(offsets):
         raise ValueError(
             f"lif_network_run: record, buffers and offsets must have one length, got "
             f"{len(record)}, {len(buffers)}, {len(offsets)}"
+        )
+    plastic = list(plastic) or [None] * len(projections)
+    if len(plastic) != len(projections):
+        raise ValueError(
+            f"lif_network_run: plastic must be empty or have one entry per projection "
+            f"({len(projections)}), got {len(plastic)}"
         )
     buffers = tuple(jnp.asarray(b) for b in buffers)
     for b in buffers:
@@ -123,7 +249,11 @@ def lif_network_run(
     offsets = tuple(jnp.asarray(o, jnp.int32) for o in offsets)
     if not (_native.available() and _native.cpu_only()):
         return None
+    projections = [
+        p if r is None else dict(p, weight=r.w) for p, r in zip(projections, plastic, strict=True)
+    ]
     args, static = _prepare(populations, projections, dt, parts)
-    if not _run_applies(args, buffers, offsets, **static):
+    plastic = tuple(plastic)
+    if not _run_applies(args, buffers, offsets, plastic, **static):
         return None
-    return _run(args, buffers, offsets, steps=int(steps), record=tuple(record), **static)
+    return _run(args, buffers, offsets, plastic, steps=int(steps), record=tuple(record), **static)
