@@ -1,8 +1,10 @@
 """Multi-process runs reproduce the single-process spike trains: COBA (procedural and
 stored ``FixedProb`` connectivity) as P = 1, 2, 4 processes on localhost, each process
 recording its own neurons to its own file, merged and compared spike for spike with one
-``bs.simulate`` run. The Potjans–Diesmann microcircuit is tried too (reduced scale) and
-its outcome reported.
+``bs.simulate`` run; the stored synapses are built per process
+(``bs.distributed.network``), and the largest share of them one process holds and the
+largest peak resident memory of a process are reported. The Potjans–Diesmann
+microcircuit is tried too (reduced scale) and its outcome reported.
 
     python benchmarks/multiprocess_check.py [--n 16000] [--duration 1000] [--processes 1 2 4]
 
@@ -12,6 +14,7 @@ benchmarks/results/multiprocess_check.json.
 
 import argparse
 import json
+import resource
 import sys
 import tempfile
 from pathlib import Path
@@ -23,24 +26,39 @@ from _multiproc import launch
 MODELS = ("coba-procedural", "coba-stored", "potjans_diesmann")
 
 
-def build(model: str, n: int):
+def build(model: str, n: int, network=None):
+    """The model's network (built by ``network``, default ``bs.Network``) and state."""
     import jax
 
     import brainsim as bs
 
+    network = bs.Network if network is None else network
     if model == "potjans_diesmann":  # reduced scale: n / 77 169 of the neurons
         net = bs.models.potjans_diesmann(n / 77_169, key=jax.random.key(0))
     else:
-        net = bs.models.coba(n, key=jax.random.key(0), procedural=model == "coba-procedural")
+        procedural = model == "coba-procedural"
+        net = bs.models.coba(n, key=jax.random.key(0), procedural=procedural, network=network)
     return net, net.init(jax.random.key(1))
+
+
+def held_synapses(net) -> int:
+    """The synapses this process holds of the network's ``StoredShard`` projections."""
+    import brainsim as bs
+
+    return sum(
+        int(np.asarray(s.data)[0, -1])
+        for p in net.projections
+        if isinstance(p.conn, bs.ops.StoredShard)
+        for s in p.conn.csr.indptr.addressable_shards
+    )
 
 
 def worker(a):
     import brainsim as bs
 
     bs.distributed.initialize(f"localhost:{a.port}", a.processes, a.pid, timeout=120)
-    net, state = build(a.model, a.n)
-    try:
+    try:  # stored synapses: each process builds only those onto its own neurons
+        net, state = build(a.model, a.n, bs.distributed.network)
         _, ev = bs.simulate_sharded(net, state, a.duration, 0.1, events=True)
     except ValueError as e:
         return emit({"error": str(e)})
@@ -48,7 +66,14 @@ def worker(a):
         f"{p}_{k}": np.asarray(getattr(e, k)) for p, e in ev.items() for k in ("steps", "neurons")
     }
     np.savez(Path(a.out) / f"p{a.pid}.npz", **parts)
-    emit({"spikes": int(sum(e.steps.size for e in ev.values()))})
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux: KiB)
+    emit(
+        {
+            "spikes": int(sum(e.steps.size for e in ev.values())),
+            "held": held_synapses(net),
+            "peak_rss_mib": peak,
+        }
+    )
 
 
 def main():
@@ -93,13 +118,26 @@ def main():
                     )
                     equal &= bool(np.array_equal(merged.dense(), dense))
                 total = int(sum(d.sum() for d in reference.values()))
-                rows.append({**row, "spikes": total, "identical": equal})
+                stored = sum(p.conn.n_synapses for p in net.projections)
+                share = max(g["held"] for g in got) / stored if model == "coba-stored" else None
+                peak = max(g["peak_rss_mib"] for g in got)
+                rows.append(
+                    {
+                        **row,
+                        "spikes": total,
+                        "identical": equal,
+                        "held_share": share,
+                        "peak_rss_mib": peak,
+                    }
+                )
             print(json.dumps(rows[-1]), flush=True)
     columns = [
         ("model", "model", ""),
         ("processes", "P", ""),
         ("spikes", "spikes", ""),
         ("identical", "identical to 1 process", ""),
+        ("held_share", "largest share of synapses held by a process", ".3f"),
+        ("peak_rss_mib", "largest peak RSS of a process (MiB)", ".0f"),
         ("error", "error", ""),
     ]
     print(table(rows, columns))

@@ -4,10 +4,14 @@ Models (each: one hidden layer, the library's leaky readout, CE on the max-over-
 readout, ``bs.train.default_optimizer(2e-3)`` with cosine decay over the run):
 
 - ``lif``: ``FeedForwardSNN`` (fast-sigmoid surrogate, the library defaults);
-- ``ultra``: ``UltraSNN`` with its defaults (rest-normalising bias, synaptic current);
-- ``ultra_long``: ``UltraSNN(tau_syn=15, w_scale=4)``: a longer current, weaker inputs;
-- ``ultra_bare``: ``UltraSNN(eps=1, rest=None, tau_syn=None, w_scale=1)``: the formulation before
-  the fix (bare projection, eps = 1, no synaptic current).
+- ``ultra``: ``UltraSNN`` with its defaults (rest-normalising bias, the 5 ms current
+  integrated with 10 ms into the membrane input, theta 2, input weights x2);
+- ``ultra_s9``: the defaults of session 9 (``tau_psp=None, theta=1, w_scale=8``: the
+  5 ms current alone);
+- ``ultra_long``: ``UltraSNN(tau_psp=None, theta=1, tau_syn=15, w_scale=4)``: a longer
+  current instead of the integrated one;
+- ``ultra_bare``: ``UltraSNN(eps=1, rest=None, tau_syn=None, tau_psp=None, theta=1,
+  w_scale=1)``: the formulation before issue 16 (bare projection, eps = 1, no current).
 
 Tasks:
 
@@ -19,7 +23,7 @@ Tasks:
 
     python benchmarks/ultralif_accuracy.py [--task yinyang|randman] [--seeds 3]
         [--epochs 30] [--n-train 5000] [--per-class 1000] [--hidden 64]
-        [--models lif ultra ultra_long ultra_bare] [--current] [--tag _x]
+        [--models lif ultra ultra_s9 ultra_long ultra_bare] [--current] [--tag _x]
 """
 
 import argparse
@@ -40,11 +44,23 @@ from _harness import save  # noqa: E402
 MODELS = {
     "lif": lambda n_in, h, n_out, key: bs.train.FeedForwardSNN(n_in, h, n_out, key=key),
     "ultra": lambda n_in, h, n_out, key: bs.train.UltraSNN(n_in, h, n_out, key=key),
+    "ultra_s9": lambda n_in, h, n_out, key: bs.train.UltraSNN(
+        n_in, h, n_out, key=key, tau_psp=None, theta=1.0, w_scale=8.0
+    ),
     "ultra_long": lambda n_in, h, n_out, key: bs.train.UltraSNN(
-        n_in, h, n_out, key=key, tau_syn=15.0, w_scale=4.0
+        n_in, h, n_out, key=key, tau_psp=None, theta=1.0, tau_syn=15.0, w_scale=4.0
     ),
     "ultra_bare": lambda n_in, h, n_out, key: bs.train.UltraSNN(
-        n_in, h, n_out, key=key, eps=1.0, rest=None, tau_syn=None, w_scale=1.0
+        n_in,
+        h,
+        n_out,
+        key=key,
+        eps=1.0,
+        rest=None,
+        tau_syn=None,
+        tau_psp=None,
+        theta=1.0,
+        w_scale=1.0,
     ),
 }
 

@@ -3,17 +3,24 @@ into equal contiguous blocks of neurons, one per device of the mesh axis, and ev
 projection's connectivity wrapped so that a device computes its own block of targets
 (``bs.ops.PostShard`` for procedural layouts, ``bs.ops.StoredShard`` for stored CSR
 ones and their per-synapse weights, of which each process cuts only the blocks of its
-own devices)."""
+own devices; ``SourceShard`` for Poisson sources); and a network whose stored
+projections each process builds only for its own devices (``build_sharded``,
+``bs.distributed.network``)."""
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from ._checks import check_finite
 from ._multihost import agree_max, place
-from .conn.layouts import CSR, Procedural
+from ._random import fold_in
+from .conn.builders import AbstractBuilder, ProceduralFixedOutDegree
+from .conn.layouts import CSR, ELL, Delayed, Procedural
 from .network import Network
+from .neurons import AbstractNeuron, PoissonCounts, PoissonSource
 from .ops.sharded import PostShard, StoredShard
 
 
@@ -25,15 +32,34 @@ def _column_block(indptr: np.ndarray, indices: np.ndarray, lo: int, hi: int):
     return kept[indptr], (indices[keep] - lo).astype(np.int32), np.flatnonzero(keep)
 
 
-def _stored_shard(csr: CSR, weights, mesh: Mesh, axis: str) -> StoredShard:
-    """``csr`` (and its per-synapse ``weights``, or ``None``) cut into the column blocks
-    of the devices along ``axis``; this process cuts only its own devices' blocks,
-    padded to the largest block of every process."""
-    n_shards, width = mesh.shape[axis], csr.n_post // mesh.shape[axis]
+def _rows(layout: CSR | ELL) -> CSR:
+    """``layout`` as a ``CSR`` (an ``ELL`` layout's fixed out-degree rows, in order)."""
+    if isinstance(layout, CSR):
+        return layout
+    n, k = layout.indices.shape
+    return CSR(layout.n_pre, layout.n_post, np.arange(n + 1) * k, np.ravel(layout.indices))
+
+
+def _my_shards(mesh: Mesh, axis: str) -> list[int]:
+    """The positions along ``axis`` of this process's devices (``mesh`` one-dimensional)."""
     devices = list(mesh.devices.flat)
-    mine = [d for d, dev in enumerate(devices) if dev.process_index == jax.process_index()]
-    indptr, indices = np.asarray(csr.indptr), np.asarray(csr.indices)
-    blocks = {d: _column_block(indptr, indices, d * width, (d + 1) * width) for d in mine}
+    return [d for d, dev in enumerate(devices) if dev.process_index == jax.process_index()]
+
+
+def _stored_shard(
+    n_pre, n_post, rows, weights, mesh: Mesh, axis: str, group=None, delays=None
+) -> StoredShard:
+    """The synapses ``rows = (indptr, targets, lo)`` onto targets ``[lo, ...)`` (all the
+    targets of this process's devices, counted from ``lo``; and their per-synapse
+    ``weights``, or ``None``; with per-synapse delays, their delay index ``group`` and
+    the ``delays`` values) cut into the column blocks of this process's devices along
+    ``axis``, padded to the largest block of every process."""
+    n_shards, width = mesh.shape[axis], n_post // mesh.shape[axis]
+    mine = _my_shards(mesh, axis)
+    indptr, indices, lo = (np.asarray(rows[0]), np.asarray(rows[1]), rows[2])
+    blocks = {
+        d: _column_block(indptr, indices, d * width - lo, (d + 1) * width - lo) for d in mine
+    }
     local = [(b[2].size, int(np.diff(b[0]).max(initial=0))) for b in blocks.values()]
     nnz, degree = agree_max(np.max(local, axis=0))
     pad = lambda x: np.pad(x, (0, nnz - x.size))
@@ -42,28 +68,53 @@ def _stored_shard(csr: CSR, weights, mesh: Mesh, axis: str) -> StoredShard:
         shape, sharding, lambda index: part(index[0].start or 0)[None]
     )
     first = blocks[mine[0]]
-    template = CSR(csr.n_pre, width, first[0], pad(first[1]), max_degree=degree)
+    template = CSR(n_pre, width, first[0], pad(first[1]), max_degree=degree)
     stacked = eqx.tree_at(
         lambda c: (c.indptr, c.indices),
         template,
         (
-            stack((n_shards, csr.n_pre + 1), lambda d: blocks[d][0].astype(np.int32)),
+            stack((n_shards, n_pre + 1), lambda d: blocks[d][0].astype(np.int32)),
             stack((n_shards, nnz), lambda d: pad(blocks[d][1])),
         ),
     )
     if weights is not None:
-        w = np.asarray(weights)
+        w = np.asarray(weights, jnp.result_type(float))
         weights = stack((n_shards, nnz), lambda d: pad(w[blocks[d][2]]))
-    return StoredShard(stacked, axis, n_shards, weights)
+    if group is not None:
+        g = np.asarray(group)
+        group = stack((n_shards, nnz), lambda d: pad(g[blocks[d][2]]))
+    return StoredShard(stacked, axis, n_shards, weights, group, delays)
 
 
-def shard_network(net: Network, mesh: Mesh, axis: str):
-    """``net`` as its shards along ``axis`` see it, as ``(arrays, static, specs)``
-    (``eqx.combine(arrays, static)`` is the network): its arrays global (``place``d
-    over ``mesh``) and the ``PartitionSpec`` of each (the stored blocks split along
-    their shard axis, everything else replicated)."""
-    n_shards = mesh.shape[axis]
-    for name, pop in net.populations.items():
+class SourceShard(AbstractNeuron):
+    """A random spike source (``PoissonSource``, ``PoissonCounts``: its step depends on
+    its PRNG key only) as the shard ``axis_index(axis)`` sees it: every shard draws the
+    whole population's step from the same key and keeps its own block, so the spikes
+    are those of one device (the draws, O(size) per step, are not divided)."""
+
+    source: PoissonSource | PoissonCounts
+    axis: str = eqx.field(static=True)
+
+    @property
+    def size(self) -> int:
+        return self.source.size
+
+    def init(self, key, batch_shape=()):
+        return self.source.init(key, batch_shape)
+
+    def step(self, state, drive=None, *, t, dt):
+        local = state.spike.shape[-1]
+        whole = jnp.zeros((*state.spike.shape[:-1], self.size), state.spike.dtype)
+        new, spikes = self.source.step(
+            eqx.tree_at(lambda s: s.spike, state, whole), drive, t=t, dt=dt
+        )
+        start = jax.lax.axis_index(self.axis) * local
+        mine = jax.lax.dynamic_slice_in_dim(spikes, start, local, axis=-1)
+        return eqx.tree_at(lambda s: s.spike, new, mine), mine
+
+
+def _check_populations(populations: dict, n_shards: int) -> None:
+    for name, pop in populations.items():
         if pop.size % n_shards:
             raise ValueError(
                 f"population {name!r} has {pop.size} neurons, not a multiple of the "
@@ -74,26 +125,110 @@ def shard_network(net: Network, mesh: Mesh, axis: str):
                 f"population {name!r} has per-neuron parameter arrays; sharded runs "
                 "support scalar parameters only"
             )
+
+
+def build_sharded(populations, projections, key, mesh: Mesh, axis: str) -> Network:
+    """``Network(populations, projections, key=key)`` with every stored projection built
+    by this process only onto the targets of its own devices along ``axis``
+    (``AbstractBuilder.build_window``, from the same key as ``Network`` gives it) and
+    held as a ``StoredShard`` of global arrays (each process holding its blocks)."""
+    populations = dict(populations)
+    n_shards = mesh.shape[axis]
+    _check_populations(populations, n_shards)
+    mine = _my_shards(mesh, axis)
+    stand_ins, windows = [], {}
+    for k, proj in enumerate(projections):
+        conn = proj.conn
+        if not isinstance(conn, AbstractBuilder) or isinstance(conn, ProceduralFixedOutDegree):
+            stand_ins.append(proj)  # built whole (procedural: nothing stored), or given
+            continue
+        if proj.delays is not None or proj.components:
+            raise ValueError(
+                f"Projection {proj.name}: a stored projection built per process takes no "
+                "delays= (draw them with the rule, e.g. FixedTotalNumber(delays=...)) "
+                "or components"
+            )
+        n_pre, n_post = populations[proj.pre].size, populations[proj.post].size
+        width = n_post // n_shards
+        window = (min(mine) * width, (max(mine) + 1) * width)
+        sub = None if key is None else fold_in(key, k)
+        try:
+            indptr, targets, w, *delayed = conn.build_window(
+                sub, n_pre, n_post, window, recurrent=proj.pre == proj.post
+            )
+        except ValueError as e:
+            raise ValueError(f"Projection {proj.name}: {e}") from None
+        if proj.weight is not None:
+            w = None  # the projection's weight replaces the rule's (as Network builds it)
+        elif w is None:
+            raise ValueError(
+                f"Projection {proj.name}: weight is None but {type(conn).__name__}"
+                " provides no weights"
+            )
+        else:
+            check_finite(f"Projection {proj.name}: weight", w)
+        windows[k] = (n_pre, n_post, (indptr, targets, window[0]), w, *delayed)
+        empty = CSR(n_pre, n_post, np.zeros(n_pre + 1, np.int64), np.zeros(0, np.int32))
+        if delayed:  # a stand-in with the delay values (the ring buffer's depth)
+            empty = Delayed(n_pre, n_post, empty, np.zeros(0, np.uint8), delayed[1])
+        weight = 1.0 if w is not None else proj.weight
+        stand_ins.append(
+            eqx.tree_at(
+                lambda p: (p.conn, p.weight), proj, (empty, weight), is_leaf=lambda x: x is None
+            )
+        )
+    net = Network(populations, stand_ins, key=key)
+    built = list(net.projections)
+    for k, (n_pre, n_post, rows, w, *delayed) in windows.items():
+        shard = _stored_shard(n_pre, n_post, rows, w, mesh, axis, *delayed)
+        built[k] = eqx.tree_at(lambda p: p.conn, built[k], shard)
+    return eqx.tree_at(lambda n: n.projections, net, tuple(built))
+
+
+def shard_network(net: Network, mesh: Mesh, axis: str):
+    """``net`` as its shards along ``axis`` see it, as ``(arrays, static, specs)``
+    (``eqx.combine(arrays, static)`` is the network): its arrays global (``place``d
+    over ``mesh``) and the ``PartitionSpec`` of each (the stored blocks split along
+    their shard axis, everything else replicated)."""
+    n_shards = mesh.shape[axis]
+    _check_populations(net.populations, n_shards)
     projections = []
     for proj in net.projections:
-        if isinstance(proj.conn, Procedural):
+        if isinstance(proj.conn, StoredShard):  # built per process (build_sharded)
+            if (proj.conn.axis, proj.conn.n_shards) != (axis, n_shards):
+                raise ValueError(
+                    f"Projection {proj.name}: built for {proj.conn.n_shards} shards along "
+                    f"{proj.conn.axis!r}, run on {n_shards} along {axis!r}"
+                )
+            conn = proj.conn
+        elif isinstance(proj.conn, Procedural):
             conn = PostShard(proj.conn, axis, n_shards)
-        elif type(proj.conn) is CSR and not proj.components:
+        elif type(proj.conn) in (CSR, Delayed, ELL) and not proj.components:
             # per-synapse weights move into the shard (cut like the targets); gain 1
             per_synapse = jax.numpy.ndim(proj.weight) > 0
-            weights = proj.weight if per_synapse else None
-            conn = _stored_shard(proj.conn, weights, mesh, axis)
+            weights = jnp.ravel(proj.weight) if per_synapse else None
+            delayed = isinstance(proj.conn, Delayed)
+            csr = proj.conn.csr if delayed else _rows(proj.conn)
+            rows = (csr.indptr, csr.indices, 0)
+            by_delay = (proj.conn.group, proj.conn.delays) if delayed else ()
+            conn = _stored_shard(csr.n_pre, csr.n_post, rows, weights, mesh, axis, *by_delay)
             if per_synapse:
                 proj = eqx.tree_at(lambda p: p.weight, proj, 1.0)
         else:
             raise ValueError(
                 f"Projection {proj.name}: sharded runs need procedural connectivity "
-                "(e.g. bs.conn.ProceduralFixedOutDegree) or a stored CSR layout "
-                "(FixedProb, FixedInDegree, FixedTotalNumber without delays, FromEdges) "
+                "(e.g. bs.conn.ProceduralFixedOutDegree) or a stored CSR, ELL or Delayed "
+                "layout (FixedProb, FixedInDegree, FixedTotalNumber, FromEdges, OneToOne) "
                 f"without components, got {type(proj.conn).__name__}"
             )
         projections.append(eqx.tree_at(lambda p: p.conn, proj, conn))
-    local = eqx.tree_at(lambda n: n.projections, net, tuple(projections))
+    sources = {
+        name: SourceShard(pop, axis) if isinstance(pop, PoissonSource | PoissonCounts) else pop
+        for name, pop in net.populations.items()
+    }
+    local = eqx.tree_at(
+        lambda n: (n.populations, n.projections), net, (sources, tuple(projections))
+    )
     arrays, static = eqx.partition(local, eqx.is_array)
     is_shard = lambda x: isinstance(x, StoredShard)
     specs = jax.tree.map(

@@ -4,14 +4,18 @@ joining the processes, and merging their recordings.
 Every process runs the same script. After ``bs.distributed.initialize(...)``,
 ``jax.devices()`` lists the devices of every process and a mesh over them makes the
 sharded run's collectives cross processes (over Gloo on CPUs, NCCL on GPUs). Each
-process places, steps and records only the neurons of its own devices; the recordings
-of all processes are merged afterwards by ``merge_events``.
+process places, steps and records only the neurons of its own devices; ``network``
+builds a network's stored synapses alike, each process only those onto its own
+neurons; the recordings of all processes are merged afterwards by ``merge_events``.
 """
 
 import jax
 import numpy as np
+from jax.sharding import Mesh
 
+from ._shard_network import build_sharded
 from .monitors import SpikeEvents
+from .network import Network
 
 
 def initialize(
@@ -56,3 +60,30 @@ def merge_events(parts: list[SpikeEvents]) -> SpikeEvents:
     neurons = np.concatenate([np.asarray(p.neurons, np.int32) for p in parts])
     order = np.lexsort((neurons, steps))
     return SpikeEvents(steps[order], neurons[order], shapes.pop())
+
+
+def network(
+    populations: dict,
+    projections=(),
+    *,
+    key,
+    mesh: Mesh | None = None,
+    axis: str = "neurons",
+) -> Network:
+    """``bs.Network(populations, projections, key=key)`` for ``bs.simulate_sharded`` over
+    ``mesh`` (default: every device on one axis ``axis``, as ``simulate_sharded``'s), its
+    stored connectivity built in every process only onto the neurons of that process's
+    devices: no process ever holds the whole matrix. Every process calls it with the
+    same arguments; the synapses are those ``bs.Network`` draws from ``key`` (so the
+    spikes equal a single-process run's), held as ``bs.ops.StoredShard`` global arrays.
+
+    Stored rules built per process: ``FixedProb``, ``FixedTotalNumber`` (per-synapse
+    weights and delays included), ``FromEdges`` (each process keeps the edges onto its
+    neurons) and ``OneToOne``; procedural ones (``ProceduralFixedOutDegree``) store nothing; any
+    other rule, ``Projection(delays=...)`` or components are a ``ValueError``. Population sizes
+    must be multiples of the number of devices. A process draws every random number of
+    a rule (the stream is sequential) but holds only its own synapses, plus O(2^16) per
+    thread of temporaries. The network runs with ``simulate_sharded`` (same ``mesh``
+    and ``axis``) only."""
+    mesh = jax.make_mesh((jax.device_count(),), (axis,)) if mesh is None else mesh
+    return build_sharded(populations, projections, key, mesh, axis)

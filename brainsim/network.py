@@ -96,7 +96,7 @@ class Network(eqx.Module):
             )
             syn.append(proj.synapse.init(None, (*batch_shape, n_post), dt=dt))
             stp.append(None if proj.stp is None else proj.stp.init(None, (*batch_shape, n_pre)))
-            if isinstance(proj.conn, Delayed):
+            if _per_synapse_delays(proj.conn):
                 _, depth = _group_steps(proj, dt)
                 delays.append(init_ring(depth, batch_shape, n_post))
             else:
@@ -110,7 +110,7 @@ class Network(eqx.Module):
         for proj, d in zip(self.projections, state.delays, strict=True):
             if isinstance(proj, GapJunction):
                 continue
-            if isinstance(proj.conn, Delayed):
+            if _per_synapse_delays(proj.conn):
                 depth = _group_steps(proj, dt)[1]
                 if d.buffer.shape[-2] == depth:
                     continue
@@ -148,7 +148,7 @@ class Network(eqx.Module):
                 projs[k] = eqx.tree_at(lambda p: p.weight, proj, weight)
             if proj.stp is not None:
                 stp[k], spikes = proj.stp.step(state.stp[k], spikes, t=t, dt=dt)
-            if isinstance(proj.conn, Delayed):
+            if _per_synapse_delays(proj.conn):
                 delays[k], events[k] = _propagate(projs[k], state.delays[k], spikes, dt)
             else:
                 delays[k], arriving[k] = delay_step(state.delays[k], spikes)
@@ -228,7 +228,7 @@ class Network(eqx.Module):
                 if forms[k] is None:
                     return None
             d = state.delays[k]
-            if isinstance(proj.conn, Delayed) or d.cursor.ndim or d.buffer.shape[0]:
+            if _per_synapse_delays(proj.conn) or d.cursor.ndim or d.buffer.shape[0]:
                 return None
             arriving[k] = state.populations[proj.pre].spike
         fused = self._fusions(drives)
@@ -340,12 +340,24 @@ def _group_steps(proj: Projection, dt: float):
         raise ValueError(f"Projection {proj.name}: {e}") from None
 
 
+def _per_synapse_delays(conn) -> bool:
+    """Whether ``conn`` is a ``Delayed`` layout, or one shard of it in a sharded run."""
+    return isinstance(conn, Delayed) or (
+        isinstance(conn, ops.StoredShard) and conn.delays is not None
+    )
+
+
 def _propagate(proj: Projection, d_state, spikes, dt):
     """Per-synapse delays: scatter ``spikes`` into the postsynaptic ring and read the
-    input arriving now: ``(ring state, events)``."""
+    input arriving now: ``(ring state, events)``. One shard of a sharded run
+    (``bs.ops.StoredShard``) gathers every shard's spikes into its own block's ring."""
     steps, _ = _group_steps(proj, dt)
-    cap = default_capacity(proj.conn.n_pre) if proj.capacity is None else proj.capacity
-    return ring_step(d_state, proj.conn, proj.weight, spikes, steps=steps, capacity=cap)
+    conn, weight = proj.conn, proj.weight
+    if isinstance(conn, ops.StoredShard):
+        cap = default_capacity(conn.csr.n_pre) if proj.capacity is None else proj.capacity
+        conn, weight, spikes = ops.stored_shard_inputs(conn, weight, spikes, cap)
+    cap = default_capacity(conn.n_pre) if proj.capacity is None else proj.capacity
+    return ring_step(d_state, conn, weight, spikes, steps=steps, capacity=cap)
 
 
 # The initial state is computed once per network, in milliseconds: compiled fast.

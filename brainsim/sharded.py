@@ -36,7 +36,20 @@ from .monitors import (
     join_events,
 )
 from .network import Network, NetworkState
+from .neurons import PoissonCounts, PoissonSource
 from .ops.compact import append_spikes
+
+
+def _varies(x, axis: str) -> bool:
+    """Whether ``x`` is typed as every device's own value along ``axis`` (varying)."""
+    return axis in jax.typeof(x).manual_axis_type.varying
+
+
+def _own(x, axis: str):
+    """``x`` typed as every device's own value along ``axis`` (varying), as a device's
+    event buffer or state is, whether the op that made it (pure JAX or a native kernel,
+    whose results carry no such type) says so or not: a scan's carry needs one type."""
+    return x if _varies(x, axis) else jax.lax.pcast(x, (axis,), to="varying")
 
 
 def _spec(x, axis):
@@ -68,9 +81,10 @@ def simulate_sharded(
     ``chunk_steps`` (default: up to 10 000, fewer if a chunk's recordings would exceed
     256 MiB), so device memory stays bounded.
 
-    Needs procedural projections or stored ``CSR`` ones without components (each device
-    then holds the synapses onto its own neurons, and their weights), population sizes
-    that are multiples of the number of devices; the spikes equal those of ``bs.simulate``
+    Needs procedural projections or stored ``CSR``, ``ELL`` (as its rows) or ``Delayed``
+    ones without components (each device then holds the synapses onto its own neurons,
+    their weights and delays; ``bs.distributed.network`` builds only those), population
+    sizes that are multiples of the number of devices; the spikes equal those of ``bs.simulate``
     on one device.
 
     Several processes (after ``bs.distributed.initialize``; the mesh may span the devices
@@ -90,13 +104,15 @@ def simulate_sharded(
             "own neurons: pass events=True (and merge with bs.distributed.merge_events)"
         )
     for name, pop_state in state.populations.items():
+        if isinstance(net.populations[name], PoissonSource | PoissonCounts):
+            continue  # every device draws the whole population and keeps its block
         if any(
             jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) for x in jax.tree.leaves(pop_state)
         ):
             raise ValueError(
-                f"population {name!r} draws random numbers from one PRNG key (e.g. a "
-                "Poisson source): sharded runs do not support it yet (every device would "
-                "draw the same numbers for its own neurons)"
+                f"population {name!r} draws random numbers from one PRNG key: sharded "
+                "runs support it for PoissonSource and PoissonCounts only (every device "
+                "would draw the same numbers for its own neurons)"
             )
     check_same(
         "the networks, states or simulate_sharded arguments",
@@ -123,11 +139,14 @@ def simulate_sharded(
 
     def run(arrays, state, i0, length, capacities):
         local = eqx.combine(arrays, static)
+        own = lambda x: _own(x, axis)
 
         def body(carry, i):
             state, bufs = carry
             t = t0 + i * dt
-            state, spikes = local.step(state, None, t=t, dt=dt)
+            new, spikes = local.step(state, None, t=t, dt=dt)
+            # each device's own state stays its own (typed varying) whatever computed it
+            state = jax.tree.map(lambda x, old: own(x) if _varies(old, axis) else x, new, state)
             if not events:
                 return (state, bufs), {name: s != 0 for name, s in spikes.items()}
             # each device appends the local indices of its own spikes to its own buffer
@@ -135,10 +154,12 @@ def simulate_sharded(
             for name, s in spikes.items():
                 buf, end = bufs[name]
                 buf, stop = append_spikes(s, buf, end[0])
-                new[name], counts[name] = (buf, stop[None]), (stop - end[0])[None]
+                new[name], counts[name] = (own(buf), own(stop[None])), (stop - end[0])[None]
             return (state, new), counts
 
-        bufs = {n: (jnp.zeros(c, jnp.int32), jnp.zeros(1, jnp.int32)) for n, c in capacities}
+        bufs = {
+            n: (own(jnp.zeros(c, jnp.int32)), own(jnp.zeros(1, jnp.int32))) for n, c in capacities
+        }
         (state, bufs), out = jax.lax.scan(body, (state, bufs), i0 + jnp.arange(length))
         # the fullest buffer of every device: every process decides alike on a rerun
         most = {n: jax.lax.pmax(end[0], axis) for n, (_, end) in bufs.items()}

@@ -114,8 +114,9 @@ print(f"Randman test accuracy (surrogate LIF): {acc_lif:.3f}")
 
 # %% [markdown]
 # The same task with an UltraLIF hidden layer ($\varepsilon$ learnable, initialised at 0.3,
-# kept in [0.1, 20]; a bias makes each neuron rest at 0 below threshold, see the concept
-# page "UltraLIF at rest").
+# kept in [0.1, 20]; a bias makes each neuron rest at 0 below threshold, and the membrane
+# input is the LIF layer's synaptic current integrated with 10 ms; see the concept page
+# "UltraLIF at rest").
 
 # %%
 ultra = bs.train.UltraSNN(20, 128, 10, key=key)

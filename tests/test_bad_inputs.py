@@ -6,6 +6,7 @@ Each row is ``(id, call, exception type, regex the message must match)``; ``call
 builds its inputs lazily. A new entry point belongs here with at least one row.
 """
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -92,6 +93,8 @@ LAYERS = [
      r"UltraSNN.n_hidden must be an integer >= 1, got -1"),
     ("UltraSNN-tau_syn", lambda: bs.train.UltraSNN(4, 3, 2, tau_syn=0.0), ValueError,
      r"UltraLIFLayer.tau_syn must be > 0 \(ms\), got"),
+    ("UltraSNN-tau_psp", lambda: bs.train.UltraSNN(4, 3, 2, tau_psp=-1.0), ValueError,
+     r"UltraLIFLayer.tau_psp must be > 0 \(ms\), got"),
     ("UltraSNN-rest", lambda: bs.train.UltraSNN(4, 3, 2, rest=np.inf), ValueError,
      r"UltraSNN.rest must be finite, got inf"),
     ("UltraLIFLayer-shape", lambda: bs.train.UltraLIFLayer(
@@ -126,6 +129,20 @@ LAYERS = [
      r"default_optimizer.lr must be > 0, got -1"),
 ]
 
+
+
+class _Noisy(bs.neurons.AbstractNeuron):
+    """A neuron drawing from a PRNG key in its state (not a Poisson source)."""
+
+    size: int = eqx.field(static=True)
+
+    def init(self, key, batch_shape=()):
+        return bs.neurons.SourceState(jnp.zeros((*batch_shape, self.size)), key)
+
+    def step(self, state, drive=None, *, t, dt):
+        key, sub = jax.random.split(state.key)
+        s = jax.random.bernoulli(sub, 0.1, state.spike.shape).astype(state.spike.dtype)
+        return bs.neurons.SourceState(s, key), s
 
 
 def _net(**kw):
@@ -317,9 +334,9 @@ SIMULATE = [
         _net(conn=bs.conn.AllToAll()), _net().init(KEY), 1.0),
      ValueError, r"Projection a->a: sharded runs need procedural connectivity .* got Dense"),
     ("simulate_sharded-random", lambda: bs.simulate_sharded(
-        bs.Network({"p": bs.neurons.PoissonSource(4, rate=10.0)}),
-        bs.Network({"p": bs.neurons.PoissonSource(4, rate=10.0)}).init(KEY), 1.0),
-     ValueError, r"population 'p' draws random numbers from one PRNG key"),
+        bs.Network({"p": _Noisy(4)}), bs.Network({"p": _Noisy(4)}).init(KEY), 1.0),
+     ValueError, r"population 'p' draws random numbers from one PRNG key: sharded runs "
+     r"support it for PoissonSource and PoissonCounts only"),
     ("merge_events-parts", lambda: bs.distributed.merge_events([]), ValueError,
      "merge_events needs at least one SpikeEvents, got none"),
     ("initialize-timeout", lambda: bs.distributed.initialize("localhost:1", 2, 0, timeout=0),

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 import brainsim as bs
-from brainsim.conn import blocks
+from brainsim.conn import NormalDelay, blocks
 
 
 def _pairs(layout):
@@ -242,3 +242,67 @@ def test_block_sort_matches_lexsort(n_post):
     np.testing.assert_array_equal(got_steps, steps[order])
     got_post, _ = blocks._sort_rows(row, post, n_post)
     np.testing.assert_array_equal(got_post, post[np.lexsort((post, row))])
+
+
+@pytest.mark.parametrize(
+    "builder, recurrent",
+    [
+        (bs.conn.FixedProb(0.1, allow_self=False), True),
+        (bs.conn.FixedProb(0.05), False),
+        (bs.conn.FixedTotalNumber(60_000, weights=bs.conn.NormalWeights(0.5, 0.3)), True),
+        (bs.conn.FixedTotalNumber(9_000, allow_self=False), True),
+        (
+            bs.conn.FixedTotalNumber(
+                40_000, weights=bs.conn.UniformWeights(1.0, 2.0), delays=NormalDelay(1.5, 0.75)
+            ),
+            False,
+        ),
+    ],
+)
+def test_a_window_is_the_cut_of_the_full_build(small_blocks, builder, recurrent):
+    """``build_window`` (one process's synapses in a multi-process run, drawn without
+    holding the others) gives exactly the synapses of ``build`` onto the window's
+    targets, in the same order, with the same weights and delays: for windows at the edges, in the
+    middle, of one target and empty, over many random blocks (4096 synapses each)."""
+    key = jax.random.key(11)
+    layout, w = builder.build(key, 300, 300, recurrent=recurrent)
+    csr = layout.csr if isinstance(layout, bs.conn.Delayed) else layout
+    indptr, targets = np.asarray(csr.indptr), np.asarray(csr.indices)
+    for lo, hi in [(0, 300), (0, 150), (150, 300), (75, 225), (299, 300), (10, 10)]:
+        got_indptr, got_targets, got_w, *delayed = builder.build_window(
+            key, 300, 300, (lo, hi), recurrent=recurrent
+        )
+        keep = (targets >= lo) & (targets < hi)
+        rows = np.repeat(np.arange(300), np.diff(indptr))[keep]
+        np.testing.assert_array_equal(got_indptr, np.searchsorted(rows, np.arange(301)))
+        np.testing.assert_array_equal(got_targets, targets[keep] - lo)
+        assert got_targets.dtype == np.int32
+        if w is None:
+            assert got_w is None
+        else:
+            np.testing.assert_array_equal(got_w, np.asarray(w)[keep])
+        if isinstance(layout, bs.conn.Delayed):  # every delay value, as the whole has
+            group, values = delayed
+            assert values == layout.delays and len(values) > 10
+            np.testing.assert_array_equal(group, np.asarray(layout.group)[keep])
+            assert group.dtype == layout.group.dtype
+        else:
+            assert delayed == []
+
+
+def test_from_edges_and_one_to_one_windows_and_rules_without_one():
+    rng = np.random.default_rng(0)
+    pre, post = rng.integers(0, 50, 2000), rng.integers(0, 40, 2000)
+    rule = bs.conn.FromEdges(pre, post, rng.normal(size=2000))
+    layout, w = rule.build(None, 50, 40)
+    indptr, targets, got_w = rule.build_window(None, 50, 40, (10, 30))
+    full_t = np.asarray(layout.indices)
+    keep = (full_t >= 10) & (full_t < 30)
+    np.testing.assert_array_equal(targets, full_t[keep] - 10)
+    np.testing.assert_array_equal(got_w, np.asarray(w)[keep])
+    assert indptr[-1] == keep.sum()
+    indptr, targets, none = bs.conn.OneToOne().build_window(None, 40, 40, (10, 30))
+    assert none is None and targets.tolist() == list(range(20))
+    assert np.diff(indptr).tolist() == [0] * 10 + [1] * 20 + [0] * 10
+    with pytest.raises(ValueError, match="FixedInDegree cannot build one process's synapses"):
+        bs.conn.FixedInDegree(5).build_window(jax.random.key(0), 50, 40, (0, 20))

@@ -29,6 +29,7 @@ CHILD = textwrap.dedent(
     bs.distributed.initialize(f"localhost:{port}", 2, pid, timeout=60)
     import jax
     from jax.sharding import Mesh
+    from test_multiprocess import held, weighted_network
 
     assert jax.process_count() == 2 and jax.device_count() == 4, jax.devices()
     net = bs.models.coba(800, key=jax.random.key(0), procedural=True)
@@ -36,18 +37,17 @@ CHILD = textwrap.dedent(
     # 4 shards (2 per process), 8-spike buffers: the first chunk overflows and is rerun
     _, four = bs.simulate_sharded(net, state, 100.0, 0.1, events=True, chunk_steps=500,
                                   capacity=8)
-    # 2 shards, one device per process
+    # stored FixedProb (CSR) built whole by every process (bs.Network) and cut: 2 shards,
+    # one device per process, each holding the synapses onto its block
     firsts = [next(d for d in jax.devices() if d.process_index == p) for p in (0, 1)]
     one_each = Mesh(np.array(firsts), ("neurons",))
-    _, two = bs.simulate_sharded(net, state, 100.0, 0.1, events=True, mesh=one_each)
-    # stored connectivity (FixedProb, CSR): each device holds the synapses onto its block
-    stored = bs.models.coba(800, key=jax.random.key(0))
-    _, csr = bs.simulate_sharded(stored, stored.init(jax.random.key(1)), 100.0, 0.1,
-                                 events=True)
-    # stored, with per-synapse weights (cut with the targets)
-    from test_multiprocess import weighted_network
-
-    weighted = weighted_network()
+    whole = bs.models.coba(800, key=jax.random.key(0))
+    _, two = bs.simulate_sharded(whole, state, 100.0, 0.1, events=True, mesh=one_each)
+    # the same synapses built per process (bs.distributed.network): 4 shards
+    own = bs.models.coba(800, key=jax.random.key(0), network=bs.distributed.network)
+    _, csr = bs.simulate_sharded(own, own.init(jax.random.key(1)), 100.0, 0.1, events=True)
+    # per-synapse weights and delays (FixedTotalNumber), built per process
+    weighted = weighted_network(bs.distributed.network)
     _, w = bs.simulate_sharded(weighted, weighted.init(jax.random.key(3)), 100.0, 0.1,
                                events=True)
     np.savez(f"{out}/p{pid}.npz", **{
@@ -66,28 +66,36 @@ CHILD = textwrap.dedent(
             errors[tag] = None
         except ValueError as e:
             errors[tag] = str(e)
-    print(json.dumps(errors))
+    print(json.dumps({"errors": errors, "held": {"csr": held(own), "w": held(weighted)}}))
     """
 )
 
 
-# Process 1 dies between two runs; process 0 must stop with an error, not wait forever.
-DIES = textwrap.dedent(
+# 4 processes, one device each: COBA with its stored synapses built per process; then
+# process 3 dies and every other process must stop with an error, not wait forever.
+FOUR = textwrap.dedent(
     """
-    import os, sys
+    import json, os, sys
+    import numpy as np
     import brainsim as bs
 
-    pid, port = int(sys.argv[1]), sys.argv[2]
-    bs.distributed.initialize(f"localhost:{port}", 2, pid, timeout=10)
+    pid, port, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    bs.distributed.initialize(f"localhost:{port}", 4, pid, timeout=20)
     import jax
+    from test_multiprocess import held
 
-    net = bs.models.coba(80, key=jax.random.key(0), procedural=True)
-    state = net.init(jax.random.key(1))
-    bs.simulate_sharded(net, state, 10.0, 0.1, events=True)
-    if pid == 1:
+    assert jax.process_count() == 4 and jax.device_count() == 4, jax.devices()
+    own = bs.models.coba(800, key=jax.random.key(0), network=bs.distributed.network)
+    state = own.init(jax.random.key(1))
+    _, ev = bs.simulate_sharded(own, state, 100.0, 0.1, events=True)
+    np.savez(f"{out}/p{pid}.npz", **{
+        f"{p}_{k}": np.asarray(getattr(e, k)) for p, e in ev.items()
+        for k in ("steps", "neurons")})
+    print(json.dumps(held(own)), flush=True)
+    if pid == 3:
         os._exit(3)
     try:
-        bs.simulate_sharded(net, state, 1000.0, 0.1, events=True)
+        bs.simulate_sharded(own, state, 1000.0, 0.1, events=True)
         print("finished")
     except Exception as e:
         print("error:", type(e).__name__, e)
@@ -96,9 +104,29 @@ DIES = textwrap.dedent(
 )
 
 
-def weighted_network() -> bs.Network:
-    """400 LIF neurons, 8 000 synapses drawn with normal weights (a CSR layout with
-    per-synapse weights)."""
+def held(net: bs.Network) -> list[dict]:
+    """Per projection, what this process holds of its ``StoredShard``: the synapse count
+    of each of its shards (by shard index) and the padded length of every array."""
+    out = []
+    for proj in net.projections:
+        conn = proj.conn
+        ends = {
+            s.index[0].start or 0: int(np.asarray(s.data)[0, -1])
+            for s in conn.csr.indptr.addressable_shards
+        }
+        padded = {
+            a.addressable_shards[0].data.shape
+            for a in (conn.csr.indices, conn.weights, conn.group)
+            if a is not None
+        }
+        out.append({"synapses": ends, "padded": sorted(padded)})
+    return out
+
+
+def weighted_network(network=bs.Network) -> bs.Network:
+    """400 LIF neurons, 8 000 synapses drawn with normal weights and delays (a
+    ``Delayed`` layout with per-synapse weights, 41 delay values), built by
+    ``network``."""
     pop = bs.neurons.LIF(
         400,
         tau_m=20.0,
@@ -109,7 +137,9 @@ def weighted_network() -> bs.Network:
         i_ext=200.0,
         v_init=bs.initializers.Uniform(-60.0, -50.0),
     )
-    conn = bs.conn.FixedTotalNumber(8000, weights=bs.conn.NormalWeights(0.5, 0.3))
+    conn = bs.conn.FixedTotalNumber(
+        8000, weights=bs.conn.NormalWeights(0.5, 0.3), delays=bs.conn.NormalDelay(1.5, 0.75)
+    )
     proj = bs.Projection(
         "A",
         "A",
@@ -118,7 +148,7 @@ def weighted_network() -> bs.Network:
         synapse=bs.synapses.Exponential(5.0),
         output=bs.synapses.Conductance(0.0),
     )
-    return bs.Network({"A": pop}, [proj], key=jax.random.key(2))
+    return network({"A": pop}, [proj], key=jax.random.key(2))
 
 
 def _free_port() -> int:
@@ -127,12 +157,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(script: str, tmp_path, n: int = 2, timeout: float = 300):
-    """Run ``script`` as ``n`` processes (argv: process id, port, ``tmp_path``); their
-    return codes, stdout and stderr."""
+def _launch(script: str, tmp_path, n: int = 2, devices: int = 2, timeout: float = 300):
+    """Run ``script`` as ``n`` processes of ``devices`` host CPU devices each (argv:
+    process id, port, ``tmp_path``); their return codes, stdout and stderr."""
     env = {
         **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
     }
     port = str(_free_port())
@@ -154,46 +184,99 @@ def _launch(script: str, tmp_path, n: int = 2, timeout: float = 300):
     return [p.returncode for p in procs], outs
 
 
+def _reference(tag: str):
+    """The single-process run (``bs.simulate``, 100 ms) a multi-process one must equal:
+    the network built whole and its spikes ``{population: (1000, size) bool}``."""
+    if tag == "w":
+        net = weighted_network()
+        state = net.init(jax.random.key(3))
+    else:
+        net = bs.models.coba(800, key=jax.random.key(0), procedural=tag == "procedural")
+        state = net.init(jax.random.key(1))
+    _, rec = bs.simulate(net, state, 100.0, 0.1, record={p: ["spikes"] for p in net.populations})
+    spikes = {p: np.asarray(r["spikes"]) != 0 for p, r in rec.items()}
+    assert spikes["A" if tag == "w" else "E"].sum() > 500  # an active network
+    return net, spikes
+
+
+def _check_merged(files, prefix: str, net, spikes):
+    """The processes' recordings (``files``, keys ``{prefix}{population}_steps`` /
+    ``_neurons``) each hold their own contiguous block of neurons, and merged equal the
+    single-process ``spikes``."""
+    n = len(files)
+    for pop, one in spikes.items():
+        size = net.populations[pop].size
+        parts = [
+            bs.SpikeEvents(f[f"{prefix}{pop}_steps"], f[f"{prefix}{pop}_neurons"], (1000, size))
+            for f in files
+        ]
+        for p, part in enumerate(parts):  # process p recorded its own neurons only
+            lo, hi = p * size // n, (p + 1) * size // n
+            assert lo <= part.neurons.min() <= part.neurons.max() < hi, (prefix, pop, p)
+        merged = bs.distributed.merge_events(parts)
+        np.testing.assert_array_equal(merged.dense(), one, err_msg=f"{prefix} {pop}")
+
+
+def _check_held(held: list[dict], net, n_shards: int, mine: list[int]):
+    """A process holds exactly the synapses of ``net`` (built whole here) onto the
+    neurons of its shards ``mine``, in arrays padded to the largest shard's count: its
+    share, never the whole matrix."""
+    for got, proj in zip(held, net.projections, strict=True):
+        csr = proj.conn.csr if isinstance(proj.conn, bs.conn.Delayed) else proj.conn
+        counts = np.bincount(
+            np.asarray(csr.indices) // (csr.n_post // n_shards), minlength=n_shards
+        )
+        assert {int(d): c for d, c in got["synapses"].items()} == {d: counts[d] for d in mine}
+        assert got["padded"] == [[1, int(counts.max())]], (got, counts)
+
+
 def test_two_processes_reproduce_single_process_spikes(tmp_path):
-    """COBA (800 neurons, procedural) for 100 ms as 2 processes on localhost: over 4
+    """COBA (800 neurons) for 100 ms as 2 processes on localhost: procedural over 4
     devices (2 per process; event buffers of 8 spikes, so the first chunk overflows on
-    some device and every process must rerun it) and over 2 (one per process), and COBA
-    with stored FixedProb connectivity (each device holding its targets' synapses) over 4
-    devices, and a network with per-synapse weights (cut with their targets), the merged
-    per-process recordings equal the single-process ``bs.simulate`` spike trains, every
-    spike at the same step. The network is chaotic: one differently rounded conductance
-    would move spikes within tens of ms, so equality checks the exchange bit for bit.
-    Different seeds per process, and rasters (not events) over several processes, are a
-    ValueError in every process, not a hang."""
+    some device and every process must rerun it); with stored FixedProb connectivity
+    built whole and cut, over 2 devices (one per process); the same synapses built per
+    process (``bs.distributed.network``: each process holds only the synapses onto its
+    neurons, counted here against the whole network) over 4 devices; and a network with
+    per-synapse weights and delays (FixedTotalNumber) built per process. The merged per-process
+    recordings equal the single-process ``bs.simulate`` spike trains, every spike at the
+    same step. The network is chaotic: one differently rounded conductance would move
+    spikes within tens of ms, so equality checks the exchange and the built synapses
+    bit for bit. Different seeds per process, and rasters (not events) over several
+    processes, are a ValueError in every process, not a hang."""
     codes, outs = _launch(CHILD, tmp_path)
     assert codes == [0, 0], [o[1][-3000:] for o in outs]
     files = [np.load(tmp_path / f"p{p}.npz") for p in (0, 1)]
-    for tag in ("four", "two", "csr", "w"):
-        if tag == "w":
-            net = weighted_network()
-            state = net.init(jax.random.key(3))
-        else:
-            net = bs.models.coba(800, key=jax.random.key(0), procedural=tag != "csr")
-            state = net.init(jax.random.key(1))
-        _, rec = bs.simulate(
-            net, state, 100.0, 0.1, record={p: ["spikes"] for p in net.populations}
-        )
-        for pop in net.populations:
-            size = net.populations[pop].size
-            parts = [
-                bs.SpikeEvents(f[f"{tag}_{pop}_steps"], f[f"{tag}_{pop}_neurons"], (1000, size))
-                for f in files
-            ]
-            # each process recorded its own neurons only: the first / second half
-            assert parts[0].neurons.max() < size // 2 <= parts[1].neurons.min()
-            merged = bs.distributed.merge_events(parts)
-            one = np.asarray(rec[pop]["spikes"]) != 0
-            assert one.sum() > (100 if pop == "I" else 500)  # an active network
-            np.testing.assert_array_equal(merged.dense(), one, err_msg=f"{tag} {pop}")
-    for out, _ in outs:
-        errors = json.loads(out.strip().splitlines()[-1])
+    lines = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    for ref, tags in (("procedural", ["four"]), ("stored", ["two", "csr"]), ("w", ["w"])):
+        net, spikes = _reference(ref)
+        for tag in tags:
+            _check_merged(files, f"{tag}_", net, spikes)
+        if ref != "procedural":
+            for p, line in enumerate(lines):
+                _check_held(line["held"]["w" if ref == "w" else "csr"], net, 4, [2 * p, 2 * p + 1])
+    for line in lines:
+        errors = line["errors"]
         assert "differ between processes: processes [1]" in errors["seed"], errors
         assert "pass events=True" in errors["raster"], errors
+
+
+def test_four_processes_and_a_dead_one(tmp_path):
+    """COBA (800 neurons) with stored FixedProb synapses built per process, as 4
+    processes of one device each, for 100 ms: each holds exactly the synapses onto its
+    200 neurons, and the merged recordings equal the single-process spike trains. Then
+    process 3 dies; every other process stops with an error within the bounded waits of
+    ``initialize(timeout=20)``: the next collective fails (Gloo: connection reset) or
+    JAX's coordination service, missing the dead process's heartbeat, terminates the
+    survivor. Never a hang (the launch would time out)."""
+    codes, outs = _launch(FOUR, tmp_path, n=4, devices=1, timeout=240)
+    assert codes[3] == 3, outs[3][1][-3000:]
+    net, spikes = _reference("stored")
+    _check_merged([np.load(tmp_path / f"p{p}.npz") for p in range(4)], "", net, spikes)
+    for p, (out, err) in enumerate(outs):
+        _check_held(json.loads(next(ln for ln in out.splitlines() if ln[:2] == "[{")), net, 4, [p])
+        if p < 3:
+            assert codes[p] != 0 and "finished" not in out, (codes, out, err[-2000:])
+            assert "error:" in out or "heartbeat timeout" in err, (out, err[-2000:])
 
 
 def test_merge_events_sorts_by_step_then_neuron():
@@ -203,16 +286,3 @@ def test_merge_events_sorts_by_step_then_neuron():
     assert m.steps.tolist() == [0, 0, 1, 2] and m.neurons.tolist() == [1, 3, 2, 0]
     with pytest.raises(ValueError, match=r"different shapes \[\(3, 4\), \(3, 5\)\]"):
         bs.distributed.merge_events([a, bs.SpikeEvents(a.steps, a.neurons, (3, 5))])
-
-
-def test_a_dead_process_stops_the_others(tmp_path):
-    """A process that dies mid-run (between two runs here) stops the other one with an
-    error within the bounded waits of ``initialize(timeout=10)``: the next collective
-    fails (Gloo: connection reset) or JAX's coordination service, missing the dead
-    process's heartbeat, terminates the survivor. Never a hang (the launch would time
-    out)."""
-    codes, outs = _launch(DIES, tmp_path, timeout=240)
-    assert codes[1] == 3
-    out, err = outs[0]
-    assert codes[0] != 0 and "finished" not in out, (codes, out, err[-2000:])
-    assert "error:" in out or "heartbeat timeout" in err, (out, err[-2000:])

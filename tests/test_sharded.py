@@ -59,6 +59,35 @@ SCRIPT = textwrap.dedent(
                         equal=bool(np.array_equal(one, sharded["A"])),
                         events_equal=bool(np.array_equal(one, ev["A"].dense())),
                         events_sorted=bool(np.all(np.diff(ev["A"].steps) >= 0)))
+    # per-synapse weights and delays (a Delayed layout built whole), cut into 8 blocks
+    from test_multiprocess import weighted_network
+    net = weighted_network()
+    state = net.init(jax.random.key(3))
+    _, rec = bs.simulate(net, state, 100.0, 0.1, record={"A": ["spikes"]})
+    _, ev = bs.simulate_sharded(net, state, 100.0, 0.1, events=True)
+    delayed = np.asarray(rec["A"]["spikes"]) != 0
+    out["delayed"] = dict(n=int(delayed.sum()), equal=bool(np.array_equal(delayed,
+                                                                           ev["A"].dense())))
+    # Poisson-driven (PoissonCounts and PoissonSource, each a key): every device draws the
+    # whole population from the same key and keeps its block
+    lif = bs.neurons.LIF(160, tau_m=20.0, v_rest=-60.0, v_th=-50.0, v_reset=-60.0,
+                         t_ref=2.0, v_init=bs.initializers.Uniform(-60.0, -50.0))
+    drive = lambda name, conn, w: bs.Projection(
+        name, "A", conn, weight=w, synapse=bs.synapses.Exponential(2.0))
+    net = bs.Network(
+        {"A": lif, "C": bs.neurons.PoissonCounts(160, rate=2000.0),
+         "S": bs.neurons.PoissonSource(80, rate=50.0)},
+        [drive("C", bs.conn.FixedProb(0.05), 40.0), drive("C", bs.conn.OneToOne(), 100.0),
+         drive("S", bs.conn.ProceduralFixedOutDegree(10), 30.0),
+         drive("A", bs.conn.FixedProb(0.1, allow_self=False), -20.0)],
+        key=jax.random.key(5))
+    state = net.init(jax.random.key(6))
+    _, rec = bs.simulate(net, state, 100.0, 0.1, record={p: ["spikes"] for p in "ACS"})
+    _, ev = bs.simulate_sharded(net, state, 100.0, 0.1, events=True)
+    out["poisson"] = {p: dict(n=int((np.asarray(rec[p]["spikes"]) != 0).sum()),
+                              equal=bool(np.array_equal(np.asarray(rec[p]["spikes"]) != 0,
+                                                        ev[p].dense())))
+                      for p in "ACS"}
     print(json.dumps(out))
     """
 )
@@ -71,11 +100,15 @@ def test_eight_devices_reproduce_single_device_spikes():
     spike times within tens of ms, so equality is a bitwise check of the sharded sums.
     The same run in uneven chunks, returned as events, gives the same spikes.
     A second, synchronously bursting network checks the dense fallback of the exchange,
-    and, recorded as events from too small device buffers, their growth."""
+    and, recorded as events from too small device buffers, their growth; a third, with
+    per-synapse weights and delays (stored, cut into the devices' blocks), the ring
+    buffers of the delays; a fourth, driven by Poisson sources (random numbers from one
+    key per population, through FixedProb, OneToOne and procedural projections), that
+    every device draws them as one device does."""
     env = {
         **os.environ,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
     }
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=600
@@ -90,6 +123,12 @@ def test_eight_devices_reproduce_single_device_spikes():
     # 160 neurons start above threshold: 20 per device > 16 list slots -> dense fallback.
     assert out["burst"]["first"] == 160 and out["burst"]["n"] > 1000
     assert out["burst"]["equal"], out
+    # Per-synapse weights and delays, the stored layout cut into the devices' blocks.
+    assert out["delayed"]["n"] > 1000 and out["delayed"]["equal"], out
+    # Poisson sources (drawn whole by every device, each keeping its block) and the
+    # network they drive.
+    assert out["poisson"]["A"]["n"] > 300 and out["poisson"]["S"]["n"] > 100, out
+    assert all(v["equal"] for v in out["poisson"].values()), out
     # Grown from 8 slots per device (an overflow in the first chunk), the events are exact.
     assert out["burst"]["events_equal"] and out["burst"]["events_sorted"], out
 

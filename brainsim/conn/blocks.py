@@ -90,16 +90,20 @@ def group_by_pre(pre: np.ndarray, n_pre: int):
     return indptr, targets
 
 
-def skip_positions(rng, p: float, n_pre: int, cols: int, no_self: bool):
+def skip_positions(rng, p: float, n_pre: int, cols: int, no_self: bool, window=None):
     """The synapses of ``n_pre`` rows of ``cols`` candidates each present independently
     with probability ``p``, by geometric skipping over the positions ``row·cols + col``:
     ``(indptr (n_pre + 1,) int64, targets int32)`` (with ``no_self``, column ``c >= row``
     is target ``c + 1``). The gaps are drawn in chunks of at most ``BLOCK``; each gap
     uses its own uniforms, so the chunking does not change the synapses. The targets
     fill a 64-byte-aligned buffer sized to the mean count + 6 sd (grown in the unlikely
-    case it is exceeded)."""
+    case it is exceeded). ``window=(lo, hi)``: keep only the synapses onto targets
+    ``[lo, hi)`` (targets then counted from ``lo``): every gap is still drawn, but only
+    the window's synapses are held."""
+    n_post = cols + no_self
+    lo, hi = (0, n_post) if window is None else window
     total = n_pre * cols
-    mean = total * p
+    mean = total * p * (hi - lo) / n_post
     targets = aligned_empty(int(mean + 6 * np.sqrt(mean) + 16) if p > 0 else 0, np.int32)
     counts = np.zeros(n_pre, np.int64)
     nnz, start = 0, -1
@@ -113,11 +117,15 @@ def skip_positions(rng, p: float, n_pre: int, cols: int, no_self: bool):
             continue
         r0, r1 = int(pos[0] // cols), int(pos[-1] // cols) + 1
         size = np.diff(np.searchsorted(pos, np.arange(r0, r1 + 1, dtype=np.int64) * cols))
-        counts[r0:r1] += size
         row = np.repeat(np.arange(r0, r1, dtype=np.int64), size)
         pos -= row * cols
         if no_self:
             pos += pos >= row
+        if window is not None:
+            keep = (pos >= lo) & (pos < hi)
+            pos = pos[keep] - lo
+            size = np.bincount(row[keep] - r0, minlength=r1 - r0)
+        counts[r0:r1] += size
         if nnz + pos.size > targets.size:
             grown = aligned_empty(int(1.25 * targets.size) + pos.size, np.int32)
             grown[:nnz] = targets[:nnz]
@@ -174,6 +182,31 @@ def group_table(counts: np.ndarray, resolution: float):
     return values, lut
 
 
+def _total_number_plan(seed, n_pre: int, n: int):
+    """The out-degrees of ``n`` uniformly drawn synapses (multinomial), their ``indptr``,
+    the row blocks ``cuts`` (``row_blocks``) and each block's seed sequence."""
+    seq = np.random.SeedSequence(seed)
+    counts = np.random.default_rng(seq).multinomial(n, np.full(n_pre, 1.0 / n_pre))
+    indptr = np.zeros(n_pre + 1, np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    cuts = row_blocks(indptr)
+    return counts, indptr, cuts, seq.spawn(len(cuts) - 1)
+
+
+def _draw_rows(rng, counts, r0: int, r1: int, n_post: int, no_self: bool, delays):
+    """Rows ``[r0, r1)``'s synapses: ``(row - r0, targets, delay steps or None, histogram
+    of the steps or None)``, sorted by (row, delay step, target)."""
+    size = int(counts[r0:r1].sum())
+    post = rng.integers(0, n_post - 1 if no_self else n_post, size, dtype=np.int32)
+    row = np.repeat(np.arange(r1 - r0, dtype=np.int32), counts[r0:r1])
+    if no_self:
+        post += post >= row + r0
+    steps = None if delays is None else delays.sample_steps(rng, size).astype(np.int32)
+    hist = None if steps is None else np.bincount(steps)
+    post, steps = _sort_rows(row, post, n_post, steps)
+    return row, post, steps, hist
+
+
 def draw_total_number(seed, n_pre, n_post, n, *, no_self, weights=None, delays=None):
     """``n`` synapses, each an independent, uniformly drawn (pre, post) pair (without
     ``i -> i`` where ``no_self``), grouped by pre and within a row sorted by (delay,
@@ -184,13 +217,7 @@ def draw_total_number(seed, n_pre, n_post, n, *, no_self, weights=None, delays=N
     distribution as ``n`` independent pairs. Returns ``(indptr (n_pre + 1,) int64,
     targets (n,) int32, weights (n,) float32 or None, group (n,) uint8/int16/int32 or
     None, delay values (ms) or None)``."""
-    seq = np.random.SeedSequence(seed)
-    counts = np.random.default_rng(seq).multinomial(n, np.full(n_pre, 1.0 / n_pre))
-    indptr = np.zeros(n_pre + 1, np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    cuts = row_blocks(indptr)
-    seeds = seq.spawn(len(cuts) - 1)
-    cols = n_post - 1 if no_self else n_post
+    counts, indptr, cuts, seeds = _total_number_plan(seed, n_pre, n)
     targets = aligned_empty(n, np.int32)
     w = None if weights is None else aligned_empty(n, np.float32)
 
@@ -198,15 +225,7 @@ def draw_total_number(seed, n_pre, n_post, n, *, no_self, weights=None, delays=N
         r0, r1 = int(cuts[b]), int(cuts[b + 1])
         s0, s1 = int(indptr[r0]), int(indptr[r1])
         rng = np.random.default_rng(seeds[b])
-        post = rng.integers(0, cols, s1 - s0, dtype=np.int32)
-        row = np.repeat(np.arange(r1 - r0, dtype=np.int32), counts[r0:r1])
-        if no_self:
-            post += post >= row + r0
-        steps = None
-        if delays is not None:
-            steps = delays.sample_steps(rng, s1 - s0).astype(np.int32)
-        hist = np.bincount(steps) if steps is not None else None
-        post, steps = _sort_rows(row, post, n_post, steps)
+        _, post, steps, hist = _draw_rows(rng, counts, r0, r1, n_post, no_self, delays)
         targets[s0:s1] = post
         if group is not None and len(hist) - 1 <= np.iinfo(group.dtype).max + 1:
             steps -= 1
@@ -238,4 +257,43 @@ def draw_total_number(seed, n_pre, n_post, n, *, no_self, weights=None, delays=N
             narrow = aligned_empty(n, group_dtype(len(values)))
             narrow[:] = group
             group = narrow
+    return indptr, targets, w, group, values
+
+
+def total_number_window(seed, n_pre, n_post, n, window, *, no_self, weights=None, delays=None):
+    """The synapses of ``draw_total_number`` (same arguments) onto the targets ``window =
+    (lo, hi)`` only: ``(indptr (n_pre + 1,) int64, targets int32 counted from ``lo``,
+    weights float32 or None)``, and with ``delays`` also ``(group, delay values (ms))``
+    as ``draw_total_number`` labels them (from the histogram of every block's delays),
+    in the full layout's order. Every block is drawn, one at a time per thread, but only
+    the window's synapses are kept."""
+    counts, _, cuts, seeds = _total_number_plan(seed, n_pre, n)
+    lo, hi = window
+
+    def block(b):
+        r0, r1 = int(cuts[b]), int(cuts[b + 1])
+        rng = np.random.default_rng(seeds[b])
+        row, post, steps, hist = _draw_rows(rng, counts, r0, r1, n_post, no_self, delays)
+        keep = (post >= lo) & (post < hi)
+        w = None
+        if weights is not None:
+            w = np.empty(post.size, np.float32)
+            weights.sample(rng, w)
+            w = w[keep]
+        kept = None if steps is None else steps[keep]
+        return np.bincount(row[keep], minlength=r1 - r0), post[keep] - lo, w, kept, hist
+
+    parts = parallel(block, len(cuts) - 1)
+    join = lambda i, dtype: np.concatenate([p[i] for p in parts] or [np.zeros(0, dtype)])
+    indptr = np.zeros(n_pre + 1, np.int64)
+    np.cumsum(join(0, np.int64), out=indptr[1:])
+    targets, w = join(1, np.int32), None if weights is None else join(2, np.float32)
+    if delays is None:
+        return indptr, targets, w
+    hist = np.zeros(max((len(p[4]) for p in parts), default=1), np.int64)
+    for p in parts:
+        hist[: len(p[4])] += p[4]
+    values, lut = group_table(hist, delays.resolution)
+    steps = join(3, np.int32) - 1
+    group = (steps if lut is None else lut[steps]).astype(group_dtype(len(values)))
     return indptr, targets, w, group, values

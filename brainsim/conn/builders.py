@@ -14,7 +14,13 @@ import numpy as np
 
 from .._arrays import to_device
 from .._checks import check_count, check_prob
-from .blocks import draw_total_number, group_by_pre, skip_positions, stable_argsort
+from .blocks import (
+    draw_total_number,
+    group_by_pre,
+    skip_positions,
+    stable_argsort,
+    total_number_window,
+)
 from .by_delay import with_delays as with_delays
 from .delay_rules import NormalDelay
 from .layouts import CSR, ELL, Delayed, Dense, Procedural
@@ -36,8 +42,9 @@ def numpy_rng(key) -> np.random.Generator:
     return np.random.default_rng(seed_words(key))
 
 
-def csr_from_edges(pre, post, n_pre, n_post, weights=None):
-    """A ``CSR`` layout (and weights reordered alike) from edge lists."""
+def rows_from_edges(pre, post, n_pre, weights=None):
+    """Edge lists grouped by pre, each row's edges in their given order: ``(indptr
+    (n_pre + 1,) int64, targets, weights reordered alike or None)``."""
     pre, post = np.asarray(pre, np.int64), np.asarray(post, np.int64)
     weights = None if weights is None else np.asarray(weights)
     if np.any(pre[1:] < pre[:-1]):  # edges not yet grouped by row (FromDense's are)
@@ -45,6 +52,12 @@ def csr_from_edges(pre, post, n_pre, n_post, weights=None):
         post, weights = post[order], None if weights is None else weights[order]
     indptr = np.zeros(n_pre + 1, np.int64)
     np.cumsum(np.bincount(pre, minlength=n_pre), out=indptr[1:])
+    return indptr, post, weights
+
+
+def csr_from_edges(pre, post, n_pre, n_post, weights=None):
+    """A ``CSR`` layout (and weights reordered alike) from edge lists."""
+    indptr, post, weights = rows_from_edges(pre, post, n_pre, weights)
     return CSR(n_pre, n_post, indptr, post), weights
 
 
@@ -76,6 +89,17 @@ class AbstractBuilder(eqx.Module):
     def build(self, key, n_pre: int, n_post: int, recurrent: bool = False):
         """``(layout, weights or None)``."""
 
+    def build_window(self, key, n_pre: int, n_post: int, window, recurrent: bool = False):
+        """Only the synapses of ``build``'s ``CSR`` layout onto the targets ``window =
+        (lo, hi)``, built without holding the others (one process's share of a
+        multi-process run): ``(indptr (n_pre + 1,) int64, targets int32 counted from
+        ``lo``, weights float32 or None)``, in the full layout's order, equal to what
+        cutting the built layout gives. Rules without it raise ``ValueError``."""
+        raise ValueError(
+            f"{type(self).__name__} cannot build one process's synapses alone (FixedProb, "
+            "FixedTotalNumber, FromEdges and OneToOne can; or use procedural connectivity)"
+        )
+
 
 class _SelfOption(AbstractBuilder):
     allow_self: bool = eqx.field(default=True, static=True, kw_only=True)
@@ -98,13 +122,24 @@ class AllToAll(_SelfOption):
         return Dense(n_pre, n_post, mask), None
 
 
+def _check_one_to_one(n_pre: int, n_post: int) -> None:
+    if n_pre != n_post:
+        raise ValueError(f"OneToOne needs n_pre == n_post, got {n_pre} and {n_post}")
+
+
 class OneToOne(AbstractBuilder):
     """Pre ``i`` connects to post ``i`` (needs equal sizes)."""
 
     def build(self, key, n_pre, n_post, recurrent=False):
-        if n_pre != n_post:
-            raise ValueError(f"OneToOne needs n_pre == n_post, got {n_pre} and {n_post}")
+        _check_one_to_one(n_pre, n_post)
         return ELL(n_pre, n_post, to_device(np.arange(n_pre)[:, None], np.int32)), None
+
+    def build_window(self, key, n_pre, n_post, window, recurrent=False):
+        """The synapses ``i -> i`` for ``i`` in ``window`` (its ``ELL`` layout as rows)."""
+        _check_one_to_one(n_pre, n_post)
+        lo, hi = window
+        indptr = np.clip(np.arange(n_pre + 1, dtype=np.int64) - lo, 0, hi - lo)
+        return indptr, np.arange(hi - lo, dtype=np.int32), None
 
 
 class FixedProb(_SelfOption):
@@ -123,6 +158,11 @@ class FixedProb(_SelfOption):
         # The synapses are drawn in order of (pre, post): no sort, no 64-bit division.
         indptr, targets = skip_positions(rng, self.p, n_pre, cols, no_self)
         return CSR(n_pre, n_post, indptr, targets), None
+
+    def build_window(self, key, n_pre, n_post, window, recurrent=False):
+        no_self = self._no_self(n_pre, n_post, recurrent)
+        cols = n_post - 1 if no_self else n_post
+        return (*skip_positions(numpy_rng(key), self.p, n_pre, cols, no_self, window), None)
 
 
 class FixedTotalNumber(_SelfOption):
@@ -149,13 +189,33 @@ class FixedTotalNumber(_SelfOption):
     def __check_init__(self):
         check_count("FixedTotalNumber.n", self.n, 2**31 - 1)
 
-    def build(self, key, n_pre, n_post, recurrent=False):
+    def _checked_no_self(self, n_pre, n_post, recurrent) -> bool:
         no_self = self._no_self(n_pre, n_post, recurrent)
         if self.n and (n_post - no_self) < 1:
             raise ValueError(
                 f"FixedTotalNumber.n must be 0 when no pair is allowed ({n_pre} x {n_post}"
                 f" neurons, no self-connections), got {self.n}"
             )
+        return no_self
+
+    def build_window(self, key, n_pre, n_post, window, recurrent=False):
+        """``AbstractBuilder.build_window``; with ``delays`` the result also has each
+        synapse's delay index and the delay values (ms), as in the ``Delayed`` layout:
+        ``(indptr, targets, weights, group, delays)``."""
+        no_self = self._checked_no_self(n_pre, n_post, recurrent)
+        return total_number_window(
+            seed_words(key),
+            n_pre,
+            n_post,
+            self.n,
+            window,
+            no_self=no_self,
+            weights=self.weights,
+            delays=self.delays,
+        )
+
+    def build(self, key, n_pre, n_post, recurrent=False):
+        no_self = self._checked_no_self(n_pre, n_post, recurrent)
         indptr, targets, w, group, values = draw_total_number(
             seed_words(key),
             n_pre,
@@ -256,6 +316,17 @@ class FromEdges(AbstractBuilder):
     weights: np.ndarray | None = None
 
     def build(self, key, n_pre, n_post, recurrent=False):
+        pre, post = self._checked(n_pre, n_post)
+        return csr_from_edges(pre, post, n_pre, n_post, self.weights)
+
+    def build_window(self, key, n_pre, n_post, window, recurrent=False):
+        pre, post = self._checked(n_pre, n_post)
+        keep = (post >= window[0]) & (post < window[1])
+        w = None if self.weights is None else np.asarray(self.weights)[keep]
+        indptr, targets, w = rows_from_edges(pre[keep], post[keep] - window[0], n_pre, w)
+        return indptr, targets.astype(np.int32), w
+
+    def _checked(self, n_pre, n_post):
         pre, post = np.asarray(self.pre), np.asarray(self.post)
         if pre.shape != post.shape or pre.ndim != 1:
             raise ValueError(
@@ -272,4 +343,4 @@ class FromEdges(AbstractBuilder):
             raise ValueError(
                 f"FromEdges.weights must have shape {pre.shape}, got {np.shape(self.weights)}"
             )
-        return csr_from_edges(pre, post, n_pre, n_post, self.weights)
+        return pre, post

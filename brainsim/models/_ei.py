@@ -6,7 +6,17 @@ from ..network import Network, Projection
 
 
 def ei_network(
-    n, *, key, neuron, exc, inh, in_degree, capacity=None, procedural=False, model="ei_network"
+    n,
+    *,
+    key,
+    neuron,
+    exc,
+    inh,
+    in_degree,
+    capacity=None,
+    procedural=False,
+    model="ei_network",
+    network=Network,
 ) -> Network:
     """``n`` neurons, 80 % excitatory ("E") and 20 % inhibitory ("I"), every pair connected
     with probability ``in_degree / n`` (no self-connections), so the mean in-degree stays
@@ -17,7 +27,9 @@ def ei_network(
     (``ProceduralFixedOutDegree``): each neuron sends ``round(in_degree · n_post / n)``
     synapses to each population (64 to E and 16 to I at in-degree 80), so the mean
     in-degree is again 64 from E and 16 from I, with Binomial in-degrees. ``model``: the
-    name of the calling model, which the error messages name."""
+    name of the calling model, which the error messages name. ``network``: what builds
+    the network, called as ``network(populations, projections, key=key)`` (default
+    ``bs.Network``; ``bs.distributed.network`` builds each process's synapses only)."""
     check_size(f"{model}: n", n)
     check_positive(f"{model}: in_degree", in_degree)
     if n < 5:
@@ -43,4 +55,4 @@ def ei_network(
         for pre in ("E", "I")
         for post in ("E", "I")
     ]
-    return Network({name: neuron(size) for name, size in sizes.items()}, projections, key=key)
+    return network({name: neuron(size) for name, size in sizes.items()}, projections, key=key)

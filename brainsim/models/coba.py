@@ -15,6 +15,7 @@ def coba(
     integrator: AbstractIntegrator | None = None,
     capacity: int | None = None,
     procedural: bool = False,
+    network=Network,
 ) -> Network:
     """Brette et al. (2007) benchmark 1 (COBA, after Vogels & Abbott 2005), in the form of
     Brian2's and BrainPy's examples.
@@ -27,6 +28,11 @@ def coba(
     ``procedural=True`` regenerates the synapses from a seed instead of storing them
     (fixed out-degree, same mean in-degrees; see ``ei_network``): for networks whose
     synapses would not fit in memory.
+    ``network``: what builds the network (default ``bs.Network``;
+    ``bs.distributed.network``: each process of a multi-process run builds only its own
+    synapses). ``network``: what
+    builds the network (default ``bs.Network``; ``bs.distributed.network`` for a
+    multi-process run, each process building only its own synapses).
 
     The membrane is integrated with forward Euler by default (``integrator=None``), as
     Brian2's COBA benchmark does (``method='euler'``): with conductance input, exponential
@@ -59,4 +65,5 @@ def coba(
         capacity=capacity,
         procedural=procedural,
         model="coba",
+        network=network,
     )

@@ -17,6 +17,7 @@ def cobahh(
     in_degree: float = 80.0,
     capacity: int | None = None,
     procedural: bool = False,
+    network=Network,
 ) -> Network:
     """Brette et al. (2007) benchmark 3 (COBAHH), in the form of Brian2's ``COBAHH``
     example.
@@ -33,6 +34,9 @@ def cobahh(
     see docs/concepts/synaptic-integration.md). Random connectivity with mean in-degree
     ``in_degree`` (p = 0.02 at n = 4000, no autapses). Populations "E" (80 %), "I" (20 %).
     ``procedural=True`` regenerates it from a seed instead of storing it (see ``coba``).
+    ``network``: what builds the network (default ``bs.Network``;
+    ``bs.distributed.network``: each process of a multi-process run builds only its own
+    synapses).
 
     The activity is self-sustained and depends on the initial state: start from
     ``cobahh_state`` (Brian2's initial conditions), not from ``net.init``. The mean rate
@@ -54,6 +58,7 @@ def cobahh(
         capacity=capacity,
         procedural=procedural,
         model="cobahh",
+        network=network,
     )
 
 

@@ -13,6 +13,7 @@ def cuba(
     drive: float = 0.0,
     capacity: int | None = None,
     procedural: bool = False,
+    network=Network,
 ) -> Network:
     """Brette et al. (2007) benchmark 2 (CUBA), in the form of Brian2's example.
 
@@ -22,6 +23,9 @@ def cuba(
     Exponential currents: excitatory 16.2 pA (1.62 mV × g_L), τ = 5 ms; inhibitory
     −90 pA (−9 mV × g_L), τ = 10 ms. Random connectivity, mean in-degree ``in_degree``;
     ``procedural=True`` regenerates it from a seed instead of storing it (see ``coba``).
+    ``network``: what builds the network (default ``bs.Network``;
+    ``bs.distributed.network``: each process of a multi-process run builds only its own
+    synapses).
     """
     neuron = lambda size: LIF(
         size,
@@ -46,4 +50,5 @@ def cuba(
         capacity=capacity,
         procedural=procedural,
         model="cuba",
+        network=network,
     )

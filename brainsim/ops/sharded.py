@@ -14,7 +14,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ..conn.layouts import CSR, Procedural
+from ..conn.layouts import CSR, Delayed, Procedural
 from .event import event_matvec
 from .procedural import procedural_matvec_list, procedural_matvec_window
 
@@ -49,15 +49,19 @@ class StoredShard(eqx.Module):
     ``csr`` holds, for every shard, the synapses onto its block of ``n_post / n_shards``
     targets (every row, targets local to the block, in the full layout's order): arrays
     stacked along a leading shard axis ``(n_shards, ...)``, ``indices`` padded to the
-    largest block (``bs.simulate_sharded`` builds it and lays the shard axis over the
-    devices, so inside ``jax.shard_map`` each device sees its own block, ``(1, ...)``).
+    largest block (``bs.simulate_sharded`` or ``bs.distributed.network`` builds it and
+    lays the shard axis over the devices, so inside ``jax.shard_map`` each device sees
+    its own block, ``(1, ...)``).
     ``weights``: the per-synapse weights cut and stacked the same way, or ``None`` (the
-    projection's weight is a scalar)."""
+    projection's weight is a scalar). A ``Delayed`` layout's shard also has the delay
+    index of every synapse (``group``, cut alike) and the ``delays`` values (ms)."""
 
     csr: CSR
     axis: str = eqx.field(static=True)
     n_shards: int = eqx.field(static=True)
     weights: jax.Array | None = None
+    group: jax.Array | None = None  # per-synapse delays: ``Delayed.group``, cut alike
+    delays: tuple[float, ...] | None = eqx.field(default=None, static=True)
 
     @property
     def n_pre(self) -> int:
@@ -67,12 +71,15 @@ class StoredShard(eqx.Module):
     def n_post(self) -> int:
         return self.csr.n_post
 
-    def local(self) -> CSR:
+    def local(self) -> CSR | Delayed:
         """This device's block (inside ``jax.shard_map``) as a ``CSR`` of
-        ``(n_pre, n_post / n_shards)``."""
-        return eqx.tree_at(
+        ``(n_pre, n_post / n_shards)``, or a ``Delayed`` layout over it."""
+        csr = eqx.tree_at(
             lambda c: (c.indptr, c.indices), self.csr, (self.csr.indptr[0], self.csr.indices[0])
         )
+        if self.group is None:
+            return csr
+        return Delayed(csr.n_pre, csr.n_post, csr, self.group[0], self.delays)
 
 
 def _exchange(shard: PostShard | StoredShard, spikes, cap: int):
@@ -130,6 +137,14 @@ def stored_sharded_matvec(shard: StoredShard, weight, spikes, capacity: int):
     vector, go through this shard's block by ``event_matvec``, whose rows and targets
     are in the full layout's order: every target sums the same terms in the same order
     as on one device."""
+    return event_matvec(*stored_shard_inputs(shard, weight, spikes, capacity), capacity)
+
+
+def stored_shard_inputs(shard: StoredShard, weight, spikes, capacity: int):
+    """What this shard propagates, as one device would the whole layout: ``(its block
+    (``StoredShard.local``), its weight (``weight`` times its per-synapse weights, if
+    any), the spikes of every shard (n_pre,))``, gathered as ``stored_sharded_matvec``
+    describes. ``spikes (n_pre / n_shards,)``: this shard's neurons."""
     if spikes.ndim != 1:
         raise ValueError(f"sharded propagation takes unbatched spikes, got {spikes.shape}")
     n_pre = shard.csr.n_pre
@@ -143,4 +158,4 @@ def stored_sharded_matvec(shard: StoredShard, weight, spikes, capacity: int):
     full = jax.lax.cond(jnp.max(counts) > cap, dense, listed)
     if shard.weights is not None:
         weight = shard.weights[0] * weight
-    return event_matvec(shard.local(), weight, full, capacity)
+    return shard.local(), weight, full
