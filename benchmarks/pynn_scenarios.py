@@ -51,26 +51,6 @@ def main(scenarios_dir: str, backend: str):
         print(json.dumps({"scenario": name, "outcome": outcome, "why": why[:200]}), flush=True)
 
 
-# Why brainsim does not run a scenario: what the scenario needs that brainsim lacks.
-WHY = {
-    "spike_precision": "needs off-grid spike times (`spike_precision='off_grid'`, NEST's "
-    "`*_ps` models); brainsim's spikes are on the timestep grid",
-    "gsyn": "records `gsyn_exc`/`gsyn_inh`; brainsim keeps synaptic conductances in the "
-    "projections' state, and `bs.simulate` records population state only",
-    "PointNeuron": "PyNN's composed `PointNeuron` (a cell with named receptor types such as "
-    "`AMPA`/`GABAA`); not translated",
-    "SimpleStochasticSynapse": "per-connection random transmission; brainsim's synapses "
-    "scale a presynaptic spike the same way for all its connections",
-}
-
-
-def _reason(row: dict) -> str:
-    for key, why in WHY.items():
-        if key in row["why"]:
-            return why
-    return row["why"]
-
-
 def _load(path: str) -> dict:
     """The JSON lines of a run (the scenarios also print other lines)."""
     with open(path) as f:
@@ -87,7 +67,7 @@ def table(nest_file: str, brainsim_file: str) -> str:
     ]
     for name in sorted(set(nest) | set(bs)):
         n, b = nest.get(name, {}), bs.get(name, {})
-        why = "" if b.get("outcome") == "pass" else _reason(b) if b else "not run"
+        why = "" if b.get("outcome") == "pass" else b.get("why", "not run")
         lines.append(f"| `{name}` | {n.get('outcome', '-')} | {b.get('outcome', '-')} | {why} |")
     count = lambda d: sum(r["outcome"] == "pass" for r in d.values())  # noqa: E731
     lines.append(

@@ -28,6 +28,7 @@ from .core import simulate_core as simulate_core
 from .gap_junction import GapJunction as GapJunction
 from .monitors import Record as Record
 from .monitors import SpikeEvents as SpikeEvents
+from .monitors import synaptic as synaptic
 from .network import Network as Network
 from .network import NetworkState as NetworkState
 from .network import Projection as Projection
@@ -37,3 +38,4 @@ from .projection import ProjectionInput as ProjectionInput
 from .sharded import simulate_sharded as simulate_sharded
 from .simulate import Recording as Recording
 from .simulate import simulate as simulate
+from .stochastic import StochasticRelease as StochasticRelease

@@ -20,6 +20,7 @@ from .monitors import (
     check_variables,
     is_spikes,
     reduce_window,
+    state_value,
     step_sample,
 )
 from .network import Network, NetworkState, stacked_axes
@@ -106,7 +107,7 @@ def _chunk_fn(
         for name, rec in records.items():
             pop = state.populations[name]
             sample[name] = {
-                v: step_sample(rec, v, pop, values)
+                v: step_sample(rec, v, state_value(net, state, name, v, t=t + dt, dt=dt), values)
                 for v in rec.variables
                 if not (name in per_step and is_spikes(v))
             }
@@ -215,7 +216,7 @@ def plan_run(net, state, duration, dt, record, inputs) -> Plan:
     n_steps = steps("duration", duration, dt)
     net.check_state(state, dt)
     records = as_records(record, net.populations)
-    check_variables(records, state)
+    check_variables(records, state, net)
     base = math.lcm(1, *(r.every for r in records.values()))
     if n_steps % base:
         raise ValueError(

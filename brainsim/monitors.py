@@ -3,8 +3,11 @@
 ``record={"E": ["spikes", "v"], "I": Record(["spikes"], indices=slice(0, 100), every=10)}``
 
 A variable is a field of the population's state (``"v"``, ``"spike"``...; ``"spikes"`` is
-an alias of ``"spike"``). ``every`` records one sample per ``every`` steps: the last value
-of the window, except spikes, which record whether the neuron spiked in the window.
+an alias of ``"spike"``), or a field of the synaptic state of a projection onto the
+population: ``"synapses[k].g"`` (``bs.synaptic(k, "g")``) is the synaptic variable
+``g`` of projection ``k`` (its position in the network's projections), shape
+``(..., n_post)``. ``every`` records one sample per ``every`` steps: the last value of the
+window, except spikes, which record whether the neuron spiked in the window.
 With ``events=True`` spikes are kept as ``SpikeEvents`` (memory ∝ number of spikes, like
 NEST's spike recorder or Brian2's SpikeMonitor) instead of a dense ``(n_samples, n)``
 raster: during a chunk every sample appends the indices of its spiking neurons to one
@@ -14,6 +17,7 @@ more spikes than the buffer holds is run again with a larger buffer, so nothing 
 """
 
 import math
+import re
 from typing import NamedTuple
 
 import equinox as eqx
@@ -23,6 +27,7 @@ import numpy as np
 from ._checks import check_size
 
 _ALIASES = {"spikes": "spike"}
+_SYNAPTIC = re.compile(r"synapses\[(\d+)\]\.(\w+)")
 
 
 class SpikeEvents(NamedTuple):
@@ -92,7 +97,64 @@ def field_name(variable: str) -> str:
     return _ALIASES.get(variable, variable)
 
 
-def check_variables(records: dict[str, Record], state) -> None:
+def synaptic(projection: int, field: str = "g") -> str:
+    """The record variable of ``field`` of projection ``projection``'s synaptic state
+    (``"synapses[k].g"``), recorded with the projection's postsynaptic population.
+
+    Its sample at time ``T`` (the end of a step) is the value at ``T`` before the arrivals
+    of the next step (the kinetics advanced over the step without arrivals: the same
+    instant as the population's ``v``). E.g. ``g`` of ``Exponential`` or ``Alpha``
+    (nS for a ``Conductance`` output, pA for ``Current``)."""
+    return f"synapses[{int(projection)}].{field}"
+
+
+def parse_synaptic(variable: str) -> tuple[int, str] | None:
+    """``(projection, field)`` of a ``synaptic`` variable, ``None`` for a population's."""
+    m = _SYNAPTIC.fullmatch(variable)
+    return None if m is None else (int(m.group(1)), m.group(2))
+
+
+def state_value(net, state, name: str, variable: str, *, t, dt):
+    """The value of ``variable`` of population ``name`` at the end of the step that ends
+    at ``t`` (ms), from the network state after that step: a population's field as it
+    is, a projection's synaptic field advanced over one more step without arrivals
+    (see ``synaptic``)."""
+    syn = parse_synaptic(variable)
+    if syn is None:
+        return getattr(state.populations[name], field_name(variable))
+    k, field = syn
+    x = state.synapses[k]
+    no_arrivals = jnp.zeros_like(getattr(x, field))
+    advanced, _ = net.projections[k].synapse.step(x, no_arrivals, t=t, dt=dt)
+    return getattr(advanced, field)
+
+
+def _check_synaptic(net, state, name: str, variable: str) -> bool:
+    """Whether ``variable`` is a synaptic one (raising if it names no field of a
+    projection onto ``name``)."""
+    syn = parse_synaptic(variable)
+    if syn is None:
+        return False
+    k, field = syn
+    n = len(net.projections)
+    post = getattr(net.projections[k], "post", None) if k < n else None
+    x = state.synapses[k] if k < n else None
+    if post != name or x is None or not hasattr(x, field):
+        onto = [
+            synaptic(j, f)
+            for j, p in enumerate(net.projections)
+            if getattr(p, "post", None) == name and state.synapses[j] is not None
+            for f in vars(state.synapses[j])
+            if not f.startswith("_")
+        ]
+        raise ValueError(
+            f"record: population {name!r} has no synaptic variable {variable!r} (a field "
+            f"of a projection onto it); available: {onto}"
+        )
+    return True
+
+
+def check_variables(records: dict[str, Record], state, net) -> None:
     for name, rec in records.items():
         pop_state = state.populations[name]
         fields = [field_name(v) for v in rec.variables]
@@ -101,6 +163,8 @@ def check_variables(records: dict[str, Record], state) -> None:
                 f"record: population {name!r} lists a variable twice: {rec.variables}"
             )
         for var in rec.variables:
+            if _check_synaptic(net, state, name, var):
+                continue
             if not hasattr(pop_state, field_name(var)):
                 fields = [f for f in vars(pop_state) if not f.startswith("_")]
                 raise ValueError(
@@ -120,12 +184,13 @@ def check_variables(records: dict[str, Record], state) -> None:
             raise ValueError(f"record: indices for {name!r} must be in [0, {size - 1}]")
 
 
-def step_sample(rec: Record, variable: str, pop_state, values: bool = False):
-    """The value of ``variable`` recorded after one step: spikes as booleans (a quarter
-    of the float32 traffic: at 256 000 neurons, writing and re-reading float windows
-    took half of CUBA's run time), other variables as they are; ``values``: spikes as
-    the population's spike values too (differentiable through surrogate spikes)."""
-    x = rec.select(getattr(pop_state, field_name(variable)))
+def step_sample(rec: Record, variable: str, value, values: bool = False):
+    """The sample of ``variable`` (``value``: from ``state_value``) after one step:
+    spikes as booleans (a quarter of the float32 traffic: at 256 000 neurons, writing and
+    re-reading float windows took half of CUBA's run time), other variables as they are;
+    ``values``: spikes as the population's spike values too (differentiable through
+    surrogate spikes)."""
+    x = rec.select(value)
     return x != 0 if is_spikes(variable) and not values else x
 
 

@@ -179,7 +179,11 @@ class Network(eqx.Module):
             v_post = getattr(state.populations[proj.post], "v", None)
             drives[proj.post] = drives[proj.post] + proj.output(g, v_post)
         pops, spikes = {}, {}
+        together = net._step_together(state, drives, fused, t=t, dt=dt)
         for name, pop in net.populations.items():
+            if name in together:
+                pops[name], spikes[name] = together[name]
+                continue
             if name not in fused:
                 pops[name], spikes[name] = pop.step(
                     state.populations[name], drives[name], t=t, dt=dt
@@ -201,21 +205,28 @@ class Network(eqx.Module):
     def step_block(self, state: NetworkState, inputs=None, *, steps: int, dt, record=None):
         """``steps`` calls of ``step`` as one call (``AbstractFused.run_network``) where
         the populations' fused steps offer it and it is exactly equivalent: every
-        projection's spikes arrive after one step (no STP, no gap junction), the state is
-        not stacked by ``jax.vmap`` and ``inputs`` is constant (``None`` or a dict, not a
-        function of ``t``). ``record``: ``{population: (buffer, offset)}``, event buffers
-        to which the spikes of every step are appended as ``ops.append_spikes`` appends
-        them. Returns ``(state, {population: (buffer, end, counts (steps,))})``, bit for
-        bit what the steps and appends give, or ``None`` where the call does not apply
-        (the caller then steps one at a time). Not differentiable, not batched by
-        ``jax.vmap``."""
+        projection's spikes arrive after one step (no STP, no gap junction), its
+        components (at most one) offer a ``run_form`` (e.g. ``bs.Plastic`` with pair
+        STDP), the state is not stacked by ``jax.vmap`` and ``inputs`` is constant
+        (``None`` or a dict, not a function of ``t``). ``record``: ``{population:
+        (buffer, offset)}``, event buffers to which the spikes of every step are
+        appended as ``ops.append_spikes`` appends them. Returns ``(state, {population:
+        (buffer, end, counts (steps,))})``, bit for bit what the steps and appends give,
+        or ``None`` where the call does not apply (the caller then steps one at a time).
+        Not differentiable, not batched by ``jax.vmap``."""
         if callable(inputs):
             return None
         drives = self._drives(state, inputs)
-        arriving = {}
+        arriving, forms = {}, {}
         for k, proj in enumerate(self.projections):
-            if isinstance(proj, GapJunction) or proj.stp is not None or proj.components:
+            if isinstance(proj, GapJunction) or proj.stp is not None:
                 return None
+            if proj.components:
+                if len(proj.components) > 1:
+                    return None
+                forms[k] = proj.components[0].run_form(state.components[k][0], dt=dt)
+                if forms[k] is None:
+                    return None
             d = state.delays[k]
             if isinstance(proj.conn, Delayed) or d.cursor.ndim or d.buffer.shape[0]:
                 return None
@@ -226,14 +237,20 @@ class Network(eqx.Module):
         names = list(self.populations)
         parts = tuple((fused[n], state.populations[n], drives[n]) for n in names)
         record = {names.index(name): got for name, got in (record or {}).items()}
-        got = parts[0][0].run_network(
-            parts, self._fused_inputs(state, arriving), dt=dt, steps=steps, record=record
-        )
+        inputs = [
+            x._replace(plastic=forms.get(k))
+            for k, x in enumerate(self._fused_inputs(state, arriving))
+        ]
+        got = parts[0][0].run_network(parts, tuple(inputs), dt=dt, steps=steps, record=record)
         if got is None:
             return None
-        pops, syn, recorded = got
+        pops, syn, recorded, learned = got
         pops = dict(zip(names, pops, strict=True))
-        new = NetworkState(pops, syn, state.delays, state.stp, state.components)
+        components = list(state.components)
+        for k in forms:
+            c = self.projections[k].components[0]
+            components[k] = (c.from_run(state.components[k][0], learned[k]),)
+        new = NetworkState(pops, syn, state.delays, state.stp, tuple(components))
         return new, {names[i]: x for i, x in recorded.items()}
 
     def _drives(self, state, inputs) -> dict:
@@ -245,6 +262,28 @@ class Network(eqx.Module):
             if isinstance(proj, GapJunction):
                 drives[proj.post] = drives[proj.post] + proj.drive(state.populations[proj.pre].v)
         return drives
+
+    def _step_together(self, state, drives, fused, *, t, dt) -> dict:
+        """``{name: (state, spikes)}`` for the populations (not fused) of one model that
+        step as one computation (``AbstractNeuron.step_together``)."""
+        groups = {}
+        for name, pop in self.populations.items():
+            if name not in fused:
+                groups.setdefault(type(pop), []).append(name)
+        out = {}
+        for names in groups.values():
+            if len(names) < 2:
+                continue
+            got = self.populations[names[0]].step_together(
+                tuple(self.populations[n] for n in names),
+                tuple(state.populations[n] for n in names),
+                tuple(drives[n] for n in names),
+                t=t,
+                dt=dt,
+            )
+            if got is not None:
+                out.update(zip(names, got, strict=True))
+        return out
 
     def _incoming(self, name: str) -> list[int]:
         """Indices of the synaptic (not gap-junction) projections onto ``name``."""

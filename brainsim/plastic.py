@@ -1,4 +1,4 @@
-"""A plasticity rule as a projection component: the weights of a projection become
+r"""A plasticity rule as a projection component: the weights of a projection become
 state and learn while the network runs.
 
 ``Projection(..., components=(bs.Plastic(rule),))`` steps ``rule`` (a
@@ -12,27 +12,41 @@ while asleep (the wake/sleep phases of Massey et al.; ``Sleep.inputs`` gives the
 matching external input). ``Plastic(bs.plasticity.RewardSTDP(...),
 modulator=...)`` drives the rule's neuromodulator from a ``bs.plasticity`` modulator
 (a reward signal over time, or Izhikevich's distal reward from the spikes).
+
+Per-synapse delays (``Projection(delays=...)``, a ``bs.conn.Delayed`` layout) follow the
+same convention synapse by synapse: synapse $s$ of delay $d_s$ sees the presynaptic
+spikes as emitted and the postsynaptic spikes $d_s$ later (NEST's ``stdp_synapse``:
+the whole delay dendritic, no axonal part). The rule then runs on a *grouped* view of
+the layout: the synapses of delay group $g$ onto neuron $j$ target the virtual
+postsynaptic neuron $g\,n_\text{post} + j$, which sees $j$'s spikes $d_g$ steps late,
+so each postsynaptic trace is kept once per delay group ($G\,n_\text{post}$ values)
+and the weights keep the layout's order. Every rule updates a synapse from its own
+presynaptic and postsynaptic neurons only, so this is exact; sleep and modulators,
+which pool over postsynaptic neurons, need a ``CSR``/``ELL`` layout.
 """
 
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 
-from .conn.layouts import CSR, ELL
-from .delays import delay_step, delay_steps, init_delay
+from .conn.layouts import CSR, ELL, Delayed
+from .delays import DelayState, delay_step, delay_steps, init_delay
 from .ops import Indexed, index
 from .plasticity import AbstractModulator, AbstractPlasticity, Sleep
 from .projection import AbstractProjectionComponent, ProjectionInput
 
 
 class Plastic(AbstractProjectionComponent):
-    """Plastic weights for a projection with a stored ``CSR``/``ELL`` layout.
+    """Plastic weights for a projection with a stored ``CSR``/``ELL`` layout, or
+    per-synapse delays (``Delayed``; module docstring).
 
     State: ``(rule state, postsynaptic delay buffer, modulator state)``; the weights
     are ``state[0].w`` (flat, layout order), starting from the projection's ``weight``.
     ``sleep``: optional ``bs.plasticity.Sleep`` phases; ``modulator``: optional
     ``bs.plasticity.AbstractModulator`` giving a modulated rule (``RewardSTDP``) its
     reward each step.
-    ``index``: the layout's column index, set when the network is built (``bind``).
+    ``index``: the layout's column index (of the grouped view with per-synapse delays),
+    and ``delays`` the delay groups (ms), set when the network is built (``bind``).
     A batch of plastic networks is made by ``jax.vmap(net.init)`` (each element learns
     its own weights), not by ``batch_shape``."""
 
@@ -40,6 +54,7 @@ class Plastic(AbstractProjectionComponent):
     sleep: Sleep | None = None
     modulator: AbstractModulator | None = None
     index: Indexed | None = None
+    delays: tuple | None = eqx.field(default=None, static=True)  # per group (ms), Delayed
 
     def __check_init__(self):
         if not isinstance(self.rule, AbstractPlasticity):
@@ -57,12 +72,21 @@ class Plastic(AbstractProjectionComponent):
             )
 
     def bind(self, projection) -> "Plastic":
-        if type(projection.conn) not in (CSR, ELL):
+        conn = projection.conn
+        if type(conn) is Delayed:
+            if self.sleep is not None or self.modulator is not None:
+                raise ValueError(
+                    f"Projection {projection.name}: Plastic with sleep or a modulator needs "
+                    "a CSR or ELL layout (one delay), not per-synapse delays"
+                )
+            idx = index(grouped(conn), pre_capacity=projection.capacity)
+            return Plastic(self.rule, index=idx, delays=conn.delays)
+        if type(conn) not in (CSR, ELL):
             raise ValueError(
                 f"Projection {projection.name}: Plastic needs a stored CSR or ELL layout "
-                f"(weights it can update), got {type(projection.conn).__name__}"
+                f"(weights it can update), got {type(conn).__name__}"
             )
-        idx = index(projection.conn, pre_capacity=projection.capacity)
+        idx = index(conn, pre_capacity=projection.capacity)
         sleep = self.sleep
         if sleep is not None:
             sleep = sleep.bind(_flat_weights(projection), idx)
@@ -78,14 +102,21 @@ class Plastic(AbstractProjectionComponent):
             )
         conn = projection.conn
         w = _flat_weights(projection)
+        modulator = None if self.modulator is None else self.modulator.init(key)
+        if self.delays is not None:  # the last D postsynaptic spike vectors, D the longest
+            depth = max(delay_steps(d, dt) for d in self.delays)
+            post = init_delay(depth + 1, (conn.n_post,))
+            return self.rule.init(w, conn.n_pre, self.index.layout.n_post), post, modulator
         # a buffer of d spike vectors (init_delay(d + 1)) returns those of d steps before
         post = init_delay(delay_steps(projection.delay, dt) + 1, (conn.n_post,))
-        modulator = None if self.modulator is None else self.modulator.init(key)
         return self.rule.init(w, conn.n_pre, conn.n_post), post, modulator
 
     def step(self, state, x: ProjectionInput, *, t, dt):
         rule_state, post_delay, modulator = state
-        post_delay, post = delay_step(post_delay, x.post)
+        if self.delays is None:
+            post_delay, post = delay_step(post_delay, x.post)
+        else:
+            post_delay, post = _grouped_step(post_delay, x.post, self.delays, dt)
         kwargs = {}
         if self.modulator is not None:
             modulator, kwargs["reward"] = self.modulator.step(modulator, x.pre, post, t=t, dt=dt)
@@ -96,7 +127,50 @@ class Plastic(AbstractProjectionComponent):
         weight = rule_state.w.reshape(self.index.layout.weight_shape)
         return (rule_state, post_delay, modulator), x._replace(weight=weight)
 
+    def run_form(self, state, *, dt):
+        """The rule's ``run_form`` with the postsynaptic spikes it sees next and the
+        column index, where the whole delay is one step (no sleep, no modulator)."""
+        rule_state, post_delay, _ = state
+        if self.sleep is not None or self.modulator is not None or self.delays is not None:
+            return None
+        if post_delay.buffer.shape[0] != 1 or post_delay.cursor.ndim:
+            return None
+        run = self.rule.run_form(rule_state, dt=dt)
+        if run is None:
+            return None
+        return run._replace(seen=post_delay.buffer[0], cols=self.index.cols)
+
+    def from_run(self, state, run):
+        rule_state, post_delay, modulator = state
+        buffer = run.seen[None].astype(post_delay.buffer.dtype)
+        return (
+            self.rule.from_run(rule_state, run),
+            DelayState(buffer, post_delay.cursor),
+            modulator,
+        )
+
 
 def _flat_weights(projection):
     """The projection's initial weights, flat in layout order."""
     return jnp.broadcast_to(projection.weight, projection.conn.weight_shape).ravel()
+
+
+def grouped(layout: Delayed) -> CSR:
+    """The rows of ``layout`` with synapse ``s`` of delay group ``g`` onto ``j`` retargeted
+    to ``g n_post + j`` (``G n_post`` postsynaptic neurons, same synapse order)."""
+    group = np.asarray(layout.group).astype(np.int64)
+    indices = group * layout.n_post + np.asarray(layout.csr.indices)
+    n_post = len(layout.delays) * layout.n_post
+    if n_post > np.iinfo(np.int32).max:
+        raise ValueError(f"Plastic: {len(layout.delays)} delay groups x {layout.n_post} too many")
+    return CSR(layout.n_pre, n_post, np.asarray(layout.csr.indptr), indices.astype(np.int32))
+
+
+def _grouped_step(state: DelayState, post, delays, dt):
+    """Push this step's ``post (n_post,)``; return ``(state, (G n_post,))``: for every
+    delay group ``g`` the vector pushed ``d_g`` steps before (``delay_step``'s lag)."""
+    depth = state.buffer.shape[0]
+    lags = [delay_steps(d, dt) for d in delays]
+    seen = jnp.concatenate([state.buffer[(state.cursor - lag) % depth] for lag in lags])
+    buffer = state.buffer.at[state.cursor].set(post.astype(state.buffer.dtype))
+    return DelayState(buffer, (state.cursor + 1) % depth), seen

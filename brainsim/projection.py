@@ -46,10 +46,14 @@ class AbstractProjectionComponent(AbstractDynamics):
       new ``weight`` (e.g. one kept in the state) makes the step propagate with it;
       returning new ``pre`` spikes scales what is sent.
 
+    - ``run_form(state, *, dt)``: optional, the component's steps in the form a
+      many-step native loop runs them (``Network.step_block``; e.g. ``bs.ops.PairRun``),
+      and ``from_run(state, run)``, the state after that loop advanced the form.
+
     The component's states live in ``NetworkState.components[k]`` (a tuple per
-    projection ``k``). A network with components steps one step at a time
-    (``Network.step_block`` does not apply); the fused neuron steps still do, with the
-    returned weights."""
+    projection ``k``). A network with a component that offers no ``run_form`` steps one
+    step at a time (``Network.step_block`` does not apply); the fused neuron steps still
+    do, with the returned weights."""
 
     def bind(self, projection) -> "AbstractProjectionComponent":
         """This component for the built ``projection`` (default: unchanged)."""
@@ -62,6 +66,14 @@ class AbstractProjectionComponent(AbstractDynamics):
     @abc.abstractmethod
     def step(self, state, x: ProjectionInput, *, t, dt):
         """``(state, ProjectionInput)`` after one step."""
+
+    def run_form(self, state, *, dt):
+        """This component in a many-step native loop, or ``None`` (the default)."""
+        return None
+
+    def from_run(self, state, run):
+        """The state after the loop advanced ``run_form(state)`` to ``run``."""
+        raise NotImplementedError(f"{type(self).__name__} has no run_form")
 
 
 class Projection(eqx.Module):

@@ -295,6 +295,14 @@ SIMULATE = [
      r"record: unknown population 'b'; known: \['a'\]"),
     ("simulate-record-variable", lambda: _sim(record={"a": ["vv"]}), ValueError,
      r"record: population 'a' has no variable 'vv'"),
+    ("simulate-record-synaptic", lambda: _sim(record={"a": [bs.synaptic(0, "h")]}),
+     ValueError, r"record: population 'a' has no synaptic variable 'synapses\[0\]\.h' \(a "
+     r"field of a projection onto it\); available: \['synapses\[0\]\.g'\]"),
+    ("StochasticRelease-p", lambda: bs.StochasticRelease(-0.1), ValueError,
+     r"StochasticRelease.p must be a probability in \[0, 1\], got -0.1"),
+    ("StochasticRelease-p-shape", lambda: _net(components=(bs.StochasticRelease(np.ones(3)),)),
+     ValueError, r"Projection a->a: StochasticRelease.p must be a scalar or have the layout's "
+     r"weight shape \(\d+,\), got \(3,\)"),
     ("simulate-chunk_steps", lambda: _sim(chunk_steps=0), ValueError,
      r"chunk_steps must be an integer >= 1, got 0"),
     ("Record-every", lambda: bs.Record("spikes", every=0), ValueError,

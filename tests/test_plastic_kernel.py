@@ -94,11 +94,21 @@ def test_reference_matches_dense_values_vjp_vmap(name, mu):
 
 
 @native_only
-@pytest.mark.parametrize(("name", "dtype"), [("csr", "float32"), ("ell", "float64")])
-def test_kernel_equals_reference_bit_for_bit(name, dtype):
+@pytest.mark.parametrize(
+    ("name", "dtype", "mu"),
+    [
+        ("csr", "float32", (0.0, 0.0)),
+        ("ell", "float64", (0.0, 0.0)),
+        ("csr", "float32", (1.0, 1.0)),
+        ("ell", "float32", (1.0, 0.0)),
+        ("csr", "float64", (0.0, 1.0)),
+    ],
+)
+def test_kernel_equals_reference_bit_for_bit(name, dtype, mu):
+    """Additive and multiplicative (soft-bound) weight dependence on either side."""
     layout = _layout(name)
     idx = bs.ops.index(layout, pre_capacity=4, post_capacity=4)
-    kernel, reference = jax.jit(_update(idx, (0.0, 0.0))), jax.jit(_update(idx, (0.0, 0.0)))
+    kernel, reference = jax.jit(_update(idx, mu)), jax.jit(_update(idx, mu))
     with jax.enable_x64(dtype == "float64"):
         for c, (density, surrogate) in enumerate([(0.1, False), (0.6, False), (0.3, True)]):
             args = _inputs(layout, jax.random.key(c), density, surrogate, jnp.dtype(dtype))
@@ -108,7 +118,7 @@ def test_kernel_equals_reference_bit_for_bit(name, dtype):
             assert not np.array_equal(got, args[0])  # something was updated
             np.testing.assert_array_equal(got, ref)
     active = bs.ops._kernel.KERNELS["plastic_bounded"].active(
-        layout, idx.cols, *args, (0.1, 0.9), mu=(0.0, 0.0), caps=(4, 4)
+        layout, idx.cols, *args, (0.1, 0.9), mu=mu, caps=(4, 4)
     )
     assert set(active) == {"cpu"}
 

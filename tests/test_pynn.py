@@ -77,16 +77,18 @@ def test_psp_matches_analytic_and_neo_units():
 def test_unsupported_cell_and_synapse_types_are_named():
     from pyNN.errors import InvalidModelError
     from pyNN.standardmodels.cells import IF_cond_exp_gsfa_grr
-    from pyNN.standardmodels.synapses import SimpleStochasticSynapse
+    from pyNN.standardmodels.synapses import StochasticTsodyksMarkramSynapse
 
     sim.setup(timestep=0.1)
     with pytest.raises(InvalidModelError, match="IF_cond_exp_gsfa_grr.*supported: IF_curr_exp"):
         sim.Population(2, IF_cond_exp_gsfa_grr())
     a = sim.Population(2, sim.IF_curr_exp())
-    with pytest.raises(ValueError, match="SimpleStochasticSynapse.*supported: StaticSynapse"):
-        sim.Projection(a, a, sim.AllToAllConnector(), SimpleStochasticSynapse(delay=0.1))
-    with pytest.raises(ValueError, match="spike_precision='off_grid'.*supported: 'on_grid'"):
-        sim.setup(timestep=0.1, spike_precision="off_grid")
+    with pytest.raises(
+        ValueError, match="StochasticTsodyksMarkramSynapse.*supported: StaticSynapse"
+    ):
+        sim.Projection(a, a, sim.AllToAllConnector(), StochasticTsodyksMarkramSynapse(delay=0.1))
+    with pytest.raises(ValueError, match="spike_precision must be 'on_grid' or 'off_grid'"):
+        sim.setup(timestep=0.1, spike_precision="exact")
 
 
 def test_poisson_source_rate():

@@ -55,6 +55,15 @@ class AbstractNeuron(AbstractDynamics):
         implements exactly."""
         return None
 
+    def step_together(self, populations: tuple, states: tuple, drives: tuple, *, t, dt):
+        """The steps of several populations of this model (``self`` is
+        ``populations[0]``) as one computation, or ``None`` (the default:
+        ``Network.step`` steps each alone). ``states`` and ``drives``: one per population.
+        Returns one ``(state, spikes)`` per population, what its own ``step`` returns,
+        bit for bit. It makes the compiled program smaller (one graph for many
+        populations, e.g. the eight Poisson sources of ``bs.models.potjans_diesmann``)."""
+        return None
+
     def affine_form(self, dt) -> "AffineForm | None":
         """This model's step as an ``AffineForm`` where it has that form exactly (then
         ``bs.train.NeuronLayer`` runs it through the hand-written BPTT of
@@ -110,7 +119,9 @@ class FusedInput(NamedTuple):
     """One projection as a whole-network fused step takes it: the ``layout`` and
     ``weight`` of its connectivity, the presynaptic ``spikes (..., n_pre)`` arriving now,
     the index ``post`` of its target population, the state ``synapse`` of its kinetics
-    and its event-buffer ``capacity`` (``None``: the ops' default)."""
+    and its event-buffer ``capacity`` (``None``: the ops' default); ``plastic``: for
+    ``run_network`` only, the ``run_form`` of the projection's learning component
+    (``bs.ops.PairRun``, whose weights then replace ``weight``) or ``None``."""
 
     layout: Any
     weight: Any
@@ -118,6 +129,7 @@ class FusedInput(NamedTuple):
     post: int
     synapse: Any
     capacity: int | None
+    plastic: Any = None
 
 
 class AbstractFused(eqx.Module):
@@ -144,8 +156,10 @@ class AbstractFused(eqx.Module):
         """``steps`` calls of ``step_network`` with each step's spikes the next step's
         arriving spikes and the drives constant, as one call, or ``None``; after each
         step the spikes of the populations in ``record`` (``{index: (buffer, offset)}``)
-        are appended to their buffers as ``bs.ops.append_spikes`` appends them. Returns
-        ``(states, synapses, {index: (buffer, end, counts (steps,))})``."""
+        are appended to their buffers as ``bs.ops.append_spikes`` appends them; inputs
+        with a ``plastic`` form learn in every step as their component would. Returns
+        ``(states, synapses, {index: (buffer, end, counts (steps,))}, plastic)``, the
+        last the advanced forms (``None`` for static inputs)."""
         return None
 
 

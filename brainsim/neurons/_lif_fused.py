@@ -131,10 +131,11 @@ class LIFFused(AbstractFused):
             record=list(record),
             buffers=[buf for buf, _ in record.values()],
             offsets=[off for _, off in record.values()],
+            plastic=[x.plastic for x in inputs],
         )
         if got is None:
             return None
-        out_pops, out_g, bufs, ends, counts = got
+        out_pops, out_g, bufs, ends, counts, learned = got
         states = tuple(LIFState(v=v, spike=s, refractory=r) for v, s, r in out_pops)
         recorded = {i: (bufs[r], ends[r], counts[r]) for r, i in enumerate(record)}
-        return states, tuple(SynapseState(g=g) for g in out_g), recorded
+        return states, tuple(SynapseState(g=g) for g in out_g), recorded, learned

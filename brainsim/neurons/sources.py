@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_nonnegative, check_size
+from .._random import _is_threefry
 from ._base import AbstractNeuron
 
 
@@ -95,6 +96,34 @@ class PoissonCounts(AbstractNeuron):
         lam = jnp.broadcast_to(jnp.asarray(self.rate) * (dt * 1e-3), state.spike.shape)
         s = _poisson_by_inversion(sub, lam.astype(state.spike.dtype))
         return SourceState(spike=s, key=key), s
+
+    def step_together(self, populations, states, drives, *, t, dt):
+        """All ``populations`` (``PoissonCounts``) in one draw: the rates padded with
+        zeros to the largest size, the keys stacked, one vmapped draw. Bit for bit the
+        separate steps: with JAX's partitionable threefry a uniform depends only on its
+        key and index, so a longer draw extends a shorter one, and a padded channel (rate
+        0) never spikes. ``None`` for states with batch axes or keys of another kind."""
+        dtype = states[0].spike.dtype
+        if not all(
+            s.spike.shape == (p.size,) and s.spike.dtype == dtype and _is_threefry(s.key)
+            for p, s in zip(populations, states, strict=True)
+        ):
+            return None
+        width = max(p.size for p in populations)
+        lam = jnp.stack(
+            [_padded(jnp.asarray(p.rate) * (dt * 1e-3), p.size, width) for p in populations]
+        )
+        keys = jax.vmap(jax.random.split)(jnp.stack([s.key for s in states]))  # (P, 2)
+        counts = jax.vmap(_poisson_by_inversion)(keys[:, 1], lam.astype(dtype))
+        return tuple(
+            (SourceState(spike=counts[i, : p.size], key=keys[i, 0]), counts[i, : p.size])
+            for i, p in enumerate(populations)
+        )
+
+
+def _padded(x, size: int, width: int):
+    """``x`` broadcast to ``(size,)`` and padded with zeros to ``(width,)``."""
+    return jnp.pad(jnp.broadcast_to(jnp.asarray(x), (size,)), (0, width - size))
 
 
 def _poisson_by_inversion(key, lam):

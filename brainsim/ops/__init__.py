@@ -32,6 +32,7 @@ from .event import event_matvec_many as event_matvec_many
 from .lif import lif_update as lif_update
 from .lif import lif_update_pure as lif_update_pure
 from .lif_network import lif_network_update as lif_network_update
+from .lif_network_run import PairRun as PairRun
 from .lif_network_run import lif_network_run as lif_network_run
 from .plastic import Columns as Columns
 from .plastic import Indexed as Indexed

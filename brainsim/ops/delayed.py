@@ -151,7 +151,7 @@ def _slots(layout: Delayed, steps, cursor, depth: int):
             f"{min(steps)}..{max(steps)}"
         )
     table = jnp.asarray(np.asarray(steps, np.int32) - 1)
-    return (cursor + table) % depth
+    return jax.lax.rem(cursor + table, jnp.int32(depth))  # both >= 0: Python's % not needed
 
 
 def delayed_propagate(layout: Delayed, weight, spikes, ring, cursor, *, steps, capacity: int):

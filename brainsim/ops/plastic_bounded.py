@@ -16,11 +16,12 @@ factor of the *partner* (a trace of the other side), $b$ one of the neuron that 
 ``update_rows`` (``ops.plastic``) with ``B`` as the ``delta``, and its VJP theirs. On
 CPU one C++ call (``_native/plastic_event.cc``) does both passes in place, with the
 floating-point operations of the reference as XLA compiles it, so both paths give the
-same weights bit for bit; it applies to float32/float64 weights and additive changes
-(hard bounds, ``mu_plus = mu_minus = 0``: with soft bounds XLA's rewriting of the
-division by a constant span into a product with its reciprocal depends on whether the
-bounds are constants, so no kernel can match it in every program). Under ``jax.vmap``
-the reference runs.
+same weights bit for bit; it applies to float32/float64 weights with additive (``mu``
+0) or multiplicative (``mu`` 1) weight dependence on each side (other exponents take
+``pow``, whose rounding XLA and the C library do not share). The reference scales by
+the reciprocal of the span, computed once (not a division per synapse, which XLA
+rewrites into that product only where the bounds are constants), so the kernel can
+round as it does in every program. Under ``jax.vmap`` the reference runs.
 """
 
 import functools
@@ -28,6 +29,7 @@ import functools
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..conn.layouts import CSR, ELL
 from ._kernel import Kernel
@@ -42,7 +44,7 @@ def bounded_change(w, raw, w_min, w_max, mu_plus: float = 0.0, mu_minus: float =
     $u^{\mu_-}$ elsewhere (``mu`` static, >= 0; 0 is additive). Weight units, any
     (broadcastable) shapes."""
     if mu_plus or mu_minus:
-        u = (w - w_min) / (w_max - w_min)
+        u = (w - w_min) * (1 / (w_max - w_min))
         raw = raw * jnp.where(raw > 0, _power(1 - u, mu_plus), _power(u, mu_minus))
     return jnp.clip(w + raw, w_min, w_max) - w
 
@@ -85,12 +87,12 @@ _plastic = Kernel(
     "plastic_bounded",
     _reference,
     bwd=_bwd,
-    when="float32/float64 weights, hard bounds (mu_plus = mu_minus = 0)",
+    when="float32/float64 weights, mu_plus and mu_minus each 0 or 1",
 )
 
 
 def _applies(layout, cols, w, *args, mu, caps):
-    return w.dtype in (jnp.float32, jnp.float64) and not any(mu)
+    return w.dtype in (jnp.float32, jnp.float64) and all(m in (0, 1) for m in mu)
 
 
 @_plastic.register("cpu", applies=_applies)
@@ -105,7 +107,8 @@ def _native_call(layout, cols, w, pre, post, a_post, b_post, a_pre, b_pre, bound
             input_output_aliases={0: 0},
         )
         operands = (cols.indptr, cols.pre, cols.offset, a_post, b_post, a_pre, b_pre, lo, hi)
-        return kernel(w, pre, post, indptr, indices, *operands)
+        soft = np.int64(int(mu[0] == 1) | 2 * int(mu[1] == 1))
+        return kernel(w, pre, post, indptr, indices, *operands, soft=soft)
 
     @call.def_vmap
     def _(axis_size, in_batched, *args):  # batched: the reference, element by element

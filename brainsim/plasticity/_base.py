@@ -47,6 +47,16 @@ class AbstractPlasticity(eqx.Module):
     def step(self, state, pre, post, *, layout, dt):
         """One step of ``dt`` ms with the spikes seen at the synapse."""
 
+    def run_form(self, state, *, dt):
+        """This rule as a many-step native loop steps it (a ``bs.ops.PairRun`` without
+        its ``seen`` spikes and column index, which ``bs.Plastic`` adds), or ``None``
+        (the default: the network steps one step at a time)."""
+        return None
+
+    def from_run(self, state, run):
+        """The state that the advanced ``run`` (of ``run_form(state)``) holds."""
+        raise NotImplementedError(f"{type(self).__name__} has no run_form")
+
 
 def check_rule(name: str, rule, amplitudes=(), taus=()) -> None:
     """Amplitudes >= 0 (they are magnitudes: the sign is the rule's) and time constants

@@ -18,9 +18,10 @@ delay convention: ``bs.plasticity`` (``_base``).
 import equinox as eqx
 import jax.numpy as jnp
 
+from ..ops import PairRun
 from ._base import AbstractPlasticity, apply_bounded, check_rule
 from .bounds import Bounds
-from .traces import AbstractPairing, AllToAll, decay
+from .traces import AbstractPairing, AllToAll, decay_factor
 
 
 class PairSTDPState(eqx.Module):
@@ -64,15 +65,39 @@ class PairSTDP(AbstractPlasticity):
         return PairSTDPState(w, pre, pre, post, post)
 
     def step(self, state: PairSTDPState, pre, post, *, layout, dt) -> PairSTDPState:
-        x = (decay(state.x_plus, self.tau_plus, dt), decay(state.x_minus, self.tau_minus, dt))
-        y = (decay(state.y_plus, self.tau_plus, dt), decay(state.y_minus, self.tau_minus, dt))
-        one_pre, one_post = jnp.ones_like(x[0]), jnp.ones_like(y[0])
-        on_post = (raw_on_post(x, self), one_post)
-        on_pre = (raw_on_pre(y, self), one_pre)
+        f = tuple(decay_factor(t, dt, state.x_plus.dtype) for t in (self.tau_plus, self.tau_minus))
+        x, y = (state.x_plus, state.x_minus), (state.y_plus, state.y_minus)
+        on_post = (raw_on_post(x, self, f), jnp.ones_like(y[0]))
+        on_pre = (raw_on_pre(y, self, f), jnp.ones_like(x[0]))
         w = apply_bounded(layout, state.w, pre, post, on_post, on_pre, self.bounds)
-        x = [self.pairing.jump(t, pre) for t in x]
-        y = [self.pairing.jump(t, post) for t in y]
+        x = [self.pairing.jump(t * ft, pre) for t, ft in zip(x, f, strict=True)]
+        y = [self.pairing.jump(t * ft, post) for t, ft in zip(y, f, strict=True)]
         return PairSTDPState(w, *x, *y)
+
+    def run_form(self, state: PairSTDPState, *, dt):
+        """``bs.ops.PairRun`` for all-to-all, asymmetric pairing with bounds additive or
+        multiplicative on each side (``mu`` 0 or 1); else ``None``."""
+        b = self.bounds
+        if self.symmetric or type(self.pairing) is not AllToAll:
+            return None
+        if b.mu_plus not in (0, 1) or b.mu_minus not in (0, 1):
+            return None
+        dtype = state.w.dtype
+        return PairRun(
+            w=state.w,
+            traces=(state.x_plus, state.x_minus, state.y_plus, state.y_minus),
+            seen=None,
+            cols=None,
+            decay=tuple(decay_factor(t, dt, dtype) for t in (self.tau_plus, self.tau_minus)),
+            a_plus=self.A_plus,
+            a_minus=self.A_minus,
+            w_min=b.w_min,
+            w_max=b.w_max,
+            soft=(b.mu_plus == 1, b.mu_minus == 1),
+        )
+
+    def from_run(self, state: PairSTDPState, run: PairRun) -> PairSTDPState:
+        return PairSTDPState(run.w, *run.traces)
 
     def window(self, delta_t):
         """The raw change of an isolated pair at ``delta_t = t_post - t_pre`` (ms),
@@ -85,11 +110,20 @@ class PairSTDP(AbstractPlasticity):
         return jnp.where(dt > 0, ltp, jnp.where(dt < 0, -ltd, 0.0))
 
 
-def raw_on_post(x, rule):
-    """Raw change at a postsynaptic spike from the presynaptic traces ``x``."""
-    return rule.A_plus * x[0] - (rule.A_minus * x[1] if rule.symmetric else 0.0)
+# The traces enter decayed by the factors f as x (f A): XLA folds a product of constants,
+# so it rounds (x f) A so wherever f and A are constants; written so, every program (and
+# the native loop, bs.ops.PairRun) rounds alike.
 
 
-def raw_on_pre(y, rule):
-    """Raw change at a presynaptic spike from the postsynaptic traces ``y``."""
-    return (rule.A_plus * y[0] if rule.symmetric else 0.0) - rule.A_minus * y[1]
+def raw_on_post(x, rule, f=(1.0, 1.0)):
+    """Raw change at a postsynaptic spike from the presynaptic traces ``x`` decayed by
+    ``f`` (per trace; 1: ``x`` already decayed)."""
+    ltd = x[1] * (rule.A_minus * f[1]) if rule.symmetric else 0.0
+    return x[0] * (rule.A_plus * f[0]) - ltd
+
+
+def raw_on_pre(y, rule, f=(1.0, 1.0)):
+    """Raw change at a presynaptic spike from the postsynaptic traces ``y`` decayed by
+    ``f``."""
+    ltp = y[0] * (rule.A_plus * f[0]) if rule.symmetric else 0.0
+    return ltp - y[1] * (rule.A_minus * f[1])

@@ -41,4 +41,9 @@ class Nearest(AbstractPairing):
 def decay(x, tau, dt):
     """``x`` decayed over ``dt`` ms with time constant ``tau`` (ms); differentiable in
     ``tau``."""
-    return x * jnp.exp(-dt / jnp.asarray(tau, x.dtype))
+    return x * decay_factor(tau, dt, x.dtype)
+
+
+def decay_factor(tau, dt, dtype):
+    """$e^{-dt/\tau}$ in ``dtype``: what ``decay`` multiplies by."""
+    return jnp.exp(-dt / jnp.asarray(tau, dtype))

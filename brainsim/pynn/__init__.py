@@ -28,6 +28,7 @@ from pyNN.connectors import (  # noqa: E402, F401
     OneToOneConnector,
     SmallWorldConnector,
 )
+from pyNN.parameters import Sequence  # noqa: E402, F401
 from pyNN.random import NumpyRNG, RandomDistribution  # noqa: E402, F401
 from pyNN.space import Space  # noqa: E402, F401
 
@@ -46,6 +47,16 @@ from ._cells import (  # noqa: E402, F401
     SpikeSourceGamma,
     SpikeSourcePoisson,
     SpikeSourcePoissonRefractory,
+)
+from ._composed import (  # noqa: E402, F401
+    LIF,
+    AdExp,
+    AlphaPSR,
+    CondAlphaPostSynapticResponse,
+    CondExpPostSynapticResponse,
+    CurrExpPostSynapticResponse,
+    ExpPSR,
+    PointNeuron,
 )
 from ._control import (  # noqa: E402, F401
     connect,
@@ -83,6 +94,7 @@ from ._synapses import (  # noqa: E402, F401
     AdditiveWeightDependence,
     GutigWeightDependence,
     MultiplicativeWeightDependence,
+    SimpleStochasticSynapse,
     SpikePairRule,
     StaticSynapse,
     STDPMechanism,

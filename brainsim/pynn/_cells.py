@@ -18,6 +18,7 @@ from pyNN.standardmodels import build_translations
 from pyNN.standardmodels import cells as pc
 
 from .. import neurons, synapses
+from ._simulator import state
 
 _LEAKY = (
     ("tau_m", "tau_m"),
@@ -53,6 +54,11 @@ class _Translated:
         kinetics = self.kinetics(_value(native[f"tau_syn_{x}"]))
         e_rev = _value(native[f"e_rev_{x}"]) if self.conductance else None
         return kinetics, e_rev
+
+    def synaptic_variables(self) -> dict:
+        """The recordable synaptic variables: ``{PyNN name: receptor type}`` (the sum of
+        the synaptic variables of the projections with that receptor type, µS or nA)."""
+        return {"gsyn_exc": "excitatory", "gsyn_inh": "inhibitory"} if self.conductance else {}
 
 
 def _value(x):
@@ -242,16 +248,43 @@ class SpikeSourceArray(_Translated, pc.SpikeSourceArray):
     state_variables = {}
 
     def build(self, size, native):
-        trains = np.broadcast_to(np.asarray(native["spike_times"], object), (size,))
-        times = [np.asarray(getattr(s, "value", s), float).ravel() for s in trains]
-        for i, t in enumerate(times):
-            if np.any(np.diff(t) < 0):
-                raise ValueError(
-                    f"SpikeSourceArray.spike_times of cell {i} must be in increasing order, "
-                    f"got {t}"
-                )
+        times = _trains(size, native)
         indices = np.concatenate([np.full(len(s), i, np.int32) for i, s in enumerate(times)])
-        return neurons.SpikeTimes(size, np.concatenate(times), indices)
+        return neurons.SpikeTimes(size, on_grid(np.concatenate(times)), indices)
+
+    def emitted(self, size, native, steps, cells):
+        """``(times, cells)``: the given times (ms) of the spikes that ``cells`` emitted
+        in steps ``steps`` (step k starts at k dt), every given time of a step once."""
+        trains = _trains(size, native)
+        out_t, out_c = [np.zeros(0)], [np.zeros(0, np.int64)]
+        for c in np.unique(cells):
+            t = trains[c]
+            sel = np.isin(np.rint(on_grid(t) / state.dt), steps[cells == c])
+            out_t.append(t[sel])
+            out_c.append(np.full(sel.sum(), c, np.int64))
+        t, c = np.concatenate(out_t), np.concatenate(out_c)
+        order = np.argsort(t, kind="stable")
+        return t[order], c[order]
+
+
+def _trains(size, native):
+    """The spike times (ms) of each cell of a ``SpikeSourceArray``, checked."""
+    trains = np.broadcast_to(np.asarray(native["spike_times"], object), (size,))
+    times = [np.asarray(getattr(s, "value", s), float).ravel() for s in trains]
+    for i, t in enumerate(times):
+        if np.any(np.diff(t) < 0):
+            raise ValueError(
+                f"SpikeSourceArray.spike_times of cell {i} must be in increasing order, got {t}"
+            )
+    return times
+
+
+def on_grid(times):
+    """The step of each spike time (ms) as the time it starts: a time off the grid goes
+    to the next step (NEST's ``spike_generator`` with precise times: a spike at t is sent
+    in the step ending at or after t, i.e. brainsim's step starting then)."""
+    dt = state.dt
+    return np.ceil(np.round(np.asarray(times, float) / dt, 6)) * dt
 
 
 CELL_TYPES = (

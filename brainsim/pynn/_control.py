@@ -1,6 +1,8 @@
 """PyNN's simulation control (``setup``, ``run``, ``reset``, ``end``, queries) and its
 procedural API (``create``, ``connect``, ``record``...), on PyNN's common factories."""
 
+import warnings
+
 from pyNN import common
 from pyNN.connectors import FixedProbabilityConnector
 from pyNN.recording import get_io
@@ -14,14 +16,23 @@ from ._synapses import StaticSynapse
 
 def setup(timestep=0.1, min_delay="auto", **extra_params):
     """Start a new network: ``timestep`` (ms) is brainsim's ``dt``; ``rng_seed`` (extra)
-    seeds connectivity, Poisson sources and noise. Returns the MPI rank (0)."""
+    seeds connectivity, Poisson sources and noise; ``spike_precision`` (extra):
+    ``'on_grid'`` (default) or ``'off_grid'``, which only warns that cells spike on the
+    grid (spike sources keep their times either way). Returns the MPI rank (0)."""
     if timestep <= 0:
         raise ValueError(f"setup: timestep must be > 0 ms, got {timestep}")
     precision = extra_params.get("spike_precision", "on_grid")
-    if precision != "on_grid":
+    if precision not in ("on_grid", "off_grid"):
         raise ValueError(
-            f"setup: spike_precision={precision!r} is not supported; supported: 'on_grid' "
-            "(spikes on the timestep grid)"
+            f"setup: spike_precision must be 'on_grid' or 'off_grid', got {precision!r}"
+        )
+    if precision == "off_grid":
+        warnings.warn(
+            "brainsim.pynn: spike_precision='off_grid': SpikeSourceArray spikes keep their "
+            "times, but cells spike on the timestep grid (reported at the end of the step "
+            "of the threshold crossing, up to one timestep after NEST's precise *_ps "
+            "models); brainsim has no precise-timing cell models",
+            stacklevel=2,
         )
     common.setup(timestep, min_delay, **extra_params)
     state.clear()

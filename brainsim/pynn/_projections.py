@@ -267,8 +267,12 @@ class Projection(common.Projection):
                     output = synapses.Current()
                     w = -np.abs(w) if receptor == "inhibitory" else w
                 d = np.round(values["delay"][sel] / state.dt) * state.dt
+                if source.celltype.injectable:  # a cell: its spike is at its step's end
+                    d = d + state.dt  # and arrives a delay later, as in NEST
                 one = bool(d.size and np.all(d == d[0]))
                 sub = {k: v[sel] for k, v in values.items()}
+                # the CSR layout orders synapses by pre (stable): its synapse j is order[j]
+                order = np.argsort(pre_idx[sel], kind="stable")
                 plastic = self.synapse_type.plastic(sub, 1000.0)
                 if plastic is not None:
                     if not one or np.any(w < 0):
@@ -276,10 +280,14 @@ class Projection(common.Projection):
                             "STDPMechanism: brainsim needs one delay per projection and "
                             "positive (excitatory or conductance) weights"
                         )
-                    # the CSR layout orders synapses by pre (stable): learned weight j
-                    self._learned.append(
-                        (len(out), np.flatnonzero(sel)[np.argsort(pre_idx[sel], kind="stable")])
+                    self._learned.append((len(out), np.flatnonzero(sel)[order]))
+                release = self.synapse_type.release({k: v[order] for k, v in sub.items()})
+                if release is not None and np.ndim(release.p) and not one:
+                    raise ValueError(
+                        "SimpleStochasticSynapse: brainsim needs one delay per projection "
+                        "or one p per projection"
                     )
+                parts = tuple(c for c in (plastic, release) if c is not None)
                 out.append(
                     BsProjection(
                         names[id(source)],
@@ -291,7 +299,7 @@ class Projection(common.Projection):
                         delay=float(d[0]) if one and d[0] > state.dt + 1e-9 else None,
                         delays=None if one else d,
                         stp=self.synapse_type.stp(sub),
-                        components=() if plastic is None else (plastic,),
+                        components=parts,
                     )
                 )
         return out

@@ -4,17 +4,25 @@ kept between runs for PyNN's ``Recorder`` (which turns them into Neo segments).
 Samples: PyNN's signals start at the recording's start time (t = 0 after ``setup`` or
 ``reset``), one every ``sampling_interval`` ms; brainsim records at the end of each
 step, so the first sample is taken from the state before the run. Spikes of a cell are
-reported at the end of the step in which it fires (as NEST); a spike source's spikes
-at the start of the step that emits them (the times it was given).
+reported at the end of the step in which it fires (as NEST); a random source's spikes
+at the start of the step that emits them; a ``SpikeSourceArray``'s at the times it was
+given (emitted in the step starting at or after each, as NEST's precise
+``spike_generator``).
+
+``gsyn_exc`` / ``gsyn_inh`` of a conductance-based cell (a ``PointNeuron``'s
+``AMPA.gsyn``, ``AMPA.isyn``...): the sum of the synaptic variables (``bs.synaptic(k,
+"g")``, nS -> µS or pA -> nA) of the projections onto it with that receptor type, at
+each sample time before the spikes arriving then.
 """
 
 import numpy as np
 from pyNN import recording
 
-from ..monitors import Record
+from ..monitors import state_value, synaptic
 from . import _simulator
 
 _SPIKES = "spikes"
+_NATIVE = 1000.0  # nS per µS, pA per nA
 
 
 class Recorder(recording.Recorder):
@@ -34,52 +42,95 @@ class Recorder(recording.Recorder):
                     f"got {sampling_interval}"
                 )
             self.sampling_interval = sampling_interval
-        if variable.name != _SPIKES and variable.name not in self._fields():
+        supported = [*self._fields(), *self._synaptic()]
+        if variable.name != _SPIKES and variable.name not in supported:
             raise ValueError(
                 f"record: {variable.name!r} of {type(self.population.celltype).__name__} "
-                f"is not supported; supported: spikes, {', '.join(self._fields())}"
+                f"is not supported; supported: spikes, {', '.join(supported)}"
             )
 
     def _fields(self):
         return self.population.celltype.state_variables
 
+    def _synaptic(self) -> dict:
+        """``{PyNN variable: receptor type}`` of the recordable synaptic variables."""
+        celltype = self.population.celltype
+        return celltype.synaptic_variables() if hasattr(celltype, "synaptic_variables") else {}
+
+    def _sources(self, name):
+        """``bs.synaptic`` variables summed into synaptic variable ``name`` (this
+        population's projections with its receptor type)."""
+        sim = self._simulator.state
+        incoming = sim.receptors.get((id(self.population), self._synaptic()[name]), [])
+        return [synaptic(k, "g") for k in incoming]
+
     def _names(self):
         return sorted({v.name for v, ids in self.recorded.items() if ids})
 
-    def spec(self, pop_state):
-        """The ``Record`` for the next run (``None``: nothing to record);
-        stores the sample at the current time for a signal that has none yet."""
+    def spec(self, bs_state, name):
+        """The variables to record in the next run of population ``name`` of the network
+        (``None``: nothing recorded here); stores the sample at the current time for a
+        signal that has none yet."""
         names = self._names()
         if not names:
             return None
-        fields = self._fields()
-        for name in names:
-            if name != _SPIKES and not self._signals.get(name):
-                field, factor = fields[name]
-                self._signals[name] = [np.asarray(getattr(pop_state, field))[None] / factor]
+        variables = []
+        for n in names:
+            if n in self._synaptic():
+                variables += self._sources(n)
+            elif n != _SPIKES:
+                variables.append(self._fields()[n][0])
+            if n != _SPIKES and not self._signals.get(n):
+                self._signals[n] = [self._value(n, bs_state, name)[None]]
                 self._step = 0
-        return Record([_SPIKES if n == _SPIKES else fields[n][0] for n in names], events=True)
+        if _SPIKES in names:
+            variables.append(_SPIKES)
+        return variables
 
-    def collect(self, rec: dict, t0: float):
-        """Keep the samples of a run that started at ``t0`` ms."""
+    def _value(self, n, bs_state, name):
+        """The current value of PyNN variable ``n`` (PyNN units)."""
+        if n not in self._synaptic():
+            field, factor = self._fields()[n]
+            return np.asarray(getattr(bs_state.populations[name], field)) / factor
+        sim = self._simulator.state
+        total = np.zeros(self.population.size)
+        for var in self._sources(n):
+            total += np.asarray(state_value(sim.net, bs_state, name, var, t=sim.t, dt=sim.dt))
+        return total / _NATIVE
+
+    def collect(self, rec: dict, t0: float, n_steps: int):
+        """Keep the samples of a run of ``n_steps`` steps that started at ``t0`` ms."""
         dt = self._simulator.state.dt
         every = int(round(self.sampling_interval / dt))
-        n_steps = None
         fields = self._fields()
+        keep = (self._step + 1 + np.arange(n_steps)) % every == 0
         for name in self._names():
             if name == _SPIKES:
                 ev = rec["spike"] if "spike" in rec else rec[_SPIKES]
-                first = int(round(t0 / dt)) + (1 if self.population.celltype.injectable else 0)
-                # times on the grid, as decimals (150 x 0.1 is 15.000000000000002)
-                self._spike_times.append(np.round((first + ev.steps) * dt, 9))
-                self._spike_cells.append(np.asarray(ev.neurons, np.int64))
+                self._spikes(ev, t0)
                 continue
-            x = np.asarray(rec[fields[name][0]]) / fields[name][1]
-            n_steps = len(x)
-            keep = (self._step + 1 + np.arange(n_steps)) % every == 0
+            if name in self._synaptic():
+                x = np.zeros((n_steps, self.population.size))
+                for var in self._sources(name):
+                    x = x + np.asarray(rec[var]) / _NATIVE
+            else:
+                x = np.asarray(rec[fields[name][0]]) / fields[name][1]
             self._signals[name].append(x[keep])
-        if n_steps is not None:
-            self._step += n_steps
+        self._step += n_steps
+
+    def _spikes(self, ev, t0: float):
+        """Keep the spikes ``ev`` (``SpikeEvents``) of a run that started at ``t0`` ms."""
+        dt, celltype = self._simulator.state.dt, self.population.celltype
+        first = int(round(t0 / dt))
+        cells = np.asarray(ev.neurons, np.int64)
+        if hasattr(celltype, "emitted"):  # a SpikeSourceArray: the times it was given
+            pop = self.population
+            times, cells = celltype.emitted(pop.size, pop._native, first + ev.steps, cells)
+        else:  # on the grid, as decimals (150 x 0.1 is 15.000000000000002); a cell's at
+            # the end of its step, a source's at the start
+            times = np.round((first + int(celltype.injectable) + ev.steps) * dt, 9)
+        self._spike_times.append(times)
+        self._spike_cells.append(cells)
 
     def _get_spiketimes(self, ids, clear=False):
         times = np.concatenate(self._spike_times) if self._spike_times else np.zeros(0)

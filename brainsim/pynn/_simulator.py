@@ -10,6 +10,7 @@ import jax
 import numpy as np
 from pyNN import common
 
+from ..monitors import Record
 from ..network import Network
 from ..simulate import simulate
 
@@ -38,6 +39,7 @@ class State(common.control.BaseState):
         self.populations, self.projections, self.sources = [], [], []
         self.id_counter, self.segment_counter, self.n_sources = 0, -1, 0
         self.net = self.bs_state = None
+        self.receptors = {}  # (id(population), receptor type) -> its bs projections
         self.reset()
 
     def reset(self):
@@ -67,11 +69,13 @@ class State(common.control.BaseState):
             self.bs_state = self._initial_state()
         self.running = True
         names = {id(p): f"p{k}" for k, p in enumerate(self.populations)}
-        record = {}
+        record, recorded = {}, []
         for p in self.populations:
-            spec = p.recorder.spec(self.bs_state.populations[names[id(p)]])
-            if spec is not None:
-                record[names[id(p)]] = spec
+            variables = p.recorder.spec(self.bs_state, names[id(p)])
+            if variables is not None:
+                recorded.append(p)
+            if variables:
+                record[names[id(p)]] = Record(variables, events=True)
         inputs = _inputs(self.sources, names) if self.sources else None
         self.bs_state, rec = simulate(
             self.net,
@@ -83,18 +87,20 @@ class State(common.control.BaseState):
             t0=self.t,
             progress=False,
         )
-        for p in self.populations:
-            if names[id(p)] in record:
-                p.recorder.collect(rec[names[id(p)]], self.t)
+        for p in recorded:
+            p.recorder.collect(rec[names[id(p)]] if names[id(p)] in record else {}, self.t, steps)
         self.t = round(self.t + steps * self.dt, 9)  # on the grid, as a decimal
 
     def _build(self) -> Network:
         pops = {f"p{k}": p.build() for k, p in enumerate(self.populations)}
         index = {id(p): f"p{k}" for k, p in enumerate(self.populations)}
-        projs = []
+        projs, self.receptors = [], {}
         for q in self.projections:
             q._bs_first = len(projs)
             projs.extend(q.translate(index))
+            for k in range(q._bs_first, len(projs)):  # the projections onto each population
+                post = self.populations[int(projs[k].post[1:])]
+                self.receptors.setdefault((id(post), q.receptor_type), []).append(k)
         if self.auto_min_delay:  # the smallest delay of the network
             delays = [q._values["delay"].min() for q in self.projections if len(q)]
             self.min_delay = max(self.dt, min(delays, default=self.dt))

@@ -1,17 +1,19 @@
-"""PyNN's synapse types: ``StaticSynapse``, ``TsodyksMarkramSynapse`` and
-``STDPMechanism`` (``SpikePairRule`` with an additive, multiplicative, mixed or Gütig
-weight dependence).
+"""PyNN's synapse types: ``StaticSynapse``, ``SimpleStochasticSynapse``,
+``TsodyksMarkramSynapse`` and ``STDPMechanism`` (``SpikePairRule`` with an additive,
+multiplicative, mixed or Gütig weight dependence).
 
 Native parameters keep PyNN's names and units (weight nA or µS, delay ms); the
 projection converts them for the postsynaptic cell type when it is translated
 (``_projections``). A delay left unset is the minimum delay, one timestep.
 """
 
+import numpy as np
 from pyNN.standardmodels import build_translations
 from pyNN.standardmodels import synapses as ps
 
 from ..plastic import Plastic
 from ..plasticity import Bounds, PairSTDP
+from ..stochastic import StochasticRelease
 from ..synapses import TsodyksMarkram
 from ._simulator import state
 
@@ -29,6 +31,11 @@ class _Synapse:
         native weight = PyNN weight x scale."""
         return None
 
+    def release(self, native: dict):
+        """The projection's release component (``None``: every spike transmitted);
+        ``native``: the parameters per synapse in the layout's (CSR) order."""
+        return None
+
 
 def _one(native: dict, name: str, synapse: str) -> float:
     v = native[name]
@@ -43,6 +50,18 @@ def _one(native: dict, name: str, synapse: str) -> float:
 class StaticSynapse(_Synapse, ps.StaticSynapse):
     __doc__ = ps.StaticSynapse.__doc__
     translations = build_translations(("weight", "weight"), ("delay", "delay"))
+
+
+class SimpleStochasticSynapse(_Synapse, ps.SimpleStochasticSynapse):
+    """PyNN's ``SimpleStochasticSynapse``: each spike is transmitted by each connection
+    with probability ``p`` (per connection), as ``bs.StochasticRelease`` (its draws
+    from the network's seed, ``setup(rng_seed=)``)."""
+
+    translations = build_translations(("weight", "weight"), ("delay", "delay"), ("p", "p"))
+
+    def release(self, native):
+        p = native["p"]
+        return StochasticRelease(float(p[0]) if p.size and np.all(p == p[0]) else p)
 
 
 class TsodyksMarkramSynapse(_Synapse, ps.TsodyksMarkramSynapse):
@@ -154,4 +173,9 @@ class GutigWeightDependence(ps.GutigWeightDependence):
         return native["mu_plus"], native["mu_minus"]
 
 
-SUPPORTED_SYNAPSES = ("StaticSynapse", "TsodyksMarkramSynapse", "STDPMechanism")
+SUPPORTED_SYNAPSES = (
+    "StaticSynapse",
+    "SimpleStochasticSynapse",
+    "TsodyksMarkramSynapse",
+    "STDPMechanism",
+)

@@ -5,8 +5,10 @@
 #include <cstring>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "lif_network.h"
+#include "lif_network_plastic.h"
 #include "spike_append.h"
 
 namespace {
@@ -20,28 +22,43 @@ using namespace brainsim_lif;
 // are sources (no extra operands: those would change every step), and the
 // input currents are the same in every step.
 //
-// Operands: the network's, then per recorded population r (attribute record:
+// Projections with plastic[q] != 0 learn by pair STDP (lif_network_plastic.h)
+// before every step's events.
+//
+// Operands: the network's, then the plastic projections' (PairOperand, in
+// projection order), then per recorded population r (attribute record:
 // the population indices, R of them) its event buffer (int32 [C_r]), then per
-// r its write offset (int32 []).  Results: the network's, then per r the
+// r its write offset (int32 []).  Results: the network's, then the plastic
+// projections' (PairResult), then per r the
 // buffer (aliased to its operand), then per r the end offset (int32 [],
 // saturated at INT32_MAX; it may exceed C_r: nothing past C_r is written),
 // then per r the spike count of every step (int32 [steps]).
 template <typename T>
 static ffi::Error RunNetworkSteps(ffi::ThreadPool& pool, ffi::RemainingArgs args,
                                   ffi::RemainingRets rets, const NetAttrs& at, int64_t steps,
-                                  ffi::Span<const int64_t> record) {
+                                  ffi::Span<const int64_t> record,
+                                  ffi::Span<const int64_t> plastic) {
   Scratch<T>& sc = ThreadScratch<T>();
   auto bad = [&sc](const std::string& what) {
     return NetworkError(sc, ffi::Error::InvalidArgument("brainsim lif_network_run: " + what));
   };
   const int64_t R = static_cast<int64_t>(record.size());
-  int64_t B = 0;
-  ffi::Error err = PrepareNetwork(sc, args, rets, at, 2 * R, 3 * R, B);
+  int64_t B = 0, n_plastic = 0;
+  if (plastic.size() != at.post.size()) return bad("one plastic code per projection");
+  for (int64_t c : plastic) n_plastic += c != 0;
+  ffi::Error err = PrepareNetwork(sc, args, rets, at, kPairOps * n_plastic + 2 * R,
+                                  kPairRets * n_plastic + 3 * R, B);
   if (err.failure()) return NetworkError(sc, std::move(err));
   const int64_t P = static_cast<int64_t>(at.mode.size());
   if (static_cast<int64_t>(sc.src.size()) != P)
     return bad("spike sources other than the populations need one call per step");
   if (steps < 1) return bad("steps must be >= 1");
+  if (n_plastic && B != 1) return bad("plastic projections need an unbatched state");
+  static thread_local std::vector<PairRule<T>> rules;  // reused across calls
+  const int64_t p0 = static_cast<int64_t>(args.size()) - 2 * R - kPairOps * n_plastic;
+  err = PreparePairs(sc, plastic, p0, static_cast<int64_t>(rets.size()) - 3 * R -
+                                          kPairRets * n_plastic, rules);
+  if (err.failure()) return NetworkError(sc, std::move(err));
   const int64_t a0 = static_cast<int64_t>(args.size()) - 2 * R;
   const int64_t r0 = static_cast<int64_t>(rets.size()) - 3 * R;
   constexpr ffi::DataType kI32 = ffi::DataType::S32;
@@ -89,6 +106,7 @@ static ffi::Error RunNetworkSteps(ffi::ThreadPool& pool, ffi::RemainingArgs args
   for (int64_t s = 0; s < steps; ++s) {
     CollectActive(sc, at, B);
     if (s > 0) append(s - 1, true);
+    if (!StepPairs(sc, at, rules)) return bad("malformed layout or column index");
     if (!StepNetwork(sc, pool, at, B, true)) return bad("malformed indptr (row out of range)");
     if (s == 0) {  // from now on the state is the results, updated in place
       for (int64_t p = 0; p < P; ++p) {
@@ -113,10 +131,11 @@ static ffi::Error LifNetworkRunImpl(ffi::ThreadPool pool, ffi::RemainingArgs arg
                                     ffi::Span<const int64_t> source,
                                     ffi::Span<const int64_t> homogeneous,
                                     ffi::Span<const int64_t> conductance, int64_t parts,
-                                    int64_t steps, ffi::Span<const int64_t> record) {
+                                    int64_t steps, ffi::Span<const int64_t> record,
+                                    ffi::Span<const int64_t> plastic) {
   const NetAttrs at{layout, mode, post, source, homogeneous, conductance, parts};
   return ByFloatType(args, "brainsim lif_network_run", [&](auto zero) {
-    return RunNetworkSteps<decltype(zero)>(pool, args, rets, at, steps, record);
+    return RunNetworkSteps<decltype(zero)>(pool, args, rets, at, steps, record, plastic);
   });
 }
 
@@ -128,4 +147,5 @@ BRAINSIM_EXPORT XLA_FFI_Error* BrainsimLifNetworkRun(XLA_FFI_CallFrame*);
 XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimLifNetworkRun, LifNetworkRunImpl,
                               BindNetwork()
                                   .Attr<int64_t>("steps")
-                                  .Attr<ffi::Span<const int64_t>>("record"));
+                                  .Attr<ffi::Span<const int64_t>>("record")
+                                  .Attr<ffi::Span<const int64_t>>("plastic"));

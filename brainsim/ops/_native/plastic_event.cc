@@ -1,23 +1,15 @@
 // brainsim native CPU kernel: one step of event-driven plastic weight updates
 // with a bounded, factored change (BrainsimPlasticBounded; brainsim.ops.plastic_bounded
-// is its reference and documents the formula).
-//
-//   for j with post[j] != 0, for the synapses s = (i, j) of column j:      (1)
-//       w[s] += post[j] * change(w[s], a_post[i] * b_post[j])
-//   for i with pre[i] != 0, for the synapses s = (i, j) of row i:          (2)
-//       w[s] += pre[i] * change(w[s], a_pre[j] * b_pre[i])
-//   change(w, r) = clip(w + r, lo, hi) - w   (additive: hard bounds only)
-//
-// (1) runs to completion before (2). The synapse s of column entry e is
-// indptr[col_pre[e]] + col_offset[e] (the column index stores no positions).
-// Every synapse is touched at most once per pass, so the result does not depend
-// on the order of the events, and the floating-point operations are those of
-// the reference as XLA compiles it, one by one (Bound::Apply).
+// is its reference and documents the formula; plastic_common.h has the passes):
+// the columns of the spiking postsynaptic neurons (1), then the rows of the
+// spiking presynaptic ones (2), with a_post [n_pre], b_post [n_post], a_pre
+// [n_post], b_pre [n_pre] arrays.
 //
 // Shapes: w F32/F64 [S] (the result is aliased to it), pre [n_pre], post
 // [n_post], a_post [n_pre], b_post [n_post], a_pre [n_post], b_pre [n_pre],
 // lo/hi [] (all of w's type); indptr S32 [n_pre + 1], indices S32 [S];
 // col_ptr S32 [n_post + 1], col_pre U16/S32 [S], col_offset U8/U16/S32 [S].
+// Attribute soft: bit 0 soft_plus, bit 1 soft_minus (multiplicative bounds).
 // Stateless, safe to call concurrently on distinct weights.
 
 #include <cmath>
@@ -25,28 +17,14 @@
 #include <cstring>
 
 #include "event_common.h"
+#include "plastic_common.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
 
 namespace {
 
-// The weight after an event of value s with raw change a b. XLA's CPU backend
-// contracts the reference's product a b into the addition that follows it (one
-// fused multiply-add, one rounding), and not s d into the scatter's addition,
-// so the kernel does the same: bit for bit the reference's value.
-template <typename T>
-struct Bound {
-  T lo, hi;
-
-  inline T Apply(T w, T s, T a, T b) const {
-    T x = std::fma(a, b, w);
-    x = x < lo ? lo : x;  // jnp.clip: max with lo, then min with hi
-    x = x > hi ? hi : x;
-    const T d = s * (x - w);
-    return w + d;
-  }
-};
+using brainsim_plastic::Bound;
 
 template <typename T>
 static const T* Data(const ffi::AnyBuffer& b) {
@@ -59,19 +37,9 @@ static bool Columns(T* w, const T* post, int64_t n_post, const int32_t* indptr,
                     const T* a, const T* b, const Bound<T>& bound, int64_t n_syn,
                     int64_t n_pre) {
   return brainsim_native::ForEachActiveList(post, n_post, [&](const int32_t* act, int na) {
-    for (int k = 0; k < na; ++k) {
-      const int32_t j = act[k];
-      const T s = post[j], own = b[j];
-      if (col_ptr[j] < 0 || col_ptr[j + 1] > n_syn) return false;
-      for (int64_t e = col_ptr[j]; e < col_ptr[j + 1]; ++e) {
-        const int64_t i = col_pre[e];
-        if (i < 0 || i >= n_pre) return false;
-        const int64_t q = static_cast<int64_t>(indptr[i]) + col_off[e];
-        if (q < 0 || q >= n_syn) return false;
-        w[q] = bound.Apply(w[q], s, a[i], own);
-      }
-    }
-    return true;
+    return brainsim_plastic::ColumnList(
+        w, post, act, na, indptr, col_ptr, col_pre, col_off, [a](int64_t i) { return a[i]; },
+        [b](int64_t j) { return b[j]; }, bound, n_syn, n_pre);
   });
 }
 
@@ -80,18 +48,11 @@ static bool Rows(T* w, const T* pre, int64_t n_pre, const int32_t* indptr,
                  const int32_t* indices, const T* a, const T* b, const Bound<T>& bound,
                  int64_t n_syn, int64_t n_post) {
   return brainsim_native::ForEachActiveList(pre, n_pre, [&](const int32_t* act, int na) {
-    for (int k = 0; k < na; ++k) {
-      const int32_t i = act[k];
-      const T s = pre[i], own = b[i];
-      const int64_t start = indptr[i], stop = indptr[i + 1];
-      if (start < 0 || stop > n_syn || start > stop) return false;
-      for (int64_t q = start; q < stop; ++q) {
-        const int64_t j = indices[q];
-        if (j < 0 || j >= n_post) return false;
-        w[q] = bound.Apply(w[q], s, a[j], own);
-      }
-    }
-    return true;
+    T val[512];  // ForEachActiveList's list holds at most 512 rows
+    for (int k = 0; k < na; ++k) val[k] = pre[act[k]];
+    return brainsim_plastic::RowList(w, val, act, na, indptr, indices,
+                                     [a](int64_t j) { return a[j]; },
+                                     [b](int64_t i) { return b[i]; }, bound, n_syn, n_post);
   });
 }
 
@@ -120,7 +81,8 @@ static ffi::Error Run(ffi::AnyBuffer w_in, ffi::AnyBuffer pre, ffi::AnyBuffer po
                       ffi::AnyBuffer indptr, ffi::AnyBuffer indices, ffi::AnyBuffer col_ptr,
                       ffi::AnyBuffer col_pre, ffi::AnyBuffer col_off, ffi::AnyBuffer a_post,
                       ffi::AnyBuffer b_post, ffi::AnyBuffer a_pre, ffi::AnyBuffer b_pre,
-                      ffi::AnyBuffer lo, ffi::AnyBuffer hi, ffi::AnyBuffer* w_out) {
+                      ffi::AnyBuffer lo, ffi::AnyBuffer hi, int64_t soft,
+                      ffi::AnyBuffer* w_out) {
   const int64_t n_syn = static_cast<int64_t>(w_in.element_count());
   const int64_t n_pre = static_cast<int64_t>(pre.element_count());
   const int64_t n_post = static_cast<int64_t>(post.element_count());
@@ -150,7 +112,8 @@ static ffi::Error Run(ffi::AnyBuffer w_in, ffi::AnyBuffer pre, ffi::AnyBuffer po
     return ffi::Error::InvalidArgument("brainsim plastic_bounded: shapes do not match");
   T* w = static_cast<T*>(w_out->untyped_data());
   if (w != Data<T>(w_in) && n_syn) std::memcpy(w, Data<T>(w_in), n_syn * sizeof(T));
-  const Bound<T> bound{*Data<T>(lo), *Data<T>(hi)};
+  const T lo_v = *Data<T>(lo), hi_v = *Data<T>(hi);
+  const Bound<T> bound{lo_v, hi_v, T(1) / (hi_v - lo_v), (soft & 1) != 0, (soft & 2) != 0};
   const int32_t* ip = Data<int32_t>(indptr);
   bool ok = col_pre.element_type() == ffi::DataType::U16
                 ? ColumnsPre(w, Data<T>(post), n_post, ip, Data<int32_t>(col_ptr),
@@ -172,14 +135,14 @@ static ffi::Error PlasticImpl(ffi::AnyBuffer w_in, ffi::AnyBuffer pre, ffi::AnyB
                               ffi::AnyBuffer col_off, ffi::AnyBuffer a_post,
                               ffi::AnyBuffer b_post, ffi::AnyBuffer a_pre,
                               ffi::AnyBuffer b_pre, ffi::AnyBuffer lo, ffi::AnyBuffer hi,
-                              ffi::Result<ffi::AnyBuffer> w_out) {
+                              ffi::Result<ffi::AnyBuffer> w_out, int64_t soft) {
   switch (w_in.element_type()) {
     case ffi::DataType::F32:
       return Run<float>(w_in, pre, post, indptr, indices, col_ptr, col_pre, col_off, a_post,
-                        b_post, a_pre, b_pre, lo, hi, &*w_out);
+                        b_post, a_pre, b_pre, lo, hi, soft, &*w_out);
     case ffi::DataType::F64:
       return Run<double>(w_in, pre, post, indptr, indices, col_ptr, col_pre, col_off, a_post,
-                         b_post, a_pre, b_pre, lo, hi, &*w_out);
+                         b_post, a_pre, b_pre, lo, hi, soft, &*w_out);
     default:
       return ffi::Error::InvalidArgument("brainsim plastic_bounded: w must be float32/64");
   }
@@ -206,4 +169,5 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimPlasticBounded, PlasticImpl,
                                   .Arg<ffi::AnyBuffer>()  // b_pre
                                   .Arg<ffi::AnyBuffer>()  // lo
                                   .Arg<ffi::AnyBuffer>()  // hi
-                                  .Ret<ffi::AnyBuffer>());  // w
+                                  .Ret<ffi::AnyBuffer>()  // w
+                                  .Attr<int64_t>("soft"));

@@ -1,0 +1,67 @@
+// brainsim native CPU kernels: pair STDP on the stored weights of a network's
+// projections, stepped inside BrainsimLifNetworkRun's loop
+// (lif_network_plastic.cc). brainsim.ops.lif_network_run documents the rule
+// and its reference (bs.plasticity.PairSTDP through bs.Plastic).
+//
+// Every step, before the step's events: (1) every trace decays (x_plus,
+// y_plus by f_plus = e^{-dt/tau_plus}; x_minus, y_minus by f_minus); (2) the
+// postsynaptic spikes seen at the synapses (`seen`: those of the step before,
+// the one-step dendritic delay) update their columns by a_plus x_plus[i];
+// (3) the presynaptic spikes (the source's active rows) update their rows by
+// -a_minus y_minus[j], each through Bound (plastic_common.h); (4) the traces
+// jump by the spikes (all-to-all pairing; decay and jump are stored together,
+// x f + s, one fused multiply-add as XLA computes the reference); (5) `seen`
+// becomes the postsynaptic population's spikes of the last step. The events
+// of the step then propagate with the new weights.
+//
+// Operands of each plastic projection (attribute plastic[q] != 0), after the
+// network's and in projection order (PairOperand): the traces x_plus,
+// x_minus [n_pre], y_plus, y_minus [n_post], seen [n_post], the column index
+// col_ptr S32 [n_post + 1], col_pre U16/S32 [S], col_offset U8/U16/S32 [S],
+// and rule T [6] = f_plus, f_minus, a_plus, a_minus, w_min, w_max. Results
+// (PairResult): w [S] (its projection's weight operand, aliased), the four
+// traces and seen. plastic[q]: 0 static, else 1 | 2 soft_plus | 4 soft_minus.
+
+#ifndef BRAINSIM_LIF_NETWORK_PLASTIC_H_
+#define BRAINSIM_LIF_NETWORK_PLASTIC_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "lif_network.h"
+#include "plastic_common.h"
+
+namespace brainsim_lif {
+
+enum PairOperand : int64_t {
+  kXPlus, kXMinus, kYPlus, kYMinus, kSeen, kColPtr, kColPre, kColOff, kRule, kPairOps
+};
+enum PairResult : int64_t { kWOut, kXPlusOut, kXMinusOut, kYPlusOut, kYMinusOut, kSeenOut, kPairRets };
+
+template <typename T>
+struct PairRule {
+  int64_t q, n_pre, n_post, n_syn;
+  T *w, *x_plus, *x_minus, *y_plus, *y_minus, *seen;
+  const int32_t *indptr, *indices, *col_ptr;
+  const void *col_pre, *col_off;
+  ffi::DataType pre_type, off_type;
+  T f_plus, f_minus, a_plus, a_minus;
+  brainsim_plastic::Bound<T> bound;
+};
+
+// Decodes the plastic operands (from operand a0, result r0; the network's
+// already decoded by PrepareNetwork into sc), copies the state into the
+// results and points each plastic projection's weight operand at its result:
+// the loop then updates the results in place.
+template <typename T>
+ffi::Error PreparePairs(Scratch<T>& sc, ffi::Span<const int64_t> plastic, int64_t a0,
+                        int64_t r0, std::vector<PairRule<T>>& rules);
+
+// Steps (1)-(5) of every rule, the sources' active rows collected (B = 1).
+// Returns false where the layout or the column index is malformed.
+template <typename T>
+bool StepPairs(Scratch<T>& sc, const NetAttrs& at, std::vector<PairRule<T>>& rules);
+
+}  // namespace brainsim_lif
+
+#endif  // BRAINSIM_LIF_NETWORK_PLASTIC_H_

@@ -1,0 +1,104 @@
+// brainsim native CPU kernels: the bounded, factored change of a plastic
+// weight and its column and row passes, shared by the one-step kernel
+// (BrainsimPlasticBounded, plastic_event.cc) and the many-step network loop
+// (BrainsimLifNetworkRun's pair STDP, lif_network_plastic.cc).
+// brainsim.ops.plastic_bounded is the reference and documents the formula:
+//
+//   for j with post[j] != 0, for the synapses s = (i, j) of column j:      (1)
+//       w[s] += post[j] * change(w[s], a_post(i) * b_post(j))
+//   for i with pre[i] != 0, for the synapses s = (i, j) of row i:          (2)
+//       w[s] += pre[i] * change(w[s], a_pre(j) * b_pre(i))
+//   change(w, r) = clip(w + r f, lo, hi) - w,  u = (w - lo) / (hi - lo),
+//   f = 1 - u (r > 0, soft_plus) or u (r <= 0, soft_minus), else 1
+//
+// The synapse s of column entry e is indptr[col_pre[e]] + col_offset[e] (the
+// column index stores no positions). Every synapse is touched at most once
+// per pass, so the result does not depend on the order of the events. The
+// floating-point operations are those of the reference as XLA compiles it,
+// one by one (Bound::Apply): files including this header are compiled with
+// -ffp-contract=off and make their fused multiply-adds explicit.
+
+#ifndef BRAINSIM_PLASTIC_COMMON_H_
+#define BRAINSIM_PLASTIC_COMMON_H_
+
+#include <cmath>
+#include <cstdint>
+
+namespace brainsim_plastic {
+
+// The weight after an event of value s with raw change a b. XLA's CPU backend
+// contracts a product into the addition that is its only use (one fused
+// multiply-add, one rounding) and not s d into the scatter's addition, so the
+// kernel does the same: bit for bit the reference's value. `inv` is
+// 1 / (hi - lo), the reference's reciprocal of the span (soft bounds only).
+template <typename T>
+struct Bound {
+  T lo, hi, inv;
+  bool soft_plus, soft_minus;
+
+  inline T Apply(T w, T s, T a, T b) const {
+    T x;
+    if (!soft_plus && !soft_minus) {
+      x = std::fma(a, b, w);
+    } else {
+      const T r = a * b;  // two uses (the sign test, the product): rounded
+      const T u = (w - lo) * inv;
+      T f = T(1);
+      if (r > T(0)) {
+        if (soft_plus) f = soft_minus ? T(1) - u : std::fma(-(w - lo), inv, T(1));
+      } else if (soft_minus) {
+        f = u;
+      }
+      x = std::fma(r, f, w);
+    }
+    x = x < lo ? lo : x;  // jnp.clip: max with lo, then min with hi
+    x = x > hi ? hi : x;
+    const T d = s * (x - w);
+    return w + d;
+  }
+};
+
+// Pass (1) over the columns act[0..na) (post[j] their spike values): returns
+// false where the column index or the layout is malformed.
+template <typename T, typename Pre, typename Off, typename A, typename B>
+inline bool ColumnList(T* w, const T* post, const int32_t* act, int na, const int32_t* indptr,
+                       const int32_t* col_ptr, const Pre* col_pre, const Off* col_off,
+                       const A& a, const B& b, const Bound<T>& bound, int64_t n_syn,
+                       int64_t n_pre) {
+  for (int k = 0; k < na; ++k) {
+    const int32_t j = act[k];
+    const T s = post[j], own = b(j);
+    if (col_ptr[j] < 0 || col_ptr[j + 1] > n_syn) return false;
+    for (int64_t e = col_ptr[j]; e < col_ptr[j + 1]; ++e) {
+      const int64_t i = col_pre[e];
+      if (i < 0 || i >= n_pre) return false;
+      const int64_t q = static_cast<int64_t>(indptr[i]) + col_off[e];
+      if (q < 0 || q >= n_syn) return false;
+      w[q] = bound.Apply(w[q], s, a(i), own);
+    }
+  }
+  return true;
+}
+
+// Pass (2) over the rows act[0..na), val[k] the spike value of row act[k].
+template <typename T, typename A, typename B>
+inline bool RowList(T* w, const T* val, const int32_t* act, int64_t na, const int32_t* indptr,
+                    const int32_t* indices, const A& a, const B& b, const Bound<T>& bound,
+                    int64_t n_syn, int64_t n_post) {
+  for (int64_t k = 0; k < na; ++k) {
+    const int32_t i = act[k];
+    const T s = val[k], own = b(i);
+    const int64_t start = indptr[i], stop = indptr[i + 1];
+    if (start < 0 || stop > n_syn || start > stop) return false;
+    for (int64_t q = start; q < stop; ++q) {
+      const int64_t j = indices[q];
+      if (j < 0 || j >= n_post) return false;
+      w[q] = bound.Apply(w[q], s, a(j), own);
+    }
+  }
+  return true;
+}
+
+}  // namespace brainsim_plastic
+
+#endif  // BRAINSIM_PLASTIC_COMMON_H_

@@ -1,0 +1,109 @@
+"""Pair STDP inside the many-step native loop (``Network.step_block`` with a
+``bs.Plastic`` projection, ``ops.lif_network_run``'s ``PairRun``) against its reference,
+the per-step path (``Plastic.step``: ``PairSTDP.step`` through ``ops.plastic_bounded``,
+itself tested against a float64 NumPy formula and NEST in test_plastic_kernel.py and
+test_plasticity_network.py). The loop performs the same floating-point operations, so
+spikes, plastic weights, traces and the whole state must be equal bit for bit (no
+tolerance).
+
+The loop takes constant inputs only (no Poisson source population: its spikes change
+every step), so the drive here is the COBA network's own irregular activity (random
+initial potentials, asynchronous irregular firing) over 1200 steps.
+"""
+
+import importlib
+from collections import OrderedDict
+
+import equinox as eqx
+import jax
+import numpy as np
+import pytest
+
+import brainsim as bs
+
+simulate_mod = importlib.import_module("brainsim.simulate")
+native_only = pytest.mark.skipif(
+    not bs.ops._native.available(), reason="native kernel unavailable"
+)
+
+
+def _plastic_coba(n, bounds, **rule):
+    """``bs.models.coba(n)`` with pair STDP on E->E (as benchmarks/coba_stdp.py)."""
+    net = bs.models.coba(n, key=jax.random.key(0))
+    stdp = bs.plasticity.PairSTDP(0.05, 0.0525, 20.0, 20.0, bounds, **rule)
+    comp = (bs.Plastic(stdp),)
+    projs = [
+        eqx.tree_at(lambda p: p.components, p, comp) if p.name == "E->E" else p
+        for p in net.projections
+    ]
+    return bs.Network(net.populations, projs, key=jax.random.key(0))
+
+
+def _run(net, state, n_steps=1200):
+    rec = {p: bs.Record("spikes", events=True) for p in ("E", "I")}
+    final, out = bs.simulate(net, state, n_steps * 0.1, 0.1, record=rec, chunk_steps=400)
+    return final, {p: (out[p]["spikes"].steps, out[p]["spikes"].neurons) for p in out}
+
+
+def _both_paths(net, state, monkeypatch):
+    """``(block, per step)`` results; asserts every chunk was one block call."""
+    calls = []
+    run = bs.ops.lif_network_run
+
+    def counting(*args, **kwargs):
+        got = run(*args, **kwargs)
+        calls.append(got is not None)
+        return got
+
+    monkeypatch.setattr(bs.ops, "lif_network_run", counting)
+    monkeypatch.setattr(simulate_mod, "_COMPILED", OrderedDict())
+    block = _run(net, state)
+    assert calls and all(calls)  # every chunk was one native call
+    monkeypatch.setattr(bs.Network, "step_block", lambda self, *a, **k: None)
+    monkeypatch.setattr(simulate_mod, "_COMPILED", OrderedDict())
+    return block, _run(net, state)
+
+
+@native_only
+@pytest.mark.parametrize(
+    ("mu", "x64"), [((0.0, 0.0), False), ((1.0, 1.0), False), ((1.0, 0.0), True)]
+)
+def test_block_plastic_equals_per_step(mu, x64, monkeypatch):
+    """Additive (hard) and multiplicative (soft) bounds, float32 and float64: spikes,
+    weights, traces and the whole final state equal bit for bit."""
+    with jax.enable_x64(x64):
+        net = _plastic_coba(600, bs.plasticity.Bounds(0.0, 12.0, *mu))
+        state = net.init(jax.random.key(1), dt=0.1)
+        (s_b, ev_b), (s_s, ev_s) = _both_paths(net, state, monkeypatch)
+    w0 = np.asarray(state.components[0][0][0].w)
+    w_b, w_s = (np.asarray(s.components[0][0][0].w) for s in (s_b, s_s))
+    assert w_b.dtype == (np.float64 if x64 else np.float32)
+    assert len(ev_b["E"][0]) > 300  # the network spikes
+    assert np.abs(w_b - w0).max() > 0.1 and (w_b != w0).mean() > 0.2  # and learns
+    for p in ev_b:
+        for a, b in zip(ev_b[p], ev_s[p], strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    np.testing.assert_array_equal(w_b, w_s)
+    la, lb = jax.tree.leaves(s_b), jax.tree.leaves(s_s)
+    assert jax.tree.structure(s_b) == jax.tree.structure(s_s)
+    for a, b in zip(la, lb, strict=True):
+        assert np.asarray(a).dtype == np.asarray(b).dtype
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@native_only
+def test_block_falls_back_for_rules_it_does_not_run():
+    """Symmetric or nearest-neighbour pairing, soft-bound exponents other than 0 and 1:
+    ``step_block`` is ``None`` (``simulate`` steps one at a time, the reference)."""
+    bounds = bs.plasticity.Bounds(0.0, 12.0)
+    cases = [
+        _plastic_coba(200, bounds, symmetric=True),
+        _plastic_coba(200, bounds, pairing=bs.plasticity.Nearest()),
+        _plastic_coba(200, bs.plasticity.Bounds(0.0, 12.0, 0.5, 0.5)),
+    ]
+    for net in cases:
+        state = net.init(jax.random.key(1), dt=0.1)
+        assert net.step_block(state, steps=4, dt=0.1) is None
+    net = _plastic_coba(200, bounds)
+    state = net.init(jax.random.key(1), dt=0.1)
+    assert net.step_block(state, steps=4, dt=0.1) is not None

@@ -1,0 +1,85 @@
+"""Populations of one model stepped as one computation (``AbstractNeuron.step_together``,
+used by ``Network.step``): the Poisson sources of a network drawn together give bit for
+bit the counts of each source stepped alone with its own key, in a network with
+per-synapse delays whose spikes they drive, and the compiled step holds one draw."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import brainsim as bs
+from brainsim.network import NetworkState
+from brainsim.neurons import PoissonCounts
+
+DT = 0.1
+STEPS = 300
+
+
+def _sources():
+    """Three sources of different sizes; mean counts per step 0.05 to 3 (a scalar rate,
+    a rate per channel), so draws of 0 to ~10 spikes occur and every size is padded."""
+    rng = np.random.default_rng(0)
+    return {
+        "a": PoissonCounts(5, 30_000.0),
+        "b": PoissonCounts(300, jnp.asarray(rng.uniform(500.0, 20_000.0, 300))),
+        "c": PoissonCounts(37, 12_800.0),
+    }
+
+
+def _network():
+    """The sources drive two LIF populations through one-to-one and random projections
+    with per-synapse delays (0.1 to 2 ms)."""
+    lif = dict(tau_m=10.0, v_rest=-65.0, v_th=-50.0, v_reset=-65.0, c_m=250.0)
+    pops = {**_sources(), "e": bs.neurons.LIF(5, **lif), "i": bs.neurons.LIF(37, **lif)}
+    delays = bs.delays.NormalDelay(1.0, 0.5, DT)
+    projections = [
+        bs.Projection("a", "e", bs.conn.OneToOne(), weight=90.0),
+        bs.Projection("c", "i", bs.conn.OneToOne(), weight=90.0),
+        bs.Projection("b", "e", bs.conn.FixedProb(0.2), weight=30.0, delays=delays),
+        bs.Projection("e", "i", bs.conn.FixedProb(0.5), weight=200.0, delays=delays),
+    ]
+    return bs.Network(pops, projections, key=jax.random.key(0))
+
+
+def _run(net, state, steps=STEPS):
+    def body(s, i):
+        s, spikes = net.step(s, t=i * DT, dt=DT)
+        return s, spikes
+
+    return jax.jit(lambda s: jax.lax.scan(body, s, jnp.arange(steps)))(state)[1]
+
+
+def test_poisson_sources_together_equal_each_alone(monkeypatch):
+    """The reference: each source's own ``step`` with its own key (``step_together``
+    switched off), and the LIF spikes they cause through delayed projections."""
+    net = _network()
+    state = net.init(jax.random.key(1), dt=DT)
+    together = _run(net, state)
+    monkeypatch.setattr(PoissonCounts, "step_together", lambda *a, **k: None)
+    alone = _run(net, state)
+    for name in net.populations:
+        np.testing.assert_array_equal(together[name], alone[name], err_msg=name)
+    # Not vacuous: counts above 1 per step and LIF spikes occur.
+    assert together["a"].max() >= 3 and together["b"].sum() > 1000
+    assert together["e"].sum() > 10 and together["i"].sum() > 10
+
+
+def test_poisson_sources_one_draw_in_the_step():
+    """The step's program holds one Poisson loop for the three sources (three without
+    ``step_together``)."""
+    net = _network()
+    state = net.init(jax.random.key(1), dt=DT)
+    jaxpr = jax.make_jaxpr(lambda s: net.step(s, t=0.0, dt=DT))(state)
+    assert str(jaxpr).count("while[") == 1
+
+
+def test_batched_state_steps_each_alone():
+    """A state with batch axes (where a padded draw would not extend the shorter ones)
+    steps each source alone: same counts as a network of one source."""
+    net = bs.Network(_sources())
+    state = net.init(jax.random.key(1), dt=DT, batch_shape=(2,))
+    got = _run(net, state, steps=20)
+    for name, pop in _sources().items():
+        alone = bs.Network({name: pop})
+        one = NetworkState({name: state.populations[name]}, (), (), (), ())
+        np.testing.assert_array_equal(got[name], _run(alone, one, steps=20)[name])
