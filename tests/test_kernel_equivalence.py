@@ -248,6 +248,26 @@ def _lif_network(key, dtype):
     return (args,), static
 
 
+def _lif_network_run(key, dtype, steps=200):
+    """``_lif_network``'s E/I network (Poisson spikes in its first step) with input
+    currents spread per neuron (400-1200 pA: every neuron above threshold, at its own
+    rate) and inhibition onto E weakened to 2 nS (E keeps spiking), ``steps`` steps, both
+    populations recorded: E into 64 slots from offset 3 (overflows in 200 steps: the
+    dropped positions must be counted all the same), I into 4 000 from 0."""
+    ((pops, projs, extra),), static = _lif_network(key, dtype)
+    ks = jax.random.split(jax.random.fold_in(key, 7), len(pops))
+    pops = tuple(
+        {**p, "current": jax.random.uniform(k, p["v"].shape, dtype, 400.0, 1200.0)}
+        for p, k in zip(pops, ks, strict=True)
+    )
+    projs = (*projs[:2], {**projs[2], "weight": jnp.asarray(2.0)})  # I -> E
+    buffers = (jnp.full((64,), -7, jnp.int32), jnp.full((4000,), -7, jnp.int32))
+    offsets = (jnp.int32(3), jnp.int32(0))
+    static_projections = (None,) * len(projs)  # no plasticity
+    args = ((pops, projs, extra), buffers, offsets, static_projections)
+    return args, dict(static, steps=steps, record=(0, 1))
+
+
 def _network_outputs(out, args):
     return jax.tree.leaves(out)
 
@@ -337,6 +357,11 @@ EXAMPLES = {
     "lif_update": Example(_lif_update, "brainsim_lif_update", ("ulp", 4), (0, 3, 4, 5, 7), (0, 3)),
     "lif_network_update": Example(
         _lif_network, "brainsim_lif_network", ("ulp", 4), (), None, _network_outputs
+    ),
+    # T = 200 steps of sums of at most n_pre = 160 weights (module docstring); spike
+    # buffers, ends and counts (int32) and the spikes (0/1 against a bound < 1) exact.
+    "lif_network_run": Example(
+        _lif_network_run, "brainsim_lif_network_run", ("scaled", 200 * 161), (), None
     ),
     # The plastic kernel rounds as its reference, operation by operation (CMakeLists.txt).
     "plastic_bounded": Example(_plastic, "brainsim_plastic_bounded", "exact", (2,), None),

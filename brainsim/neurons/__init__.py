@@ -5,6 +5,7 @@ from ._base import AbstractNeuron as AbstractNeuron
 from ._base import AffineForm as AffineForm
 from ._base import Drive as Drive
 from ._base import FusedInput as FusedInput
+from ._base import SpikeGeometry as SpikeGeometry
 from ._conductance import AbstractHH as AbstractHH
 from ._conductance import HHState as HHState
 from .adex import AdEx as AdEx

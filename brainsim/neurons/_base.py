@@ -70,6 +70,12 @@ class AbstractNeuron(AbstractDynamics):
         ``bs.train.lif_scan``), or ``None`` (the default: the layer scans ``step``)."""
         return None
 
+    def spike_geometry(self) -> "SpikeGeometry | None":
+        """Where this model's membrane ``state.v`` sits relative to its spike (a
+        ``SpikeGeometry``), or ``None`` (the default: not an integrate-and-fire membrane).
+        ``bs.train.neuron_layer`` derives a layer's input scale and surrogate from it."""
+        return None
+
 
 class AffineForm(NamedTuple):
     r"""A step that is affine in the membrane $V$ and a current $I$ (pA) between spikes:
@@ -89,6 +95,24 @@ class AffineForm(NamedTuple):
     threshold: Any
     v_reset: Any
     surrogate: Any
+
+
+class SpikeGeometry(NamedTuple):
+    r"""The landmarks of an integrate-and-fire membrane without input (mV, scalars or
+    ``(n,)``). ``v_rest``: its resting potential (the stable fixed point).
+    ``v_threshold``: its threshold (the hard one of a leaky model; the threshold
+    parameter $V_T$ of the exponential models; the unstable fixed point of the quadratic
+    ones). ``v_spike``: the level its spike function compares $V$ with
+    (``spike(V - v_spike)``: the threshold, or ``v_peak`` where the upstroke is
+    modelled). ``v_runaway``: where its own dynamics turn expanding, $\partial \dot V /
+    \partial V > 0$ with the slower variables held (the minimum of the instantaneous
+    I–V curve: the upstroke starts there; a leaky membrane has none below its threshold,
+    so ``v_threshold``)."""
+
+    v_rest: Any
+    v_threshold: Any
+    v_spike: Any
+    v_runaway: Any
 
 
 class FusedInput(NamedTuple):

@@ -5,7 +5,7 @@ from .._checks import check_finite, check_positive
 from ..initializers import AbstractInitializer, initialize
 from ..integrators import AbstractIntegrator, DormandPrince
 from ..spikes import AbstractSpike, Heaviside
-from ._base import AbstractNeuron, Drive, refractory_update
+from ._base import AbstractNeuron, Drive, SpikeGeometry, refractory_update
 from ._spiking import fire_and_reset
 from .expif import check_exp_if, exp_if_current
 
@@ -82,6 +82,12 @@ class AdEx(AbstractNeuron):
         i = exp_if_current(v, self.g_l, self.e_l, self.v_t, self.delta_t, self.v_peak)
         dv = (i - w + self.i_ext + drive.membrane_current(v)) / self.c_m
         return dv, (self.a * (v - self.e_l) - w) / self.tau_w
+
+    def spike_geometry(self):
+        """Rest ``e_l`` (the exponential term's shift of it, below 0.01 mV for the
+        defaults, neglected), threshold and runaway ``v_t`` (where the exponential term's
+        slope equals the leak's), spike level ``v_peak``."""
+        return SpikeGeometry(self.e_l, self.v_t, self.v_peak, self.v_t)
 
     def step(self, state: AdExState, drive: Drive | None, *, t, dt):
         drive = Drive() if drive is None else drive

@@ -5,7 +5,7 @@ from .._checks import check_nonnegative, check_positive
 from ..initializers import AbstractInitializer, initialize
 from ..integrators import AbstractIntegrator, ExpEuler
 from ..spikes import AbstractSpike, Heaviside
-from ._base import AbstractNeuron, Drive, refractory_update
+from ._base import AbstractNeuron, Drive, SpikeGeometry, refractory_update
 from ._spiking import check_leaky, fire_and_reset, leaky_derivative
 
 
@@ -63,6 +63,11 @@ class ALIF(AbstractNeuron):
         """``(dV/dt, da/dt)`` in mV/ms and 1/ms for ``y = (V, a)``."""
         v, a = y
         return leaky_derivative(self, v, drive), -a / self.tau_a
+
+    def spike_geometry(self):
+        """Rest ``v_rest``; threshold, spike level and runaway ``v_th`` (unadapted,
+        $a = 0$)."""
+        return SpikeGeometry(self.v_rest, self.v_th, self.v_th, self.v_th)
 
     def step(self, state: ALIFState, drive: Drive | None, *, t, dt):
         drive = Drive() if drive is None else drive

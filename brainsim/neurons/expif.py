@@ -5,7 +5,7 @@ from .._checks import check_finite, check_nonnegative, check_positive, check_siz
 from ..initializers import AbstractInitializer, initialize
 from ..integrators import AbstractIntegrator, ExpEuler
 from ..spikes import AbstractSpike, Heaviside
-from ._base import AbstractNeuron, Drive, refractory_update
+from ._base import AbstractNeuron, Drive, SpikeGeometry, refractory_update
 from ._spiking import fire_and_reset
 
 
@@ -82,6 +82,12 @@ class ExpIF(AbstractNeuron):
         v = jnp.minimum(v, self.v_peak)
         i = exp_if_current(v, self.g_l, self.e_l, self.v_t, self.delta_t, self.v_peak)
         return (i + self.i_ext + drive.membrane_current(v)) / self.c_m
+
+    def spike_geometry(self):
+        """Rest ``e_l`` (the exponential term's shift of it, below 0.01 mV for the
+        defaults, neglected), threshold and runaway ``v_t`` (where the exponential term's
+        slope equals the leak's), spike level ``v_peak``."""
+        return SpikeGeometry(self.e_l, self.v_t, self.v_peak, self.v_t)
 
     def step(self, state: ExpIFState, drive: Drive | None, *, t, dt):
         drive = Drive() if drive is None else drive

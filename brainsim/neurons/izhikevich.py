@@ -5,7 +5,7 @@ from .._checks import check_finite, check_nonnegative, check_positive, check_siz
 from ..initializers import AbstractInitializer, initialize
 from ..integrators import AbstractIntegrator, Euler
 from ..spikes import AbstractSpike, Heaviside
-from ._base import AbstractNeuron, Drive, refractory_update
+from ._base import AbstractNeuron, Drive, SpikeGeometry, refractory_update
 from ._spiking import fire_and_reset
 
 
@@ -70,6 +70,15 @@ class Izhikevich(AbstractNeuron):
         v, u = y
         i = (self.i_ext + drive.membrane_current(v)) / self.c_m
         return 0.04 * v * v + 5.0 * v + 140.0 - u + i, self.a * (self.b * v - u)
+
+    def spike_geometry(self):
+        r"""The fixed points of $v$ with $u = b v$ (no input): the roots of
+        $0.04 v^2 + (5 - b) v + 140 = 0$, rest the lower, threshold the upper (−70 and
+        −50 mV for $b = 0.2$; NaN where $b > 5 - \sqrt{22.4} \approx 0.267$: no rest);
+        spike level ``v_peak``; runaway −62.5 mV, the vertex of $0.04 v^2 + 5 v$."""
+        half_width = jnp.sqrt((5.0 - self.b) ** 2 - 22.4) / 0.08
+        centre = -(5.0 - self.b) / 0.08
+        return SpikeGeometry(centre - half_width, centre + half_width, self.v_peak, -62.5)
 
     def step(self, state: IzhikevichState, drive: Drive | None, *, t, dt):
         drive = Drive() if drive is None else drive

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 from ..initializers import AbstractInitializer, initialize
 from ..integrators import AbstractIntegrator, Euler, ExpEuler
 from ..spikes import AbstractSpike, Heaviside
-from ._base import AbstractNeuron, AffineForm, Drive, refractory_update
+from ._base import AbstractNeuron, AffineForm, Drive, SpikeGeometry, refractory_update
 from ._spiking import check_leaky, fire_and_reset, leaky_derivative
 
 
@@ -65,6 +65,10 @@ class LIF(AbstractNeuron):
         v, s = fire_and_reset(self.spike, v, self.v_th, self.v_reset, state.refractory)
         refractory = refractory_update(state.refractory, s, self.t_ref, dt)
         return LIFState(v=v, spike=s, refractory=refractory), s
+
+    def spike_geometry(self):
+        """Rest ``v_rest``; threshold, spike level and runaway ``v_th``."""
+        return SpikeGeometry(self.v_rest, self.v_th, self.v_th, self.v_th)
 
     def affine_form(self, dt):
         """The ``AffineForm`` of ``step`` for a ``LIF`` (not a subclass) integrated by

@@ -5,7 +5,7 @@ from .._checks import check_finite, check_nonnegative, check_positive, check_siz
 from ..initializers import AbstractInitializer, initialize
 from ..integrators import AbstractIntegrator, Euler
 from ..spikes import AbstractSpike, Heaviside
-from ._base import AbstractNeuron, Drive, refractory_update
+from ._base import AbstractNeuron, Drive, SpikeGeometry, refractory_update
 from ._spiking import fire_and_reset
 
 
@@ -65,6 +65,12 @@ class QIF(AbstractNeuron):
         """dV/dt (mV/ms)."""
         quad = self.a0 * (v - self.v_rest) * (v - self.v_c) / self.tau_m
         return quad + (self.i_ext + drive.membrane_current(v)) / self.c_m
+
+    def spike_geometry(self):
+        """Rest ``v_rest``, threshold ``v_c``, spike level ``v_peak``, runaway midway
+        between rest and ``v_c`` (the vertex of the parabola)."""
+        mid = 0.5 * (jnp.asarray(self.v_rest) + self.v_c)
+        return SpikeGeometry(self.v_rest, self.v_c, self.v_peak, mid)
 
     def step(self, state: QIFState, drive: Drive | None, *, t, dt):
         drive = Drive() if drive is None else drive

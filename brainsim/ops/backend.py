@@ -3,10 +3,9 @@
 
 Every op has a pure-JAX path (any platform, and the reference the kernels are tested
 against) and, on CPU, a native kernel (``ops/_native``) used where the conditions below
-hold: every registered kernel (``ops._kernel.KERNELS``, its condition in words), and
-``lif_network_run`` (the network kernel's many-step loop, which has no pure-JAX twin:
-``Network.simulate`` steps one call at a time where it does not apply). Both give the
-same spikes (``tests/test_path_independence.py``).
+hold: every registered kernel (``ops._kernel.KERNELS``, its condition in words). Both
+give the same spikes (``tests/test_path_independence.py``,
+``tests/test_kernel_equivalence.py``).
 """
 
 from __future__ import annotations
@@ -52,7 +51,6 @@ def backend_info() -> dict:
             + ")"
         )
     when = {name: op.when for name, op in KERNELS.items()}
-    when["lif_network_run"] = "as lif_network_update, many steps per call, CPU-only processes"
     ops = {
         op: {"path": "native" if native else "pure", "when": w if native else "never"}
         for op, w in sorted(when.items())

@@ -79,7 +79,7 @@ def _step_pure(flat, *, k, mode, conductance, spike_fn):
 
 
 def _operand_names(k: int) -> list[str]:
-    """The kernel's operands by name, in the order ``lif_update.cc`` reads them: the state
+    """The op's arguments by name (``_call`` passes them to the kernel by name): the state
     (each ``(..., n)``), the input current (``1``, ``n`` or all elements), the parameters
     (each of size 1 or ``n``) and the traces' decay, reversal and step-mean factors."""
     traces = lambda *names: [f"{x}{j}" for x in names for j in range(k)]
@@ -115,26 +115,38 @@ _lif = Kernel(
 
 
 def _call(flat, *, k, mode, conductance):
-    """One ``BrainsimLifUpdate`` call: ``mode`` 0/1 ``V += step dV`` (Euler, or
-    exponential Euler with ``step`` the precomputed factor), 2 exponential Euler with
-    conductances (``step`` = dt); ``conductance[j]``: trace ``j`` is a conductance.
-    Results (``_result_names``) are updated in place where XLA allows."""
-    v = flat[0]
-    names, results = _operand_names(k), _result_names(k)
+    """One ``BrainsimLifUpdateF32``/``F64`` call (``lif_update.cc``) on the operand list
+    (``_operand_names``): its typed operands ``v``, ``refractory``, ``spike``,
+    ``current``, the parameters packed as ``params`` (``(7, P)``, ``_PARAMS``), ``n_ref``
+    and ``coef`` (``(3, k, P)``: decay, reversal, step mean), then the traces ``g`` and
+    events ``e``; its results ``v``, ``spike``, ``refractory`` and the traces, updated in
+    place where XLA allows. ``mode`` 0/1 ``V += step dV`` (Euler, or exponential Euler
+    with ``step`` the precomputed factor), 2 exponential Euler with conductances (``step``
+    = dt); ``conductance[j]``: trace ``j`` is a conductance."""
+    x = dict(zip(_operand_names(k), flat, strict=True))
+    trace = lambda name: [x[f"{name}{j}"] for j in range(k)]
+    named = dict(
+        v=x["v"],
+        refractory=x["refractory"],
+        spike=x["spike"],
+        current=x["current"],
+        params=jnp.stack([x[p] for p in _PARAMS]),
+        n_ref=x["n_ref"],
+        coef=jnp.stack([jnp.stack(trace(t)) for t in ("a", "e_rev", "mean")])
+        if k
+        else jnp.zeros((3, 0, x["n_ref"].size), x["v"].dtype),
+    )
+    names = [*named, *(f"g{j}" for j in range(k)), *(f"e{j}" for j in range(k))]
+    operands = [*named.values(), *trace("g"), *trace("e")]
+    v = x["v"]
+    results = _result_names(k)
     types = {"refractory": jnp.int32}
     out = [jax.ShapeDtypeStruct(v.shape, types.get(r, v.dtype)) for r in results]
     aliases = {names.index(r): j for j, r in enumerate(results)}
-    call = jax.ffi.ffi_call("brainsim_lif_update", out, input_output_aliases=aliases)
+    target = "brainsim_lif_update_f32" if v.dtype == jnp.float32 else "brainsim_lif_update_f64"
+    call = jax.ffi.ffi_call(target, out, input_output_aliases=aliases)
     mask = sum(1 << j for j in range(k) if conductance[j])
-    return tuple(
-        call(
-            *flat,
-            k=np.int64(k),
-            n=np.int64(v.shape[-1]),
-            mode=np.int64(mode),
-            conductance=np.int64(mask),
-        )
-    )
+    return tuple(call(*operands, mode=np.int64(mode), conductance=np.int64(mask)))
 
 
 @_lif.register("cpu")

@@ -1,7 +1,10 @@
 r"""Many steps of ``lif_network_update`` in one native call (``BrainsimLifNetworkRun``,
 ``_native/lif_network_run.cc``), recording spikes as ``append_spikes`` does: a network
 simulation's whole loop where the kernel applies (``bs.Network.simulate`` falls back to
-stepping one call at a time, with the same results bit for bit, elsewhere).
+stepping one call at a time, with the same results bit for bit, elsewhere). Its
+reference, for static projections, is a ``lax.scan`` of the one-step op
+(``lif_network_update``'s) and ``append_spikes``; plastic runs are checked against
+``bs.Plastic`` (``tests/test_plastic_run.py``).
 
 Projections may learn by pair STDP in the loop (``PairRun``,
 ``_native/lif_network_plastic.cc``): before each step's events, with traces
@@ -29,11 +32,14 @@ import numpy as np
 
 from .._checks import check_count
 from . import _native
+from ._kernel import Kernel
+from .compact import append_spikes
 from .lif_network import (
     POP_OPERANDS,
     PROJ_OPERANDS,
     _applies,
     _call_operands,
+    _network,
     _prepare,
     _split_results,
 )
@@ -77,59 +83,74 @@ def _pair_operands(run: PairRun, dtype):
     return [*map(cast, run.traces), cast(run.seen), cols.indptr, cols.pre, cols.offset, rule]
 
 
-def lif_network_run(
-    populations: Sequence[dict],
-    projections: Sequence[dict],
-    *,
-    dt: float,
-    steps: int,
-    record: Sequence[int] = (),
-    buffers: Sequence = (),
-    offsets: Sequence = (),
-    parts: int = 0,
-    plastic: Sequence[PairRun | None] = (),
-):
-    """``steps`` steps of ``lif_network_update`` as one native call, each step's state the
-    next step's: every projection's arriving ``spikes`` must be its source population's
-    ``spike`` (a one-step delay) and the input currents are the same in every step. After
-    each step the spikes of the populations ``record`` (indices) are appended to their
-    event ``buffers`` (``(C,) int32``) from ``offsets`` on, as ``append_spikes`` appends
-    them. ``plastic``: empty or one ``PairRun`` (or ``None``: static) per projection;
-    a plastic projection propagates with the run's weights, not its ``weight``.
-
-    Returns ``(pops, g, buffers, ends, counts, plastic)``: the state after the last step
-    as ``lif_network_update`` returns it, per recorded population its buffer, its end
-    offset (as ``append_spikes``'s; it may exceed ``C``) and its spike count of every step
-    (``(steps,) int32``), and per projection its advanced ``PairRun`` (or ``None``).
-    Returns ``None`` where the kernel does not apply (not built, a process with
-    accelerators, a batched state, spikes from elsewhere, unsupported dtypes or shapes):
-    the caller then steps one at a time, with the same results bit for bit. Not
-    differentiable, not batched."""
-    check_count("steps", steps, np.iinfo(np.int32).max)
-    if len(record) != len(buffers) or len(record) != len(offsets):
-        raise ValueError(
-            f"lif_network_run: record, buffers and offsets must have one length, got "
-            f"{len(record)}, {len(buffers)}, {len(offsets)}"
+def _reference(args, buffers, offsets, plastic, *, steps, record, **static):
+    """``steps`` steps of the one-step op, each on the state the last step left (every
+    projection's spikes are its source population's last ``spike``), the spikes of the
+    populations ``record`` appended after each step. Static projections only."""
+    if any(r is not None for r in plastic):
+        raise NotImplementedError(
+            "lif_network_run's reference steps static projections only (plastic: bs.Plastic)"
         )
-    plastic = list(plastic) or [None] * len(projections)
-    if len(plastic) != len(projections):
-        raise ValueError(
-            f"lif_network_run: plastic must be empty or have one entry per projection "
-            f"({len(projections)}), got {len(plastic)}"
-        )
-    if not (_native.available() and _native.cpu_only()):
-        return None
-    projections = [
-        p if r is None else dict(p, weight=r.w) for p, r in zip(projections, plastic, strict=True)
-    ]
-    args, static = _prepare(populations, projections, dt, parts)
     pops, projs, extra = args
-    if not _applies(args, static) or extra or any(jnp.ndim(p["v"]) != 1 for p in pops):
-        return None
+
+    def step(carry, _):
+        state, g, bufs, ends = carry
+        now = tuple(
+            {**p, "v": v, "spike": s, "refractory": r}
+            for p, (v, s, r) in zip(pops, state, strict=True)
+        )
+        now_g = tuple({**q, "g": gq} for q, gq in zip(projs, g, strict=True))
+        state, g = _network((now, now_g, extra), **static)
+        appended = [
+            append_spikes(state[p][1], buf, end)
+            for p, buf, end in zip(record, bufs, ends, strict=True)
+        ]
+        new_bufs = tuple(b for b, _ in appended)
+        new_ends = tuple(e for _, e in appended)
+        counts = tuple(e - end for e, end in zip(new_ends, ends, strict=True))
+        return (state, g, new_bufs, new_ends), counts
+
+    init = (
+        tuple((p["v"], p["spike"], p["refractory"]) for p in pops),
+        tuple(q["g"] for q in projs),
+        tuple(buffers),
+        tuple(offsets),
+    )
+    (state, g, bufs, ends), counts = jax.lax.scan(step, init, None, length=steps)
+    return state, g, bufs, ends, counts, tuple(plastic)
+
+
+_run = Kernel(
+    "lif_network_run",
+    _reference,
+    when=(
+        "as lif_network_update, unbatched, spikes from the populations only, in processes "
+        "without accelerators (Network.simulate steps one call at a time elsewhere)"
+    ),
+)
+
+
+def _run_applies(args, buffers, offsets, plastic, **static) -> bool:
+    pops, projs, extra = args
+    return (
+        _applies(args, static)
+        and not extra
+        and all(jnp.ndim(p["v"]) == 1 for p in pops)
+        and all(
+            r is None or jnp.shape(r.w) == (q["layout"].n_synapses,)
+            for q, r in zip(projs, plastic, strict=True)
+        )
+    )
+
+
+@_run.register("cpu", applies=_run_applies)
+def _run_native(args, buffers, offsets, plastic, *, steps, record, **static):
+    """One ``BrainsimLifNetworkRun`` call: the network's operands and results, the
+    plastic projections' weights, traces and seen spikes, then per recorded population
+    its buffer, end offset and per-step counts."""
+    pops, projs, _ = args
     dtype = pops[0]["v"].dtype
     learn = [q for q, r in enumerate(plastic) if r is not None]
-    if any(jnp.shape(plastic[q].w) != (projs[q]["layout"].n_synapses,) for q in learn):
-        return None
     operands, out, aliases, attrs = _call_operands(args, static)
     n_rec = len(record)
     for q in learn:
@@ -142,11 +163,7 @@ def lif_network_run(
             out.append(jax.ShapeDtypeStruct(pair[j].shape, dtype))
         operands += pair
     n_out, n_op = len(out), len(operands)
-    buffers = [jnp.asarray(b) for b in buffers]
-    for b in buffers:
-        if b.ndim != 1 or b.dtype != jnp.int32:
-            raise ValueError(f"lif_network_run: buffers must be 1-D int32, got {b.dtype}{b.shape}")
-    operands += buffers + [jnp.asarray(o, jnp.int32) for o in offsets]
+    operands += [*buffers, *offsets]
     out += [jax.ShapeDtypeStruct(b.shape, jnp.int32) for b in buffers]
     out += [jax.ShapeDtypeStruct((), jnp.int32)] * n_rec
     out += [jax.ShapeDtypeStruct((steps,), jnp.int32)] * n_rec
@@ -182,3 +199,61 @@ def lif_network_run(
         tuple(rest[2 * n_rec :]),
         tuple(learned),
     )
+
+
+def lif_network_run(
+    populations: Sequence[dict],
+    projections: Sequence[dict],
+    *,
+    dt: float,
+    steps: int,
+    record: Sequence[int] = (),
+    buffers: Sequence = (),
+    offsets: Sequence = (),
+    parts: int = 0,
+    plastic: Sequence[PairRun | None] = (),
+):
+    """``steps`` steps of ``lif_network_update`` as one native call, each step's state the
+    next step's: every projection's arriving ``spikes`` must be its source population's
+    ``spike`` (a one-step delay) and the input currents are the same in every step. After
+    each step the spikes of the populations ``record`` (indices) are appended to their
+    event ``buffers`` (``(C,) int32``) from ``offsets`` on, as ``append_spikes`` appends
+    them. ``plastic``: empty or one ``PairRun`` (or ``None``: static) per projection;
+    a plastic projection propagates with the run's weights, not its ``weight``.
+
+    Returns ``(pops, g, buffers, ends, counts, plastic)``: the state after the last step
+    as ``lif_network_update`` returns it, per recorded population its buffer, its end
+    offset (as ``append_spikes``'s; it may exceed ``C``) and its spike count of every step
+    (``(steps,) int32``), and per projection its advanced ``PairRun`` (or ``None``).
+    Returns ``None`` where the kernel does not apply (not built, a process with
+    accelerators, a batched state, spikes from elsewhere, unsupported dtypes or shapes):
+    the caller then steps one at a time, with the same results bit for bit (the op's
+    reference, a scan of those steps, is what the kernel is tested against). Not
+    differentiable, not batched."""
+    check_count("steps", steps, np.iinfo(np.int32).max)
+    if len(record) != len(buffers) or len(record) != len(offsets):
+        raise ValueError(
+            f"lif_network_run: record, buffers and offsets must have one length, got "
+            f"{len(record)}, {len(buffers)}, {len(offsets)}"
+        )
+    plastic = list(plastic) or [None] * len(projections)
+    if len(plastic) != len(projections):
+        raise ValueError(
+            f"lif_network_run: plastic must be empty or have one entry per projection "
+            f"({len(projections)}), got {len(plastic)}"
+        )
+    buffers = tuple(jnp.asarray(b) for b in buffers)
+    for b in buffers:
+        if b.ndim != 1 or b.dtype != jnp.int32:
+            raise ValueError(f"lif_network_run: buffers must be 1-D int32, got {b.dtype}{b.shape}")
+    offsets = tuple(jnp.asarray(o, jnp.int32) for o in offsets)
+    if not (_native.available() and _native.cpu_only()):
+        return None
+    projections = [
+        p if r is None else dict(p, weight=r.w) for p, r in zip(projections, plastic, strict=True)
+    ]
+    args, static = _prepare(populations, projections, dt, parts)
+    plastic = tuple(plastic)
+    if not _run_applies(args, buffers, offsets, plastic, **static):
+        return None
+    return _run(args, buffers, offsets, plastic, steps=int(steps), record=tuple(record), **static)

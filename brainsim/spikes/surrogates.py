@@ -10,7 +10,7 @@ import abc
 import equinox as eqx
 import jax.numpy as jnp
 
-from .._checks import check_nonnegative, check_positive
+from .._checks import check_finite, check_nonnegative, check_positive
 
 
 class AbstractSurrogate(eqx.Module):
@@ -168,17 +168,22 @@ def _normal(x, mu, sigma):
 
 
 class Scaled(AbstractSurrogate):
-    r"""``surrogate`` on a membrane in units of ``width`` (mV): $\frac{1}{w}\,
-    g(x / w)$ with $g$ the surrogate's pseudo-derivative. With ``width`` the distance
-    from rest to threshold, the surrogate gradient of a model in mV equals that of the
-    dimensionless model with unit threshold (e.g. ``bs.train.LIFLayer``'s), however the
-    voltages are scaled."""
+    r"""``surrogate`` on a membrane in units of ``width`` (mV), centred at ``center``
+    (mV): $\frac{1}{w}\, g((x - c) / w)$ with $g$ the surrogate's pseudo-derivative.
+    With ``width`` the distance from rest to threshold, the surrogate gradient of a model
+    in mV equals that of the dimensionless model with unit threshold (e.g.
+    ``bs.train.LIFLayer``'s), however the voltages are scaled. ``center`` (default 0)
+    moves the peak away from the spike function's own threshold: for a model whose spike
+    level ``v_peak`` lies beyond the upstroke, ``center = V_{th} - V_{peak}`` puts it on
+    the effective threshold $V_{th}$, where the membrane decides to spike."""
 
     surrogate: AbstractSurrogate
     width: float = eqx.field(static=True, default=1.0)
+    center: float = eqx.field(static=True, default=0.0)
 
     def __check_init__(self):
         check_positive("Scaled.width", self.width, "mV")
+        check_finite("Scaled.center", self.center, "mV")
 
     def grad(self, x):
-        return self.surrogate.grad(x / self.width) / self.width
+        return self.surrogate.grad((x - self.center) / self.width) / self.width

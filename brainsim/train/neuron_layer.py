@@ -11,6 +11,17 @@ with its spike function (e.g. ``Heaviside(FastSigmoid(k), detach_reset=True)``; 
 surrogate's scale ``k`` is per mV of the model's membrane). The state is the synaptic
 current and the model's own state pytree.
 
+``detach_upstroke`` (default): where the membrane's own dynamics are expanding, above
+``spike_geometry().v_runaway`` (an exponential or quadratic upstroke), one step's
+$\partial V_t / \partial V_{t-1}$ exceeds 1 (Izhikevich at 1 ms: up to ~5) and the
+products over an upstroke make a few gradients huge (Randman at initialisation: the
+largest input-weight gradient 650x the median for Izhikevich, 96x for AdEx, 20x for
+the LIF layer). There the gradient of $V_{t-1}$ is stopped, as the reset's is (the
+spike is on its way), and the spike's gradient reaches the input through the current
+and the steps that brought the membrane to the runaway (then 19x and 16x). The forward
+pass is unchanged; a leaky membrane never starts a step above its threshold, so for
+``LIF`` nothing changes. ``False``: plain autodiff of ``step``.
+
 Where the model declares an ``AffineForm`` (``AbstractNeuron.affine_form``: a ``LIF``
 with Euler/ExpEuler steps, a detached-reset Heaviside spike and no refractory period)
 the whole sequence runs through the hand-written BPTT ``lif_scan``, with its
@@ -29,6 +40,7 @@ from .. import ops
 from .._checks import check_positive, check_size
 from ..conn.layouts import Dense
 from ..neurons import AbstractNeuron, Drive
+from ..spikes import AbstractSurrogate, Heaviside, Scaled
 from ._bptt import lif_scan
 from ._scan import scan_time
 from .layers import Layout, _batch_major, _check_per_neuron, _decay, _like, _project_time_major
@@ -49,7 +61,8 @@ class NeuronLayer(eqx.Module):
     ``scale`` (pA, static): the current of a unit weight, so that the weights are
     O(1) numbers whatever the model (an optimiser's steps are absolute); ``dt`` ms;
     ``event_input``: project sparse spike input event-driven; ``capacity``: event slots
-    of a sparse recurrence. ``layer(x (..., T, n_in))`` → spikes ``(..., T, n)``.
+    of a sparse recurrence; ``detach_upstroke`` (module docstring). ``layer(x (..., T,
+    n_in))`` → spikes ``(..., T, n)``.
     """
 
     w: jax.Array
@@ -61,6 +74,7 @@ class NeuronLayer(eqx.Module):
     dt: float = eqx.field(static=True, default=1.0)
     capacity: int | None = eqx.field(static=True, default=None)
     event_input: bool = eqx.field(static=True, default=False)
+    detach_upstroke: bool = eqx.field(static=True, default=True)
 
     def __check_init__(self):
         check_positive("NeuronLayer.dt", self.dt, "ms")
@@ -90,13 +104,25 @@ class NeuronLayer(eqx.Module):
         if self.w_rec is not None:
             rec = ops.matvec(self.rec_layout, self.w_rec, state.neuron.spike, self.capacity)
             i = i + self.scale * rec
+        nrn = self._detached_upstroke(state.neuron)
         # The model steps one sample (n,) (its per-neuron parameters broadcast against
         # it), mapped over the batch axes.
         step = lambda st, i: self.neuron.step(st, Drive(current=i), t=t, dt=self.dt)
         for _ in range(h.ndim - 1):
             step = jax.vmap(step)
-        neuron, s = step(state.neuron, i)
+        neuron, s = step(nrn, i)
         return NeuronLayerState(i, neuron), s
+
+    def _detached_upstroke(self, nrn):
+        """``nrn`` with the gradient of its membrane ``v`` stopped where ``v`` is above the
+        model's ``spike_geometry().v_runaway`` (``detach_upstroke``)."""
+        geometry = self.neuron.spike_geometry() if self.detach_upstroke else None
+        if geometry is None:
+            return nrn
+        up = nrn.v > _like(geometry.v_runaway, nrn.v)
+        return eqx.tree_at(
+            lambda st: st.v, nrn, jnp.where(up, jax.lax.stop_gradient(nrn.v), nrn.v)
+        )
 
     def project(self, x, batch_major=True):
         """The input current ``h (T, ..., n)`` pA for ``x (..., T, n_in)`` (``(T, ...,
@@ -167,21 +193,50 @@ def neuron_layer(
     n_in: int,
     neuron: AbstractNeuron,
     *,
-    scale: float,
+    scale: float | None = None,
+    surrogate: AbstractSurrogate | None = None,
     recurrent: bool | Layout = False,
     w_scale: float = 1.0,
     rec_scale: float = 0.02,
     tau_syn=5.0,
     dt: float = 1.0,
     event_input: bool = False,
+    detach_upstroke: bool = True,
 ) -> NeuronLayer:
     """A ``NeuronLayer`` of ``neuron`` with input weights $\\mathcal N(0, w_{scale}^2 /
     n_{in})$ and recurrent weights $\\mathcal N(0, r_{scale}^2 / n)$, in units of
-    ``scale`` pA (as ``lif_layer``'s in units of its threshold). ``scale`` depends on
-    the model: about the current that moves its membrane a tenth of the way from rest
-    to threshold per step (e.g. $0.1\\,(V_{th} - V_{rest})/k$ with $k$ the mV per pA of
-    one step). ``recurrent``: ``False``, ``True`` (dense) or a layout."""
+    ``scale`` pA (as ``lif_layer``'s in units of its threshold).
+
+    From the model's ``spike_geometry`` (rest $V_r$, threshold $V_\\vartheta$, spike level
+    $V_s$; means over the neurons where they differ), so that every model trains with
+    ``lif_layer``'s numbers: ``scale`` (default) is the current that, held for one step
+    ``dt``, moves the membrane from rest to threshold, $(V_\\vartheta - V_r) / k$ with $k$
+    the step's mV per pA at rest (``lif_layer``'s unit weight for its LIF: 2102 pA);
+    ``surrogate`` (e.g. ``FastSigmoid(25.0)``; default: keep ``neuron.spike``) replaces
+    the spike by ``Heaviside(Scaled(surrogate, V_ϑ - V_r, V_ϑ - V_s),
+    detach_reset=True)``: the surrogate per rest-to-threshold distance, centred on the
+    effective threshold. ``recurrent``: ``False``, ``True`` (dense) or a layout;
+    ``detach_upstroke``: see the module docstring."""
     check_size("neuron_layer.n_in", n_in)
+    if scale is None or surrogate is not None:
+        geometry = neuron.spike_geometry()
+        if geometry is None:
+            raise ValueError(
+                f"neuron_layer: {type(neuron).__name__} declares no spike_geometry; "
+                "give scale= and build its spike yourself"
+            )
+        rest, threshold, spike_level, _ = (float(np.mean(g)) for g in geometry)
+        width = threshold - rest
+        if not width > 0:
+            raise ValueError(
+                f"neuron_layer: {type(neuron).__name__}'s threshold ({threshold} mV) must "
+                f"lie above its rest ({rest} mV)"
+            )
+        if surrogate is not None:
+            spike = Heaviside(Scaled(surrogate, width, threshold - spike_level), True)
+            neuron = eqx.tree_at(lambda m: m.spike, neuron, spike)
+        if scale is None:
+            scale = width / _rest_gain(neuron, rest, dt)
     check_positive("neuron_layer.scale", scale, "pA")
     n = neuron.size
     k_in, k_rec = jax.random.split(key)
@@ -191,4 +246,24 @@ def neuron_layer(
     if layout is not None:
         w_rec = jax.random.normal(k_rec, layout.weight_shape) * (rec_scale / np.sqrt(n))
     tau = jnp.full((n,), tau_syn, jnp.float32)
-    return NeuronLayer(w, neuron, tau, w_rec, layout, scale=scale, dt=dt, event_input=event_input)
+    return NeuronLayer(
+        w,
+        neuron,
+        tau,
+        w_rec,
+        layout,
+        scale=scale,
+        dt=dt,
+        event_input=event_input,
+        detach_upstroke=detach_upstroke,
+    )
+
+
+def _rest_gain(neuron: AbstractNeuron, rest: float, dt: float) -> float:
+    """The mean over the neurons of $\\partial V / \\partial I$ (mV/pA) of one step of
+    ``dt`` from the membrane at ``rest`` (the other state variables at ``init``)."""
+    state = neuron.init(jax.random.key(0))
+    state = eqx.tree_at(lambda st: st.v, state, jnp.full_like(state.v, rest))
+    step = lambda i: neuron.step(state, Drive(current=i), t=0.0, dt=dt)[0].v
+    zero = jnp.zeros((neuron.size,), state.v.dtype)
+    return float(jnp.mean(jax.jvp(step, (zero,), (jnp.ones_like(zero),))[1]))

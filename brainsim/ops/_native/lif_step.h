@@ -47,7 +47,8 @@ namespace brainsim_lif {
 // AVX-512 clones as well, picked at load time (AVX2 about twice as fast as the
 // baseline; AVX-512 another ~10 % per network step at N = 4k-16k, where the
 // loop runs from L2).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(BRAINSIM_NO_CLONES)
 #define BRAINSIM_LIF_CLONES \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else

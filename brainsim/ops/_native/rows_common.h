@@ -17,7 +17,8 @@
 // The vector helpers below always inline: no 32-byte vector crosses a call.
 #pragma GCC diagnostic ignored "-Wpsabi"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(BRAINSIM_NO_CLONES)
 #define BRAINSIM_CLONES \
   __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
