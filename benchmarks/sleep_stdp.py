@@ -289,7 +289,7 @@ def main():
     elif ARGS.train_images:
         x_tr, y_tr, x_te, y_te = data
         data = (x_tr[: ARGS.train_images], y_tr[: ARGS.train_images], x_te, y_te)
-    for seed in range(ARGS.seeds):
+    for seed in range(ARGS.first_seed, ARGS.first_seed + ARGS.seeds):
         for f in ARGS.fractions:
             if "stdp" in ARGS.arms:
                 rows.append(stdp_arm(seed, f, data, ARGS.n_e, ARGS.epochs))
@@ -327,6 +327,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3])
     parser.add_argument("--arms", nargs="+", default=["stdp", "sg"])
     parser.add_argument("--n-e", type=int, default=100)
