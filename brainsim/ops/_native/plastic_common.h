@@ -23,6 +23,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 namespace brainsim_plastic {
 
@@ -59,23 +60,37 @@ struct Bound {
 };
 
 // Pass (1) over the columns act[0..na) (post[j] their spike values): returns
-// false where the column index or the layout is malformed.
+// false where the column index or the layout is malformed. A column's synapses
+// lie scattered over the rows, so the loads of their weights (cache misses
+// from 1 MB of weights on) bound the pass: a first sweep finds every synapse
+// and prefetches its weight, the second updates them (the same operations in
+// the same order as one sweep; each synapse is in one column only).
 template <typename T, typename Pre, typename Off, typename A, typename B>
 inline bool ColumnList(T* w, const T* post, const int32_t* act, int na, const int32_t* indptr,
                        const int32_t* col_ptr, const Pre* col_pre, const Off* col_off,
                        const A& a, const B& b, const Bound<T>& bound, int64_t n_syn,
                        int64_t n_pre) {
+  static thread_local std::vector<int64_t> scratch;
+  std::vector<int64_t>& at = scratch;  // the synapse of each entry, column by column
+  at.clear();
   for (int k = 0; k < na; ++k) {
     const int32_t j = act[k];
-    const T s = post[j], own = b(j);
-    if (col_ptr[j] < 0 || col_ptr[j + 1] > n_syn) return false;
+    if (col_ptr[j] < 0 || col_ptr[j] > col_ptr[j + 1] || col_ptr[j + 1] > n_syn) return false;
     for (int64_t e = col_ptr[j]; e < col_ptr[j + 1]; ++e) {
       const int64_t i = col_pre[e];
       if (i < 0 || i >= n_pre) return false;
       const int64_t q = static_cast<int64_t>(indptr[i]) + col_off[e];
       if (q < 0 || q >= n_syn) return false;
-      w[q] = bound.Apply(w[q], s, a(i), own);
+      __builtin_prefetch(w + q, 1);
+      at.push_back(q);
     }
+  }
+  const int64_t* q = at.data();
+  for (int k = 0; k < na; ++k) {
+    const int32_t j = act[k];
+    const T s = post[j], own = b(j);
+    for (int64_t e = col_ptr[j]; e < col_ptr[j + 1]; ++e, ++q)
+      w[*q] = bound.Apply(w[*q], s, a(col_pre[e]), own);
   }
   return true;
 }
