@@ -20,7 +20,10 @@
 // col_ptr S32 [n_post + 1], col_pre U16/S32 [S], col_offset U8/U16/S32 [S],
 // and rule T [6] = f_plus, f_minus, a_plus, a_minus, w_min, w_max. Results
 // (PairResult): w [S] (its projection's weight operand, aliased), the four
-// traces and seen. plastic[q]: 0 static, else 1 | 2 soft_plus | 4 soft_minus.
+// traces and seen. plastic[q]: 0 static, else 1 | 2 soft_plus | 4 soft_minus |
+// 8 symmetric window (x_minus and y_plus enter (2) and (3) as in
+// bs.plasticity.stdp) | 16 nearest-neighbour pairing (the jump of (4) resets
+// the trace to 1).
 
 #ifndef BRAINSIM_LIF_NETWORK_PLASTIC_H_
 #define BRAINSIM_LIF_NETWORK_PLASTIC_H_
@@ -47,6 +50,7 @@ struct PairRule {
   ffi::DataType pre_type, off_type;
   T f_plus, f_minus, a_plus, a_minus;
   brainsim_plastic::Bound<T> bound;
+  bool symmetric, nearest;  // plastic[q] & 8, & 16
 };
 
 // Decodes the plastic operands (from operand a0, result r0; the network's
