@@ -96,10 +96,19 @@ inline bool ColumnList(T* w, const T* post, const int32_t* act, int na, const in
 }
 
 // Pass (2) over the rows act[0..na), val[k] the spike value of row act[k].
+// Each row starts at a scattered place (a cache miss for its targets and its
+// weights), so every row's lines are prefetched before the first is updated.
 template <typename T, typename A, typename B>
 inline bool RowList(T* w, const T* val, const int32_t* act, int64_t na, const int32_t* indptr,
                     const int32_t* indices, const A& a, const B& b, const Bound<T>& bound,
                     int64_t n_syn, int64_t n_post) {
+  constexpr int64_t kLine = 64;
+  for (int64_t k = 0; k < na; ++k) {
+    const int64_t start = indptr[act[k]], stop = indptr[act[k] + 1];
+    if (start < 0 || stop > n_syn || start > stop) return false;
+    for (int64_t q = start; q < stop; q += kLine / 4) __builtin_prefetch(indices + q);
+    for (int64_t q = start; q < stop; q += kLine / sizeof(T)) __builtin_prefetch(w + q, 1);
+  }
   for (int64_t k = 0; k < na; ++k) {
     const int32_t i = act[k];
     const T s = val[k], own = b(i);
