@@ -37,7 +37,7 @@ struct Bound {
   T lo, hi, inv;
   bool soft_plus, soft_minus;
 
-  inline T Apply(T w, T s, T a, T b) const {
+  __attribute__((always_inline)) inline T Apply(T w, T s, T a, T b) const {
     T x;
     if (!soft_plus && !soft_minus) {
       x = std::fma(a, b, w);
