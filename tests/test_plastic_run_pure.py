@@ -38,9 +38,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _plastic_coba(bounds):
+def _plastic_coba(bounds, **rule):
     net = bs.models.coba(600, key=jax.random.key(0))
-    stdp = bs.plasticity.PairSTDP(0.05, 0.0525, 20.0, 20.0, bounds)
+    rule = {"A_plus": 0.05, "A_minus": 0.0525, **rule}
+    stdp = bs.plasticity.PairSTDP(tau_plus=20.0, tau_minus=20.0, bounds=bounds, **rule)
     projs = [
         eqx.tree_at(lambda p: p.components, p, (bs.Plastic(stdp),)) if p.name == "E->E" else p
         for p in net.projections
@@ -83,13 +84,20 @@ def _simulate(monkeypatch, net, state, kernels):
 
 
 @pytest.mark.parametrize(
-    ("mu", "x64"),
-    [((0.0, 0.0), False), ((1.0, 1.0), False), ((1.0, 0.0), True)],
-    ids=["additive-f32", "soft-f32", "mixed-f64"],
+    ("mu", "x64", "rule"),
+    [
+        ((0.0, 0.0), False, {}),
+        ((1.0, 1.0), False, {}),
+        ((1.0, 0.0), True, {}),
+        # the symmetric window (A_- < A_+, so that it learns) and nearest-neighbour pairing
+        ((1.0, 1.0), False, {"symmetric": True, "A_minus": 0.025}),
+        ((0.0, 0.0), True, {"pairing": bs.plasticity.Nearest()}),
+    ],
+    ids=["additive-f32", "soft-f32", "mixed-f64", "symmetric-soft-f32", "nearest-f64"],
 )
-def test_native_loop_equals_pure_jax(mu, x64, monkeypatch):
+def test_native_loop_equals_pure_jax(mu, x64, rule, monkeypatch):
     with jax.enable_x64(x64):
-        net, state = _plastic_coba(bs.plasticity.Bounds(0.0, 12.0, *mu))
+        net, state = _plastic_coba(bs.plasticity.Bounds(0.0, 12.0, *mu), **rule)
         native, ev_native = _simulate(monkeypatch, net, state, kernels=True)
         pure, ev_pure = _simulate(monkeypatch, net, state, kernels=False)
     w0 = np.asarray(state.components[0][0][0].w)

@@ -12,15 +12,17 @@ $x_\pm$ (presynaptic) and $y_\pm$ (postsynaptic),
 
 1. every trace decays, $x_\pm \leftarrow f_\pm x_\pm$, $f_\pm = e^{-dt/\tau_\pm}$;
 2. the postsynaptic spikes seen at the synapses (those of the step before the last: the
-   one-step delay, wholly dendritic) change each incoming weight by $B(w, A_+ x_+)$;
+   one-step delay, wholly dendritic) change each incoming weight by $B(w, A_+ x_+)$
+   ($B(w, A_+ x_+ - A_- x_-)$ with the symmetric window);
 3. the presynaptic spikes of the last step change each outgoing weight by
-   $B(w, -A_- y_-)$;
-4. the traces jump by the spikes (all-to-all pairing);
+   $B(w, -A_- y_-)$ ($B(w, A_+ y_+ - A_- y_-)$ with the symmetric window);
+4. the traces jump by the spikes: $x \leftarrow x + s$ (all-to-all pairing) or
+   $x \leftarrow x + s(1 - x)$ (nearest-neighbour);
 
 $B$ is ``bounded_change`` (``mu`` 0 or 1 on each side). This is
-``bs.plasticity.PairSTDP`` (asymmetric, ``AllToAll``) stepped by ``bs.Plastic`` on a
-projection of one-step delay, the reference, with its floating-point operations: the
-same weights, traces and spikes bit for bit.
+``bs.plasticity.PairSTDP`` (either window, ``AllToAll`` or ``Nearest``) stepped by
+``bs.Plastic`` on a projection of one-step delay, the reference, with its floating-point
+operations: the same weights, traces and spikes bit for bit.
 """
 
 from collections.abc import Sequence
@@ -50,7 +52,11 @@ class PairRun(NamedTuple):
     - ``decay``: ``(f_plus, f_minus)`` per step; ``a_plus``, ``a_minus`` >= 0 and
       ``w_min``, ``w_max`` (weight units);
     - ``soft``: ``(soft_plus, soft_minus)``: multiplicative (``mu = 1``) on that side,
-      else additive.
+      else additive;
+    - ``symmetric``: the symmetric window (``PairSTDP(symmetric=True)``: a post spike
+      also depresses by $A_- x_-$, a pre spike also potentiates by $A_+ y_+$);
+    - ``nearest``: nearest-neighbour pairing (``bs.plasticity.Nearest``: a spike resets
+      its traces to 1), else all-to-all.
     """
 
     w: Any
@@ -63,6 +69,8 @@ class PairRun(NamedTuple):
     w_min: Any
     w_max: Any
     soft: tuple
+    symmetric: bool = False
+    nearest: bool = False
 
 
 # The plastic projections' operand and result groups after the network's, in the
@@ -154,6 +162,12 @@ def _run_applies(args, buffers, offsets, plastic, **static) -> bool:
     )
 
 
+def _code(run: PairRun) -> int:
+    """The kernel's ``plastic`` attribute of one plastic projection."""
+    flags = (True, *run.soft, run.symmetric, run.nearest)
+    return sum(1 << k for k, on in enumerate(flags) if on)
+
+
 @_run.register("cpu", applies=_run_applies)
 def _run_native(args, buffers, offsets, plastic, *, steps, record, **static):
     """One ``BrainsimLifNetworkRun`` call: the network's operands and results, the
@@ -175,7 +189,7 @@ def _run_native(args, buffers, offsets, plastic, *, steps, record, **static):
     results["end"] = [jax.ShapeDtypeStruct((), jnp.int32)] * len(record)
     results["counts"] = [jax.ShapeDtypeStruct((steps,), jnp.int32)] * len(record)
     aliases += [(("buffer", r), ("buffer", r)) for r in range(len(record))]
-    codes = [0 if r is None else 1 | 2 * bool(r.soft[0]) | 4 * bool(r.soft[1]) for r in plastic]
+    codes = [0 if r is None else _code(r) for r in plastic]
     res = named_call(
         "brainsim_lif_network_run",
         ops,

@@ -46,7 +46,7 @@ ffi::Error PreparePairs(Scratch<T>& sc, ffi::Span<const int64_t> plastic, const 
   rules.clear();
   for (int64_t q = 0; q < Q; ++q) {
     if (plastic[q] == 0) continue;
-    if (plastic[q] < 0 || plastic[q] > 7) return bad("bad plastic code");
+    if (plastic[q] < 0 || plastic[q] > 31) return bad("bad plastic code");
     const size_t k = rules.size();
     const Pairs<T>& o = pairs;
     PairRule<T> R;
@@ -97,19 +97,26 @@ ffi::Error PreparePairs(Scratch<T>& sc, ffi::Span<const int64_t> plastic, const 
     R.a_plus = c[2];
     R.a_minus = c[3];
     R.bound = {c[4], c[5], T(1) / (c[5] - c[4]), (plastic[q] & 2) != 0, (plastic[q] & 4) != 0};
+    R.symmetric = (plastic[q] & 8) != 0;
+    R.nearest = (plastic[q] & 16) != 0;
     rules.push_back(R);
   }
   return ffi::Error::Success();
 }
 
-// x[i] <- x[i] f + s: for the listed (spiking) i the reference's x f + s,
-// which XLA contracts into one fused multiply-add; elsewhere x f (s = 0, the
-// same value), vectorised.
+// x[i] <- jump(x[i] f, s): for the listed (spiking) i the reference's
+// all-to-all x f + s, which XLA contracts into one fused multiply-add, or
+// nearest-neighbour t + s (1 - t), t = x f (two uses of t: not contracted;
+// the same value either way for s in {0, 1}); elsewhere x f (s = 0, the same
+// value), vectorised.
 template <typename T>
 static void DecayJump(T* x, T f, int64_t n, const int32_t* act, const T* val, int64_t na,
-                      std::vector<T>& tmp) {
+                      bool nearest, std::vector<T>& tmp) {
   tmp.resize(na);
-  for (int64_t k = 0; k < na; ++k) tmp[k] = std::fma(x[act[k]], f, val[k]);
+  for (int64_t k = 0; k < na; ++k) {
+    const T t = x[act[k]] * f;
+    tmp[k] = nearest ? std::fma(val[k], T(1) - t, t) : std::fma(x[act[k]], f, val[k]);
+  }
   for (int64_t i = 0; i < n; ++i) x[i] = x[i] * f;
   for (int64_t k = 0; k < na; ++k) x[act[k]] = tmp[k];
 }
@@ -123,13 +130,19 @@ bool StepPairs(Scratch<T>& sc, const NetAttrs& at, std::vector<PairRule<T>>& rul
     if (sc.n_of[tgt] != R.n_post || sc.src_n[src] != R.n_pre) return false;
     // (1) The traces decay: read decayed by (2) and (3), stored by (4).
     const T a_plus = R.a_plus, a_minus = R.a_minus, f_plus = R.f_plus, f_minus = R.f_minus;
-    const T* x_plus = R.x_plus;
-    const T* y_minus = R.y_minus;
+    const T *x_plus = R.x_plus, *x_minus = R.x_minus, *y_plus = R.y_plus, *y_minus = R.y_minus;
+    const bool sym = R.symmetric;
     auto one = [](int64_t) { return T(1); };
-    // x (f A), as the reference (bs.plasticity.stdp) writes it.
+    // x (f A), as the reference (bs.plasticity.stdp) writes it; the symmetric
+    // window's difference of two products as XLA contracts it, fma(a, b, -(c d)).
     const T ltp_f = f_plus * a_plus, ltd_f = f_minus * a_minus;
-    auto ltp = [=](int64_t i) { return x_plus[i] * ltp_f; };
-    auto ltd = [=](int64_t j) { return T(0) - y_minus[j] * ltd_f; };
+    auto ltp = [=](int64_t i) {
+      return sym ? std::fma(x_plus[i], ltp_f, -(x_minus[i] * ltd_f)) : x_plus[i] * ltp_f;
+    };
+    auto ltd = [=](int64_t j) {
+      return sym ? std::fma(y_plus[j], ltp_f, -(y_minus[j] * ltd_f))
+                 : T(0) - y_minus[j] * ltd_f;
+    };
     // (2) Columns of the postsynaptic spikes seen now.
     seen_act.clear();
     seen_val.clear();
@@ -153,11 +166,12 @@ bool StepPairs(Scratch<T>& sc, const NetAttrs& at, std::vector<PairRule<T>>& rul
                                    R.n_syn, R.n_post))
       return false;
     // (4) Decay and jump.
-    DecayJump(R.x_plus, f_plus, R.n_pre, act, val, na, tmp);
-    DecayJump(R.x_minus, f_minus, R.n_pre, act, val, na, tmp);
+    const bool nn = R.nearest;
+    DecayJump(R.x_plus, f_plus, R.n_pre, act, val, na, nn, tmp);
+    DecayJump(R.x_minus, f_minus, R.n_pre, act, val, na, nn, tmp);
     const int64_t ns = static_cast<int64_t>(seen_act.size());
-    DecayJump(R.y_plus, f_plus, R.n_post, seen_act.data(), seen_val.data(), ns, tmp);
-    DecayJump(R.y_minus, f_minus, R.n_post, seen_act.data(), seen_val.data(), ns, tmp);
+    DecayJump(R.y_plus, f_plus, R.n_post, seen_act.data(), seen_val.data(), ns, nn, tmp);
+    DecayJump(R.y_minus, f_minus, R.n_post, seen_act.data(), seen_val.data(), ns, nn, tmp);
     // (5) The postsynaptic spikes of the last step, seen in the next.
     std::memcpy(R.seen, sc.src[tgt], sizeof(T) * R.n_post);
   }

@@ -21,7 +21,9 @@
 // col_pre U16/S32 [S], col_offset U8/U16/S32 [S], and rule T [6] = f_plus,
 // f_minus, a_plus, a_minus, w_min, w_max. Results: w [S] (its projection's
 // weight operand, aliased), the four traces and seen. plastic[q]: 0 static,
-// else 1 | 2 soft_plus | 4 soft_minus.
+// else 1 | 2 soft_plus | 4 soft_minus | 8 symmetric window (x_minus and y_plus
+// enter (2) and (3) as in bs.plasticity.stdp) | 16 nearest-neighbour pairing
+// (the jump of (4) resets the trace to 1).
 
 #ifndef BRAINSIM_LIF_NETWORK_PLASTIC_H_
 #define BRAINSIM_LIF_NETWORK_PLASTIC_H_
@@ -64,6 +66,7 @@ struct PairRule {
   ffi::DataType pre_type, off_type;
   T f_plus, f_minus, a_plus, a_minus;
   brainsim_plastic::Bound<T> bound;
+  bool symmetric, nearest;  // plastic[q] & 8, & 16
 };
 
 // Checks the plastic operands (read into `pairs`; the network's already read
