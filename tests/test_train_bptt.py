@@ -143,13 +143,16 @@ def test_bptt_float32_matches_autodiff(layers):
 
 
 def test_fast_path_only_where_it_applies(layers):
-    """Adaptation, rematerialization windows and non-Heaviside spikes take the plain
-    scan; the fast path gives the same float32 spikes as the reference."""
+    """The non-adaptive layer with a Heaviside spike is a ``bs.neurons.LIF`` with an
+    ``AffineForm`` (the hand-written BPTT); the adaptive one (``ALIF``) and other spike
+    functions have none (the plain scan). The fast path gives the same float32 spikes as
+    the reference."""
     rec = layers["recurrent"]
-    assert rec._fast(None, None)
-    assert not rec._fast(5, None) and not rec._fast(None, 10)
-    alif = bs.train.lif_layer(jax.random.key(0), 4, 5, adaptive=True)
-    assert not alif._fast(None, None)
+    form = lambda m: m.neuron_layer().neuron.affine_form(m.dt)
+    assert form(rec) is not None
+    assert form(bs.train.lif_layer(jax.random.key(0), 4, 5, adaptive=True)) is None
+    soft = bs.train.lif_layer(jax.random.key(0), 4, 5, spike=bs.spikes.UltraSpike(1.0))
+    assert form(soft) is None
     x = _sparse_rows(jax.random.key(12), (2, 30, 20), p=0.2)
     np.testing.assert_array_equal(*eqx.filter_jit(lambda m: (m(x), m.reference(x)))(rec))
 

@@ -69,7 +69,7 @@ def test_lif_form_only_where_exact():
 
 
 def test_lif_neuron_layer_equals_lif_layer(x64):
-    """``LIFLayer`` (its own dimensionless recurrence, a separate implementation) and a
+    """``LIFLayer`` (a ``LIF`` in threshold units, another parameterization) and a
     ``NeuronLayer`` of ``LIF`` (tau_m 10 ms, 10 mV to threshold) with the same weights
     in units of 10 mV (``scale = 10 mV / gain``) and the surrogate per 10 mV (``Scaled``)
     give the same spikes and the same weight gradients (float64, 200 steps, recurrent;

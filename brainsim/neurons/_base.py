@@ -6,6 +6,7 @@ import jax.numpy as jnp
 
 from .._checks import check_parameter_shapes
 from .._protocol import AbstractDynamics
+from ._spiking import no_refractory
 
 
 class Drive(eqx.Module):
@@ -85,7 +86,8 @@ class AffineForm(NamedTuple):
     \quad u_t = \tilde u_t (1 - s_t)$$
 
     (Heaviside spike with ``surrogate`` gradient and detached reset, no refractory
-    period). Fields: ``beta`` (per step), ``gain`` $k$ (mV/pA), ``bias`` $c$ (mV),
+    period). Fields: ``beta`` (per step), ``gain`` $k$ (mV/pA), ``bias`` $c$ (mV; ``None``
+    where it is zero whatever the parameters' values),
     ``threshold`` $\vartheta = V_{th} - V_{reset}$ (mV), each ``(n,)``; ``v_reset``
     (mV); ``surrogate``."""
 
@@ -167,6 +169,9 @@ def refractory_update(refractory, spike, t_ref, dt):
     """Countdown of refractory steps: ``round(t_ref / dt)`` after a spike, else minus one.
 
     A neuron is refractory (clamped) while the counter is positive, i.e. for exactly
-    ``round(t_ref/dt)`` steps after the step in which it spiked."""
+    ``round(t_ref/dt)`` steps after the step in which it spiked. Unchanged where ``t_ref``
+    is a Python 0 (``no_refractory``)."""
+    if no_refractory(t_ref):
+        return refractory
     n_ref = jnp.round(jnp.asarray(t_ref) / dt).astype(refractory.dtype)
     return jnp.where(spike > 0, n_ref, jnp.maximum(refractory - 1, 0))

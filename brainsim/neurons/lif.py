@@ -62,7 +62,7 @@ class LIF(AbstractNeuron):
     def step(self, state: LIFState, drive: Drive | None, *, t, dt):
         drive = Drive() if drive is None else drive
         v = self.integrator.step(self.derivative, t, state.v, dt, drive) + drive.jump
-        v, s = fire_and_reset(self.spike, v, self.v_th, self.v_reset, state.refractory)
+        v, s = fire_and_reset(self.spike, v, self.v_th, self.v_reset, state.refractory, self.t_ref)
         refractory = refractory_update(state.refractory, s, self.t_ref, dt)
         return LIFState(v=v, spike=s, refractory=refractory), s
 
@@ -91,7 +91,13 @@ class LIF(AbstractNeuron):
         base, beta = jax.jvp(f, (v, zero), (one, zero))
         gain = jax.jvp(f, (v, zero), (zero, one))[1]
         theta = jnp.broadcast_to(self.v_th - self.v_reset, v.shape)
-        return AffineForm(beta, gain, base - v, theta, self.v_reset, self.spike.surrogate)
+        # No drift from the reset potential without input: the bias is zero (None).
+        fixed = (self.v_rest, self.v_reset, self.i_ext)
+        still = all(isinstance(p, int | float) for p in fixed) and (
+            self.v_rest == self.v_reset and self.i_ext == 0
+        )
+        bias = None if still else base - v
+        return AffineForm(beta, gain, bias, theta, self.v_reset, self.spike.surrogate)
 
     def fuse(self, synapses, drive):
         """The fused step (``bs.ops.lif_update``) where it computes what ``step`` and the

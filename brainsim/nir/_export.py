@@ -4,7 +4,8 @@ import numpy as np
 
 from .. import ops
 from .._optional import require
-from ..train.layers import LIFLayer, Readout, _decay
+from ..train._sequence import _decay
+from ..train.layers import LIFLayer, Readout
 from ..train.models import SNN
 from ._discretise import check_method, time_constant
 from ._network import Affine, Delay, Neuron, NIRNetwork, Scale, Threshold
@@ -53,10 +54,9 @@ def _layer_nodes(nir, k, layer, method):
                 f"{name}: an adaptive LIFLayer (beta_adapt != 0) has no NIR node; "
                 f"supported: {', '.join(SUPPORTED_MODELS)} with non-adaptive LIF layers"
             )
-        alpha, beta, _, theta = layer._coefficients(layer.dt)  # the factors it steps with
-        neuron = _cuba(
-            nir, name, _np(alpha, n), _np(beta, n), dt_s, method, threshold=_np(theta, n)
-        )
+        # the decays and threshold of the layer's equations (bs.train.layers)
+        alpha, beta = (_np(_decay(t, layer.dt), n) for t in (layer.tau_syn, layer.tau_mem))
+        neuron = _cuba(nir, name, alpha, beta, dt_s, method, threshold=_np(layer.threshold, n))
     else:
         alpha, beta = (_np(_decay(t, layer.dt), n) for t in (layer.tau_syn, layer.tau_mem))
         neuron = _cuba(nir, name, alpha, beta, dt_s, method)

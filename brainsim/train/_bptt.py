@@ -12,8 +12,8 @@ beside the output. The reverse scan recomputes $s_t = H(\tilde V_t - \vartheta)$
 forward's own comparison: exactly its spikes), $V_{t-1} = (1 - s_{t-1}) \tilde V_{t-1}$
 (exact) and $I_{t-1} = \tilde V_{t-1} - \beta V_{t-2}$ (one rounding of $\tilde V$), with
 $V_{-1} = v_0$, $I_{-1} = i_0$, for the decay gradients. Backward, one reverse scan
-with adjoints $g^I_t = \partial L/\partial I_t$, $g^{\tilde V}_t$ (reset detached, as in
-``LIFLayer``), $\bar s_t$ the spike cotangent:
+with adjoints $g^I_t = \partial L/\partial I_t$, $g^{\tilde V}_t$ (reset detached, as the
+``AffineForm`` requires), $\bar s_t$ the spike cotangent:
 
 $$\bar s_t = \partial L/\partial s_t + g^I_{t+1} W^\top, \quad
 g^{\tilde V}_t = \beta g^{\tilde V}_{t+1} (1 - s_t) + \bar s_t \sigma'_t, \quad
@@ -24,8 +24,9 @@ accumulated per step: $\partial h_t = g^I_t$, $\partial W = \sum_t s_{t-1}^\top 
 (one matmul over all ``T·B`` rows after the scan, event-driven over the active rows of
 the spikes), and the per-neuron reductions $\partial\alpha = \sum g^I_t I_{t-1}$,
 $\partial\beta = \sum g^{\tilde V}_t V_{t-1}$, $\partial\vartheta = -\sum \bar s_t
-\sigma'_t$ run in the scan carry. Equal to autodiff of ``LIFLayer``'s plain scan (the
-reference in the tests) up to float rounding.
+\sigma'_t$ run in the scan carry. This is the registered fast path of ``NeuronLayer`` for
+a model with an ``AffineForm`` (``LIFLayer`` is such a layer): equal to autodiff of the
+scan of the model's ``step`` (the reference in the tests) up to float rounding.
 
 On CPU (native kernels built, float32/64) each scan is one native call
 (``ops.rows.lif_scan_native`` / ``lif_scan_bwd_native``): the batch rows are independent,

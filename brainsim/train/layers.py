@@ -1,8 +1,10 @@
 r"""Trainable spiking layers acting on whole sequences ``x (..., T, n_in)``.
 
 Every layer first projects its input for **all** time steps at once (one matmul,
-``h = x @ W``), then scans only the cheap elementwise recurrence over time. The LIF
-recurrence, per step of ``dt`` ms (current-based synapse, Zenke & Vogels 2021):
+``h = x @ W``), then scans only the cheap elementwise recurrence over time.
+
+``LIFLayer`` is the LIF layer in the convention of Zenke & Vogels 2021 (the membrane in
+units of its threshold, a unit input weight one unit of current), per step of ``dt`` ms:
 
 $$I_t = \alpha I_{t-1} + h_t + s_{t-1} W_{rec}, \quad
 \tilde V_t = \beta V_{t-1} + I_t, \quad s_t = \mathrm{spike}(\tilde V_t - \vartheta_t),
@@ -13,6 +15,15 @@ learnable; clamped at $\tau \ge \Delta t$ in the dynamics), learnable threshold
 $\vartheta$, and, for adaptive LIF (LSNN, Bellec et al. 2018),
 $\vartheta_t = \vartheta + \beta_a a_{t-1}$, $a_t = \rho a_{t-1} + s_t$,
 $\rho = e^{-\Delta t/\tau_a}$. The reset is detached (sg = stop-gradient).
+
+These equations are not written here: the layer is ``NeuronLayer`` of a
+``bs.neurons.LIF`` (``ALIF`` when adaptive) whose parameters give exactly them
+(``LIFLayer.neuron_layer``): rest and reset 0, threshold $\vartheta$, exponential
+Euler, and the capacitance $C = \tau (1 - \beta)$ at which one step of a unit current
+raises the membrane by 1; the ``ALIF``'s threshold step $\beta_a / \rho$ (it adds its
+already decayed $a$). Its step is the model's ``step``; the non-adaptive layer with a
+``Heaviside`` spike runs through the hand-written BPTT ``train._bptt.lif_scan`` with
+the coefficients of that model's ``AffineForm`` (tested against the scan of ``step``).
 
 Default initial weights (calibrated on Randman/digits): input $\mathcal N(0, 1/n_{in})$,
 recurrent $\mathcal N(0, (0.02)^2/H)$ (larger ones make training diverge), readout
@@ -25,68 +36,58 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import ops
-from .._checks import check_finite, check_positive, check_shape, check_size
-from ..conn.layouts import CSR, ELL, Dense
+from .._checks import check_finite, check_positive, check_size
+from ..conn.layouts import Dense
+from ..integrators import ExpEuler
+from ..neurons import ALIF, LIF, ALIFState
+from ..neurons import LIFState as NeuronLIFState
 from ..spikes import AbstractSpike, FastSigmoid, Heaviside
-from ._bptt import lif_scan
 from ._scan import scan_time
-
-Layout = Dense | CSR | ELL
-
-
-def _decay(tau, dt):
-    return jnp.exp(-dt / jnp.maximum(tau, dt))
-
-
-def _like(p, x):
-    """Per-neuron parameter ``p`` (scalar or ``(n,)``) broadcast explicitly to ``x``."""
-    return jnp.broadcast_to(p, x.shape)
-
-
-def _time_major(x):
-    return jnp.moveaxis(x, -2, 0)
-
-
-def _batch_major(x):
-    return jnp.moveaxis(x, 0, -2)
-
-
-def _project_time_major(x, w, event: bool, batch_major: bool):
-    """``h (T, ..., n)`` for ``x (T, ..., n_in)``, or for ``x (..., T, n_in)`` when
-    ``batch_major`` (the time axis moved to the front inside the product)."""
-    if not batch_major:
-        return event_project(x, w) if event else x @ w
-    if event and x.ndim == 3:
-        return ops.rows_matmul(x, w, swap=True)
-    return _time_major(event_project(x, w) if event else x @ w)
-
-
-def event_project(x, w):
-    """``x @ w`` for sparse spike input ``x (..., n_in)`` through ``bs.ops.rows_matmul``:
-    the forward pass and the weight gradient ``dw = xᵀ g`` touch only the nonzero inputs
-    (cost ∝ active inputs × ``n``); ``dx = g wᵀ`` is dense (removed by XLA when the input
-    needs no gradient)."""
-    return ops.rows_matmul(x, w)
-
-
-def _check_per_neuron(name: str, layer, fields) -> None:
-    """``w`` is ``(n_in, n)`` and every field in ``fields`` a scalar or ``(n,)``."""
-    if np.ndim(layer.w) != 2:
-        raise ValueError(f"{name}.w must be a 2-D (n_in, n) array, got shape {np.shape(layer.w)}")
-    for field in fields:
-        check_shape(f"{name}.{field}", getattr(layer, field), (np.shape(layer.w)[1],))
+from ._sequence import (
+    Layout,
+    _batch_major,
+    _check_per_neuron,
+    _decay,
+    _like,
+    _time_major,
+    event_project,
+)
+from .neuron_layer import NeuronLayer, NeuronLayerState
 
 
 class LIFState(eqx.Module):
+    """``LIFLayer``'s state, the model's state (``bs.neurons.LIFState``/``ALIFState``)
+    and the synaptic current as flat fields."""
+
     i: jax.Array  # (..., n) synaptic current
     v: jax.Array  # (..., n) membrane
     a: jax.Array  # (..., n) adaptation
     s: jax.Array  # (..., n) last spikes
 
 
+class _DetachedReset(AbstractSpike):
+    """``spike`` whose reset sees the spikes with their gradient stopped (what
+    ``Heaviside(..., detach_reset=True)`` does, for any spike function)."""
+
+    spike: AbstractSpike
+
+    def __call__(self, x):
+        return self.spike(x)
+
+    def reset_gate(self, s):
+        return jax.lax.stop_gradient(s)
+
+
+def _detached(spike: AbstractSpike) -> AbstractSpike:
+    if type(spike) is Heaviside:
+        return Heaviside(spike.surrogate, detach_reset=True)
+    return _DetachedReset(spike)
+
+
 class LIFLayer(eqx.Module):
-    """Feed-forward, recurrent (dense or sparse via ``bs.ops.matvec``) and adaptive LIF.
+    """Feed-forward, recurrent (dense or sparse via ``bs.ops.matvec``) and adaptive LIF:
+    ``NeuronLayer`` of the ``bs.neurons`` model of the module docstring
+    (``neuron_layer``), in the threshold-unit parameters of Zenke & Vogels.
 
     Fields: ``w (n_in, n)``; ``w_rec``: ``None`` (feed-forward), or weights of
     ``rec_layout`` (``Dense`` → ``(n, n)``, ``CSR``/``ELL`` → ``layout.weight_shape``);
@@ -124,52 +125,58 @@ class LIFLayer(eqx.Module):
     def size(self) -> int:
         return self.w.shape[1]
 
-    def init(self, key=None, batch_shape=()) -> LIFState:
-        z = jnp.zeros((*batch_shape, self.size), self.w.dtype)
-        return LIFState(z, z, z, z)
-
     @property
     def adaptive(self) -> bool:
         """False when ``beta_adapt`` is the plain float 0 (adaptation skipped)."""
         return not (isinstance(self.beta_adapt, float | int) and self.beta_adapt == 0)
 
-    def _coefficients(self, dt):
-        return (
-            _decay(self.tau_syn, dt),
-            _decay(self.tau_mem, dt),
-            _decay(self.tau_adapt, dt),
-            self.threshold,
+    def neuron_layer(self, dt: float | None = None) -> NeuronLayer:
+        """This layer as the ``NeuronLayer`` it is (module docstring), stepping ``dt`` ms
+        (default ``self.dt``): a differentiable function of this layer's fields."""
+        dt = self.dt if dt is None else dt
+        tau = jnp.maximum(self.tau_mem, dt)  # a learnt tau below dt acts as dt
+        model = dict(
+            size=self.size,
+            tau_m=tau,
+            c_m=-tau * jnp.expm1(-dt / tau),  # one step of a unit current: +1
+            v_rest=0.0,
+            v_th=self.threshold,
+            v_reset=0.0,
+            spike=_detached(self.spike),
+            integrator=ExpEuler(),
+        )
+        if self.adaptive:
+            tau_a = jnp.maximum(self.tau_adapt, dt)
+            model.update(tau_a=tau_a, beta=self.beta_adapt / _decay(tau_a, dt))
+        neuron = ALIF(**model) if self.adaptive else LIF(**model)
+        return NeuronLayer(
+            self.w,
+            neuron,
+            self.tau_syn,
+            self.w_rec,
+            self.rec_layout,
+            dt=dt,
+            capacity=self.capacity,
+            event_input=self.event_input,
+            detach_upstroke=False,  # a leaky membrane has no upstroke: plain autodiff
         )
 
-    def _cell(self, coef, state: LIFState, h):
-        alpha, beta, rho, theta = (_like(c, h) for c in coef)
-        i = alpha * state.i + h
-        if self.w_rec is not None:
-            i = i + ops.matvec(self.rec_layout, self.w_rec, state.s, self.capacity)
-        v = beta * state.v + i
-        a = state.a
+    def init(self, key=None, batch_shape=()) -> LIFState:
+        z = jnp.zeros((*batch_shape, self.size), self.w.dtype)
+        return LIFState(z, z, z, z)
+
+    def _model_state(self, state: LIFState | None, batch_shape) -> NeuronLayerState:
+        state = self.init(batch_shape=batch_shape) if state is None else state
+        free = jnp.zeros(state.v.shape, jnp.int32)  # no refractory period
         if self.adaptive:
-            theta = theta + _like(self.beta_adapt, h) * a
-        s = self.spike(v - theta)
-        if self.adaptive:
-            a = rho * a + s
-        v = v * (1.0 - jax.lax.stop_gradient(s))
-        return LIFState(i, v, a, s), s
+            return NeuronLayerState(state.i, ALIFState(state.v, state.a, state.s, free))
+        return NeuronLayerState(state.i, NeuronLIFState(state.v, state.s, free))
 
     def step(self, state: LIFState, h, *, t=0.0, dt=None):
-        """One step given the projected input ``h (..., n)``."""
-        return self._cell(self._coefficients(self.dt if dt is None else dt), state, h)
-
-    def _fast(self, checkpoint_every, truncate_every) -> bool:
-        """The hand-written BPTT (``train._bptt``) applies: Heaviside spikes, no
-        adaptation, no rematerialization/truncation window."""
-        plain = checkpoint_every is None and truncate_every is None
-        return plain and isinstance(self.spike, Heaviside) and not self.adaptive
-
-    def _project(self, x, state, batch_major):
-        h = _project_time_major(x, self.w, self.event_input, batch_major)
-        state = self.init(batch_shape=h.shape[1:-1]) if state is None else state
-        return h, state, self._coefficients(self.dt)  # coefficients once, outside the scan
+        """One step given the projected input ``h (..., n)``: ``(state, spikes)``."""
+        got, s = self.neuron_layer(dt).step(self._model_state(state, h.shape[:-1]), h, t=t)
+        nrn = got.neuron
+        return LIFState(got.i, nrn.v, nrn.a if self.adaptive else state.a, nrn.spike), s
 
     def __call__(self, x, state=None, *, checkpoint_every=None, truncate_every=None):
         kw = dict(checkpoint_every=checkpoint_every, truncate_every=truncate_every)
@@ -186,28 +193,20 @@ class LIFLayer(eqx.Module):
     ):
         """Spikes ``(T, ..., n)`` time-major, the layout the scan works in, for
         ``x (T, ..., n_in)`` (or ``x (..., T, n_in)`` with ``batch_major_input``).
-        ``SNN`` chains layers this way, without transposes."""
+        ``SNN`` chains layers this way, without transposes. The hand-written BPTT where
+        the model has an ``AffineForm`` (``NeuronLayer.time_major``)."""
+        batch = x.shape[:-2] if batch_major_input else x.shape[1:-1]
         kw = dict(checkpoint_every=checkpoint_every, truncate_every=truncate_every)
-        if not self._fast(**kw):
-            return self._reference(x, state, batch_major=batch_major_input, **kw)
-        h, state, (alpha, beta, _, theta) = self._project(x, state, batch_major_input)
-        w_rec = None
-        if self.w_rec is not None:
-            w_rec = ops.to_dense(self.rec_layout, self.w_rec).astype(h.dtype)
-        return lif_scan(
-            self.spike.surrogate, w_rec, alpha, beta, theta, h, state.i, state.v, state.s
+        return self.neuron_layer().time_major(
+            x, self._model_state(state, batch), batch_major_input=batch_major_input, **kw
         )
 
     def reference(self, x, state=None, checkpoint_every=None, truncate_every=None):
-        """The same spikes by the plain scan of ``step`` (autodiff BPTT through
-        ``scan_time``): the general path, and the reference of the hand-written BPTT."""
+        """The same spikes by the plain scan of the model's ``step`` (autodiff BPTT
+        through ``scan_time``): the general path, and the reference of the hand-written
+        BPTT."""
         kw = dict(checkpoint_every=checkpoint_every, truncate_every=truncate_every)
-        return _batch_major(self._reference(x, state, batch_major=True, **kw))
-
-    def _reference(self, x, state, *, batch_major, checkpoint_every, truncate_every):
-        h, state, coef = self._project(x, state, batch_major)
-        step = lambda st, ht: self._cell(coef, st, ht)
-        return scan_time(step, state, h, checkpoint_every, truncate_every)[1]
+        return self.neuron_layer().reference(x, self._model_state(state, x.shape[:-2]), **kw)
 
 
 class ReadoutState(eqx.Module):

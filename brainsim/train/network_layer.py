@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from .._checks import check_positive
 from ..network import Network
 from ._scan import scan_time
-from .layers import _batch_major, _project_time_major
+from ._sequence import _batch_major, _project_time_major
 
 
 class NetworkLayer(eqx.Module):

@@ -43,7 +43,7 @@ from ..neurons import AbstractNeuron, Drive
 from ..spikes import AbstractSurrogate, Heaviside, Scaled
 from ._bptt import lif_scan
 from ._scan import scan_time
-from .layers import Layout, _batch_major, _check_per_neuron, _decay, _like, _project_time_major
+from ._sequence import Layout, _batch_major, _check_per_neuron, _decay, _like, _project_time_major
 
 
 class NeuronLayerState(eqx.Module):
@@ -142,12 +142,12 @@ class NeuronLayer(eqx.Module):
     ):
         """Spikes ``(T, ..., n)`` for ``x (T, ..., n_in)`` (or ``(..., T, n_in)`` with
         ``batch_major_input``), from ``state`` (default ``init()``)."""
-        h = self.project(x, batch_major_input)
-        state = self.init(batch_shape=h.shape[1:-1]) if state is None else state
         if checkpoint_every is None and truncate_every is None:
             form = self.neuron.affine_form(self.dt)
             if form is not None:
-                return self._affine_scan(form, h, state)
+                return self._affine_scan(form, x, state, batch_major_input)
+        h = self.project(x, batch_major_input)
+        state = self.init(batch_shape=h.shape[1:-1]) if state is None else state
         return self._scan(h, state, checkpoint_every, truncate_every)
 
     def reference(self, x, state=None, *, checkpoint_every=None, truncate_every=None):
@@ -164,25 +164,34 @@ class NeuronLayer(eqx.Module):
         step = lambda st, ht: self._step(alpha, st, ht[0], ht[1])
         return scan_time(step, state, (h, steps), checkpoint_every, truncate_every)[1]
 
-    def _affine_scan(self, form, h, state):
+    def _affine_scan(self, form, x, state, batch_major):
         """``lif_scan`` on $u = V - V_{reset}$ and $J_t = k I_t + c$, which obeys
         $J_t = \\alpha J_{t-1} + k h_t + c (1 - \\alpha) + s_{t-1} (k W_{rec})$ and
-        $\\tilde u_t = \\beta u_{t-1} + J_t$ (``AffineForm``)."""
+        $\\tilde u_t = \\beta u_{t-1} + J_t$ (``AffineForm``). The gain $k$ scales the
+        weights' columns (not the ``T``-times larger input); a ``None`` bias adds nothing."""
+        dtype = self.w.dtype
+        k = form.gain.astype(dtype)
+        w = self.w * _like(self.scale * k, self.w)  # column j scaled by k_j
+        h = _project_time_major(x, w, self.event_input, batch_major)
+        state = self.init(batch_shape=h.shape[1:-1]) if state is None else state
         alpha = jnp.broadcast_to(_decay(self.tau_syn, self.dt), (self.size,)).astype(h.dtype)
-        k, c = form.gain.astype(h.dtype), form.bias.astype(h.dtype)
         w_rec = None
         if self.w_rec is not None:
             w_rec = ops.to_dense(self.rec_layout, self.w_rec).astype(h.dtype)
-            w_rec = w_rec * _like(self.scale * k, w_rec)  # column j scaled by k_j
+            w_rec = w_rec * _like(self.scale * k, w_rec)
         nrn, i0 = state.neuron, state.i.astype(h.dtype)
+        j0 = _like(k, i0) * i0
+        if form.bias is not None:
+            c = form.bias.astype(h.dtype)
+            h, j0 = h + _like(c * (1 - alpha), h), j0 + _like(c, i0)
         return lif_scan(
             form.surrogate,
             w_rec,
             alpha,
             form.beta.astype(h.dtype),
             form.threshold.astype(h.dtype),
-            _like(k, h) * h + _like(c * (1 - alpha), h),
-            _like(k, i0) * i0 + _like(c, i0),
+            h,
+            j0,
             nrn.v - form.v_reset,
             nrn.spike.astype(h.dtype),
         )

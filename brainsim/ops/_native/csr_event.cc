@@ -167,6 +167,11 @@ static ffi::Error MatvecImpl(ffi::AnyBuffer indptr, ffi::AnyBuffer indices,
 // ints, 1 = scalar weight).  The connectivity is never batched here: the
 // Python side falls back to per-projection calls when it is.
 //
+// The active rows of each (spike source, batch row) are found once and shared
+// by every projection reading that source (a network's populations each feed
+// several projections), in ascending order as ForEachActiveList visits them:
+// the same additions in the same order as a scan per projection.
+//
 // In a large network the targets are split into contiguous ranges, one per
 // thread of XLA's intra-op pool: every thread walks all active rows and adds
 // only into its own range, so each target receives its additions in the same
@@ -177,7 +182,7 @@ struct Projection {
   const int32_t *ip, *ix;
   const T *w, *s;
   T* out;
-  int64_t n_pre, n_post, nnz;
+  int64_t n_pre, n_post, nnz, source;
   bool homo;
 };
 
@@ -230,6 +235,7 @@ static ffi::Error RunMulti(ffi::ThreadPool& pool, ffi::RemainingArgs args,
     pr.n_post = od[od.size() - 1];
     pr.nnz = static_cast<int64_t>(ix_b->element_count());
     pr.homo = homogeneous[p] != 0;
+    pr.source = source[p];
     int64_t b = 1;
     for (size_t d = 0; d + 1 < sd.size(); ++d) {
       if (sd[d] != od[d])
@@ -255,6 +261,26 @@ static ffi::Error RunMulti(ffi::ThreadPool& pool, ffi::RemainingArgs args,
     targets += b * pr.n_post;
     projs.push_back(pr);
   }
+  // active[source * batch + u]: the rows of source `source`, batch row u, with
+  // a nonzero spike; reused by this thread's calls (no allocation per step).
+  static thread_local std::vector<std::vector<int32_t>> reused_active;
+  std::vector<std::vector<int32_t>>& active = reused_active;
+  std::vector<bool> found(static_cast<size_t>(S * std::max<int64_t>(batch, 0)), false);
+  if (active.size() < found.size()) active.resize(found.size());
+  for (const Projection<T>& pr : projs) {
+    for (int64_t u = 0; u < batch; ++u) {
+      const size_t key = static_cast<size_t>(pr.source * batch + u);
+      if (found[key]) continue;
+      found[key] = true;
+      std::vector<int32_t>& rows = active[key];
+      rows.clear();
+      brainsim_native::ForEachActiveList(pr.s + u * pr.n_pre, pr.n_pre,
+                                         [&rows](const int32_t* act, int64_t na) {
+                                           rows.insert(rows.end(), act, act + na);
+                                           return true;
+                                         });
+    }
+  }
   const int64_t parts =
       targets < kParallelTargets
           ? 1
@@ -267,11 +293,13 @@ static ffi::Error RunMulti(ffi::ThreadPool& pool, ffi::RemainingArgs args,
         T* out = pr.out + u * pr.n_post;
         std::memset(out + lo, 0, sizeof(T) * (hi - lo));
         const T* s = pr.s + u * pr.n_pre;
+        const std::vector<int32_t>& rows = active[pr.source * batch + u];
+        const int64_t na = static_cast<int64_t>(rows.size());
         const bool ok =
-            pr.homo ? EventRows<T, true>(pr.ip, pr.ix, pr.w, s, pr.n_pre, out, pr.n_post,
-                                         pr.nnz, lo, hi)
-                    : EventRows<T, false>(pr.ip, pr.ix, pr.w, s, pr.n_pre, out, pr.n_post,
-                                          pr.nnz, lo, hi);
+            pr.homo ? brainsim_native::AddRows<T, true>(pr.ip, pr.ix, pr.w, s, rows.data(),
+                                                        na, pr.nnz, out, lo, hi)
+                    : brainsim_native::AddRows<T, false>(pr.ip, pr.ix, pr.w, s, rows.data(),
+                                                         na, pr.nnz, out, lo, hi);
         if (!ok) malformed.store(true);
       }
     }
