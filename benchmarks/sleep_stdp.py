@@ -2,25 +2,30 @@
 arXiv 2601.08447; REFERENCES §5) on scikit-learn's digits: an STDP E/I network and a
 surrogate-gradient SNN trained with 0, 10, 20 and 30 % of the training time asleep.
 
-**STDP arm** (``bs.Network`` + ``bs.Plastic(TraceSTDP, sleep=Sleep)``): 64 input LIF
-neurons "X" (current 150 pA × pixel plus Gaussian noise of 300 pA per step, so their
-rate grows with the pixel), ``--n-e`` excitatory LIF "E" and a quarter as many
-inhibitory "I" (c_m = 20 pF, 5 ms exponential current synapses, dt = 1 ms). X→E
-(all-to-all, initial weights U(0, 6) pA) and the recurrent E→E (p = 0.1, U(0, 2) pA)
-learn with ``TraceSTDP`` (Massey's rule: τ = 20 ms, w_max = 10, μ = 0.6; ``--eta`` 5e-3:
-Massey's 4-8e-4 barely moves the weights in one pass over the 1347 images); E→I (p =
-0.2, 10 pA) and I→E (p = 0.5, -30 pA) are static. Each image is shown for 50 ms;
-``--epochs`` passes over the training images. Sleep: a sleep of 250 ms (as Massey's
-200-300 steps) after every wake of 250 (1 - f) / f ms (f = 0.1, 0.2, 0.3: 2250, 1000,
-583 ms); asleep, the input is off, E gets Gaussian current noise (σ = 40 pA per step),
-STDP stays on and the weights decay by ``--factor`` (0.5) over each sleep toward the
+**STDP arm**: Diehl & Cook's (2015) unsupervised digit learner through the public API
+(``bs.Network``, ``bs.Plastic(Normalized(TraceSTDP), sleep=Sleep)``), dt = 1 ms. 64
+input LIF neurons "X" (300 pA × pixel plus 50 pA of Gaussian noise per step: 0 to ~100
+Hz with the pixel) project all-to-all onto ``--n-e`` excitatory neurons "E" (LIF, c_m =
+10 pF, 5 ms exponential current synapses, t_ref = 5 ms) whose threshold rises by
+``THETA_PLUS`` = 0.2 mV per spike (``ALIF`` with τ_a = 1e7 ms: Diehl & Cook's adaptive
+threshold), with lateral inhibition (every E inhibits every other E, -40 pA). X→E learns
+with ``TraceSTDP`` (Diehl & Cook's / Massey's rule: τ = 20 ms, w_max = 10, μ = 0.6,
+``--eta`` 0.05), normalized after every step so that each E neuron's inputs sum to
+``--total`` (160 = 64 × 2.5; ``bs.plasticity.Normalized``, Diehl & Cook's weight
+normalization; 0: off), from U(0, 5) scaled to that total. Each image is shown for
+100 ms, then 50 ms of rest (no input); ``--epochs`` passes over the training images
+(``--train-images``: the first N only). Sleep: a sleep of 250 ms (as Massey's 200-300
+steps) after every wake of 250 (1 - f) / f ms (f = 0.1, 0.2, 0.3: 2250, 1000, 583 ms);
+asleep, the input is off, E gets Gaussian current noise (σ = 40 pA per step), STDP
+stays on and the weights decay by ``--factor`` (0.5) over each sleep toward the
 baseline (``--baseline static``: the mean initial weight; ``post``: each E neuron's
-total input toward its initial total, its relative weights kept). The same wake data for
-every arm (sleep adds time). Read-out of the learned network (weights frozen, every
-image from rest, 50 ms): each E neuron is labelled by the class it answers most on the
-training images, a test image gets the class whose neurons answer most (Diehl & Cook
-2015's vote); also a logistic regression on the E spike counts (train → test); both
-also for the untrained network (its initial weights).
+total input toward its initial total, its relative weights kept; with the
+normalization on, ``post`` changes nothing). The same wake data for every arm (sleep
+adds time). Read-out of the learned network (weights and thresholds frozen, every image
+from rest, 100 ms): each E neuron is labelled by the class it answers most on the
+training images, a test image gets the class whose neurons answer most (Diehl & Cook's
+vote); also a logistic regression on the E spike counts (train → test); both also for
+the untrained network (its initial weights).
 
 **Surrogate-gradient arm**: ``bs.train.FeedForwardSNN(64, 128, 10)`` on a rate code
 (T = 30), Adam 2e-3, batches of 64, ``--sg-epochs``; sleep: after every (1 - f) / f
@@ -31,9 +36,10 @@ does to it).
     python benchmarks/sleep_stdp.py                  # seeds 0-2, the full table
     python benchmarks/sleep_stdp.py --quick          # tiny: checks that it runs
 
-Results: ``benchmarks/results/sleep_stdp.json`` (``sleep_stdp_post.json`` for
-``--baseline post``, or ``--out NAME``) (accuracies, and the weight and
-accuracy curves over training).
+Results: ``benchmarks/results/sleep_stdp_dc.json`` (``sleep_stdp_dc_post.json`` for
+``--baseline post``, or ``--out NAME``): accuracies, and the weight and accuracy curves
+over training. (``sleep_stdp.json`` and ``sleep_stdp_post.json`` hold an earlier STDP
+network that learned nothing.)
 """
 
 import argparse
@@ -55,12 +61,20 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _harness import save, table  # noqa: E402
 
 P = bs.plasticity
-DT, T_IMG, SLEEP_MS = 1.0, 50.0, 250.0
-I_PIXEL, SIGMA_X, SIGMA_SLEEP = 150.0, 300.0, 40.0
+DT, T_IMG, T_REST, SLEEP_MS = 1.0, 100.0, 50.0, 250.0
+I_PIXEL, SIGMA_X, SIGMA_SLEEP = 300.0, 50.0, 40.0
+W_INH, THETA_PLUS = 40.0, 0.2
+V_TH = -50.0
 
 
-def _lif(n):
-    return bs.neurons.LIF(n, c_m=20.0, t_ref=2.0, v_init=bs.initializers.Uniform(-60.0, -50.0))
+def _e_neurons(n_e, theta=None):
+    """E: LIF whose threshold rises by ``THETA_PLUS`` mV per spike (``ALIF`` with a
+    time constant of 1e7 ms, Diehl & Cook's adaptive threshold); ``theta (n_e,)``: the
+    learned offsets, frozen (a plain LIF with threshold ``V_TH + theta``)."""
+    kw = dict(c_m=10.0, t_ref=5.0, v_th=V_TH, v_init=bs.initializers.Uniform(-60.0, -55.0))
+    if theta is None:
+        return bs.neurons.ALIF(n_e, tau_a=1e7, beta=THETA_PLUS, **kw)
+    return bs.neurons.LIF(n_e, **{**kw, "v_th": V_TH + jnp.asarray(theta)})
 
 
 def _phases(f):
@@ -70,59 +84,54 @@ def _phases(f):
     )
 
 
-def stdp_network(seed, sleep, n_e, weights=None):
-    """The E/I network; ``weights``: ``(w_xe, w_ee)`` to freeze (no plasticity)."""
+def stdp_network(seed, sleep, n_e, frozen=None):
+    """The network; ``frozen``: ``(w_xe, theta)`` to freeze (no plasticity, fixed
+    thresholds)."""
     rng = np.random.default_rng(seed)
-    n_i = max(1, n_e // 4)
     rule = P.TraceSTDP(eta=ARGS.eta, tau=20.0, mu=0.6, bounds=P.Bounds(0.0, 10.0))
+    if ARGS.total:
+        rule = P.Normalized(rule, total=ARGS.total)
     xe = bs.conn.ELL(64, n_e, jnp.tile(jnp.arange(n_e, dtype=jnp.int32), (64, 1)))
-    key = jax.random.key(seed)
-    ee = bs.conn.FixedProb(0.1).build(jax.random.fold_in(key, 7), n_e, n_e, recurrent=True)[0]
-    if weights is None:
-        w_xe = rng.uniform(0.0, 6.0, xe.weight_shape).astype(np.float32)
-        w_ee = rng.uniform(0.0, 2.0, ee.weight_shape).astype(np.float32)
-        plastic = (bs.Plastic(rule, sleep),)
+    others = np.array([[j for j in range(n_e) if j != i] for i in range(n_e)], np.int32)
+    lateral = bs.conn.ELL(n_e, n_e, jnp.asarray(others))  # every E inhibits every other E
+    if frozen is None:
+        w_xe = rng.uniform(0.0, 5.0, xe.weight_shape)
+        if ARGS.total:  # start normalized: every E neuron's inputs sum to total
+            w_xe = w_xe * (ARGS.total / w_xe.sum(axis=0))
+        w_xe = jnp.asarray(w_xe.astype(np.float32))
+        plastic, e = (bs.Plastic(rule, sleep),), _e_neurons(n_e)
     else:
-        w_xe, w_ee = (
-            np.asarray(w).reshape(c.weight_shape) for w, c in zip(weights, (xe, ee), strict=True)
-        )
-        plastic = ()
-    proj = bs.Projection
+        w_xe = jnp.asarray(np.asarray(frozen[0]).reshape(xe.weight_shape))
+        plastic, e = (), _e_neurons(n_e, frozen[1])
     return bs.Network(
-        {"X": bs.neurons.LIF(64, t_ref=2.0), "E": _lif(n_e), "I": _lif(n_i)},
+        {"X": bs.neurons.LIF(64, t_ref=2.0), "E": e},
         [
-            proj("X", "E", xe, weight=jnp.asarray(w_xe), components=plastic),
-            proj("E", "E", ee, weight=jnp.asarray(w_ee), components=plastic),
-            proj("E", "I", bs.conn.FixedProb(0.2), weight=10.0),
-            proj("I", "E", bs.conn.FixedProb(0.5), weight=-30.0),
+            bs.Projection("X", "E", xe, weight=w_xe, components=plastic),
+            bs.Projection("E", "E", lateral, weight=-W_INH),
         ],
-        key=jax.random.fold_in(key, 1),
+        key=jax.random.key(seed),
     )
 
 
-def _pixels_input(pixels, key):
-    """``{"X": current}`` for images ``pixels (..., 64)`` at step ``k`` (noise from key)."""
-
-    def at(k):
-        z = jax.random.normal(jax.random.fold_in(key, k), pixels.shape)
-        return {"X": I_PIXEL * pixels + SIGMA_X * z}
-
-    return at
+def _image_current(pixels, k, key):
+    """The X current (pA) at step ``k`` of an image shown for ``T_IMG`` ms, then
+    ``T_REST`` ms of rest (no input): pixels ``(..., 64)`` in [0, 1]."""
+    z = jax.random.normal(jax.random.fold_in(key, k), pixels.shape)
+    on = jnp.mod(k, int((T_IMG + T_REST) / DT)) < int(T_IMG / DT)
+    return jnp.where(on, I_PIXEL * pixels + SIGMA_X * z, 0.0)
 
 
-def responses(seed, n_e, weights, x):
+def responses(seed, n_e, frozen, x):
     """E spike counts ``(len(x), n_e)`` of the frozen network, every image from rest."""
-    net = stdp_network(seed, None, n_e, weights)
+    net = stdp_network(seed, None, n_e, frozen)
     state = net.init(jax.random.key(seed + 5), dt=DT, batch_shape=(len(x),))
     return np.asarray(_counts(net, state, jnp.asarray(x), jax.random.key(seed + 6)))
 
 
 @eqx.filter_jit
 def _counts(net, state, x, key):
-    drive = _pixels_input(x, key)
-
     def body(s, k):
-        s, spikes = net.step(s, drive(k), t=k * DT, dt=DT)
+        s, spikes = net.step(s, {"X": _image_current(x, k, key)}, t=k * DT, dt=DT)
         return s, spikes["E"]
 
     return jax.lax.scan(body, state, jnp.arange(int(T_IMG / DT)))[1].sum(axis=0)
@@ -146,6 +155,14 @@ def score(counts_tr, y_tr, counts_te, y_te):
     return vote, float(clf.score(counts_te, y_te))
 
 
+def _learned(state):
+    """``(w_xe, theta)``: the plastic weights and the threshold offsets (mV)."""
+    return (
+        np.asarray(state.components[0][0][0].w),
+        THETA_PLUS * np.asarray(state.populations["E"].a),
+    )
+
+
 def stdp_arm(seed, f, data, n_e, epochs, checkpoints=4):
     x_tr, y_tr, x_te, y_te = data
     sleep = _phases(f)
@@ -156,22 +173,22 @@ def stdp_arm(seed, f, data, n_e, epochs, checkpoints=4):
         [np.random.default_rng(seed + e).permutation(len(y_tr)) for e in range(epochs)]
     )
     stream = jnp.asarray(x_tr[order])
+    per_img = int((T_IMG + T_REST) / DT)
 
     def wake(tw):  # the image shown at wake time tw, its input noise by the wake step
         k = jnp.round(tw / DT).astype(jnp.int32)
-        i = jnp.minimum(k // int(T_IMG / DT), n_img - 1)
-        z = jax.random.normal(jax.random.fold_in(jax.random.key(seed + 3), k), (64,))
-        return {"X": I_PIXEL * stream[i] + SIGMA_X * z}
+        i = jnp.minimum(k // per_img, n_img - 1)
+        return {"X": _image_current(stream[i], k, jax.random.key(seed + 3))}
 
     inputs = sleep.inputs(net, wake, noise={"E": SIGMA_SLEEP}, key=jax.random.key(seed + 4), dt=DT)
-    wake_total = n_img * T_IMG
+    wake_total = n_img * per_img * DT
     n_sleeps = math.ceil(wake_total / sleep.wake) - 1 if sleep.sleep else 0
     duration = wake_total + n_sleeps * sleep.sleep
     steps = int(round(duration / DT))
     bounds = np.linspace(0, steps, checkpoints + 1).round().astype(int)
-    w_init = [np.asarray(state.components[k][0][0].w) for k in (0, 1)]
+    learned = _learned(state)
     untrained = score(
-        responses(seed, n_e, w_init, x_tr), y_tr, responses(seed, n_e, w_init, x_te), y_te
+        responses(seed, n_e, learned, x_tr), y_tr, responses(seed, n_e, learned, x_te), y_te
     )
     curve, t0 = [], time.time()
 
@@ -184,17 +201,18 @@ def stdp_arm(seed, f, data, n_e, epochs, checkpoints=4):
 
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         state = run(state, a, int(b - a))
-        w_xe, w_ee = (np.asarray(state.components[k][0][0].w) for k in (0, 1))
-        counts_tr = responses(seed, n_e, (w_xe, w_ee), x_tr)
-        counts_te = responses(seed, n_e, (w_xe, w_ee), x_te)
+        w_xe, theta = learned = _learned(state)
+        counts_tr = responses(seed, n_e, learned, x_tr)
+        counts_te = responses(seed, n_e, learned, x_te)
         vote, logreg = score(counts_tr, y_tr, counts_te, y_te)
         curve.append(
             dict(
                 t_s=b * DT / 1e3,
                 w_xe_mean=float(w_xe.mean()),
+                w_xe_sd=float(w_xe.std()),
                 w_xe_at_max=float(np.mean(w_xe > 9.0)),
-                w_ee_mean=float(w_ee.mean()),
-                w_ee_at_max=float(np.mean(w_ee > 9.0)),
+                w_xe_at_zero=float(np.mean(w_xe < 1.0)),
+                theta_mean_mv=float(theta.mean()),
                 e_rate_hz=float(counts_te.mean() / (T_IMG * 1e-3)),
                 vote=vote,
                 logreg=logreg,
@@ -208,7 +226,7 @@ def stdp_arm(seed, f, data, n_e, epochs, checkpoints=4):
         seconds=time.time() - t0,
         curve=curve,
         untrained=dict(vote=untrained[0], logreg=untrained[1]),
-        **{k: curve[-1][k] for k in ("vote", "logreg", "w_xe_mean", "w_ee_mean")},
+        **{k: curve[-1][k] for k in ("vote", "logreg", "w_xe_mean", "w_xe_at_max")},
     )
 
 
@@ -268,7 +286,10 @@ def main():
     if ARGS.quick:
         x_tr, y_tr, x_te, y_te = data
         data = (x_tr[:60], y_tr[:60], x_te[:40], y_te[:40])
-    for seed in range(ARGS.seeds):
+    elif ARGS.train_images:
+        x_tr, y_tr, x_te, y_te = data
+        data = (x_tr[: ARGS.train_images], y_tr[: ARGS.train_images], x_te, y_te)
+    for seed in range(ARGS.first_seed, ARGS.first_seed + ARGS.seeds):
         for f in ARGS.fractions:
             if "stdp" in ARGS.arms:
                 rows.append(stdp_arm(seed, f, data, ARGS.n_e, ARGS.epochs))
@@ -276,7 +297,7 @@ def main():
                 rows.append(sg_arm(seed, f, data, ARGS.sg_epochs))
                 print(f"  sg seed {seed} sleep {f:.0%}: {rows[-1]['accuracy']:.4f}", flush=True)
     summary = []
-    arms = (("stdp", ("vote", "logreg", "w_xe_mean", "w_ee_mean")), ("sg", ("accuracy",)))
+    arms = (("stdp", ("vote", "logreg", "w_xe_mean", "w_xe_at_max")), ("sg", ("accuracy",)))
     for arm, keys in arms:
         for f in ARGS.fractions:
             got = [r for r in rows if r["arm"] == arm and r["sleep"] == f]
@@ -289,12 +310,12 @@ def main():
                     )
                 )
     columns = [("arm", "arm", ""), ("sleep", "sleep", "")] + [
-        (k, k, "") for k in ("vote", "logreg", "w_xe_mean", "w_ee_mean", "accuracy")
+        (k, k, "") for k in ("vote", "logreg", "w_xe_mean", "w_xe_at_max", "accuracy")
     ]
     print(table([{c[0]: s.get(c[0], "") for c in columns} for s in summary], columns))
     if not ARGS.quick:
         suffix = "" if ARGS.baseline == "static" else f"_{ARGS.baseline}"
-        name = ARGS.out or f"sleep_stdp{suffix}"
+        name = ARGS.out or f"sleep_stdp_dc{suffix}"
         save(name, dict(args=vars(ARGS), summary=summary, rows=rows))
 
 
@@ -306,13 +327,16 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3])
     parser.add_argument("--arms", nargs="+", default=["stdp", "sg"])
     parser.add_argument("--n-e", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--train-images", type=int, default=None, help="first N only")
     parser.add_argument("--sg-epochs", type=int, default=10)
+    parser.add_argument("--total", type=float, default=160.0, help="X->E sum per E; 0: off")
     parser.add_argument("--factor", type=float, default=0.5)
-    parser.add_argument("--eta", type=float, default=5e-3)
+    parser.add_argument("--eta", type=float, default=0.05)
     parser.add_argument("--baseline", default="static", choices=["static", "layer", "post"])
     parser.add_argument("--out", default=None, help="results file name (without .json)")
     ARGS = parser.parse_args()

@@ -32,7 +32,7 @@ import numpy as np
 from .conn.layouts import CSR, ELL, Delayed
 from .delays import DelayState, delay_step, delay_steps, init_delay
 from .ops import Indexed, index
-from .plasticity import AbstractModulator, AbstractPlasticity, Sleep
+from .plasticity import AbstractModulator, AbstractPlasticity, Normalized, Sleep
 from .projection import AbstractProjectionComponent, ProjectionInput
 
 
@@ -74,10 +74,11 @@ class Plastic(AbstractProjectionComponent):
     def bind(self, projection) -> "Plastic":
         conn = projection.conn
         if type(conn) is Delayed:
-            if self.sleep is not None or self.modulator is not None:
+            pools = self.sleep is not None or self.modulator is not None
+            if pools or isinstance(self.rule, Normalized):
                 raise ValueError(
-                    f"Projection {projection.name}: Plastic with sleep or a modulator needs "
-                    "a CSR or ELL layout (one delay), not per-synapse delays"
+                    f"Projection {projection.name}: Plastic with sleep, a modulator or "
+                    "Normalized needs a CSR or ELL layout (one delay), not per-synapse delays"
                 )
             idx = index(grouped(conn), pre_capacity=projection.capacity)
             return Plastic(self.rule, index=idx, delays=conn.delays)

@@ -30,7 +30,8 @@ native_only = pytest.mark.skipif(
 def _plastic_coba(n, bounds, **rule):
     """``bs.models.coba(n)`` with pair STDP on E->E (as benchmarks/coba_stdp.py)."""
     net = bs.models.coba(n, key=jax.random.key(0))
-    stdp = bs.plasticity.PairSTDP(0.05, 0.0525, 20.0, 20.0, bounds, **rule)
+    rule = {"A_plus": 0.05, "A_minus": 0.0525, **rule}
+    stdp = bs.plasticity.PairSTDP(tau_plus=20.0, tau_minus=20.0, bounds=bounds, **rule)
     comp = (bs.Plastic(stdp),)
     projs = [
         eqx.tree_at(lambda p: p.components, p, comp) if p.name == "E->E" else p
@@ -66,13 +67,27 @@ def _both_paths(net, state, monkeypatch):
 
 @native_only
 @pytest.mark.parametrize(
-    ("mu", "x64"), [((0.0, 0.0), False), ((1.0, 1.0), False), ((1.0, 0.0), True)]
+    ("mu", "x64", "rule"),
+    [
+        ((0.0, 0.0), False, {}),
+        ((1.0, 1.0), False, {}),
+        ((1.0, 0.0), True, {}),
+        ((1.0, 1.0), False, {"symmetric": True, "A_minus": 0.025}),  # A_- < A_+: it learns
+        ((0.0, 0.0), True, {"symmetric": True, "A_minus": 0.025}),
+        ((0.0, 0.0), False, {"pairing": bs.plasticity.Nearest()}),
+        (
+            (1.0, 1.0),
+            True,
+            {"pairing": bs.plasticity.Nearest(), "symmetric": True, "A_minus": 0.025},
+        ),
+    ],
 )
-def test_block_plastic_equals_per_step(mu, x64, monkeypatch):
-    """Additive (hard) and multiplicative (soft) bounds, float32 and float64: spikes,
+def test_block_plastic_equals_per_step(mu, x64, rule, monkeypatch):
+    """Additive (hard) and multiplicative (soft) bounds, float32 and float64, either
+    window (asymmetric, symmetric), all-to-all and nearest-neighbour pairing: spikes,
     weights, traces and the whole final state equal bit for bit."""
     with jax.enable_x64(x64):
-        net = _plastic_coba(600, bs.plasticity.Bounds(0.0, 12.0, *mu))
+        net = _plastic_coba(600, bs.plasticity.Bounds(0.0, 12.0, *mu), **rule)
         state = net.init(jax.random.key(1), dt=0.1)
         (s_b, ev_b), (s_s, ev_s) = _both_paths(net, state, monkeypatch)
     w0 = np.asarray(state.components[0][0][0].w)
@@ -93,13 +108,12 @@ def test_block_plastic_equals_per_step(mu, x64, monkeypatch):
 
 @native_only
 def test_block_falls_back_for_rules_it_does_not_run():
-    """Symmetric or nearest-neighbour pairing, soft-bound exponents other than 0 and 1:
-    ``step_block`` is ``None`` (``simulate`` steps one at a time, the reference)."""
+    """Soft-bound exponents other than 0 and 1: ``step_block`` is ``None`` (``simulate``
+    steps one at a time, the reference)."""
     bounds = bs.plasticity.Bounds(0.0, 12.0)
     cases = [
-        _plastic_coba(200, bounds, symmetric=True),
-        _plastic_coba(200, bounds, pairing=bs.plasticity.Nearest()),
         _plastic_coba(200, bs.plasticity.Bounds(0.0, 12.0, 0.5, 0.5)),
+        _plastic_coba(200, bs.plasticity.Bounds(0.0, 12.0, 1.0, 0.5)),
     ]
     for net in cases:
         state = net.init(jax.random.key(1), dt=0.1)

@@ -143,3 +143,62 @@ def test_sleep_errors():
         sleep.inputs(net, noise={"Z": 1.0}, key=jax.random.key(0), dt=0.1)
     with pytest.raises(ValueError, match=r"noise\['X'\] must be >= 0 \(pA\), got -1"):
         sleep.inputs(net, noise={"X": -1.0}, key=jax.random.key(0), dt=0.1)
+
+
+def test_normalized_trace_stdp_matches_a_numpy_loop(x64):
+    """``Normalized(TraceSTDP)``: Poisson pre/post trains on a random sparse layout, 300
+    steps, against a dense NumPy loop of the rule followed by dividing each column by
+    its sum (float64); the column sums stay at ``total`` and the weights do move."""
+    rng = np.random.default_rng(1)
+    n_pre, n_post, dt, total = 25, 10, 0.5, 12.0
+    mask = rng.random((n_pre, n_post)) < 0.5
+    mask[0] = True  # no empty column
+    layout = bs.conn.FromDense(np.where(mask, 1.0, 0.0)).build(None, n_pre, n_post)[0]
+    inner = P.TraceSTDP(eta=0.05, tau=15.0, mu=0.6, bounds=P.Bounds(0.0, 10.0))
+    rule = P.Normalized(inner, total=total)
+    w0 = rng.uniform(0.5, 4.0, mask.sum())
+    pre = (rng.random((300, n_pre)) < 0.05).astype(float)
+    post = (rng.random((300, n_post)) < 0.03).astype(float)
+    idx = bs.ops.index(layout)
+    s = rule.init(jnp.asarray(w0), n_pre, n_post)
+    step = jax.jit(lambda s, a, b: rule.step(s, a, b, layout=idx, dt=dt))
+    for k in range(300):
+        s = step(s, pre[k], post[k])
+    W, x = np.zeros((n_pre, n_post)), np.zeros(n_pre)
+    W[mask] = w0
+    for k in range(300):
+        x = x * np.exp(-dt / 15.0)
+        for j in np.flatnonzero(post[k]):
+            i = np.flatnonzero(mask[:, j])
+            dw = 0.05 * (x[i] - x.mean()) * np.maximum(10.0 - W[i, j], 0.0) ** 0.6
+            W[i, j] = np.clip(W[i, j] + dw, 0.0, 10.0)
+        W = W * (total / W.sum(axis=0))
+        x = x + pre[k]
+    np.testing.assert_allclose(W.sum(axis=0), total, rtol=1e-12)
+    first = W.copy()  # the weights after the first normalization alone (no post spike)
+    first[mask] = w0
+    first = first * (total / first.sum(axis=0))
+    assert np.ptp(W[mask] - first[mask]) > 0.1  # the rule moved them beyond that
+    np.testing.assert_allclose(np.asarray(s.w), W[mask], rtol=1e-10, atol=1e-12)
+
+
+def test_normalized_leaves_empty_columns_and_checks():
+    idx = bs.ops.index(_full(2, 2))
+    got = P.normalized_weights(jnp.array([0.0, 1.0, 0.0, 3.0]), idx, 2.0)
+    np.testing.assert_allclose(got, [0.0, 0.5, 0.0, 1.5])  # post 0 sums to 0: unchanged
+    with pytest.raises(ValueError, match="Normalized.total must be > 0"):
+        P.Normalized(P.TraceSTDP(), total=0.0)
+    with pytest.raises(ValueError, match="Normalized.rule must be a bs.plasticity rule"):
+        P.Normalized(0.5, total=1.0)
+    assert P.Normalized(P.RewardSTDP(), total=1.0).modulated
+    plastic = bs.Plastic(P.Normalized(P.TraceSTDP(), total=1.0))
+    proj = bs.Projection(
+        "X",
+        "Y",
+        bs.conn.FixedProb(0.5),
+        weight=1.0,
+        delays=bs.delays.NormalDelay(2.0, 0.5),
+        components=(plastic,),
+    )
+    with pytest.raises(ValueError, match="Normalized needs a CSR or ELL layout"):
+        bs.Network({"X": bs.neurons.LIF(8), "Y": bs.neurons.LIF(8)}, [proj], key=jax.random.key(0))

@@ -17,6 +17,8 @@ from .modulators import AbstractModulator as AbstractModulator
 from .modulators import DistalReward as DistalReward
 from .modulators import DistalRewardState as DistalRewardState
 from .modulators import RewardSignal as RewardSignal
+from .normalization import Normalized as Normalized
+from .normalization import normalized_weights as normalized_weights
 from .sleep import Sleep as Sleep
 from .stdp import PairSTDP as PairSTDP
 from .stdp import PairSTDPState as PairSTDPState

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from ..ops import PairRun
 from ._base import AbstractPlasticity, apply_bounded, check_rule
 from .bounds import Bounds
-from .traces import AbstractPairing, AllToAll, decay_factor
+from .traces import AbstractPairing, AllToAll, Nearest, decay_factor
 
 
 class PairSTDPState(eqx.Module):
@@ -75,10 +75,11 @@ class PairSTDP(AbstractPlasticity):
         return PairSTDPState(w, *x, *y)
 
     def run_form(self, state: PairSTDPState, *, dt):
-        """``bs.ops.PairRun`` for all-to-all, asymmetric pairing with bounds additive or
-        multiplicative on each side (``mu`` 0 or 1); else ``None``."""
+        """``bs.ops.PairRun`` for all-to-all or nearest-neighbour pairing, either window,
+        with bounds additive or multiplicative on each side (``mu`` 0 or 1); else
+        ``None``."""
         b = self.bounds
-        if self.symmetric or type(self.pairing) is not AllToAll:
+        if type(self.pairing) not in (AllToAll, Nearest):
             return None
         if b.mu_plus not in (0, 1) or b.mu_minus not in (0, 1):
             return None
@@ -94,6 +95,8 @@ class PairSTDP(AbstractPlasticity):
             w_min=b.w_min,
             w_max=b.w_max,
             soft=(b.mu_plus == 1, b.mu_minus == 1),
+            symmetric=self.symmetric,
+            nearest=type(self.pairing) is Nearest,
         )
 
     def from_run(self, state: PairSTDPState, run: PairRun) -> PairSTDPState:

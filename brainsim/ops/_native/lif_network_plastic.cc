@@ -35,84 +35,88 @@ bool WithColumnTypes(ffi::DataType pre_type, ffi::DataType off_type, const void*
 }  // namespace
 
 template <typename T>
-ffi::Error PreparePairs(Scratch<T>& sc, ffi::Span<const int64_t> plastic, int64_t a0,
-                        int64_t r0, std::vector<PairRule<T>>& rules) {
+ffi::Error PreparePairs(Scratch<T>& sc, ffi::Span<const int64_t> plastic, const Pairs<T>& pairs,
+                        std::vector<PairRule<T>>& rules) {
   auto bad = [](const std::string& what) {
     return ffi::Error::InvalidArgument("brainsim lif_network_run (plastic): " + what);
   };
-  const ffi::DataType dt = sizeof(T) == 4 ? ffi::DataType::F32 : ffi::DataType::F64;
   constexpr ffi::DataType kI32 = ffi::DataType::S32;
   const int64_t Q = static_cast<int64_t>(plastic.size());
+  Network<T>& N = sc.net;
   rules.clear();
   for (int64_t q = 0; q < Q; ++q) {
     if (plastic[q] == 0) continue;
-    if (plastic[q] < 0 || plastic[q] > 7) return bad("bad plastic code");
-    const int64_t k = static_cast<int64_t>(rules.size());
-    const Buf* o = sc.in.data() + a0 + kPairOps * k;
-    const Buf* r = sc.out.data() + r0 + kPairRets * k;
-    Buf& weight = sc.in[sc.base + kProjOps * q + kWeight];
-    const Buf& indptr = sc.in[sc.base + kProjOps * q + kIndptr];
-    const Buf& indices = sc.in[sc.base + kProjOps * q + kIndices];
+    if (plastic[q] < 0 || plastic[q] > 31) return bad("bad plastic code");
+    const size_t k = rules.size();
+    const Pairs<T>& o = pairs;
     PairRule<T> R;
     R.q = q;
-    R.n_pre = indptr.count - 1;
-    R.n_syn = indices.count;
-    R.n_post = o[kYPlus].count;
-    if (weight.type != dt || weight.count != R.n_syn || r[kWOut].type != dt ||
-        r[kWOut].count != R.n_syn)
-      return bad("plastic weights must be per synapse, of the state's dtype");
-    for (int64_t j : {kXPlus, kXMinus})
-      if (o[j].type != dt || o[j].count != R.n_pre) return bad("x traces must be [n_pre]");
-    for (int64_t j : {kYPlus, kYMinus, kSeen})
-      if (o[j].type != dt || o[j].count != R.n_post) return bad("y traces must be [n_post]");
-    for (int64_t j = 1; j < kPairRets; ++j)
-      if (r[j].type != dt || r[j].count != o[j - 1].count) return bad("results must match");
-    if (o[kColPtr].type != kI32 || o[kColPtr].count != R.n_post + 1 ||
-        !(o[kColPre].type == ffi::DataType::U16 || o[kColPre].type == kI32) ||
-        o[kColPre].count != R.n_syn ||
-        !(o[kColOff].type == ffi::DataType::U8 || o[kColOff].type == ffi::DataType::U16 ||
-          o[kColOff].type == kI32) ||
-        o[kColOff].count != R.n_syn)
+    R.n_pre = N.indptr[q].count - 1;
+    R.n_syn = N.indices[q].count;
+    R.n_post = o.y_plus[k].count;
+    if (N.weight[q].count != R.n_syn || o.w_out[k].count != R.n_syn)
+      return bad("plastic weights must be per synapse");
+    if (o.x_plus[k].count != R.n_pre || o.x_minus[k].count != R.n_pre)
+      return bad("x traces must be [n_pre]");
+    if (o.y_minus[k].count != R.n_post || o.seen[k].count != R.n_post)
+      return bad("y traces must be [n_post]");
+    if (o.x_plus_out[k].count != o.x_plus[k].count ||
+        o.x_minus_out[k].count != o.x_minus[k].count ||
+        o.y_plus_out[k].count != o.y_plus[k].count ||
+        o.y_minus_out[k].count != o.y_minus[k].count || o.seen_out[k].count != o.seen[k].count)
+      return bad("results must match");
+    const ffi::DataType pre = o.pre_type[k], off = o.offset_type[k];
+    if (o.col_ptr[k].count != R.n_post + 1 ||
+        !(pre == ffi::DataType::U16 || pre == kI32) || o.col_pre[k].count != R.n_syn ||
+        !(off == ffi::DataType::U8 || off == ffi::DataType::U16 || off == kI32) ||
+        o.col_offset[k].count != R.n_syn)
       return bad("bad column index");
-    if (o[kRule].type != dt || o[kRule].count != 6) return bad("rule must be T [6]");
+    if (o.rule[k].count != 6) return bad("rule must be T [6]");
     // The state into the results (unless aliased), then updated there.
-    auto take = [](const Buf& in, const Buf& out) {
+    auto take = [](const View<const T>& in, const View<T>& out) {
       if (out.data != in.data && in.count) std::memcpy(out.data, in.data, sizeof(T) * in.count);
-      return static_cast<T*>(out.data);
+      return out.data;
     };
-    R.w = take(weight, r[kWOut]);
-    weight.data = R.w;  // the events of every step read the plastic weights
-    R.x_plus = take(o[kXPlus], r[kXPlusOut]);
-    R.x_minus = take(o[kXMinus], r[kXMinusOut]);
-    R.y_plus = take(o[kYPlus], r[kYPlusOut]);
-    R.y_minus = take(o[kYMinus], r[kYMinusOut]);
-    R.seen = take(o[kSeen], r[kSeenOut]);
-    R.indptr = static_cast<const int32_t*>(indptr.data);
-    R.indices = static_cast<const int32_t*>(indices.data);
-    R.col_ptr = static_cast<const int32_t*>(o[kColPtr].data);
-    R.col_pre = o[kColPre].data;
-    R.col_off = o[kColOff].data;
-    R.pre_type = o[kColPre].type;
-    R.off_type = o[kColOff].type;
-    const T* c = static_cast<const T*>(o[kRule].data);
+    R.w = take(N.weight[q], o.w_out[k]);
+    N.weight[q].data = R.w;  // the events of every step read the plastic weights
+    R.x_plus = take(o.x_plus[k], o.x_plus_out[k]);
+    R.x_minus = take(o.x_minus[k], o.x_minus_out[k]);
+    R.y_plus = take(o.y_plus[k], o.y_plus_out[k]);
+    R.y_minus = take(o.y_minus[k], o.y_minus_out[k]);
+    R.seen = take(o.seen[k], o.seen_out[k]);
+    R.indptr = N.indptr[q].data;
+    R.indices = N.indices[q].data;
+    R.col_ptr = o.col_ptr[k].data;
+    R.col_pre = o.col_pre[k].data;
+    R.col_off = o.col_offset[k].data;
+    R.pre_type = pre;
+    R.off_type = off;
+    const T* c = o.rule[k].data;
     R.f_plus = c[0];
     R.f_minus = c[1];
     R.a_plus = c[2];
     R.a_minus = c[3];
     R.bound = {c[4], c[5], T(1) / (c[5] - c[4]), (plastic[q] & 2) != 0, (plastic[q] & 4) != 0};
+    R.symmetric = (plastic[q] & 8) != 0;
+    R.nearest = (plastic[q] & 16) != 0;
     rules.push_back(R);
   }
   return ffi::Error::Success();
 }
 
-// x[i] <- x[i] f + s: for the listed (spiking) i the reference's x f + s,
-// which XLA contracts into one fused multiply-add; elsewhere x f (s = 0, the
-// same value), vectorised.
+// x[i] <- jump(x[i] f, s): for the listed (spiking) i the reference's
+// all-to-all x f + s, which XLA contracts into one fused multiply-add, or
+// nearest-neighbour t + s (1 - t), t = x f (two uses of t: not contracted;
+// the same value either way for s in {0, 1}); elsewhere x f (s = 0, the same
+// value), vectorised.
 template <typename T>
 static void DecayJump(T* x, T f, int64_t n, const int32_t* act, const T* val, int64_t na,
-                      std::vector<T>& tmp) {
+                      bool nearest, std::vector<T>& tmp) {
   tmp.resize(na);
-  for (int64_t k = 0; k < na; ++k) tmp[k] = std::fma(x[act[k]], f, val[k]);
+  for (int64_t k = 0; k < na; ++k) {
+    const T t = x[act[k]] * f;
+    tmp[k] = nearest ? std::fma(val[k], T(1) - t, t) : std::fma(x[act[k]], f, val[k]);
+  }
   for (int64_t i = 0; i < n; ++i) x[i] = x[i] * f;
   for (int64_t k = 0; k < na; ++k) x[act[k]] = tmp[k];
 }
@@ -126,13 +130,19 @@ bool StepPairs(Scratch<T>& sc, const NetAttrs& at, std::vector<PairRule<T>>& rul
     if (sc.n_of[tgt] != R.n_post || sc.src_n[src] != R.n_pre) return false;
     // (1) The traces decay: read decayed by (2) and (3), stored by (4).
     const T a_plus = R.a_plus, a_minus = R.a_minus, f_plus = R.f_plus, f_minus = R.f_minus;
-    const T* x_plus = R.x_plus;
-    const T* y_minus = R.y_minus;
+    const T *x_plus = R.x_plus, *x_minus = R.x_minus, *y_plus = R.y_plus, *y_minus = R.y_minus;
+    const bool sym = R.symmetric;
     auto one = [](int64_t) { return T(1); };
-    // x (f A), as the reference (bs.plasticity.stdp) writes it.
+    // x (f A), as the reference (bs.plasticity.stdp) writes it; the symmetric
+    // window's difference of two products as XLA contracts it, fma(a, b, -(c d)).
     const T ltp_f = f_plus * a_plus, ltd_f = f_minus * a_minus;
-    auto ltp = [=](int64_t i) { return x_plus[i] * ltp_f; };
-    auto ltd = [=](int64_t j) { return T(0) - y_minus[j] * ltd_f; };
+    auto ltp = [=](int64_t i) {
+      return sym ? std::fma(x_plus[i], ltp_f, -(x_minus[i] * ltd_f)) : x_plus[i] * ltp_f;
+    };
+    auto ltd = [=](int64_t j) {
+      return sym ? std::fma(y_plus[j], ltp_f, -(y_minus[j] * ltd_f))
+                 : T(0) - y_minus[j] * ltd_f;
+    };
     // (2) Columns of the postsynaptic spikes seen now.
     seen_act.clear();
     seen_val.clear();
@@ -156,11 +166,12 @@ bool StepPairs(Scratch<T>& sc, const NetAttrs& at, std::vector<PairRule<T>>& rul
                                    R.n_syn, R.n_post))
       return false;
     // (4) Decay and jump.
-    DecayJump(R.x_plus, f_plus, R.n_pre, act, val, na, tmp);
-    DecayJump(R.x_minus, f_minus, R.n_pre, act, val, na, tmp);
+    const bool nn = R.nearest;
+    DecayJump(R.x_plus, f_plus, R.n_pre, act, val, na, nn, tmp);
+    DecayJump(R.x_minus, f_minus, R.n_pre, act, val, na, nn, tmp);
     const int64_t ns = static_cast<int64_t>(seen_act.size());
-    DecayJump(R.y_plus, f_plus, R.n_post, seen_act.data(), seen_val.data(), ns, tmp);
-    DecayJump(R.y_minus, f_minus, R.n_post, seen_act.data(), seen_val.data(), ns, tmp);
+    DecayJump(R.y_plus, f_plus, R.n_post, seen_act.data(), seen_val.data(), ns, nn, tmp);
+    DecayJump(R.y_minus, f_minus, R.n_post, seen_act.data(), seen_val.data(), ns, nn, tmp);
     // (5) The postsynaptic spikes of the last step, seen in the next.
     std::memcpy(R.seen, sc.src[tgt], sizeof(T) * R.n_post);
   }
@@ -168,7 +179,7 @@ bool StepPairs(Scratch<T>& sc, const NetAttrs& at, std::vector<PairRule<T>>& rul
 }
 
 #define BRAINSIM_INSTANTIATE(T)                                                              \
-  template ffi::Error PreparePairs<T>(Scratch<T>&, ffi::Span<const int64_t>, int64_t, int64_t, \
+  template ffi::Error PreparePairs<T>(Scratch<T>&, ffi::Span<const int64_t>, const Pairs<T>&,   \
                                       std::vector<PairRule<T>>&);                             \
   template bool StepPairs<T>(Scratch<T>&, const NetAttrs&, std::vector<PairRule<T>>&);
 BRAINSIM_INSTANTIATE(float)

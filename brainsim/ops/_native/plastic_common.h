@@ -23,6 +23,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 namespace brainsim_plastic {
 
@@ -36,7 +37,7 @@ struct Bound {
   T lo, hi, inv;
   bool soft_plus, soft_minus;
 
-  inline T Apply(T w, T s, T a, T b) const {
+  __attribute__((always_inline)) inline T Apply(T w, T s, T a, T b) const {
     T x;
     if (!soft_plus && !soft_minus) {
       x = std::fma(a, b, w);
@@ -59,32 +60,62 @@ struct Bound {
 };
 
 // Pass (1) over the columns act[0..na) (post[j] their spike values): returns
-// false where the column index or the layout is malformed.
+// false where the column index or the layout is malformed. A column's synapses
+// lie scattered over the rows, so the loads, not the arithmetic, bound the
+// pass: a first sweep prefetches the columns' entries, a second finds every
+// synapse and prefetches its weight, the third updates them (the same
+// operations in the same order as one sweep; each synapse is in one column).
 template <typename T, typename Pre, typename Off, typename A, typename B>
 inline bool ColumnList(T* w, const T* post, const int32_t* act, int na, const int32_t* indptr,
                        const int32_t* col_ptr, const Pre* col_pre, const Off* col_off,
                        const A& a, const B& b, const Bound<T>& bound, int64_t n_syn,
                        int64_t n_pre) {
+  constexpr int64_t kLine = 64;
+  int64_t total = 0;
+  for (int k = 0; k < na; ++k) {
+    const int64_t start = col_ptr[act[k]], stop = col_ptr[act[k] + 1];
+    if (start < 0 || start > stop || stop > n_syn) return false;
+    for (int64_t e = start; e < stop; e += kLine / sizeof(Pre)) __builtin_prefetch(col_pre + e);
+    for (int64_t e = start; e < stop; e += kLine / sizeof(Off)) __builtin_prefetch(col_off + e);
+    total += stop - start;
+  }
+  static thread_local std::vector<int64_t> scratch;
+  scratch.resize(total);
+  int64_t* const at = scratch.data();  // the synapse of each entry, column by column
+  int64_t* q = at;
+  for (int k = 0; k < na; ++k) {
+    for (int64_t e = col_ptr[act[k]]; e < col_ptr[act[k] + 1]; ++e, ++q) {
+      const int64_t i = col_pre[e];
+      if (i < 0 || i >= n_pre) return false;
+      *q = static_cast<int64_t>(indptr[i]) + col_off[e];
+      if (*q < 0 || *q >= n_syn) return false;
+      __builtin_prefetch(w + *q, 1);
+    }
+  }
+  q = at;
   for (int k = 0; k < na; ++k) {
     const int32_t j = act[k];
     const T s = post[j], own = b(j);
-    if (col_ptr[j] < 0 || col_ptr[j + 1] > n_syn) return false;
-    for (int64_t e = col_ptr[j]; e < col_ptr[j + 1]; ++e) {
-      const int64_t i = col_pre[e];
-      if (i < 0 || i >= n_pre) return false;
-      const int64_t q = static_cast<int64_t>(indptr[i]) + col_off[e];
-      if (q < 0 || q >= n_syn) return false;
-      w[q] = bound.Apply(w[q], s, a(i), own);
-    }
+    for (int64_t e = col_ptr[j]; e < col_ptr[j + 1]; ++e, ++q)
+      w[*q] = bound.Apply(w[*q], s, a(col_pre[e]), own);
   }
   return true;
 }
 
 // Pass (2) over the rows act[0..na), val[k] the spike value of row act[k].
+// Each row starts at a scattered place (a cache miss for its targets and its
+// weights), so every row's lines are prefetched before the first is updated.
 template <typename T, typename A, typename B>
 inline bool RowList(T* w, const T* val, const int32_t* act, int64_t na, const int32_t* indptr,
                     const int32_t* indices, const A& a, const B& b, const Bound<T>& bound,
                     int64_t n_syn, int64_t n_post) {
+  constexpr int64_t kLine = 64;
+  for (int64_t k = 0; k < na; ++k) {
+    const int64_t start = indptr[act[k]], stop = indptr[act[k] + 1];
+    if (start < 0 || stop > n_syn || start > stop) return false;
+    for (int64_t q = start; q < stop; q += kLine / 4) __builtin_prefetch(indices + q);
+    for (int64_t q = start; q < stop; q += kLine / sizeof(T)) __builtin_prefetch(w + q, 1);
+  }
   for (int64_t k = 0; k < na; ++k) {
     const int32_t i = act[k];
     const T s = val[k], own = b(i);
