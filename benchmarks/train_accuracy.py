@@ -14,7 +14,7 @@ constant-lr Adam (the recipe their stored results were measured with).
 
     python benchmarks/train_accuracy.py [--only randman|digits|zoo|t1] [--seeds 3]
         [--randman-epochs 40] [--randman-per-class 1000] [--randman-only recurrent]
-        [--randman-tau 20 10]
+        [--randman-tau 20 10] [--tag _x]
     python benchmarks/train_accuracy.py --only digits-val [--folds 4] [--kind latency]
         [--cfg '{"weight_decay": 0.5}']   # a digits recipe on validation folds only
 """
@@ -87,14 +87,17 @@ def randman(seeds, epochs, per_class, which=("feedforward", "recurrent"), tau=No
 
 def _model_layers():
     """Recurrent ``bs.train.NeuronLayer`` models for Randman: ``neuron_layer`` derives the
-    input scale (one step of a unit weight's current: rest to threshold) and the
-    surrogate (``FastSigmoid(25)`` per rest-to-threshold distance, centred on the
-    threshold) from each model's ``spike_geometry``, and stops the gradient through the
-    upstroke (``detach_upstroke``); steps of 1 ms, ``tau_syn`` 5 ms. Reduced run (``--only
-    models --seeds 1 --randman-epochs 8 --randman-per-class 200``, shared machine):
-    LIF layer 87.2 %, NeuronLayer LIF 85.5 %, AdEx 81.2 %, Izhikevich 48.0 % (before
-    the derived surrogate and ``detach_upstroke``, same size: AdEx 68-72 %, Izhikevich
-    40-50 %); the stored full-size results predate them."""
+    input scale (a unit weight's PSP at rest peaks as high, in rest-to-threshold
+    distances, as in the LIF layer) and the surrogate (``FastSigmoid(25)`` per
+    rest-to-threshold distance, centred on the threshold) from each model's
+    ``spike_geometry``, and stops the gradient through the upstroke (``detach_upstroke``);
+    steps of 1 ms, ``tau_syn`` 5 ms. Reduced run (``--only models --seeds 1
+    --randman-epochs 8 --randman-per-class 200 --models adex izhikevich --tag
+    _psp_reduced``, loaded shared machine): LIF layer 85.8 %, AdEx 83.2 %, Izhikevich
+    54.0 % (session 10, the one-step scale rule: LIF layer 87.2 %, NeuronLayer LIF
+    85.5 %, AdEx 81.2 %, Izhikevich 48.0 %; before the derived surrogate and
+    ``detach_upstroke``: AdEx 68-72 %, Izhikevich 40-50 %); ``train_accuracy_models.json``
+    (full size, one seed) predates all three."""
     exp_euler = bs.integrators.ExpEuler()
     return {
         # lif_layer's model: tau_m 10 ms, 10 mV to threshold (scale 2102 pA), per-neuron
@@ -448,6 +451,7 @@ def main():
     p.add_argument("--cfg", default="{}", help="digits-val: recipe overrides (JSON)")
     p.add_argument("--folds", type=int, default=1, help="digits-val: 1 or 4")
     p.add_argument("--kind", default="latency", help="digits-val: latency or rate")
+    p.add_argument("--tag", default="", help="suffix of the results file name")
     a = p.parse_args()
     if a.only == "digits-val":
         digits_validation(json.loads(a.cfg), a.kind, max(a.seeds, 5), a.folds)
@@ -484,6 +488,7 @@ def main():
     print(json.dumps(summary, indent=1))
     suffix = ("_" + a.only if a.only else "") + ("_" + a.randman_only if a.randman_only else "")
     suffix += f"_tau{a.randman_tau[0]:g}_{a.randman_tau[1]:g}" if a.randman_tau else ""
+    suffix += a.tag
     print(
         save(
             f"train_accuracy{suffix}",

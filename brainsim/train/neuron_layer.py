@@ -211,6 +211,7 @@ def neuron_layer(
     dt: float = 1.0,
     event_input: bool = False,
     detach_upstroke: bool = True,
+    ref_tau_mem: float = 10.0,
 ) -> NeuronLayer:
     """A ``NeuronLayer`` of ``neuron`` with input weights $\\mathcal N(0, w_{scale}^2 /
     n_{in})$ and recurrent weights $\\mathcal N(0, r_{scale}^2 / n)$, in units of
@@ -218,9 +219,17 @@ def neuron_layer(
 
     From the model's ``spike_geometry`` (rest $V_r$, threshold $V_\\vartheta$, spike level
     $V_s$; means over the neurons where they differ), so that every model trains with
-    ``lif_layer``'s numbers: ``scale`` (default) is the current that, held for one step
-    ``dt``, moves the membrane from rest to threshold, $(V_\\vartheta - V_r) / k$ with $k$
-    the step's mV per pA at rest (``lif_layer``'s unit weight for its LIF: 2102 pA);
+    ``lif_layer``'s numbers: ``scale`` (default) is the current of a unit weight whose
+    postsynaptic potential (one input spike through the layer's synapse, the model
+    linearised at its resting state) peaks as many rest-to-threshold distances above
+    rest as a unit weight's does in ``lif_layer``'s LIF with ``tau_mem = ref_tau_mem``
+    (2.90 for 10 ms, ``tau_syn`` 5 ms, ``dt`` 1 ms): $(V_\\vartheta - V_r) P_{ref} /
+    P$, with $P$ the model's peak PSP per pA at rest. For a LIF with
+    ``tau_m = ref_tau_mem`` this is the current that, held one step, moves the membrane
+    from rest to threshold (2102 pA for ``lif_layer``'s LIF); a model whose membrane
+    forgets faster gets a larger unit current (Izhikevich's quadratic membrane relaxes
+    at rest with ~1.7 ms: 48 pA, where the one-step rule gave 20 pA, a PSP 2.4x too
+    small and a hidden rate 0.4x the LIF layer's at initialisation).
     ``surrogate`` (e.g. ``FastSigmoid(25.0)``; default: keep ``neuron.spike``) replaces
     the spike by ``Heaviside(Scaled(surrogate, V_ϑ - V_r, V_ϑ - V_s),
     detach_reset=True)``: the surrogate per rest-to-threshold distance, centred on the
@@ -245,7 +254,10 @@ def neuron_layer(
             spike = Heaviside(Scaled(surrogate, width, threshold - spike_level), True)
             neuron = eqx.tree_at(lambda m: m.spike, neuron, spike)
         if scale is None:
-            scale = width / _rest_gain(neuron, rest, dt)
+            check_positive("neuron_layer.ref_tau_mem", ref_tau_mem, "ms")
+            tau = float(np.mean(tau_syn))
+            ref = _lif_psp_peak(np.exp(-dt / max(ref_tau_mem, dt)), np.exp(-dt / max(tau, dt)))
+            scale = width * ref / _psp_peak(neuron, tau, dt)
     check_positive("neuron_layer.scale", scale, "pA")
     n = neuron.size
     k_in, k_rec = jax.random.split(key)
@@ -268,11 +280,46 @@ def neuron_layer(
     )
 
 
-def _rest_gain(neuron: AbstractNeuron, rest: float, dt: float) -> float:
-    """The mean over the neurons of $\\partial V / \\partial I$ (mV/pA) of one step of
-    ``dt`` from the membrane at ``rest`` (the other state variables at ``init``)."""
+def _lif_psp_peak(beta, alpha, steps=10_000):
+    """The peak of $u_t = \\beta u_{t-1} + \\alpha^t$ ($u_{-1} = 0$): ``lif_layer``'s
+    membrane (threshold units) after one spike of unit weight (``lif_layer``'s step:
+    $I_t = \\alpha I_{t-1} + h_t$, $u_t = \\beta u_{t-1} + I_t$)."""
+    t = np.arange(steps)
+    u = (
+        (beta ** (t + 1) - alpha ** (t + 1)) / (beta - alpha)
+        if beta != alpha
+        else (t + 1) * beta**t
+    )
+    return float(u.max())
+
+
+class _Held(AbstractSurrogate):
+    """No pseudo-derivative: the spikes held fixed under differentiation."""
+
+    def grad(self, x):
+        return jnp.zeros_like(x)
+
+
+def _psp_peak(neuron: AbstractNeuron, tau_syn: float, dt: float) -> float:
+    """The peak (mV per pA; mean over the neurons) of ``neuron``'s postsynaptic potential
+    at rest: the first-order response of ``state.v`` to a current $I_t = \\alpha^t$
+    pA ($\\alpha = e^{-\\Delta t/\\tau_{syn}}$, ``tau_syn`` ms, at least ``dt``; a
+    spike of unit weight through ``NeuronLayer``'s synapse), over ``20 tau_syn``, from
+    the resting state: the model's ``init`` with ``v`` at ``spike_geometry().v_rest``,
+    relaxed for 500 ms without input (the slow variables settle, e.g. Izhikevich's
+    ``u``); the spikes held (no surrogate gradient: the membrane's own response)."""
+    neuron = eqx.tree_at(lambda m: m.spike, neuron, Heaviside(_Held(), True))
     state = neuron.init(jax.random.key(0))
-    state = eqx.tree_at(lambda st: st.v, state, jnp.full_like(state.v, rest))
-    step = lambda i: neuron.step(state, Drive(current=i), t=0.0, dt=dt)[0].v
+    rest = jnp.broadcast_to(neuron.spike_geometry().v_rest, state.v.shape)
+    state = eqx.tree_at(lambda st: st.v, state, rest.astype(state.v.dtype))
     zero = jnp.zeros((neuron.size,), state.v.dtype)
-    return float(jnp.mean(jax.jvp(step, (zero,), (jnp.ones_like(zero),))[1]))
+    step = lambda st, i: neuron.step(st, Drive(current=i), t=0.0, dt=dt)[0]
+    state = jax.lax.scan(lambda st, _: (step(st, zero), None), state, None, int(500 / dt))[0]
+    alpha = np.exp(-dt / max(tau_syn, dt))  # the layer's synaptic decay per step
+    current = alpha ** jnp.arange(max(int(20 * tau_syn / dt), 1), dtype=state.v.dtype)
+
+    def v(eps):  # the membrane under the current eps * I_t
+        return jax.lax.scan(lambda st, i: (step(st, eps * i),) * 2, state, current)[1].v
+
+    dv = jax.jvp(v, (zero,), (jnp.ones_like(zero),))[1]  # (T, n)
+    return float(jnp.mean(jnp.max(dv, axis=0)))
