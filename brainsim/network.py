@@ -13,7 +13,15 @@ from . import ops
 from ._network_checks import check_dt_and_delays, check_inputs
 from ._random import fold_in, split
 from .conn.layouts import Delayed
-from .delays import delay_step, delay_steps, group_steps, init_delay, init_ring, ring_step
+from .delays import (
+    delay_step,
+    delay_steps,
+    group_steps,
+    init_delay,
+    init_ring,
+    ring_step,
+    ring_step_many,
+)
 from .gap_junction import GapJunction
 from .neurons import AbstractNeuron, Drive, FusedInput
 from .ops import default_capacity
@@ -138,6 +146,7 @@ class Network(eqx.Module):
         syn, delays, stp, events = [None] * n, [None] * n, [None] * n, [None] * n
         parts, projs = list(state.components or [()] * n), list(self.projections)
         arriving = {}  # projection index -> spikes reaching its synapses now
+        rings = {}  # projection index -> spikes sent into its delay ring (one call for all)
         for k, proj in enumerate(self.projections):
             if isinstance(proj, GapJunction):
                 continue
@@ -150,10 +159,13 @@ class Network(eqx.Module):
                 projs[k] = eqx.tree_at(lambda p: p.weight, proj, weight)
             if proj.stp is not None:
                 stp[k], spikes = proj.stp.step(state.stp[k], spikes, t=t, dt=dt)
-            if _per_synapse_delays(proj.conn):
+            if isinstance(proj.conn, Delayed):
+                rings[k] = spikes
+            elif _per_synapse_delays(proj.conn):
                 delays[k], events[k] = _propagate(projs[k], state.delays[k], spikes, dt)
             else:
                 delays[k], arriving[k] = delay_step(state.delays[k], spikes)
+        _propagate_rings(projs, state.delays, rings, dt, delays, events)
         changed = any(getattr(p, "components", ()) for p in self.projections)
         net = eqx.tree_at(lambda x: x.projections, self, tuple(projs)) if changed else self
         rest = tuple(delays), tuple(stp), tuple(parts)
@@ -347,6 +359,30 @@ def _per_synapse_delays(conn) -> bool:
     return isinstance(conn, Delayed) or (
         isinstance(conn, ops.StoredShard) and conn.delays is not None
     )
+
+
+def _propagate_rings(projs, states, spikes: dict, dt, delays: list, events: list) -> None:
+    """Per-synapse delays of the projections ``spikes`` names (index -> spikes sent):
+    every ring stepped by one operation (``ring_step_many``), written into ``delays``
+    and ``events``."""
+    if not spikes:
+        return
+    ks = list(spikes)
+    got, now = ring_step_many(
+        [states[k] for k in ks],
+        [projs[k].conn for k in ks],
+        [projs[k].weight for k in ks],
+        [spikes[k] for k in ks],
+        steps=[_group_steps(projs[k], dt)[0] for k in ks],
+        capacities=[
+            default_capacity(projs[k].conn.n_pre)
+            if projs[k].capacity is None
+            else projs[k].capacity
+            for k in ks
+        ],
+    )
+    for k, d, e in zip(ks, got, now, strict=True):
+        delays[k], events[k] = d, e
 
 
 def _propagate(proj: Projection, d_state, spikes, dt):
