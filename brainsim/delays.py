@@ -10,7 +10,9 @@ A spike emitted in step ``t`` reaches the synapses in step ``t + d`` for a delay
   ``max_delay``). When a neuron spikes, each of its synapses adds its weight to the slot
   of its own arrival step and each step reads and clears the current slot
   (``bs.ops.delayed_propagate``). The cost is O(active presynaptic neurons x fan-out),
-  independent of the number of distinct delays.
+  independent of the number of distinct delays. A network steps all its rings as one
+  operation (``ring_step_many``, ``bs.ops.delayed_propagate_many``: one native call
+  per step on a CPU).
 """
 
 import equinox as eqx
