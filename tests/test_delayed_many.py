@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import brainsim as bs
-import brainsim.network as network
+import brainsim._network_rings as rings_module
 from brainsim.delays import ring_step
 
 DT = 0.1
@@ -157,7 +157,7 @@ def test_potjans_diesmann_spikes_equal_per_projection_path(monkeypatch):
         ]
         return [o[0] for o in out], [o[1] for o in out]
 
-    monkeypatch.setattr(network, "ring_step_many", per_projection)
+    monkeypatch.setattr(rings_module, "ring_step_many", per_projection)
     want = run()
     for name in importlib.import_module("brainsim.models.potjans_diesmann").POPULATIONS:
         assert int(want[name].sum()) > 0
