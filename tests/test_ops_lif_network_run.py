@@ -3,13 +3,13 @@ reference, a ``lax.scan`` of the one-step op and ``append_spikes`` with the kern
 (pure JAX), over 1 000 steps (100 ms) of an E/I network whose first spikes are Poisson
 and whose neurons are driven at their own rates: the spike trains (event buffers, end
 offsets, per-step counts, the last spikes) are identical, float32 and float64. The
-generic suite (``test_kernel_equivalence.py``) checks the values and the other states."""
+generic suite (``test_kernel_values.py``) checks the values and the other states."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_kernel_equivalence import _lif_network_run
+from kernel_examples import _lif_network_run
 
 import brainsim as bs
 from brainsim.ops._kernel import KERNELS

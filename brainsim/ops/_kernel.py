@@ -138,3 +138,25 @@ class Kernel:
 
         op.defvjp(fwd, lambda res, ct: tuple(self.bwd(*res, ct, **static)))
         return op(*args)
+
+
+def named_call(target: str, operands: dict, results: dict, aliases=(), **attrs) -> dict:
+    """One ``jax.ffi.ffi_call`` of a kernel whose operands and results are named groups
+    (``_native/lif_network.h``: ``ArgReader``/``RetReader``): ``operands`` maps each
+    group's name to its arrays and ``results`` each result group's name to its
+    ``jax.ShapeDtypeStruct``s, both in the kernel's order of groups (the dicts' order);
+    ``aliases``: ``((operand group, i), (result group, j))`` pairs, a result written in
+    place of an operand. ``attrs``: the kernel's named attributes. Returns the results as
+    a dict of lists, by group."""
+    at_in, at_out = _positions(operands), _positions(results)
+    flat_in = [x for group in operands.values() for x in group]
+    flat_out = [x for group in results.values() for x in group]
+    alias = {at_in[a]: at_out[r] for a, r in aliases}
+    res = iter(jax.ffi.ffi_call(target, flat_out, input_output_aliases=alias)(*flat_in, **attrs))
+    return {k: [next(res) for _ in group] for k, group in results.items()}
+
+
+def _positions(groups: dict) -> dict:
+    """``(group, i)`` -> position in the call's flat list of the groups in order."""
+    keys = [(k, i) for k, group in groups.items() for i in range(len(group))]
+    return {key: n for n, key in enumerate(keys)}

@@ -5,7 +5,7 @@ Every op has a pure-JAX path (any platform, and the reference the kernels are te
 against) and, on CPU, a native kernel (``ops/_native``) used where the conditions below
 hold: every registered kernel (``ops._kernel.KERNELS``, its condition in words). Both
 give the same spikes (``tests/test_path_independence.py``,
-``tests/test_kernel_equivalence.py``).
+``tests/test_kernel_values.py``).
 """
 
 from __future__ import annotations

@@ -115,30 +115,41 @@ _lif = Kernel(
 
 
 def _call(flat, *, k, mode, conductance):
-    """One ``BrainsimLifUpdateF32``/``F64`` call (``lif_update.cc``) on the operand list
-    (``_operand_names``): its typed operands ``v``, ``refractory``, ``spike``,
-    ``current``, the parameters packed as ``params`` (``(7, P)``, ``_PARAMS``), ``n_ref``
-    and ``coef`` (``(3, k, P)``: decay, reversal, step mean), then the traces ``g`` and
-    events ``e``; its results ``v``, ``spike``, ``refractory`` and the traces, updated in
-    place where XLA allows. ``mode`` 0/1 ``V += step dV`` (Euler, or exponential Euler
-    with ``step`` the precomputed factor), 2 exponential Euler with conductances (``step``
-    = dt); ``conductance[j]``: trace ``j`` is a conductance."""
+    """The kernel on the op's operand list (``_operand_names``): the parameters packed
+    (``_pack``), then one ``_packed_call``."""
     x = dict(zip(_operand_names(k), flat, strict=True))
     trace = lambda name: [x[f"{name}{j}"] for j in range(k)]
-    named = dict(
-        v=x["v"],
-        refractory=x["refractory"],
-        spike=x["spike"],
-        current=x["current"],
-        params=jnp.stack([x[p] for p in _PARAMS]),
-        n_ref=x["n_ref"],
-        coef=jnp.stack([jnp.stack(trace(t)) for t in ("a", "e_rev", "mean")])
-        if k
-        else jnp.zeros((3, 0, x["n_ref"].size), x["v"].dtype),
+    state = x["v"], x["refractory"], x["spike"], x["current"]
+    params, coef = _pack(x, k)
+    packed = params, x["n_ref"], coef
+    return _packed_call(
+        *state, *packed, trace("g"), trace("e"), mode=mode, conductance=conductance
     )
-    names = [*named, *(f"g{j}" for j in range(k)), *(f"e{j}" for j in range(k))]
-    operands = [*named.values(), *trace("g"), *trace("e")]
-    v = x["v"]
+
+
+def _pack(x: dict, k: int):
+    """``(params, coef)``: the parameters of ``x`` (by ``_operand_names``, each of size
+    ``P`` = 1 or n) packed as ``(7, P)`` (``_PARAMS``) and the traces' decay, reversal and
+    step-mean factors as ``(3, k, P)``."""
+    params = jnp.stack([x[p] for p in _PARAMS])
+    if not k:
+        return params, jnp.zeros((3, 0, x["n_ref"].size), x["v"].dtype)
+    trace = lambda name: jnp.stack([x[f"{name}{j}"] for j in range(k)])
+    return params, jnp.stack([trace(t) for t in ("a", "e_rev", "mean")])
+
+
+def _packed_call(v, refractory, spike, current, params, n_ref, coef, g, e, *, mode, conductance):
+    """One ``BrainsimLifUpdateF32``/``F64`` call (``lif_update.cc``): its typed operands
+    ``v``, ``refractory``, ``spike``, ``current``, the packed ``params``, ``n_ref`` and
+    ``coef`` (``_pack``), then the traces ``g`` and events ``e`` (``k`` each); its results
+    ``v``, ``spike``, ``refractory`` and the traces, updated in place where XLA allows.
+    ``mode`` 0/1 ``V += step dV`` (Euler, or exponential Euler with ``step`` the
+    precomputed factor), 2 exponential Euler with conductances (``step`` = dt);
+    ``conductance[j]``: trace ``j`` is a conductance."""
+    k = len(g)
+    operands = [v, refractory, spike, current, params, n_ref, coef, *g, *e]
+    names = ["v", "refractory", "spike", "current", "params", "n_ref", "coef"]
+    names += [f"g{j}" for j in range(k)] + [f"e{j}" for j in range(k)]
     results = _result_names(k)
     types = {"refractory": jnp.int32}
     out = [jax.ShapeDtypeStruct(v.shape, types.get(r, v.dtype)) for r in results]

@@ -29,7 +29,7 @@ import numpy as np
 from .._checks import check_count
 from ..conn.layouts import CSR, ELL
 from ..synapses.kinetics import exp_mean
-from ._kernel import Kernel
+from ._kernel import Kernel, named_call
 from .event import _csr_arrays
 from .lif import _derived, lif_update
 
@@ -86,28 +86,27 @@ def _pure(args, static, native_lif=False):
     return tuple(out_pops), tuple(out_g)
 
 
-# The kernel's operands and results by name, in the order ``lif_network.cc`` reads them
-# (its ``PopOperand``/``ProjOperand`` enums; the names travel as the ``layout`` attribute,
-# which the kernel checks against its own): per population its state ``v``,
-# ``refractory`` (int32), ``spike`` and input ``current``, its parameters packed as
-# ``params`` (``(7, P)``: ``lif._PARAMS``) and ``n_ref`` (int32 ``(P,)``), ``P`` = 1 or
-# n; then the extra spike sources; then per projection its CSR ``indptr`` and
-# ``indices`` (int32), ``weight`` (``(1,)`` or ``(nnz,)``), trace ``g`` and ``coef``
-# (``(3, P)``: decay, reversal potential, step mean). Results: per population ``v``,
-# ``spike``, ``refractory``; per projection ``g``.
-POP_OPERANDS = ("v", "refractory", "spike", "current", "params", "n_ref")
-PROJ_OPERANDS = ("indptr", "indices", "weight", "g", "coef")
-POP_RESULTS = ("v", "spike", "refractory")
-LAYOUT = ",".join(POP_OPERANDS) + ";" + ",".join(PROJ_OPERANDS)
+# The kernel's operand and result groups, in its order (``lif_network.h``'s ``Network``
+# members): per population its state ``v``, ``refractory`` (int32), ``spike`` and input
+# ``current``, its parameters packed as ``params`` (``(7, P)``: ``lif._PARAMS``) and
+# ``n_ref`` (int32 ``(P,)``), ``P`` = 1 or n; per extra spike source ``extra``; per
+# projection its CSR ``indptr`` and ``indices`` (int32), ``weight`` (``(1,)`` or
+# ``(nnz,)``), trace ``g`` and ``coef`` (``(3, P)``: decay, reversal potential, step
+# mean). Results: per population ``v``, ``spike``, ``refractory``; per projection ``g``,
+# each written in place of the operand of its name.
+OPERANDS = ("v", "refractory", "spike", "current", "params", "n_ref", "extra")
+OPERANDS += ("indptr", "indices", "weight", "g", "coef")
+RESULTS = ("v", "spike", "refractory", "g")
 
 
 def _call_operands(args, static):
-    """The operands, result types and aliases of a ``BrainsimLifNetwork`` call, and its
-    attributes (the layout above)."""
+    """The operands of a ``BrainsimLifNetwork`` call (dict of groups, ``OPERANDS``), its
+    results (``RESULTS``), their aliases (``named_call``'s) and its attributes."""
     pops, projs, extra = args
     dt = static["dt"]
     dtype = pops[0]["v"].dtype
-    named, modes, coef = {}, [], {}
+    ops = {k: [] for k in OPERANDS}
+    modes, coef = [], {}
     for i, pop in enumerate(pops):
         v = pop["v"]
         n = v.shape[-1]
@@ -134,65 +133,55 @@ def _call_operands(args, static):
             current = (
                 current.reshape(n) if current.size == n else jnp.broadcast_to(current, v.shape)
             )
-        named[i] = dict(
-            v=v,
-            refractory=pop["refractory"],
-            spike=pop["spike"],
-            current=current,
-            params=jnp.stack([fit(p, dtype) for p in params]),
-            n_ref=fit(n_ref, jnp.int32),
-        )
+        ops["v"].append(v)
+        ops["refractory"].append(pop["refractory"])
+        ops["spike"].append(pop["spike"])
+        ops["current"].append(current)
+        ops["params"].append(jnp.stack([fit(p, dtype) for p in params]))
+        ops["n_ref"].append(fit(n_ref, jnp.int32))
         modes.append(1 if mode in (0, 1) else 2)
         for q, aq, eq in zip(ks, a, e_rev, strict=True):
             coef[q] = jnp.stack([fit(aq, dtype), fit(eq, dtype), fit(projs[q]["mean"], dtype)])
+    ops["extra"] = [jnp.asarray(x, dtype) for x in extra]
     homogeneous = []
     for q, proj in enumerate(projs):
         indptr, indices = _csr_arrays(proj["layout"])
         w = jnp.asarray(proj["weight"], dtype)
         homogeneous.append(int(w.ndim == 0))
-        named["proj", q] = dict(
-            indptr=indptr.astype(jnp.int32),
-            indices=indices.astype(jnp.int32),
-            weight=w.ravel() if w.ndim else w.reshape(1),
-            g=proj["g"],
-            coef=coef[q],
-        )
-    keys = [(i, x) for i in range(len(pops)) for x in POP_OPERANDS]
-    keys += [(("extra", j), None) for j in range(len(extra))]
-    keys += [(("proj", q), x) for q in range(len(projs)) for x in PROJ_OPERANDS]
-    named.update({("extra", j): {None: jnp.asarray(x, dtype)} for j, x in enumerate(extra)})
-    operands = [named[o][x] for o, x in keys]
-    results = [(i, x) for i in range(len(pops)) for x in POP_RESULTS]
-    results += [(("proj", q), "g") for q in range(len(projs))]
-    types = {"refractory": jnp.int32}
-    out = [jax.ShapeDtypeStruct(named[o][x].shape, types.get(x, dtype)) for o, x in results]
-    aliases = {keys.index(r): j for j, r in enumerate(results)}
+        ops["indptr"].append(indptr.astype(jnp.int32))
+        ops["indices"].append(indices.astype(jnp.int32))
+        ops["weight"].append(w.ravel() if w.ndim else w.reshape(1))
+        ops["g"].append(proj["g"])
+        ops["coef"].append(coef[q])
+    like = lambda x, t=dtype: jax.ShapeDtypeStruct(x.shape, t)
+    results = {
+        "v": [like(x) for x in ops["v"]],
+        "spike": [like(x) for x in ops["spike"]],
+        "refractory": [like(x, jnp.int32) for x in ops["refractory"]],
+        "g": [like(x) for x in ops["g"]],
+    }
+    aliases = [((k, i), (k, i)) for k in RESULTS for i in range(len(results[k]))]
     attrs = dict(
-        layout=LAYOUT,
         mode=np.asarray(modes, np.int64),
         post=np.asarray(static["post"], np.int64),
         source=np.asarray(static["source"], np.int64),
         homogeneous=np.asarray(homogeneous, np.int64),
         conductance=np.asarray(static["conductance"], np.int64),
+        extras=np.int64(len(extra)),
         parts=np.int64(static["parts"]),
     )
-    return operands, out, aliases, attrs
+    return ops, results, aliases, attrs
 
 
-def _split_results(res, n_pop: int, n_proj: int):
-    """``((v, spike, refractory) per population, g per projection)`` and the rest."""
-    m = len(POP_RESULTS)
-    pops_out = tuple(tuple(res[m * i : m * (i + 1)]) for i in range(n_pop))
-    return pops_out, tuple(res[m * n_pop : m * n_pop + n_proj]), res[m * n_pop + n_proj :]
+def _state_out(res) -> tuple:
+    """``((v, spike, refractory) per population, g per projection)`` of a call's results."""
+    return tuple(zip(res["v"], res["spike"], res["refractory"], strict=True)), tuple(res["g"])
 
 
 def _native_call(args, static):
     """The whole step as one ``BrainsimLifNetwork`` call (state of one batch shape)."""
-    operands, out, aliases, attrs = _call_operands(args, static)
-    call = jax.ffi.ffi_call("brainsim_lif_network", out, input_output_aliases=aliases)
-    res = call(*operands, **attrs)
-    pops_out, g, _ = _split_results(res, len(args[0]), len(args[1]))
-    return pops_out, g
+    ops, results, aliases, attrs = _call_operands(args, static)
+    return _state_out(named_call("brainsim_lif_network", ops, results, aliases, **attrs))
 
 
 _STATE_KEYS = ("v", "refractory", "spike", "current")

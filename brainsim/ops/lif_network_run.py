@@ -32,17 +32,9 @@ import numpy as np
 
 from .._checks import check_count
 from . import _native
-from ._kernel import Kernel
+from ._kernel import Kernel, named_call
 from .compact import append_spikes
-from .lif_network import (
-    POP_OPERANDS,
-    PROJ_OPERANDS,
-    _applies,
-    _call_operands,
-    _network,
-    _prepare,
-    _split_results,
-)
+from .lif_network import _applies, _call_operands, _network, _prepare, _state_out
 
 
 class PairRun(NamedTuple):
@@ -73,14 +65,33 @@ class PairRun(NamedTuple):
     soft: tuple
 
 
-def _pair_operands(run: PairRun, dtype):
-    """The operands of a plastic projection (``PairOperand`` in the kernel)."""
+# The plastic projections' operand and result groups after the network's, in the
+# kernel's order (``lif_network_plastic.h``'s ``Pairs``), one per plastic projection; the
+# traces and ``seen`` are written in place.
+PAIR_OPERANDS = ("x_plus", "x_minus", "y_plus", "y_minus", "seen")
+PAIR_OPERANDS += ("col_ptr", "col_pre", "col_offset", "rule")
+PAIR_RESULTS = ("w", "x_plus", "x_minus", "y_plus", "y_minus", "seen")
+
+
+def _pair_operands(run: PairRun, dtype) -> dict:
+    """The operands of a plastic projection by group (``PAIR_OPERANDS``)."""
     cast = lambda x: jnp.asarray(x, dtype)
     rule = jnp.stack(
         [cast(x) for x in (*run.decay, run.a_plus, run.a_minus, run.w_min, run.w_max)]
     )
     cols = run.cols
-    return [*map(cast, run.traces), cast(run.seen), cols.indptr, cols.pre, cols.offset, rule]
+    x_plus, x_minus, y_plus, y_minus = map(cast, run.traces)
+    return dict(
+        x_plus=x_plus,
+        x_minus=x_minus,
+        y_plus=y_plus,
+        y_minus=y_minus,
+        seen=cast(run.seen),
+        col_ptr=cols.indptr,
+        col_pre=cols.pre,
+        col_offset=cols.offset,
+        rule=rule,
+    )
 
 
 def _reference(args, buffers, offsets, plastic, *, steps, record, **static):
@@ -151,52 +162,48 @@ def _run_native(args, buffers, offsets, plastic, *, steps, record, **static):
     pops, projs, _ = args
     dtype = pops[0]["v"].dtype
     learn = [q for q, r in enumerate(plastic) if r is not None]
-    operands, out, aliases, attrs = _call_operands(args, static)
-    n_rec = len(record)
-    for q in learn:
-        pair = _pair_operands(plastic[q], dtype)
-        weight = len(pops) * len(POP_OPERANDS) + q * len(PROJ_OPERANDS) + 2
-        aliases[weight] = len(out)
-        out.append(jax.ShapeDtypeStruct(operands[weight].shape, dtype))
-        for j in range(5):  # the traces and the seen spikes
-            aliases[len(operands) + j] = len(out)
-            out.append(jax.ShapeDtypeStruct(pair[j].shape, dtype))
-        operands += pair
-    n_out, n_op = len(out), len(operands)
-    operands += [*buffers, *offsets]
-    out += [jax.ShapeDtypeStruct(b.shape, jnp.int32) for b in buffers]
-    out += [jax.ShapeDtypeStruct((), jnp.int32)] * n_rec
-    out += [jax.ShapeDtypeStruct((steps,), jnp.int32)] * n_rec
-    aliases.update({n_op + r: n_out + r for r in range(n_rec)})
+    ops, results, aliases, attrs = _call_operands(args, static)
+    pairs = [_pair_operands(plastic[q], dtype) for q in learn]
+    ops.update({k: [p[k] for p in pairs] for k in PAIR_OPERANDS})
+    like = lambda x, t=dtype: jax.ShapeDtypeStruct(jnp.shape(x), t)
+    results["w"] = [like(ops["weight"][q]) for q in learn]
+    results.update({k: [like(p[k]) for p in pairs] for k in PAIR_RESULTS[1:]})
+    aliases += [(("weight", q), ("w", k)) for k, q in enumerate(learn)]
+    aliases += [((x, k), (x, k)) for x in PAIR_RESULTS[1:] for k in range(len(learn))]
+    ops["buffer"], ops["offset"] = list(buffers), list(offsets)
+    results["buffer"] = [like(b, jnp.int32) for b in buffers]
+    results["end"] = [jax.ShapeDtypeStruct((), jnp.int32)] * len(record)
+    results["counts"] = [jax.ShapeDtypeStruct((steps,), jnp.int32)] * len(record)
+    aliases += [(("buffer", r), ("buffer", r)) for r in range(len(record))]
     codes = [0 if r is None else 1 | 2 * bool(r.soft[0]) | 4 * bool(r.soft[1]) for r in plastic]
-    call = jax.ffi.ffi_call("brainsim_lif_network_run", out, input_output_aliases=aliases)
-    res = call(
-        *operands,
+    res = named_call(
+        "brainsim_lif_network_run",
+        ops,
+        results,
+        aliases,
         **attrs,
         steps=np.int64(steps),
         record=np.asarray(record, np.int64),
         plastic=np.asarray(codes, np.int64),
     )
-    pops_out, g, rest = _split_results(res, len(pops), len(projs))
-    rest = list(rest)
+    pops_out, g = _state_out(res)
     learned = [None] * len(projs)
     for k, q in enumerate(learn):
-        w, *traces, seen = rest[6 * k : 6 * (k + 1)]
         r = plastic[q]
+        traces = [res[x][k] for x in ("x_plus", "x_minus", "y_plus", "y_minus")]
         learned[q] = r._replace(
-            w=w.astype(jnp.result_type(r.w)),
+            w=res["w"][k].astype(jnp.result_type(r.w)),
             traces=tuple(
                 t.astype(jnp.result_type(x)) for t, x in zip(traces, r.traces, strict=True)
             ),
-            seen=seen.astype(jnp.result_type(r.seen)),
+            seen=res["seen"][k].astype(jnp.result_type(r.seen)),
         )
-    rest = rest[6 * len(learn) :]
     return (
         pops_out,
         g,
-        tuple(rest[:n_rec]),
-        tuple(rest[n_rec : 2 * n_rec]),
-        tuple(rest[2 * n_rec :]),
+        tuple(res["buffer"]),
+        tuple(res["end"]),
+        tuple(res["counts"]),
         tuple(learned),
     )
 

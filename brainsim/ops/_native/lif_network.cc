@@ -57,142 +57,114 @@ BRAINSIM_LIF_CLONES int64_t ActiveRows(const T* __restrict s, int64_t n,
 }  // namespace
 
 template <typename T>
-ffi::Error PrepareNetwork(Scratch<T>& sc, ffi::RemainingArgs args,
-                                 ffi::RemainingRets rets, const NetAttrs& at, int64_t n_tail,
-                                 int64_t n_tail_rets, int64_t& B_out) {
+ffi::Error PrepareNetwork(Scratch<T>& sc, ArgReader& args, RetReader& rets, const NetAttrs& at,
+                          int64_t& B_out) {
   const auto &mode = at.mode, &post = at.post, &source = at.source;
   const auto &homogeneous = at.homogeneous, &conductance = at.conductance;
   auto bad = [](const std::string& what) {
     return ffi::Error::InvalidArgument("brainsim lif_network: " + what);
   };
-  if (at.layout != kLayout)
-    return bad("operand layout '" + std::string(at.layout) + "' is not the kernel's '" +
-               kLayout + "' (a stale library?)");
   const int64_t P = static_cast<int64_t>(mode.size());
   const int64_t Q = static_cast<int64_t>(post.size());
-  const int64_t S = static_cast<int64_t>(args.size()) - kPopOps * P - kProjOps * Q - n_tail;
+  const int64_t S = at.extras;
   if (P < 1 || S < 0 || static_cast<int64_t>(source.size()) != Q ||
       static_cast<int64_t>(homogeneous.size()) != Q ||
-      static_cast<int64_t>(conductance.size()) != Q ||
-      static_cast<int64_t>(rets.size()) != kPopRets * P + Q + n_tail_rets)
-    return bad("bad arity");
-  const ffi::DataType dt = sizeof(T) == 4 ? ffi::DataType::F32 : ffi::DataType::F64;
-  constexpr ffi::DataType kI32 = ffi::DataType::S32;
-  // Decode every operand and result once.
-  sc.in.resize(args.size());
-  sc.out.resize(rets.size());
-  auto decode = [](const ffi::AnyBuffer& x, Buf& o) {
-    auto d = x.dimensions();
-    o = {x.untyped_data(), static_cast<int64_t>(x.element_count()), x.element_type(),
-         d.size() ? d[d.size() - 1] : 1};
-  };
-  for (size_t j = 0; j < args.size(); ++j) {
-    auto x = args.get<ffi::AnyBuffer>(j);
-    if (!x) return bad("bad operand");
-    decode(*x, sc.in[j]);
-  }
-  for (size_t j = 0; j < rets.size(); ++j) {
-    auto x = rets.get<ffi::AnyBuffer>(j);
-    if (!x) return bad("bad result");
-    decode(**x, sc.out[j]);
-  }
-  const Buf* in = sc.in.data();
-  const Buf* out = sc.out.data();
-  auto is = [](const Buf& x, ffi::DataType t, int64_t count) {
-    return x.type == t && x.count == count;
-  };
+      static_cast<int64_t>(conductance.size()) != Q)
+    return bad("bad attributes: one mode per population, one post, source, homogeneous "
+               "and conductance per projection");
+  // The operands and results, group by group (lif_network.h).
+  Network<T>& N = sc.net;
+  if (!(args.Take(P, N.v) && args.Take(P, N.refractory) && args.Take(P, N.spike) &&
+        args.Take(P, N.current) && args.Take(P, N.params) && args.Take(P, N.n_ref) &&
+        args.Take(S, N.extra) && args.Take(Q, N.indptr) && args.Take(Q, N.indices) &&
+        args.Take(Q, N.weight) && args.Take(Q, N.g) && args.Take(Q, N.coef)))
+    return bad("operands: too few, or of the wrong type (state float32/float64, refractory "
+               "and connectivity int32)");
+  if (!(rets.Take(P, N.v_out) && rets.Take(P, N.spike_out) && rets.Take(P, N.refractory_out) &&
+        rets.Take(Q, N.g_out)))
+    return bad("results: too few, or of the wrong type");
   // Populations: sizes, batch, state and parameters.
   sc.n_of.resize(P);
   int64_t B = -1;
   for (int64_t p = 0; p < P; ++p) {
-    const Buf* o = in + kPopOps * p;
-    const int64_t n = o[kV].last;
-    if (o[kV].type != dt || n < 1 || o[kV].count % n != 0) return bad("bad state shape");
-    const int64_t total = o[kV].count;
+    const int64_t n = N.v[p].last, total = N.v[p].count;
+    if (n < 1 || total % n != 0) return bad("bad state shape");
     if (B >= 0 && total / n != B) return bad("populations have different batch sizes");
     B = total / n;
     sc.n_of[p] = n;
     if (mode[p] != 1 && mode[p] != 2) return bad("bad mode");
-    if (!is(o[kRef], kI32, total) || !is(o[kSpike], dt, total) || !is(out[kPopRets * p + kVOut], dt, total) ||
-        !is(out[kPopRets * p + kSOut], dt, total) || !is(out[kPopRets * p + kRefOut], kI32, total))
-      return bad("v, refractory and spike must have one shape (float, int32, float)");
-    if (o[kIn].type != dt || (o[kIn].count != 1 && o[kIn].count != n && o[kIn].count != total))
+    if (N.refractory[p].count != total || N.spike[p].count != total ||
+        N.v_out[p].count != total || N.spike_out[p].count != total ||
+        N.refractory_out[p].count != total)
+      return bad("v, refractory and spike must have one shape");
+    const int64_t n_in = N.current[p].count;
+    if (n_in != 1 && n_in != n && n_in != total)
       return bad("input current must have 1, n or all elements");
-    const int64_t Pn = o[kNRef].count;
+    const int64_t Pn = N.n_ref[p].count;
     if (Pn != 1 && Pn != n) return bad("parameters must be scalars or per-neuron");
-    if (!is(o[kParams], dt, 7 * Pn) || !is(o[kNRef], kI32, Pn))
-      return bad("parameters must share one size and the dtype");
+    if (N.params[p].count != 7 * Pn) return bad("params must be [7, P] with n_ref [P]");
   }
   // The spike array of every source: a population's last spikes or an extra.
   sc.src.resize(P + S);
   sc.src_n.resize(P + S);
   for (int64_t j = 0; j < P + S; ++j) {
-    const Buf& x = j < P ? in[kPopOps * j + kSpike] : in[kPopOps * P + j - P];
-    sc.src[j] = static_cast<const T*>(x.data);
+    const View<const T>& x = j < P ? N.spike[j] : N.extra[j - P];
+    sc.src[j] = x.data;
     sc.src_n[j] = x.count;
   }
   // Projections.
-  const int64_t base = kPopOps * P + S;
-  sc.base = base;
   sc.e_off.resize(Q + 1);
   sc.e_off[0] = 0;
   for (int64_t q = 0; q < Q; ++q) {
     if (post[q] < 0 || post[q] >= P || source[q] < 0 || source[q] >= P + S)
       return bad("bad post or source index");
-    const Buf* o = in + base + kProjOps * q;
     const int64_t n_post = sc.n_of[post[q]], total = B * n_post;
-    const Buf& src = source[q] < P ? in[kPopOps * source[q] + kSpike] : in[kPopOps * P + source[q] - P];
-    const int64_t n_pre = o[kIndptr].count - 1, nnz = o[kIndices].count;
-    const int64_t Pn = in[kPopOps * post[q] + kNRef].count;
-    if (o[kIndptr].type != kI32 || o[kIndices].type != kI32 || n_pre < 0 || !is(src, dt, B * n_pre) ||
-        !is(o[kWeight], dt, homogeneous[q] ? 1 : nnz))
-      return bad("connectivity does not match the spikes (int32 indices, state dtype)");
-    if (!is(o[kG], dt, total) || !is(out[kPopRets * P + q], dt, total))
+    const int64_t n_pre = N.indptr[q].count - 1, nnz = N.indices[q].count;
+    const int64_t Pn = N.n_ref[post[q]].count;
+    if (n_pre < 0 || sc.src_n[source[q]] != B * n_pre ||
+        N.weight[q].count != (homogeneous[q] ? 1 : nnz))
+      return bad("connectivity does not match the spikes or the weights");
+    if (N.g[q].count != total || N.g_out[q].count != total)
       return bad("a trace must have its population's shape");
-    if (!is(o[kCoef], dt, 3 * Pn))
+    if (N.coef[q].count != 3 * Pn)
       return bad("decay factors and reversal potentials must match the parameters");
     sc.e_off[q + 1] = sc.e_off[q] + total;
-    brainsim_native::HugePages(o[kIndices].data, sizeof(int32_t) * nnz);  // indices
-    if (!homogeneous[q]) brainsim_native::HugePages(o[kWeight].data, sizeof(T) * nnz);
+    brainsim_native::HugePages(N.indices[q].data, sizeof(int32_t) * nnz);
+    if (!homogeneous[q]) brainsim_native::HugePages(N.weight[q].data, sizeof(T) * nnz);
   }
   if (static_cast<int64_t>(sc.e.size()) < sc.e_off[Q]) sc.e.resize(sc.e_off[Q], T(0));
   // The update's arguments of every population, with its projections' traces.
   sc.pops.resize(P);
   for (int64_t p = 0; p < P; ++p) {
-    const Buf* o = in + kPopOps * p;
     Args<T>& A = sc.pops[p];
     A.K = 0;
     for (int64_t q = 0; q < Q; ++q) {
       if (post[q] != p) continue;
       if (A.K == kMaxTraces) return bad("too many projections onto one population");
-      const Buf* t = in + base + kProjOps * q;
       const int k = A.K++;
-      A.g[k] = static_cast<const T*>(t[kG].data);
+      const int64_t Pn = N.coef[q].count / 3;
+      A.g[k] = N.g[q].data;
       A.e[k] = sc.e.data() + sc.e_off[q];
-      A.a[k] = static_cast<const T*>(t[kCoef].data);
-      A.erev[k] = A.a[k] + t[kCoef].count / 3;
-      A.mean[k] = A.a[k] + 2 * (t[kCoef].count / 3);
-      A.g_out[k] = static_cast<T*>(out[kPopRets * P + q].data);
+      A.a[k] = N.coef[q].data;
+      A.erev[k] = A.a[k] + Pn;
+      A.mean[k] = A.a[k] + 2 * Pn;
+      A.g_out[k] = N.g_out[q].data;
       A.mask_cond[k] = conductance[q] ? T(1) : T(0);
       A.mask_cur[k] = conductance[q] ? T(0) : T(1);
     }
-    const int64_t Pn = o[kNRef].count;
-    const T* pp[7];
-    for (int j = 0; j < 7; ++j) pp[j] = static_cast<const T*>(o[kParams].data) + j * Pn;
-    A.v = static_cast<const T*>(o[kV].data);
-    A.ref = static_cast<const int32_t*>(o[kRef].data);
-    A.in = static_cast<const T*>(o[kIn].data);
-    A.gl = pp[0];
-    A.cm = pp[1];
-    A.vrest = pp[2];
-    A.vth = pp[3];
-    A.vreset = pp[4];
-    A.iext = pp[5];
-    A.step = pp[6];
-    A.nref = static_cast<const int32_t*>(o[kNRef].data);
-    A.v_out = static_cast<T*>(out[kPopRets * p + kVOut].data);
-    A.s_out = static_cast<T*>(out[kPopRets * p + kSOut].data);
-    A.ref_out = static_cast<int32_t*>(out[kPopRets * p + kRefOut].data);
+    const int64_t Pn = N.n_ref[p].count;
+    const T* pp = N.params[p].data;
+    for (const T** x : {&A.gl, &A.cm, &A.vrest, &A.vth, &A.vreset, &A.iext, &A.step}) {
+      *x = pp;
+      pp += Pn;
+    }
+    A.v = N.v[p].data;
+    A.ref = N.refractory[p].data;
+    A.in = N.current[p].data;
+    A.nref = N.n_ref[p].data;
+    A.v_out = N.v_out[p].data;
+    A.s_out = N.spike_out[p].data;
+    A.ref_out = N.refractory_out[p].data;
   }
   B_out = B;
   return ffi::Error::Success();
@@ -231,8 +203,7 @@ bool StepNetwork(Scratch<T>& sc, ffi::ThreadPool& pool, const NetAttrs& at, int6
   const auto& homogeneous = at.homogeneous;
   const int64_t P = static_cast<int64_t>(mode.size());
   const int64_t Q = static_cast<int64_t>(post.size());
-  const Buf* in = sc.in.data();
-  const int64_t base = sc.base;
+  const Network<T>& N = sc.net;
   if (!collected) CollectActive(sc, at, B);
   for (int64_t p = 0; p < P; ++p) {
     Args<T>& A = sc.pops[p];
@@ -242,8 +213,8 @@ bool StepNetwork(Scratch<T>& sc, ffi::ThreadPool& pool, const NetAttrs& at, int6
     double events = 0;
     for (int64_t q = 0; q < Q; ++q) {
       if (post[q] != p) continue;
-      const Buf* t = in + base + kProjOps * q;
-      const double fan_out = t[kIndptr].count > 1 ? double(t[kIndices].count) / double(t[kIndptr].count - 1) : 0;
+      const int64_t n_pre = N.indptr[q].count - 1;
+      const double fan_out = n_pre > 0 ? double(N.indices[q].count) / double(n_pre) : 0;
       for (int64_t b = 0; b < B; ++b) {
         const int64_t sb = source[q] * B + b;
         events += fan_out * double(sc.act_end[sb] - sc.act_beg[sb]);
@@ -283,11 +254,10 @@ bool StepNetwork(Scratch<T>& sc, ffi::ThreadPool& pool, const NetAttrs& at, int6
   brainsim_native::TeamFor(pool, parts, [&](int64_t k) {
     // (1) Events.
     for (int64_t q = 0; q < Q; ++q) {
-      const Buf* o = in + base + kProjOps * q;
-      const int32_t* ip = static_cast<const int32_t*>(o[kIndptr].data);
-      const int32_t* ix = static_cast<const int32_t*>(o[kIndices].data);
-      const T* w = static_cast<const T*>(o[kWeight].data);
-      const int64_t nnz = o[kIndices].count, n_post = sc.n_of[post[q]];
+      const int32_t* ip = N.indptr[q].data;
+      const int32_t* ix = N.indices[q].data;
+      const T* w = N.weight[q].data;
+      const int64_t nnz = N.indices[q].count, n_post = sc.n_of[post[q]];
       const auto [lo, hi] = range(n_post, k);
       for (int64_t b = 0; b < B; ++b) {
         T* e = sc.e.data() + sc.e_off[q] + b * n_post;
@@ -308,20 +278,18 @@ bool StepNetwork(Scratch<T>& sc, ffi::ThreadPool& pool, const NetAttrs& at, int6
     }
     // (2) The update of the range's neurons.
     for (int64_t p = 0; p < P; ++p) {
-      const Buf* o = in + kPopOps * p;
       const int64_t n = sc.n_of[p];
       const auto [lo, hi] = range(n, k);
       if (hi == lo) continue;
-      const int64_t n_in = o[kIn].count, Pn = o[kNRef].count;
+      const int64_t n_in = N.current[p].count, Pn = N.n_ref[p].count;
       RunPopulation(sc.pops[p], static_cast<int>(mode[p]), B, n, lo, hi, Pn, n_in);
     }
     // (3) Back to zero where events arrived (the active rows' targets in
     // range), unless the update did it.
     for (int64_t q = 0; q < Q; ++q) {
       if (sc.pops[post[q]].zero_events) continue;
-      const Buf* o = in + base + kProjOps * q;
-      const int32_t* ip = static_cast<const int32_t*>(o[kIndptr].data);
-      const int32_t* ix = static_cast<const int32_t*>(o[kIndices].data);
+      const int32_t* ip = N.indptr[q].data;
+      const int32_t* ix = N.indices[q].data;
       const int64_t n_post = sc.n_of[post[q]];
       const auto [lo, hi] = range(n_post, k);
       const uint64_t span = static_cast<uint64_t>(hi - lo);
@@ -348,8 +316,8 @@ ffi::Error NetworkError(Scratch<T>& sc, ffi::Error err) {
 
 #define BRAINSIM_INSTANTIATE(T)                                                              \
   template Scratch<T>& ThreadScratch<T>();                                                    \
-  template ffi::Error PrepareNetwork<T>(Scratch<T>&, ffi::RemainingArgs, ffi::RemainingRets, \
-                                        const NetAttrs&, int64_t, int64_t, int64_t&);         \
+  template ffi::Error PrepareNetwork<T>(Scratch<T>&, ArgReader&, RetReader&, const NetAttrs&,  \
+                                        int64_t&);                                            \
   template void CollectActive<T>(Scratch<T>&, const NetAttrs&, int64_t);                     \
   template bool StepNetwork<T>(Scratch<T>&, ffi::ThreadPool&, const NetAttrs&, int64_t, bool); \
   template ffi::Error NetworkError<T>(Scratch<T>&, ffi::Error);
@@ -368,8 +336,14 @@ static ffi::Error RunNetwork(ffi::ThreadPool& pool, ffi::RemainingArgs args,
                              ffi::RemainingRets rets, const NetAttrs& at) {
   Scratch<T>& sc = ThreadScratch<T>();
   int64_t B = 0;
-  ffi::Error err = PrepareNetwork(sc, args, rets, at, 0, 0, B);
+  ArgReader in(args);
+  RetReader out(rets);
+  ffi::Error err = PrepareNetwork(sc, in, out, at, B);
   if (err.failure()) return NetworkError(sc, std::move(err));
+  if (!in.Done() || !out.Done())
+    return NetworkError(sc, ffi::Error::InvalidArgument(
+                                "brainsim lif_network: more operands or results than the "
+                                "attributes name"));
   if (!StepNetwork(sc, pool, at, B))
     return NetworkError(sc, ffi::Error::InvalidArgument(
                                 "brainsim lif_network: malformed indptr (row out of range)"));
@@ -377,12 +351,12 @@ static ffi::Error RunNetwork(ffi::ThreadPool& pool, ffi::RemainingArgs args,
 }
 
 static ffi::Error LifNetworkImpl(ffi::ThreadPool pool, ffi::RemainingArgs args,
-                                 ffi::RemainingRets rets, std::string_view layout,
-                                 ffi::Span<const int64_t> mode, ffi::Span<const int64_t> post,
+                                 ffi::RemainingRets rets, ffi::Span<const int64_t> mode, ffi::Span<const int64_t> post,
                                  ffi::Span<const int64_t> source,
                                  ffi::Span<const int64_t> homogeneous,
-                                 ffi::Span<const int64_t> conductance, int64_t parts) {
-  const NetAttrs at{layout, mode, post, source, homogeneous, conductance, parts};
+                                 ffi::Span<const int64_t> conductance, int64_t extras,
+                                 int64_t parts) {
+  const NetAttrs at{mode, post, source, homogeneous, conductance, extras, parts};
   return ByFloatType(args, "brainsim lif_network", [&](auto zero) {
     return RunNetwork<decltype(zero)>(pool, args, rets, at);
   });

@@ -10,31 +10,33 @@
 // per population (or a dozen XLA loops each) and the intermediate event
 // arrays.
 //
-// Operands (T = float32 or float64; B rows of the batch, n_p neurons):
-//   per population p (PopOperand):
-//                           v, ref (int32), spike   [B n_p]
-//                           i_in                    [1], [n_p] or [B n_p]
-//                           g_l, c_m, v_rest, v_th, v_reset, i_ext, step
-//                                                   [7, P_p], P_p = 1 or n_p
-//                           n_ref (int32)           [P_p]
-//   S extra spike sources                            [B n_pre]
-//   per projection q (ProjOperand):
-//                           indptr, indices (int32) [n_pre + 1], [nnz]
-//                           weights                 [1] or [nnz]
-//                           g                       [B n_post]
-//                           a, e_rev, m             [3, P_post]
+// Operands and results are named groups (Network below): every group holds one
+// typed buffer per population (P), extra spike source (S) or projection (Q),
+// and the groups follow each other in the order of Network's members, which
+// brainsim.ops.lif_network.OPERANDS/RESULTS name in the same order (a group's
+// size comes from the attributes, its element type is checked as it is read).
+// T = float32 or float64; B rows of the batch, n_p neurons of population p:
+//   per population   v, refractory (int32), spike    [B n_p]
+//                    current                          [1], [n_p] or [B n_p]
+//                    params: g_l, c_m, v_rest, v_th, v_reset, i_ext, step
+//                                                     [7, P_p], P_p = 1 or n_p
+//                    n_ref (int32)                    [P_p]
+//   per extra source extra                            [B n_pre]
+//   per projection   indptr, indices (int32)          [n_pre + 1], [nnz]
+//                    weight                           [1] or [nnz]
+//                    g                                [B n_post]
+//                    coef: a, e_rev, m                [3, P_post]
 // (the parameters packed: one operand costs XLA's call set-up ~15 ns).
-// Results: per population v, s, ref; per projection g.
-// Attributes: layout, the operands' names (kLayout; brainsim.ops.lif_network
-// declares them in the same order and a call with another layout fails), and
-// one int64 per population or projection:
+// Results: per population v, spike, refractory; per projection g.
+// Attributes, one int64 per population or projection:
 //   mode (p): 1 or 2 as above;
 //   post (q): the population it targets;
 //   source (q): p < P for population p's spike operand (the last step's
 //     spikes, read before the update overwrites them), P + s for extra s;
-//   homogeneous (q), conductance (q): 0/1.
-//   parts: the number of neuron ranges the step is split into (0: one below
-//     kParallelNeurons, else one per thread free; see TeamThreads).
+//   homogeneous (q), conductance (q): 0/1;
+// and extras (S) and parts: the number of neuron ranges the step is split
+// into (0: one below kParallelNeurons, else one per thread free; see
+// TeamThreads).
 // The events of projection q are summed into a per-thread scratch array,
 // zero before the call, in the order and with the operations of
 // BrainsimCsrEventMulti (ascending presynaptic row, then synapse), and set
@@ -46,7 +48,7 @@
 
 #include <cstdint>
 #include <string>
-#include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "lif_step.h"
@@ -55,14 +57,6 @@
 namespace brainsim_lif {
 
 namespace ffi = xla::ffi;
-
-// The operands of a population and of a projection, in order.
-enum PopOperand : int64_t { kV, kRef, kSpike, kIn, kParams, kNRef, kPopOps };
-enum ProjOperand : int64_t { kIndptr, kIndices, kWeight, kG, kCoef, kProjOps };
-// The results of a population (then one trace g per projection).
-enum PopResult : int64_t { kVOut, kSOut, kRefOut, kPopRets };
-constexpr const char* kLayout =
-    "v,refractory,spike,current,params,n_ref;indptr,indices,weight,g,coef";
 
 // Neurons per network below which one thread does the step.  A split step is
 // one hand-off (Team: ~0.1 us to a polling helper) but every range walks all
@@ -73,27 +67,118 @@ constexpr const char* kLayout =
 // measured there, so the threshold stays where session 4's quiet runs put it.
 constexpr int64_t kParallelNeurons = int64_t{1} << 17;
 
-// An operand or result, decoded once per call.
-struct Buf {
-  void* data;
-  int64_t count;
-  ffi::DataType type;
-  int64_t last;  // size of the last dimension
+// A typed operand or result, decoded once per call.
+template <typename E>
+struct View {
+  E* data;
+  int64_t count;  // elements
+  int64_t last;   // size of the last dimension
+};
+
+// The FFI element type of E.
+template <typename E>
+constexpr ffi::DataType kTypeOf =
+    std::is_same_v<E, float>      ? ffi::DataType::F32
+    : std::is_same_v<E, double>   ? ffi::DataType::F64
+    : std::is_same_v<E, int32_t>  ? ffi::DataType::S32
+    : std::is_same_v<E, uint16_t> ? ffi::DataType::U16
+    : std::is_same_v<E, uint8_t>  ? ffi::DataType::U8
+                                  : ffi::DataType::INVALID;
+
+template <typename E, typename Buffer>
+View<E> ViewOf(E* data, const Buffer& x) {
+  const auto d = x.dimensions();
+  return {data, static_cast<int64_t>(x.element_count()), d.size() ? d[d.size() - 1] : 1};
+}
+
+// Reads a call's operands group by group, in order: Take(n, group) decodes
+// the next n operands into `group`, each of element type E (false: fewer
+// operands left or another type).  Done() once all are read.
+class ArgReader {
+ public:
+  explicit ArgReader(ffi::RemainingArgs args) : args_(args) {}
+  template <typename E>
+  bool Take(int64_t n, std::vector<View<const E>>& group) {
+    group.clear();
+    for (int64_t i = 0; i < n; ++i, ++pos_) {
+      auto x = args_.get<ffi::Buffer<kTypeOf<E>>>(pos_);
+      if (!x) return false;
+      group.push_back(ViewOf<const E>(x->typed_data(), *x));
+    }
+    return true;
+  }
+  // Operands of any element type (the caller checks which).
+  bool TakeAny(int64_t n, std::vector<View<const void>>& group,
+               std::vector<ffi::DataType>& types) {
+    group.clear();
+    types.clear();
+    for (int64_t i = 0; i < n; ++i, ++pos_) {
+      auto x = args_.get<ffi::AnyBuffer>(pos_);
+      if (!x) return false;
+      group.push_back(ViewOf<const void>(x->untyped_data(), *x));
+      types.push_back(x->element_type());
+    }
+    return true;
+  }
+  bool Done() const { return pos_ == args_.size(); }
+
+ private:
+  ffi::RemainingArgs args_;
+  size_t pos_ = 0;
+};
+
+// The same for a call's results.
+class RetReader {
+ public:
+  explicit RetReader(ffi::RemainingRets rets) : rets_(rets) {}
+  template <typename E>
+  bool Take(int64_t n, std::vector<View<E>>& group) {
+    group.clear();
+    for (int64_t i = 0; i < n; ++i, ++pos_) {
+      auto x = rets_.get<ffi::Buffer<kTypeOf<E>>>(pos_);
+      if (!x) return false;
+      group.push_back(ViewOf<E>((*x)->typed_data(), **x));
+    }
+    return true;
+  }
+  bool Done() const { return pos_ == rets_.size(); }
+
+ private:
+  ffi::RemainingRets rets_;
+  size_t pos_ = 0;
+};
+
+// The operands and results of a network call by name, in their order.
+template <typename T>
+struct Network {
+  // Per population.
+  std::vector<View<const T>> v;
+  std::vector<View<const int32_t>> refractory;
+  std::vector<View<const T>> spike, current, params;
+  std::vector<View<const int32_t>> n_ref;
+  // Per extra spike source.
+  std::vector<View<const T>> extra;
+  // Per projection.
+  std::vector<View<const int32_t>> indptr, indices;
+  std::vector<View<const T>> weight, g, coef;
+  // Results: per population, then per projection.
+  std::vector<View<T>> v_out, spike_out;
+  std::vector<View<int32_t>> refractory_out;
+  std::vector<View<T>> g_out;
 };
 
 // Per-thread buffers, reused across calls (no allocation in a steady state).
 template <typename T>
 struct Scratch {
+  Network<T> net;               // this call's operands and results
   std::vector<T> e;             // events per projection; all-zero between calls
   std::vector<int32_t> active;  // active rows per (source, batch row), this call
   std::vector<T> value;         // their spike values (the update overwrites the spikes)
   std::vector<int64_t> act_beg, act_end, n_of, e_off;
-  std::vector<Buf> in, out;
   std::vector<Args<T>> pops;    // each population's update arguments, this call
   std::vector<const T*> src;    // the spikes of each source (populations, then extras)
   std::vector<int64_t> src_n;   // their element counts
   std::vector<int32_t> rec_pos; // write offsets of the recorded populations (multi-step)
-  int64_t base = 0;             // index of the first projection operand
 };
 
 template <typename T>
@@ -101,18 +186,16 @@ Scratch<T>& ThreadScratch();
 
 // The attributes of a network call.
 struct NetAttrs {
-  std::string_view layout;
   ffi::Span<const int64_t> mode, post, source, homogeneous, conductance;
-  int64_t split;
+  int64_t extras, split;
 };
 
-// Decodes and checks the operands and results of a network call (the network
-// operands above, then `n_tail` operands and `n_tail_rets` results of the
-// caller) into the thread's scratch: the update arguments of every population
-// and the spike array of every source.  Returns the batch size B through `B_out`.
+// Reads the network's groups of operands and results (the caller's own
+// groups may follow) into the thread's scratch (sc.net), checks them and
+// prepares the update arguments of every population and the spike array of
+// every source.  Returns the batch size B through `B_out`.
 template <typename T>
-ffi::Error PrepareNetwork(Scratch<T>& sc, ffi::RemainingArgs args, ffi::RemainingRets rets,
-                          const NetAttrs& at, int64_t n_tail, int64_t n_tail_rets,
+ffi::Error PrepareNetwork(Scratch<T>& sc, ArgReader& args, RetReader& rets, const NetAttrs& at,
                           int64_t& B_out);
 
 // The active rows (nonzero spikes, ascending) of each spike source that a
@@ -129,18 +212,19 @@ bool StepNetwork(Scratch<T>& sc, ffi::ThreadPool& pool, const NetAttrs& at, int6
                  bool collected = false);
 
 // The binding the network handlers share: the thread pool, the operands and
-// results (layout above), the attributes of NetAttrs (a handler adds its own).
+// results (named groups above), the attributes of NetAttrs (a handler adds its
+// own).
 inline auto BindNetwork() {
   return ffi::Ffi::Bind()
       .Ctx<ffi::ThreadPool>()
       .RemainingArgs()
       .RemainingRets()
-      .Attr<std::string_view>("layout")
       .Attr<ffi::Span<const int64_t>>("mode")
       .Attr<ffi::Span<const int64_t>>("post")
       .Attr<ffi::Span<const int64_t>>("source")
       .Attr<ffi::Span<const int64_t>>("homogeneous")
       .Attr<ffi::Span<const int64_t>>("conductance")
+      .Attr<int64_t>("extras")
       .Attr<int64_t>("parts");
 }
 

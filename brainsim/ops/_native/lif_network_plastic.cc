@@ -35,66 +35,63 @@ bool WithColumnTypes(ffi::DataType pre_type, ffi::DataType off_type, const void*
 }  // namespace
 
 template <typename T>
-ffi::Error PreparePairs(Scratch<T>& sc, ffi::Span<const int64_t> plastic, int64_t a0,
-                        int64_t r0, std::vector<PairRule<T>>& rules) {
+ffi::Error PreparePairs(Scratch<T>& sc, ffi::Span<const int64_t> plastic, const Pairs<T>& pairs,
+                        std::vector<PairRule<T>>& rules) {
   auto bad = [](const std::string& what) {
     return ffi::Error::InvalidArgument("brainsim lif_network_run (plastic): " + what);
   };
-  const ffi::DataType dt = sizeof(T) == 4 ? ffi::DataType::F32 : ffi::DataType::F64;
   constexpr ffi::DataType kI32 = ffi::DataType::S32;
   const int64_t Q = static_cast<int64_t>(plastic.size());
+  Network<T>& N = sc.net;
   rules.clear();
   for (int64_t q = 0; q < Q; ++q) {
     if (plastic[q] == 0) continue;
     if (plastic[q] < 0 || plastic[q] > 7) return bad("bad plastic code");
-    const int64_t k = static_cast<int64_t>(rules.size());
-    const Buf* o = sc.in.data() + a0 + kPairOps * k;
-    const Buf* r = sc.out.data() + r0 + kPairRets * k;
-    Buf& weight = sc.in[sc.base + kProjOps * q + kWeight];
-    const Buf& indptr = sc.in[sc.base + kProjOps * q + kIndptr];
-    const Buf& indices = sc.in[sc.base + kProjOps * q + kIndices];
+    const size_t k = rules.size();
+    const Pairs<T>& o = pairs;
     PairRule<T> R;
     R.q = q;
-    R.n_pre = indptr.count - 1;
-    R.n_syn = indices.count;
-    R.n_post = o[kYPlus].count;
-    if (weight.type != dt || weight.count != R.n_syn || r[kWOut].type != dt ||
-        r[kWOut].count != R.n_syn)
-      return bad("plastic weights must be per synapse, of the state's dtype");
-    for (int64_t j : {kXPlus, kXMinus})
-      if (o[j].type != dt || o[j].count != R.n_pre) return bad("x traces must be [n_pre]");
-    for (int64_t j : {kYPlus, kYMinus, kSeen})
-      if (o[j].type != dt || o[j].count != R.n_post) return bad("y traces must be [n_post]");
-    for (int64_t j = 1; j < kPairRets; ++j)
-      if (r[j].type != dt || r[j].count != o[j - 1].count) return bad("results must match");
-    if (o[kColPtr].type != kI32 || o[kColPtr].count != R.n_post + 1 ||
-        !(o[kColPre].type == ffi::DataType::U16 || o[kColPre].type == kI32) ||
-        o[kColPre].count != R.n_syn ||
-        !(o[kColOff].type == ffi::DataType::U8 || o[kColOff].type == ffi::DataType::U16 ||
-          o[kColOff].type == kI32) ||
-        o[kColOff].count != R.n_syn)
+    R.n_pre = N.indptr[q].count - 1;
+    R.n_syn = N.indices[q].count;
+    R.n_post = o.y_plus[k].count;
+    if (N.weight[q].count != R.n_syn || o.w_out[k].count != R.n_syn)
+      return bad("plastic weights must be per synapse");
+    if (o.x_plus[k].count != R.n_pre || o.x_minus[k].count != R.n_pre)
+      return bad("x traces must be [n_pre]");
+    if (o.y_minus[k].count != R.n_post || o.seen[k].count != R.n_post)
+      return bad("y traces must be [n_post]");
+    if (o.x_plus_out[k].count != o.x_plus[k].count ||
+        o.x_minus_out[k].count != o.x_minus[k].count ||
+        o.y_plus_out[k].count != o.y_plus[k].count ||
+        o.y_minus_out[k].count != o.y_minus[k].count || o.seen_out[k].count != o.seen[k].count)
+      return bad("results must match");
+    const ffi::DataType pre = o.pre_type[k], off = o.offset_type[k];
+    if (o.col_ptr[k].count != R.n_post + 1 ||
+        !(pre == ffi::DataType::U16 || pre == kI32) || o.col_pre[k].count != R.n_syn ||
+        !(off == ffi::DataType::U8 || off == ffi::DataType::U16 || off == kI32) ||
+        o.col_offset[k].count != R.n_syn)
       return bad("bad column index");
-    if (o[kRule].type != dt || o[kRule].count != 6) return bad("rule must be T [6]");
+    if (o.rule[k].count != 6) return bad("rule must be T [6]");
     // The state into the results (unless aliased), then updated there.
-    auto take = [](const Buf& in, const Buf& out) {
+    auto take = [](const View<const T>& in, const View<T>& out) {
       if (out.data != in.data && in.count) std::memcpy(out.data, in.data, sizeof(T) * in.count);
-      return static_cast<T*>(out.data);
+      return out.data;
     };
-    R.w = take(weight, r[kWOut]);
-    weight.data = R.w;  // the events of every step read the plastic weights
-    R.x_plus = take(o[kXPlus], r[kXPlusOut]);
-    R.x_minus = take(o[kXMinus], r[kXMinusOut]);
-    R.y_plus = take(o[kYPlus], r[kYPlusOut]);
-    R.y_minus = take(o[kYMinus], r[kYMinusOut]);
-    R.seen = take(o[kSeen], r[kSeenOut]);
-    R.indptr = static_cast<const int32_t*>(indptr.data);
-    R.indices = static_cast<const int32_t*>(indices.data);
-    R.col_ptr = static_cast<const int32_t*>(o[kColPtr].data);
-    R.col_pre = o[kColPre].data;
-    R.col_off = o[kColOff].data;
-    R.pre_type = o[kColPre].type;
-    R.off_type = o[kColOff].type;
-    const T* c = static_cast<const T*>(o[kRule].data);
+    R.w = take(N.weight[q], o.w_out[k]);
+    N.weight[q].data = R.w;  // the events of every step read the plastic weights
+    R.x_plus = take(o.x_plus[k], o.x_plus_out[k]);
+    R.x_minus = take(o.x_minus[k], o.x_minus_out[k]);
+    R.y_plus = take(o.y_plus[k], o.y_plus_out[k]);
+    R.y_minus = take(o.y_minus[k], o.y_minus_out[k]);
+    R.seen = take(o.seen[k], o.seen_out[k]);
+    R.indptr = N.indptr[q].data;
+    R.indices = N.indices[q].data;
+    R.col_ptr = o.col_ptr[k].data;
+    R.col_pre = o.col_pre[k].data;
+    R.col_off = o.col_offset[k].data;
+    R.pre_type = pre;
+    R.off_type = off;
+    const T* c = o.rule[k].data;
     R.f_plus = c[0];
     R.f_minus = c[1];
     R.a_plus = c[2];
@@ -168,7 +165,7 @@ bool StepPairs(Scratch<T>& sc, const NetAttrs& at, std::vector<PairRule<T>>& rul
 }
 
 #define BRAINSIM_INSTANTIATE(T)                                                              \
-  template ffi::Error PreparePairs<T>(Scratch<T>&, ffi::Span<const int64_t>, int64_t, int64_t, \
+  template ffi::Error PreparePairs<T>(Scratch<T>&, ffi::Span<const int64_t>, const Pairs<T>&,   \
                                       std::vector<PairRule<T>>&);                             \
   template bool StepPairs<T>(Scratch<T>&, const NetAttrs&, std::vector<PairRule<T>>&);
 BRAINSIM_INSTANTIATE(float)

@@ -14,13 +14,14 @@
 // becomes the postsynaptic population's spikes of the last step. The events
 // of the step then propagate with the new weights.
 //
-// Operands of each plastic projection (attribute plastic[q] != 0), after the
-// network's and in projection order (PairOperand): the traces x_plus,
-// x_minus [n_pre], y_plus, y_minus [n_post], seen [n_post], the column index
-// col_ptr S32 [n_post + 1], col_pre U16/S32 [S], col_offset U8/U16/S32 [S],
-// and rule T [6] = f_plus, f_minus, a_plus, a_minus, w_min, w_max. Results
-// (PairResult): w [S] (its projection's weight operand, aliased), the four
-// traces and seen. plastic[q]: 0 static, else 1 | 2 soft_plus | 4 soft_minus.
+// Operands: named groups after the network's (Pairs below, in its order of
+// members), one buffer per plastic projection (attribute plastic[q] != 0) in
+// projection order: the traces x_plus, x_minus [n_pre], y_plus, y_minus
+// [n_post], seen [n_post], the column index col_ptr S32 [n_post + 1],
+// col_pre U16/S32 [S], col_offset U8/U16/S32 [S], and rule T [6] = f_plus,
+// f_minus, a_plus, a_minus, w_min, w_max. Results: w [S] (its projection's
+// weight operand, aliased), the four traces and seen. plastic[q]: 0 static,
+// else 1 | 2 soft_plus | 4 soft_minus.
 
 #ifndef BRAINSIM_LIF_NETWORK_PLASTIC_H_
 #define BRAINSIM_LIF_NETWORK_PLASTIC_H_
@@ -33,10 +34,26 @@
 
 namespace brainsim_lif {
 
-enum PairOperand : int64_t {
-  kXPlus, kXMinus, kYPlus, kYMinus, kSeen, kColPtr, kColPre, kColOff, kRule, kPairOps
+// The plastic projections' operands and results by name, in their order.
+template <typename T>
+struct Pairs {
+  std::vector<View<const T>> x_plus, x_minus, y_plus, y_minus, seen;
+  std::vector<View<const int32_t>> col_ptr;
+  std::vector<View<const void>> col_pre, col_offset;
+  std::vector<ffi::DataType> pre_type, offset_type;
+  std::vector<View<const T>> rule;
+  std::vector<View<T>> w_out, x_plus_out, x_minus_out, y_plus_out, y_minus_out, seen_out;
+
+  // Reads the groups of n plastic projections; false: too few or mistyped.
+  bool Read(ArgReader& args, RetReader& rets, int64_t n) {
+    return args.Take(n, x_plus) && args.Take(n, x_minus) && args.Take(n, y_plus) &&
+           args.Take(n, y_minus) && args.Take(n, seen) && args.Take(n, col_ptr) &&
+           args.TakeAny(n, col_pre, pre_type) && args.TakeAny(n, col_offset, offset_type) &&
+           args.Take(n, rule) && rets.Take(n, w_out) && rets.Take(n, x_plus_out) &&
+           rets.Take(n, x_minus_out) && rets.Take(n, y_plus_out) &&
+           rets.Take(n, y_minus_out) && rets.Take(n, seen_out);
+  }
 };
-enum PairResult : int64_t { kWOut, kXPlusOut, kXMinusOut, kYPlusOut, kYMinusOut, kSeenOut, kPairRets };
 
 template <typename T>
 struct PairRule {
@@ -49,13 +66,13 @@ struct PairRule {
   brainsim_plastic::Bound<T> bound;
 };
 
-// Decodes the plastic operands (from operand a0, result r0; the network's
-// already decoded by PrepareNetwork into sc), copies the state into the
-// results and points each plastic projection's weight operand at its result:
-// the loop then updates the results in place.
+// Checks the plastic operands (read into `pairs`; the network's already read
+// by PrepareNetwork into sc), copies the state into the results and points
+// each plastic projection's weight operand at its result: the loop then
+// updates the results in place.
 template <typename T>
-ffi::Error PreparePairs(Scratch<T>& sc, ffi::Span<const int64_t> plastic, int64_t a0,
-                        int64_t r0, std::vector<PairRule<T>>& rules);
+ffi::Error PreparePairs(Scratch<T>& sc, ffi::Span<const int64_t> plastic, const Pairs<T>& pairs,
+                        std::vector<PairRule<T>>& rules);
 
 // Steps (1)-(5) of every rule, the sources' active rows collected (B = 1).
 // Returns false where the layout or the column index is malformed.

@@ -25,14 +25,14 @@ using namespace brainsim_lif;
 // Projections with plastic[q] != 0 learn by pair STDP (lif_network_plastic.h)
 // before every step's events.
 //
-// Operands: the network's, then the plastic projections' (PairOperand, in
-// projection order), then per recorded population r (attribute record:
-// the population indices, R of them) its event buffer (int32 [C_r]), then per
-// r its write offset (int32 []).  Results: the network's, then the plastic
-// projections' (PairResult), then per r the
-// buffer (aliased to its operand), then per r the end offset (int32 [],
-// saturated at INT32_MAX; it may exceed C_r: nothing past C_r is written),
-// then per r the spike count of every step (int32 [steps]).
+// Operands: named groups, the network's, then the plastic projections'
+// (Pairs), then per recorded population r (attribute record: the population
+// indices, R of them) `buffer`, its event buffer (int32 [C_r]), then per r
+// `offset`, its write offset (int32 []).  Results: the network's, then the
+// plastic projections', then per r `buffer` (aliased to its operand), then
+// per r `end`, the end offset (int32 [], saturated at INT32_MAX; it may
+// exceed C_r: nothing past C_r is written), then per r `counts`, the spike
+// count of every step (int32 [steps]).
 template <typename T>
 static ffi::Error RunNetworkSteps(ffi::ThreadPool& pool, ffi::RemainingArgs args,
                                   ffi::RemainingRets rets, const NetAttrs& at, int64_t steps,
@@ -46,36 +46,35 @@ static ffi::Error RunNetworkSteps(ffi::ThreadPool& pool, ffi::RemainingArgs args
   int64_t B = 0, n_plastic = 0;
   if (plastic.size() != at.post.size()) return bad("one plastic code per projection");
   for (int64_t c : plastic) n_plastic += c != 0;
-  ffi::Error err = PrepareNetwork(sc, args, rets, at, kPairOps * n_plastic + 2 * R,
-                                  kPairRets * n_plastic + 3 * R, B);
+  ArgReader in(args);
+  RetReader out(rets);
+  ffi::Error err = PrepareNetwork(sc, in, out, at, B);
   if (err.failure()) return NetworkError(sc, std::move(err));
+  static thread_local Pairs<T> pairs;  // reused across calls
+  static thread_local std::vector<View<const int32_t>> buffer, offset;
+  static thread_local std::vector<View<int32_t>> buffer_out, end_out, counts_out;
+  if (!(pairs.Read(in, out, n_plastic) && in.Take(R, buffer) && in.Take(R, offset) &&
+        out.Take(R, buffer_out) && out.Take(R, end_out) && out.Take(R, counts_out)) ||
+      !in.Done() || !out.Done())
+    return bad("operands or results: not those the attributes name, or of the wrong type");
   const int64_t P = static_cast<int64_t>(at.mode.size());
   if (static_cast<int64_t>(sc.src.size()) != P)
     return bad("spike sources other than the populations need one call per step");
   if (steps < 1) return bad("steps must be >= 1");
   if (n_plastic && B != 1) return bad("plastic projections need an unbatched state");
   static thread_local std::vector<PairRule<T>> rules;  // reused across calls
-  const int64_t p0 = static_cast<int64_t>(args.size()) - 2 * R - kPairOps * n_plastic;
-  err = PreparePairs(sc, plastic, p0, static_cast<int64_t>(rets.size()) - 3 * R -
-                                          kPairRets * n_plastic, rules);
+  err = PreparePairs(sc, plastic, pairs, rules);
   if (err.failure()) return NetworkError(sc, std::move(err));
-  const int64_t a0 = static_cast<int64_t>(args.size()) - 2 * R;
-  const int64_t r0 = static_cast<int64_t>(rets.size()) - 3 * R;
-  constexpr ffi::DataType kI32 = ffi::DataType::S32;
   sc.rec_pos.resize(R);
   for (int64_t r = 0; r < R; ++r) {
-    const Buf &buf = sc.in[a0 + r], &off = sc.in[a0 + R + r];
-    const Buf &buf_out = sc.out[r0 + r], &end = sc.out[r0 + R + r];
-    const Buf& counts = sc.out[r0 + 2 * R + r];
     if (record[r] < 0 || record[r] >= P) return bad("bad recorded population");
-    if (buf.type != kI32 || buf_out.type != kI32 || buf_out.count != buf.count ||
-        off.type != kI32 || off.count != 1 || end.type != kI32 || end.count != 1 ||
-        counts.type != kI32 || counts.count != steps)
-      return bad("buffers, offsets and counts must be int32 of their shapes");
-    const int32_t start = *static_cast<const int32_t*>(off.data);
+    if (buffer_out[r].count != buffer[r].count || offset[r].count != 1 ||
+        end_out[r].count != 1 || counts_out[r].count != steps)
+      return bad("buffers, offsets and counts must have their shapes");
+    const int32_t start = *offset[r].data;
     if (start < 0) return bad("offset < 0");
-    if (buf_out.data != buf.data && buf.count)  // not aliased
-      std::memcpy(buf_out.data, buf.data, sizeof(int32_t) * buf.count);
+    if (buffer_out[r].data != buffer[r].data && buffer[r].count)  // not aliased
+      std::memcpy(buffer_out[r].data, buffer[r].data, sizeof(int32_t) * buffer[r].count);
     sc.rec_pos[r] = start;
   }
   // The spikes of step s, appended: from the active rows the next step
@@ -85,8 +84,8 @@ static ffi::Error RunNetworkSteps(ffi::ThreadPool& pool, ffi::RemainingArgs args
   auto append = [&](int64_t s, bool collected) {
     for (int64_t r = 0; r < R; ++r) {
       const int64_t p = record[r], n = sc.n_of[p];
-      int32_t* buf = static_cast<int32_t*>(sc.out[r0 + r].data);
-      const int64_t cap = sc.out[r0 + r].count;
+      int32_t* buf = buffer_out[r].data;
+      const int64_t cap = buffer_out[r].count;
       const int32_t start = sc.rec_pos[r];
       int64_t pos = start;
       if (collected && sc.act_beg[p * B] >= 0) {
@@ -99,7 +98,7 @@ static ffi::Error RunNetworkSteps(ffi::ThreadPool& pool, ffi::RemainingArgs args
         pos = brainsim_native::AppendFloat(sc.pops[p].s_out, B * n, buf, cap, pos);
       }
       const int32_t end = brainsim_native::SaturatedEnd(pos);
-      static_cast<int32_t*>(sc.out[r0 + 2 * R + r].data)[s] = end - start;
+      counts_out[r].data[s] = end - start;
       sc.rec_pos[r] = end;
     }
   };
@@ -119,21 +118,20 @@ static ffi::Error RunNetworkSteps(ffi::ThreadPool& pool, ffi::RemainingArgs args
     }
   }
   append(steps - 1, false);
-  for (int64_t r = 0; r < R; ++r)
-    *static_cast<int32_t*>(sc.out[r0 + R + r].data) = sc.rec_pos[r];
+  for (int64_t r = 0; r < R; ++r) *end_out[r].data = sc.rec_pos[r];
   return ffi::Error::Success();
 }
 
 static ffi::Error LifNetworkRunImpl(ffi::ThreadPool pool, ffi::RemainingArgs args,
-                                    ffi::RemainingRets rets, std::string_view layout,
-                                    ffi::Span<const int64_t> mode,
+                                    ffi::RemainingRets rets, ffi::Span<const int64_t> mode,
                                     ffi::Span<const int64_t> post,
                                     ffi::Span<const int64_t> source,
                                     ffi::Span<const int64_t> homogeneous,
-                                    ffi::Span<const int64_t> conductance, int64_t parts,
-                                    int64_t steps, ffi::Span<const int64_t> record,
+                                    ffi::Span<const int64_t> conductance, int64_t extras,
+                                    int64_t parts, int64_t steps,
+                                    ffi::Span<const int64_t> record,
                                     ffi::Span<const int64_t> plastic) {
-  const NetAttrs at{layout, mode, post, source, homogeneous, conductance, parts};
+  const NetAttrs at{mode, post, source, homogeneous, conductance, extras, parts};
   return ByFloatType(args, "brainsim lif_network_run", [&](auto zero) {
     return RunNetworkSteps<decltype(zero)>(pool, args, rets, at, steps, record, plastic);
   });

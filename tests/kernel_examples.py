@@ -1,46 +1,23 @@
-"""Every registered kernel (``bs.ops._kernel.KERNELS``) against its pure-JAX reference:
-the same values, the same VJPs (where the op is differentiable) and vmap, float32 and
-float64, on realistic inputs (Poisson spikes, states near threshold, a 40-step scan).
+"""The inputs of the kernel equivalence suite (``test_kernel_values.py``,
+``test_kernel_vjp.py``, ``test_kernel_vmap.py``): one ``Example`` per registered kernel
+(``bs.ops._kernel.KERNELS``), built on realistic inputs (Poisson spikes, states near
+threshold, scans of 40-200 steps).
 
-A kernel is covered by adding one entry to ``EXAMPLES`` (``test_every_kernel_has_an_
-example`` fails until it is). Each entry builds ``(args, static)`` for the op's call
-``KERNELS[name](*args, **static)`` from a key and a dtype, names the FFI target that
-must appear in the kernel path's program (so the comparison is never the reference
-against itself), the positions of the float arguments its VJP is checked in, the
-arguments vmap batches, and how values are compared:
-
-- ``"exact"``: integer results (spike positions, counts), and spikes.
-- ``("sum", n)``: sums of at most ``n`` products in another order. Any order of a
-  recursive sum of ``n`` terms is within ``(n - 1) eps sum|terms|`` of the exact sum
-  (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., eq. 4.4), so
-  both are within twice that of each other; ``sum|terms|`` is the reference applied to
-  the absolute values of the float arguments (the ops are linear in each).
-- ``("scaled", m)``: within ``m eps max|reference|``: a time scan of ``T`` steps whose
-  every step sums at most ``n + 1`` products in another order, the errors carried on by
-  factors below 1 (the LIF recurrence, forward and reverse): ``m = T (n + 1)`` (to first
-  order). Spikes (0/1) are then equal.
-- ``("ulp", k)``: within ``k`` units in the last place: the fused LIF step runs the
-  reference's operation order; XLA may contract a multiply-add into one FMA where the
-  kernel rounds twice, and its ``expm1`` differs from the kernel's (fast_math.h) by an ulp or so
-  (``tests/test_ops_lif.py``).
+Each entry builds ``(args, static)`` for the op's call ``KERNELS[name](*args, **static)``
+from a key and a dtype, names the FFI target that must appear in the kernel path's
+program (so the comparison is never the reference against itself), the positions of the
+float arguments its VJP is checked in, the arguments vmap batches, and how values are
+compared (``kernel_checks.py``'s kinds).
 """
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
-from lif_reference import assert_close_ulp
 
 import brainsim as bs
-from brainsim.ops._kernel import KERNELS
-
-pytestmark = pytest.mark.skipif(
-    not bs.ops._native.available(), reason="native kernels unavailable (no C++ compiler?)"
-)
 
 
 @dataclass(frozen=True)
@@ -398,139 +375,3 @@ EXAMPLES = {
     "lif_scan": Example(_lif_scan, "brainsim_lif_scan", ("scaled", 40 * 71), (), None),
     "lif_scan_bwd": Example(_lif_scan_bwd, "brainsim_lif_scan_bwd", ("scaled", 40 * 71), (), None),
 }
-
-DTYPES = [jnp.float32, jnp.float64]
-
-
-def test_every_kernel_has_an_example():
-    assert set(KERNELS) == set(EXAMPLES), "add an entry to EXAMPLES for each new kernel"
-
-
-def _paths(name, args, static):
-    """``(kernel, reference)``: the op's value through its kernel and with the kernels
-    off (pure JAX), each jitted; the kernel path's program is checked to call it."""
-    op, target = KERNELS[name], EXAMPLES[name].target
-    f = jax.jit(lambda *a: op(*a, **static))
-    assert target in f.lower(*args).as_text(), f"{name}: the kernel does not run"
-    with bs.ops.configure(kernels=False):
-        g = jax.jit(lambda *a: op(*a, **static))
-        assert target not in g.lower(*args).as_text()
-        want = g(*args)
-    return f(*args), want
-
-
-def _abs_reference(name, args, static):
-    """The reference on the absolute values of the float arguments: ``sum|terms|`` of a
-    linear op's sums."""
-    absolute = jax.tree.map(
-        lambda x: jnp.abs(x) if jnp.issubdtype(jnp.result_type(x), jnp.floating) else x, args
-    )
-    with bs.ops.configure(kernels=False):
-        return KERNELS[name].reference(*absolute, **static)
-
-
-def _assert_equivalent(name, got, want, args, static, abs_ref=None):
-    ex = EXAMPLES[name]
-    got, want = ex.outputs(got, args), ex.outputs(want, args)
-    got, want = jax.tree.leaves(got), jax.tree.leaves(want)
-    assert len(got) == len(want)
-    kind = ex.compare if isinstance(ex.compare, str) else ex.compare[0]
-    if kind == "sum" and abs_ref is None:
-        abs_ref = ex.outputs(_abs_reference(name, args, static), args)
-    scale = jax.tree.leaves(abs_ref) if kind == "sum" else [None] * len(got)
-    for a, b, s in zip(got, want, scale, strict=True):
-        a, b = np.asarray(a), np.asarray(b)
-        assert a.shape == b.shape and a.dtype == b.dtype, (a.shape, b.shape, a.dtype, b.dtype)
-        if kind == "exact" or a.dtype.kind != "f":
-            np.testing.assert_array_equal(a, b)
-        elif kind == "ulp":
-            assert_close_ulp(a, b, ulp=ex.compare[1])
-        elif kind == "scaled":
-            bound = ex.compare[1] * np.finfo(a.dtype).eps * np.max(np.abs(b))
-            assert np.all(np.abs(a.astype(np.float64) - b) <= bound), float(np.max(a - b))
-        else:  # twice Higham's bound for n terms, plus the smallest normal
-            bound = 2 * ex.compare[1] * np.finfo(a.dtype).eps * np.abs(np.asarray(s))
-            err = np.abs(a.astype(np.float64) - b)
-            assert np.all(err <= bound + np.finfo(a.dtype).tiny), float(np.max(err - bound))
-
-
-@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("name", sorted(EXAMPLES))
-def test_kernel_values_equal_reference(name, dtype, x64):
-    args, static = EXAMPLES[name].make(jax.random.key(0), dtype)
-    got, want = _paths(name, args, static)
-    _assert_equivalent(name, got, want, args, static)
-
-
-GRAD = sorted(n for n, ex in EXAMPLES.items() if ex.grad)
-
-
-@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("name", GRAD)
-def test_kernel_vjp_equals_reference_autodiff(name, dtype, x64):
-    """The VJP with the kernel (its hand-written backward pass, or the reference's
-    tangents) against JAX's autodiff of the reference itself, in the arguments
-    ``grad`` names, for a random cotangent."""
-    ex, op = EXAMPLES[name], KERNELS[name]
-    args, static = (ex.grad_make or ex.make)(jax.random.key(1), dtype)
-
-    def restrict(f):
-        def g(*xs):
-            full = list(args)
-            for i, x in zip(ex.grad, xs, strict=True):
-                full[i] = x
-            return f(*full)
-
-        return g
-
-    primals = [args[i] for i in ex.grad]
-    out, vjp = jax.vjp(restrict(lambda *a: op(*a, **static)), *primals)
-    leaves, tree = jax.tree.flatten(out)
-    keys = jax.random.split(jax.random.key(2), len(leaves))
-    ct = jax.tree.unflatten(
-        tree,
-        [
-            jax.random.normal(k, x.shape, x.dtype)
-            if jnp.issubdtype(x.dtype, jnp.floating)
-            else np.zeros(x.shape, jax.dtypes.float0)
-            for k, x in zip(keys, leaves, strict=True)
-        ],
-    )
-    got = vjp(ct)
-    with bs.ops.configure(kernels=False):
-        ref = functools.partial(op.reference, **static)
-        _, vjp_ref = jax.vjp(restrict(ref), *primals)
-        want = vjp_ref(ct)
-    # Both are linear in the cotangent; the backward passes sum in other orders.
-    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
-        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        n = max(np.prod(np.shape(x)) for x in leaves)  # terms per sum, at most
-        scale = np.max(np.abs(b)) if b.size else 0.0
-        tol = 2 * n * np.finfo(dtype).eps * max(scale, 1.0)
-        assert np.all(np.abs(a - b) <= tol), (name, float(np.max(np.abs(a - b))), tol)
-
-
-VMAP = sorted(n for n, ex in EXAMPLES.items() if ex.vmap)
-
-
-@pytest.mark.parametrize("name", VMAP)
-def test_kernel_vmap_equals_reference(name):
-    """vmap over 3 draws of the batched arguments: the kernel's batching rule against
-    the reference's, and against the kernel called on each draw."""
-    ex, op = EXAMPLES[name], KERNELS[name]
-    draws = [ex.make(jax.random.key(10 + j), jnp.float32) for j in range(3)]
-    args, static = draws[0]
-    stacked = list(args)
-    for i in ex.vmap:
-        stacked[i] = jnp.stack([d[0][i] for d in draws])
-    axes = [0 if i in ex.vmap else None for i in range(len(args))]
-    f = lambda *a: op(*a, **static)
-    got = jax.jit(jax.vmap(f, in_axes=axes))(*stacked)
-    assert ex.target in jax.jit(jax.vmap(f, in_axes=axes)).lower(*stacked).as_text()
-    with bs.ops.configure(kernels=False):
-        want = jax.jit(jax.vmap(f, in_axes=axes))(*stacked)
-    for j in range(3):
-        pick = lambda t, j=j: jax.tree.map(lambda x: x[j], t)
-        one = [stacked[i][j] if i in ex.vmap else args[i] for i in range(len(args))]
-        _assert_equivalent(name, pick(got), pick(want), one, static)
-        _assert_equivalent(name, pick(got), jax.jit(f)(*one), one, static)
