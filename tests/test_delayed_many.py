@@ -2,7 +2,7 @@
 many Poisson-driven steps against a NumPy loop over the original (ungrouped) synapses
 and bit for bit against one ``delayed_propagate`` per projection; the Potjans-Diesmann
 network's spikes equal the per-projection path's; vmap; validation. (Values and VJPs
-against the pure-JAX reference: ``tests/test_kernel_equivalence.py``.)"""
+against the pure-JAX reference: ``tests/kernel_examples.py``.)"""
 
 import importlib
 
