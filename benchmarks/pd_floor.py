@@ -25,7 +25,10 @@ per neuron and step, λ = 1.3–2.3) are not in it. ``calls``, ``fusions``, ``lo
 calls, XLA fusions and while loops in the compiled program of a scan of steps (scale
 0.02: the program is the same at every scale; the scan is one of the loops).
 
-    python benchmarks/pd_floor.py --scales 0.1,0.25,1.0
+    python benchmarks/pd_floor.py --scales 0.1,0.25,1.0 --race pd_race --out pd_floor
+
+(``--race``: the ``pd_race.py`` results file whose brainsim run times give the
+measured column; ``--out``: this script's results file.)
 """
 
 import argparse
@@ -65,9 +68,11 @@ def step_ops() -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scales", default="0.1,0.25,1.0")
+    ap.add_argument("--race", default="pd_race", help="pd_race.py results file (no .json)")
+    ap.add_argument("--out", default="pd_floor", help="results file name (no .json)")
     a = ap.parse_args()
     pd = importlib.import_module("brainsim.models.potjans_diesmann")
-    race = RESULTS / "pd_race.json"
+    race = RESULTS / f"{a.race}.json"
     measured = {}
     if race.exists():
         for r in json.loads(race.read_text())["rows"]:
@@ -122,7 +127,7 @@ def main() -> None:
         ("loops", "loops", "d"),
     ]
     print(table(rows, columns))
-    save("pd_floor", {"rows": rows, "source": "results/pd_race.json"})
+    save(a.out, {"rows": rows, "source": f"results/{a.race}.json"})
 
 
 if __name__ == "__main__":

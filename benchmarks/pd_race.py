@@ -9,7 +9,8 @@ NEST runs ``benchmarks/peers/nest_microcircuit.py`` (NEST's own microcircuit wit
 same tables, ``--threads`` threads, default 2); brainsim runs
 ``bs.models.potjans_diesmann`` (per-synapse delays, Poisson background) with spikes
 recorded as events. Rates are over ``--transient`` to ``--duration`` ms against the
-full-scale rates of NEST's example. Writes ``benchmarks/results/pd_race.json``.
+full-scale rates of NEST's example. Writes ``benchmarks/results/<--out>.json`` (default
+``pd_race``: name another file to keep a committed result).
 
 - brainsim: ``build_s`` (the model: connectivity drawn), ``compile_s`` and ``run_s``
   from ``bs.simulate``; first result = build + init + the whole ``simulate`` call.
@@ -121,6 +122,7 @@ def main() -> None:
     ap.add_argument("--dt", type=float, default=0.1)
     ap.add_argument("--threads", type=int, default=2, help="NEST's local_num_threads")
     ap.add_argument("--peer-python", default=None, help="a Python with NEST (else skipped)")
+    ap.add_argument("--out", default="pd_race", help="results file name (no .json)")
     ap.add_argument("--worker", choices=["brainsim", "nest"])
     ap.add_argument("--scale", type=float)
     ap.add_argument("--spec")
@@ -191,7 +193,7 @@ def main() -> None:
             + [(p, f"{p} (Hz)", ".2f") for p in POPULATIONS],
         )
     )
-    print("wrote", save("pd_race", dict(args=vars(a), rows=rows)))
+    print("wrote", save(a.out, dict(args=vars(a), rows=rows)))
 
 
 if __name__ == "__main__":

@@ -10,16 +10,18 @@ A spike emitted in step ``t`` reaches the synapses in step ``t + d`` for a delay
   ``max_delay``). When a neuron spikes, each of its synapses adds its weight to the slot
   of its own arrival step and each step reads and clears the current slot
   (``bs.ops.delayed_propagate``). The cost is O(active presynaptic neurons x fan-out),
-  independent of the number of distinct delays.
+  independent of the number of distinct delays. A network steps all its rings as one
+  operation (``ring_step_many``, ``bs.ops.delayed_propagate_many``: one native call
+  per step on a CPU).
 """
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 
 from ._checks import steps
 from .conn.delay_rules import NormalDelay as NormalDelay
-from .ops.delayed import delayed_propagate
+from .ops.delayed import advance, delayed_propagate
+from .ops.delayed_many import delayed_propagate_many
 
 
 class DelayState(eqx.Module):
@@ -50,7 +52,7 @@ def delay_step(state: DelayState, spikes):
         return state, spikes
     arriving = state.buffer[state.cursor]
     buffer = state.buffer.at[state.cursor].set(spikes.astype(state.buffer.dtype))
-    return DelayState(buffer, _advance(state.cursor, length)), arriving
+    return DelayState(buffer, advance(state.cursor, length)), arriving
 
 
 class RingState(eqx.Module):
@@ -69,14 +71,23 @@ def ring_step(state: RingState, layout, weight, spikes, *, steps, capacity: int)
     buffer, arriving = delayed_propagate(
         layout, weight, spikes, state.buffer, state.cursor, steps=steps, capacity=capacity
     )
-    return RingState(buffer, _advance(state.cursor, buffer.shape[-2])), arriving
+    return RingState(buffer, advance(state.cursor, buffer.shape[-2])), arriving
 
 
-def _advance(cursor, length: int):
-    """``(cursor + 1) mod length`` for a cursor in ``[0, length)``: ``lax.rem``, which
-    is that for non-negative operands, compiles to one op where ``%`` (Python's sign
-    rule) takes a dozen, in every projection's step."""
-    return jax.lax.rem(cursor + 1, jnp.asarray(length, cursor.dtype))
+def ring_step_many(states, layouts, weights, spikes, *, steps, capacities):
+    """``ring_step`` for several projections as one operation
+    (``bs.ops.delayed_propagate_many``: one native call per step on a CPU). Returns
+    ``(states, inputs arriving now)``, lists in the projections' order."""
+    rings, arriving, cursors = delayed_propagate_many(
+        layouts,
+        weights,
+        spikes,
+        [s.buffer for s in states],
+        [s.cursor for s in states],
+        steps=steps,
+        capacities=capacities,
+    )
+    return [RingState(r, c) for r, c in zip(rings, cursors, strict=True)], arriving
 
 
 def group_steps(delays: tuple[float, ...], dt: float, max_delay: float | None = None):

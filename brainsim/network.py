@@ -11,12 +11,12 @@ import jax.numpy as jnp
 
 from . import ops
 from ._network_checks import check_dt_and_delays, check_inputs
+from ._network_rings import per_synapse_delays, propagate_rings, propagate_shard_ring, ring_steps
 from ._random import fold_in, split
 from .conn.layouts import Delayed
-from .delays import delay_step, delay_steps, group_steps, init_delay, init_ring, ring_step
+from .delays import delay_step, delay_steps, init_delay, init_ring
 from .gap_junction import GapJunction
 from .neurons import AbstractNeuron, Drive, FusedInput
-from .ops import default_capacity
 from .projection import Projection, build, step_components
 
 
@@ -98,8 +98,8 @@ class Network(eqx.Module):
             )
             syn.append(proj.synapse.init(None, (*batch_shape, n_post), dt=dt))
             stp.append(None if proj.stp is None else proj.stp.init(None, (*batch_shape, n_pre)))
-            if _per_synapse_delays(proj.conn):
-                _, depth = _group_steps(proj, dt)
+            if per_synapse_delays(proj.conn):
+                _, depth = ring_steps(proj, dt)
                 delays.append(init_ring(depth, batch_shape, n_post))
             else:
                 delays.append(init_delay(delay_steps(proj.delay, dt), (*batch_shape, n_pre)))
@@ -112,8 +112,8 @@ class Network(eqx.Module):
         for proj, d in zip(self.projections, state.delays, strict=True):
             if isinstance(proj, GapJunction):
                 continue
-            if _per_synapse_delays(proj.conn):
-                depth = _group_steps(proj, dt)[1]
+            if per_synapse_delays(proj.conn):
+                depth = ring_steps(proj, dt)[1]
                 if d.buffer.shape[-2] == depth:
                     continue
             elif d.buffer.shape[d.cursor.ndim] == delay_steps(proj.delay, dt) - 1:
@@ -138,6 +138,7 @@ class Network(eqx.Module):
         syn, delays, stp, events = [None] * n, [None] * n, [None] * n, [None] * n
         parts, projs = list(state.components or [()] * n), list(self.projections)
         arriving = {}  # projection index -> spikes reaching its synapses now
+        rings = {}  # projection index -> spikes sent into its delay ring (one call for all)
         for k, proj in enumerate(self.projections):
             if isinstance(proj, GapJunction):
                 continue
@@ -150,10 +151,13 @@ class Network(eqx.Module):
                 projs[k] = eqx.tree_at(lambda p: p.weight, proj, weight)
             if proj.stp is not None:
                 stp[k], spikes = proj.stp.step(state.stp[k], spikes, t=t, dt=dt)
-            if _per_synapse_delays(proj.conn):
-                delays[k], events[k] = _propagate(projs[k], state.delays[k], spikes, dt)
+            if isinstance(proj.conn, Delayed):
+                rings[k] = spikes
+            elif per_synapse_delays(proj.conn):
+                delays[k], events[k] = propagate_shard_ring(projs[k], state.delays[k], spikes, dt)
             else:
                 delays[k], arriving[k] = delay_step(state.delays[k], spikes)
+        propagate_rings(projs, state.delays, rings, dt, delays, events)
         changed = any(getattr(p, "components", ()) for p in self.projections)
         net = eqx.tree_at(lambda x: x.projections, self, tuple(projs)) if changed else self
         rest = tuple(delays), tuple(stp), tuple(parts)
@@ -230,7 +234,7 @@ class Network(eqx.Module):
                 if forms[k] is None:
                     return None
             d = state.delays[k]
-            if _per_synapse_delays(proj.conn) or d.cursor.ndim or d.buffer.shape[0]:
+            if per_synapse_delays(proj.conn) or d.cursor.ndim or d.buffer.shape[0]:
                 return None
             arriving[k] = state.populations[proj.pre].spike
         fused = self._fusions(drives)
@@ -333,33 +337,6 @@ class Network(eqx.Module):
             return None
         pops, syn = got
         return dict(zip(names, pops, strict=True)), tuple(syn)
-
-
-def _group_steps(proj: Projection, dt: float):
-    try:
-        return group_steps(proj.conn.delays, dt, proj.max_delay)
-    except ValueError as e:
-        raise ValueError(f"Projection {proj.name}: {e}") from None
-
-
-def _per_synapse_delays(conn) -> bool:
-    """Whether ``conn`` is a ``Delayed`` layout, or one shard of it in a sharded run."""
-    return isinstance(conn, Delayed) or (
-        isinstance(conn, ops.StoredShard) and conn.delays is not None
-    )
-
-
-def _propagate(proj: Projection, d_state, spikes, dt):
-    """Per-synapse delays: scatter ``spikes`` into the postsynaptic ring and read the
-    input arriving now: ``(ring state, events)``. One shard of a sharded run
-    (``bs.ops.StoredShard``) gathers every shard's spikes into its own block's ring."""
-    steps, _ = _group_steps(proj, dt)
-    conn, weight = proj.conn, proj.weight
-    if isinstance(conn, ops.StoredShard):
-        cap = default_capacity(conn.csr.n_pre) if proj.capacity is None else proj.capacity
-        conn, weight, spikes = ops.stored_shard_inputs(conn, weight, spikes, cap)
-    cap = default_capacity(conn.n_pre) if proj.capacity is None else proj.capacity
-    return ring_step(d_state, conn, weight, spikes, steps=steps, capacity=cap)
 
 
 # One compiled program for the initial state, with the compiler's default options, as

@@ -100,6 +100,26 @@ def _delayed(key, dtype):
     return (dl, w, spikes, ring, slot, cursor), dict(capacity=30)
 
 
+def _delayed_many(key, dtype):
+    """Three rings in one call: two projections out of one source (one homogeneous
+    weight), one out of another, rings of different depths and cursors."""
+    k = jax.random.split(key, 12)
+    layouts, weights, rings, steps = [], [], [], []
+    for j, (n_pre, n_post, depth) in enumerate([(60, 50, 8), (40, 30, 5), (60, 20, 6)]):
+        layout = csr(k[3 * j], n_pre, n_post)
+        d = np.asarray(jax.random.randint(k[3 * j + 1], (layout.n_synapses,), 1, depth + 1))
+        dl, _ = bs.conn.with_delays(layout, d * 0.1, np.ones(layout.n_synapses))
+        layouts.append(dl)
+        steps.append(tuple(round(v / 0.1) for v in dl.delays))
+        rings.append(jax.random.normal(k[3 * j + 2], (4, depth, n_post), dtype))
+        weights.append(jax.random.normal(k[9 + j], (dl.n_synapses,), dtype))
+    weights[1] = jnp.asarray(0.7, dtype)
+    sources = (poisson(k[11], (4, 60), 0.15, dtype), poisson(k[10], (4, 40), 0.2, dtype))
+    cursors = tuple(jnp.int32(c) for c in (3, 4, 0))
+    args = (tuple(layouts), tuple(weights), sources, tuple(rings), cursors)
+    return args, dict(source_of=(0, 1, 0), steps=tuple(steps), capacities=(30, 30, 30))
+
+
 def _compact(key, dtype):
     return (jax.random.uniform(key, (3, 200)) < 0.05,), dict(capacity=20)
 
@@ -323,6 +343,16 @@ EXAMPLES = {
         (1, 2, 3),
         (2, 3),
         grad_make=lambda key, dtype: _nonzero_spikes(_delayed, key, dtype, 2, capacity=60),
+    ),
+    "delayed_propagate_many": Example(
+        _delayed_many,
+        "brainsim_delayed_event_multi",
+        ("sum", 61),
+        (1, 2, 3),
+        None,  # tuples of arrays: tests/test_delayed_many.py checks vmap
+        grad_make=lambda key, dtype: _nonzero_spikes(
+            _delayed_many, key, dtype, 2, capacities=(60, 40, 60)
+        ),
     ),
     "compact": Example(_compact, "brainsim_spike_compact", "exact", (), (0,), _valid_slots),
     "append_spikes": Example(_append, "brainsim_spike_append", "exact", (), None),

@@ -25,6 +25,7 @@ from .compact import default_capacity as default_capacity
 from .delayed import delayed_propagate as delayed_propagate
 from .delayed import delayed_propagate_dense as delayed_propagate_dense
 from .delayed import delayed_to_dense as delayed_to_dense
+from .delayed_many import delayed_propagate_many as delayed_propagate_many
 from .dense import matvec as dense_matvec
 from .dense import to_dense as to_dense
 from .event import event_matvec as event_matvec

@@ -136,9 +136,9 @@ def _native_step(layout, weight, spikes, ring, slot, cursor, *, capacity):
     )
 
 
-def _slots(layout: Delayed, steps, cursor, depth: int):
-    """``(n_values,)`` int32: the ring slot each delay value writes to, ``(c + d - 1) % D``;
-    ``steps`` (static) are checked against ``layout`` and ``depth``."""
+def check_steps(layout: Delayed, steps, depth: int) -> tuple[int, ...]:
+    """``steps`` (one delay in steps per delay value of ``layout``, each in ``[1, D]``)
+    as ints; ``ValueError`` otherwise."""
     steps = tuple(int(s) for s in steps)
     if len(steps) != len(layout.delays):
         raise ValueError(
@@ -150,8 +150,22 @@ def _slots(layout: Delayed, steps, cursor, depth: int):
             f"delays must be between 1 and the ring depth D={depth} steps, got "
             f"{min(steps)}..{max(steps)}"
         )
+    return steps
+
+
+def _slots(layout: Delayed, steps, cursor, depth: int):
+    """``(n_values,)`` int32: the ring slot each delay value writes to, ``(c + d - 1) % D``;
+    ``steps`` (static) are checked against ``layout`` and ``depth``."""
+    steps = check_steps(layout, steps, depth)
     table = jnp.asarray(np.asarray(steps, np.int32) - 1)
     return jax.lax.rem(cursor + table, jnp.int32(depth))  # both >= 0: Python's % not needed
+
+
+def advance(cursor, depth: int):
+    """``(cursor + 1) mod depth`` for a cursor in ``[0, depth)``: ``lax.rem``, which is
+    that for non-negative operands, compiles to one op where ``%`` (Python's sign rule)
+    takes a dozen, in every ring's step."""
+    return jax.lax.rem(cursor + 1, jnp.asarray(depth, cursor.dtype))
 
 
 def delayed_propagate(layout: Delayed, weight, spikes, ring, cursor, *, steps, capacity: int):

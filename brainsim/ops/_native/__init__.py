@@ -5,6 +5,7 @@ Public API::
     available() -> bool
     csr_event_matvec(indptr, indices, weights, spikes, n_post) -> out
     delayed_event_step(indptr, indices, group, slot, weights, spikes, ring, cursor)
+    delayed_event_multi(sources, rings) -> (rings, arriving, cursors)
     procedural_event(layout, spikes) -> out       (see brainsim.ops.procedural)
     procedural_gather(layout, ct) -> out
     rows_matmul(x, w) -> out                       (see brainsim.ops.rows)
@@ -31,6 +32,7 @@ __all__ = [
     "csr_event_matvec",
     "csr_event_multi",
     "delayed_event_step",
+    "delayed_event_multi",
     "procedural_event",
     "procedural_gather",
     "rows_matmul",
@@ -223,6 +225,42 @@ def _delayed_call_vmap(axis_size, in_batched, *args):
     if not in_batched[6]:
         args[6] = jnp.broadcast_to(args[6], (axis_size,) + args[6].shape[1:])
     return _delayed_call(*args), (True, True)
+
+
+def delayed_event_multi(sources, rings):
+    """Every delay ring of a network step in one call (see
+    ``brainsim.ops.delayed_many``): for each ring ``(source, indptr, indices, group,
+    weights, steps, ring, cursor)``, ``delayed_event_step``'s update with the slots
+    ``(cursor + steps - 1) mod D`` (``steps``: a static tuple, one delay per value of
+    ``group``), and the cursor advanced by one. ``sources``: ``(u..., n_pre_s)``
+    spike arrays of the rings' float dtype, one batch shape ``u...``; ``ring``
+    ``(u..., D, n_post)`` (updated in place where XLA allows); ``cursor`` int32
+    scalar. Returns ``(rings, arriving (u..., n_post), next cursors)``, tuples in the
+    rings' order. Not differentiable, not batched by ``jax.vmap``."""
+    _require()
+    operands, source, n_groups, steps, out_types, aliases = list(sources), [], [], [], [], {}
+    for src, indptr, indices, group, weights, d, ring, cursor in rings:
+        k = len(operands)
+        operands += [indptr, indices, group, weights, ring, cursor]
+        aliases[k + 4], aliases[k + 5] = len(out_types), len(out_types) + 2
+        out_types += [
+            jax.ShapeDtypeStruct(ring.shape, ring.dtype),
+            jax.ShapeDtypeStruct(ring.shape[:-2] + ring.shape[-1:], ring.dtype),
+            jax.ShapeDtypeStruct((), jnp.int32),
+        ]
+        source.append(src)
+        n_groups.append(len(d))
+        steps += list(d)
+    call = jax.ffi.ffi_call(
+        "brainsim_delayed_event_multi", out_types, input_output_aliases=aliases
+    )
+    out = call(
+        *operands,
+        source=np.asarray(source, np.int64),
+        n_groups=np.asarray(n_groups, np.int64),
+        steps=np.asarray(steps, np.int64),
+    )
+    return tuple(out[0::3]), tuple(out[1::3]), tuple(out[2::3])
 
 
 def rows_matmul(x, w, swap: bool = False, n: int | None = None):

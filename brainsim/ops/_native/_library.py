@@ -18,7 +18,7 @@ from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
 LIB_NAME = "libbrainsim_native.so"
-ABI_VERSION = 7  # brainsim_native_abi_version() of the sources next to this file
+ABI_VERSION = 8  # brainsim_native_abi_version() of the sources next to this file
 
 # (name in XLA's FFI registry, exported symbol in the library)
 TARGETS = (
@@ -27,6 +27,7 @@ TARGETS = (
     ("brainsim_procedural_event", "BrainsimProceduralEvent"),
     ("brainsim_procedural_gather", "BrainsimProceduralGather"),
     ("brainsim_delayed_event_step", "BrainsimDelayedEventStep"),
+    ("brainsim_delayed_event_multi", "BrainsimDelayedEventMulti"),
     ("brainsim_rows_matmul", "BrainsimRowsMatmul"),
     ("brainsim_rows_outer", "BrainsimRowsOuter"),
     ("brainsim_lif_scan", "BrainsimLifScan"),

@@ -39,6 +39,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "delayed_rows.h"
 #include "event_common.h"
 #include "xla/ffi/api/ffi.h"
 
@@ -46,56 +47,15 @@ namespace ffi = xla::ffi;
 
 namespace {
 
-using brainsim_native::ForEachActiveRow;
+using brainsim_native::DelayedRows;
 using brainsim_native::kMaxRank;
 using brainsim_native::Operand;
-using brainsim_native::Prefetch;
 
 static bool Setup(Operand& op, const ffi::AnyBuffer& buf, int V, int core_rank,
                   const int64_t* out_vdims, std::string* err,
                   const char* name) {
   return brainsim_native::SetupOperand(op, buf, V, core_rank, out_vdims, err,
                                        "brainsim delayed_event_step", name);
-}
-
-// One (spike vector, ring) pair.  `off[g]` = ring offset of delay value g's
-// row (slot * n_post).  Returns false on a malformed indptr.
-template <typename T, typename G, bool kHomo>
-static bool Rows(const int32_t* __restrict indptr,
-                 const int32_t* __restrict indices, const G* __restrict group,
-                 const int64_t* __restrict off, uint64_t n_groups,
-                 const T* __restrict w, T w0, const T* __restrict s,
-                 int64_t n_pre, T* __restrict ring, int64_t n_post,
-                 int64_t nnz) {
-  const uint64_t n_post_u = static_cast<uint64_t>(n_post);
-  auto prefetch = [&](int64_t r) {
-    const int64_t b = std::max<int64_t>(indptr[r], 0);
-    const int64_t e = std::min<int64_t>(indptr[r + 1], nnz);
-    for (int64_t q = b; q < e; q += 16) Prefetch(indices + q);
-    for (int64_t q = b; q < e; q += 64 / sizeof(G)) Prefetch(group + q);
-    if constexpr (!kHomo) {
-      for (int64_t q = b; q < e; q += 64 / sizeof(T)) Prefetch(w + q);
-    }
-  };
-  auto row = [&](int64_t i) -> bool {
-    const int64_t beg = indptr[i], end = indptr[i + 1];
-    if (beg < 0 || end < beg || end > nnz) return false;
-    const T si = s[i];
-    for (int64_t q = beg; q < end; ++q) {
-      const uint32_t j = static_cast<uint32_t>(indices[q]);
-      const uint64_t g = static_cast<uint64_t>(
-          static_cast<std::make_unsigned_t<G>>(group[q]));
-      if (j >= n_post_u || g >= n_groups) continue;
-      if constexpr (kHomo) {
-        ring[off[g] + j] += si * w0;
-      } else {
-        ring[off[g] + j] += si * w[q];
-      }
-    }
-    return true;
-  };
-  auto locate = [&](int64_t r) { Prefetch(indptr + r); };
-  return ForEachActiveRow(s, n_pre, locate, prefetch, row);
 }
 
 struct Ops {
@@ -175,7 +135,6 @@ static ffi::Error Run(const ffi::AnyBuffer& indptr_b,
             "brainsim delayed_event_step: slot outside [0, D)");
       off[g] = static_cast<int64_t>(sl[g]) * n_post;
     }
-    const T w0 = homogeneous ? w[0] : T(0);
     for (int64_t u = 0; u < n_u; ++u) {
       T* dst = out + (v * n_u + u) * slab;
       const T* src = rg + u * slab;
@@ -183,10 +142,10 @@ static ffi::Error Run(const ffi::AnyBuffer& indptr_b,
       const T* s = sp + u * n_pre;
       const bool ok =
           homogeneous
-              ? Rows<T, G, true>(ip, ix, gr, off.data(), n_groups, w, w0, s,
-                                 n_pre, dst, n_post, nnz)
-              : Rows<T, G, false>(ip, ix, gr, off.data(), n_groups, w, w0, s,
-                                  n_pre, dst, n_post, nnz);
+              ? DelayedRows<T, G, true>(ip, ix, gr, off.data(), n_groups, w, s,
+                                        n_pre, dst, n_post, nnz)
+              : DelayedRows<T, G, false>(ip, ix, gr, off.data(), n_groups, w, s,
+                                         n_pre, dst, n_post, nnz);
       if (!ok)
         return ffi::Error::InvalidArgument(
             "brainsim delayed_event_step: malformed indptr (row out of range)");

@@ -1,0 +1,61 @@
+"""``Network.step``'s per-synapse delays: every projection's postsynaptic ring stepped
+by one operation (``ring_step_many``), or one shard's ring in a sharded run."""
+
+from . import ops
+from .conn.layouts import Delayed
+from .delays import group_steps, ring_step, ring_step_many
+from .ops import default_capacity
+from .projection import Projection
+
+
+def ring_steps(proj: Projection, dt: float):
+    """``(steps per delay value, ring depth)`` of a projection with per-synapse delays
+    (``bs.delays.group_steps``), errors naming the projection."""
+    try:
+        return group_steps(proj.conn.delays, dt, proj.max_delay)
+    except ValueError as e:
+        raise ValueError(f"Projection {proj.name}: {e}") from None
+
+
+def per_synapse_delays(conn) -> bool:
+    """Whether ``conn`` is a ``Delayed`` layout, or one shard of it in a sharded run."""
+    return isinstance(conn, Delayed) or (
+        isinstance(conn, ops.StoredShard) and conn.delays is not None
+    )
+
+
+def propagate_rings(projs, states, spikes: dict, dt, delays: list, events: list) -> None:
+    """Per-synapse delays of the projections ``spikes`` names (index -> spikes sent):
+    every ring stepped by one operation (``ring_step_many``), written into ``delays``
+    and ``events``."""
+    if not spikes:
+        return
+    ks = list(spikes)
+    got, now = ring_step_many(
+        [states[k] for k in ks],
+        [projs[k].conn for k in ks],
+        [projs[k].weight for k in ks],
+        [spikes[k] for k in ks],
+        steps=[ring_steps(projs[k], dt)[0] for k in ks],
+        capacities=[
+            default_capacity(projs[k].conn.n_pre)
+            if projs[k].capacity is None
+            else projs[k].capacity
+            for k in ks
+        ],
+    )
+    for k, d, e in zip(ks, got, now, strict=True):
+        delays[k], events[k] = d, e
+
+
+def propagate_shard_ring(proj: Projection, d_state, spikes, dt):
+    """Per-synapse delays: scatter ``spikes`` into the postsynaptic ring and read the
+    input arriving now: ``(ring state, events)``. One shard of a sharded run
+    (``bs.ops.StoredShard``) gathers every shard's spikes into its own block's ring."""
+    steps, _ = ring_steps(proj, dt)
+    conn, weight = proj.conn, proj.weight
+    if isinstance(conn, ops.StoredShard):
+        cap = default_capacity(conn.csr.n_pre) if proj.capacity is None else proj.capacity
+        conn, weight, spikes = ops.stored_shard_inputs(conn, weight, spikes, cap)
+    cap = default_capacity(conn.n_pre) if proj.capacity is None else proj.capacity
+    return ring_step(d_state, conn, weight, spikes, steps=steps, capacity=cap)

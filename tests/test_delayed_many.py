@@ -1,0 +1,211 @@
+"""Every delay ring of a step in one operation (``bs.ops.delayed_propagate_many``):
+many Poisson-driven steps against a NumPy loop over the original (ungrouped) synapses
+and bit for bit against one ``delayed_propagate`` per projection; the Potjans-Diesmann
+network's spikes equal the per-projection path's; vmap; validation. (Values and VJPs
+against the pure-JAX reference: ``tests/kernel_examples.py``.)"""
+
+import importlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import brainsim as bs
+import brainsim._network_rings as rings_module
+from brainsim.delays import ring_step
+
+DT = 0.1
+SPECS = [(60, 50, 8, 0), (40, 30, 5, 1), (60, 20, 6, 0)]  # n_pre, n_post, depth, source
+
+
+@pytest.fixture(params=["native", "pure"])
+def path(request):
+    """The native CPU kernel (when it could be built) and the portable pure-JAX path."""
+    if request.param == "native" and not bs.ops._native.available():
+        pytest.skip("native kernel unavailable (no C++ compiler?)")
+    with bs.ops.configure(kernels=request.param == "native"):
+        yield request.param
+
+
+def _projections(seed=0):
+    """Three projections (two out of source 0, one homogeneous weight), delays 1..D."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for j, (n_pre, n_post, depth, src) in enumerate(SPECS):
+        layout, _ = bs.conn.FixedProb(0.3).build(jax.random.key(seed + j), n_pre, n_post)
+        d = rng.integers(1, depth + 1, layout.n_synapses)
+        w = rng.normal(size=layout.n_synapses).astype(np.float32)  # as with_delays keeps them
+        dl, wg = bs.conn.with_delays(layout, d * DT, w)
+        steps = tuple(round(v / DT) for v in dl.delays)
+        weight = 0.7 if j == 1 else wg
+        w_orig = np.full(layout.n_synapses, 0.7) if j == 1 else w
+        out.append(
+            dict(
+                layout=layout,
+                d=d,
+                w=w_orig,
+                dl=dl,
+                weight=weight,
+                steps=steps,
+                depth=depth,
+                src=src,
+                n_post=n_post,
+            )
+        )
+    return out
+
+
+def _spikes(n_steps, dtype, seed=1):
+    """Poisson spikes of the two sources (60 and 40 neurons), rates 0.15 and 0.2."""
+    rng = np.random.default_rng(seed)
+    return [(rng.random((n_steps, n)) < p).astype(dtype) for n, p in ((60, 0.15), (40, 0.2))]
+
+
+def _run_many(projs, spikes, dtype):
+    """``(arriving per step per projection, final rings)`` from delayed_propagate_many."""
+
+    def body(carry, x):
+        rings, cursors = carry
+        sent = [x[p["src"]] for p in projs]
+        rings, now, cursors = bs.ops.delayed_propagate_many(
+            [p["dl"] for p in projs],
+            [p["weight"] for p in projs],
+            sent,
+            rings,
+            cursors,
+            steps=[p["steps"] for p in projs],
+            capacities=[30] * len(projs),
+        )
+        return (rings, cursors), now
+
+    rings = [jnp.zeros((p["depth"], p["n_post"]), dtype) for p in projs]
+    cursors = [jnp.int32(0)] * len(projs)
+    (rings, _), now = jax.jit(lambda c, x: jax.lax.scan(body, c, x))((rings, cursors), spikes)
+    return now, rings
+
+
+def _numpy_loop(p, spikes):
+    """float64 arrivals per step and the same with |w| (the error scale): each synapse
+    i -> j of delay d adds w s_i to slot (c + d - 1) mod D, then slot c is read and
+    cleared, over the original ungrouped synapses."""
+    indptr, post = np.asarray(p["layout"].indptr), np.asarray(p["layout"].indices)
+    pre = np.repeat(np.arange(p["layout"].n_pre), np.diff(indptr))
+    out = []
+    for w in (p["w"], np.abs(p["w"])):
+        ring, arrived = np.zeros((p["depth"], p["n_post"])), []
+        for c, s in enumerate(spikes):
+            np.add.at(ring, ((c + p["d"] - 1) % p["depth"], post), w * s[pre])
+            arrived.append(ring[c % p["depth"]].copy())
+            ring[c % p["depth"]] = 0.0
+        out.append(np.asarray(arrived))
+    return out
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64], ids=["f32", "f64"])
+def test_many_steps_equal_numpy_loop(path, dtype, x64):
+    projs, spikes = _projections(), _spikes(150, np.dtype(dtype))
+    now, _ = _run_many(projs, [jnp.asarray(s) for s in spikes], dtype)
+    for p, got in zip(projs, now, strict=True):
+        want, scale = _numpy_loop(p, spikes[p["src"]])
+        # Each arrival sums at most n_pre terms in another order than the loop's:
+        # within (n - 1) eps sum|terms| of the exact sum (Higham eq. 4.4), twice that
+        # between two orders.
+        bound = 2 * p["layout"].n_pre * np.finfo(dtype).eps * scale
+        assert np.all(np.abs(np.asarray(got, np.float64) - want) <= bound + 1e-300)
+        assert np.count_nonzero(want) > 1000  # the spikes did arrive
+
+
+def test_bit_for_bit_one_call_per_projection():
+    """The one-call kernel against one native ``delayed_propagate`` per projection (the
+    path it replaces), 150 Poisson-driven steps: the same bits."""
+    if not bs.ops._native.available():
+        pytest.skip("native kernel unavailable (no C++ compiler?)")
+    projs, spikes = _projections(2), [jnp.asarray(s) for s in _spikes(150, np.float32, 3)]
+    now, rings = _run_many(projs, spikes, jnp.float32)
+    for k, p in enumerate(projs):
+
+        def body(state, x, p=p):
+            return ring_step(state, p["dl"], p["weight"], x, steps=p["steps"], capacity=30)
+
+        state = bs.delays.init_ring(p["depth"], (), p["n_post"])
+        state, want = jax.jit(lambda s, x, b=body: jax.lax.scan(b, s, x))(state, spikes[p["src"]])
+        np.testing.assert_array_equal(np.asarray(now[k]), np.asarray(want))
+        np.testing.assert_array_equal(np.asarray(rings[k]), np.asarray(state.buffer))
+
+
+def test_potjans_diesmann_spikes_equal_per_projection_path(monkeypatch):
+    """Poisson-driven PD (scale 0.01, 300 steps): every population's spikes through the
+    one-call step equal those of one ring call per projection (the former path)."""
+    net = bs.models.potjans_diesmann(0.01, key=jax.random.key(0), dt=DT)
+
+    def run():
+        state = net.init(jax.random.key(1), dt=DT)
+
+        def body(s, i):
+            s, spikes = net.step(s, None, t=i * DT, dt=DT)
+            return s, spikes
+
+        return jax.jit(lambda s: jax.lax.scan(body, s, jnp.arange(300)))(state)[1]
+
+    got = run()
+
+    def per_projection(states, layouts, weights, spikes, *, steps, capacities):
+        out = [
+            ring_step(*a[:4], steps=a[4], capacity=a[5])
+            for a in zip(states, layouts, weights, spikes, steps, capacities, strict=True)
+        ]
+        return [o[0] for o in out], [o[1] for o in out]
+
+    monkeypatch.setattr(rings_module, "ring_step_many", per_projection)
+    want = run()
+    for name in importlib.import_module("brainsim.models.potjans_diesmann").POPULATIONS:
+        assert int(want[name].sum()) > 0
+        np.testing.assert_array_equal(np.asarray(got[name]), np.asarray(want[name]))
+
+
+def test_vmap_equals_unbatched(path):
+    """vmap over 3 batches of rings and spikes equals the op on each batch entry."""
+    projs = _projections(4)
+    layouts, weights = [p["dl"] for p in projs], [p["weight"] for p in projs]
+    steps = [p["steps"] for p in projs]
+    rng = np.random.default_rng(5)
+    src = [jnp.asarray((rng.random((3, n)) < 0.3).astype(np.float32)) for n in (60, 40)]
+    rings = [
+        jnp.asarray(rng.normal(size=(3, p["depth"], p["n_post"])), jnp.float32) for p in projs
+    ]
+    cursors = [jnp.int32(c) for c in (1, 4, 5)]
+
+    def op(src, rings):
+        return bs.ops.delayed_propagate_many(
+            layouts,
+            weights,
+            [src[p["src"]] for p in projs],
+            rings,
+            cursors,
+            steps=steps,
+            capacities=[60] * 3,
+        )
+
+    got = jax.jit(jax.vmap(op))(src, rings)
+    for b in range(3):
+        want = jax.jit(op)([s[b] for s in src], [r[b] for r in rings])
+        for x, y in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            np.testing.assert_array_equal(np.asarray(x)[b], np.asarray(y))
+
+
+def test_bad_input_names_the_argument():
+    p = _projections()[0]
+    ring, spikes = jnp.zeros((p["depth"], p["n_post"] + 1)), jnp.zeros(60)
+    call = lambda ring, steps, layout=p["dl"]: bs.ops.delayed_propagate_many(
+        [layout], [p["weight"]], [spikes], [ring], [0], steps=[steps], capacities=[10]
+    )
+    with pytest.raises(ValueError, match=r"rings\[0\] must have shape"):
+        call(ring, p["steps"])
+    ring = jnp.zeros((p["depth"], p["n_post"]))
+    with pytest.raises(ValueError, match="one delay .* per delay value"):
+        call(ring, p["steps"][:-1])
+    with pytest.raises(ValueError, match="between 1 and the ring depth"):
+        call(ring, (p["depth"] + 1,) * len(p["steps"]))
+    with pytest.raises(TypeError, match=r"layouts\[0\] must be a bs.conn.Delayed"):
+        call(ring, p["steps"], p["layout"])
