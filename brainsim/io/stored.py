@@ -10,7 +10,8 @@ Layout of the file (version 1)::
     /chunks/end_step     (n_chunks,) int64: the steps recorded when each chunk ended
     /chunks/sha256       (n_chunks,) 64-byte ASCII: SHA-256 of each chunk's data
     /<population>        attrs: every (steps per sample), shape (one sample's shape),
-                         variables (in recording order), events (spikes as events)
+                         variables (in recording order), events (spikes as events),
+                         raster (optional, default false: events read as a raster)
     /<population>/<var>  dense: (n_samples, ..., n_recorded), grown along axis 0
                          spike events: a group with steps (int64, sample index),
                          neurons (int32) and chunk_end (n_chunks,) int64 (the events
@@ -200,7 +201,7 @@ def read_recording(path, *, lazy: bool = False, check: bool = True):
     from ..core import Recording  # io builds on the core: imported when called
 
     try:
-        data, every, n_steps, dt, t0 = _read(path, check)
+        data, every, n_steps, dt, t0, rasters = _read(path, check)
     except (KeyError, OSError) as e:  # damaged structure (h5py's errors)
         raise RecordingFileError(f"recording file {path}: damaged ({e})") from None
     if not lazy:
@@ -213,11 +214,12 @@ def read_recording(path, *, lazy: bool = False, check: bool = True):
             }
             for pop, d in data.items()
         }
-    return Recording(data, dt, 0.0, 0.0, n_steps, t0, tuple(every.items()))
+    return Recording(data, dt, 0.0, 0.0, n_steps, t0, tuple(every.items()), rasters)
 
 
 def _read(path, check: bool):
-    """``(data, every, n_steps, dt, t0)`` of the file, its arrays ``StoredArray``."""
+    """``(data, every, n_steps, dt, t0, rasters)`` of the file, its arrays
+    ``StoredArray``."""
     with open_file(path) as f:
         if check:
             verify(f, path)
@@ -241,4 +243,5 @@ def _read(path, check: bool):
                 else:
                     x = stored[0] if stored else np.zeros((0, *shape), np.float32)
                 data[pop][var] = x
-        return data, every, n_steps, float(f.attrs["dt"]), float(f.attrs["t0"])
+        rasters = tuple(p for p in data if bool(f[p].attrs.get("raster", False)))
+        return data, every, n_steps, float(f.attrs["dt"]), float(f.attrs["t0"]), rasters
