@@ -281,6 +281,18 @@ def to_events(raster, offset: int) -> SpikeEvents:
     return SpikeEvents(steps + offset, neurons.astype(np.int32), raster.shape)
 
 
+def keep_chunk(kept: dict, variable: str, x, first: int, n_samples: int) -> None:
+    """Keep one chunk's recording ``x`` of ``variable`` (samples ``first ...``) in
+    ``kept``: ``SpikeEvents`` appended to a list, dense samples written into one array
+    of the run's ``n_samples`` (made at the first chunk)."""
+    if isinstance(x, SpikeEvents):
+        kept.setdefault(variable, []).append(x)
+        return
+    if variable not in kept:
+        kept[variable] = np.empty((n_samples, *x.shape[1:]), x.dtype)
+    kept[variable][first : first + len(x)] = x
+
+
 def join_events(pieces: list[SpikeEvents], n: int) -> SpikeEvents:
     """One ``SpikeEvents`` from consecutive pieces (each ``to_events`` of one chunk)."""
     n_samples = sum(p.shape[0] for p in pieces)
@@ -291,3 +303,19 @@ def join_events(pieces: list[SpikeEvents], n: int) -> SpikeEvents:
         np.concatenate([p.neurons for p in pieces]),
         (n_samples, n),
     )
+
+
+def merge_events(parts: list[SpikeEvents]) -> SpikeEvents:
+    """One population's ``SpikeEvents`` from those of every process of a multi-process
+    run (each: that process's own neurons, global indices, the same ``shape``): all
+    spikes, sorted by step and, within a step, by neuron (as a single-process run
+    records them)."""
+    if not parts:
+        raise ValueError("merge_events needs at least one SpikeEvents, got none")
+    shapes = {tuple(p.shape) for p in parts}
+    if len(shapes) != 1:
+        raise ValueError(f"merge_events: the parts have different shapes {sorted(shapes)}")
+    steps = np.concatenate([np.asarray(p.steps, np.int64) for p in parts])
+    neurons = np.concatenate([np.asarray(p.neurons, np.int32) for p in parts])
+    order = np.lexsort((neurons, steps))
+    return SpikeEvents(steps[order], neurons[order], shapes.pop())

@@ -43,13 +43,13 @@ from .core import (
 from .monitors import (
     EVENT_DENSITY_HZ,
     Record,
-    SpikeEvents,
     as_events,
     event_capacity,
     from_appended,
     grow_capacity,
     is_spikes,
     join_events,
+    keep_chunk,
 )
 from .network import Network, NetworkState
 
@@ -243,7 +243,7 @@ def simulate(
                     x = from_appended(buf, x, done // rec.every, shapes[name][-1])
                 chunk[name][v] = x
                 if stream is None:
-                    _keep(kept[name], v, x, done // rec.every, n_steps // rec.every)
+                    keep_chunk(kept[name], v, x, done // rec.every, n_steps // rec.every)
             if name in evented:  # the next chunk's buffer: room for 25 % more spikes
                 capacities[name] = max(
                     capacities[name],
@@ -275,14 +275,3 @@ def simulate(
     rasters = tuple(n for n in evented if records[n].events is None)
     return state, Recording(data, dt, compile_time, run_time, n_steps, t0, every, rasters)
 
-
-def _keep(kept: dict, variable: str, x, first: int, n_samples: int) -> None:
-    """Keep one chunk's recording ``x`` of ``variable`` (samples ``first ...``) in
-    ``kept``: ``SpikeEvents`` appended to a list, dense samples written into one array
-    of the run's ``n_samples`` (made at the first chunk)."""
-    if isinstance(x, SpikeEvents):
-        kept.setdefault(variable, []).append(x)
-        return
-    if variable not in kept:
-        kept[variable] = np.empty((n_samples, *x.shape[1:]), x.dtype)
-    kept[variable][first : first + len(x)] = x
