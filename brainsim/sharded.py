@@ -104,6 +104,10 @@ def simulate_sharded(
     every process as one recording."""
     check_positive("dt", dt, "ms")
     n_steps = steps("duration", duration, dt)
+    if stream is not None and not isinstance(stream, RecordingSink):
+        raise TypeError(
+            f"simulate_sharded: stream must be a bs.io.HDF5Sink (a RecordingSink), got {stream!r}"
+        )
     net.check_state(state, dt)
     mesh = jax.make_mesh((jax.device_count(),), (axis,)) if mesh is None else mesh
     if not events and not all(d.process_index == jax.process_index() for d in mesh.devices.flat):
@@ -183,11 +187,6 @@ def simulate_sharded(
     }
     records = {name: Record("spikes", events=events) for name in net.populations}
     if stream is not None:
-        if not isinstance(stream, RecordingSink):
-            raise TypeError(
-                "simulate_sharded: stream must be a bs.io.HDF5Sink (a RecordingSink), "
-                f"got {stream!r}"
-            )
         shapes = {name: (pop.size,) for name, pop in net.populations.items()}
         ev = frozenset(net.populations) if events else frozenset()
         stream.open(RecordingLayout(dt, t0, n_steps, records, shapes, ev))
