@@ -274,4 +274,3 @@ def simulate(
     every = tuple((name, rec.every) for name, rec in records.items())
     rasters = tuple(n for n in evented if records[n].events is None)
     return state, Recording(data, dt, compile_time, run_time, n_steps, t0, every, rasters)
-

@@ -53,7 +53,8 @@ def test_default_reads_as_the_dense_raster(coba):
 
 
 def test_default_streamed_reads_as_the_raster(coba, tmp_path):
-    """Streamed to a file, the default recording reads back as the same raster."""
+    """Streamed to a file, the default recording (from a 4-slot buffer: grown and the
+    first chunk run again before it is written) reads back as the same raster."""
     pytest.importorskip("h5py")
     net, state, dense = coba
     path = tmp_path / "run.h5"
@@ -62,7 +63,7 @@ def test_default_streamed_reads_as_the_raster(coba, tmp_path):
         state,
         30.0,
         0.1,
-        record={"E": ["spikes"]},
+        record={"E": bs.Record("spikes", capacity=4)},
         chunk_steps=100,
         inputs=DRIVE,
         progress=False,
