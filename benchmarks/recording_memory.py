@@ -58,7 +58,7 @@ def worker(n: int, seconds: float, mode: str, seed: int) -> dict:
         net, state, seconds * 1000.0, DT, record=record, stream=stream, progress=False
     )
     wall = time.perf_counter() - start
-    spikes = sum(int(rec.spike_events(p).steps.size) for p in ("E", "I"))
+    spikes = sum(len(rec.spike_events(p).steps) for p in ("E", "I"))
     raster_mib = round(seconds * 1000.0 / DT) * n / 2**20
     out = dict(
         n=n,
