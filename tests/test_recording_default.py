@@ -1,17 +1,23 @@
 """Spikes recorded by default (``bs.Record(events=None)``): stored as events and read as
 the dense boolean raster, against the raster recorded densely on the device
 (``events=False``, the independent path: one boolean per neuron and step, no buffers);
-under a JAX transformation the default is the dense spike values; and the host memory
-of a dense recording is the raster's."""
+under a JAX transformation the default is the dense spike values; and the memory a
+dense recording adds is the raster's."""
 
-import gc
-import tracemalloc
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
 
 import brainsim as bs
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DRIVE = {"E": 100.0, "I": 100.0}  # pA: keeps the network firing after its onset burst
 
@@ -84,38 +90,74 @@ def test_default_under_jit_is_the_dense_spike_values(coba):
     np.testing.assert_array_equal(spikes != 0, dense["E"])
 
 
-def _peak_bytes(fn) -> int:
-    """Peak bytes that Python and NumPy allocate while ``fn`` runs (tracemalloc)."""
-    gc.collect()
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+MEMORY_SCRIPT = textwrap.dedent(
+    """
+    import gc, json, os, sys, threading, time
+    import jax
+    import brainsim as bs
 
+    def rss():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
-def test_dense_recording_memory_is_the_raster():
-    """A dense recording (``events=False``) of 2 000 Poisson sources over 4 000 steps in
-    40 chunks peaks at most 1.2x its raster (8 MB) on the host: each chunk is written
-    into the run's one array (joining a list of chunks at the end peaked at 2x). The
-    default (events, 20 Hz) holds far less until the raster is read."""
-    net = bs.Network({"P": bs.neurons.PoissonSource(2000, rate=20.0)}, [])
+    def peak_growth(fn):
+        gc.collect()
+        base, peak, done = rss(), [0], threading.Event()
+
+        def poll():
+            while not done.is_set():
+                peak[0] = max(peak[0], rss())
+                time.sleep(2e-4)
+
+        thread = threading.Thread(target=poll)
+        thread.start()
+        try:
+            out = fn()
+        finally:
+            done.set()
+            thread.join()
+        return max(peak[0], rss()) - base, out
+
+    n, steps, chunk = 3000, 40000, 800
+    net = bs.Network({"P": bs.neurons.PoissonSource(n, rate=20.0)}, [])
     state = net.init(jax.random.key(0), dt=0.1)
-    kw = dict(chunk_steps=100, progress=False)
-    dense_rec = {"P": bs.Record("spikes", events=False)}
-    for record in (dense_rec, {"P": ["spikes"]}):  # compile both first
-        bs.simulate(net, state, 400.0, 0.1, record=record, **kw)
-    raster_bytes = 4000 * 2000
-    peak = _peak_bytes(lambda: bs.simulate(net, state, 400.0, 0.1, record=dense_rec, **kw))
-    print(f"dense recording peak / raster = {peak / raster_bytes:.3f}")
-    assert peak <= 1.2 * raster_bytes, peak / raster_bytes
-    got = {}
-    peak = _peak_bytes(
-        lambda: got.update(
-            rec=bs.simulate(net, state, 400.0, 0.1, record={"P": ["spikes"]}, **kw)[1]
-        )
+    run = lambda record, k: bs.simulate(net, state, k * 0.1, 0.1, record=record,
+                                        chunk_steps=chunk, progress=False)[1]
+    records = {"dense": {"P": bs.Record("spikes", events=False)}, "default": {"P": ["spikes"]}}
+    for record in records.values():  # compile: one chunk, far smaller than the raster
+        run(record, chunk)
+    out = {}
+    for name, record in records.items():
+        added, rec = peak_growth(lambda: run(record, steps))
+        out[name] = added / (n * steps)
+        out[name + "_spikes"] = int(rec["P"]["spikes"].sum())
+        del rec
+    print(json.dumps(out))
+    """
+)
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc")
+def test_dense_recording_memory_is_the_raster():
+    """A dense recording (``events=False``) of 3 000 Poisson sources over 40 000 steps in
+    50 chunks adds at most 1.2x its raster (120 MB) to the resident memory (polled every
+    0.2 ms, in a fresh process that has run one chunk only, so no memory freed by an
+    earlier run is reused): each chunk is written into the run's one array. Measured:
+    1.11x (the rest: allocator arenas of the chunks, bounded by a few chunks); a list of
+    chunks joined at the end (the previous code) added 2.05x. RSS rather than
+    tracemalloc: the chunks that jax.device_get hands over live in XLA's allocator,
+    which tracemalloc does not see. The default (events, 20 Hz) adds far less while the
+    raster is not read (measured 0.03x)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=600,
     )
-    print(f"default (events) peak / raster = {peak / raster_bytes:.3f}")
-    assert peak <= 0.2 * raster_bytes, peak / raster_bytes
-    assert got["rec"]["P"]["spikes"].sum() > 10_000  # 2000 x 0.4 s x 20 Hz = 16 000
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"resident memory added / raster: {out}")
+    assert out["dense_spikes"] > 200_000, out  # 3000 x 4 s x 20 Hz = 240 000
+    assert out["dense"] <= 1.2, out
+    assert out["default"] <= 0.2 and out["default_spikes"] == out["dense_spikes"], out
