@@ -60,11 +60,13 @@ def network(
     same arguments; the synapses are those ``bs.Network`` draws from ``key`` (so the
     spikes equal a single-process run's), held as ``bs.ops.StoredShard`` global arrays.
 
-    Stored rules built per process: ``FixedProb``, ``FixedTotalNumber`` (per-synapse
-    weights and delays included), ``FromEdges`` (each process keeps the edges onto its
+    Stored rules built per process: ``FixedProb``, ``FixedInDegree`` (each process draws
+    only the blocks of its own targets), ``FixedTotalNumber`` (per-synapse weights and
+    delays included), ``FromEdges`` (each process keeps the edges onto its
     neurons) and ``OneToOne``; procedural ones (``ProceduralFixedOutDegree``) store nothing; any
-    other rule, ``Projection(delays=...)`` or components are a ``ValueError``. Population sizes
-    must be multiples of the number of devices. A process draws every random number of
+    other rule, ``Projection(delays=...)`` or components are a ``ValueError``. A population
+    whose size is not a multiple of the number of devices is padded at its end with inert
+    neurons in the run (``bs.simulate_sharded``). A process draws every random number of
     a rule (the stream is sequential) but holds only its own synapses, plus O(2^16) per
     thread of temporaries. The network runs with ``simulate_sharded`` (same ``mesh``
     and ``axis``) only."""

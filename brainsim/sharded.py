@@ -24,7 +24,7 @@ from ._checks import check_positive, check_size, steps
 from ._chunks import chunk_steps as default_chunk_steps
 from ._chunks import run_chunks
 from ._multihost import check_same, local_blocks, place
-from ._shard_network import shard_network
+from ._shard_network import mask_padding, pad_state, padded, shard_network
 from ._sink import RecordingLayout, RecordingSink
 from ._version import __version__
 from .monitors import (
@@ -86,9 +86,12 @@ def simulate_sharded(
 
     Needs procedural projections or stored ``CSR``, ``ELL`` (as its rows) or ``Delayed``
     ones without components (each device then holds the synapses onto its own neurons,
-    their weights and delays; ``bs.distributed.network`` builds only those), population
-    sizes that are multiples of the number of devices; the spikes equal those of ``bs.simulate``
-    on one device.
+    their weights and delays; ``bs.distributed.network`` builds only those), and
+    populations of at least as many neurons as devices; the spikes equal those of
+    ``bs.simulate`` on one device. A population whose size is not a multiple of the
+    devices (stored connectivity only) is padded at its end with inert neurons that
+    never spike and receive nothing; the recordings hold only its own neurons, the final
+    state has the padded size (and may be passed back in to go on).
 
     Several processes (after ``bs.distributed.initialize``; the mesh may span the devices
     of every process): every process calls this with the same arguments (checked first:
@@ -136,6 +139,8 @@ def simulate_sharded(
         (duration, dt, t0, chunk_steps, events, capacity),
     )
     arrays, static, net_specs = shard_network(net, mesh, axis)
+    n_shards = mesh.shape[axis]
+    state = pad_state(state, n_shards)
     specs = jax.tree.map(lambda x: _spec(x, axis), state)
     state = jax.tree.map(lambda x, s: place(x, NamedSharding(mesh, s)), state, specs)
     if chunk_steps is None:
@@ -146,8 +151,9 @@ def simulate_sharded(
     check_size("chunk_steps", chunk_steps)
     if capacity is not None:
         check_size("capacity", capacity)
-    n_shards = mesh.shape[axis]
-    local_size = {name: pop.size // n_shards for name, pop in net.populations.items()}
+    sizes = {name: pop.size for name, pop in net.populations.items()}
+    local_size = {name: padded(n, n_shards) // n_shards for name, n in sizes.items()}
+    pads = {name: n for name, n in sizes.items() if n % n_shards}
 
     def run(arrays, state, i0, length, capacities):
         local = eqx.combine(arrays, static)
@@ -157,6 +163,9 @@ def simulate_sharded(
             state, bufs = carry
             t = t0 + i * dt
             new, spikes = local.step(state, None, t=t, dt=dt)
+            if pads:  # the padding neurons never spike
+                pops, spikes = mask_padding(pads, new.populations, spikes, axis)
+                new = eqx.tree_at(lambda s: s.populations, new, pops)
             # each device's own state stays its own (typed varying) whatever computed it
             state = jax.tree.map(lambda x, old: own(x) if _varies(old, axis) else x, new, state)
             if not events:
@@ -187,7 +196,7 @@ def simulate_sharded(
     }
     records = {name: Record("spikes", events=events) for name in net.populations}
     if stream is not None:
-        shapes = {name: (pop.size,) for name, pop in net.populations.items()}
+        shapes = {name: (k,) for name, k in sizes.items()}
         ev = frozenset(net.populations) if events else frozenset()
         stream.open(RecordingLayout(dt, t0, n_steps, records, shapes, ev))
     kept = {name: {} for name in net.populations}
@@ -223,13 +232,13 @@ def simulate_sharded(
                     local_blocks(out[name]),
                     done,
                     local_size[name],
-                    n_shards,
+                    sizes[name],
                 )
                 capacities[name] = max(
                     capacities[name], grow_capacity(most[name], local_size[name] * chunk_steps)
                 )
         else:
-            chunk.update(jax.device_get(out))
+            chunk.update({n: x[:, : sizes[n]] for n, x in jax.device_get(out).items()})
         if stream is not None:
             stream.append(done, length, {n: {"spikes": x} for n, x in chunk.items()})
         else:
@@ -245,24 +254,23 @@ def simulate_sharded(
     if streamed is not None:
         return state, {n: streamed[n]["spikes"] for n in net.populations}
     if events:
-        return state, {
-            n: join_events(kept[n].get("spikes", []), p.size) for n, p in net.populations.items()
-        }
-    empty = lambda p: np.zeros((0, p.size), bool)
-    return state, {n: kept[n].get("spikes", empty(p)) for n, p in net.populations.items()}
+        return state, {n: join_events(kept[n].get("spikes", []), k) for n, k in sizes.items()}
+    empty = lambda k: np.zeros((0, k), bool)
+    return state, {n: kept[n].get("spikes", empty(k)) for n, k in sizes.items()}
 
 
-def _merge_shards(bufs, ends, counts, offset: int, local: int, n_shards: int) -> SpikeEvents:
-    """One chunk's ``SpikeEvents`` from the event buffers this process holds: ``bufs``,
-    ``ends`` and ``counts`` the ``local_blocks`` of the devices' buffers (local indices),
-    their ends and the spike counts ``(n_steps, n_shards)``. Global indices (device ``d``
-    holds neurons ``[d local, (d + 1) local)``), sorted by step and, within a step, by
-    neuron (a stable sort of the devices' lists taken in device order)."""
+def _merge_shards(bufs, ends, counts, offset: int, local: int, size: int) -> SpikeEvents:
+    """One chunk's ``SpikeEvents`` (of a population of ``size`` neurons) from the event
+    buffers this process holds: ``bufs``, ``ends`` and ``counts`` the ``local_blocks`` of
+    the devices' buffers (local indices), their ends and the spike counts ``(n_steps,
+    n_shards)``. Global indices (device ``d`` holds neurons ``[d local, (d + 1) local)``),
+    sorted by step and, within a step, by neuron (a stable sort of the devices' lists
+    taken in device order)."""
     parts = [
-        from_appended(buf[: end[0]] + d * local, count, offset, local * n_shards)
+        from_appended(buf[: end[0]] + d * local, count, offset, size)
         for (_, buf), (d, end), (_, count) in zip(bufs, ends, counts, strict=True)
     ]
     steps = np.concatenate([p.steps for p in parts])
     order = np.argsort(steps, kind="stable")
     neurons = np.concatenate([p.neurons for p in parts])
-    return SpikeEvents(steps[order], neurons[order], (counts[0][1].shape[0], local * n_shards))
+    return SpikeEvents(steps[order], neurons[order], (counts[0][1].shape[0], size))
