@@ -10,11 +10,10 @@ neurons; the recordings of all processes are merged afterwards by ``merge_events
 """
 
 import jax
-import numpy as np
 from jax.sharding import Mesh
 
 from ._shard_network import build_sharded
-from .monitors import SpikeEvents
+from .monitors import merge_events as merge_events  # (defined with the recordings)
 from .network import Network
 
 
@@ -44,22 +43,6 @@ def initialize(
         heartbeat_timeout_seconds=timeout,
         shutdown_timeout_seconds=timeout,
     )
-
-
-def merge_events(parts: list[SpikeEvents]) -> SpikeEvents:
-    """One population's ``SpikeEvents`` from those of every process of a multi-process
-    run (each: that process's own neurons, global indices, the same ``shape``): all
-    spikes, sorted by step and, within a step, by neuron (as a single-process run
-    records them)."""
-    if not parts:
-        raise ValueError("merge_events needs at least one SpikeEvents, got none")
-    shapes = {tuple(p.shape) for p in parts}
-    if len(shapes) != 1:
-        raise ValueError(f"merge_events: the parts have different shapes {sorted(shapes)}")
-    steps = np.concatenate([np.asarray(p.steps, np.int64) for p in parts])
-    neurons = np.concatenate([np.asarray(p.neurons, np.int32) for p in parts])
-    order = np.lexsort((neurons, steps))
-    return SpikeEvents(steps[order], neurons[order], shapes.pop())
 
 
 def network(

@@ -25,6 +25,7 @@ from ._chunks import chunk_steps as default_chunk_steps
 from ._chunks import run_chunks
 from ._multihost import check_same, local_blocks, place
 from ._shard_network import mask_padding, pad_state, padded, shard_network
+from ._sink import RecordingLayout, RecordingSink
 from ._version import __version__
 from .monitors import (
     EVENT_DENSITY_HZ,
@@ -34,6 +35,7 @@ from .monitors import (
     from_appended,
     grow_capacity,
     join_events,
+    keep_chunk,
 )
 from .network import Network, NetworkState
 from .neurons import PoissonCounts, PoissonSource
@@ -69,6 +71,7 @@ def simulate_sharded(
     chunk_steps: int | None = None,
     events: bool = False,
     capacity: int | None = None,
+    stream: RecordingSink | None = None,
 ) -> tuple[NetworkState, dict]:
     """Run ``net`` from ``state`` (made by ``net.init``, unbatched) for ``duration`` ms on
     the devices of ``mesh`` (default: all devices on one axis ``axis``), each holding
@@ -96,9 +99,18 @@ def simulate_sharded(
     transfers, steps and records only the neurons of its own devices, and the spikes
     cross processes in the same one collective per step. Spikes must be recorded as
     events: each process returns the ``SpikeEvents`` of its own neurons (global indices;
-    ``bs.distributed.merge_events`` joins those of every process)."""
+    ``bs.distributed.merge_events`` joins those of every process).
+
+    ``stream``: where each chunk's spikes go instead of memory (``bs.io.HDF5Sink``; one
+    sink, so one file, per process: its own neurons); the spikes returned are then the
+    file's, read when used. ``bs.io.read_recording([path, ...])`` reads the files of
+    every process as one recording."""
     check_positive("dt", dt, "ms")
     n_steps = steps("duration", duration, dt)
+    if stream is not None and not isinstance(stream, RecordingSink):
+        raise TypeError(
+            f"simulate_sharded: stream must be a bs.io.HDF5Sink (a RecordingSink), got {stream!r}"
+        )
     net.check_state(state, dt)
     mesh = jax.make_mesh((jax.device_count(),), (axis,)) if mesh is None else mesh
     if not events and not all(d.process_index == jax.process_index() for d in mesh.devices.flat):
@@ -182,7 +194,12 @@ def simulate_sharded(
         n: event_capacity(Record("spikes", capacity=capacity), local_size[n], chunk_steps, dt)
         for n in net.populations
     }
-    pieces = {name: [] for name in net.populations}
+    records = {name: Record("spikes", events=events) for name in net.populations}
+    if stream is not None:
+        shapes = {name: (k,) for name, k in sizes.items()}
+        ev = frozenset(net.populations) if events else frozenset()
+        stream.open(RecordingLayout(dt, t0, n_steps, records, shapes, ev))
+    kept = {name: {} for name in net.populations}
 
     def run_chunk(done: int, length: int) -> bool:
         nonlocal state
@@ -196,6 +213,7 @@ def simulate_sharded(
             )
             compiled[length, caps] = jax.jit(fn)
         new_state, out, bufs, most = compiled[length, caps](arrays, state, jnp.int32(done))
+        chunk = {}
         if events:
             most = {n: int(m) for n, m in most.items()}
             grown = {
@@ -208,32 +226,37 @@ def simulate_sharded(
                 return False
             for name in net.populations:
                 buf, end = bufs[name]
-                pieces[name].append(
-                    _merge_shards(
-                        local_blocks(buf),
-                        local_blocks(end),
-                        local_blocks(out[name]),
-                        done,
-                        local_size[name],
-                        sizes[name],
-                    )
+                chunk[name] = _merge_shards(
+                    local_blocks(buf),
+                    local_blocks(end),
+                    local_blocks(out[name]),
+                    done,
+                    local_size[name],
+                    sizes[name],
                 )
                 capacities[name] = max(
                     capacities[name], grow_capacity(most[name], local_size[name] * chunk_steps)
                 )
         else:
-            for name, s in jax.device_get(out).items():
-                pieces[name].append(s)
+            chunk.update({n: x[:, : sizes[n]] for n, x in jax.device_get(out).items()})
+        if stream is not None:
+            stream.append(done, length, {n: {"spikes": x} for n, x in chunk.items()})
+        else:
+            for name, x in chunk.items():
+                keep_chunk(kept[name], "spikes", x, done, n_steps)
         state = new_state
         return True
 
-    run_chunks(n_steps, chunk_steps, run_chunk, progress=False)
+    try:
+        run_chunks(n_steps, chunk_steps, run_chunk, progress=False)
+    finally:
+        streamed = stream.close() if stream is not None else None
+    if streamed is not None:
+        return state, {n: streamed[n]["spikes"] for n in net.populations}
     if events:
-        return state, {n: join_events(p, net.populations[n].size) for n, p in pieces.items()}
-    return state, {
-        n: np.concatenate(p)[:, : sizes[n]] if p else np.zeros((0, sizes[n]), bool)
-        for n, p in pieces.items()
-    }
+        return state, {n: join_events(kept[n].get("spikes", []), k) for n, k in sizes.items()}
+    empty = lambda k: np.zeros((0, k), bool)
+    return state, {n: kept[n].get("spikes", empty(k)) for n, k in sizes.items()}
 
 
 def _merge_shards(bufs, ends, counts, offset: int, local: int, size: int) -> SpikeEvents:

@@ -35,9 +35,10 @@ CHILD = textwrap.dedent(
     assert jax.process_count() == 2 and jax.device_count() == 4, jax.devices()
     net = bs.models.coba(800, key=jax.random.key(0), procedural=True)
     state = net.init(jax.random.key(1))
-    # 4 shards (2 per process), 8-spike buffers: the first chunk overflows and is rerun
+    # 4 shards (2 per process), 8-spike buffers: the first chunk overflows and is rerun;
+    # each process streams its own neurons' spikes to its own file
     _, four = bs.simulate_sharded(net, state, 100.0, 0.1, events=True, chunk_steps=500,
-                                  capacity=8)
+                                  capacity=8, stream=bs.io.HDF5Sink(f"{out}/four{pid}.h5"))
     # stored FixedProb (CSR) built whole by every process (bs.Network) and cut: 2 shards,
     # one device per process, each holding the synapses onto its block
     firsts = [next(d for d in jax.devices() if d.process_index == p) for p in (0, 1)]
@@ -322,10 +323,11 @@ def test_two_processes_reproduce_single_process_spikes(tmp_path):
     neurons, counted here against the whole network) over 4 devices; and a network with
     per-synapse weights and delays (FixedTotalNumber) built per process. The merged per-process
     recordings equal the single-process ``bs.simulate`` spike trains, every spike at the
-    same step. The network is chaotic: one differently rounded conductance would move
-    spikes within tens of ms, so equality checks the exchange and the built synapses
-    bit for bit. Different seeds per process, and rasters (not events) over several
-    processes, are a ValueError in every process, not a hang."""
+    same step (the first run streamed by each process to its own file, read back merged
+    by ``bs.io.read_recording``). The network is chaotic: one differently rounded
+    conductance would move spikes within tens of ms, so equality checks the exchange and
+    the built synapses bit for bit. Different seeds per process, and rasters (not
+    events) over several processes, are a ValueError in every process, not a hang."""
     codes, outs = _launch(CHILD, tmp_path)
     assert codes == [0, 0], [o[1][-3000:] for o in outs]
     files = [np.load(tmp_path / f"p{p}.npz") for p in (0, 1)]
@@ -334,6 +336,10 @@ def test_two_processes_reproduce_single_process_spikes(tmp_path):
         net, spikes = _reference(ref)
         for tag in tags:
             _check_merged(files, f"{tag}_", net, spikes)
+        if ref == "procedural":  # the processes' streamed files, read as one recording
+            merged = bs.io.read_recording([tmp_path / f"four{p}.h5" for p in (0, 1)])
+            for pop, one in spikes.items():
+                np.testing.assert_array_equal(merged[pop]["spikes"].dense(), one, err_msg=pop)
         if ref != "procedural":
             for p, line in enumerate(lines):
                 _check_held(line["held"]["w" if ref == "w" else "csr"], net, 4, [2 * p, 2 * p + 1])

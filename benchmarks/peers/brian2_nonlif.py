@@ -16,11 +16,9 @@ from . import (
     TAU_EXC,
     TAU_INH,
     V_RESET,
-    conn_prob,
     n_exc,
-    spike_stats,
 )
-from .brian2_runner import _device, _label
+from .brian2_runner import _device, _ei_synapses, _run_and_report
 
 ADEX_EQS = """
 dv/dt = (gL*(EL - v) + gL*DeltaT*exp((v - VT)/DeltaT) + ge*(Ee - v) + gi*(Ei - v)
@@ -117,24 +115,16 @@ def run_nonlif(
             P.v = f"{p['V0'][0]}*mV + {p['V0'][1]}*mV*randn()"
             P.u = "b*v"
             on_e, on_i = "v_post += we", "v_post += wi"
-        Se = b2.Synapses(P[:ne], P, on_pre=on_e, namespace=ns, name="synapses_exc")
-        Se.connect(condition="i != j", p=conn_prob(n))
-        Si = b2.Synapses(P[ne:], P, on_pre=on_i, namespace=ns, name="synapses_inh")
-        Si.connect(condition=f"i + {ne} != j", p=conn_prob(n))
-        mon = b2.SpikeMonitor(P, name="spikes")
-        net = b2.Network(P, Se, Si, mon, name="network")
-        net.run(duration_ms * ms, namespace={})
-        total = time.perf_counter() - t0
-        run_s = float(b2.get_device()._last_run_time)
-        senders, times = mon.i[:], mon.t[:] / ms
-    out = {
-        "simulator": _label(target, threads),
-        "version": b2.__version__,
-        "model": model,
-        "n": n,
-        "seed": seed,
-        "build_s": total - run_s,
-        "run_s": run_s,
-    }
-    out.update(spike_stats(senders, times, n, duration_ms))
+        synapses = _ei_synapses(b2, P, ne, ns, on_e, on_i)
+        out, _, _ = _run_and_report(
+            b2,
+            P,
+            synapses,
+            t0,
+            model=model,
+            seed=seed,
+            duration_ms=duration_ms,
+            target=target,
+            threads=threads,
+        )
     return out

@@ -93,6 +93,43 @@ def _label(target: str, threads: int) -> str:
     )
 
 
+def _ei_synapses(b2, P, ne: int, ns: dict, on_e: str, on_i: str, exc: list | None = None):
+    """COBA's connectivity (p = 80/n, no autapses): E -> all with ``on_e`` (or the
+    given ``exc`` synapses, already connected), then I -> all with ``on_i``. Fixed
+    names keep generated code identical across calls (compile cache hits); source
+    subgroups make index i relative to the subgroup (offset 0 and ne)."""
+    p = conn_prob(P.N)
+    if exc is None:
+        se = b2.Synapses(P[:ne], P, on_pre=on_e, namespace=ns, name="synapses_exc")
+        se.connect(condition="i != j", p=p)
+        exc = [se]
+    si = b2.Synapses(P[ne:], P, on_pre=on_i, namespace=ns, name="synapses_inh")
+    si.connect(condition=f"i + {ne} != j", p=p)
+    return [*exc, si]
+
+
+def _run_and_report(b2, P, synapses, t0, *, model, seed, duration_ms, target, threads):
+    """Record ``P``'s spikes, run, and return (result dict, senders, times in ms);
+    call inside ``_device``. ``t0``: ``time.perf_counter()`` at the start of the build."""
+    mon = b2.SpikeMonitor(P, name="spikes")
+    net = b2.Network(P, *synapses, mon, name="network")
+    net.run(duration_ms * b2.ms, namespace={})
+    total = time.perf_counter() - t0
+    run_s = float(b2.get_device()._last_run_time)
+    senders, times = mon.i[:], mon.t[:] / b2.ms
+    out = {
+        "simulator": _label(target, threads),
+        "version": b2.__version__,
+        "model": model,
+        "n": P.N,
+        "seed": seed,
+        "build_s": total - run_s,
+        "run_s": run_s,
+    }
+    out.update(spike_stats(senders, times, P.N, duration_ms))
+    return out, senders, times
+
+
 def run(
     model: str,
     n: int,
@@ -167,35 +204,20 @@ def run(
         )
         P.v = v_init
         # ge, gi start at 0 (Brian2's default initial value).
-        p = conn_prob(n)
-        # Source subgroups: index i is relative to the subgroup (offset 0 and ne).
-        # Fixed names keep generated code identical across calls (compile cache hits).
-        if stdp is None:
-            Se = [
-                b2.Synapses(P[:ne], P, on_pre="ge_post += we", namespace=ns, name="synapses_exc")
-            ]
-            Se[0].connect(condition="i != j", p=p)
-        else:
-            Se = _stdp_synapses(b2, P, ne, p, ns, stdp)
-        Si = b2.Synapses(P[ne:], P, on_pre="gi_post += wi", namespace=ns, name="synapses_inh")
-        Si.connect(condition=f"i + {ne} != j", p=p)
-        mon = b2.SpikeMonitor(P, name="spikes")
-        net = b2.Network(P, *Se, Si, mon, name="network")
-        net.run(duration_ms * ms, namespace={})
-        total = time.perf_counter() - t0
-        run_s = float(b2.get_device()._last_run_time)
-        senders, times = mon.i[:], mon.t[:] / ms
-
-    out = {
-        "simulator": _label(target, threads),
-        "version": b2.__version__,
-        "model": model,
-        "n": n,
-        "seed": seed,
-        "build_s": total - run_s,
-        "run_s": run_s,
-    }
-    out.update(spike_stats(senders, times, n, duration_ms))
+        on_e, on_i = "ge_post += we", "gi_post += wi"
+        exc = None if stdp is None else _stdp_synapses(b2, P, ne, ns, stdp)
+        synapses = _ei_synapses(b2, P, ne, ns, on_e, on_i, exc)
+        out, _, _ = _run_and_report(
+            b2,
+            P,
+            synapses,
+            t0,
+            model=model,
+            seed=seed,
+            duration_ms=duration_ms,
+            target=target,
+            threads=threads,
+        )
     return out
 
 
@@ -211,10 +233,11 @@ STDP_ON_PRE = "ge_post += w\napre += Aplus\nw = clip(w - apost, 0*nS, wmax)"
 STDP_ON_POST = "apost += Aminus\nw = clip(w + apre, 0*nS, wmax)"
 
 
-def _stdp_synapses(b2, P, ne, p, ns, stdp):
+def _stdp_synapses(b2, P, ne, ns, stdp):
     """E->E plastic (``STDP_EQS``, starting at ``we``) and E->I static synapses."""
     from brian2 import ms, nS
 
+    p = conn_prob(P.N)
     ns = dict(
         ns,
         Aplus=stdp["A_plus"] * nS,
@@ -313,29 +336,21 @@ def run_cobahh(
             namespace=ns,
             name="neurons",
         )
-        Se = b2.Synapses(P[:ne], P, on_pre="ge_post += we", namespace=ns, name="synapses_exc")
-        Se.connect(condition="i != j", p=conn_prob(n))
-        Si = b2.Synapses(P[ne:], P, on_pre="gi_post += wi", namespace=ns, name="synapses_inh")
-        Si.connect(condition=f"i + {ne} != j", p=conn_prob(n))
+        synapses = _ei_synapses(b2, P, ne, ns, "ge_post += we", "gi_post += wi")
         P.v = "El + (randn() * 5 - 5)*mV"
         P.ge = "(randn() * 1.5 + 4) * 10.*nS"
         P.gi = "(randn() * 12 + 20) * 10.*nS"
-        mon = b2.SpikeMonitor(P, name="spikes")
-        net = b2.Network(P, Se, Si, mon, name="network")
-        net.run(duration_ms * ms, namespace={})
-        total = time.perf_counter() - t0
-        run_s = float(b2.get_device()._last_run_time)
-        senders, times = mon.i[:], mon.t[:] / ms
-    out = {
-        "simulator": _label(target, threads),
-        "version": b2.__version__,
-        "model": "cobahh",
-        "n": n,
-        "seed": seed,
-        "build_s": total - run_s,
-        "run_s": run_s,
-    }
-    out.update(spike_stats(senders, times, n, duration_ms))
+        out, senders, times = _run_and_report(
+            b2,
+            P,
+            synapses,
+            t0,
+            model="cobahh",
+            seed=seed,
+            duration_ms=duration_ms,
+            target=target,
+            threads=threads,
+        )
     for end in windows_ms:
         keep = times < end
         w = spike_stats(senders[keep], times[keep], n, end)
