@@ -28,7 +28,8 @@ program's at the measured P). The model then predicts the time per simulated sec
     python benchmarks/multiprocess_scaling.py --model potjans_diesmann --scale 1.0 \
         --duration 100
 
-Results: benchmarks/results/multiprocess_scaling[_stored|_potjans_diesmann].json.
+Results: benchmarks/results/multiprocess_scaling[_stored]_{n}.json or
+multiprocess_scaling_potjans_diesmann_{scale}.json.
 """
 
 import argparse
@@ -261,7 +262,7 @@ def main():
     print(table(rows, columns))
     print(json.dumps(model, indent=1))
     name = "multiprocess_scaling" + ("_stored" if a.stored else "")
-    name += "_potjans_diesmann" if a.model == "potjans_diesmann" else ""
+    name += f"_potjans_diesmann_{a.scale:g}" if a.model == "potjans_diesmann" else f"_{a.n}"
     size = {"scale": a.scale} if a.model == "potjans_diesmann" else {"n": a.n}
     payload = {"model_name": a.model, **size, "duration_ms": a.duration}
     print("saved", save(name, {**payload, "rows": rows, "model": model}))
