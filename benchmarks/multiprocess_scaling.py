@@ -1,32 +1,46 @@
-"""Multi-process scaling, measured and modelled: COBA as P = 1, 2, 4 processes on localhost
-(one CPU device each; 4 on a 2-core machine is over-subscribed and reported as such).
+"""Multi-process scaling, measured and modelled: COBA (``--n`` neurons) or the
+Potjans–Diesmann microcircuit (``--model potjans_diesmann --scale s``, its synapses built
+per process) as P = 1, 2, 4 processes on localhost (one CPU device each; 4 on a 2-core
+machine is over-subscribed and reported as such).
 
-Each process measures its compile time, the run time per simulated second, its peak
-memory, and the cost of the spike exchange alone: an all-gather of the message one step
-sends (per population ``1 + 2·slots`` int32 words, ``bs.ops.sharded_matvec``), timed
-over many repetitions inside one compiled loop, at several message sizes. From these:
+Each process measures its build and compile times, the run time per simulated second
+and its peak memory. Process 0 also reads, from the optimised program XLA compiled for
+the run (``--xla_dump_to``), the spike exchanges of one step: the count and the size of
+its all-gathers of compacted lists (``s32[P, words]``, one per presynaptic population
+and capacity: XLA merges the identical gathers of the projections of one population).
+Every process times an all-gather alone, over many repetitions inside one compiled loop,
+at several message sizes. From these:
 
-    t_step(P) = t_compute(1) / P + t_exchange(P),
-    t_exchange(P) = n_pops · (log2(P) · alpha + (P - 1) · words(P) · 4 B / bandwidth)
+    t_step(P) = t_compute(1) / P + sum over the step's exchanges of
+                (log2(P) · alpha + (P - 1) · words · 4 B / bandwidth)
 
-(``t_compute(1)`` the measured step at P = 1; ``alpha`` (latency per stage of a
-recursive-doubling all-gather) and ``bandwidth`` fitted to the measured all-gathers at
-the largest P, or given with ``--latency-us`` and ``--gbytes-per-s`` for another
-interconnect). The model then predicts the time per simulated second for 8–1 024
-processes, strong scaling (the same network) and weak scaling (``--n`` neurons per
-process).
+(``t_compute(1)`` the measured step at P = 1; ``alpha``, the latency and
+synchronisation per stage of a recursive-doubling all-gather, and ``bandwidth`` fitted to
+the measured all-gathers at the largest P, or given with ``--latency-us`` and
+``--gbytes-per-s`` for another interconnect; ``words`` = 1 + 2 · slots, the slots of each
+exchange as ``bs.ops.sharded_matvec`` sizes them for P, checked against the compiled
+program's at the measured P). The model then predicts the time per simulated second for
+8–1 024 processes, strong scaling (the same network) and weak scaling (for COBA,
+``--n`` neurons per process).
 
     python benchmarks/multiprocess_scaling.py [--n 256000] [--duration 1000] \
         [--processes 1 2 4] [--stored]
+    python benchmarks/multiprocess_scaling.py --model potjans_diesmann --scale 1.0 \
+        --duration 100
 
-Results: benchmarks/results/multiprocess_scaling.json.
+Results: benchmarks/results/multiprocess_scaling[_stored]_{n}.json or
+multiprocess_scaling_potjans_diesmann_{scale}.json.
 """
 
 import argparse
 import json
 import math
+import os
+import re
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from _harness import emit, peak_rss_mib, save, table
@@ -35,11 +49,47 @@ from _multiproc import launch
 SIZES = (16, 256, 4096)  # message words per process timed in the exchange micro-benchmark
 
 
-def slots(n_pre: int, processes: int) -> int:
-    """List slots per process and population in ``sharded_matvec`` (default capacity)."""
+def slots(n_pre: int, processes: int, capacity: int | None = None) -> int:
+    """List slots per process of one exchange in ``sharded_matvec`` (``capacity`` None:
+    the default one)."""
     from brainsim.ops import default_capacity
 
-    return min(n_pre // processes, max(16, -(-default_capacity(n_pre) // processes)))
+    padded = -(-n_pre // processes) * processes  # a population padded to a multiple of P
+    cap = default_capacity(padded) if capacity is None else capacity
+    return min(padded // processes, max(16, -(-cap // processes)))
+
+
+def build(a):
+    """The network of ``a.model`` and its state, stored synapses built per process."""
+    import jax
+
+    import brainsim as bs
+
+    if a.model == "potjans_diesmann":
+        net = bs.models.potjans_diesmann(
+            a.scale, key=jax.random.key(0), network=bs.distributed.network
+        )
+    else:
+        network = bs.distributed.network if a.stored else bs.Network
+        net = bs.models.coba(a.n, key=jax.random.key(0), procedural=not a.stored, network=network)
+    return net, net.init(jax.random.key(1))
+
+
+def exchanges(net) -> list[list]:
+    """``[n_pre, capacity]`` of every distinct spike exchange of a step: one per
+    presynaptic population and capacity of the synaptic projections."""
+    return sorted({(net.populations[p.pre].size, p.capacity) for p in net.projections})
+
+
+def compiled_exchanges(dump: Path) -> list[int]:
+    """The words per process of every all-gather of compacted lists (``s32[P, words]``)
+    in the optimised sharded run program XLA dumped to ``dump``."""
+    words = []
+    for f in dump.glob("*cpu_after_optimizations.txt"):
+        text = f.read_text()
+        if "shard_map" in text:
+            words += [int(w) for w in re.findall(r"= s32\[\d+,(\d+)\]\{1,0\} all-gather\(", text)]
+    return sorted(words)
 
 
 def exchange_seconds(words: int, reps: int = 200) -> float:
@@ -64,15 +114,17 @@ def exchange_seconds(words: int, reps: int = 200) -> float:
 
 
 def worker(a):
+    dump = Path(tempfile.mkdtemp()) if a.pid == 0 else None
+    if dump is not None:  # read by XLA when the backend starts (in initialize)
+        flags = f"--xla_dump_to={dump} --xla_dump_hlo_module_re=.*lambda.*"
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}"
     import brainsim as bs
 
     bs.distributed.initialize(f"localhost:{a.port}", a.processes, a.pid, timeout=300)
-    import jax
 
     t = time.perf_counter()
-    net = bs.models.coba(a.n, key=jax.random.key(0), procedural=not a.stored)
-    state = net.init(jax.random.key(1))
-    build = time.perf_counter() - t
+    net, state = build(a)
+    build_s = time.perf_counter() - t
     # Each call compiles its chunk program: a run of one chunk and one of ten, the same
     # program; their difference is nine chunks' run time.
     chunk = round(a.duration / 10 / 0.1)
@@ -86,12 +138,14 @@ def worker(a):
     exchange = {str(w): exchange_seconds(w) for w in SIZES} if a.processes > 1 else {}
     emit(
         {
-            "build_s": build,
+            "build_s": build_s,
             "compile_s": compile_s,
             "run_s_per_sim_s": run / (a.duration / 1000),
             "spikes": int(sum(e.steps.size for e in ev.values())),
             "peak_rss_mib": peak_rss_mib(),
             "exchange_s": exchange,
+            "exchanges": exchanges(net),
+            "compiled_words": None if dump is None else compiled_exchanges(dump),
         }
     )
 
@@ -105,18 +159,37 @@ def fit(exchange: dict, processes: int) -> tuple[float, float]:
     return max(alpha, 0.0), 1.0 / max(inv_bw, 1e-18)
 
 
-def predict(t_compute1: float, n: int, p: int, alpha: float, bandwidth: float) -> float:
-    """Seconds per simulated second (10 000 steps) of COBA ``n`` over ``p`` processes."""
-    n_e, n_i = int(0.8 * n), n - int(0.8 * n)
-    words = sum(1 + 2 * slots(m, p) for m in (n_e, n_i))
-    exchange = 2 * math.log2(p) * alpha + (p - 1) * words * 4 / bandwidth if p > 1 else 0.0
-    return t_compute1 / p + 1e4 * exchange
+def measured_exchanges(pre: list, compiled: list, p: int) -> list:
+    """The compiled program's exchanges (``compiled``: words per process of each, over
+    ``p`` processes) as ``[n_pre, capacity]`` (the first of ``pre`` whose slots give
+    that size), or ``[None, words]`` for one that matches none (its size kept)."""
+    out = []
+    for w in compiled:
+        match = [e for e in pre if 1 + 2 * slots(e[0], p, e[1]) == w]
+        out.append(list(match[0]) if match else [None, w])
+    return out
+
+
+def step_exchange(pre: list, p: int, alpha: float, bandwidth: float) -> float:
+    """Seconds of one step's spike exchanges (``pre``: ``[n_pre, capacity]`` of each, or
+    ``[None, words]``) over ``p`` processes."""
+    if p == 1:
+        return 0.0
+    words = [c if n is None else 1 + 2 * slots(n, p, c) for n, c in pre]
+    return sum(math.log2(p) * alpha + (p - 1) * w * 4 / bandwidth for w in words)
+
+
+def predict(t_compute1: float, pre: list, p: int, alpha: float, bandwidth: float) -> float:
+    """Seconds per simulated second (10 000 steps) over ``p`` processes."""
+    return t_compute1 / p + 1e4 * step_exchange(pre, p, alpha, bandwidth)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--worker", action="store_true")
-    ap.add_argument("--n", type=int, default=256_000)
+    ap.add_argument("--model", choices=("coba", "potjans_diesmann"), default="coba")
+    ap.add_argument("--n", type=int, default=256_000, help="COBA's neurons")
+    ap.add_argument("--scale", type=float, default=1.0, help="Potjans-Diesmann's scale")
     ap.add_argument("--duration", type=float, default=1000.0)
     ap.add_argument("--processes", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--stored", action="store_true")
@@ -130,9 +203,8 @@ def main():
     if a.worker:
         a.processes = a.processes[0]
         return worker(a)
-    import os
-
-    args = ["--n", str(a.n), "--duration", str(a.duration)] + (["--stored"] if a.stored else [])
+    args = ["--model", a.model, "--n", str(a.n), "--scale", str(a.scale)]
+    args += ["--duration", str(a.duration)] + (["--stored"] if a.stored else [])
     rows = []
     for p in a.processes:
         got = launch(sys.argv[0], args, p)
@@ -147,38 +219,53 @@ def main():
     ok = {r["processes"]: r for r in rows if "error" not in r}
     if 1 not in ok:
         return print("no P = 1 run: nothing to model")
-    t1 = ok[1]["run_s_per_sim_s"]
+    t1, largest = ok[1]["run_s_per_sim_s"], max(ok)
+    # the step's exchanges: those of the compiled program at the largest P
+    pre = ok[1]["exchanges"]
+    if largest > 1:
+        pre = measured_exchanges(pre, ok[largest]["compiled_words"], largest)
     for r in rows:
         if "error" not in r:
             r["speedup"] = t1 / r["run_s_per_sim_s"]
-    largest = max(ok)
+            p = r["processes"]  # the exchanges the model assumes at P
+            r["model_words"] = sorted(
+                c if n is None else 1 + 2 * slots(n, p, c) for n, c in pre if p > 1
+            )
     alpha, bandwidth = fit(ok[largest]["exchange_s"], largest) if largest > 1 else (0.0, math.inf)
     alpha = alpha if a.latency_us is None else a.latency_us * 1e-6
     bandwidth = bandwidth if a.gbytes_per_s is None else a.gbytes_per_s * 1e9
+    many = (8, 32, 128, 512, 1024)
     model = {
         "alpha_s": alpha,
         "bandwidth_B_per_s": bandwidth,
+        "exchanges_per_step": pre,
         "measured_vs_model": {
-            p: [ok[p]["run_s_per_sim_s"], predict(t1, a.n, p, alpha, bandwidth)] for p in ok
+            p: [ok[p]["run_s_per_sim_s"], predict(t1, pre, p, alpha, bandwidth)] for p in ok
         },
-        "strong": {p: predict(t1, a.n, p, alpha, bandwidth) for p in (8, 32, 128, 512, 1024)},
-        "weak": {
-            p: predict(t1 * p, a.n * p, p, alpha, bandwidth) for p in (8, 32, 128, 512, 1024)
-        },
+        "strong": {p: predict(t1, pre, p, alpha, bandwidth) for p in many},
     }
+    if a.model == "coba":  # the same neurons per process: every population p times larger
+        model["weak"] = {
+            p: predict(t1 * p, [[n * p, c] for n, c in pre], p, alpha, bandwidth) for p in many
+        }
     columns = [
         ("processes", "P", ""),
         ("oversubscribed", "over-subscribed", ""),
         ("run_s_per_sim_s", "s per sim. s", ".3g"),
         ("speedup", "speed-up", ".2f"),
         ("compile_s", "compile s", ".3g"),
+        ("compiled_words", "exchanged words per step (compiled)", ""),
+        ("model_words", "(modelled)", ""),
         ("peak_rss_mib", "peak RSS MiB per process", ""),
         ("error", "error", ""),
     ]
     print(table(rows, columns))
     print(json.dumps(model, indent=1))
     name = "multiprocess_scaling" + ("_stored" if a.stored else "")
-    print("saved", save(name, {"n": a.n, "duration_ms": a.duration, "rows": rows, "model": model}))
+    name += f"_potjans_diesmann_{a.scale:g}" if a.model == "potjans_diesmann" else f"_{a.n}"
+    size = {"scale": a.scale} if a.model == "potjans_diesmann" else {"n": a.n}
+    payload = {"model_name": a.model, **size, "duration_ms": a.duration}
+    print("saved", save(name, {**payload, "rows": rows, "model": model}))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """A network as its shards see it in ``bs.simulate_sharded``: every population split
-into equal contiguous blocks of neurons, one per device of the mesh axis, and every
+into equal contiguous blocks of neurons, one per device of the mesh axis (padded at its
+end with inert neurons to a multiple of the devices: ``padded``), and every
 projection's connectivity wrapped so that a device computes its own block of targets
 (``bs.ops.PostShard`` for procedural layouts, ``bs.ops.StoredShard`` for stored CSR
 ones and their per-synapse weights, of which each process cuts only the blocks of its
@@ -22,6 +23,53 @@ from .conn.layouts import CSR, ELL, Delayed, Procedural
 from .network import Network
 from .neurons import AbstractNeuron, PoissonCounts, PoissonSource
 from .ops.sharded import PostShard, StoredShard
+
+
+def padded(n: int, n_shards: int) -> int:
+    """``n`` neurons rounded up to a multiple of ``n_shards``: a population's size in a
+    sharded run, its neurons ``[n, padded)`` inert (they never spike, nothing reaches
+    them, no recording holds them)."""
+    return -(-n // n_shards) * n_shards
+
+
+def pad_state(state, n_shards: int):
+    """``state`` (a ``bs.NetworkState``, unbatched) with every neuron axis (the last
+    axis of every array leaf that has one) padded to a multiple of ``n_shards``: a
+    population's variables by repeating its last neuron's (valid values of its model),
+    its ``spike`` and every projection's variables (synaptic, delay buffers) by zeros.
+    Leaves padded already (a sharded run's final state) stay as they are."""
+
+    def pad(x, mode: str):
+        if x is None or not x.ndim or not x.shape[-1] % n_shards:
+            return x
+        extra = padded(x.shape[-1], n_shards) - x.shape[-1]
+        return np.pad(np.asarray(x), [(0, 0)] * (x.ndim - 1) + [(0, extra)], mode=mode)
+
+    pops = {}
+    for name, pop_state in state.populations.items():
+        spike = pad(pop_state.spike, "constant")
+        pop_state = jax.tree.map(lambda x: pad(x, "edge"), pop_state)
+        pops[name] = eqx.tree_at(lambda s: s.spike, pop_state, spike)
+    rest = jax.tree.map(
+        lambda x: pad(x, "constant"), eqx.tree_at(lambda s: s.populations, state, {})
+    )
+    return eqx.tree_at(lambda s: s.populations, rest, pops)
+
+
+def mask_padding(sizes: dict, state_pops: dict, spikes: dict, axis: str):
+    """Inside ``jax.shard_map``: the spikes of the padding neurons of every population
+    (``sizes``: ``{name: its real size}``, only those padded) zeroed, in the step's
+    ``spikes`` and in the population states' ``spike`` (what the next step delivers)."""
+    state_pops, spikes = dict(state_pops), dict(spikes)
+    for name, n in sizes.items():
+        local = spikes[name].shape[-1]
+        real = jax.lax.axis_index(axis) * local + jnp.arange(local) < n
+        keep = lambda x, real=real: jnp.where(real, x, jnp.zeros_like(x))
+        spikes[name] = keep(spikes[name])
+        state_pops[name] = eqx.tree_at(
+            lambda s: s.spike, state_pops[name], keep(state_pops[name].spike)
+        )
+    return state_pops, spikes
 
 
 def _column_block(indptr: np.ndarray, indices: np.ndarray, lo: int, hi: int):
@@ -53,13 +101,16 @@ def _stored_shard(
     targets of this process's devices, counted from ``lo``; and their per-synapse
     ``weights``, or ``None``; with per-synapse delays, their delay index ``group`` and
     the ``delays`` values) cut into the column blocks of this process's devices along
-    ``axis``, padded to the largest block of every process."""
-    n_shards, width = mesh.shape[axis], n_post // mesh.shape[axis]
+    ``axis``, padded to the largest block of every process. Both populations padded
+    (``padded``): empty rows for the padding sources, no synapse onto padding targets."""
+    n_shards = mesh.shape[axis]
+    width, rows_pad = padded(n_post, n_shards) // n_shards, padded(n_pre, n_shards)
     mine = _my_shards(mesh, axis)
     indptr, indices, lo = (np.asarray(rows[0]), np.asarray(rows[1]), rows[2])
-    blocks = {
-        d: _column_block(indptr, indices, d * width - lo, (d + 1) * width - lo) for d in mine
-    }
+    blocks = {}
+    for d in mine:
+        ptr, targets, where = _column_block(indptr, indices, d * width - lo, (d + 1) * width - lo)
+        blocks[d] = (np.pad(ptr, (0, rows_pad - n_pre), mode="edge"), targets, where)
     local = [(b[2].size, int(np.diff(b[0]).max(initial=0))) for b in blocks.values()]
     nnz, degree = agree_max(np.max(local, axis=0))
     pad = lambda x: np.pad(x, (0, nnz - x.size))
@@ -68,12 +119,12 @@ def _stored_shard(
         shape, sharding, lambda index: part(index[0].start or 0)[None]
     )
     first = blocks[mine[0]]
-    template = CSR(n_pre, width, first[0], pad(first[1]), max_degree=degree)
+    template = CSR(rows_pad, width, first[0], pad(first[1]), max_degree=degree)
     stacked = eqx.tree_at(
         lambda c: (c.indptr, c.indices),
         template,
         (
-            stack((n_shards, n_pre + 1), lambda d: blocks[d][0].astype(np.int32)),
+            stack((n_shards, rows_pad + 1), lambda d: blocks[d][0].astype(np.int32)),
             stack((n_shards, nnz), lambda d: pad(blocks[d][1])),
         ),
     )
@@ -90,10 +141,12 @@ class SourceShard(AbstractNeuron):
     """A random spike source (``PoissonSource``, ``PoissonCounts``: its step depends on
     its PRNG key only) as the shard ``axis_index(axis)`` sees it: every shard draws the
     whole population's step from the same key and keeps its own block, so the spikes
-    are those of one device (the draws, O(size) per step, are not divided)."""
+    are those of one device (the draws, O(size) per step, are not divided; the padding
+    channels of a padded population, ``padded``, never spike)."""
 
     source: PoissonSource | PoissonCounts
     axis: str = eqx.field(static=True)
+    n_shards: int = eqx.field(static=True)
 
     @property
     def size(self) -> int:
@@ -108,17 +161,18 @@ class SourceShard(AbstractNeuron):
         new, spikes = self.source.step(
             eqx.tree_at(lambda s: s.spike, state, whole), drive, t=t, dt=dt
         )
+        pad = [(0, 0)] * (spikes.ndim - 1) + [(0, local * self.n_shards - self.size)]
         start = jax.lax.axis_index(self.axis) * local
-        mine = jax.lax.dynamic_slice_in_dim(spikes, start, local, axis=-1)
+        mine = jax.lax.dynamic_slice_in_dim(jnp.pad(spikes, pad), start, local, axis=-1)
         return eqx.tree_at(lambda s: s.spike, new, mine), mine
 
 
 def _check_populations(populations: dict, n_shards: int) -> None:
     for name, pop in populations.items():
-        if pop.size % n_shards:
+        if pop.size < n_shards:
             raise ValueError(
-                f"population {name!r} has {pop.size} neurons, not a multiple of the "
-                f"{n_shards} devices"
+                f"population {name!r} has {pop.size} neurons, fewer than the {n_shards} "
+                "devices it would be split over"
             )
         if any(x.ndim for x in jax.tree.leaves(eqx.filter(pop, eqx.is_array))):
             raise ValueError(
@@ -149,8 +203,8 @@ def build_sharded(populations, projections, key, mesh: Mesh, axis: str) -> Netwo
                 "or components"
             )
         n_pre, n_post = populations[proj.pre].size, populations[proj.post].size
-        width = n_post // n_shards
-        window = (min(mine) * width, (max(mine) + 1) * width)
+        width = padded(n_post, n_shards) // n_shards  # this process's targets, padding cut
+        window = (min(min(mine) * width, n_post), min((max(mine) + 1) * width, n_post))
         sub = None if key is None else fold_in(key, k)
         try:
             indptr, targets, w, *delayed = conn.build_window(
@@ -202,6 +256,12 @@ def shard_network(net: Network, mesh: Mesh, axis: str):
                 )
             conn = proj.conn
         elif isinstance(proj.conn, Procedural):
+            if proj.conn.n_pre % n_shards or proj.conn.n_post % n_shards:
+                raise ValueError(
+                    f"Projection {proj.name}: procedural connectivity runs sharded only "
+                    f"between populations whose sizes are multiples of the {n_shards} "
+                    f"devices, got {proj.conn.n_pre} -> {proj.conn.n_post} neurons"
+                )
             conn = PostShard(proj.conn, axis, n_shards)
         elif type(proj.conn) in (CSR, Delayed, ELL) and not proj.components:
             # per-synapse weights move into the shard (cut like the targets); gain 1
@@ -223,7 +283,9 @@ def shard_network(net: Network, mesh: Mesh, axis: str):
             )
         projections.append(eqx.tree_at(lambda p: p.conn, proj, conn))
     sources = {
-        name: SourceShard(pop, axis) if isinstance(pop, PoissonSource | PoissonCounts) else pop
+        name: SourceShard(pop, axis, n_shards)
+        if isinstance(pop, PoissonSource | PoissonCounts)
+        else pop
         for name, pop in net.populations.items()
     }
     local = eqx.tree_at(

@@ -5,6 +5,7 @@ of, which ``bs.simulate`` runs from the host (``brainsim/simulate.py``).
 """
 
 import math
+import weakref
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
@@ -16,12 +17,14 @@ import numpy as np
 from ._checks import steps
 from ._network_checks import check_dt_and_delays, check_inputs
 from .monitors import (
+    SpikeEvents,
     as_records,
     check_variables,
     is_spikes,
     reduce_window,
     state_value,
     step_sample,
+    to_events,
 )
 from .network import Network, NetworkState, stacked_axes
 from .ops.compact import append_spikes
@@ -31,24 +34,61 @@ from .ops.compact import append_spikes
 class Recording(Mapping):
     """``rec[pop][var]``: arrays ``(n_samples, ..., n_recorded)`` (NumPy from
     ``simulate``, JAX from ``simulate_core``); ``rec[pop]["t"]``: the sample times (ms,
-    end of each window). ``compile_time`` (s): the wall-clock time this call spent
-    compiling (0 when a compiled chunk was reused, and in ``simulate_core``, whose caller
-    compiles); ``run_time`` (s): the rest of the call (checks, running, collecting the
-    recordings; 0 in ``simulate_core``). A pytree (its arrays are the leaves), so it can
-    be returned from ``jax.jit`` and ``jax.vmap``."""
+    end of each window). Spikes recorded as events by default (``bs.Record(events=None)``)
+    are stored as events and read as the boolean raster ``rec[pop]["spikes"]``, made when
+    it is read (memory: the events', plus the raster while it is held; reading it again
+    while it is held returns the same array); ``rec.spike_events(pop)`` gives the events.
+    ``compile_time`` (s): the wall-clock time this call spent compiling (0 when a
+    compiled chunk was reused, and in ``simulate_core``, whose caller compiles);
+    ``run_time`` (s): the rest of the call (checks, running, collecting the recordings;
+    0 in ``simulate_core``). A pytree (its arrays are the leaves), so it can be returned
+    from ``jax.jit`` and ``jax.vmap``.
 
-    def __init__(self, data, dt, compile_time, run_time, n_steps, t0=0.0, every=()):
-        self._data = data  # {population: {variable: array}}
+    ``rasters``: the populations whose ``SpikeEvents`` are read as rasters."""
+
+    def __init__(self, data, dt, compile_time, run_time, n_steps, t0=0.0, every=(), rasters=()):
+        self._data = data  # {population: {variable: array or SpikeEvents}}
         self.dt = dt
         self.compile_time = compile_time
         self.run_time = run_time
         self.n_steps = n_steps
         self._t0, self._every = t0, dict(every)  # every: ((population, steps), ...)
+        self._rasters = tuple(rasters)
+        self._held = {}  # (population, variable): weak reference to a raster made
 
     def __getitem__(self, key):
         k = self._every[key] if key in self._every else 1
         t = self._t0 + self.dt * k * np.arange(1, self.n_steps // k + 1)
-        return {**self._data[key], "t": t}
+        if key not in self._rasters:
+            return {**self._data[key], "t": t}
+        return _Rasters(self, key, t)
+
+    def raster(self, population: str, variable: str = "spikes"):
+        """The boolean raster ``(n_samples, n_recorded)`` of ``population``'s spikes (made
+        from their events if they are stored as such, as ``rec[population][variable]``
+        reads them)."""
+        x = self._data[population][variable]
+        if not isinstance(x, SpikeEvents):
+            return x
+        ref = self._held.get((population, variable))
+        x = ref() if ref is not None else None
+        if x is None:
+            x = self._data[population][variable].dense()
+            self._held[population, variable] = weakref.ref(x)
+        return x
+
+    def spike_events(self, population: str, variable: str = "spikes"):
+        """The spikes of ``population`` as ``SpikeEvents`` however they were recorded
+        (a dense raster is converted)."""
+        x = self._data[population][variable]
+        if isinstance(x, SpikeEvents):
+            return x
+        if np.ndim(x) != 2:
+            raise ValueError(
+                f"spike_events: {population}[{variable!r}] has shape {np.shape(x)}; events "
+                "need (n_samples, n_neurons): select one batch element first"
+            )
+        return to_events(np.asarray(x), 0)
 
     def __iter__(self):
         return iter(self._data)
@@ -66,7 +106,7 @@ class Recording(Mapping):
     def tree_flatten(self):
         every = tuple(self._every.items())
         aux = (self.dt, self.compile_time, self.run_time, self.n_steps, self._t0, every)
-        return (self._data,), aux
+        return (self._data,), (*aux, self._rasters)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
@@ -75,6 +115,29 @@ class Recording(Mapping):
     def __repr__(self):
         shapes = {p: {v: np.shape(a) for v, a in d.items()} for p, d in self._data.items()}
         return f"Recording({shapes}, dt={self.dt}, run_time={self.run_time:.3g} s)"
+
+
+class _Rasters(Mapping):
+    """One population of a ``Recording`` whose spike events read as rasters (made when
+    read, ``Recording.raster``)."""
+
+    def __init__(self, rec: Recording, population: str, t):
+        self._rec, self._pop, self._t = rec, population, t
+
+    def __getitem__(self, var):
+        if var == "t":
+            return self._t
+        x = self._rec._data[self._pop][var]
+        return self._rec.raster(self._pop, var) if isinstance(x, SpikeEvents) else x
+
+    def __iter__(self):
+        return iter((*self._rec._data[self._pop], "t"))
+
+    def __len__(self):
+        return len(self._rec._data[self._pop]) + 1
+
+    def __repr__(self):
+        return f"{{{', '.join(map(repr, self))}}} of {self._pop!r}"
 
 
 def _inputs_at(inputs, t):
@@ -256,7 +319,7 @@ def simulate_core(
 
     Returns ``(final_state, recording)``."""
     plan = plan_run(net, state, duration, dt, record, inputs)
-    if any(rec.events for rec in plan.records.values()):
+    if any(rec.events is True for rec in plan.records.values()):
         raise ValueError(
             "simulate_core: Record(events=True) needs bs.simulate (its event buffers grow "
             "on the host); record spikes densely here"

@@ -10,11 +10,10 @@ neurons; the recordings of all processes are merged afterwards by ``merge_events
 """
 
 import jax
-import numpy as np
 from jax.sharding import Mesh
 
 from ._shard_network import build_sharded
-from .monitors import SpikeEvents
+from .monitors import merge_events as merge_events  # (defined with the recordings)
 from .network import Network
 
 
@@ -46,22 +45,6 @@ def initialize(
     )
 
 
-def merge_events(parts: list[SpikeEvents]) -> SpikeEvents:
-    """One population's ``SpikeEvents`` from those of every process of a multi-process
-    run (each: that process's own neurons, global indices, the same ``shape``): all
-    spikes, sorted by step and, within a step, by neuron (as a single-process run
-    records them)."""
-    if not parts:
-        raise ValueError("merge_events needs at least one SpikeEvents, got none")
-    shapes = {tuple(p.shape) for p in parts}
-    if len(shapes) != 1:
-        raise ValueError(f"merge_events: the parts have different shapes {sorted(shapes)}")
-    steps = np.concatenate([np.asarray(p.steps, np.int64) for p in parts])
-    neurons = np.concatenate([np.asarray(p.neurons, np.int32) for p in parts])
-    order = np.lexsort((neurons, steps))
-    return SpikeEvents(steps[order], neurons[order], shapes.pop())
-
-
 def network(
     populations: dict,
     projections=(),
@@ -77,11 +60,13 @@ def network(
     same arguments; the synapses are those ``bs.Network`` draws from ``key`` (so the
     spikes equal a single-process run's), held as ``bs.ops.StoredShard`` global arrays.
 
-    Stored rules built per process: ``FixedProb``, ``FixedTotalNumber`` (per-synapse
-    weights and delays included), ``FromEdges`` (each process keeps the edges onto its
+    Stored rules built per process: ``FixedProb``, ``FixedInDegree`` (each process draws
+    only the blocks of its own targets), ``FixedTotalNumber`` (per-synapse weights and
+    delays included), ``FromEdges`` (each process keeps the edges onto its
     neurons) and ``OneToOne``; procedural ones (``ProceduralFixedOutDegree``) store nothing; any
-    other rule, ``Projection(delays=...)`` or components are a ``ValueError``. Population sizes
-    must be multiples of the number of devices. A process draws every random number of
+    other rule, ``Projection(delays=...)`` or components are a ``ValueError``. A population
+    whose size is not a multiple of the number of devices is padded at its end with inert
+    neurons in the run (``bs.simulate_sharded``). A process draws every random number of
     a rule (the stream is sequential) but holds only its own synapses, plus O(2^16) per
     thread of temporaries. The network runs with ``simulate_sharded`` (same ``mesh``
     and ``axis``) only."""

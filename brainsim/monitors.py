@@ -8,12 +8,17 @@ population: ``"synapses[k].g"`` (``bs.synaptic(k, "g")``) is the synaptic variab
 ``g`` of projection ``k`` (its position in the network's projections), shape
 ``(..., n_post)``. ``every`` records one sample per ``every`` steps: the last value of the
 window, except spikes, which record whether the neuron spiked in the window.
-With ``events=True`` spikes are kept as ``SpikeEvents`` (memory ∝ number of spikes, like
-NEST's spike recorder or Brian2's SpikeMonitor) instead of a dense ``(n_samples, n)``
-raster: during a chunk every sample appends the indices of its spiking neurons to one
-flat device buffer (``bs.ops.append_spikes``, writing only those spikes) and outputs its
-spike count; the host rebuilds the sample of each spike from the counts. A chunk with
-more spikes than the buffer holds is run again with a larger buffer, so nothing is lost.
+By default ``bs.simulate`` records spikes as events (memory ∝ number of spikes, like
+NEST's spike recorder or Brian2's SpikeMonitor) rather than as a dense ``(n_samples, n)``
+raster on the device: during a chunk every sample appends the indices of its spiking
+neurons to one flat device buffer (``bs.ops.append_spikes``, writing only those spikes)
+and outputs its spike count; the host rebuilds the sample of each spike from the counts.
+A chunk with more spikes than the buffer holds is run again with a larger buffer, so
+nothing is lost. ``rec[pop]["spikes"]`` is still the boolean raster, made from the events
+when it is read (``Recording.spike_events`` gives the events themselves);
+``events=True`` returns ``SpikeEvents`` there instead, ``events=False`` records the dense
+raster on the device (as ``bs.simulate_core`` and JAX transformations always do: spikes
+as differentiable values).
 """
 
 import math
@@ -43,14 +48,21 @@ class SpikeEvents(NamedTuple):
     def dense(self) -> np.ndarray:
         """The boolean raster ``(n_samples, n_neurons)``."""
         out = np.zeros(self.shape, bool)
-        out[self.steps, self.neurons] = True
+        out[np.asarray(self.steps), np.asarray(self.neurons)] = True
         return out
 
 
 class Record(eqx.Module):
     """Record ``variables`` of one population for neurons ``indices`` (``None``: all;
-    a slice or an integer array), one sample every ``every`` steps. ``events=True``:
-    spikes are returned as ``SpikeEvents`` rather than a dense raster; ``capacity``:
+    a slice or an integer array), one sample every ``every`` steps.
+
+    ``events``: how spikes are recorded by ``bs.simulate``. ``None`` (default): as
+    events (memory ∝ spikes), read as the dense raster ``rec[pop]["spikes"]`` (made when
+    read) or as ``rec.spike_events(pop)``; dense on the device where events cannot be
+    (a batched state, ``bs.simulate_core``, under ``jax.jit``/``vmap``/``grad``).
+    ``True``: as events, returned as ``SpikeEvents``. ``False``: a dense raster on the
+    device (one bit of memory per neuron and sample, as a byte; what training through
+    recorded spikes needs). ``capacity``:
     the initial number of spikes the event buffer of one chunk holds (default
     ``event_capacity``: room for a mean rate of 50 Hz; when a chunk has more spikes it is
     run again with room for 25 % more spikes than it had, and later chunks keep that room)."""
@@ -58,17 +70,19 @@ class Record(eqx.Module):
     variables: tuple[str, ...] = eqx.field(static=True)
     indices: slice | tuple[int, ...] | None = eqx.field(default=None, static=True)
     every: int = eqx.field(default=1, static=True)
-    events: bool = eqx.field(default=False, static=True)
+    events: bool | None = eqx.field(default=None, static=True)
     capacity: int | None = eqx.field(default=None, static=True)
 
-    def __init__(self, variables, indices=None, every=1, events=False, capacity=None):
+    def __init__(self, variables, indices=None, every=1, events=None, capacity=None):
         self.variables = (variables,) if isinstance(variables, str) else tuple(variables)
         if indices is not None and not isinstance(indices, slice):
             indices = tuple(int(i) for i in np.asarray(indices).ravel())
         self.indices = indices
         check_size("Record.every", every)
         self.every = every
-        self.events = bool(events)
+        if events not in (None, True, False):
+            raise ValueError(f"Record.events must be None, True or False, got {events!r}")
+        self.events = None if events is None else bool(events)
         if capacity is not None:
             check_size("Record.capacity", capacity)
         self.capacity = capacity
@@ -91,6 +105,15 @@ def as_records(record, populations) -> dict[str, Record]:
         spec = spec if isinstance(spec, Record) else Record(spec)
         out[name] = spec
     return out
+
+
+def as_events(rec: Record, spike_shape: tuple, stacked: int) -> bool:
+    """Whether ``bs.simulate`` records the spikes of ``rec`` as events: when asked
+    (``events=True``), or by default (``None``) where the population is unbatched and
+    the state not stacked; never when ``rec`` records no spikes."""
+    if not any(map(is_spikes, rec.variables)) or rec.events is False:
+        return False
+    return rec.events or (len(spike_shape) == 1 and not stacked)
 
 
 def field_name(variable: str) -> str:
@@ -170,7 +193,7 @@ def check_variables(records: dict[str, Record], state, net) -> None:
                 raise ValueError(
                     f"record: population {name!r} has no variable {var!r}; available: {fields}"
                 )
-        if rec.events and np.ndim(pop_state.spike) > 1:
+        if rec.events is True and np.ndim(pop_state.spike) > 1:
             raise ValueError(
                 f"record: events=True needs an unbatched population, but {name!r} has "
                 f"state shape {np.shape(pop_state.spike)}"
@@ -258,6 +281,18 @@ def to_events(raster, offset: int) -> SpikeEvents:
     return SpikeEvents(steps + offset, neurons.astype(np.int32), raster.shape)
 
 
+def keep_chunk(kept: dict, variable: str, x, first: int, n_samples: int) -> None:
+    """Keep one chunk's recording ``x`` of ``variable`` (samples ``first ...``) in
+    ``kept``: ``SpikeEvents`` appended to a list, dense samples written into one array
+    of the run's ``n_samples`` (made at the first chunk)."""
+    if isinstance(x, SpikeEvents):
+        kept.setdefault(variable, []).append(x)
+        return
+    if variable not in kept:
+        kept[variable] = np.empty((n_samples, *x.shape[1:]), x.dtype)
+    kept[variable][first : first + len(x)] = x
+
+
 def join_events(pieces: list[SpikeEvents], n: int) -> SpikeEvents:
     """One ``SpikeEvents`` from consecutive pieces (each ``to_events`` of one chunk)."""
     n_samples = sum(p.shape[0] for p in pieces)
@@ -268,3 +303,19 @@ def join_events(pieces: list[SpikeEvents], n: int) -> SpikeEvents:
         np.concatenate([p.neurons for p in pieces]),
         (n_samples, n),
     )
+
+
+def merge_events(parts: list[SpikeEvents]) -> SpikeEvents:
+    """One population's ``SpikeEvents`` from those of every process of a multi-process
+    run (each: that process's own neurons, global indices, the same ``shape``): all
+    spikes, sorted by step and, within a step, by neuron (as a single-process run
+    records them)."""
+    if not parts:
+        raise ValueError("merge_events needs at least one SpikeEvents, got none")
+    shapes = {tuple(p.shape) for p in parts}
+    if len(shapes) != 1:
+        raise ValueError(f"merge_events: the parts have different shapes {sorted(shapes)}")
+    steps = np.concatenate([np.asarray(p.steps, np.int64) for p in parts])
+    neurons = np.concatenate([np.asarray(p.neurons, np.int32) for p in parts])
+    order = np.lexsort((neurons, steps))
+    return SpikeEvents(steps[order], neurons[order], shapes.pop())

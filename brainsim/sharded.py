@@ -24,7 +24,8 @@ from ._checks import check_positive, check_size, steps
 from ._chunks import chunk_steps as default_chunk_steps
 from ._chunks import run_chunks
 from ._multihost import check_same, local_blocks, place
-from ._shard_network import shard_network
+from ._shard_network import mask_padding, pad_state, padded, shard_network
+from ._sink import RecordingLayout, RecordingSink
 from ._version import __version__
 from .monitors import (
     EVENT_DENSITY_HZ,
@@ -34,6 +35,7 @@ from .monitors import (
     from_appended,
     grow_capacity,
     join_events,
+    keep_chunk,
 )
 from .network import Network, NetworkState
 from .neurons import PoissonCounts, PoissonSource
@@ -69,6 +71,7 @@ def simulate_sharded(
     chunk_steps: int | None = None,
     events: bool = False,
     capacity: int | None = None,
+    stream: RecordingSink | None = None,
 ) -> tuple[NetworkState, dict]:
     """Run ``net`` from ``state`` (made by ``net.init``, unbatched) for ``duration`` ms on
     the devices of ``mesh`` (default: all devices on one axis ``axis``), each holding
@@ -83,9 +86,12 @@ def simulate_sharded(
 
     Needs procedural projections or stored ``CSR``, ``ELL`` (as its rows) or ``Delayed``
     ones without components (each device then holds the synapses onto its own neurons,
-    their weights and delays; ``bs.distributed.network`` builds only those), population
-    sizes that are multiples of the number of devices; the spikes equal those of ``bs.simulate``
-    on one device.
+    their weights and delays; ``bs.distributed.network`` builds only those), and
+    populations of at least as many neurons as devices; the spikes equal those of
+    ``bs.simulate`` on one device. A population whose size is not a multiple of the
+    devices (stored connectivity only) is padded at its end with inert neurons that
+    never spike and receive nothing; the recordings hold only its own neurons, the final
+    state has the padded size (and may be passed back in to go on).
 
     Several processes (after ``bs.distributed.initialize``; the mesh may span the devices
     of every process): every process calls this with the same arguments (checked first:
@@ -93,9 +99,18 @@ def simulate_sharded(
     transfers, steps and records only the neurons of its own devices, and the spikes
     cross processes in the same one collective per step. Spikes must be recorded as
     events: each process returns the ``SpikeEvents`` of its own neurons (global indices;
-    ``bs.distributed.merge_events`` joins those of every process)."""
+    ``bs.distributed.merge_events`` joins those of every process).
+
+    ``stream``: where each chunk's spikes go instead of memory (``bs.io.HDF5Sink``; one
+    sink, so one file, per process: its own neurons); the spikes returned are then the
+    file's, read when used. ``bs.io.read_recording([path, ...])`` reads the files of
+    every process as one recording."""
     check_positive("dt", dt, "ms")
     n_steps = steps("duration", duration, dt)
+    if stream is not None and not isinstance(stream, RecordingSink):
+        raise TypeError(
+            f"simulate_sharded: stream must be a bs.io.HDF5Sink (a RecordingSink), got {stream!r}"
+        )
     net.check_state(state, dt)
     mesh = jax.make_mesh((jax.device_count(),), (axis,)) if mesh is None else mesh
     if not events and not all(d.process_index == jax.process_index() for d in mesh.devices.flat):
@@ -124,6 +139,8 @@ def simulate_sharded(
         (duration, dt, t0, chunk_steps, events, capacity),
     )
     arrays, static, net_specs = shard_network(net, mesh, axis)
+    n_shards = mesh.shape[axis]
+    state = pad_state(state, n_shards)
     specs = jax.tree.map(lambda x: _spec(x, axis), state)
     state = jax.tree.map(lambda x, s: place(x, NamedSharding(mesh, s)), state, specs)
     if chunk_steps is None:
@@ -134,8 +151,9 @@ def simulate_sharded(
     check_size("chunk_steps", chunk_steps)
     if capacity is not None:
         check_size("capacity", capacity)
-    n_shards = mesh.shape[axis]
-    local_size = {name: pop.size // n_shards for name, pop in net.populations.items()}
+    sizes = {name: pop.size for name, pop in net.populations.items()}
+    local_size = {name: padded(n, n_shards) // n_shards for name, n in sizes.items()}
+    pads = {name: n for name, n in sizes.items() if n % n_shards}
 
     def run(arrays, state, i0, length, capacities):
         local = eqx.combine(arrays, static)
@@ -145,6 +163,9 @@ def simulate_sharded(
             state, bufs = carry
             t = t0 + i * dt
             new, spikes = local.step(state, None, t=t, dt=dt)
+            if pads:  # the padding neurons never spike
+                pops, spikes = mask_padding(pads, new.populations, spikes, axis)
+                new = eqx.tree_at(lambda s: s.populations, new, pops)
             # each device's own state stays its own (typed varying) whatever computed it
             state = jax.tree.map(lambda x, old: own(x) if _varies(old, axis) else x, new, state)
             if not events:
@@ -173,7 +194,12 @@ def simulate_sharded(
         n: event_capacity(Record("spikes", capacity=capacity), local_size[n], chunk_steps, dt)
         for n in net.populations
     }
-    pieces = {name: [] for name in net.populations}
+    records = {name: Record("spikes", events=events) for name in net.populations}
+    if stream is not None:
+        shapes = {name: (k,) for name, k in sizes.items()}
+        ev = frozenset(net.populations) if events else frozenset()
+        stream.open(RecordingLayout(dt, t0, n_steps, records, shapes, ev))
+    kept = {name: {} for name in net.populations}
 
     def run_chunk(done: int, length: int) -> bool:
         nonlocal state
@@ -187,6 +213,7 @@ def simulate_sharded(
             )
             compiled[length, caps] = jax.jit(fn)
         new_state, out, bufs, most = compiled[length, caps](arrays, state, jnp.int32(done))
+        chunk = {}
         if events:
             most = {n: int(m) for n, m in most.items()}
             grown = {
@@ -199,45 +226,51 @@ def simulate_sharded(
                 return False
             for name in net.populations:
                 buf, end = bufs[name]
-                pieces[name].append(
-                    _merge_shards(
-                        local_blocks(buf),
-                        local_blocks(end),
-                        local_blocks(out[name]),
-                        done,
-                        local_size[name],
-                        n_shards,
-                    )
+                chunk[name] = _merge_shards(
+                    local_blocks(buf),
+                    local_blocks(end),
+                    local_blocks(out[name]),
+                    done,
+                    local_size[name],
+                    sizes[name],
                 )
                 capacities[name] = max(
                     capacities[name], grow_capacity(most[name], local_size[name] * chunk_steps)
                 )
         else:
-            for name, s in jax.device_get(out).items():
-                pieces[name].append(s)
+            chunk.update({n: x[:, : sizes[n]] for n, x in jax.device_get(out).items()})
+        if stream is not None:
+            stream.append(done, length, {n: {"spikes": x} for n, x in chunk.items()})
+        else:
+            for name, x in chunk.items():
+                keep_chunk(kept[name], "spikes", x, done, n_steps)
         state = new_state
         return True
 
-    run_chunks(n_steps, chunk_steps, run_chunk, progress=False)
+    try:
+        run_chunks(n_steps, chunk_steps, run_chunk, progress=False)
+    finally:
+        streamed = stream.close() if stream is not None else None
+    if streamed is not None:
+        return state, {n: streamed[n]["spikes"] for n in net.populations}
     if events:
-        return state, {n: join_events(p, net.populations[n].size) for n, p in pieces.items()}
-    return state, {
-        n: np.concatenate(p) if p else np.zeros((0, net.populations[n].size), bool)
-        for n, p in pieces.items()
-    }
+        return state, {n: join_events(kept[n].get("spikes", []), k) for n, k in sizes.items()}
+    empty = lambda k: np.zeros((0, k), bool)
+    return state, {n: kept[n].get("spikes", empty(k)) for n, k in sizes.items()}
 
 
-def _merge_shards(bufs, ends, counts, offset: int, local: int, n_shards: int) -> SpikeEvents:
-    """One chunk's ``SpikeEvents`` from the event buffers this process holds: ``bufs``,
-    ``ends`` and ``counts`` the ``local_blocks`` of the devices' buffers (local indices),
-    their ends and the spike counts ``(n_steps, n_shards)``. Global indices (device ``d``
-    holds neurons ``[d local, (d + 1) local)``), sorted by step and, within a step, by
-    neuron (a stable sort of the devices' lists taken in device order)."""
+def _merge_shards(bufs, ends, counts, offset: int, local: int, size: int) -> SpikeEvents:
+    """One chunk's ``SpikeEvents`` (of a population of ``size`` neurons) from the event
+    buffers this process holds: ``bufs``, ``ends`` and ``counts`` the ``local_blocks`` of
+    the devices' buffers (local indices), their ends and the spike counts ``(n_steps,
+    n_shards)``. Global indices (device ``d`` holds neurons ``[d local, (d + 1) local)``),
+    sorted by step and, within a step, by neuron (a stable sort of the devices' lists
+    taken in device order)."""
     parts = [
-        from_appended(buf[: end[0]] + d * local, count, offset, local * n_shards)
+        from_appended(buf[: end[0]] + d * local, count, offset, size)
         for (_, buf), (d, end), (_, count) in zip(bufs, ends, counts, strict=True)
     ]
     steps = np.concatenate([p.steps for p in parts])
     order = np.argsort(steps, kind="stable")
     neurons = np.concatenate([p.neurons for p in parts])
-    return SpikeEvents(steps[order], neurons[order], (counts[0][1].shape[0], local * n_shards))
+    return SpikeEvents(steps[order], neurons[order], (counts[0][1].shape[0], size))

@@ -43,11 +43,13 @@ from .core import (
 from .monitors import (
     EVENT_DENSITY_HZ,
     Record,
+    as_events,
     event_capacity,
     from_appended,
     grow_capacity,
     is_spikes,
     join_events,
+    keep_chunk,
 )
 from .network import Network, NetworkState
 
@@ -171,7 +173,7 @@ def simulate(
     began = time.perf_counter()
     plan = plan_run(net, state, duration, dt, record, inputs)
     records, shapes, base, n_steps = plan.records, plan.shapes, plan.base, plan.n_steps
-    evented = {n for n, r in records.items() if r.events and any(map(is_spikes, r.variables))}
+    evented = {n for n, r in records.items() if as_events(r, shapes[n], plan.stacked)}
     bytes_per_step = sum(  # dense samples; events: the counts and the default buffer
         4 / rec.every * (1 + shapes[n][-1] * EVENT_DENSITY_HZ * rec.every * dt * 1e-3)
         if n in evented and is_spikes(v)
@@ -196,7 +198,9 @@ def simulate(
         native=not plan.stacked,
         values=False,
     )
-    pieces = {name: {v: [] for v in rec.variables} for name, rec in records.items()}
+    # events: one piece per chunk; dense: one array for the run, filled chunk by chunk
+    # (no list of pieces joined at the end: peak memory is the raster, not twice it)
+    kept = {name: {} for name in records}
     if stream is not None:
         if not isinstance(stream, RecordingSink):
             raise TypeError(
@@ -239,7 +243,7 @@ def simulate(
                     x = from_appended(buf, x, done // rec.every, shapes[name][-1])
                 chunk[name][v] = x
                 if stream is None:
-                    pieces[name][v].append(x)
+                    keep_chunk(kept[name], v, x, done // rec.every, n_steps // rec.every)
             if name in evented:  # the next chunk's buffer: room for 25 % more spikes
                 capacities[name] = max(
                     capacities[name],
@@ -260,17 +264,13 @@ def simulate(
         return state, streamed
     data = {
         name: {
-            v: _join(name in evented and is_spikes(v), pieces[name][v], shapes[name][-1])
+            v: join_events(kept[name].get(v, []), shapes[name][-1])
+            if name in evented and is_spikes(v)
+            else kept[name].get(v, np.zeros((0,)))
             for v in rec.variables
         }
         for name, rec in records.items()
     }
     every = tuple((name, rec.every) for name, rec in records.items())
-    return state, Recording(data, dt, compile_time, run_time, n_steps, t0, every)
-
-
-def _join(events: bool, pieces, n):
-    """A recording from its per-chunk pieces."""
-    if events:
-        return join_events(pieces, n)
-    return np.concatenate(pieces) if pieces else np.zeros((0,))
+    rasters = tuple(n for n in evented if records[n].events is None)
+    return state, Recording(data, dt, compile_time, run_time, n_steps, t0, every, rasters)

@@ -155,6 +155,11 @@ def _sim(net=None, duration=1.0, **kw):
     return bs.simulate(net, net.init(KEY, dt=kw.get("dt", 0.1)), duration, **kw)
 
 
+def _batched():
+    net = _net()
+    return net, net.init(KEY, dt=0.1, batch_shape=(2,))
+
+
 def _net_state():
     net = _net()
     return net, net.init(KEY, dt=0.1)
@@ -476,6 +481,19 @@ LONG_RUNS = [
      ValueError, r"save_run: dt must be > 0 ms, got 0.0"),
     ("restore_run-path", lambda: bs.restore_run("no/such/run.ckpt", *_net_state()),
      FileNotFoundError, r"no/such/run.ckpt"),
+    ("Record-events", lambda: bs.Record("spikes", events="yes"), ValueError,
+     r"Record.events must be None, True or False, got 'yes'"),
+    ("simulate_sharded-stream", lambda: bs.simulate_sharded(*_net_state(), 1.0, stream="a.h5"),
+     TypeError, r"simulate_sharded: stream must be a bs.io.HDF5Sink \(a RecordingSink\), "
+     r"got 'a.h5'"),
+    ("read_recording-empty", lambda: bs.io.read_recording([]), ValueError,
+     r"read_recording: path is an empty list; give one file or more"),
+    ("read_recording-lazy", lambda: bs.io.read_recording(["a.h5", "b.h5"], lazy=True),
+     ValueError, r"read_recording: lazy=True reads one file, got 2"),
+    ("spike_events-batched", lambda: bs.simulate_core(
+        *_batched(), 1.0, 0.1, record={"a": ["spikes"]})[1].spike_events("a"),
+     ValueError, r"spike_events: a\['spikes'\] has shape \(10, 2, 4\); events need "
+     r"\(n_samples, n_neurons\)"),
 ]
 
 ROWS = TRAIN + LAYERS + NEURONS + SYNAPSES + CONN + NETWORK + SIMULATE + OTHER + LONG_RUNS

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 import brainsim as bs
-from brainsim.conn import NormalDelay, blocks
+from brainsim.conn import NormalDelay, blocks, builders
 
 
 def _pairs(layout):
@@ -22,6 +22,7 @@ def _pairs(layout):
 def small_blocks(monkeypatch):
     """Blocks of ~4096 synapses, so that every test draws many blocks."""
     monkeypatch.setattr(blocks, "BLOCK", 4096)
+    monkeypatch.setattr(builders, "IN_DEGREE_BLOCK", 4096)
 
 
 def test_pairs_are_independent_and_uniform(small_blocks):
@@ -251,6 +252,8 @@ def test_block_sort_matches_lexsort(n_post):
         (bs.conn.FixedProb(0.05), False),
         (bs.conn.FixedTotalNumber(60_000, weights=bs.conn.NormalWeights(0.5, 0.3)), True),
         (bs.conn.FixedTotalNumber(9_000, allow_self=False), True),
+        (bs.conn.FixedInDegree(30, allow_self=False), True),
+        (bs.conn.FixedInDegree(200), False),  # k > n_pre / 2: drawn by sorting uniforms
         (
             bs.conn.FixedTotalNumber(
                 40_000, weights=bs.conn.UniformWeights(1.0, 2.0), delays=NormalDelay(1.5, 0.75)
@@ -304,5 +307,5 @@ def test_from_edges_and_one_to_one_windows_and_rules_without_one():
     indptr, targets, none = bs.conn.OneToOne().build_window(None, 40, 40, (10, 30))
     assert none is None and targets.tolist() == list(range(20))
     assert np.diff(indptr).tolist() == [0] * 10 + [1] * 20 + [0] * 10
-    with pytest.raises(ValueError, match="FixedInDegree cannot build one process's synapses"):
-        bs.conn.FixedInDegree(5).build_window(jax.random.key(0), 50, 40, (0, 20))
+    with pytest.raises(ValueError, match="FixedOutDegree cannot build one process's synapses"):
+        bs.conn.FixedOutDegree(5).build_window(jax.random.key(0), 50, 40, (0, 20))

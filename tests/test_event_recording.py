@@ -108,7 +108,8 @@ def coba():
     net = bs.models.coba(400, key=jax.random.key(0))
     state = net.init(jax.random.key(1))
     # the independent path: the boolean raster at every step, one chunk
-    _, dense = bs.simulate(net, state, 30.0, 0.1, record={"E": ["spikes"], "I": ["spikes"]})
+    dense_rec = {p: bs.Record("spikes", events=False) for p in ("E", "I")}
+    _, dense = bs.simulate(net, state, 30.0, 0.1, record=dense_rec)
     return net, state, {p: np.asarray(dense[p]["spikes"]) for p in ("E", "I")}
 
 
@@ -149,7 +150,8 @@ def test_overflow_grows_the_buffer_and_reruns(coba, sim_path):
     chunk could hold more than 4 spikes."""
     net, state, _ = coba
     drive = {"E": 100.0, "I": 100.0}
-    _, dense = bs.simulate(net, state, 30.0, 0.1, record={"E": ["spikes"]}, inputs=drive)
+    dense_rec = {"E": bs.Record("spikes", events=False)}
+    _, dense = bs.simulate(net, state, 30.0, 0.1, record=dense_rec, inputs=drive)
     dense = np.asarray(dense["E"]["spikes"])
     rec = {"E": bs.Record("spikes", events=True, capacity=4)}
     _, r = bs.simulate(net, state, 30.0, 0.1, record=rec, chunk_steps=100, inputs=drive)

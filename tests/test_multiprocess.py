@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import brainsim as bs
+from brainsim.models.potjans_diesmann import POPULATIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,9 +35,10 @@ CHILD = textwrap.dedent(
     assert jax.process_count() == 2 and jax.device_count() == 4, jax.devices()
     net = bs.models.coba(800, key=jax.random.key(0), procedural=True)
     state = net.init(jax.random.key(1))
-    # 4 shards (2 per process), 8-spike buffers: the first chunk overflows and is rerun
+    # 4 shards (2 per process), 8-spike buffers: the first chunk overflows and is rerun;
+    # each process streams its own neurons' spikes to its own file
     _, four = bs.simulate_sharded(net, state, 100.0, 0.1, events=True, chunk_steps=500,
-                                  capacity=8)
+                                  capacity=8, stream=bs.io.HDF5Sink(f"{out}/four{pid}.h5"))
     # stored FixedProb (CSR) built whole by every process (bs.Network) and cut: 2 shards,
     # one device per process, each holding the synapses onto its block
     firsts = [next(d for d in jax.devices() if d.process_index == p) for p in (0, 1)]
@@ -104,6 +106,43 @@ FOUR = textwrap.dedent(
 )
 
 
+# Potjans-Diesmann (populations of 10 to 219 neurons: padded) and a FixedInDegree network
+# with stored synapses built per process, as 2 processes of one device each, or (argv[4]
+# == "1") as one process over its 8 host devices.
+PADDED = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import brainsim as bs
+
+    pid, port, out, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+    if n > 1:
+        bs.distributed.initialize(f"localhost:{port}", n, pid, timeout=120)
+    import jax
+    from test_multiprocess import held, in_degree_network, microcircuit
+
+    pd = microcircuit(bs.distributed.network)
+    _, ev = bs.simulate_sharded(pd, pd.init(jax.random.key(1)), 100.0, 0.1, events=True)
+    parts = {"pd": ev}
+    if n > 1:
+        fid = in_degree_network(bs.distributed.network)
+        _, parts["fid"] = bs.simulate_sharded(fid, fid.init(jax.random.key(3)), 100.0, 0.1,
+                                              events=True)
+    np.savez(f"{out}/{n}_{pid}.npz", **{
+        f"{tag}_{p}_{k}": np.asarray(getattr(e, k))
+        for tag, ev in parts.items() for p, e in ev.items() for k in ("steps", "neurons")})
+    print(json.dumps({"pd": held(pd), "fid": held(fid) if n > 1 else None}))
+    """
+)
+
+
+def microcircuit(network=bs.Network) -> bs.Network:
+    """Potjans & Diesmann's microcircuit at 1 % of its neurons (770) and 10 % of its
+    in-degrees (300 k synapses, per-synapse normal weights and delays), Poisson-driven,
+    built by ``network``."""
+    return bs.models.potjans_diesmann(0.01, key=jax.random.key(0), k_scale=0.1, network=network)
+
+
 def held(net: bs.Network) -> list[dict]:
     """Per projection, what this process holds of its ``StoredShard``: the synapse count
     of each of its shards (by shard index) and the padded length of every array."""
@@ -151,24 +190,54 @@ def weighted_network(network=bs.Network) -> bs.Network:
     return network({"A": pop}, [proj], key=jax.random.key(2))
 
 
+def in_degree_network(network=bs.Network) -> bs.Network:
+    """401 excitatory and 99 inhibitory LIF neurons (sizes that 2, 4 or 8 processes or
+    devices do not divide), each receiving ``FixedInDegree`` synapses (40 from E, 10 from
+    I, distinct, no autapses) with conductances, built by ``network``."""
+    lif = lambda n: bs.neurons.LIF(
+        n,
+        tau_m=20.0,
+        v_rest=-60.0,
+        v_th=-50.0,
+        v_reset=-60.0,
+        t_ref=5.0,
+        i_ext=200.0,
+        v_init=bs.initializers.Uniform(-60.0, -50.0),
+    )
+    proj = lambda pre, post, k, w, tau, e_rev: bs.Projection(
+        pre,
+        post,
+        bs.conn.FixedInDegree(k, allow_self=False),
+        weight=w,
+        synapse=bs.synapses.Exponential(tau),
+        output=bs.synapses.Conductance(e_rev),
+    )
+    projections = [
+        proj(pre, post, *(40, 0.5, 5.0, 0.0) if pre == "E" else (10, 2.0, 10.0, -80.0))
+        for pre in ("E", "I")
+        for post in ("E", "I")
+    ]
+    return network({"E": lif(401), "I": lif(99)}, projections, key=jax.random.key(4))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("localhost", 0))
         return s.getsockname()[1]
 
 
-def _launch(script: str, tmp_path, n: int = 2, devices: int = 2, timeout: float = 300):
-    """Run ``script`` as ``n`` processes of ``devices`` host CPU devices each (argv:
-    process id, port, ``tmp_path``); their return codes, stdout and stderr."""
+def _start(script: str, tmp_path, n: int, devices: int, extra=()) -> list:
+    """Start ``script`` as ``n`` processes of ``devices`` host CPU devices each (argv:
+    process id, a free port, ``tmp_path``, ``extra``)."""
     env = {
         **os.environ,
         "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
     }
     port = str(_free_port())
-    procs = [
+    return [
         subprocess.Popen(
-            [sys.executable, "-c", script, str(p), port, str(tmp_path)],
+            [sys.executable, "-c", script, str(p), port, str(tmp_path), *extra],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -176,6 +245,10 @@ def _launch(script: str, tmp_path, n: int = 2, devices: int = 2, timeout: float 
         )
         for p in range(n)
     ]
+
+
+def _wait(procs: list, timeout: float):
+    """The return codes, stdouts and stderrs of ``procs``, each killed after ``timeout`` s."""
     try:
         outs = [p.communicate(timeout=timeout) for p in procs]
     finally:
@@ -184,25 +257,35 @@ def _launch(script: str, tmp_path, n: int = 2, devices: int = 2, timeout: float 
     return [p.returncode for p in procs], outs
 
 
+def _launch(script: str, tmp_path, n: int = 2, devices: int = 2, timeout: float = 300):
+    """Run ``script`` as ``n`` processes of ``devices`` host CPU devices each (``_start``)."""
+    return _wait(_start(script, tmp_path, n, devices), timeout)
+
+
 def _reference(tag: str):
     """The single-process run (``bs.simulate``, 100 ms) a multi-process one must equal:
     the network built whole and its spikes ``{population: (1000, size) bool}``."""
-    if tag == "w":
-        net = weighted_network()
-        state = net.init(jax.random.key(3))
+    if tag in ("w", "fid", "pd"):
+        net = {"w": weighted_network, "fid": in_degree_network, "pd": microcircuit}[tag]()
+        state = net.init(jax.random.key(1 if tag == "pd" else 3))
     else:
         net = bs.models.coba(800, key=jax.random.key(0), procedural=tag == "procedural")
         state = net.init(jax.random.key(1))
     _, rec = bs.simulate(net, state, 100.0, 0.1, record={p: ["spikes"] for p in net.populations})
     spikes = {p: np.asarray(r["spikes"]) != 0 for p, r in rec.items()}
-    assert spikes["A" if tag == "w" else "E"].sum() > 500  # an active network
+    if tag == "pd":  # every layer active; the Poisson sources are not recorded
+        spikes = {p: spikes[p] for p in POPULATIONS}
+        assert all(s.sum() >= 10 for s in spikes.values()), {p: s.sum() for p, s in spikes.items()}
+    else:
+        assert spikes["A" if tag == "w" else "E"].sum() > 500  # an active network
     return net, spikes
 
 
 def _check_merged(files, prefix: str, net, spikes):
     """The processes' recordings (``files``, keys ``{prefix}{population}_steps`` /
     ``_neurons``) each hold their own contiguous block of neurons, and merged equal the
-    single-process ``spikes``."""
+    single-process ``spikes`` (a population of ``size`` neurons padded to a multiple of
+    the processes: process ``p`` holds ``[p w, (p + 1) w)``, ``w = ceil(size / P)``)."""
     n = len(files)
     for pop, one in spikes.items():
         size = net.populations[pop].size
@@ -210,9 +293,11 @@ def _check_merged(files, prefix: str, net, spikes):
             bs.SpikeEvents(f[f"{prefix}{pop}_steps"], f[f"{prefix}{pop}_neurons"], (1000, size))
             for f in files
         ]
+        width = -(-size // n)
         for p, part in enumerate(parts):  # process p recorded its own neurons only
-            lo, hi = p * size // n, (p + 1) * size // n
-            assert lo <= part.neurons.min() <= part.neurons.max() < hi, (prefix, pop, p)
+            if part.neurons.size:
+                lo, hi = p * width, min((p + 1) * width, size)
+                assert lo <= part.neurons.min() <= part.neurons.max() < hi, (prefix, pop, p)
         merged = bs.distributed.merge_events(parts)
         np.testing.assert_array_equal(merged.dense(), one, err_msg=f"{prefix} {pop}")
 
@@ -223,9 +308,8 @@ def _check_held(held: list[dict], net, n_shards: int, mine: list[int]):
     share, never the whole matrix."""
     for got, proj in zip(held, net.projections, strict=True):
         csr = proj.conn.csr if isinstance(proj.conn, bs.conn.Delayed) else proj.conn
-        counts = np.bincount(
-            np.asarray(csr.indices) // (csr.n_post // n_shards), minlength=n_shards
-        )
+        width = -(-csr.n_post // n_shards)  # padded: the last shards hold fewer targets
+        counts = np.bincount(np.ravel(csr.indices) // width, minlength=n_shards)
         assert {int(d): c for d, c in got["synapses"].items()} == {d: counts[d] for d in mine}
         assert got["padded"] == [[1, int(counts.max())]], (got, counts)
 
@@ -239,10 +323,11 @@ def test_two_processes_reproduce_single_process_spikes(tmp_path):
     neurons, counted here against the whole network) over 4 devices; and a network with
     per-synapse weights and delays (FixedTotalNumber) built per process. The merged per-process
     recordings equal the single-process ``bs.simulate`` spike trains, every spike at the
-    same step. The network is chaotic: one differently rounded conductance would move
-    spikes within tens of ms, so equality checks the exchange and the built synapses
-    bit for bit. Different seeds per process, and rasters (not events) over several
-    processes, are a ValueError in every process, not a hang."""
+    same step (the first run streamed by each process to its own file, read back merged
+    by ``bs.io.read_recording``). The network is chaotic: one differently rounded
+    conductance would move spikes within tens of ms, so equality checks the exchange and
+    the built synapses bit for bit. Different seeds per process, and rasters (not
+    events) over several processes, are a ValueError in every process, not a hang."""
     codes, outs = _launch(CHILD, tmp_path)
     assert codes == [0, 0], [o[1][-3000:] for o in outs]
     files = [np.load(tmp_path / f"p{p}.npz") for p in (0, 1)]
@@ -251,6 +336,10 @@ def test_two_processes_reproduce_single_process_spikes(tmp_path):
         net, spikes = _reference(ref)
         for tag in tags:
             _check_merged(files, f"{tag}_", net, spikes)
+        if ref == "procedural":  # the processes' streamed files, read as one recording
+            merged = bs.io.read_recording([tmp_path / f"four{p}.h5" for p in (0, 1)])
+            for pop, one in spikes.items():
+                np.testing.assert_array_equal(merged[pop]["spikes"].dense(), one, err_msg=pop)
         if ref != "procedural":
             for p, line in enumerate(lines):
                 _check_held(line["held"]["w" if ref == "w" else "csr"], net, 4, [2 * p, 2 * p + 1])
@@ -277,6 +366,30 @@ def test_four_processes_and_a_dead_one(tmp_path):
         if p < 3:
             assert codes[p] != 0 and "finished" not in out, (codes, out, err[-2000:])
             assert "error:" in out or "heartbeat timeout" in err, (out, err[-2000:])
+
+
+@pytest.mark.slow
+def test_padded_populations_and_in_degree_built_per_process(tmp_path):
+    """Potjans & Diesmann's microcircuit (770 neurons, 300 k synapses with per-synapse
+    weights and delays, Poisson drive; no population a multiple of 8 and four of them
+    odd, so every run pads) with its synapses built per process, for 100 ms: as 2
+    processes of one device each and as one process over 8 devices, the merged
+    recordings equal the single-process ``bs.simulate`` spike trains of every layer,
+    and each process holds exactly the synapses onto its own neurons. A FixedInDegree
+    network (401 + 99 neurons) built per process (each process drawing only its own
+    targets' synapses) likewise, as 2 processes."""
+    procs = _start(PADDED, tmp_path, 2, 1, ["2"]) + _start(PADDED, tmp_path, 1, 8, ["1"])
+    codes, outs = _wait(procs, timeout=900)  # each process compiles 72 projections
+    assert codes == [0, 0, 0], [o[1][-3000:] for o in outs]
+    *lines, one_line = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    for tag in ("pd", "fid"):
+        net, spikes = _reference(tag)
+        _check_merged([np.load(tmp_path / f"2_{p}.npz") for p in (0, 1)], f"{tag}_", net, spikes)
+        for p, line in enumerate(lines):
+            _check_held(line[tag], net, 2, [p])
+        if tag == "pd":
+            _check_merged([np.load(tmp_path / "1_0.npz")], "pd_", net, spikes)
+            _check_held(one_line["pd"], net, 8, list(range(8)))
 
 
 def test_merge_events_sorts_by_step_then_neuron():

@@ -142,7 +142,8 @@ def test_falls_back_where_not_equivalent(counted):
     """``step_block`` is ``None`` (``simulate`` steps one at a time, unchanged) for an
     input that is a function of time, a delay longer than one step, a batched state, and
     where the native kernels are off; ``simulate`` does not try it when a recording holds
-    more than spike events (a membrane potential, a subset of neurons, a window)."""
+    more than spike events (a membrane potential, a subset of neurons, a window, a
+    dense raster)."""
     net = bs.models.coba(300, key=jax.random.key(0))
     state = net.init(jax.random.key(1), dt=0.1)
     block = lambda n, s, inputs=None: n.step_block(s, inputs, steps=4, dt=0.1)
@@ -167,7 +168,7 @@ def test_falls_back_where_not_equivalent(counted):
         {"E": bs.Record(["spikes", "v"], events=True)},
         {"E": bs.Record("spikes", indices=[3, 1], events=True)},
         {"E": bs.Record("spikes", every=10, events=True)},
-        {"E": ["spikes"]},
+        {"E": bs.Record(["spikes"], events=False)},
     ):
         bs.simulate(net, state, 2.0, 0.1, record=record)
     assert counted == []

@@ -88,6 +88,19 @@ SCRIPT = textwrap.dedent(
                               equal=bool(np.array_equal(np.asarray(rec[p]["spikes"]) != 0,
                                                         ev[p].dense())))
                       for p in "ACS"}
+    # named errors, before compiling: a population smaller than the devices; procedural
+    # connectivity between populations that would need padding
+    lif = lambda n: bs.neurons.LIF(n, tau_m=20.0, v_rest=-60.0, v_th=-50.0, v_reset=-60.0)
+    tiny = bs.Network({"A": lif(5)}, [], key=jax.random.key(0))
+    procedural = bs.Network({"A": lif(100), "B": lif(100)}, [bs.Projection(
+        "A", "B", bs.conn.ProceduralFixedOutDegree(5), weight=1.0)], key=jax.random.key(0))
+    out["errors"] = {}
+    for tag, bad in (("tiny", tiny), ("procedural", procedural)):
+        try:
+            bs.simulate_sharded(bad, bad.init(jax.random.key(0)), 1.0)
+            out["errors"][tag] = None
+        except ValueError as e:
+            out["errors"][tag] = str(e)
     print(json.dumps(out))
     """
 )
@@ -131,6 +144,10 @@ def test_eight_devices_reproduce_single_device_spikes():
     assert all(v["equal"] for v in out["poisson"].values()), out
     # Grown from 8 slots per device (an overflow in the first chunk), the events are exact.
     assert out["burst"]["events_equal"] and out["burst"]["events_sorted"], out
+    errors = out["errors"]
+    assert "population 'A' has 5 neurons, fewer than the 8 devices" in errors["tiny"], errors
+    assert "procedural connectivity runs sharded only" in errors["procedural"], errors
+    assert "100 -> 100 neurons" in errors["procedural"], errors
 
 
 def test_windows_tile_the_full_product_bitwise():

@@ -26,6 +26,7 @@ from .._random import host_bits, host_key
 from .blocks import (
     draw_total_number,
     group_by_pre,
+    parallel,
     skip_positions,
     stable_argsort,
     total_number_window,
@@ -34,6 +35,10 @@ from .by_delay import with_delays as with_delays
 from .delay_rules import NormalDelay
 from .layouts import CSR, ELL, Delayed, Dense, Procedural
 from .weight_rules import AbstractWeightRule, ConstantWeights
+
+#: Synapses per block of targets drawn together by ``FixedInDegree`` (at least one
+#: target; a block's temporaries are O(this)).
+IN_DEGREE_BLOCK = 1 << 16
 
 
 def seed_words(key) -> list[int]:
@@ -135,7 +140,8 @@ class AbstractBuilder(eqx.Module):
         cutting the built layout gives. Rules without it raise ``ValueError``."""
         raise ValueError(
             f"{type(self).__name__} cannot build one process's synapses alone (FixedProb, "
-            "FixedTotalNumber, FromEdges and OneToOne can; or use procedural connectivity)"
+            "FixedInDegree, FixedTotalNumber, FromEdges and OneToOne can; or use "
+            "procedural connectivity)"
         )
 
 
@@ -286,7 +292,11 @@ class FixedTotalNumber(_SelfOption):
 
 
 class FixedInDegree(_SelfOption):
-    """Each post receives exactly ``k`` synapses from distinct pres."""
+    """Each post receives exactly ``k`` synapses from distinct pres. Drawn by blocks of
+    consecutive targets (about ``IN_DEGREE_BLOCK`` synapses each, on several threads),
+    every block from its own child of the key's seed sequence, so the synapses depend on
+    the key only, and one process of a multi-process run draws only the blocks of its
+    own targets (``build_window``)."""
 
     k: int = eqx.field(static=True)
 
@@ -294,13 +304,37 @@ class FixedInDegree(_SelfOption):
         check_count("FixedInDegree.k", self.k)  # the upper bound, the population size, in build
 
     def build(self, key, n_pre, n_post, recurrent=False):
+        pre = self._draw(key, n_pre, n_post, recurrent, 0, n_post)
+        return CSR(n_pre, n_post, *group_by_pre(pre, n_pre)), None
+
+    def build_window(self, key, n_pre, n_post, window, recurrent=False):
+        """``AbstractBuilder.build_window``: only the blocks of targets overlapping
+        ``window`` are drawn, and only the window's rows kept."""
+        lo, hi = window
+        return (*group_by_pre(self._draw(key, n_pre, n_post, recurrent, lo, hi), n_pre), None)
+
+    def _draw(self, key, n_pre, n_post, recurrent, lo: int, hi: int) -> np.ndarray:
+        """The presynaptic neurons of targets ``[lo, hi)``: ``(hi - lo, k)``, each row
+        sorted and distinct (never the target itself in a recurrent projection with
+        ``allow_self=False``)."""
         no_self = self._no_self(n_pre, n_post, recurrent)
         m = n_pre - 1 if no_self else n_pre
         check_count("FixedInDegree.k", self.k, m)
-        pre = _distinct(numpy_rng(key), n_post, self.k, m)
-        if no_self:
-            pre += pre >= np.arange(n_post, dtype=pre.dtype)[:, None]
-        return CSR(n_pre, n_post, *group_by_pre(pre, n_pre)), None
+        rows = max(1, IN_DEGREE_BLOCK // max(self.k, 1))  # targets per block
+        first, last = lo // rows, -(-hi // rows)
+        seeds = np.random.SeedSequence(seed_words(key)).spawn(last)
+        pre = np.empty((hi - lo, self.k), np.int32 if m < 2**31 else np.int64)
+
+        def block(b):
+            b0, b1 = b * rows, min((b + 1) * rows, n_post)
+            got = _distinct(np.random.default_rng(seeds[b]), b1 - b0, self.k, m)
+            if no_self:
+                got += got >= np.arange(b0, b1)[:, None]
+            s0, s1 = max(b0, lo), min(b1, hi)
+            pre[s0 - lo : s1 - lo] = got[s0 - b0 : s1 - b0]
+
+        parallel(lambda i: block(first + i), last - first)
+        return pre
 
 
 class FixedOutDegree(_SelfOption):

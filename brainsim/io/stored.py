@@ -10,7 +10,8 @@ Layout of the file (version 1)::
     /chunks/end_step     (n_chunks,) int64: the steps recorded when each chunk ended
     /chunks/sha256       (n_chunks,) 64-byte ASCII: SHA-256 of each chunk's data
     /<population>        attrs: every (steps per sample), shape (one sample's shape),
-                         variables (in recording order), events (spikes as events)
+                         variables (in recording order), events (spikes as events),
+                         raster (optional, default false: events read as a raster)
     /<population>/<var>  dense: (n_samples, ..., n_recorded), grown along axis 0
                          spike events: a group with steps (int64, sample index),
                          neurons (int32) and chunk_end (n_chunks,) int64 (the events
@@ -29,7 +30,7 @@ import json
 import numpy as np
 
 from .._optional import require
-from ..monitors import SpikeEvents, is_spikes
+from ..monitors import SpikeEvents, is_spikes, merge_events
 
 FORMAT = "brainsim-recording"
 FORMAT_VERSION = 1
@@ -193,16 +194,27 @@ def read_recording(path, *, lazy: bool = False, check: bool = True):
     the same arrays (and ``SpikeEvents``) as the run recorded in memory, over every
     committed chunk (a run killed mid-way: up to its last complete chunk).
 
+    - ``path``: a file, or a list of the files of one run's processes
+      (``bs.simulate_sharded(..., stream=)`` in each: its own neurons' spike events),
+      read as one recording: every process's spikes (``bs.distributed.merge_events``).
     - ``lazy``: the arrays are ``StoredArray`` (read from the file when indexed or
-      converted with ``np.asarray``) rather than loaded.
+      converted with ``np.asarray``) rather than loaded (one file only).
     - ``check``: verify every chunk's SHA-256 first (reading the file once, a chunk at
       a time). Raises ``RecordingFileError`` naming the file and the failed check."""
     from ..core import Recording  # io builds on the core: imported when called
 
-    try:
-        data, every, n_steps, dt, t0 = _read(path, check)
-    except (KeyError, OSError) as e:  # damaged structure (h5py's errors)
-        raise RecordingFileError(f"recording file {path}: damaged ({e})") from None
+    paths = list(path) if isinstance(path, list | tuple) else [path]
+    if not paths:
+        raise ValueError("read_recording: path is an empty list; give one file or more")
+    if len(paths) > 1 and lazy:
+        raise ValueError(f"read_recording: lazy=True reads one file, got {len(paths)}")
+    parts = []
+    for p in paths:
+        try:
+            parts.append(_read(p, check))
+        except (KeyError, OSError) as e:  # damaged structure (h5py's errors)
+            raise RecordingFileError(f"recording file {p}: damaged ({e})") from None
+    data, every, n_steps, dt, t0, rasters = parts[0] if len(parts) == 1 else _merge(paths, parts)
     if not lazy:
         data = {
             pop: {
@@ -213,11 +225,37 @@ def read_recording(path, *, lazy: bool = False, check: bool = True):
             }
             for pop, d in data.items()
         }
-    return Recording(data, dt, 0.0, 0.0, n_steps, t0, tuple(every.items()))
+    return Recording(data, dt, 0.0, 0.0, n_steps, t0, tuple(every.items()), rasters)
+
+
+def _merge(paths, parts):
+    """The ``_read`` of several files of one run (one per process) as one: their layouts
+    must agree and their variables be spike events, merged."""
+    first = parts[0]
+    for p, part in zip(paths[1:], parts[1:], strict=True):
+        here = ({k: list(d) for k, d in part[0].items()}, *part[1:])
+        there = ({k: list(d) for k, d in first[0].items()}, *first[1:])
+        if here != there:
+            raise RecordingFileError(
+                f"recording file {p}: not a part of the same run as {paths[0]} "
+                f"(populations, intervals, steps, dt, t0 differ: {here[1:]} vs {there[1:]})"
+            )
+    data = {}
+    for pop, d in first[0].items():
+        data[pop] = {}
+        for var, x in d.items():
+            if not isinstance(x, SpikeEvents):
+                raise RecordingFileError(
+                    f"recording file {paths[0]}: {pop}[{var!r}] is dense; only spike "
+                    "events of several processes merge"
+                )
+            data[pop][var] = merge_events([part[0][pop][var] for part in parts])
+    return data, *first[1:]
 
 
 def _read(path, check: bool):
-    """``(data, every, n_steps, dt, t0)`` of the file, its arrays ``StoredArray``."""
+    """``(data, every, n_steps, dt, t0, rasters)`` of the file, its arrays
+    ``StoredArray``."""
     with open_file(path) as f:
         if check:
             verify(f, path)
@@ -241,4 +279,5 @@ def _read(path, check: bool):
                 else:
                     x = stored[0] if stored else np.zeros((0, *shape), np.float32)
                 data[pop][var] = x
-        return data, every, n_steps, float(f.attrs["dt"]), float(f.attrs["t0"])
+        rasters = tuple(p for p in data if bool(f[p].attrs.get("raster", False)))
+        return data, every, n_steps, float(f.attrs["dt"]), float(f.attrs["t0"]), rasters

@@ -132,6 +132,8 @@ def _create(path: Path, layout: RecordingLayout):
             shape=np.asarray(layout.shapes[name], np.int64),
             variables=list(rec.variables),
             events=name in layout.events,
+            # default spike events (``Record(events=None)``): read back as rasters
+            raster=name in layout.events and rec.events is None,
         )
     f.flush()
     return f

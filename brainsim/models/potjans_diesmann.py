@@ -84,6 +84,7 @@ def potjans_diesmann(
     rel_std_delay: float = DELAY_REL_SD,
     dt: float = 0.1,
     capacity: int | None = None,
+    network=Network,
 ) -> Network:
     r"""The 8-population microcircuit (L2/3, L4, L5, L6 × E, I), ``scale`` × 77 169 neurons.
 
@@ -105,6 +106,10 @@ def potjans_diesmann(
     Discretisation: ``bs.synapses.Exponential`` passes each step's mean current to the
     membrane, so a spike delivers the exact charge $w\,\tau_{syn}$ of NEST's
     iaf_psc_exp; the weights are the published PSC amplitudes (no correction factor).
+
+    ``network``: what builds the network from its populations, projections and ``key``
+    (default ``bs.Network``; ``bs.distributed.network``: each process of a multi-process
+    run builds only the synapses onto its own neurons).
     """
     check_positive("potjans_diesmann: scale", scale)
     check_positive("potjans_diesmann: k_scale", k_scale)
@@ -168,4 +173,4 @@ def potjans_diesmann(
                     output=Current(),
                 )
             )
-    return Network(pops, projections, key=key)
+    return network(pops, projections, key=key)
