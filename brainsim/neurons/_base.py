@@ -6,7 +6,6 @@ import jax.numpy as jnp
 
 from .._checks import check_parameter_shapes
 from .._protocol import AbstractDynamics
-from ._spiking import no_refractory
 
 
 class Drive(eqx.Module):
@@ -169,9 +168,6 @@ def refractory_update(refractory, spike, t_ref, dt):
     """Countdown of refractory steps: ``round(t_ref / dt)`` after a spike, else minus one.
 
     A neuron is refractory (clamped) while the counter is positive, i.e. for exactly
-    ``round(t_ref/dt)`` steps after the step in which it spiked. Unchanged where ``t_ref``
-    is a Python 0 (``no_refractory``)."""
-    if no_refractory(t_ref):
-        return refractory
+    ``round(t_ref/dt)`` steps after the step in which it spiked."""
     n_ref = jnp.round(jnp.asarray(t_ref) / dt).astype(refractory.dtype)
     return jnp.where(spike > 0, n_ref, jnp.maximum(refractory - 1, 0))

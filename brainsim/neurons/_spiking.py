@@ -5,25 +5,15 @@ import jax.numpy as jnp
 from .._checks import check_finite, check_nonnegative, check_positive, check_size
 
 
-def fire_and_reset(spike_fn, v, v_th, v_reset, refractory, t_ref):
+def fire_and_reset(spike_fn, v, v_th, v_reset, refractory):
     """Clamp refractory neurons at ``v_reset``, emit ``spike_fn(v - v_th)`` from the others,
     and reset spiking neurons: $V \\leftarrow V + (V_{reset} - V)\\,s$ (a surrogate
     gradient flows through the reset unless ``spike_fn.reset_gate`` stops it). Returns
-    ``(v, s)``. Without a refractory period (``no_refractory(t_ref)``) nothing is clamped."""
-    if no_refractory(t_ref):
-        s = spike_fn(v - v_th)
-    else:
-        free = refractory == 0
-        v = jnp.where(free, v, v_reset)
-        s = spike_fn(v - v_th) * free
+    ``(v, s)``."""
+    free = refractory == 0
+    v = jnp.where(free, v, v_reset)
+    s = spike_fn(v - v_th) * free
     return v + (v_reset - v) * spike_fn.reset_gate(s), s
-
-
-def no_refractory(t_ref) -> bool:
-    """Whether ``t_ref`` is a Python 0 (not an array: a trained or vmapped one may change):
-    then the refractory counter, zero from ``init``, stays as it is and clamps nothing (the
-    same bits as counting it, with less work per step)."""
-    return isinstance(t_ref, int | float) and t_ref == 0
 
 
 def upward_crossing(spike_fn, v_old, v_new, v_th):

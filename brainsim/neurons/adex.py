@@ -94,8 +94,6 @@ class AdEx(AbstractNeuron):
         y = (state.v, state.w)
         v, w = self.integrator.step(self.derivative, t, y, dt, drive)
         v = jnp.minimum(v + drive.jump, self.v_peak + self.delta_t)  # bound the overshoot
-        v, s = fire_and_reset(
-            self.spike, v, self.v_peak, self.v_reset, state.refractory, self.t_ref
-        )
+        v, s = fire_and_reset(self.spike, v, self.v_peak, self.v_reset, state.refractory)
         refractory = refractory_update(state.refractory, s, self.t_ref, dt)
         return AdExState(v, w + self.b * s, s, refractory), s

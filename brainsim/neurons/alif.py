@@ -74,7 +74,7 @@ class ALIF(AbstractNeuron):
         v, a = self.integrator.step(self.derivative, t, (state.v, state.a), dt, drive)
         v = v + drive.jump
         v, s = fire_and_reset(
-            self.spike, v, self.v_th + self.beta * a, self.v_reset, state.refractory, self.t_ref
+            self.spike, v, self.v_th + self.beta * a, self.v_reset, state.refractory
         )
         refractory = refractory_update(state.refractory, s, self.t_ref, dt)
         return ALIFState(v, a + s, s, refractory), s

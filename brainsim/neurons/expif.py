@@ -93,8 +93,6 @@ class ExpIF(AbstractNeuron):
         drive = Drive() if drive is None else drive
         v = self.integrator.step(self.derivative, t, state.v, dt, drive) + drive.jump
         v = jnp.minimum(v, self.v_peak + self.delta_t)  # bound the overshoot (docstring)
-        v, s = fire_and_reset(
-            self.spike, v, self.v_peak, self.v_reset, state.refractory, self.t_ref
-        )
+        v, s = fire_and_reset(self.spike, v, self.v_peak, self.v_reset, state.refractory)
         refractory = refractory_update(state.refractory, s, self.t_ref, dt)
         return ExpIFState(v, s, refractory), s

@@ -102,9 +102,7 @@ class GIF(AbstractNeuron):
         drive = Drive() if drive is None else drive
         y = (state.v, state.theta, state.i1, state.i2)
         v, theta, i1, i2 = self.integrator.step(self.derivative, t, y, dt, drive)
-        v, s = fire_and_reset(
-            self.spike, v + drive.jump, theta, self.v_reset, state.refractory, self.t_ref
-        )
+        v, s = fire_and_reset(self.spike, v + drive.jump, theta, self.v_reset, state.refractory)
         i1 = i1 + (self.r1 * i1 + self.a1 - i1) * s
         i2 = i2 + (self.r2 * i2 + self.a2 - i2) * s
         theta = theta + (jnp.maximum(self.theta_reset, theta) - theta) * s

@@ -85,8 +85,6 @@ class Izhikevich(AbstractNeuron):
         v, u = self.integrator.step(self.derivative, t, (state.v, state.u), dt, drive)
         # Heaviside(v - v_peak) fires for v > v_peak; the model's rule is v >= v_peak,
         # identical except on a set of measure zero.
-        v, s = fire_and_reset(
-            self.spike, v + drive.jump, self.v_peak, self.c, state.refractory, self.t_ref
-        )
+        v, s = fire_and_reset(self.spike, v + drive.jump, self.v_peak, self.c, state.refractory)
         refractory = refractory_update(state.refractory, s, self.t_ref, dt)
         return IzhikevichState(v, u + self.d * s, s, refractory), s

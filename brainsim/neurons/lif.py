@@ -62,7 +62,7 @@ class LIF(AbstractNeuron):
     def step(self, state: LIFState, drive: Drive | None, *, t, dt):
         drive = Drive() if drive is None else drive
         v = self.integrator.step(self.derivative, t, state.v, dt, drive) + drive.jump
-        v, s = fire_and_reset(self.spike, v, self.v_th, self.v_reset, state.refractory, self.t_ref)
+        v, s = fire_and_reset(self.spike, v, self.v_th, self.v_reset, state.refractory)
         refractory = refractory_update(state.refractory, s, self.t_ref, dt)
         return LIFState(v=v, spike=s, refractory=refractory), s
 

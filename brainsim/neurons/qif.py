@@ -75,8 +75,6 @@ class QIF(AbstractNeuron):
     def step(self, state: QIFState, drive: Drive | None, *, t, dt):
         drive = Drive() if drive is None else drive
         v = self.integrator.step(self.derivative, t, state.v, dt, drive) + drive.jump
-        v, s = fire_and_reset(
-            self.spike, v, self.v_peak, self.v_reset, state.refractory, self.t_ref
-        )
+        v, s = fire_and_reset(self.spike, v, self.v_peak, self.v_reset, state.refractory)
         refractory = refractory_update(state.refractory, s, self.t_ref, dt)
         return QIFState(v, s, refractory), s
