@@ -100,7 +100,7 @@ def run(task, a):
     out = {}
     for name in a.models:
         res = {"soft": [], "hard": [], "seconds": [], "eps": []}
-        for seed in range(a.seeds):
+        for seed in range(a.first_seed, a.first_seed + a.seeds):
             xtr, ytr, xte, yte, n_out = _data(task, seed, a)
             t0 = time.time()
             model = MODELS[name](xtr.shape[-1], a.hidden, n_out, jax.random.key(seed))
@@ -119,6 +119,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--task", default="yinyang", choices=["yinyang", "randman"])
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0, help="first seed of the run")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--n-train", type=int, default=5000)
     p.add_argument("--per-class", type=int, default=1000)
