@@ -1,5 +1,9 @@
 """``Network.step``'s per-synapse delays: every projection's postsynaptic ring stepped
-by one operation (``ring_step_many``), or one shard's ring in a sharded run."""
+by one operation (``ring_step_many``), or one shard's ring in a sharded run; and the
+projections with per-synapse delays whose synaptic kinetics one trace serves
+(``shared_traces``)."""
+
+import equinox as eqx
 
 from . import ops
 from .conn.layouts import Delayed
@@ -59,3 +63,42 @@ def propagate_shard_ring(proj: Projection, d_state, spikes, dt):
         conn, weight, spikes = ops.stored_shard_inputs(conn, weight, spikes, cap)
     cap = default_capacity(conn.n_pre) if proj.capacity is None else proj.capacity
     return ring_step(d_state, conn, weight, spikes, steps=steps, capacity=cap)
+
+
+def shared_traces(projections) -> tuple[int, ...]:
+    """Per projection, the index of the projection whose synaptic state it uses: its
+    own, or that of the first earlier projection with per-synapse delays (a
+    ``Delayed`` layout) onto the same population with equal kinetics and output that
+    both superpose (``superposes``: linear in what arrives). Such projections need one
+    trace for all, as NEST keeps one ring and one current per receptor: the input of
+    all of them arrives summed (in projection order) into the first one's kinetics,
+    and the others keep no synaptic state (``None``)."""
+    lead, firsts = [], []
+    for k, p in enumerate(projections):
+        merged = isinstance(getattr(p, "conn", None), Delayed) and _superposes(p)
+        j = next((j for j in firsts if merged and _same_trace(projections[j], p)), k)
+        if merged and j == k:
+            firsts.append(k)
+        lead.append(j)
+    return tuple(lead)
+
+
+def _superposes(p) -> bool:
+    return getattr(type(p.synapse), "superposes", False) and getattr(
+        type(p.output), "superposes", False
+    )
+
+
+def _same_trace(a, b) -> bool:
+    """Same target, and kinetics and outputs of one type with equal (non-array)
+    parameters."""
+    same = lambda x, y: type(x) is type(y) and eqx.tree_equal(x, y) is True  # noqa: E731
+    return a.post == b.post and same(a.synapse, b.synapse) and same(a.output, b.output)
+
+
+def merge_events(lead: tuple[int, ...], events: list) -> None:
+    """Add the events of each projection that shares a trace (``shared_traces``) to
+    its lead's, in projection order; its own become ``None``."""
+    for k, j in enumerate(lead):
+        if j != k:
+            events[j], events[k] = events[j] + events[k], None

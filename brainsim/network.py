@@ -11,7 +11,14 @@ import jax.numpy as jnp
 
 from . import ops
 from ._network_checks import check_dt_and_delays, check_inputs
-from ._network_rings import per_synapse_delays, propagate_rings, propagate_shard_ring, ring_steps
+from ._network_rings import (
+    merge_events,
+    per_synapse_delays,
+    propagate_rings,
+    propagate_shard_ring,
+    ring_steps,
+    shared_traces,
+)
 from ._random import fold_in, split
 from .conn.layouts import Delayed
 from .delays import delay_step, delay_steps, init_delay, init_ring
@@ -25,7 +32,8 @@ class NetworkState(eqx.Module):
     kinetics', delay buffer's, short-term plasticity's and components' states."""
 
     populations: dict  # name -> neuron state
-    synapses: tuple  # per projection: its kinetics' state (None for gap junctions)
+    synapses: tuple  # per projection: its kinetics' state (None for gap junctions and
+    # for projections whose input arrives in another's trace: Network's shared traces)
     delays: tuple  # per projection: DelayState, RingState or None
     stp: tuple = ()  # per projection: STPState or None
     components: tuple = ()  # per projection: a tuple of its components' states
@@ -39,10 +47,14 @@ class Network(eqx.Module):
     ``step(state, inputs, t=, dt=)`` advances it one step and returns the spikes of every
     population. In a step, spikes emitted in the previous step (or ``delay`` earlier)
     reach the synapses, synaptic variables update, then neurons integrate and spike.
+    Projections with per-synapse delays onto one population with equal linear kinetics
+    and output share one synaptic state (the first one's), which their summed input
+    enters (``shared_traces``: as NEST keeps one current per receptor type).
     """
 
     populations: dict[str, AbstractNeuron]
     projections: tuple[Projection, ...]
+    trace_of: tuple[int, ...] = eqx.field(static=True)  # shared_traces(projections)
 
     def __init__(self, populations, projections=(), *, key=None):
         populations = dict(populations)
@@ -62,6 +74,7 @@ class Network(eqx.Module):
             built.append(build(proj, sub, populations[proj.pre].size, populations[proj.post].size))
         self.populations = populations
         self.projections = tuple(built)
+        self.trace_of = shared_traces(self.projections)  # decided once, on concrete values
 
     def init(self, key, *, dt: float = 0.1, batch_shape: tuple[int, ...] = ()) -> NetworkState:
         """Initial state; ``dt`` (ms) sizes the delay buffers and must match ``step``'s."""
@@ -96,7 +109,8 @@ class Network(eqx.Module):
                     for j, c in enumerate(proj.components)
                 )
             )
-            syn.append(proj.synapse.init(None, (*batch_shape, n_post), dt=dt))
+            own = self.trace_of[k] == k
+            syn.append(proj.synapse.init(None, (*batch_shape, n_post), dt=dt) if own else None)
             stp.append(None if proj.stp is None else proj.stp.init(None, (*batch_shape, n_pre)))
             if per_synapse_delays(proj.conn):
                 _, depth = ring_steps(proj, dt)
@@ -158,6 +172,7 @@ class Network(eqx.Module):
             else:
                 delays[k], arriving[k] = delay_step(state.delays[k], spikes)
         propagate_rings(projs, state.delays, rings, dt, delays, events)
+        merge_events(self.trace_of, events)
         changed = any(getattr(p, "components", ()) for p in self.projections)
         net = eqx.tree_at(lambda x: x.projections, self, tuple(projs)) if changed else self
         rest = tuple(delays), tuple(stp), tuple(parts)
@@ -179,7 +194,7 @@ class Network(eqx.Module):
         for k, e in zip(ks, got, strict=True):
             events[k] = e
         for k, proj in enumerate(net.projections):
-            if isinstance(proj, GapJunction) or proj.post in fused:
+            if isinstance(proj, GapJunction) or proj.post in fused or self.trace_of[k] != k:
                 continue
             syn[k], g = proj.synapse.step(state.synapses[k], events[k], t=t, dt=dt)
             v_post = getattr(state.populations[proj.post], "v", None)
@@ -292,11 +307,12 @@ class Network(eqx.Module):
         return out
 
     def _incoming(self, name: str) -> list[int]:
-        """Indices of the synaptic (not gap-junction) projections onto ``name``."""
+        """Indices of the synaptic (not gap-junction) projections onto ``name`` that
+        keep a synaptic state (not those sharing another's trace)."""
         return [
             k
             for k, proj in enumerate(self.projections)
-            if proj.post == name and not isinstance(proj, GapJunction)
+            if proj.post == name and not isinstance(proj, GapJunction) and self.trace_of[k] == k
         ]
 
     def _fusions(self, drives: dict) -> dict:

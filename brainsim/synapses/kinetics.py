@@ -11,6 +11,7 @@ docs/concepts/synaptic_integration.md).
 """
 
 import math
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -52,6 +53,8 @@ class Delta(AbstractDynamics):
     """No memory: ``g`` is the arriving weight in the arrival step and 0 otherwise.
     Pair with ``VoltageJump`` for the classic ``V += w`` synapse."""
 
+    superposes: ClassVar[bool] = True  # linear: the response to summed arrivals is the sum
+
     def init(self, key, shape, *, dt=None):
         return SynapseState(g=jnp.zeros(shape))
 
@@ -66,6 +69,8 @@ class Exponential(AbstractDynamics):
     arrival delivers $w\tau$. ``step_mean=False`` returns the start value instead
     (the scheme of Brian2's examples; too much charge by $x/(1 - e^{-x})$,
     $x = \Delta t/\tau$)."""
+
+    superposes: ClassVar[bool] = True  # linear: the response to summed arrivals is the sum
 
     tau: float | jnp.ndarray = 5.0
     step_mean: bool = eqx.field(default=True, static=True)
@@ -99,6 +104,8 @@ class DualExponential(AbstractDynamics):
     ``tau_rise < tau_decay`` (ms). ``step_mean=False``: the start value (as
     ``Exponential``).
     """
+
+    superposes: ClassVar[bool] = True  # linear: the response to summed arrivals is the sum
 
     tau_rise: float = 1.0
     tau_decay: float = 5.0
@@ -151,6 +158,8 @@ class Alpha(AbstractDynamics):
     $E = e^{-x}$, $x = \Delta t/\tau$: one arrival delivers $w e \tau$. ``tau`` in ms.
     ``step_mean=False``: the start value (as ``Exponential``).
     """
+
+    superposes: ClassVar[bool] = True  # linear: the response to summed arrivals is the sum
 
     tau: float = 2.0
     step_mean: bool = eqx.field(default=True, static=True)

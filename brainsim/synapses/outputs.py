@@ -7,6 +7,7 @@ a step.
 """
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -16,7 +17,11 @@ from ..neurons import Drive
 
 
 class AbstractOutput(eqx.Module):
-    """Maps the synaptic variable ``g`` to the ``Drive`` it exerts on the membrane."""
+    """Maps the synaptic variable ``g`` to the ``Drive`` it exerts on the membrane.
+    ``superposes``: the drive is linear in ``g`` (as for every output here), so the
+    drive of summed variables is the sum of their drives."""
+
+    superposes: ClassVar[bool] = True
 
     @abc.abstractmethod
     def __call__(self, g, v=None) -> Drive:
