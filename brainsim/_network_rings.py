@@ -1,7 +1,7 @@
-"""``Network.step``'s per-synapse delays: every projection's postsynaptic ring stepped
-by one operation (``ring_step_many``), or one shard's ring in a sharded run; and the
-projections with per-synapse delays whose synaptic kinetics one trace serves
-(``shared_traces``)."""
+"""``Network.step``'s per-synapse delays: every postsynaptic ring stepped by one
+operation (``ring_step_many``), or one shard's ring in a sharded run; and the
+projections with per-synapse delays whose synaptic kinetics one trace and one ring
+serve (``shared_traces``, ``ring_owners``)."""
 
 import equinox as eqx
 
@@ -28,15 +28,30 @@ def per_synapse_delays(conn) -> bool:
     )
 
 
-def propagate_rings(projs, states, spikes: dict, dt, delays: list, events: list) -> None:
+def ring_owners(projections, trace_of) -> tuple[int, ...]:
+    """Per projection, the projection whose delay ring it writes into: that of its
+    trace (``trace_of``, ``shared_traces``) where both have a ``Delayed`` layout (their
+    input arrives summed in one ring), else its own."""
+    delayed = [isinstance(getattr(p, "conn", None), Delayed) for p in projections]
+    return tuple(j if delayed[k] and delayed[j] else k for k, j in enumerate(trace_of))
+
+
+def ring_depth(projections, owners, k: int, dt) -> int:
+    """The depth (steps) of projection ``k``'s ring: the deepest of its writers'."""
+    return max(ring_steps(projections[j], dt)[1] for j, o in enumerate(owners) if o == k)
+
+
+def propagate_rings(projs, states, spikes: dict, dt, delays: list, events: list, owners):
     """Per-synapse delays of the projections ``spikes`` names (index -> spikes sent):
-    every ring stepped by one operation (``ring_step_many``), written into ``delays``
-    and ``events``."""
+    every ring stepped by one operation (``ring_step_many``), each projection writing
+    into its owner's ring (``ring_owners``); the rings and arriving input go to the
+    owners' entries of ``delays`` and ``events``, the others' become ``None``."""
     if not spikes:
         return
     ks = list(spikes)
+    rings = sorted({owners[k] for k in ks})
     got, now = ring_step_many(
-        [states[k] for k in ks],
+        [states[j] for j in rings],
         [projs[k].conn for k in ks],
         [projs[k].weight for k in ks],
         [spikes[k] for k in ks],
@@ -47,9 +62,12 @@ def propagate_rings(projs, states, spikes: dict, dt, delays: list, events: list)
             else projs[k].capacity
             for k in ks
         ],
+        ring_of=[rings.index(owners[k]) for k in ks],
     )
-    for k, d, e in zip(ks, got, now, strict=True):
-        delays[k], events[k] = d, e
+    for k in ks:
+        delays[k], events[k] = None, None
+    for j, d, e in zip(rings, got, now, strict=True):
+        delays[j], events[j] = d, e
 
 
 def propagate_shard_ring(proj: Projection, d_state, spikes, dt):
@@ -98,7 +116,8 @@ def _same_trace(a, b) -> bool:
 
 def merge_events(lead: tuple[int, ...], events: list) -> None:
     """Add the events of each projection that shares a trace (``shared_traces``) to
-    its lead's, in projection order; its own become ``None``."""
+    its lead's, in projection order, where they did not arrive in its ring already
+    (``None``); its own become ``None``."""
     for k, j in enumerate(lead):
-        if j != k:
+        if j != k and events[k] is not None:
             events[j], events[k] = events[j] + events[k], None

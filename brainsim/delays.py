@@ -74,10 +74,11 @@ def ring_step(state: RingState, layout, weight, spikes, *, steps, capacity: int)
     return RingState(buffer, advance(state.cursor, buffer.shape[-2])), arriving
 
 
-def ring_step_many(states, layouts, weights, spikes, *, steps, capacities):
+def ring_step_many(states, layouts, weights, spikes, *, steps, capacities, ring_of=None):
     """``ring_step`` for several projections as one operation
-    (``bs.ops.delayed_propagate_many``: one native call per step on a CPU). Returns
-    ``(states, inputs arriving now)``, lists in the projections' order."""
+    (``bs.ops.delayed_propagate_many``: one native call per step on a CPU), into the
+    rings ``states`` (``ring_of``: per projection the index of its ring; ``None``: one
+    ring each). Returns ``(states, inputs arriving now)``, lists in the rings' order."""
     rings, arriving, cursors = delayed_propagate_many(
         layouts,
         weights,
@@ -86,6 +87,7 @@ def ring_step_many(states, layouts, weights, spikes, *, steps, capacities):
         [s.cursor for s in states],
         steps=steps,
         capacities=capacities,
+        ring_of=ring_of,
     )
     return [RingState(r, c) for r, c in zip(rings, cursors, strict=True)], arriving
 

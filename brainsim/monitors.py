@@ -127,7 +127,8 @@ def synaptic(projection: int, field: str = "g") -> str:
     Its sample at time ``T`` (the end of a step) is the value at ``T`` before the arrivals
     of the next step (the kinetics advanced over the step without arrivals: the same
     instant as the population's ``v``). E.g. ``g`` of ``Exponential`` or ``Alpha``
-    (nS for a ``Conductance`` output, pA for ``Current``)."""
+    (nS for a ``Conductance`` output, pA for ``Current``). A projection that shares
+    another's trace (``Network.trace_of[k] != k``) has none: its input is in that one's."""
     return f"synapses[{int(projection)}].{field}"
 
 

@@ -16,7 +16,8 @@ from ._network_rings import (
     per_synapse_delays,
     propagate_rings,
     propagate_shard_ring,
-    ring_steps,
+    ring_depth,
+    ring_owners,
     shared_traces,
 )
 from ._random import fold_in, split
@@ -34,7 +35,8 @@ class NetworkState(eqx.Module):
     populations: dict  # name -> neuron state
     synapses: tuple  # per projection: its kinetics' state (None for gap junctions and
     # for projections whose input arrives in another's trace: Network's shared traces)
-    delays: tuple  # per projection: DelayState, RingState or None
+    delays: tuple  # per projection: DelayState, RingState or None (none kept, or its
+    # input in another's ring: Network's shared traces)
     stp: tuple = ()  # per projection: STPState or None
     components: tuple = ()  # per projection: a tuple of its components' states
 
@@ -48,8 +50,9 @@ class Network(eqx.Module):
     population. In a step, spikes emitted in the previous step (or ``delay`` earlier)
     reach the synapses, synaptic variables update, then neurons integrate and spike.
     Projections with per-synapse delays onto one population with equal linear kinetics
-    and output share one synaptic state (the first one's), which their summed input
-    enters (``shared_traces``: as NEST keeps one current per receptor type).
+    and output share one synaptic state and one delay ring (the first one's), which
+    their summed input enters (``shared_traces``: as NEST keeps one ring and one
+    current per receptor type).
     """
 
     populations: dict[str, AbstractNeuron]
@@ -98,6 +101,7 @@ class Network(eqx.Module):
         }
         pops = {name: got[name] for name in self.populations}
         syn, delays, stp, parts = [], [], [], []
+        owners = ring_owners(self.projections, self.trace_of)
         for k, proj in enumerate(self.projections):
             n_pre, n_post = self.populations[proj.pre].size, self.populations[proj.post].size
             if isinstance(proj, GapJunction):
@@ -112,8 +116,10 @@ class Network(eqx.Module):
             own = self.trace_of[k] == k
             syn.append(proj.synapse.init(None, (*batch_shape, n_post), dt=dt) if own else None)
             stp.append(None if proj.stp is None else proj.stp.init(None, (*batch_shape, n_pre)))
-            if per_synapse_delays(proj.conn):
-                _, depth = ring_steps(proj, dt)
+            if per_synapse_delays(proj.conn) and owners[k] != k:
+                delays.append(None)
+            elif per_synapse_delays(proj.conn):
+                depth = ring_depth(self.projections, owners, k, dt)
                 delays.append(init_ring(depth, batch_shape, n_post))
             else:
                 delays.append(init_delay(delay_steps(proj.delay, dt), (*batch_shape, n_pre)))
@@ -123,12 +129,12 @@ class Network(eqx.Module):
         """Raise ``ValueError`` if ``state`` was initialised for another ``dt``. A state
         made by ``jax.vmap(net.init)`` (every leaf with leading batch axes, the delay
         cursors too) is checked as the states it stacks."""
-        for proj, d in zip(self.projections, state.delays, strict=True):
-            if isinstance(proj, GapJunction):
+        owners = ring_owners(self.projections, self.trace_of)
+        for k, (proj, d) in enumerate(zip(self.projections, state.delays, strict=True)):
+            if isinstance(proj, GapJunction) or d is None:
                 continue
             if per_synapse_delays(proj.conn):
-                depth = ring_steps(proj, dt)[1]
-                if d.buffer.shape[-2] == depth:
+                if d.buffer.shape[-2] == ring_depth(self.projections, owners, k, dt):
                     continue
             elif d.buffer.shape[d.cursor.ndim] == delay_steps(proj.delay, dt) - 1:
                 continue
@@ -171,7 +177,8 @@ class Network(eqx.Module):
                 delays[k], events[k] = propagate_shard_ring(projs[k], state.delays[k], spikes, dt)
             else:
                 delays[k], arriving[k] = delay_step(state.delays[k], spikes)
-        propagate_rings(projs, state.delays, rings, dt, delays, events)
+        owners = ring_owners(self.projections, self.trace_of)
+        propagate_rings(projs, state.delays, rings, dt, delays, events, owners)
         merge_events(self.trace_of, events)
         changed = any(getattr(p, "components", ()) for p in self.projections)
         net = eqx.tree_at(lambda x: x.projections, self, tuple(projs)) if changed else self

@@ -101,23 +101,29 @@ def _delayed(key, dtype):
 
 
 def _delayed_many(key, dtype):
-    """Three rings in one call: two projections out of one source (one homogeneous
-    weight), one out of another, rings of different depths and cursors."""
+    """Three projections in one call: two out of one source (one homogeneous weight),
+    one out of another; the first and third write into one ring (depths 8 and 6 of its
+    8), the second into its own; rings of different depths and cursors."""
     k = jax.random.split(key, 12)
-    layouts, weights, rings, steps = [], [], [], []
-    for j, (n_pre, n_post, depth) in enumerate([(60, 50, 8), (40, 30, 5), (60, 20, 6)]):
+    layouts, weights, steps = [], [], []
+    for j, (n_pre, n_post, depth) in enumerate([(60, 50, 8), (40, 30, 5), (60, 50, 6)]):
         layout = csr(k[3 * j], n_pre, n_post)
         d = np.asarray(jax.random.randint(k[3 * j + 1], (layout.n_synapses,), 1, depth + 1))
         dl, _ = bs.conn.with_delays(layout, d * 0.1, np.ones(layout.n_synapses))
         layouts.append(dl)
         steps.append(tuple(round(v / 0.1) for v in dl.delays))
-        rings.append(jax.random.normal(k[3 * j + 2], (4, depth, n_post), dtype))
         weights.append(jax.random.normal(k[9 + j], (dl.n_synapses,), dtype))
+    rings = tuple(
+        jax.random.normal(k[3 * j + 2], (4, depth, n_post), dtype)
+        for j, (depth, n_post) in enumerate([(8, 50), (5, 30)])
+    )
     weights[1] = jnp.asarray(0.7, dtype)
     sources = (poisson(k[11], (4, 60), 0.15, dtype), poisson(k[10], (4, 40), 0.2, dtype))
-    cursors = tuple(jnp.int32(c) for c in (3, 4, 0))
-    args = (tuple(layouts), tuple(weights), sources, tuple(rings), cursors)
-    return args, dict(source_of=(0, 1, 0), steps=tuple(steps), capacities=(30, 30, 30))
+    cursors = tuple(jnp.int32(c) for c in (3, 4))
+    args = (tuple(layouts), tuple(weights), sources, rings, cursors)
+    return args, dict(
+        source_of=(0, 1, 0), ring_of=(0, 1, 0), steps=tuple(steps), capacities=(30, 30, 30)
+    )
 
 
 def _compact(key, dtype):

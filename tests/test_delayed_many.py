@@ -1,7 +1,8 @@
 """Every delay ring of a step in one operation (``bs.ops.delayed_propagate_many``):
 many Poisson-driven steps against a NumPy loop over the original (ungrouped) synapses
-and bit for bit against one ``delayed_propagate`` per projection; the Potjans-Diesmann
-network's spikes equal the per-projection path's; vmap; validation. (Values and VJPs
+and bit for bit against one ``delayed_propagate`` per projection; rings shared by
+several projections; the Potjans-Diesmann network's spikes equal on the native and
+pure-JAX paths; vmap; validation. (Values and VJPs
 against the pure-JAX reference: ``tests/kernel_examples.py``.)"""
 
 import importlib
@@ -12,7 +13,6 @@ import numpy as np
 import pytest
 
 import brainsim as bs
-import brainsim._network_rings as rings_module
 from brainsim.delays import ring_step
 
 DT = 0.1
@@ -134,13 +134,18 @@ def test_bit_for_bit_one_call_per_projection():
         np.testing.assert_array_equal(np.asarray(rings[k]), np.asarray(state.buffer))
 
 
-def test_potjans_diesmann_spikes_equal_per_projection_path(monkeypatch):
-    """Poisson-driven PD (scale 0.01, 300 steps): every population's spikes through the
-    one-call step equal those of one ring call per projection (the former path)."""
+def test_potjans_diesmann_spikes_equal_on_both_paths():
+    """Poisson-driven PD (scale 0.01, 300 steps; each population's eight recurrent
+    projections in one shared ring): every population's spikes through the native
+    one-call step equal those of the pure-JAX path (the same additions in the same
+    order)."""
+    if not bs.ops._native.available():
+        pytest.skip("native kernel unavailable (no C++ compiler?)")
     net = bs.models.potjans_diesmann(0.01, key=jax.random.key(0), dt=DT)
 
     def run():
         state = net.init(jax.random.key(1), dt=DT)
+        assert sum(d is not None for d in state.delays) == 16  # 8 rings + 8 Poisson
 
         def body(s, i):
             s, spikes = net.step(s, None, t=i * DT, dt=DT)
@@ -149,19 +154,57 @@ def test_potjans_diesmann_spikes_equal_per_projection_path(monkeypatch):
         return jax.jit(lambda s: jax.lax.scan(body, s, jnp.arange(300)))(state)[1]
 
     got = run()
-
-    def per_projection(states, layouts, weights, spikes, *, steps, capacities):
-        out = [
-            ring_step(*a[:4], steps=a[4], capacity=a[5])
-            for a in zip(states, layouts, weights, spikes, steps, capacities, strict=True)
-        ]
-        return [o[0] for o in out], [o[1] for o in out]
-
-    monkeypatch.setattr(rings_module, "ring_step_many", per_projection)
-    want = run()
+    with bs.ops.configure(kernels=False):
+        want = run()
     for name in importlib.import_module("brainsim.models.potjans_diesmann").POPULATIONS:
         assert int(want[name].sum()) > 0
         np.testing.assert_array_equal(np.asarray(got[name]), np.asarray(want[name]))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64], ids=["f32", "f64"])
+def test_shared_ring_equals_numpy_loop(path, dtype, x64):
+    """Projections 0 and 2 (different sources, ring depths 8 and 6) write into one
+    ring of depth 8, projection 1 into its own: 150 Poisson-driven steps; the shared
+    ring's arrivals equal the sum of both NumPy loops (bound as above, for the sum of
+    both projections' terms), the other's its own."""
+    projs, spikes = _projections(6), _spikes(150, np.dtype(dtype), 7)
+    projs[2]["n_post"], projs[2]["depth"] = 50, 8  # as projection 0's ring
+    layout, _ = bs.conn.FixedProb(0.3).build(jax.random.key(9), 60, 50)
+    rng = np.random.default_rng(9)
+    projs[2]["d"] = rng.integers(1, 7, layout.n_synapses)
+    projs[2]["w"] = rng.normal(size=layout.n_synapses).astype(np.float32)
+    projs[2]["dl"], projs[2]["weight"] = bs.conn.with_delays(
+        layout, projs[2]["d"] * DT, projs[2]["w"]
+    )
+    projs[2]["layout"], projs[2]["src"] = layout, 0
+    projs[2]["steps"] = tuple(round(v / DT) for v in projs[2]["dl"].delays)
+
+    def body(carry, x):
+        rings, cursors = carry
+        rings, now, cursors = bs.ops.delayed_propagate_many(
+            [p["dl"] for p in projs],
+            [p["weight"] for p in projs],
+            [x[p["src"]] for p in projs],
+            rings,
+            cursors,
+            steps=[p["steps"] for p in projs],
+            capacities=[30] * 3,
+            ring_of=[0, 1, 0],
+        )
+        return (rings, cursors), now
+
+    rings = [jnp.zeros((8, 50), dtype), jnp.zeros((5, 30), dtype)]
+    carry = (rings, [jnp.int32(0)] * 2)
+    x = [jnp.asarray(s) for s in spikes]
+    now = jax.jit(lambda c, x: jax.lax.scan(body, c, x))(carry, x)[1]
+    loops = [_numpy_loop(p, spikes[p["src"]]) for p in projs]
+    for got, (want, scale), n in (
+        (now[0], [a + b for a, b in zip(loops[0], loops[2], strict=True)], 120),
+        (now[1], loops[1], 40),
+    ):
+        bound = 2 * n * np.finfo(dtype).eps * scale
+        assert np.all(np.abs(np.asarray(got, np.float64) - want) <= bound + 1e-300)
+        assert np.count_nonzero(want) > 1000
 
 
 def test_vmap_equals_unbatched(path):
@@ -209,3 +252,25 @@ def test_bad_input_names_the_argument():
         call(ring, (p["depth"] + 1,) * len(p["steps"]))
     with pytest.raises(TypeError, match=r"layouts\[0\] must be a bs.conn.Delayed"):
         call(ring, p["steps"], p["layout"])
+    with pytest.raises(ValueError, match="one cursor per ring"):
+        bs.ops.delayed_propagate_many(
+            [p["dl"]] * 2,
+            [p["weight"]] * 2,
+            [spikes] * 2,
+            [ring],
+            [0, 0],
+            steps=[p["steps"]] * 2,
+            capacities=[10] * 2,
+            ring_of=[0, 0],
+        )
+    with pytest.raises(ValueError, match="ring_of must name every ring"):
+        bs.ops.delayed_propagate_many(
+            [p["dl"]],
+            [p["weight"]],
+            [spikes],
+            [ring, ring],
+            [0, 0],
+            steps=[p["steps"]],
+            capacities=[10],
+            ring_of=[1],
+        )

@@ -74,10 +74,10 @@ def _read_clear(ring, cursor):
     return jax.lax.dynamic_update_index_in_dim(ring, jnp.zeros_like(now), cursor, axis=-2), now
 
 
-def _pure(layout, weight, spikes, ring, slot, cursor, *, capacity):
-    """Pure-JAX step on ``spikes (..., n_pre)``, ``ring (..., D, n_post)``. One branch
-    for the whole batch: the event path if no sample has more than ``capacity`` active
-    neurons, else the all-synapse pass."""
+def _scatter(layout, weight, spikes, ring, slot, *, capacity):
+    """Pure-JAX scatter of ``spikes (..., n_pre)`` into ``ring (..., D, n_post)``. One
+    branch for the whole batch: the event path if no sample has more than ``capacity``
+    active neurons, else the all-synapse pass."""
 
     def each(f, s, r):  # unbatched arrays are not reshaped (no copies in a scan)
         if s.ndim == 1:
@@ -85,14 +85,18 @@ def _pure(layout, weight, spikes, ring, slot, cursor, *, capacity):
         out = jax.vmap(f)(s.reshape(-1, s.shape[-1]), r.reshape(-1, *r.shape[-2:]))
         return out.reshape(r.shape)
 
-    full = jax.lax.cond(
+    return jax.lax.cond(
         n_active(spikes) <= capacity,
         lambda s, r: each(lambda x, q: _compacted(layout, weight, x, q, slot, capacity), s, r),
         lambda s, r: each(lambda x, q: _all_synapses(layout, weight, x, q, slot), s, r),
         spikes,
         ring,
     )
-    return _read_clear(full, cursor)
+
+
+def _pure(layout, weight, spikes, ring, slot, cursor, *, capacity):
+    """Pure-JAX step: the scatter, then the arriving slot read and cleared."""
+    return _read_clear(_scatter(layout, weight, spikes, ring, slot, capacity=capacity), cursor)
 
 
 _FLOATS = (jnp.float32, jnp.float64)

@@ -227,36 +227,41 @@ def _delayed_call_vmap(axis_size, in_batched, *args):
     return _delayed_call(*args), (True, True)
 
 
-def delayed_event_multi(sources, rings):
+def delayed_event_multi(sources, projections, rings):
     """Every delay ring of a network step in one call (see
-    ``brainsim.ops.delayed_many``): for each ring ``(source, indptr, indices, group,
-    weights, steps, ring, cursor)``, ``delayed_event_step``'s update with the slots
-    ``(cursor + steps - 1) mod D`` (``steps``: a static tuple, one delay per value of
-    ``group``), and the cursor advanced by one. ``sources``: ``(u..., n_pre_s)``
-    spike arrays of the rings' float dtype, one batch shape ``u...``; ``ring``
-    ``(u..., D, n_post)`` (updated in place where XLA allows); ``cursor`` int32
-    scalar. Returns ``(rings, arriving (u..., n_post), next cursors)``, tuples in the
-    rings' order. Not differentiable, not batched by ``jax.vmap``."""
+    ``brainsim.ops.delayed_many``): for each ring ``(ring, cursor)``, the scatters of
+    its projections ``(source, ring index, indptr, indices, group, weights, steps)`` in
+    their order (``delayed_event_step``'s, slots ``(cursor + steps - 1) mod D``;
+    ``steps``: a static tuple, one delay per value of ``group``), then its arriving
+    slot read and cleared and its cursor advanced by one. ``sources``: ``(u...,
+    n_pre_s)`` spike arrays of the rings' float dtype, one batch shape ``u...``;
+    ``ring`` ``(u..., D, n_post)`` (updated in place where XLA allows); ``cursor``
+    int32 scalar. Returns ``(rings, arriving (u..., n_post), next cursors)``, tuples in
+    the rings' order. Not differentiable, not batched by ``jax.vmap``."""
     _require()
-    operands, source, n_groups, steps, out_types, aliases = list(sources), [], [], [], [], {}
-    for src, indptr, indices, group, weights, d, ring, cursor in rings:
-        k = len(operands)
-        operands += [indptr, indices, group, weights, ring, cursor]
-        aliases[k + 4], aliases[k + 5] = len(out_types), len(out_types) + 2
+    operands, source, ring_of, n_groups, steps = list(sources), [], [], [], []
+    for src, r, indptr, indices, group, weights, d in projections:
+        operands += [indptr, indices, group, weights]
+        source.append(src)
+        ring_of.append(r)
+        n_groups.append(len(d))
+        steps += list(d)
+    out_types, aliases = [], {}
+    for ring, cursor in rings:
+        aliases[len(operands)], aliases[len(operands) + 1] = len(out_types), len(out_types) + 2
+        operands += [ring, cursor]
         out_types += [
             jax.ShapeDtypeStruct(ring.shape, ring.dtype),
             jax.ShapeDtypeStruct(ring.shape[:-2] + ring.shape[-1:], ring.dtype),
             jax.ShapeDtypeStruct((), jnp.int32),
         ]
-        source.append(src)
-        n_groups.append(len(d))
-        steps += list(d)
     call = jax.ffi.ffi_call(
         "brainsim_delayed_event_multi", out_types, input_output_aliases=aliases
     )
     out = call(
         *operands,
         source=np.asarray(source, np.int64),
+        ring=np.asarray(ring_of, np.int64),
         n_groups=np.asarray(n_groups, np.int64),
         steps=np.asarray(steps, np.int64),
     )
