@@ -12,13 +12,12 @@ their kinetics, 16 + 16 B) and its Poisson count (4 B), and scan the spike vecto
 
     floor bytes = 17 E + 48 N.
 
-The ``layout`` column is the same count for brainsim's present layout, one ring per
-projection (55 projections with synapses) and two traces per population (the eight
-recurrent projections onto it share one, ``Network.trace_of``; the Poisson one keeps
-its own): per target neuron ``r`` ring slots read and cleared (``r`` its population's
-source populations) and 2 traces read and written, V, refractory counter and spike
-(24 B), the Poisson count (4 + 4 B), and each projection out of a population scans its
-spike vector (4 B per projection per source neuron). The floor divides bytes by
+The ``layout`` column is the same count for brainsim's present layout, one ring and
+two traces per population (its recurrent projections share one ring and one trace,
+``Network.trace_of``; the Poisson projection keeps its own trace): per target neuron
+one ring slot read and cleared and 2 traces read and written, V, refractory counter and
+spike (24 B), the Poisson count (4 + 4 B), and each projection out of a population
+scans its spike vector (4 B per projection per source neuron). The floor divides bytes by
 the bandwidth a streaming XLA loop reaches over arrays of the state's size here
 (``bandwidth_floor.streaming_bandwidth``); latency (a random ring write that misses the
 cache waits ~100 ns) and the Poisson draws' arithmetic (one uniform and ~λ + 1 CDF terms
@@ -89,9 +88,8 @@ def main() -> None:
         events = float((syn * nu[None, :] * DT_MS * 1e-3).sum())
         n = int(sizes.sum())
         floor_b = 17 * events + 48 * n
-        n_in = (syn > 0).sum(axis=1)  # source populations per target
         n_out = (syn > 0).sum(axis=0)  # target populations per source
-        layout_b = 17 * events + float((sizes * (8 * n_in + 48 + 4 * n_out)).sum())
+        layout_b = 17 * events + float((sizes * (56 + 4 * n_out)).sum())
         bw = streaming_bandwidth(12 * n)  # about the state and ring slots of a step
         row = dict(
             scale=scale,

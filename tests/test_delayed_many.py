@@ -237,6 +237,44 @@ def test_vmap_equals_unbatched(path):
             np.testing.assert_array_equal(np.asarray(x)[b], np.asarray(y))
 
 
+def test_vmap_shared_ring_with_batched_cursors(path):
+    """vmap over 3 entries of spikes, rings and cursors (each entry its own cursors, as
+    a state stacked by ``jax.vmap(net.init)`` then stepped apart), projections 0 and 2
+    in one ring: equals the op on each entry."""
+    projs = _projections(8)
+    layouts, weights = [p["dl"] for p in projs], [p["weight"] for p in projs]
+    steps = [p["steps"] for p in projs]
+    projs[2]["n_post"] = 50  # as projection 0's ring (depth 8 >= 6)
+    layout, _ = bs.conn.FixedProb(0.3).build(jax.random.key(11), 60, 50)
+    d = np.random.default_rng(11).integers(1, 7, layout.n_synapses)
+    layouts[2], weights[2] = bs.conn.with_delays(layout, d * DT, np.ones(layout.n_synapses))
+    steps[2] = tuple(round(v / DT) for v in layouts[2].delays)
+    rng = np.random.default_rng(12)
+    src = [jnp.asarray((rng.random((3, n)) < 0.3).astype(np.float32)) for n in (60, 40)]
+    rings = [jnp.asarray(rng.normal(size=(3, 8, 50)), jnp.float32)]
+    rings.append(jnp.asarray(rng.normal(size=(3, 5, 30)), jnp.float32))
+    cursors = [jnp.asarray([1, 6, 7], jnp.int32), jnp.asarray([0, 2, 4], jnp.int32)]
+
+    def op(src, rings, cursors):
+        return bs.ops.delayed_propagate_many(
+            layouts,
+            weights,
+            [src[p["src"]] for p in projs],
+            rings,
+            cursors,
+            steps=steps,
+            capacities=[60] * 3,
+            ring_of=[0, 1, 0],
+        )
+
+    got = jax.jit(jax.vmap(op))(src, rings, cursors)
+    for b in range(3):
+        pick = lambda xs, b=b: [x[b] for x in xs]  # noqa: E731
+        want = jax.jit(op)(pick(src), pick(rings), pick(cursors))
+        for x, y in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            np.testing.assert_array_equal(np.asarray(x)[b], np.asarray(y))
+
+
 def test_bad_input_names_the_argument():
     p = _projections()[0]
     ring, spikes = jnp.zeros((p["depth"], p["n_post"] + 1)), jnp.zeros(60)
