@@ -1,13 +1,13 @@
-"""``Network.step``'s per-synapse delays: every postsynaptic ring stepped by one
-operation (``ring_step_many``), or one shard's ring in a sharded run; and the
-projections with per-synapse delays whose synaptic kinetics one trace and one ring
-serve (``shared_traces``, ``ring_owners``)."""
+"""``Network.step``'s per-synapse delays: every postsynaptic ring (or one shard's, in a
+sharded run) stepped by one operation (``ring_step_many``); and the projections with
+per-synapse delays whose synaptic kinetics one trace and one ring serve
+(``shared_traces``, ``ring_owners``)."""
 
 import equinox as eqx
 
 from . import ops
 from .conn.layouts import Delayed
-from .delays import group_steps, ring_step, ring_step_many
+from .delays import group_steps, ring_step_many
 from .ops import default_capacity
 from .projection import Projection
 
@@ -30,9 +30,9 @@ def per_synapse_delays(conn) -> bool:
 
 def ring_owners(projections, trace_of) -> tuple[int, ...]:
     """Per projection, the projection whose delay ring it writes into: that of its
-    trace (``trace_of``, ``shared_traces``) where both have a ``Delayed`` layout (their
+    trace (``trace_of``, ``shared_traces``) where both have per-synapse delays (their
     input arrives summed in one ring), else its own."""
-    delayed = [isinstance(getattr(p, "conn", None), Delayed) for p in projections]
+    delayed = [per_synapse_delays(getattr(p, "conn", None)) for p in projections]
     return tuple(j if delayed[k] and delayed[j] else k for k, j in enumerate(trace_of))
 
 
@@ -41,25 +41,34 @@ def ring_depth(projections, owners, k: int, dt) -> int:
     return max(ring_steps(projections[j], dt)[1] for j, o in enumerate(owners) if o == k)
 
 
-def propagate_rings(projs, states, spikes: dict, dt, delays: list, events: list, owners):
-    """Per-synapse delays of the projections ``spikes`` names (index -> spikes sent):
+def ring_input(proj: Projection, spikes):
+    """``(layout, weight, spikes)`` that a projection with per-synapse delays sends into
+    its ring: its own, or for one shard of a sharded run (``bs.ops.StoredShard``) its
+    block, weight and every shard's spikes (``bs.ops.stored_shard_inputs``)."""
+    conn = proj.conn
+    if isinstance(conn, ops.StoredShard):
+        cap = default_capacity(conn.csr.n_pre) if proj.capacity is None else proj.capacity
+        return ops.stored_shard_inputs(conn, proj.weight, spikes, cap)
+    return conn, proj.weight, spikes
+
+
+def propagate_rings(projs, states, sent: dict, dt, delays: list, events: list, owners):
+    """Per-synapse delays of the projections ``sent`` names (index -> ``ring_input``):
     every ring stepped by one operation (``ring_step_many``), each projection writing
     into its owner's ring (``ring_owners``); the rings and arriving input go to the
     owners' entries of ``delays`` and ``events``, the others' become ``None``."""
-    if not spikes:
+    if not sent:
         return
-    ks = list(spikes)
+    ks = list(sent)
     rings = sorted({owners[k] for k in ks})
     got, now = ring_step_many(
         [states[j] for j in rings],
-        [projs[k].conn for k in ks],
-        [projs[k].weight for k in ks],
-        [spikes[k] for k in ks],
+        [sent[k][0] for k in ks],
+        [sent[k][1] for k in ks],
+        [sent[k][2] for k in ks],
         steps=[ring_steps(projs[k], dt)[0] for k in ks],
         capacities=[
-            default_capacity(projs[k].conn.n_pre)
-            if projs[k].capacity is None
-            else projs[k].capacity
+            default_capacity(sent[k][0].n_pre) if projs[k].capacity is None else projs[k].capacity
             for k in ks
         ],
         ring_of=[rings.index(owners[k]) for k in ks],
@@ -68,19 +77,6 @@ def propagate_rings(projs, states, spikes: dict, dt, delays: list, events: list,
         delays[k], events[k] = None, None
     for j, d, e in zip(rings, got, now, strict=True):
         delays[j], events[j] = d, e
-
-
-def propagate_shard_ring(proj: Projection, d_state, spikes, dt):
-    """Per-synapse delays: scatter ``spikes`` into the postsynaptic ring and read the
-    input arriving now: ``(ring state, events)``. One shard of a sharded run
-    (``bs.ops.StoredShard``) gathers every shard's spikes into its own block's ring."""
-    steps, _ = ring_steps(proj, dt)
-    conn, weight = proj.conn, proj.weight
-    if isinstance(conn, ops.StoredShard):
-        cap = default_capacity(conn.csr.n_pre) if proj.capacity is None else proj.capacity
-        conn, weight, spikes = ops.stored_shard_inputs(conn, weight, spikes, cap)
-    cap = default_capacity(conn.n_pre) if proj.capacity is None else proj.capacity
-    return ring_step(d_state, conn, weight, spikes, steps=steps, capacity=cap)
 
 
 def shared_traces(projections) -> tuple[int, ...]:

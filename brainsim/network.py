@@ -15,13 +15,12 @@ from ._network_rings import (
     merge_events,
     per_synapse_delays,
     propagate_rings,
-    propagate_shard_ring,
     ring_depth,
+    ring_input,
     ring_owners,
     shared_traces,
 )
 from ._random import fold_in, split
-from .conn.layouts import Delayed
 from .delays import delay_step, delay_steps, init_delay, init_ring
 from .gap_junction import GapJunction
 from .neurons import AbstractNeuron, Drive, FusedInput
@@ -158,7 +157,7 @@ class Network(eqx.Module):
         syn, delays, stp, events = [None] * n, [None] * n, [None] * n, [None] * n
         parts, projs = list(state.components or [()] * n), list(self.projections)
         arriving = {}  # projection index -> spikes reaching its synapses now
-        rings = {}  # projection index -> spikes sent into its delay ring (one call for all)
+        rings = {}  # projection index -> (layout, weight, spikes) sent into its delay ring
         for k, proj in enumerate(self.projections):
             if isinstance(proj, GapJunction):
                 continue
@@ -171,10 +170,8 @@ class Network(eqx.Module):
                 projs[k] = eqx.tree_at(lambda p: p.weight, proj, weight)
             if proj.stp is not None:
                 stp[k], spikes = proj.stp.step(state.stp[k], spikes, t=t, dt=dt)
-            if isinstance(proj.conn, Delayed):
-                rings[k] = spikes
-            elif per_synapse_delays(proj.conn):
-                delays[k], events[k] = propagate_shard_ring(projs[k], state.delays[k], spikes, dt)
+            if per_synapse_delays(proj.conn):
+                rings[k] = ring_input(projs[k], spikes)
             else:
                 delays[k], arriving[k] = delay_step(state.delays[k], spikes)
         owners = ring_owners(self.projections, self.trace_of)
