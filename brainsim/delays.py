@@ -12,7 +12,8 @@ A spike emitted in step ``t`` reaches the synapses in step ``t + d`` for a delay
   (``bs.ops.delayed_propagate``). The cost is O(active presynaptic neurons x fan-out),
   independent of the number of distinct delays. A network steps all its rings as one
   operation (``ring_step_many``, ``bs.ops.delayed_propagate_many``: one native call
-  per step on a CPU).
+  per step on a CPU); projections onto one population that share a synaptic trace
+  (``Network.trace_of``) share one ring, as NEST keeps one per receptor type.
 """
 
 import equinox as eqx
