@@ -210,12 +210,39 @@ def _resumed_fit(m, tmp: Path) -> tuple[bool, str]:
     return same, f"weights identical: {same}"
 
 
+def _cli_stream_resume(tmp: Path) -> tuple[bool, str]:
+    """``brainsim run brunel2000 --stream --checkpoint`` for 20 ms, ``--resume`` to 30 ms:
+    the file holds the spikes of one uninterrupted 30 ms run in memory."""
+    h5, ck = tmp / "cli.h5", tmp / "cli.ckpt"
+    base = ["run", "brunel2000", "--n", "250", "--no-cache", "--checkpoint", str(ck)]
+    with contextlib.redirect_stdout(io.StringIO()):
+        first = cli.main([*base, "--duration", "20", "--stream", str(h5)])
+        second = cli.main([*base, "--duration", "30", "--resume"])
+    net = bs.models.brunel2000(200, key=jax.random.key(0))  # as the command builds it
+    record = {p: bs.Record("spikes", events=True) for p in ("E", "I")}
+    _, want = bs.simulate(net, net.init(jax.random.key(1), dt=0.1), 30.0, record=record)
+    got = bs.io.read_recording(h5)
+    same = got.n_steps == want.n_steps and all(
+        np.array_equal(got[p]["spikes"].steps, want[p]["spikes"].steps)
+        and np.array_equal(got[p]["spikes"].neurons, want[p]["spikes"].neurons)
+        for p in ("E", "I")
+    )
+    n = len(want["E"]["spikes"].steps)
+    ok = first == second == 0 and same and n > 0
+    text = f"exit {first}, {second}; {got.n_steps} steps in the file, {n} E spikes"
+    return ok, f"{text}; identical: {same}"
+
+
 def other_checks(m, tmp: Path):
     """``[(what, observed, ok)]`` of the issue's items that are not bad inputs."""
     same, text = _resumed_run(tmp)
     out = [("simulate: 2 x 20 ms through save_run/restore_run == 40 ms", text, same)]
     same, text = _resumed_fit(m, tmp)
     out.append(("fit: 2 + 2 epochs through save/restore == 4 epochs", text, same))
+    ok, text = _cli_stream_resume(tmp)
+    out.append(
+        ("`brainsim run` streams to HDF5, checkpoints and resumes (20 + 10 ms == 30 ms)", text, ok)
+    )
     rate = bs.analysis.population_rate(np.ones((1000, 10)), 1.0, window=10)
     out.append(
         (
