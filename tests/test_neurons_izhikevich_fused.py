@@ -7,10 +7,11 @@ network with every ``Izhikevich`` replaced by a subclass (``fuse`` applies to
 Every configuration the fused path claims is compared at every step of a 1 500-step run
 with Poisson-like input (a random current every step, a Poisson source population), in
 float32: Izhikevich (2003)'s network (RS/FS parameter sets, and its per-neuron mix),
-a refractory period, a batch of trials (with scalar parameters: per-neuron ones broadcast
-against a batch only under NumPy rank promotion, which the tests turn off). A step's
-result is compared, not two free runs: a recurrent network turns a last-bit difference
-into a different trajectory once a neuron lands on its peak."""
+a refractory period, one voltage-jump input and none, a batch of trials (with scalar
+parameters: per-neuron ones broadcast against a batch only under NumPy rank promotion,
+which the tests turn off). A step's result is compared, not two free runs: a recurrent
+network turns a last-bit difference into a different trajectory once a neuron lands on its
+peak."""
 
 import equinox as eqx
 import jax
@@ -60,13 +61,19 @@ def _network(cls, case):
         for k, n, seed in (("E", 80, 0), ("I", 20, 1))
     }
     pops["P"] = bs.neurons.PoissonSource(50, rate=200.0)
-    jump = lambda w: dict(synapse=bs.synapses.Delta(), output=bs.synapses.VoltageJump())
+    jump = lambda: dict(synapse=bs.synapses.Delta(), output=bs.synapses.VoltageJump())
+    if case.get("sparse"):  # E's only input the source, I none: one jump input, and none
+        return bs.Network(
+            pops,
+            [bs.Projection("P", "E", bs.conn.FixedProb(0.2), 1.0, **jump())],
+            key=jax.random.key(2),
+        )
     projs = [
-        bs.Projection("E", "E", bs.conn.FixedProb(0.1), 0.5, **jump(0.5)),
-        bs.Projection("E", "I", bs.conn.FixedOutDegree(4), 0.5, **jump(0.5)),
-        bs.Projection("I", "E", bs.conn.FixedProb(0.2), -1.0, **jump(-1.0)),
-        bs.Projection("I", "I", bs.conn.FixedProb(0.2), -1.0, **jump(-1.0)),
-        bs.Projection("P", "E", bs.conn.FixedProb(0.2), 1.0, **jump(1.0)),
+        bs.Projection("E", "E", bs.conn.FixedProb(0.1), 0.5, **jump()),
+        bs.Projection("E", "I", bs.conn.FixedOutDegree(4), 0.5, **jump()),
+        bs.Projection("I", "E", bs.conn.FixedProb(0.2), -1.0, **jump()),
+        bs.Projection("I", "I", bs.conn.FixedProb(0.2), -1.0, **jump()),
+        bs.Projection("P", "E", bs.conn.FixedProb(0.2), 1.0, **jump()),
     ]
     return bs.Network(pops, projs, key=jax.random.key(2))
 
@@ -76,6 +83,7 @@ CASES = {
     "per-neuron": dict(per_neuron=True),
     "refractory": dict(t_ref=0.5),
     "batch": dict(batch=(3,), t_ref=0.5),
+    "one-input-and-none": dict(sparse=True),
 }
 
 
@@ -186,12 +194,12 @@ def test_fused_step_gradient_is_the_modules():
 
 def test_fuse_declines_what_it_does_not_compute():
     """No fused step for a subclass, another integrator or spike function, other synapse
-    kinetics or outputs, no synapse, or a drive with a conductance or a voltage jump."""
+    kinetics or outputs, or a drive with a conductance or a voltage jump."""
     izh = bs.neurons.Izhikevich(5)
     jump = (bs.synapses.Delta(), bs.synapses.VoltageJump())
     drive = bs.neurons.Drive()
     assert izh.fuse((jump,), drive) is not None
-    assert izh.fuse((), drive) is None
+    assert izh.fuse((), drive) is not None
     assert ModulesIzhikevich(5).fuse((jump,), drive) is None
     assert bs.neurons.Izhikevich(5, integrator=bs.integrators.RK4()).fuse((jump,), drive) is None
     assert bs.neurons.Izhikevich(5, spike=bs.spikes.UltraSpike()).fuse((jump,), drive) is None

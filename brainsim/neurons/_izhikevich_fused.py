@@ -25,7 +25,6 @@ def fuse_izhikevich(neuron: Izhikevich, synapses: tuple, drive):
         type(neuron) is Izhikevich
         and type(neuron.integrator) is Euler
         and type(neuron.spike) is Heaviside
-        and synapses
         and all(type(k) is Delta and type(o) is VoltageJump for k, o in synapses)
         and zero(drive.conductance)
         and zero(drive.reversal)
