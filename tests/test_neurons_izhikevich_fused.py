@@ -208,3 +208,33 @@ def test_fuse_declines_what_it_does_not_compute():
     assert izh.fuse(((bs.synapses.Delta(), cur),), drive) is None
     assert izh.fuse((jump,), bs.neurons.Drive(jump=jnp.ones(5))) is None
     assert izh.fuse((jump,), bs.neurons.Drive(conductance=jnp.ones(5))) is None
+
+
+def test_traced_dt_takes_the_modules_path():
+    """A ``dt`` traced by the caller's ``jax.jit`` (the kernel takes it as an attribute):
+    the op runs its reference, the modules' composition, with the same result."""
+    fused, modules = _network(bs.neurons.Izhikevich, {}), _network(ModulesIzhikevich, {})
+    state = fused.init(jax.random.key(4), dt=DT)
+    step = lambda net, dt: net.step(state, {"E": 3.0}, t=0.0, dt=dt)
+    got = jax.jit(lambda dt: step(fused, dt))(DT)
+    want = jax.jit(lambda dt: step(modules, dt))(DT)
+    for a, b in zip(_izhikevich_leaves(got), _izhikevich_leaves(want), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_op_outside_the_kernel_is_the_modules():
+    """``bs.ops.izhikevich_update`` called on what its kernel does not compute (an
+    exponential current synapse) gives the modules' composition, not the kernel's step."""
+    izh = bs.neurons.Izhikevich(6, i_ext=10.0)
+    state = izh.init(jax.random.key(0))
+    kinetics, output = bs.synapses.Exponential(5.0), bs.synapses.Current()
+    syn = kinetics.init(None, (6,))
+    events = jnp.linspace(0.0, 50.0, 6)
+    got = bs.ops.izhikevich_update(
+        izh, ((kinetics, output),), state, (syn,), (events,), bs.neurons.Drive(), t=0.0, dt=DT
+    )
+    syn, g = kinetics.step(syn, events, t=0.0, dt=DT)
+    want_state, spikes = izh.step(state, bs.neurons.Drive() + output(g, state.v), t=0.0, dt=DT)
+    want = jax.tree.leaves((want_state, (syn,), spikes))
+    for a, b in zip(jax.tree.leaves(got), want, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -2,34 +2,23 @@
 (``bs.ops.izhikevich_update``): what ``Izhikevich.fuse`` returns where it applies.
 
 It applies to an ``Izhikevich`` (not a subclass: it may step differently) integrated by
-``Euler`` with a ``Heaviside`` spike, all of whose incoming synapses have ``Delta``
-kinetics and a ``VoltageJump`` output (Izhikevich's ``v += w``), and whose other input
-is a current (no conductance, e.g. a gap junction, and no voltage jump). The op's
+``Euler`` with a ``Heaviside`` spike, all of whose incoming synapses (at most 16) have
+``Delta`` kinetics and a ``VoltageJump`` output (Izhikevich's ``v += w``), and whose
+other input is a current (no conductance, e.g. a gap junction, and no voltage jump). The op's
 pure-JAX path is the modules' own composition; the tests of ``bs.neurons.Izhikevich``
 check the kernel against it.
 """
 
 from .. import ops
-from ..integrators import Euler
-from ..spikes import Heaviside
-from ..synapses import Delta, VoltageJump
 from ._base import AbstractFused
 from .izhikevich import Izhikevich
 
 
 def fuse_izhikevich(neuron: Izhikevich, synapses: tuple, drive):
     """``IzhikevichFused`` for ``neuron`` and its incoming ``(kinetics, output)`` pairs,
-    or ``None`` where the op's kernel does not compute the same step (module docstring)."""
-    zero = lambda x: isinstance(x, int | float) and x == 0
-    if not (
-        type(neuron) is Izhikevich
-        and type(neuron.integrator) is Euler
-        and type(neuron.spike) is Heaviside
-        and all(type(k) is Delta and type(o) is VoltageJump for k, o in synapses)
-        and zero(drive.conductance)
-        and zero(drive.reversal)
-        and zero(drive.jump)
-    ):
+    or ``None`` where the op's kernel does not compute the same step
+    (``bs.ops.izhikevich.computes``)."""
+    if not ops.izhikevich.computes(neuron, synapses, drive):
         return None
     return IzhikevichFused(neuron, tuple(synapses))
 
@@ -41,7 +30,6 @@ class IzhikevichFused(AbstractFused):
     synapses: tuple
 
     def step(self, state, synapses, events, drive, *, t, dt):
-        new, syn, spikes = ops.izhikevich_update(
+        return ops.izhikevich_update(
             self.neuron, self.synapses, state, synapses, events, drive, t=t, dt=dt
         )
-        return new, syn, spikes

@@ -20,9 +20,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..integrators import Euler
 from ..neurons._base import Drive
-from ..neurons.izhikevich import IzhikevichState
-from ..synapses.kinetics import SynapseState
+from ..neurons.izhikevich import Izhikevich, IzhikevichState
+from ..spikes import Heaviside
+from ..synapses.kinetics import Delta, SynapseState
+from ..synapses.outputs import VoltageJump
 from ._kernel import Kernel
 
 _PARAMS = ("a", "b", "c", "d", "v_peak", "c_m", "i_ext")  # the kernel's packed order
@@ -42,7 +45,7 @@ def _reference(neuron, synapses, state, syn_states, events, drive, t, *, dt):
 _izhikevich = Kernel(
     "izhikevich_update",
     _reference,
-    when="float32/float64 states, parameters not batched by jax.vmap",
+    when="float32/float64 states, a concrete dt, parameters not batched by jax.vmap",
     jvp="reference",
 )
 
@@ -69,8 +72,30 @@ def _call(neuron, state, current, events, *, dt):
     return call(*operands, *[jnp.broadcast_to(e, v.shape) for e in events], dt=np.float64(dt))
 
 
-def _applies(neuron, synapses, state, syn_states, events, drive, t, **_):
-    return state.v.dtype in (jnp.float32, jnp.float64) and len(events) <= 16
+def computes(neuron, synapses, drive) -> bool:
+    """Whether the kernel computes the modules' step for ``neuron``, its incoming
+    ``(kinetics, output)`` pairs and its external ``drive`` (only its structure is
+    inspected): an ``Izhikevich`` (not a subclass: it may step differently) with forward
+    Euler and a ``Heaviside`` spike, ``Delta`` kinetics with ``VoltageJump`` outputs, at
+    most 16 of them, and a drive that is a current only."""
+    zero = lambda x: isinstance(x, int | float) and x == 0
+    return (
+        type(neuron) is Izhikevich
+        and type(neuron.integrator) is Euler
+        and type(neuron.spike) is Heaviside
+        and len(synapses) <= 16
+        and all(type(k) is Delta and type(o) is VoltageJump for k, o in synapses)
+        and zero(drive.conductance)
+        and zero(drive.reversal)
+        and zero(drive.jump)
+    )
+
+
+def _applies(neuron, synapses, state, syn_states, events, drive, t, *, dt):
+    """A float state and a concrete ``dt`` (the kernel's attribute; a traced one takes
+    the reference). ``izhikevich_update`` has checked ``computes`` (on the caller's
+    values: here the drive's zeros may be tracers)."""
+    return state.v.dtype in (jnp.float32, jnp.float64) and isinstance(dt, int | float)
 
 
 @_izhikevich.register("cpu", applies=_applies)
@@ -109,10 +134,12 @@ def _native(neuron, synapses, state, syn_states, events, drive, t, *, dt):
 def izhikevich_update(neuron, synapses, state, syn_states, events, drive, *, t, dt):
     """One step of the ``Izhikevich`` population ``neuron`` (state ``IzhikevichState``,
     arrays ``(..., n)``) with its incoming synapses: ``synapses`` their ``(kinetics,
-    output)`` pairs (``Delta`` and ``VoltageJump`` where the kernel runs), ``syn_states``
+    output)`` pairs (the kernel runs where ``computes`` says so), ``syn_states``
     their states, ``events`` the summed weights (mV) arriving on each now
     (``(..., n)``), ``drive`` the external ``Drive`` (a current, pA), ``t`` and ``dt``
     (ms). Returns ``(state, synapse states, spikes)``, what the modules' ``step``s
     return (module docstring)."""
     args = (neuron, tuple(synapses), state, tuple(syn_states), tuple(events), drive, t)
+    if not computes(neuron, synapses, drive):
+        return _reference(*args, dt=dt)
     return _izhikevich(*args, dt=dt)
