@@ -37,6 +37,8 @@ TARGETS = (
     ("brainsim_spike_append", "BrainsimSpikeAppend"),
     ("brainsim_lif_update_f32", "BrainsimLifUpdateF32"),
     ("brainsim_lif_update_f64", "BrainsimLifUpdateF64"),
+    ("brainsim_izhikevich_update_f32", "BrainsimIzhikevichUpdateF32"),
+    ("brainsim_izhikevich_update_f64", "BrainsimIzhikevichUpdateF64"),
     ("brainsim_lif_network", "BrainsimLifNetwork"),
     ("brainsim_lif_network_run", "BrainsimLifNetworkRun"),
     ("brainsim_plastic_bounded", "BrainsimPlasticBounded"),
