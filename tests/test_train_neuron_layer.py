@@ -190,7 +190,7 @@ def test_every_model_trains_as_a_layer(name):
     and a finite, nonzero surrogate gradient for the input weights."""
     make, w_scale, dt = MODELS[name]
     layer = bs.train.neuron_layer(
-        jax.random.key(9), 10, make(16), scale=w_scale, recurrent=True, dt=dt
+        jax.random.key(9), 10, make(16), scale=w_scale, tau_syn=5.0, recurrent=True, dt=dt
     )
     state = layer.init(batch_shape=(3,))
     assert type(state.neuron) is type(layer.neuron.init(jax.random.key(0)))
