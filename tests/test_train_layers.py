@@ -88,7 +88,7 @@ def test_lif_layer_follows_its_equations(x64, case, adaptive):
     state = layer.init(batch_shape=(B,))
     for t in range(T):
         state, _ = step(layer, state, h[t])
-    np.testing.assert_allclose(state.v, v_ref[:, -1], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(state.neuron.v, v_ref[:, -1], rtol=0, atol=1e-9)
 
 
 @pytest.mark.parametrize("case", ["ring", "fine", "clamped"])
@@ -103,16 +103,19 @@ def test_fast_path_equals_the_scan_it_specializes(x64, case):
     k = jax.random.split(jax.random.key(11), 5)
     x = _poisson(k[0], (B, T, N_IN), 0.2).astype(jnp.float64)
     ct = jax.random.normal(k[1], (B, T, N), jnp.float64)
-    state = bs.train.LIFState(
+    state = bs.train.NeuronLayerState(
         jax.random.normal(k[2], (B, N), jnp.float64),
-        0.5 * jax.random.normal(k[3], (B, N), jnp.float64),
-        jnp.zeros((B, N), jnp.float64),
-        (jax.random.uniform(k[4], (B, N)) < 0.3).astype(jnp.float64),
+        bs.neurons.LIFState(
+            0.5 * jax.random.normal(k[3], (B, N), jnp.float64),
+            (jax.random.uniform(k[4], (B, N)) < 0.3).astype(jnp.float64),
+            jnp.zeros((B, N), jnp.int32),
+        ),
     )
 
     def grads(call):
         f = lambda m, x, st: jnp.sum(call(m, x, st) * ct)
-        g = eqx.filter_jit(lambda *a: (eqx.filter_grad(f)(*a), jax.grad(f, (1, 2))(*a)))
+        g_in = eqx.filter_grad(lambda xs, m: f(m, *xs))  # the int refractory counts: None
+        g = eqx.filter_jit(lambda m, *xs: (eqx.filter_grad(f)(m, *xs), g_in(xs, m)))
         return g(layer, x, state)
 
     s = eqx.filter_jit(lambda m: m(x, state))(layer)

@@ -137,6 +137,7 @@ def test_gradient_matches_finite_differences(x64, make, scale, dt):
         scale=scale,
         recurrent=True,
         rec_scale=0.5,
+        tau_syn=5.0,
         dt=dt,
         detach_upstroke=False,  # plain autodiff of the relaxation
     )
@@ -189,7 +190,7 @@ def test_every_model_trains_as_a_layer(name):
     and a finite, nonzero surrogate gradient for the input weights."""
     make, w_scale, dt = MODELS[name]
     layer = bs.train.neuron_layer(
-        jax.random.key(9), 10, make(16), scale=w_scale, recurrent=True, dt=dt
+        jax.random.key(9), 10, make(16), scale=w_scale, tau_syn=5.0, recurrent=True, dt=dt
     )
     state = layer.init(batch_shape=(3,))
     assert type(state.neuron) is type(layer.neuron.init(jax.random.key(0)))
@@ -253,20 +254,50 @@ def test_spike_geometry_against_the_model_equations(x64):
     assert _slope(dv, g.v_runaway) == pytest.approx(0.0, abs=1e-9)
 
 
-def _izhikevich_psp_peak(dt=1.0, tau_syn=5.0, steps=100):
-    """Peak (mV per pA) of the regular-spiking Izhikevich membrane's response to the current
-    $e^{-t/\\tau_{syn}}$ pA, from the paper's equations linearised by hand at the rest
-    (−70 mV, u = −14) and stepped by forward Euler in NumPy: $\\delta v' = \\delta v +
-    \\Delta t ((0.08 v_r + 5) \\delta v - \\delta u + I)$, $\\delta u' = \\delta u +
-    \\Delta t\\, a (b\\, \\delta v - \\delta u)$."""
-    a, b, dv, du, peak = 0.02, 0.2, 0.0, 0.0, 0.0
+def _izhikevich_psp(dt=1.0, tau_syn=5.0, steps=100):
+    """The response (mV per pA, ``(steps,)``) of the regular-spiking Izhikevich membrane to
+    the current $e^{-t/\\tau_{syn}}$ pA, from the paper's equations linearised by hand at
+    the rest (−70 mV, u = −14) and stepped by forward Euler in NumPy: $\\delta v' =
+    \\delta v + \\Delta t ((0.08 v_r + 5) \\delta v - \\delta u + I)$, $\\delta u' =
+    \\delta u + \\Delta t\\, a (b\\, \\delta v - \\delta u)$."""
+    a, b, dv, du, out = 0.02, 0.2, 0.0, 0.0, []
     for t in range(steps):
         dv, du = (
             dv + dt * ((0.08 * -70.0 + 5.0) * dv - du + np.exp(-t * dt / tau_syn)),
             (du + dt * a * (b * dv - du)),
         )
-        peak = max(peak, dv)
-    return peak
+        out.append(dv)
+    return np.array(out)
+
+
+def _izhikevich_psp_peak(dt=1.0, tau_syn=5.0, steps=100):
+    return _izhikevich_psp(dt, tau_syn, steps).max()
+
+
+def test_neuron_layer_derives_tau_syn_from_the_psp_width():
+    """Default ``tau_syn``: the model's PSP as wide (area over peak) as that of
+    ``lif_layer``'s LIF (tau_mem 10 ms, tau_syn 5 ms, dt 1 ms): from the closed form of
+    the difference of exponentials, $\\sum_t u_t / \\max u = 1 / ((1 - \\alpha)(1 -
+    \\beta) \\max u)$ = 20.0 ms. A LIF with tau_m 10 ms gets 5 ms (1e-5: the bisection's
+    tolerance and float32 kernels); Izhikevich's PSP at the derived value, from its
+    equations linearised by hand (``_izhikevich_psp``, 1000 ms), is 20.0 ms wide (rel
+    1e-3: the kernel's float32 rounding and the 1 s truncation); an explicit value is
+    kept."""
+    t, beta, alpha = np.arange(1000), np.exp(-0.1), np.exp(-0.2)
+    u = (beta ** (t + 1) - alpha ** (t + 1)) / (beta - alpha)
+    target = 1.0 / ((1 - alpha) * (1 - beta) * u.max())
+    assert target == pytest.approx(u.sum() / u.max())
+    key, fs = jax.random.key(0), bs.spikes.FastSigmoid(25.0)
+    lif = bs.train.neuron_layer(key, 3, bs.neurons.LIF(4, tau_m=10.0), surrogate=fs)
+    np.testing.assert_allclose(lif.tau_syn, 5.0, rtol=1e-5)
+    izh = bs.train.neuron_layer(key, 3, bs.neurons.Izhikevich(4), surrogate=fs)
+    tau = float(izh.tau_syn[0])
+    assert 15.0 < tau < 40.0, tau  # several times LIF's 5 ms: its membrane forgets in ~2 ms
+    psp = _izhikevich_psp(tau_syn=tau, steps=1000)
+    assert psp.sum() / psp.max() == pytest.approx(target, rel=1e-3)
+    assert psp.max() * izh.scale == pytest.approx(20.0 * u.max(), rel=1e-3)  # scale at it
+    given = bs.train.neuron_layer(key, 3, bs.neurons.Izhikevich(4), surrogate=fs, tau_syn=5.0)
+    np.testing.assert_array_equal(given.tau_syn, 5.0)
 
 
 def test_neuron_layer_derives_scale_and_surrogate():
@@ -285,7 +316,7 @@ def test_neuron_layer_derives_scale_and_surrogate():
     assert lif.neuron.spike.surrogate == bs.spikes.Scaled(fs, 10.0, 0.0)
     t, beta, alpha = np.arange(100), np.exp(-0.1), np.exp(-0.2)
     lif_peak = np.max((beta ** (t + 1) - alpha ** (t + 1)) / (beta - alpha))  # 2.90
-    izh = bs.train.neuron_layer(key, 3, bs.neurons.Izhikevich(4), surrogate=fs)
+    izh = bs.train.neuron_layer(key, 3, bs.neurons.Izhikevich(4), surrogate=fs, tau_syn=5.0)
     # rel 1e-4: the model relaxes 500 ms to its rest in float32 (u within ~1e-6 of -14)
     assert izh.scale == pytest.approx(20.0 * lif_peak / _izhikevich_psp_peak(), rel=1e-4)
     adex = bs.neurons.AdEx(4, v_peak=-40.4, integrator=bs.integrators.ExpEuler())
@@ -302,7 +333,8 @@ def test_default_scale_puts_initial_rate_near_the_lif_layers(model):
     """With the derived ``scale`` a recurrent layer of each model fires at initialisation
     within 0.6-1.6x the rate of ``lif_layer``'s LIF under the same input (Poisson, 1 %
     per step and unit as Randman's spike rasters, 20 inputs, 128 neurons, 100 steps).
-    Measured: AdEx 0.72x, Izhikevich 1.05x; Izhikevich with the one-step scale rule
+    Measured with the derived ``tau_syn`` (7.3 and 22.7 ms): AdEx 0.86x, Izhikevich
+    1.28x (with ``tau_syn`` 5 ms: 0.72x, 1.05x); Izhikevich with the one-step scale rule
     (20 pA, its PSP 2.4x smaller) fired at 0.42x."""
     x = _poisson(jax.random.key(5), (64, 100, 20), p=0.01)
     fs = bs.spikes.FastSigmoid(25.0)

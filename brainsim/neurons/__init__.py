@@ -20,6 +20,8 @@ from .hh import HH as HH
 from .izhikevich import Izhikevich as Izhikevich
 from .izhikevich import IzhikevichState as IzhikevichState
 from .lif import LIF as LIF
+from .lif import LeakyIntegrator as LeakyIntegrator
+from .lif import LeakyIntegratorState as LeakyIntegratorState
 from .lif import LIFState as LIFState
 from .qif import QIF as QIF
 from .qif import QIFState as QIFState

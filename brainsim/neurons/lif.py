@@ -2,6 +2,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from .._checks import check_finite, check_positive, check_size
 from ..initializers import AbstractInitializer, initialize
 from ..integrators import AbstractIntegrator, Euler, ExpEuler
 from ..spikes import AbstractSpike, Heaviside
@@ -107,3 +108,49 @@ class LIF(AbstractNeuron):
         from ._lif_fused import fuse_lif
 
         return fuse_lif(self, synapses, drive)
+
+
+class LeakyIntegratorState(eqx.Module):
+    v: jnp.ndarray  # (..., n) membrane potential, mV
+    spike: jnp.ndarray  # (..., n) always zero (the membrane never spikes)
+
+
+class LeakyIntegrator(AbstractNeuron):
+    r"""A leaky membrane without spikes: ``LIF``'s membrane (the same derivative) with
+    no threshold, e.g. the readout of a trained network (``bs.train.Readout``).
+
+    $$C_m \frac{dV}{dt} = -g_L (V - V_{rest}) + I_{ext} + I_{syn}(V), \qquad
+    g_L = C_m / \tau_m$$
+
+    ``step`` returns zero spikes. Units and shapes as ``LIF``'s: ``tau_m`` ms, ``c_m``
+    pF, ``v_rest`` mV, ``i_ext`` pA, each a scalar or ``(size,)``.
+    """
+
+    size: int = eqx.field(static=True)
+    tau_m: float | jnp.ndarray = 20.0
+    c_m: float | jnp.ndarray = 200.0
+    v_rest: float | jnp.ndarray = -60.0
+    i_ext: float | jnp.ndarray = 0.0
+    v_init: float | AbstractInitializer | None = None
+    integrator: AbstractIntegrator = ExpEuler()
+
+    def __check_init__(self):
+        check_size("LeakyIntegrator.size", self.size)
+        check_positive("LeakyIntegrator.tau_m", self.tau_m, "ms")
+        check_positive("LeakyIntegrator.c_m", self.c_m, "pF")
+        check_finite("LeakyIntegrator.v_rest", self.v_rest, "mV")
+        check_finite("LeakyIntegrator.i_ext", self.i_ext, "pA")
+
+    def init(self, key, batch_shape=()):
+        shape = (*batch_shape, self.size)
+        v0 = self.v_rest if self.v_init is None else self.v_init
+        return LeakyIntegratorState(initialize(v0, key, shape), jnp.zeros(shape))
+
+    def derivative(self, t, v, drive: Drive):
+        """dV/dt (mV/ms)."""
+        return leaky_derivative(self, v, drive)
+
+    def step(self, state: LeakyIntegratorState, drive: Drive | None, *, t, dt):
+        drive = Drive() if drive is None else drive
+        v = self.integrator.step(self.derivative, t, state.v, dt, drive) + drive.jump
+        return LeakyIntegratorState(v, jnp.zeros_like(v)), jnp.zeros_like(v)

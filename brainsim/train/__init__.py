@@ -4,13 +4,11 @@ from .._checkpoint import CheckpointError as CheckpointError
 from . import losses as losses
 from . import regularizers as regularizers
 from ._scan import scan_time as scan_time
+from ._sequence import event_project as event_project
 from .delayed import DelayedDense as DelayedDense
 from .delayed import delayed_dense as delayed_dense
 from .layers import LIFLayer as LIFLayer
-from .layers import LIFState as LIFState
 from .layers import Readout as Readout
-from .layers import ReadoutState as ReadoutState
-from .layers import event_project as event_project
 from .layers import lif_layer as lif_layer
 from .layers import readout as readout
 from .loop import default_optimizer as default_optimizer

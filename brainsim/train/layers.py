@@ -39,30 +39,11 @@ import numpy as np
 from .._checks import check_finite, check_positive, check_size
 from ..conn.layouts import Dense
 from ..integrators import ExpEuler
-from ..neurons import ALIF, LIF, ALIFState
-from ..neurons import LIFState as NeuronLIFState
+from ..neurons import ALIF, LIF, Drive, LeakyIntegrator
 from ..spikes import AbstractSpike, FastSigmoid, Heaviside
 from ._scan import scan_time
-from ._sequence import (
-    Layout,
-    _batch_major,
-    _check_per_neuron,
-    _decay,
-    _like,
-    _time_major,
-    event_project,
-)
+from ._sequence import Layout, _batch_major, _check_per_neuron, _decay, _time_major
 from .neuron_layer import NeuronLayer, NeuronLayerState
-
-
-class LIFState(eqx.Module):
-    """``LIFLayer``'s state, the model's state (``bs.neurons.LIFState``/``ALIFState``)
-    and the synaptic current as flat fields."""
-
-    i: jax.Array  # (..., n) synaptic current
-    v: jax.Array  # (..., n) membrane
-    a: jax.Array  # (..., n) adaptation
-    s: jax.Array  # (..., n) last spikes
 
 
 class _DetachedReset(AbstractSpike):
@@ -76,6 +57,16 @@ class _DetachedReset(AbstractSpike):
 
     def reset_gate(self, s):
         return jax.lax.stop_gradient(s)
+
+
+def _unit_membrane(tau_mem, dt) -> dict:
+    r"""The parameters of a ``bs.neurons`` leaky membrane in threshold units, stepping
+    ``dt`` ms: rest 0, exponential Euler, ``tau_m`` $\tau$ = ``tau_mem`` (a learnt value
+    below ``dt`` acts as ``dt``) and the capacitance $C = \tau (1 - e^{-\Delta t/\tau})$
+    at which one step of a unit current raises the membrane by 1, so that
+    $V_t = \beta V_{t-1} + I_t$."""
+    tau = jnp.maximum(tau_mem, dt)
+    return dict(tau_m=tau, c_m=-tau * jnp.expm1(-dt / tau), v_rest=0.0, integrator=ExpEuler())
 
 
 def _detached(spike: AbstractSpike) -> AbstractSpike:
@@ -134,16 +125,12 @@ class LIFLayer(eqx.Module):
         """This layer as the ``NeuronLayer`` it is (module docstring), stepping ``dt`` ms
         (default ``self.dt``): a differentiable function of this layer's fields."""
         dt = self.dt if dt is None else dt
-        tau = jnp.maximum(self.tau_mem, dt)  # a learnt tau below dt acts as dt
         model = dict(
             size=self.size,
-            tau_m=tau,
-            c_m=-tau * jnp.expm1(-dt / tau),  # one step of a unit current: +1
-            v_rest=0.0,
+            **_unit_membrane(self.tau_mem, dt),
             v_th=self.threshold,
             v_reset=0.0,
             spike=_detached(self.spike),
-            integrator=ExpEuler(),
         )
         if self.adaptive:
             tau_a = jnp.maximum(self.tau_adapt, dt)
@@ -161,22 +148,14 @@ class LIFLayer(eqx.Module):
             detach_upstroke=False,  # a leaky membrane has no upstroke: plain autodiff
         )
 
-    def init(self, key=None, batch_shape=()) -> LIFState:
-        z = jnp.zeros((*batch_shape, self.size), self.w.dtype)
-        return LIFState(z, z, z, z)
+    def init(self, key=None, batch_shape=()) -> NeuronLayerState:
+        """The model's state at rest (``bs.neurons.LIFState``, ``ALIFState`` when
+        adaptive) and zero synaptic current, as ``NeuronLayer.init``."""
+        return self.neuron_layer().init(key, batch_shape)
 
-    def _model_state(self, state: LIFState | None, batch_shape) -> NeuronLayerState:
-        state = self.init(batch_shape=batch_shape) if state is None else state
-        free = jnp.zeros(state.v.shape, jnp.int32)  # no refractory period
-        if self.adaptive:
-            return NeuronLayerState(state.i, ALIFState(state.v, state.a, state.s, free))
-        return NeuronLayerState(state.i, NeuronLIFState(state.v, state.s, free))
-
-    def step(self, state: LIFState, h, *, t=0.0, dt=None):
+    def step(self, state: NeuronLayerState, h, *, t=0.0, dt=None):
         """One step given the projected input ``h (..., n)``: ``(state, spikes)``."""
-        got, s = self.neuron_layer(dt).step(self._model_state(state, h.shape[:-1]), h, t=t)
-        nrn = got.neuron
-        return LIFState(got.i, nrn.v, nrn.a if self.adaptive else state.a, nrn.spike), s
+        return self.neuron_layer(dt).step(state, h, t=t)
 
     def __call__(self, x, state=None, *, checkpoint_every=None, truncate_every=None):
         kw = dict(checkpoint_every=checkpoint_every, truncate_every=truncate_every)
@@ -195,28 +174,20 @@ class LIFLayer(eqx.Module):
         ``x (T, ..., n_in)`` (or ``x (..., T, n_in)`` with ``batch_major_input``).
         ``SNN`` chains layers this way, without transposes. The hand-written BPTT where
         the model has an ``AffineForm`` (``NeuronLayer.time_major``)."""
-        batch = x.shape[:-2] if batch_major_input else x.shape[1:-1]
         kw = dict(checkpoint_every=checkpoint_every, truncate_every=truncate_every)
-        return self.neuron_layer().time_major(
-            x, self._model_state(state, batch), batch_major_input=batch_major_input, **kw
-        )
+        return self.neuron_layer().time_major(x, state, batch_major_input=batch_major_input, **kw)
 
     def reference(self, x, state=None, checkpoint_every=None, truncate_every=None):
         """The same spikes by the plain scan of the model's ``step`` (autodiff BPTT
         through ``scan_time``): the general path, and the reference of the hand-written
         BPTT."""
         kw = dict(checkpoint_every=checkpoint_every, truncate_every=truncate_every)
-        return self.neuron_layer().reference(x, self._model_state(state, x.shape[:-2]), **kw)
+        return self.neuron_layer().reference(x, state, **kw)
 
 
-class ReadoutState(eqx.Module):
-    i: jax.Array
-    v: jax.Array
-
-
-def _filter_matrix(alpha, beta, n_steps: int):
+def _filter_matrix(alpha, beta, gain, n_steps: int):
     r"""``M (T, T, n)`` with $V_t = \sum_k M_{tk} h_k$ for $I_t = \alpha I_{t-1} + h_t$,
-    $V_t = \beta V_{t-1} + I_t$ from rest: $M_{tk} = K_{t-k}$ (0 for $k > t$),
+    $V_t = \beta V_{t-1} + k I_t$ from rest: $M_{tk} = k K_{t-k}$ (0 for $k > t$),
     $K_d = \sum_{m=0}^{d} \alpha^m \beta^{d-m}$ (every power an exp of a non-positive
     exponent: no overflow, smooth gradients)."""
     d = jnp.arange(n_steps)[:, None, None]
@@ -224,7 +195,7 @@ def _filter_matrix(alpha, beta, n_steps: int):
     la, lb = jnp.log(alpha)[None, None, :], jnp.log(beta)[None, None, :]
     below = m <= d
     expo = jnp.where(below, m * la + (d - m) * lb, 0.0)
-    kernel = jnp.sum(jnp.where(below, jnp.exp(expo), 0.0), axis=1)  # (T, n)
+    kernel = gain[None, :] * jnp.sum(jnp.where(below, jnp.exp(expo), 0.0), axis=1)  # (T, n)
     lag = d[:, :, 0] - m[:, :, 0]  # t - k
     return jnp.where((lag >= 0)[..., None], kernel[jnp.maximum(lag, 0)], 0.0)
 
@@ -233,9 +204,13 @@ class Readout(eqx.Module):
     r"""Leaky-integrator readout (no spikes): $I_t = \alpha I_{t-1} + h_t$,
     $V_t = \beta V_{t-1} + I_t$; returns the membrane ``(..., T, n_out)``.
 
-    The filter is linear, so the whole sequence is one matmul with its ``(T, T)``
-    impulse-response matrix per output (``_filter_matrix``: $T^2 n$ work, no time scan);
-    ``reference`` is the step-by-step scan (also used with truncated BPTT).
+    These equations are not written here: the readout is a ``NeuronLayer`` of a
+    ``bs.neurons.LeakyIntegrator`` in threshold units (``Readout.neuron_layer``, the
+    membrane of ``LIFLayer``'s model without its threshold); its state is that layer's
+    (``NeuronLayerState``). The filter is linear, so the whole sequence is one matmul
+    with its ``(T, T)`` impulse-response matrix per output (``_filter_matrix``, its
+    coefficients the derivatives of the model's step: $T^2 n$ work, no time scan);
+    ``reference`` is the scan of the model's ``step`` (also used with truncated BPTT).
     ``event_input`` (default): the input is spikes, projected by ``event_project``.
     """
 
@@ -251,22 +226,21 @@ class Readout(eqx.Module):
         check_positive("Readout.tau_syn", self.tau_syn, "ms")
         _check_per_neuron("Readout", self, ("tau_mem", "tau_syn"))
 
-    def _project(self, x):
-        return event_project(x, self.w) if self.event_input else x @ self.w
-
-    def init(self, key=None, batch_shape=()) -> ReadoutState:
-        z = jnp.zeros((*batch_shape, self.w.shape[1]), self.w.dtype)
-        return ReadoutState(z, z)
-
-    def _cell(self, coef, state: ReadoutState, h):
-        alpha, beta = (_like(c, h) for c in coef)
-        i = alpha * state.i + h
-        v = beta * state.v + i
-        return ReadoutState(i, v), v
-
-    def step(self, state: ReadoutState, h, *, t=0.0, dt=None):
+    def neuron_layer(self, dt: float | None = None) -> NeuronLayer:
+        """This readout as the ``NeuronLayer`` of a ``LeakyIntegrator`` it is, stepping
+        ``dt`` ms (default ``self.dt``): a differentiable function of its fields."""
         dt = self.dt if dt is None else dt
-        return self._cell((_decay(self.tau_syn, dt), _decay(self.tau_mem, dt)), state, h)
+        neuron = LeakyIntegrator(self.w.shape[1], **_unit_membrane(self.tau_mem, dt))
+        return NeuronLayer(self.w, neuron, self.tau_syn, dt=dt, event_input=self.event_input)
+
+    def init(self, key=None, batch_shape=()) -> NeuronLayerState:
+        """Zero current, the membrane at rest (``NeuronLayer.init``)."""
+        return self.neuron_layer().init(key, batch_shape)
+
+    def step(self, state: NeuronLayerState, h, *, t=0.0, dt=None):
+        """One step given the projected input ``h (..., n_out)``: ``(state, membrane)``."""
+        state, _ = self.neuron_layer(dt).step(state, h, t=t)
+        return state, state.neuron.v
 
     def __call__(self, x, *, checkpoint_every=None, truncate_every=None):
         kw = dict(checkpoint_every=checkpoint_every, truncate_every=truncate_every)
@@ -276,24 +250,41 @@ class Readout(eqx.Module):
         """``__call__`` on time-major ``x (T, ..., n_in)`` → ``(T, ..., n_out)``."""
         if truncate_every is not None:
             return self._reference(x, checkpoint_every, truncate_every)
-        h = self._project(x)
+        layer = self.neuron_layer()
+        h = layer.project(x, batch_major=False)
         n = (self.w.shape[1],)
-        alpha, beta = (
-            jnp.broadcast_to(_decay(t, self.dt), n) for t in (self.tau_syn, self.tau_mem)
-        )
-        m = _filter_matrix(alpha, beta, h.shape[0]).astype(h.dtype)
+        alpha = jnp.broadcast_to(_decay(self.tau_syn, self.dt), n)
+        beta, gain = _membrane_coefficients(layer.neuron, self.dt)
+        m = _filter_matrix(alpha, beta, gain, h.shape[0]).astype(h.dtype)
         return jnp.einsum("tkn,k...n->t...n", m, h)
 
     def reference(self, x, checkpoint_every=None, truncate_every=None):
-        """The membrane by the step-by-step scan (autodiff BPTT through ``scan_time``)."""
+        """The membrane by the scan of the model's ``step`` (autodiff BPTT through
+        ``scan_time``)."""
         return _batch_major(self._reference(_time_major(x), checkpoint_every, truncate_every))
 
     def _reference(self, x, checkpoint_every, truncate_every):
-        h = self._project(x)
-        state = self.init(batch_shape=h.shape[1:-1])
-        coef = (_decay(self.tau_syn, self.dt), _decay(self.tau_mem, self.dt))
-        step = lambda st, ht: self._cell(coef, st, ht)
-        return scan_time(step, state, h, checkpoint_every, truncate_every)[1]
+        layer = self.neuron_layer()
+        h = layer.project(x, batch_major=False)
+        steps = jnp.arange(h.shape[0]) * self.dt
+
+        def step(state, ht):
+            state, _ = layer.step(state, ht[0], t=ht[1])
+            return state, state.neuron.v
+
+        state = layer.init(batch_shape=h.shape[1:-1])
+        return scan_time(step, state, (h, steps), checkpoint_every, truncate_every)[1]
+
+
+def _membrane_coefficients(neuron: LeakyIntegrator, dt):
+    r"""``(beta, gain)`` ``(n,)`` of ``neuron``'s step from rest at 0 (exact: the step is
+    affine): $V_t = \beta V_{t-1} + k I_t$, the derivatives of the model's own step."""
+    zero = jnp.zeros((neuron.size,), jnp.result_type(neuron.tau_m, float))
+    one = jnp.ones_like(zero)
+    f = lambda v, i: neuron.integrator.step(neuron.derivative, 0.0, v, dt, Drive(current=i))
+    beta = jax.jvp(f, (zero, zero), (one, zero))[1]
+    gain = jax.jvp(f, (zero, zero), (zero, one))[1]
+    return beta, gain
 
 
 def lif_layer(

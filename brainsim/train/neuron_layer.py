@@ -207,41 +207,51 @@ def neuron_layer(
     recurrent: bool | Layout = False,
     w_scale: float = 1.0,
     rec_scale: float = 0.02,
-    tau_syn=5.0,
+    tau_syn=None,
     dt: float = 1.0,
     event_input: bool = False,
     detach_upstroke: bool = True,
     ref_tau_mem: float = 10.0,
+    ref_tau_syn: float = 5.0,
 ) -> NeuronLayer:
     """A ``NeuronLayer`` of ``neuron`` with input weights $\\mathcal N(0, w_{scale}^2 /
     n_{in})$ and recurrent weights $\\mathcal N(0, r_{scale}^2 / n)$, in units of
     ``scale`` pA (as ``lif_layer``'s in units of its threshold).
 
     From the model's ``spike_geometry`` (rest $V_r$, threshold $V_\\vartheta$, spike level
-    $V_s$; means over the neurons where they differ), so that every model trains with
-    ``lif_layer``'s numbers: ``scale`` (default) is the current of a unit weight whose
-    postsynaptic potential (one input spike through the layer's synapse, the model
-    linearised at its resting state) peaks as many rest-to-threshold distances above
-    rest as a unit weight's does in ``lif_layer``'s LIF with ``tau_mem = ref_tau_mem``
-    (2.90 for 10 ms, ``tau_syn`` 5 ms, ``dt`` 1 ms): $(V_\\vartheta - V_r) P_{ref} /
-    P$, with $P$ the model's peak PSP per pA at rest. For a LIF with
-    ``tau_m = ref_tau_mem`` this is the current that, held one step, moves the membrane
-    from rest to threshold (2102 pA for ``lif_layer``'s LIF); a model whose membrane
-    forgets faster gets a larger unit current (Izhikevich's quadratic membrane relaxes
-    at rest with ~1.7 ms: 48 pA, where the one-step rule gave 20 pA, a PSP 2.4x too
-    small and a hidden rate 0.4x the LIF layer's at initialisation).
-    ``surrogate`` (e.g. ``FastSigmoid(25.0)``; default: keep ``neuron.spike``) replaces
-    the spike by ``Heaviside(Scaled(surrogate, V_ϑ - V_r, V_ϑ - V_s),
-    detach_reset=True)``: the surrogate per rest-to-threshold distance, centred on the
-    effective threshold. ``recurrent``: ``False``, ``True`` (dense) or a layout;
-    ``detach_upstroke``: see the module docstring."""
+    $V_s$; means over the neurons where they differ) and its postsynaptic potential (PSP:
+    the membrane's first-order response at its resting state to one input spike through
+    the layer's synapse), so that every model trains with ``lif_layer``'s numbers, whose
+    LIF has ``tau_mem = ref_tau_mem`` and ``tau_syn = ref_tau_syn`` (10 and 5 ms):
+
+    - ``tau_syn`` (default ``None``: derived; ms, scalar or ``(n,)`` if given): the
+      synaptic time constant at which the model's PSP integrates its input as long as
+      the reference LIF's, its width (area over peak) equal (20.0 ms at ``dt`` 1 ms). A
+      LIF with ``tau_m = ref_tau_mem`` gets ``ref_tau_syn``; a membrane that forgets
+      faster gets a longer synapse: Izhikevich's quadratic membrane relaxes at rest with
+      ~1.7 ms (its PSP with ``tau_syn`` 5 ms is 5.7 ms wide, a 3.5x shorter memory of
+      the input than the LIF layer's), AdEx (``tau_m`` 9.4 ms) is near the LIF.
+    - ``scale`` (default): the current of a unit weight whose PSP (with ``tau_syn``)
+      peaks as many rest-to-threshold distances above rest as a unit weight's in the
+      reference LIF (2.90 at ``dt`` 1 ms): $(V_\\vartheta - V_r) P_{ref} / P$, with $P$
+      the model's peak PSP per pA at rest; with the derived ``tau_syn`` the PSP is then
+      as high and as wide as the LIF layer's. For a LIF with ``tau_m = ref_tau_mem`` and
+      ``tau_syn = ref_tau_syn`` this is the current that, held one step, moves the
+      membrane from rest to threshold (2102 pA for ``lif_layer``'s LIF).
+    - ``surrogate`` (e.g. ``FastSigmoid(25.0)``; default: keep ``neuron.spike``)
+      replaces the spike by ``Heaviside(Scaled(surrogate, V_ϑ - V_r, V_ϑ - V_s),
+      detach_reset=True)``: the surrogate per rest-to-threshold distance, centred on the
+      effective threshold.
+
+    ``recurrent``: ``False``, ``True`` (dense) or a layout; ``detach_upstroke``: see the
+    module docstring."""
     check_size("neuron_layer.n_in", n_in)
-    if scale is None or surrogate is not None:
+    if scale is None or surrogate is not None or tau_syn is None:
         geometry = neuron.spike_geometry()
         if geometry is None:
             raise ValueError(
                 f"neuron_layer: {type(neuron).__name__} declares no spike_geometry; "
-                "give scale= and build its spike yourself"
+                "give scale= and tau_syn= and build its spike yourself"
             )
         rest, threshold, spike_level, _ = (float(np.mean(g)) for g in geometry)
         width = threshold - rest
@@ -253,11 +263,17 @@ def neuron_layer(
         if surrogate is not None:
             spike = Heaviside(Scaled(surrogate, width, threshold - spike_level), True)
             neuron = eqx.tree_at(lambda m: m.spike, neuron, spike)
-        if scale is None:
+        if scale is None or tau_syn is None:
             check_positive("neuron_layer.ref_tau_mem", ref_tau_mem, "ms")
-            tau = float(np.mean(tau_syn))
-            ref = _lif_psp_peak(np.exp(-dt / max(ref_tau_mem, dt)), np.exp(-dt / max(tau, dt)))
-            scale = width * ref / _psp_peak(neuron, tau, dt)
+            check_positive("neuron_layer.ref_tau_syn", ref_tau_syn, "ms")
+            check_positive("neuron_layer.dt", dt, "ms")
+            kernel = _membrane_kernel(neuron, dt)
+            ref = np.exp(-dt / max(ref_tau_mem, dt)) ** np.arange(len(kernel))  # the LIF's
+            if tau_syn is None:
+                tau_syn = _matched_tau_syn(kernel, _psp_width(ref, ref_tau_syn, dt), dt)
+            if scale is None:
+                peak = _psp(kernel, float(np.mean(tau_syn)), dt).max()
+                scale = float(width * _psp(ref, ref_tau_syn, dt).max() / peak)
     check_positive("neuron_layer.scale", scale, "pA")
     n = neuron.size
     k_in, k_rec = jax.random.split(key)
@@ -280,19 +296,6 @@ def neuron_layer(
     )
 
 
-def _lif_psp_peak(beta, alpha, steps=10_000):
-    """The peak of $u_t = \\beta u_{t-1} + \\alpha^t$ ($u_{-1} = 0$): ``lif_layer``'s
-    membrane (threshold units) after one spike of unit weight (``lif_layer``'s step:
-    $I_t = \\alpha I_{t-1} + h_t$, $u_t = \\beta u_{t-1} + I_t$)."""
-    t = np.arange(steps)
-    u = (
-        (beta ** (t + 1) - alpha ** (t + 1)) / (beta - alpha)
-        if beta != alpha
-        else (t + 1) * beta**t
-    )
-    return float(u.max())
-
-
 class _Held(AbstractSurrogate):
     """No pseudo-derivative: the spikes held fixed under differentiation."""
 
@@ -300,14 +303,13 @@ class _Held(AbstractSurrogate):
         return jnp.zeros_like(x)
 
 
-def _psp_peak(neuron: AbstractNeuron, tau_syn: float, dt: float) -> float:
-    """The peak (mV per pA; mean over the neurons) of ``neuron``'s postsynaptic potential
-    at rest: the first-order response of ``state.v`` to a current $I_t = \\alpha^t$
-    pA ($\\alpha = e^{-\\Delta t/\\tau_{syn}}$, ``tau_syn`` ms, at least ``dt``; a
-    spike of unit weight through ``NeuronLayer``'s synapse), over ``20 tau_syn``, from
-    the resting state: the model's ``init`` with ``v`` at ``spike_geometry().v_rest``,
-    relaxed for 500 ms without input (the slow variables settle, e.g. Izhikevich's
-    ``u``); the spikes held (no surrogate gradient: the membrane's own response)."""
+def _membrane_kernel(neuron: AbstractNeuron, dt: float, duration: float = 1000.0):
+    """``K (duration / dt,)`` (mV per pA, mean over the neurons): the first-order
+    response of ``state.v`` to a current of 1 pA in the first step only, from the resting
+    state: the model's ``init`` with ``v`` at ``spike_geometry().v_rest``, relaxed for
+    500 ms without input (the slow variables settle, e.g. Izhikevich's ``u``); the
+    spikes held (no surrogate gradient: the membrane's own response). The response to any
+    current $I_t$ is the convolution $\\sum_k K_{t-k} I_k$ (``_psp``)."""
     neuron = eqx.tree_at(lambda m: m.spike, neuron, Heaviside(_Held(), True))
     state = neuron.init(jax.random.key(0))
     rest = jnp.broadcast_to(neuron.spike_geometry().v_rest, state.v.shape)
@@ -315,11 +317,41 @@ def _psp_peak(neuron: AbstractNeuron, tau_syn: float, dt: float) -> float:
     zero = jnp.zeros((neuron.size,), state.v.dtype)
     step = lambda st, i: neuron.step(st, Drive(current=i), t=0.0, dt=dt)[0]
     state = jax.lax.scan(lambda st, _: (step(st, zero), None), state, None, int(500 / dt))[0]
-    alpha = np.exp(-dt / max(tau_syn, dt))  # the layer's synaptic decay per step
-    current = alpha ** jnp.arange(max(int(20 * tau_syn / dt), 1), dtype=state.v.dtype)
+    pulse = jnp.zeros((max(int(duration / dt), 2),), state.v.dtype).at[0].set(1.0)
 
-    def v(eps):  # the membrane under the current eps * I_t
-        return jax.lax.scan(lambda st, i: (step(st, eps * i),) * 2, state, current)[1].v
+    def v(eps):  # the membrane under the current eps * pulse_t
+        return jax.lax.scan(lambda st, i: (step(st, eps * i),) * 2, state, pulse)[1].v
 
     dv = jax.jvp(v, (zero,), (jnp.ones_like(zero),))[1]  # (T, n)
-    return float(jnp.mean(jnp.max(dv, axis=0)))
+    return np.asarray(jnp.mean(dv, axis=1), np.float64)
+
+
+def _psp(kernel, tau_syn: float, dt: float):
+    r"""The PSP ``(T,)`` of a membrane with impulse response ``kernel (T,)`` to the
+    layer's synaptic current $I_t = \alpha^t$ ($\alpha = e^{-\Delta t/\tau_{syn}}$,
+    ``tau_syn`` ms, at least ``dt``), by FFT convolution."""
+    t = np.arange(len(kernel))
+    current = np.exp(-dt / max(tau_syn, dt)) ** t
+    n = 2 * len(kernel)
+    return np.fft.irfft(np.fft.rfft(kernel, n) * np.fft.rfft(current, n), n)[: len(kernel)]
+
+
+def _psp_width(kernel, tau_syn: float, dt: float) -> float:
+    """How long (ms) the PSP (``_psp``) integrates its input: its area over its peak."""
+    psp = _psp(kernel, tau_syn, dt)
+    return float(psp.sum() * dt / psp.max())
+
+
+def _matched_tau_syn(kernel, target: float, dt: float, tau_max: float = 200.0) -> float:
+    """The ``tau_syn`` (ms) in ``[dt, tau_max]`` at which the PSP of ``kernel`` is
+    ``target`` ms wide (``_psp_width``, increasing in ``tau_syn``), by bisection on its
+    logarithm to 1e-6 relative (the ends where the target lies outside)."""
+    lo, hi = np.log(dt), np.log(max(tau_max, dt))
+    if _psp_width(kernel, dt, dt) >= target:
+        return float(dt)
+    if _psp_width(kernel, np.exp(hi), dt) <= target:
+        return float(np.exp(hi))
+    while hi - lo > 1e-6:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if _psp_width(kernel, np.exp(mid), dt) < target else (lo, mid)
+    return float(np.exp(0.5 * (lo + hi)))
