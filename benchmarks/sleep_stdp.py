@@ -25,7 +25,10 @@ adds time). Read-out of the learned network (weights and thresholds frozen, ever
 from rest, 100 ms): each E neuron is labelled by the class it answers most on the
 training images, a test image gets the class whose neurons answer most (Diehl & Cook's
 vote); also a logistic regression on the E spike counts (train → test); both also for
-the untrained network (its initial weights).
+the untrained network (its initial weights). ``--recurrent W``: also plastic
+excitation among the E neurons (every E onto every other, U(0, 2W) pA, on top of the
+lateral inhibition), learning with the same ``TraceSTDP`` (no normalization) under the
+same sleep, frozen with the rest for the read-out (Massey's networks are recurrent).
 
 **Surrogate-gradient arm**: ``bs.train.FeedForwardSNN(64, 128, 10)`` on a rate code
 (T = 30), Adam 2e-3, batches of 64, ``--sg-epochs``; sleep: after every (1 - f) / f
