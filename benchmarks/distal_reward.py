@@ -230,6 +230,7 @@ def main():
         "--random-rate", type=float, default=None, help="only random rewards at this rate (Hz)"
     )
     parser.add_argument("--chunk", type=float, default=60.0, help="seconds between reports")
+    parser.add_argument("--out", default=None, help="--network results name (without .json)")
     args = parser.parse_args()
     if args.network:
         if args.quick:
@@ -237,7 +238,7 @@ def main():
         control = "_control" if args.control else ""
         if args.random_rate is not None:
             control = f"_random_{args.random_rate:.4g}hz"
-        rows, name = [], f"distal_reward_network_{args.n}_{args.seconds:g}s{control}"
+        rows, name = [], args.out or f"distal_reward_network_{args.n}_{args.seconds:g}s{control}"
 
         def report(row):  # the results so far, after every chunk
             if not args.quick:
