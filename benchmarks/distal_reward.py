@@ -31,7 +31,8 @@ that moves the weight by (0.002 + DA) x sd every 10 ms), tau_+- = 20 ms, tau_c =
 0.5 per reward; a reward 1-3 s after J fires within 20 ms after I. Deviations: the E->I
 synapses are static (his learn too), at most one reward pending (his any number), the
 weights change every step (his every 10 ms). ``--control``: then the same with random
-rewards at the rate the contingent run earned. Prints a row every ``--chunk`` s: rewards
+rewards at the rate the contingent run earned; ``--random-rate HZ``: only such a control,
+at a rate given (that of an earlier contingent run). Prints a row every ``--chunk`` s: rewards
 so far, w(I->J) and its rank, the other weights (max, mean, fraction > 3.9), the
 eligibility of I->J and of the others (mean, sd), the E rate.
 
@@ -225,19 +226,29 @@ def main():
     parser.add_argument("--seconds", type=float, default=3600.0)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--control", action="store_true", help="also random rewards")
+    parser.add_argument(
+        "--random-rate", type=float, default=None, help="only random rewards at this rate (Hz)"
+    )
     parser.add_argument("--chunk", type=float, default=60.0, help="seconds between reports")
+    parser.add_argument("--out", default=None, help="--network results name (without .json)")
     args = parser.parse_args()
     if args.network:
         if args.quick:
             args.n, args.seconds, args.chunk = 100, 2.0, 1.0
         control = "_control" if args.control else ""
-        rows, name = [], f"distal_reward_network_{args.n}_{args.seconds:g}s{control}"
+        if args.random_rate is not None:
+            control = f"_random_{args.random_rate:.4g}hz"
+        rows, name = [], args.out or f"distal_reward_network_{args.n}_{args.seconds:g}s{control}"
 
         def report(row):  # the results so far, after every chunk
             if not args.quick:
                 save(name, dict(seconds=args.seconds, rows=[*rows, row]))
 
         for seed in args.seeds:
+            if args.random_rate is not None:  # the control alone, at a given run's rate
+                rate = args.random_rate
+                rows.append(network_run(seed, args.seconds, args.n, args.chunk, rate, report))
+                continue
             rows.append(network_run(seed, args.seconds, args.n, args.chunk, report=report))
             if args.control:
                 rate = rows[-1]["rewards"] / args.seconds

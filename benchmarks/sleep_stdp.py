@@ -25,7 +25,10 @@ adds time). Read-out of the learned network (weights and thresholds frozen, ever
 from rest, 100 ms): each E neuron is labelled by the class it answers most on the
 training images, a test image gets the class whose neurons answer most (Diehl & Cook's
 vote); also a logistic regression on the E spike counts (train → test); both also for
-the untrained network (its initial weights).
+the untrained network (its initial weights). ``--recurrent W``: also plastic
+excitation among the E neurons (every E onto every other, U(0, 2W) pA, on top of the
+lateral inhibition), learning with the same ``TraceSTDP`` (no normalization) under the
+same sleep, frozen with the rest for the read-out (Massey's networks are recurrent).
 
 **Surrogate-gradient arm**: ``bs.train.FeedForwardSNN(64, 128, 10)`` on a rate code
 (T = 30), Adam 2e-3, batches of 64, ``--sg-epochs``; sleep: after every (1 - f) / f
@@ -65,6 +68,7 @@ DT, T_IMG, T_REST, SLEEP_MS = 1.0, 100.0, 50.0, 250.0
 I_PIXEL, SIGMA_X, SIGMA_SLEEP = 300.0, 50.0, 40.0
 W_INH, THETA_PLUS = 40.0, 0.2
 V_TH = -50.0
+STDP_KEYS = ("vote", "logreg", "w_xe_mean", "w_xe_at_max", "w_ee_mean", "w_ee_at_max")
 
 
 def _e_neurons(n_e, theta=None):
@@ -85,8 +89,8 @@ def _phases(f):
 
 
 def stdp_network(seed, sleep, n_e, frozen=None):
-    """The network; ``frozen``: ``(w_xe, theta)`` to freeze (no plasticity, fixed
-    thresholds)."""
+    """The network; ``frozen``: ``(w_xe, theta, w_ee)`` to freeze (no plasticity, fixed
+    thresholds; ``w_ee`` None without ``--recurrent``)."""
     rng = np.random.default_rng(seed)
     rule = P.TraceSTDP(eta=ARGS.eta, tau=20.0, mu=0.6, bounds=P.Bounds(0.0, 10.0))
     if ARGS.total:
@@ -99,17 +103,24 @@ def stdp_network(seed, sleep, n_e, frozen=None):
         if ARGS.total:  # start normalized: every E neuron's inputs sum to total
             w_xe = w_xe * (ARGS.total / w_xe.sum(axis=0))
         w_xe = jnp.asarray(w_xe.astype(np.float32))
+        w_ee = rng.uniform(0.0, 2 * ARGS.recurrent, lateral.weight_shape).astype(np.float32)
         plastic, e = (bs.Plastic(rule, sleep),), _e_neurons(n_e)
     else:
         w_xe = jnp.asarray(np.asarray(frozen[0]).reshape(xe.weight_shape))
+        w_ee = None if frozen[2] is None else np.asarray(frozen[2]).reshape(lateral.weight_shape)
         plastic, e = (), _e_neurons(n_e, frozen[1])
+    projections = [
+        bs.Projection("X", "E", xe, weight=w_xe, components=plastic),
+        bs.Projection("E", "E", lateral, weight=-W_INH),
+    ]
+    if ARGS.recurrent:  # plastic excitation among the E neurons, its own rule and sleep
+        ee_rule = P.TraceSTDP(eta=ARGS.eta, tau=20.0, mu=0.6, bounds=P.Bounds(0.0, 10.0))
+        ee_plastic = () if frozen is not None else (bs.Plastic(ee_rule, sleep),)
+        projections.append(
+            bs.Projection("E", "E", lateral, weight=jnp.asarray(w_ee), components=ee_plastic)
+        )
     return bs.Network(
-        {"X": bs.neurons.LIF(64, t_ref=2.0), "E": e},
-        [
-            bs.Projection("X", "E", xe, weight=w_xe, components=plastic),
-            bs.Projection("E", "E", lateral, weight=-W_INH),
-        ],
-        key=jax.random.key(seed),
+        {"X": bs.neurons.LIF(64, t_ref=2.0), "E": e}, projections, key=jax.random.key(seed)
     )
 
 
@@ -156,10 +167,12 @@ def score(counts_tr, y_tr, counts_te, y_te):
 
 
 def _learned(state):
-    """``(w_xe, theta)``: the plastic weights and the threshold offsets (mV)."""
+    """``(w_xe, theta, w_ee)``: the plastic X->E weights, the threshold offsets (mV)
+    and the plastic E->E weights (None without ``--recurrent``)."""
     return (
         np.asarray(state.components[0][0][0].w),
         THETA_PLUS * np.asarray(state.populations["E"].a),
+        np.asarray(state.components[2][0][0].w) if ARGS.recurrent else None,
     )
 
 
@@ -201,7 +214,7 @@ def stdp_arm(seed, f, data, n_e, epochs, checkpoints=4):
 
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         state = run(state, a, int(b - a))
-        w_xe, theta = learned = _learned(state)
+        w_xe, theta, w_ee = learned = _learned(state)
         counts_tr = responses(seed, n_e, learned, x_tr)
         counts_te = responses(seed, n_e, learned, x_te)
         vote, logreg = score(counts_tr, y_tr, counts_te, y_te)
@@ -216,6 +229,7 @@ def stdp_arm(seed, f, data, n_e, epochs, checkpoints=4):
                 e_rate_hz=float(counts_te.mean() / (T_IMG * 1e-3)),
                 vote=vote,
                 logreg=logreg,
+                **({} if w_ee is None else _ee_stats(w_ee)),
             )
         )
         print(f"  stdp seed {seed} sleep {f:.0%} t={b * DT / 1e3:.0f}s {curve[-1]}", flush=True)
@@ -226,7 +240,16 @@ def stdp_arm(seed, f, data, n_e, epochs, checkpoints=4):
         seconds=time.time() - t0,
         curve=curve,
         untrained=dict(vote=untrained[0], logreg=untrained[1]),
-        **{k: curve[-1][k] for k in ("vote", "logreg", "w_xe_mean", "w_xe_at_max")},
+        **{k: curve[-1][k] for k in STDP_KEYS if k in curve[-1]},
+    )
+
+
+def _ee_stats(w_ee):
+    """The E->E weights' mean and the fractions near w_max (> 9) and near 0 (< 1)."""
+    return dict(
+        w_ee_mean=float(w_ee.mean()),
+        w_ee_at_max=float(np.mean(w_ee > 9.0)),
+        w_ee_at_zero=float(np.mean(w_ee < 1.0)),
     )
 
 
@@ -297,7 +320,7 @@ def main():
                 rows.append(sg_arm(seed, f, data, ARGS.sg_epochs))
                 print(f"  sg seed {seed} sleep {f:.0%}: {rows[-1]['accuracy']:.4f}", flush=True)
     summary = []
-    arms = (("stdp", ("vote", "logreg", "w_xe_mean", "w_xe_at_max")), ("sg", ("accuracy",)))
+    arms = (("stdp", STDP_KEYS), ("sg", ("accuracy",)))
     for arm, keys in arms:
         for f in ARGS.fractions:
             got = [r for r in rows if r["arm"] == arm and r["sleep"] == f]
@@ -306,11 +329,11 @@ def main():
                     dict(
                         arm=arm,
                         sleep=f"{f:.0%}",
-                        **{k: _mean_sd([r[k] for r in got]) for k in keys},
+                        **{k: _mean_sd([r[k] for r in got]) for k in keys if k in got[0]},
                     )
                 )
     columns = [("arm", "arm", ""), ("sleep", "sleep", "")] + [
-        (k, k, "") for k in ("vote", "logreg", "w_xe_mean", "w_xe_at_max", "accuracy")
+        (k, k, "") for k in (*STDP_KEYS, "accuracy")
     ]
     print(table([{c[0]: s.get(c[0], "") for c in columns} for s in summary], columns))
     if not ARGS.quick:
@@ -339,6 +362,9 @@ if __name__ == "__main__":
     parser.add_argument("--eta", type=float, default=0.05)
     parser.add_argument("--baseline", default="static", choices=["static", "layer", "post"])
     parser.add_argument("--out", default=None, help="results file name (without .json)")
+    parser.add_argument(
+        "--recurrent", type=float, default=0.0, help="plastic E->E, mean initial pA; 0: off"
+    )
     ARGS = parser.parse_args()
     if ARGS.quick:
         ARGS.seeds, ARGS.n_e, ARGS.sg_epochs = 1, 20, 1

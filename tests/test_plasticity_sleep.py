@@ -202,3 +202,67 @@ def test_normalized_leaves_empty_columns_and_checks():
     )
     with pytest.raises(ValueError, match="Normalized needs a CSR or ELL layout"):
         bs.Network({"X": bs.neurons.LIF(8), "Y": bs.neurons.LIF(8)}, [proj], key=jax.random.key(0))
+
+
+def test_recurrent_plastic_sleep_matches_a_numpy_loop(x64):
+    """Sleep in a recurrent network through the public API: one population E with
+    plastic all-to-all E->E synapses (``TraceSTDP`` + ``Sleep(baseline="post")``, delay
+    1 ms at dt = 0.5), Poisson current pulses while awake and ``Sleep.inputs``' noise
+    while asleep, 300 steps. The weights equal a dense NumPy loop of the rule's
+    definition fed with the network's own spikes (the rule sees E's spikes of the last
+    step as presynaptic and those of the step the delay before as postsynaptic:
+    NEST's dendritic-delay convention), followed while asleep by the per-neuron
+    rescaling of each column's total toward its initial total (float64)."""
+    rng = np.random.default_rng(2)
+    n, dt, steps, d = 12, 0.5, 300, 2  # d: the 1 ms delay in steps
+    mask = ~np.eye(n, dtype=bool)
+    others = np.array([np.flatnonzero(mask[i]) for i in range(n)], np.int32)
+    w0 = rng.uniform(0.5, 4.0, (n, n - 1))
+    rule = P.TraceSTDP(eta=0.05, tau=15.0, mu=0.6, bounds=P.Bounds(0.0, 10.0))
+    phases = P.Sleep(wake=40.0, sleep=10.0, factor=0.3, baseline="post")
+    net = bs.Network(
+        {"E": bs.neurons.LIF(n, c_m=10.0, t_ref=2.0)},
+        [
+            bs.Projection(
+                "E",
+                "E",
+                bs.conn.ELL(n, n, jnp.asarray(others)),
+                weight=jnp.asarray(w0),
+                delay=1.0,
+                components=(bs.Plastic(rule, phases),),
+            )
+        ],
+    )
+    pulses = jnp.asarray(400.0 * (rng.random((steps, n)) < 0.08))
+    wake = lambda tw: {"E": pulses[jnp.round(tw / dt).astype(jnp.int32)]}
+    inputs = phases.inputs(net, wake, noise={"E": 300.0}, key=jax.random.key(3), dt=dt)
+
+    def body(s, k):
+        s, spikes = net.step(s, inputs(k * dt), t=k * dt, dt=dt)
+        return s, spikes["E"]
+
+    state = net.init(jax.random.key(4), dt=dt)
+    state, spikes = jax.jit(lambda s: jax.lax.scan(body, s, jnp.arange(steps)))(state)
+    spikes = np.asarray(spikes, float)
+    asleep = np.array([(k * dt + dt / 2) % 50.0 >= 40.0 for k in range(steps)])
+    assert spikes[asleep].sum() > 20 and spikes[~asleep].sum() > 20  # both phases fire
+
+    W, x = np.zeros((n, n)), np.zeros(n)
+    W[mask] = w0.ravel()
+    totals0 = W.sum(axis=0)
+    k_sleep = 0.3 ** (dt / 10.0)
+    seen = lambda k: spikes[k] if k >= 0 else np.zeros(n)
+    for k in range(steps):
+        pre, post = seen(k - 1), seen(k - 1 - d)
+        x = x * np.exp(-dt / 15.0)
+        for j in np.flatnonzero(post):
+            i = np.flatnonzero(mask[:, j])
+            dw = 0.05 * (x[i] - x.mean()) * np.maximum(10.0 - W[i, j], 0.0) ** 0.6
+            W[i, j] = np.clip(W[i, j] + dw, 0.0, 10.0)
+        if asleep[k]:
+            totals = W.sum(axis=0)
+            W = W * ((totals0 + (totals - totals0) * k_sleep) / totals)
+        x = x + pre
+    w = np.asarray(state.components[0][0][0].w)
+    assert np.ptp(W[mask] - w0.ravel()) > 0.5  # the recurrent weights did learn
+    np.testing.assert_allclose(w, W[mask], rtol=1e-9, atol=1e-12)
