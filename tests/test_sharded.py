@@ -97,6 +97,21 @@ SCRIPT = textwrap.dedent(
                              equal=bool(np.array_equal(np.asarray(rec[p]["spikes"]) != 0,
                                                        ev[p].dense())))
                      for p in "EI"}
+    # scalar delays (presynaptic buffers of every shard's spikes) and short-term
+    # plasticity, stored and procedural, 170 neurons (padded to 176)
+    pop = bs.neurons.LIF(170, tau_m=20.0, v_rest=-60.0, v_th=-50.0, v_reset=-60.0,
+                         t_ref=2.0, i_ext=220.0, v_init=bs.initializers.Uniform(-60.0, -50.0))
+    tm = bs.synapses.TsodyksMarkram(U=0.2, tau_f=50.0, tau_d=100.0)
+    net = bs.Network({"A": pop}, [
+        bs.Projection("A", "A", bs.conn.FixedProb(0.1, allow_self=False), weight=40.0,
+                      delay=1.5, stp=tm, synapse=bs.synapses.Exponential(5.0)),
+        bs.Projection("A", "A", bs.conn.ProceduralFixedOutDegree(10), weight=-30.0,
+                      delay=0.7, synapse=bs.synapses.Exponential(5.0))], key=jax.random.key(7))
+    state = net.init(jax.random.key(8))
+    _, rec = bs.simulate(net, state, 100.0, 0.1, record={"A": ["spikes"]})
+    _, ev = bs.simulate_sharded(net, state, 100.0, 0.1, events=True)
+    one = np.asarray(rec["A"]["spikes"]) != 0
+    out["stp"] = dict(n=int(one.sum()), equal=bool(np.array_equal(one, ev["A"].dense())))
     # the exchange alone: float spike values (counts, fractions) and booleans, 3 and 7
     # active per device of two populations, through 4 list slots (lists) and 2 (dense)
     from jax.sharding import PartitionSpec as P
@@ -141,7 +156,9 @@ def test_eight_devices_reproduce_single_device_spikes():
     buffers of the delays; a fourth, driven by Poisson sources (random numbers from one
     key per population, through FixedProb, OneToOne and procedural projections), that
     every device draws them as one device does; a fifth, procedural between populations
-    padded to a multiple of the devices (COBA of 900 neurons), the padding."""
+    padded to a multiple of the devices (COBA of 900 neurons), the padding; a sixth, with
+    scalar delays and short-term plasticity, their buffers and states of every device's
+    spikes."""
     env = {
         **os.environ,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
@@ -171,6 +188,8 @@ def test_eight_devices_reproduce_single_device_spikes():
     # Procedural connectivity onto and from a padded population (180 I neurons over 8).
     assert out["padded"]["I"]["n"] > 100 and out["padded"]["E"]["n"] > 500, out
     assert all(v["equal"] for v in out["padded"].values()), out
+    # Scalar delays and short-term plasticity (replicated: they take every device's spikes).
+    assert out["stp"]["n"] > 300 and out["stp"]["equal"], out
     # bs.ops.exchange: every device gets every device's spikes, values and dtype kept,
     # from the lists (7 slots) and from the dense fallback (2 slots, 7 active for "b").
     assert out["exchange"] == [[True, True], [True, True]], out
