@@ -58,3 +58,49 @@ def save(name: str, payload: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=1))
     return path
+
+
+def time_loops(fns: dict, args: tuple, steps: int, reps: int) -> dict[str, dict]:
+    """Time compiled loops of ``steps`` steps (``fns``: ``{mode: compiled}``, each called
+    as ``f(*args)`` returning ``(state, per-step spike counts)``) alternately, after one
+    warm-up call each, ``reps`` times: ``{mode: {wall_us, wall_med_us, cpu_us,
+    cpu_med_us, spikes}}``, best and median wall and process CPU time per step (µs), and
+    the spike count of the last call."""
+    import time
+
+    import jax
+    import numpy as np
+
+    wall, cpu, spikes = {m: [] for m in fns}, {m: [] for m in fns}, {}
+    for f in fns.values():
+        jax.block_until_ready(f(*args))
+    for _ in range(reps):
+        for mode, f in fns.items():
+            w, c = time.perf_counter(), time.process_time()
+            out = jax.block_until_ready(f(*args))
+            wall[mode].append(time.perf_counter() - w)
+            cpu[mode].append(time.process_time() - c)
+            spikes[mode] = int(out[1].sum())
+    per_step = lambda x, stat: float(stat(x)) / steps * 1e6
+    return {
+        mode: dict(
+            wall_us=per_step(wall[mode], min),
+            wall_med_us=per_step(wall[mode], np.median),
+            cpu_us=per_step(cpu[mode], min),
+            cpu_med_us=per_step(cpu[mode], np.median),
+            spikes=spikes[mode],
+        )
+        for mode in fns
+    }
+
+
+def timing_columns(fmt: str) -> list[tuple[str, str, str]]:
+    """The ``table`` columns of ``time_loops``' figures (times formatted with ``fmt``)."""
+    return [
+        ("wall_us", "wall µs/step", fmt),
+        ("wall_med_us", "median", fmt),
+        ("cpu_us", "CPU µs/step", fmt),
+        ("cpu_med_us", "median", fmt),
+        ("compile_s", "compile s", ".2f"),
+        ("spikes", "spikes", ""),
+    ]

@@ -20,13 +20,12 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 import brainsim as bs
 from brainsim.neurons._lif_fused import LIFFused
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import save, table  # noqa: E402
+from _harness import save, table, time_loops, timing_columns  # noqa: E402
 
 DT = 0.1
 
@@ -55,30 +54,8 @@ def measure(model: str, n: int, steps: int, reps: int) -> list[dict]:
             bs.neurons.LIF.fuse, LIFFused.step_network = rules
 
     fns = {mode: compiled(mode) for mode in MODES}
-    wall, cpu, spikes = {f: [] for f in fns}, {f: [] for f in fns}, {}
-    for f, _ in fns.values():
-        jax.block_until_ready(f(state))
-    for _ in range(reps):
-        for mode, (f, _) in fns.items():
-            w, c = time.perf_counter(), time.process_time()
-            out = jax.block_until_ready(f(state))
-            wall[mode].append(time.perf_counter() - w)
-            cpu[mode].append(time.process_time() - c)
-            spikes[mode] = int(out[1].sum())
-    return [
-        dict(
-            model=model,
-            n=n,
-            mode=mode,
-            wall_us=min(wall[mode]) / steps * 1e6,
-            wall_med_us=float(np.median(wall[mode])) / steps * 1e6,
-            cpu_us=min(cpu[mode]) / steps * 1e6,
-            cpu_med_us=float(np.median(cpu[mode])) / steps * 1e6,
-            compile_s=fns[mode][1],
-            spikes=spikes[mode],
-        )
-        for mode in fns
-    ]
+    times = time_loops({m: f for m, (f, _) in fns.items()}, (state,), steps, reps)
+    return [dict(model=model, n=n, mode=m, compile_s=fns[m][1], **times[m]) for m in MODES]
 
 
 MODES = ("modules", "separate", "one call")
@@ -101,17 +78,7 @@ def main():
     print("results:", save(args.out, dict(rows=rows)))
 
 
-COLUMNS = [
-    ("model", "model", ""),
-    ("n", "N", ""),
-    ("mode", "step", ""),
-    ("wall_us", "wall µs/step", ".1f"),
-    ("wall_med_us", "median", ".1f"),
-    ("cpu_us", "CPU µs/step", ".1f"),
-    ("cpu_med_us", "median", ".1f"),
-    ("compile_s", "compile s", ".2f"),
-    ("spikes", "spikes", ""),
-]
+COLUMNS = [("model", "model", ""), ("n", "N", ""), ("mode", "step", ""), *timing_columns(".1f")]
 
 if __name__ == "__main__":
     main()

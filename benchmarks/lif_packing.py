@@ -28,13 +28,12 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 import brainsim as bs
 from brainsim.ops import lif as lif_ops
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import save, table  # noqa: E402
+from _harness import save, table, time_loops, timing_columns  # noqa: E402
 
 DT = 0.1
 TAU_SYN, E_REV = (5.0, 10.0), (0.0, -80.0)
@@ -129,29 +128,8 @@ def measure(n: int, steps: int, reps: int) -> list[dict]:
         fns[mode] = jax.jit(f).lower(params, state).compile()
         compile_s[mode] = time.perf_counter() - start
         assert mode == "pack" or "brainsim_lif_update" in jax.jit(f).lower(params, state).as_text()
-    wall, cpu, spikes = {m: [] for m in fns}, {m: [] for m in fns}, {}
-    for f in fns.values():
-        jax.block_until_ready(f(params, state))
-    for _ in range(reps):
-        for mode, f in fns.items():
-            w, c = time.perf_counter(), time.process_time()
-            out = jax.block_until_ready(f(params, state))
-            wall[mode].append(time.perf_counter() - w)
-            cpu[mode].append(time.process_time() - c)
-            spikes[mode] = int(out[1].sum())
-    return [
-        dict(
-            n=n,
-            mode=mode,
-            wall_us=min(wall[mode]) / steps * 1e6,
-            wall_med_us=float(np.median(wall[mode])) / steps * 1e6,
-            cpu_us=min(cpu[mode]) / steps * 1e6,
-            cpu_med_us=float(np.median(cpu[mode])) / steps * 1e6,
-            compile_s=compile_s[mode],
-            spikes=spikes[mode],
-        )
-        for mode in fns
-    ]
+    times = time_loops(fns, (params, state), steps, reps)
+    return [dict(n=n, mode=m, compile_s=compile_s[m], **times[m]) for m in fns]
 
 
 def main():
@@ -170,16 +148,7 @@ def main():
     print("results:", save(args.out, dict(rows=rows)))
 
 
-COLUMNS = [
-    ("n", "N", ""),
-    ("mode", "loop", ""),
-    ("wall_us", "wall µs/step", ".2f"),
-    ("wall_med_us", "median", ".2f"),
-    ("cpu_us", "CPU µs/step", ".2f"),
-    ("cpu_med_us", "median", ".2f"),
-    ("compile_s", "compile s", ".2f"),
-    ("spikes", "spikes", ""),
-]
+COLUMNS = [("n", "N", ""), ("mode", "loop", ""), *timing_columns(".2f")]
 
 if __name__ == "__main__":
     main()

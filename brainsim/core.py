@@ -130,6 +130,9 @@ class _Rasters(Mapping):
         x = self._rec._data[self._pop][var]
         return self._rec.raster(self._pop, var) if isinstance(x, SpikeEvents) else x
 
+    def __contains__(self, var):  # (Mapping's would read the variable: make the raster)
+        return var == "t" or var in self._rec._data[self._pop]
+
     def __iter__(self):
         return iter((*self._rec._data[self._pop], "t"))
 

@@ -15,7 +15,8 @@ def _pyplot():
 def raster(rec, populations=None, max_neurons: int = 500, ax=None, rate_window: float = 5.0):
     """Spike raster of ``rec`` (a ``Recording`` with ``"spikes"``, dense or events), one
     colour per population, with the population rate (of all recorded neurons) below. At
-    most ``max_neurons`` per population are drawn."""
+    most ``max_neurons`` per population are drawn. Spikes are read as events
+    (``rec.spike_events``): no dense raster is made for an event recording."""
     plt = _pyplot()
     names = [p for p in (populations or list(rec)) if "spikes" in rec[p]]
     if ax is None:
@@ -26,7 +27,7 @@ def raster(rec, populations=None, max_neurons: int = 500, ax=None, rate_window: 
         fig, ax_rate = ax.figure, None
     offset = 0
     for name in names:
-        spikes = rec[name]["spikes"]  # a raster or SpikeEvents
+        spikes = rec.spike_events(name)
         shown = min(max_neurons, spikes.shape[1])
         dt = rec[name]["t"][1] - rec[name]["t"][0] if len(rec[name]["t"]) > 1 else rec.dt
         t, i = analysis.spike_times(spikes, dt, rec[name]["t"][0] - dt)
@@ -51,14 +52,16 @@ def raster(rec, populations=None, max_neurons: int = 500, ax=None, rate_window: 
 
 
 def rate(rec, populations=None, window: float = 5.0, ax=None):
-    """Population firing rate (Hz) over time, smoothed over ``window`` ms."""
+    """Population firing rate (Hz) over time, smoothed over ``window`` ms (from the spike
+    events, ``rec.spike_events``)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 3)) if ax is None else (ax.figure, ax)
     for name in populations or list(rec):
         if "spikes" in rec[name]:
             t = rec[name]["t"]
             dt = t[1] - t[0] if len(t) > 1 else rec.dt
-            ax.plot(t, analysis.population_rate(rec[name]["spikes"], dt, window), label=name)
+            rate = analysis.population_rate(rec.spike_events(name), dt, window)
+            ax.plot(t, rate, label=name)
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("rate (Hz)")
     ax.legend()

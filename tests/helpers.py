@@ -74,3 +74,34 @@ def adex_from_nest(p: dict, **kwargs):
         v_init=p["V_m"],
         **kwargs,
     )
+
+
+def plastic_coba(n: int, bounds, **rule):
+    """``bs.models.coba(n)`` with pair STDP on E->E (as benchmarks/coba_stdp.py): ``rule``
+    overrides ``A_plus = 0.05``, ``A_minus = 0.0525``; ``tau_plus = tau_minus = 20`` ms."""
+    import equinox as eqx
+
+    net = bs.models.coba(n, key=jax.random.key(0))
+    rule = {"A_plus": 0.05, "A_minus": 0.0525, **rule}
+    stdp = bs.plasticity.PairSTDP(tau_plus=20.0, tau_minus=20.0, bounds=bounds, **rule)
+    projs = [
+        eqx.tree_at(lambda p: p.components, p, (bs.Plastic(stdp),)) if p.name == "E->E" else p
+        for p in net.projections
+    ]
+    return bs.Network(net.populations, projs, key=jax.random.key(0))
+
+
+def native_run_calls(monkeypatch) -> list[bool]:
+    """A list to which every ``bs.ops.lif_network_run`` call traced from now on appends
+    whether it applied (returned a result, not ``None``). Calls are seen while a run is
+    traced: assert the run compiled (``Recording.compile_time > 0``) before reading it."""
+    calls = []
+    run = bs.ops.lif_network_run
+
+    def counting(*args, **kwargs):
+        got = run(*args, **kwargs)
+        calls.append(got is not None)
+        return got
+
+    monkeypatch.setattr(bs.ops, "lif_network_run", counting)
+    return calls

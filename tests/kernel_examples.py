@@ -199,6 +199,41 @@ def _lif_update(key, dtype):
     return flat, static
 
 
+def _izhikevich(key, dtype):
+    """300 Izhikevich neurons with per-neuron parameters (Izhikevich 2003's excitatory
+    mix, ``r`` uniform), ``t_ref`` 0.3 ms, some refractory, membranes below threshold or
+    near the peak (away from 0 mV, where an ulp of the terms is many of the result), a
+    per-neuron current and two voltage-jump inputs with Poisson arrivals."""
+    k = jax.random.split(key, 8)
+    n = 300
+    r = jax.random.uniform(k[0], (n,), dtype)
+    neuron = bs.neurons.Izhikevich(
+        n,
+        a=jnp.full((n,), 0.02, dtype),
+        b=jnp.full((n,), 0.2, dtype),
+        c=-65.0 + 15.0 * r**2,
+        d=8.0 - 6.0 * r**2,
+        t_ref=0.3,
+    )
+    high = jax.random.uniform(k[1], (n,)) < 0.2
+    v = jnp.where(
+        high,
+        jax.random.uniform(k[2], (n,), dtype, 20.0, 32.0),
+        jax.random.uniform(k[3], (n,), dtype, -80.0, -45.0),
+    )
+    ref = jnp.where(jax.random.uniform(k[4], (n,)) < 0.1, 2, 0).astype(jnp.int32)
+    state = bs.neurons.IzhikevichState(v, 0.2 * v, jnp.zeros((n,), dtype), ref)
+    events = tuple(
+        poisson(kk, (n,), 0.2, dtype) * w
+        for kk, w in zip(jax.random.split(k[5]), (0.5, -1.0), strict=True)
+    )
+    syn = (bs.synapses.Delta(), bs.synapses.VoltageJump())
+    syn_states = tuple(bs.synapses.Delta().init(None, (n,)) for _ in events)
+    drive = bs.neurons.Drive(current=jax.random.uniform(k[6], (n,), dtype, 0.0, 10.0))
+    t = jnp.asarray(0.0, dtype)
+    return (neuron, (syn, syn), state, syn_states, events, drive, t), dict(dt=0.1)
+
+
 def _lif_network(key, dtype):
     k = jax.random.split(key, 8)
     n_e, n_i = 160, 40
@@ -362,6 +397,11 @@ EXAMPLES = {
     "fixed_rows_matmul": Example(_fixed, "brainsim_rows_matmul", ("sum", 70), (), None),
     "rows_outer_lagged": Example(_lagged, "brainsim_rows_outer_lagged", ("sum", 33), (), None),
     "lif_update": Example(_lif_update, "brainsim_lif_update", ("ulp", 4), (0, 3, 4, 5, 7), (0, 3)),
+    # The model's step in its operation order; XLA folds products of constants and may
+    # contract a multiply-add into one FMA where the kernel rounds twice.
+    "izhikevich_update": Example(
+        _izhikevich, "brainsim_izhikevich_update", ("ulp", 4), (4, 5), None
+    ),
     "lif_network_update": Example(
         _lif_network, "brainsim_lif_network", ("ulp", 4), (), None, _network_outputs
     ),

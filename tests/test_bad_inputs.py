@@ -508,8 +508,12 @@ ROWS = TRAIN + LAYERS + NEURONS + SYNAPSES + CONN + NETWORK + SIMULATE + OTHER +
     "call, error, message", [r[1:] for r in ROWS], ids=[r[0] for r in ROWS]
 )
 def test_bad_input(call, error, message):
-    with pytest.raises(error, match=message):
+    with pytest.raises(error, match=message) as info:
         call()
+    # Raised by brainsim's own checks before JAX traced anything: no frame of JAX's code
+    # (tracing, lowering, compiling) between the call and the raise.
+    inside = [f"{e.path}:{e.name}" for e in info.traceback if "/jax/" in str(e.path)]
+    assert not inside, f"raised inside JAX: {inside}"
 
 
 # fmt: on

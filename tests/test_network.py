@@ -6,17 +6,13 @@ buffers and states must be equal bit for bit (no tolerance); the per-step path i
 against float64 NumPy and the modules in test_neurons_lif_fused.py and test_event_recording.py.
 """
 
-import importlib
-from collections import OrderedDict
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import native_run_calls
 
 import brainsim as bs
-
-simulate_mod = importlib.import_module("brainsim.simulate")
 
 native_only = pytest.mark.skipif(
     not bs.ops._native.available(), reason="native kernel unavailable"
@@ -26,24 +22,8 @@ N_STEPS = 1200  # >= 1000 steps, in chunks of 400 (three chunks, each one call)
 
 @pytest.fixture
 def counted(monkeypatch):
-    """Counts the block calls ``Network.step_block`` makes (results that are not None)."""
-    calls = []
-    run = bs.ops.lif_network_run
-
-    def counting(*args, **kwargs):
-        got = run(*args, **kwargs)
-        calls.append(got is not None)
-        return got
-
-    monkeypatch.setattr(bs.ops, "lif_network_run", counting)
-    monkeypatch.setattr(simulate_mod, "_COMPILED", OrderedDict())
-    return calls
-
-
-def _per_step(monkeypatch):
-    """From now on ``simulate`` steps one at a time (the path before the block call)."""
-    monkeypatch.setattr(bs.Network, "step_block", lambda self, *a, **k: None)
-    monkeypatch.setattr(simulate_mod, "_COMPILED", OrderedDict())
+    """Records whether each ``lif_network_run`` call traced from now on applied."""
+    return native_run_calls(monkeypatch)
 
 
 def _assert_same(a, b):
@@ -55,17 +35,21 @@ def _assert_same(a, b):
         np.testing.assert_array_equal(x, y)
 
 
-def _run(net, state, record, inputs=None):
+def _run(net, state, record, inputs=None, per_step=False):
+    """``per_step``: ``inputs`` passed as a function of ``t``, so ``Network.step_block``
+    does not apply and ``simulate`` steps one at a time (a new function: a new compiled
+    program, never a cached block one)."""
     final, rec = bs.simulate(
         net,
         state,
         N_STEPS * 0.1,
         0.1,
         record=record,
-        inputs=inputs,
+        inputs=(lambda t: inputs) if per_step else inputs,
         chunk_steps=400,
         progress=False,
     )
+    assert rec.compile_time > 0  # traced in this call (so native_run_calls saw it)
     events = {
         p: (rec[p]["spikes"].steps, rec[p]["spikes"].neurons, rec[p]["spikes"].shape) for p in rec
     }
@@ -74,7 +58,7 @@ def _run(net, state, record, inputs=None):
 
 @native_only
 @pytest.mark.parametrize("model", ["coba", "cuba"])
-def test_simulate_block_equals_per_step(model, counted, monkeypatch):
+def test_simulate_block_equals_per_step(model, counted):
     """COBA and CUBA (800 neurons, 1200 steps): the spike events of both populations and
     the final state from the block calls equal those of the per-step path exactly; so do
     the final state without recording and with a constant input current. A buffer of 16
@@ -89,9 +73,14 @@ def test_simulate_block_equals_per_step(model, counted, monkeypatch):
     block = [_run(net, state, rec), _run(net, state, None)[0], _run(net, state, rec, drive)]
     block.append(_run(net, state, small))
     assert counted and all(counted)  # every chunk was one block call
-    _per_step(monkeypatch)
-    step = [_run(net, state, rec), _run(net, state, None)[0], _run(net, state, rec, drive)]
-    step.append(_run(net, state, small))
+    counted.clear()
+    step = [
+        _run(net, state, rec, per_step=True),
+        _run(net, state, None, per_step=True)[0],
+        _run(net, state, rec, drive, per_step=True),
+        _run(net, state, small, per_step=True),
+    ]
+    assert not counted  # no block call
     assert len(block[0][1]["E"][0]) > 300 and len(block[0][1]["I"][0]) > 50  # not vacuous
     for a, b in zip(block, step, strict=True):
         _assert_same(a, b)
@@ -170,7 +159,7 @@ def test_falls_back_where_not_equivalent(counted):
         {"E": bs.Record("spikes", every=10, events=True)},
         {"E": bs.Record(["spikes"], events=False)},
     ):
-        bs.simulate(net, state, 2.0, 0.1, record=record)
+        assert bs.simulate(net, state, 2.0, 0.1, record=record)[1].compile_time > 0
     assert counted == []
 
 

@@ -11,58 +11,40 @@ every step), so the drive here is the COBA network's own irregular activity (ran
 initial potentials, asynchronous irregular firing) over 1200 steps.
 """
 
-import importlib
-from collections import OrderedDict
-
-import equinox as eqx
 import jax
 import numpy as np
 import pytest
+from helpers import native_run_calls
+from helpers import plastic_coba as _plastic_coba
 
 import brainsim as bs
 
-simulate_mod = importlib.import_module("brainsim.simulate")
 native_only = pytest.mark.skipif(
     not bs.ops._native.available(), reason="native kernel unavailable"
 )
 
 
-def _plastic_coba(n, bounds, **rule):
-    """``bs.models.coba(n)`` with pair STDP on E->E (as benchmarks/coba_stdp.py)."""
-    net = bs.models.coba(n, key=jax.random.key(0))
-    rule = {"A_plus": 0.05, "A_minus": 0.0525, **rule}
-    stdp = bs.plasticity.PairSTDP(tau_plus=20.0, tau_minus=20.0, bounds=bounds, **rule)
-    comp = (bs.Plastic(stdp),)
-    projs = [
-        eqx.tree_at(lambda p: p.components, p, comp) if p.name == "E->E" else p
-        for p in net.projections
-    ]
-    return bs.Network(net.populations, projs, key=jax.random.key(0))
-
-
-def _run(net, state, n_steps=1200):
+def _run(net, state, inputs=None, n_steps=1200):
     rec = {p: bs.Record("spikes", events=True) for p in ("E", "I")}
-    final, out = bs.simulate(net, state, n_steps * 0.1, 0.1, record=rec, chunk_steps=400)
+    final, out = bs.simulate(
+        net, state, n_steps * 0.1, 0.1, inputs=inputs, record=rec, chunk_steps=400
+    )
+    assert out.compile_time > 0  # traced in this call (so native_run_calls saw it)
     return final, {p: (out[p]["spikes"].steps, out[p]["spikes"].neurons) for p in out}
 
 
 def _both_paths(net, state, monkeypatch):
-    """``(block, per step)`` results; asserts every chunk was one block call."""
-    calls = []
-    run = bs.ops.lif_network_run
-
-    def counting(*args, **kwargs):
-        got = run(*args, **kwargs)
-        calls.append(got is not None)
-        return got
-
-    monkeypatch.setattr(bs.ops, "lif_network_run", counting)
-    monkeypatch.setattr(simulate_mod, "_COMPILED", OrderedDict())
+    """``(block, per step)`` results; asserts every chunk of the first was one block
+    call. The second passes ``inputs`` as a function of ``t`` (returning no input):
+    ``Network.step_block`` does not apply, so ``simulate`` steps one at a time (and a
+    new function is a new compiled program: never the block's, cached)."""
+    calls = native_run_calls(monkeypatch)
     block = _run(net, state)
     assert calls and all(calls)  # every chunk was one native call
-    monkeypatch.setattr(bs.Network, "step_block", lambda self, *a, **k: None)
-    monkeypatch.setattr(simulate_mod, "_COMPILED", OrderedDict())
-    return block, _run(net, state)
+    calls.clear()
+    per_step = _run(net, state, inputs=lambda t: None)
+    assert not calls
+    return block, per_step
 
 
 @native_only

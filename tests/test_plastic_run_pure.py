@@ -20,18 +20,14 @@ differ by at most 4 ulp in one step (XLA contracts some multiply-adds into FMAs,
 carried difference is damped by the leak and erased by every reset (1 ulp after 1 000
 steps here)."""
 
-import importlib
-from collections import OrderedDict
-
 import equinox as eqx
 import jax
 import numpy as np
 import pytest
+from helpers import native_run_calls, plastic_coba
 from lif_reference import assert_close_ulp
 
 import brainsim as bs
-
-simulate_mod = importlib.import_module("brainsim.simulate")
 
 pytestmark = pytest.mark.skipif(
     not bs.ops._native.available(), reason="native kernels unavailable (not built)"
@@ -39,14 +35,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def _plastic_coba(bounds, **rule):
-    net = bs.models.coba(600, key=jax.random.key(0))
-    rule = {"A_plus": 0.05, "A_minus": 0.0525, **rule}
-    stdp = bs.plasticity.PairSTDP(tau_plus=20.0, tau_minus=20.0, bounds=bounds, **rule)
-    projs = [
-        eqx.tree_at(lambda p: p.components, p, (bs.Plastic(stdp),)) if p.name == "E->E" else p
-        for p in net.projections
-    ]
-    net = bs.Network(net.populations, projs, key=jax.random.key(0))
+    net = plastic_coba(600, bounds, **rule)
     state = net.init(jax.random.key(1), dt=0.1)
     # Poisson initial spikes: every neuron has spiked in the last step with p = 0.1.
     keys = jax.random.split(jax.random.key(2), len(state.populations))
@@ -65,19 +54,11 @@ def _simulate(monkeypatch, net, state, kernels):
     """The final state and the spike events of 1 000 steps (chunks of 250 steps); with
     ``kernels``, asserts every chunk was one native ``lif_network_run`` call, else
     none."""
-    calls = []
-    run = bs.ops.lif_network_run
-
-    def counting(*args, **kwargs):
-        got = run(*args, **kwargs)
-        calls.append(got is not None)
-        return got
-
-    monkeypatch.setattr(bs.ops, "lif_network_run", counting)
-    monkeypatch.setattr(simulate_mod, "_COMPILED", OrderedDict())  # trace afresh
+    calls = native_run_calls(monkeypatch)
     rec = {p: bs.Record("spikes", events=True) for p in ("E", "I")}
     with bs.ops.configure(kernels=kernels):
         final, out = bs.simulate(net, state, 100.0, 0.1, record=rec, chunk_steps=250)
+    assert out.compile_time > 0  # traced in this call (so native_run_calls saw it)
     assert calls and all(calls) if kernels else not any(calls)
     events = {p: (out[p]["spikes"].steps, out[p]["spikes"].neurons) for p in out}
     return final, events

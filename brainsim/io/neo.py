@@ -6,7 +6,7 @@ Needs the ``neo`` and ``quantities`` packages (``pip install 'brainsim[neo]'``).
 import numpy as np
 
 from .._optional import require
-from ..monitors import SpikeEvents, is_spikes
+from ..monitors import is_spikes
 
 # Units of the state variables whose unit is the same in every brainsim model; others
 # are written dimensionless unless ``units`` names them.
@@ -20,22 +20,15 @@ def _period(t, n_steps: int, dt: float) -> float:
     return float(dt * n_steps)  # one sample: its window is the whole run
 
 
-def _steps_neurons(spikes):
-    if isinstance(spikes, SpikeEvents):
-        return np.asarray(spikes.steps), np.asarray(spikes.neurons), spikes.shape[1]
-    raster = np.asarray(spikes)
-    steps, neurons = np.nonzero(raster)
-    return steps, neurons, raster.shape[1]
-
-
 def to_neo(recording, populations=None, *, units=None, name: str = "brainsim"):
     """A ``neo.Block`` with one ``Segment`` holding the recording of ``populations``
     (default: all), and one ``neo.Group`` per population gathering its objects.
 
     - Spikes (``"spikes"``/``"spike"``, dense or ``SpikeEvents``): one ``SpikeTrain`` per
-      recorded neuron, in ms. A spike recorded in sample ``k`` is at ``t[k]``, the end of
-      its window (``bs.analysis.spike_times``); ``t_start`` is the start of the first
-      window, ``t_stop`` the end of the last.
+      recorded neuron, in ms, made from the events (``Recording.spike_events``: no dense
+      raster is made for an event recording). A spike recorded in sample ``k`` is at
+      ``t[k]``, the end of its window (``bs.analysis.spike_times``); ``t_start`` is the
+      start of the first window, ``t_stop`` the end of the last.
     - Any other variable: one ``AnalogSignal`` ``(n_samples, n_recorded)`` named after
       it, ``t_start = t[0]`` (the first sample), ``sampling_period`` the recording
       interval, in the unit of ``units[var]`` (a ``quantities`` unit string), else
@@ -61,19 +54,20 @@ def to_neo(recording, populations=None, *, units=None, name: str = "brainsim"):
         t = np.asarray(data["t"], np.float64)
         period = _period(t, recording.n_steps, recording.dt)
         group = neo.Group(name=pop)
-        for var, x in data.items():
+        for var in data:  # (not .items(): reading spikes recorded as events makes a raster)
             if var == "t":
                 continue
-            if not isinstance(x, SpikeEvents) and np.ndim(x) != 2:
+            if is_spikes(var):  # as events, however they were recorded
+                trains = _spiketrains(neo, pq, pop, recording.spike_events(pop, var), t, period)
+                seg.spiketrains.extend(trains)
+                group.spiketrains.extend(trains)
+                continue
+            x = data[var]
+            if np.ndim(x) != 2:
                 raise ValueError(
                     f"to_neo: {pop}[{var!r}] has shape {np.shape(x)}; Neo takes "
                     "(n_samples, n_neurons): select one batch element first"
                 )
-            if is_spikes(var):
-                trains = _spiketrains(neo, pq, pop, x, t, period)
-                seg.spiketrains.extend(trains)
-                group.spiketrains.extend(trains)
-                continue
             signal = neo.AnalogSignal(
                 np.asarray(x),
                 units=units.get(var, "dimensionless"),
@@ -121,8 +115,9 @@ def _units(pq, units) -> dict:
     return dict(units)
 
 
-def _spiketrains(neo, pq, pop, spikes, t, period):
-    steps, neurons, n = _steps_neurons(spikes)
+def _spiketrains(neo, pq, pop, events, t, period):
+    """One ``SpikeTrain`` per recorded neuron from ``events`` (``SpikeEvents``)."""
+    steps, neurons, n = np.asarray(events.steps), np.asarray(events.neurons), events.shape[1]
     order = np.lexsort((steps, neurons))
     steps, neurons = steps[order], neurons[order]
     bounds = np.searchsorted(neurons, np.arange(n + 1))

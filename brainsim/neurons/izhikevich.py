@@ -80,6 +80,15 @@ class Izhikevich(AbstractNeuron):
         centre = -(5.0 - self.b) / 0.08
         return SpikeGeometry(centre - half_width, centre + half_width, self.v_peak, -62.5)
 
+    def fuse(self, synapses, drive):
+        """The fused step (``bs.ops.izhikevich_update``) where it computes what ``step``
+        and the synapses' steps compute: forward Euler, a ``Heaviside`` spike,
+        ``Delta`` kinetics with ``VoltageJump`` outputs, a current input."""
+        # Imported here: the synapse modules import this package (their outputs are Drives).
+        from ._izhikevich_fused import fuse_izhikevich
+
+        return fuse_izhikevich(self, synapses, drive)
+
     def step(self, state: IzhikevichState, drive: Drive | None, *, t, dt):
         drive = Drive() if drive is None else drive
         v, u = self.integrator.step(self.derivative, t, (state.v, state.u), dt, drive)

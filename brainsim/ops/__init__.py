@@ -5,7 +5,8 @@ The only layer that knows memory layouts and kernels. ``matvec`` computes
 layouts (cost ∝ active presynaptic neurons × fan-out), dense for ``Dense``.
 ``lif_update`` is the fused step of a LIF population and its exponential synapses (one
 pass over the state per step) that ``Network.step`` uses where it applies;
-``lif_network_update`` is the whole step of a network of such populations and stored
+``izhikevich_update`` is that of an Izhikevich population and its voltage-jump
+synapses. ``lif_network_update`` is the whole step of a network of such populations and stored
 sparse projections (events and updates) in one call, ``lif_network_run`` many such steps
 (and the spike events of each) in one call.
 
@@ -30,6 +31,7 @@ from .dense import matvec as dense_matvec
 from .dense import to_dense as to_dense
 from .event import event_matvec as event_matvec
 from .event import event_matvec_many as event_matvec_many
+from .izhikevich import izhikevich_update as izhikevich_update
 from .lif import lif_update as lif_update
 from .lif import lif_update_pure as lif_update_pure
 from .lif_network import lif_network_update as lif_network_update

@@ -18,7 +18,7 @@ from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
 LIB_NAME = "libbrainsim_native.so"
-ABI_VERSION = 8  # brainsim_native_abi_version() of the sources next to this file
+ABI_VERSION = 9  # brainsim_native_abi_version() of the sources next to this file
 
 # (name in XLA's FFI registry, exported symbol in the library)
 TARGETS = (
@@ -37,6 +37,8 @@ TARGETS = (
     ("brainsim_spike_append", "BrainsimSpikeAppend"),
     ("brainsim_lif_update_f32", "BrainsimLifUpdateF32"),
     ("brainsim_lif_update_f64", "BrainsimLifUpdateF64"),
+    ("brainsim_izhikevich_update_f32", "BrainsimIzhikevichUpdateF32"),
+    ("brainsim_izhikevich_update_f64", "BrainsimIzhikevichUpdateF64"),
     ("brainsim_lif_network", "BrainsimLifNetwork"),
     ("brainsim_lif_network_run", "BrainsimLifNetworkRun"),
     ("brainsim_plastic_bounded", "BrainsimPlasticBounded"),
