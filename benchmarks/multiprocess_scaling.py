@@ -5,23 +5,22 @@ machine is over-subscribed and reported as such).
 
 Each process measures its build and compile times, the run time per simulated second
 and its peak memory. Process 0 also reads, from the optimised program XLA compiled for
-the run (``--xla_dump_to``), the spike exchanges of one step: the count and the size of
-its all-gathers of compacted lists (``s32[P, words]``, one per presynaptic population
-and capacity: XLA merges the identical gathers of the projections of one population).
-Every process times an all-gather alone, over many repetitions inside one compiled loop,
-at several message sizes. From these:
+the run (``--xla_dump_to``), the all-gathers of a step (``s32[P, words]``): the one
+spike exchange of every presynaptic population's compacted list (``bs.ops.exchange``),
+and its dense fallback, taken only in a synchronous burst. Every process times an
+all-gather alone, over many repetitions inside one compiled loop, at several message
+sizes. From these:
 
-    t_step(P) = t_compute(1) / P + sum over the step's exchanges of
-                (log2(P) · alpha + (P - 1) · words · 4 B / bandwidth)
+    t_step(P) = t_compute(1) / P + log2(P) · alpha + (P - 1) · words · 4 B / bandwidth
 
 (``t_compute(1)`` the measured step at P = 1; ``alpha``, the latency and
 synchronisation per stage of a recursive-doubling all-gather, and ``bandwidth`` fitted to
 the measured all-gathers at the largest P, or given with ``--latency-us`` and
-``--gbytes-per-s`` for another interconnect; ``words`` = 1 + 2 · slots, the slots of each
-exchange as ``bs.ops.sharded_matvec`` sizes them for P, checked against the compiled
-program's at the measured P). The model then predicts the time per simulated second for
-8–1 024 processes, strong scaling (the same network) and weak scaling (for COBA,
-``--n`` neurons per process).
+``--gbytes-per-s`` for another interconnect; ``words`` = Σ over the presynaptic
+populations of 1 + 2 · slots, the slots as ``bs.ops.exchange_slots`` sizes them for P,
+checked against the compiled program's at the measured P). The model then predicts the
+time per simulated second for 8–1 024 processes, strong scaling (the same network) and
+weak scaling (for COBA, ``--n`` neurons per process).
 
     python benchmarks/multiprocess_scaling.py [--n 256000] [--duration 1000] \
         [--processes 1 2 4] [--stored]
@@ -49,14 +48,13 @@ from _multiproc import launch
 SIZES = (16, 256, 4096)  # message words per process timed in the exchange micro-benchmark
 
 
-def slots(n_pre: int, processes: int, capacity: int | None = None) -> int:
-    """List slots per process of one exchange in ``sharded_matvec`` (``capacity`` None:
-    the default one)."""
-    from brainsim.ops import default_capacity
+def words(pre: list, processes: int) -> int:
+    """Words per process of a step's one spike exchange (``bs.ops.exchange``) over
+    ``processes`` (``pre``: ``[n_pre, capacity]`` of each presynaptic population; one
+    int32 count, then an index and a float32 value per slot)."""
+    from brainsim.ops import exchange_slots
 
-    padded = -(-n_pre // processes) * processes  # a population padded to a multiple of P
-    cap = default_capacity(padded) if capacity is None else capacity
-    return min(padded // processes, max(16, -(-cap // processes)))
+    return sum(1 + 2 * exchange_slots(n, c, processes) for n, c in pre)
 
 
 def build(a):
@@ -76,9 +74,14 @@ def build(a):
 
 
 def exchanges(net) -> list[list]:
-    """``[n_pre, capacity]`` of every distinct spike exchange of a step: one per
-    presynaptic population and capacity of the synaptic projections."""
-    return sorted({(net.populations[p.pre].size, p.capacity) for p in net.projections})
+    """``[n_pre, capacity]`` of every presynaptic population: its size and the largest
+    event capacity of its projections (``None``: the default), as ``simulate_sharded``
+    sizes its part of the exchange."""
+    caps = {}
+    for p in net.projections:
+        old = caps.get(p.pre, 0)
+        caps[p.pre] = None if None in (old, p.capacity) else max(old, p.capacity)
+    return [[net.populations[name].size, c] for name, c in sorted(caps.items())]
 
 
 def compiled_exchanges(dump: Path) -> list[int]:
@@ -159,24 +162,12 @@ def fit(exchange: dict, processes: int) -> tuple[float, float]:
     return max(alpha, 0.0), 1.0 / max(inv_bw, 1e-18)
 
 
-def measured_exchanges(pre: list, compiled: list, p: int) -> list:
-    """The compiled program's exchanges (``compiled``: words per process of each, over
-    ``p`` processes) as ``[n_pre, capacity]`` (the first of ``pre`` whose slots give
-    that size), or ``[None, words]`` for one that matches none (its size kept)."""
-    out = []
-    for w in compiled:
-        match = [e for e in pre if 1 + 2 * slots(e[0], p, e[1]) == w]
-        out.append(list(match[0]) if match else [None, w])
-    return out
-
-
 def step_exchange(pre: list, p: int, alpha: float, bandwidth: float) -> float:
-    """Seconds of one step's spike exchanges (``pre``: ``[n_pre, capacity]`` of each, or
-    ``[None, words]``) over ``p`` processes."""
+    """Seconds of one step's spike exchange (``pre``: ``[n_pre, capacity]`` of each
+    presynaptic population) over ``p`` processes."""
     if p == 1:
         return 0.0
-    words = [c if n is None else 1 + 2 * slots(n, p, c) for n, c in pre]
-    return sum(math.log2(p) * alpha + (p - 1) * w * 4 / bandwidth for w in words)
+    return math.log2(p) * alpha + (p - 1) * words(pre, p) * 4 / bandwidth
 
 
 def predict(t_compute1: float, pre: list, p: int, alpha: float, bandwidth: float) -> float:
@@ -214,23 +205,23 @@ def main():
             rows.append({**row, "error": errors[0][:200]})
         else:
             slowest = max(got, key=lambda g: g["run_s_per_sim_s"])
-            rows.append({**row, **slowest, "peak_rss_mib": [g["peak_rss_mib"] for g in got]})
+            rss = [g["peak_rss_mib"] for g in got]  # the compiled program: process 0's
+            rows.append(
+                {**row, **slowest, "peak_rss_mib": rss, "compiled_words": got[0]["compiled_words"]}
+            )
         print(json.dumps(rows[-1]), flush=True)
     ok = {r["processes"]: r for r in rows if "error" not in r}
     if 1 not in ok:
         return print("no P = 1 run: nothing to model")
     t1, largest = ok[1]["run_s_per_sim_s"], max(ok)
-    # the step's exchanges: those of the compiled program at the largest P
     pre = ok[1]["exchanges"]
-    if largest > 1:
-        pre = measured_exchanges(pre, ok[largest]["compiled_words"], largest)
     for r in rows:
         if "error" not in r:
             r["speedup"] = t1 / r["run_s_per_sim_s"]
-            p = r["processes"]  # the exchanges the model assumes at P
-            r["model_words"] = sorted(
-                c if n is None else 1 + 2 * slots(n, p, c) for n, c in pre if p > 1
-            )
+            p = r["processes"]  # the exchange the model assumes at P, and the compiled one
+            r["model_words"] = words(pre, p) if p > 1 else 0
+            if p > 1 and r["model_words"] not in (r["compiled_words"] or []):
+                print(f"P = {p}: the compiled exchange is not the modelled one", flush=True)
     alpha, bandwidth = fit(ok[largest]["exchange_s"], largest) if largest > 1 else (0.0, math.inf)
     alpha = alpha if a.latency_us is None else a.latency_us * 1e-6
     bandwidth = bandwidth if a.gbytes_per_s is None else a.gbytes_per_s * 1e9
@@ -254,8 +245,8 @@ def main():
         ("run_s_per_sim_s", "s per sim. s", ".3g"),
         ("speedup", "speed-up", ".2f"),
         ("compile_s", "compile s", ".3g"),
-        ("compiled_words", "exchanged words per step (compiled)", ""),
-        ("model_words", "(modelled)", ""),
+        ("compiled_words", "all-gathered words (compiled: list, dense)", ""),
+        ("model_words", "list words (modelled)", ""),
         ("peak_rss_mib", "peak RSS MiB per process", ""),
         ("error", "error", ""),
     ]

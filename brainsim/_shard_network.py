@@ -22,14 +22,7 @@ from .conn.builders import AbstractBuilder, ProceduralFixedOutDegree
 from .conn.layouts import CSR, ELL, Delayed, Procedural
 from .network import Network
 from .neurons import AbstractNeuron, PoissonCounts, PoissonSource
-from .ops.sharded import PostShard, StoredShard
-
-
-def padded(n: int, n_shards: int) -> int:
-    """``n`` neurons rounded up to a multiple of ``n_shards``: a population's size in a
-    sharded run, its neurons ``[n, padded)`` inert (they never spike, nothing reaches
-    them, no recording holds them)."""
-    return -(-n // n_shards) * n_shards
+from .ops.sharded import PostShard, StoredShard, padded
 
 
 def pad_state(state, n_shards: int):
@@ -256,12 +249,6 @@ def shard_network(net: Network, mesh: Mesh, axis: str):
                 )
             conn = proj.conn
         elif isinstance(proj.conn, Procedural):
-            if proj.conn.n_pre % n_shards or proj.conn.n_post % n_shards:
-                raise ValueError(
-                    f"Projection {proj.name}: procedural connectivity runs sharded only "
-                    f"between populations whose sizes are multiples of the {n_shards} "
-                    f"devices, got {proj.conn.n_pre} -> {proj.conn.n_post} neurons"
-                )
             conn = PostShard(proj.conn, axis, n_shards)
         elif type(proj.conn) in (CSR, Delayed, ELL) and not proj.components:
             # per-synapse weights move into the shard (cut like the targets); gain 1

@@ -142,10 +142,12 @@ class Network(eqx.Module):
                 f"with (projection {proj.name}); call net.init(key, dt={dt:g})"
             )
 
-    def step(self, state: NetworkState, inputs=None, *, t, dt):
+    def step(self, state: NetworkState, inputs=None, *, t, dt, presynaptic=None):
         """One step. ``inputs``: ``None`` or a dict from population name to an external
         current (pA, scalar or ``(..., n)``) or a ``Drive``. Returns ``(state, spikes)``
-        with ``spikes`` a dict of ``(..., n)`` arrays.
+        with ``spikes`` a dict of ``(..., n)`` arrays. ``presynaptic``: the spikes each
+        population sends its projections this step, ``{name: spikes}`` (default: its
+        state's ``spike``; a sharded run passes those of every shard, gathered once).
 
         Populations whose model ``fuse``s its step with its incoming synapses step
         through that (``AbstractNeuron.fuse``), the whole network in one call where the
@@ -161,7 +163,9 @@ class Network(eqx.Module):
         for k, proj in enumerate(self.projections):
             if isinstance(proj, GapJunction):
                 continue
-            spikes = state.populations[proj.pre].spike
+            spikes = (
+                state.populations[proj.pre].spike if presynaptic is None else presynaptic[proj.pre]
+            )
             if proj.components:  # may change the spikes sent and the weight used
                 post = state.populations[proj.post].spike
                 parts[k], spikes, weight = step_components(

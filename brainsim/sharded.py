@@ -2,10 +2,12 @@
 runtime (``jax.shard_map`` over a ``jax.sharding.Mesh``).
 
 Every population is split into equal contiguous blocks, one per device, and so is every
-state variable. Per step, each device all-gathers the presynaptic spikes (one exchange
-per population, as NEST exchanges spikes over MPI) and computes the input of its own
-block of targets: by regenerating the procedural connectivity of the active rows, or
-through its own block of a stored CSR layout (``brainsim.ops.sharded``). The sums are
+state variable (but the presynaptic delay buffers and short-term plasticity, which hold
+every shard's spikes). Per step, the devices all-gather the lists of the active neurons
+of every presynaptic population in one collective (``bs.ops.exchange``, as NEST
+exchanges spikes over MPI) and each computes the input of its own block of targets: by
+regenerating the procedural connectivity of the active rows, or through its own block of
+a stored CSR layout (``brainsim.ops.sharded``). The sums are
 formed in the same order as on one device, so the spike trains are the same bit for bit.
 For several processes (hosts), call ``bs.distributed.initialize`` in each first: the
 default mesh then spans the devices of every process, each process places, steps and
@@ -24,9 +26,11 @@ from ._checks import check_positive, check_size, steps
 from ._chunks import chunk_steps as default_chunk_steps
 from ._chunks import run_chunks
 from ._multihost import check_same, local_blocks, place
-from ._shard_network import mask_padding, pad_state, padded, shard_network
+from ._shard_network import mask_padding, pad_state, shard_network
 from ._sink import RecordingLayout, RecordingSink
 from ._version import __version__
+from .delays import DelayState
+from .gap_junction import GapJunction
 from .monitors import (
     EVENT_DENSITY_HZ,
     Record,
@@ -39,7 +43,9 @@ from .monitors import (
 )
 from .network import Network, NetworkState
 from .neurons import PoissonCounts, PoissonSource
+from .ops import default_capacity
 from .ops.compact import append_spikes
+from .ops.sharded import exchange, exchange_slots, padded
 
 
 def _varies(x, axis: str) -> bool:
@@ -57,6 +63,38 @@ def _own(x, axis: str):
 def _spec(x, axis):
     """Shard the last (neuron) axis; replicate scalars (delay cursors)."""
     return P(*([None] * (x.ndim - 1)), axis) if x.ndim else P()
+
+
+def _state_specs(state: NetworkState, axis: str) -> NetworkState:
+    """The ``PartitionSpec`` of every leaf of ``state``: neuron, synapse, ring-buffer
+    (postsynaptic) and component variables sharded along their neuron axis; the
+    presynaptic delay buffers and short-term plasticity states, which take every shard's
+    spikes (``bs.ops.exchange``), replicated."""
+    shard = lambda tree: jax.tree.map(lambda x: _spec(x, axis), tree)
+    whole = lambda tree: jax.tree.map(lambda _: P(), tree)
+    delays = tuple(whole(d) if isinstance(d, DelayState) else shard(d) for d in state.delays)
+    return NetworkState(
+        shard(state.populations),
+        shard(state.synapses),
+        delays,
+        whole(state.stp),
+        shard(state.components),
+    )
+
+
+def _slots(net: Network, n_shards: int) -> dict:
+    """``{population: list slots per shard}`` (``bs.ops.exchange_slots``) of every
+    population some projection takes spikes from, for the largest event capacity of its
+    projections (``Projection.capacity``, or the default one)."""
+    caps = {}
+    for proj in net.projections:
+        if not isinstance(proj, GapJunction):
+            cap = proj.capacity or default_capacity(
+                padded(net.populations[proj.pre].size, n_shards)
+            )
+            caps[proj.pre] = max(caps.get(proj.pre, 0), cap)
+    sizes = {name: net.populations[name].size for name in caps}
+    return {name: exchange_slots(sizes[name], c, n_shards) for name, c in caps.items()}
 
 
 def simulate_sharded(
@@ -89,9 +127,9 @@ def simulate_sharded(
     their weights and delays; ``bs.distributed.network`` builds only those), and
     populations of at least as many neurons as devices; the spikes equal those of
     ``bs.simulate`` on one device. A population whose size is not a multiple of the
-    devices (stored connectivity only) is padded at its end with inert neurons that
-    never spike and receive nothing; the recordings hold only its own neurons, the final
-    state has the padded size (and may be passed back in to go on).
+    devices is padded at its end with inert neurons that never spike and receive
+    nothing; the recordings hold only its own neurons, the final state has the padded
+    size (and may be passed back in to go on).
 
     Several processes (after ``bs.distributed.initialize``; the mesh may span the devices
     of every process): every process calls this with the same arguments (checked first:
@@ -141,7 +179,7 @@ def simulate_sharded(
     arrays, static, net_specs = shard_network(net, mesh, axis)
     n_shards = mesh.shape[axis]
     state = pad_state(state, n_shards)
-    specs = jax.tree.map(lambda x: _spec(x, axis), state)
+    specs = _state_specs(state, axis)
     state = jax.tree.map(lambda x, s: place(x, NamedSharding(mesh, s)), state, specs)
     if chunk_steps is None:
         # a boolean raster per step, or the counts and the default event buffer
@@ -154,6 +192,7 @@ def simulate_sharded(
     sizes = {name: pop.size for name, pop in net.populations.items()}
     local_size = {name: padded(n, n_shards) // n_shards for name, n in sizes.items()}
     pads = {name: n for name, n in sizes.items() if n % n_shards}
+    slots = _slots(net, n_shards)
 
     def run(arrays, state, i0, length, capacities):
         local = eqx.combine(arrays, static)
@@ -162,7 +201,10 @@ def simulate_sharded(
         def body(carry, i):
             state, bufs = carry
             t = t0 + i * dt
-            new, spikes = local.step(state, None, t=t, dt=dt)
+            # every shard's spikes of every presynaptic population: one collective
+            sent = {name: state.populations[name].spike for name in slots}
+            sent = exchange(sent, axis, slots) if sent else None
+            new, spikes = local.step(state, None, t=t, dt=dt, presynaptic=sent)
             if pads:  # the padding neurons never spike
                 pops, spikes = mask_padding(pads, new.populations, spikes, axis)
                 new = eqx.tree_at(lambda s: s.populations, new, pops)

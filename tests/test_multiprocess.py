@@ -106,32 +106,29 @@ FOUR = textwrap.dedent(
 )
 
 
-# Potjans-Diesmann (populations of 10 to 219 neurons: padded) and a FixedInDegree network
-# with stored synapses built per process, as 2 processes of one device each, or (argv[4]
-# == "1") as one process over its 8 host devices.
+# Potjans-Diesmann (populations of 12 to 219 neurons: padded) and a FixedInDegree network
+# with stored synapses built per process, as 2 processes of 4 devices each: 8 shards.
 PADDED = textwrap.dedent(
     """
     import json, sys
     import numpy as np
     import brainsim as bs
 
-    pid, port, out, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
-    if n > 1:
-        bs.distributed.initialize(f"localhost:{port}", n, pid, timeout=120)
+    pid, port, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    bs.distributed.initialize(f"localhost:{port}", 2, pid, timeout=120)
     import jax
     from test_multiprocess import held, in_degree_network, microcircuit
 
+    assert jax.process_count() == 2 and jax.device_count() == 8, jax.devices()
     pd = microcircuit(bs.distributed.network)
     _, ev = bs.simulate_sharded(pd, pd.init(jax.random.key(1)), 100.0, 0.1, events=True)
-    parts = {"pd": ev}
-    if n > 1:
-        fid = in_degree_network(bs.distributed.network)
-        _, parts["fid"] = bs.simulate_sharded(fid, fid.init(jax.random.key(3)), 100.0, 0.1,
-                                              events=True)
-    np.savez(f"{out}/{n}_{pid}.npz", **{
+    fid = in_degree_network(bs.distributed.network)
+    _, fev = bs.simulate_sharded(fid, fid.init(jax.random.key(3)), 100.0, 0.1, events=True)
+    np.savez(f"{out}/{pid}.npz", **{
         f"{tag}_{p}_{k}": np.asarray(getattr(e, k))
-        for tag, ev in parts.items() for p, e in ev.items() for k in ("steps", "neurons")})
-    print(json.dumps({"pd": held(pd), "fid": held(fid) if n > 1 else None}))
+        for tag, got in (("pd", ev), ("fid", fev)) for p, e in got.items()
+        for k in ("steps", "neurons")})
+    print(json.dumps({"pd": held(pd), "fid": held(fid)}))
     """
 )
 
@@ -281,19 +278,21 @@ def _reference(tag: str):
     return net, spikes
 
 
-def _check_merged(files, prefix: str, net, spikes):
+def _check_merged(files, prefix: str, net, spikes, shards: int | None = None):
     """The processes' recordings (``files``, keys ``{prefix}{population}_steps`` /
     ``_neurons``) each hold their own contiguous block of neurons, and merged equal the
     single-process ``spikes`` (a population of ``size`` neurons padded to a multiple of
-    the processes: process ``p`` holds ``[p w, (p + 1) w)``, ``w = ceil(size / P)``)."""
+    the ``shards``, default one per process, ``S / P`` per process: process ``p`` holds
+    ``[p w, (p + 1) w)``, ``w = ceil(size / S) S / P``)."""
     n = len(files)
+    shards = n if shards is None else shards
     for pop, one in spikes.items():
         size = net.populations[pop].size
         parts = [
             bs.SpikeEvents(f[f"{prefix}{pop}_steps"], f[f"{prefix}{pop}_neurons"], (1000, size))
             for f in files
         ]
-        width = -(-size // n)
+        width = -(-size // shards) * (shards // n)
         for p, part in enumerate(parts):  # process p recorded its own neurons only
             if part.neurons.size:
                 lo, hi = p * width, min((p + 1) * width, size)
@@ -372,24 +371,21 @@ def test_four_processes_and_a_dead_one(tmp_path):
 def test_padded_populations_and_in_degree_built_per_process(tmp_path):
     """Potjans & Diesmann's microcircuit (770 neurons, 300 k synapses with per-synapse
     weights and delays, Poisson drive; no population a multiple of 8 and four of them
-    odd, so every run pads) with its synapses built per process, for 100 ms: as 2
-    processes of one device each and as one process over 8 devices, the merged
-    recordings equal the single-process ``bs.simulate`` spike trains of every layer,
-    and each process holds exactly the synapses onto its own neurons. A FixedInDegree
-    network (401 + 99 neurons) built per process (each process drawing only its own
-    targets' synapses) likewise, as 2 processes."""
-    procs = _start(PADDED, tmp_path, 2, 1, ["2"]) + _start(PADDED, tmp_path, 1, 8, ["1"])
-    codes, outs = _wait(procs, timeout=900)  # each process compiles 72 projections
-    assert codes == [0, 0, 0], [o[1][-3000:] for o in outs]
-    *lines, one_line = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    odd, so every one is padded) with its synapses built per process, for 100 ms, as 2
+    processes of 4 devices each (8 shards): the merged recordings equal the
+    single-process ``bs.simulate`` spike trains of every layer, and each process holds
+    exactly the synapses onto its own neurons. A FixedInDegree network (401 + 99
+    neurons) built per process (each process drawing only its own targets' synapses)
+    likewise."""
+    codes, outs = _launch(PADDED, tmp_path, n=2, devices=4, timeout=600)
+    assert codes == [0, 0], [o[1][-3000:] for o in outs]
+    lines = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    files = [np.load(tmp_path / f"{p}.npz") for p in (0, 1)]
     for tag in ("pd", "fid"):
         net, spikes = _reference(tag)
-        _check_merged([np.load(tmp_path / f"2_{p}.npz") for p in (0, 1)], f"{tag}_", net, spikes)
+        _check_merged(files, f"{tag}_", net, spikes, shards=8)
         for p, line in enumerate(lines):
-            _check_held(line[tag], net, 2, [p])
-        if tag == "pd":
-            _check_merged([np.load(tmp_path / "1_0.npz")], "pd_", net, spikes)
-            _check_held(one_line["pd"], net, 8, list(range(8)))
+            _check_held(line[tag], net, 8, list(range(4 * p, 4 * p + 4)))
 
 
 def test_merge_events_sorts_by_step_then_neuron():

@@ -11,7 +11,6 @@ from unittest import mock
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 import brainsim as bs
 from brainsim.ops.procedural import procedural_matvec_window
@@ -88,19 +87,58 @@ SCRIPT = textwrap.dedent(
                               equal=bool(np.array_equal(np.asarray(rec[p]["spikes"]) != 0,
                                                         ev[p].dense())))
                       for p in "ACS"}
-    # named errors, before compiling: a population smaller than the devices; procedural
-    # connectivity between populations that would need padding
+    # procedural connectivity between padded populations: COBA of 900 neurons, its 180
+    # inhibitory ones padded to 184 (23 per device)
+    net = bs.models.coba(900, key=jax.random.key(0), procedural=True)
+    state = net.init(jax.random.key(1))
+    _, rec = bs.simulate(net, state, 100.0, 0.1, record={"E": ["spikes"], "I": ["spikes"]})
+    _, ev = bs.simulate_sharded(net, state, 100.0, 0.1, events=True)
+    out["padded"] = {p: dict(n=int((np.asarray(rec[p]["spikes"]) != 0).sum()),
+                             equal=bool(np.array_equal(np.asarray(rec[p]["spikes"]) != 0,
+                                                       ev[p].dense())))
+                     for p in "EI"}
+    # scalar delays (presynaptic buffers of every shard's spikes) and short-term
+    # plasticity, stored and procedural, 170 neurons (padded to 176)
+    pop = bs.neurons.LIF(170, tau_m=20.0, v_rest=-60.0, v_th=-50.0, v_reset=-60.0,
+                         t_ref=2.0, i_ext=220.0, v_init=bs.initializers.Uniform(-60.0, -50.0))
+    tm = bs.synapses.TsodyksMarkram(U=0.2, tau_f=50.0, tau_d=100.0)
+    net = bs.Network({"A": pop}, [
+        bs.Projection("A", "A", bs.conn.FixedProb(0.1, allow_self=False), weight=40.0,
+                      delay=1.5, stp=tm, synapse=bs.synapses.Exponential(5.0)),
+        bs.Projection("A", "A", bs.conn.ProceduralFixedOutDegree(10), weight=-30.0,
+                      delay=0.7, synapse=bs.synapses.Exponential(5.0))], key=jax.random.key(7))
+    state = net.init(jax.random.key(8))
+    _, rec = bs.simulate(net, state, 100.0, 0.1, record={"A": ["spikes"]})
+    _, ev = bs.simulate_sharded(net, state, 100.0, 0.1, events=True)
+    one = np.asarray(rec["A"]["spikes"]) != 0
+    out["stp"] = dict(n=int(one.sum()), equal=bool(np.array_equal(one, ev["A"].dense())))
+    # the exchange alone: float spike values (counts, fractions) and booleans, 3 and 7
+    # active per device of two populations, through 4 list slots (lists) and 2 (dense)
+    from jax.sharding import PartitionSpec as P
+    mesh = jax.make_mesh((8,), ("neurons",))
+    rng = np.random.default_rng(0)
+    a = np.zeros(8 * 12, np.float32)
+    a[(np.arange(8)[:, None] * 12 + rng.permutation(12)[:3]).ravel()] = [0.5, 1.0, 2.0] * 8
+    b = np.zeros(8 * 10, bool)
+    b[(np.arange(8)[:, None] * 10 + rng.permutation(10)[:7]).ravel()] = True
+    out["exchange"] = []
+    for n_slots in (7, 2):
+        f = jax.shard_map(lambda a, b: bs.ops.exchange({"a": a, "b": b}, "neurons",
+                                                       {"a": n_slots, "b": n_slots}),
+                          mesh=mesh, in_specs=P("neurons"), out_specs=P())
+        put = lambda x: jax.device_put(x, jax.NamedSharding(mesh, P("neurons")))
+        got = jax.jit(f)(put(a), put(b))
+        out["exchange"].append([bool(np.array_equal(got["a"], a)) and got["a"].dtype == a.dtype,
+                                bool(np.array_equal(got["b"], b)) and got["b"].dtype == b.dtype])
+    # a named error, before compiling: a population smaller than the devices
     lif = lambda n: bs.neurons.LIF(n, tau_m=20.0, v_rest=-60.0, v_th=-50.0, v_reset=-60.0)
     tiny = bs.Network({"A": lif(5)}, [], key=jax.random.key(0))
-    procedural = bs.Network({"A": lif(100), "B": lif(100)}, [bs.Projection(
-        "A", "B", bs.conn.ProceduralFixedOutDegree(5), weight=1.0)], key=jax.random.key(0))
     out["errors"] = {}
-    for tag, bad in (("tiny", tiny), ("procedural", procedural)):
-        try:
-            bs.simulate_sharded(bad, bad.init(jax.random.key(0)), 1.0)
-            out["errors"][tag] = None
-        except ValueError as e:
-            out["errors"][tag] = str(e)
+    try:
+        bs.simulate_sharded(tiny, tiny.init(jax.random.key(0)), 1.0)
+        out["errors"]["tiny"] = None
+    except ValueError as e:
+        out["errors"]["tiny"] = str(e)
     print(json.dumps(out))
     """
 )
@@ -117,7 +155,10 @@ def test_eight_devices_reproduce_single_device_spikes():
     per-synapse weights and delays (stored, cut into the devices' blocks), the ring
     buffers of the delays; a fourth, driven by Poisson sources (random numbers from one
     key per population, through FixedProb, OneToOne and procedural projections), that
-    every device draws them as one device does."""
+    every device draws them as one device does; a fifth, procedural between populations
+    padded to a multiple of the devices (COBA of 900 neurons), the padding; a sixth, with
+    scalar delays and short-term plasticity, their buffers and states of every device's
+    spikes."""
     env = {
         **os.environ,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
@@ -144,10 +185,16 @@ def test_eight_devices_reproduce_single_device_spikes():
     assert all(v["equal"] for v in out["poisson"].values()), out
     # Grown from 8 slots per device (an overflow in the first chunk), the events are exact.
     assert out["burst"]["events_equal"] and out["burst"]["events_sorted"], out
+    # Procedural connectivity onto and from a padded population (180 I neurons over 8).
+    assert out["padded"]["I"]["n"] > 100 and out["padded"]["E"]["n"] > 500, out
+    assert all(v["equal"] for v in out["padded"].values()), out
+    # Scalar delays and short-term plasticity (replicated: they take every device's spikes).
+    assert out["stp"]["n"] > 300 and out["stp"]["equal"], out
+    # bs.ops.exchange: every device gets every device's spikes, values and dtype kept,
+    # from the lists (7 slots) and from the dense fallback (2 slots, 7 active for "b").
+    assert out["exchange"] == [[True, True], [True, True]], out
     errors = out["errors"]
     assert "population 'A' has 5 neurons, fewer than the 8 devices" in errors["tiny"], errors
-    assert "procedural connectivity runs sharded only" in errors["procedural"], errors
-    assert "100 -> 100 neurons" in errors["procedural"], errors
 
 
 def test_windows_tile_the_full_product_bitwise():
@@ -167,7 +214,5 @@ def test_windows_tile_the_full_product_bitwise():
 def test_sharded_validation():
     net = bs.models.coba(100, key=jax.random.key(0), procedural=True)
     mesh = jax.make_mesh((1,), ("neurons",))
-    with pytest.raises(ValueError, match=r"multiple of the number of shards 3"):
-        bs.ops.PostShard(net.projections[0].conn, "neurons", 3)
     _, spikes = bs.simulate_sharded(net, net.init(jax.random.key(1)), 1.0, mesh=mesh)
     assert spikes["E"].shape == (10, 80)

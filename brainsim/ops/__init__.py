@@ -52,6 +52,8 @@ from .rows import rows_matmul as rows_matmul
 from .rows import rows_outer as rows_outer
 from .sharded import PostShard as PostShard
 from .sharded import StoredShard as StoredShard
+from .sharded import exchange as exchange
+from .sharded import exchange_slots as exchange_slots
 from .sharded import sharded_matvec as sharded_matvec
 from .sharded import stored_shard_inputs as stored_shard_inputs
 from .sharded import stored_sharded_matvec as stored_sharded_matvec
