@@ -8,6 +8,9 @@
 //   i  = (i_ext + current) / c_m
 //   v1 = v + dt ((((0.04 v) v + 5 v) + 140 - u) + i)
 //   u1 = u + dt (a (b v - u))
+// rounded with the fused multiply-adds XLA's CPU backend forms for that step
+// (fma(5, v, (0.04 v) v), fma(dv, dt, v), fma(b, v, -u), and dt a folded when
+// the parameters are shared), so the native and pure-JAX paths agree bit for bit;
 //   x  = ref == 0 ? v1 + jump : c,   jump = ((0 + e_0) + e_1) + ...
 //   s  = (ref == 0 and x - v_peak > 0) ? 1 : 0
 //   v' = x + (c - x) s,   u' = u1 + d s
@@ -24,10 +27,11 @@
 //             refractory         int32 [B, n]   spike, refractory: the state is
 //                                               read and written in place)
 // with P = 1 (scalar parameters) or n (per-neuron).  Attribute: dt (float64).
-// Built with -ffp-contract=off: no multiply-add is contracted, so the rounding
-// is the pure-JAX path's, operation by operation.
+// Built with -ffp-contract=off: no multiply-add is contracted beyond the
+// explicit std::fma calls above.
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -92,10 +96,14 @@ BRAINSIM_IZH_CLONES void Update(int64_t n, T* __restrict v, T* __restrict u, T* 
     const int32_t r = ref[j];
     const T jump = kJumps == 0 ? s[j] : kJumps == 1 ? T(0) + e0[j] : (T(0) + e0[j]) + e1[j];
     const T i = (i_ext[j] + in[j]) / c_m[j];
-    const T dv = T(0.04) * vj * vj + T(5.0) * vj + T(140.0) - uj + i;
-    const T du = a[j] * (b[j] * vj - uj);
-    const T v1 = vj + dt * dv;
-    const T u1 = uj + dt * du;
+    // Rounded as XLA's CPU program of the model's step rounds it (its LLVM backend
+    // contracts a product feeding one sum into an FMA, and folds dt * a when both are
+    // constants), so the native and pure-JAX paths give the same spikes
+    // (tests/test_path_independence.py).
+    const T dv = ((std::fma(T(5.0), vj, (T(0.04) * vj) * vj) + T(140.0)) - uj) + i;
+    const T v1 = std::fma(dv, dt, vj);
+    const T bu = std::fma(b[j], vj, -uj);
+    const T u1 = kPer ? std::fma(a[j] * bu, dt, uj) : std::fma(bu, dt * a[j], uj);
     const bool free = r == 0;
     const T x = free ? v1 + jump : c[j];
     const bool fire = free & (x - v_peak[j] > T(0));  // no branch: the loop vectorises
