@@ -101,13 +101,13 @@ LAYERS = [
         np.zeros((4, 3)), np.zeros(2), None, bs.spikes.UltraLIF(3)), ValueError,
      r"UltraLIFLayer: need w \(n_in, 3\) and b \(3,\) .* got w \(4, 3\), b \(2,\)"),
     ("FeedForwardSNN-n_out", lambda: bs.train.FeedForwardSNN(10, 5, 0), ValueError,
-     r"n_out must be an integer >= 1, got 0"),
+     r"FeedForwardSNN.n_out must be an integer >= 1, got 0"),
     ("FeedForwardSNN-n_hidden", lambda: bs.train.FeedForwardSNN(10, (5, 0), 2), ValueError,
-     r"n_hidden must be an integer >= 1, got 0"),
+     r"FeedForwardSNN.n_hidden must be an integer >= 1, got 0"),
     ("RecurrentSNN-n_hidden-empty", lambda: bs.train.RecurrentSNN(10, (), 2), ValueError,
-     r"n_hidden must be an integer >= 1 or a non-empty tuple, got \(\)"),
+     r"RecurrentSNN.n_hidden must be an integer >= 1 or a non-empty tuple, got \(\)"),
     ("RecurrentSNN-n_in", lambda: bs.train.RecurrentSNN(1.5, 4, 2), ValueError,
-     r"n_in must be an integer >= 1, got 1.5"),
+     r"RecurrentSNN.n_in must be an integer >= 1, got 1.5"),
     ("Readout-shape", lambda: bs.train.Readout(np.zeros((4, 3)), np.ones(2), 1.0), ValueError,
      r"Readout.tau_mem must be a scalar or have shape \(3,\), got shape \(2,\)"),
     ("DelayedDense-shapes", lambda: bs.train.DelayedDense(np.ones((2, 3)), np.ones((2, 2)), 3),
@@ -180,6 +180,10 @@ def _evaluate(batch_size):
 
 
 NEURONS = [
+    ("LeakyIntegrator-tau_m", lambda: bs.neurons.LeakyIntegrator(3, tau_m=0.0), ValueError,
+     r"LeakyIntegrator.tau_m must be > 0 \(ms\), got 0"),
+    ("LeakyIntegrator-c_m", lambda: bs.neurons.LeakyIntegrator(3, c_m=-1.0), ValueError,
+     r"LeakyIntegrator.c_m must be > 0 \(pF\), got -1"),
     ("LIF-size", lambda: bs.neurons.LIF(0), ValueError,
      r"LIF.size must be an integer >= 1, got 0"),
     ("LIF-tau_m-shape", lambda: bs.neurons.LIF(3, tau_m=np.full(5, 10.0)), ValueError,

@@ -142,7 +142,10 @@ def FeedForwardSNN(
     """LIF layers of sizes ``n_hidden`` and a leaky readout (default inits).
     ``layer_kw`` go to every ``lif_layer`` (``tau_mem``, ``tau_syn``, ...),
     ``readout_kw`` to ``readout`` (``tau_mem``, ``tau_syn``, ``w_scale``)."""
-    return _stack(n_in, n_hidden, n_out, key, spike, readout_kw, recurrent=False, **layer_kw)
+    return _stack(
+        "FeedForwardSNN", n_in, n_hidden, n_out, key, spike, readout_kw, recurrent=False,
+        **layer_kw,
+    )
 
 
 def RecurrentSNN(
@@ -158,12 +161,15 @@ def RecurrentSNN(
 ) -> SNN:
     """Recurrent LIF layers (dense, or a sparse layout) and a leaky readout
     (``readout_kw``: as in ``FeedForwardSNN``)."""
-    return _stack(n_in, n_hidden, n_out, key, spike, readout_kw, recurrent=recurrent, **layer_kw)
+    return _stack(
+        "RecurrentSNN", n_in, n_hidden, n_out, key, spike, readout_kw, recurrent=recurrent,
+        **layer_kw,
+    )
 
 
-def _stack(n_in, n_hidden, n_out, key, spike, readout_kw, **layer_kw):
+def _stack(owner, n_in, n_hidden, n_out, key, spike, readout_kw, **layer_kw):
     key = jax.random.key(0) if key is None else key
-    sizes = _check_sizes(n_in, n_hidden, n_out)
+    sizes = _check_sizes(owner, n_in, n_hidden, n_out)
     keys = jax.random.split(key, len(sizes) + 1)
     layers, prev = [], n_in
     for k, n in zip(keys[:-1], sizes, strict=True):
@@ -230,15 +236,16 @@ def UltraSNN(
     return SNN((UltraLIFLayer(w, b, syn, neuron, psp),), readout(k2, n_hidden, n_out))
 
 
-def _check_sizes(n_in, n_hidden, n_out) -> tuple[int, ...]:
-    """The hidden sizes as a tuple; every size an integer >= 1."""
-    check_size("n_in", n_in)
-    check_size("n_out", n_out)
+def _check_sizes(owner, n_in, n_hidden, n_out) -> tuple[int, ...]:
+    """The hidden sizes as a tuple; every size an integer >= 1 (errors name
+    ``owner.argument``)."""
+    check_size(f"{owner}.n_in", n_in)
+    check_size(f"{owner}.n_out", n_out)
     sizes = (n_hidden,) if isinstance(n_hidden, int | np.integer) else tuple(n_hidden)
     if not sizes:
-        raise ValueError("n_hidden must be an integer >= 1 or a non-empty tuple, got ()")
+        raise ValueError(f"{owner}.n_hidden must be an integer >= 1 or a non-empty tuple, got ()")
     for n in sizes:
-        check_size("n_hidden", n)
+        check_size(f"{owner}.n_hidden", n)
     return sizes
 
 
