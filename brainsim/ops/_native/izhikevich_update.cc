@@ -31,9 +31,9 @@
 // explicit std::fma calls above.
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "xla/ffi/api/ffi.h"
 
@@ -69,6 +69,14 @@ struct Row {
   const T* in;
 };
 
+// x y + z rounded once.  A macro over GCC's builtins, not std::fma: std::fma is an
+// out-of-line function compiled for the baseline ISA, so a call to it stays a call
+// (to libm) inside the AVX2 clone and the loop does not vectorise; the builtin
+// expands to vfmadd in the clone.
+#define BRAINSIM_IZH_FMA(x, y, z)                                          \
+  (std::is_same_v<T, float> ? T(__builtin_fmaf(float(x), float(y), float(z))) \
+                            : T(__builtin_fma(double(x), double(y), double(z))))
+
 // A parameter of neuron j: per neuron (kPer), else one value read before the
 // loop (GCC does not vectorise a loop that loads a shared value in it).
 template <typename E, bool kPer>
@@ -100,10 +108,11 @@ BRAINSIM_IZH_CLONES void Update(int64_t n, T* __restrict v, T* __restrict u, T* 
     // contracts a product feeding one sum into an FMA, and folds dt * a when both are
     // constants), so the native and pure-JAX paths give the same spikes
     // (tests/test_path_independence.py).
-    const T dv = ((std::fma(T(5.0), vj, (T(0.04) * vj) * vj) + T(140.0)) - uj) + i;
-    const T v1 = std::fma(dv, dt, vj);
-    const T bu = std::fma(b[j], vj, -uj);
-    const T u1 = kPer ? std::fma(a[j] * bu, dt, uj) : std::fma(bu, dt * a[j], uj);
+    const T dv = ((BRAINSIM_IZH_FMA(T(5.0), vj, (T(0.04) * vj) * vj) + T(140.0)) - uj) + i;
+    const T v1 = BRAINSIM_IZH_FMA(dv, dt, vj);
+    const T bu = BRAINSIM_IZH_FMA(b[j], vj, -uj);
+    const T u1 =
+        kPer ? BRAINSIM_IZH_FMA(a[j] * bu, dt, uj) : BRAINSIM_IZH_FMA(bu, dt * a[j], uj);
     const bool free = r == 0;
     const T x = free ? v1 + jump : c[j];
     const bool fire = free & (x - v_peak[j] > T(0));  // no branch: the loop vectorises
