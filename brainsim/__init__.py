@@ -37,5 +37,6 @@ from .projection import AbstractProjectionComponent as AbstractProjectionCompone
 from .projection import ProjectionInput as ProjectionInput
 from .sharded import simulate_sharded as simulate_sharded
 from .simulate import Recording as Recording
+from .simulate import clear_compiled as clear_compiled
 from .simulate import simulate as simulate
 from .stochastic import StochasticRelease as StochasticRelease

@@ -98,6 +98,15 @@ def _compile(dyn, stat, static):
     return compiled, elapsed
 
 
+def clear_compiled() -> None:
+    """Forget the compiled chunks ``simulate`` keeps (the ``CACHE_SIZE`` most recently
+    used, keyed by shapes, dtypes, static arguments and ``bs.ops.settings().kernels``):
+    the next run traces and compiles afresh. Needed only after changing something
+    tracing reads that the key does not hold, e.g. a module-level size threshold of an
+    op."""
+    _COMPILED.clear()
+
+
 def _time_dtype():
     """The dtype of simulated time in the stepped program (JAX's default float: the
     dtype a Python ``t0`` had when it was a constant, so the same times)."""

@@ -3,7 +3,6 @@ scatter and NumPy) and ``simulate(..., record={pop: Record("spikes", events=True
 against the dense boolean raster of the same run."""
 
 import importlib
-from collections import OrderedDict
 
 import jax
 import jax.numpy as jnp
@@ -13,21 +12,17 @@ import pytest
 import brainsim as bs
 
 compact_mod = importlib.import_module("brainsim.ops.compact")
-simulate_mod = importlib.import_module("brainsim.simulate")
-core_mod = importlib.import_module("brainsim.core")
 
 INT32_MAX = np.iinfo(np.int32).max
 
 
 @pytest.fixture(params=["native", "portable"])
-def path(request, monkeypatch):
+def path(request):
     """Run the test once with the native kernel and once with the portable scatter."""
-    if request.param == "portable":
-        monkeypatch.setattr(bs.ops._native, "available", lambda: False)
-        monkeypatch.setattr(simulate_mod, "_COMPILED", OrderedDict())  # no scan compiled natively
-    elif not bs.ops._native.available():
+    if request.param == "native" and not bs.ops._native.available():
         pytest.skip("native kernel unavailable")
-    return request.param
+    with bs.ops.configure(kernels=request.param == "native"):
+        yield request.param
 
 
 def _scan_appends(x, cap, offset=0):
@@ -85,22 +80,21 @@ def test_native_append_equals_portable_in_place():
     buf0 = jnp.asarray(rng.integers(-5, 5, 300), jnp.int32)
     f = jax.jit(compact_mod.append_spikes, donate_argnums=1)
     got = f(x, jnp.array(buf0), jnp.int32(17))
-    want = jax.jit(compact_mod._append_portable)(x, buf0, jnp.int32(17))
+    with bs.ops.configure(kernels=False):
+        want = jax.jit(compact_mod.append_spikes)(x, buf0, jnp.int32(17))
     np.testing.assert_array_equal(got[0], want[0])
     assert int(got[1]) == int(want[1]) == 17 + int((x != 0).sum())
 
 
 @pytest.fixture(params=["native", "portable"])
-def sim_path(request, monkeypatch):
-    """``simulate`` recording events through the native kernel, then through the portable
-    scatter (only the recording: the network keeps its own kernels, so each compiles
-    fast)."""
-    if request.param == "portable":
-        monkeypatch.setattr(core_mod, "append_spikes", compact_mod._append_portable)
-        monkeypatch.setattr(simulate_mod, "_COMPILED", OrderedDict())
-    elif not bs.ops._native.available():
+def sim_path(request):
+    """``simulate`` recording events through the native kernel, then with every op on its
+    portable pure-JAX path (``bs.ops.configure(kernels=False)``: the recording's
+    scatter, and the network's own steps)."""
+    if request.param == "native" and not bs.ops._native.available():
         pytest.skip("native kernel unavailable")
-    return request.param
+    with bs.ops.configure(kernels=request.param == "native"):
+        yield request.param
 
 
 @pytest.fixture(scope="module")

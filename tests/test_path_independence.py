@@ -16,7 +16,6 @@ import pytest
 
 import brainsim as bs
 
-simulate_mod = importlib.import_module("brainsim.simulate")
 lif_mod = importlib.import_module("brainsim.ops.lif")
 
 native_only = pytest.mark.skipif(
@@ -29,11 +28,11 @@ def _network(model, n, procedural=False):
     return net, net.init(jax.random.key(1), dt=0.1)
 
 
-def _spikes(monkeypatch, net, state, duration, **settings):
+def _spikes(net, state, duration, **settings):
     """``{pop: (steps, size) bool}`` spikes of ``net`` simulated from ``state`` for
     ``duration`` ms (dt = 0.1 ms) under ``bs.ops.configure(**settings)``."""
-    # simulate caches compiled loops by shapes only: compile each path afresh
-    monkeypatch.setattr(simulate_mod, "_COMPILED", {})
+    # NATIVE_MIN_SIZE (patched below) is read while tracing: compile each run afresh
+    bs.clear_compiled()
     with bs.ops.configure(**settings):
         record = {p: ["spikes"] for p in ("E", "I")}
         _, rec = bs.simulate(net, state, duration, 0.1, record=record)
@@ -50,12 +49,12 @@ def _assert_same(a, b, min_spikes):
 
 @native_only
 @pytest.mark.parametrize(("model", "min_spikes"), [("coba", 5000), ("cuba", 1500)])
-def test_native_and_pure_give_identical_spikes(monkeypatch, model, min_spikes):
+def test_native_and_pure_give_identical_spikes(model, min_spikes):
     """N = 4 000, 100 ms (1 000 steps), float32: the whole-network kernel against the
     pure-JAX step."""
     net, state = _network(model, 4000)
-    native = _spikes(monkeypatch, net, state, 100.0, kernels=True)
-    pure = _spikes(monkeypatch, net, state, 100.0, kernels=False)
+    native = _spikes(net, state, 100.0, kernels=True)
+    pure = _spikes(net, state, 100.0, kernels=False)
     _assert_same(native, pure, min_spikes)
 
 
@@ -67,10 +66,10 @@ def test_lif_update_size_threshold_does_not_change_spikes(monkeypatch):
     1 000) E steps natively and I in pure JAX; one above, both in pure JAX; with the
     kernels off, everything in pure JAX: the same spikes (100 ms)."""
     net, state = _network("coba", 1000, procedural=True)
-    pure = _spikes(monkeypatch, net, state, 100.0, kernels=False)
+    pure = _spikes(net, state, 100.0, kernels=False)
     for threshold in (800, 801):
         monkeypatch.setattr(lif_mod, "NATIVE_MIN_SIZE", threshold)
-        _assert_same(_spikes(monkeypatch, net, state, 100.0), pure, min_spikes=1000)
+        _assert_same(_spikes(net, state, 100.0), pure, min_spikes=1000)
 
 
 @native_only
@@ -116,26 +115,26 @@ def _izhikevich(n, per_neuron):
 
 @native_only
 @pytest.mark.parametrize("per_neuron", [False, True])
-def test_izhikevich_network_native_and_pure_give_identical_spikes(monkeypatch, per_neuron):
+def test_izhikevich_network_native_and_pure_give_identical_spikes(per_neuron):
     """N = 4 000, 100 ms, float32: the fused Izhikevich kernel (``bs.ops.izhikevich_update``)
     against XLA's program of ``Izhikevich.step`` (it rounds with the multiply-adds XLA's
     CPU backend contracts; before that, the trains split within 30 ms)."""
     net, state = _izhikevich(4000, per_neuron)
-    native = _spikes(monkeypatch, net, state, 100.0, kernels=True)
-    pure = _spikes(monkeypatch, net, state, 100.0, kernels=False)
+    native = _spikes(net, state, 100.0, kernels=True)
+    pure = _spikes(net, state, 100.0, kernels=False)
     _assert_same(native, pure, 5000)
 
 
 @native_only
 @pytest.mark.parametrize("model", ["coba", "cuba"])
-def test_native_and_pure_give_identical_spikes_float64(monkeypatch, model):
+def test_native_and_pure_give_identical_spikes_float64(model):
     """As ``test_native_and_pure_give_identical_spikes`` in float64 (``jax.enable_x64``;
     N = 4 000, 100 ms)."""
     with jax.enable_x64(True):
         net, state = _network(model, 4000)
         assert all(x.dtype != np.float32 for x in jax.tree.leaves(state)), "not float64"
-        native = _spikes(monkeypatch, net, state, 100.0, kernels=True)
-        pure = _spikes(monkeypatch, net, state, 100.0, kernels=False)
+        native = _spikes(net, state, 100.0, kernels=True)
+        pure = _spikes(net, state, 100.0, kernels=False)
     _assert_same(native, pure, min_spikes=1500)
 
 
