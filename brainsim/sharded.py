@@ -5,7 +5,9 @@ Every population is split into equal contiguous blocks, one per device, and so i
 state variable (but the presynaptic delay buffers and short-term plasticity, which hold
 every shard's spikes). Per step, the devices all-gather the lists of the active neurons
 of every presynaptic population in one collective (``bs.ops.exchange``, as NEST
-exchanges spikes over MPI) and each computes the input of its own block of targets: by
+exchanges spikes over MPI; or once per block of ``D`` steps when every delay is at least
+``D`` steps, ``bs.exchange_interval``, as NEST exchanges once per minimum delay) and
+each computes the input of its own block of targets: by
 regenerating the procedural connectivity of the active rows, or through its own block of
 a stored CSR layout (``brainsim.ops.sharded``). The sums are
 formed in the same order as on one device, so the spike trains are the same bit for bit.
@@ -137,9 +139,10 @@ def simulate_sharded(
     of every process): every process calls this with the same arguments (checked first:
     a ``ValueError`` in every process if the networks, states or arguments differ), each
     transfers, steps and records only the neurons of its own devices, and the spikes
-    cross processes in the same one collective per step. Spikes must be recorded as
-    events: each process returns the ``SpikeEvents`` of its own neurons (global indices;
-    ``bs.distributed.merge_events`` joins those of every process).
+    cross processes in the same one collective per step (or per ``exchange_every``
+    steps). Spikes must be recorded as events: each process returns the ``SpikeEvents``
+    of its own neurons (global indices; ``bs.distributed.merge_events`` joins those of
+    every process).
 
     ``exchange_every``: steps between two spike exchanges, from 1 (every step) to
     ``bs.exchange_interval(net, dt)`` (the network's smallest delay in steps), which is
