@@ -22,6 +22,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ._checks import check_positive
 from ._network_rings import (
     per_synapse_delays,
     propagate_rings,
@@ -41,6 +42,7 @@ def exchange_interval(net: Network, dt: float) -> int:
     ``delay``, or the smallest per-synapse one), or 1 (an exchange every step) if it has
     a gap junction, short-term plasticity or components (these take the spikes of the
     step just emitted) or no projection."""
+    check_positive("dt", dt, "ms")
     projections = net.projections
     if not projections or any(
         isinstance(p, GapJunction) or p.stp is not None or p.components for p in projections
