@@ -60,8 +60,7 @@ def main() -> None:
     p.add_argument("--models", nargs="+", default=["izhikevich", "coba"])
     p.add_argument("--n", nargs="+", type=int, default=[4000])
     args = p.parse_args()
-    native = bs.ops._native.available()
-    print(f"native kernels: {native}")
+    print(f"kernels: {bs.ops.backend_info()['kernels']}")
     for model in args.models:
         for n in args.n:
             got = census(model, n)
