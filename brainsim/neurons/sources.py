@@ -116,9 +116,11 @@ class PoissonCounts(AbstractNeuron):
         zero = jnp.zeros(len(sizes), jnp.uint32)
         keys = jnp.stack(threefry2x32_traced(data[:, 0], data[:, 1], zero, zero), axis=-1)
         sub0, sub1 = threefry2x32_traced(data[:, 0], data[:, 1], zero, zero + 1)
-        owner = np.repeat(np.arange(len(sizes)), sizes)  # population of each channel
         index = np.concatenate([np.arange(n) for n in sizes]).astype(np.uint32)
-        u = _unit_float32(*threefry2x32_traced(sub0[owner], sub1[owner], 0, index))
+        per_channel = lambda x: jnp.concatenate(  # noqa: E731
+            [jnp.broadcast_to(x[i], (n,)) for i, n in enumerate(sizes)]
+        )
+        u = _unit_float32(*threefry2x32_traced(per_channel(sub0), per_channel(sub1), 0, index))
         lam = jnp.concatenate(
             [jnp.broadcast_to(jnp.asarray(p.rate) * (dt * 1e-3), (p.size,)) for p in populations]
         )
