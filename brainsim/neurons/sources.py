@@ -93,41 +93,47 @@ class PoissonCounts(AbstractNeuron):
 
     def step(self, state, drive=None, *, t, dt):
         key, sub = jax.random.split(state.key)
-        lam = jnp.broadcast_to(jnp.asarray(self.rate) * (dt * 1e-3), state.spike.shape)
-        lam = lam.astype(state.spike.dtype)
-        s = _poisson_by_inversion(jax.random.uniform(sub, lam.shape, lam.dtype), lam)
+        dtype = state.spike.dtype
+        u = jax.random.uniform(sub, state.spike.shape, dtype)
+        lam = self._mean(dt).astype(dtype)
+        s = _poisson_by_inversion(u, jnp.broadcast_to(lam, u.shape) if lam.ndim else lam)
         return SourceState(spike=s, key=key), s
 
+    def _mean(self, dt):
+        """The mean count per step: a scalar, or ``(size,)`` for a rate per channel."""
+        return jnp.asarray(self.rate) * (dt * 1e-3)
+
     def step_together(self, populations, states, drives, *, t, dt):
-        """All ``populations`` (``PoissonCounts``) in one draw over their channels laid
-        end to end: each channel's uniform is Threefry-2x32 of its population's subkey
-        and its index in the population, hashed in one fusion
-        (``_random.threefry2x32_traced``), so bit for bit the separate steps' draws
-        (``jax.random.split`` then ``jax.random.uniform``, partitionable threefry).
-        ``None`` (each population steps alone) for states with batch axes, spikes other
-        than float32 or keys of another kind."""
+        """All ``populations`` (``PoissonCounts``) in one draw: the uniforms of all their
+        channels, laid end to end, in one fusion (each is Threefry-2x32 of its
+        population's subkey and its index in the population,
+        ``_random.threefry2x32_traced``), so bit for bit the separate steps' draws
+        (``jax.random.split`` then ``jax.random.uniform``, partitionable threefry); each
+        population's counts by inversion against the CDF of its own mean. ``None`` (each
+        population steps alone) for states with batch axes, spikes other than float32 or
+        keys of another kind."""
         if not all(
             s.spike.shape == (p.size,) and s.spike.dtype == jnp.float32 and is_threefry(s.key)
             for p, s in zip(populations, states, strict=True)
         ):
             return None
-        sizes = [p.size for p in populations]
         data = jnp.stack([jax.random.key_data(s.key) for s in states])  # (P, 2) uint32
-        zero = jnp.zeros(len(sizes), jnp.uint32)
+        zero = jnp.zeros(len(populations), jnp.uint32)
         keys = jnp.stack(threefry2x32_traced(data[:, 0], data[:, 1], zero, zero), axis=-1)
+        keys = jax.random.wrap_key_data(keys, impl="threefry2x32")
         sub0, sub1 = threefry2x32_traced(data[:, 0], data[:, 1], zero, zero + 1)
+        sizes = [p.size for p in populations]
         index = np.concatenate([np.arange(n) for n in sizes]).astype(np.uint32)
         per_channel = lambda x: jnp.concatenate(  # noqa: E731
             [jnp.broadcast_to(x[i], (n,)) for i, n in enumerate(sizes)]
         )
         u = _unit_float32(*threefry2x32_traced(per_channel(sub0), per_channel(sub1), 0, index))
-        lam = jnp.concatenate(
-            [jnp.broadcast_to(jnp.asarray(p.rate) * (dt * 1e-3), (p.size,)) for p in populations]
-        )
-        counts = _poisson_by_inversion(u, lam.astype(jnp.float32))
-        counts = jnp.split(counts, np.cumsum(sizes)[:-1])
-        keys = jax.random.wrap_key_data(keys, impl="threefry2x32")
-        return tuple((SourceState(spike=c, key=keys[i]), c) for i, c in enumerate(counts))
+        out, start = [], 0
+        for i, p in enumerate(populations):
+            c = _poisson_by_inversion(u[start : start + p.size], p._mean(dt).astype(jnp.float32))
+            out.append((SourceState(spike=c, key=keys[i]), c))
+            start += p.size
+        return tuple(out)
 
 
 def _unit_float32(y0, y1):
@@ -147,13 +153,14 @@ def _poisson_by_inversion(u, lam):
     CDF accumulated term by term (p_k = p_{k-1} lam / k) until every channel's CDF exceeds
     its uniform. Exact (up to float rounding of F) for lam < 80 per step (e^{-lam} must
     not underflow); about 9x faster on a CPU than the rejection sampler of
-    ``jax.random.poisson`` for lam ~ 1. The first ``_UNROLLED_TERMS`` terms are
-    straight-line (one fusion); a loop adds further terms only while some channel's CDF
-    is still below its uniform (at most 1000 terms). F is nondecreasing, so terms past
-    the point where every channel is done add nothing: the count does not depend on
-    where the unrolled part ends."""
+    ``jax.random.poisson`` for lam ~ 1. ``lam`` broadcasts against ``u``: F is computed
+    in ``lam``'s own shape (once for a population's scalar mean, not per channel). The
+    first ``_UNROLLED_TERMS`` terms are straight-line (one fusion); a loop adds further
+    terms only while some channel's CDF is still below its uniform (at most 1000 terms).
+    F is nondecreasing, so terms past the point where every channel is done add nothing:
+    the count does not depend on where the unrolled part ends."""
     p = jnp.exp(-lam)
-    cdf, n = p, (u > p).astype(lam.dtype)
+    cdf, n = p, (u > p).astype(u.dtype)
     for k in range(1, _UNROLLED_TERMS):
         p = p * lam / k
         cdf = cdf + p
