@@ -11,27 +11,34 @@ and its dense fallback, taken only in a synchronous burst. Every process times a
 all-gather alone, over many repetitions inside one compiled loop, at several message
 sizes. From these:
 
-    t_step(P) = t_compute(1) / P + log2(P) · alpha + (P - 1) · words · 4 B / bandwidth
+    t_step(P) = t_compute(1) / P + [log2(P) · alpha + (P - 1) · D · words · 4 B / bandwidth] / D
 
 (``t_compute(1)`` the measured step at P = 1; ``alpha``, the latency and
 synchronisation per stage of a recursive-doubling all-gather, and ``bandwidth`` fitted to
 the measured all-gathers at the largest P, or given with ``--latency-us`` and
 ``--gbytes-per-s`` for another interconnect; ``words`` = Σ over the presynaptic
 populations of 1 + 2 · slots, the slots as ``bs.ops.exchange_slots`` sizes them for P,
-checked against the compiled program's at the measured P). The model then predicts the
-time per simulated second for 8–1 024 processes, strong scaling (the same network) and
-weak scaling (for COBA, ``--n`` neurons per process).
+checked against the compiled program's at the measured P; ``D``, the steps between two
+exchanges, ``simulate_sharded``'s ``exchange_every``: one exchange of D steps' lists per
+D steps, so the latency is paid once per D steps). The model then predicts the time per
+simulated second for 8–1 024 processes, strong scaling (the same network) and weak
+scaling (for COBA, ``--n`` neurons per process).
+
+``--delay`` (ms) gives every COBA projection that axonal delay, so the exchange may wait
+``delay / dt`` steps (min-delay batching, the default ``exchange_every``);
+``--exchange-every 1`` forces an exchange every step for comparison.
 
     python benchmarks/multiprocess_scaling.py [--n 256000] [--duration 1000] \
-        [--processes 1 2 4] [--stored]
+        [--processes 1 2 4] [--stored] [--delay 1.0 [--exchange-every 1]]
     python benchmarks/multiprocess_scaling.py --model potjans_diesmann --scale 1.0 \
         --duration 100
 
-Results: benchmarks/results/multiprocess_scaling[_stored]_{n}.json or
-multiprocess_scaling_potjans_diesmann_{scale}.json.
+Results: benchmarks/results/multiprocess_scaling[_stored]_{n}[_delay{ms}_every{D}].json
+or multiprocess_scaling_potjans_diesmann_{scale}.json.
 """
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -49,9 +56,10 @@ SIZES = (16, 256, 4096)  # message words per process timed in the exchange micro
 
 
 def words(pre: list, processes: int) -> int:
-    """Words per process of a step's one spike exchange (``bs.ops.exchange``) over
+    """Words per process and step of the spike exchange (``bs.ops.exchange``) over
     ``processes`` (``pre``: ``[n_pre, capacity]`` of each presynaptic population; one
-    int32 count, then an index and a float32 value per slot)."""
+    int32 count, then an index and a float32 value per slot; an exchange of D steps
+    sends D times this)."""
     from brainsim.ops import exchange_slots
 
     return sum(1 + 2 * exchange_slots(n, c, processes) for n, c in pre)
@@ -59,6 +67,7 @@ def words(pre: list, processes: int) -> int:
 
 def build(a):
     """The network of ``a.model`` and its state, stored synapses built per process."""
+    import equinox as eqx
     import jax
 
     import brainsim as bs
@@ -70,6 +79,9 @@ def build(a):
     else:
         network = bs.distributed.network if a.stored else bs.Network
         net = bs.models.coba(a.n, key=jax.random.key(0), procedural=not a.stored, network=network)
+        if a.delay is not None:  # every projection delayed (a static field: rebuilt)
+            delayed = tuple(dataclasses.replace(p, delay=a.delay) for p in net.projections)
+            net = eqx.tree_at(lambda n: n.projections, net, delayed)
     return net, net.init(jax.random.key(1))
 
 
@@ -134,7 +146,9 @@ def worker(a):
     timed = []
     for duration in (a.duration / 10, a.duration):
         t = time.perf_counter()
-        _, ev = bs.simulate_sharded(net, state, duration, 0.1, events=True, chunk_steps=chunk)
+        _, ev = bs.simulate_sharded(
+            net, state, duration, 0.1, events=True, chunk_steps=chunk, exchange_every=a.every
+        )
         timed.append(time.perf_counter() - t)
     run = (timed[1] - timed[0]) * 10 / 9
     compile_s = timed[0] - run / 10
@@ -148,6 +162,7 @@ def worker(a):
             "peak_rss_mib": peak_rss_mib(),
             "exchange_s": exchange,
             "exchanges": exchanges(net),
+            "exchange_every": a.every or bs.exchange_interval(net, 0.1),
             "compiled_words": None if dump is None else compiled_exchanges(dump),
         }
     )
@@ -162,17 +177,18 @@ def fit(exchange: dict, processes: int) -> tuple[float, float]:
     return max(alpha, 0.0), 1.0 / max(inv_bw, 1e-18)
 
 
-def step_exchange(pre: list, p: int, alpha: float, bandwidth: float) -> float:
-    """Seconds of one step's spike exchange (``pre``: ``[n_pre, capacity]`` of each
-    presynaptic population) over ``p`` processes."""
+def step_exchange(pre: list, p: int, alpha: float, bandwidth: float, every: int = 1) -> float:
+    """Seconds per step of the spike exchange (``pre``: ``[n_pre, capacity]`` of each
+    presynaptic population) over ``p`` processes, one exchange of ``every`` steps'
+    lists per ``every`` steps."""
     if p == 1:
         return 0.0
-    return math.log2(p) * alpha + (p - 1) * words(pre, p) * 4 / bandwidth
+    return (math.log2(p) * alpha + (p - 1) * every * words(pre, p) * 4 / bandwidth) / every
 
 
-def predict(t_compute1: float, pre: list, p: int, alpha: float, bandwidth: float) -> float:
+def predict(t_compute1: float, pre: list, p: int, alpha: float, bandwidth: float, every=1):
     """Seconds per simulated second (10 000 steps) over ``p`` processes."""
-    return t_compute1 / p + 1e4 * step_exchange(pre, p, alpha, bandwidth)
+    return t_compute1 / p + 1e4 * step_exchange(pre, p, alpha, bandwidth, every)
 
 
 def main():
@@ -184,6 +200,10 @@ def main():
     ap.add_argument("--duration", type=float, default=1000.0)
     ap.add_argument("--processes", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--stored", action="store_true")
+    ap.add_argument("--delay", type=float, help="COBA: every projection's delay (ms)")
+    ap.add_argument(
+        "--exchange-every", dest="every", type=int, help="steps per exchange (default: D)"
+    )
     ap.add_argument(
         "--latency-us", type=float, help="all-gather latency per stage (default: fitted)"
     )
@@ -196,6 +216,8 @@ def main():
         return worker(a)
     args = ["--model", a.model, "--n", str(a.n), "--scale", str(a.scale)]
     args += ["--duration", str(a.duration)] + (["--stored"] if a.stored else [])
+    args += ["--delay", str(a.delay)] if a.delay is not None else []
+    args += ["--exchange-every", str(a.every)] if a.every is not None else []
     rows = []
     for p in a.processes:
         got = launch(sys.argv[0], args, p)
@@ -214,12 +236,12 @@ def main():
     if 1 not in ok:
         return print("no P = 1 run: nothing to model")
     t1, largest = ok[1]["run_s_per_sim_s"], max(ok)
-    pre = ok[1]["exchanges"]
+    pre, every = ok[1]["exchanges"], ok[1]["exchange_every"]
     for r in rows:
         if "error" not in r:
             r["speedup"] = t1 / r["run_s_per_sim_s"]
             p = r["processes"]  # the exchange the model assumes at P, and the compiled one
-            r["model_words"] = words(pre, p) if p > 1 else 0
+            r["model_words"] = every * words(pre, p) if p > 1 else 0
             if p > 1 and r["model_words"] not in (r["compiled_words"] or []):
                 print(f"P = {p}: the compiled exchange is not the modelled one", flush=True)
     alpha, bandwidth = fit(ok[largest]["exchange_s"], largest) if largest > 1 else (0.0, math.inf)
@@ -230,15 +252,15 @@ def main():
         "alpha_s": alpha,
         "bandwidth_B_per_s": bandwidth,
         "exchanges_per_step": pre,
+        "exchange_every": every,
         "measured_vs_model": {
-            p: [ok[p]["run_s_per_sim_s"], predict(t1, pre, p, alpha, bandwidth)] for p in ok
+            p: [ok[p]["run_s_per_sim_s"], predict(t1, pre, p, alpha, bandwidth, every)] for p in ok
         },
-        "strong": {p: predict(t1, pre, p, alpha, bandwidth) for p in many},
+        "strong": {p: predict(t1, pre, p, alpha, bandwidth, every) for p in many},
     }
     if a.model == "coba":  # the same neurons per process: every population p times larger
-        model["weak"] = {
-            p: predict(t1 * p, [[n * p, c] for n, c in pre], p, alpha, bandwidth) for p in many
-        }
+        grown = lambda p: [[n * p, c] for n, c in pre]
+        model["weak"] = {p: predict(t1 * p, grown(p), p, alpha, bandwidth, every) for p in many}
     columns = [
         ("processes", "P", ""),
         ("oversubscribed", "over-subscribed", ""),
@@ -254,8 +276,9 @@ def main():
     print(json.dumps(model, indent=1))
     name = "multiprocess_scaling" + ("_stored" if a.stored else "")
     name += f"_potjans_diesmann_{a.scale:g}" if a.model == "potjans_diesmann" else f"_{a.n}"
+    name += f"_delay{a.delay:g}_every{every}" if a.delay is not None else ""
     size = {"scale": a.scale} if a.model == "potjans_diesmann" else {"n": a.n}
-    payload = {"model_name": a.model, **size, "duration_ms": a.duration}
+    payload = {"model_name": a.model, **size, "duration_ms": a.duration, "delay_ms": a.delay}
     print("saved", save(name, {**payload, "rows": rows, "model": model}))
 
 

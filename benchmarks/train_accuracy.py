@@ -113,7 +113,36 @@ def _model_layers():
     48.5 %; the hidden rate rises to 0.31-0.38 in training), no gain; AdEx at its matched
     7.3 ms: 88.8, 91.3, 87.8 % (at 5 ms: 80.3, 85.8, 88.5 %; the LIF layer 87.0, 88.0,
     80.3 %). ``neuron_layer`` derives ``tau_syn`` so (its default since then): the AdEx
-    layer is within 2 points of the LIF layer at reduced size; Izhikevich is not."""
+    layer is within 2 points of the LIF layer at reduced size; Izhikevich is not.
+
+    Session 13 (reduced size, seed 0 unless said, shared machine; one run per value, the
+    layers built as here with the one change named; the LIF layer 88.0 % and
+    0.021 -> 0.047 spikes per step and neuron before/after training): the Izhikevich
+    layer is neither dead nor bursting at initialisation (0.026 spikes per step, no
+    silent neuron, median 2 spikes per neuron and sample; the LIF layer 0.020, 0.8 %
+    silent, median 2), but its rate runs away in training (0.026 -> 0.29) while its
+    weights move as much as the LIF layer's (input std 0.222 -> 0.226, recurrent 0.0018
+    -> 0.019 in both). Learning rate 1e-3 / 2e-3 / 5e-3: 63.5 / 57.3 / 39.0 % (rate
+    after 0.10 / 0.29 / 0.48). A unit weight of ``f`` times the derived ``scale`` with
+    ``1/f`` times larger initial weights (the same layer at initialisation, Adam's steps
+    ``f`` times smaller in pA; ``WEIGHT_STEP`` below) ``f`` 1/2, 1/4: 63.8, 62.8 %
+    (rate after 0.096, 0.049: the runaway is gone, the gap is not). Surrogate
+    ``FastSigmoid(5)`` (5x wider) 46.8 %; the surrogate's peak on the spiking step
+    (where ``v`` is past ``v_peak`` and ``FastSigmoid`` is ~1e-4 of its peak) 7 % (the
+    whole upstroke) or 12 % (a LIF-like 1/36 of the peak: rate 0.52); upstroke gradient
+    kept at ``f`` 1/4: 46.3 %; ``f`` 1/8 alone: 58.0 %. Fast-spiking recovery (a 0.1, d 2)
+    with ``f`` 1, 1/2, 1/4, 1/8: 56.0 (rate after 0.34), 85.0, 86.0, 83.5 % (rate after
+    0.12, 0.07, 0.07); at ``f`` 1/4 regular spiking with only d 2: 83.0 %, with only
+    a 0.1: 74.5 %: the size of the recovery jump matters most (RS's d = 8 is twice the
+    4 pA rheobase per spike, decaying with 1/a = 50 ms, half a sample). Neither change
+    alone helps; together they close most of the gap: ``izhikevich_fs`` (``--models
+    izhikevich_fs --seeds 3``, ``_izhfs_reduced``): 86.0, 85.5, 70.8 %, 80.8 ± 7.1 %
+    against the LIF layer's 87.0, 88.0, 80.2 %, 85.1 ± 3.4 % in the same run: 4.3
+    points below, target still missed. Also tried: the recovery jump fed the spike with
+    its gradient stopped (as the reset of ``v`` is with ``detach_reset``): regular
+    spiking 57.5 % (``f`` 1), 65.8 % (``f`` 1/4); fast spiking seed 2 73.0 %: within
+    the seed-to-seed noise, not kept. ``f`` 1/4 is no default for every model: the AdEx
+    layer, seed 0, 88.8 % at ``f`` 1, 84.5 % at 1/4."""
     exp_euler = bs.integrators.ExpEuler()
     return {
         # lif_layer's model: tau_m 10 ms, 10 mV to threshold (scale 2102 pA), per-neuron
@@ -123,7 +152,15 @@ def _model_layers():
         "adex": lambda n: bs.neurons.AdEx(n, v_peak=-40.4, integrator=exp_euler),
         # regular spiking (defaults), forward Euler as in the paper; c_m 1: I in the paper's units
         "izhikevich": lambda n: bs.neurons.Izhikevich(n),
+        # fast spiking (Izhikevich 2003, Fig. 2): a 0.1, d 2; trained with WEIGHT_STEP 1/4
+        "izhikevich_fs": lambda n: bs.neurons.Izhikevich(n, a=0.1, d=2.0),
     }
+
+
+# A unit weight's current as a fraction of neuron_layer's derived scale (default 1),
+# with the initial weights 1/f times larger: the layer at initialisation is unchanged,
+# Adam's steps are f times smaller in pA (``_model_layers``, session 13).
+WEIGHT_STEP = {"izhikevich_fs": 0.25}
 
 
 def randman_models(seeds, epochs, per_class, names):
@@ -141,6 +178,12 @@ def randman_models(seeds, epochs, per_class, names):
         for name in names:
             nrn = recipes[name](128)
             layer = bs.train.neuron_layer(k1, 20, nrn, surrogate=surrogate, recurrent=True)
+            f = WEIGHT_STEP.get(name, 1.0)
+            if f != 1.0:  # the same draws, weights 1/f larger, a unit weight f times the current
+                kw = dict(scale=layer.scale * f, w_scale=1.0 / f, rec_scale=0.02 / f)
+                layer = bs.train.neuron_layer(
+                    k1, 20, nrn, surrogate=surrogate, recurrent=True, **kw
+                )
             models[name] = bs.train.SNN((layer,), bs.train.readout(k2, 128, 10))
         for name, model in models.items():
             _, acc, _, sec = _fit_eval(model, x[:n], y[:n], x[n:], y[n:], epochs, seed)
@@ -463,7 +506,7 @@ def main():
     p.add_argument(
         "--randman-tau", type=float, nargs=2, default=None, help="hidden tau_mem tau_syn (ms)"
     )
-    p.add_argument("--models", nargs="+", default=["lif", "adex", "izhikevich"])
+    p.add_argument("--models", nargs="+", default=["lif", "adex", "izhikevich", "izhikevich_fs"])
     p.add_argument("--cfg", default="{}", help="digits-val: recipe overrides (JSON)")
     p.add_argument("--folds", type=int, default=1, help="digits-val: 1 or 4")
     p.add_argument("--kind", default="latency", help="digits-val: latency or rate")

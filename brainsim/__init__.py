@@ -18,6 +18,7 @@ from . import plot as plot
 from . import spikes as spikes
 from . import synapses as synapses
 from . import train as train
+from ._min_delay import exchange_interval as exchange_interval
 from ._version import __version__ as __version__
 from .checkpoint import CheckpointError as CheckpointError
 from .checkpoint import RunCheckpoint as RunCheckpoint

@@ -5,7 +5,9 @@ Every population is split into equal contiguous blocks, one per device, and so i
 state variable (but the presynaptic delay buffers and short-term plasticity, which hold
 every shard's spikes). Per step, the devices all-gather the lists of the active neurons
 of every presynaptic population in one collective (``bs.ops.exchange``, as NEST
-exchanges spikes over MPI) and each computes the input of its own block of targets: by
+exchanges spikes over MPI; or once per block of ``D`` steps when every delay is at least
+``D`` steps, ``bs.exchange_interval``, as NEST exchanges once per minimum delay) and
+each computes the input of its own block of targets: by
 regenerating the procedural connectivity of the active rows, or through its own block of
 a stored CSR layout (``brainsim.ops.sharded``). The sums are
 formed in the same order as on one device, so the spike trains are the same bit for bit.
@@ -25,6 +27,7 @@ from jax.sharding import PartitionSpec as P
 from ._checks import check_positive, check_size, steps
 from ._chunks import chunk_steps as default_chunk_steps
 from ._chunks import run_chunks
+from ._min_delay import exchange_interval, run_blocks
 from ._multihost import check_same, local_blocks, place
 from ._shard_network import mask_padding, pad_state, shard_network
 from ._sink import RecordingLayout, RecordingSink
@@ -110,6 +113,7 @@ def simulate_sharded(
     events: bool = False,
     capacity: int | None = None,
     stream: RecordingSink | None = None,
+    exchange_every: int | None = None,
 ) -> tuple[NetworkState, dict]:
     """Run ``net`` from ``state`` (made by ``net.init``, unbatched) for ``duration`` ms on
     the devices of ``mesh`` (default: all devices on one axis ``axis``), each holding
@@ -135,9 +139,17 @@ def simulate_sharded(
     of every process): every process calls this with the same arguments (checked first:
     a ``ValueError`` in every process if the networks, states or arguments differ), each
     transfers, steps and records only the neurons of its own devices, and the spikes
-    cross processes in the same one collective per step. Spikes must be recorded as
-    events: each process returns the ``SpikeEvents`` of its own neurons (global indices;
-    ``bs.distributed.merge_events`` joins those of every process).
+    cross processes in the same one collective per step (or per ``exchange_every``
+    steps). Spikes must be recorded as events: each process returns the ``SpikeEvents``
+    of its own neurons (global indices; ``bs.distributed.merge_events`` joins those of
+    every process).
+
+    ``exchange_every``: steps between two spike exchanges, from 1 (every step) to
+    ``bs.exchange_interval(net, dt)`` (the network's smallest delay in steps), which is
+    the default: with every delay at least ``D`` steps, the devices step ``D`` times on
+    their own, then exchange the ``D`` steps' spikes in one collective of ``D`` times
+    the words and deposit them into the delay buffers where they would have gone when
+    emitted (as NEST exchanges once per minimum delay). The spikes are the same.
 
     ``stream``: where each chunk's spikes go instead of memory (``bs.io.HDF5Sink``; one
     sink, so one file, per process: its own neurons); the spikes returned are then the
@@ -150,6 +162,7 @@ def simulate_sharded(
             f"simulate_sharded: stream must be a bs.io.HDF5Sink (a RecordingSink), got {stream!r}"
         )
     net.check_state(state, dt)
+    every = _exchange_every(net, dt, exchange_every)
     mesh = jax.make_mesh((jax.device_count(),), (axis,)) if mesh is None else mesh
     if not events and not all(d.process_index == jax.process_index() for d in mesh.devices.flat):
         raise ValueError(
@@ -174,7 +187,7 @@ def simulate_sharded(
         [repr(p.conn) for p in net.projections],
         net,
         state,
-        (duration, dt, t0, chunk_steps, events, capacity),
+        (duration, dt, t0, chunk_steps, events, capacity, every),
     )
     arrays, static, net_specs = shard_network(net, mesh, axis)
     n_shards = mesh.shape[axis]
@@ -194,22 +207,22 @@ def simulate_sharded(
     pads = {name: n for name, n in sizes.items() if n % n_shards}
     slots = _slots(net, n_shards)
 
-    def run(arrays, state, i0, length, capacities):
+    def run(arrays, state, last, i0, length, capacities):
         local = eqx.combine(arrays, static)
         own = lambda x: _own(x, axis)
+        retype = lambda new, old: jax.tree.map(
+            lambda x, o: own(x) if _varies(o, axis) else x, new, old
+        )
 
-        def body(carry, i):
+        def one(carry, i, sent):  # step i, given every shard's spikes sent to it
             state, bufs = carry
             t = t0 + i * dt
-            # every shard's spikes of every presynaptic population: one collective
-            sent = {name: state.populations[name].spike for name in slots}
-            sent = exchange(sent, axis, slots) if sent else None
             new, spikes = local.step(state, None, t=t, dt=dt, presynaptic=sent)
             if pads:  # the padding neurons never spike
                 pops, spikes = mask_padding(pads, new.populations, spikes, axis)
                 new = eqx.tree_at(lambda s: s.populations, new, pops)
             # each device's own state stays its own (typed varying) whatever computed it
-            state = jax.tree.map(lambda x, old: own(x) if _varies(old, axis) else x, new, state)
+            state = retype(new, state)
             if not events:
                 return (state, bufs), {name: s != 0 for name, s in spikes.items()}
             # each device appends the local indices of its own spikes to its own buffer
@@ -220,17 +233,36 @@ def simulate_sharded(
                 new[name], counts[name] = (own(buf), own(stop[None])), (stop - end[0])[None]
             return (state, new), counts
 
+        def body(carry, i):
+            # every shard's spikes of every presynaptic population: one collective
+            sent = {name: carry[0].populations[name].spike for name in slots}
+            return one(carry, i, exchange(sent, axis, slots) if sent else None)
+
         bufs = {
             n: (own(jnp.zeros(c, jnp.int32)), own(jnp.zeros(1, jnp.int32))) for n, c in capacities
         }
-        (state, bufs), out = jax.lax.scan(body, (state, bufs), i0 + jnp.arange(length))
+        if every == 1:
+            (state, bufs), out = jax.lax.scan(body, (state, bufs), i0 + jnp.arange(length))
+        else:  # one exchange per block of `every` steps
+            ((state, bufs), last), out = run_blocks(
+                local, one, (state, bufs), last, i0, length, every, run=(slots, axis, dt, retype)
+            )
         # the fullest buffer of every device: every process decides alike on a rerun
         most = {n: jax.lax.pmax(end[0], axis) for n, (_, end) in bufs.items()}
-        return state, out, bufs, most
+        return state, out, bufs, most, last
 
     buf_specs = {name: (P(axis), P(axis)) for name in net.populations} if events else {}
     most_specs = {name: P() for name in net.populations} if events else {}
-    out_specs = (specs, {name: P(None, axis) for name in net.populations}, buf_specs, most_specs)
+    last_specs = {name: P() for name in slots} if every > 1 else {}
+    out_specs = (
+        specs,
+        {name: P(None, axis) for name in net.populations},
+        buf_specs,
+        most_specs,
+        last_specs,
+    )
+    # every shard's spikes of the step before the chunk (the blocks' first input)
+    last = _gathered(state, mesh, axis, specs, slots) if every > 1 else {}
     compiled = {}
     capacities = {
         n: event_capacity(Record("spikes", capacity=capacity), local_size[n], chunk_steps, dt)
@@ -244,17 +276,19 @@ def simulate_sharded(
     kept = {name: {} for name in net.populations}
 
     def run_chunk(done: int, length: int) -> bool:
-        nonlocal state
+        nonlocal state, last
         caps = tuple(sorted(capacities.items())) if events else ()
         if (length, caps) not in compiled:
             fn = jax.shard_map(
-                lambda a, s, i0, length=length, caps=caps: run(a, s, i0, length, caps),
+                lambda a, s, g, i0, length=length, caps=caps: run(a, s, g, i0, length, caps),
                 mesh=mesh,
-                in_specs=(net_specs, specs, P()),
+                in_specs=(net_specs, specs, last_specs, P()),
                 out_specs=out_specs,
             )
             compiled[length, caps] = jax.jit(fn)
-        new_state, out, bufs, most = compiled[length, caps](arrays, state, jnp.int32(done))
+        new_state, out, bufs, most, new_last = compiled[length, caps](
+            arrays, state, last, jnp.int32(done)
+        )
         chunk = {}
         if events:
             most = {n: int(m) for n, m in most.items()}
@@ -286,7 +320,7 @@ def simulate_sharded(
         else:
             for name, x in chunk.items():
                 keep_chunk(kept[name], "spikes", x, done, n_steps)
-        state = new_state
+        state, last = new_state, new_last
         return True
 
     try:
@@ -299,6 +333,35 @@ def simulate_sharded(
         return state, {n: join_events(kept[n].get("spikes", []), k) for n, k in sizes.items()}
     empty = lambda k: np.zeros((0, k), bool)
     return state, {n: kept[n].get("spikes", empty(k)) for n, k in sizes.items()}
+
+
+def _exchange_every(net: Network, dt: float, every: int | None) -> int:
+    """``simulate_sharded``'s ``exchange_every``, checked; ``None``: the largest allowed."""
+    most = exchange_interval(net, dt)
+    if every is None:
+        return most
+    integral = isinstance(every, int | np.integer) and not isinstance(every, bool)
+    if not integral or not 1 <= every <= most:
+        raise ValueError(
+            f"exchange_every must be an integer number of steps from 1 to {most} (the "
+            f"network's smallest delay in steps at dt={dt:g} ms, bs.exchange_interval), "
+            f"got {every!r}"
+        )
+    return int(every)
+
+
+def _gathered(state: NetworkState, mesh: Mesh, axis: str, specs, slots: dict) -> dict:
+    """Every shard's ``spike`` of every population of ``slots`` (one exchange), as
+    global arrays replicated over ``mesh``."""
+    spikes = {n: state.populations[n].spike for n in slots}
+    in_specs = {n: specs.populations[n].spike for n in slots}
+    fn = jax.shard_map(
+        lambda s: exchange(s, axis, slots),
+        mesh=mesh,
+        in_specs=(in_specs,),
+        out_specs={n: P() for n in slots},
+    )
+    return jax.jit(fn)(spikes)
 
 
 def _merge_shards(bufs, ends, counts, offset: int, local: int, size: int) -> SpikeEvents:

@@ -346,6 +346,12 @@ SIMULATE = [
         bs.Network({"p": _Noisy(4)}), bs.Network({"p": _Noisy(4)}).init(KEY), 1.0),
      ValueError, r"population 'p' draws random numbers from one PRNG key: sharded runs "
      r"support it for PoissonSource and PoissonCounts only"),
+    ("simulate_sharded-exchange_every", lambda: bs.simulate_sharded(
+        *_net_state(), 1.0, exchange_every=2),
+     ValueError, r"exchange_every must be an integer number of steps from 1 to 1 \(the "
+     r"network's smallest delay in steps at dt=0.1 ms, bs.exchange_interval\), got 2"),
+    ("exchange_interval-dt", lambda: bs.exchange_interval(_net(), 0.0), ValueError,
+     r"dt must be > 0 \(ms\), got 0"),
     ("merge_events-parts", lambda: bs.distributed.merge_events([]), ValueError,
      "merge_events needs at least one SpikeEvents, got none"),
     ("initialize-timeout", lambda: bs.distributed.initialize("localhost:1", 2, 0, timeout=0),
@@ -523,7 +529,7 @@ def test_bad_input(call, error, message):
 # fmt: on
 # Entry points that are functions (or classes built through them): each needs a row.
 ENTRY_POINTS = (
-    "Network Projection GapJunction Record init simulate simulate_sharded cli "
+    "Network Projection GapJunction Record init simulate simulate_sharded exchange_interval cli "
     "merge_events initialize "
     "fit evaluate lif_layer readout LIFLayer Readout FeedForwardSNN RecurrentSNN UltraSNN "
     "DelayedDense delayed_dense default_optimizer scan_time "

@@ -62,27 +62,53 @@ def _spikes(n_steps, dtype, seed=1):
     return [(rng.random((n_steps, n)) < p).astype(dtype) for n, p in ((60, 0.15), (40, 0.2))]
 
 
-def _run_many(projs, spikes, dtype):
-    """``(arriving per step per projection, final rings)`` from delayed_propagate_many."""
+def _many(projs, sources, rings, cursors, capacity, ring_of=None):
+    """``delayed_propagate_many`` over ``projs``, each fed by its source's spikes."""
+    return bs.ops.delayed_propagate_many(
+        [p["dl"] for p in projs],
+        [p["weight"] for p in projs],
+        [sources[p["src"]] for p in projs],
+        rings,
+        cursors,
+        steps=[p["steps"] for p in projs],
+        capacities=[capacity] * len(projs),
+        ring_of=ring_of,
+    )
+
+
+def _scan_many(projs, spikes, rings, ring_of=None):
+    """``(final rings, arriving per step per ring)``: ``_many`` over the steps of
+    ``spikes`` (one array per source), every cursor from 0."""
 
     def body(carry, x):
-        rings, cursors = carry
-        sent = [x[p["src"]] for p in projs]
-        rings, now, cursors = bs.ops.delayed_propagate_many(
-            [p["dl"] for p in projs],
-            [p["weight"] for p in projs],
-            sent,
-            rings,
-            cursors,
-            steps=[p["steps"] for p in projs],
-            capacities=[30] * len(projs),
-        )
+        rings, now, cursors = _many(projs, x, *carry, capacity=30, ring_of=ring_of)
         return (rings, cursors), now
 
+    carry = (rings, [jnp.int32(0)] * len(rings))
+    (rings, _), now = jax.jit(lambda c, x: jax.lax.scan(body, c, x))(carry, spikes)
+    return rings, now
+
+
+def _run_many(projs, spikes, dtype):
+    """``(arriving per step per projection, final rings)``, one ring per projection."""
     rings = [jnp.zeros((p["depth"], p["n_post"]), dtype) for p in projs]
-    cursors = [jnp.int32(0)] * len(projs)
-    (rings, _), now = jax.jit(lambda c, x: jax.lax.scan(body, c, x))((rings, cursors), spikes)
+    rings, now = _scan_many(projs, spikes, rings)
     return now, rings
+
+
+def _share_ring(projs, seed, unit_weights=False):
+    """Projection 2 rebuilt as 60 -> 50 from source 0 with delays of 1..6 steps, so that
+    it can write into projection 0's ring (depth 8, 50 neurons); per-synapse weights
+    standard normal, or all 1."""
+    layout, _ = bs.conn.FixedProb(0.3).build(jax.random.key(seed), 60, 50)
+    rng = np.random.default_rng(seed)
+    d = rng.integers(1, 7, layout.n_synapses)
+    n = layout.n_synapses
+    w = np.ones(n) if unit_weights else rng.normal(size=n).astype(np.float32)
+    dl, weight = bs.conn.with_delays(layout, d * DT, w)
+    steps = tuple(round(v / DT) for v in dl.delays)
+    projs[2].update(layout=layout, d=d, w=w, dl=dl, weight=weight, steps=steps, src=0)
+    projs[2].update(n_post=50, depth=8)
 
 
 def _numpy_loop(p, spikes):
@@ -168,35 +194,9 @@ def test_shared_ring_equals_numpy_loop(path, dtype, x64):
     ring's arrivals equal the sum of both NumPy loops (bound as above, for the sum of
     both projections' terms), the other's its own."""
     projs, spikes = _projections(6), _spikes(150, np.dtype(dtype), 7)
-    projs[2]["n_post"], projs[2]["depth"] = 50, 8  # as projection 0's ring
-    layout, _ = bs.conn.FixedProb(0.3).build(jax.random.key(9), 60, 50)
-    rng = np.random.default_rng(9)
-    projs[2]["d"] = rng.integers(1, 7, layout.n_synapses)
-    projs[2]["w"] = rng.normal(size=layout.n_synapses).astype(np.float32)
-    projs[2]["dl"], projs[2]["weight"] = bs.conn.with_delays(
-        layout, projs[2]["d"] * DT, projs[2]["w"]
-    )
-    projs[2]["layout"], projs[2]["src"] = layout, 0
-    projs[2]["steps"] = tuple(round(v / DT) for v in projs[2]["dl"].delays)
-
-    def body(carry, x):
-        rings, cursors = carry
-        rings, now, cursors = bs.ops.delayed_propagate_many(
-            [p["dl"] for p in projs],
-            [p["weight"] for p in projs],
-            [x[p["src"]] for p in projs],
-            rings,
-            cursors,
-            steps=[p["steps"] for p in projs],
-            capacities=[30] * 3,
-            ring_of=[0, 1, 0],
-        )
-        return (rings, cursors), now
-
+    _share_ring(projs, 9)
     rings = [jnp.zeros((8, 50), dtype), jnp.zeros((5, 30), dtype)]
-    carry = (rings, [jnp.int32(0)] * 2)
-    x = [jnp.asarray(s) for s in spikes]
-    now = jax.jit(lambda c, x: jax.lax.scan(body, c, x))(carry, x)[1]
+    _, now = _scan_many(projs, [jnp.asarray(s) for s in spikes], rings, ring_of=[0, 1, 0])
     loops = [_numpy_loop(p, spikes[p["src"]]) for p in projs]
     for got, (want, scale), n in (
         (now[0], [a + b for a, b in zip(loops[0], loops[2], strict=True)], 120),
@@ -210,8 +210,6 @@ def test_shared_ring_equals_numpy_loop(path, dtype, x64):
 def test_vmap_equals_unbatched(path):
     """vmap over 3 batches of rings and spikes equals the op on each batch entry."""
     projs = _projections(4)
-    layouts, weights = [p["dl"] for p in projs], [p["weight"] for p in projs]
-    steps = [p["steps"] for p in projs]
     rng = np.random.default_rng(5)
     src = [jnp.asarray((rng.random((3, n)) < 0.3).astype(np.float32)) for n in (60, 40)]
     rings = [
@@ -220,15 +218,7 @@ def test_vmap_equals_unbatched(path):
     cursors = [jnp.int32(c) for c in (1, 4, 5)]
 
     def op(src, rings):
-        return bs.ops.delayed_propagate_many(
-            layouts,
-            weights,
-            [src[p["src"]] for p in projs],
-            rings,
-            cursors,
-            steps=steps,
-            capacities=[60] * 3,
-        )
+        return _many(projs, src, rings, cursors, capacity=60)
 
     got = jax.jit(jax.vmap(op))(src, rings)
     for b in range(3):
@@ -242,13 +232,7 @@ def test_vmap_shared_ring_with_batched_cursors(path):
     a state stacked by ``jax.vmap(net.init)`` then stepped apart), projections 0 and 2
     in one ring: equals the op on each entry."""
     projs = _projections(8)
-    layouts, weights = [p["dl"] for p in projs], [p["weight"] for p in projs]
-    steps = [p["steps"] for p in projs]
-    projs[2]["n_post"] = 50  # as projection 0's ring (depth 8 >= 6)
-    layout, _ = bs.conn.FixedProb(0.3).build(jax.random.key(11), 60, 50)
-    d = np.random.default_rng(11).integers(1, 7, layout.n_synapses)
-    layouts[2], weights[2] = bs.conn.with_delays(layout, d * DT, np.ones(layout.n_synapses))
-    steps[2] = tuple(round(v / DT) for v in layouts[2].delays)
+    _share_ring(projs, 11, unit_weights=True)
     rng = np.random.default_rng(12)
     src = [jnp.asarray((rng.random((3, n)) < 0.3).astype(np.float32)) for n in (60, 40)]
     rings = [jnp.asarray(rng.normal(size=(3, 8, 50)), jnp.float32)]
@@ -256,16 +240,7 @@ def test_vmap_shared_ring_with_batched_cursors(path):
     cursors = [jnp.asarray([1, 6, 7], jnp.int32), jnp.asarray([0, 2, 4], jnp.int32)]
 
     def op(src, rings, cursors):
-        return bs.ops.delayed_propagate_many(
-            layouts,
-            weights,
-            [src[p["src"]] for p in projs],
-            rings,
-            cursors,
-            steps=steps,
-            capacities=[60] * 3,
-            ring_of=[0, 1, 0],
-        )
+        return _many(projs, src, rings, cursors, capacity=60, ring_of=[0, 1, 0])
 
     got = jax.jit(jax.vmap(op))(src, rings, cursors)
     for b in range(3):
