@@ -6,12 +6,14 @@ JAX's default) by evaluating Threefry-2x32 (20 rounds; Salmon et al. 2011, "Para
 random numbers: as easy as 1, 2, 3") in NumPy. Compiling JAX's versions costs 0.05-0.1 s
 of CPU time each, once per process, which is most of the time a small network takes to
 build. Other PRNG implementations and the legacy layout go to JAX, as do
-``fold_in``/``split`` of a traced key.
+``fold_in``/``split`` of a traced key. ``threefry2x32_traced`` is the same hash in JAX
+operations for traced keys (straight-line: one fusion where JAX's CPU lowering loops).
 """
 
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
@@ -35,6 +37,25 @@ def threefry2x32(key: np.ndarray, x0: np.ndarray, x1: np.ndarray):
             x1 ^= x0
         x0 += k[(block + 1) % 3]
         x1 += k[(block + 2) % 3] + np.uint32(block + 1)
+    return x0, x1
+
+
+def threefry2x32_traced(k0, k1, x0, x1):
+    """``threefry2x32`` in JAX operations, unrolled (the 20 rounds are straight-line
+    integer arithmetic that XLA fuses into one loop; JAX's own CPU lowering is a rolled
+    loop of several operations per round). ``k0``, ``k1``: uint32 key words, per counter
+    or broadcast; ``x0``, ``x1``: the counters' (high, low) uint32 words. Returns the two
+    output words, each of the broadcast shape."""
+    u32 = lambda x: jnp.asarray(x, jnp.uint32)  # noqa: E731
+    k0, k1, x0, x1 = map(u32, (k0, k1, x0, x1))
+    k = (k0, k1, k0 ^ k1 ^ np.uint32(_PARITY))
+    x0, x1 = x0 + k0, x1 + k1
+    for block in range(5):
+        for r in _ROTATIONS[block % 2]:
+            x0 = x0 + x1
+            x1 = ((x1 << np.uint32(r)) | (x1 >> np.uint32(32 - r))) ^ x0
+        x0 = x0 + k[(block + 1) % 3]
+        x1 = x1 + k[(block + 2) % 3] + np.uint32(block + 1)
     return x0, x1
 
 

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_nonnegative, check_size
-from .._random import is_threefry
+from .._random import is_threefry, threefry2x32_traced
 from ._base import AbstractNeuron
 
 
@@ -93,57 +93,88 @@ class PoissonCounts(AbstractNeuron):
 
     def step(self, state, drive=None, *, t, dt):
         key, sub = jax.random.split(state.key)
-        lam = jnp.broadcast_to(jnp.asarray(self.rate) * (dt * 1e-3), state.spike.shape)
-        s = _poisson_by_inversion(sub, lam.astype(state.spike.dtype))
+        dtype = state.spike.dtype
+        u = jax.random.uniform(sub, state.spike.shape, dtype)
+        lam = self._mean(dt).astype(dtype)
+        s = _poisson_by_inversion(u, jnp.broadcast_to(lam, u.shape) if lam.ndim else lam)
         return SourceState(spike=s, key=key), s
 
+    def _mean(self, dt):
+        """The mean count per step: a scalar, or ``(size,)`` for a rate per channel."""
+        return jnp.asarray(self.rate) * (dt * 1e-3)
+
     def step_together(self, populations, states, drives, *, t, dt):
-        """All ``populations`` (``PoissonCounts``) in one draw: the rates padded with
-        zeros to the largest size, the keys stacked, one vmapped draw. Bit for bit the
-        separate steps: with JAX's partitionable threefry a uniform depends only on its
-        key and index, so a longer draw extends a shorter one, and a padded channel (rate
-        0) never spikes. ``None`` for states with batch axes or keys of another kind."""
-        dtype = states[0].spike.dtype
+        """All ``populations`` (``PoissonCounts``) in one draw: the uniforms of all their
+        channels, laid end to end, in one fusion (each is Threefry-2x32 of its
+        population's subkey and its index in the population,
+        ``_random.threefry2x32_traced``), so bit for bit the separate steps' draws
+        (``jax.random.split`` then ``jax.random.uniform``, partitionable threefry); each
+        population's counts by inversion against the CDF of its own mean. ``None`` (each
+        population steps alone) for states with batch axes, spikes other than float32 or
+        keys of another kind."""
         if not all(
-            s.spike.shape == (p.size,) and s.spike.dtype == dtype and is_threefry(s.key)
+            s.spike.shape == (p.size,) and s.spike.dtype == jnp.float32 and is_threefry(s.key)
             for p, s in zip(populations, states, strict=True)
         ):
             return None
-        width = max(p.size for p in populations)
-        lam = jnp.stack(
-            [_padded(jnp.asarray(p.rate) * (dt * 1e-3), p.size, width) for p in populations]
+        data = jnp.stack([jax.random.key_data(s.key) for s in states])  # (P, 2) uint32
+        zero = jnp.zeros(len(populations), jnp.uint32)
+        keys = jnp.stack(threefry2x32_traced(data[:, 0], data[:, 1], zero, zero), axis=-1)
+        keys = jax.random.wrap_key_data(keys, impl="threefry2x32")
+        sub0, sub1 = threefry2x32_traced(data[:, 0], data[:, 1], zero, zero + 1)
+        sizes = [p.size for p in populations]
+        index = np.concatenate([np.arange(n) for n in sizes]).astype(np.uint32)
+        per_channel = lambda x: jnp.concatenate(  # noqa: E731
+            [jnp.broadcast_to(x[i], (n,)) for i, n in enumerate(sizes)]
         )
-        keys = jax.vmap(jax.random.split)(jnp.stack([s.key for s in states]))  # (P, 2)
-        counts = jax.vmap(_poisson_by_inversion)(keys[:, 1], lam.astype(dtype))
-        return tuple(
-            (SourceState(spike=counts[i, : p.size], key=keys[i, 0]), counts[i, : p.size])
-            for i, p in enumerate(populations)
-        )
+        u = _unit_float32(*threefry2x32_traced(per_channel(sub0), per_channel(sub1), 0, index))
+        out, start = [], 0
+        for i, p in enumerate(populations):
+            c = _poisson_by_inversion(u[start : start + p.size], p._mean(dt).astype(jnp.float32))
+            out.append((SourceState(spike=c, key=keys[i]), c))
+            start += p.size
+        return tuple(out)
 
 
-def _padded(x, size: int, width: int):
-    """``x`` broadcast to ``(size,)`` and padded with zeros to ``(width,)``."""
-    return jnp.pad(jnp.broadcast_to(jnp.asarray(x), (size,)), (0, width - size))
+def _unit_float32(y0, y1):
+    """``jax.random.uniform``'s float32 in [0, 1) from Threefry's two output words: the
+    23 high bits of ``y0 ^ y1`` as the mantissa of a float in [1, 2), minus 1."""
+    mantissa = (y0 ^ y1) >> np.uint32(9)
+    return jax.lax.bitcast_convert_type(mantissa | np.uint32(0x3F800000), jnp.float32) - 1.0
 
 
-def _poisson_by_inversion(key, lam):
-    """Poisson(lam) from one uniform per channel: N = #{k : U > F(k)}, F the Poisson CDF,
-    accumulated term by term until every channel's CDF exceeds its uniform. Exact (up to
-    float rounding of F) for lam < 80 per step (e^{-lam} must not underflow); about 9x
-    faster on a CPU than the rejection sampler of ``jax.random.poisson`` for lam ~ 1, and
-    a much smaller graph to compile."""
-    u = jax.random.uniform(key, lam.shape, lam.dtype)
+#: Terms of the Poisson CDF summed without a loop (``_poisson_by_inversion``): a count
+#: of 16 or more has probability below 1e-9 at PD's largest mean (2.3 per step).
+_UNROLLED_TERMS = 16
+
+
+def _poisson_by_inversion(u, lam):
+    """Poisson(lam) from one uniform ``u`` per channel: N = #{k : u > F(k)}, F the Poisson
+    CDF accumulated term by term (p_k = p_{k-1} lam / k) until every channel's CDF exceeds
+    its uniform. Exact (up to float rounding of F) for lam < 80 per step (e^{-lam} must
+    not underflow); about 9x faster on a CPU than the rejection sampler of
+    ``jax.random.poisson`` for lam ~ 1. ``lam`` broadcasts against ``u``: F is computed
+    in ``lam``'s own shape (once for a population's scalar mean, not per channel). The
+    first ``_UNROLLED_TERMS`` terms are straight-line (one fusion); a loop adds further
+    terms only while some channel's CDF is still below its uniform (at most 1000 terms).
+    F is nondecreasing, so terms past the point where every channel is done add nothing:
+    the count does not depend on where the unrolled part ends."""
     p = jnp.exp(-lam)
+    cdf, n = p, (u > p).astype(u.dtype)
+    for k in range(1, _UNROLLED_TERMS):
+        p = p * lam / k
+        cdf = cdf + p
+        n = n + (u > cdf)
 
     def cond(c):
         k, _, cdf, _ = c
-        return jnp.any(u > cdf) & (k < 1000)
+        return jnp.any(u > cdf) & (k < 999)
 
     def body(c):
         k, p, cdf, n = c
-        n = n + (u > cdf)
         k = k + 1
         p = p * lam / k
-        return k, p, cdf + p, n
+        cdf = cdf + p
+        return k, p, cdf, n + (u > cdf)
 
-    return jax.lax.while_loop(cond, body, (0, p, p, jnp.zeros_like(lam)))[3]
+    return jax.lax.while_loop(cond, body, (_UNROLLED_TERMS - 1, p, cdf, n))[3]
