@@ -138,3 +138,34 @@ def test_fused_draw_is_poisson():
     assert abs(a.mean() - 2) < 0.016 and abs(a.var() - 2) < 0.045
     assert abs((a == 0).mean() - np.exp(-2)) < 0.004
     assert abs(b.mean() - 40) < 0.23 and abs(b.var() - 40) < 2.9
+
+
+def test_inversion_at_the_float_limit_of_the_cdf():
+    """A uniform near the float32 CDF's limit (the sum of the terms stops a little below
+    or above 1; the largest uniform is 1 - 2^-24) counts as the exact CDF says, up to the
+    float32 sum's rounding, and never runs to the loop's cap of ~1000 (what it counted
+    when the sum stopped below the uniform). Against a float64 CDF (math.fsum of the
+    terms): the count n has F(k) < u - K 2^-24 for every k < n - 1, K the terms summed
+    (Higham's bound for a recursive sum of positive terms of total <= 1), and is at most
+    one past the last term p_k >= 2^-25 (half an ulp below 1: a smaller term cannot move
+    the sum). Means on a grid from 0.5 to 75 per step, per channel and as one
+    population's scalar (constant-folded by XLA)."""
+    import math
+
+    from brainsim.neurons.sources import _poisson_by_inversion
+
+    top = np.float32(1 - 2**-24)
+    means = np.round(np.linspace(0.5, 75.0, 150), 2).astype(np.float32)
+    u = jnp.full(means.size, top)
+    per_channel = np.asarray(jax.jit(_poisson_by_inversion)(u, jnp.asarray(means)))
+    for mean, got in zip(means, per_channel, strict=True):
+        lam = float(mean)
+        terms = [math.exp(-lam)]
+        while len(terms) < 400:
+            terms.append(terms[-1] * lam / len(terms))
+        cdf = np.array([math.fsum(terms[: k + 1]) for k in range(len(terms))])
+        last = max(k for k, p in enumerate(terms) if p >= 2.0**-25)
+        scalar = int(_poisson_by_inversion(jnp.full(1, top), jnp.float32(mean))[0])
+        for n in (int(got), scalar):
+            low = int(np.sum(float(top) - (n + 1) * 2.0**-24 > cdf))
+            assert low <= n <= last + 1, (lam, n, low, last)

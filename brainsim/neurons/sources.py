@@ -156,25 +156,35 @@ def _poisson_by_inversion(u, lam):
     ``jax.random.poisson`` for lam ~ 1. ``lam`` broadcasts against ``u``: F is computed
     in ``lam``'s own shape (once for a population's scalar mean, not per channel). The
     first ``_UNROLLED_TERMS`` terms are straight-line (one fusion); a loop adds further
-    terms only while some channel's CDF is still below its uniform (at most 1000 terms).
+    terms only while some channel's CDF is still below its uniform and still growing.
     F is nondecreasing, so terms past the point where every channel is done add nothing:
-    the count does not depend on where the unrolled part ends."""
+    the count does not depend on where the unrolled part ends.
+
+    Rounding: summed in floating point, F stops growing at a value a little below or
+    above 1 (past the mode each term is smaller than the last, so once one is lost in
+    the sum all later ones are). A uniform above that limit (``u`` is at most
+    1 - 2^-24) has met the tail's float resolution: it counts up to the last term that
+    still moved F and no further (without this rule it counted every term up to the
+    loop's cap, a count of ~1000)."""
     p = jnp.exp(-lam)
     cdf, n = p, (u > p).astype(u.dtype)
     for k in range(1, _UNROLLED_TERMS):
         p = p * lam / k
-        cdf = cdf + p
-        n = n + (u > cdf)
+        new = cdf + p
+        n = n + ((u > new) & (new > cdf))
+        cdf = new
 
     def cond(c):
-        k, _, cdf, _ = c
-        return jnp.any(u > cdf) & (k < 999)
+        k, _, _, _, live = c
+        return live & (k < 999)
 
     def body(c):
-        k, p, cdf, n = c
+        k, p, cdf, n, _ = c
         k = k + 1
         p = p * lam / k
-        cdf = cdf + p
-        return k, p, cdf, n + (u > cdf)
+        new = cdf + p
+        counts = (u > new) & (new > cdf)
+        return k, p, new, n + counts, jnp.any(counts)
 
-    return jax.lax.while_loop(cond, body, (_UNROLLED_TERMS - 1, p, cdf, n))[3]
+    live = jnp.any(u > cdf)
+    return jax.lax.while_loop(cond, body, (_UNROLLED_TERMS - 1, p, cdf, n, live))[3]
