@@ -26,7 +26,6 @@ from ._checks import check_positive
 from ._network_rings import (
     per_synapse_delays,
     propagate_rings,
-    ring_input,
     ring_owners,
     ring_steps,
 )
@@ -77,7 +76,7 @@ def deposit(net: Network, state, spikes: dict, length: int, dt: float, retype):
         for k, p in enumerate(projs):
             s = spikes[p.pre][j]
             if per_synapse_delays(p.conn):
-                sent[k] = ring_input(p, s)
+                sent[k] = (p.conn, p.weight, s)
             elif isinstance(d := delays[k], DelayState):  # the slot that step wrote into
                 slot = _back(d.cursor, back, d.buffer.shape[0])
                 new[k] = DelayState(d.buffer.at[slot].set(s.astype(d.buffer.dtype)), d.cursor)

@@ -14,8 +14,12 @@ from jax.sharding import NamedSharding, PartitionSpec
 def place(x, sharding) -> jax.Array:
     """The global array with value ``x`` (the same in every process; PRNG keys too) laid
     out by ``sharding``: each process transfers only the blocks of its own devices."""
-    if isinstance(x, jax.Array) and not x.is_fully_addressable:
-        return jax.device_put(x, sharding)  # already global (a previous run's state)
+    if isinstance(x, jax.Array) and (
+        not x.is_fully_addressable or x.sharding.device_set == sharding.device_set
+    ):
+        # already global (a previous run's state) or on the mesh's devices (a stored
+        # shard's blocks): moved by JAX, which keeps a block already in place (no copy)
+        return jax.device_put(x, sharding)
     if x is None:
         return None
     if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):

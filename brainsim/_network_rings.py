@@ -41,19 +41,9 @@ def ring_depth(projections, owners, k: int, dt) -> int:
     return max(ring_steps(projections[j], dt)[1] for j, o in enumerate(owners) if o == k)
 
 
-def ring_input(proj: Projection, spikes):
-    """``(layout, weight, spikes)`` that a projection with per-synapse delays sends into
-    its ring: its own, or for one shard of a sharded run (``bs.ops.StoredShard``) its
-    block, weight and every shard's spikes (``bs.ops.stored_shard_inputs``)."""
-    conn = proj.conn
-    if isinstance(conn, ops.StoredShard):
-        cap = default_capacity(conn.csr.n_pre) if proj.capacity is None else proj.capacity
-        return ops.stored_shard_inputs(conn, proj.weight, spikes, cap)
-    return conn, proj.weight, spikes
-
-
 def propagate_rings(projs, states, sent: dict, dt, delays: list, events: list, owners):
-    """Per-synapse delays of the projections ``sent`` names (index -> ``ring_input``):
+    """Per-synapse delays of the projections ``sent`` names (index -> ``(layout,
+    weight, spikes)`` sent into its ring):
     every ring stepped by one operation (``ring_step_many``), each projection writing
     into its owner's ring (``ring_owners``); the rings and arriving input go to the
     owners' entries of ``delays`` and ``events``, the others' become ``None``."""

@@ -17,11 +17,12 @@ from jax.sharding import PartitionSpec as P
 
 from ._checks import check_finite
 from ._multihost import agree_max, place
-from ._random import fold_in
+from ._random import fold_in, is_threefry
 from .conn.builders import AbstractBuilder, ProceduralFixedOutDegree
 from .conn.layouts import CSR, ELL, Delayed, Procedural
 from .network import Network
 from .neurons import AbstractNeuron, PoissonCounts, PoissonSource
+from .neurons.sources import poisson_counts_block
 from .ops.sharded import PostShard, StoredShard, padded
 
 
@@ -65,9 +66,29 @@ def mask_padding(sizes: dict, state_pops: dict, spikes: dict, axis: str):
     return state_pops, spikes
 
 
+def local_network(net: Network) -> Network:
+    """Inside ``jax.shard_map``: ``net`` (``shard_network``'s) as this device's network,
+    every ``StoredShard`` projection holding its own block as an ordinary layout and
+    weight (``StoredShard.block``), so that ``Network.step`` steps it as it steps one
+    device's network: the stored projections of a step in one fused call, the rings in
+    one (``ring_step_many``), the LIF populations with their synapses fused."""
+    projections = tuple(
+        eqx.tree_at(lambda p: (p.conn, p.weight), p, p.conn.block(p.weight))
+        if isinstance(p.conn, StoredShard)
+        else p
+        for p in net.projections
+    )
+    return eqx.tree_at(lambda n: n.projections, net, projections)
+
+
 def _column_block(indptr: np.ndarray, indices: np.ndarray, lo: int, hi: int):
     """The synapses of a CSR onto targets ``[lo, hi)``: ``(indptr, targets - lo, their
-    positions in the full layout)``, every row's targets in their full-layout order."""
+    positions in the full layout)``, every row's targets in their full-layout order.
+    Where every synapse is in the block (one device's block of one process): the
+    arrays themselves (no copy; positions: every one, ``slice(None)``)."""
+    if not indices.size or (indices.min() >= lo and indices.max() < hi):
+        targets = indices if lo == 0 else indices - np.int32(lo)
+        return indptr, targets.astype(np.int32, copy=False), slice(None)
     keep = (indices >= lo) & (indices < hi)
     kept = np.concatenate([[0], np.cumsum(keep)])
     return kept[indptr], (indices[keep] - lo).astype(np.int32), np.flatnonzero(keep)
@@ -104,15 +125,16 @@ def _stored_shard(
     for d in mine:
         ptr, targets, where = _column_block(indptr, indices, d * width - lo, (d + 1) * width - lo)
         blocks[d] = (np.pad(ptr, (0, rows_pad - n_pre), mode="edge"), targets, where)
-    local = [(b[2].size, int(np.diff(b[0]).max(initial=0))) for b in blocks.values()]
+    local = [(b[1].size, int(np.diff(b[0]).max(initial=0))) for b in blocks.values()]
     nnz, degree = agree_max(np.max(local, axis=0))
-    pad = lambda x: np.pad(x, (0, nnz - x.size))
+    pad = lambda x: x if x.size == nnz else np.pad(x, (0, nnz - x.size))
     sharding = NamedSharding(mesh, P(axis, None))
     stack = lambda shape, part: jax.make_array_from_callback(
         shape, sharding, lambda index: part(index[0].start or 0)[None]
     )
     first = blocks[mine[0]]
-    template = CSR(rows_pad, width, first[0], pad(first[1]), max_degree=degree)
+    # the structure only (its arrays replaced by the stacked blocks: no copy of them)
+    template = CSR(rows_pad, width, first[0], first[1][:0], max_degree=degree)
     stacked = eqx.tree_at(
         lambda c: (c.indptr, c.indices),
         template,
@@ -132,10 +154,13 @@ def _stored_shard(
 
 class SourceShard(AbstractNeuron):
     """A random spike source (``PoissonSource``, ``PoissonCounts``: its step depends on
-    its PRNG key only) as the shard ``axis_index(axis)`` sees it: every shard draws the
-    whole population's step from the same key and keeps its own block, so the spikes
-    are those of one device (the draws, O(size) per step, are not divided; the padding
-    channels of a padded population, ``padded``, never spike)."""
+    its PRNG key only) as the shard ``axis_index(axis)`` sees it: the spikes of its own
+    block of the one-device draw from the same key. ``PoissonCounts`` draw only their
+    block (``poisson_counts_block``: each channel's uniform hashes its index), all of a
+    network's in one draw (``step_together``), as ``bs.simulate`` draws them; a
+    ``PoissonSource`` draws the whole population and keeps its block (O(size) per step
+    on every shard). The padding channels of a padded population (``padded``) are masked
+    by the run (``mask_padding``)."""
 
     source: PoissonSource | PoissonCounts
     axis: str = eqx.field(static=True)
@@ -149,6 +174,9 @@ class SourceShard(AbstractNeuron):
         return self.source.init(key, batch_shape)
 
     def step(self, state, drive=None, *, t, dt):
+        block = self.step_together((self,), (state,), (drive,), t=t, dt=dt)
+        if block is not None:
+            return block[0]
         local = state.spike.shape[-1]
         whole = jnp.zeros((*state.spike.shape[:-1], self.size), state.spike.dtype)
         new, spikes = self.source.step(
@@ -158,6 +186,22 @@ class SourceShard(AbstractNeuron):
         start = jax.lax.axis_index(self.axis) * local
         mine = jax.lax.dynamic_slice_in_dim(jnp.pad(spikes, pad), start, local, axis=-1)
         return eqx.tree_at(lambda s: s.spike, new, mine), mine
+
+    def step_together(self, populations, states, drives, *, t, dt):
+        """Every ``PoissonCounts`` shard's own block in one draw, or ``None`` (then each
+        steps alone) if one is not a ``PoissonCounts`` with an unbatched float32 state
+        and a threefry key."""
+        if not all(
+            type(p.source) is PoissonCounts
+            and s.spike.ndim == 1
+            and s.spike.dtype == jnp.float32
+            and is_threefry(s.key)
+            for p, s in zip(populations, states, strict=True)
+        ):
+            return None
+        d = jax.lax.axis_index(self.axis)
+        firsts = [d * s.spike.shape[-1] for s in states]
+        return poisson_counts_block(tuple(p.source for p in populations), states, dt, firsts)
 
 
 def _check_populations(populations: dict, n_shards: int) -> None:

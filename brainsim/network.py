@@ -16,7 +16,6 @@ from ._network_rings import (
     per_synapse_delays,
     propagate_rings,
     ring_depth,
-    ring_input,
     ring_owners,
     shared_traces,
 )
@@ -175,7 +174,7 @@ class Network(eqx.Module):
             if proj.stp is not None:
                 stp[k], spikes = proj.stp.step(state.stp[k], spikes, t=t, dt=dt)
             if per_synapse_delays(proj.conn):
-                rings[k] = ring_input(projs[k], spikes)
+                rings[k] = (projs[k].conn, projs[k].weight, spikes)
             else:
                 delays[k], arriving[k] = delay_step(state.delays[k], spikes)
         owners = ring_owners(self.projections, self.trace_of)

@@ -29,7 +29,7 @@ from ._chunks import chunk_steps as default_chunk_steps
 from ._chunks import run_chunks
 from ._min_delay import exchange_interval, run_blocks
 from ._multihost import check_same, local_blocks, place
-from ._shard_network import mask_padding, pad_state, shard_network
+from ._shard_network import local_network, mask_padding, pad_state, shard_network
 from ._sink import RecordingLayout, RecordingSink
 from ._version import __version__
 from .delays import DelayState
@@ -208,7 +208,7 @@ def simulate_sharded(
     slots = _slots(net, n_shards)
 
     def run(arrays, state, last, i0, length, capacities):
-        local = eqx.combine(arrays, static)
+        local = local_network(eqx.combine(arrays, static))
         own = lambda x: _own(x, axis)
         retype = lambda new, old: jax.tree.map(
             lambda x, o: own(x) if _varies(o, axis) else x, new, old

@@ -3,6 +3,7 @@ used by ``Network.step``): the Poisson sources of a network drawn together give 
 bit the counts of each source stepped alone with its own key, in a network with
 per-synapse delays whose spikes they drive, and the compiled step holds one draw."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,6 +11,7 @@ import numpy as np
 import brainsim as bs
 from brainsim.network import NetworkState
 from brainsim.neurons import PoissonCounts
+from brainsim.neurons.sources import poisson_counts_block
 
 DT = 0.1
 STEPS = 300
@@ -62,6 +64,36 @@ def test_poisson_sources_together_equal_each_alone(monkeypatch):
     # Not vacuous: counts above 1 per step and LIF spikes occur.
     assert together["a"].max() >= 3 and together["b"].sum() > 1000
     assert together["e"].sum() > 10 and together["i"].sum() > 10
+
+
+def test_poisson_counts_block_is_its_part_of_each_alone():
+    """``poisson_counts_block`` (what a shard of ``bs.simulate_sharded`` draws): the
+    channels ``[first, first + n)`` of each source, blocks of different sizes and
+    offsets (one a traced offset, as a shard's ``axis_index`` gives it), equal bit for
+    bit the same channels of the source's own ``step`` with its own key (the
+    reference), over many steps and with counts above 1; the keys advance alike."""
+    pops = [PoissonCounts(300, 30_000.0), PoissonCounts(37, 12_800.0)]
+    keys = jax.random.split(jax.random.key(3))
+    states = [p.init(k) for p, k in zip(pops, keys, strict=True)]
+    blocks = [(120, 90), (30, 7)]  # (first, n) per source
+    local = [
+        eqx.tree_at(lambda s, n=n: s.spike, st, st.spike[:n])
+        for st, (_, n) in zip(states, blocks, strict=True)
+    ]
+    draw = jax.jit(lambda st, f: poisson_counts_block(pops, st, DT, [f, blocks[1][0]]))
+    drawn_any = 0
+    for _ in range(50):
+        got = draw(local, jnp.uint32(blocks[0][0]))
+        alone = [p.step(st, t=0.0, dt=DT) for p, st in zip(pops, states, strict=True)]
+        for (g_state, g), (a_state, a), (first, n) in zip(got, alone, blocks, strict=True):
+            np.testing.assert_array_equal(g, a[first : first + n])
+            np.testing.assert_array_equal(
+                jax.random.key_data(g_state.key), jax.random.key_data(a_state.key)
+            )
+            drawn_any = max(drawn_any, int(np.max(g)))
+        local = [s for s, _ in got]
+        states = [s for s, _ in alone]
+    assert drawn_any >= 3
 
 
 def test_poisson_sources_one_draw_in_the_step():

@@ -117,23 +117,40 @@ class PoissonCounts(AbstractNeuron):
             for p, s in zip(populations, states, strict=True)
         ):
             return None
-        data = jnp.stack([jax.random.key_data(s.key) for s in states])  # (P, 2) uint32
-        zero = jnp.zeros(len(populations), jnp.uint32)
-        keys = jnp.stack(threefry2x32_traced(data[:, 0], data[:, 1], zero, zero), axis=-1)
-        keys = jax.random.wrap_key_data(keys, impl="threefry2x32")
-        sub0, sub1 = threefry2x32_traced(data[:, 0], data[:, 1], zero, zero + 1)
-        sizes = [p.size for p in populations]
-        index = np.concatenate([np.arange(n) for n in sizes]).astype(np.uint32)
-        per_channel = lambda x: jnp.concatenate(  # noqa: E731
-            [jnp.broadcast_to(x[i], (n,)) for i, n in enumerate(sizes)]
-        )
-        u = _unit_float32(*threefry2x32_traced(per_channel(sub0), per_channel(sub1), 0, index))
-        out, start = [], 0
-        for i, p in enumerate(populations):
-            c = _poisson_by_inversion(u[start : start + p.size], p._mean(dt).astype(jnp.float32))
-            out.append((SourceState(spike=c, key=keys[i]), c))
-            start += p.size
-        return tuple(out)
+        return poisson_counts_block(populations, states, dt, [0] * len(populations))
+
+
+def poisson_counts_block(populations, states, dt, firsts):
+    """``PoissonCounts.step_together`` for the channels ``[first, first + n)`` of each
+    population (``firsts``: one ``first`` per population, may be traced; ``n``: the
+    length of its state's ``spike``, float32): each channel's uniform is Threefry-2x32
+    of its population's subkey and its index, so a block is bit for bit the same
+    channels of the whole draw (one shard's neurons in ``bs.simulate_sharded`` draw
+    only their own). Channels past a population's size draw counts too (a sharded run's
+    padding, which masks them). Every state's key a single threefry key; every ``rate``
+    a scalar where ``n`` is not the size."""
+    data = jnp.stack([jax.random.key_data(s.key) for s in states])  # (P, 2) uint32
+    zero = jnp.zeros(len(populations), jnp.uint32)
+    keys = jnp.stack(threefry2x32_traced(data[:, 0], data[:, 1], zero, zero), axis=-1)
+    keys = jax.random.wrap_key_data(keys, impl="threefry2x32")
+    sub0, sub1 = threefry2x32_traced(data[:, 0], data[:, 1], zero, zero + 1)
+    sizes = [s.spike.shape[-1] for s in states]
+    index = jnp.concatenate(
+        [
+            np.arange(n, dtype=np.uint32) + jnp.asarray(f, jnp.uint32)
+            for n, f in zip(sizes, firsts, strict=True)
+        ]
+    )
+    per_channel = lambda x: jnp.concatenate(  # noqa: E731
+        [jnp.broadcast_to(x[i], (n,)) for i, n in enumerate(sizes)]
+    )
+    u = _unit_float32(*threefry2x32_traced(per_channel(sub0), per_channel(sub1), 0, index))
+    out, start = [], 0
+    for i, (p, n) in enumerate(zip(populations, sizes, strict=True)):
+        c = _poisson_by_inversion(u[start : start + n], p._mean(dt).astype(jnp.float32))
+        out.append((SourceState(spike=c, key=keys[i]), c))
+        start += n
+    return tuple(out)
 
 
 def _unit_float32(y0, y1):

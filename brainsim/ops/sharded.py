@@ -93,6 +93,14 @@ class StoredShard(eqx.Module):
             return csr
         return Delayed(csr.n_pre, csr.n_post, csr, self.group[0], self.delays)
 
+    def block(self, weight) -> tuple:
+        """This device's block (inside ``jax.shard_map``) as one device's projection
+        holds its layout: ``(self.local(), weight)``, the weight ``weight`` times the
+        per-synapse weights (if any; in the block's synapse order)."""
+        if self.weights is not None:
+            weight = self.weights[0] * weight
+        return self.local(), weight
+
 
 def _words(x) -> jax.Array:
     """``x (m,)`` as int32 words ``(m, k)``, exactly (``_unwords`` inverts it)."""
@@ -194,6 +202,4 @@ def stored_shard_inputs(shard: StoredShard, weight, spikes, capacity: int | None
     ``capacity`` is not used (the spikes are exchanged before, for every projection)."""
     if spikes.ndim != 1:
         raise ValueError(f"sharded propagation takes unbatched spikes, got {spikes.shape}")
-    if shard.weights is not None:
-        weight = shard.weights[0] * weight
-    return shard.local(), weight, spikes
+    return *shard.block(weight), spikes
