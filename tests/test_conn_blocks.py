@@ -284,6 +284,10 @@ def test_a_window_is_the_cut_of_the_full_build(small_blocks, builder, recurrent)
             assert got_w is None
         else:
             np.testing.assert_array_equal(got_w, np.asarray(w)[keep])
+        if isinstance(builder, bs.conn.FixedTotalNumber):  # drawn into aligned arrays,
+            # which JAX's CPU client takes without a copy (aligned_empty)
+            arrays = (got_targets, got_w, *delayed[:1])
+            assert all(x.ctypes.data % 64 == 0 for x in arrays if x is not None and x.size)
         if isinstance(layout, bs.conn.Delayed):  # every delay value, as the whole has
             group, values = delayed
             assert values == layout.delays and len(values) > 10

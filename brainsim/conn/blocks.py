@@ -193,21 +193,28 @@ def _total_number_plan(seed, n_pre: int, n: int):
     return counts, indptr, cuts, seq.spawn(len(cuts) - 1)
 
 
-def _draw_rows(rng, counts, r0: int, r1: int, n_post: int, no_self: bool, delays):
-    """Rows ``[r0, r1)``'s synapses: ``(row - r0, targets, delay steps or None, histogram
-    of the steps or None)``, sorted by (row, delay step, target)."""
+def _draw_targets(rng, counts, r0: int, r1: int, n_post: int, no_self: bool):
+    """Rows ``[r0, r1)``'s first draw: ``(row - r0, targets)`` of every synapse, in the
+    order drawn."""
     size = int(counts[r0:r1].sum())
     post = rng.integers(0, n_post - 1 if no_self else n_post, size, dtype=np.int32)
     row = np.repeat(np.arange(r1 - r0, dtype=np.int32), counts[r0:r1])
     if no_self:
         post += post >= row + r0
-    steps = None if delays is None else delays.sample_steps(rng, size).astype(np.int32)
+    return row, post
+
+
+def _draw_rows(rng, counts, r0: int, r1: int, n_post: int, no_self: bool, delays):
+    """Rows ``[r0, r1)``'s synapses: ``(row - r0, targets, delay steps or None, histogram
+    of the steps or None)``, sorted by (row, delay step, target)."""
+    row, post = _draw_targets(rng, counts, r0, r1, n_post, no_self)
+    steps = None if delays is None else delays.sample_steps(rng, post.size).astype(np.int32)
     hist = None if steps is None else np.bincount(steps)
     post, steps = _sort_rows(row, post, n_post, steps)
     return row, post, steps, hist
 
 
-def draw_total_number(seed, n_pre, n_post, n, *, no_self, weights=None, delays=None):
+def draw_total_number(seed, n_pre, n_post, n, *, no_self, weights=None, delays=None, window=None):
     """``n`` synapses, each an independent, uniformly drawn (pre, post) pair (without
     ``i -> i`` where ``no_self``), grouped by pre and within a row sorted by (delay,
     target).
@@ -216,8 +223,29 @@ def draw_total_number(seed, n_pre, n_post, n, *, no_self, weights=None, delays=N
     targets, delays (``delays.sample_steps``) and weights (``weights.sample``): the same
     distribution as ``n`` independent pairs. Returns ``(indptr (n_pre + 1,) int64,
     targets (n,) int32, weights (n,) float32 or None, group (n,) uint8/int16/int32 or
-    None, delay values (ms) or None)``."""
+    None, delay values (ms) or None)``.
+
+    ``window = (lo, hi)``: only the synapses onto those targets (counted from ``lo``),
+    the others' random numbers drawn and dropped block by block: a first pass draws
+    every block's targets to count each row's synapses in the window, then the blocks
+    are drawn again straight into the window's arrays (its memory is its synapses plus
+    O(block) per thread)."""
     counts, indptr, cuts, seeds = _total_number_plan(seed, n_pre, n)
+    if window is not None:
+        lo, hi = window
+
+        def kept(b):
+            r0, r1 = int(cuts[b]), int(cuts[b + 1])
+            rng = np.random.default_rng(seeds[b])
+            row, post = _draw_targets(rng, counts, r0, r1, n_post, no_self)
+            return np.bincount(row[(post >= lo) & (post < hi)], minlength=r1 - r0)
+
+        indptr = np.zeros(n_pre + 1, np.int64)
+        np.cumsum(
+            np.concatenate(parallel(kept, len(cuts) - 1) or [np.zeros(0, np.int64)]),
+            out=indptr[1:],
+        )
+        n = int(indptr[-1])
     targets = aligned_empty(n, np.int32)
     w = None if weights is None else aligned_empty(n, np.float32)
 
@@ -226,12 +254,17 @@ def draw_total_number(seed, n_pre, n_post, n, *, no_self, weights=None, delays=N
         s0, s1 = int(indptr[r0]), int(indptr[r1])
         rng = np.random.default_rng(seeds[b])
         _, post, steps, hist = _draw_rows(rng, counts, r0, r1, n_post, no_self, delays)
-        targets[s0:s1] = post
+        keep = slice(None) if window is None else (post >= lo) & (post < hi)
+        targets[s0:s1] = post[keep] - (0 if window is None else lo)
         if group is not None and len(hist) - 1 <= np.iinfo(group.dtype).max + 1:
             steps -= 1
-            group[s0:s1] = steps
-        if w is not None:
+            group[s0:s1] = steps[keep]
+        if w is not None and window is None:
             weights.sample(rng, w[s0:s1])
+        elif w is not None:  # every synapse's weight drawn, the window's kept
+            drawn = np.empty(post.size, np.float32)
+            weights.sample(rng, drawn)
+            w[s0:s1] = drawn[keep]
         return hist
 
     if delays is None:
@@ -262,38 +295,11 @@ def draw_total_number(seed, n_pre, n_post, n, *, no_self, weights=None, delays=N
 
 def total_number_window(seed, n_pre, n_post, n, window, *, no_self, weights=None, delays=None):
     """The synapses of ``draw_total_number`` (same arguments) onto the targets ``window =
-    (lo, hi)`` only: ``(indptr (n_pre + 1,) int64, targets int32 counted from ``lo``,
-    weights float32 or None)``, and with ``delays`` also ``(group, delay values (ms))``
-    as ``draw_total_number`` labels them (from the histogram of every block's delays),
-    in the full layout's order. Every block is drawn, one at a time per thread, but only
-    the window's synapses are kept."""
-    counts, _, cuts, seeds = _total_number_plan(seed, n_pre, n)
-    lo, hi = window
-
-    def block(b):
-        r0, r1 = int(cuts[b]), int(cuts[b + 1])
-        rng = np.random.default_rng(seeds[b])
-        row, post, steps, hist = _draw_rows(rng, counts, r0, r1, n_post, no_self, delays)
-        keep = (post >= lo) & (post < hi)
-        w = None
-        if weights is not None:
-            w = np.empty(post.size, np.float32)
-            weights.sample(rng, w)
-            w = w[keep]
-        kept = None if steps is None else steps[keep]
-        return np.bincount(row[keep], minlength=r1 - r0), post[keep] - lo, w, kept, hist
-
-    parts = parallel(block, len(cuts) - 1)
-    join = lambda i, dtype: np.concatenate([p[i] for p in parts] or [np.zeros(0, dtype)])
-    indptr = np.zeros(n_pre + 1, np.int64)
-    np.cumsum(join(0, np.int64), out=indptr[1:])
-    targets, w = join(1, np.int32), None if weights is None else join(2, np.float32)
-    if delays is None:
-        return indptr, targets, w
-    hist = np.zeros(max((len(p[4]) for p in parts), default=1), np.int64)
-    for p in parts:
-        hist[: len(p[4])] += p[4]
-    values, lut = group_table(hist, delays.resolution)
-    steps = join(3, np.int32) - 1
-    group = (steps if lut is None else lut[steps]).astype(group_dtype(len(values)))
-    return indptr, targets, w, group, values
+    (lo, hi)`` only (its ``window``): ``(indptr (n_pre + 1,) int64, targets int32
+    counted from ``lo``, weights float32 or None)``, and with ``delays`` also ``(group,
+    delay values (ms))`` as ``draw_total_number`` labels them (from the histogram of
+    every block's delays), in the full layout's order."""
+    got = draw_total_number(
+        seed, n_pre, n_post, n, no_self=no_self, weights=weights, delays=delays, window=window
+    )
+    return got if delays is not None else got[:3]
