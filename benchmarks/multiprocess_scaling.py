@@ -191,6 +191,12 @@ def predict(t_compute1: float, pre: list, p: int, alpha: float, bandwidth: float
     return t_compute1 / p + 1e4 * step_exchange(pre, p, alpha, bandwidth, every)
 
 
+def predict_weak(t_compute1: float, pre: list, p: int, alpha: float, bandwidth: float, every=1):
+    """Seconds per simulated second over ``p`` processes of a network ``p`` times larger
+    (every population ``p`` times larger: the same neurons per process)."""
+    return predict(t_compute1 * p, [[n * p, c] for n, c in pre], p, alpha, bandwidth, every)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--worker", action="store_true")
@@ -259,8 +265,7 @@ def main():
         "strong": {p: predict(t1, pre, p, alpha, bandwidth, every) for p in many},
     }
     if a.model == "coba":  # the same neurons per process: every population p times larger
-        grown = lambda p: [[n * p, c] for n, c in pre]
-        model["weak"] = {p: predict(t1 * p, grown(p), p, alpha, bandwidth, every) for p in many}
+        model["weak"] = {p: predict_weak(t1, pre, p, alpha, bandwidth, every) for p in many}
     columns = [
         ("processes", "P", ""),
         ("oversubscribed", "over-subscribed", ""),
