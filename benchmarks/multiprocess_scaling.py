@@ -52,7 +52,8 @@ import numpy as np
 from _harness import emit, peak_rss_mib, save, table
 from _multiproc import launch
 
-SIZES = (16, 256, 4096)  # message words per process timed in the exchange micro-benchmark
+SIZES = (16, 256, 4096, 65536)  # words per process timed alone (the fit needs a size
+# whose transfer outweighs the latency: up to 4 096 words the bandwidth fits were degenerate)
 
 
 def words(pre: list, processes: int) -> int:
