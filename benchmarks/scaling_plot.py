@@ -1,6 +1,6 @@
 """Predicted against published scaling: the model of ``multiprocess_scaling.py``
 (fitted to the P = 1, 2 runs on this machine, its JSON in ``results/``) drawn for
-8–1 024 processes over this machine's fitted link and over the InfiniBand links of
+1–1 024 processes over this machine's fitted link and over the InfiniBand links of
 ``results/published_scaling.json`` (vendor figures), beside the measured points and the
 published run times of NEST and NEST GPU recorded in that file. No network access, no
 simulation: it reads JSON files only.
@@ -60,8 +60,8 @@ def model_time(fit: dict, p: int, alpha: float, bandwidth: float, weak: bool = F
     """The model's seconds per simulated second over ``p`` processes: the network of
     ``fit`` (strong scaling) or one ``p`` times larger (``weak``)."""
     t1, pre = fit["measured_vs_model"]["1"][0], fit["exchanges_per_step"]
-    run = predict_weak if weak else predict
-    return run(t1, pre, p, alpha, bandwidth, fit["exchange_every"])
+    law = predict_weak if weak else predict
+    return law(t1, pre, p, alpha, bandwidth, fit["exchange_every"])
 
 
 def limits(fit: dict, alpha: float, bandwidth: float, weak: bool = False, top: int = 1 << 13):
