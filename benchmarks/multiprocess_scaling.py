@@ -24,6 +24,13 @@ D steps, so the latency is paid once per D steps). The model then predicts the t
 simulated second for 8–1 024 processes, strong scaling (the same network) and weak
 scaling (for COBA, ``--n`` neurons per process).
 
+``--threads-per-process T`` pins every process to T cores of its own (process p to
+cores ``p·T ... p·T + T - 1``, modulo the cores there are: over-subscribed when
+``P·T`` exceeds them) before JAX starts, so XLA's CPU thread pool (sized from the
+affinity mask) has T threads, and gives the native kernels T threads
+(``bs.ops.configure(threads=T)``): P = 1 on one core against P = 2 on two, the fair
+comparison. Without it every process may use every core.
+
 ``--delay`` (ms) gives every COBA projection that axonal delay, so the exchange may wait
 ``delay / dt`` steps (min-delay batching, the default ``exchange_every``);
 ``--exchange-every 1`` forces an exchange every step for comparison.
@@ -31,10 +38,10 @@ scaling (for COBA, ``--n`` neurons per process).
     python benchmarks/multiprocess_scaling.py [--n 256000] [--duration 1000] \
         [--processes 1 2 4] [--stored] [--delay 1.0 [--exchange-every 1]]
     python benchmarks/multiprocess_scaling.py --model potjans_diesmann --scale 1.0 \
-        --duration 100
+        --duration 100 [--threads-per-process 1]
 
-Results: benchmarks/results/multiprocess_scaling[_stored]_{n}[_delay{ms}_every{D}].json
-or multiprocess_scaling_potjans_diesmann_{scale}.json.
+Results: benchmarks/results/multiprocess_scaling[_stored]_{n}[_delay{ms}_every{D}]
+[_threads{T}].json or multiprocess_scaling_potjans_diesmann_{scale}[_threads{T}].json.
 """
 
 import argparse
@@ -129,13 +136,25 @@ def exchange_seconds(words: int, reps: int = 200) -> float:
     return (time.perf_counter() - t) / reps
 
 
+def pin(pid: int, threads: int) -> list[int]:
+    """Restrict this process (before JAX starts) to ``threads`` cores of its own: cores
+    ``pid·threads ...`` of those it may use, modulo their number. Returns them."""
+    cores = sorted(os.sched_getaffinity(0))
+    mine = sorted({cores[(pid * threads + i) % len(cores)] for i in range(threads)})
+    os.sched_setaffinity(0, mine)
+    return mine
+
+
 def worker(a):
+    cores = pin(a.pid, a.threads) if a.threads else sorted(os.sched_getaffinity(0))
     dump = Path(tempfile.mkdtemp()) if a.pid == 0 else None
     if dump is not None:  # read by XLA when the backend starts (in initialize)
         flags = f"--xla_dump_to={dump} --xla_dump_hlo_module_re=.*lambda.*"
         os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}"
     import brainsim as bs
 
+    if a.threads:
+        bs.ops.configure(threads=a.threads)
     bs.distributed.initialize(f"localhost:{a.port}", a.processes, a.pid, timeout=300)
 
     t = time.perf_counter()
@@ -165,6 +184,7 @@ def worker(a):
             "exchanges": exchanges(net),
             "exchange_every": a.every or bs.exchange_interval(net, 0.1),
             "compiled_words": None if dump is None else compiled_exchanges(dump),
+            "cores": cores,
         }
     )
 
@@ -215,6 +235,12 @@ def main():
         "--latency-us", type=float, help="all-gather latency per stage (default: fitted)"
     )
     ap.add_argument("--gbytes-per-s", type=float, help="interconnect bandwidth (default: fitted)")
+    ap.add_argument(
+        "--threads-per-process",
+        dest="threads",
+        type=int,
+        help="pin each process to this many cores of its own (default: not pinned)",
+    )
     ap.add_argument("--pid", type=int)
     ap.add_argument("--port")
     a = ap.parse_args()
@@ -225,11 +251,16 @@ def main():
     args += ["--duration", str(a.duration)] + (["--stored"] if a.stored else [])
     args += ["--delay", str(a.delay)] if a.delay is not None else []
     args += ["--exchange-every", str(a.every)] if a.every is not None else []
+    args += ["--threads-per-process", str(a.threads)] if a.threads else []
     rows = []
     for p in a.processes:
         got = launch(sys.argv[0], args, p)
         errors = [g["error"] for g in got if "error" in g]
-        row = {"processes": p, "oversubscribed": p > (os.cpu_count() or 1)}
+        row = {
+            "processes": p,
+            "threads_per_process": a.threads,
+            "oversubscribed": p * (a.threads or 1) > len(os.sched_getaffinity(0)),
+        }
         if errors:
             rows.append({**row, "error": errors[0][:200]})
         else:
@@ -269,6 +300,7 @@ def main():
         model["weak"] = {p: predict_weak(t1, pre, p, alpha, bandwidth, every) for p in many}
     columns = [
         ("processes", "P", ""),
+        ("threads_per_process", "threads per process", ""),
         ("oversubscribed", "over-subscribed", ""),
         ("run_s_per_sim_s", "s per sim. s", ".3g"),
         ("speedup", "speed-up", ".2f"),
@@ -283,8 +315,10 @@ def main():
     name = "multiprocess_scaling" + ("_stored" if a.stored else "")
     name += f"_potjans_diesmann_{a.scale:g}" if a.model == "potjans_diesmann" else f"_{a.n}"
     name += f"_delay{a.delay:g}_every{every}" if a.delay is not None else ""
+    name += f"_threads{a.threads}" if a.threads else ""
     size = {"scale": a.scale} if a.model == "potjans_diesmann" else {"n": a.n}
     payload = {"model_name": a.model, **size, "duration_ms": a.duration, "delay_ms": a.delay}
+    payload["threads_per_process"] = a.threads
     print("saved", save(name, {**payload, "rows": rows, "model": model}))
 
 
