@@ -171,7 +171,7 @@ def simulate_sharded(
         )
     for name, pop_state in state.populations.items():
         if isinstance(net.populations[name], PoissonSource | PoissonCounts):
-            continue  # every device draws the whole population and keeps its block
+            continue  # each device draws its own block of the one-device draw (SourceShard)
         if any(
             jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) for x in jax.tree.leaves(pop_state)
         ):
