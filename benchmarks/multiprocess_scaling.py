@@ -4,10 +4,12 @@ per process) as P = 1, 2, 4 processes on localhost (one CPU device each; 4 on a 
 machine is over-subscribed and reported as such).
 
 Each process measures its build and compile times, the run time per simulated second
-and its peak memory. Process 0 also reads, from the optimised program XLA compiled for
-the run (``--xla_dump_to``), the all-gathers of a step (``s32[P, words]``): the one
-spike exchange of every presynaptic population's compacted list (``bs.ops.exchange``),
-and its dense fallback, taken only in a synchronous burst. Every process times an
+and its peak memory (also at the end of the build, before anything is compiled: the
+network's share without the compiler's). Process 0 also reads, from the optimised
+program XLA compiled for the run (``--xla_dump_to``), the all-gathers of a step
+(``s32[P, words]``): the one spike exchange of every presynaptic population's
+compacted list (``bs.ops.exchange``), and its dense fallback, taken only in a
+synchronous burst. Every process times an
 all-gather alone, over many repetitions inside one compiled loop, at several message
 sizes. From these:
 
@@ -160,6 +162,7 @@ def worker(a):
     t = time.perf_counter()
     net, state = build(a)
     build_s = time.perf_counter() - t
+    built_peak = peak_rss_mib()  # the build's peak, before anything is compiled
     # Each call compiles its chunk program: a run of one chunk and one of ten, the same
     # program; their difference is nine chunks' run time.
     chunk = round(a.duration / 10 / 0.1)
@@ -176,6 +179,7 @@ def worker(a):
     emit(
         {
             "build_s": build_s,
+            "build_peak_rss_mib": built_peak,
             "compile_s": compile_s,
             "run_s_per_sim_s": run / (a.duration / 1000),
             "spikes": int(sum(e.steps.size for e in ev.values())),
@@ -266,8 +270,15 @@ def main():
         else:
             slowest = max(got, key=lambda g: g["run_s_per_sim_s"])
             rss = [g["peak_rss_mib"] for g in got]  # the compiled program: process 0's
+            built = [g["build_peak_rss_mib"] for g in got]
             rows.append(
-                {**row, **slowest, "peak_rss_mib": rss, "compiled_words": got[0]["compiled_words"]}
+                {
+                    **row,
+                    **slowest,
+                    "peak_rss_mib": rss,
+                    "build_peak_rss_mib": built,
+                    "compiled_words": got[0]["compiled_words"],
+                }
             )
         print(json.dumps(rows[-1]), flush=True)
     ok = {r["processes"]: r for r in rows if "error" not in r}
@@ -308,6 +319,7 @@ def main():
         ("compiled_words", "all-gathered words (compiled: list, dense)", ""),
         ("model_words", "list words (modelled)", ""),
         ("peak_rss_mib", "peak RSS MiB per process", ""),
+        ("build_peak_rss_mib", "build's peak RSS MiB per process", ""),
         ("error", "error", ""),
     ]
     print(table(rows, columns))
