@@ -277,6 +277,7 @@ def main():
                     **slowest,
                     "peak_rss_mib": rss,
                     "build_peak_rss_mib": built,
+                    "cores": [g["cores"] for g in got],  # each process's
                     "compiled_words": got[0]["compiled_words"],
                 }
             )
