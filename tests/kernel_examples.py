@@ -309,7 +309,8 @@ def _lif_network_run(key, dtype, steps=200):
 def _izhikevich_network_run(key, dtype, steps=200, shared=False):
     """Izhikevich (2003)'s E (240, its RS/chattering mix: per-neuron c and d; a current
     per neuron) and FS I (60, per-neuron a and b, a scalar current) with voltage jumps
-    0.5 / -2 mV (in-degree ~ 20 % of each population), Poisson first spikes, membranes
+    0.5 / -2 mV (E -> E a weight per synapse in [0.3, 0.7]; in-degree ~ 20 % of each
+    population), Poisson first spikes, membranes
     spread below the peak, ``steps`` steps, both populations recorded: E into 64 slots
     from offset 3 (overflows: the dropped positions are counted all the same), I into
     4 000 from 0. ``shared``: E's parameters shared (RS), the kernel's other branch, whose
@@ -341,9 +342,12 @@ def _izhikevich_network_run(key, dtype, steps=200, shared=False):
         pops.append(dict(neuron=neuron, synapses=(jumps, jumps), state=state, current=current))
     for j, (pre, post, w) in enumerate(((0, 0, 0.5), (1, 0, -2.0), (0, 1, 0.5), (1, 1, -2.0))):
         n_pre, n_post = (n_e, n_i)[pre], (n_e, n_i)[post]
+        layout = csr(k[6 + j], n_pre, n_post)
+        if j == 0:  # E -> E: a weight per synapse (the kernel's other event loop)
+            w = jax.random.uniform(k[10], (layout.n_synapses,), dtype, 0.3, 0.7)
         projs.append(
             dict(
-                layout=csr(k[6 + j], n_pre, n_post),
+                layout=layout,
                 weight=w,
                 pre=pre,
                 post=post,

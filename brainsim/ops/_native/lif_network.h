@@ -109,7 +109,7 @@ struct LifModel {
   Scratch<T>& sc;
   const NetAttrs& at;
   int64_t B;
-  bool last = true;  // unused: the traces are results in every step
+  bool last = true;  // unused: the traces are results after every step
   void Begin() {
     for (size_t p = 0; p < sc.pops.size(); ++p) sc.pops[p].zero_events = sc.dense[p];
   }

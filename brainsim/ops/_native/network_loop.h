@@ -212,11 +212,20 @@ void CollectActive(Loop<T>& sc, const NetAttrs& at, int64_t B);
 template <typename T>
 void MarkDense(Loop<T>& sc, const Csr<T>& csr, const NetAttrs& at, int64_t B);
 
+// A model (the update functor of StepNetwork and RunSteps) has
+//   void Begin();                  once per step, before the ranges run;
+//   void operator()(int64_t p, int64_t lo, int64_t hi) const;  the update of
+//       neurons [lo, hi) of population p in every batch row, reading the
+//       events of its projections q at sc.e + sc.e_off[q] + b n_p, setting
+//       them back to zero where sc.dense[p];
+//   void InPlace();                after a run's first step (the state is then
+//       the results, and sc.src the results' spikes);
+//   bool last;                     set by RunSteps: the call's last step.
+//
 // One step: the events of the sources' spikes (their active rows already
-// collected), then update(p, lo, hi) for neurons [lo, hi) of every batch row
-// of every population p, each range in parallel.  `model` (before the
-// ranges): model.Begin() once.  Returns false if an indptr is malformed (the
-// events are then left set).
+// collected), then model(p, lo, hi) for every population p, each range in
+// parallel.  Returns false if an indptr is malformed (the events are then
+// left set).
 //
 // The network's neurons are split into contiguous ranges (the same fraction
 // of every population; one range per thread of XLA's intra-op pool in a large
