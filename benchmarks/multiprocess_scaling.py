@@ -52,7 +52,8 @@ import numpy as np
 from _harness import emit, peak_rss_mib, save, table
 from _multiproc import launch
 
-SIZES = (16, 256, 4096)  # message words per process timed in the exchange micro-benchmark
+SIZES = (16, 256, 4096, 65536)  # words per process timed alone (the fit needs a size
+# whose transfer outweighs the latency: up to 4 096 words the bandwidth fits were degenerate)
 
 
 def words(pre: list, processes: int) -> int:
@@ -191,6 +192,12 @@ def predict(t_compute1: float, pre: list, p: int, alpha: float, bandwidth: float
     return t_compute1 / p + 1e4 * step_exchange(pre, p, alpha, bandwidth, every)
 
 
+def predict_weak(t_compute1: float, pre: list, p: int, alpha: float, bandwidth: float, every=1):
+    """Seconds per simulated second over ``p`` processes of a network ``p`` times larger
+    (every population ``p`` times larger: the same neurons per process)."""
+    return predict(t_compute1 * p, [[n * p, c] for n, c in pre], p, alpha, bandwidth, every)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--worker", action="store_true")
@@ -259,8 +266,7 @@ def main():
         "strong": {p: predict(t1, pre, p, alpha, bandwidth, every) for p in many},
     }
     if a.model == "coba":  # the same neurons per process: every population p times larger
-        grown = lambda p: [[n * p, c] for n, c in pre]
-        model["weak"] = {p: predict(t1 * p, grown(p), p, alpha, bandwidth, every) for p in many}
+        model["weak"] = {p: predict_weak(t1, pre, p, alpha, bandwidth, every) for p in many}
     columns = [
         ("processes", "P", ""),
         ("oversubscribed", "over-subscribed", ""),

@@ -106,3 +106,20 @@ def native_run_calls(monkeypatch, op: str = "lif_network_run") -> list[bool]:
 
     monkeypatch.setattr(bs.ops, op, counting)
     return calls
+
+
+def driven_lif(n: int) -> "bs.neurons.LIF":
+    """``n`` of COBA's LIF neurons (Brette et al. 2007: 200 pF, τ_m = 20 ms, −60 mV rest
+    and reset, −50 mV threshold, 5 ms refractory) driven by a constant 200 pA, initial V
+    uniform in [−60, −50) mV: every neuron fires without input, so small test networks
+    are active from the first steps."""
+    return bs.neurons.LIF(
+        n,
+        tau_m=20.0,
+        v_rest=-60.0,
+        v_th=-50.0,
+        v_reset=-60.0,
+        t_ref=5.0,
+        i_ext=200.0,
+        v_init=bs.initializers.Uniform(-60.0, -50.0),
+    )
