@@ -87,5 +87,9 @@ def test_bad_arguments_are_refused_before_running():
         run(steps=0)
     with pytest.raises(ValueError, match=r"pre must be in \[0, 2\), got 5"):
         bs.ops.izhikevich_network_run(pops, [dict(projs[0], pre=5)], dt=0.1, steps=10)
+    with pytest.raises(
+        ValueError, match=r"record must hold population indices in \[0, 2\), got 2"
+    ):
+        run(record=[2], buffers=buffers[:1], offsets=offsets[:1])
     with pytest.raises(ValueError, match="buffers must be 1-D int32"):
         run(record=[0], buffers=[jnp.zeros((4,), jnp.float32)], offsets=[0])

@@ -233,6 +233,12 @@ def izhikevich_network_run(
             f"{len(record)}, {len(buffers)}, {len(offsets)}"
         )
     n_pop = len(populations)
+    for r in record:
+        if isinstance(r, bool) or not isinstance(r, int | np.integer) or not 0 <= r < n_pop:
+            raise ValueError(
+                f"izhikevich_network_run: record must hold population indices in "
+                f"[0, {n_pop}), got {r!r}"
+            )
     for q in projections:
         for side in ("pre", "post"):
             if not 0 <= q[side] < n_pop:

@@ -5,8 +5,8 @@
 // BrainsimLifNetwork: one step of a whole network of LIF populations whose
 // projections are stored CSR layouts, in one call: the events of every
 // projection (CSR propagation of its arriving spikes, as
-// BrainsimCsrEventMulti computes them) and then the update above of every
-// population.  A step is one custom call instead of one for the events, one
+// BrainsimCsrEventMulti computes them) and then the update of lif_step.h of
+// every population.  A step is one custom call instead of one for the events, one
 // per population (or a dozen XLA loops each) and the intermediate event
 // arrays.
 //
@@ -37,8 +37,9 @@
 // and extras (S) and parts: the number of neuron ranges the step is split
 // into (0: one below kParallelNeurons, else one per thread free; see
 // TeamThreads).
-// The events of projection q are summed into a per-thread scratch array,
-// zero before the call, in the order and with the operations of
+// The step is the generic loop's (network_loop.h) with LifModel as its
+// update: the events of projection q are summed into a per-thread scratch
+// array, zero before the call, in the order and with the operations of
 // BrainsimCsrEventMulti (ascending presynaptic row, then synapse), and set
 // back to zero by the update as it reads them where they are dense, else
 // after it only where an event arrived.
