@@ -91,19 +91,20 @@ def plastic_coba(n: int, bounds, **rule):
     return bs.Network(net.populations, projs, key=jax.random.key(0))
 
 
-def native_run_calls(monkeypatch) -> list[bool]:
-    """A list to which every ``bs.ops.lif_network_run`` call traced from now on appends
+def native_run_calls(monkeypatch, op: str = "lif_network_run") -> list[bool]:
+    """A list to which every call of the multi-step op ``bs.ops.<op>``
+    (``lif_network_run`` or ``izhikevich_network_run``) traced from now on appends
     whether it applied (returned a result, not ``None``). Calls are seen while a run is
     traced: assert the run compiled (``Recording.compile_time > 0``) before reading it."""
     calls = []
-    run = bs.ops.lif_network_run
+    run = getattr(bs.ops, op)
 
     def counting(*args, **kwargs):
         got = run(*args, **kwargs)
         calls.append(got is not None)
         return got
 
-    monkeypatch.setattr(bs.ops, "lif_network_run", counting)
+    monkeypatch.setattr(bs.ops, op, counting)
     return calls
 
 

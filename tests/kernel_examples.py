@@ -306,6 +306,60 @@ def _lif_network_run(key, dtype, steps=200):
     return args, dict(static, steps=steps, record=(0, 1))
 
 
+def _izhikevich_network_run(key, dtype, steps=200, shared=False):
+    """Izhikevich (2003)'s E (240, its RS/chattering mix: per-neuron c and d; a current
+    per neuron) and FS I (60, per-neuron a and b, a scalar current) with voltage jumps
+    0.5 / -2 mV (E -> E a weight per synapse in [0.3, 0.7]; in-degree ~ 20 % of each
+    population), Poisson first spikes, membranes
+    spread below the peak, ``steps`` steps, both populations recorded: E into 64 slots
+    from offset 3 (overflows: the dropped positions are counted all the same), I into
+    4 000 from 0. ``shared``: E's parameters shared (RS), the kernel's other branch, whose
+    rounding matches XLA's where they are compile-time constants (as in a simulation;
+    passed as arguments, XLA does not fold dt a)."""
+    from brainsim.ops.izhikevich_network import _prepare
+
+    k = jax.random.split(key, 12)
+    n_e, n_i = 240, 60
+    r = jax.random.uniform(k[0], (n_e + n_i,), dtype)
+    re, ri = r[:n_e], r[n_e:]
+    full = lambda x: jnp.full((n_e,), x, dtype)
+    e_params = (0.02, 0.2, -65.0, 8.0) if shared else (
+        full(0.02), full(0.2), -65.0 + 15.0 * re**2, 8.0 - 6.0 * re**2
+    )  # fmt: skip
+    neurons = (
+        bs.neurons.Izhikevich(n_e, *e_params, i_ext=5.0),
+        bs.neurons.Izhikevich(n_i, 0.02 + 0.08 * ri, 0.25 - 0.05 * ri, -65.0, 2.0, i_ext=5.0),
+    )
+    currents = (jax.random.uniform(k[1], (n_e,), dtype, 4.0, 12.0), jnp.asarray(2.0, dtype))
+    jumps = (bs.synapses.Delta(), bs.synapses.VoltageJump())
+    pops, projs = [], []
+    for p, (neuron, current) in enumerate(zip(neurons, currents, strict=True)):
+        n = neuron.size
+        v = jax.random.uniform(k[2 + p], (n,), dtype, -75.0, -50.0)
+        state = bs.neurons.IzhikevichState(
+            v, 0.2 * v, poisson(k[4 + p], (n,), 0.1, dtype), jnp.zeros((n,), jnp.int32)
+        )
+        pops.append(dict(neuron=neuron, synapses=(jumps, jumps), state=state, current=current))
+    for j, (pre, post, w) in enumerate(((0, 0, 0.5), (1, 0, -2.0), (0, 1, 0.5), (1, 1, -2.0))):
+        n_pre, n_post = (n_e, n_i)[pre], (n_e, n_i)[post]
+        layout = csr(k[6 + j], n_pre, n_post)
+        if j == 0:  # E -> E: a weight per synapse (the kernel's other event loop)
+            w = jax.random.uniform(k[10], (layout.n_synapses,), dtype, 0.3, 0.7)
+        projs.append(
+            dict(
+                layout=layout,
+                weight=w,
+                pre=pre,
+                post=post,
+                g=jnp.zeros((n_post,), dtype),
+                capacity=n_pre,
+            )
+        )
+    net, static = _prepare(pops, projs, 0.1, steps, (0, 1), 0)
+    buffers = (jnp.full((64,), -7, jnp.int32), jnp.full((4000,), -7, jnp.int32))
+    return (net, buffers, (jnp.int32(3), jnp.int32(0))), static
+
+
 def _network_outputs(out, args):
     return jax.tree.leaves(out)
 
@@ -415,6 +469,11 @@ EXAMPLES = {
     # buffers, ends and counts (int32) and the spikes (0/1 against a bound < 1) exact.
     "lif_network_run": Example(
         _lif_network_run, "brainsim_lif_network_run", ("scaled", 200 * 161), (), None
+    ),
+    # The Izhikevich step rounded as XLA's program of the model's step (izhikevich_step.h),
+    # the events summed in the event op's order: states, spikes and events exact.
+    "izhikevich_network_run": Example(
+        _izhikevich_network_run, "brainsim_izhikevich_network_run", "exact", (), None
     ),
     # The plastic kernel rounds as its reference, operation by operation (CMakeLists.txt).
     "plastic_bounded": Example(_plastic, "brainsim_plastic_bounded", "exact", (2,), None),

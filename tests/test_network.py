@@ -56,16 +56,43 @@ def _run(net, state, record, inputs=None, per_step=False):
     return final, events
 
 
+def _izhikevich(n, key):
+    """Izhikevich (2003)'s RS E / FS I network (the race's, ``benchmarks/_nonlif_models.py``:
+    voltage jumps 0.5 / -2 mV, in-degree 80, 5 pA bias), I with per-neuron a and b."""
+    ne = int(0.8 * n)
+    r = np.random.default_rng(0).uniform(size=n - ne)
+    izh = lambda size, a, b, d: bs.neurons.Izhikevich(
+        size, a, b, -65.0, d, i_ext=5.0, v_init=bs.initializers.Normal(-65.0, 5.0)
+    )
+    conn = bs.conn.FixedProb(80.0 / n, allow_self=False)
+    jump = lambda w: dict(weight=w, synapse=bs.synapses.Delta(), output=bs.synapses.VoltageJump())
+    return bs.Network(
+        {"E": izh(ne, 0.02, 0.2, 8.0), "I": izh(n - ne, 0.1 * (0.9 + 0.2 * r), 0.2, 2.0)},
+        [
+            bs.Projection(pre, post, conn, **jump(0.5 if pre == "E" else -2.0))
+            for pre in ("E", "I")
+            for post in ("E", "I")
+        ],
+        key=key,
+    )
+
+
 @native_only
-@pytest.mark.parametrize("model", ["coba", "cuba"])
-def test_simulate_block_equals_per_step(model, counted):
-    """COBA and CUBA (800 neurons, 1200 steps): the spike events of both populations and
-    the final state from the block calls equal those of the per-step path exactly; so do
-    the final state without recording and with a constant input current. A buffer of 16
-    slots (far fewer than a chunk's spikes) overflows inside the block: the end offsets
-    still count every spike, ``simulate`` grows the buffer and reruns, and the events
-    are again equal."""
-    net = getattr(bs.models, model)(800, key=jax.random.key(0))
+@pytest.mark.parametrize(
+    ("model", "op"),
+    [("coba", "lif_network_run"), ("cuba", "lif_network_run"),
+     ("izhikevich", "izhikevich_network_run")],
+)  # fmt: skip
+def test_simulate_block_equals_per_step(model, op, monkeypatch):
+    """COBA, CUBA and Izhikevich's network (800 neurons, 1200 steps): the spike events of
+    both populations and the final state from the block calls (``op``) equal those of
+    the per-step path exactly; so do the final state without recording and with a
+    constant input current. A buffer of 16 slots (far fewer than a chunk's spikes)
+    overflows inside the block: the end offsets still count every spike, ``simulate``
+    grows the buffer and reruns, and the events are again equal."""
+    counted = native_run_calls(monkeypatch, op)
+    make = _izhikevich if model == "izhikevich" else getattr(bs.models, model)
+    net = make(800, key=jax.random.key(0))
     state = net.init(jax.random.key(1), dt=0.1)
     rec = {p: bs.Record("spikes", events=True) for p in ("E", "I")}
     small = {p: bs.Record("spikes", events=True, capacity=16) for p in ("E", "I")}

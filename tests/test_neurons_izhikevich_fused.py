@@ -238,3 +238,48 @@ def test_op_outside_the_kernel_is_the_modules():
     want = jax.tree.leaves((want_state, (syn,), spikes))
     for a, b in zip(jax.tree.leaves(got), want, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_whole_run_declines_what_it_does_not_run():
+    """``IzhikevichFused.run_network`` (``Network.step_block``): a network with a
+    population that is not a fused Izhikevich (the Poisson source) or with a subclass
+    steps one call at a time (``None``); E and I alone run whole, and their block equals
+    the steps of the modules' network (``ModulesIzhikevich``, XLA's program of
+    ``Izhikevich.step``) over 1 500 steps: the spikes of every step (as event buffers)
+    and the final state, bit for bit."""
+    drive = {"E": 10.0, "I": 5.0}
+    block = lambda net, state, record=None: net.step_block(
+        state, drive, steps=N_STEPS, dt=DT, record=record
+    )
+    for cls in (bs.neurons.Izhikevich, ModulesIzhikevich):
+        net = _network(cls, {})
+        assert block(net, net.init(jax.random.key(4), dt=DT)) is None
+
+    def alone(cls):
+        net = _network(cls, {})
+        pops = {k: v for k, v in net.populations.items() if k != "P"}
+        return bs.Network(pops, [p for p in net.projections if p.pre != "P"])
+
+    fused, modules = alone(bs.neurons.Izhikevich), alone(ModulesIzhikevich)
+    state = fused.init(jax.random.key(4), dt=DT)
+    record = {p: (jnp.full((40_000,), -1, jnp.int32), jnp.int32(0)) for p in ("E", "I")}
+    got_state, got = jax.jit(lambda s, r: block(fused, s, r))(state, record)
+
+    def body(s, i):
+        return modules.step(s, drive, t=i * DT, dt=DT)
+
+    want_state, want = jax.jit(lambda s: jax.lax.scan(body, s, jnp.arange(N_STEPS)))(state)
+    for pop in ("E", "I"):
+        raster = np.asarray(want[pop]) != 0
+        steps, neurons = np.nonzero(raster)  # row-major: the buffer's order
+        buf, end, counts = (np.asarray(x) for x in got[pop])
+        np.testing.assert_array_equal(counts, raster.sum(axis=1))
+        np.testing.assert_array_equal(buf[: int(end)], neurons)
+        for a, b in zip(
+            jax.tree.leaves(got_state.populations[pop]),
+            jax.tree.leaves(want_state.populations[pop]),
+            strict=True,
+        ):
+            np.testing.assert_array_equal(a, b)
+    assert int(np.asarray(want["E"]).sum()) > 400  # not vacuous (E ~ 40 Hz)
+    assert int(np.asarray(want["I"]).sum()) > 300

@@ -13,6 +13,7 @@ import importlib
 import jax
 import numpy as np
 import pytest
+from helpers import native_run_calls
 
 import brainsim as bs
 
@@ -115,12 +116,15 @@ def _izhikevich(n, per_neuron):
 
 @native_only
 @pytest.mark.parametrize("per_neuron", [False, True])
-def test_izhikevich_network_native_and_pure_give_identical_spikes(per_neuron):
-    """N = 4 000, 100 ms, float32: the fused Izhikevich kernel (``bs.ops.izhikevich_update``)
+def test_izhikevich_network_native_and_pure_give_identical_spikes(per_neuron, monkeypatch):
+    """N = 4 000, 100 ms, float32: the whole-run Izhikevich network kernel
+    (``bs.ops.izhikevich_network_run``, the step of ``bs.ops.izhikevich_update``'s kernel)
     against XLA's program of ``Izhikevich.step`` (it rounds with the multiply-adds XLA's
     CPU backend contracts; before that, the trains split within 30 ms)."""
     net, state = _izhikevich(4000, per_neuron)
+    calls = native_run_calls(monkeypatch, "izhikevich_network_run")
     native = _spikes(net, state, 100.0, kernels=True)
+    assert calls and all(calls)  # the whole run in native calls
     pure = _spikes(net, state, 100.0, kernels=False)
     _assert_same(native, pure, 5000)
 

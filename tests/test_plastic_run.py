@@ -12,6 +12,7 @@ initial potentials, asynchronous irregular firing) over 1200 steps.
 """
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from helpers import native_run_calls
@@ -24,25 +25,25 @@ native_only = pytest.mark.skipif(
 )
 
 
-def _run(net, state, inputs=None, n_steps=1200):
-    rec = {p: bs.Record("spikes", events=True) for p in ("E", "I")}
+def _run(net, state, inputs=None, n_steps=1200, chunk_steps=400):
+    rec = {p: bs.Record("spikes", events=True) for p in net.populations}
     final, out = bs.simulate(
-        net, state, n_steps * 0.1, 0.1, inputs=inputs, record=rec, chunk_steps=400
+        net, state, n_steps * 0.1, 0.1, inputs=inputs, record=rec, chunk_steps=chunk_steps
     )
     assert out.compile_time > 0  # traced in this call (so native_run_calls saw it)
     return final, {p: (out[p]["spikes"].steps, out[p]["spikes"].neurons) for p in out}
 
 
-def _both_paths(net, state, monkeypatch):
+def _both_paths(net, state, monkeypatch, **run):
     """``(block, per step)`` results; asserts every chunk of the first was one block
     call. The second passes ``inputs`` as a function of ``t`` (returning no input):
     ``Network.step_block`` does not apply, so ``simulate`` steps one at a time (and a
     new function is a new compiled program: never the block's, cached)."""
     calls = native_run_calls(monkeypatch)
-    block = _run(net, state)
+    block = _run(net, state, **run)
     assert calls and all(calls)  # every chunk was one native call
     calls.clear()
-    per_step = _run(net, state, inputs=lambda t: None)
+    per_step = _run(net, state, inputs=lambda t: None, **run)
     assert not calls
     return block, per_step
 
@@ -73,10 +74,16 @@ def test_block_plastic_equals_per_step(mu, x64, rule, monkeypatch):
         state = net.init(jax.random.key(1), dt=0.1)
         (s_b, ev_b), (s_s, ev_s) = _both_paths(net, state, monkeypatch)
     w0 = np.asarray(state.components[0][0][0].w)
-    w_b, w_s = (np.asarray(s.components[0][0][0].w) for s in (s_b, s_s))
+    w_b = np.asarray(s_b.components[0][0][0].w)
     assert w_b.dtype == (np.float64 if x64 else np.float32)
     assert len(ev_b["E"][0]) > 300  # the network spikes
     assert np.abs(w_b - w0).max() > 0.1 and (w_b != w0).mean() > 0.2  # and learns
+    _assert_equal(s_b, ev_b, s_s, ev_s)
+
+
+def _assert_equal(s_b, ev_b, s_s, ev_s):
+    """Spikes, plastic weights and every leaf of the final state equal bit for bit."""
+    w_b, w_s = (np.asarray(s.components[0][0][0].w) for s in (s_b, s_s))
     for p in ev_b:
         for a, b in zip(ev_b[p], ev_s[p], strict=True):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -86,6 +93,63 @@ def test_block_plastic_equals_per_step(mu, x64, rule, monkeypatch):
     for a, b in zip(la, lb, strict=True):
         assert np.asarray(a).dtype == np.asarray(b).dtype
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def _fast_post_network(bounds, **rule):
+    """Pair STDP from 64 regular neurons of 20-60 Hz (constant currents 104-200 pA,
+    random initial potentials) onto 32 neurons driven at ~370 Hz (1000 pA, 1 ms
+    refractory): many postsynaptic spikes (column passes) between two spikes of a
+    presynaptic neuron, each weight potentiated many times between its depressions."""
+    lif = lambda n, current, t_ref: bs.neurons.LIF(
+        n,
+        tau_m=20.0,
+        c_m=200.0,
+        v_rest=-60.0,
+        v_th=-50.0,
+        v_reset=-60.0,
+        t_ref=t_ref,
+        i_ext=current,
+        v_init=bs.initializers.Normal(-55.0, 5.0),
+        integrator=bs.integrators.Euler(),
+    )
+    rule = {"A_plus": 0.05, "A_minus": 0.0525, "tau_plus": 20.0, "tau_minus": 20.0, **rule}
+    stdp = bs.plasticity.PairSTDP(bounds=bounds, **rule)
+    proj = bs.Projection(
+        "A",
+        "B",
+        bs.conn.FixedProb(0.5),
+        weight=1.0,
+        synapse=bs.synapses.Exponential(5.0),
+        output=bs.synapses.Conductance(0.0),
+        components=(bs.Plastic(stdp),),
+    )
+    pops = {"A": lif(64, jnp.linspace(104.0, 200.0, 64), 2.0), "B": lif(32, 1000.0, 1.0)}
+    return bs.Network(pops, [proj], key=jax.random.key(0))
+
+
+@native_only
+@pytest.mark.parametrize(
+    ("mu", "rule"),
+    [
+        ((0.0, 0.0), {}),
+        ((1.0, 1.0), {}),
+        ((1.0, 0.0), {"symmetric": True, "A_minus": 0.025, "pairing": bs.plasticity.Nearest()}),
+    ],
+)
+def test_fast_postsynaptic_neurons_across_chunks_equal_per_step(mu, rule, monkeypatch):
+    """Postsynaptic neurons much faster than their inputs (``_fast_post_network``), over
+    2000 steps in chunks of 700 (two call boundaries, not at a multiple of anything):
+    hard and soft bounds, either window and pairing; spikes, weights, traces and the
+    whole state equal the per-step path bit for bit."""
+    net = _fast_post_network(bs.plasticity.Bounds(0.0, 2.0, *mu), **rule)
+    state = net.init(jax.random.key(1), dt=0.1)
+    (s_b, ev_b), (s_s, ev_s) = _both_paths(net, state, monkeypatch, n_steps=2000, chunk_steps=700)
+    n_a, n_b = (len(ev_b[p][0]) for p in ("A", "B"))
+    assert n_b > 32 * 60 and 64 * 3 < n_a < n_b / 3  # post ~370 Hz, pre 20-60 Hz
+    w0 = np.asarray(state.components[0][0][0].w)
+    w_b = np.asarray(s_b.components[0][0][0].w)
+    assert np.abs(w_b - w0).max() > 0.1 and (w_b != w0).mean() > 0.9  # it learns
+    _assert_equal(s_b, ev_b, s_s, ev_s)
 
 
 @native_only

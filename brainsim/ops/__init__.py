@@ -8,7 +8,8 @@ pass over the state per step) that ``Network.step`` uses where it applies;
 ``izhikevich_update`` is that of an Izhikevich population and its voltage-jump
 synapses. ``lif_network_update`` is the whole step of a network of such populations and stored
 sparse projections (events and updates) in one call, ``lif_network_run`` many such steps
-(and the spike events of each) in one call.
+(and the spike events of each) in one call; ``izhikevich_network_run`` is that of a
+network of Izhikevich populations.
 
 ``configure`` sets the native kernels' options (on/off, threads); ``backend_info``
 says which path each op takes and why.
@@ -32,6 +33,7 @@ from .dense import to_dense as to_dense
 from .event import event_matvec as event_matvec
 from .event import event_matvec_many as event_matvec_many
 from .izhikevich import izhikevich_update as izhikevich_update
+from .izhikevich_network import izhikevich_network_run as izhikevich_network_run
 from .lif import lif_update as lif_update
 from .lif import lif_update_pure as lif_update_pure
 from .lif_network import lif_network_update as lif_network_update

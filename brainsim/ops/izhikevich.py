@@ -50,15 +50,22 @@ _izhikevich = Kernel(
 )
 
 
-def _call(neuron, state, current, events, *, dt):
-    """One ``BrainsimIzhikevichUpdateF32``/``F64`` call: ``(v, u, spike, refractory)``."""
-    v = state.v
-    n, dtype = v.shape[-1], v.dtype
+def packed(neuron, n, dtype, dt):
+    """The kernels' parameters of ``neuron`` (``n`` neurons): ``params (7, P)`` in
+    ``_PARAMS``' order and ``n_ref (P,) int32``, ``P`` = 1 (all shared) or ``n``."""
     fields = [jnp.asarray(getattr(neuron, p), dtype) for p in _PARAMS]
     # As refractory_update computes it, from t_ref as given.
     n_ref = jnp.round(jnp.asarray(neuron.t_ref) / dt).astype(jnp.int32)
     size = n if any(x.ndim for x in (*fields, n_ref)) else 1
     params = jnp.stack([jnp.broadcast_to(x, (size,)) for x in fields])
+    return params, jnp.broadcast_to(n_ref, (size,))
+
+
+def _call(neuron, state, current, events, *, dt):
+    """One ``BrainsimIzhikevichUpdateF32``/``F64`` call: ``(v, u, spike, refractory)``."""
+    v = state.v
+    n, dtype = v.shape[-1], v.dtype
+    params, n_ref = packed(neuron, n, dtype, dt)
     current = jnp.asarray(current, dtype)
     if current.size not in (1, n):
         current = jnp.broadcast_to(current, v.shape)
@@ -68,7 +75,7 @@ def _call(neuron, state, current, events, *, dt):
     # The state is updated in place (results aliased to v, u, spike, refractory).
     call = jax.ffi.ffi_call(target, out, input_output_aliases={0: 0, 1: 1, 2: 2, 3: 3})
     state_in = [v, state.u, jnp.asarray(state.spike, dtype), state.refractory]
-    operands = [*state_in, current, params, jnp.broadcast_to(n_ref, (size,))]
+    operands = [*state_in, current, params, n_ref]
     return call(*operands, *[jnp.broadcast_to(e, v.shape) for e in events], dt=np.float64(dt))
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
 LIB_NAME = "libbrainsim_native.so"
-ABI_VERSION = 10  # brainsim_native_abi_version() of the sources next to this file
+ABI_VERSION = 11  # brainsim_native_abi_version() of the sources next to this file
 
 # (name in XLA's FFI registry, exported symbol in the library)
 TARGETS = (
@@ -41,6 +41,7 @@ TARGETS = (
     ("brainsim_izhikevich_update_f64", "BrainsimIzhikevichUpdateF64"),
     ("brainsim_lif_network", "BrainsimLifNetwork"),
     ("brainsim_lif_network_run", "BrainsimLifNetworkRun"),
+    ("brainsim_izhikevich_network_run", "BrainsimIzhikevichNetworkRun"),
     ("brainsim_plastic_bounded", "BrainsimPlasticBounded"),
 )
 

@@ -5,8 +5,8 @@
 // BrainsimLifNetwork: one step of a whole network of LIF populations whose
 // projections are stored CSR layouts, in one call: the events of every
 // projection (CSR propagation of its arriving spikes, as
-// BrainsimCsrEventMulti computes them) and then the update above of every
-// population.  A step is one custom call instead of one for the events, one
+// BrainsimCsrEventMulti computes them) and then the update of lif_step.h of
+// every population.  A step is one custom call instead of one for the events, one
 // per population (or a dozen XLA loops each) and the intermediate event
 // arrays.
 //
@@ -37,8 +37,9 @@
 // and extras (S) and parts: the number of neuron ranges the step is split
 // into (0: one below kParallelNeurons, else one per thread free; see
 // TeamThreads).
-// The events of projection q are summed into a per-thread scratch array,
-// zero before the call, in the order and with the operations of
+// The step is the generic loop's (network_loop.h) with LifModel as its
+// update: the events of projection q are summed into a per-thread scratch
+// array, zero before the call, in the order and with the operations of
 // BrainsimCsrEventMulti (ascending presynaptic row, then synapse), and set
 // back to zero by the update as it reads them where they are dense, else
 // after it only where an event arrived.
@@ -47,110 +48,26 @@
 #define BRAINSIM_LIF_NETWORK_H_
 
 #include <cstdint>
-#include <string>
-#include <type_traits>
 #include <vector>
 
 #include "lif_step.h"
-#include "xla/ffi/api/ffi.h"
+#include "network_loop.h"
 
 namespace brainsim_lif {
 
+// The generic loop's pieces (network_loop.h) under the names this kernel's
+// files (and lif_network_plastic.cc) use.
 namespace ffi = xla::ffi;
-
-// Neurons per network below which one thread does the step.  A split step is
-// one hand-off (Team: ~0.1 us to a polling helper) but every range walks all
-// of the step's events, and a range's state is in the cache of the core that
-// ran it last (a line from the other core of this 2-vCPU VM costs ~10 ns).
-// On the loaded machine of session 5 a split step was not faster at 16k-64k
-// (per-call times, paired in one process); the quiet break-even could not be
-// measured there, so the threshold stays where session 4's quiet runs put it.
-constexpr int64_t kParallelNeurons = int64_t{1} << 17;
-
-// A typed operand or result, decoded once per call.
-template <typename E>
-struct View {
-  E* data;
-  int64_t count;  // elements
-  int64_t last;   // size of the last dimension
-};
-
-// The FFI element type of E.
-template <typename E>
-constexpr ffi::DataType kTypeOf =
-    std::is_same_v<E, float>      ? ffi::DataType::F32
-    : std::is_same_v<E, double>   ? ffi::DataType::F64
-    : std::is_same_v<E, int32_t>  ? ffi::DataType::S32
-    : std::is_same_v<E, uint16_t> ? ffi::DataType::U16
-    : std::is_same_v<E, uint8_t>  ? ffi::DataType::U8
-                                  : ffi::DataType::INVALID;
-
-template <typename E, typename Buffer>
-View<E> ViewOf(E* data, const Buffer& x) {
-  const auto d = x.dimensions();
-  return {data, static_cast<int64_t>(x.element_count()), d.size() ? d[d.size() - 1] : 1};
-}
-
-// Reads a call's operands group by group, in order: Take(n, group) decodes
-// the next n operands into `group`, each of element type E (false: fewer
-// operands left or another type).  Done() once all are read.
-class ArgReader {
- public:
-  explicit ArgReader(ffi::RemainingArgs args) : args_(args) {}
-  template <typename E>
-  bool Take(int64_t n, std::vector<View<const E>>& group) {
-    group.clear();
-    for (int64_t i = 0; i < n; ++i, ++pos_) {
-      auto x = args_.get<ffi::Buffer<kTypeOf<E>>>(pos_);
-      if (!x) return false;
-      group.push_back(ViewOf<const E>(x->typed_data(), *x));
-    }
-    return true;
-  }
-  // Operands of any element type (the caller checks which).
-  bool TakeAny(int64_t n, std::vector<View<const void>>& group,
-               std::vector<ffi::DataType>& types) {
-    group.clear();
-    types.clear();
-    for (int64_t i = 0; i < n; ++i, ++pos_) {
-      auto x = args_.get<ffi::AnyBuffer>(pos_);
-      if (!x) return false;
-      group.push_back(ViewOf<const void>(x->untyped_data(), *x));
-      types.push_back(x->element_type());
-    }
-    return true;
-  }
-  bool Done() const { return pos_ == args_.size(); }
-
- private:
-  ffi::RemainingArgs args_;
-  size_t pos_ = 0;
-};
-
-// The same for a call's results.
-class RetReader {
- public:
-  explicit RetReader(ffi::RemainingRets rets) : rets_(rets) {}
-  template <typename E>
-  bool Take(int64_t n, std::vector<View<E>>& group) {
-    group.clear();
-    for (int64_t i = 0; i < n; ++i, ++pos_) {
-      auto x = rets_.get<ffi::Buffer<kTypeOf<E>>>(pos_);
-      if (!x) return false;
-      group.push_back(ViewOf<E>((*x)->typed_data(), **x));
-    }
-    return true;
-  }
-  bool Done() const { return pos_ == rets_.size(); }
-
- private:
-  ffi::RemainingRets rets_;
-  size_t pos_ = 0;
-};
+using brainsim_net::ArgReader;
+using brainsim_net::BindNetwork;
+using brainsim_net::ByFloatType;
+using brainsim_net::NetAttrs;
+using brainsim_net::RetReader;
+using brainsim_net::View;
 
 // The operands and results of a network call by name, in their order.
 template <typename T>
-struct Network {
+struct Network : brainsim_net::Csr<T> {  // per projection indptr, indices, weight
   // Per population.
   std::vector<View<const T>> v;
   std::vector<View<const int32_t>> refractory;
@@ -159,8 +76,7 @@ struct Network {
   // Per extra spike source.
   std::vector<View<const T>> extra;
   // Per projection.
-  std::vector<View<const int32_t>> indptr, indices;
-  std::vector<View<const T>> weight, g, coef;
+  std::vector<View<const T>> g, coef;
   // Results: per population, then per projection.
   std::vector<View<T>> v_out, spike_out;
   std::vector<View<int32_t>> refractory_out;
@@ -169,26 +85,13 @@ struct Network {
 
 // Per-thread buffers, reused across calls (no allocation in a steady state).
 template <typename T>
-struct Scratch {
-  Network<T> net;               // this call's operands and results
-  std::vector<T> e;             // events per projection; all-zero between calls
-  std::vector<int32_t> active;  // active rows per (source, batch row), this call
-  std::vector<T> value;         // their spike values (the update overwrites the spikes)
-  std::vector<int64_t> act_beg, act_end, n_of, e_off;
-  std::vector<Args<T>> pops;    // each population's update arguments, this call
-  std::vector<const T*> src;    // the spikes of each source (populations, then extras)
-  std::vector<int64_t> src_n;   // their element counts
-  std::vector<int32_t> rec_pos; // write offsets of the recorded populations (multi-step)
+struct Scratch : brainsim_net::Loop<T> {
+  Network<T> net;             // this call's operands and results
+  std::vector<Args<T>> pops;  // each population's update arguments, this call
 };
 
 template <typename T>
 Scratch<T>& ThreadScratch();
-
-// The attributes of a network call.
-struct NetAttrs {
-  ffi::Span<const int64_t> mode, post, source, homogeneous, conductance;
-  int64_t extras, split;
-};
 
 // Reads the network's groups of operands and results (the caller's own
 // groups may follow) into the thread's scratch (sc.net), checks them and
@@ -198,53 +101,33 @@ template <typename T>
 ffi::Error PrepareNetwork(Scratch<T>& sc, ArgReader& args, RetReader& rets, const NetAttrs& at,
                           int64_t& B_out);
 
-// The active rows (nonzero spikes, ascending) of each spike source that a
-// projection uses, once per source and batch row, and their spike values.
+// The update of the populations prepared by PrepareNetwork, the model of
+// brainsim_net::StepNetwork and RunSteps: mode[p] and the events' zeroing
+// (sc.dense) into sc.pops; after the first of many steps the state is the
+// results, updated in place.
 template <typename T>
-void CollectActive(Scratch<T>& sc, const NetAttrs& at, int64_t B);
-
-// One step of the network prepared by PrepareNetwork: the events of the
-// sources' spikes (sc.src; their active rows already collected when
-// `collected`), the update of every population (sc.pops).  Returns false if
-// an indptr is malformed (the events are then left set).
-template <typename T>
-bool StepNetwork(Scratch<T>& sc, ffi::ThreadPool& pool, const NetAttrs& at, int64_t B,
-                 bool collected = false);
-
-// The binding the network handlers share: the thread pool, the operands and
-// results (named groups above), the attributes of NetAttrs (a handler adds its
-// own).
-inline auto BindNetwork() {
-  return ffi::Ffi::Bind()
-      .Ctx<ffi::ThreadPool>()
-      .RemainingArgs()
-      .RemainingRets()
-      .Attr<ffi::Span<const int64_t>>("mode")
-      .Attr<ffi::Span<const int64_t>>("post")
-      .Attr<ffi::Span<const int64_t>>("source")
-      .Attr<ffi::Span<const int64_t>>("homogeneous")
-      .Attr<ffi::Span<const int64_t>>("conductance")
-      .Attr<int64_t>("extras")
-      .Attr<int64_t>("parts");
-}
-
-// run(float{}) or run(double{}), by the dtype of the first operand; `name`
-// names the kernel in the errors.
-template <typename Run>
-ffi::Error ByFloatType(ffi::RemainingArgs args, const char* name, Run run) {
-  if (args.size() < 1) return ffi::Error::InvalidArgument(std::string(name) + ": no operands");
-  auto first = args.get<ffi::AnyBuffer>(0);
-  if (!first) return ffi::Error::InvalidArgument(std::string(name) + ": bad operand");
-  switch (first->element_type()) {
-    case ffi::DataType::F32:
-      return run(float{});
-    case ffi::DataType::F64:
-      return run(double{});
-    default:
-      return ffi::Error::InvalidArgument(std::string(name) +
-                                         ": only float32/float64 are supported");
+struct LifModel {
+  Scratch<T>& sc;
+  const NetAttrs& at;
+  int64_t B;
+  bool last = true;  // unused: the traces are results after every step
+  void Begin() {
+    for (size_t p = 0; p < sc.pops.size(); ++p) sc.pops[p].zero_events = sc.dense[p];
   }
-}
+  void operator()(int64_t p, int64_t lo, int64_t hi) const {
+    RunPopulation(sc.pops[p], static_cast<int>(at.mode[p]), B, sc.n_of[p], lo, hi,
+                  sc.net.n_ref[p].count, sc.net.current[p].count);
+  }
+  void InPlace() {
+    for (size_t p = 0; p < sc.pops.size(); ++p) {
+      Args<T>& A = sc.pops[p];
+      A.v = A.v_out;
+      A.ref = A.ref_out;
+      for (int k = 0; k < A.K; ++k) A.g[k] = A.g_out[k];
+      sc.src[p] = A.s_out;
+    }
+  }
+};
 
 // A failed call may have left events in the scratch: back to zero.
 template <typename T>
