@@ -18,11 +18,13 @@ from jax.sharding import PartitionSpec as P
 from ._checks import check_finite
 from ._multihost import agree_max, place
 from ._random import fold_in, is_threefry
+from ._shard_plastic import is_plastic, local_plastic, shard_plastic
 from .conn.builders import AbstractBuilder, ProceduralFixedOutDegree
 from .conn.layouts import CSR, ELL, Delayed, Procedural
 from .network import Network
 from .neurons import AbstractNeuron, PoissonCounts, PoissonSource
 from .neurons.sources import poisson_counts_block
+from .ops.plastic import Indexed
 from .ops.sharded import PostShard, StoredShard, padded
 
 
@@ -72,13 +74,15 @@ def local_network(net: Network) -> Network:
     weight (``StoredShard.block``), so that ``Network.step`` steps it as it steps one
     device's network: the stored projections of a step in one fused call, the rings in
     one (``ring_step_many``), the LIF populations with their synapses fused."""
-    projections = tuple(
-        eqx.tree_at(lambda p: (p.conn, p.weight), p, p.conn.block(p.weight))
-        if isinstance(p.conn, StoredShard)
-        else p
-        for p in net.projections
-    )
-    return eqx.tree_at(lambda n: n.projections, net, projections)
+    projections = []
+    for p in net.projections:
+        if isinstance(p.conn, StoredShard):
+            p = eqx.tree_at(lambda p: (p.conn, p.weight), p, p.conn.block(p.weight))
+            if p.components:  # Plastic (shard_plastic): the block's own column index
+                local = tuple(local_plastic(c, p.conn) for c in p.components)
+                p = eqx.tree_at(lambda p: p.components, p, local)
+        projections.append(p)
+    return eqx.tree_at(lambda n: n.projections, net, tuple(projections))
 
 
 def _column_block(indptr: np.ndarray, indices: np.ndarray, lo: int, hi: int):
@@ -294,6 +298,11 @@ def shard_network(net: Network, mesh: Mesh, axis: str):
             conn = proj.conn
         elif isinstance(proj.conn, Procedural):
             conn = PostShard(proj.conn, axis, n_shards)
+        elif is_plastic(proj):  # its weights are state: the layout only, cut alike
+            csr = _rows(proj.conn)
+            rows = (csr.indptr, csr.indices, 0)
+            conn = _stored_shard(csr.n_pre, csr.n_post, rows, None, mesh, axis)
+            proj = shard_plastic(proj, conn)
         elif type(proj.conn) in (CSR, Delayed, ELL) and not proj.components:
             # per-synapse weights move into the shard (cut like the targets); gain 1
             per_synapse = jax.numpy.ndim(proj.weight) > 0
@@ -310,7 +319,7 @@ def shard_network(net: Network, mesh: Mesh, axis: str):
                 f"Projection {proj.name}: sharded runs need procedural connectivity "
                 "(e.g. bs.conn.ProceduralFixedOutDegree) or a stored CSR, ELL or Delayed "
                 "layout (FixedProb, FixedInDegree, FixedTotalNumber, FromEdges, OneToOne) "
-                f"without components, got {type(proj.conn).__name__}"
+                f"without components but bs.Plastic, got {type(proj.conn).__name__}"
             )
         projections.append(eqx.tree_at(lambda p: p.conn, proj, conn))
     sources = {
@@ -323,7 +332,7 @@ def shard_network(net: Network, mesh: Mesh, axis: str):
         lambda n: (n.populations, n.projections), net, (sources, tuple(projections))
     )
     arrays, static = eqx.partition(local, eqx.is_array)
-    is_shard = lambda x: isinstance(x, StoredShard)
+    is_shard = lambda x: isinstance(x, StoredShard | Indexed)  # (Plastic's, stacked)
     specs = jax.tree.map(
         lambda x: jax.tree.map(lambda _: P(axis), x) if is_shard(x) else P(),
         arrays,

@@ -30,6 +30,7 @@ from ._chunks import run_chunks
 from ._min_delay import exchange_interval, run_blocks
 from ._multihost import check_same, local_blocks, place
 from ._shard_network import local_network, mask_padding, pad_state, shard_network
+from ._shard_plastic import from_blocks, plastic_specs, to_blocks
 from ._sink import RecordingLayout, RecordingSink
 from ._version import __version__
 from .delays import DelayState
@@ -128,7 +129,10 @@ def simulate_sharded(
 
     Needs procedural projections or stored ``CSR``, ``ELL`` (as its rows) or ``Delayed``
     ones without components (each device then holds the synapses onto its own neurons,
-    their weights and delays; ``bs.distributed.network`` builds only those), and
+    their weights and delays; ``bs.distributed.network`` builds only those) or with
+    ``bs.Plastic`` (``CSR``/``ELL``, one process, no sleep, modulator or ``Normalized``:
+    each device learns its own synapses' weights; the final state holds them in layout
+    order), and
     populations of at least as many neurons as devices; the spikes equal those of
     ``bs.simulate`` on one device. A population whose size is not a multiple of the
     devices is padded at its end with inert neurons that never spike and receive
@@ -191,8 +195,8 @@ def simulate_sharded(
     )
     arrays, static, net_specs = shard_network(net, mesh, axis)
     n_shards = mesh.shape[axis]
-    state = pad_state(state, n_shards)
-    specs = _state_specs(state, axis)
+    state = pad_state(to_blocks(net, state, n_shards), n_shards)
+    specs = plastic_specs(net, state, _state_specs(state, axis), axis)
     state = jax.tree.map(lambda x, s: place(x, NamedSharding(mesh, s)), state, specs)
     if chunk_steps is None:
         # a boolean raster per step, or the counts and the default event buffer
@@ -327,6 +331,7 @@ def simulate_sharded(
         run_chunks(n_steps, chunk_steps, run_chunk, progress=False)
     finally:
         streamed = stream.close() if stream is not None else None
+    state = from_blocks(net, state, n_shards)  # plastic weights in layout order
     if streamed is not None:
         return state, {n: streamed[n]["spikes"] for n in net.populations}
     if events:

@@ -1,0 +1,181 @@
+"""Plastic projections (``bs.Plastic``) in ``bs.simulate_sharded``: sharded by
+postsynaptic neuron as every stored projection is. Each device holds the synapses onto
+its own neurons (a ``bs.ops.StoredShard`` block), their plastic weights (the block's
+synapses, in the block's order, padded like the block) and the postsynaptic traces of
+its own neurons; the presynaptic traces are kept whole on every device, which steps
+them from every shard's spikes (``bs.ops.exchange``), so each device updates its own
+synapses from their two neurons with no collective. The rule's column index is the
+block's own (``columns`` of the block, built on the host, stacked like the block).
+
+A rule's state leaves are told apart by their last axis (``_kinds``): presynaptic,
+postsynaptic or per synapse. Sleep, modulators and ``Normalized`` pool over
+postsynaptic neurons (a collective): refused, as are per-synapse delays and runs over
+several processes (the weights are gathered back into layout order on one host)."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import PartitionSpec as P
+
+from .conn.layouts import CSR, ELL
+from .ops.plastic import Columns, Indexed, columns
+from .ops.sharded import StoredShard, padded
+from .plastic import Plastic
+from .plasticity import Normalized
+
+
+def is_plastic(proj) -> bool:
+    """Whether ``proj`` has components, all of them ``bs.Plastic`` (then checked)."""
+    components = getattr(proj, "components", ())
+    if not components or not all(isinstance(c, Plastic) for c in components):
+        return False
+    for c in components:
+        if c.sleep is not None or c.modulator is not None or isinstance(c.rule, Normalized):
+            raise ValueError(
+                f"Projection {proj.name}: sharded runs support Plastic without sleep, a "
+                "modulator or Normalized (they pool over postsynaptic neurons across "
+                f"devices), got rule {type(c.rule).__name__}, sleep {c.sleep!r}, "
+                f"modulator {c.modulator!r}"
+            )
+    if type(proj.conn) not in (CSR, ELL):
+        raise ValueError(
+            f"Projection {proj.name}: sharded runs support Plastic on a CSR or ELL layout "
+            f"(one delay), got {type(proj.conn).__name__}"
+        )
+    if jax.process_count() > 1:
+        raise ValueError(
+            f"Projection {proj.name}: sharded runs with Plastic need a single process, "
+            f"got {jax.process_count()}"
+        )
+    return True
+
+
+def shard_plastic(proj, shard: StoredShard):
+    """``proj`` (its ``Plastic`` components bound to the whole layout) with ``shard`` as
+    its connectivity and each component's column index that of every block, stacked
+    along a leading shard axis as the block is (``local_plastic`` takes its own)."""
+    indptr, indices = np.asarray(shard.csr.indptr), np.asarray(shard.csr.indices)
+    nnz = indices.shape[1]
+    cols = []
+    for ptr, targets in zip(indptr, indices, strict=True):
+        c = columns(CSR(shard.n_pre, shard.n_post, ptr, targets[: ptr[-1]]))
+        pre, offset = (np.pad(np.asarray(x), (0, nnz - x.shape[0])) for x in (c.pre, c.offset))
+        cols.append((np.asarray(c.indptr), pre, offset, c.max_degree))
+    stack = lambda i: jnp.asarray(np.stack([c[i] for c in cols]))
+    stacked = Columns(
+        shard.n_pre, shard.n_post, stack(0), stack(1), stack(2), max(c[3] for c in cols)
+    )
+    components = tuple(
+        eqx.tree_at(
+            lambda c: c.index,
+            c,
+            Indexed(shard.csr, stacked, c.index.pre_capacity, c.index.post_capacity),
+        )
+        for c in proj.components
+    )
+    return eqx.tree_at(lambda p: (p.conn, p.weight, p.components), proj, (shard, 1.0, components))
+
+
+def local_plastic(component: Plastic, layout: CSR) -> Plastic:
+    """Inside ``jax.shard_map``: ``component`` (``shard_plastic``'s) with this device's
+    column index over its block ``layout``."""
+    idx = component.index
+    own = jax.tree.map(lambda x: x[0], idx.cols)
+    return eqx.tree_at(
+        lambda c: c.index, component, Indexed(layout, own, idx.pre_capacity, idx.post_capacity)
+    )
+
+
+def _kinds(rule, dtype):
+    """The rule state's leaves as ``"pre"``, ``"post"``, ``"synapse"`` (their last axis
+    that of the presynaptic, postsynaptic neurons or of the synapses) or ``"scalar"``,
+    found from the shapes of a state of three distinct sizes."""
+    sizes = {2: "pre", 3: "post", 5: "synapse"}
+    shapes = jax.eval_shape(lambda w: rule.init(w, 2, 3), jax.ShapeDtypeStruct((5,), dtype))
+
+    def kind(x):
+        if not x.ndim:
+            return "scalar"
+        if x.shape[-1] not in sizes:
+            raise ValueError(
+                f"sharded runs: a {type(rule).__name__} state leaf {x} has no neuron axis"
+            )
+        return sizes[x.shape[-1]]
+
+    return jax.tree.map(kind, shapes)
+
+
+def _blocks(proj, n_shards: int) -> list[np.ndarray]:
+    """For every shard, the layout positions of the synapses onto its block of targets
+    (in layout order: the block's own synapse order, ``_column_block``'s)."""
+    indices = np.ravel(np.asarray(proj.conn.indices))
+    width = padded(proj.conn.n_post, n_shards) // n_shards
+    return [np.flatnonzero(indices // width == d) for d in range(n_shards)]
+
+
+def _map_plastic(net, state, n_shards: int, fn):
+    """``state`` with ``fn(leaf, kind, blocks)`` applied to every leaf of the rule state
+    of every plastic projection."""
+    components = list(state.components)
+    for k, proj in enumerate(net.projections):
+        if not is_plastic(proj):
+            continue
+        blocks = _blocks(proj, n_shards)
+        parts = []
+        for c, (rule_state, *rest) in zip(proj.components, components[k], strict=True):
+            kinds = _kinds(c.rule, rule_state.w.dtype)
+            new = jax.tree.map(lambda x, kind, b=blocks: fn(x, kind, b), rule_state, kinds)
+            parts.append((new, *rest))
+        components[k] = tuple(parts)
+    return eqx.tree_at(lambda s: s.components, state, tuple(components))
+
+
+def to_blocks(net, state, n_shards: int):
+    """``state`` with every plastic weight array in the devices' block order: block
+    ``d`` (its synapses, padded with zeros to the largest block) at ``[d nnz, (d + 1)
+    nnz)``, as ``shard_network`` cuts the layout."""
+
+    def cut(x, kind, blocks):
+        if kind != "synapse":
+            return x
+        nnz = max(b.size for b in blocks)
+        x = np.asarray(x)
+        pad = lambda y: np.pad(y, [(0, 0)] * (y.ndim - 1) + [(0, nnz - y.shape[-1])])
+        return np.concatenate([pad(x[..., b]) for b in blocks], axis=-1)
+
+    return _map_plastic(net, state, n_shards, cut)
+
+
+def from_blocks(net, state, n_shards: int):
+    """``to_blocks`` undone (the weights gathered back into layout order)."""
+
+    def join(x, kind, blocks):
+        if kind != "synapse":
+            return x
+        x = np.asarray(jax.device_get(x))
+        nnz = x.shape[-1] // n_shards
+        out = np.zeros(x.shape[:-1] + (sum(b.size for b in blocks),), x.dtype)
+        for d, b in enumerate(blocks):
+            out[..., b] = x[..., d * nnz : d * nnz + b.size]
+        return jnp.asarray(out)
+
+    return _map_plastic(net, state, n_shards, join)
+
+
+def plastic_specs(net, state, specs, axis: str):
+    """``specs`` (the state's) with the presynaptic leaves of every rule state
+    replicated (every device steps them from every shard's spikes)."""
+    components = list(specs.components)
+    for k, proj in enumerate(net.projections):
+        if not is_plastic(proj):
+            continue
+        parts = []
+        for c, (rule_state, *_), (rule_spec, *rest) in zip(
+            proj.components, state.components[k], components[k], strict=True
+        ):
+            kinds = _kinds(c.rule, rule_state.w.dtype)
+            new = jax.tree.map(lambda s, kind: P() if kind == "pre" else s, rule_spec, kinds)
+            parts.append((new, *rest))
+        components[k] = tuple(parts)
+    return eqx.tree_at(lambda s: s.components, specs, tuple(components))

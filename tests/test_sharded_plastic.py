@@ -1,0 +1,128 @@
+"""Plastic projections (``bs.Plastic``) in ``bs.simulate_sharded``: each device learns
+the weights of the synapses onto its own neurons; spikes and learned weights equal the
+single-device run's bit for bit."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import pytest
+
+import brainsim as bs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = textwrap.dedent(
+    """
+    import json
+    import jax, numpy as np
+    import brainsim as bs
+
+    assert jax.device_count() == 8, jax.devices()
+    lif = lambda n: bs.neurons.LIF(
+        n, v_init=bs.initializers.Uniform(-60.0, -50.0), i_ext=250.0)
+    rule = bs.plasticity.PairSTDP(A_plus=0.05, A_minus=0.06, tau_plus=20.0, tau_minus=15.0,
+                                  bounds=bs.plasticity.Bounds(0.0, 2.0))
+    def net(delay):
+        proj = lambda pre, post, w, **kw: bs.Projection(
+            pre, post, bs.conn.FixedProb(0.1), weight=w, delay=delay,
+            synapse=bs.synapses.Exponential(5.0), **kw)
+        # 101 E and 27 I: neither a multiple of the 8 devices (padded blocks)
+        return bs.Network({"E": lif(101), "I": lif(27)},
+                          [proj("E", "E", 0.5, components=(bs.Plastic(rule),)),
+                           proj("E", "I", 0.5), proj("I", "E", -1.0), proj("I", "I", -1.0)],
+                          key=jax.random.key(0))
+    out = {}
+    for delay in (None, 0.3):  # one step, and a 3-step postsynaptic delay buffer
+        n = net(delay)
+        state = n.init(jax.random.key(1))
+        w0 = np.asarray(state.components[0][0][0].w)
+        one, rec = bs.simulate(n, state, 40.0, 0.1, record={"E": ["spikes"], "I": ["spikes"]})
+        if delay is None:  # in 4 chunks: the sharded state crosses them
+            end, first = bs.simulate_sharded(n, state, 40.0, 0.1, chunk_steps=100)
+            second = {p: np.zeros((0, x.shape[1]), bool) for p, x in first.items()}
+        else:  # in two calls: the first's final state (padded) passed back in
+            mid, first = bs.simulate_sharded(n, state, 20.0, 0.1)
+            end, events = bs.simulate_sharded(n, mid, 20.0, 0.1, t0=20.0, events=True)
+            second = {p: x.dense() for p, x in events.items()}
+        w1 = np.asarray(one.components[0][0][0].w)
+        w = np.asarray(end.components[0][0][0].w)
+        case = {"weights_equal": bool(np.array_equal(w1, w)),
+                "changed": int(np.sum(w1 != w0)), "n_synapses": int(w0.size)}
+        for p in ("E", "I"):
+            ref = np.asarray(rec[p]["spikes"]) != 0
+            got = np.concatenate([first[p], second[p]])
+            case[p] = {"n": int(ref.sum()), "equal": bool(np.array_equal(ref, got))}
+        out[str(delay)] = case
+    print(json.dumps(out))
+    """
+)
+
+
+def test_eight_devices_learn_the_single_device_weights():
+    """An E/I LIF network (101 E, 27 I: padded blocks on 8 forced host devices) with
+    pair STDP on its stored E->E FixedProb projection, 400 steps: the sharded run's
+    spikes and final weights (gathered back into layout order) equal ``bs.simulate``'s
+    bit for bit (every synapse is updated from its own two neurons, in the same order
+    of operations). The network is recurrent and the weights feed back into the spikes,
+    so any difference in one weight or trace would show in both. In chunks (one-step
+    delay), and in two calls, the first's final state passed back in, with a 3-step
+    postsynaptic delay."""
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    for delay, case in out.items():
+        assert case["weights_equal"], (delay, case)
+        assert case["changed"] > case["n_synapses"] // 4, (delay, case)  # it did learn
+        for p in ("E", "I"):
+            assert case[p]["n"] > 50 and case[p]["equal"], (delay, p, case)
+
+
+@pytest.mark.parametrize(
+    "plastic, match",
+    [
+        (
+            bs.Plastic(bs.plasticity.PairSTDP(), sleep=bs.plasticity.Sleep(wake=1.0, sleep=1.0)),
+            "without sleep, a modulator or Normalized",
+        ),
+        (
+            bs.Plastic(bs.plasticity.Normalized(bs.plasticity.PairSTDP(), total=1.0)),
+            "without sleep, a modulator or Normalized",
+        ),
+    ],
+)
+def test_pooling_plasticity_is_refused(plastic, match):
+    pop = bs.neurons.LIF(16)
+    proj = bs.Projection("A", "A", bs.conn.FixedProb(0.2), weight=0.1, components=(plastic,))
+    net = bs.Network({"A": pop}, [proj], key=jax.random.key(0))
+    mesh = jax.make_mesh((1,), ("neurons",))
+    with pytest.raises(ValueError, match=f"Projection .*{match}"):
+        bs.simulate_sharded(net, net.init(jax.random.key(1)), 1.0, mesh=mesh)
+
+
+def test_plastic_delayed_layout_is_refused():
+    pop = bs.neurons.LIF(16)
+    proj = bs.Projection(
+        "A",
+        "A",
+        bs.conn.FixedProb(0.2),
+        weight=0.1,
+        delays=bs.delays.NormalDelay(1.0, 0.2),
+        max_delay=2.0,
+        components=(bs.Plastic(bs.plasticity.PairSTDP()),),
+    )
+    net = bs.Network({"A": pop}, [proj], key=jax.random.key(0))
+    mesh = jax.make_mesh((1,), ("neurons",))
+    with pytest.raises(ValueError, match="Plastic on a CSR or ELL layout.*Delayed"):
+        bs.simulate_sharded(net, net.init(jax.random.key(1)), 1.0, mesh=mesh)
