@@ -319,7 +319,8 @@ def shard_network(net: Network, mesh: Mesh, axis: str):
                 f"Projection {proj.name}: sharded runs need procedural connectivity "
                 "(e.g. bs.conn.ProceduralFixedOutDegree) or a stored CSR, ELL or Delayed "
                 "layout (FixedProb, FixedInDegree, FixedTotalNumber, FromEdges, OneToOne) "
-                f"without components but bs.Plastic, got {type(proj.conn).__name__}"
+                "without components (bs.Plastic allowed on CSR/ELL), got "
+                f"{type(proj.conn).__name__}"
             )
         projections.append(eqx.tree_at(lambda p: p.conn, proj, conn))
     sources = {

@@ -8,11 +8,13 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from unittest import mock
 
 import jax
 import pytest
 
 import brainsim as bs
+from brainsim._shard_plastic import is_plastic
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -135,3 +137,22 @@ def test_plastic_delayed_layout_is_refused():
     mesh = jax.make_mesh((1,), ("neurons",))
     with pytest.raises(ValueError, match="Plastic on a CSR or ELL layout.*Delayed"):
         bs.simulate_sharded(net, net.init(jax.random.key(1)), 1.0, mesh=mesh)
+
+
+def test_plastic_over_several_processes_is_refused():
+    """The check the sharded runner makes on a plastic projection, under a mocked
+    process count (no several-process run is started here)."""
+    proj = bs.Projection(
+        "A",
+        "A",
+        bs.conn.FixedProb(0.2),
+        weight=0.1,
+        components=(bs.Plastic(bs.plasticity.PairSTDP()),),
+    )
+    net = bs.Network({"A": bs.neurons.LIF(16)}, [proj], key=jax.random.key(0))
+    assert is_plastic(net.projections[0])
+    with (
+        mock.patch("jax.process_count", return_value=2),
+        pytest.raises(ValueError, match="Projection A->A: .*single process, got 2"),
+    ):
+        is_plastic(net.projections[0])
