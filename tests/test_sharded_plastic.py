@@ -31,7 +31,7 @@ SCRIPT = textwrap.dedent(
                                   bounds=bs.plasticity.Bounds(0.0, 2.0))
     inhibitory = bs.plasticity.VogelsSprekeler(eta=0.05, rho0=5.0, tau=20.0,
                                                bounds=bs.plasticity.Bounds(0.0, 10.0))
-    def net(delay):
+    def net(delay, rule):
         proj = lambda pre, post, w, **kw: bs.Projection(
             pre, post, bs.conn.FixedProb(0.1), weight=w, delay=delay,
             synapse=bs.synapses.Exponential(5.0), **kw)
@@ -44,8 +44,10 @@ SCRIPT = textwrap.dedent(
                            proj("I", "I", -1.0)],
                           key=jax.random.key(0))
     out = {}
-    for delay in (None, 0.3):  # one step, and a 3-step postsynaptic delay buffer
-        n = net(delay)
+    triplet = bs.plasticity.TripletSTDP(bounds=bs.plasticity.Bounds(0.0, 2.0))
+    # pair STDP, one-step delay; triplet STDP, a 3-step postsynaptic delay buffer
+    for delay, r in ((None, rule), (0.3, triplet)):
+        n = net(delay, r)
         state = n.init(jax.random.key(1))
         w0 = [np.asarray(state.components[k][0][0].w) for k in (0, 2)]
         one, rec = bs.simulate(n, state, 40.0, 0.1, record={"E": ["spikes"], "I": ["spikes"]})
@@ -74,14 +76,15 @@ SCRIPT = textwrap.dedent(
 
 def test_eight_devices_learn_the_single_device_weights():
     """An E/I LIF network (101 E, 27 I: padded blocks on 8 forced host devices) with
-    pair STDP on its stored E->E FixedProb projection and Vogels-Sprekeler on I->E (pre
-    and post of different sizes), 400 steps: the sharded run's spikes and final weights
-    (gathered back into layout order) equal ``bs.simulate``'s bit for bit (every synapse
-    is updated from its own two neurons, in the same order of operations). The weights
+    pair (or triplet) STDP on its stored E->E FixedProb projection and Vogels-Sprekeler
+    on I->E (pre and post of different sizes), 400 steps: the sharded run's spikes and
+    final weights (gathered back into layout order) equal ``bs.simulate``'s bit for bit
+    (every synapse is updated from its own two neurons, in the same order of
+    operations). The weights
     feed back into the recurrent network's spikes, and a weight in the wrong place shows
-    in the weights (checked: a reversed block order fails). In chunks (one-step delay),
-    and in two calls, the first's final state passed back in, with a 3-step
-    postsynaptic delay."""
+    in the weights (checked: a reversed block order fails). Pair STDP in chunks (one-step
+    delay); triplet STDP in two calls, the first's final state passed back in, with a
+    3-step postsynaptic delay."""
     env = {
         **os.environ,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
