@@ -79,7 +79,7 @@ def local_network(net: Network) -> Network:
         if isinstance(p.conn, StoredShard):
             p = eqx.tree_at(lambda p: (p.conn, p.weight), p, p.conn.block(p.weight))
             if p.components:  # Plastic (shard_plastic): the block's own column index
-                local = tuple(local_plastic(c, p.conn) for c in p.components)
+                local = tuple(local_plastic(c) for c in p.components)
                 p = eqx.tree_at(lambda p: p.components, p, local)
         projections.append(p)
     return eqx.tree_at(lambda n: n.projections, net, tuple(projections))
@@ -298,28 +298,26 @@ def shard_network(net: Network, mesh: Mesh, axis: str):
             conn = proj.conn
         elif isinstance(proj.conn, Procedural):
             conn = PostShard(proj.conn, axis, n_shards)
-        elif is_plastic(proj):  # its weights are state: the layout only, cut alike
-            csr = _rows(proj.conn)
-            rows = (csr.indptr, csr.indices, 0)
-            conn = _stored_shard(csr.n_pre, csr.n_post, rows, None, mesh, axis)
-            proj = shard_plastic(proj, conn)
-        elif type(proj.conn) in (CSR, Delayed, ELL) and not proj.components:
-            # per-synapse weights move into the shard (cut like the targets); gain 1
-            per_synapse = jax.numpy.ndim(proj.weight) > 0
+        elif is_plastic(proj) or (type(proj.conn) in (CSR, Delayed, ELL) and not proj.components):
+            # per-synapse weights move into the shard (cut like the targets); gain 1;
+            # plastic ones are state (cut by the run: to_blocks)
+            per_synapse = jax.numpy.ndim(proj.weight) > 0 and not proj.components
             weights = jnp.ravel(proj.weight) if per_synapse else None
             delayed = isinstance(proj.conn, Delayed)
             csr = proj.conn.csr if delayed else _rows(proj.conn)
             rows = (csr.indptr, csr.indices, 0)
             by_delay = (proj.conn.group, proj.conn.delays) if delayed else ()
             conn = _stored_shard(csr.n_pre, csr.n_post, rows, weights, mesh, axis, *by_delay)
-            if per_synapse:
+            if proj.components:
+                proj = shard_plastic(proj, conn)
+            elif per_synapse:
                 proj = eqx.tree_at(lambda p: p.weight, proj, 1.0)
         else:
             raise ValueError(
                 f"Projection {proj.name}: sharded runs need procedural connectivity "
                 "(e.g. bs.conn.ProceduralFixedOutDegree) or a stored CSR, ELL or Delayed "
                 "layout (FixedProb, FixedInDegree, FixedTotalNumber, FromEdges, OneToOne) "
-                "without components (bs.Plastic allowed on CSR/ELL), got "
+                "without components (but bs.Plastic), got "
                 f"{type(proj.conn).__name__}"
             )
         projections.append(eqx.tree_at(lambda p: p.conn, proj, conn))

@@ -6,11 +6,14 @@ its own neurons; the presynaptic traces are kept whole on every device, which st
 them from every shard's spikes (``bs.ops.exchange``), so each device updates its own
 synapses from their two neurons with no collective. The rule's column index is the
 block's own (``columns`` of the block, built on the host, stacked like the block).
+With per-synapse delays (``bs.conn.Delayed``) the rule runs on the block's grouped view
+(``bs.plastic.grouped``): a device holds the postsynaptic traces of its own neurons for
+every delay group.
 
 A rule's state leaves are told apart by their last axis (``_kinds``): presynaptic,
 postsynaptic or per synapse. Sleep, modulators and ``Normalized`` pool over
-postsynaptic neurons (a collective): refused, as are per-synapse delays and runs over
-several processes (the weights are gathered back into layout order on one host)."""
+postsynaptic neurons (a collective): refused, as are runs over several processes (the
+weights are gathered back into layout order on one host)."""
 
 import equinox as eqx
 import jax
@@ -18,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec as P
 
-from .conn.layouts import CSR, ELL
+from .conn.layouts import CSR, ELL, Delayed
 from .ops.plastic import Columns, Indexed, columns
 from .ops.sharded import StoredShard, padded
 from .plastic import Plastic
@@ -38,10 +41,10 @@ def is_plastic(proj) -> bool:
                 f"devices), got rule {type(c.rule).__name__}, sleep {c.sleep!r}, "
                 f"modulator {c.modulator!r}"
             )
-    if type(proj.conn) not in (CSR, ELL):
+    if type(proj.conn) not in (CSR, ELL, Delayed):
         raise ValueError(
-            f"Projection {proj.name}: sharded runs support Plastic on a CSR or ELL layout "
-            f"(one delay), got {type(proj.conn).__name__}"
+            f"Projection {proj.name}: sharded runs support Plastic on a CSR, ELL or "
+            f"Delayed layout, got {type(proj.conn).__name__}"
         )
     if jax.process_count() > 1:
         raise ValueError(
@@ -53,38 +56,40 @@ def is_plastic(proj) -> bool:
 
 def shard_plastic(proj, shard: StoredShard):
     """``proj`` (its ``Plastic`` components bound to the whole layout) with ``shard`` as
-    its connectivity and each component's column index that of every block, stacked
-    along a leading shard axis as the block is (``local_plastic`` takes its own)."""
+    its connectivity and each component's ``Indexed`` layout that of every block (of
+    its grouped view with per-synapse delays: ``bs.plastic.grouped``), stacked along a
+    leading shard axis as the block is (``local_plastic`` takes its own)."""
     indptr, indices = np.asarray(shard.csr.indptr), np.asarray(shard.csr.indices)
-    nnz = indices.shape[1]
+    n_post, nnz = shard.n_post, indices.shape[1]
+    if shard.group is not None:  # synapse s of group g onto j: g n_post + j
+        indices = np.asarray(shard.group).astype(np.int32) * n_post + indices
+        n_post *= len(shard.delays)
     cols = []
     for ptr, targets in zip(indptr, indices, strict=True):
-        c = columns(CSR(shard.n_pre, shard.n_post, ptr, targets[: ptr[-1]]))
+        c = columns(CSR(shard.n_pre, n_post, ptr, targets[: ptr[-1]]))
         pre, offset = (np.pad(np.asarray(x), (0, nnz - x.shape[0])) for x in (c.pre, c.offset))
         cols.append((np.asarray(c.indptr), pre, offset, c.max_degree))
     stack = lambda i: jnp.asarray(np.stack([c[i] for c in cols]))
-    stacked = Columns(
-        shard.n_pre, shard.n_post, stack(0), stack(1), stack(2), max(c[3] for c in cols)
+    stacked = Columns(shard.n_pre, n_post, stack(0), stack(1), stack(2), max(c[3] for c in cols))
+    first = CSR(shard.n_pre, n_post, indptr[0], indices[0], max_degree=shard.csr.max_degree)
+    layout = eqx.tree_at(
+        lambda c: (c.indptr, c.indices), first, (shard.csr.indptr, jnp.asarray(indices))
     )
     components = tuple(
         eqx.tree_at(
             lambda c: c.index,
             c,
-            Indexed(shard.csr, stacked, c.index.pre_capacity, c.index.post_capacity),
+            Indexed(layout, stacked, c.index.pre_capacity, c.index.post_capacity),
         )
         for c in proj.components
     )
     return eqx.tree_at(lambda p: (p.conn, p.weight, p.components), proj, (shard, 1.0, components))
 
 
-def local_plastic(component: Plastic, layout: CSR) -> Plastic:
+def local_plastic(component: Plastic) -> Plastic:
     """Inside ``jax.shard_map``: ``component`` (``shard_plastic``'s) with this device's
-    column index over its block ``layout``."""
-    idx = component.index
-    own = jax.tree.map(lambda x: x[0], idx.cols)
-    return eqx.tree_at(
-        lambda c: c.index, component, Indexed(layout, own, idx.pre_capacity, idx.post_capacity)
-    )
+    ``Indexed`` block."""
+    return eqx.tree_at(lambda c: c.index, component, jax.tree.map(lambda x: x[0], component.index))
 
 
 def _kinds(rule, dtype):
@@ -109,23 +114,28 @@ def _kinds(rule, dtype):
 def _blocks(proj, n_shards: int) -> list[np.ndarray]:
     """For every shard, the layout positions of the synapses onto its block of targets
     (in layout order: the block's own synapse order, ``_column_block``'s)."""
-    indices = np.ravel(np.asarray(proj.conn.indices))
-    width = padded(proj.conn.n_post, n_shards) // n_shards
-    return [np.flatnonzero(indices // width == d) for d in range(n_shards)]
+    conn = proj.conn.csr if type(proj.conn) is Delayed else proj.conn
+    width = padded(conn.n_post, n_shards) // n_shards
+    return [
+        np.flatnonzero(np.ravel(np.asarray(conn.indices)) // width == d) for d in range(n_shards)
+    ]
 
 
 def _map_plastic(net, state, n_shards: int, fn):
-    """``state`` with ``fn(leaf, kind, blocks)`` applied to every leaf of the rule state
-    of every plastic projection."""
+    """``state`` with ``fn(leaf, kind, where)`` applied to every leaf of the rule state
+    of every plastic projection, ``where = (blocks, groups, n_post)``: ``_blocks``, the
+    number of delay groups (1 without per-synapse delays) and the padded
+    postsynaptic population."""
     components = list(state.components)
     for k, proj in enumerate(net.projections):
         if not is_plastic(proj):
             continue
-        blocks = _blocks(proj, n_shards)
+        groups = len(proj.conn.delays) if type(proj.conn) is Delayed else 1
+        where = (_blocks(proj, n_shards), groups, padded(proj.conn.n_post, n_shards))
         parts = []
         for c, (rule_state, *rest) in zip(proj.components, components[k], strict=True):
             kinds = _kinds(c.rule, rule_state.w.dtype)
-            new = jax.tree.map(lambda x, kind, b=blocks: fn(x, kind, b), rule_state, kinds)
+            new = jax.tree.map(lambda x, kind, w=where: fn(x, kind, w), rule_state, kinds)
             parts.append((new, *rest))
         components[k] = tuple(parts)
     return eqx.tree_at(lambda s: s.components, state, tuple(components))
@@ -134,23 +144,38 @@ def _map_plastic(net, state, n_shards: int, fn):
 def to_blocks(net, state, n_shards: int):
     """``state`` with every plastic weight array in the devices' block order: block
     ``d`` (its synapses, padded with zeros to the largest block) at ``[d nnz, (d + 1)
-    nnz)``, as ``shard_network`` cuts the layout."""
+    nnz)``, as ``shard_network`` cuts the layout; with per-synapse delays, every
+    postsynaptic trace (``groups`` blocks of ``n_post``, ``bs.plastic.grouped``'s order)
+    too: device ``d`` holds ``groups`` blocks of its own neurons."""
 
-    def cut(x, kind, blocks):
+    def cut(x, kind, where):
+        blocks, groups, n_post = where
+        x = np.asarray(x)
+        pad = lambda y, n: np.pad(y, [(0, 0)] * (y.ndim - 1) + [(0, n - y.shape[-1])])
+        if kind == "post" and groups > 1:
+            lead = x.shape[:-1]
+            x = pad(x.reshape(*lead, groups, -1), n_post)
+            x = x.reshape(*lead, groups, n_shards, -1)
+            return np.moveaxis(x, -2, -3).reshape(*lead, -1)
         if kind != "synapse":
             return x
         nnz = max(b.size for b in blocks)
-        x = np.asarray(x)
-        pad = lambda y: np.pad(y, [(0, 0)] * (y.ndim - 1) + [(0, nnz - y.shape[-1])])
-        return np.concatenate([pad(x[..., b]) for b in blocks], axis=-1)
+        return np.concatenate([pad(x[..., b], nnz) for b in blocks], axis=-1)
 
     return _map_plastic(net, state, n_shards, cut)
 
 
 def from_blocks(net, state, n_shards: int):
-    """``to_blocks`` undone (the weights gathered back into layout order)."""
+    """``to_blocks`` undone (the weights gathered back into layout order; grouped
+    postsynaptic traces back in group order, with the padded population)."""
 
-    def join(x, kind, blocks):
+    def join(x, kind, where):
+        blocks, groups, _ = where
+        if kind == "post" and groups > 1:
+            x = np.asarray(jax.device_get(x))
+            lead = x.shape[:-1]
+            x = np.moveaxis(x.reshape(*lead, n_shards, groups, -1), -3, -2)
+            return jnp.asarray(x.reshape(*lead, -1))
         if kind != "synapse":
             return x
         x = np.asarray(jax.device_get(x))

@@ -130,7 +130,7 @@ def simulate_sharded(
     Needs procedural projections or stored ``CSR``, ``ELL`` (as its rows) or ``Delayed``
     ones without components (each device then holds the synapses onto its own neurons,
     their weights and delays; ``bs.distributed.network`` builds only those) or with
-    ``bs.Plastic`` (``CSR``/``ELL``, one process, no sleep, modulator or ``Normalized``:
+    ``bs.Plastic`` (one process, no sleep, modulator or ``Normalized``:
     each device learns its own synapses' weights; the final state holds them in layout
     order), and
     populations of at least as many neurons as devices; the spikes equal those of

@@ -33,8 +33,9 @@ SCRIPT = textwrap.dedent(
                                                bounds=bs.plasticity.Bounds(0.0, 10.0))
     def net(delay, rule):
         proj = lambda pre, post, w, **kw: bs.Projection(
-            pre, post, bs.conn.FixedProb(0.1), weight=w, delay=delay,
-            synapse=bs.synapses.Exponential(5.0), **kw)
+            pre, post, bs.conn.FixedProb(0.1), weight=w, synapse=bs.synapses.Exponential(5.0),
+            **({"delays": delay} if isinstance(delay, bs.delays.NormalDelay) else
+               {"delay": delay}), **kw)
         # 101 E and 27 I: neither a multiple of the 8 devices (padded blocks)
         return bs.Network({"E": lif(101), "I": lif(27)},
                           [proj("E", "E", 0.5, components=(bs.Plastic(rule),)),
@@ -45,20 +46,23 @@ SCRIPT = textwrap.dedent(
                           key=jax.random.key(0))
     out = {}
     triplet = bs.plasticity.TripletSTDP(bounds=bs.plasticity.Bounds(0.0, 2.0))
-    # pair STDP, one-step delay; triplet STDP, a 3-step postsynaptic delay buffer
-    for delay, r in ((None, rule), (0.3, triplet)):
+    # pair STDP, one-step delay; triplet STDP, a 3-step postsynaptic delay buffer; pair
+    # STDP with per-synapse delays (1 to 10 steps: one postsynaptic trace per group)
+    spread = bs.delays.NormalDelay(0.4, 0.2)
+    for name, delay, r in (("one", None, rule), ("three", 0.3, triplet),
+                           ("spread", spread, rule)):
         n = net(delay, r)
         state = n.init(jax.random.key(1))
         w0 = [np.asarray(state.components[k][0][0].w) for k in (0, 2)]
         one, rec = bs.simulate(n, state, 40.0, 0.1, record={"E": ["spikes"], "I": ["spikes"]})
-        if delay is None:  # in 4 chunks: the sharded state crosses them
+        if name == "one":  # in 4 chunks: the sharded state crosses them
             end, first = bs.simulate_sharded(n, state, 40.0, 0.1, chunk_steps=100)
             second = {p: np.zeros((0, x.shape[1]), bool) for p, x in first.items()}
         else:  # in two calls: the first's final state (padded) passed back in
             mid, first = bs.simulate_sharded(n, state, 20.0, 0.1)
             end, events = bs.simulate_sharded(n, mid, 20.0, 0.1, t0=20.0, events=True)
             second = {p: x.dense() for p, x in events.items()}
-        case = {}
+        case = {"groups": len(getattr(n.projections[0].conn, "delays", ()))}
         for k, w in zip((0, 2), w0):  # E->E pair STDP, I->E Vogels-Sprekeler
             ref = np.asarray(one.components[k][0][0].w)
             got = np.asarray(end.components[k][0][0].w)
@@ -68,7 +72,7 @@ SCRIPT = textwrap.dedent(
             ref = np.asarray(rec[p]["spikes"]) != 0
             got = np.concatenate([first[p], second[p]])
             case[p] = {"n": int(ref.sum()), "equal": bool(np.array_equal(ref, got))}
-        out[str(delay)] = case
+        out[name] = case
     print(json.dumps(out))
     """
 )
@@ -83,8 +87,9 @@ def test_eight_devices_learn_the_single_device_weights():
     operations). The weights
     feed back into the recurrent network's spikes, and a weight in the wrong place shows
     in the weights (checked: a reversed block order fails). Pair STDP in chunks (one-step
-    delay); triplet STDP in two calls, the first's final state passed back in, with a
-    3-step postsynaptic delay."""
+    delay); triplet STDP, and pair STDP with per-synapse delays (each device holding
+    its neurons' postsynaptic traces of every delay group), in two calls, the first's
+    final state (padded) passed back in."""
     env = {
         **os.environ,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
@@ -95,6 +100,7 @@ def test_eight_devices_learn_the_single_device_weights():
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["spread"]["groups"] > 3, out
     for delay, case in out.items():
         for k in ("w0", "w2"):
             assert case[k]["equal"], (delay, case)
@@ -122,23 +128,6 @@ def test_pooling_plasticity_is_refused(plastic, match):
     net = bs.Network({"A": pop}, [proj], key=jax.random.key(0))
     mesh = jax.make_mesh((1,), ("neurons",))
     with pytest.raises(ValueError, match=f"Projection .*{match}"):
-        bs.simulate_sharded(net, net.init(jax.random.key(1)), 1.0, mesh=mesh)
-
-
-def test_plastic_delayed_layout_is_refused():
-    pop = bs.neurons.LIF(16)
-    proj = bs.Projection(
-        "A",
-        "A",
-        bs.conn.FixedProb(0.2),
-        weight=0.1,
-        delays=bs.delays.NormalDelay(1.0, 0.2),
-        max_delay=2.0,
-        components=(bs.Plastic(bs.plasticity.PairSTDP()),),
-    )
-    net = bs.Network({"A": pop}, [proj], key=jax.random.key(0))
-    mesh = jax.make_mesh((1,), ("neurons",))
-    with pytest.raises(ValueError, match="Plastic on a CSR or ELL layout.*Delayed"):
         bs.simulate_sharded(net, net.init(jax.random.key(1)), 1.0, mesh=mesh)
 
 
