@@ -1,5 +1,11 @@
 """Shared test oracles."""
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -123,3 +129,20 @@ def driven_lif(n: int) -> "bs.neurons.LIF":
         i_ext=200.0,
         v_init=bs.initializers.Uniform(-60.0, -50.0),
     )
+
+
+def on_eight_devices(script: str) -> dict:
+    """Run ``script`` (Python source) in a subprocess with 8 forced host CPU devices
+    (the repository and ``tests`` importable) and return the JSON object its last
+    output line prints; fails the test with its stderr if it exits non-zero."""
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+        "PYTHONPATH": os.pathsep.join([str(root), str(root / "tests")]),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])

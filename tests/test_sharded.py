@@ -1,9 +1,5 @@
 """Neuron-sharded runs (jax.shard_map) reproduce the single-device spike trains."""
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from unittest import mock
@@ -11,6 +7,7 @@ from unittest import mock
 import jax
 import jax.numpy as jnp
 import numpy as np
+from helpers import on_eight_devices
 
 import brainsim as bs
 from brainsim.ops.procedural import procedural_matvec_window
@@ -159,16 +156,7 @@ def test_eight_devices_reproduce_single_device_spikes():
     padded to a multiple of the devices (COBA of 900 neurons), the padding; a sixth, with
     scalar delays and short-term plasticity, their buffers and states of every device's
     spikes."""
-    env = {
-        **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=600
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = on_eight_devices(SCRIPT)
     assert out["E"]["shape"] == [1000, 640] and out["I"]["shape"] == [1000, 160]
     assert out["E"]["n"] > 500 and out["I"]["n"] > 100  # an active network (≈ 10–20 Hz)
     assert out["E"]["equal"] and out["I"]["equal"], out

@@ -2,16 +2,13 @@
 the weights of the synapses onto its own neurons; spikes and learned weights equal the
 single-device run's bit for bit."""
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from unittest import mock
 
 import jax
 import pytest
+from helpers import on_eight_devices
 
 import brainsim as bs
 from brainsim._shard_plastic import is_plastic
@@ -90,16 +87,7 @@ def test_eight_devices_learn_the_single_device_weights():
     delay); triplet STDP, and pair STDP with per-synapse delays (each device holding
     its neurons' postsynaptic traces of every delay group), in two calls, the first's
     final state (padded) passed back in."""
-    env = {
-        **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=600
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = on_eight_devices(SCRIPT)
     assert out["spread"]["groups"] > 3, out
     for delay, case in out.items():
         for k in ("w0", "w2"):
