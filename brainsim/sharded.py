@@ -267,7 +267,21 @@ def simulate_sharded(
     )
     # every shard's spikes of the step before the chunk (the blocks' first input)
     last = _gathered(state, mesh, axis, specs, slots) if every > 1 else {}
-    compiled = {}
+    # what a chunk's program depends on besides its length and buffers (its arguments
+    # aside): a later call with the same reuses the programs compiled before
+    flat = lambda tree: (jax.tree.structure(tree), *jax.tree.leaves(tree))
+    depends = (
+        *flat(static),
+        *flat((net_specs, specs)),
+        mesh,
+        axis,
+        t0,
+        dt,
+        events,
+        every,
+        tuple(sorted(pads.items())),
+        tuple(sorted(slots.items())),
+    )
     capacities = {
         n: event_capacity(Record("spikes", capacity=capacity), local_size[n], chunk_steps, dt)
         for n in net.populations
@@ -282,17 +296,16 @@ def simulate_sharded(
     def run_chunk(done: int, length: int) -> bool:
         nonlocal state, last
         caps = tuple(sorted(capacities.items())) if events else ()
-        if (length, caps) not in compiled:
-            fn = jax.shard_map(
-                lambda a, s, g, i0, length=length, caps=caps: run(a, s, g, i0, length, caps),
+        fn = _program(
+            (*depends, length, caps),
+            lambda: jax.shard_map(
+                lambda a, s, g, i0: run(a, s, g, i0, length, caps),
                 mesh=mesh,
                 in_specs=(net_specs, specs, last_specs, P()),
                 out_specs=out_specs,
-            )
-            compiled[length, caps] = jax.jit(fn)
-        new_state, out, bufs, most, new_last = compiled[length, caps](
-            arrays, state, last, jnp.int32(done)
+            ),
         )
+        new_state, out, bufs, most, new_last = fn(arrays, state, last, jnp.int32(done))
         chunk = {}
         if events:
             most = {n: int(m) for n, m in most.items()}
@@ -338,6 +351,20 @@ def simulate_sharded(
         return state, {n: join_events(kept[n].get("spikes", []), k) for n, k in sizes.items()}
     empty = lambda k: np.zeros((0, k), bool)
     return state, {n: kept[n].get("spikes", empty(k)) for n, k in sizes.items()}
+
+
+_PROGRAMS: dict = {}  # the chunk programs of the last calls, by what they depend on
+_KEEP = 16
+
+
+def _program(key: tuple, build):
+    """``jax.jit(build())``, the same function object (so its compiled program) for the
+    same ``key`` as a recent call's (the last ``_KEEP`` kept)."""
+    if key not in _PROGRAMS:
+        if len(_PROGRAMS) >= _KEEP:
+            _PROGRAMS.pop(next(iter(_PROGRAMS)))
+        _PROGRAMS[key] = jax.jit(build())
+    return _PROGRAMS[key]
 
 
 def _exchange_every(net: Network, dt: float, every: int | None) -> int:
