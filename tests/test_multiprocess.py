@@ -344,9 +344,10 @@ def test_two_processes_reproduce_single_process_spikes(tmp_path):
     for line in lines:
         errors = line["errors"]
         assert "differ between processes: processes [1]" in errors["seed"], errors
-        # one thread lowered (nice 19): Gloo's event loop, waiting in epoll_wait with its
-        # 10 ms timeout (none found would mean a jaxlib whose Gloo thread is not calmed)
-        assert [c[0] for c in line["low"].values()] in (["232"], ["281"]), line["low"]
+        # one thread lowered (nice 19): Gloo's event loop, waiting in epoll_wait (or, if
+        # caught between two waits, running); none would mean a jaxlib whose Gloo thread
+        # is no longer found, so no longer calmed
+        assert [c[0] for c in line["low"].values()] in (["232"], ["281"], ["running"]), line["low"]
         assert "pass events=True" in errors["raster"], errors
 
 
