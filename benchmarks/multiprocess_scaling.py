@@ -4,8 +4,10 @@ per process) as P = 1, 2, 4 processes on localhost (one CPU device each; 4 on a 
 machine is over-subscribed and reported as such).
 
 Each process measures its build and compile times, the run time per simulated second
-and its peak memory (also at the end of the build, before anything is compiled: the
-network's share without the compiler's). Process 0 also reads, from the optimised
+(and its CPU time, user and system, and context switches per step: waits and
+preemptions, figures that hold on a loaded machine) and its peak memory (also at the
+end of the build, before anything is compiled: the network's share without the
+compiler's). Process 0 also reads, from the optimised
 program XLA compiled for the run (``--xla_dump_to``), the all-gathers of a step
 (``s32[P, words]``): the one spike exchange of every presynaptic population's
 compacted list (``bs.ops.exchange``), and its dense fallback, taken only in a
@@ -32,6 +34,9 @@ cores ``p·T ... p·T + T - 1``, modulo the cores there are: over-subscribed whe
 affinity mask) has T threads, and gives the native kernels T threads
 (``bs.ops.configure(threads=T)``): P = 1 on one core against P = 2 on two, the fair
 comparison. Without it every process may use every core.
+
+``--uncalmed`` leaves Gloo's transport thread at the process's priority (before
+``bs.distributed.initialize`` lowered it: docs, Scaling up), for comparison.
 
 ``--delay`` (ms) gives every COBA projection that axonal delay, so the exchange may wait
 ``delay / dt`` steps (min-delay batching, the default ``exchange_every``);
