@@ -18,7 +18,7 @@ from jax.sharding import PartitionSpec as P
 from ._checks import check_finite
 from ._multihost import agree_max, place
 from ._random import fold_in, is_threefry
-from ._shard_plastic import is_plastic, local_plastic, shard_plastic
+from ._shard_plastic import Blocks, is_plastic, local_plastic, shard_plastic
 from .conn.builders import AbstractBuilder, ProceduralFixedOutDegree
 from .conn.layouts import CSR, ELL, Delayed, Procedural
 from .network import Network
@@ -331,7 +331,7 @@ def shard_network(net: Network, mesh: Mesh, axis: str):
         lambda n: (n.populations, n.projections), net, (sources, tuple(projections))
     )
     arrays, static = eqx.partition(local, eqx.is_array)
-    is_shard = lambda x: isinstance(x, StoredShard | Indexed)  # (Plastic's, stacked)
+    is_shard = lambda x: isinstance(x, StoredShard | Indexed | Blocks)  # (Plastic's)
     specs = jax.tree.map(
         lambda x: jax.tree.map(lambda _: P(axis), x) if is_shard(x) else P(),
         arrays,

@@ -5,15 +5,25 @@ synapses, in the block's order, padded like the block) and the postsynaptic trac
 its own neurons; the presynaptic traces are kept whole on every device, which steps
 them from every shard's spikes (``bs.ops.exchange``), so each device updates its own
 synapses from their two neurons with no collective. The rule's column index is the
-block's own (``columns`` of the block, built on the host, stacked like the block).
+block's own (``columns`` of the block, built on the host, stacked like the block; its
+padding synapses target no neuron, so they count in no neuron's total).
 With per-synapse delays (``bs.conn.Delayed``) the rule runs on the block's grouped view
 (``bs.plastic.grouped``): a device holds the postsynaptic traces of its own neurons for
 every delay group.
 
+What pools over the synapses of several devices goes through ``Plastic.whole`` (one
+``all_gather`` of a value per postsynaptic neuron): the modulator of a three-factor rule
+sees every postsynaptic spike (every device computes the same reward from the same
+spikes), and the sleep renormalization of a whole layer sums its neurons' totals in
+neuron order, as on one device. Per-neuron pooling (``Normalized``, sleep toward
+per-neuron totals) is a device's own: it owns whole columns, and its block of the
+per-neuron sleep baseline (``Blocks``).
+
 A rule's state leaves are told apart by their last axis (``_kinds``): presynaptic,
-postsynaptic or per synapse. Sleep, modulators and ``Normalized`` pool over
-postsynaptic neurons (a collective): refused, as are runs over several processes (the
-weights are gathered back into layout order on one host)."""
+postsynaptic or per synapse. Runs over several processes are refused (the weights are
+gathered back into layout order on one host)."""
+
+import dataclasses
 
 import equinox as eqx
 import jax
@@ -25,7 +35,13 @@ from .conn.layouts import CSR, ELL, Delayed
 from .ops.plastic import Columns, Indexed, columns
 from .ops.sharded import StoredShard, padded
 from .plastic import Plastic
-from .plasticity import Normalized
+
+
+class Blocks(eqx.Module):
+    """An array of one block per device along its leading axis, laid out over the mesh
+    as a ``StoredShard``'s blocks are (``local_plastic`` takes its own)."""
+
+    x: jax.Array
 
 
 def is_plastic(proj) -> bool:
@@ -33,14 +49,6 @@ def is_plastic(proj) -> bool:
     components = getattr(proj, "components", ())
     if not components or not all(isinstance(c, Plastic) for c in components):
         return False
-    for c in components:
-        if c.sleep is not None or c.modulator is not None or isinstance(c.rule, Normalized):
-            raise ValueError(
-                f"Projection {proj.name}: sharded runs support Plastic without sleep, a "
-                "modulator or Normalized (they pool over postsynaptic neurons across "
-                f"devices), got rule {type(c.rule).__name__}, sleep {c.sleep!r}, "
-                f"modulator {c.modulator!r}"
-            )
     if type(proj.conn) not in (CSR, ELL, Delayed):
         raise ValueError(
             f"Projection {proj.name}: sharded runs support Plastic on a CSR, ELL or "
@@ -58,12 +66,15 @@ def shard_plastic(proj, shard: StoredShard):
     """``proj`` (its ``Plastic`` components bound to the whole layout) with ``shard`` as
     its connectivity and each component's ``Indexed`` layout that of every block (of
     its grouped view with per-synapse delays: ``bs.plastic.grouped``), stacked along a
-    leading shard axis as the block is (``local_plastic`` takes its own)."""
-    indptr, indices = np.asarray(shard.csr.indptr), np.asarray(shard.csr.indices)
+    leading shard axis as the block is (``local_plastic`` takes its own); its padding
+    synapses target ``n_post`` (no neuron). A per-neuron sleep baseline is cut into
+    the devices' blocks (``Blocks``)."""
+    indptr, indices = np.asarray(shard.csr.indptr), np.array(shard.csr.indices)
     n_post, nnz = shard.n_post, indices.shape[1]
     if shard.group is not None:  # synapse s of group g onto j: g n_post + j
         indices = np.asarray(shard.group).astype(np.int32) * n_post + indices
         n_post *= len(shard.delays)
+    indices[np.arange(nnz) >= indptr[:, -1:]] = n_post  # padding: onto no neuron
     cols = []
     for ptr, targets in zip(indptr, indices, strict=True):
         c = columns(CSR(shard.n_pre, n_post, ptr, targets[: ptr[-1]]))
@@ -75,21 +86,27 @@ def shard_plastic(proj, shard: StoredShard):
     layout = eqx.tree_at(
         lambda c: (c.indptr, c.indices), first, (shard.csr.indptr, jnp.asarray(indices))
     )
-    components = tuple(
-        eqx.tree_at(
-            lambda c: c.index,
-            c,
-            Indexed(layout, stacked, c.index.pre_capacity, c.index.post_capacity),
-        )
-        for c in proj.components
-    )
+    components = []
+    for c in proj.components:
+        index = Indexed(layout, stacked, c.index.pre_capacity, c.index.post_capacity)
+        c = eqx.tree_at(lambda c: c.index, c, index)
+        if c.sleep is not None and c.sleep.baseline == "post":  # (n_post,): cut by neuron
+            target = np.asarray(c.sleep.target)
+            target = np.pad(target, (0, shard.n_post * shard.n_shards - target.size))
+            blocks = Blocks(jnp.asarray(target.reshape(shard.n_shards, shard.n_post)))
+            c = eqx.tree_at(lambda c: c.sleep.target, c, blocks)
+        components.append(dataclasses.replace(c, shard=(shard.axis, proj.conn.n_post)))
+    components = tuple(components)
     return eqx.tree_at(lambda p: (p.conn, p.weight, p.components), proj, (shard, 1.0, components))
 
 
 def local_plastic(component: Plastic) -> Plastic:
     """Inside ``jax.shard_map``: ``component`` (``shard_plastic``'s) with this device's
-    ``Indexed`` block."""
-    return eqx.tree_at(lambda c: c.index, component, jax.tree.map(lambda x: x[0], component.index))
+    ``Indexed`` block (and block of a per-neuron sleep baseline)."""
+    c = eqx.tree_at(lambda c: c.index, component, jax.tree.map(lambda x: x[0], component.index))
+    if c.sleep is not None and isinstance(c.sleep.target, Blocks):
+        c = eqx.tree_at(lambda c: c.sleep.target, c, c.sleep.target.x[0])
+    return c
 
 
 def _kinds(rule, dtype):
@@ -190,17 +207,18 @@ def from_blocks(net, state, n_shards: int):
 
 def plastic_specs(net, state, specs, axis: str):
     """``specs`` (the state's) with the presynaptic leaves of every rule state
-    replicated (every device steps them from every shard's spikes)."""
+    replicated (every device steps them from every shard's spikes), and the modulator's
+    state (every device steps it from the same spikes: ``Plastic.whole``)."""
     components = list(specs.components)
     for k, proj in enumerate(net.projections):
         if not is_plastic(proj):
             continue
         parts = []
-        for c, (rule_state, *_), (rule_spec, *rest) in zip(
+        for c, (rule_state, *_), (rule_spec, post_spec, modulator) in zip(
             proj.components, state.components[k], components[k], strict=True
         ):
             kinds = _kinds(c.rule, rule_state.w.dtype)
             new = jax.tree.map(lambda s, kind: P() if kind == "pre" else s, rule_spec, kinds)
-            parts.append((new, *rest))
+            parts.append((new, post_spec, jax.tree.map(lambda _: P(), modulator)))
         components[k] = tuple(parts)
     return eqx.tree_at(lambda s: s.components, specs, tuple(components))

@@ -26,9 +26,11 @@ which pool over postsynaptic neurons, need a ``CSR``/``ELL`` layout.
 """
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._varying import own
 from .conn.layouts import CSR, ELL, Delayed
 from .delays import DelayState, delay_step, delay_steps, init_delay
 from .ops import Indexed, index
@@ -55,6 +57,9 @@ class Plastic(AbstractProjectionComponent):
     modulator: AbstractModulator | None = None
     index: Indexed | None = None
     delays: tuple | None = eqx.field(default=None, static=True)  # per group (ms), Delayed
+    # in bs.simulate_sharded: (mesh axis, n_post), the synapses split over the axis's
+    # devices by postsynaptic neuron (set by the runner; None: all on one device)
+    shard: tuple | None = eqx.field(default=None, static=True)
 
     def __check_init__(self):
         if not isinstance(self.rule, AbstractPlasticity):
@@ -119,14 +124,31 @@ class Plastic(AbstractProjectionComponent):
         else:
             post_delay, post = _grouped_step(post_delay, x.post, self.delays, dt)
         kwargs = {}
-        if self.modulator is not None:
-            modulator, kwargs["reward"] = self.modulator.step(modulator, x.pre, post, t=t, dt=dt)
+        if self.modulator is not None:  # a global signal: it sees every postsynaptic spike
+            modulator, kwargs["reward"] = self.modulator.step(
+                modulator, x.pre, self.whole(post), t=t, dt=dt
+            )
         rule_state = self.rule.step(rule_state, x.pre, post, layout=self.index, dt=dt, **kwargs)
         if self.sleep is not None:
-            w = self.sleep.renormalize(rule_state.w, layout=self.index, t=t, dt=dt)
+            w = rule_state.w if self.shard is None else own(rule_state.w, self.shard[0])
+            w = self.sleep.renormalize(w, layout=self.index, t=t, dt=dt, whole=self.whole)
             rule_state = eqx.tree_at(lambda s: s.w, rule_state, w)
         weight = rule_state.w.reshape(self.index.layout.weight_shape)
         return (rule_state, post_delay, modulator), x._replace(weight=weight)
+
+    def whole(self, x):
+        """``x (..., n)``, numbers per postsynaptic neuron of this device, as ``(...,
+        n_post)``, every device's in order and the same on every device (in a sharded
+        run, each device's block put in place and summed over the devices: one
+        ``psum``, exact, as every other term is 0; else ``x``)."""
+        if self.shard is None:
+            return x
+        axis, n_post = self.shard
+        n = x.shape[-1]
+        placed = jnp.zeros((*x.shape[:-1], n * jax.lax.axis_size(axis)), x.dtype)
+        at = jax.lax.axis_index(axis) * n
+        placed = jax.lax.dynamic_update_slice_in_dim(placed, x, at, axis=x.ndim - 1)
+        return jax.lax.psum(placed, axis)[..., :n_post]
 
     def run_form(self, state, *, dt):
         """The rule's ``run_form`` with the postsynaptic spikes it sees next and the

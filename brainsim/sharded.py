@@ -32,6 +32,8 @@ from ._multihost import check_same, local_blocks, place
 from ._shard_network import local_network, mask_padding, pad_state, shard_network
 from ._shard_plastic import from_blocks, plastic_specs, to_blocks
 from ._sink import RecordingLayout, RecordingSink
+from ._varying import own as _own
+from ._varying import varies as _varies
 from ._version import __version__
 from .delays import DelayState
 from .gap_junction import GapJunction
@@ -50,18 +52,6 @@ from .neurons import PoissonCounts, PoissonSource
 from .ops import default_capacity
 from .ops.compact import append_spikes
 from .ops.sharded import exchange, exchange_slots, padded
-
-
-def _varies(x, axis: str) -> bool:
-    """Whether ``x`` is typed as every device's own value along ``axis`` (varying)."""
-    return axis in jax.typeof(x).manual_axis_type.varying
-
-
-def _own(x, axis: str):
-    """``x`` typed as every device's own value along ``axis`` (varying), as a device's
-    event buffer or state is, whether the op that made it (pure JAX or a native kernel,
-    whose results carry no such type) says so or not: a scan's carry needs one type."""
-    return x if _varies(x, axis) else jax.lax.pcast(x, (axis,), to="varying")
 
 
 def _spec(x, axis):
@@ -130,9 +120,9 @@ def simulate_sharded(
     Needs procedural projections or stored ``CSR``, ``ELL`` (as its rows) or ``Delayed``
     ones without components (each device then holds the synapses onto its own neurons,
     their weights and delays; ``bs.distributed.network`` builds only those) or with
-    ``bs.Plastic`` (one process, no sleep, modulator or ``Normalized``:
-    each device learns its own synapses' weights; the final state holds them in layout
-    order), and
+    ``bs.Plastic`` (one process; each device learns its own synapses' weights, what
+    pools over neurons, sleep, modulators and ``Normalized``, pooled exactly; the final
+    state holds them in layout order), and
     populations of at least as many neurons as devices; the spikes equal those of
     ``bs.simulate`` on one device. A population whose size is not a multiple of the
     devices is padded at its end with inert neurons that never spike and receive

@@ -93,22 +93,25 @@ class Sleep(eqx.Module):
             target = _post_totals(w0, layout)
         return eqx.tree_at(lambda s: s.target, self, target, is_leaf=lambda x: x is None)
 
-    def renormalize(self, w, *, layout, t, dt):
+    def renormalize(self, w, *, layout, t, dt, whole=None):
         """The flat weights ``w`` after the decay of the step at ``t`` (unchanged when
-        awake)."""
+        awake). ``whole``: maps this device's per-postsynaptic-neuron totals to those of
+        the whole population when the synapses are split over devices by postsynaptic
+        neuron (``bs.Plastic.whole``); the layer's total is the sum of those, in
+        neuron order, whichever way the synapses are split."""
         if self.target is None:
             raise ValueError("Sleep.renormalize: the phase is bound by bs.Plastic (bind)")
         if not self.sleep:
             return w
         k = jnp.asarray(self.factor, w.dtype) ** (dt / self.sleep)
-        decayed = lambda w: self._decay(w, k, layout)
+        decayed = lambda w: self._decay(w, k, layout, whole or (lambda x: x))
         return jax.lax.cond(self.asleep(t, dt), decayed, lambda w: w, w)
 
-    def _decay(self, w, k, layout):
+    def _decay(self, w, k, layout, whole):
         if self.baseline == "static":
             return self.target + (w - self.target) * k
         if self.baseline == "layer":
-            total = jnp.sum(w)
+            total = jnp.sum(whole(_post_totals(w, layout)))
             return w * _ratio(self.target + (total - self.target) * k, total)
         total = _post_totals(w, layout)
         return (
