@@ -20,8 +20,11 @@ per-neuron totals) is a device's own: it owns whole columns, and its block of th
 per-neuron sleep baseline (``Blocks``).
 
 A rule's state leaves are told apart by their last axis (``_kinds``): presynaptic,
-postsynaptic or per synapse. Runs over several processes are refused (the weights are
-gathered back into layout order on one host)."""
+postsynaptic or per synapse. The weights are cut into the devices' block order for a
+run (``to_blocks``); over the devices of one process, gathered back into layout order
+after it (``from_blocks``); over several processes, each process keeps its own devices'
+blocks (a global array, in block order, that the next run takes as it is) and
+``gathered`` puts them in layout order on request (``bs.distributed.gather_plastic``)."""
 
 import dataclasses
 
@@ -29,10 +32,12 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import PartitionSpec as P
 
+from ._multihost import agree_max
 from .conn.layouts import CSR, ELL, Delayed
-from .ops.plastic import Columns, Indexed, columns
+from .ops.plastic import Columns, Indexed, _narrowest, columns
 from .ops.sharded import StoredShard, padded
 from .plastic import Plastic
 
@@ -54,11 +59,6 @@ def is_plastic(proj) -> bool:
             f"Projection {proj.name}: sharded runs support Plastic on a CSR, ELL or "
             f"Delayed layout, got {type(proj.conn).__name__}"
         )
-    if jax.process_count() > 1:
-        raise ValueError(
-            f"Projection {proj.name}: sharded runs with Plastic need a single process, "
-            f"got {jax.process_count()}"
-        )
     return True
 
 
@@ -69,23 +69,29 @@ def shard_plastic(proj, shard: StoredShard):
     leading shard axis as the block is (``local_plastic`` takes its own); its padding
     synapses target ``n_post`` (no neuron). A per-neuron sleep baseline is cut into
     the devices' blocks (``Blocks``)."""
-    indptr, indices = np.asarray(shard.csr.indptr), np.array(shard.csr.indices)
-    n_post, nnz = shard.n_post, indices.shape[1]
-    if shard.group is not None:  # synapse s of group g onto j: g n_post + j
-        indices = np.asarray(shard.group).astype(np.int32) * n_post + indices
+    n_post, nnz = shard.n_post, shard.csr.indices.shape[1]
+    groups = (shard.group,) if shard.group is not None else ()
+    if groups:  # synapse s of group g onto j: g n_post + j
         n_post *= len(shard.delays)
-    indices[np.arange(nnz) >= indptr[:, -1:]] = n_post  # padding: onto no neuron
-    cols = []
-    for ptr, targets in zip(indptr, indices, strict=True):
+    offset_type = _narrowest(shard.csr.max_degree)
+    blocks, in_degree = {}, 0  # this process's blocks (of a run over several processes)
+    for d, ptr, targets, *group in _own_blocks(shard.csr.indptr, shard.csr.indices, *groups):
+        if group:
+            targets = group[0].astype(np.int32) * shard.n_post + targets
+        targets = np.where(np.arange(nnz) < ptr[-1], targets, n_post)  # padding: no neuron
         c = columns(CSR(shard.n_pre, n_post, ptr, targets[: ptr[-1]]))
-        pre, offset = (np.pad(np.asarray(x), (0, nnz - x.shape[0])) for x in (c.pre, c.offset))
-        cols.append((np.asarray(c.indptr), pre, offset, c.max_degree))
-    stack = lambda i: jnp.asarray(np.stack([c[i] for c in cols]))
-    stacked = Columns(shard.n_pre, n_post, stack(0), stack(1), stack(2), max(c[3] for c in cols))
-    first = CSR(shard.n_pre, n_post, indptr[0], indices[0], max_degree=shard.csr.max_degree)
-    layout = eqx.tree_at(
-        lambda c: (c.indptr, c.indices), first, (shard.csr.indptr, jnp.asarray(indices))
+        pad = lambda x: np.pad(np.asarray(x), (0, nnz - x.shape[0]))
+        blocks[d] = (targets, np.asarray(c.indptr), pad(c.pre), pad(c.offset).astype(offset_type))
+        in_degree = max(in_degree, c.max_degree)
+    in_degree = int(agree_max(np.array([in_degree]))[0])  # the same shapes in every process
+    stack = lambda i: jax.make_array_from_callback(
+        (shard.n_shards, *blocks[d][i].shape),
+        shard.csr.indices.sharding,  # a block per device
+        lambda index: blocks[index[0].start or 0][i][None],
     )
+    stacked = Columns(shard.n_pre, n_post, stack(1), stack(2), stack(3), in_degree)
+    first = CSR(shard.n_pre, n_post, ptr, blocks[d][0], max_degree=shard.csr.max_degree)
+    layout = eqx.tree_at(lambda c: (c.indptr, c.indices), first, (shard.csr.indptr, stack(0)))
     components = []
     for c in proj.components:
         index = Indexed(layout, stacked, c.index.pre_capacity, c.index.post_capacity)
@@ -98,6 +104,14 @@ def shard_plastic(proj, shard: StoredShard):
         components.append(dataclasses.replace(c, shard=(shard.axis, proj.conn.n_post)))
     components = tuple(components)
     return eqx.tree_at(lambda p: (p.conn, p.weight, p.components), proj, (shard, 1.0, components))
+
+
+def _own_blocks(*arrays):
+    """``(d, block of each of arrays)`` for every shard ``d`` that this process's
+    devices hold of ``arrays`` (global arrays ``(n_shards, ...)`` laid out alike)."""
+    parts = [{s.index[0].start or 0: s.data for s in x.addressable_shards} for x in arrays]
+    for d in sorted(parts[0]):
+        yield d, *(np.asarray(p[d])[0] for p in parts)
 
 
 def local_plastic(component: Plastic) -> Plastic:
@@ -158,15 +172,32 @@ def _map_plastic(net, state, n_shards: int, fn):
     return eqx.tree_at(lambda s: s.components, state, tuple(components))
 
 
+def _blocked(x) -> bool:
+    """Whether ``x`` is a global array over the devices of several processes (a leaf of
+    the final state of a run over them: in block order already)."""
+    return isinstance(x, jax.Array) and not x.is_fully_addressable
+
+
+def _host(x) -> np.ndarray:
+    """The whole value of ``x`` on this host (of a global array over several processes:
+    every process's blocks, one all-gather that every process makes)."""
+    if _blocked(x):
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return np.asarray(jax.device_get(x))
+
+
 def to_blocks(net, state, n_shards: int):
     """``state`` with every plastic weight array in the devices' block order: block
     ``d`` (its synapses, padded with zeros to the largest block) at ``[d nnz, (d + 1)
     nnz)``, as ``shard_network`` cuts the layout; with per-synapse delays, every
     postsynaptic trace (``groups`` blocks of ``n_post``, ``bs.plastic.grouped``'s order)
-    too: device ``d`` holds ``groups`` blocks of its own neurons."""
+    too: device ``d`` holds ``groups`` blocks of its own neurons. Leaves of a run over
+    several processes (``_blocked``) are in block order already: kept."""
 
     def cut(x, kind, where):
         blocks, groups, n_post = where
+        if _blocked(x):
+            return x
         x = np.asarray(x)
         pad = lambda y, n: np.pad(y, [(0, 0)] * (y.ndim - 1) + [(0, n - y.shape[-1])])
         if kind == "post" and groups > 1:
@@ -189,13 +220,13 @@ def from_blocks(net, state, n_shards: int):
     def join(x, kind, where):
         blocks, groups, _ = where
         if kind == "post" and groups > 1:
-            x = np.asarray(jax.device_get(x))
+            x = _host(x)
             lead = x.shape[:-1]
             x = np.moveaxis(x.reshape(*lead, n_shards, groups, -1), -3, -2)
             return jnp.asarray(x.reshape(*lead, -1))
         if kind != "synapse":
             return x
-        x = np.asarray(jax.device_get(x))
+        x = _host(x)
         nnz = x.shape[-1] // n_shards
         out = np.zeros(x.shape[:-1] + (sum(b.size for b in blocks),), x.dtype)
         for d, b in enumerate(blocks):
@@ -203,6 +234,15 @@ def from_blocks(net, state, n_shards: int):
         return jnp.asarray(out)
 
     return _map_plastic(net, state, n_shards, join)
+
+
+def gathered(net, state, n_shards: int):
+    """``state`` (a run's final state over ``n_shards`` devices) with its plastic
+    weights in layout order on this host: ``from_blocks`` for a run over several
+    processes (an all-gather of each leaf in every process), as it is for one."""
+    if not any(_blocked(x) for x in jax.tree.leaves(state)):
+        return state  # one process: in layout order already
+    return from_blocks(net, state, n_shards)
 
 
 def plastic_specs(net, state, specs, axis: str):

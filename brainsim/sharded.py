@@ -120,9 +120,10 @@ def simulate_sharded(
     Needs procedural projections or stored ``CSR``, ``ELL`` (as its rows) or ``Delayed``
     ones without components (each device then holds the synapses onto its own neurons,
     their weights and delays; ``bs.distributed.network`` builds only those) or with
-    ``bs.Plastic`` (one process; each device learns its own synapses' weights, what
-    pools over neurons, sleep, modulators and ``Normalized``, pooled exactly; the final
-    state holds them in layout order), and
+    ``bs.Plastic`` (each device learns its own synapses' weights, what pools over
+    neurons, sleep, modulators and ``Normalized``, pooled exactly; the final state holds
+    them in layout order, over several processes each process its own blocks: below),
+    and
     populations of at least as many neurons as devices; the spikes equal those of
     ``bs.simulate`` on one device. A population whose size is not a multiple of the
     devices is padded at its end with inert neurons that never spike and receive
@@ -136,7 +137,10 @@ def simulate_sharded(
     cross processes in the same one collective per step (or per ``exchange_every``
     steps). Spikes must be recorded as events: each process returns the ``SpikeEvents``
     of its own neurons (global indices; ``bs.distributed.merge_events`` joins those of
-    every process).
+    every process). The final state's plastic weights stay where they were learned: a
+    global array in the devices' block order, each process holding its own blocks, that
+    the next call takes as it is; ``bs.distributed.gather_plastic`` puts them in layout
+    order.
 
     ``exchange_every``: steps between two spike exchanges, from 1 (every step) to
     ``bs.exchange_interval(net, dt)`` (the network's smallest delay in steps), which is
@@ -321,7 +325,8 @@ def simulate_sharded(
         run_chunks(n_steps, chunk_steps, run_chunk, progress=False)
     finally:
         streamed = stream.close() if stream is not None else None
-    state = from_blocks(net, state, n_shards)  # plastic weights in layout order
+    if all(d.process_index == jax.process_index() for d in mesh.devices.flat):
+        state = from_blocks(net, state, n_shards)  # plastic weights in layout order
     if streamed is not None:
         return state, {n: streamed[n]["spikes"] for n in net.populations}
     if events:

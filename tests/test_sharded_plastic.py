@@ -3,17 +3,8 @@ the weights of the synapses onto its own neurons; spikes and learned weights equ
 single-device run's bit for bit."""
 
 import textwrap
-from pathlib import Path
-from unittest import mock
 
-import jax
-import pytest
 from helpers import on_eight_devices
-
-import brainsim as bs
-from brainsim._shard_plastic import is_plastic
-
-ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = textwrap.dedent(
     """
@@ -172,22 +163,3 @@ def test_eight_devices_pool_as_one_device():
         assert d[0] > 0.01 and d[0] == d[1], (name, out)
     for p in ("E", "I"):
         assert out[p]["n"] > 50 and out[p]["equal"], (p, out)
-
-
-def test_plastic_over_several_processes_is_refused():
-    """The check the sharded runner makes on a plastic projection, under a mocked
-    process count (no several-process run is started here)."""
-    proj = bs.Projection(
-        "A",
-        "A",
-        bs.conn.FixedProb(0.2),
-        weight=0.1,
-        components=(bs.Plastic(bs.plasticity.PairSTDP()),),
-    )
-    net = bs.Network({"A": bs.neurons.LIF(16)}, [proj], key=jax.random.key(0))
-    assert is_plastic(net.projections[0])
-    with (
-        mock.patch("jax.process_count", return_value=2),
-        pytest.raises(ValueError, match="Projection A->A: .*single process, got 2"),
-    ):
-        is_plastic(net.projections[0])

@@ -1,0 +1,117 @@
+"""Plastic projections over several processes (jax.distributed on localhost, Gloo CPU
+collectives): each process learns and keeps the weights of its own neurons' synapses;
+spikes merged and weights gathered equal the single-process run's bit for bit."""
+
+import json
+import textwrap
+
+import jax
+import numpy as np
+from test_multiprocess import _launch
+
+import brainsim as bs
+
+# Each process: 2 host CPU devices (4 shards). Two calls, the first's final state (its
+# weights: this process's blocks) passed back into the second in every process.
+CHILD = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import brainsim as bs
+
+    pid, port, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    bs.distributed.initialize(f"localhost:{port}", 2, pid, timeout=120)
+    import jax
+    from test_multiprocess_plastic import plastic_network
+
+    assert jax.process_count() == 2 and jax.device_count() == 4, jax.devices()
+    net = plastic_network()
+    state = net.init(jax.random.key(1))
+    mid, first = bs.simulate_sharded(net, state, 20.0, 0.1, events=True)
+    end, second = bs.simulate_sharded(net, mid, 20.0, 0.1, t0=20.0, events=True)
+    w = end.components[0][0][0].w  # this process's two blocks of E->E, block order
+    held = {"global": not w.is_fully_addressable,
+            "blocks": sorted(s.index[-1].start for s in w.addressable_shards),
+            "block": int(w.addressable_shards[0].data.shape[-1]), "total": int(w.shape[-1])}
+    whole = bs.distributed.gather_plastic(net, end)
+    np.savez(f"{out}/p{pid}.npz",
+             **{f"w{k}": np.asarray(whole.components[k][0][0].w) for k in (0, 2)},
+             **{f"{p}_{k}_{tag}": np.asarray(getattr(e, k))
+                for tag, ev in (("first", first), ("second", second)) for p, e in ev.items()
+                for k in ("steps", "neurons")})
+    print(json.dumps(held))
+    """
+)
+
+
+def plastic_network() -> bs.Network:
+    """101 E and 27 I LIF neurons (padded to multiples of 4), stored FixedProb(0.1)
+    projections: pair STDP on E->E, Vogels-Sprekeler with sleep toward the layer's
+    total on I->E (its total pooled over every device of both processes)."""
+    lif = lambda n: bs.neurons.LIF(n, v_init=bs.initializers.Uniform(-60.0, -50.0), i_ext=250.0)
+    P = bs.plasticity
+    stdp = P.PairSTDP(0.05, 0.06, 20.0, 15.0, bounds=P.Bounds(0.0, 2.0))
+    vogels = P.VogelsSprekeler(eta=0.05, rho0=5.0, tau=20.0, bounds=P.Bounds(0.0, 10.0))
+    sleep = P.Sleep(wake=5.0, sleep=5.0, factor=0.3, baseline="layer")
+    proj = lambda pre, post, w, *components, **kw: bs.Projection(
+        pre,
+        post,
+        bs.conn.FixedProb(0.1),
+        weight=w,
+        synapse=bs.synapses.Exponential(5.0),
+        components=components,
+        **kw,
+    )
+    inhibitory = bs.synapses.Conductance(-80.0)
+    projections = [
+        proj("E", "E", 0.5, bs.Plastic(stdp)),
+        proj("E", "I", 0.5),
+        proj("I", "E", 1.0, bs.Plastic(vogels, sleep=sleep), output=inhibitory),
+        proj("I", "I", 1.0, output=inhibitory),
+    ]
+    return bs.Network({"E": lif(101), "I": lif(27)}, projections, key=jax.random.key(0))
+
+
+def test_two_processes_learn_the_single_process_weights(tmp_path):
+    """The E/I network above for 400 steps as 2 processes of 2 devices each, in two
+    calls (the first's final state passed back in every process): each process holds
+    only its own two blocks of the learned weights (a global array), the merged
+    recordings equal ``bs.simulate``'s spike trains and the weights gathered by
+    ``bs.distributed.gather_plastic`` (in every process) equal its final weights, bit
+    for bit: every synapse is updated from its own two neurons in the same order as on
+    one device, and the layer's total is summed in neuron order. The weights feed back
+    into the recurrent network's spikes, so a weight lost or misplaced between the calls
+    shows in both."""
+    codes, outs = _launch(CHILD, tmp_path, n=2, devices=2, timeout=400)
+    assert codes == [0, 0], [o[1][-3000:] for o in outs]
+    net = plastic_network()
+    state = net.init(jax.random.key(1))
+    one, rec = bs.simulate(net, state, 40.0, 0.1, record={"E": ["spikes"], "I": ["spikes"]})
+    files = [np.load(tmp_path / f"p{p}.npz") for p in (0, 1)]
+    for p, (out, _) in enumerate(outs):
+        held = json.loads(out.strip().splitlines()[-1])
+        assert held["global"] and held["total"] == 4 * held["block"], held
+        assert held["blocks"] == [2 * p * held["block"], (2 * p + 1) * held["block"]], held
+    for k in (0, 2):
+        ref, w0 = (np.asarray(s.components[k][0][0].w) for s in (one, state))
+        assert np.sum(ref != w0) > ref.size // 4  # it did learn
+        for f in files:
+            np.testing.assert_array_equal(f[f"w{k}"], ref, err_msg=f"projection {k}")
+    for pop in ("E", "I"):
+        ref = np.asarray(rec[pop]["spikes"]) != 0
+        assert ref.sum() > 50
+        size = net.populations[pop].size
+        parts = [
+            np.concatenate(
+                [
+                    bs.SpikeEvents(
+                        f[f"{pop}_steps_{t}"], f[f"{pop}_neurons_{t}"], (200, size)
+                    ).dense()
+                    for t in ("first", "second")
+                ]
+            )
+            for f in files
+        ]
+        merged = np.logical_or(*parts)
+        assert not np.any(parts[0] & parts[1])  # each process recorded its own neurons
+        np.testing.assert_array_equal(merged, ref, err_msg=pop)
