@@ -54,7 +54,7 @@ def is_plastic(proj) -> bool:
     components = getattr(proj, "components", ())
     if not components or not all(isinstance(c, Plastic) for c in components):
         return False
-    if type(proj.conn) not in (CSR, ELL, Delayed):
+    if type(proj.conn) not in (CSR, ELL, Delayed, StoredShard):
         raise ValueError(
             f"Projection {proj.name}: sharded runs support Plastic on a CSR, ELL or "
             f"Delayed layout, got {type(proj.conn).__name__}"
@@ -159,8 +159,8 @@ def _map_plastic(net, state, n_shards: int, fn):
     postsynaptic population."""
     components = list(state.components)
     for k, proj in enumerate(net.projections):
-        if not is_plastic(proj):
-            continue
+        if not is_plastic(proj) or isinstance(proj.conn, StoredShard):
+            continue  # (built per process: in block order from the start)
         groups = len(proj.conn.delays) if type(proj.conn) is Delayed else 1
         where = (_blocks(proj, n_shards), groups, padded(proj.conn.n_post, n_shards))
         parts = []

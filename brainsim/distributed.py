@@ -67,7 +67,12 @@ def network(
     only the blocks of its own targets), ``FixedTotalNumber`` (per-synapse weights and
     delays included), ``FromEdges`` (each process keeps the edges onto its
     neurons) and ``OneToOne``; procedural ones (``ProceduralFixedOutDegree``) store nothing; any
-    other rule, ``Projection(delays=...)`` or components are a ``ValueError``. A population
+    other rule, ``Projection(delays=...)`` or components other than ``bs.Plastic`` are a
+    ``ValueError``. A ``bs.Plastic`` projection (without ``sleep``, whose baselines need
+    every synapse's initial weight) is indexed and initialized by each process for its
+    own devices' blocks only: ``net.init`` gives its weights (and per-synapse rule
+    state) in the devices' block order, split over them, and they stay so (no process
+    holds them whole; ``gather_plastic`` leaves them as they are). A population
     whose size is not a multiple of the number of devices is padded at its end with inert
     neurons in the run (``bs.simulate_sharded``). A process draws every random number of
     a rule (the stream is sequential) but holds only its own synapses, plus O(2^16) per
@@ -88,6 +93,9 @@ def gather_plastic(
     this host. Over several processes each process holds only its own devices' blocks
     of them, in block order (passed back into ``simulate_sharded`` as they are): every
     process calls this (one all-gather per array) and gets them whole; with one process
-    they are in layout order already and ``state`` is returned as it is."""
+    they are in layout order already and ``state`` is returned as it is. Projections
+    built per process (``network``) have no layout order (no process holds the layout):
+    theirs stay in block order, split over the devices (block ``d`` at ``[d nnz, (d + 1)
+    nnz)``: the synapses onto device ``d``'s neurons in row order, padded with zeros)."""
     mesh = jax.make_mesh((jax.device_count(),), (axis,)) if mesh is None else mesh
     return gathered(net, state, mesh.shape[axis])

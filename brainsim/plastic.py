@@ -34,6 +34,7 @@ from ._varying import own
 from .conn.layouts import CSR, ELL, Delayed
 from .delays import DelayState, delay_step, delay_steps, init_delay
 from .ops import Indexed, index
+from .ops.sharded import StoredShard
 from .plasticity import AbstractModulator, AbstractPlasticity, Normalized, Sleep
 from .projection import AbstractProjectionComponent, ProjectionInput
 
@@ -106,16 +107,15 @@ class Plastic(AbstractProjectionComponent):
                 f"Projection {projection.name}: plastic weights are state, so a batch of "
                 f"networks is made by jax.vmap(net.init), not batch_shape={batch_shape}"
             )
-        conn = projection.conn
-        w = _flat_weights(projection)
+        n_pre, n_post, w = _initial(projection)
         modulator = None if self.modulator is None else self.modulator.init(key)
         if self.delays is not None:  # the last D postsynaptic spike vectors, D the longest
             depth = max(delay_steps(d, dt) for d in self.delays)
-            post = init_delay(depth + 1, (conn.n_post,))
-            return self.rule.init(w, conn.n_pre, self.index.layout.n_post), post, modulator
+            post = init_delay(depth + 1, (n_post,))
+            return self.rule.init(w, n_pre, len(self.delays) * n_post), post, modulator
         # a buffer of d spike vectors (init_delay(d + 1)) returns those of d steps before
-        post = init_delay(delay_steps(projection.delay, dt) + 1, (conn.n_post,))
-        return self.rule.init(w, conn.n_pre, conn.n_post), post, modulator
+        post = init_delay(delay_steps(projection.delay, dt) + 1, (n_post,))
+        return self.rule.init(w, n_pre, n_post), post, modulator
 
     def step(self, state, x: ProjectionInput, *, t, dt):
         rule_state, post_delay, modulator = state
@@ -171,6 +171,17 @@ class Plastic(AbstractProjectionComponent):
             DelayState(buffer, post_delay.cursor),
             modulator,
         )
+
+
+def _initial(projection):
+    """``(n_pre, n_post, initial flat weights)`` of ``projection``: its layout's, or
+    for one built split over devices (``bs.distributed.network``: a
+    ``bs.ops.StoredShard``) the padded populations' and the weights in the devices'
+    block order, each process holding its own blocks."""
+    conn = projection.conn
+    if isinstance(conn, StoredShard):
+        return conn.n_pre, conn.n_post * conn.n_shards, conn.flat_weights(projection.weight)
+    return conn.n_pre, conn.n_post, _flat_weights(projection)
 
 
 def _flat_weights(projection):
