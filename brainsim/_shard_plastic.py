@@ -12,12 +12,12 @@ With per-synapse delays (``bs.conn.Delayed``) the rule runs on the block's group
 every delay group.
 
 What pools over the synapses of several devices goes through ``Plastic.whole`` (one
-``all_gather`` of a value per postsynaptic neuron): the modulator of a three-factor rule
-sees every postsynaptic spike (every device computes the same reward from the same
-spikes), and the sleep renormalization of a whole layer sums its neurons' totals in
-neuron order, as on one device. Per-neuron pooling (``Normalized``, sleep toward
-per-neuron totals) is a device's own: it owns whole columns, and its block of the
-per-neuron sleep baseline (``Blocks``).
+``psum`` of the values per postsynaptic neuron, each device's put in place): the
+modulator of a three-factor rule sees every postsynaptic spike (every device computes
+the same reward from the same spikes), and the sleep renormalization of a whole layer
+sums its neurons' totals in neuron order, as on one device. Per-neuron pooling
+(``Normalized``, sleep toward per-neuron totals) is a device's own: it owns whole
+columns, and its block of the per-neuron sleep baseline (``Blocks``).
 
 A rule's state leaves are told apart by their last axis (``_kinds``): presynaptic,
 postsynaptic or per synapse. The weights are cut into the devices' block order for a
@@ -63,8 +63,9 @@ def is_plastic(proj) -> bool:
 
 
 def shard_plastic(proj, shard: StoredShard):
-    """``proj`` (its ``Plastic`` components bound to the whole layout) with ``shard`` as
-    its connectivity and each component's ``Indexed`` layout that of every block (of
+    """``proj`` (its ``Plastic`` components bound to the whole layout, or to an empty
+    stand-in of it when built per process: ``build_sharded``) with ``shard`` as its
+    connectivity and each component's ``Indexed`` layout that of every block (of
     its grouped view with per-synapse delays: ``bs.plastic.grouped``), stacked along a
     leading shard axis as the block is (``local_plastic`` takes its own); its padding
     synapses target ``n_post`` (no neuron). A per-neuron sleep baseline is cut into
@@ -81,16 +82,18 @@ def shard_plastic(proj, shard: StoredShard):
         targets = np.where(np.arange(nnz) < ptr[-1], targets, n_post)  # padding: no neuron
         c = columns(CSR(shard.n_pre, n_post, ptr, targets[: ptr[-1]]))
         pad = lambda x: np.pad(np.asarray(x), (0, nnz - x.shape[0]))
-        blocks[d] = (targets, np.asarray(c.indptr), pad(c.pre), pad(c.offset).astype(offset_type))
+        cols = (np.asarray(c.indptr), pad(c.pre), pad(c.offset).astype(offset_type))
+        blocks[d] = (targets, *cols, ptr)
         in_degree = max(in_degree, c.max_degree)
     in_degree = int(agree_max(np.array([in_degree]))[0])  # the same shapes in every process
+    mine = blocks[min(blocks)]  # (any of this process's blocks: the shapes)
     stack = lambda i: jax.make_array_from_callback(
-        (shard.n_shards, *blocks[d][i].shape),
+        (shard.n_shards, *mine[i].shape),
         shard.csr.indices.sharding,  # a block per device
         lambda index: blocks[index[0].start or 0][i][None],
     )
     stacked = Columns(shard.n_pre, n_post, stack(1), stack(2), stack(3), in_degree)
-    first = CSR(shard.n_pre, n_post, ptr, blocks[d][0], max_degree=shard.csr.max_degree)
+    first = CSR(shard.n_pre, n_post, mine[4], mine[0], max_degree=shard.csr.max_degree)
     layout = eqx.tree_at(lambda c: (c.indptr, c.indices), first, (shard.csr.indptr, stack(0)))
     components = []
     for c in proj.components:
@@ -99,8 +102,8 @@ def shard_plastic(proj, shard: StoredShard):
         if c.sleep is not None and c.sleep.baseline == "post":  # (n_post,): cut by neuron
             target = np.asarray(c.sleep.target)
             target = np.pad(target, (0, shard.n_post * shard.n_shards - target.size))
-            blocks = Blocks(jnp.asarray(target.reshape(shard.n_shards, shard.n_post)))
-            c = eqx.tree_at(lambda c: c.sleep.target, c, blocks)
+            baseline = Blocks(jnp.asarray(target.reshape(shard.n_shards, shard.n_post)))
+            c = eqx.tree_at(lambda c: c.sleep.target, c, baseline)
         components.append(dataclasses.replace(c, shard=(shard.axis, proj.conn.n_post)))
     components = tuple(components)
     return eqx.tree_at(lambda p: (p.conn, p.weight, p.components), proj, (shard, 1.0, components))
