@@ -162,7 +162,8 @@ def simulate_sharded(
     net.check_state(state, dt)
     every = _exchange_every(net, dt, exchange_every)
     mesh = jax.make_mesh((jax.device_count(),), (axis,)) if mesh is None else mesh
-    if not events and not all(d.process_index == jax.process_index() for d in mesh.devices.flat):
+    one_process = all(d.process_index == jax.process_index() for d in mesh.devices.flat)
+    if not events and not one_process:
         raise ValueError(
             "simulate_sharded over the devices of several processes records each process's "
             "own neurons: pass events=True (and merge with bs.distributed.merge_events)"
@@ -325,7 +326,7 @@ def simulate_sharded(
         run_chunks(n_steps, chunk_steps, run_chunk, progress=False)
     finally:
         streamed = stream.close() if stream is not None else None
-    if all(d.process_index == jax.process_index() for d in mesh.devices.flat):
+    if one_process:  # (over several, each process keeps its own blocks)
         state = from_blocks(net, state, n_shards)  # plastic weights in layout order
     if streamed is not None:
         return state, {n: streamed[n]["spikes"] for n in net.populations}
