@@ -18,7 +18,13 @@ from jax.sharding import PartitionSpec as P
 from ._checks import check_finite
 from ._multihost import agree_max, place
 from ._random import fold_in, is_threefry
-from ._shard_plastic import Blocks, is_plastic, local_plastic, shard_plastic
+from ._shard_plastic import (
+    Blocks,
+    is_plastic,
+    local_plastic,
+    shard_plastic,
+    with_block_baselines,
+)
 from .conn.builders import AbstractBuilder, ProceduralFixedOutDegree
 from .conn.layouts import CSR, ELL, Delayed, Procedural
 from .network import Network
@@ -247,12 +253,6 @@ def build_sharded(populations, projections, key, mesh: Mesh, axis: str) -> Netwo
                 "delays= (draw them with the rule, e.g. FixedTotalNumber(delays=...)) "
                 "or components but bs.Plastic"
             )
-        if any(c.sleep is not None for c in proj.components):
-            raise ValueError(
-                f"Projection {proj.name}: a plastic projection built per process takes no "
-                "sleep (its baseline comes from every synapse's initial weight): build it "
-                "with bs.Network"
-            )
         n_pre, n_post = populations[proj.pre].size, populations[proj.post].size
         width = padded(n_post, n_shards) // n_shards  # this process's targets, padding cut
         window = (min(min(mine) * width, n_post), min((max(mine) + 1) * width, n_post))
@@ -287,7 +287,7 @@ def build_sharded(populations, projections, key, mesh: Mesh, axis: str) -> Netwo
     for k, (n_pre, n_post, rows, w, *delayed) in windows.items():
         shard = _stored_shard(n_pre, n_post, rows, w, mesh, axis, *delayed)
         if built[k].components:  # each process indexes its own blocks; weights: Plastic.init
-            plastic = shard_plastic(built[k], shard)
+            plastic = shard_plastic(with_block_baselines(built[k], shard), shard)
             built[k] = eqx.tree_at(lambda p: p.components, built[k], plastic.components)
         built[k] = eqx.tree_at(lambda p: p.conn, built[k], shard)
     return eqx.tree_at(lambda n: n.projections, net, tuple(built))

@@ -109,6 +109,39 @@ def shard_plastic(proj, shard: StoredShard):
     return eqx.tree_at(lambda p: (p.conn, p.weight, p.components), proj, (shard, 1.0, components))
 
 
+def with_block_baselines(proj, shard: StoredShard):
+    """``proj`` (built per process: its ``Plastic`` components bound to an empty
+    stand-in of its layout) with every sleep baseline from the initial weights of
+    ``shard``'s blocks: each process sums its own blocks' weights per postsynaptic
+    neuron (in the layout's order within a neuron, as one device does) and every
+    process gets every neuron's total (one all-gather of ``n_post`` values)
+    (``Sleep.with_totals``)."""
+    if all(c.sleep is None for c in proj.components):
+        return proj
+    width, nnz = shard.n_post, shard.csr.indices.shape[1]
+    per_synapse = (shard.weights,) if shard.weights is not None else ()
+    own = {}  # block: (its neurons' totals, its synapse count)
+    for d, ptr, targets, *w in _own_blocks(shard.csr.indptr, shard.csr.indices, *per_synapse):
+        real = np.arange(nnz) < ptr[-1]
+        weight = proj.weight if not w else jnp.asarray(w[0]) * proj.weight
+        w0 = jnp.where(real, weight, 0.0).astype(jnp.result_type(float))
+        totals = jax.ops.segment_sum(w0, np.where(real, targets, width), width)
+        own[d] = (np.asarray(totals), int(ptr[-1]))
+    blocks = sorted(own)
+    every = (np.array(blocks), np.stack([own[d][0] for d in blocks]), [own[d][1] for d in blocks])
+    if jax.process_count() > 1:
+        every = multihost_utils.process_allgather(every)
+    ids, totals, counts = np.ravel(every[0]), np.reshape(every[1], (-1, width)), every[2]
+    totals = np.concatenate(totals[np.argsort(ids)])[: proj.conn.n_post]
+    components = tuple(
+        c
+        if c.sleep is None
+        else eqx.tree_at(lambda c: c.sleep, c, c.sleep.with_totals(totals, int(np.sum(counts))))
+        for c in proj.components
+    )
+    return eqx.tree_at(lambda p: p.components, proj, components)
+
+
 def _own_blocks(*arrays):
     """``(d, block of each of arrays)`` for every shard ``d`` that this process's
     devices hold of ``arrays`` (global arrays ``(n_shards, ...)`` laid out alike)."""

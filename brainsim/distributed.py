@@ -68,11 +68,12 @@ def network(
     delays included), ``FromEdges`` (each process keeps the edges onto its
     neurons) and ``OneToOne``; procedural ones (``ProceduralFixedOutDegree``) store nothing; any
     other rule, ``Projection(delays=...)`` or components other than ``bs.Plastic`` are a
-    ``ValueError``. A ``bs.Plastic`` projection (without ``sleep``, whose baselines need
-    every synapse's initial weight) is indexed and initialized by each process for its
-    own devices' blocks only: ``net.init`` gives its weights (and per-synapse rule
-    state) in the devices' block order, split over them, and they stay so (no process
-    holds them whole; ``gather_plastic`` leaves them as they are). A population
+    ``ValueError``. A ``bs.Plastic`` projection is indexed and initialized by each
+    process for its own devices' blocks only (a sleep baseline from every neuron's
+    initial total: one all-gather of ``n_post`` values): ``net.init`` gives its weights
+    (and per-synapse rule state) in the devices' block order, split over them, and they
+    stay so (no process holds them whole; ``gather_plastic`` leaves them as they are).
+    A population
     whose size is not a multiple of the number of devices is padded at its end with inert
     neurons in the run (``bs.simulate_sharded``). A process draws every random number of
     a rule (the stream is sequential) but holds only its own synapses, plus O(2^16) per
@@ -96,6 +97,7 @@ def gather_plastic(
     they are in layout order already and ``state`` is returned as it is. Projections
     built per process (``network``) have no layout order (no process holds the layout):
     theirs stay in block order, split over the devices (block ``d`` at ``[d nnz, (d + 1)
-    nnz)``: the synapses onto device ``d``'s neurons in row order, padded with zeros)."""
+    nnz)``: the synapses onto device ``d``'s neurons in row order, then padding that is
+    no synapse and holds no meaningful value)."""
     mesh = jax.make_mesh((jax.device_count(),), (axis,)) if mesh is None else mesh
     return gathered(net, state, mesh.shape[axis])
