@@ -6,7 +6,9 @@ Every process runs the same script. After ``bs.distributed.initialize(...)``,
 sharded run's collectives cross processes (over Gloo on CPUs, NCCL on GPUs). Each
 process places, steps and records only the neurons of its own devices; ``network``
 builds a network's stored synapses alike, each process only those onto its own
-neurons; the recordings of all processes are merged afterwards by ``merge_events``.
+neurons; the recordings of all processes are merged afterwards by ``merge_events``,
+and the weights that plastic projections learned (each process holds its own
+neurons' synapses) gathered by ``gather_plastic``.
 """
 
 import os
@@ -16,8 +18,9 @@ import jax
 from jax.sharding import Mesh
 
 from ._shard_network import build_sharded
+from ._shard_plastic import gathered
 from .monitors import merge_events as merge_events  # (defined with the recordings)
-from .network import Network
+from .network import Network, NetworkState
 
 
 def initialize(
@@ -99,7 +102,13 @@ def network(
     only the blocks of its own targets), ``FixedTotalNumber`` (per-synapse weights and
     delays included), ``FromEdges`` (each process keeps the edges onto its
     neurons) and ``OneToOne``; procedural ones (``ProceduralFixedOutDegree``) store nothing; any
-    other rule, ``Projection(delays=...)`` or components are a ``ValueError``. A population
+    other rule, ``Projection(delays=...)`` or components other than ``bs.Plastic`` are a
+    ``ValueError``. A ``bs.Plastic`` projection is indexed and initialized by each
+    process for its own devices' blocks only (a sleep baseline from every neuron's
+    initial total: one all-gather of ``n_post`` values): ``net.init`` gives its weights
+    (and per-synapse rule state) in the devices' block order, split over them, and they
+    stay so (no process holds them whole; ``gather_plastic`` leaves them as they are).
+    A population
     whose size is not a multiple of the number of devices is padded at its end with inert
     neurons in the run (``bs.simulate_sharded``). A process draws every random number of
     a rule (the stream is sequential) but holds only its own synapses, plus O(2^16) per
@@ -107,3 +116,23 @@ def network(
     and ``axis``) only."""
     mesh = jax.make_mesh((jax.device_count(),), (axis,)) if mesh is None else mesh
     return build_sharded(populations, projections, key, mesh, axis)
+
+
+def gather_plastic(
+    net: Network, state: NetworkState, *, mesh: Mesh | None = None, axis: str = "neurons"
+) -> NetworkState:
+    """``state``, the final state of a ``bs.simulate_sharded`` run of ``net`` over
+    ``mesh`` (default: every device on one axis ``axis``, as ``simulate_sharded``'s),
+    with the plastic weights of every ``bs.Plastic`` projection (and the rest of its
+    rule's per-synapse state; with per-synapse delays, its postsynaptic traces) in
+    layout order (``state.components[k][0][0].w``, as ``bs.simulate`` returns them) on
+    this host. Over several processes each process holds only its own devices' blocks
+    of them, in block order (passed back into ``simulate_sharded`` as they are): every
+    process calls this (one all-gather per array) and gets them whole; with one process
+    they are in layout order already and ``state`` is returned as it is. Projections
+    built per process (``network``) have no layout order (no process holds the layout):
+    theirs stay in block order, split over the devices (block ``d`` at ``[d nnz, (d + 1)
+    nnz)``: the synapses onto device ``d``'s neurons in row order, then padding that is
+    no synapse and holds no meaningful value)."""
+    mesh = jax.make_mesh((jax.device_count(),), (axis,)) if mesh is None else mesh
+    return gathered(net, state, mesh.shape[axis])
