@@ -355,7 +355,12 @@ _KEEP = 16
 
 def _program(key: tuple, build):
     """``jax.jit(build())``, the same function object (so its compiled program) for the
-    same ``key`` as a recent call's (the last ``_KEEP`` kept)."""
+    same ``key`` as a recent call's (the last ``_KEEP`` kept; a key with an unhashable
+    part: a new one)."""
+    try:
+        hash(key)
+    except TypeError:
+        return jax.jit(build())
     if key not in _PROGRAMS:
         if len(_PROGRAMS) >= _KEEP:
             _PROGRAMS.pop(next(iter(_PROGRAMS)))
