@@ -184,11 +184,18 @@ inline bool ForEachActiveRow(const T* __restrict s, int64_t n_pre, PrefetchRow p
 // else w[synapse], for the targets j in [lo, hi) only; the others and indices
 // out of range are skipped (one unsigned compare).  Splitting the targets
 // into ranges leaves every target's additions in the same order.  The spike
-// value s_i of row act[k] is value(k).  Returns false on a malformed indptr.
-template <typename T, bool kHomo, typename Value>
+// value s_i of row act[k] is value(k).  touch(k, i) runs before row act[k] = i
+// is read (a plastic row's weights updated in the same traversal; false:
+// stop, as malformed; w is not restrict-qualified, a row's own restrict view
+// starts after touch).  Returns false on a malformed indptr.
+struct NoTouch {
+  bool operator()(int64_t, int64_t) const { return true; }
+};
+template <typename T, bool kHomo, typename Value, typename Touch = NoTouch>
 inline bool AddRowsOf(const int32_t* __restrict indptr, const int32_t* __restrict indices,
-                      const T* __restrict w, Value value, const int32_t* act, int64_t na,
-                      int64_t nnz, T* __restrict out, int64_t lo, int64_t hi) {
+                      const T* w, Value value, const int32_t* act, int64_t na,
+                      int64_t nnz, T* __restrict out, int64_t lo, int64_t hi,
+                      Touch touch = {}) {
   const uint64_t span = static_cast<uint64_t>(hi - lo);
   T* __restrict out_lo = out + lo;
   auto locate = [&](int64_t r) { Prefetch(indptr + r); };
@@ -202,7 +209,7 @@ inline bool AddRowsOf(const int32_t* __restrict indptr, const int32_t* __restric
   };
   auto row = [&](int64_t k, int64_t i) -> bool {
     const int64_t beg = indptr[i], end = indptr[i + 1];
-    if (beg < 0 || end < beg || end > nnz) return false;
+    if (beg < 0 || end < beg || end > nnz || !touch(k, i)) return false;
     const int32_t* __restrict idx = indices + beg;
     const int64_t len = end - beg;
     const T si = value(k);
