@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "event_common.h"
 
@@ -105,38 +106,69 @@ ffi::Error PreparePairs(Scratch<T>& sc, ffi::Span<const int64_t> plastic, const 
   return ffi::Error::Success();
 }
 
-// x[i] <- jump(x[i] f, s) for i in [lo, hi): for the listed (spiking) i the
-// reference's all-to-all x f + s, which XLA contracts into one fused
-// multiply-add, or nearest-neighbour t + s (1 - t), t = x f (two uses of t:
-// not contracted; the same value either way for s in {0, 1}); elsewhere x f
-// (s = 0, the same value), vectorised. act[0..na) ascending, val their values.
+// y[i] <- jump(x[i] f, s) for i in [lo, hi) (y may be x): for the listed
+// (spiking) i the reference's all-to-all x f + s, which XLA contracts into
+// one fused multiply-add, or nearest-neighbour t + s (1 - t), t = x f (two
+// uses of t: not contracted; the same value either way for s in {0, 1});
+// elsewhere x f (s = 0, the same value), vectorised. act[0..na) lie in
+// [lo, hi), val their values.
 template <typename T>
-static void DecayJump(T* x, T f, int64_t lo, int64_t hi, const int32_t* act, const T* val,
-                      int64_t na, bool nearest) {
+static void DecayJump(T* y, const T* x, T f, int64_t lo, int64_t hi, const int32_t* act,
+                      const T* val, int64_t na, bool nearest) {
   static thread_local std::vector<T> tmp;
-  const int64_t k0 = std::lower_bound(act, act + na, lo) - act;
-  const int64_t k1 = std::lower_bound(act + k0, act + na, hi) - act;
-  tmp.resize(k1 - k0);
-  for (int64_t k = k0; k < k1; ++k) {
+  tmp.resize(na);
+  for (int64_t k = 0; k < na; ++k) {
     const T t = x[act[k]] * f;
-    tmp[k - k0] = nearest ? std::fma(val[k], T(1) - t, t) : std::fma(x[act[k]], f, val[k]);
+    tmp[k] = nearest ? std::fma(val[k], T(1) - t, t) : std::fma(x[act[k]], f, val[k]);
   }
-  for (int64_t i = lo; i < hi; ++i) x[i] = x[i] * f;
-  for (int64_t k = k0; k < k1; ++k) x[act[k]] = tmp[k - k0];
+  for (int64_t i = lo; i < hi; ++i) y[i] = x[i] * f;
+  for (int64_t k = 0; k < na; ++k) y[act[k]] = tmp[k];
+}
+
+// The spikes of s in [lo, hi): their indices (ascending) and values, in
+// per-thread lists.
+template <typename T>
+static void SpikesIn(const T* s, int64_t lo, int64_t hi, std::vector<int32_t>*& act,
+                     std::vector<T>*& val) {
+  static thread_local std::vector<int32_t> a;
+  static thread_local std::vector<T> v;
+  a.clear();
+  v.clear();
+  brainsim_native::ForEachActiveList(s + lo, hi - lo, [&](const int32_t* list, int n) {
+    for (int k = 0; k < n; ++k) {
+      a.push_back(static_cast<int32_t>(lo + list[k]));
+      v.push_back(s[lo + list[k]]);
+    }
+    return true;
+  });
+  act = &a;
+  val = &v;
 }
 
 template <typename T>
 PairLearning<T>::PairLearning(Scratch<T>& s, const NetAttrs& a, std::vector<PairRule<T>>& r)
-    : sc(s), at(a), rules(r), rule_of(a.post.size(), -1), seen_act(r.size()),
-      seen_val(r.size()) {
-  for (size_t k = 0; k < rules.size(); ++k) rule_of[rules[k].q] = static_cast<int32_t>(k);
+    : sc(s), at(a), rules(r), rule_of(a.post.size(), -1), spare(2 * r.size()) {
+  for (size_t k = 0; k < rules.size(); ++k) {
+    rule_of[rules[k].q] = static_cast<int32_t>(k);
+    for (T* x : {rules[k].x_plus, rules[k].x_minus}) {
+      spare[x_next.size()].resize(rules[k].n_pre);
+      x_next.push_back(spare[x_next.size()].data());
+      x_result.push_back(x);
+    }
+  }
 }
 
 template <typename T>
 bool PairLearning<T>::Before() {
-  for (size_t k = 0; k < rules.size(); ++k) {
-    PairRule<T>& R = rules[k];
+  for (const PairRule<T>& R : rules)
     if (sc.n_of[at.post[R.q]] != R.n_post || sc.src_n[at.source[R.q]] != R.n_pre) return false;
+  return true;
+}
+
+template <typename T>
+bool PairLearning<T>::Begin(int64_t p, int64_t lo, int64_t hi) const {
+  for (const PairRule<T>& R : rules) {
+    if (at.post[R.q] != p) continue;
     const T *x_plus = R.x_plus, *x_minus = R.x_minus;
     const bool sym = R.symmetric;
     // x (f A), as the reference (bs.plasticity.stdp) writes it (the decay (1)
@@ -147,21 +179,15 @@ bool PairLearning<T>::Before() {
       return sym ? std::fma(x_plus[i], ltp_f, -(x_minus[i] * ltd_f)) : x_plus[i] * ltp_f;
     };
     auto one = [](int64_t) { return T(1); };
-    // (2) Columns of the postsynaptic spikes seen now (kept for Update's jump).
-    std::vector<int32_t>& act = seen_act[k];
-    std::vector<T>& val = seen_val[k];
-    act.clear();
-    val.clear();
+    // (2) The columns of the postsynaptic spikes seen now.
+    std::vector<int32_t>* act;
+    std::vector<T>* val;
+    SpikesIn(R.seen, lo, hi, act, val);
     const bool ok = WithColumnTypes(R.pre_type, R.off_type, R.col_pre, R.col_off,
                                     [&](const auto* pre, const auto* off) {
-      return brainsim_native::ForEachActiveList(R.seen, R.n_post, [&](const int32_t* a, int na) {
-        for (int j = 0; j < na; ++j) {
-          act.push_back(a[j]);
-          val.push_back(R.seen[a[j]]);
-        }
-        return brainsim_plastic::ColumnList(R.w, R.seen, a, na, R.indptr, R.col_ptr, pre, off,
-                                            ltp, one, R.bound, R.n_syn, R.n_pre);
-      });
+      return brainsim_plastic::ColumnList(R.w, R.seen, act->data(), static_cast<int>(act->size()),
+                                          R.indptr, R.col_ptr, pre, off, ltp, one, R.bound,
+                                          R.n_syn, R.n_pre);
     });
     if (!ok) return false;
   }
@@ -192,22 +218,37 @@ void PairLearning<T>::Update(int64_t p, int64_t lo, int64_t hi) const {
   for (size_t k = 0; k < rules.size(); ++k) {
     const PairRule<T>& R = rules[k];
     const bool nn = R.nearest;
-    if (at.source[R.q] == p) {  // the source's active rows (B = 1)
-      const int64_t b0 = sc.act_beg[p], na = sc.act_end[p] - b0;
-      const int32_t* act = sc.active.data() + b0;
-      const T* val = sc.value.data() + b0;
-      DecayJump(R.x_plus, R.f_plus, lo, hi, act, val, na, nn);
-      DecayJump(R.x_minus, R.f_minus, lo, hi, act, val, na, nn);
+    if (at.source[R.q] == p) {  // the source's active rows in [lo, hi) (B = 1)
+      const int32_t *a0 = sc.active.data() + sc.act_beg[p], *a1 = sc.active.data() + sc.act_end[p];
+      const int32_t* act = std::lower_bound(a0, a1, lo);
+      const int64_t na = std::lower_bound(act, a1, hi) - act;
+      const T* val = sc.value.data() + (act - sc.active.data());
+      DecayJump(x_next[2 * k], R.x_plus, R.f_plus, lo, hi, act, val, na, nn);
+      DecayJump(x_next[2 * k + 1], R.x_minus, R.f_minus, lo, hi, act, val, na, nn);
     }
     if (at.post[R.q] == p) {
-      const int32_t* act = seen_act[k].data();
-      const T* val = seen_val[k].data();
-      const int64_t na = static_cast<int64_t>(seen_act[k].size());
-      DecayJump(R.y_plus, R.f_plus, lo, hi, act, val, na, nn);
-      DecayJump(R.y_minus, R.f_minus, lo, hi, act, val, na, nn);
+      std::vector<int32_t>* act;
+      std::vector<T>* val;
+      SpikesIn(R.seen, lo, hi, act, val);
+      const int64_t na = static_cast<int64_t>(act->size());
+      DecayJump(R.y_plus, R.y_plus, R.f_plus, lo, hi, act->data(), val->data(), na, nn);
+      DecayJump(R.y_minus, R.y_minus, R.f_minus, lo, hi, act->data(), val->data(), na, nn);
       // (5) The postsynaptic spikes of the last step (before the update
       // overwrites them), seen in the next.
       std::memcpy(R.seen + lo, sc.src[p] + lo, sizeof(T) * (hi - lo));
+    }
+  }
+}
+
+template <typename T>
+void PairLearning<T>::After(bool last) {
+  for (size_t k = 0; k < rules.size(); ++k) {
+    std::swap(rules[k].x_plus, x_next[2 * k]);
+    std::swap(rules[k].x_minus, x_next[2 * k + 1]);
+    if (!last) continue;
+    for (size_t m : {2 * k, 2 * k + 1}) {
+      T* x = m % 2 ? rules[k].x_minus : rules[k].x_plus;
+      if (x != x_result[m]) std::memcpy(x_result[m], x, sizeof(T) * rules[k].n_pre);
     }
   }
 }

@@ -13,16 +13,18 @@
 // x f + s, one fused multiply-add as XLA computes the reference); (5) `seen`
 // becomes the postsynaptic population's spikes of the last step. The events
 // of the step propagate with the new weights. Where in the loop (PairLearning,
-// brainsim_net's Learning): (2) before the events (Before); (3) as each row's
-// events are delivered, right before the row is read (Row: every row is
-// walked once); (1)(4) and (5) right before the update of their neurons
-// (Update: x of the source's, y and seen of the target's), after every
-// event, so before the update overwrites the spikes (5) copies. Each
-// trace is read only by one pass ((2): x, (3): y) and stored after it, and
-// every synapse gets (2) then (3) as in the reference: the same operations on
-// the same values, whatever the split of the step into ranges (a range
-// changes and reads only the synapses of its targets and the traces of its
-// neurons).
+// brainsim_net's Learning), per range of the step's split: (2) at the
+// range's columns before its events (Begin); (3) as each row's events are
+// delivered, right before the row is read (Row: every row is walked once);
+// (1)(4) and (5) right before the update of the range's neurons (Update: x of
+// the source's, y and seen of the target's), after every event, so before the
+// update overwrites the spikes (5) copies. A range changes and reads only the
+// synapses of its targets (the columns of its targets, the rows at its
+// targets: every synapse gets (2) then (3), as in the reference) and the y
+// traces and seen of its neurons; the x traces, read by every range's (2),
+// are double-buffered (Update stores x_next, After swaps). So every synapse
+// and trace gets the same operations on the same values, in the same order,
+// whatever the split, and the ranges need no barrier.
 //
 // Operands: named groups after the network's (Pairs below, in its order of
 // members), one buffer per plastic projection (attribute plastic[q] != 0) in
@@ -88,25 +90,29 @@ ffi::Error PreparePairs(Scratch<T>& sc, ffi::Span<const int64_t> plastic, const 
                         std::vector<PairRule<T>>& rules);
 
 // The pair STDP of a run's rules as brainsim_net's Learning (header
-// comment: which step where). Row and Update are compiled with the rule's
-// rounding (lif_network_plastic.cc) and called once per row and range.
+// comment: which step where). Compiled with the rule's rounding
+// (lif_network_plastic.cc); Begin, Row and Update run once per range and row.
 template <typename T>
 struct PairLearning {
   Scratch<T>& sc;
   const NetAttrs& at;
   std::vector<PairRule<T>>& rules;
-  std::vector<int32_t> rule_of;  // per projection: its rule's index, or -1
-  std::vector<std::vector<int32_t>> seen_act;  // per rule: the seen spikes, ascending
-  std::vector<std::vector<T>> seen_val;        // and their values
+  std::vector<int32_t> rule_of;             // per projection: its rule's index, or -1
+  std::vector<std::vector<T>> spare;        // per rule: x_plus_next, x_minus_next
+  std::vector<T*> x_next, x_result;         // per rule (x_plus, x_minus): written, result
 
   PairLearning(Scratch<T>& s, const NetAttrs& a, std::vector<PairRule<T>>& r);
-  // (2). False where the layout or the column index is malformed.
+  // Checks the rules against the network. False where they do not match.
   bool Before();
+  // (2) at columns [lo, hi) of population p. False: a malformed column index.
+  bool Begin(int64_t p, int64_t lo, int64_t hi) const;
   bool Learns(int64_t q) const { return rule_of[q] >= 0; }
   // (3) of row i, targets in [lo, hi). False: a target out of range.
   bool Row(int64_t q, int64_t i, T s, int64_t lo, int64_t hi) const;
   // (1)(4), (5) of neurons [lo, hi) of population p.
   void Update(int64_t p, int64_t lo, int64_t hi) const;
+  // x_next becomes x; after the last step, x in the results.
+  void After(bool last);
 };
 
 }  // namespace brainsim_lif

@@ -225,20 +225,27 @@ void MarkDense(Loop<T>& sc, const Csr<T>& csr, const NetAttrs& at, int64_t B);
 // Learning in the loop (RunSteps' `learn`; NoLearning: none) has
 //   bool Before();                 once per step, after the active rows are
 //       collected, before the events (false: fail as malformed);
+//   bool Begin(int64_t p, int64_t lo, int64_t hi) const;  the learning at
+//       neurons [lo, hi) of population p before any event of their range
+//       (false: malformed);
 //   bool Learns(int64_t q) const;  projection q's weights change in the loop;
 //   bool Row(int64_t q, int64_t i, T s, int64_t lo, int64_t hi) const;  the
 //       change of row i of a learning projection q (spike value s) at its
 //       targets in [lo, hi), run by the events of each range right before the
 //       row is read (so each row is walked once; false: malformed);
 //   void Update(int64_t p, int64_t lo, int64_t hi) const;  the learning state
-//       of neurons [lo, hi) of population p, right before model(p, lo, hi).
-// Row and Update of a range touch only its own targets and neurons.
+//       of neurons [lo, hi) of population p, right before model(p, lo, hi);
+//   void After(bool last);         once per step, after it (last: the call's).
+// Begin, Row and Update of a range run on one thread and may touch only the
+// range's own targets and neurons (the ranges run in parallel).
 struct NoLearning {
   bool Before() { return true; }
+  bool Begin(int64_t, int64_t, int64_t) const { return true; }
   bool Learns(int64_t) const { return false; }
   template <typename T>
   bool Row(int64_t, int64_t, T, int64_t, int64_t) const { return true; }
   void Update(int64_t, int64_t, int64_t) const {}
+  void After(bool) {}
 };
 
 // One step: the events of the sources' spikes (their active rows already
@@ -284,6 +291,13 @@ bool StepNetwork(Loop<T>& sc, const Csr<T>& csr, ffi::ThreadPool& pool, const Ne
   };
   std::atomic<bool> malformed{false};
   brainsim_native::TeamFor(pool, parts, [&](int64_t k) {
+    for (int64_t p = 0; p < P; ++p) {
+      const auto [lo, hi] = range(sc.n_of[p], k);
+      if (hi > lo && !learn.Begin(p, lo, hi)) {
+        malformed.store(true);
+        return;
+      }
+    }
     // (1) Events.
     for (int64_t q = 0; q < Q; ++q) {
       const int32_t* ip = csr.indptr[q].data;
@@ -414,6 +428,7 @@ std::string RunSteps(Loop<T>& sc, const Csr<T>& csr, ffi::ThreadPool& pool, cons
       sc.rec_pos[r] = end;
     }
   };
+  const brainsim_native::TeamHold hold;  // the steps' hand-offs reach polling helpers
   for (int64_t s = 0; s < steps; ++s) {
     CollectActive(sc, at, B);
     if (s > 0) append(s - 1, true);
@@ -421,6 +436,7 @@ std::string RunSteps(Loop<T>& sc, const Csr<T>& csr, ffi::ThreadPool& pool, cons
     model.last = s == steps - 1;
     if (!StepNetwork(sc, csr, pool, at, B, model, learn))
       return "malformed indptr or plastic row (row or target out of range)";
+    learn.After(s == steps - 1);
     if (s == 0) model.InPlace();
   }
   append(steps - 1, false);
