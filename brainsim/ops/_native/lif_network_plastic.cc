@@ -198,19 +198,15 @@ template <typename T>
 bool PairLearning<T>::Row(int64_t q, int64_t i, T s, int64_t lo, int64_t hi) const {
   const PairRule<T>& R = rules[rule_of[q]];
   const T *y_plus = R.y_plus, *y_minus = R.y_minus;
+  const bool sym = R.symmetric;
+  // The decay (1) of y read here, stored by Update (after every event).
   const T ltp_f = R.f_plus * R.a_plus, ltd_f = R.f_minus * R.a_minus;
-  const uint64_t n_post = static_cast<uint64_t>(R.n_post), span = static_cast<uint64_t>(hi - lo);
-  T* const w = R.w;
-  for (int64_t e = R.indptr[i]; e < R.indptr[i + 1]; ++e) {  // checked by the events
-    const int64_t j = R.indices[e];
-    if (static_cast<uint64_t>(j) >= n_post) return false;
-    if (static_cast<uint64_t>(j - lo) >= span) continue;
-    // The decay (1) of y read here, stored by Update (after every event).
-    const T a = R.symmetric ? std::fma(y_plus[j], ltp_f, -(y_minus[j] * ltd_f))
-                            : T(0) - y_minus[j] * ltd_f;
-    w[e] = R.bound.Apply(w[e], s, a, T(1));
-  }
-  return true;
+  auto ltd = [=](int64_t j) {
+    return sym ? std::fma(y_plus[j], ltp_f, -(y_minus[j] * ltd_f)) : T(0) - y_minus[j] * ltd_f;
+  };
+  // The row's extent was checked by the events.
+  return brainsim_plastic::RowChange(R.w, s, T(1), R.indices, R.indptr[i], R.indptr[i + 1], ltd,
+                                     R.bound, R.n_post, lo, hi);
 }
 
 template <typename T>
