@@ -100,17 +100,21 @@ def _izhikevich(n, per_neuron):
     def pop(size, a, b, d):
         if per_neuron:
             a, b = a * rng.uniform(0.9, 1.1, size), b * rng.uniform(0.95, 1.05, size)
-        return bs.neurons.Izhikevich(size, a, b, -65.0, d, i_ext=5.0,
-                                     v_init=bs.initializers.Normal(-65.0, 5.0))
+        return bs.neurons.Izhikevich(
+            size, a, b, -65.0, d, i_ext=5.0, v_init=bs.initializers.Normal(-65.0, 5.0)
+        )
 
     conn = bs.conn.FixedProb(80.0 / n, allow_self=False)
-    jump = lambda w: dict(weight=w, synapse=bs.synapses.Delta(),
-                          output=bs.synapses.VoltageJump())
+    jump = lambda w: dict(weight=w, synapse=bs.synapses.Delta(), output=bs.synapses.VoltageJump())
     net = bs.Network(
         {"E": pop(ne, 0.02, 0.2, 8.0), "I": pop(n - ne, 0.1, 0.2, 2.0)},
-        [bs.Projection(pre, post, conn, **jump(0.5 if pre == "E" else -2.0))
-         for pre in ("E", "I") for post in ("E", "I")],
-        key=jax.random.key(0))
+        [
+            bs.Projection(pre, post, conn, **jump(0.5 if pre == "E" else -2.0))
+            for pre in ("E", "I")
+            for post in ("E", "I")
+        ],
+        key=jax.random.key(0),
+    )
     return net, net.init(jax.random.key(1), dt=0.1)
 
 

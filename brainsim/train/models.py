@@ -143,7 +143,14 @@ def FeedForwardSNN(
     ``layer_kw`` go to every ``lif_layer`` (``tau_mem``, ``tau_syn``, ...),
     ``readout_kw`` to ``readout`` (``tau_mem``, ``tau_syn``, ``w_scale``)."""
     return _stack(
-        "FeedForwardSNN", n_in, n_hidden, n_out, key, spike, readout_kw, recurrent=False,
+        "FeedForwardSNN",
+        n_in,
+        n_hidden,
+        n_out,
+        key,
+        spike,
+        readout_kw,
+        recurrent=False,
         **layer_kw,
     )
 
@@ -162,7 +169,14 @@ def RecurrentSNN(
     """Recurrent LIF layers (dense, or a sparse layout) and a leaky readout
     (``readout_kw``: as in ``FeedForwardSNN``)."""
     return _stack(
-        "RecurrentSNN", n_in, n_hidden, n_out, key, spike, readout_kw, recurrent=recurrent,
+        "RecurrentSNN",
+        n_in,
+        n_hidden,
+        n_out,
+        key,
+        spike,
+        readout_kw,
+        recurrent=recurrent,
         **layer_kw,
     )
 
