@@ -182,6 +182,26 @@ def test_fast_postsynaptic_neurons_across_chunks_equal_per_step(mu, rule, monkey
 
 
 @native_only
+@pytest.mark.parametrize(("parts", "mu"), [(1, (0.0, 0.0)), (3, (1.0, 1.0))])
+def test_odd_chunks_and_other_source_equal_per_step(parts, mu, monkeypatch):
+    """``_fast_post_network`` (a plastic projection from one population onto another)
+    over 1001 steps in chunks of 333 (calls of an odd number of steps: the double-buffered
+    presynaptic traces end a call in the spare buffer and are copied into the results),
+    in one range (hard bounds) and forced into 3 (soft bounds; another network, so not
+    the first case's cached program): spikes, weights, traces and the whole state equal
+    the per-step path bit for bit."""
+    run = bs.ops.lif_network_run
+    monkeypatch.setattr(bs.ops, "lif_network_run", functools.partial(run, parts=parts))
+    net = _fast_post_network(bs.plasticity.Bounds(0.0, 2.0, *mu))
+    state = net.init(jax.random.key(1), dt=0.1)
+    (s_b, ev_b), (s_s, ev_s) = _both_paths(net, state, monkeypatch, n_steps=1001, chunk_steps=333)
+    w0 = np.asarray(state.components[0][0][0].w)
+    w_b = np.asarray(s_b.components[0][0][0].w)
+    assert len(ev_b["A"][0]) > 64 and (w_b != w0).mean() > 0.5  # it spikes and learns
+    _assert_equal(s_b, ev_b, s_s, ev_s)
+
+
+@native_only
 def test_block_falls_back_for_rules_it_does_not_run():
     """Soft-bound exponents other than 0 and 1: ``step_block`` is ``None`` (``simulate``
     steps one at a time, the reference)."""
