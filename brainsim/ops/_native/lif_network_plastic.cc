@@ -125,24 +125,19 @@ static void DecayJump(T* y, const T* x, T f, int64_t lo, int64_t hi, const int32
   for (int64_t k = 0; k < na; ++k) y[act[k]] = tmp[k];
 }
 
-// The spikes of s in [lo, hi): their indices (ascending) and values, in
-// per-thread lists.
+// The seen spikes (indices ascending, values) of every rule in the range the
+// calling thread runs: found by Begin, read by Update. A range's Begin and
+// Update run on one thread, one range at a time (brainsim_net's Learning).
 template <typename T>
-static void SpikesIn(const T* s, int64_t lo, int64_t hi, std::vector<int32_t>*& act,
-                     std::vector<T>*& val) {
-  static thread_local std::vector<int32_t> a;
-  static thread_local std::vector<T> v;
-  a.clear();
-  v.clear();
-  brainsim_native::ForEachActiveList(s + lo, hi - lo, [&](const int32_t* list, int n) {
-    for (int k = 0; k < n; ++k) {
-      a.push_back(static_cast<int32_t>(lo + list[k]));
-      v.push_back(s[lo + list[k]]);
-    }
-    return true;
-  });
-  act = &a;
-  val = &v;
+struct Spikes {
+  std::vector<int32_t> act;
+  std::vector<T> val;
+};
+template <typename T>
+static std::vector<Spikes<T>>& RangeSeen(size_t n_rules) {
+  static thread_local std::vector<Spikes<T>> seen;
+  if (seen.size() < n_rules) seen.resize(n_rules);
+  return seen;
 }
 
 template <typename T>
@@ -167,7 +162,8 @@ bool PairLearning<T>::Before() {
 
 template <typename T>
 bool PairLearning<T>::Begin(int64_t p, int64_t lo, int64_t hi) const {
-  for (const PairRule<T>& R : rules) {
+  for (size_t k = 0; k < rules.size(); ++k) {
+    const PairRule<T>& R = rules[k];
     if (at.post[R.q] != p) continue;
     const T *x_plus = R.x_plus, *x_minus = R.x_minus;
     const bool sym = R.symmetric;
@@ -179,15 +175,22 @@ bool PairLearning<T>::Begin(int64_t p, int64_t lo, int64_t hi) const {
       return sym ? std::fma(x_plus[i], ltp_f, -(x_minus[i] * ltd_f)) : x_plus[i] * ltp_f;
     };
     auto one = [](int64_t) { return T(1); };
-    // (2) The columns of the postsynaptic spikes seen now.
-    std::vector<int32_t>* act;
-    std::vector<T>* val;
-    SpikesIn(R.seen, lo, hi, act, val);
+    // (2) The columns of the postsynaptic spikes seen now (kept for Update).
+    Spikes<T>& seen = RangeSeen<T>(rules.size())[k];
+    seen.act.clear();
+    seen.val.clear();
+    brainsim_native::ForEachActiveList(R.seen + lo, hi - lo, [&](const int32_t* list, int n) {
+      for (int m = 0; m < n; ++m) {
+        seen.act.push_back(static_cast<int32_t>(lo + list[m]));
+        seen.val.push_back(R.seen[lo + list[m]]);
+      }
+      return true;
+    });
     const bool ok = WithColumnTypes(R.pre_type, R.off_type, R.col_pre, R.col_off,
                                     [&](const auto* pre, const auto* off) {
-      return brainsim_plastic::ColumnList(R.w, R.seen, act->data(), static_cast<int>(act->size()),
-                                          R.indptr, R.col_ptr, pre, off, ltp, one, R.bound,
-                                          R.n_syn, R.n_pre);
+      return brainsim_plastic::ColumnList(R.w, R.seen, seen.act.data(),
+                                          static_cast<int>(seen.act.size()), R.indptr, R.col_ptr,
+                                          pre, off, ltp, one, R.bound, R.n_syn, R.n_pre);
     });
     if (!ok) return false;
   }
@@ -222,13 +225,13 @@ void PairLearning<T>::Update(int64_t p, int64_t lo, int64_t hi) const {
       DecayJump(x_next[2 * k], R.x_plus, R.f_plus, lo, hi, act, val, na, nn);
       DecayJump(x_next[2 * k + 1], R.x_minus, R.f_minus, lo, hi, act, val, na, nn);
     }
-    if (at.post[R.q] == p) {
-      std::vector<int32_t>* act;
-      std::vector<T>* val;
-      SpikesIn(R.seen, lo, hi, act, val);
-      const int64_t na = static_cast<int64_t>(act->size());
-      DecayJump(R.y_plus, R.y_plus, R.f_plus, lo, hi, act->data(), val->data(), na, nn);
-      DecayJump(R.y_minus, R.y_minus, R.f_minus, lo, hi, act->data(), val->data(), na, nn);
+    if (at.post[R.q] == p) {  // the spikes Begin found in seen[lo, hi), unchanged since
+      const Spikes<T>& seen = RangeSeen<T>(rules.size())[k];
+      const int32_t* act = seen.act.data();
+      const T* val = seen.val.data();
+      const int64_t na = static_cast<int64_t>(seen.act.size());
+      DecayJump(R.y_plus, R.y_plus, R.f_plus, lo, hi, act, val, na, nn);
+      DecayJump(R.y_minus, R.y_minus, R.f_minus, lo, hi, act, val, na, nn);
       // (5) The postsynaptic spikes of the last step (before the update
       // overwrites them), seen in the next.
       std::memcpy(R.seen + lo, sc.src[p] + lo, sizeof(T) * (hi - lo));

@@ -236,8 +236,9 @@ void MarkDense(Loop<T>& sc, const Csr<T>& csr, const NetAttrs& at, int64_t B);
 //   void Update(int64_t p, int64_t lo, int64_t hi) const;  the learning state
 //       of neurons [lo, hi) of population p, right before model(p, lo, hi);
 //   void After(bool last);         once per step, after it (last: the call's).
-// Begin, Row and Update of a range run on one thread and may touch only the
-// range's own targets and neurons (the ranges run in parallel).
+// Begin, Row and Update of a range run on one thread, in that order, before it
+// runs another range, and may touch only the range's own targets and neurons
+// (the ranges run in parallel).
 struct NoLearning {
   bool Before() { return true; }
   bool Begin(int64_t, int64_t, int64_t) const { return true; }
