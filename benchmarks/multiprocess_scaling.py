@@ -4,8 +4,10 @@ per process) as P = 1, 2, 4 processes on localhost (one CPU device each; 4 on a 
 machine is over-subscribed and reported as such).
 
 Each process measures its build and compile times, the run time per simulated second
-and its peak memory (also at the end of the build, before anything is compiled: the
-network's share without the compiler's). Process 0 also reads, from the optimised
+(and its CPU time, user and system, and context switches per step: waits and
+preemptions, figures that hold on a loaded machine) and its peak memory (also at the
+end of the build, before anything is compiled: the network's share without the
+compiler's). Process 0 also reads, from the optimised
 program XLA compiled for the run (``--xla_dump_to``), the all-gathers of a step
 (``s32[P, words]``): the one spike exchange of every presynaptic population's
 compacted list (``bs.ops.exchange``), and its dense fallback, taken only in a
@@ -32,6 +34,9 @@ cores ``p·T ... p·T + T - 1``, modulo the cores there are: over-subscribed whe
 affinity mask) has T threads, and gives the native kernels T threads
 (``bs.ops.configure(threads=T)``): P = 1 on one core against P = 2 on two, the fair
 comparison. Without it every process may use every core.
+
+``--uncalmed`` leaves Gloo's transport thread at the process's priority (before
+``bs.distributed.initialize`` lowered it: docs, Scaling up), for comparison.
 
 ``--delay`` (ms) gives every COBA projection that axonal delay, so the exchange may wait
 ``delay / dt`` steps (min-delay batching, the default ``exchange_every``);
@@ -138,6 +143,15 @@ def exchange_seconds(words: int, reps: int = 200) -> float:
     return (time.perf_counter() - t) / reps
 
 
+def usage() -> np.ndarray:
+    """This process's ``[user s, system s, voluntary, involuntary context switches]``
+    so far (every thread)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return np.array([r.ru_utime, r.ru_stime, r.ru_nvcsw, r.ru_nivcsw], float)
+
+
 def pin(pid: int, threads: int) -> list[int]:
     """Restrict this process (before JAX starts) to ``threads`` cores of its own: cores
     ``pid·threads ...`` of those it may use, modulo their number. Returns them."""
@@ -157,24 +171,28 @@ def worker(a):
 
     if a.threads:
         bs.ops.configure(threads=a.threads)
+    if a.uncalmed:  # for comparison: Gloo's thread left at the process's priority
+        bs.distributed._calm_gloo = lambda: []
     bs.distributed.initialize(f"localhost:{a.port}", a.processes, a.pid, timeout=300)
 
     t = time.perf_counter()
     net, state = build(a)
     build_s = time.perf_counter() - t
     built_peak = peak_rss_mib()  # the build's peak, before anything is compiled
-    # Each call compiles its chunk program: a run of one chunk and one of ten, the same
-    # program; their difference is nine chunks' run time.
+    # A run of one chunk (compiling its program), then one of ten chunks (the same
+    # program, reused: simulate_sharded keeps it), timed alone.
     chunk = round(a.duration / 10 / 0.1)
-    timed = []
+    timed, used = [], []
     for duration in (a.duration / 10, a.duration):
-        t = time.perf_counter()
+        t, u = time.perf_counter(), usage()
         _, ev = bs.simulate_sharded(
             net, state, duration, 0.1, events=True, chunk_steps=chunk, exchange_every=a.every
         )
         timed.append(time.perf_counter() - t)
-    run = (timed[1] - timed[0]) * 10 / 9
+        used.append(usage() - u)
+    run = timed[1]
     compile_s = timed[0] - run / 10
+    per_sim_s = used[1] / (a.duration / 1000)
     exchange = {str(w): exchange_seconds(w) for w in SIZES} if a.processes > 1 else {}
     emit(
         {
@@ -182,6 +200,12 @@ def worker(a):
             "build_peak_rss_mib": built_peak,
             "compile_s": compile_s,
             "run_s_per_sim_s": run / (a.duration / 1000),
+            # CPU seconds (user, system) and context switches (voluntary: waits;
+            # involuntary: preemptions) per simulated second: the work, whatever the load
+            "cpu_user_s_per_sim_s": per_sim_s[0],
+            "cpu_sys_s_per_sim_s": per_sim_s[1],
+            "voluntary_cs_per_step": per_sim_s[2] / 1e4,
+            "involuntary_cs_per_step": per_sim_s[3] / 1e4,
             "spikes": int(sum(e.steps.size for e in ev.values())),
             "peak_rss_mib": peak_rss_mib(),
             "exchange_s": exchange,
@@ -245,6 +269,12 @@ def main():
         type=int,
         help="pin each process to this many cores of its own (default: not pinned)",
     )
+    ap.add_argument(
+        "--uncalmed",
+        action="store_true",
+        help="leave Gloo's transport thread at normal priority (bs.distributed.initialize "
+        "lowers it), for comparison",
+    )
     ap.add_argument("--pid", type=int)
     ap.add_argument("--port")
     a = ap.parse_args()
@@ -256,6 +286,7 @@ def main():
     args += ["--delay", str(a.delay)] if a.delay is not None else []
     args += ["--exchange-every", str(a.every)] if a.every is not None else []
     args += ["--threads-per-process", str(a.threads)] if a.threads else []
+    args += ["--uncalmed"] if a.uncalmed else []
     rows = []
     for p in a.processes:
         got = launch(sys.argv[0], args, p)
@@ -278,6 +309,9 @@ def main():
                     "peak_rss_mib": rss,
                     "build_peak_rss_mib": built,
                     "cores": [g["cores"] for g in got],  # each process's
+                    "cpu_s_per_sim_s": [
+                        g["cpu_user_s_per_sim_s"] + g["cpu_sys_s_per_sim_s"] for g in got
+                    ],
                     "compiled_words": got[0]["compiled_words"],
                 }
             )
@@ -316,6 +350,11 @@ def main():
         ("oversubscribed", "over-subscribed", ""),
         ("run_s_per_sim_s", "s per sim. s", ".3g"),
         ("speedup", "speed-up", ".2f"),
+        ("cpu_user_s_per_sim_s", "CPU user s per sim. s", ".3g"),
+        ("cpu_sys_s_per_sim_s", "CPU system s per sim. s", ".3g"),
+        ("cpu_s_per_sim_s", "CPU s per sim. s, each process", ""),
+        ("voluntary_cs_per_step", "waits per step", ".2f"),
+        ("involuntary_cs_per_step", "preemptions per step", ".2f"),
         ("compile_s", "compile s", ".3g"),
         ("compiled_words", "all-gathered words (compiled: list, dense)", ""),
         ("model_words", "list words (modelled)", ""),
@@ -329,6 +368,7 @@ def main():
     name += f"_potjans_diesmann_{a.scale:g}" if a.model == "potjans_diesmann" else f"_{a.n}"
     name += f"_delay{a.delay:g}_every{every}" if a.delay is not None else ""
     name += f"_threads{a.threads}" if a.threads else ""
+    name += "_uncalmed" if a.uncalmed else ""
     size = {"scale": a.scale} if a.model == "potjans_diesmann" else {"n": a.n}
     payload = {"model_name": a.model, **size, "duration_ms": a.duration, "delay_ms": a.delay}
     payload["threads_per_process"] = a.threads

@@ -18,7 +18,13 @@ from jax.sharding import PartitionSpec as P
 from ._checks import check_finite
 from ._multihost import agree_max, place
 from ._random import fold_in, is_threefry
-from ._shard_plastic import is_plastic, local_plastic, shard_plastic
+from ._shard_plastic import (
+    Blocks,
+    is_plastic,
+    local_plastic,
+    shard_plastic,
+    with_block_baselines,
+)
 from .conn.builders import AbstractBuilder, ProceduralFixedOutDegree
 from .conn.layouts import CSR, ELL, Delayed, Procedural
 from .network import Network
@@ -26,6 +32,7 @@ from .neurons import AbstractNeuron, PoissonCounts, PoissonSource
 from .neurons.sources import poisson_counts_block
 from .ops.plastic import Indexed
 from .ops.sharded import PostShard, StoredShard, padded
+from .plastic import Plastic
 
 
 def pad_state(state, n_shards: int):
@@ -226,7 +233,9 @@ def build_sharded(populations, projections, key, mesh: Mesh, axis: str) -> Netwo
     """``Network(populations, projections, key=key)`` with every stored projection built
     by this process only onto the targets of its own devices along ``axis``
     (``AbstractBuilder.build_window``, from the same key as ``Network`` gives it) and
-    held as a ``StoredShard`` of global arrays (each process holding its blocks)."""
+    held as a ``StoredShard`` of global arrays (each process holding its blocks); a
+    ``bs.Plastic`` component's column index too (``shard_plastic``, of its own blocks),
+    and its initial weights are those blocks' (``Plastic.init``)."""
     populations = dict(populations)
     n_shards = mesh.shape[axis]
     _check_populations(populations, n_shards)
@@ -237,11 +246,12 @@ def build_sharded(populations, projections, key, mesh: Mesh, axis: str) -> Netwo
         if not isinstance(conn, AbstractBuilder) or isinstance(conn, ProceduralFixedOutDegree):
             stand_ins.append(proj)  # built whole (procedural: nothing stored), or given
             continue
-        if proj.delays is not None or proj.components:
+        plastic = all(isinstance(c, Plastic) for c in proj.components)
+        if proj.delays is not None or not plastic:
             raise ValueError(
                 f"Projection {proj.name}: a stored projection built per process takes no "
                 "delays= (draw them with the rule, e.g. FixedTotalNumber(delays=...)) "
-                "or components"
+                "or components but bs.Plastic"
             )
         n_pre, n_post = populations[proj.pre].size, populations[proj.post].size
         width = padded(n_post, n_shards) // n_shards  # this process's targets, padding cut
@@ -276,6 +286,9 @@ def build_sharded(populations, projections, key, mesh: Mesh, axis: str) -> Netwo
     built = list(net.projections)
     for k, (n_pre, n_post, rows, w, *delayed) in windows.items():
         shard = _stored_shard(n_pre, n_post, rows, w, mesh, axis, *delayed)
+        if built[k].components:  # each process indexes its own blocks; weights: Plastic.init
+            plastic = shard_plastic(with_block_baselines(built[k], shard), shard)
+            built[k] = eqx.tree_at(lambda p: p.components, built[k], plastic.components)
         built[k] = eqx.tree_at(lambda p: p.conn, built[k], shard)
     return eqx.tree_at(lambda n: n.projections, net, tuple(built))
 
@@ -331,7 +344,7 @@ def shard_network(net: Network, mesh: Mesh, axis: str):
         lambda n: (n.populations, n.projections), net, (sources, tuple(projections))
     )
     arrays, static = eqx.partition(local, eqx.is_array)
-    is_shard = lambda x: isinstance(x, StoredShard | Indexed)  # (Plastic's, stacked)
+    is_shard = lambda x: isinstance(x, StoredShard | Indexed | Blocks)  # (Plastic's)
     specs = jax.tree.map(
         lambda x: jax.tree.map(lambda _: P(axis), x) if is_shard(x) else P(),
         arrays,

@@ -26,12 +26,15 @@ which pool over postsynaptic neurons, need a ``CSR``/``ELL`` layout.
 """
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._varying import own
 from .conn.layouts import CSR, ELL, Delayed
 from .delays import DelayState, delay_step, delay_steps, init_delay
 from .ops import Indexed, index
+from .ops.sharded import StoredShard
 from .plasticity import AbstractModulator, AbstractPlasticity, Normalized, Sleep
 from .projection import AbstractProjectionComponent, ProjectionInput
 
@@ -55,6 +58,9 @@ class Plastic(AbstractProjectionComponent):
     modulator: AbstractModulator | None = None
     index: Indexed | None = None
     delays: tuple | None = eqx.field(default=None, static=True)  # per group (ms), Delayed
+    # in bs.simulate_sharded: (mesh axis, n_post), the synapses split over the axis's
+    # devices by postsynaptic neuron (set by the runner; None: all on one device)
+    shard: tuple | None = eqx.field(default=None, static=True)
 
     def __check_init__(self):
         if not isinstance(self.rule, AbstractPlasticity):
@@ -101,16 +107,15 @@ class Plastic(AbstractProjectionComponent):
                 f"Projection {projection.name}: plastic weights are state, so a batch of "
                 f"networks is made by jax.vmap(net.init), not batch_shape={batch_shape}"
             )
-        conn = projection.conn
-        w = _flat_weights(projection)
+        n_pre, n_post, w = _initial(projection)
         modulator = None if self.modulator is None else self.modulator.init(key)
         if self.delays is not None:  # the last D postsynaptic spike vectors, D the longest
             depth = max(delay_steps(d, dt) for d in self.delays)
-            post = init_delay(depth + 1, (conn.n_post,))
-            return self.rule.init(w, conn.n_pre, self.index.layout.n_post), post, modulator
+            post = init_delay(depth + 1, (n_post,))
+            return self.rule.init(w, n_pre, len(self.delays) * n_post), post, modulator
         # a buffer of d spike vectors (init_delay(d + 1)) returns those of d steps before
-        post = init_delay(delay_steps(projection.delay, dt) + 1, (conn.n_post,))
-        return self.rule.init(w, conn.n_pre, conn.n_post), post, modulator
+        post = init_delay(delay_steps(projection.delay, dt) + 1, (n_post,))
+        return self.rule.init(w, n_pre, n_post), post, modulator
 
     def step(self, state, x: ProjectionInput, *, t, dt):
         rule_state, post_delay, modulator = state
@@ -119,14 +124,31 @@ class Plastic(AbstractProjectionComponent):
         else:
             post_delay, post = _grouped_step(post_delay, x.post, self.delays, dt)
         kwargs = {}
-        if self.modulator is not None:
-            modulator, kwargs["reward"] = self.modulator.step(modulator, x.pre, post, t=t, dt=dt)
+        if self.modulator is not None:  # a global signal: it sees every postsynaptic spike
+            modulator, kwargs["reward"] = self.modulator.step(
+                modulator, x.pre, self.whole(post), t=t, dt=dt
+            )
         rule_state = self.rule.step(rule_state, x.pre, post, layout=self.index, dt=dt, **kwargs)
         if self.sleep is not None:
-            w = self.sleep.renormalize(rule_state.w, layout=self.index, t=t, dt=dt)
+            w = rule_state.w if self.shard is None else own(rule_state.w, self.shard[0])
+            w = self.sleep.renormalize(w, layout=self.index, t=t, dt=dt, whole=self.whole)
             rule_state = eqx.tree_at(lambda s: s.w, rule_state, w)
         weight = rule_state.w.reshape(self.index.layout.weight_shape)
         return (rule_state, post_delay, modulator), x._replace(weight=weight)
+
+    def whole(self, x):
+        """``x (..., n)``, numbers per postsynaptic neuron of this device, as ``(...,
+        n_post)``, every device's in order and the same on every device (in a sharded
+        run, each device's block put in place and summed over the devices: one
+        ``psum``, exact, as every other term is 0; else ``x``)."""
+        if self.shard is None:
+            return x
+        axis, n_post = self.shard
+        n = x.shape[-1]
+        placed = jnp.zeros((*x.shape[:-1], n * jax.lax.axis_size(axis)), x.dtype)
+        at = jax.lax.axis_index(axis) * n
+        placed = jax.lax.dynamic_update_slice_in_dim(placed, x, at, axis=x.ndim - 1)
+        return jax.lax.psum(placed, axis)[..., :n_post]
 
     def run_form(self, state, *, dt):
         """The rule's ``run_form`` with the postsynaptic spikes it sees next and the
@@ -149,6 +171,17 @@ class Plastic(AbstractProjectionComponent):
             DelayState(buffer, post_delay.cursor),
             modulator,
         )
+
+
+def _initial(projection):
+    """``(n_pre, n_post, initial flat weights)`` of ``projection``: its layout's, or
+    for one built split over devices (``bs.distributed.network``: a
+    ``bs.ops.StoredShard``) the padded populations' and the weights in the devices'
+    block order, each process holding its own blocks."""
+    conn = projection.conn
+    if isinstance(conn, StoredShard):
+        return conn.n_pre, conn.n_post * conn.n_shards, conn.flat_weights(projection.weight)
+    return conn.n_pre, conn.n_post, _flat_weights(projection)
 
 
 def _flat_weights(projection):

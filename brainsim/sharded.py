@@ -32,6 +32,8 @@ from ._multihost import check_same, local_blocks, place
 from ._shard_network import local_network, mask_padding, pad_state, shard_network
 from ._shard_plastic import from_blocks, plastic_specs, to_blocks
 from ._sink import RecordingLayout, RecordingSink
+from ._varying import own as _own
+from ._varying import varies as _varies
 from ._version import __version__
 from .delays import DelayState
 from .gap_junction import GapJunction
@@ -50,18 +52,6 @@ from .neurons import PoissonCounts, PoissonSource
 from .ops import default_capacity
 from .ops.compact import append_spikes
 from .ops.sharded import exchange, exchange_slots, padded
-
-
-def _varies(x, axis: str) -> bool:
-    """Whether ``x`` is typed as every device's own value along ``axis`` (varying)."""
-    return axis in jax.typeof(x).manual_axis_type.varying
-
-
-def _own(x, axis: str):
-    """``x`` typed as every device's own value along ``axis`` (varying), as a device's
-    event buffer or state is, whether the op that made it (pure JAX or a native kernel,
-    whose results carry no such type) says so or not: a scan's carry needs one type."""
-    return x if _varies(x, axis) else jax.lax.pcast(x, (axis,), to="varying")
 
 
 def _spec(x, axis):
@@ -130,9 +120,10 @@ def simulate_sharded(
     Needs procedural projections or stored ``CSR``, ``ELL`` (as its rows) or ``Delayed``
     ones without components (each device then holds the synapses onto its own neurons,
     their weights and delays; ``bs.distributed.network`` builds only those) or with
-    ``bs.Plastic`` (one process, no sleep, modulator or ``Normalized``:
-    each device learns its own synapses' weights; the final state holds them in layout
-    order), and
+    ``bs.Plastic`` (each device learns its own synapses' weights, what pools over
+    neurons, sleep, modulators and ``Normalized``, pooled exactly; the final state holds
+    them in layout order, over several processes each process its own blocks: below),
+    and
     populations of at least as many neurons as devices; the spikes equal those of
     ``bs.simulate`` on one device. A population whose size is not a multiple of the
     devices is padded at its end with inert neurons that never spike and receive
@@ -146,7 +137,10 @@ def simulate_sharded(
     cross processes in the same one collective per step (or per ``exchange_every``
     steps). Spikes must be recorded as events: each process returns the ``SpikeEvents``
     of its own neurons (global indices; ``bs.distributed.merge_events`` joins those of
-    every process).
+    every process). The final state's plastic weights stay where they were learned: a
+    global array in the devices' block order, each process holding its own blocks, that
+    the next call takes as it is; ``bs.distributed.gather_plastic`` puts them in layout
+    order.
 
     ``exchange_every``: steps between two spike exchanges, from 1 (every step) to
     ``bs.exchange_interval(net, dt)`` (the network's smallest delay in steps), which is
@@ -168,7 +162,8 @@ def simulate_sharded(
     net.check_state(state, dt)
     every = _exchange_every(net, dt, exchange_every)
     mesh = jax.make_mesh((jax.device_count(),), (axis,)) if mesh is None else mesh
-    if not events and not all(d.process_index == jax.process_index() for d in mesh.devices.flat):
+    one_process = all(d.process_index == jax.process_index() for d in mesh.devices.flat)
+    if not events and not one_process:
         raise ValueError(
             "simulate_sharded over the devices of several processes records each process's "
             "own neurons: pass events=True (and merge with bs.distributed.merge_events)"
@@ -267,7 +262,21 @@ def simulate_sharded(
     )
     # every shard's spikes of the step before the chunk (the blocks' first input)
     last = _gathered(state, mesh, axis, specs, slots) if every > 1 else {}
-    compiled = {}
+    # what a chunk's program depends on besides its length and buffers (its arguments
+    # aside): a later call with the same reuses the programs compiled before
+    flat = lambda tree: (jax.tree.structure(tree), *jax.tree.leaves(tree))
+    depends = (
+        *flat(static),
+        *flat((net_specs, specs)),
+        mesh,
+        axis,
+        t0,
+        dt,
+        events,
+        every,
+        tuple(sorted(pads.items())),
+        tuple(sorted(slots.items())),
+    )
     capacities = {
         n: event_capacity(Record("spikes", capacity=capacity), local_size[n], chunk_steps, dt)
         for n in net.populations
@@ -282,17 +291,16 @@ def simulate_sharded(
     def run_chunk(done: int, length: int) -> bool:
         nonlocal state, last
         caps = tuple(sorted(capacities.items())) if events else ()
-        if (length, caps) not in compiled:
-            fn = jax.shard_map(
-                lambda a, s, g, i0, length=length, caps=caps: run(a, s, g, i0, length, caps),
+        fn = _program(
+            (*depends, length, caps),
+            lambda: jax.shard_map(
+                lambda a, s, g, i0: run(a, s, g, i0, length, caps),
                 mesh=mesh,
                 in_specs=(net_specs, specs, last_specs, P()),
                 out_specs=out_specs,
-            )
-            compiled[length, caps] = jax.jit(fn)
-        new_state, out, bufs, most, new_last = compiled[length, caps](
-            arrays, state, last, jnp.int32(done)
+            ),
         )
+        new_state, out, bufs, most, new_last = fn(arrays, state, last, jnp.int32(done))
         chunk = {}
         if events:
             most = {n: int(m) for n, m in most.items()}
@@ -331,13 +339,33 @@ def simulate_sharded(
         run_chunks(n_steps, chunk_steps, run_chunk, progress=False)
     finally:
         streamed = stream.close() if stream is not None else None
-    state = from_blocks(net, state, n_shards)  # plastic weights in layout order
+    if one_process:  # (over several, each process keeps its own blocks)
+        state = from_blocks(net, state, n_shards)  # plastic weights in layout order
     if streamed is not None:
         return state, {n: streamed[n]["spikes"] for n in net.populations}
     if events:
         return state, {n: join_events(kept[n].get("spikes", []), k) for n, k in sizes.items()}
     empty = lambda k: np.zeros((0, k), bool)
     return state, {n: kept[n].get("spikes", empty(k)) for n, k in sizes.items()}
+
+
+_PROGRAMS: dict = {}  # the chunk programs of the last calls, by what they depend on
+_KEEP = 16
+
+
+def _program(key: tuple, build):
+    """``jax.jit(build())``, the same function object (so its compiled program) for the
+    same ``key`` as a recent call's (the last ``_KEEP`` kept; a key with an unhashable
+    part: a new one)."""
+    try:
+        hash(key)
+    except TypeError:
+        return jax.jit(build())
+    if key not in _PROGRAMS:
+        if len(_PROGRAMS) >= _KEEP:
+            _PROGRAMS.pop(next(iter(_PROGRAMS)))
+        _PROGRAMS[key] = jax.jit(build())
+    return _PROGRAMS[key]
 
 
 def _exchange_every(net: Network, dt: float, every: int | None) -> int:

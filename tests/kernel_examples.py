@@ -78,6 +78,13 @@ def _procedural(key, dtype):
     )
 
 
+def _procedural_window(key, dtype):
+    """The last of 3 blocks of 27 targets of 80 (padded to 81: one padding target), and
+    a Poisson spike vector (no batch: one shard's step)."""
+    (spikes,), static = _procedural(key, dtype)
+    return (spikes[1], jnp.int32(54)), dict(static, n_out=27)
+
+
 def _procedural_gather(key, dtype):
     layout = bs.conn.ProceduralFixedOutDegree(12, weights=bs.conn.UniformWeights(0.5, 1.5)).build(
         key, 100, 80
@@ -428,6 +435,9 @@ EXAMPLES = {
         ),
     ),
     "procedural_matvec": Example(_procedural, "brainsim_procedural_event", ("sum", 100), (), (0,)),
+    "procedural_matvec_window": Example(
+        _procedural_window, "brainsim_procedural_event", ("sum", 100), (), None
+    ),
     "procedural_gather": Example(
         _procedural_gather, "brainsim_procedural_gather", ("sum", 12), (), (0,)
     ),

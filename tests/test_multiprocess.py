@@ -29,7 +29,12 @@ CHILD = textwrap.dedent(
 
     pid, port, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     bs.distributed.initialize(f"localhost:{port}", 2, pid, timeout=60)
+    import os
     import jax
+
+    # the threads initialize lowered to nice 19 (Gloo's transport thread), and what they wait in
+    low = {t: open(f"/proc/self/task/{t}/syscall").read().split()[:5]
+           for t in os.listdir("/proc/self/task") if os.getpriority(os.PRIO_PROCESS, int(t)) == 19}
     from jax.sharding import Mesh
     from test_multiprocess import held, weighted_network
 
@@ -69,7 +74,8 @@ CHILD = textwrap.dedent(
             errors[tag] = None
         except ValueError as e:
             errors[tag] = str(e)
-    print(json.dumps({"errors": errors, "held": {"csr": held(own), "w": held(weighted)}}))
+    print(json.dumps({"errors": errors, "held": {"csr": held(own), "w": held(weighted)},
+                      "low": low}))
     """
 )
 
@@ -338,6 +344,10 @@ def test_two_processes_reproduce_single_process_spikes(tmp_path):
     for line in lines:
         errors = line["errors"]
         assert "differ between processes: processes [1]" in errors["seed"], errors
+        # one thread lowered (nice 19): Gloo's event loop, waiting in epoll_wait (or, if
+        # caught between two waits, running); none would mean a jaxlib whose Gloo thread
+        # is no longer found, so no longer calmed
+        assert [c[0] for c in line["low"].values()] in (["232"], ["281"], ["running"]), line["low"]
         assert "pass events=True" in errors["raster"], errors
 
 
@@ -379,6 +389,20 @@ def test_padded_populations_and_in_degree_built_per_process(tmp_path):
         _check_merged(files, f"{tag}_", net, spikes, shards=8)
         for p, line in enumerate(lines):
             _check_held(line[tag], net, 8, list(range(4 * p, 4 * p + 4)))
+
+
+def test_calm_gloo_touches_nothing_without_gloo():
+    """In a process without Gloo collectives (this one), ``_calm_gloo`` finds no thread
+    and lowers none: every thread keeps its priority."""
+    nice = lambda: {
+        int(t): os.getpriority(os.PRIO_PROCESS, int(t)) for t in os.listdir("/proc/self/task")
+    }
+    before = nice()
+    assert bs.distributed._calm_gloo() == []
+    after = nice()
+    assert {t: after[t] for t in before.keys() & after.keys()} == {
+        t: before[t] for t in before.keys() & after.keys()
+    }
 
 
 def test_merge_events_sorts_by_step_then_neuron():

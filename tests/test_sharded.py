@@ -10,6 +10,7 @@ import numpy as np
 from helpers import on_eight_devices
 
 import brainsim as bs
+import brainsim.sharded as bs_sharded
 from brainsim.ops.procedural import procedural_matvec_window
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -204,3 +205,26 @@ def test_sharded_validation():
     mesh = jax.make_mesh((1,), ("neurons",))
     _, spikes = bs.simulate_sharded(net, net.init(jax.random.key(1)), 1.0, mesh=mesh)
     assert spikes["E"].shape == (10, 80)
+
+
+def test_repeated_calls_reuse_the_compiled_program():
+    """A call with the structure and arguments of an earlier one runs the program that
+    call compiled (no new program, no new trace), yet each network's own values: two
+    procedural COBA networks of different seeds, from different states, through the one
+    program, each equal its own ``bs.simulate`` spike trains. A call at another ``t0``
+    gets a program of its own."""
+    mesh = jax.make_mesh((1,), ("neurons",))
+    record = {"E": ["spikes"], "I": ["spikes"]}
+    before = set(bs_sharded._PROGRAMS)
+    for k in (0, 1):
+        net = bs.models.coba(400, key=jax.random.key(k), procedural=True)
+        state = net.init(jax.random.key(k + 5))
+        _, one = bs.simulate(net, state, 30.0, 0.1, record=record)
+        _, got = bs.simulate_sharded(net, state, 30.0, 0.1, mesh=mesh)
+        for p in ("E", "I"):
+            np.testing.assert_array_equal(got[p], np.asarray(one[p]["spikes"]) != 0)
+        new = set(bs_sharded._PROGRAMS) - before
+        assert len(new) == 1, new  # the second network: the first one's program
+        assert bs_sharded._PROGRAMS[next(iter(new))]._cache_size() == 1
+    bs.simulate_sharded(net, state, 30.0, 0.1, mesh=mesh, t0=5.0)
+    assert len(set(bs_sharded._PROGRAMS) - before) == 2

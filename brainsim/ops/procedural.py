@@ -158,15 +158,31 @@ def _gather_pure(ct, *, layout):
     return _row_blocks(layout, fn, jnp.zeros((ct.shape[0], layout.n_pre), ct.dtype))
 
 
+def _pure_window(spikes, j0, *, layout, capacity, n_out):
+    return _compacted(layout, spikes, capacity, (j0, n_out))
+
+
 _FLOATS = (jnp.float32, jnp.float64)
-_floats = lambda x, **_: x.dtype in _FLOATS
+_floats = lambda x, *_, **__: x.dtype in _FLOATS
 _forward = Kernel("procedural_matvec", _pure_forward, when="procedural layouts")
 _gather = Kernel("procedural_gather", _gather_pure, when="the VJP of procedural_matvec")
+_window = Kernel(
+    "procedural_matvec_window", _pure_window, when="one shard's block of procedural layouts"
+)
 
 
 @_forward.register("cpu", applies=_floats)
 def _forward_native(spikes, *, layout, capacity):
     return _native.procedural_event(layout, spikes)
+
+
+@_window.register("cpu", applies=_floats)
+def _window_native(spikes, j0, *, layout, capacity, n_out):
+    # the full product (the rows are regenerated whole either way), then the block; the
+    # zeros appended cover a last block reaching past n_post (padding: receives nothing)
+    full = _native.procedural_event(layout, spikes[None])[0]
+    full = jnp.concatenate([full, jnp.zeros(n_out, full.dtype)])
+    return jax.lax.dynamic_slice(full, (j0,), (n_out,))
 
 
 @_gather.register("cpu", applies=_floats)
@@ -212,9 +228,12 @@ def procedural_matvec_window(layout: Procedural, weight, spikes, capacity: int, 
     """Forward-only ``procedural_matvec`` restricted to the postsynaptic block
     ``[j0, j0 + n_out)`` (one shard of a neuron-sharded run): every active row is
     regenerated, only its targets in the block are added, in the same order as the
-    full product, so the block is bit-identical to the full product's slice.
+    full product, so the block is bit-identical to the full product's slice (on CPUs
+    the native kernel's full product, sliced: its row generation is far faster than the
+    pure-JAX rows', and the rows are regenerated whole on every shard either way).
     ``spikes (n_pre,)``; returns ``(n_out,)``."""
-    return weight * _compacted(layout, spikes, capacity, (j0, n_out))
+    j0 = jnp.asarray(j0, jnp.int32)
+    return weight * _window(spikes, j0, layout=layout, capacity=capacity, n_out=n_out)
 
 
 def procedural_matvec_list(layout: Procedural, weight, idx, vals, j0, n_out: int):

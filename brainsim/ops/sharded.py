@@ -83,6 +83,14 @@ class StoredShard(eqx.Module):
     def n_post(self) -> int:
         return self.csr.n_post
 
+    def flat_weights(self, weight) -> jax.Array:
+        """Every synapse's weight, ``weight`` times its per-synapse weight (if any),
+        flat in block order ``(n_shards nnz,)``: block ``d`` at ``[d nnz, (d + 1) nnz)``,
+        its padding 0 (split over the devices as the blocks are)."""
+        real = jnp.arange(self.csr.indices.shape[1]) < self.csr.indptr[:, -1:]
+        w = weight if self.weights is None else self.weights * weight
+        return jnp.where(real, w, 0.0).astype(jnp.result_type(float)).reshape(-1)
+
     def local(self) -> CSR | Delayed:
         """This device's block (inside ``jax.shard_map``) as a ``CSR`` of
         ``(n_pre, n_post / n_shards)``, or a ``Delayed`` layout over it."""

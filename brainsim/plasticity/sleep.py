@@ -83,32 +83,45 @@ class Sleep(eqx.Module):
 
     def bind(self, w0, layout) -> "Sleep":
         """This phase with its ``target`` from the initial flat weights ``w0``
-        (``layout``: the projection's ``bs.ops.Indexed``)."""
+        (``layout``: the projection's ``bs.ops.Indexed``): ``with_totals`` of their
+        per-neuron totals."""
         w0 = jnp.asarray(w0)
+        return self.with_totals(_post_totals(w0, layout), w0.size)
+
+    def with_totals(self, totals, n_synapses: int) -> "Sleep":
+        """This phase with its ``target`` from the initial weights' per-postsynaptic-neuron
+        totals ``(n_post,)`` of ``n_synapses`` synapses: their sum over ``n_synapses``,
+        the mean weight (static), their sum (layer), or themselves (post); summed in
+        neuron order, as the layer's total is while asleep (so a network built split
+        over devices gets the same baselines: ``bs.distributed.network``)."""
+        totals = jnp.asarray(totals)
         if self.baseline == "static":
-            target = jnp.mean(w0)
+            target = jnp.sum(totals) / max(n_synapses, 1)
         elif self.baseline == "layer":
-            target = jnp.sum(w0)
+            target = jnp.sum(totals)
         else:
-            target = _post_totals(w0, layout)
+            target = totals
         return eqx.tree_at(lambda s: s.target, self, target, is_leaf=lambda x: x is None)
 
-    def renormalize(self, w, *, layout, t, dt):
+    def renormalize(self, w, *, layout, t, dt, whole=None):
         """The flat weights ``w`` after the decay of the step at ``t`` (unchanged when
-        awake)."""
+        awake). ``whole``: maps this device's per-postsynaptic-neuron totals to those of
+        the whole population when the synapses are split over devices by postsynaptic
+        neuron (``bs.Plastic.whole``); the layer's total is the sum of those, in
+        neuron order, whichever way the synapses are split."""
         if self.target is None:
             raise ValueError("Sleep.renormalize: the phase is bound by bs.Plastic (bind)")
         if not self.sleep:
             return w
         k = jnp.asarray(self.factor, w.dtype) ** (dt / self.sleep)
-        decayed = lambda w: self._decay(w, k, layout)
+        decayed = lambda w: self._decay(w, k, layout, whole or (lambda x: x))
         return jax.lax.cond(self.asleep(t, dt), decayed, lambda w: w, w)
 
-    def _decay(self, w, k, layout):
+    def _decay(self, w, k, layout, whole):
         if self.baseline == "static":
             return self.target + (w - self.target) * k
         if self.baseline == "layer":
-            total = jnp.sum(w)
+            total = jnp.sum(whole(_post_totals(w, layout)))
             return w * _ratio(self.target + (total - self.target) * k, total)
         total = _post_totals(w, layout)
         return (
