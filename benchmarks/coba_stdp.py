@@ -12,6 +12,7 @@ separately); the memory of the plastic state is reported per synapse.
     python benchmarks/coba_stdp.py --n 4000        # one size
     python benchmarks/coba_stdp.py --quick         # n = 1000, 100 ms: checks the script
     python benchmarks/coba_stdp.py --peer-python /work/peers-venv/bin/python   # + peers
+    python benchmarks/coba_stdp.py --parts 2       # both networks' steps in 2 ranges
 
 Peers (``--peer-python``: a Python where ``brian2`` and ``nest`` import), each with and
 without the rule: Brian2 C++ standalone (one thread; the rule as synaptic equations,
@@ -39,12 +40,17 @@ PEERS = {
 }
 
 
-def worker(n: int, plastic: bool, duration: float) -> dict:
+def worker(n: int, plastic: bool, duration: float, parts: int = 0) -> dict:
+    import functools
+
     import equinox as eqx
     import jax
     import numpy as np
 
     import brainsim as bs
+
+    if parts:  # the native loop's neuron ranges per step (ops.lif_network_run's parts)
+        bs.ops.lif_network_run = functools.partial(bs.ops.lif_network_run, parts=parts)
 
     net = bs.models.coba(n, key=jax.random.key(0))
     extra_bytes = 0
@@ -76,6 +82,7 @@ def worker(n: int, plastic: bool, duration: float) -> dict:
         compile_s=rec.compile_time,
         rate_E_hz=len(rec["E"]["spikes"].neurons) / rec["E"]["spikes"].shape[1] / duration * 1e3,
         ee_synapses=int(n_syn),
+        parts=parts,
         plastic_bytes_per_ee_synapse=extra_bytes / n_syn if plastic else 0.0,
     )
 
@@ -97,19 +104,28 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--peer-python", help="a Python where brian2 and nest import")
     parser.add_argument("--all-sizes", action="store_true", help="run NEST at every N")
+    parser.add_argument(
+        "--parts",
+        type=int,
+        default=0,
+        help="brainsim: neuron ranges per step, run in parallel (0: by network size)",
+    )
     args = parser.parse_args()
     if args.worker:
         if args.worker[0] == "peer":
             _, name, n, plastic, duration = args.worker
             emit(peer_worker(name, int(n), ast.literal_eval(plastic), float(duration)))
             return
-        n, plastic, duration = args.worker
-        emit(worker(int(n), plastic == "1", float(duration)))
+        n, plastic, duration, parts = args.worker
+        emit(worker(int(n), plastic == "1", float(duration), int(parts)))
         return
     sizes, duration = ([1000], 100.0) if args.quick else (args.n, 1000.0)
     rows = []
     for n in sizes:
-        runs = [("brainsim", sys.executable, [str(n), str(int(p)), str(duration)]) for p in (0, 1)]
+        runs = [
+            ("brainsim", sys.executable, [str(n), str(int(p)), str(duration), str(args.parts)])
+            for p in (0, 1)
+        ]
         for name, (_, _, largest) in PEERS.items() if args.peer_python else ():
             if n > largest and not args.all_sizes:
                 print(f"skip {name} at N = {n} (slow here; --all-sizes runs it)")
@@ -144,7 +160,8 @@ def main():
     ]
     print(table(rows, columns))
     if not args.quick:
-        save("coba_stdp", dict(duration_ms=duration, dt=DT, rows=rows))
+        name = f"coba_stdp_parts{args.parts}" if args.parts else "coba_stdp"
+        save(name, dict(duration_ms=duration, dt=DT, rows=rows))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ every step), so the drive here is the COBA network's own irregular activity (ran
 initial potentials, asynchronous irregular firing) over 1200 steps.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -78,6 +80,33 @@ def test_block_plastic_equals_per_step(mu, x64, rule, monkeypatch):
     assert w_b.dtype == (np.float64 if x64 else np.float32)
     assert len(ev_b["E"][0]) > 300  # the network spikes
     assert np.abs(w_b - w0).max() > 0.1 and (w_b != w0).mean() > 0.2  # and learns
+    _assert_equal(s_b, ev_b, s_s, ev_s)
+
+
+@native_only
+@pytest.mark.parametrize(
+    ("parts", "mu", "rule"),
+    [
+        (2, (0.0, 0.0), {}),
+        (3, (1.0, 1.0), {"symmetric": True, "A_minus": 0.025, "pairing": bs.plasticity.Nearest()}),
+    ],
+)
+def test_block_split_in_ranges_equals_per_step(parts, mu, rule, monkeypatch):
+    """The native step forced into ``parts`` neuron ranges (a step of 800 neurons is
+    otherwise one range): every range runs the column pass, the row pass fused with its
+    events and the trace decays of its own targets and neurons only (the presynaptic
+    traces double-buffered: every range's columns read the step's values); spikes,
+    weights, traces and the whole state equal the per-step path bit for bit. A range
+    that changed another's synapses, or stored a trace before every column had read it,
+    would change the weights."""
+    run = bs.ops.lif_network_run
+    monkeypatch.setattr(bs.ops, "lif_network_run", functools.partial(run, parts=parts))
+    net = _plastic_coba(800, bs.plasticity.Bounds(0.0, 12.0, *mu), **rule)
+    state = net.init(jax.random.key(2), dt=0.1)
+    (s_b, ev_b), (s_s, ev_s) = _both_paths(net, state, monkeypatch, n_steps=1000)
+    w0 = np.asarray(state.components[0][0][0].w)
+    w_b = np.asarray(s_b.components[0][0][0].w)
+    assert len(ev_b["E"][0]) > 300 and (w_b != w0).mean() > 0.2  # it spikes and learns
     _assert_equal(s_b, ev_b, s_s, ev_s)
 
 
@@ -149,6 +178,26 @@ def test_fast_postsynaptic_neurons_across_chunks_equal_per_step(mu, rule, monkey
     w0 = np.asarray(state.components[0][0][0].w)
     w_b = np.asarray(s_b.components[0][0][0].w)
     assert np.abs(w_b - w0).max() > 0.1 and (w_b != w0).mean() > 0.9  # it learns
+    _assert_equal(s_b, ev_b, s_s, ev_s)
+
+
+@native_only
+@pytest.mark.parametrize(("parts", "mu"), [(1, (0.0, 0.0)), (3, (1.0, 1.0))])
+def test_odd_chunks_and_other_source_equal_per_step(parts, mu, monkeypatch):
+    """``_fast_post_network`` (a plastic projection from one population onto another)
+    over 1001 steps in chunks of 333 (calls of an odd number of steps: the double-buffered
+    presynaptic traces end a call in the spare buffer and are copied into the results),
+    in one range (hard bounds) and forced into 3 (soft bounds; another network, so not
+    the first case's cached program): spikes, weights, traces and the whole state equal
+    the per-step path bit for bit."""
+    run = bs.ops.lif_network_run
+    monkeypatch.setattr(bs.ops, "lif_network_run", functools.partial(run, parts=parts))
+    net = _fast_post_network(bs.plasticity.Bounds(0.0, 2.0, *mu))
+    state = net.init(jax.random.key(1), dt=0.1)
+    (s_b, ev_b), (s_s, ev_s) = _both_paths(net, state, monkeypatch, n_steps=1001, chunk_steps=333)
+    w0 = np.asarray(state.components[0][0][0].w)
+    w_b = np.asarray(s_b.components[0][0][0].w)
+    assert len(ev_b["A"][0]) > 64 and (w_b != w0).mean() > 0.5  # it spikes and learns
     _assert_equal(s_b, ev_b, s_s, ev_s)
 
 

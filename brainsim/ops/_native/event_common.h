@@ -184,11 +184,18 @@ inline bool ForEachActiveRow(const T* __restrict s, int64_t n_pre, PrefetchRow p
 // else w[synapse], for the targets j in [lo, hi) only; the others and indices
 // out of range are skipped (one unsigned compare).  Splitting the targets
 // into ranges leaves every target's additions in the same order.  The spike
-// value s_i of row act[k] is value(k).  Returns false on a malformed indptr.
-template <typename T, bool kHomo, typename Value>
+// value s_i of row act[k] is value(k).  touch(k, i) runs before row act[k] = i
+// is read (a plastic row's weights updated in the same traversal; false:
+// stop, as malformed; w is not restrict-qualified, a row's own restrict view
+// starts after touch).  Returns false on a malformed indptr.
+struct NoTouch {
+  bool operator()(int64_t, int64_t) const { return true; }
+};
+template <typename T, bool kHomo, typename Value, typename Touch = NoTouch>
 inline bool AddRowsOf(const int32_t* __restrict indptr, const int32_t* __restrict indices,
-                      const T* __restrict w, Value value, const int32_t* act, int64_t na,
-                      int64_t nnz, T* __restrict out, int64_t lo, int64_t hi) {
+                      const T* w, Value value, const int32_t* act, int64_t na,
+                      int64_t nnz, T* __restrict out, int64_t lo, int64_t hi,
+                      Touch touch = {}) {
   const uint64_t span = static_cast<uint64_t>(hi - lo);
   T* __restrict out_lo = out + lo;
   auto locate = [&](int64_t r) { Prefetch(indptr + r); };
@@ -202,7 +209,7 @@ inline bool AddRowsOf(const int32_t* __restrict indptr, const int32_t* __restric
   };
   auto row = [&](int64_t k, int64_t i) -> bool {
     const int64_t beg = indptr[i], end = indptr[i + 1];
-    if (beg < 0 || end < beg || end > nnz) return false;
+    if (beg < 0 || end < beg || end > nnz || !touch(k, i)) return false;
     const int32_t* __restrict idx = indices + beg;
     const int64_t len = end - beg;
     const T si = value(k);
@@ -398,6 +405,11 @@ class Team {
     return team;
   }
 
+  // While the team is held (TeamHold), helpers keep polling between calls
+  // whatever LingerNs() says.
+  void Hold() { holds_.fetch_add(1, std::memory_order_relaxed); }
+  void Release() { holds_.fetch_sub(1, std::memory_order_relaxed); }
+
   // Threads a call may use now: 1 while the team works alone, else max_threads.
   int64_t Threads(int64_t max_threads) const {
     return Now() < solo_until_.load(std::memory_order_relaxed) ? 1 : max_threads;
@@ -483,7 +495,7 @@ class Team {
   }
 
   // A helper task: parts of every job published until none has come for
-  // LingerNs(), or until it finds it was descheduled while polling.  Run
+  // LingerNs() (and the team is not held), or until it finds it was descheduled while polling.  Run
   // inline by the caller (a pool that cannot schedule): leave at once.
   void Help(std::thread::id caller) {
     if (std::this_thread::get_id() != caller) {
@@ -503,7 +515,7 @@ class Team {
           Solo(now);
           break;
         }
-        if (now - last >= linger) break;
+        if (now - last >= linger && holds_.load(std::memory_order_relaxed) == 0) break;
         poll = now;
       }
     }
@@ -514,6 +526,7 @@ class Team {
   std::atomic<int64_t> done_{0};
   std::atomic<int64_t> helpers_{0};
   std::atomic<int64_t> solo_until_{0};
+  std::atomic<int64_t> holds_{0};
   std::atomic<bool> busy_{false};
   int64_t window_calls_ = 0, window_helped_ = 0;  // the caller's (under busy_)
   std::atomic<void (*)(void*, int64_t)> fn_{nullptr};
@@ -531,6 +544,18 @@ inline void TeamFor(ffi::ThreadPool& pool, int64_t n_parts, F part) {
   }
   if (!Team::Get().Run(pool, n_parts, MaxThreads(pool), part)) ParallelFor(pool, n_parts, part);
 }
+
+// Holds the process's Team for its lifetime: a kernel that runs many steps
+// in one call, one TeamFor each microseconds apart, keeps the helpers that
+// joined its first split step polling until it returns (as a linger would),
+// instead of waking a pool thread every step.
+class TeamHold {
+ public:
+  TeamHold() { Team::Get().Hold(); }
+  ~TeamHold() { Team::Get().Release(); }
+  TeamHold(const TeamHold&) = delete;
+  TeamHold& operator=(const TeamHold&) = delete;
+};
 
 // Threads a TeamFor call may use now: MaxThreads, or 1 while the team works
 // alone (more runnable threads than cores; see Team).

@@ -171,7 +171,7 @@ ffi::Error Run(ffi::ThreadPool& pool, ffi::RemainingArgs args, ffi::RemainingRet
       return bad("g must have its population's shape");
   Model<T> model{sc, B, static_cast<T>(dt)};
   const std::string failed = brainsim_net::RunSteps<T>(sc, sc.csr, pool, at, B, steps, record,
-                                                       sc.rec, model, [] { return true; });
+                                                       sc.rec, model);
   if (!failed.empty()) return bad(failed);
   return ffi::Error::Success();
 }

@@ -4,9 +4,11 @@
 
 #include "lif_network_plastic.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "event_common.h"
 
@@ -104,84 +106,156 @@ ffi::Error PreparePairs(Scratch<T>& sc, ffi::Span<const int64_t> plastic, const 
   return ffi::Error::Success();
 }
 
-// x[i] <- jump(x[i] f, s): for the listed (spiking) i the reference's
-// all-to-all x f + s, which XLA contracts into one fused multiply-add, or
-// nearest-neighbour t + s (1 - t), t = x f (two uses of t: not contracted;
-// the same value either way for s in {0, 1}); elsewhere x f (s = 0, the same
-// value), vectorised.
+// y[i] <- jump(x[i] f, s) for i in [lo, hi) (y may be x): for the listed
+// (spiking) i the reference's all-to-all x f + s, which XLA contracts into
+// one fused multiply-add, or nearest-neighbour t + s (1 - t), t = x f (two
+// uses of t: not contracted; the same value either way for s in {0, 1});
+// elsewhere x f (s = 0, the same value), vectorised. act[0..na) lie in
+// [lo, hi), val their values.
 template <typename T>
-static void DecayJump(T* x, T f, int64_t n, const int32_t* act, const T* val, int64_t na,
-                      bool nearest, std::vector<T>& tmp) {
+static void DecayJump(T* y, const T* x, T f, int64_t lo, int64_t hi, const int32_t* act,
+                      const T* val, int64_t na, bool nearest) {
+  static thread_local std::vector<T> tmp;
   tmp.resize(na);
   for (int64_t k = 0; k < na; ++k) {
     const T t = x[act[k]] * f;
     tmp[k] = nearest ? std::fma(val[k], T(1) - t, t) : std::fma(x[act[k]], f, val[k]);
   }
-  for (int64_t i = 0; i < n; ++i) x[i] = x[i] * f;
-  for (int64_t k = 0; k < na; ++k) x[act[k]] = tmp[k];
+  for (int64_t i = lo; i < hi; ++i) y[i] = x[i] * f;
+  for (int64_t k = 0; k < na; ++k) y[act[k]] = tmp[k];
+}
+
+// The seen spikes (indices ascending, values) of every rule in the range the
+// calling thread runs: found by Begin, read by Update. A range's Begin and
+// Update run on one thread, one range at a time (brainsim_net's Learning).
+template <typename T>
+struct Spikes {
+  std::vector<int32_t> act;
+  std::vector<T> val;
+};
+template <typename T>
+static std::vector<Spikes<T>>& RangeSeen(size_t n_rules) {
+  static thread_local std::vector<Spikes<T>> seen;
+  if (seen.size() < n_rules) seen.resize(n_rules);
+  return seen;
 }
 
 template <typename T>
-bool StepPairs(Scratch<T>& sc, const NetAttrs& at, std::vector<PairRule<T>>& rules) {
-  static thread_local std::vector<int32_t> seen_act;
-  static thread_local std::vector<T> seen_val, tmp;
-  for (PairRule<T>& R : rules) {
-    const int64_t src = at.source[R.q], tgt = at.post[R.q];
-    if (sc.n_of[tgt] != R.n_post || sc.src_n[src] != R.n_pre) return false;
-    // (1) The traces decay: read decayed by (2) and (3), stored by (4).
-    const T a_plus = R.a_plus, a_minus = R.a_minus, f_plus = R.f_plus, f_minus = R.f_minus;
-    const T *x_plus = R.x_plus, *x_minus = R.x_minus, *y_plus = R.y_plus, *y_minus = R.y_minus;
+PairLearning<T>::PairLearning(Scratch<T>& s, const NetAttrs& a, std::vector<PairRule<T>>& r)
+    : sc(s), at(a), rules(r), rule_of(a.post.size(), -1), spare(2 * r.size()) {
+  for (size_t k = 0; k < rules.size(); ++k) {
+    rule_of[rules[k].q] = static_cast<int32_t>(k);
+    for (T* x : {rules[k].x_plus, rules[k].x_minus}) {
+      spare[x_next.size()].resize(rules[k].n_pre);
+      x_next.push_back(spare[x_next.size()].data());
+      x_result.push_back(x);
+    }
+  }
+}
+
+template <typename T>
+bool PairLearning<T>::Before() {
+  for (const PairRule<T>& R : rules)
+    if (sc.n_of[at.post[R.q]] != R.n_post || sc.src_n[at.source[R.q]] != R.n_pre) return false;
+  return true;
+}
+
+template <typename T>
+bool PairLearning<T>::Begin(int64_t p, int64_t lo, int64_t hi) const {
+  for (size_t k = 0; k < rules.size(); ++k) {
+    const PairRule<T>& R = rules[k];
+    if (at.post[R.q] != p) continue;
+    const T *x_plus = R.x_plus, *x_minus = R.x_minus;
     const bool sym = R.symmetric;
-    auto one = [](int64_t) { return T(1); };
-    // x (f A), as the reference (bs.plasticity.stdp) writes it; the symmetric
-    // window's difference of two products as XLA contracts it, fma(a, b, -(c d)).
-    const T ltp_f = f_plus * a_plus, ltd_f = f_minus * a_minus;
+    // x (f A), as the reference (bs.plasticity.stdp) writes it (the decay (1)
+    // of x read here, stored by Update); the symmetric window's difference of
+    // two products as XLA contracts it, fma(a, b, -(c d)).
+    const T ltp_f = R.f_plus * R.a_plus, ltd_f = R.f_minus * R.a_minus;
     auto ltp = [=](int64_t i) {
       return sym ? std::fma(x_plus[i], ltp_f, -(x_minus[i] * ltd_f)) : x_plus[i] * ltp_f;
     };
-    auto ltd = [=](int64_t j) {
-      return sym ? std::fma(y_plus[j], ltp_f, -(y_minus[j] * ltd_f))
-                 : T(0) - y_minus[j] * ltd_f;
-    };
-    // (2) Columns of the postsynaptic spikes seen now.
-    seen_act.clear();
-    seen_val.clear();
-    bool ok = WithColumnTypes(R.pre_type, R.off_type, R.col_pre, R.col_off,
-                              [&](const auto* pre, const auto* off) {
-      return brainsim_native::ForEachActiveList(R.seen, R.n_post, [&](const int32_t* act, int na) {
-        for (int k = 0; k < na; ++k) {
-          seen_act.push_back(act[k]);
-          seen_val.push_back(R.seen[act[k]]);
-        }
-        return brainsim_plastic::ColumnList(R.w, R.seen, act, na, R.indptr, R.col_ptr, pre, off,
-                                            ltp, one, R.bound, R.n_syn, R.n_pre);
-      });
+    auto one = [](int64_t) { return T(1); };
+    // (2) The columns of the postsynaptic spikes seen now (kept for Update).
+    Spikes<T>& seen = RangeSeen<T>(rules.size())[k];
+    seen.act.clear();
+    seen.val.clear();
+    brainsim_native::ForEachActiveList(R.seen + lo, hi - lo, [&](const int32_t* list, int n) {
+      for (int m = 0; m < n; ++m) {
+        seen.act.push_back(static_cast<int32_t>(lo + list[m]));
+        seen.val.push_back(R.seen[lo + list[m]]);
+      }
+      return true;
+    });
+    const bool ok = WithColumnTypes(R.pre_type, R.off_type, R.col_pre, R.col_off,
+                                    [&](const auto* pre, const auto* off) {
+      return brainsim_plastic::ColumnList(R.w, R.seen, seen.act.data(),
+                                          static_cast<int>(seen.act.size()), R.indptr, R.col_ptr,
+                                          pre, off, ltp, one, R.bound, R.n_syn, R.n_pre);
     });
     if (!ok) return false;
-    // (3) Rows of the presynaptic spikes (the source's active rows, B = 1).
-    const int64_t b0 = sc.act_beg[src], na = sc.act_end[src] - b0;
-    const int32_t* act = sc.active.data() + b0;
-    const T* val = sc.value.data() + b0;
-    if (!brainsim_plastic::RowList(R.w, val, act, na, R.indptr, R.indices, ltd, one, R.bound,
-                                   R.n_syn, R.n_post))
-      return false;
-    // (4) Decay and jump.
-    const bool nn = R.nearest;
-    DecayJump(R.x_plus, f_plus, R.n_pre, act, val, na, nn, tmp);
-    DecayJump(R.x_minus, f_minus, R.n_pre, act, val, na, nn, tmp);
-    const int64_t ns = static_cast<int64_t>(seen_act.size());
-    DecayJump(R.y_plus, f_plus, R.n_post, seen_act.data(), seen_val.data(), ns, nn, tmp);
-    DecayJump(R.y_minus, f_minus, R.n_post, seen_act.data(), seen_val.data(), ns, nn, tmp);
-    // (5) The postsynaptic spikes of the last step, seen in the next.
-    std::memcpy(R.seen, sc.src[tgt], sizeof(T) * R.n_post);
   }
   return true;
+}
+
+template <typename T>
+bool PairLearning<T>::Row(int64_t q, int64_t i, T s, int64_t lo, int64_t hi) const {
+  const PairRule<T>& R = rules[rule_of[q]];
+  const T *y_plus = R.y_plus, *y_minus = R.y_minus;
+  const bool sym = R.symmetric;
+  // The decay (1) of y read here, stored by Update (after every event).
+  const T ltp_f = R.f_plus * R.a_plus, ltd_f = R.f_minus * R.a_minus;
+  auto ltd = [=](int64_t j) {
+    return sym ? std::fma(y_plus[j], ltp_f, -(y_minus[j] * ltd_f)) : T(0) - y_minus[j] * ltd_f;
+  };
+  // The row's extent was checked by the events.
+  return brainsim_plastic::RowChange(R.w, s, T(1), R.indices, R.indptr[i], R.indptr[i + 1], ltd,
+                                     R.bound, R.n_post, lo, hi);
+}
+
+template <typename T>
+void PairLearning<T>::Update(int64_t p, int64_t lo, int64_t hi) const {
+  for (size_t k = 0; k < rules.size(); ++k) {
+    const PairRule<T>& R = rules[k];
+    const bool nn = R.nearest;
+    if (at.source[R.q] == p) {  // the source's active rows in [lo, hi) (B = 1)
+      const int32_t *a0 = sc.active.data() + sc.act_beg[p], *a1 = sc.active.data() + sc.act_end[p];
+      const int32_t* act = std::lower_bound(a0, a1, lo);
+      const int64_t na = std::lower_bound(act, a1, hi) - act;
+      const T* val = sc.value.data() + (act - sc.active.data());
+      DecayJump(x_next[2 * k], R.x_plus, R.f_plus, lo, hi, act, val, na, nn);
+      DecayJump(x_next[2 * k + 1], R.x_minus, R.f_minus, lo, hi, act, val, na, nn);
+    }
+    if (at.post[R.q] == p) {  // the spikes Begin found in seen[lo, hi), unchanged since
+      const Spikes<T>& seen = RangeSeen<T>(rules.size())[k];
+      const int32_t* act = seen.act.data();
+      const T* val = seen.val.data();
+      const int64_t na = static_cast<int64_t>(seen.act.size());
+      DecayJump(R.y_plus, R.y_plus, R.f_plus, lo, hi, act, val, na, nn);
+      DecayJump(R.y_minus, R.y_minus, R.f_minus, lo, hi, act, val, na, nn);
+      // (5) The postsynaptic spikes of the last step (before the update
+      // overwrites them), seen in the next.
+      std::memcpy(R.seen + lo, sc.src[p] + lo, sizeof(T) * (hi - lo));
+    }
+  }
+}
+
+template <typename T>
+void PairLearning<T>::After(bool last) {
+  for (size_t k = 0; k < rules.size(); ++k) {
+    std::swap(rules[k].x_plus, x_next[2 * k]);
+    std::swap(rules[k].x_minus, x_next[2 * k + 1]);
+    if (!last) continue;
+    for (size_t m : {2 * k, 2 * k + 1}) {
+      T* x = m % 2 ? rules[k].x_minus : rules[k].x_plus;
+      if (x != x_result[m]) std::memcpy(x_result[m], x, sizeof(T) * rules[k].n_pre);
+    }
+  }
 }
 
 #define BRAINSIM_INSTANTIATE(T)                                                              \
   template ffi::Error PreparePairs<T>(Scratch<T>&, ffi::Span<const int64_t>, const Pairs<T>&,   \
                                       std::vector<PairRule<T>>&);                             \
-  template bool StepPairs<T>(Scratch<T>&, const NetAttrs&, std::vector<PairRule<T>>&);
+  template struct PairLearning<T>;
 BRAINSIM_INSTANTIATE(float)
 BRAINSIM_INSTANTIATE(double)
 #undef BRAINSIM_INSTANTIATE

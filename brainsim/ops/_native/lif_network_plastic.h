@@ -3,16 +3,28 @@
 // (lif_network_plastic.cc). brainsim.ops.lif_network_run documents the rule
 // and its reference (bs.plasticity.PairSTDP through bs.Plastic).
 //
-// Every step, before the step's events: (1) every trace decays (x_plus,
-// y_plus by f_plus = e^{-dt/tau_plus}; x_minus, y_minus by f_minus); (2) the
-// postsynaptic spikes seen at the synapses (`seen`: those of the step before,
-// the one-step dendritic delay) update their columns by a_plus x_plus[i];
-// (3) the presynaptic spikes (the source's active rows) update their rows by
+// Every step: (1) every trace decays (x_plus, y_plus by f_plus =
+// e^{-dt/tau_plus}; x_minus, y_minus by f_minus); (2) the postsynaptic spikes
+// seen at the synapses (`seen`: those of the step before, the one-step
+// dendritic delay) update their columns by a_plus x_plus[i]; (3) the
+// presynaptic spikes (the source's active rows) update their rows by
 // -a_minus y_minus[j], each through Bound (plastic_common.h); (4) the traces
 // jump by the spikes (all-to-all pairing; decay and jump are stored together,
 // x f + s, one fused multiply-add as XLA computes the reference); (5) `seen`
 // becomes the postsynaptic population's spikes of the last step. The events
-// of the step then propagate with the new weights.
+// of the step propagate with the new weights. Where in the loop (PairLearning,
+// brainsim_net's Learning), per range of the step's split: (2) at the
+// range's columns before its events (Begin); (3) as each row's events are
+// delivered, right before the row is read (Row: every row is walked once);
+// (1)(4) and (5) right before the update of the range's neurons (Update: x of
+// the source's, y and seen of the target's), after every event, so before the
+// update overwrites the spikes (5) copies. A range changes and reads only the
+// synapses of its targets (the columns of its targets, the rows at its
+// targets: every synapse gets (2) then (3), as in the reference) and the y
+// traces and seen of its neurons; the x traces, read by every range's (2),
+// are double-buffered (Update stores x_next, After swaps). So every synapse
+// and trace gets the same operations on the same values, in the same order,
+// whatever the split, and the ranges need no barrier.
 //
 // Operands: named groups after the network's (Pairs below, in its order of
 // members), one buffer per plastic projection (attribute plastic[q] != 0) in
@@ -77,10 +89,31 @@ template <typename T>
 ffi::Error PreparePairs(Scratch<T>& sc, ffi::Span<const int64_t> plastic, const Pairs<T>& pairs,
                         std::vector<PairRule<T>>& rules);
 
-// Steps (1)-(5) of every rule, the sources' active rows collected (B = 1).
-// Returns false where the layout or the column index is malformed.
+// The pair STDP of a run's rules as brainsim_net's Learning (header
+// comment: which step where). Compiled with the rule's rounding
+// (lif_network_plastic.cc); Begin, Row and Update run once per range and row.
 template <typename T>
-bool StepPairs(Scratch<T>& sc, const NetAttrs& at, std::vector<PairRule<T>>& rules);
+struct PairLearning {
+  Scratch<T>& sc;
+  const NetAttrs& at;
+  std::vector<PairRule<T>>& rules;
+  std::vector<int32_t> rule_of;             // per projection: its rule's index, or -1
+  std::vector<std::vector<T>> spare;        // per rule: x_plus_next, x_minus_next
+  std::vector<T*> x_next, x_result;         // per rule (x_plus, x_minus): written, result
+
+  PairLearning(Scratch<T>& s, const NetAttrs& a, std::vector<PairRule<T>>& r);
+  // Checks the rules against the network. False where they do not match.
+  bool Before();
+  // (2) at columns [lo, hi) of population p. False: a malformed column index.
+  bool Begin(int64_t p, int64_t lo, int64_t hi) const;
+  bool Learns(int64_t q) const { return rule_of[q] >= 0; }
+  // (3) of row i, targets in [lo, hi). False: a target out of range.
+  bool Row(int64_t q, int64_t i, T s, int64_t lo, int64_t hi) const;
+  // (1)(4), (5) of neurons [lo, hi) of population p.
+  void Update(int64_t p, int64_t lo, int64_t hi) const;
+  // x_next becomes x; after the last step, x in the results.
+  void After(bool last);
+};
 
 }  // namespace brainsim_lif
 

@@ -23,7 +23,7 @@ using namespace brainsim_lif;
 // input currents are the same in every step.
 //
 // Projections with plastic[q] != 0 learn by pair STDP (lif_network_plastic.h)
-// before every step's events.
+// in every step, their events with the new weights.
 //
 // Operands: named groups, the network's, then the plastic projections'
 // (Pairs), then the recording's (brainsim_net::Recording).  Results: the
@@ -55,8 +55,7 @@ static ffi::Error RunNetworkSteps(ffi::ThreadPool& pool, ffi::RemainingArgs args
   if (err.failure()) return NetworkError(sc, std::move(err));
   LifModel<T> model{sc, at, B};
   const std::string failed = brainsim_net::RunSteps<T>(
-      sc, sc.net, pool, at, B, steps, record, rec, model,
-      [&] { return StepPairs(sc, at, rules); });
+      sc, sc.net, pool, at, B, steps, record, rec, model, PairLearning<T>(sc, at, rules));
   if (!failed.empty()) return bad(failed);
   return ffi::Error::Success();
 }

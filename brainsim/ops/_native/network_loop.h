@@ -222,6 +222,33 @@ void MarkDense(Loop<T>& sc, const Csr<T>& csr, const NetAttrs& at, int64_t B);
 //       the results, and sc.src the results' spikes);
 //   bool last;                     set by RunSteps: the call's last step.
 //
+// Learning in the loop (RunSteps' `learn`; NoLearning: none) has
+//   bool Before();                 once per step, after the active rows are
+//       collected, before the events (false: fail as malformed);
+//   bool Begin(int64_t p, int64_t lo, int64_t hi) const;  the learning at
+//       neurons [lo, hi) of population p before any event of their range
+//       (false: malformed);
+//   bool Learns(int64_t q) const;  projection q's weights change in the loop;
+//   bool Row(int64_t q, int64_t i, T s, int64_t lo, int64_t hi) const;  the
+//       change of row i of a learning projection q (spike value s) at its
+//       targets in [lo, hi), run by the events of each range right before the
+//       row is read (so each row is walked once; false: malformed);
+//   void Update(int64_t p, int64_t lo, int64_t hi) const;  the learning state
+//       of neurons [lo, hi) of population p, right before model(p, lo, hi);
+//   void After(bool last);         once per step, after it (last: the call's).
+// Begin, Row and Update of a range run on one thread, in that order, before it
+// runs another range, and may touch only the range's own targets and neurons
+// (the ranges run in parallel).
+struct NoLearning {
+  bool Before() { return true; }
+  bool Begin(int64_t, int64_t, int64_t) const { return true; }
+  bool Learns(int64_t) const { return false; }
+  template <typename T>
+  bool Row(int64_t, int64_t, T, int64_t, int64_t) const { return true; }
+  void Update(int64_t, int64_t, int64_t) const {}
+  void After(bool) {}
+};
+
 // One step: the events of the sources' spikes (their active rows already
 // collected), then model(p, lo, hi) for every population p, each range in
 // parallel.  Returns false if an indptr is malformed (the events are then
@@ -237,9 +264,9 @@ void MarkDense(Loop<T>& sc, const Csr<T>& csr, const NetAttrs& at, int64_t B);
 // results: the spike values of the active rows were copied before any update
 // overwrites the spikes in place.  So the ranges need no barrier between the
 // events and the update, and a step is one hand-off to the pool.
-template <typename T, typename Model>
+template <typename T, typename Model, typename Learning = NoLearning>
 bool StepNetwork(Loop<T>& sc, const Csr<T>& csr, ffi::ThreadPool& pool, const NetAttrs& at,
-                 int64_t B, Model& model) {
+                 int64_t B, Model& model, const Learning& learn = Learning{}) {
   const auto &post = at.post, &source = at.source, &homogeneous = at.homogeneous;
   const int64_t P = static_cast<int64_t>(at.mode.size());
   const int64_t Q = static_cast<int64_t>(post.size());
@@ -265,6 +292,13 @@ bool StepNetwork(Loop<T>& sc, const Csr<T>& csr, ffi::ThreadPool& pool, const Ne
   };
   std::atomic<bool> malformed{false};
   brainsim_native::TeamFor(pool, parts, [&](int64_t k) {
+    for (int64_t p = 0; p < P; ++p) {
+      const auto [lo, hi] = range(sc.n_of[p], k);
+      if (hi > lo && !learn.Begin(p, lo, hi)) {
+        malformed.store(true);
+        return;
+      }
+    }
     // (1) Events.
     for (int64_t q = 0; q < Q; ++q) {
       const int32_t* ip = csr.indptr[q].data;
@@ -276,11 +310,16 @@ bool StepNetwork(Loop<T>& sc, const Csr<T>& csr, ffi::ThreadPool& pool, const Ne
         T* e = sc.e.data() + sc.e_off[q] + b * n_post;
         const Rows r = rows_of(q, b);
         auto value = [&r](int64_t j) { return r.val[j]; };
+        auto learn_row = [&, q, lo = lo, hi = hi](int64_t j, int64_t i) {
+          return learn.Row(q, i, r.val[j], lo, hi);
+        };
         const bool ok =
             homogeneous[q]
                 ? brainsim_native::AddRowsOf<T, true>(ip, ix, w, value, r.act, r.na, nnz, e, lo, hi)
-                : brainsim_native::AddRowsOf<T, false>(ip, ix, w, value, r.act, r.na, nnz, e, lo,
-                                                       hi);
+            : learn.Learns(q) ? brainsim_native::AddRowsOf<T, false>(ip, ix, w, value, r.act, r.na,
+                                                                     nnz, e, lo, hi, learn_row)
+                              : brainsim_native::AddRowsOf<T, false>(ip, ix, w, value, r.act, r.na,
+                                                                     nnz, e, lo, hi);
         // Every range walks the same rows and meets the same malformed one:
         // then none updates or walks the rows again (the caller zeroes all).
         if (!ok) {
@@ -289,10 +328,13 @@ bool StepNetwork(Loop<T>& sc, const Csr<T>& csr, ffi::ThreadPool& pool, const Ne
         }
       }
     }
-    // (2) The update of the range's neurons.
+    // (2) The update of the range's neurons (first their learning state).
     for (int64_t p = 0; p < P; ++p) {
       const auto [lo, hi] = range(sc.n_of[p], k);
-      if (hi > lo) model(p, lo, hi);
+      if (hi > lo) {
+        learn.Update(p, lo, hi);
+        model(p, lo, hi);
+      }
     }
     // (3) Back to zero where events arrived (the active rows' targets in
     // range), unless the update did it.
@@ -336,15 +378,14 @@ struct Recording {
 
 // `steps` steps of a network prepared in sc (the sources: the populations
 // only), each as StepNetwork computes it on the state the last step left,
-// with the spikes of the recorded populations appended after each step.
-// before(): a model's work between the collection of a step's active rows
-// and its events (false: fail as malformed); model.InPlace() after the first
+// with the spikes of the recorded populations appended after each step and
+// the learning of `learn` (Learning above); model.InPlace() after the first
 // step (from then on the state is the results, updated in place, and sc.src
 // the results' spikes).  Returns an empty string, else the error.
-template <typename T, typename Model, typename Before>
+template <typename T, typename Model, typename Learning = NoLearning>
 std::string RunSteps(Loop<T>& sc, const Csr<T>& csr, ffi::ThreadPool& pool, const NetAttrs& at,
                      int64_t B, int64_t steps, ffi::Span<const int64_t> record,
-                     const Recording& rec, Model& model, Before before) {
+                     const Recording& rec, Model& model, Learning&& learn = Learning{}) {
   const int64_t R = static_cast<int64_t>(record.size());
   const int64_t P = static_cast<int64_t>(at.mode.size());
   if (static_cast<int64_t>(sc.src.size()) != P)
@@ -388,12 +429,15 @@ std::string RunSteps(Loop<T>& sc, const Csr<T>& csr, ffi::ThreadPool& pool, cons
       sc.rec_pos[r] = end;
     }
   };
+  const brainsim_native::TeamHold hold;  // the steps' hand-offs reach polling helpers
   for (int64_t s = 0; s < steps; ++s) {
     CollectActive(sc, at, B);
     if (s > 0) append(s - 1, true);
-    if (!before()) return "malformed layout or column index";
+    if (!learn.Before()) return "malformed layout or column index";
     model.last = s == steps - 1;
-    if (!StepNetwork(sc, csr, pool, at, B, model)) return "malformed indptr (row out of range)";
+    if (!StepNetwork(sc, csr, pool, at, B, model, learn))
+      return "malformed indptr or plastic row (row or target out of range)";
+    learn.After(s == steps - 1);
     if (s == 0) model.InPlace();
   }
   append(steps - 1, false);

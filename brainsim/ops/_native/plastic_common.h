@@ -1,7 +1,8 @@
 // brainsim native CPU kernels: the bounded, factored change of a plastic
 // weight and its column and row passes, shared by the one-step kernel
 // (BrainsimPlasticBounded, plastic_event.cc) and the many-step network loop
-// (BrainsimLifNetworkRun's pair STDP, lif_network_plastic.cc).
+// (BrainsimLifNetworkRun's pair STDP, lif_network_plastic.cc: ColumnList and
+// RowChange, one row at a time as its events are delivered).
 // brainsim.ops.plastic_bounded is the reference and documents the formula:
 //
 //   for j with post[j] != 0, for the synapses s = (i, j) of column j:      (1)
@@ -102,6 +103,21 @@ inline bool ColumnList(T* w, const T* post, const int32_t* act, int na, const in
   return true;
 }
 
+// Pass (2) at one row: the synapses [beg, end) (spike value s, own = b(i))
+// whose targets lie in [lo, hi) (all of them: lo = 0, hi = n_post); false
+// where a target lies outside [0, n_post).
+template <typename T, typename A>
+inline bool RowChange(T* w, T s, T own, const int32_t* indices, int64_t beg, int64_t end,
+                      const A& a, const Bound<T>& bound, int64_t n_post, int64_t lo, int64_t hi) {
+  const uint64_t span = static_cast<uint64_t>(hi - lo);
+  for (int64_t q = beg; q < end; ++q) {
+    const int64_t j = indices[q];
+    if (j < 0 || j >= n_post) return false;
+    if (static_cast<uint64_t>(j - lo) < span) w[q] = bound.Apply(w[q], s, a(j), own);
+  }
+  return true;
+}
+
 // Pass (2) over the rows act[0..na), val[k] the spike value of row act[k].
 // Each row starts at a scattered place (a cache miss for its targets and its
 // weights), so every row's lines are prefetched before the first is updated.
@@ -118,14 +134,10 @@ inline bool RowList(T* w, const T* val, const int32_t* act, int64_t na, const in
   }
   for (int64_t k = 0; k < na; ++k) {
     const int32_t i = act[k];
-    const T s = val[k], own = b(i);
     const int64_t start = indptr[i], stop = indptr[i + 1];
-    if (start < 0 || stop > n_syn || start > stop) return false;
-    for (int64_t q = start; q < stop; ++q) {
-      const int64_t j = indices[q];
-      if (j < 0 || j >= n_post) return false;
-      w[q] = bound.Apply(w[q], s, a(j), own);
-    }
+    if (start < 0 || stop > n_syn || start > stop ||
+        !RowChange(w, val[k], b(i), indices, start, stop, a, bound, n_post, int64_t{0}, n_post))
+      return false;
   }
   return true;
 }
