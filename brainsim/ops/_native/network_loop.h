@@ -20,7 +20,8 @@
 // the update overwrites them), P + s for extra s; homogeneous (q): one weight
 // for all synapses; conductance (q), the model's kind of input; extras (S);
 // parts: the number of neuron ranges a step is split into (0: one below
-// kParallelNeurons, else one per thread free; see TeamThreads).
+// kParallelNeurons (kParallelLearningNeurons with learning in the loop), else one
+// per thread free; see TeamThreads).
 
 #ifndef BRAINSIM_NETWORK_LOOP_H_
 #define BRAINSIM_NETWORK_LOOP_H_
@@ -50,6 +51,13 @@ namespace ffi = xla::ffi;
 // (per-call times, paired in one process); the quiet break-even could not be
 // measured there, so the threshold stays where session 4's quiet runs put it.
 constexpr int64_t kParallelNeurons = int64_t{1} << 17;
+// The same for a step with learning in the loop (a plastic projection): its
+// column, row and trace passes are split with the neurons.  Quiet A/B of
+// session 15 (COBA with pair STDP on E->E, coba_stdp.py --parts 2 against one
+// range, 2 rounds): 64k plastic 1.98-2.69 s against 3.23-3.78 s, 4k no gain
+// (0.12-0.13 s against 0.10-0.13 s), 16k within the noise; so a split from
+// 2^15 neurons on.
+constexpr int64_t kParallelLearningNeurons = int64_t{1} << 15;
 
 // A typed operand or result, decoded once per call.
 template <typename E>
@@ -274,10 +282,13 @@ bool StepNetwork(Loop<T>& sc, const Csr<T>& csr, ffi::ThreadPool& pool, const Ne
   model.Begin();
   int64_t neurons = 0;
   for (int64_t p = 0; p < P; ++p) neurons += B * sc.n_of[p];
+  bool learns = false;
+  for (int64_t q = 0; q < Q; ++q) learns = learns || learn.Learns(q);
+  const int64_t threshold = learns ? kParallelLearningNeurons : kParallelNeurons;
   const int64_t parts =
       at.split > 0 ? std::min<int64_t>(at.split, 0xFFFF)
-      : neurons < kParallelNeurons ? 1
-                                    : std::min<int64_t>(brainsim_native::TeamThreads(pool), 8);
+      : neurons < threshold ? 1
+                            : std::min<int64_t>(brainsim_native::TeamThreads(pool), 8);
   auto range = [parts](int64_t n, int64_t k) {
     return std::pair<int64_t, int64_t>{n * k / parts, n * (k + 1) / parts};
   };
