@@ -405,11 +405,6 @@ class Team {
     return team;
   }
 
-  // While the team is held (TeamHold), helpers keep polling between calls
-  // whatever LingerNs() says.
-  void Hold() { holds_.fetch_add(1, std::memory_order_relaxed); }
-  void Release() { holds_.fetch_sub(1, std::memory_order_relaxed); }
-
   // Threads a call may use now: 1 while the team works alone, else max_threads.
   int64_t Threads(int64_t max_threads) const {
     return Now() < solo_until_.load(std::memory_order_relaxed) ? 1 : max_threads;
@@ -495,7 +490,7 @@ class Team {
   }
 
   // A helper task: parts of every job published until none has come for
-  // LingerNs() (and the team is not held), or until it finds it was descheduled while polling.  Run
+  // LingerNs(), or until it finds it was descheduled while polling.  Run
   // inline by the caller (a pool that cannot schedule): leave at once.
   void Help(std::thread::id caller) {
     if (std::this_thread::get_id() != caller) {
@@ -515,7 +510,7 @@ class Team {
           Solo(now);
           break;
         }
-        if (now - last >= linger && holds_.load(std::memory_order_relaxed) == 0) break;
+        if (now - last >= linger) break;
         poll = now;
       }
     }
@@ -526,7 +521,6 @@ class Team {
   std::atomic<int64_t> done_{0};
   std::atomic<int64_t> helpers_{0};
   std::atomic<int64_t> solo_until_{0};
-  std::atomic<int64_t> holds_{0};
   std::atomic<bool> busy_{false};
   int64_t window_calls_ = 0, window_helped_ = 0;  // the caller's (under busy_)
   std::atomic<void (*)(void*, int64_t)> fn_{nullptr};
@@ -544,18 +538,6 @@ inline void TeamFor(ffi::ThreadPool& pool, int64_t n_parts, F part) {
   }
   if (!Team::Get().Run(pool, n_parts, MaxThreads(pool), part)) ParallelFor(pool, n_parts, part);
 }
-
-// Holds the process's Team for its lifetime: a kernel that runs many steps
-// in one call, one TeamFor each microseconds apart, keeps the helpers that
-// joined its first split step polling until it returns (as a linger would),
-// instead of waking a pool thread every step.
-class TeamHold {
- public:
-  TeamHold() { Team::Get().Hold(); }
-  ~TeamHold() { Team::Get().Release(); }
-  TeamHold(const TeamHold&) = delete;
-  TeamHold& operator=(const TeamHold&) = delete;
-};
 
 // Threads a TeamFor call may use now: MaxThreads, or 1 while the team works
 // alone (more runnable threads than cores; see Team).

@@ -440,7 +440,6 @@ std::string RunSteps(Loop<T>& sc, const Csr<T>& csr, ffi::ThreadPool& pool, cons
       sc.rec_pos[r] = end;
     }
   };
-  const brainsim_native::TeamHold hold;  // the steps' hand-offs reach polling helpers
   for (int64_t s = 0; s < steps; ++s) {
     CollectActive(sc, at, B);
     if (s > 0) append(s - 1, true);
