@@ -84,7 +84,8 @@ def local_network(net: Network) -> Network:
     projections = []
     for p in net.projections:
         if isinstance(p.conn, StoredShard):
-            p = eqx.tree_at(lambda p: (p.conn, p.weight), p, p.conn.block(p.weight))
+            block = p.conn.block(p.weight)
+            p = eqx.tree_at(lambda p: (p.conn, p.weight), p, block, is_leaf=lambda x: x is None)
             if p.components:  # Plastic (shard_plastic): the block's own column index
                 local = tuple(local_plastic(c) for c in p.components)
                 p = eqx.tree_at(lambda p: p.components, p, local)
@@ -293,6 +294,23 @@ def build_sharded(populations, projections, key, mesh: Mesh, axis: str) -> Netwo
     return eqx.tree_at(lambda n: n.projections, net, tuple(built))
 
 
+def _without_gain(proj, shard: StoredShard) -> tuple:
+    """``(proj, shard)`` with the projection's gain (its scalar ``weight``) taken into
+    the shard's per-synapse weights and the gain ``None``, so that the run's program
+    propagates with the stored weights themselves (``StoredShard.block``): a product
+    computed in the program would be a new array of every synapse at each chunk (at
+    Potjans–Diesmann's full scale 1.2 GB per chunk, mapped and zeroed by the kernel:
+    most of a chunk's system time). The gain that ``build_sharded`` leaves is 1: no
+    multiplication, the same weights bit for bit; another is multiplied in once here."""
+    gain = proj.weight
+    if not np.all(np.asarray(gain) == 1):
+        shard = eqx.tree_at(lambda s: s.weights, shard, jax.jit(jnp.multiply)(shard.weights, gain))
+    proj = eqx.tree_at(
+        lambda p: (p.conn, p.weight), proj, (shard, None), is_leaf=lambda x: x is None
+    )
+    return proj, shard
+
+
 def shard_network(net: Network, mesh: Mesh, axis: str):
     """``net`` as its shards along ``axis`` see it, as ``(arrays, static, specs)``
     (``eqx.combine(arrays, static)`` is the network): its arrays global (``place``d
@@ -309,6 +327,8 @@ def shard_network(net: Network, mesh: Mesh, axis: str):
                     f"{proj.conn.axis!r}, run on {n_shards} along {axis!r}"
                 )
             conn = proj.conn
+            if conn.weights is not None and not proj.components:
+                proj, conn = _without_gain(proj, conn)
         elif isinstance(proj.conn, Procedural):
             conn = PostShard(proj.conn, axis, n_shards)
         elif is_plastic(proj) or (type(proj.conn) in (CSR, Delayed, ELL) and not proj.components):
@@ -323,8 +343,8 @@ def shard_network(net: Network, mesh: Mesh, axis: str):
             conn = _stored_shard(csr.n_pre, csr.n_post, rows, weights, mesh, axis, *by_delay)
             if proj.components:
                 proj = shard_plastic(proj, conn)
-            elif per_synapse:
-                proj = eqx.tree_at(lambda p: p.weight, proj, 1.0)
+            elif per_synapse:  # (no gain: StoredShard.block)
+                proj = eqx.tree_at(lambda p: p.weight, proj, None, is_leaf=lambda x: x is None)
         else:
             raise ValueError(
                 f"Projection {proj.name}: sharded runs need procedural connectivity "

@@ -105,6 +105,7 @@ def simulate_sharded(
     capacity: int | None = None,
     stream: RecordingSink | None = None,
     exchange_every: int | None = None,
+    record=None,
 ) -> tuple[NetworkState, dict]:
     """Run ``net`` from ``state`` (made by ``net.init``, unbatched) for ``duration`` ms on
     the devices of ``mesh`` (default: all devices on one axis ``axis``), each holding
@@ -149,6 +150,12 @@ def simulate_sharded(
     the words and deposit them into the delay buffers where they would have gone when
     emitted (as NEST exchanges once per minimum delay). The spikes are the same.
 
+    ``record``: the names of the populations whose spikes are recorded and returned
+    (default: every population). Recording a population costs per spike: a Poisson
+    background of counts (``bs.PoissonCounts``, e.g. the Potjans–Diesmann model's, where
+    most channels count something every step) records far more events than the network's
+    neurons spike.
+
     ``stream``: where each chunk's spikes go instead of memory (``bs.io.HDF5Sink``; one
     sink, so one file, per process: its own neurons); the spikes returned are then the
     file's, read when used. ``bs.io.read_recording([path, ...])`` reads the files of
@@ -160,6 +167,7 @@ def simulate_sharded(
             f"simulate_sharded: stream must be a bs.io.HDF5Sink (a RecordingSink), got {stream!r}"
         )
     net.check_state(state, dt)
+    recorded = _recorded(net, record)
     every = _exchange_every(net, dt, exchange_every)
     mesh = jax.make_mesh((jax.device_count(),), (axis,)) if mesh is None else mesh
     one_process = all(d.process_index == jax.process_index() for d in mesh.devices.flat)
@@ -196,7 +204,7 @@ def simulate_sharded(
     if chunk_steps is None:
         # a boolean raster per step, or the counts and the default event buffer
         per = 4 * EVENT_DENSITY_HZ * dt * 1e-3 if events else 1.0
-        bytes_per_step = sum(pop.size for pop in net.populations.values()) * per
+        bytes_per_step = sum(net.populations[name].size for name in recorded) * per
         chunk_steps = default_chunk_steps(n_steps, 1, bytes_per_step)
     check_size("chunk_steps", chunk_steps)
     if capacity is not None:
@@ -223,11 +231,11 @@ def simulate_sharded(
             # each device's own state stays its own (typed varying) whatever computed it
             state = retype(new, state)
             if not events:
-                return (state, bufs), {name: s != 0 for name, s in spikes.items()}
+                return (state, bufs), {name: spikes[name] != 0 for name in recorded}
             # each device appends the local indices of its own spikes to its own buffer
             new, counts = {}, {}
-            for name, s in spikes.items():
-                buf, end = bufs[name]
+            for name in recorded:
+                s, (buf, end) = spikes[name], bufs[name]
                 buf, stop = append_spikes(s, buf, end[0])
                 new[name], counts[name] = (own(buf), own(stop[None])), (stop - end[0])[None]
             return (state, new), counts
@@ -250,12 +258,12 @@ def simulate_sharded(
         most = {n: jax.lax.pmax(end[0], axis) for n, (_, end) in bufs.items()}
         return state, out, bufs, most, last
 
-    buf_specs = {name: (P(axis), P(axis)) for name in net.populations} if events else {}
-    most_specs = {name: P() for name in net.populations} if events else {}
+    buf_specs = {name: (P(axis), P(axis)) for name in recorded} if events else {}
+    most_specs = {name: P() for name in recorded} if events else {}
     last_specs = {name: P() for name in slots} if every > 1 else {}
     out_specs = (
         specs,
-        {name: P(None, axis) for name in net.populations},
+        {name: P(None, axis) for name in recorded},
         buf_specs,
         most_specs,
         last_specs,
@@ -274,19 +282,20 @@ def simulate_sharded(
         dt,
         events,
         every,
+        recorded,
         tuple(sorted(pads.items())),
         tuple(sorted(slots.items())),
     )
     capacities = {
         n: event_capacity(Record("spikes", capacity=capacity), local_size[n], chunk_steps, dt)
-        for n in net.populations
+        for n in recorded
     }
-    records = {name: Record("spikes", events=events) for name in net.populations}
+    records = {name: Record("spikes", events=events) for name in recorded}
     if stream is not None:
-        shapes = {name: (k,) for name, k in sizes.items()}
-        ev = frozenset(net.populations) if events else frozenset()
+        shapes = {name: (sizes[name],) for name in recorded}
+        ev = frozenset(recorded) if events else frozenset()
         stream.open(RecordingLayout(dt, t0, n_steps, records, shapes, ev))
-    kept = {name: {} for name in net.populations}
+    kept = {name: {} for name in recorded}
 
     def run_chunk(done: int, length: int) -> bool:
         nonlocal state, last
@@ -306,13 +315,13 @@ def simulate_sharded(
             most = {n: int(m) for n, m in most.items()}
             grown = {
                 n: grow_capacity(most[n], local_size[n] * length)
-                for n in net.populations
+                for n in recorded
                 if most[n] > capacities[n]
             }
             if grown:  # a device had more spikes than its buffer: run the chunk again
                 capacities.update(grown)
                 return False
-            for name in net.populations:
+            for name in recorded:
                 buf, end = bufs[name]
                 chunk[name] = _merge_shards(
                     local_blocks(buf),
@@ -342,11 +351,11 @@ def simulate_sharded(
     if one_process:  # (over several, each process keeps its own blocks)
         state = from_blocks(net, state, n_shards)  # plastic weights in layout order
     if streamed is not None:
-        return state, {n: streamed[n]["spikes"] for n in net.populations}
+        return state, {n: streamed[n]["spikes"] for n in recorded}
     if events:
-        return state, {n: join_events(kept[n].get("spikes", []), k) for n, k in sizes.items()}
+        return state, {n: join_events(kept[n].get("spikes", []), sizes[n]) for n in recorded}
     empty = lambda k: np.zeros((0, k), bool)
-    return state, {n: kept[n].get("spikes", empty(k)) for n, k in sizes.items()}
+    return state, {n: kept[n].get("spikes", empty(sizes[n])) for n in recorded}
 
 
 _PROGRAMS: dict = {}  # the chunk programs of the last calls, by what they depend on
@@ -366,6 +375,21 @@ def _program(key: tuple, build):
             _PROGRAMS.pop(next(iter(_PROGRAMS)))
         _PROGRAMS[key] = jax.jit(build())
     return _PROGRAMS[key]
+
+
+def _recorded(net: Network, record) -> tuple[str, ...]:
+    """``simulate_sharded``'s ``record``, checked: the recorded populations' names, in
+    the network's order; ``None``: every population."""
+    if record is None:
+        return tuple(net.populations)
+    names = [record] if isinstance(record, str) else list(record)
+    unknown = [n for n in names if n not in net.populations]
+    if unknown or not names:
+        raise ValueError(
+            f"simulate_sharded: record must name populations of the network "
+            f"({', '.join(net.populations)}), got {record!r}"
+        )
+    return tuple(n for n in net.populations if n in names)
 
 
 def _exchange_every(net: Network, dt: float, every: int | None) -> int:

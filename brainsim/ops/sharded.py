@@ -104,9 +104,11 @@ class StoredShard(eqx.Module):
     def block(self, weight) -> tuple:
         """This device's block (inside ``jax.shard_map``) as one device's projection
         holds its layout: ``(self.local(), weight)``, the weight ``weight`` times the
-        per-synapse weights (if any; in the block's synapse order)."""
+        per-synapse weights (if any; in the block's synapse order); ``weight`` ``None``:
+        the per-synapse weights themselves, no copy (a product is a new array of every
+        synapse, made at every call of a compiled chunk)."""
         if self.weights is not None:
-            weight = self.weights[0] * weight
+            weight = self.weights[0] if weight is None else self.weights[0] * weight
         return self.local(), weight
 
 
