@@ -285,8 +285,10 @@ def build_sharded(populations, projections, key, mesh: Mesh, axis: str) -> Netwo
         )
     net = Network(populations, stand_ins, key=key)
     built = list(net.projections)
-    for k, (n_pre, n_post, rows, w, *delayed) in windows.items():
+    while windows:  # each window let go once its shard holds it (a padded block is a copy)
+        k, (n_pre, n_post, rows, w, *delayed) = windows.popitem()
         shard = _stored_shard(n_pre, n_post, rows, w, mesh, axis, *delayed)
+        del rows, w, delayed
         if built[k].components:  # each process indexes its own blocks; weights: Plastic.init
             plastic = shard_plastic(with_block_baselines(built[k], shard), shard)
             built[k] = eqx.tree_at(lambda p: p.components, built[k], plastic.components)

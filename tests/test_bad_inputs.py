@@ -501,6 +501,9 @@ LONG_RUNS = [
     ("simulate_sharded-stream", lambda: bs.simulate_sharded(*_net_state(), 1.0, stream="a.h5"),
      TypeError, r"simulate_sharded: stream must be a bs.io.HDF5Sink \(a RecordingSink\), "
      r"got 'a.h5'"),
+    ("simulate_sharded-record", lambda: bs.simulate_sharded(*_net_state(), 1.0, record=["b"]),
+     ValueError, r"simulate_sharded: record must name populations of the network \(a\), "
+     r"got \['b'\]"),
     ("read_recording-empty", lambda: bs.io.read_recording([]), ValueError,
      r"read_recording: path is an empty list; give one file or more"),
     ("read_recording-lazy", lambda: bs.io.read_recording(["a.h5", "b.h5"], lazy=True),

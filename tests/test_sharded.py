@@ -1,13 +1,16 @@
 """Neuron-sharded runs (jax.shard_map) reproduce the single-device spike trains."""
 
+import functools
 import textwrap
 from pathlib import Path
 from unittest import mock
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from helpers import on_eight_devices
+import pytest
+from helpers import driven_lif, on_eight_devices
 
 import brainsim as bs
 import brainsim.sharded as bs_sharded
@@ -228,3 +231,56 @@ def test_repeated_calls_reuse_the_compiled_program():
         assert bs_sharded._PROGRAMS[next(iter(new))]._cache_size() == 1
     bs.simulate_sharded(net, state, 30.0, 0.1, mesh=mesh, t0=5.0)
     assert len(set(bs_sharded._PROGRAMS) - before) == 2
+
+
+def test_stored_weights_propagate_as_stored_and_record_chooses():
+    """Per-synapse weights built per process (``bs.distributed.network``: 400 LIF
+    neurons, 80 000 synapses with their own weights and delays) propagate as stored: the
+    compiled chunk holds no temporary of their size (before, it multiplied them by the
+    projection's gain of 1 into a new array of every synapse at each chunk: 320 kB here,
+    1.2 GB at Potjans–Diesmann's full scale, mapped and zeroed by the kernel at every
+    call), and the spikes equal ``bs.simulate``'s on the network ``bs.Network`` builds
+    (bit for bit: a chaotic network, any other sum would move spikes). A gain set after
+    the build (2.0) is multiplied in once, before the run: the same spikes as the
+    per-synapse weights doubled. ``record`` returns the populations named, their spikes
+    unchanged, and names a population that does not exist in a ``ValueError``."""
+
+    def build(network):
+        conn = bs.conn.FixedTotalNumber(
+            80_000, weights=bs.conn.NormalWeights(0.1, 0.05), delays=bs.conn.NormalDelay(1.5, 0.75)
+        )
+        syn = dict(synapse=bs.synapses.Exponential(5.0), output=bs.synapses.Conductance(0.0))
+        proj = bs.Projection("A", "A", conn, weight=None, **syn)
+        return network({"A": driven_lif(400), "B": driven_lif(16)}, [proj], key=jax.random.key(2))
+
+    mesh = jax.make_mesh((1,), ("neurons",))
+    temps, real = [], bs_sharded._program
+
+    def spy(key, make):  # the temporary memory of every chunk program called
+        fn = real(key, make)
+
+        def call(*args):
+            temps.append(fn.lower(*args).compile().memory_analysis().temp_size_in_bytes)
+            return fn(*args)
+
+        return call
+
+    one, sharded = build(bs.Network), build(functools.partial(bs.distributed.network, mesh=mesh))
+    state = one.init(jax.random.key(3))
+    for gain in (None, 2.0):
+        if gain is not None:
+            one = eqx.tree_at(
+                lambda n: n.projections[0].weight, one, one.projections[0].weight * gain
+            )
+            sharded = eqx.tree_at(lambda n: n.projections[0].weight, sharded, gain)
+        _, want = bs.simulate(one, state, 40.0, 0.1, record={"A": ["spikes"], "B": ["spikes"]})
+        with mock.patch.object(bs_sharded, "_program", spy):
+            _, got = bs.simulate_sharded(sharded, state, 40.0, mesh=mesh, chunk_steps=100)
+        for p in ("A", "B"):
+            np.testing.assert_array_equal(got[p], np.asarray(want[p]["spikes"]) != 0)
+        assert want["A"]["spikes"].sum() > 1000
+    assert max(temps) < 80_000 * 4, temps  # (the weights: 80 000 float32)
+    _, only = bs.simulate_sharded(sharded, state, 40.0, mesh=mesh, record=["B"], events=True)
+    assert list(only) == ["B"] and np.array_equal(only["B"].dense(), got["B"])
+    with pytest.raises(ValueError, match=r"record must name populations of the network \(A, B\)"):
+        bs.simulate_sharded(sharded, state, 1.0, mesh=mesh, record=["C"])
