@@ -110,11 +110,12 @@ def simulate_sharded(
     """Run ``net`` from ``state`` (made by ``net.init``, unbatched) for ``duration`` ms on
     the devices of ``mesh`` (default: all devices on one axis ``axis``), each holding
     ``1/n_devices`` of every population. Returns the final state (arrays sharded by
-    neuron) and every population's spikes: a raster ``(n_steps, size)`` bool, or
-    ``bs.SpikeEvents`` with ``events=True`` (memory ∝ spikes: each device appends its own
-    spikes to its own buffer, ``bs.ops.append_spikes``; a chunk with more spikes than a
-    buffer holds is run again with larger buffers; ``capacity``: the initial spikes per
-    device and chunk, default room for 50 Hz). The steps run in compiled chunks of
+    neuron) and the spikes of every population recorded (``record``): a raster
+    ``(n_steps, size)`` bool, or ``bs.SpikeEvents`` with ``events=True`` (memory ∝
+    spikes: each device appends its own spikes to its own buffer,
+    ``bs.ops.append_spikes``; a chunk with more spikes than a buffer holds is run again
+    with larger buffers; ``capacity``: the initial spikes per device and chunk, default
+    room for 50 Hz). The steps run in compiled chunks of
     ``chunk_steps`` (default: up to 10 000, fewer if a chunk's recordings would exceed
     256 MiB), so device memory stays bounded.
 
