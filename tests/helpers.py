@@ -90,13 +90,13 @@ def plastic_coba(n: int, bounds, **rule):
     return coba_learning(n, stdp)
 
 
-def coba_learning(n: int, rule):
-    """``bs.models.coba(n)`` with ``bs.Plastic(rule)`` on E->E."""
+def coba_learning(n: int, rule, on: str = "E->E"):
+    """``bs.models.coba(n)`` with ``bs.Plastic(rule)`` on the projection ``on``."""
     import equinox as eqx
 
     net = bs.models.coba(n, key=jax.random.key(0))
     projs = [
-        eqx.tree_at(lambda p: p.components, p, (bs.Plastic(rule),)) if p.name == "E->E" else p
+        eqx.tree_at(lambda p: p.components, p, (bs.Plastic(rule),)) if p.name == on else p
         for p in net.projections
     ]
     return bs.Network(net.populations, projs, key=jax.random.key(0))

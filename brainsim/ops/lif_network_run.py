@@ -64,7 +64,11 @@ class PairRun(NamedTuple):
       its traces to 1), else all-to-all;
     - ``triplet``: the triplet rule, ``a_plus``, ``a_minus`` its pair amplitudes
       A2± and ``a3_plus``, ``a3_minus`` >= 0 its triplet ones A3± (weight
-      units; not with ``symmetric``).
+      units; not with ``symmetric``); a presynaptic spike changes by
+      ``(offset - o1) (a_minus + a3_minus r2)``, ``offset`` 0 for the triplet rule;
+      ``bs.plasticity.VogelsSprekeler`` is this form with ``a3`` 0, ``a_plus = eta``,
+      ``a_minus = -eta``, ``offset = alpha`` and traces ``(x, 0, 0, y)`` (decay 0 for
+      the unused two).
     """
 
     w: Any
@@ -82,6 +86,7 @@ class PairRun(NamedTuple):
     triplet: bool = False
     a3_plus: Any = 0.0
     a3_minus: Any = 0.0
+    offset: Any = 0.0
 
 
 # The plastic projections' operand and result groups after the network's, in the
@@ -95,7 +100,7 @@ PAIR_RESULTS = ("w", "x_plus", "x_minus", "y_plus", "y_minus", "seen")
 def _pair_operands(run: PairRun, dtype) -> dict:
     """The operands of a plastic projection by group (``PAIR_OPERANDS``)."""
     cast = lambda x: jnp.asarray(x, dtype)
-    amplitudes = (run.a_plus, run.a_minus, run.a3_plus, run.a3_minus)
+    amplitudes = (run.a_plus, run.a_minus, run.a3_plus, run.a3_minus, run.offset)
     rule = jnp.stack([cast(x) for x in (*run.decay, *amplitudes, run.w_min, run.w_max)])
     cols = run.cols
     x_plus, x_minus, y_plus, y_minus = map(cast, run.traces)

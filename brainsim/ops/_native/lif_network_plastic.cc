@@ -74,7 +74,7 @@ ffi::Error PreparePairs(Scratch<T>& sc, ffi::Span<const int64_t> plastic, const 
         !(off == ffi::DataType::U8 || off == ffi::DataType::U16 || off == kI32) ||
         o.col_offset[k].count != R.n_syn)
       return bad("bad column index");
-    if (o.rule[k].count != 10) return bad("rule must be T [10]");
+    if (o.rule[k].count != 11) return bad("rule must be T [11]");
     // The state into the results (unless aliased), then updated there.
     auto take = [](const View<const T>& in, const View<T>& out) {
       if (out.data != in.data && in.count) std::memcpy(out.data, in.data, sizeof(T) * in.count);
@@ -100,7 +100,8 @@ ffi::Error PreparePairs(Scratch<T>& sc, ffi::Span<const int64_t> plastic, const 
     R.a_minus = c[5];
     R.a3_plus = c[6];
     R.a3_minus = c[7];
-    R.bound = {c[8], c[9], T(1) / (c[9] - c[8]), (plastic[q] & 2) != 0, (plastic[q] & 4) != 0};
+    R.offset = c[8];
+    R.bound = {c[9], c[10], T(1) / (c[10] - c[9]), (plastic[q] & 2) != 0, (plastic[q] & 4) != 0};
     R.symmetric = (plastic[q] & 8) != 0;
     R.nearest = (plastic[q] & 16) != 0;
     R.triplet = (plastic[q] & 32) != 0;
@@ -218,10 +219,10 @@ bool PairLearning<T>::Row(int64_t q, int64_t i, T s, int64_t lo, int64_t hi) con
     return brainsim_plastic::RowChange(R.w, s, own, R.indices, R.indptr[i], R.indptr[i + 1], a,
                                        R.bound, R.n_post, lo, hi);
   };
-  if (R.triplet) {  // -o1 f times A2- + r2 (f A3-), as in Begin
-    const T f_o1 = R.f[3];
+  if (R.triplet) {  // offset - o1 f (contracted) times A2- + r2 (f A3-), as in Begin
+    const T f_o1 = R.f[3], off = R.offset;
     return row(std::fma(R.x_minus[i], R.f[1] * R.a3_minus, R.a_minus),
-               [=](int64_t j) { return -(y_minus[j] * f_o1); });
+               [=](int64_t j) { return std::fma(-y_minus[j], f_o1, off); });
   }
   const T ltp_f = R.f[2] * R.a_plus, ltd_f = R.f[3] * R.a_minus;
   return row(T(1), [=](int64_t j) {

@@ -30,16 +30,19 @@
 // loop with the changes (2) and (3) factored as the reference factors them:
 // with x_plus = r1, x_minus = r2, y_plus = o2, y_minus = o1 (decayed by (1)),
 // (2) changes by r1[i] (a_plus + a3_plus o2[j]) and (3) by
-// -o1[j] (a_minus + a3_minus r2[i]), the slow traces before their jumps.
+// (offset - o1[j]) (a_minus + a3_minus r2[i]), the slow traces before their
+// jumps (offset 0). Vogels-Sprekeler (bs.plasticity.VogelsSprekeler) is this
+// form with a3 = 0, a_plus = eta, a_minus = -eta, offset = alpha: traces x in
+// x_plus and y in y_minus (x_minus and y_plus unused, decay 0).
 //
 // Operands: named groups after the network's (Pairs below, in its order of
 // members), one buffer per plastic projection (attribute plastic[q] != 0) in
 // projection order: the traces x_plus, x_minus [n_pre], y_plus, y_minus
 // [n_post], seen [n_post], the column index col_ptr S32 [n_post + 1],
-// col_pre U16/S32 [S], col_offset U8/U16/S32 [S], and rule T [10] =
+// col_pre U16/S32 [S], col_offset U8/U16/S32 [S], and rule T [11] =
 // f of x_plus, x_minus, y_plus, y_minus (pair STDP: f_plus, f_minus, f_plus,
-// f_minus), a_plus, a_minus, a3_plus, a3_minus (0 but for the triplet rule),
-// w_min, w_max. Results: w [S] (its projection's weight operand, aliased),
+// f_minus), a_plus, a_minus, a3_plus, a3_minus, offset (0 but for the triplet
+// form), w_min, w_max. Results: w [S] (its projection's weight operand, aliased),
 // the four traces and seen. plastic[q]: 0 static, else 1 | 2 soft_plus |
 // 4 soft_minus | 8 symmetric window (x_minus and y_plus enter (2) and (3) as
 // in bs.plasticity.stdp) | 16 nearest-neighbour pairing (the jump of (4)
@@ -85,7 +88,7 @@ struct PairRule {
   const void *col_pre, *col_off;
   ffi::DataType pre_type, off_type;
   T f[4];  // x_plus, x_minus, y_plus, y_minus
-  T a_plus, a_minus, a3_plus, a3_minus;
+  T a_plus, a_minus, a3_plus, a3_minus, offset;
   brainsim_plastic::Bound<T> bound;
   bool symmetric, nearest, triplet;  // plastic[q] & 8, & 16, & 32
 };
