@@ -13,6 +13,10 @@ separately); the memory of the plastic state is reported per synapse.
     python benchmarks/coba_stdp.py --quick         # n = 1000, 100 ms: checks the script
     python benchmarks/coba_stdp.py --peer-python /work/peers-venv/bin/python   # + peers
     python benchmarks/coba_stdp.py --parts 2       # both networks' steps in 2 ranges
+    python benchmarks/coba_stdp.py --rule triplet  # TripletSTDP on E→E (the rule's
+                                                   # defaults, Bounds(0, 12 nS))
+    python benchmarks/coba_stdp.py --rule vogels   # VogelsSprekeler on I→E (rho0 5 Hz,
+                                                   # tau 20 ms, eta 0.01 nS)
 
 Peers (``--peer-python``: a Python where ``brian2`` and ``nest`` import), each with and
 without the rule: Brian2 C++ standalone (one thread; the rule as synaptic equations,
@@ -32,6 +36,8 @@ from _harness import emit, run_worker, save, table
 DT = 0.1
 # the rule (nS, ms): PairSTDP(A_plus, A_minus, tau_plus, tau_minus, Bounds(0, w_max))
 STDP = dict(A_plus=0.01, A_minus=0.0105, tau_plus=20.0, tau_minus=20.0, w_max=12.0)
+# Vogels-Sprekeler on I→E (nS, Hz, ms): eta small against the 67 nS weight
+VOGELS = dict(eta=0.01, rho0=5.0, tau=20.0)
 # name -> (runner module, options, largest N run by default: NEST takes minutes per
 # configuration beyond it here, as in benchmarks/coba.py; --all-sizes lifts the cap)
 PEERS = {
@@ -40,7 +46,19 @@ PEERS = {
 }
 
 
-def worker(n: int, plastic: bool, duration: float, parts: int = 0) -> dict:
+def make_rule(name: str, bs):
+    """The rule of ``--rule`` (nS, ms) and the projection it learns on."""
+    if name == "pair":
+        bounds = bs.plasticity.Bounds(0.0, STDP["w_max"])
+        a_p, a_m, t_p, t_m = (STDP[k] for k in ("A_plus", "A_minus", "tau_plus", "tau_minus"))
+        return bs.plasticity.PairSTDP(a_p, a_m, t_p, t_m, bounds), "E->E"
+    if name == "triplet":  # the rule's defaults (all-to-all visual-cortex fit), bounded
+        bounds = bs.plasticity.Bounds(0.0, STDP["w_max"])
+        return bs.plasticity.TripletSTDP(bounds=bounds), "E->E"
+    return bs.plasticity.VogelsSprekeler(**VOGELS), "I->E"
+
+
+def worker(n: int, plastic: bool, duration: float, parts: int = 0, rule: str = "pair") -> dict:
     import functools
 
     import equinox as eqx
@@ -54,29 +72,29 @@ def worker(n: int, plastic: bool, duration: float, parts: int = 0) -> dict:
 
     net = bs.models.coba(n, key=jax.random.key(0))
     extra_bytes = 0
+    learning, target = make_rule(rule, bs)
     if plastic:
-        bounds = bs.plasticity.Bounds(0.0, STDP["w_max"])
-        a_p, a_m, t_p, t_m = (STDP[k] for k in ("A_plus", "A_minus", "tau_plus", "tau_minus"))
-        rule = bs.plasticity.PairSTDP(a_p, a_m, t_p, t_m, bounds)
-        comp = (bs.Plastic(rule),)
+        comp = (bs.Plastic(learning),)
         projs = [
-            eqx.tree_at(lambda p: p.components, p, comp) if p.name == "E->E" else p
+            eqx.tree_at(lambda p: p.components, p, comp) if p.name == target else p
             for p in net.projections
         ]
         net = bs.Network(net.populations, projs, key=jax.random.key(0))
     state = net.init(jax.random.key(1), dt=DT)
     if plastic:  # the plastic state and the column index (the layout is shared, not counted)
-        cols = net.projections[0].components[0].index.cols
+        cols = next(p for p in net.projections if p.components).components[0].index.cols
         extra_bytes = sum(x.nbytes for x in jax.tree.leaves((state.components, cols)))
     # Every E spike recorded as an event (step, neuron), as the peers' spike monitors do:
     # both networks then run whole chunks in one native call (Network.step_block).
     record = {"E": bs.Record(["spikes"], events=True)}
     _, rec = bs.simulate(net, state, duration, DT, record=record)
     runs = [bs.simulate(net, state, duration, DT, record=record)[1].run_time for _ in range(3)]
-    n_syn = net.projections[0].conn.n_synapses
+    # the learning projection's synapses (E→E, or I→E for --rule vogels)
+    n_syn = next(p for p in net.projections if p.name == target).conn.n_synapses
     return dict(
         simulator="brainsim",
         n=n,
+        rule=rule,
         plastic=plastic,
         run_s=float(np.min(runs)),
         compile_s=rec.compile_time,
@@ -110,20 +128,32 @@ def main():
         default=0,
         help="brainsim: neuron ranges per step, run in parallel (0: by network size)",
     )
+    parser.add_argument(
+        "--rule",
+        choices=("pair", "triplet", "vogels"),
+        default="pair",
+        help="brainsim's rule: pair or triplet STDP on E→E, Vogels–Sprekeler on I→E",
+    )
     args = parser.parse_args()
+    if args.peer_python and args.rule != "pair":
+        parser.error("the peers' runners run pair STDP only: --peer-python needs --rule pair")
     if args.worker:
         if args.worker[0] == "peer":
             _, name, n, plastic, duration = args.worker
             emit(peer_worker(name, int(n), ast.literal_eval(plastic), float(duration)))
             return
-        n, plastic, duration, parts = args.worker
-        emit(worker(int(n), plastic == "1", float(duration), int(parts)))
+        n, plastic, duration, parts, rule = args.worker
+        emit(worker(int(n), plastic == "1", float(duration), int(parts), rule))
         return
     sizes, duration = ([1000], 100.0) if args.quick else (args.n, 1000.0)
     rows = []
     for n in sizes:
         runs = [
-            ("brainsim", sys.executable, [str(n), str(int(p)), str(duration), str(args.parts)])
+            (
+                "brainsim",
+                sys.executable,
+                [str(n), str(int(p)), str(duration), str(args.parts), args.rule],
+            )
             for p in (0, 1)
         ]
         for name, (_, _, largest) in PEERS.items() if args.peer_python else ():
@@ -150,7 +180,7 @@ def main():
     columns = [
         ("simulator", "simulator", ""),
         ("n", "N", ""),
-        ("plastic", "STDP E→E", ""),
+        ("plastic", "plastic", ""),
         ("run_s", "run (s)", ".3f"),
         ("compile_s", "compile (s)", ".2f"),
         ("rate_E_hz", "E rate (Hz)", ".1f"),
@@ -160,7 +190,8 @@ def main():
     ]
     print(table(rows, columns))
     if not args.quick:
-        name = f"coba_stdp_parts{args.parts}" if args.parts else "coba_stdp"
+        name = "coba_stdp" + (f"_{args.rule}" if args.rule != "pair" else "")
+        name += f"_parts{args.parts}" if args.parts else ""
         save(name, dict(duration_ms=duration, dt=DT, rows=rows))
 
 

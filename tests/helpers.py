@@ -85,13 +85,18 @@ def adex_from_nest(p: dict, **kwargs):
 def plastic_coba(n: int, bounds, **rule):
     """``bs.models.coba(n)`` with pair STDP on E->E (as benchmarks/coba_stdp.py): ``rule``
     overrides ``A_plus = 0.05``, ``A_minus = 0.0525``; ``tau_plus = tau_minus = 20`` ms."""
+    rule = {"A_plus": 0.05, "A_minus": 0.0525, **rule}
+    stdp = bs.plasticity.PairSTDP(tau_plus=20.0, tau_minus=20.0, bounds=bounds, **rule)
+    return coba_learning(n, stdp)
+
+
+def coba_learning(n: int, rule, on: str = "E->E"):
+    """``bs.models.coba(n)`` with ``bs.Plastic(rule)`` on the projection ``on``."""
     import equinox as eqx
 
     net = bs.models.coba(n, key=jax.random.key(0))
-    rule = {"A_plus": 0.05, "A_minus": 0.0525, **rule}
-    stdp = bs.plasticity.PairSTDP(tau_plus=20.0, tau_minus=20.0, bounds=bounds, **rule)
     projs = [
-        eqx.tree_at(lambda p: p.components, p, (bs.Plastic(stdp),)) if p.name == "E->E" else p
+        eqx.tree_at(lambda p: p.components, p, (bs.Plastic(rule),)) if p.name == on else p
         for p in net.projections
     ]
     return bs.Network(net.populations, projs, key=jax.random.key(0))

@@ -22,7 +22,11 @@ $x_\pm$ (presynaptic) and $y_\pm$ (postsynaptic),
 $B$ is ``bounded_change`` (``mu`` 0 or 1 on each side). This is
 ``bs.plasticity.PairSTDP`` (either window, ``AllToAll`` or ``Nearest``) stepped by
 ``bs.Plastic`` on a projection of one-step delay, the reference, with its floating-point
-operations: the same weights, traces and spikes bit for bit.
+operations: the same weights, traces and spikes bit for bit. With ``triplet=True`` it is
+``bs.plasticity.TripletSTDP`` (Pfister & Gerstner 2006): the traces are
+$(r_1, r_2, o_2, o_1)$, each with its own decay, and 2. and 3. change by
+$B(w, r_1 (A_2^+ + A_3^+ o_2))$ and $B(w, -o_1 (A_2^- + A_3^- r_2))$, the slow traces
+$o_2$, $r_2$ before their jumps.
 """
 
 from collections.abc import Sequence
@@ -45,18 +49,26 @@ class PairRun(NamedTuple):
 
     - ``w``: ``(n_synapses,)`` weights, flat layout order;
     - ``traces``: ``(x_plus, x_minus)`` ``(n_pre,)`` and ``(y_plus, y_minus)``
-      ``(n_post,)``, as ``PairSTDPState`` orders them;
+      ``(n_post,)``, as ``PairSTDPState`` orders them (triplet: ``(r1, r2, o2, o1)``);
     - ``seen``: ``(n_post,)`` postsynaptic spikes of the step before the state's, seen at
       the synapses in the next step;
     - ``cols``: the layout's ``Columns`` (``bs.ops.index``);
-    - ``decay``: ``(f_plus, f_minus)`` per step; ``a_plus``, ``a_minus`` >= 0 and
+    - ``decay``: per step, each trace's factor in ``traces``' order (pair STDP:
+      ``(f_plus, f_minus, f_plus, f_minus)``); ``a_plus``, ``a_minus`` >= 0 and
       ``w_min``, ``w_max`` (weight units);
     - ``soft``: ``(soft_plus, soft_minus)``: multiplicative (``mu = 1``) on that side,
       else additive;
     - ``symmetric``: the symmetric window (``PairSTDP(symmetric=True)``: a post spike
       also depresses by $A_- x_-$, a pre spike also potentiates by $A_+ y_+$);
     - ``nearest``: nearest-neighbour pairing (``bs.plasticity.Nearest``: a spike resets
-      its traces to 1), else all-to-all.
+      its traces to 1), else all-to-all;
+    - ``triplet``: the triplet rule, ``a_plus``, ``a_minus`` its pair amplitudes
+      A2± and ``a3_plus``, ``a3_minus`` >= 0 its triplet ones A3± (weight
+      units; not with ``symmetric``); a presynaptic spike changes by
+      ``(offset - o1) (a_minus + a3_minus r2)``, ``offset`` 0 for the triplet rule;
+      ``bs.plasticity.VogelsSprekeler`` is this form with ``a3`` 0, ``a_plus = eta``,
+      ``a_minus = -eta``, ``offset = alpha`` and traces ``(x, 0, 0, y)`` (decay 0 for
+      the unused two).
     """
 
     w: Any
@@ -71,6 +83,10 @@ class PairRun(NamedTuple):
     soft: tuple
     symmetric: bool = False
     nearest: bool = False
+    triplet: bool = False
+    a3_plus: Any = 0.0
+    a3_minus: Any = 0.0
+    offset: Any = 0.0
 
 
 # The plastic projections' operand and result groups after the network's, in the
@@ -84,9 +100,8 @@ PAIR_RESULTS = ("w", "x_plus", "x_minus", "y_plus", "y_minus", "seen")
 def _pair_operands(run: PairRun, dtype) -> dict:
     """The operands of a plastic projection by group (``PAIR_OPERANDS``)."""
     cast = lambda x: jnp.asarray(x, dtype)
-    rule = jnp.stack(
-        [cast(x) for x in (*run.decay, run.a_plus, run.a_minus, run.w_min, run.w_max)]
-    )
+    amplitudes = (run.a_plus, run.a_minus, run.a3_plus, run.a3_minus, run.offset)
+    rule = jnp.stack([cast(x) for x in (*run.decay, *amplitudes, run.w_min, run.w_max)])
     cols = run.cols
     x_plus, x_minus, y_plus, y_minus = map(cast, run.traces)
     return dict(
@@ -164,7 +179,7 @@ def _run_applies(args, buffers, offsets, plastic, **static) -> bool:
 
 def _code(run: PairRun) -> int:
     """The kernel's ``plastic`` attribute of one plastic projection."""
-    flags = (True, *run.soft, run.symmetric, run.nearest)
+    flags = (True, *run.soft, run.symmetric, run.nearest, run.triplet)
     return sum(1 << k for k, on in enumerate(flags) if on)
 
 

@@ -89,7 +89,7 @@ class PairSTDP(AbstractPlasticity):
             traces=(state.x_plus, state.x_minus, state.y_plus, state.y_minus),
             seen=None,
             cols=None,
-            decay=tuple(decay_factor(t, dt, dtype) for t in (self.tau_plus, self.tau_minus)),
+            decay=tuple(decay_factor(t, dt, dtype) for t in (self.tau_plus, self.tau_minus) * 2),
             a_plus=self.A_plus,
             a_minus=self.A_minus,
             w_min=b.w_min,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
 LIB_NAME = "libbrainsim_native.so"
-ABI_VERSION = 11  # brainsim_native_abi_version() of the sources next to this file
+ABI_VERSION = 13  # brainsim_native_abi_version() of the sources next to this file
 
 # (name in XLA's FFI registry, exported symbol in the library)
 TARGETS = (

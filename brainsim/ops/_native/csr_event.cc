@@ -357,7 +357,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimCsrEventMulti, MultiImpl,
                                   .Attr<ffi::Span<const int64_t>>("homogeneous"));
 
 // ABI tag so the loader can check it loaded the library it expects.
-int brainsim_native_abi_version() { return 11; }
+int brainsim_native_abi_version() { return 13; }
 
 // brainsim.ops.configure: the most threads a call may use (0: XLA's intra-op
 // pool) and how long (ns) TeamFor's helpers poll for the next call (0: none).

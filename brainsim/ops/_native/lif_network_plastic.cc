@@ -1,4 +1,4 @@
-// brainsim native CPU kernels: pair STDP inside BrainsimLifNetworkRun's loop
+// brainsim native CPU kernels: pair and triplet STDP inside BrainsimLifNetworkRun's loop
 // (lif_network_plastic.h). Compiled with -ffp-contract=off: it rounds as the
 // reference does, operation by operation (plastic_common.h).
 
@@ -48,7 +48,8 @@ ffi::Error PreparePairs(Scratch<T>& sc, ffi::Span<const int64_t> plastic, const 
   rules.clear();
   for (int64_t q = 0; q < Q; ++q) {
     if (plastic[q] == 0) continue;
-    if (plastic[q] < 0 || plastic[q] > 31) return bad("bad plastic code");
+    if (plastic[q] < 0 || plastic[q] > 63 || (plastic[q] & 40) == 40)
+      return bad("bad plastic code");
     const size_t k = rules.size();
     const Pairs<T>& o = pairs;
     PairRule<T> R;
@@ -73,7 +74,7 @@ ffi::Error PreparePairs(Scratch<T>& sc, ffi::Span<const int64_t> plastic, const 
         !(off == ffi::DataType::U8 || off == ffi::DataType::U16 || off == kI32) ||
         o.col_offset[k].count != R.n_syn)
       return bad("bad column index");
-    if (o.rule[k].count != 6) return bad("rule must be T [6]");
+    if (o.rule[k].count != 11) return bad("rule must be T [11]");
     // The state into the results (unless aliased), then updated there.
     auto take = [](const View<const T>& in, const View<T>& out) {
       if (out.data != in.data && in.count) std::memcpy(out.data, in.data, sizeof(T) * in.count);
@@ -94,13 +95,16 @@ ffi::Error PreparePairs(Scratch<T>& sc, ffi::Span<const int64_t> plastic, const 
     R.pre_type = pre;
     R.off_type = off;
     const T* c = o.rule[k].data;
-    R.f_plus = c[0];
-    R.f_minus = c[1];
-    R.a_plus = c[2];
-    R.a_minus = c[3];
-    R.bound = {c[4], c[5], T(1) / (c[5] - c[4]), (plastic[q] & 2) != 0, (plastic[q] & 4) != 0};
+    std::copy(c, c + 4, R.f);
+    R.a_plus = c[4];
+    R.a_minus = c[5];
+    R.a3_plus = c[6];
+    R.a3_minus = c[7];
+    R.offset = c[8];
+    R.bound = {c[9], c[10], T(1) / (c[10] - c[9]), (plastic[q] & 2) != 0, (plastic[q] & 4) != 0};
     R.symmetric = (plastic[q] & 8) != 0;
     R.nearest = (plastic[q] & 16) != 0;
+    R.triplet = (plastic[q] & 32) != 0;
     rules.push_back(R);
   }
   return ffi::Error::Success();
@@ -165,16 +169,8 @@ bool PairLearning<T>::Begin(int64_t p, int64_t lo, int64_t hi) const {
   for (size_t k = 0; k < rules.size(); ++k) {
     const PairRule<T>& R = rules[k];
     if (at.post[R.q] != p) continue;
-    const T *x_plus = R.x_plus, *x_minus = R.x_minus;
+    const T *x_plus = R.x_plus, *x_minus = R.x_minus, *y_plus = R.y_plus;
     const bool sym = R.symmetric;
-    // x (f A), as the reference (bs.plasticity.stdp) writes it (the decay (1)
-    // of x read here, stored by Update); the symmetric window's difference of
-    // two products as XLA contracts it, fma(a, b, -(c d)).
-    const T ltp_f = R.f_plus * R.a_plus, ltd_f = R.f_minus * R.a_minus;
-    auto ltp = [=](int64_t i) {
-      return sym ? std::fma(x_plus[i], ltp_f, -(x_minus[i] * ltd_f)) : x_plus[i] * ltp_f;
-    };
-    auto one = [](int64_t) { return T(1); };
     // (2) The columns of the postsynaptic spikes seen now (kept for Update).
     Spikes<T>& seen = RangeSeen<T>(rules.size())[k];
     seen.act.clear();
@@ -186,13 +182,28 @@ bool PairLearning<T>::Begin(int64_t p, int64_t lo, int64_t hi) const {
       }
       return true;
     });
-    const bool ok = WithColumnTypes(R.pre_type, R.off_type, R.col_pre, R.col_off,
-                                    [&](const auto* pre, const auto* off) {
-      return brainsim_plastic::ColumnList(R.w, R.seen, seen.act.data(),
-                                          static_cast<int>(seen.act.size()), R.indptr, R.col_ptr,
-                                          pre, off, ltp, one, R.bound, R.n_syn, R.n_pre);
-    });
-    if (!ok) return false;
+    auto columns = [&](const auto& a, const auto& b) {
+      return WithColumnTypes(R.pre_type, R.off_type, R.col_pre, R.col_off,
+                             [&](const auto* pre, const auto* off) {
+        return brainsim_plastic::ColumnList(R.w, R.seen, seen.act.data(),
+                                            static_cast<int>(seen.act.size()), R.indptr,
+                                            R.col_ptr, pre, off, a, b, R.bound, R.n_syn, R.n_pre);
+      });
+    };
+    // The decay (1) of the traces read here, stored by Update. Pair STDP:
+    // x (f A), as the reference (bs.plasticity.stdp) writes it; the symmetric
+    // window's difference of two products as XLA contracts it, fma(a, b,
+    // -(c d)). Triplet: r1 f times A2+ + o2 (f A3+), the sum contracted
+    // (bs.plasticity.triplet).
+    const T ltp_f = R.f[0] * R.a_plus, ltd_f = R.f[1] * R.a_minus;
+    const T f_r1 = R.f[0], slow_f = R.f[2] * R.a3_plus, a2 = R.a_plus;
+    auto ltp = [=](int64_t i) {
+      return sym ? std::fma(x_plus[i], ltp_f, -(x_minus[i] * ltd_f)) : x_plus[i] * ltp_f;
+    };
+    auto one = [](int64_t) { return T(1); };
+    auto r1 = [=](int64_t i) { return x_plus[i] * f_r1; };
+    auto triplet = [=](int64_t j) { return std::fma(y_plus[j], slow_f, a2); };
+    if (!(R.triplet ? columns(r1, triplet) : columns(ltp, one))) return false;
   }
   return true;
 }
@@ -202,14 +213,21 @@ bool PairLearning<T>::Row(int64_t q, int64_t i, T s, int64_t lo, int64_t hi) con
   const PairRule<T>& R = rules[rule_of[q]];
   const T *y_plus = R.y_plus, *y_minus = R.y_minus;
   const bool sym = R.symmetric;
-  // The decay (1) of y read here, stored by Update (after every event).
-  const T ltp_f = R.f_plus * R.a_plus, ltd_f = R.f_minus * R.a_minus;
-  auto ltd = [=](int64_t j) {
-    return sym ? std::fma(y_plus[j], ltp_f, -(y_minus[j] * ltd_f)) : T(0) - y_minus[j] * ltd_f;
+  // The decay (1) of the traces read here, stored by Update (after every
+  // event; x double-buffered). The row's extent was checked by the events.
+  auto row = [&](T own, const auto& a) {
+    return brainsim_plastic::RowChange(R.w, s, own, R.indices, R.indptr[i], R.indptr[i + 1], a,
+                                       R.bound, R.n_post, lo, hi);
   };
-  // The row's extent was checked by the events.
-  return brainsim_plastic::RowChange(R.w, s, T(1), R.indices, R.indptr[i], R.indptr[i + 1], ltd,
-                                     R.bound, R.n_post, lo, hi);
+  if (R.triplet) {  // offset - o1 f (contracted) times A2- + r2 (f A3-), as in Begin
+    const T f_o1 = R.f[3], off = R.offset;
+    return row(std::fma(R.x_minus[i], R.f[1] * R.a3_minus, R.a_minus),
+               [=](int64_t j) { return std::fma(-y_minus[j], f_o1, off); });
+  }
+  const T ltp_f = R.f[2] * R.a_plus, ltd_f = R.f[3] * R.a_minus;
+  return row(T(1), [=](int64_t j) {
+    return sym ? std::fma(y_plus[j], ltp_f, -(y_minus[j] * ltd_f)) : T(0) - y_minus[j] * ltd_f;
+  });
 }
 
 template <typename T>
@@ -222,16 +240,16 @@ void PairLearning<T>::Update(int64_t p, int64_t lo, int64_t hi) const {
       const int32_t* act = std::lower_bound(a0, a1, lo);
       const int64_t na = std::lower_bound(act, a1, hi) - act;
       const T* val = sc.value.data() + (act - sc.active.data());
-      DecayJump(x_next[2 * k], R.x_plus, R.f_plus, lo, hi, act, val, na, nn);
-      DecayJump(x_next[2 * k + 1], R.x_minus, R.f_minus, lo, hi, act, val, na, nn);
+      DecayJump(x_next[2 * k], R.x_plus, R.f[0], lo, hi, act, val, na, nn);
+      DecayJump(x_next[2 * k + 1], R.x_minus, R.f[1], lo, hi, act, val, na, nn);
     }
     if (at.post[R.q] == p) {  // the spikes Begin found in seen[lo, hi), unchanged since
       const Spikes<T>& seen = RangeSeen<T>(rules.size())[k];
       const int32_t* act = seen.act.data();
       const T* val = seen.val.data();
       const int64_t na = static_cast<int64_t>(seen.act.size());
-      DecayJump(R.y_plus, R.y_plus, R.f_plus, lo, hi, act, val, na, nn);
-      DecayJump(R.y_minus, R.y_minus, R.f_minus, lo, hi, act, val, na, nn);
+      DecayJump(R.y_plus, R.y_plus, R.f[2], lo, hi, act, val, na, nn);
+      DecayJump(R.y_minus, R.y_minus, R.f[3], lo, hi, act, val, na, nn);
       // (5) The postsynaptic spikes of the last step (before the update
       // overwrites them), seen in the next.
       std::memcpy(R.seen + lo, sc.src[p] + lo, sizeof(T) * (hi - lo));

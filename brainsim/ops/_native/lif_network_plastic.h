@@ -3,16 +3,16 @@
 // (lif_network_plastic.cc). brainsim.ops.lif_network_run documents the rule
 // and its reference (bs.plasticity.PairSTDP through bs.Plastic).
 //
-// Every step: (1) every trace decays (x_plus, y_plus by f_plus =
-// e^{-dt/tau_plus}; x_minus, y_minus by f_minus); (2) the postsynaptic spikes
-// seen at the synapses (`seen`: those of the step before, the one-step
-// dendritic delay) update their columns by a_plus x_plus[i]; (3) the
-// presynaptic spikes (the source's active rows) update their rows by
-// -a_minus y_minus[j], each through Bound (plastic_common.h); (4) the traces
-// jump by the spikes (all-to-all pairing; decay and jump are stored together,
-// x f + s, one fused multiply-add as XLA computes the reference); (5) `seen`
-// becomes the postsynaptic population's spikes of the last step. The events
-// of the step propagate with the new weights. Where in the loop (PairLearning,
+// Every step: (1) every trace decays (x_plus, x_minus, y_plus, y_minus each
+// by its own factor f); (2) the postsynaptic spikes seen at the synapses
+// (`seen`: those of the step before, the one-step dendritic delay) update
+// their columns by a_plus x_plus[i]; (3) the presynaptic spikes (the source's
+// active rows) update their rows by -a_minus y_minus[j], each through Bound
+// (plastic_common.h); (4) the traces jump by the spikes (all-to-all pairing;
+// decay and jump are stored together, x f + s, one fused multiply-add as XLA
+// computes the reference); (5) `seen` becomes the postsynaptic population's
+// spikes of the last step. The events of the step propagate with the new
+// weights. Where in the loop (PairLearning,
 // brainsim_net's Learning), per range of the step's split: (2) at the
 // range's columns before its events (Begin); (3) as each row's events are
 // delivered, right before the row is read (Row: every row is walked once);
@@ -26,16 +26,27 @@
 // and trace gets the same operations on the same values, in the same order,
 // whatever the split, and the ranges need no barrier.
 //
+// The triplet rule (bs.plasticity.TripletSTDP; plastic[q] & 32) is the same
+// loop with the changes (2) and (3) factored as the reference factors them:
+// with x_plus = r1, x_minus = r2, y_plus = o2, y_minus = o1 (decayed by (1)),
+// (2) changes by r1[i] (a_plus + a3_plus o2[j]) and (3) by
+// (offset - o1[j]) (a_minus + a3_minus r2[i]), the slow traces before their
+// jumps (offset 0). Vogels-Sprekeler (bs.plasticity.VogelsSprekeler) is this
+// form with a3 = 0, a_plus = eta, a_minus = -eta, offset = alpha: traces x in
+// x_plus and y in y_minus (x_minus and y_plus unused, decay 0).
+//
 // Operands: named groups after the network's (Pairs below, in its order of
 // members), one buffer per plastic projection (attribute plastic[q] != 0) in
 // projection order: the traces x_plus, x_minus [n_pre], y_plus, y_minus
 // [n_post], seen [n_post], the column index col_ptr S32 [n_post + 1],
-// col_pre U16/S32 [S], col_offset U8/U16/S32 [S], and rule T [6] = f_plus,
-// f_minus, a_plus, a_minus, w_min, w_max. Results: w [S] (its projection's
-// weight operand, aliased), the four traces and seen. plastic[q]: 0 static,
-// else 1 | 2 soft_plus | 4 soft_minus | 8 symmetric window (x_minus and y_plus
-// enter (2) and (3) as in bs.plasticity.stdp) | 16 nearest-neighbour pairing
-// (the jump of (4) resets the trace to 1).
+// col_pre U16/S32 [S], col_offset U8/U16/S32 [S], and rule T [11] =
+// f of x_plus, x_minus, y_plus, y_minus (pair STDP: f_plus, f_minus, f_plus,
+// f_minus), a_plus, a_minus, a3_plus, a3_minus, offset (0 but for the triplet
+// form), w_min, w_max. Results: w [S] (its projection's weight operand, aliased),
+// the four traces and seen. plastic[q]: 0 static, else 1 | 2 soft_plus |
+// 4 soft_minus | 8 symmetric window (x_minus and y_plus enter (2) and (3) as
+// in bs.plasticity.stdp) | 16 nearest-neighbour pairing (the jump of (4)
+// resets the trace to 1) | 32 the triplet rule (not with 8).
 
 #ifndef BRAINSIM_LIF_NETWORK_PLASTIC_H_
 #define BRAINSIM_LIF_NETWORK_PLASTIC_H_
@@ -76,9 +87,10 @@ struct PairRule {
   const int32_t *indptr, *indices, *col_ptr;
   const void *col_pre, *col_off;
   ffi::DataType pre_type, off_type;
-  T f_plus, f_minus, a_plus, a_minus;
+  T f[4];  // x_plus, x_minus, y_plus, y_minus
+  T a_plus, a_minus, a3_plus, a3_minus, offset;
   brainsim_plastic::Bound<T> bound;
-  bool symmetric, nearest;  // plastic[q] & 8, & 16
+  bool symmetric, nearest, triplet;  // plastic[q] & 8, & 16, & 32
 };
 
 // Checks the plastic operands (read into `pairs`; the network's already read
