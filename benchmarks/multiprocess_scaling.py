@@ -101,11 +101,14 @@ def build(a):
 
 
 def exchanges(net) -> list[list]:
-    """``[n_pre, capacity]`` of every presynaptic population: its size and the largest
-    event capacity of its projections (``None``: the default), as ``simulate_sharded``
-    sizes its part of the exchange."""
-    caps = {}
-    for p in net.projections:
+    """``[n_pre, capacity]`` of every presynaptic population exchanged (not those whose
+    every projection stays on its shard, e.g. the Potjans-Diesmann backgrounds): its
+    size and the largest event capacity of its projections (``None``: the default), as
+    ``simulate_sharded`` sizes its part of the exchange."""
+    from brainsim._shard_network import diagonal_sources
+
+    caps, unexchanged = {}, diagonal_sources(net.populations, net.projections)
+    for p in (p for p in net.projections if p.pre not in unexchanged):
         old = caps.get(p.pre, 0)
         caps[p.pre] = None if None in (old, p.capacity) else max(old, p.capacity)
     return [[net.populations[name].size, c] for name, c in sorted(caps.items())]
@@ -331,7 +334,9 @@ def main():
     if 1 not in ok:
         return print("no P = 1 run: nothing to model")
     t1, largest = ok[1]["run_s_per_sim_s"], max(ok)
-    pre, every = ok[1]["exchanges"], ok[1]["exchange_every"]
+    # the exchange of the largest P (at P = 1 every stored projection stays on its
+    # one shard: nothing is exchanged)
+    pre, every = ok[largest]["exchanges"], ok[largest]["exchange_every"]
     for r in rows:
         if "error" not in r:
             r["speedup"] = t1 / r["run_s_per_sim_s"]

@@ -66,7 +66,8 @@ def deposit(net: Network, state, spikes: dict, length: int, dt: float, retype):
     """``state`` after a block of ``length`` steps (run with stand-in zeros) with the
     block's emissions ``0 ... length - 2`` deposited in order (module docstring);
     ``spikes``: ``{population: every shard's spikes (length, n)}`` of each presynaptic
-    one; ``retype(new, old)`` as ``run_blocks``'s."""
+    one exchanged (a population whose spikes stay on their shard has its projections
+    delivered by the steps themselves); ``retype(new, old)`` as ``run_blocks``'s."""
     projs = net.projections
     owners = ring_owners(projs, net.trace_of)
 
@@ -74,6 +75,8 @@ def deposit(net: Network, state, spikes: dict, length: int, dt: float, retype):
         back = length - 1 - j  # steps from the one that sends emission j to the block's end
         new, sent = list(delays), {}
         for k, p in enumerate(projs):
+            if p.pre not in spikes:  # its spikes stay on their shard: delivered by the step
+                continue
             s = spikes[p.pre][j]
             if per_synapse_delays(p.conn):
                 sent[k] = (p.conn, p.weight, s)

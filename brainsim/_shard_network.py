@@ -17,7 +17,7 @@ from jax.sharding import PartitionSpec as P
 
 from ._checks import check_finite
 from ._multihost import agree_max, place
-from ._random import fold_in, is_threefry
+from ._random import fold_in
 from ._shard_plastic import (
     Blocks,
     is_plastic,
@@ -25,11 +25,12 @@ from ._shard_plastic import (
     shard_plastic,
     with_block_baselines,
 )
+from ._shard_sources import SourceShard
 from .conn.builders import AbstractBuilder, ProceduralFixedOutDegree
 from .conn.layouts import CSR, ELL, Delayed, Procedural
+from .gap_junction import GapJunction
 from .network import Network
-from .neurons import AbstractNeuron, PoissonCounts, PoissonSource
-from .neurons.sources import poisson_counts_block
+from .neurons import PoissonCounts, PoissonSource
 from .ops.plastic import Indexed
 from .ops.sharded import PostShard, StoredShard, padded
 from .plastic import Plastic
@@ -137,8 +138,13 @@ def _stored_shard(
     for d in mine:
         ptr, targets, where = _column_block(indptr, indices, d * width - lo, (d + 1) * width - lo)
         blocks[d] = (np.pad(ptr, (0, rows_pad - n_pre), mode="edge"), targets, where)
-    local = [(b[1].size, int(np.diff(b[0]).max(initial=0))) for b in blocks.values()]
-    nnz, degree = agree_max(np.max(local, axis=0))
+    # (synapses, out-degree, whether a synapse comes from another shard's sources) per block
+    w_pre = rows_pad // n_shards
+    local = [
+        (b[1].size, int(np.diff(b[0]).max(initial=0)), _off_diagonal(b[0], d, w_pre))
+        for d, b in blocks.items()
+    ]
+    nnz, degree, off = agree_max(np.max(local, axis=0))
     pad = lambda x: x if x.size == nnz else np.pad(x, (0, nnz - x.size))
     sharding = NamedSharding(mesh, P(axis, None))
     stack = lambda shape, part: jax.make_array_from_callback(
@@ -161,59 +167,13 @@ def _stored_shard(
     if group is not None:
         g = np.asarray(group)
         group = stack((n_shards, nnz), lambda d: pad(g[blocks[d][2]]))
-    return StoredShard(stacked, axis, n_shards, weights, group, delays)
+    return StoredShard(stacked, axis, n_shards, weights, group, delays, diagonal=not off)
 
 
-class SourceShard(AbstractNeuron):
-    """A random spike source (``PoissonSource``, ``PoissonCounts``: its step depends on
-    its PRNG key only) as the shard ``axis_index(axis)`` sees it: the spikes of its own
-    block of the one-device draw from the same key. ``PoissonCounts`` draw only their
-    block (``poisson_counts_block``: each channel's uniform hashes its index), all of a
-    network's in one draw (``step_together``), as ``bs.simulate`` draws them; a
-    ``PoissonSource`` draws the whole population and keeps its block (O(size) per step
-    on every shard). The padding channels of a padded population (``padded``) are masked
-    by the run (``mask_padding``)."""
-
-    source: PoissonSource | PoissonCounts
-    axis: str = eqx.field(static=True)
-    n_shards: int = eqx.field(static=True)
-
-    @property
-    def size(self) -> int:
-        return self.source.size
-
-    def init(self, key, batch_shape=()):
-        return self.source.init(key, batch_shape)
-
-    def step(self, state, drive=None, *, t, dt):
-        block = self.step_together((self,), (state,), (drive,), t=t, dt=dt)
-        if block is not None:
-            return block[0]
-        local = state.spike.shape[-1]
-        whole = jnp.zeros((*state.spike.shape[:-1], self.size), state.spike.dtype)
-        new, spikes = self.source.step(
-            eqx.tree_at(lambda s: s.spike, state, whole), drive, t=t, dt=dt
-        )
-        pad = [(0, 0)] * (spikes.ndim - 1) + [(0, local * self.n_shards - self.size)]
-        start = jax.lax.axis_index(self.axis) * local
-        mine = jax.lax.dynamic_slice_in_dim(jnp.pad(spikes, pad), start, local, axis=-1)
-        return eqx.tree_at(lambda s: s.spike, new, mine), mine
-
-    def step_together(self, populations, states, drives, *, t, dt):
-        """Every ``PoissonCounts`` shard's own block in one draw, or ``None`` (then each
-        steps alone) if one is not a ``PoissonCounts`` with an unbatched float32 state
-        and a threefry key."""
-        if not all(
-            type(p.source) is PoissonCounts
-            and s.spike.ndim == 1
-            and s.spike.dtype == jnp.float32
-            and is_threefry(s.key)
-            for p, s in zip(populations, states, strict=True)
-        ):
-            return None
-        d = jax.lax.axis_index(self.axis)
-        firsts = [d * s.spike.shape[-1] for s in states]
-        return poisson_counts_block(tuple(p.source for p in populations), states, dt, firsts)
+def _off_diagonal(indptr: np.ndarray, d: int, w_pre: int) -> bool:
+    """Whether block ``d``'s rows (``indptr``, every padded source's) have a synapse
+    from a source outside the block's own ``[d w_pre, (d + 1) w_pre)``."""
+    return bool(indptr[d * w_pre] != 0 or indptr[(d + 1) * w_pre] != indptr[-1])
 
 
 def _check_populations(populations: dict, n_shards: int) -> None:
@@ -313,6 +273,28 @@ def _without_gain(proj, shard: StoredShard) -> tuple:
     return proj, shard
 
 
+def diagonal_sources(populations, projections) -> set[str]:
+    """The populations whose every projection is a ``diagonal`` stored shard without
+    short-term plasticity or components (each shard's targets take only its own
+    sources' spikes): ``own_rows`` of theirs, and no exchange of their spikes."""
+    outgoing = {name: [] for name in populations}
+    for p in projections:
+        if not isinstance(p, GapJunction):
+            outgoing[p.pre].append(p)
+    local = lambda p: (
+        isinstance(p.conn, StoredShard) and p.conn.diagonal and p.stp is None and not p.components
+    )
+    return {name for name, ps in outgoing.items() if ps and all(map(local, ps))}
+
+
+def own_sources(net: Network) -> frozenset[str]:
+    """The populations of ``net`` (``shard_network``'s) whose spikes stay on their shard
+    (their projections' ``own_sources``): not exchanged in a sharded run."""
+    return frozenset(
+        p.pre for p in net.projections if isinstance(p.conn, StoredShard) and p.conn.own_sources
+    )
+
+
 def shard_network(net: Network, mesh: Mesh, axis: str):
     """``net`` as its shards along ``axis`` see it, as ``(arrays, static, specs)``
     (``eqx.combine(arrays, static)`` is the network): its arrays global (``place``d
@@ -356,6 +338,11 @@ def shard_network(net: Network, mesh: Mesh, axis: str):
                 f"{type(proj.conn).__name__}"
             )
         projections.append(eqx.tree_at(lambda p: p.conn, proj, conn))
+    own = diagonal_sources(net.populations, projections)
+    projections = [
+        eqx.tree_at(lambda p: p.conn, p, p.conn.own_rows(mesh)) if p.pre in own else p
+        for p in projections
+    ]
     sources = {
         name: SourceShard(pop, axis, n_shards)
         if isinstance(pop, PoissonSource | PoissonCounts)

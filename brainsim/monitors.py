@@ -320,3 +320,20 @@ def merge_events(parts: list[SpikeEvents]) -> SpikeEvents:
     neurons = np.concatenate([np.asarray(p.neurons, np.int32) for p in parts])
     order = np.lexsort((neurons, steps))
     return SpikeEvents(steps[order], neurons[order], shapes.pop())
+
+
+def merge_blocks(bufs, ends, counts, offset: int, local: int, size: int) -> SpikeEvents:
+    """One chunk's ``SpikeEvents`` (of a population of ``size`` neurons) from the event
+    buffers this process holds: ``bufs``, ``ends`` and ``counts`` the ``local_blocks`` of
+    the devices' buffers (local indices), their ends and the spike counts ``(n_steps,
+    n_shards)``. Global indices (device ``d`` holds neurons ``[d local, (d + 1) local)``),
+    sorted by step and, within a step, by neuron (a stable sort of the devices' lists
+    taken in device order)."""
+    parts = [
+        from_appended(buf[: end[0]] + d * local, count, offset, size)
+        for (_, buf), (d, end), (_, count) in zip(bufs, ends, counts, strict=True)
+    ]
+    steps = np.concatenate([p.steps for p in parts])
+    order = np.argsort(steps, kind="stable")
+    neurons = np.concatenate([p.neurons for p in parts])
+    return SpikeEvents(steps[order], neurons[order], (counts[0][1].shape[0], size))

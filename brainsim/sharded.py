@@ -9,7 +9,11 @@ exchanges spikes over MPI; or once per block of ``D`` steps when every delay is 
 ``D`` steps, ``bs.exchange_interval``, as NEST exchanges once per minimum delay) and
 each computes the input of its own block of targets: by
 regenerating the procedural connectivity of the active rows, or through its own block of
-a stored CSR layout (``brainsim.ops.sharded``). The sums are
+a stored CSR layout (``brainsim.ops.sharded``). A population whose every projection is
+stored and block-diagonal over the devices (each device's targets receive only from its
+own block of sources: a Poisson background ``OneToOne`` onto its own population, as in
+the Potjans–Diesmann model) is not exchanged at all: each device propagates its own
+block's spikes (``bs.ops.StoredShard.own_rows``). The sums are
 formed in the same order as on one device, so the spike trains are the same bit for bit.
 For several processes (hosts), call ``bs.distributed.initialize`` in each first: the
 default mesh then spans the devices of every process, each process places, steps and
@@ -27,9 +31,10 @@ from jax.sharding import PartitionSpec as P
 from ._checks import check_positive, check_size, steps
 from ._chunks import chunk_steps as default_chunk_steps
 from ._chunks import run_chunks
-from ._min_delay import exchange_interval, run_blocks
+from ._min_delay import run_blocks
 from ._multihost import check_same, local_blocks, place
-from ._shard_network import local_network, mask_padding, pad_state, shard_network
+from ._shard_args import check_random_sources, checked_exchange_every, recorded_populations
+from ._shard_network import local_network, mask_padding, own_sources, pad_state, shard_network
 from ._shard_plastic import from_blocks, plastic_specs, to_blocks
 from ._sink import RecordingLayout, RecordingSink
 from ._varying import own as _own
@@ -40,15 +45,13 @@ from .gap_junction import GapJunction
 from .monitors import (
     EVENT_DENSITY_HZ,
     Record,
-    SpikeEvents,
     event_capacity,
-    from_appended,
     grow_capacity,
     join_events,
     keep_chunk,
+    merge_blocks,
 )
 from .network import Network, NetworkState
-from .neurons import PoissonCounts, PoissonSource
 from .ops import default_capacity
 from .ops.compact import append_spikes
 from .ops.sharded import exchange, exchange_slots, padded
@@ -59,14 +62,18 @@ def _spec(x, axis):
     return P(*([None] * (x.ndim - 1)), axis) if x.ndim else P()
 
 
-def _state_specs(state: NetworkState, axis: str) -> NetworkState:
+def _state_specs(net: Network, state: NetworkState, axis: str, own: frozenset) -> NetworkState:
     """The ``PartitionSpec`` of every leaf of ``state``: neuron, synapse, ring-buffer
     (postsynaptic) and component variables sharded along their neuron axis; the
     presynaptic delay buffers and short-term plasticity states, which take every shard's
-    spikes (``bs.ops.exchange``), replicated."""
+    spikes (``bs.ops.exchange``), replicated, but the delay buffers of the populations
+    whose spikes stay on their shard (``own``), sharded."""
     shard = lambda tree: jax.tree.map(lambda x: _spec(x, axis), tree)
     whole = lambda tree: jax.tree.map(lambda _: P(), tree)
-    delays = tuple(whole(d) if isinstance(d, DelayState) else shard(d) for d in state.delays)
+    delays = tuple(
+        whole(d) if isinstance(d, DelayState) and p.pre not in own else shard(d)
+        for p, d in zip(net.projections, state.delays, strict=True)
+    )
     return NetworkState(
         shard(state.populations),
         shard(state.synapses),
@@ -76,13 +83,14 @@ def _state_specs(state: NetworkState, axis: str) -> NetworkState:
     )
 
 
-def _slots(net: Network, n_shards: int) -> dict:
+def _slots(net: Network, n_shards: int, own: frozenset) -> dict:
     """``{population: list slots per shard}`` (``bs.ops.exchange_slots``) of every
-    population some projection takes spikes from, for the largest event capacity of its
-    projections (``Projection.capacity``, or the default one)."""
+    population some projection takes spikes from (but those whose spikes stay on their
+    shard, ``own``), for the largest event capacity of its projections
+    (``Projection.capacity``, or the default one)."""
     caps = {}
     for proj in net.projections:
-        if not isinstance(proj, GapJunction):
+        if not isinstance(proj, GapJunction) and proj.pre not in own:
             cap = proj.capacity or default_capacity(
                 padded(net.populations[proj.pre].size, n_shards)
             )
@@ -168,8 +176,8 @@ def simulate_sharded(
             f"simulate_sharded: stream must be a bs.io.HDF5Sink (a RecordingSink), got {stream!r}"
         )
     net.check_state(state, dt)
-    recorded = _recorded(net, record)
-    every = _exchange_every(net, dt, exchange_every)
+    recorded = recorded_populations(net, record)
+    every = checked_exchange_every(net, dt, exchange_every)
     mesh = jax.make_mesh((jax.device_count(),), (axis,)) if mesh is None else mesh
     one_process = all(d.process_index == jax.process_index() for d in mesh.devices.flat)
     if not events and not one_process:
@@ -177,30 +185,22 @@ def simulate_sharded(
             "simulate_sharded over the devices of several processes records each process's "
             "own neurons: pass events=True (and merge with bs.distributed.merge_events)"
         )
-    for name, pop_state in state.populations.items():
-        if isinstance(net.populations[name], PoissonSource | PoissonCounts):
-            continue  # each device draws its own block of the one-device draw (SourceShard)
-        if any(
-            jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) for x in jax.tree.leaves(pop_state)
-        ):
-            raise ValueError(
-                f"population {name!r} draws random numbers from one PRNG key: sharded "
-                "runs support it for PoissonSource and PoissonCounts only (every device "
-                "would draw the same numbers for its own neurons)"
-            )
-    check_same(
-        "the networks, states or simulate_sharded arguments",
-        __version__,
-        {name: pop.size for name, pop in net.populations.items()},
-        [repr(p.conn) for p in net.projections],
-        net,
-        state,
-        (duration, dt, t0, chunk_steps, events, capacity, every),
-    )
+    check_random_sources(net, state)
+    if jax.process_count() > 1:  # (the layouts' repr costs ~4 ms each)
+        check_same(
+            "the networks, states or simulate_sharded arguments",
+            __version__,
+            {name: pop.size for name, pop in net.populations.items()},
+            [repr(p.conn) for p in net.projections],
+            net,
+            state,
+            (duration, dt, t0, chunk_steps, events, capacity, every),
+        )
     arrays, static, net_specs = shard_network(net, mesh, axis)
+    unexchanged = own_sources(eqx.combine(arrays, static))  # spikes that stay on their shard
     n_shards = mesh.shape[axis]
     state = pad_state(to_blocks(net, state, n_shards), n_shards)
-    specs = plastic_specs(net, state, _state_specs(state, axis), axis)
+    specs = plastic_specs(net, state, _state_specs(net, state, axis, unexchanged), axis)
     state = jax.tree.map(lambda x, s: place(x, NamedSharding(mesh, s)), state, specs)
     if chunk_steps is None:
         # a boolean raster per step, or the counts and the default event buffer
@@ -213,7 +213,8 @@ def simulate_sharded(
     sizes = {name: pop.size for name, pop in net.populations.items()}
     local_size = {name: padded(n, n_shards) // n_shards for name, n in sizes.items()}
     pads = {name: n for name, n in sizes.items() if n % n_shards}
-    slots = _slots(net, n_shards)
+    slots = _slots(net, n_shards, unexchanged)
+    blocks = every > 1 and bool(slots)  # exchanges in blocks of `every` steps
 
     def run(arrays, state, last, i0, length, capacities):
         local = local_network(eqx.combine(arrays, static))
@@ -225,7 +226,8 @@ def simulate_sharded(
         def one(carry, i, sent):  # step i, given every shard's spikes sent to it
             state, bufs = carry
             t = t0 + i * dt
-            new, spikes = local.step(state, None, t=t, dt=dt, presynaptic=sent)
+            pre = {**sent, **{name: state.populations[name].spike for name in unexchanged}}
+            new, spikes = local.step(state, None, t=t, dt=dt, presynaptic=pre)
             if pads:  # the padding neurons never spike
                 pops, spikes = mask_padding(pads, new.populations, spikes, axis)
                 new = eqx.tree_at(lambda s: s.populations, new, pops)
@@ -244,12 +246,12 @@ def simulate_sharded(
         def body(carry, i):
             # every shard's spikes of every presynaptic population: one collective
             sent = {name: carry[0].populations[name].spike for name in slots}
-            return one(carry, i, exchange(sent, axis, slots) if sent else None)
+            return one(carry, i, exchange(sent, axis, slots) if sent else {})
 
         bufs = {
             n: (own(jnp.zeros(c, jnp.int32)), own(jnp.zeros(1, jnp.int32))) for n, c in capacities
         }
-        if every == 1:
+        if not blocks:
             (state, bufs), out = jax.lax.scan(body, (state, bufs), i0 + jnp.arange(length))
         else:  # one exchange per block of `every` steps
             ((state, bufs), last), out = run_blocks(
@@ -261,7 +263,7 @@ def simulate_sharded(
 
     buf_specs = {name: (P(axis), P(axis)) for name in recorded} if events else {}
     most_specs = {name: P() for name in recorded} if events else {}
-    last_specs = {name: P() for name in slots} if every > 1 else {}
+    last_specs = {name: P() for name in slots} if blocks else {}
     out_specs = (
         specs,
         {name: P(None, axis) for name in recorded},
@@ -270,7 +272,7 @@ def simulate_sharded(
         last_specs,
     )
     # every shard's spikes of the step before the chunk (the blocks' first input)
-    last = _gathered(state, mesh, axis, specs, slots) if every > 1 else {}
+    last = _gathered(state, mesh, axis, specs, slots) if blocks else {}
     # what a chunk's program depends on besides its length and buffers (its arguments
     # aside): a later call with the same reuses the programs compiled before
     flat = lambda tree: (jax.tree.structure(tree), *jax.tree.leaves(tree))
@@ -324,7 +326,7 @@ def simulate_sharded(
                 return False
             for name in recorded:
                 buf, end = bufs[name]
-                chunk[name] = _merge_shards(
+                chunk[name] = merge_blocks(
                     local_blocks(buf),
                     local_blocks(end),
                     local_blocks(out[name]),
@@ -378,36 +380,6 @@ def _program(key: tuple, build):
     return _PROGRAMS[key]
 
 
-def _recorded(net: Network, record) -> tuple[str, ...]:
-    """``simulate_sharded``'s ``record``, checked: the recorded populations' names, in
-    the network's order; ``None``: every population."""
-    if record is None:
-        return tuple(net.populations)
-    names = [record] if isinstance(record, str) else list(record)
-    unknown = [n for n in names if n not in net.populations]
-    if unknown or not names:
-        raise ValueError(
-            f"simulate_sharded: record must name populations of the network "
-            f"({', '.join(net.populations)}), got {record!r}"
-        )
-    return tuple(n for n in net.populations if n in names)
-
-
-def _exchange_every(net: Network, dt: float, every: int | None) -> int:
-    """``simulate_sharded``'s ``exchange_every``, checked; ``None``: the largest allowed."""
-    most = exchange_interval(net, dt)
-    if every is None:
-        return most
-    integral = isinstance(every, int | np.integer) and not isinstance(every, bool)
-    if not integral or not 1 <= every <= most:
-        raise ValueError(
-            f"exchange_every must be an integer number of steps from 1 to {most} (the "
-            f"network's smallest delay in steps at dt={dt:g} ms, bs.exchange_interval), "
-            f"got {every!r}"
-        )
-    return int(every)
-
-
 def _gathered(state: NetworkState, mesh: Mesh, axis: str, specs, slots: dict) -> dict:
     """Every shard's ``spike`` of every population of ``slots`` (one exchange), as
     global arrays replicated over ``mesh``."""
@@ -420,20 +392,3 @@ def _gathered(state: NetworkState, mesh: Mesh, axis: str, specs, slots: dict) ->
         out_specs={n: P() for n in slots},
     )
     return jax.jit(fn)(spikes)
-
-
-def _merge_shards(bufs, ends, counts, offset: int, local: int, size: int) -> SpikeEvents:
-    """One chunk's ``SpikeEvents`` (of a population of ``size`` neurons) from the event
-    buffers this process holds: ``bufs``, ``ends`` and ``counts`` the ``local_blocks`` of
-    the devices' buffers (local indices), their ends and the spike counts ``(n_steps,
-    n_shards)``. Global indices (device ``d`` holds neurons ``[d local, (d + 1) local)``),
-    sorted by step and, within a step, by neuron (a stable sort of the devices' lists
-    taken in device order)."""
-    parts = [
-        from_appended(buf[: end[0]] + d * local, count, offset, size)
-        for (_, buf), (d, end), (_, count) in zip(bufs, ends, counts, strict=True)
-    ]
-    steps = np.concatenate([p.steps for p in parts])
-    order = np.argsort(steps, kind="stable")
-    neurons = np.concatenate([p.neurons for p in parts])
-    return SpikeEvents(steps[order], neurons[order], (counts[0][1].shape[0], size))

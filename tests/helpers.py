@@ -136,18 +136,20 @@ def driven_lif(n: int) -> "bs.neurons.LIF":
     )
 
 
-def on_eight_devices(script: str) -> dict:
-    """Run ``script`` (Python source) in a subprocess with 8 forced host CPU devices
-    (the repository and ``tests`` importable) and return the JSON object its last
-    output line prints; fails the test with its stderr if it exits non-zero."""
+def on_eight_devices(script: str, *args: str, dump: Path | None = None) -> dict:
+    """Run ``script`` (Python source; ``sys.argv[1:]`` = ``args``) in a subprocess with 8
+    forced host CPU devices (the repository and ``tests`` importable; XLA's compiled
+    programs dumped to ``dump`` if given) and return the JSON object its last output
+    line prints; fails the test with its stderr if it exits non-zero."""
     root = Path(__file__).resolve().parents[1]
+    flags = "--xla_force_host_platform_device_count=8"
     env = {
         **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+        "XLA_FLAGS": flags if dump is None else f"{flags} --xla_dump_to={dump}",
         "PYTHONPATH": os.pathsep.join([str(root), str(root / "tests")]),
     }
     proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, env=env, timeout=600
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])

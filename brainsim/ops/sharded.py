@@ -10,9 +10,14 @@ propagates through the column block of a stored ``CSR`` layout it holds
 (``StoredShard``).
 """
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 
 from ..conn.layouts import CSR, Delayed, Procedural
 from .compact import default_capacity
@@ -66,7 +71,14 @@ class StoredShard(eqx.Module):
     its own block, ``(1, ...)``). Presynaptic spikes: those of every shard ``(n_pre,)``.
     ``weights``: the per-synapse weights cut and stacked the same way, or ``None`` (the
     projection's weight is a scalar). A ``Delayed`` layout's shard also has the delay
-    index of every synapse (``group``, cut alike) and the ``delays`` values (ms)."""
+    index of every synapse (``group``, cut alike) and the ``delays`` values (ms).
+
+    ``diagonal``: every synapse onto a shard's block of targets comes from the same
+    shard's block of sources (e.g. ``OneToOne`` between populations of one size), so a
+    run need not exchange the sources' spikes for it. ``own_sources``: ``csr`` holds only
+    those rows, ``(n_pre / n_shards, ...)``, and the presynaptic spikes are the shard's
+    own (``bs.simulate_sharded`` makes it so where every projection of a population is
+    diagonal: ``own_rows``)."""
 
     csr: CSR
     axis: str = eqx.field(static=True)
@@ -74,6 +86,8 @@ class StoredShard(eqx.Module):
     weights: jax.Array | None = None
     group: jax.Array | None = None  # per-synapse delays: ``Delayed.group``, cut alike
     delays: tuple[float, ...] | None = eqx.field(default=None, static=True)
+    diagonal: bool = eqx.field(default=False, static=True)
+    own_sources: bool = eqx.field(default=False, static=True)
 
     @property
     def n_pre(self) -> int:
@@ -82,6 +96,24 @@ class StoredShard(eqx.Module):
     @property
     def n_post(self) -> int:
         return self.csr.n_post
+
+    def own_rows(self, mesh: Mesh) -> "StoredShard":
+        """This ``diagonal`` shard (laid over ``mesh``) with each device's block cut to
+        the rows of its own sources (``own_sources``): it then propagates the shard's
+        own spikes, with no exchange. The rows before a block's own are empty, so its
+        row pointers are a slice as they are."""
+        if not self.diagonal:
+            raise ValueError("StoredShard.own_rows: the shard has synapses across shards")
+        w = self.csr.n_pre // self.n_shards
+        ptr = np.zeros(w + 1, np.int32)
+        template = CSR(w, self.n_post, ptr, np.zeros(0), max_degree=self.csr.max_degree)
+        csr = eqx.tree_at(
+            lambda c: (c.indptr, c.indices),
+            template,
+            (_own_rows_cut(mesh, self.axis, w)(self.csr.indptr), self.csr.indices),
+        )
+        kept = (self.weights, self.group, self.delays)
+        return StoredShard(csr, self.axis, self.n_shards, *kept, diagonal=True, own_sources=True)
 
     def flat_weights(self, weight) -> jax.Array:
         """Every synapse's weight, ``weight`` times its per-synapse weight (if any),
@@ -110,6 +142,16 @@ class StoredShard(eqx.Module):
         if self.weights is not None:
             weight = self.weights[0] if weight is None else self.weights[0] * weight
         return self.local(), weight
+
+
+@functools.cache
+def _own_rows_cut(mesh: Mesh, axis: str, w: int):
+    """The compiled cut of ``StoredShard.own_rows``: each device's ``w + 1`` row
+    pointers from its own first row (one program per mesh and block size, reused)."""
+    spec = P(axis, None)
+    first = lambda: jax.lax.axis_index(axis) * w
+    cut = lambda ptr: jax.lax.dynamic_slice_in_dim(ptr[0], first(), w + 1)[None]
+    return jax.jit(jax.shard_map(cut, mesh=mesh, in_specs=spec, out_specs=spec))
 
 
 def _words(x) -> jax.Array:
