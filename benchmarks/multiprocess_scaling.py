@@ -15,18 +15,18 @@ synchronous burst. Every process times an
 all-gather alone, over many repetitions inside one compiled loop, at several message
 sizes. From these:
 
-    t_step(P) = t_compute(1) / P + [log2(P) · alpha + (P - 1) · D · words · 4 B / bandwidth] / D
+    t_step(P) = t_compute(1) / P + [log2(P) · alpha + (P - 1) · words · 4 B / bandwidth] / D
 
 (``t_compute(1)`` the measured step at P = 1; ``alpha``, the latency and
 synchronisation per stage of a recursive-doubling all-gather, and ``bandwidth`` fitted to
 the measured all-gathers at the largest P, or given with ``--latency-us`` and
-``--gbytes-per-s`` for another interconnect; ``words`` = Σ over the presynaptic
-populations of 1 + 2 · slots, the slots as ``bs.ops.exchange_slots`` sizes them for P,
-checked against the compiled program's at the measured P; ``D``, the steps between two
-exchanges, ``simulate_sharded``'s ``exchange_every``: one exchange of D steps' lists per
-D steps, so the latency is paid once per D steps). The model then predicts the time per
-simulated second for 8–1 024 processes, strong scaling (the same network) and weak
-scaling (for COBA, ``--n`` neurons per process).
+``--gbytes-per-s`` for another interconnect; ``words`` per exchange = 1 + D · Σ 2 · slots
+over the presynaptic populations exchanged, the slots as ``bs.ops.exchange_slots`` sizes
+them for P, checked against the compiled program's at the measured P; ``D``, the steps
+between two exchanges, ``simulate_sharded``'s ``exchange_every``: one exchange of D
+steps' lists per D steps, so the latency is paid once per D steps). The model then
+predicts the time per simulated second for 8–1 024 processes, strong scaling (the same
+network) and weak scaling (for COBA, ``--n`` neurons per process).
 
 ``--threads-per-process T`` pins every process to T cores of its own (process p to
 cores ``p·T ... p·T + T - 1``, modulo the cores there are: over-subscribed when
@@ -70,14 +70,14 @@ SIZES = (16, 256, 4096, 65536)  # words per process timed alone (the fit needs a
 # whose transfer outweighs the latency: up to 4 096 words the bandwidth fits were degenerate)
 
 
-def words(pre: list, processes: int) -> int:
-    """Words per process and step of the spike exchange (``bs.ops.exchange``) over
-    ``processes`` (``pre``: ``[n_pre, capacity]`` of each presynaptic population; one
-    int32 count, then an index and a float32 value per slot; an exchange of D steps
-    sends D times this)."""
+def words(pre: list, processes: int, every: int = 1) -> int:
+    """Words per process of one spike exchange (``bs.ops.exchange``) of ``every`` steps
+    over ``processes`` (``pre``: ``[n_pre, capacity]`` of each presynaptic population):
+    one int32 count, then an index and a float32 value per slot of every population and
+    step."""
     from brainsim.ops import exchange_slots
 
-    return sum(1 + 2 * exchange_slots(n, c, processes) for n, c in pre)
+    return 1 + every * sum(2 * exchange_slots(n, c, processes) for n, c in pre)
 
 
 def build(a):
@@ -246,7 +246,7 @@ def step_exchange(pre: list, p: int, alpha: float, bandwidth: float, every: int 
     lists per ``every`` steps."""
     if p == 1:
         return 0.0
-    return (math.log2(p) * alpha + (p - 1) * every * words(pre, p) * 4 / bandwidth) / every
+    return (math.log2(p) * alpha + (p - 1) * words(pre, p, every) * 4 / bandwidth) / every
 
 
 def predict(t_compute1: float, pre: list, p: int, alpha: float, bandwidth: float, every=1):
@@ -341,7 +341,7 @@ def main():
         if "error" not in r:
             r["speedup"] = t1 / r["run_s_per_sim_s"]
             p = r["processes"]  # the exchange the model assumes at P, and the compiled one
-            r["model_words"] = every * words(pre, p) if p > 1 else 0
+            r["model_words"] = words(pre, p, every) if p > 1 else 0
             if p > 1 and r["model_words"] not in (r["compiled_words"] or []):
                 print(f"P = {p}: the compiled exchange is not the modelled one", flush=True)
     alpha, bandwidth = fit(ok[largest]["exchange_s"], largest) if largest > 1 else (0.0, math.inf)

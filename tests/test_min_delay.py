@@ -116,7 +116,7 @@ def test_eight_devices_exchange_every_min_delay(tmp_path):
     chunk), then 60 ms as events resumed from its final state exchanging once per 10
     steps (the default; the state between runs is the one ``Network.step`` reaches).
     D shows in the compiled programs: their all-gathers carry 10 (and 7 and 4) steps'
-    lists (that many times the words of one step's, ``bs.ops.exchange_slots``) and no
+    lists (that many times the list words of one step's, ``bs.ops.exchange_slots``) and no
     per-step exchange is left in them."""
     dump = tmp_path / "dump"
     env = {
@@ -132,13 +132,14 @@ def test_eight_devices_exchange_every_min_delay(tmp_path):
     got = np.load(tmp_path / "resumed.npz")
     for p, one in spikes.items():
         np.testing.assert_array_equal(got[p], one, err_msg=p)
-    # one step's compacted lists: per presynaptic population a count and slots x
-    # (index, value), the value one int32 word
-    step = sum(1 + 2 * bs.ops.exchange_slots(n, None, 8) for n in (642, 158))
+    # an exchange of D steps' compacted lists: one count, then D x the slots of every
+    # presynaptic population x (index, value), the value one int32 word
+    step = sum(2 * bs.ops.exchange_slots(n, None, 8) for n in (642, 158))
+    width = lambda d: 1 + d * step
     widths = _gathers(dump)
-    assert any(10 * step in w for w in widths), (step, widths)
-    assert all(step not in w for w in widths if 10 * step in w), (step, widths)
-    assert any(7 * step in w and 4 * step in w for w in widths), (step, widths)
+    assert any(width(10) in w for w in widths), (step, widths)
+    assert all(width(1) not in w for w in widths if width(10) in w), (step, widths)
+    assert any(width(7) in w and width(4) in w for w in widths), (step, widths)
 
 
 def test_exchange_interval_and_bad_exchange_every():

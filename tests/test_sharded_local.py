@@ -94,12 +94,13 @@ def test_diagonal_sources_stay_on_their_shard(tmp_path):
     got = np.load(tmp_path / "spikes.npz")
     for p, one in spikes.items():
         np.testing.assert_array_equal(got[p], one, err_msg=p)
-    lists = lambda n: 1 + 2 * bs.ops.exchange_slots(n, None, 8)  # count, (index, value)s
+    # an exchange of D steps: a count, then D x every population's slots x (index, value)
+    lists = lambda n: 2 * bs.ops.exchange_slots(n, None, 8)
     step = lists(642) + lists(158) + lists(642)  # E, I, X
     backgrounds = lists(642) + lists(158)
     widths = set().union(*_gathers(dump))
-    assert {7 * step, 10 * step} <= widths, (step, widths)
-    assert not {d * (step + backgrounds) for d in (1, 7, 10)} & widths, (step, widths)
+    assert {1 + 7 * step, 1 + 10 * step} <= widths, (step, widths)
+    assert not {1 + d * (step + backgrounds) for d in (1, 7, 10)} & widths, (step, widths)
 
 
 def test_one_device_stored_network_exchanges_nothing():

@@ -175,54 +175,43 @@ def exchange(spikes: dict, axis: str, slots: dict) -> dict:
     n_local,)}`` (shard ``d``'s neurons at ``[d n_local, (d + 1) n_local)``), the same on
     every shard (typed invariant along ``axis``), from one collective.
 
-    Each shard sends, for each population, its count of active neurons and the indices
-    and values of the first ``slots[name]`` of them, all in one int32 message of
-    ``Σ (1 + slots · (1 + words per value))`` words, all-gathered once, as NEST exchanges
-    spikes over MPI. If any shard had more active neurons of a population than its slots
-    (a synchronous burst), every shard sees it in the gathered counts and the step
-    gathers the dense spike vectors instead (one collective too): no spike is dropped."""
+    Each shard lays its populations end to end and sends its count of active neurons,
+    then the indices (in that layout) and values of the first ``Σ slots`` of them, in one
+    int32 message of ``1 + Σ slots · (1 + k)`` words (``k`` int32 words per value: 1 for
+    values of up to 32 bits), all-gathered once, as NEST exchanges spikes over MPI. If any
+    shard had more active neurons than the slots (a synchronous burst), every shard sees
+    it in the gathered counts and the step gathers the populations' dense values instead
+    (one collective too): no spike is dropped. One list for every population keeps the
+    step's operations few (each costs a dispatch, whatever its size)."""
     names = list(spikes)
     n_shards = jax.lax.axis_size(axis)
-    parts, layout = [], []
-    for name in names:
-        s, cap = spikes[name], slots[name]
-        n_local = s.shape[0]
-        active = s != 0
-        idx = jnp.nonzero(active, size=cap, fill_value=n_local)[0]
-        live = idx < n_local
-        gidx = jnp.where(live, idx + jax.lax.axis_index(axis) * n_local, n_local * n_shards)
-        vals = _words(jnp.where(live, s[jnp.where(live, idx, 0)], 0))
-        count = jnp.count_nonzero(active).astype(jnp.int32)[None]
-        parts += [count, gidx.astype(jnp.int32), vals.ravel()]
-        layout.append((cap, vals.shape[1]))
-    g = jax.lax.all_gather(jnp.concatenate(parts), axis, to="invarying")
+    words = [_words(spikes[n]) for n in names]
+    k = max(w.shape[1] for w in words)
+    values = jnp.concatenate([jnp.pad(w, ((0, 0), (0, k - w.shape[1]))) for w in words])
+    active = jnp.concatenate([spikes[n] != 0 for n in names])
+    n_local, cap = active.shape[0], sum(slots[n] for n in names)
+    idx = jnp.nonzero(active, size=cap, fill_value=n_local)[0].astype(jnp.int32)
+    sent = values[jnp.minimum(idx, n_local - 1)] * (idx < n_local)[:, None]
+    count = jnp.count_nonzero(active).astype(jnp.int32)[None]
+    g = jax.lax.all_gather(jnp.concatenate([count, idx, sent.ravel()]), axis, to="invarying")
 
-    def listed():
-        out, at = [], 0
-        for name, (cap, k) in zip(names, layout, strict=True):
-            s = spikes[name]
-            idx = g[:, at + 1 : at + 1 + cap].ravel()
-            vals = g[:, at + 1 + cap : at + 1 + cap + cap * k].reshape(-1, k)
-            full = jnp.zeros(s.shape[0] * n_shards, s.dtype)
-            out.append(full.at[idx].set(_unwords(vals, s.dtype), mode="drop"))
-            at += 1 + cap + cap * k
-        return out
+    def listed():  # every shard's lists, scattered into its block (unused slots dropped)
+        at = g[:, 1 : 1 + cap] + (jnp.arange(n_shards, dtype=jnp.int32) * n_local)[:, None]
+        at = jnp.where(g[:, 1 : 1 + cap] < n_local, at, n_shards * n_local)
+        got = jnp.zeros((n_shards * n_local, k), jnp.int32)
+        return got.at[at.ravel()].set(g[:, 1 + cap :].reshape(-1, k), mode="drop")
 
     def dense():
-        words = [_words(spikes[n]) for n in names]
-        got = jax.lax.all_gather(jnp.concatenate([w.ravel() for w in words]), axis, to="invarying")
-        out, at = [], 0
-        for name, w in zip(names, words, strict=True):
-            block = got[:, at : at + w.size].reshape(n_shards * w.shape[0], w.shape[1])
-            out.append(_unwords(block, spikes[name].dtype))
-            at += w.size
-        return out
+        return jax.lax.all_gather(values, axis, to="invarying").reshape(-1, k)
 
-    over, at = jnp.zeros((), bool), 0
-    for cap, k in layout:
-        over = over | (jnp.max(g[:, at]) > cap)
-        at += 1 + cap + cap * k
-    return dict(zip(names, jax.lax.cond(over, dense, listed), strict=True))
+    every = jax.lax.cond(jnp.max(g[:, 0]) > cap, dense, listed).reshape(n_shards, n_local, k)
+    out, at = {}, 0
+    for name, w in zip(names, words, strict=True):
+        n, kw = w.shape
+        block = every[:, at : at + n, :kw].reshape(n_shards * n, kw)
+        out[name] = _unwords(block, spikes[name].dtype)
+        at += n
+    return out
 
 
 def sharded_matvec(shard: PostShard, weight, spikes, capacity: int):
