@@ -11,7 +11,9 @@ and the weights that plastic projections learned (each process holds its own
 neurons' synapses) gathered by ``gather_plastic``.
 """
 
+import atexit
 import os
+import sys
 import time
 
 import jax
@@ -37,9 +39,11 @@ def initialize(
     ``process_id``: as ``jax.distributed.initialize`` (``None``: read from SLURM or
     Open MPI). ``timeout`` (s, ≥ 1): how long a process waits for the others to join,
     and how long a process may go silent (it died) before every other process is
-    stopped with an error instead of waiting forever. On CPUs (Linux) it also lowers
-    the priority of Gloo's transport thread (nice 19), which spins during collectives
-    and would otherwise take the core from the computation (docs: Scaling up)."""
+    stopped with an error instead of waiting forever. A process that ends on the error
+    of a failed collective (a peer died) exits at once (``_exit_if_peer_lost``). On CPUs
+    (Linux) it also lowers the priority of Gloo's transport thread (nice 19), which spins
+    during collectives and would otherwise take the core from the computation (docs:
+    Scaling up)."""
     if not isinstance(timeout, int) or timeout < 1:
         raise ValueError(f"timeout must be an integer number of seconds >= 1, got {timeout!r}")
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -51,8 +55,43 @@ def initialize(
         heartbeat_timeout_seconds=timeout,
         shutdown_timeout_seconds=timeout,
     )
+    atexit.register(_exit_if_peer_lost)  # (after JAX's shutdown hook: runs before it)
     if jax.default_backend() == "cpu":  # (makes the backend, and Gloo's thread)
         _calm_gloo()
+
+
+def _exit_if_peer_lost() -> None:
+    """At exit, when this process ends on an unhandled error of a failed collective
+    (``_collective_failed``: a peer process died, or left the collective), flush the
+    output and exit now with status 1, without running the exit hooks registered before
+    ``initialize`` (JAX's among them). Otherwise do nothing.
+
+    Why: JAX's exit hook (``jax.distributed.shutdown``) waits at a barrier of every
+    process; a dead one never comes, so the survivor waited until the coordination
+    service declared it dead (heartbeat timeout, up to ``timeout`` s after the death)
+    and was then aborted (SIGABRT). Its error had been printed already; the wait added
+    nothing. A survivor still blocked in a collective is stopped either way: by the
+    error of its own collective once its peers are gone (Gloo: connection closed), or
+    by the heartbeat timeout."""
+    error = getattr(sys, "last_value", None)  # set by the interpreter for an unhandled error
+    if error is None or not _collective_failed(error):
+        return
+    print(
+        "brainsim.distributed: exiting on a failed collective without waiting at "
+        "jax.distributed's shutdown barrier for a dead process",
+        file=sys.stderr,
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
+
+
+def _collective_failed(error: BaseException) -> bool:
+    """Whether ``error`` is a failed cross-process collective: XLA's error of a Gloo
+    (CPU) collective whose peer closed or reset the connection, or otherwise failed
+    (``"Gloo AllGather failed: ... Connection closed by peer"``)."""
+    text = str(error)
+    return "Gloo" in text and "failed" in text
 
 
 def _calm_gloo() -> list[int]:

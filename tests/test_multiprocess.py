@@ -210,9 +210,15 @@ def stopped_by_peer_death(out: str, err: str) -> bool:
     collective raised (printed as ``error: ...``), or JAX's coordination service, missing
     the dead process's heartbeats, terminated it (the service words it "heartbeat
     timeout" or "unhealthy (stopped sending heartbeats)", depending on which side
-    notices first)."""
+    notices first), or its client did when the process holding the service (process 0)
+    had exited on its own collective's error ("the leader task was preempted/died")."""
     return "error:" in out or any(
-        s in err for s in ("heartbeat timeout", "stopped sending heartbeats")
+        s in err
+        for s in (
+            "heartbeat timeout",
+            "stopped sending heartbeats",
+            "leader task was preempted/died",
+        )
     )
 
 
@@ -389,6 +395,32 @@ def test_padded_populations_and_in_degree_built_per_process(tmp_path):
         _check_merged(files, f"{tag}_", net, spikes, shards=8)
         for p, line in enumerate(lines):
             _check_held(line[tag], net, 8, list(range(4 * p, 4 * p + 4)))
+
+
+@pytest.mark.parametrize("failed", [True, False])
+def test_a_process_ending_on_a_failed_collective_exits_at_once(failed):
+    """A process ending on an unhandled error of a failed Gloo collective (the message of
+    a dead peer's) exits with status 1 without running the exit hooks registered before
+    ``initialize`` (here one standing for JAX's, which would wait at the shutdown barrier
+    for the dead process); on any other error they all run."""
+    message = (
+        "UNKNOWN: Gloo AllGather failed: [pair.cc:538] Read error: Connection reset by peer"
+        if failed
+        else "a ValueError of the script's own"
+    )
+    script = textwrap.dedent(
+        f"""
+        import atexit
+        import brainsim as bs
+        atexit.register(lambda: print("earlier hook ran", flush=True))
+        atexit.register(bs.distributed._exit_if_peer_lost)  # as initialize does
+        raise ValueError({message!r})
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 1 and message in run.stderr, run.stderr
+    assert ("earlier hook ran" in run.stdout) != failed, (run.stdout, run.stderr)
+    assert ("without waiting" in run.stderr) == failed, run.stderr
 
 
 def test_calm_gloo_touches_nothing_without_gloo():

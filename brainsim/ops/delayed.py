@@ -24,7 +24,10 @@ Two forward paths, as in ``bs.ops.event``:
 - **pure JAX** (any backend, and the test oracle): the spiking neurons are compacted into
   ``capacity`` slots, each slot expands to its row, and the weights are scatter-added at
   ``slot row × n_post + target``. A step with more active neurons than ``capacity``
-  takes an exact O(synapses) pass instead, so no spike is ever dropped.
+  takes them in further rounds of ``capacity`` (a loop), so no spike is ever dropped.
+  The whole step is a few XLA kernels (the all-synapse pass it once took as the
+  overflow branch made it ~3x as many, which dominated the compilation of networks
+  of many projections).
 
 The VJP is O(synapses). With ``ct`` the cotangent of the ring before the read-out (the
 new ring's, with row ``c`` replaced by the arriving input's),
@@ -43,11 +46,25 @@ from .dense import to_dense
 from .event import _max_degree, _synapses, n_active
 
 
-def _compacted(layout: Delayed, weight, spikes, ring, slot, capacity):
-    """Pure-JAX event path for one spike vector ``(n_pre,)`` and ring ``(D, n_post)``."""
+def active(spikes, capacity: int):
+    """``(count, idx)``: the most active neurons of any sample of ``spikes (..., n_pre)``
+    (int scalar) and each sample's active neurons ``(..., R capacity)`` int32, ascending,
+    then ``n_pre`` (``R = ceil(n_pre / capacity)`` rounds of ``capacity``). Found once
+    per spike vector for every projection it feeds (``delayed_propagate_many``)."""
+    n_pre = spikes.shape[-1]
+    size = -(-n_pre // capacity) * capacity
+    each = lambda x: jnp.nonzero(x, size=size, fill_value=n_pre)[0]  # noqa: E731
+    if spikes.ndim == 1:
+        return n_active(spikes), each(spikes)
+    idx = jax.vmap(each)(spikes.reshape(-1, n_pre))
+    return n_active(spikes), idx.reshape(*spikes.shape[:-1], size)
+
+
+def _compacted(layout: Delayed, weight, spikes, idx, ring, slot):
+    """Pure-JAX event path for one spike vector ``(n_pre,)``, its active neurons ``idx
+    (capacity,)`` (``active``) and ring ``(D, n_post)``."""
     n_pre, depth = spikes.shape[0], ring.shape[0]
     indptr, indices = layout.csr.indptr, layout.csr.indices
-    idx = jnp.nonzero(spikes, size=capacity, fill_value=n_pre)[0]
     live = idx < n_pre
     idx = jnp.where(live, idx, 0)
     start = indptr[idx]
@@ -60,38 +77,33 @@ def _compacted(layout: Delayed, weight, spikes, ring, slot, capacity):
     return ring.at[rows, indices[pos]].add(vals, mode="drop")
 
 
-def _all_synapses(layout: Delayed, weight, spikes, ring, slot):
-    """The same update by one pass over every synapse (``spikes (n_pre,)``)."""
-    pre, post = _synapses(layout.csr)
-    w = weight if weight.ndim else weight[None]
-    rows = slot[layout.group.astype(jnp.int32)]
-    return ring.at[rows, post].add(spikes[pre] * w.astype(ring.dtype))
-
-
 def _read_clear(ring, cursor):
     """``(ring with row cursor zeroed, ring[..., cursor, :])``, ``ring (..., D, n_post)``."""
     now = jax.lax.dynamic_index_in_dim(ring, cursor, axis=-2, keepdims=False)
     return jax.lax.dynamic_update_index_in_dim(ring, jnp.zeros_like(now), cursor, axis=-2), now
 
 
-def _scatter(layout, weight, spikes, ring, slot, *, capacity):
-    """Pure-JAX scatter of ``spikes (..., n_pre)`` into ``ring (..., D, n_post)``. One
-    branch for the whole batch: the event path if no sample has more than ``capacity``
-    active neurons, else the all-synapse pass."""
+def _scatter(layout, weight, spikes, ring, slot, *, capacity, found=None):
+    """Pure-JAX scatter of ``spikes (..., n_pre)`` into ``ring (..., D, n_post)``: the
+    active neurons (``found``: ``active(spikes, capacity)``, if computed already) in
+    rounds of ``capacity``, ascending (each round ``_compacted``): one round when no
+    sample has more, ``ceil(count / capacity)`` in a loop otherwise, so each weight
+    is added in the order of the stored synapses whatever the count."""
+    count, idx = active(spikes, capacity) if found is None else found
 
-    def each(f, s, r):  # unbatched arrays are not reshaped (no copies in a scan)
-        if s.ndim == 1:
-            return f(s, r)
-        out = jax.vmap(f)(s.reshape(-1, s.shape[-1]), r.reshape(-1, *r.shape[-2:]))
-        return out.reshape(r.shape)
+    def add(j, ring):  # the active neurons [j capacity, (j + 1) capacity) of each sample
+        i = jax.lax.dynamic_slice_in_dim(idx, j * capacity, capacity, axis=-1)
+        f = lambda x, k, q: _compacted(layout, weight, x, k, q, slot)  # noqa: E731
+        if spikes.ndim == 1:  # unbatched arrays are not reshaped (no copies in a scan)
+            return f(spikes, i, ring)
+        n_pre, depth, n_post = spikes.shape[-1], *ring.shape[-2:]
+        out = jax.vmap(f)(
+            spikes.reshape(-1, n_pre), i.reshape(-1, capacity), ring.reshape(-1, depth, n_post)
+        )
+        return out.reshape(ring.shape)
 
-    return jax.lax.cond(
-        n_active(spikes) <= capacity,
-        lambda s, r: each(lambda x, q: _compacted(layout, weight, x, q, slot, capacity), s, r),
-        lambda s, r: each(lambda x, q: _all_synapses(layout, weight, x, q, slot), s, r),
-        spikes,
-        ring,
-    )
+    rounds = (count + capacity - 1) // capacity
+    return jax.lax.fori_loop(1, rounds, add, add(0, ring))
 
 
 def _pure(layout, weight, spikes, ring, slot, cursor, *, capacity):

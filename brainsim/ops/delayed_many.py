@@ -29,17 +29,37 @@ import jax.numpy as jnp
 from ..conn.layouts import Delayed
 from . import _native
 from ._kernel import Kernel
-from .delayed import _FLOATS, _bwd, _read_clear, _scatter, _slots, advance, check_steps
+from .delayed import (
+    _FLOATS,
+    _bwd,
+    _read_clear,
+    _scatter,
+    _slots,
+    active,
+    advance,
+    check_steps,
+)
 
 
 def _portable(layouts, weights, sources, rings, cursors, *, source_of, ring_of, steps, capacities):
-    """The reference: each ring's projections scattered in order, then read and cleared."""
-    out = []
+    """The reference: each ring's projections scattered in order, then read and cleared
+    (each source's active neurons found once per capacity, for all its projections)."""
+    out, found = [], {}
+    for k, s in enumerate(source_of):
+        if (s, capacities[k]) not in found:
+            found[s, capacities[k]] = active(sources[s], capacities[k])
     for r, (ring, cursor) in enumerate(zip(rings, cursors, strict=True)):
         for k in (k for k, x in enumerate(ring_of) if x == r):
             slot = _slots(layouts[k], steps[k], cursor, ring.shape[-2])
+            s, capacity = source_of[k], capacities[k]
             ring = _scatter(
-                layouts[k], weights[k], sources[source_of[k]], ring, slot, capacity=capacities[k]
+                layouts[k],
+                weights[k],
+                sources[s],
+                ring,
+                slot,
+                capacity=capacity,
+                found=found[s, capacity],
             )
         ring, now = _read_clear(ring, cursor)
         out.append((ring, now, advance(cursor, ring.shape[-2])))
