@@ -100,8 +100,8 @@ class Projection(eqx.Module):
       (``AbstractProjectionComponent``: e.g. plasticity changing the weight).
     - ``capacity``: event-buffer slots, the presynaptic spikes per step handled by the
       event path (default ``bs.ops.default_capacity``); steps with more take an exact
-      but O(synapses) pass (see ``bs.ops.matvec``); the same holds with per-synapse
-      delays (``bs.ops.delayed_propagate``).
+      but O(synapses) pass (see ``bs.ops.matvec``); with per-synapse delays, further
+      rounds of ``capacity`` active neurons each (``bs.ops.delayed_propagate``).
     """
 
     pre: str = eqx.field(static=True)
