@@ -1,5 +1,6 @@
 """Predicted against published scaling: the model of ``multiprocess_scaling.py``
-(fitted to the P = 1, 2 runs on this machine, its JSON in ``results/``) drawn for
+(fitted to the P = 1, 2 runs on this machine, one core per process where measured so
+(``--threads-per-process 1``), its JSON in ``results/``) drawn for
 1–1 024 processes over this machine's fitted link and over the InfiniBand links of
 ``results/published_scaling.json`` (vendor figures), beside the measured points and the
 published run times of NEST and NEST GPU recorded in that file. No network access, no
@@ -208,9 +209,9 @@ def tables(pd: dict, cobas: dict, published: dict) -> str:
 
 
 def main():
-    pd = load("multiprocess_scaling_potjans_diesmann_1")
+    pd = load("multiprocess_scaling_potjans_diesmann_1_threads1")
     cobas = {
-        "1-step delay": load("multiprocess_scaling_256000"),
+        "1-step delay": load("multiprocess_scaling_256000_threads1"),
         "1 ms delay, D = 10": load("multiprocess_scaling_256000_delay1_every10"),
     }
     published = load("published_scaling")
