@@ -340,7 +340,9 @@ def shard_network(net: Network, mesh: Mesh, axis: str):
         projections.append(eqx.tree_at(lambda p: p.conn, proj, conn))
     own = diagonal_sources(net.populations, projections)
     projections = [
-        eqx.tree_at(lambda p: p.conn, p, p.conn.own_rows(mesh)) if p.pre in own else p
+        eqx.tree_at(lambda p: p.conn, p, p.conn.own_rows(mesh))
+        if p.pre in own and not isinstance(p, GapJunction)
+        else p
         for p in projections
     ]
     sources = {
