@@ -287,14 +287,6 @@ def diagonal_sources(populations, projections) -> set[str]:
     return {name for name, ps in outgoing.items() if ps and all(map(local, ps))}
 
 
-def own_sources(net: Network) -> frozenset[str]:
-    """The populations of ``net`` (``shard_network``'s) whose spikes stay on their shard
-    (their projections' ``own_sources``): not exchanged in a sharded run."""
-    return frozenset(
-        p.pre for p in net.projections if isinstance(p.conn, StoredShard) and p.conn.own_sources
-    )
-
-
 def shard_network(net: Network, mesh: Mesh, axis: str):
     """``net`` as its shards along ``axis`` see it, as ``(arrays, static, specs)``
     (``eqx.combine(arrays, static)`` is the network): its arrays global (``place``d

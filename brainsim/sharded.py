@@ -34,7 +34,13 @@ from ._chunks import run_chunks
 from ._min_delay import run_blocks
 from ._multihost import check_same, local_blocks, place
 from ._shard_args import check_random_sources, checked_exchange_every, recorded_populations
-from ._shard_network import local_network, mask_padding, own_sources, pad_state, shard_network
+from ._shard_network import (
+    diagonal_sources,
+    local_network,
+    mask_padding,
+    pad_state,
+    shard_network,
+)
 from ._shard_plastic import from_blocks, plastic_specs, to_blocks
 from ._sink import RecordingLayout, RecordingSink
 from ._varying import own as _own
@@ -197,7 +203,8 @@ def simulate_sharded(
             (duration, dt, t0, chunk_steps, events, capacity, every),
         )
     arrays, static, net_specs = shard_network(net, mesh, axis)
-    unexchanged = own_sources(eqx.combine(arrays, static))  # spikes that stay on their shard
+    sharded = eqx.combine(arrays, static)  # spikes that stay on their shard: not exchanged
+    unexchanged = frozenset(diagonal_sources(sharded.populations, sharded.projections))
     n_shards = mesh.shape[axis]
     state = pad_state(to_blocks(net, state, n_shards), n_shards)
     specs = plastic_specs(net, state, _state_specs(net, state, axis, unexchanged), axis)

@@ -75,10 +75,10 @@ class StoredShard(eqx.Module):
 
     ``diagonal``: every synapse onto a shard's block of targets comes from the same
     shard's block of sources (e.g. ``OneToOne`` between populations of one size), so a
-    run need not exchange the sources' spikes for it. ``own_sources``: ``csr`` holds only
-    those rows, ``(n_pre / n_shards, ...)``, and the presynaptic spikes are the shard's
-    own (``bs.simulate_sharded`` makes it so where every projection of a population is
-    diagonal: ``own_rows``)."""
+    run need not exchange the sources' spikes for it (``own_rows``: ``csr`` then holds
+    only those rows, ``(n_pre / n_shards, ...)``, and the presynaptic spikes are the
+    shard's own; ``bs.simulate_sharded`` makes it so where every projection of a
+    population is diagonal)."""
 
     csr: CSR
     axis: str = eqx.field(static=True)
@@ -87,7 +87,6 @@ class StoredShard(eqx.Module):
     group: jax.Array | None = None  # per-synapse delays: ``Delayed.group``, cut alike
     delays: tuple[float, ...] | None = eqx.field(default=None, static=True)
     diagonal: bool = eqx.field(default=False, static=True)
-    own_sources: bool = eqx.field(default=False, static=True)
 
     @property
     def n_pre(self) -> int:
@@ -99,8 +98,8 @@ class StoredShard(eqx.Module):
 
     def own_rows(self, mesh: Mesh) -> "StoredShard":
         """This ``diagonal`` shard (laid over ``mesh``) with each device's block cut to
-        the rows of its own sources (``own_sources``): it then propagates the shard's
-        own spikes, with no exchange. The rows before a block's own are empty, so its
+        the rows of its own sources: it then propagates the shard's own spikes, with no
+        exchange. The rows before a block's own are empty, so its
         row pointers are a slice as they are."""
         if not self.diagonal:
             raise ValueError("StoredShard.own_rows: the shard has synapses across shards")
@@ -113,7 +112,7 @@ class StoredShard(eqx.Module):
             (_own_rows_cut(mesh, self.axis, w)(self.csr.indptr), self.csr.indices),
         )
         kept = (self.weights, self.group, self.delays)
-        return StoredShard(csr, self.axis, self.n_shards, *kept, diagonal=True, own_sources=True)
+        return StoredShard(csr, self.axis, self.n_shards, *kept, diagonal=True)
 
     def flat_weights(self, weight) -> jax.Array:
         """Every synapse's weight, ``weight`` times its per-synapse weight (if any),
